@@ -1,0 +1,1 @@
+"""Command-line interface (typer). Holds no logic: every command calls the library."""

@@ -1,0 +1,1 @@
+"""Data layer: bundled data, gene identifiers, drugs, perturbation datasets, disease signatures."""

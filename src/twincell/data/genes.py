@@ -1,0 +1,197 @@
+"""Gene identifiers: one place where every gene name entering TwinCell becomes a current HGNC symbol.
+
+Accepted inputs (detected per identifier, or forced with ``kind=``):
+
+* HGNC approved symbols (case-insensitive),
+* Ensembl gene IDs (``ENSG...``, version suffix ignored),
+* NCBI Entrez gene IDs (digits),
+* UniProt accessions (through the PathLinker 2018 UniProt map),
+* previous / alias symbols, resolved through real tables that link an old symbol to a stable ID:
+  LINCS gene info (symbol + Entrez) and Geneformer V1's symbol -> Ensembl dictionary.
+
+Tables are the bundled HGNC 2022 release and the sources above; an identifier that none of
+them resolves is reported in :attr:`MappingResult.unmapped`, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Literal
+
+import pandas as pd
+
+from twincell.data.bundled import path
+from twincell.errors import DataFileError
+
+IdKind = Literal["auto", "symbol", "ensembl", "entrez", "uniprot"]
+
+_ENSEMBL = re.compile(r"^ENSG\d{11}(\.\d+)?$", re.IGNORECASE)
+_ENTREZ = re.compile(r"^\d+$")
+_UNIPROT = re.compile(r"^([OPQ][0-9][A-Z0-9]{3}[0-9]|[A-NR-Z][0-9]([A-Z][A-Z0-9]{2}[0-9]){1,2})(-\d+)?$")
+
+
+def detect_kind(identifier: str) -> IdKind:
+    """Guess the identifier type of one gene ID (``ensembl``, ``entrez``, ``uniprot`` or ``symbol``)."""
+    s = identifier.strip()
+    if _ENSEMBL.match(s):
+        return "ensembl"
+    if _ENTREZ.match(s):
+        return "entrez"
+    if _UNIPROT.match(s):
+        return "uniprot"
+    return "symbol"
+
+
+@dataclass
+class MappingResult:
+    """Outcome of mapping identifiers to HGNC symbols.
+
+    Attributes
+    ----------
+    symbols
+        Input identifier -> current HGNC symbol, for the identifiers that mapped (input order).
+    unmapped
+        Identifiers that no table resolved.
+    via
+        Input identifier -> how it was resolved (``symbol``, ``alias``, ``ensembl``, ``entrez``, ``uniprot``).
+    """
+
+    symbols: dict[str, str]
+    unmapped: list[str]
+    via: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def n_mapped(self) -> int:
+        """Number of identifiers that mapped."""
+        return len(self.symbols)
+
+    def summary(self) -> str:
+        """One line: how many mapped and the first few that did not."""
+        head = ", ".join(self.unmapped[:10]) + (" ..." if len(self.unmapped) > 10 else "")
+        msg = f"{self.n_mapped} of {self.n_mapped + len(self.unmapped)} gene IDs mapped to HGNC symbols"
+        return msg + (f"; unmapped: {head}" if self.unmapped else "")
+
+
+class GeneMapper:
+    """Maps UniProt, Entrez, Ensembl and alias/previous symbols to current HGNC symbols.
+
+    Build it once with :meth:`default` (cached); all look-ups are dictionary hits.
+    """
+
+    def __init__(self, hgnc: pd.DataFrame, aliases: dict[str, str], uniprot: dict[str, str]) -> None:
+        required = {"symbol", "entrez", "ensembl"}
+        if not required <= set(hgnc.columns):
+            raise DataFileError(f"HGNC table lacks columns {sorted(required - set(hgnc.columns))}",
+                                "pass a table with symbol, entrez and ensembl columns")
+        self.hgnc = hgnc
+        self._symbol = {s.upper(): s for s in hgnc["symbol"]}
+        self._entrez = {str(e): s for e, s in zip(hgnc["entrez"], hgnc["symbol"]) if e}
+        self._ensembl = {str(e).upper(): s for e, s in zip(hgnc["ensembl"], hgnc["symbol"]) if e}
+        self._alias = {a.upper(): s for a, s in aliases.items() if a.upper() not in self._symbol}
+        self._uniprot = dict(uniprot)
+
+    @classmethod
+    def default(cls) -> GeneMapper:
+        """The mapper built from the bundled tables (built once per process)."""
+        return _default_mapper()
+
+    @property
+    def symbols(self) -> frozenset[str]:
+        """All current HGNC approved symbols."""
+        return frozenset(self._symbol.values())
+
+    def ensembl_of(self, symbols: Iterable[str]) -> dict[str, str]:
+        """Current symbol -> Ensembl gene ID, for the symbols that have one."""
+        inv = {s: e for e, s in self._ensembl.items()}
+        return {s: inv[s] for s in symbols if s in inv}
+
+    def _one(self, identifier: str, kind: IdKind) -> tuple[str | None, str]:
+        s = str(identifier).strip()
+        k = detect_kind(s) if kind == "auto" else kind
+        if k == "ensembl":
+            return self._ensembl.get(s.split(".")[0].upper()), "ensembl"
+        if k == "entrez":
+            return self._entrez.get(s.split(".")[0]), "entrez"
+        if k == "uniprot":
+            sym = self._uniprot.get(s.split("-")[0])
+            if sym is None:
+                return None, "uniprot"
+            hit, _ = self._one(sym, "symbol")
+            return hit, "uniprot"
+        up = s.upper()
+        if up in self._symbol:
+            return self._symbol[up], "symbol"
+        if up in self._alias:
+            return self._alias[up], "alias"
+        return None, "symbol"
+
+    def map(self, identifiers: Iterable[str], kind: IdKind = "auto") -> MappingResult:
+        """Map identifiers to current HGNC symbols.
+
+        Parameters
+        ----------
+        identifiers
+            Gene IDs of any supported kind; mixed kinds are allowed with ``kind="auto"``.
+        kind
+            Force one identifier type instead of detecting it per ID.
+
+        Returns
+        -------
+        MappingResult
+            Mapped identifiers (input order, duplicates kept once) and the unmapped ones.
+        """
+        symbols: dict[str, str] = {}
+        via: dict[str, str] = {}
+        unmapped: list[str] = []
+        for ident in dict.fromkeys(str(i) for i in identifiers):
+            hit, how = self._one(ident, kind)
+            if hit is None:
+                unmapped.append(ident)
+            else:
+                symbols[ident] = hit
+                via[ident] = how
+        return MappingResult(symbols, unmapped, via)
+
+    def to_symbols(self, identifiers: Iterable[str], kind: IdKind = "auto") -> list[str | None]:
+        """Element-wise mapping (``None`` where unmapped), aligned with the input."""
+        ids = [str(i) for i in identifiers]
+        res = self.map(ids, kind)
+        return [res.symbols.get(i) for i in ids]
+
+
+def _read_table(name: str, **kwargs: object) -> pd.DataFrame:
+    p = path(name)
+    try:
+        return pd.read_csv(p, **kwargs)  # type: ignore[arg-type]
+    except Exception as exc:  # pandas raises many types for malformed files
+        raise DataFileError(f"cannot read {p}: {exc}", "reinstall twincell from a complete checkout") from exc
+
+
+@lru_cache(maxsize=1)
+def _default_mapper() -> GeneMapper:
+    raw = _read_table("hgnc", sep="\t", dtype=str, keep_default_na=False)
+    hgnc = raw.rename(columns={"Approved symbol": "symbol", "NCBI Gene ID": "entrez", "Ensembl gene ID": "ensembl"})
+    entrez_to_symbol = {e: s for e, s in zip(hgnc["entrez"], hgnc["symbol"]) if e}
+    ensembl_to_symbol = {e: s for e, s in zip(hgnc["ensembl"], hgnc["symbol"]) if e}
+
+    aliases: dict[str, str] = {}
+    lincs = _read_table("lincs_geneinfo", sep="\t", dtype=str, keep_default_na=False)
+    for old, entrez in zip(lincs["gene_symbol"], lincs["gene_id"]):
+        new = entrez_to_symbol.get(entrez)
+        if new and old and old != new:
+            aliases.setdefault(old, new)
+    with gzip.open(path("geneformer_v1_names"), "rb") as fh:
+        name_to_ensembl: dict[str, str] = pickle.load(fh)
+    for old, ens in name_to_ensembl.items():
+        new = ensembl_to_symbol.get(str(ens))
+        if new and old != new:
+            aliases.setdefault(old, new)
+
+    uni = _read_table("pathlinker_uniprot", sep="\t", header=None, names=["uniprot", "symbol"], dtype=str)
+    uniprot = dict(zip(uni["uniprot"], uni["symbol"]))
+    return GeneMapper(hgnc[["symbol", "entrez", "ensembl"]], aliases, uniprot)

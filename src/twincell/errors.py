@@ -1,0 +1,48 @@
+"""Errors that TwinCell raises for bad input.
+
+Every error names what is wrong and what to do about it, so that the CLI and the
+service can show it as is (no bare tracebacks).
+"""
+
+from __future__ import annotations
+
+
+class TwinCellError(ValueError):
+    """Base class of TwinCell's input errors.
+
+    Parameters
+    ----------
+    problem
+        What is wrong, naming the offending file, gene, column or value.
+    hint
+        What the user can do about it.
+    """
+
+    def __init__(self, problem: str, hint: str | None = None) -> None:
+        self.problem = problem
+        self.hint = hint
+        super().__init__(problem if hint is None else f"{problem}\n  -> {hint}")
+
+
+class DataFileError(TwinCellError):
+    """A data file is missing, unreadable or has the wrong columns."""
+
+
+class UnknownGeneError(TwinCellError):
+    """Genes that could not be mapped to the interactome / HGNC symbols."""
+
+    def __init__(self, genes: list[str], problem: str, hint: str | None = None) -> None:
+        self.genes = list(genes)
+        super().__init__(problem, hint)
+
+
+class SignatureError(TwinCellError):
+    """A disease signature or desired change is empty, malformed or has NaNs."""
+
+
+class ModelFileError(TwinCellError):
+    """A saved model directory is missing, incomplete, corrupt or of another version."""
+
+
+class ContextError(TwinCellError):
+    """An unknown context id or an unusable context expression profile."""

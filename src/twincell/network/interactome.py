@@ -1,0 +1,326 @@
+"""`Interactome`: a directed, signed, weighted graph over HGNC symbols, stored as an edge table + CSR.
+
+Every edge ``source -> target`` has
+
+* ``weight``  - evidence score in (0, 1] (PathLinker's score; 1 for CollecTRI TF edges),
+* ``sign``    - +1 activation, -1 inhibition, 0 unknown (learnable),
+* ``directed``- whether a source states the direction (undirected pairs are stored both ways),
+* ``layer``   - ``"ppi"`` (protein signalling) or ``"tf"`` (TF -> target gene transcription),
+* ``sources`` - provenance: which sources contributed the edge and its sign.
+
+Hot paths use :attr:`src` / :attr:`dst` integer arrays and :meth:`adjacency` (scipy CSR), never
+networkx objects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+from twincell import __version__
+from twincell.data.genes import GeneMapper, IdKind
+from twincell.errors import DataFileError, TwinCellError, UnknownGeneError
+from twincell.network import build
+from twincell.network.paths import SignedPath, k_shortest_paths
+
+EDGE_COLUMNS = ("source", "target", "weight", "sign", "directed", "layer", "sources")
+FORMAT_VERSION = 1
+
+
+class Interactome:
+    """Directed signed interactome over HGNC symbols.
+
+    Parameters
+    ----------
+    edges
+        Table with columns ``source, target, weight, sign, directed, layer, sources`` (HGNC symbols).
+    meta
+        Provenance (sources used, options, unmapped identifiers), saved with the network.
+    """
+
+    def __init__(self, edges: pd.DataFrame, meta: dict | None = None) -> None:
+        missing = set(EDGE_COLUMNS) - set(edges.columns)
+        if missing:
+            raise DataFileError(f"edge table lacks columns {sorted(missing)}",
+                                f"an interactome needs columns {', '.join(EDGE_COLUMNS)}")
+        if edges.empty:
+            raise TwinCellError("the interactome has no edges",
+                                "check the sources and the minimum evidence score (--min-weight)")
+        if edges["weight"].isna().any() or (edges["weight"] <= 0).any():
+            raise DataFileError("edge weights must be positive numbers (found NaN or <= 0)",
+                                "drop or fix those rows; weights are evidence scores in (0, 1]")
+        e = edges.loc[:, list(EDGE_COLUMNS)].copy()
+        e["layer"] = pd.Categorical(e["layer"], categories=["ppi", "tf"])
+        if e["layer"].isna().any():
+            raise DataFileError("edge layer must be 'ppi' or 'tf'", "fix the layer column")
+        e = e.sort_values(["layer", "source", "target"], kind="stable").reset_index(drop=True)
+        self.genes: np.ndarray = np.array(sorted(set(e["source"]) | set(e["target"])), dtype=object)
+        self.gene_index: dict[str, int] = {g: i for i, g in enumerate(self.genes)}
+        e["weight"] = e["weight"].astype("float32")
+        e["sign"] = e["sign"].astype("int8")
+        e["directed"] = e["directed"].astype(bool)
+        self.edges = e
+        self.src = e["source"].map(self.gene_index).to_numpy(np.int64)
+        self.dst = e["target"].map(self.gene_index).to_numpy(np.int64)
+        self.meta = dict(meta or {})
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def build(cls, sources: Sequence[str] = build.ALL_SOURCES, min_weight: float = 0.0,
+              mapper: GeneMapper | None = None) -> Interactome:
+        """Build from the bundled raw sources (see :mod:`twincell.network.build`).
+
+        Parameters
+        ----------
+        sources
+            Any of ``pathlinker`` (required), ``omnipath``, ``signor``, ``psp``, ``collectri``.
+        min_weight
+            Minimum PathLinker evidence score of a PPI edge.
+        """
+        unknown = set(sources) - set(build.ALL_SOURCES)
+        if unknown or "pathlinker" not in sources:
+            raise TwinCellError(f"invalid interactome sources {sorted(sources)}",
+                                f"use 'pathlinker' plus any of {', '.join(build.ALL_SOURCES[1:])}")
+        mapper = mapper or GeneMapper.default()
+        ppi, unmapped_ppi = build.pathlinker_edges(mapper, min_weight)
+        ppi = build.apply_signs(ppi, build.sign_votes(mapper, [s for s in sources if s in build.SIGN_SOURCES]))
+        ppi["layer"] = "ppi"
+        ppi["sources"] = np.where(ppi["sign_sources"] != "", "pathlinker;sign:" + ppi["sign_sources"], "pathlinker")
+        parts = [ppi]
+        unmapped_tf: list[str] = []
+        if "collectri" in sources:
+            tf, unmapped_tf = build.collectri_edges(mapper)
+            tf = tf.assign(directed=True, layer="tf", sources="collectri")
+            parts.append(tf)
+        edges = pd.concat([p.loc[:, list(EDGE_COLUMNS)] for p in parts], ignore_index=True)
+        meta = {"sources": list(sources), "min_weight": float(min_weight),
+                "unmapped_uniprot": unmapped_ppi, "unmapped_tf_names": unmapped_tf,
+                "built_by": f"twincell {__version__}"}
+        return cls(edges, meta)
+
+    @classmethod
+    def default(cls, cache_dir: str | os.PathLike | None = None) -> Interactome:
+        """The default interactome (all sources), built once and cached as a parquet file.
+
+        The cache lives in ``$TWINCELL_CACHE`` (default ``~/.cache/twincell``).
+        """
+        cache = Path(cache_dir or os.environ.get("TWINCELL_CACHE", Path.home() / ".cache" / "twincell"))
+        f = cache / f"interactome-v{FORMAT_VERSION}-{__version__}.parquet"
+        if f.exists():
+            try:
+                return cls.load(f)
+            except DataFileError:
+                f.unlink()
+        net = cls.build()
+        cache.mkdir(parents=True, exist_ok=True)
+        net.save(f)
+        return net
+
+    @classmethod
+    def from_edges(cls, df: pd.DataFrame, *, source: str = "source", target: str = "target",
+                   weight: str | None = "weight", sign: str | None = "sign", directed: str | None = "directed",
+                   layer: str | None = "layer", id_kind: IdKind = "auto",
+                   mapper: GeneMapper | None = None, name: str = "user") -> Interactome:
+        """A network from a user's table (OmniPath, STRING, in-house ...), in any supported gene ID.
+
+        Parameters
+        ----------
+        df
+            One row per edge. Required: ``source``, ``target``. Optional: ``weight`` (default 1),
+            ``sign`` (+1/-1/0, default 0), ``directed`` (default True; undirected rows are added in
+            both directions), ``layer`` (``ppi``/``tf``, default ``ppi``). Column names are arguments.
+        id_kind
+            Gene identifier type, or ``auto`` to detect it per ID.
+
+        Raises
+        ------
+        DataFileError
+            Missing columns, NaN or non-positive weights, or no edge left after ID mapping.
+        """
+        for col in (source, target):
+            if col not in df.columns:
+                raise DataFileError(f"network table has no column {col!r} (columns: {list(df.columns)})",
+                                    "name the columns with --source-col/--target-col or rename them")
+        if df.empty:
+            raise DataFileError("the network table is empty", "give at least one edge")
+        mapper = mapper or GeneMapper.default()
+        res = mapper.map(pd.unique(pd.concat([df[source].astype(str), df[target].astype(str)])), kind=id_kind)
+        col = lambda c, default: df[c] if c is not None and c in df.columns else pd.Series(default, index=df.index)  # noqa: E731
+        w = pd.to_numeric(col(weight, 1.0), errors="coerce")
+        if w.isna().any():
+            raise DataFileError(f"network column {weight!r} has {int(w.isna().sum())} missing or non-numeric weights",
+                                "fill them or drop those rows")
+        e = pd.DataFrame({
+            "source": df[source].astype(str).map(res.symbols),
+            "target": df[target].astype(str).map(res.symbols),
+            "weight": w.astype("float32"),
+            "sign": pd.to_numeric(col(sign, 0), errors="coerce").fillna(0).clip(-1, 1).astype("int8"),
+            "directed": col(directed, True).astype(str).str.lower().isin(["true", "1", "yes"]),
+            "layer": col(layer, "ppi").astype(str),
+            "sources": name,
+        }).dropna(subset=["source", "target"])
+        e = e[e["source"] != e["target"]]
+        if e.empty:
+            raise DataFileError("no edge of the network table has both genes mapped to HGNC symbols",
+                                f"check the gene ID type ({res.summary()})")
+        rev = e[~e["directed"]].rename(columns={"source": "target", "target": "source"})
+        e = pd.concat([e, rev], ignore_index=True).drop_duplicates(["source", "target", "layer"])
+        return cls(e, {"sources": [name], "unmapped_ids": res.unmapped, "built_by": f"twincell {__version__}"})
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, file: str | os.PathLike) -> Path:
+        """Write the network (edges + provenance) to one parquet file, atomically."""
+        file = Path(file)
+        table = pa.Table.from_pandas(self.edges.assign(layer=self.edges["layer"].astype(str)), preserve_index=False)
+        meta = {"twincell_interactome": json.dumps({"format": FORMAT_VERSION, **self.meta})}
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **{k: v.encode() for k, v in meta.items()}})
+        tmp = file.with_name(f".{file.name}.tmp")
+        file.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, file)
+        return file
+
+    @classmethod
+    def load(cls, file: str | os.PathLike) -> Interactome:
+        """Read a network written by :meth:`save`.
+
+        Raises
+        ------
+        DataFileError
+            The file is missing, not parquet, or not a TwinCell interactome of this format version.
+        """
+        file = Path(file)
+        if not file.exists():
+            raise DataFileError(f"interactome file {file} does not exist",
+                                "build one with `twincell network build --out FILE`")
+        try:
+            table = pq.read_table(file)
+        except Exception as exc:
+            raise DataFileError(f"{file} is not a readable parquet file: {exc}",
+                                "rebuild it with `twincell network build --out FILE`") from exc
+        raw = (table.schema.metadata or {}).get(b"twincell_interactome")
+        if raw is None:
+            raise DataFileError(f"{file} is not a TwinCell interactome (no provenance metadata)",
+                                "use Interactome.from_edges / `--network FILE.tsv` for plain edge tables")
+        meta = json.loads(raw)
+        if meta.pop("format", None) != FORMAT_VERSION:
+            raise DataFileError(f"{file} was written in another interactome format version",
+                                "rebuild it with this version of twincell")
+        return cls(table.to_pandas(), meta)
+
+    # ------------------------------------------------------------------ access
+    @property
+    def n_nodes(self) -> int:
+        """Number of proteins / genes (nodes)."""
+        return len(self.genes)
+
+    @property
+    def n_edges(self) -> int:
+        """Number of directed edges, both layers."""
+        return len(self.edges)
+
+    def __len__(self) -> int:
+        return self.n_nodes
+
+    def __contains__(self, gene: object) -> bool:
+        return gene in self.gene_index
+
+    def __repr__(self) -> str:
+        n_tf = int((self.edges["layer"] == "tf").sum())
+        return f"Interactome({self.n_nodes} nodes, {self.n_edges - n_tf} PPI + {n_tf} TF edges)"
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Short hash of the edge list (identifies the network a model was trained on)."""
+        h = hashlib.sha1()
+        for col in ("source", "target", "sign", "layer"):
+            h.update(pd.util.hash_pandas_object(self.edges[col].astype(str), index=False).to_numpy().tobytes())
+        h.update(self.edges["weight"].to_numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    def layer_mask(self, layer: str) -> np.ndarray:
+        """Boolean mask over :attr:`edges` of one layer (``ppi`` or ``tf``)."""
+        return (self.edges["layer"] == layer).to_numpy()
+
+    def node_index(self, genes: Iterable[str], *, strict: bool = True) -> np.ndarray:
+        """Node indices of ``genes`` (HGNC symbols).
+
+        Raises
+        ------
+        UnknownGeneError
+            When ``strict`` and some genes are not nodes (all unknown genes are listed).
+        """
+        genes = list(genes)
+        unknown = [g for g in genes if g not in self.gene_index]
+        if unknown and strict:
+            raise UnknownGeneError(unknown, f"{len(unknown)} gene(s) not in the interactome: {', '.join(unknown[:20])}",
+                                   "use HGNC symbols (map IDs with twincell.data.genes.GeneMapper) or a network that has them")
+        return np.array([self.gene_index[g] for g in genes if g in self.gene_index], dtype=np.int64)
+
+    def adjacency(self, layer: str | None = None, *, signed: bool = False) -> sp.csr_matrix:
+        """Sparse N x N matrix, ``A[i, j]`` = weight (or sign x weight) of edge i -> j.
+
+        With ``layer=None`` both layers are included; an (i, j) pair present in both keeps the larger weight.
+        """
+        mask = np.ones(self.n_edges, bool) if layer is None else self.layer_mask(layer)
+        val = self.edges["weight"].to_numpy(np.float64)[mask]
+        if signed:
+            val = val * self.edges["sign"].to_numpy()[mask]
+        key = self.src[mask] * self.n_nodes + self.dst[mask]
+        order = np.lexsort((-np.abs(val), key))
+        first = np.r_[True, key[order][1:] != key[order][:-1]]
+        sel = order[first]
+        return sp.csr_matrix((val[sel], (self.src[mask][sel], self.dst[mask][sel])), shape=(self.n_nodes, self.n_nodes))
+
+    def degree(self, layer: str | None = "ppi") -> pd.Series:
+        """Total (in + out) degree per node."""
+        a = self.adjacency(layer)
+        deg = np.asarray((a != 0).sum(axis=0)).ravel() + np.asarray((a != 0).sum(axis=1)).ravel()
+        return pd.Series(deg, index=self.genes, name="degree")
+
+    def summary(self) -> dict[str, float | int]:
+        """Counts and shares: nodes, edges, signed / directed share, TF edges, largest component, degrees."""
+        ppi = self.layer_mask("ppi")
+        e = self.edges
+        n_cc, labels = connected_components(self.adjacency(), directed=True, connection="weak")
+        deg = self.degree(None)
+        undirected_pairs = int((~e["directed"][ppi]).sum() // 2)
+        return {
+            "nodes": self.n_nodes,
+            "edges_total": self.n_edges,
+            "ppi_edges": int(ppi.sum()),
+            "ppi_undirected_pairs": undirected_pairs,
+            "ppi_directed_edges": int(e["directed"][ppi].sum()),
+            "tf_edges": int((~ppi).sum()),
+            "tfs": int(e["source"][~ppi].nunique()),
+            "signed_share_ppi": float((e["sign"][ppi] != 0).mean()),
+            "directed_share_ppi": float(e["directed"][ppi].mean()),
+            "largest_component": int(np.bincount(labels).max()),
+            "components": int(n_cc),
+            "degree_mean": float(deg.mean()),
+            "degree_median": float(deg.median()),
+            "degree_max": int(deg.max()),
+        }
+
+    # ------------------------------------------------------------------ paths
+    def paths(self, source: str, target: str, k: int = 5, *, layer: str | None = None) -> list[SignedPath]:
+        """The ``k`` most probable simple paths ``source -> ... -> target`` (Yen's algorithm on -log weight).
+
+        Each path carries its nodes, the signs of its edges, its overall sign (product) and its
+        probability (product of edge weights).
+        """
+        i, j = self.node_index([source, target])
+        a = self.adjacency(layer)
+        signs = self.adjacency(layer, signed=True)
+        return k_shortest_paths(a, signs, self.genes, int(i), int(j), k)
