@@ -51,12 +51,16 @@ def pathlinker_edges(mapper: GeneMapper, min_weight: float = 0.0) -> tuple[pd.Da
     edges
         Columns ``source, target, weight, directed, evidence``; one row per directed symbol pair
         (isoforms merged: max weight, directed if any row is directed). Rows with evidence score 0
-        are left out (a zero probability cannot carry signal or rank a path).
+        (202 in the file, with real evidence listed) get the file's smallest positive score (0.0655).
     unmapped
         UniProt accessions without a current HGNC symbol (their edges are left out).
     """
     raw = _read("pathlinker_ppi", ["#tail", "head", "weight", "directed", "db_sources"], sep="\t")
-    raw = raw[(raw["weight"] > 0) & (raw["weight"] >= min_weight)]  # 202 rows score 0: no evidence, no probability
+    # 202 rows score 0 although they carry evidence (e.g. BRAF -> MAP2K1): keep them at the file's
+    # smallest positive score, the weakest evidence level PathLinker assigns.
+    floor = float(raw.loc[raw["weight"] > 0, "weight"].min())
+    raw = raw.assign(weight=raw["weight"].where(raw["weight"] > 0, floor))
+    raw = raw[raw["weight"] >= min_weight]
     ids = pd.unique(pd.concat([raw["#tail"], raw["head"]]))
     res = mapper.map(ids, kind="uniprot")
     df = pd.DataFrame({

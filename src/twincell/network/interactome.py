@@ -113,10 +113,13 @@ class Interactome:
     def default(cls, cache_dir: str | os.PathLike | None = None) -> Interactome:
         """The default interactome (all sources), built once and cached as a parquet file.
 
-        The cache lives in ``$TWINCELL_CACHE`` (default ``~/.cache/twincell``).
+        The cache lives in ``$TWINCELL_CACHE`` (default ``~/.cache/twincell``); its name holds a hash
+        of the build code and package version, so a changed build never reads a stale cache.
         """
         cache = Path(cache_dir or os.environ.get("TWINCELL_CACHE", Path.home() / ".cache" / "twincell"))
-        f = cache / f"interactome-v{FORMAT_VERSION}-{__version__}.parquet"
+        build_code = Path(build.__file__).read_bytes()
+        key = hashlib.sha1(build_code + f"{FORMAT_VERSION}-{__version__}".encode()).hexdigest()[:12]
+        f = cache / f"interactome-{key}.parquet"
         if f.exists():
             try:
                 return cls.load(f)

@@ -1,0 +1,49 @@
+"""Gene identifier mapping on the bundled HGNC, LINCS, Geneformer and PathLinker tables."""
+
+from __future__ import annotations
+
+import pytest
+
+from twincell.data.genes import GeneMapper, detect_kind
+
+
+@pytest.fixture(scope="module")
+def mapper() -> GeneMapper:
+    return GeneMapper.default()
+
+
+@pytest.mark.parametrize(("ident", "symbol", "via"), [
+    ("STAT1", "STAT1", "symbol"),
+    ("stat1", "STAT1", "symbol"),
+    ("6772", "STAT1", "entrez"),
+    ("ENSG00000115415", "STAT1", "ensembl"),
+    ("ENSG00000115415.19", "STAT1", "ensembl"),
+    ("P42224", "STAT1", "uniprot"),
+    ("AARS", "AARS1", "alias"),       # previous symbol, via LINCS gene info (Entrez 16)
+    ("SEPT9", "SEPTIN9", "alias"),    # previous symbol
+    ("C10orf99", "C10orf99", "symbol"),
+])
+def test_known_identifiers_map_to_current_symbols(mapper, ident, symbol, via):
+    res = mapper.map([ident])
+    assert res.symbols == {ident: symbol}
+    assert res.via[ident] == via
+    assert not res.unmapped
+
+
+def test_unmapped_identifiers_are_reported_not_dropped(mapper):
+    res = mapper.map(["STAT1", "NOT_A_GENE", "99999999", "ENSG99999999999"])
+    assert list(res.symbols) == ["STAT1"]
+    assert res.unmapped == ["NOT_A_GENE", "99999999", "ENSG99999999999"]
+    assert "NOT_A_GENE" in res.summary()
+    assert mapper.to_symbols(["NOT_A_GENE", "6772"]) == [None, "STAT1"]
+
+
+def test_forced_kind_does_not_guess(mapper):
+    assert mapper.map(["6772"], kind="symbol").unmapped == ["6772"]
+
+
+def test_detect_kind():
+    assert detect_kind("ENSG00000115415") == "ensembl"
+    assert detect_kind("6772") == "entrez"
+    assert detect_kind("P42224") == "uniprot"
+    assert detect_kind("TNFRSF13B") == "symbol"

@@ -1,0 +1,128 @@
+"""The real interactome built from the bundled PathLinker, OmniPath, SIGNOR and CollecTRI files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from twincell.errors import DataFileError, TwinCellError, UnknownGeneError
+from twincell.network import Interactome
+
+
+def _edge(net: Interactome, s: str, t: str, layer: str) -> pd.Series:
+    e = net.edges
+    rows = e[(e["source"] == s) & (e["target"] == t) & (e["layer"] == layer)]
+    assert len(rows) == 1, f"{s}->{t} ({layer}) not found"
+    return rows.iloc[0]
+
+
+def test_sizes_within_stated_bounds(interactome):
+    s = interactome.summary()
+    assert 16_000 <= s["nodes"] <= 17_000
+    assert 470_000 <= s["ppi_edges"] <= 503_987          # file rows minus unmapped / merged isoforms
+    assert 190_000 <= s["ppi_undirected_pairs"] <= 205_404
+    assert 85_000 <= s["ppi_directed_edges"] <= 93_179
+    assert 40_000 <= s["tf_edges"] <= 43_178
+    assert 0.01 < s["signed_share_ppi"] < 0.2
+    assert s["largest_component"] >= 0.99 * s["nodes"]
+
+
+@pytest.mark.parametrize(("s", "t", "sign"), [
+    ("JAK1", "STAT1", 1), ("TYK2", "STAT1", 1), ("IL23R", "TYK2", 1), ("MAP2K1", "MAPK1", 1),
+    ("KEAP1", "NFE2L2", -1), ("MDM2", "TP53", -1), ("BRAF", "MAP2K1", 1),
+])
+def test_known_signalling_edges_have_sign_and_direction(interactome, s, t, sign):
+    e = _edge(interactome, s, t, "ppi")
+    assert e["sign"] == sign and e["directed"]
+    assert "pathlinker" in e["sources"] and "sign:" in e["sources"]
+
+
+def test_collectri_tf_layer(interactome):
+    e = _edge(interactome, "STAT1", "IRF1", "tf")
+    assert e["sign"] == 1 and e["sources"] == "collectri"
+    tf = interactome.edges[interactome.layer_mask("tf")]
+    assert (tf["sign"] != 0).all()
+
+
+def test_undirected_pairs_are_stored_both_ways(interactome):
+    e = interactome.edges[interactome.layer_mask("ppi") & ~interactome.edges["directed"].to_numpy()]
+    fwd = set(zip(e["source"], e["target"]))
+    assert all((t, s) in fwd for s, t in list(fwd)[:2000])
+
+
+def test_adjacency_matches_edge_table(interactome):
+    a = interactome.adjacency("ppi", signed=True)
+    i, j = interactome.gene_index["KEAP1"], interactome.gene_index["NFE2L2"]
+    assert a[i, j] < 0
+    assert a.shape == (interactome.n_nodes, interactome.n_nodes)
+
+
+def test_paths_are_valid_simple_walks_sorted_by_probability(interactome):
+    paths = interactome.paths("IL23R", "IRF1", k=5)
+    assert len(paths) == 5
+    edges = set(zip(interactome.edges["source"], interactome.edges["target"]))
+    probs = [p.probability for p in paths]
+    assert probs == sorted(probs, reverse=True)
+    assert len({p.nodes for p in paths}) == 5
+    for p in paths:
+        assert p.nodes[0] == "IL23R" and p.nodes[-1] == "IRF1"
+        assert len(set(p.nodes)) == len(p.nodes)
+        assert all((u, v) in edges for u, v in zip(p.nodes[:-1], p.nodes[1:]))
+        assert len(p.edge_signs) == len(p.nodes) - 1
+
+
+def test_paths_unknown_gene_is_reported(interactome):
+    with pytest.raises(UnknownGeneError, match="NOT_A_GENE") as err:
+        interactome.paths("STAT1", "NOT_A_GENE")
+    assert err.value.genes == ["NOT_A_GENE"]
+
+
+def test_save_load_round_trip(interactome, tmp_path):
+    f = interactome.save(tmp_path / "net.parquet")
+    back = Interactome.load(f)
+    pd.testing.assert_frame_equal(back.edges, interactome.edges)
+    assert back.fingerprint == interactome.fingerprint
+    assert back.meta["sources"] == interactome.meta["sources"]
+
+
+def test_load_rejects_bad_files(tmp_path):
+    with pytest.raises(DataFileError, match="does not exist"):
+        Interactome.load(tmp_path / "missing.parquet")
+    bad = tmp_path / "bad.parquet"
+    bad.write_text("not parquet")
+    with pytest.raises(DataFileError, match="not a readable parquet"):
+        Interactome.load(bad)
+    plain = tmp_path / "plain.parquet"
+    pd.DataFrame({"a": [1]}).to_parquet(plain)
+    with pytest.raises(DataFileError, match="not a TwinCell interactome"):
+        Interactome.load(plain)
+
+
+def test_from_edges_any_id_and_undirected_rows():
+    df = pd.DataFrame({"a": ["3716", "P42224", "TYK2"], "b": ["6772", "IRF1", "NOT_A_GENE"],
+                       "w": [0.9, 0.8, 0.5], "directed": [False, True, True], "sign": [1, 1, 1]})
+    net = Interactome.from_edges(df, source="a", target="b", weight="w", name="synthetic")
+    pairs = set(zip(net.edges["source"], net.edges["target"]))
+    assert pairs == {("JAK1", "STAT1"), ("STAT1", "JAK1"), ("STAT1", "IRF1")}
+    assert net.meta["unmapped_ids"] == ["NOT_A_GENE"]
+
+
+def test_from_edges_errors():
+    with pytest.raises(DataFileError, match="no column 'source'"):
+        Interactome.from_edges(pd.DataFrame({"x": ["A"], "target": ["B"]}))
+    with pytest.raises(DataFileError, match="empty"):
+        Interactome.from_edges(pd.DataFrame({"source": [], "target": []}))
+    with pytest.raises(DataFileError, match="both genes mapped"):
+        Interactome.from_edges(pd.DataFrame({"source": ["FOO1X"], "target": ["BAR2Y"]}))
+    with pytest.raises(DataFileError, match="non-numeric"):
+        Interactome.from_edges(pd.DataFrame({"source": ["JAK1"], "target": ["STAT1"], "weight": ["high"]}))
+    with pytest.raises(TwinCellError, match="invalid interactome sources"):
+        Interactome.build(sources=["omnipath"])
+
+
+def test_min_weight_and_source_options():
+    net = Interactome.build(sources=["pathlinker"], min_weight=0.9)
+    assert (net.edges["weight"] >= 0.9).all()
+    assert (net.edges["sign"] == 0).all() and not net.layer_mask("tf").any()
+    assert np.isin(net.meta["sources"], ["pathlinker"]).all()
