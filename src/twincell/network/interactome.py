@@ -29,6 +29,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from twincell import __version__
+from twincell.data import genes as genes_module
 from twincell.data.genes import GeneMapper, IdKind
 from twincell.errors import DataFileError, TwinCellError, UnknownGeneError
 from twincell.network import build
@@ -114,10 +115,10 @@ class Interactome:
         """The default interactome (all sources), built once and cached as a parquet file.
 
         The cache lives in ``$TWINCELL_CACHE`` (default ``~/.cache/twincell``); its name holds a hash
-        of the build code and package version, so a changed build never reads a stale cache.
+        of the build and gene-mapping code and the package version, so a changed build never reads a stale cache.
         """
         cache = Path(cache_dir or os.environ.get("TWINCELL_CACHE", Path.home() / ".cache" / "twincell"))
-        build_code = Path(build.__file__).read_bytes()
+        build_code = Path(build.__file__).read_bytes() + Path(genes_module.__file__).read_bytes()
         key = hashlib.sha1(build_code + f"{FORMAT_VERSION}-{__version__}".encode()).hexdigest()[:12]
         f = cache / f"interactome-{key}.parquet"
         if f.exists():
