@@ -126,3 +126,12 @@ def test_min_weight_and_source_options():
     assert (net.edges["weight"] >= 0.9).all()
     assert (net.edges["sign"] == 0).all() and not net.layer_mask("tf").any()
     assert np.isin(net.meta["sources"], ["pathlinker"]).all()
+
+
+def test_neighbourhood_and_subgraph(interactome):
+    genes = interactome.neighbourhood("STAT1", 50)
+    assert genes[0] == "STAT1" and len(genes) == len(set(genes)) == 50
+    sub = interactome.subgraph(genes)
+    assert set(sub.genes) <= set(genes)
+    assert set(zip(sub.edges["source"], sub.edges["target"])) <= set(zip(interactome.edges["source"], interactome.edges["target"]))
+    assert sub.meta["subgraph_of"] == interactome.fingerprint

@@ -317,6 +317,28 @@ class Interactome:
             "degree_max": int(deg.max()),
         }
 
+    def subgraph(self, genes: Iterable[str]) -> Interactome:
+        """The network induced by ``genes`` (edges with both ends in the set), provenance kept."""
+        keep = set(self.node_index(genes))
+        mask = np.isin(self.src, list(keep)) & np.isin(self.dst, list(keep))
+        e = self.edges[mask]
+        return Interactome(e.assign(layer=e["layer"].astype(str)), {**self.meta, "subgraph_of": self.fingerprint})
+
+    def neighbourhood(self, seed: str, size: int) -> list[str]:
+        """The ``size`` nodes nearest ``seed`` by breadth-first search, ignoring edge direction (seed first)."""
+        a = self.adjacency()
+        both = (a + a.T).tocsr()
+        start = int(self.node_index([seed])[0])
+        order, seen = [start], {start}
+        for node in order:
+            if len(order) >= size:
+                break
+            for j in both.indices[both.indptr[node]: both.indptr[node + 1]]:
+                if len(order) < size and j not in seen:
+                    seen.add(int(j))
+                    order.append(int(j))
+        return [str(self.genes[i]) for i in order]
+
     # ------------------------------------------------------------------ paths
     def paths(self, source: str, target: str, k: int = 5, *, layer: str | None = None) -> list[SignedPath]:
         """The ``k`` most probable simple paths ``source -> ... -> target`` (Yen's algorithm on -log weight).
