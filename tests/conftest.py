@@ -15,3 +15,71 @@ def interactome():
     from twincell.network import Interactome
 
     return Interactome.default()
+
+
+@pytest.fixture(scope="session")
+def service_model(interactome):
+    """A small context-gated TwinCell for the service tests.
+
+    Network: the real edges among the 300 nodes nearest STAT1 (breadth-first, both directions).
+    Contexts ``synthetic_ctx_a`` / ``synthetic_ctx_b`` are random vectors, and the training data are
+    responses simulated from the prior model (labelled synthetic); a 2-epoch fit (~2 s) sets the gates.
+    """
+    import numpy as np
+
+    from twincell.data.perturbation import PerturbationDataset
+    from twincell.model import TwinCell
+    from twincell.model.synthetic import simulate_responses
+    from twincell.network import Interactome
+
+    a = interactome.adjacency()
+    both = (a + a.T).tocsr()
+    order, seen = [interactome.gene_index["STAT1"]], {interactome.gene_index["STAT1"]}
+    for node in order:
+        for j in both.indices[both.indptr[node]:both.indptr[node + 1]]:
+            if len(order) < 300 and j not in seen:
+                seen.add(j)
+                order.append(int(j))
+    keep = set(interactome.genes[order])
+    e = interactome.edges
+    sub = e[e["source"].isin(keep) & e["target"].isin(keep)]
+    net = Interactome(sub.assign(layer=sub["layer"].astype(str)),
+                      {"sources": interactome.meta.get("sources", []), "subnetwork": "300 nodes nearest STAT1"})
+    rng = np.random.default_rng(0)
+    perturbations = [{str(g): int(rng.choice([-1, 1]))} for g in rng.choice(net.genes, 30, replace=False)]
+    simulated = simulate_responses(TwinCell.prior(net), perturbations, [None], name="synthetic_service")
+    parts = []
+    for ctx in ("synthetic_ctx_a", "synthetic_ctx_b"):
+        adata = simulated.adata.copy()
+        adata.obs["context"] = ctx
+        adata.obs_names = [f"{ctx}:{i}" for i in range(adata.n_obs)]
+        parts.append(PerturbationDataset(adata, validate=False))
+    contexts = {c: rng.standard_normal(4).astype(np.float32) for c in ("synthetic_ctx_a", "synthetic_ctx_b")}
+    return TwinCell(net, 4, seed=0).fit([PerturbationDataset.concat(parts)], contexts, max_epochs=2)
+
+
+@pytest.fixture(scope="session")
+def live_service(service_model):
+    """Base URL of uvicorn serving ``create_app(service_model)`` on a free loopback port (in a thread)."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from twincell.service import create_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(service_model), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -6,8 +6,13 @@ import sys
 
 import typer
 
+from twincell.cli import bench as bench_cli
+from twincell.cli import context as context_cli
 from twincell.cli import data as data_cli
+from twincell.cli import identify as identify_cli
 from twincell.cli import network as network_cli
+from twincell.cli import serve as serve_cli
+from twincell.cli import train as train_cli
 from twincell.cli._common import console
 from twincell.errors import TwinCellError
 
@@ -15,6 +20,11 @@ app = typer.Typer(help="TwinCell: which protein should a drug hit, and why?", no
                   pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(data_cli.app, name="data")
 app.add_typer(network_cli.app, name="network")
+app.add_typer(context_cli.app, name="context")
+app.command("identify")(identify_cli.identify)
+app.command("bench")(bench_cli.bench)
+app.command("serve")(serve_cli.serve)
+app.command("train")(train_cli.train)
 
 
 def run() -> None:

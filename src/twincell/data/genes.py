@@ -176,17 +176,25 @@ def _read_table(name: str, **kwargs: object) -> pd.DataFrame:
 def _default_mapper() -> GeneMapper:
     raw = _read_table("hgnc", sep="\t", dtype=str, keep_default_na=False)
     hgnc = raw.rename(columns={"Approved symbol": "symbol", "NCBI Gene ID": "entrez", "Ensembl gene ID": "ensembl"})
+    lincs = _read_table("lincs_geneinfo", sep="\t", dtype=str, keep_default_na=False)
+    with gzip.open(path("geneformer_v1_names"), "rb") as fh:
+        name_to_ensembl: dict[str, str] = pickle.load(fh)
+    # HGNC 2022 leaves some IDs empty (e.g. MET has no Entrez ID there): fill them from LINCS gene info
+    # (Entrez) and Geneformer's symbol -> Ensembl table when these name the same approved symbol and
+    # the ID is not already another symbol's.
+    lincs_entrez = dict(zip(lincs["gene_symbol"], lincs["gene_id"]))
+    for col, extra in (("entrez", lincs_entrez), ("ensembl", name_to_ensembl)):
+        fill = hgnc["symbol"].map(lambda sym, extra=extra: str(extra.get(sym) or ""))
+        fill = fill.where((hgnc[col] == "") & ~fill.isin(set(hgnc[col])) & ~fill.duplicated(keep=False), "")
+        hgnc[col] = hgnc[col].where(hgnc[col] != "", fill)
     entrez_to_symbol = {e: s for e, s in zip(hgnc["entrez"], hgnc["symbol"]) if e}
     ensembl_to_symbol = {e: s for e, s in zip(hgnc["ensembl"], hgnc["symbol"]) if e}
 
     aliases: dict[str, str] = {}
-    lincs = _read_table("lincs_geneinfo", sep="\t", dtype=str, keep_default_na=False)
     for old, entrez in zip(lincs["gene_symbol"], lincs["gene_id"]):
         new = entrez_to_symbol.get(entrez)
         if new and old and old != new:
             aliases.setdefault(old, new)
-    with gzip.open(path("geneformer_v1_names"), "rb") as fh:
-        name_to_ensembl: dict[str, str] = pickle.load(fh)
     for old, ens in name_to_ensembl.items():
         new = ensembl_to_symbol.get(str(ens))
         if new and old != new:

@@ -1,0 +1,281 @@
+"""TwinBench baselines: forward and inverse baselines, and the disease-blind controls.
+
+Signature-driven baselines
+    ``linear`` (ridge over gene embeddings), ``network_propagation`` (random walk with restart),
+    ``de`` (rank by |change|).
+Controls that see no disease (``sees_input = False``)
+    ``degree`` (hub bias), ``druggability`` (number of drugs targeting the gene), ``popular_targets``
+    (number of approved indications of the gene's drugs), ``random``.
+Forward only
+    ``mean`` (mean training response).
+
+Signature-driven methods rank by |alignment|: a gene whose perturbation explains a change also
+reverses it when perturbed the other way, so both directions count (as ``direction="both"`` in
+:func:`twincell.identify.rank_targets`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.decomposition import PCA
+
+from twincell.bench.methods import Method, Resources, register_method
+from twincell.data.perturbation import PerturbationDataset
+from twincell.errors import TwinCellError
+
+
+def _filled(data: PerturbationDataset) -> np.ndarray:
+    """Responses with unmeasured (NaN) entries read as no change, float64 (n_obs, n_genes)."""
+    return np.nan_to_num(np.asarray(data.X, dtype=np.float64), nan=0.0)
+
+
+def _require_fitted(method: Method, attr: str) -> None:
+    if getattr(method, attr, None) is None:
+        raise TwinCellError(f"method {method.name!r} is not fitted", "call fit(train) first")
+
+
+# --------------------------------------------------------------------------- forward baselines
+@register_method
+class MeanResponse(Method):
+    """Predicts the perturbation's mean training response, or the mean over all training rows if unseen."""
+
+    name = "mean"
+    description = "Mean training response of the same perturbation (other contexts); global mean if unseen"
+    reference = "the mean baseline of Ahlmann-Eltze et al. 2024 / Csendes et al. 2025"
+    needs_training = True
+    ranks_targets = False
+    predicts_response = True
+
+    def __init__(self, resources: Resources) -> None:
+        super().__init__(resources)
+        self.per_perturbation: pd.DataFrame | None = None
+        self.overall: pd.Series | None = None
+
+    @property
+    def is_fitted(self) -> bool:
+        """True once :meth:`fit` ran."""
+        return self.overall is not None
+
+    def fit(self, train: PerturbationDataset) -> MeanResponse:
+        """Average the training responses per perturbation and overall (NaN-aware; never-measured genes are 0)."""
+        frame = pd.DataFrame(np.asarray(train.X, dtype=np.float64), columns=train.genes)
+        self.overall = frame.mean(axis=0).fillna(0.0)
+        self.per_perturbation = frame.groupby(train.obs["perturbation"].to_numpy()).mean().fillna(0.0)
+        return self
+
+    def predict_response(self, data: PerturbationDataset) -> pd.DataFrame:
+        """Per-row prediction over ``data.genes`` (genes unseen in training: 0)."""
+        _require_fitted(self, "overall")
+        table = self.per_perturbation.reindex(columns=data.genes, fill_value=0.0)
+        overall = self.overall.reindex(data.genes, fill_value=0.0)
+        rows = [table.loc[p].to_numpy() if p in table.index else overall.to_numpy()
+                for p in data.obs["perturbation"]]
+        return pd.DataFrame(np.vstack(rows), columns=data.genes)
+
+
+@register_method
+class LinearRidge(Method):
+    r"""Ridge regression from perturbation to response over gene embeddings (Ahlmann-Eltze et al.).
+
+    With training responses :math:`Y` (examples x genes), gene embeddings :math:`G` (genes x K, the
+    top K principal components of the genes' response profiles) and a perturbation embedding
+    :math:`p_i = \sum_{t} s_t G_t` over the perturbation's targets :math:`t` with known sign
+    :math:`s_t`, the model is :math:`y_i = G W p_i + b` with :math:`b` the mean response and
+
+    .. math:: W = (G^T G + \lambda I)^{-1} G^T (Y - b)^T P (P^T P + \lambda I)^{-1}.
+
+    The inverse score of candidate :math:`g` for a signature :math:`d` is
+    :math:`|G_g W^T G^T d|`, its predicted response's alignment with :math:`d`; only genes measured
+    in training have an embedding, the others rank last.
+    """
+
+    name = "linear"
+    description = "Ridge from perturbation to response over training-data gene embeddings (PCA, K=10)"
+    reference = "Ahlmann-Eltze, Huber & Anders 2024/2025, Nature Methods"
+    needs_training = True
+    predicts_response = True
+    n_components = 10
+    ridge = 0.1
+
+    def __init__(self, resources: Resources) -> None:
+        super().__init__(resources)
+        self.gene_embedding: pd.DataFrame | None = None
+        self.W: np.ndarray | None = None
+        self.b: pd.Series | None = None
+
+    def _perturbation_embedding(self, targets: dict[str, int]) -> np.ndarray:
+        emb = np.zeros(self.gene_embedding.shape[1])
+        for gene, sign in targets.items():
+            if sign != 0 and gene in self.gene_embedding.index:
+                emb += sign * self.gene_embedding.loc[gene].to_numpy()
+        return emb
+
+    @property
+    def is_fitted(self) -> bool:
+        """True once :meth:`fit` ran."""
+        return self.W is not None
+
+    def fit(self, train: PerturbationDataset) -> LinearRidge:
+        """Fit gene embeddings (PCA) and the bilinear ridge map; NaN responses count as 0.
+
+        Rows whose targets have no embedding (or no known sign) do not enter the fit.
+
+        Raises
+        ------
+        TwinCellError
+            If fewer than two training rows have an embedded target.
+        """
+        Y = _filled(train)
+        self.b = pd.Series(Y.mean(axis=0), index=train.genes)
+        k = min(self.n_components, *Y.shape)
+        G = PCA(n_components=k, random_state=self.resources.seed).fit_transform(Y.T)
+        self.gene_embedding = pd.DataFrame(G, index=train.genes)
+        P = np.vstack([self._perturbation_embedding(train.targets_of(i)) for i in range(train.n_obs)])
+        used = np.abs(P).sum(axis=1) > 0
+        if used.sum() < 2:
+            raise TwinCellError("the linear baseline found fewer than 2 training perturbations with a measured target",
+                                "train on perturbations whose target genes are among the measured genes")
+        P, Yc = P[used], (Y - self.b.to_numpy())[used]
+        eye = self.ridge * np.eye(k)
+        self.W = np.linalg.solve(G.T @ G + eye, G.T @ Yc.T @ P) @ np.linalg.inv(P.T @ P + eye)
+        return self
+
+    def predict_response(self, data: PerturbationDataset) -> pd.DataFrame:
+        """Predicted change for each row of ``data`` (genes unseen in training: 0)."""
+        _require_fitted(self, "W")
+        P = np.vstack([self._perturbation_embedding(data.targets_of(i)) for i in range(data.n_obs)])
+        pred = P @ self.W.T @ self.gene_embedding.to_numpy().T + self.b.to_numpy()
+        return pd.DataFrame(pred, columns=self.gene_embedding.index).reindex(columns=data.genes, fill_value=0.0)
+
+    def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
+        """|alignment| of each embedded gene's predicted response with the signature."""
+        _require_fitted(self, "W")
+        G = self.gene_embedding.to_numpy()
+        d = signature.reindex(self.gene_embedding.index, fill_value=0.0).to_numpy()
+        return pd.Series(np.abs(G @ (self.W.T @ (G.T @ d))), index=self.gene_embedding.index)
+
+
+# --------------------------------------------------------------------------- inverse baselines
+@register_method
+class DifferentialExpression(Method):
+    """Ranks the signature's own genes by |change|; genes outside the signature rank last."""
+
+    name = "de"
+    description = "Rank genes by |logFC| in the signature itself"
+    reference = "standard practice"
+
+    def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
+        """|change| of each signature gene."""
+        return signature.abs()
+
+
+@register_method
+class NetworkPropagation(Method):
+    r"""Random walk with restart (personalised PageRank) from the signature genes.
+
+    On the symmetrised, evidence-weighted interactome with column-stochastic transition matrix
+    :math:`T`, the stationary visiting probability solves :math:`p = (1 - r) T p + r s`, where the
+    restart vector :math:`s` holds the signature genes' |change| (normalised to sum 1) and
+    :math:`r` is the restart probability. Solved by power iteration.
+    """
+
+    name = "network_propagation"
+    description = "Random walk with restart (r=0.5) from the signature genes over the interactome"
+    reference = "Köhler et al. 2008, Am J Hum Genet; Cowen et al. 2017, Nat Rev Genet"
+    restart = 0.5
+    tol = 1e-10
+    max_iter = 200
+
+    def __init__(self, resources: Resources) -> None:
+        super().__init__(resources)
+        a = resources.network.adjacency()
+        w = a.maximum(a.T).tocsr()
+        strength = np.asarray(w.sum(axis=0)).ravel()
+        self.transition = (w @ sp.diags(1.0 / np.where(strength > 0, strength, 1.0))).tocsr()
+        self.genes = pd.Index(resources.network.genes)
+
+    def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
+        """Visiting probability of every network gene (seeds: the signature genes in the network).
+
+        Raises
+        ------
+        TwinCellError
+            If no signature gene with a non-zero change is in the network.
+        """
+        seeds = signature.abs().reindex(self.genes, fill_value=0.0).to_numpy()
+        if seeds.sum() == 0:
+            raise TwinCellError(f"no changed gene of signature {signature.name!r} is in the network",
+                                "network propagation needs seed genes that are network nodes")
+        s = seeds / seeds.sum()
+        p = s.copy()
+        for _ in range(self.max_iter):
+            nxt = (1 - self.restart) * (self.transition @ p) + self.restart * s
+            done = np.abs(nxt - p).sum() < self.tol
+            p = nxt
+            if done:
+                break
+        return pd.Series(p, index=self.genes)
+
+
+# --------------------------------------------------------------------------- controls that see no disease
+@register_method
+class Degree(Method):
+    """Ranks genes by their number of interaction partners (hub bias)."""
+
+    name = "degree"
+    description = "Input-independent control: PPI degree (hub bias)"
+    sees_input = False
+
+    def __init__(self, resources: Resources) -> None:
+        super().__init__(resources)
+        self.degree = resources.network.degree("ppi").astype(float)
+
+    def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
+        """PPI degree of every network gene."""
+        return self.degree
+
+
+@register_method
+class Druggability(Method):
+    """Ranks genes by how many drugs of the bundled drug table target them (0 for undrugged genes)."""
+
+    name = "druggability"
+    description = "Input-independent control: is the gene a drug target (ties broken by the number of drugs)"
+    sees_input = False
+
+    def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
+        """Number of drugs per target gene (druggable genes first, then by drug count)."""
+        return self.resources.drugs.n_drugs_per_gene().astype(float)
+
+
+@register_method
+class PopularTargets(Method):
+    """One fixed ranking for every disease: how many approved indications the gene's drugs have."""
+
+    name = "popular_targets"
+    description = "Input-independent control: number of approved indications targeting the gene"
+    sees_input = False
+
+    def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
+        """Indication count per target gene."""
+        return self.resources.drugs.indication_counts_per_gene().astype(float)
+
+
+@register_method
+class RandomRanking(Method):
+    """A fresh uniformly random ranking for every call (seeded once per instance)."""
+
+    name = "random"
+    description = "Input-independent control: uniformly random scores"
+    sees_input = False
+
+    def __init__(self, resources: Resources) -> None:
+        super().__init__(resources)
+        self.rng = np.random.default_rng(resources.seed)
+
+    def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
+        """Uniform random score per network gene."""
+        genes = self.resources.network.genes
+        return pd.Series(self.rng.random(len(genes)), index=genes)

@@ -1,0 +1,258 @@
+"""The TwinBench method interface, the method registry and the one entry that runs a method.
+
+Every target-identification method (TwinCell and each baseline) is a :class:`Method` subclass
+registered with :func:`register_method`; :data:`METHODS` maps names to classes and
+:func:`list_methods` shows them as a table (decoupler's ``dc.mt.show()`` pattern). Benchmarks never
+call a method's :meth:`Method.rank_targets` directly: :func:`run_method` validates the signature once
+(gene IDs through :class:`~twincell.data.genes.GeneMapper`, NaNs, emptiness), runs the method and
+returns its scores over the same candidate genes for every method alike. Signatures are
+:class:`twincell.data.signatures.Signature` objects (``logfc`` on HGNC symbols).
+"""
+
+from __future__ import annotations
+
+from abc import ABC
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import ClassVar, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from twincell.data.drugs import DrugTargets
+from twincell.data.perturbation import PerturbationDataset
+from twincell.data.signatures import Signature, read_signature
+from twincell.errors import SignatureError, TwinCellError
+from twincell.network import Interactome
+
+
+@dataclass
+class Resources:
+    """What methods may draw on: the interactome, the drug table, a seed and model options.
+
+    Attributes
+    ----------
+    network
+        The interactome; its genes are the candidate targets.
+    drugs
+        Drug -> target table (druggability and popularity controls, the druggable-genome universe).
+    seed
+        Seed of every random choice a method makes.
+    model
+        A trained model for the learned methods, when one is given instead of training in :meth:`Method.fit`.
+    contexts
+        Context embeddings (a ``ContextRegistry``) for context-gated training; None trains context-free.
+    train_options
+        Keyword options passed to the learned model's training (epochs, ...).
+    """
+
+    network: Interactome
+    drugs: DrugTargets
+    seed: int = 0
+    model: object | None = None
+    contexts: object | None = None
+    train_options: dict = field(default_factory=dict)
+
+
+class Method(ABC):
+    """A target-identification method under TwinBench.
+
+    Subclasses set the class attributes, take a :class:`Resources` in ``__init__`` and override
+    :meth:`rank_targets` (every method that ranks) and, for forward models, :meth:`predict_response`.
+
+    Attributes
+    ----------
+    name, description, reference
+        Registry key, one-line description and literature reference.
+    needs_training
+        ``True`` when :meth:`fit` learns from perturbation data (otherwise it does nothing).
+    sees_input
+        ``False`` for the controls whose ranking ignores the signature (disease-blind priors).
+    ranks_targets, predicts_response
+        Which tiers the method can take part in (2 and 3 need ranking, 1 needs forward prediction).
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    reference: ClassVar[str] = ""
+    needs_training: ClassVar[bool] = False
+    sees_input: ClassVar[bool] = True
+    ranks_targets: ClassVar[bool] = True
+    predicts_response: ClassVar[bool] = False
+
+    def __init__(self, resources: Resources) -> None:
+        self.resources = resources
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether the method is ready to rank / predict (methods that need no training always are)."""
+        return not self.needs_training
+
+    def fit(self, train: PerturbationDataset) -> Method:
+        """Learn from training perturbations (no-op for methods that need no training); returns ``self``."""
+        return self
+
+    def predict_response(self, data: PerturbationDataset) -> pd.DataFrame:
+        """Predicted expression change for every row of ``data``.
+
+        Returns
+        -------
+        DataFrame
+            Shape (data.n_obs, n_genes), columns = ``data.genes``; a gene the method cannot predict is 0.
+        """
+        raise TwinCellError(f"method {self.name!r} does not predict responses", "use it for tiers 2 and 3 only")
+
+    def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
+        """Score candidate targets for a validated signature.
+
+        Parameters
+        ----------
+        signature
+            HGNC symbol -> observed change (a disease signature, or a perturbation's response).
+        context
+            Cell context id, for the methods that use one.
+
+        Returns
+        -------
+        Series
+            Gene -> score, higher = better target; genes left out rank last (tied).
+        """
+        raise TwinCellError(f"method {self.name!r} does not rank targets", "use it for tier 1 only")
+
+
+M = TypeVar("M", bound=type[Method])
+
+#: Registered methods, name -> class, in registration order.
+METHODS: dict[str, type[Method]] = {}
+
+
+def register_method(cls: M) -> M:
+    """Class decorator adding a :class:`Method` subclass to :data:`METHODS` under ``cls.name``.
+
+    Raises
+    ------
+    TwinCellError
+        If the class lacks a name or description, or the name is taken by another class.
+    """
+    for attr in ("name", "description"):
+        if not getattr(cls, attr, ""):
+            raise TwinCellError(f"method class {cls.__name__} has no {attr}", f"set the class attribute {attr!r}")
+    if cls.name in METHODS and METHODS[cls.name] is not cls:
+        raise TwinCellError(f"a method named {cls.name!r} is already registered",
+                            "choose another name (see twincell.bench.list_methods())")
+    METHODS[cls.name] = cls
+    return cls
+
+
+def list_methods() -> pd.DataFrame:
+    """The registered methods as a table: name, description, training, input use, tiers, reference."""
+    rows = [{"name": c.name, "description": c.description, "needs_training": c.needs_training,
+             "sees_input": c.sees_input,
+             "tiers": ",".join(t for t, ok in (("1", c.predicts_response), ("2", c.ranks_targets),
+                                                ("3", c.ranks_targets)) if ok),
+             "reference": c.reference} for c in METHODS.values()]
+    return pd.DataFrame(rows)
+
+
+def check_method_names(names: Iterable[str]) -> list[str]:
+    """The names as a list, after checking that every one is registered.
+
+    Raises
+    ------
+    TwinCellError
+        Naming every unknown method.
+    """
+    names = list(names)
+    unknown = [n for n in names if n not in METHODS]
+    if unknown:
+        raise TwinCellError(f"unknown method(s): {', '.join(unknown)}", f"choose from: {', '.join(METHODS)}")
+    return names
+
+
+def make_methods(names: Iterable[str], resources: Resources) -> list[Method]:
+    """Instantiate registered methods by name (unknown names raise :class:`TwinCellError`)."""
+    return [METHODS[n](resources) for n in check_method_names(names)]
+
+
+def prepare_signature(signature: pd.Series | Signature, name: str | None = None) -> Signature:
+    """Validate a signature and map its gene IDs to HGNC symbols.
+
+    Parameters
+    ----------
+    signature
+        Gene ID (symbol, Ensembl, Entrez, UniProt, alias) -> change; an already read
+        :class:`~twincell.data.signatures.Signature` (on HGNC symbols) is returned as is.
+    name
+        Label for messages (default the Series name).
+
+    Returns
+    -------
+    Signature
+        Values on unique HGNC symbols, mapped and de-duplicated by
+        :func:`~twincell.data.signatures.read_signature` (unmapped IDs listed on the result).
+
+    Raises
+    ------
+    SignatureError
+        If the signature is not a numeric Series, is empty, has NaN / infinite values (naming the
+        genes), maps to no gene, or is all zero.
+    """
+    if isinstance(signature, Signature):
+        return signature
+    label = name or str(signature.name if isinstance(signature, pd.Series) and signature.name else "signature")
+    if not isinstance(signature, pd.Series):
+        raise SignatureError(f"signature {label!r} is a {type(signature).__name__}, not a pandas Series",
+                             "pass a Series indexed by gene with the change as values")
+    if signature.empty:
+        raise SignatureError(f"signature {label!r} is empty", "pass at least one gene with a change")
+    values = pd.to_numeric(signature, errors="coerce")
+    bad = values.index[~np.isfinite(values.to_numpy(float))]
+    if len(bad):
+        raise SignatureError(f"signature {label!r} has {len(bad)} missing or non-numeric values: "
+                             f"{', '.join(map(str, bad[:10]))}", "drop those genes or fill in their change")
+    if not (values != 0).any():
+        raise SignatureError(f"signature {label!r} is all zero", "a signature needs at least one changed gene")
+    table = pd.DataFrame({"gene": values.index.astype(str), "logfc": values.to_numpy(float)})
+    return read_signature(table, gene_col="gene", logfc_col="logfc", name=label)
+
+
+def run_method(method: Method, signature: pd.Series | Signature, context: str | None = None, *,
+               candidates: pd.Index | None = None) -> pd.Series:
+    """Run one method on one signature: validate, rank, and score every candidate.
+
+    Parameters
+    ----------
+    method
+        A registered method instance (fitted if it needs training).
+    signature
+        Raw Series (validated here through :func:`prepare_signature`) or a prepared :class:`Signature`.
+    context
+        Cell context id passed to the method.
+    candidates
+        Genes to score (default the network's genes).
+
+    Returns
+    -------
+    Series
+        Score per candidate (index = candidates, name = method name), finite; candidates the method
+        did not score share the lowest score.
+
+    Raises
+    ------
+    TwinCellError
+        If the method returns something other than a numeric Series or infinite scores.
+    """
+    sig = prepare_signature(signature)
+    cand = pd.Index(method.resources.network.genes) if candidates is None else candidates
+    scores = method.rank_targets(sig.logfc.rename(sig.name), context)
+    if not isinstance(scores, pd.Series) or not pd.api.types.is_numeric_dtype(scores):
+        raise TwinCellError(f"method {method.name!r} returned {type(scores).__name__}, not a numeric Series",
+                            "rank_targets must return gene -> score")
+    if np.isinf(scores.to_numpy(float)).any():
+        raise TwinCellError(f"method {method.name!r} returned infinite scores", "return finite scores")
+    scores = scores[~scores.index.duplicated()].reindex(cand).astype(float)
+    floor = scores.min() - 1.0 if scores.notna().any() else 0.0
+    return scores.fillna(floor).rename(method.name)

@@ -1,0 +1,153 @@
+"""TwinBench output files: tidy CSVs, figures, and one report in Markdown and HTML from the same sections."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from twincell import __version__
+from twincell.bench.run import LOWER_IS_BETTER, BenchResult
+from twincell.pl.bench import metric_table, roc_curves
+
+_ENV = jinja2.Environment(loader=jinja2.PackageLoader("twincell.bench", "templates"),
+                          autoescape=jinja2.select_autoescape(["html", "j2"]))
+
+READING = (
+    "Tier 1 predicts held-out responses (Pearson, direction accuracy and MSE on the top-20 DE genes; "
+    "l2_ratio < 1 beats the mean baseline). Tier 2 recovers the over-expressed gene from its response alone "
+    "(target genes never perturbed in training). Tier 3 ranks targets from patient-tissue signatures against "
+    "approved-drug targets; `_druggable` metrics use only other drug targets as negatives (the headline: "
+    "disease-blind controls score high on all genes but not there), and mode_collapse_p is small only when "
+    "the ranking depends on the disease's own signature. Brackets: 95% bootstrap intervals."
+)
+
+
+@dataclass
+class Section:
+    """One report section: heading, text, optional table and optional figure file name."""
+
+    title: str
+    text: str = ""
+    table: pd.DataFrame | None = None
+    image: str | None = None
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, (float, np.floating)):
+        return "" if np.isnan(v) else f"{v:.3g}"
+    return str(v)
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    """A DataFrame (index included) as a GitHub-flavoured Markdown table, numbers to 3 significant digits."""
+    frame = df.reset_index()
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * frame.shape[1]]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _with_ci(rows: pd.DataFrame, index: str, columns: str) -> pd.DataFrame:
+    """Pivot tidy rows into ``value [ci_low, ci_high]`` strings."""
+    text = [f"{v:.3f}" if np.isnan(lo) else f"{v:.3f} [{lo:.2f}, {hi:.2f}]"
+            for v, lo, hi in zip(rows["value"], rows["ci_low"], rows["ci_high"])]
+    out = rows.assign(text=text).pivot(index=index, columns=columns, values="text")
+    order = list(dict.fromkeys(rows[index]))
+    return out.loc[order]
+
+
+def _tier3_sections(result: BenchResult, out: Path) -> list[Section]:
+    t = result.table
+    t3 = t[(t["tier"] == 3) & (t["signature"] == "mean")]
+    sections = [Section("Tier 3: diseases and signatures",
+                        "Every disease of the target table or the signatures; none is skipped silently.",
+                        result.coverage.set_index("disease"))]
+    for metric, what in (("auroc_druggable", "AUROC among drug targets (headline)"), ("auroc", "AUROC, all network genes"),
+                         ("auprc_druggable", "AUPRC among drug targets"), ("recall_at_100", "recall@100, all genes"),
+                         ("mode_collapse_p_druggable", "mode-collapse p-value (druggable AUROC)")):
+        rows = t3[t3["metric"] == metric]
+        if not rows.empty:
+            sections.append(Section(f"Tier 3: {what}", "Mean over each disease's signatures.",
+                                    _with_ci(rows, "method", "disease")))
+    for disease in result.roc["disease"].unique() if not result.roc.empty else []:
+        fig = Figure(figsize=(8.6, 4.2))
+        for ax, universe in zip(fig.subplots(1, 2), ("all", "druggable")):
+            roc_curves(result.roc, disease, universe=universe, ax=ax)
+        fig.tight_layout()
+        name = f"roc_{disease}.png"
+        fig.savefig(out / name, dpi=120)
+        tg = result.targets
+        tg = tg[(tg["disease"] == disease) & (tg["signature"] == "mean") & (tg["universe"] == "all")]
+        table = tg.pivot(index="gene", columns="method", values="top_percent")[list(dict.fromkeys(tg["method"]))]
+        sections.append(Section(f"{disease}: ROC curves and where each approved target lands",
+                                "Table: rank of each approved target as a top-percent of all network genes "
+                                "(lower is better; mean rank over the signatures; blank = not a network gene).",
+                                table.round(1), name))
+    return sections
+
+
+def _tier12_sections(result: BenchResult) -> list[Section]:
+    sections = []
+    t = result.table
+    for tier, title in ((2, "Tier 2: zero-shot target recovery"), (1, "Tier 1: forward prediction")):
+        for dataset in t.loc[t["tier"] == tier, "signature"].unique():
+            rows = t[(t["tier"] == tier) & (t["signature"] == dataset)]
+            sections.append(Section(f"{title}, {dataset}", "", _with_ci(rows, "method", "metric")))
+    return sections
+
+
+def write_report(result: BenchResult, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write the TwinBench files into ``out_dir`` (created if needed).
+
+    Files: ``twinbench.csv`` (tidy metrics), ``summary.csv`` (method x metric), ``targets.csv``
+    (rank of every approved target), ``coverage.csv``, ``tier2_cases.csv``, ``metric_table.png``,
+    ``roc_<disease>.png``, ``report.md`` and ``report.html``.
+
+    Returns
+    -------
+    dict
+        Kind -> written path.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"table": out / "twinbench.csv", "summary": out / "summary.csv"}
+    result.table.to_csv(files["table"], index=False)
+    summary = result.summary()
+    summary.to_csv(files["summary"])
+    for key, frame in (("targets", result.targets), ("coverage", result.coverage), ("tier2_cases", result.tier2_cases)):
+        if not frame.empty:
+            files[key] = out / f"{key}.csv"
+            frame.to_csv(files[key], index=False)
+    sections = [Section("Method x metric", READING, summary, None)]
+    if not summary.empty:
+        fig = Figure(figsize=(1.5 + 0.95 * summary.shape[1], 1.2 + 0.4 * summary.shape[0]))
+        metric_table(summary, lower_is_better=[c for c in summary.columns if c.split(' ')[-1] in LOWER_IS_BETTER],
+                     ax=fig.subplots())
+        fig.tight_layout()
+        fig.savefig(out / "metric_table.png", dpi=120)
+        files["metric_table"] = out / "metric_table.png"
+        sections[0].image = "metric_table.png"
+    if not result.coverage.empty:
+        sections += _tier3_sections(result, out)
+    sections += _tier12_sections(result)
+    facts = [("twincell", __version__), *result.facts.items()]
+    md = ["# TwinBench report", "", *[f"- **{k}**: {v}" for k, v in facts], ""]
+    for s in sections:
+        md += [f"## {s.title}", "", s.text, ""] if s.text else [f"## {s.title}", ""]
+        if s.table is not None:
+            md += [markdown_table(s.table), ""]
+        if s.image:
+            md += [f"![{s.title}]({s.image})", ""]
+    files["markdown"] = out / "report.md"
+    files["markdown"].write_text("\n".join(md))
+    rendered = [{"title": s.title, "text": s.text, "image": s.image,
+                 "table": None if s.table is None else s.table.to_html(na_rep="", float_format=lambda v: f"{v:.3g}")}
+                for s in sections]
+    files["html"] = out / "report.html"
+    files["html"].write_text(_ENV.get_template("bench_report.html.j2").render(facts=facts, sections=rendered))
+    return files

@@ -1,0 +1,281 @@
+"""`run_benchmark`: TwinBench's three tiers on the bundled (or user) data, into one tidy result.
+
+Data per tier (all splits from :func:`twincell.data.splits.make_split`, seeded):
+
+* tier 2 and tier 1 (held-out perturbations): LINCS L1000 over-expression consensus signatures,
+  split by target gene, so no training example over-expresses a held-out gene;
+* tier 1 (held-out contexts): Open Problems NeurIPS 2023 PBMC drug signatures, one cell type held
+  out; TwinCell learns context gates from the bundled context embeddings;
+* tier 3: the bundled disease signatures and approved-drug targets (plus user files), ranked by
+  the default TwinCell model (trained on all bundled perturbation data; cached after first use).
+
+Learned methods are fitted on each split's training part; the rest need no training.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from twincell.bench import baselines, learned  # noqa: F401  (registers the methods)
+from twincell.bench.diseases import bundled_signatures, clinical_tasks, read_signature_files, read_targets
+from twincell.bench.methods import METHODS, Method, Resources, check_method_names, make_methods
+from twincell.bench.tier1 import run_tier1
+from twincell.bench.tier2 import run_tier2
+from twincell.bench.tier3 import Tier3Result, run_tier3
+from twincell.context import ContextRegistry
+from twincell.data.drugs import DrugTargets
+from twincell.data.perturbation import PerturbationDataset
+from twincell.data.splits import make_split
+from twincell.data.training_data import load_bundled
+from twincell.errors import TwinCellError
+from twincell.model import TwinCell, default_model
+from twincell.network import Interactome
+
+TABLE_COLUMNS = ("tier", "method", "disease", "signature", "metric", "value", "ci_low", "ci_high")
+TIER2_DATASET = "lincs_overexpression"
+TIER1_CONTEXT_DATASET = "signatures_neurips"
+
+TIER2_LABEL = f"{TIER2_DATASET} (held-out targets)"
+TIER1_CONTEXT_LABEL = f"{TIER1_CONTEXT_DATASET} (held-out contexts)"
+#: Short column prefix of each dataset in the summary.
+PREFIX = {(1, TIER1_CONTEXT_LABEL): "T1-context", (1, TIER2_LABEL): "T1-perturbation", (2, TIER2_LABEL): "T2"}
+#: Metrics shown in the method x metric summary, per tier.
+SUMMARY_METRICS: dict[int, tuple[str, ...]] = {
+    1: ("pearson_top20", "l2_ratio"),
+    2: ("auroc", "recall_at_10", "median_rank"),
+    3: ("auroc", "auroc_druggable", "auprc_druggable", "recall_at_100", "mode_collapse_p_druggable"),
+}
+LOWER_IS_BETTER = ("l2_ratio", "median_rank", "mode_collapse_p_druggable")
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """Sizes of one TwinBench run (``quick`` shrinks all of them).
+
+    Attributes
+    ----------
+    n_boot
+        Bootstrap resamples for confidence intervals.
+    n_shuffles
+        Shuffled signatures per signature (tier-3 mode-collapse p-value).
+    test_fraction
+        Share of target genes held out in tier 2 (and tier 1, held-out perturbations).
+    max_tier2_cases
+        Cap on held-out perturbations ranked in tier 2 (chosen with the seed).
+    max_epochs
+        Training epochs of TwinCell per split (a fixed count, not a time budget, so that results do
+        not depend on the machine's speed).
+    """
+
+    n_boot: int = 1000
+    n_shuffles: int = 20
+    test_fraction: float = 0.2
+    max_tier2_cases: int = 150
+    max_epochs: int = 3
+
+    @classmethod
+    def quick(cls) -> BenchSettings:
+        """Small settings for a smoke run (well under a minute of ranking work)."""
+        return cls(n_boot=200, n_shuffles=5, test_fraction=0.1, max_tier2_cases=30, max_epochs=1)
+
+
+@dataclass
+class BenchResult:
+    """Everything a TwinBench run produced.
+
+    Attributes
+    ----------
+    table
+        Tidy metrics of all tiers: ``tier, method, disease, signature, metric, value, ci_low, ci_high``.
+    targets
+        Tier 3: rank of every approved target per method, disease and signature.
+    roc
+        Tier 3: mean ROC curves (``universe, method, disease, fpr, tpr``).
+    coverage
+        Tier 3: per disease, its status (``scored`` / ``no signature`` / ...), signatures and targets.
+    tier2_cases
+        Tier 2: per method and held-out perturbation, the true target's rank.
+    facts
+        Run description (command settings, data sizes, timings), shown in the report.
+    """
+
+    table: pd.DataFrame
+    targets: pd.DataFrame = field(default_factory=pd.DataFrame)
+    roc: pd.DataFrame = field(default_factory=pd.DataFrame)
+    coverage: pd.DataFrame = field(default_factory=pd.DataFrame)
+    tier2_cases: pd.DataFrame = field(default_factory=pd.DataFrame)
+    facts: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> pd.DataFrame:
+        """Method x metric table: tiers 1-2 averaged over their datasets, tier 3 over the diseases' means."""
+        return summary_table(self.table)
+
+
+def summary_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Method x metric headline table from the tidy metrics (see :data:`SUMMARY_METRICS`).
+
+    Columns are ``<tier/dataset> <metric>`` (``T1-context``, ``T1-perturbation``, ``T2``, ``T3``); tier 3
+    is the mean over diseases of each disease's mean over its signatures. Methods keep their order.
+    """
+    t = table[table["value"].notna() & ((table["tier"] != 3) | (table["signature"] == "mean"))]
+    t = t[[m in SUMMARY_METRICS[tier] for tier, m in zip(t["tier"], t["metric"])]]
+    prefix = [PREFIX.get((tier, sig), f"T{tier}") if tier != 3 else "T3" for tier, sig in zip(t["tier"], t["signature"])]
+    t = t.assign(column=[f"{p} {m}" for p, m in zip(prefix, t["metric"])])
+    wide = t.pivot_table(index="method", columns="column", values="value", aggfunc="mean")
+    order = [m for m in dict.fromkeys(table["method"]) if m in wide.index]
+    blocks = [*PREFIX.values(), "T3"]
+    cols = [f"{b} {m}" for b in blocks for m in SUMMARY_METRICS[int(b[1])] if f"{b} {m}" in wide.columns]
+    return wide.loc[order, cols]
+
+
+def _subsample(data: PerturbationDataset, n: int, seed: int) -> PerturbationDataset:
+    """At most ``n`` rows that have >= 10 measured genes, chosen with ``seed`` (order kept)."""
+    usable = np.flatnonzero(np.isfinite(np.asarray(data.X)).sum(axis=1) >= 10)
+    if len(usable) > n:
+        usable = np.sort(np.random.default_rng(seed).choice(usable, size=n, replace=False))
+    return data.subset(usable)
+
+
+def run_benchmark(tiers: Iterable[int] = (1, 2, 3), methods: Sequence[str] | None = None, *, quick: bool = False,
+                  seed: int = 0, signature_files: Sequence[str | os.PathLike] = (),
+                  targets_file: str | os.PathLike | None = None, bundled: bool = True,
+                  model: TwinCell | None = None, network: Interactome | None = None) -> BenchResult:
+    """Run TwinBench.
+
+    Parameters
+    ----------
+    tiers
+        Any of 1, 2, 3.
+    methods
+        Registered method names (default all, see :func:`twincell.bench.list_methods`); ``mean``
+        is always added to tier 1 (the denominator of ``l2_ratio``).
+    quick
+        Smaller splits, fewer shuffles and bootstrap resamples, shorter training (:meth:`BenchSettings.quick`).
+    seed
+        Seed of every split, shuffle, bootstrap and training run.
+    signature_files
+        Extra disease signature files for tier 3 (file name ``<Disease>_<anything>.tsv``).
+    targets_file
+        Approved-target table for tier 3 (``disease``, ``gene_symbol``); default the bundled one.
+    bundled
+        Include the bundled disease signatures in tier 3.
+    model
+        TwinCell model for tier 3 (default :func:`twincell.model.default_model`).
+    network
+        Interactome (default :meth:`Interactome.default`).
+
+    Returns
+    -------
+    BenchResult
+    """
+    tiers = sorted({int(t) for t in tiers})
+    if not tiers or set(tiers) - {1, 2, 3}:
+        raise TwinCellError(f"tiers must be among 1, 2, 3; got {tiers}", "e.g. --tiers 1,2,3")
+    names = check_method_names(methods if methods is not None else METHODS)
+    settings = BenchSettings.quick() if quick else BenchSettings()
+    network = network or Interactome.default()
+    drugs = DrugTargets.default()
+    train_options = {"max_epochs": settings.max_epochs, "patience": 1}
+    facts = {"tiers": ",".join(map(str, tiers)), "seed": str(seed), "quick": str(quick),
+             "network": repr(network), "n_bootstrap": str(settings.n_boot), "n_shuffles": str(settings.n_shuffles)}
+    parts: list[pd.DataFrame] = []
+    result = BenchResult(pd.DataFrame(columns=list(TABLE_COLUMNS)), facts=facts)
+    started = time.monotonic()
+    if 1 in tiers or 2 in tiers:
+        parts += _run_perturbation_tiers(tiers, names, network, drugs, settings, seed, train_options, result)
+        facts["seconds, LINCS tiers"] = f"{time.monotonic() - started:.0f}"
+    if 1 in tiers:
+        lap = time.monotonic()
+        parts.append(_run_context_tier1(names, network, drugs, settings, seed, train_options, facts))
+        facts["seconds, tier 1 contexts"] = f"{time.monotonic() - lap:.0f}"
+    if 3 in tiers:
+        lap = time.monotonic()
+        res = _run_tier3(names, network, drugs, settings, seed, signature_files, targets_file, bundled, model, facts)
+        parts.append(res.table)
+        result.targets, result.roc, result.coverage = res.targets, res.roc, res.coverage
+        facts["seconds, tier 3"] = f"{time.monotonic() - lap:.0f}"
+    facts["seconds"] = f"{time.monotonic() - started:.0f}"
+    result.table = pd.concat(parts, ignore_index=True)[list(TABLE_COLUMNS)]
+    return result
+
+
+def _fit(methods: Sequence[Method], train: PerturbationDataset) -> list[Method]:
+    """Fit the methods that need it and are not fitted yet (a given model is kept)."""
+    return [m if m.is_fitted else m.fit(train) for m in methods]
+
+
+def _with_mean(names: Sequence[str]) -> list[str]:
+    return list(names) if "mean" in names else [*names, "mean"]
+
+
+def _run_perturbation_tiers(tiers: Sequence[int], names: Sequence[str], network: Interactome, drugs: DrugTargets,
+                            settings: BenchSettings, seed: int, train_options: dict,
+                            result: BenchResult) -> list[pd.DataFrame]:
+    """Tier 2 and tier 1 (held-out perturbations) on LINCS over-expression, split by target gene."""
+    data = load_bundled(TIER2_DATASET)
+    split = make_split(data, "target", settings.test_fraction, seed)
+    (train,), (test,) = split.apply([data])
+    test = _subsample(test, settings.max_tier2_cases, seed)
+    resources = Resources(network, drugs, seed, train_options=train_options)
+    wanted = _with_mean(names) if 1 in tiers else list(names)
+    methods = _fit(make_methods(wanted, resources), train)
+    result.facts["tier 1/2 data"] = (f"{TIER2_DATASET}: {train.n_obs} training rows; {len(split.held_out)} target genes "
+                                     f"held out, {test.n_obs} of their rows used (>= 10 measured genes)")
+    parts = []
+    if 2 in tiers:
+        rankers = [m for m in methods if m.ranks_targets and m.name in names]
+        t2 = run_tier2(rankers, test, dataset=TIER2_LABEL, n_boot=settings.n_boot, seed=seed)
+        result.tier2_cases = t2.per_perturbation
+        result.facts["tier 2 cases"] = f"{t2.per_perturbation['perturbation'].nunique()} perturbations; excluded: {t2.n_excluded}"
+        parts.append(t2.table)
+    if 1 in tiers:
+        forward = [m for m in methods if m.predicts_response]
+        baseline = next(m for m in forward if m.name == "mean")
+        parts.append(run_tier1(forward, baseline, test, dataset=TIER2_LABEL,
+                               n_boot=settings.n_boot, seed=seed))
+    return parts
+
+
+def _run_context_tier1(names: Sequence[str], network: Interactome, drugs: DrugTargets, settings: BenchSettings,
+                       seed: int, train_options: dict, facts: dict[str, str]) -> pd.DataFrame:
+    """Tier 1 on drug signatures of a held-out cell type (context-gated TwinCell)."""
+    data = load_bundled(TIER1_CONTEXT_DATASET)
+    split = make_split(data, "context", 0.25, seed)
+    (train,), (test,) = split.apply([data])
+    resources = Resources(network, drugs, seed, contexts=ContextRegistry.default(), train_options=train_options)
+    forward = [m for m in make_methods(_with_mean(names), resources) if m.predicts_response]
+    forward = _fit(forward, train)
+    facts["tier 1 contexts"] = (f"{TIER1_CONTEXT_DATASET}: {train.n_obs} training rows; held-out context(s) "
+                                f"{', '.join(split.held_out)} ({test.n_obs} rows)")
+    baseline = next(m for m in forward if m.name == "mean")
+    return run_tier1(forward, baseline, test, dataset=TIER1_CONTEXT_LABEL,
+                     n_boot=settings.n_boot, seed=seed)
+
+
+def _run_tier3(names: Sequence[str], network: Interactome, drugs: DrugTargets, settings: BenchSettings, seed: int,
+               signature_files: Sequence[str | os.PathLike], targets_file: str | os.PathLike | None, bundled: bool,
+               model: TwinCell | None, facts: dict[str, str]) -> Tier3Result:
+    """Tier 3 on the disease signatures; learned baselines train on all of LINCS, TwinCell is the default model."""
+    signatures = (bundled_signatures() if bundled else []) + read_signature_files(signature_files)
+    if not signatures:
+        raise TwinCellError("tier 3 has no disease signature", "keep the bundled signatures or pass --signature FILE")
+    targets = read_targets(targets_file)
+    candidates = pd.Index(network.genes)
+    tasks = clinical_tasks(signatures, targets, candidates)
+    needs_model = "twincell" in names and model is None
+    resources = Resources(network, drugs, seed, model=default_model() if needs_model else model)
+    rankers = [m for m in make_methods(names, resources) if m.ranks_targets]
+    if not all(m.is_fitted for m in rankers):
+        rankers = _fit(rankers, load_bundled(TIER2_DATASET))
+    facts["tier 3 data"] = (f"{len(signatures)} signatures; targets from {targets.attrs.get('source')} "
+                            f"({targets['disease'].nunique()} diseases, {len(targets)} disease-target pairs)")
+    if "twincell" in names:
+        facts["tier 3 TwinCell model"] = repr(resources.model)
+    return run_tier3(rankers, tasks, drugs.druggable_genes(), n_boot=settings.n_boot,
+                     n_shuffles=settings.n_shuffles, seed=seed)

@@ -1,0 +1,134 @@
+"""Tier 2 (zero-shot target recovery): find the perturbed gene from its observed response alone.
+
+For each held-out perturbation whose target gene was never perturbed in training, every method
+ranks all network genes from the observed response (the signature), and the true target's place is
+scored in PDGrapher's units: AUROC, recall@1/10/100 (with one target per perturbation, recall@10 is
+the share of perturbations with the true target in the top 10), nDCG, median rank, and the network
+distance (hops, undirected) from the top prediction to the true target, beside the distance a random
+pick would have (``distance_random``: mean distance from the target to all other network genes).
+Means over perturbations; confidence intervals from a bootstrap over perturbations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.sparse.csgraph import shortest_path
+
+from twincell._progress import track
+from twincell.bench.methods import Method, run_method
+from twincell.bench.metrics import RankedPositives, percentile_ci
+from twincell.data.perturbation import PerturbationDataset
+from twincell.data.signatures import Signature
+from twincell.errors import TwinCellError
+from twincell.network import Interactome
+
+TIER2_KS: tuple[int, ...] = (1, 10, 100)
+MIN_GENES = 10
+
+
+@dataclass
+class Tier2Result:
+    """Tables of tier 2.
+
+    Attributes
+    ----------
+    table
+        Tidy metrics: ``tier, method, disease, signature, metric, value, ci_low, ci_high`` (``signature`` =
+        dataset name, ``disease`` empty).
+    per_perturbation
+        ``method, perturbation, target, rank, auroc, distance_top1, distance_random``.
+    n_excluded
+        Held-out rows left out, by reason.
+    """
+
+    table: pd.DataFrame
+    per_perturbation: pd.DataFrame
+    n_excluded: dict[str, int]
+
+
+def recovery_cases(test: PerturbationDataset, candidates: pd.Index,
+                   min_genes: int = MIN_GENES) -> tuple[list[tuple[Signature, str]], dict[str, int]]:
+    """Held-out rows usable for target recovery: one known target in the network, enough measured genes.
+
+    Returns
+    -------
+    cases
+        (signature of the observed response, true target) per usable row.
+    excluded
+        Counts of rows left out: ``not_one_target``, ``target_not_in_network``, ``too_few_genes``.
+    """
+    cases, excluded = [], {"not_one_target": 0, "target_not_in_network": 0, "too_few_genes": 0}
+    X = np.asarray(test.X)
+    for i in range(test.n_obs):
+        targets = [g for g, s in test.targets_of(i).items() if s != 0]
+        measured = np.isfinite(X[i])
+        if len(targets) != 1:
+            excluded["not_one_target"] += 1
+        elif targets[0] not in candidates:
+            excluded["target_not_in_network"] += 1
+        elif measured.sum() < min_genes:
+            excluded["too_few_genes"] += 1
+        else:
+            name = f"{test.obs['perturbation'].iloc[i]}@{test.obs['context'].iloc[i]}"
+            logfc = pd.Series(X[i, measured].astype(float), index=test.genes[measured], name="logfc")
+            cases.append((Signature(name=name, logfc=logfc, method="observed response"), targets[0]))
+    return cases, excluded
+
+
+def hop_distances(network: Interactome, sources: Sequence[str]) -> np.ndarray:
+    """Unweighted shortest-path length (hops, edges read as undirected) from each source to every gene, (S, N)."""
+    a = network.adjacency()
+    return shortest_path(a, directed=False, unweighted=True, indices=network.node_index(sources))
+
+
+def run_tier2(methods: Sequence[Method], test: PerturbationDataset, *, dataset: str, min_genes: int = MIN_GENES,
+              n_boot: int = 1000, seed: int = 0) -> Tier2Result:
+    """Score target recovery of fitted methods on held-out perturbations.
+
+    Parameters
+    ----------
+    methods
+        Methods that rank targets, fitted on a training split without the test targets.
+    test
+        Held-out perturbations (one target each).
+    dataset
+        Label written in the ``signature`` column.
+    min_genes
+        Minimum number of measured response genes for a perturbation to be used.
+    n_boot, seed
+        Bootstrap over perturbations for the confidence intervals.
+    """
+    network = methods[0].resources.network
+    candidates = pd.Index(network.genes)
+    cases, excluded = recovery_cases(test, candidates, min_genes)
+    if not cases:
+        raise TwinCellError(f"no held-out perturbation of {dataset} is usable for target recovery ({excluded})",
+                            f"tier 2 needs perturbations with one known target in the network and >= {min_genes} measured genes")
+    dist = hop_distances(network, [t for _, t in cases])
+    finite = np.where(np.isfinite(dist), dist, np.nan)
+    distance_random = (np.nansum(finite, axis=1)) / (np.isfinite(dist).sum(axis=1) - 1)
+    per: list[dict] = []
+    for method in track(methods, desc="tier 2 methods", total=len(methods)):
+        for k, (sig, target) in enumerate(track(cases, desc=f"tier 2 {method.name}", total=len(cases))):
+            scores = run_method(method, sig, candidates=candidates)
+            m = RankedPositives.from_scores(scores, [target]).metrics(TIER2_KS)
+            top = scores.to_numpy() == scores.max()
+            per.append({"method": method.name, "perturbation": sig.name, "target": target,
+                        "rank": float(m.pop("median_rank")[0]), **{key: float(v[0]) for key, v in m.items()},
+                        "distance_top1": float(np.nanmean(finite[k][top])), "distance_random": distance_random[k]})
+    per_df = pd.DataFrame(per)
+    resample = np.random.default_rng(seed).integers(0, len(cases), size=(n_boot, len(cases)))
+    metrics = ["auroc", *[f"recall_at_{k}" for k in TIER2_KS], "ndcg", "distance_top1", "distance_random"]
+    rows = []
+    for name, group in per_df.groupby("method", sort=False):
+        for metric in [*metrics, "median_rank"]:
+            values = group["rank" if metric == "median_rank" else metric].to_numpy()
+            stat = np.nanmedian if metric == "median_rank" else np.nanmean
+            boot = stat(values[resample], axis=1)
+            rows.append({"tier": 2, "method": name, "disease": "", "signature": dataset, "metric": metric,
+                         "value": float(stat(values)), "ci_low": percentile_ci(boot)[0], "ci_high": percentile_ci(boot)[1]})
+    return Tier2Result(pd.DataFrame(rows), per_df, excluded)

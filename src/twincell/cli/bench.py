@@ -1,0 +1,59 @@
+"""``twincell bench``: run TwinBench (tiers 1-3), write the CSV / report, print the method x metric table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from twincell.cli._common import console, print_table
+from twincell.errors import TwinCellError
+
+
+def _tiers(text: str) -> list[int]:
+    try:
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError as exc:
+        raise TwinCellError(f"--tiers must be comma-separated numbers, got {text!r}", "e.g. --tiers 1,2,3") from exc
+
+
+def bench(
+    tiers: str = typer.Option("1,2,3", "--tiers", help="Comma-separated tiers: 1 forward, 2 target recovery, 3 clinical."),
+    out: Path = typer.Option(None, "--out", help="Output directory (twinbench.csv, report.md/html, figures)."),
+    methods: str = typer.Option(None, "--methods", help="Comma-separated method names (default: all registered)."),
+    quick: bool = typer.Option(False, "--quick", help="Small splits, few shuffles, short training (smoke run)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of splits, shuffles, bootstrap and training."),
+    signature: list[Path] = typer.Option(None, "--signature",
+                                         help="Extra disease signature file, named <Disease>_<anything>.tsv (repeatable)."),
+    targets: Path = typer.Option(None, "--targets", help="Approved-target table (disease, gene_symbol); default bundled."),
+    no_bundled: bool = typer.Option(False, "--no-bundled", help="Leave out the bundled disease signatures (tier 3)."),
+    model: Path = typer.Option(None, "--model", help="Saved TwinCell model for tier 3 (default: the default model)."),
+    list_methods: bool = typer.Option(False, "--list-methods", help="Print the registered methods and exit."),
+) -> None:
+    """Benchmark TwinCell and its baselines on three tiers; write a tidy CSV and a report."""
+    from twincell.bench import list_methods as registered
+    from twincell.bench import run_benchmark, write_report
+
+    if list_methods:
+        print_table(registered(), title="TwinBench methods")
+        return
+    if out is None:
+        raise TwinCellError("--out is required", "e.g. twincell bench --tiers 1,2,3 --out bench/")
+    loaded = None
+    if model is not None:
+        from twincell.model import TwinCell
+
+        loaded = TwinCell.load(model)
+    result = run_benchmark(_tiers(tiers), methods.split(",") if methods else None, quick=quick, seed=seed,
+                           signature_files=signature or (), targets_file=targets, bundled=not no_bundled, model=loaded)
+    files = write_report(result, out)
+    summary = result.summary()
+    for tier in ("T1", "T2", "T3"):
+        block = summary[[c for c in summary.columns if c.startswith(tier)]].dropna(how="all")
+        if not block.empty:
+            print_table(block.reset_index(), title=f"TwinBench {tier} (method x metric)")
+    if not result.coverage.empty:
+        skipped = result.coverage[result.coverage["status"] != "scored"]
+        for row in skipped.itertuples(index=False):
+            console.print(f"[yellow]{row.disease}: {row.status}[/]")
+    console.print(f"wrote {files['table']}, {files['markdown']}, {files['html']} ({result.facts['seconds']} s)")

@@ -1,0 +1,40 @@
+"""``twincell train``: fit a TwinCell model to perturbation data and save it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from twincell.cli._common import console, print_table
+from twincell.cli.network import load_network
+from twincell.context import ContextRegistry
+from twincell.data.perturbation import PerturbationDataset
+from twincell.model.default import DEFAULT_FIT, DEFAULT_TIME_BUDGET_S, train_default_model
+
+
+def train(
+    out: Path = typer.Option(..., "--out", help="Model directory to write (replaced atomically)."),
+    data: list[Path] = typer.Option(None, "--data", help="PerturbationDataset .h5ad file(s); default: the bundled "
+                                                         "LINCS + Tahoe + NeurIPS + sci-Plex data."),
+    contexts: Path = typer.Option(None, "--contexts", help="Saved ContextRegistry; default: the bundled contexts."),
+    network: Path = typer.Option(None, "--network", help="Saved network (.parquet) or edge table (.tsv/.csv)."),
+    epochs: int = typer.Option(DEFAULT_FIT["max_epochs"], help="Maximum number of epochs."),
+    batch_size: int = typer.Option(DEFAULT_FIT["batch_size"], help="Examples per batch."),
+    lr: float = typer.Option(DEFAULT_FIT["lr"], help="Adam learning rate."),
+    time_budget: float = typer.Option(DEFAULT_TIME_BUDGET_S, help="Training budget in seconds (0 = no limit)."),
+    seed: int = typer.Option(0, help="Random seed."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    no_gates: bool = typer.Option(False, "--no-gates", help="Context-free model (every gate fixed at 1)."),
+    checkpoint: Path = typer.Option(None, "--checkpoint", help="Checkpoint file written after every epoch."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from --checkpoint if it exists."),
+) -> None:
+    """Train a TwinCell model (default: the bundled data, a few minutes on 2 CPU cores) and save it to --out."""
+    model = train_default_model(
+        out, datasets=[PerturbationDataset.read(f) for f in data] if data else None,
+        contexts=ContextRegistry.load(contexts) if contexts else None,
+        interactome=load_network(network) if network else None,
+        time_budget_s=time_budget or None, device=device, seed=seed, context_gates=not no_gates,
+        checkpoint=checkpoint, resume=resume, max_epochs=epochs, batch_size=batch_size, lr=lr)
+    print_table(model.history[["epoch", "train_loss", "val_loss", "seconds"]], title="training history")
+    console.print(f"{model!r} -> {out}")

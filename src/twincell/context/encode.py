@@ -1,0 +1,72 @@
+"""Choosing an encoder and encoding a user's ``.h5ad`` file into a context registry."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import anndata as ad
+
+from twincell.context.bundled import default_encoder
+from twincell.context.geneformer import ENV_MODEL_DIR, GeneformerEncoder
+from twincell.context.registry import ContextEncoder, ContextRegistry, encode_contexts
+from twincell.errors import DataFileError
+
+log = logging.getLogger(__name__)
+
+
+def make_encoder(geneformer_dir: str | os.PathLike | None = None, **geneformer_options: Any) -> ContextEncoder:
+    """Geneformer when a model directory is given (or ``$TWINCELL_GENEFORMER_DIR`` is set), else the default ExpressionEncoder.
+
+    Parameters
+    ----------
+    geneformer_dir
+        Geneformer model directory.
+    **geneformer_options
+        Passed to :class:`GeneformerEncoder` (``layer``, ``pooling``, ``batch_size``, ``dictionaries`` ...).
+
+    Returns
+    -------
+    ContextEncoder
+        The encoder; its ``name`` says which one it is, and the choice is logged.
+    """
+    model_dir = geneformer_dir or os.environ.get(ENV_MODEL_DIR)
+    if model_dir:
+        enc: ContextEncoder = GeneformerEncoder(model_dir, **geneformer_options)
+    else:
+        enc = default_encoder()
+        log.warning("no Geneformer model configured (--geneformer-dir / %s): contexts are encoded by %s, not Geneformer",
+                    ENV_MODEL_DIR, enc.name)
+    log.info("context encoder: %s", enc.name)
+    return enc
+
+
+def read_expression(path: str | os.PathLike) -> ad.AnnData:
+    """Read an ``.h5ad`` file of cells or samples (raw counts or linear-scale expression).
+
+    Raises
+    ------
+    DataFileError
+        If the file is missing or not a readable h5ad.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataFileError(f"{p} does not exist", "give the path of an .h5ad file")
+    try:
+        return ad.read_h5ad(p)
+    except Exception as exc:  # h5py/anndata raise many types for a malformed file
+        raise DataFileError(f"cannot read {p} as h5ad: {exc}", "write the file with anndata (adata.write_h5ad)") from exc
+
+
+def encode_h5ad(path: str | os.PathLike, context_key: str, encoder: ContextEncoder, **encode_kwargs: Any) -> ContextRegistry:
+    """Encode the contexts of an ``.h5ad`` file: one context per value of ``obs[context_key]`` (mean over its profiles).
+
+    Returns
+    -------
+    ContextRegistry
+        Contexts of the file, with the file name as their source.
+    """
+    adata = read_expression(path)
+    return encode_contexts(adata, context_key, encoder, source=Path(path).name, **encode_kwargs)

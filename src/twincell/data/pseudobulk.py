@@ -1,0 +1,300 @@
+"""Out-of-core pseudobulk: per-group count sums, CP10k + log1p, and the change against matched controls.
+
+The same logic serves Tahoe-100M shards (:mod:`twincell.data.tahoe`) and a user's AnnData
+(:func:`from_anndata`). Memory is bounded by (groups x genes): cells are streamed in chunks and only
+their per-group sums are kept.
+
+Response of a treated group ``t`` with matched control group ``c`` (same context and, where given,
+replicate / plate)::
+
+    delta[g] = log1p(1e4 * counts_t[g] / total_t) - log1p(1e4 * counts_c[g] / total_c)
+
+i.e. a natural-log fold change of CP10k with a pseudocount of 1 (``value_type = "log_fold_change"``).
+Library sizes ``total`` are taken over every gene of the input, mapped or not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from twincell._progress import bar
+from twincell.data.genes import GeneMapper
+from twincell.data.perturbation import PERTURBATION_TYPES, PerturbationDataset, format_targets
+from twincell.errors import DataFileError, UnknownGeneError
+
+CP10K_TRANSFORM = "log1p(CP10k) of summed counts, treated minus matched control (natural log)"
+
+
+@dataclass
+class GroupSums:
+    """Summed counts per group of cells.
+
+    Attributes
+    ----------
+    keys
+        One row per group (the grouping columns), index 0..n_groups-1.
+    sums
+        (n_groups, n_genes) float64 summed counts.
+    n_cells
+        (n_groups,) int64 number of cells per group.
+    """
+
+    keys: pd.DataFrame
+    sums: np.ndarray
+    n_cells: np.ndarray
+
+    def collapse(self, by: Sequence[str]) -> GroupSums:
+        """Sum groups that share the values of the ``by`` columns (e.g. wells of one condition)."""
+        gid, uniq = pd.MultiIndex.from_frame(self.keys[list(by)]).factorize(sort=True)
+        return _sum_rows(uniq.to_frame(index=False, name=list(by)), gid, self.sums, self.n_cells)
+
+
+def _sum_rows(keys: pd.DataFrame, gid: np.ndarray, sums: np.ndarray, n_cells: np.ndarray) -> GroupSums:
+    """Add the rows of ``sums`` that share a group id (sparse indicator product, no Python loop)."""
+    return GroupSums(keys.reset_index(drop=True), group_sums(sums, gid, len(keys)),
+                     np.bincount(gid, n_cells, len(keys)).astype(np.int64))
+
+
+def merge_sums(*parts: GroupSums) -> GroupSums:
+    """Reduce partial sums (e.g. one per shard) into one table: groups with equal keys are added."""
+    parts = tuple(p for p in parts if len(p.keys))
+    if not parts:
+        raise DataFileError("no cells to aggregate", "check that the input holds cells")
+    keys = pd.concat([p.keys for p in parts], ignore_index=True)
+    gid, uniq = pd.MultiIndex.from_frame(keys).factorize(sort=True)
+    return _sum_rows(uniq.to_frame(index=False, name=list(keys.columns)), gid,
+                     np.vstack([p.sums for p in parts]), np.concatenate([p.n_cells for p in parts]))
+
+
+def group_sums(matrix: np.ndarray | sp.spmatrix, group_id: np.ndarray, n_groups: int) -> np.ndarray:
+    """(n_groups, n_genes) sums of the rows of ``matrix`` (dense or sparse) per group id (float64)."""
+    ind = sp.csr_matrix((np.ones(len(group_id)), (group_id, np.arange(len(group_id)))),
+                        shape=(n_groups, len(group_id)))
+    out = ind @ (matrix.astype(np.float64) if sp.issparse(matrix) else np.asarray(matrix, dtype=np.float64))
+    return np.asarray(out.todense() if sp.issparse(out) else out)
+
+
+def log_cp10k(sums: np.ndarray, totals: np.ndarray) -> np.ndarray:
+    """``log1p(1e4 * sums / totals)`` row-wise; ``totals`` (n_groups,) are the library sizes."""
+    return np.log1p(sums / totals[:, None] * 1e4)
+
+
+def symbol_aggregator(gene_ids: Sequence[str], mapper: GeneMapper | None = None, kind: str = "auto",
+                      ) -> tuple[sp.csr_matrix, list[str], list[str]]:
+    """Sparse (n_input_genes, n_symbols) 0/1 matrix that sums input genes into HGNC symbols.
+
+    Input genes mapping to one symbol are summed (counts of one gene split over IDs); unmapped
+    genes get an all-zero row.
+
+    Returns
+    -------
+    M, symbols, unmapped
+    """
+    mapper = mapper or GeneMapper.default()
+    ids = [str(g) for g in gene_ids]
+    res = mapper.map(ids, kind=kind)  # type: ignore[arg-type]
+    symbols = sorted(set(res.symbols.values()))
+    col = {s: j for j, s in enumerate(symbols)}
+    rows = [i for i, g in enumerate(ids) if g in res.symbols]
+    cols = [col[res.symbols[ids[i]]] for i in rows]
+    M = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(ids), len(symbols)))
+    return M, symbols, res.unmapped
+
+
+def control_deltas(sums: GroupSums, totals: np.ndarray, is_control: np.ndarray, match_on: Sequence[str],
+                   ) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """Responses of the treated groups against the control group with the same ``match_on`` values.
+
+    Parameters
+    ----------
+    sums
+        Per-group counts already restricted to the output genes.
+    totals
+        (n_groups,) library sizes over all input genes.
+    is_control
+        (n_groups,) True for control groups (pooled when several share the ``match_on`` values).
+    match_on
+        Key columns that a treated group and its control must share (context, replicate, plate ...).
+
+    Returns
+    -------
+    treated, deltas, unmatched
+        ``treated``: keys of the treated groups that have a control, with ``n_cells`` and ``n_control_cells``;
+        ``deltas``: (len(treated), n_genes) float32; ``unmatched``: keys of treated groups without a control.
+    """
+    pooled = GroupSums(sums.keys[is_control].reset_index(drop=True),
+                       np.column_stack([sums.sums[is_control], totals[is_control]]),
+                       sums.n_cells[is_control]).collapse(match_on)
+    ctrl_index = pd.MultiIndex.from_frame(pooled.keys)
+    treated_keys = sums.keys[~is_control].reset_index(drop=True)
+    pos = ctrl_index.get_indexer(pd.MultiIndex.from_frame(treated_keys[list(match_on)]))
+    has = pos >= 0
+    t_sums, t_tot = sums.sums[~is_control][has], totals[~is_control][has]
+    c = pos[has]
+    c_sums, c_tot = pooled.sums[c, :-1], pooled.sums[c, -1]
+    deltas = log_cp10k(t_sums, t_tot) - log_cp10k(c_sums, c_tot)
+    treated = treated_keys[has].reset_index(drop=True).assign(
+        n_cells=sums.n_cells[~is_control][has], n_control_cells=pooled.n_cells[c])
+    return treated, deltas.astype(np.float32), treated_keys[~has].reset_index(drop=True)
+
+
+def _chunks(adata: ad.AnnData, layer: str | None, chunk_size: int):
+    """Yield (start, stop, rows) blocks of the count matrix; works on backed h5ad (only X) and in memory."""
+    if layer is not None and adata.isbacked:
+        raise DataFileError(f"layer {layer!r} cannot be streamed from a backed AnnData",
+                            "put the counts in X or load the file into memory")
+    matrix = adata.X if layer is None else adata.layers[layer]
+    for start in range(0, adata.n_obs, chunk_size):
+        stop = min(start + chunk_size, adata.n_obs)
+        yield start, stop, matrix[start:stop]
+
+
+def from_anndata(adata: ad.AnnData, perturbation_key: str, control_value: str, context_key: str,
+                 replicate_key: str | None = None, *, perturbation_type: str = "drug",
+                 targets: Mapping[str, Mapping[str, int]] | None = None, dose_key: str | None = None,
+                 gene_key: str | None = None, layer: str | None = None, combine_replicates: bool = True,
+                 min_cells: int = 1, chunk_size: int = 10_000, dataset: str = "user",
+                 mapper: GeneMapper | None = None) -> PerturbationDataset:
+    """Turn a user's perturbation screen (single-cell or bulk AnnData of counts) into the perturbation contract.
+
+    Cells (or samples) are summed per (perturbation, context[, dose][, replicate]) in chunks of rows (sparse
+    aware; a backed h5ad is streamed), then each treated group is compared with the control cells of the same
+    context (and the same replicate when ``replicate_key`` is given) as log1p(CP10k) differences.
+
+    Parameters
+    ----------
+    adata
+        Raw counts in ``X`` (or ``layers[layer]``), cells x genes; may be opened with ``backed="r"``.
+    perturbation_key, control_value
+        obs column naming the perturbation, and its value for control cells.
+    context_key
+        obs column with the cell type / cell line.
+    replicate_key
+        Optional obs column (donor, replicate, plate); controls are then matched within it.
+    perturbation_type
+        One of ``drug|knockout|knockdown|overexpression|cytokine``.
+    targets
+        Optional perturbation -> {gene: sign}; gene IDs are mapped to HGNC symbols.
+    dose_key
+        Optional obs column with the dose (numeric).
+    gene_key
+        var column with gene IDs (default: ``var_names``); any kind GeneMapper accepts.
+    layer
+        Layer holding the counts instead of ``X``.
+    combine_replicates
+        Average the per-replicate responses into one row per (perturbation, context[, dose]) (the paired
+        estimate); otherwise keep one row per replicate (obs column ``replicate``).
+    min_cells
+        Treated or control groups with fewer cells are left out (listed in ``uns['dropped_groups']``).
+    chunk_size
+        Rows read at a time.
+    dataset
+        Name stored in ``obs['dataset']`` and ``uns['source']``.
+
+    Raises
+    ------
+    DataFileError
+        Missing obs columns, no control cells, negative counts or NaNs, no group with a control.
+    """
+    if perturbation_type not in PERTURBATION_TYPES:
+        raise DataFileError(f"unknown perturbation_type {perturbation_type!r}", f"use one of {PERTURBATION_TYPES}")
+    keys = [perturbation_key, context_key] + [k for k in (dose_key, replicate_key) if k]
+    missing = [k for k in keys if k not in adata.obs.columns]
+    if missing:
+        raise DataFileError(f"AnnData obs lacks columns {missing}", f"obs has: {list(adata.obs.columns)}")
+    obs = adata.obs[keys].copy()
+    for k in keys:
+        if obs[k].isna().any():
+            raise DataFileError(f"obs column {k!r} has {int(obs[k].isna().sum())} missing values",
+                                "fill or drop those cells before aggregation")
+    if not (obs[perturbation_key].astype(str) == str(control_value)).any():
+        raise DataFileError(f"no cell has {perturbation_key} == {control_value!r}",
+                            f"values seen: {sorted(obs[perturbation_key].astype(str).unique())[:10]}")
+    gene_ids = adata.var[gene_key] if gene_key else adata.var_names
+    M, symbols, unmapped = symbol_aggregator(gene_ids, mapper)
+    if not symbols:
+        raise DataFileError("no gene of the AnnData maps to an HGNC symbol",
+                            "pass gene_key naming a var column with symbols or Ensembl IDs")
+
+    group_keys = [k for k in (perturbation_key, context_key, dose_key, replicate_key) if k]
+    gid, uniq = pd.MultiIndex.from_frame(obs[group_keys].astype(str)).factorize(sort=True)
+    n_groups = len(uniq)
+    sums = np.zeros((n_groups, M.shape[1]))
+    totals = np.zeros(n_groups)
+    with bar(desc="pseudobulk", total=adata.n_obs, unit="cells") as pbar:
+        for start, stop, block in _chunks(adata, layer, chunk_size):
+            block = sp.csr_matrix(block) if sp.issparse(block) else np.asarray(block)
+            data = block.data if sp.issparse(block) else block
+            if np.isnan(data).any() or (data < 0).any():
+                raise DataFileError(f"count matrix rows {start}-{stop} hold NaN or negative values",
+                                    "from_anndata needs raw (non-negative) counts; pass layer= with the counts")
+            g = gid[start:stop]
+            totals += np.bincount(g, np.asarray(block.sum(axis=1)).ravel(), n_groups)
+            sums += group_sums(block @ M if sp.issparse(block) else sp.csr_matrix(block) @ M, g, n_groups)
+            pbar.update(stop - start)
+    table = GroupSums(uniq.to_frame(index=False, name=group_keys), sums, np.bincount(gid, minlength=n_groups))
+    small = table.n_cells < min_cells
+    dropped = _labels(table.keys[small])
+    keep = ~small
+    table = GroupSums(table.keys[keep].reset_index(drop=True), table.sums[keep], table.n_cells[keep])
+    totals = totals[keep]
+    is_control = (table.keys[perturbation_key] == str(control_value)).to_numpy()
+    match_on = [context_key] + ([replicate_key] if replicate_key else [])
+    treated, deltas, unmatched = control_deltas(table, totals, is_control, match_on)
+    if len(treated) == 0:
+        raise DataFileError("no treated group has matched control cells",
+                            f"each {'/'.join(match_on)} needs cells with {perturbation_key} == {control_value!r}")
+    row_keys = [perturbation_key, context_key] + ([dose_key] if dose_key else [])
+    if replicate_key and combine_replicates:
+        rid, runiq = pd.MultiIndex.from_frame(treated[row_keys]).factorize(sort=True)
+        counts = np.bincount(rid)
+        deltas = (group_sums(deltas, rid, len(runiq)) / counts[:, None]).astype(np.float32)
+        rows = runiq.to_frame(index=False, name=row_keys).assign(
+            n_replicates=counts, n_cells=np.bincount(rid, treated["n_cells"]).astype(int),
+            n_control_cells=np.bincount(rid, treated["n_control_cells"]).astype(int))
+    else:
+        rows = treated.rename(columns={replicate_key: "replicate"}) if replicate_key else treated
+    mapped_targets = _map_targets(targets or {}, mapper)
+    out_obs = pd.DataFrame({
+        "perturbation": rows[perturbation_key].astype(str), "perturbation_type": perturbation_type,
+        "targets": rows[perturbation_key].astype(str).map(lambda p: format_targets(mapped_targets.get(p, {}))),
+        "context": rows[context_key].astype(str),
+        "dose": pd.to_numeric(rows[dose_key], errors="coerce") if dose_key else np.nan, "dataset": dataset})
+    extra = [c for c in ("replicate", "n_replicates", "n_cells", "n_control_cells") if c in rows.columns]
+    out_obs[extra] = rows[extra].to_numpy()
+    unmatched_names = sorted(set(map(str, (targets or {}))) - set(out_obs["perturbation"]))
+    return PerturbationDataset.build(
+        deltas, out_obs, symbols, value_type="log_fold_change", source=dataset,
+        provenance={"input": f"AnnData {adata.n_obs} x {adata.n_vars}" + (f" ({adata.filename})" if adata.isbacked
+                                                                            else ""),
+                    "transform": CP10K_TRANSFORM, "control": f"{perturbation_key} == {control_value!r}",
+                    "matched_on": "/".join(match_on),
+                    "replicates": ("averaged per-replicate responses" if replicate_key and combine_replicates
+                                   else "one row per replicate" if replicate_key else "none"),
+                    "duplicate_genes": "input genes mapping to one symbol are summed before normalisation"},
+        unmapped_genes=unmapped, unmatched_perturbations=unmatched_names,
+        uns={"dropped_groups": np.asarray(dropped + _labels(unmatched), dtype=object)})
+
+
+def _labels(keys: pd.DataFrame) -> list[str]:
+    """``a/b/c`` labels of group-key rows (for reports)."""
+    return ["/".join(map(str, row)) for row in keys.itertuples(index=False)]
+
+
+def _map_targets(targets: Mapping[str, Mapping[str, int]], mapper: GeneMapper | None) -> dict[str, dict[str, int]]:
+    """Map the gene IDs of user-given targets to HGNC symbols; unknown genes raise an error naming them."""
+    mapper = mapper or GeneMapper.default()
+    out: dict[str, dict[str, int]] = {}
+    for pert, genes in targets.items():
+        res = mapper.map(genes)
+        if res.unmapped:
+            raise UnknownGeneError(res.unmapped, f"targets of {pert!r} not recognised: {res.unmapped}",
+                                   "give HGNC symbols, Entrez, Ensembl or UniProt IDs")
+        out[str(pert)] = {res.symbols[g]: int(s) for g, s in genes.items()}
+    return out

@@ -1,0 +1,369 @@
+"""Disease signatures: per-gene log fold changes (disease vs healthy) as the input of target identification.
+
+Three ways in:
+
+* a differential-expression table (:func:`read_signature`): limma ``topTable``, DESeq2, scanpy,
+  Seurat and plain ``gene / log2fc / padj`` exports are recognised by their column names, or the
+  columns are named explicitly;
+* an AnnData of patient and healthy samples (:func:`signature_from_anndata`): the signature is
+  computed with scanpy's ``rank_genes_groups`` (Wilcoxon rank-sum, on log-normalised data) or with
+  PyDESeq2 (on raw counts), never with a hand-written test;
+* a bundled signature by disease name (:func:`load_disease_signature`, :func:`list_disease_signatures`).
+
+Every gene name goes through :class:`~twincell.data.genes.GeneMapper`; identifiers that do not map,
+rows without a value and genes listed twice are reported, never dropped silently. The desired
+change for target identification is the reversed signature, ``-logFC`` (healthy minus disease).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from twincell.data.bundled import path as bundled_path
+from twincell.data.genes import GeneMapper
+from twincell.errors import DataFileError, SignatureError
+
+logger = logging.getLogger("twincell.data.signatures")
+
+#: Recognised column names, in order of preference (compared case-insensitively).
+GENE_COLUMNS = ("gene", "gene_symbol", "Gene.symbol", "symbol", "names", "gene_name", "gene_id", "hgnc_symbol",
+                "GeneSymbol", "Gene", "ID", "Unnamed: 0")
+LOGFC_COLUMNS = ("logFC", "log2FoldChange", "logfoldchanges", "log2fc", "log2FC", "avg_log2FC", "lfc",
+                 "log2_fold_change")
+PADJ_COLUMNS = ("adj.P.Val", "padj", "pvals_adj", "p_val_adj", "FDR", "qvalue", "q_value", "adj_pval")
+
+#: Default bundled signature per disease (name as in :func:`list_disease_signatures`).
+DEFAULT_SIGNATURES = {
+    "SLE": "GSE50772_PBMC",
+    "Psoriasis": "ExpressionAtlas-OT2019_skin-lesional-vs-normal",
+    "Crohn": "ExpressionAtlas-OT2019_terminal-ileum",
+    "UC": "ExpressionAtlas-OT2019_sigmoid-colon",
+    "Parkinson": "STARGEO-DOID14330_mixed",
+}
+
+
+@dataclass
+class Signature:
+    """A disease signature on HGNC symbols.
+
+    Attributes
+    ----------
+    name
+        Label (file stem, disease_signature name or user-given).
+    logfc
+        log2 fold change, disease vs healthy, indexed by HGNC symbol (one value per gene).
+    padj
+        Adjusted p-value per gene (same index), or None when the source has none.
+    method
+        How the values were obtained (``table``, ``scanpy rank_genes_groups (wilcoxon)``, ``pydeseq2``).
+    source
+        File path or description of the input.
+    unmapped
+        Input identifiers that did not map to an HGNC symbol.
+    n_missing_values
+        Rows left out because their log fold change was missing or infinite.
+    collapsed
+        Symbols that several input rows mapped to (the row with the smallest padj, else largest
+        ``|logFC|``, was kept).
+    """
+
+    name: str
+    logfc: pd.Series
+    padj: pd.Series | None = None
+    method: str = "table"
+    source: str = ""
+    unmapped: list[str] = field(default_factory=list)
+    n_missing_values: int = 0
+    collapsed: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.logfc)
+
+    def desired_change(self) -> pd.Series:
+        """The change target identification aims for: the reversed signature, ``-logFC`` (healthy minus disease)."""
+        return (-self.logfc).rename("desired_change")
+
+    def coverage(self, genes: Any) -> dict[str, Any]:
+        """Signature genes found in / absent from a gene set (e.g. the interactome's nodes).
+
+        Returns
+        -------
+        dict
+            ``found`` (int), ``absent`` (int), ``absent_genes`` (list of symbols).
+        """
+        universe = set(genes)
+        absent = [g for g in self.logfc.index if g not in universe]
+        return {"found": len(self.logfc) - len(absent), "absent": len(absent), "absent_genes": absent}
+
+    def summary(self) -> str:
+        """One line: genes kept, unmapped identifiers, rows without a value, collapsed duplicates."""
+        up = int((self.logfc > 0).sum())
+        return (f"signature {self.name}: {len(self)} genes ({up} up, {len(self) - up} down; {self.method}); "
+                f"{len(self.unmapped)} unmapped IDs, {self.n_missing_values} rows without a finite logFC, "
+                f"{len(self.collapsed)} genes from several rows")
+
+
+def _pick(columns: list[str], candidates: tuple[str, ...], given: str | None, what: str, source: str) -> str | None:
+    if given is not None:
+        if given not in columns:
+            raise SignatureError(f"{source} has no column {given!r} (for the {what})",
+                                 f"choose one of: {', '.join(columns)}")
+        return given
+    lower = {c.lower(): c for c in columns}
+    for cand in candidates:
+        if cand.lower() in lower:
+            return lower[cand.lower()]
+    return None
+
+
+def _read_table(source: str | os.PathLike) -> pd.DataFrame:
+    p = Path(source)
+    if not p.exists():
+        raise DataFileError(f"signature file {p} does not exist", "check the path")
+    name = p.name.lower().removesuffix(".gz")
+    sep = "," if name.endswith(".csv") else "\t"
+    try:
+        return pd.read_csv(p, sep=sep)
+    except Exception as exc:  # pandas raises many types for malformed files
+        raise DataFileError(f"cannot read signature file {p}: {exc}",
+                            "give a tab- or comma-separated table with a gene and a log fold change column") from exc
+
+
+def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | None = None,
+                   logfc_col: str | None = None, padj_col: str | None = None, padj_max: float | None = None,
+                   name: str | None = None, method: str = "table", mapper: GeneMapper | None = None) -> Signature:
+    """Read a differential-expression table (disease vs healthy) into a :class:`Signature`.
+
+    Parameters
+    ----------
+    source
+        Path to a TSV/CSV file (optionally ``.gz``) or a DataFrame.
+    gene_col, logfc_col, padj_col
+        Column names; when None they are recognised from :data:`GENE_COLUMNS`, :data:`LOGFC_COLUMNS`,
+        :data:`PADJ_COLUMNS` (limma ``Gene.symbol/logFC/adj.P.Val``, DESeq2 ``log2FoldChange/padj``,
+        scanpy ``names/logfoldchanges/pvals_adj``, ``gene_symbol/log2fc/padj``, Seurat ``avg_log2FC/p_val_adj``).
+        A table without a gene column uses its index.
+    padj_max
+        Keep only genes with adjusted p-value <= ``padj_max`` (default: keep all).
+    name
+        Label of the signature (default: the file stem).
+    method
+        How the table was made (recorded on the signature).
+    mapper
+        Gene mapper (default: :meth:`GeneMapper.default`).
+
+    Raises
+    ------
+    SignatureError
+        No log fold change column, a non-numeric one, an empty table, all values missing, or no
+        identifier mapping to an HGNC symbol.
+    """
+    label = str(source) if not isinstance(source, pd.DataFrame) else "the signature table"
+    table = source.copy() if isinstance(source, pd.DataFrame) else _read_table(source)
+    if name is None:
+        name = "signature" if isinstance(source, pd.DataFrame) else Path(source).name.split(".")[0]
+    if table.empty:
+        raise SignatureError(f"{label} is empty", "give at least one gene with a log fold change")
+    cols = [str(c) for c in table.columns]
+    table.columns = cols
+    gcol = _pick(cols, GENE_COLUMNS, gene_col, "gene names", label)
+    lcol = _pick(cols, LOGFC_COLUMNS, logfc_col, "log fold change", label)
+    pcol = _pick(cols, PADJ_COLUMNS, padj_col, "adjusted p-value", label)
+    if lcol is None:
+        raise SignatureError(f"{label} has no recognised log fold change column (columns: {', '.join(cols)})",
+                             f"name it with logfc_col / --logfc-col; recognised names: {', '.join(LOGFC_COLUMNS)}")
+    genes = table[gcol].astype(str) if gcol is not None else table.index.astype(str).to_series(index=table.index)
+    logfc = pd.to_numeric(table[lcol], errors="coerce")
+    non_numeric = int((logfc.isna() & table[lcol].notna()).sum())
+    if non_numeric == len(table):
+        raise SignatureError(f"column {lcol!r} of {label} holds no numbers",
+                             "point logfc_col at the log fold change column")
+    padj = pd.to_numeric(table[pcol], errors="coerce") if pcol is not None else None
+    keep = logfc.notna().to_numpy() & np.isfinite(logfc.to_numpy(float, na_value=np.nan))
+    n_missing = int((~keep).sum())
+    if not keep.any():
+        raise SignatureError(f"all {len(table)} log fold changes in {label} are missing",
+                             f"fill in column {lcol!r}")
+    if n_missing:
+        logger.warning("%s: %d rows without a finite log fold change were left out", label, n_missing)
+    if padj_max is not None:
+        if padj is None:
+            raise SignatureError(f"{label} has no adjusted p-value column to filter on",
+                                 "name it with padj_col or drop padj_max")
+        keep &= (padj <= padj_max).to_numpy()
+        if not keep.any():
+            raise SignatureError(f"no gene of {label} has adjusted p-value <= {padj_max}", "raise padj_max")
+    frame = pd.DataFrame({"id": genes.to_numpy()[keep], "logfc": logfc.to_numpy(float)[keep]})
+    frame["padj"] = padj.to_numpy(float)[keep] if padj is not None else np.nan
+    mapping = (mapper or GeneMapper.default()).map(frame["id"])
+    if not mapping.symbols:
+        raise SignatureError(f"none of the {frame['id'].nunique()} gene identifiers of {label} maps to an HGNC symbol "
+                             f"(e.g. {', '.join(mapping.unmapped[:5])})",
+                             "use HGNC symbols, Ensembl, Entrez or UniProt IDs, or set gene_col to the gene column")
+    frame["gene"] = frame["id"].map(mapping.symbols)
+    frame = frame.dropna(subset=["gene"])
+    frame["abs"] = frame["logfc"].abs()
+    frame = frame.sort_values(["padj", "abs"], ascending=[True, False], na_position="last", kind="stable")
+    collapsed = frame.loc[frame["gene"].duplicated(), "gene"].unique().tolist()
+    frame = frame.drop_duplicates("gene").set_index("gene")
+    if mapping.unmapped:
+        logger.warning("%s: %s", label, mapping.summary())
+    return Signature(name=name, logfc=frame["logfc"].rename("logfc"),
+                     padj=frame["padj"].rename("padj") if padj is not None else None, method=method,
+                     source=label, unmapped=list(mapping.unmapped), n_missing_values=n_missing, collapsed=collapsed)
+
+
+def _is_count_matrix(X: Any) -> bool:
+    values = X.data if hasattr(X, "data") and not isinstance(X, np.ndarray) else np.asarray(X)
+    values = np.asarray(values)
+    return bool(values.size) and bool((values >= 0).all()) and bool(np.allclose(values, np.round(values)))
+
+
+def signature_from_anndata(adata: Any, groupby: str, disease: str, healthy: str, *,
+                           method: Literal["wilcoxon", "deseq2"] = "wilcoxon", gene_col: str | None = None,
+                           layer: str | None = None, name: str | None = None,
+                           mapper: GeneMapper | None = None) -> Signature:
+    """Compute a disease signature from an AnnData of patient and healthy samples.
+
+    Parameters
+    ----------
+    adata
+        Samples (or cells) x genes. Gene names are ``adata.var_names`` or ``adata.var[gene_col]``.
+    groupby
+        Column of ``adata.obs`` with the group of each sample.
+    disease, healthy
+        The two groups compared (fold change = disease vs healthy).
+    method
+        ``wilcoxon``: scanpy ``rank_genes_groups(method="wilcoxon")`` with Benjamini-Hochberg
+        adjusted p-values, on log-normalised data; raw counts are first normalised to 10,000 per
+        sample and ``log1p``-transformed (scanpy ``normalize_total`` + ``log1p``).
+        ``deseq2``: PyDESeq2 (design ``~ groupby``, Wald test, BH) on raw integer counts.
+    layer
+        Use ``adata.layers[layer]`` instead of ``adata.X``.
+    name
+        Label of the signature.
+    mapper
+        Gene mapper (default: :meth:`GeneMapper.default`).
+
+    Raises
+    ------
+    SignatureError
+        Unknown column or groups, too few samples, or non-count data given to ``deseq2``.
+    """
+    import anndata as ad
+
+    if groupby not in adata.obs.columns:
+        raise SignatureError(f"AnnData obs has no column {groupby!r}",
+                             f"choose one of: {', '.join(map(str, adata.obs.columns))}")
+    groups = adata.obs[groupby].astype(str)
+    for g in (disease, healthy):
+        n = int((groups == g).sum())
+        if n < 2:
+            raise SignatureError(f"group {g!r} of obs[{groupby!r}] has {n} sample(s)",
+                                 f"need at least 2 per group; groups present: {', '.join(sorted(groups.unique()))}")
+    sub = adata[groups.isin([disease, healthy]).to_numpy()]
+    X = sub.layers[layer] if layer is not None else sub.X
+    var_names = (sub.var[gene_col] if gene_col is not None else sub.var_names).astype(str).to_numpy()
+    work = ad.AnnData(X=X.copy(), obs=pd.DataFrame({"group": groups[groups.isin([disease, healthy])].to_numpy()},
+                                                    index=sub.obs_names.astype(str)))
+    work.var_names = pd.Index(np.arange(len(var_names)).astype(str))  # unique keys; gene names restored below
+    if method == "wilcoxon":
+        table = _wilcoxon_table(work, disease, healthy)
+        how = "scanpy rank_genes_groups (wilcoxon, BH)"
+    elif method == "deseq2":
+        table = _deseq2_table(work, disease, healthy)
+        how = "pydeseq2 (Wald, BH)"
+    else:
+        raise SignatureError(f"unknown method {method!r}", "use 'wilcoxon' or 'deseq2'")
+    table["gene"] = var_names[table["gene"].astype(int).to_numpy()]
+    return read_signature(table, gene_col="gene", logfc_col="logfc", padj_col="padj",
+                          name=name or f"{disease}_vs_{healthy}", method=how, mapper=mapper)
+
+
+def _wilcoxon_table(work: Any, disease: str, healthy: str) -> pd.DataFrame:
+    import scanpy as sc
+
+    if _is_count_matrix(work.X):
+        sc.pp.normalize_total(work, target_sum=1e4)
+        sc.pp.log1p(work)
+    sc.tl.rank_genes_groups(work, "group", groups=[disease], reference=healthy, method="wilcoxon",
+                            corr_method="benjamini-hochberg")
+    res = sc.get.rank_genes_groups_df(work, group=disease)
+    return pd.DataFrame({"gene": res["names"], "logfc": res["logfoldchanges"], "padj": res["pvals_adj"]})
+
+
+def _deseq2_table(work: Any, disease: str, healthy: str) -> pd.DataFrame:
+    from pydeseq2.dds import DeseqDataSet
+    from pydeseq2.ds import DeseqStats
+
+    if not _is_count_matrix(work.X):
+        raise SignatureError("method 'deseq2' needs raw non-negative integer counts, the data are not counts",
+                             "pass the raw count layer (layer=...) or use method='wilcoxon' on log-normalised data")
+    X = work.X.toarray() if hasattr(work.X, "toarray") else np.asarray(work.X)
+    counts = pd.DataFrame(np.round(X).astype(np.int64), index=work.obs_names, columns=work.var_names)
+    counts = counts.loc[:, counts.sum(axis=0) > 0]
+    dds = DeseqDataSet(counts=counts, metadata=work.obs[["group"]], design="~group", quiet=True)
+    dds.deseq2()
+    stats = DeseqStats(dds, contrast=["group", disease, healthy], quiet=True)
+    stats.summary()
+    res = stats.results_df
+    return pd.DataFrame({"gene": res.index, "logfc": res["log2FoldChange"].to_numpy(), "padj": res["padj"].to_numpy()})
+
+
+def list_disease_signatures() -> pd.DataFrame:
+    """The bundled disease signatures.
+
+    Returns
+    -------
+    pd.DataFrame
+        ``disease, signature, file, n_genes, default`` (one row per file; ``default`` marks the one
+        :func:`load_disease_signature` returns for the disease).
+    """
+    folder = bundled_path("disease_signatures")
+    rows = []
+    for f in sorted(folder.glob("*.tsv.gz")):
+        disease, sig = f.name.removesuffix(".tsv.gz").split("_", 1)
+        n_genes = len(pd.read_csv(f, sep="\t", usecols=[0]))
+        rows.append({"disease": disease, "signature": sig, "file": f.name, "n_genes": n_genes,
+                     "default": DEFAULT_SIGNATURES.get(disease) == sig})
+    return pd.DataFrame(rows)
+
+
+def load_disease_signature(disease: str, signature: str | None = None, *, padj_max: float | None = None) -> Signature:
+    """Load a bundled disease signature by disease name (case-insensitive).
+
+    Parameters
+    ----------
+    disease
+        ``SLE``, ``Psoriasis``, ``Crohn``, ``UC`` or ``Parkinson``.
+    signature
+        Which of the disease's signatures (see :func:`list_disease_signatures`); default: the
+        disease's default (SLE: the GSE50772 PBMC signature).
+    padj_max
+        Keep only genes with adjusted p-value <= ``padj_max``.
+
+    Raises
+    ------
+    SignatureError
+        Unknown disease or signature name.
+    """
+    folder = bundled_path("disease_signatures")
+    stems = {f.name.removesuffix(".tsv.gz"): f for f in folder.glob("*.tsv.gz")}
+    diseases = {s.split("_", 1)[0].lower(): s.split("_", 1)[0] for s in stems}
+    key = diseases.get(disease.strip().lower())
+    if key is None:
+        raise SignatureError(f"no bundled signature for disease {disease!r}",
+                             f"choose one of: {', '.join(sorted(set(diseases.values())))}, or give a signature file")
+    sig = signature or DEFAULT_SIGNATURES[key]
+    stem = f"{key}_{sig}"
+    if stem not in stems:
+        options = sorted(s.split("_", 1)[1] for s in stems if s.startswith(key + "_"))
+        raise SignatureError(f"no bundled {key} signature named {sig!r}", f"choose one of: {', '.join(options)}")
+    return read_signature(stems[stem], padj_max=padj_max, name=stem)

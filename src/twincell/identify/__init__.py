@@ -1,0 +1,9 @@
+"""Target identification: one-pass (adjoint) ranking of all proteins, path explanations and reports."""
+
+from twincell.identify.context import baseline_context
+from twincell.identify.explain import Explanation, explain
+from twincell.identify.inverse import rank_targets
+from twincell.identify.report import IdentifyResult, identify_targets, write_report
+
+__all__ = ["Explanation", "IdentifyResult", "baseline_context", "explain", "identify_targets", "rank_targets",
+           "write_report"]

@@ -1,0 +1,255 @@
+"""Why a target scores: its top signalling walks to the responding genes.
+
+For the linear propagation ``M = R0 + R (A + ... + A^K)`` the score of activating node ``i`` is
+
+    s_i = sum over walks i = v_0 -> v_1 -> ... -> v_h (h <= K) and genes g of
+          A[v_1, v_0] ... A[v_h, v_{h-1}] * R_h[g, v_h] * d_g,
+
+the product of signed, context-gated edge strengths along the walk, times the readout of the
+walk's end node on gene ``g`` (``R_0 = R0`` for the target itself, ``R`` after one hop or more),
+times the desired change of ``g``. :func:`explain` finds the ``k``
+walks with the largest ``|contribution|`` by best-first (A*) search without enumerating walks: a
+partial walk ending at ``v`` after ``h`` hops with product ``p`` can at best reach
+``|p| * B_{K-h}(v)``, where ``B_0(v) = max_g |R[g, v] d_g|`` and
+``B_r(v) = max(B_0(v), max_u |A[u, v]| B_{r-1}(u))`` (exact maxima, computed with ``K`` sparse
+passes). Popping partial and complete walks from one heap ordered by that bound returns complete
+walks in order of decreasing ``|contribution|``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from twincell.errors import UnknownGeneError
+from twincell.identify.inverse import Direction, align_change, resolve_operator
+
+logger = logging.getLogger("twincell.identify")
+
+PATH_COLUMNS = ("rank", "path", "nodes", "gene", "hops", "strengths", "readout", "change", "contribution", "share")
+
+
+@dataclass
+class Explanation:
+    """Top signalling walks behind one target's score.
+
+    Attributes
+    ----------
+    target
+        The perturbed gene.
+    direction
+        ``activate`` or ``inhibit``; contributions and score are for this direction (positive =
+        moves the cell towards the desired change).
+    score
+        The target's alignment score ``<d, M u>`` in that direction.
+    paths
+        One row per walk, best first: ``rank``, ``path`` (text: ``->`` activating edge, ``-|``
+        inhibiting edge, ``=>`` readout onto the responding gene's transcript, which is the
+        last protein's own transcript when ``gene`` equals it), ``nodes`` (tuple of the
+        walk's proteins), ``gene`` (responding gene), ``hops``, ``strengths`` (tuple of signed
+        edge strengths ``A[next, prev]``), ``readout`` (``R[gene, last node]``), ``change`` (desired
+        change of ``gene``), ``contribution`` (product of all, times the direction's sign), ``share``
+        (contribution / score).
+    covered_share
+        Sum of the listed contributions divided by the score (can exceed 1 or be negative when
+        walks cancel).
+    context_free
+        Whether the context-free edge strengths were used.
+    n_hops
+        Longest walk length K of the propagation.
+    complete
+        False when the search stopped at its expansion limit before finding ``k`` walks.
+    """
+
+    target: str
+    direction: str
+    score: float
+    paths: pd.DataFrame
+    covered_share: float
+    context_free: bool
+    n_hops: int
+    complete: bool = True
+
+    def to_frame(self) -> pd.DataFrame:
+        """The paths table with the target, its direction and score on every row (for CSV export)."""
+        out = self.paths.copy()
+        out.insert(0, "target", self.target)
+        out.insert(1, "direction", self.direction)
+        out.insert(2, "target_score", self.score)
+        for col in ("nodes", "strengths"):
+            out[col] = out[col].map(lambda t: ";".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in t))
+        return out
+
+    def __str__(self) -> str:
+        head = (f"{self.target} ({self.direction}, score {self.score:.4g}): top {len(self.paths)} walks cover "
+                f"{self.covered_share:.1%} of the score")
+        lines = [f"  {r.contribution:+.4g}  {r.path}" for r in self.paths.itertuples()]
+        return "\n".join([head, *lines])
+
+
+def reach_bounds(A: sp.csr_matrix, terminal_abs: sp.csc_matrix, n_hops: int) -> np.ndarray:
+    """Largest ``|contribution|`` reachable from each node within ``r`` more hops, for r = 0..K.
+
+    Parameters
+    ----------
+    A
+        N x N propagation matrix, ``A[dst, src]``.
+    terminal_abs
+        N x N matrix ``|R[g, v] d_g|`` (genes x nodes).
+    n_hops
+        K.
+
+    Returns
+    -------
+    np.ndarray
+        (K + 1, N) array ``B[r, v]``.
+    """
+    absA = abs(sp.csc_matrix(A))
+    bounds = np.zeros((n_hops + 1, A.shape[0]))
+    bounds[0] = terminal_abs.max(axis=0).toarray().ravel()
+    for r in range(1, n_hops + 1):
+        step = absA.multiply(bounds[r - 1][:, None]).tocsc()
+        bounds[r] = np.maximum(bounds[0], step.max(axis=0).toarray().ravel())
+    return bounds
+
+
+def top_walks(A: sp.csr_matrix, R: sp.csr_matrix, d: np.ndarray, start: int, n_hops: int, k: int,
+              max_expansions: int = 500_000, R0: sp.csr_matrix | None = None,
+              ) -> tuple[list[tuple[tuple[int, ...], int, float]], bool]:
+    """The ``k`` walks from ``start`` with the largest ``|contribution|`` (best-first search).
+
+    Parameters
+    ----------
+    A, R
+        Propagation (``A[dst, src]``) and readout (``R[gene, node]``) matrices.
+    R0
+        Readout of the start node itself (hop 0); None means ``R``.
+    d
+        (N,) desired change.
+    start
+        Node index of the perturbed protein.
+    n_hops
+        Longest walk length K.
+    k
+        Number of walks.
+    max_expansions
+        Safety limit on partial walks expanded.
+
+    Returns
+    -------
+    walks
+        ``(nodes, gene, contribution)`` per walk, by decreasing ``|contribution|`` (activation sign).
+    complete
+        False when the expansion limit was hit first.
+    """
+    A_csc = sp.csc_matrix(A)
+    terminal = sp.csc_matrix(sp.diags(d) @ sp.csc_matrix(R))
+    terminal.eliminate_zeros()
+    terminal0 = terminal if R0 is None else sp.csc_matrix(sp.diags(d) @ sp.csc_matrix(R0))
+    terminal0.eliminate_zeros()
+    bounds = reach_bounds(A, abs(terminal).maximum(abs(terminal0)), n_hops)
+    counter = itertools.count()
+    # heap items: (-bound, tie, kind, nodes, gene, product); kind 0 = complete walk, 1 = partial walk
+    heap: list[tuple[float, int, int, tuple[int, ...], int, float]] = []
+    if bounds[n_hops, start] > 0:
+        heap.append((-bounds[n_hops, start], next(counter), 1, (start,), -1, 1.0))
+    walks: list[tuple[tuple[int, ...], int, float]] = []
+    expansions = 0
+    while heap and len(walks) < k:
+        _, _, kind, nodes, gene, product = heapq.heappop(heap)
+        if kind == 0:
+            walks.append((nodes, gene, product))
+            continue
+        expansions += 1
+        if expansions > max_expansions:
+            logger.warning("walk search stopped after %d expansions with %d of %d walks", max_expansions, len(walks), k)
+            return walks, False
+        v = nodes[-1]
+        term = terminal0 if len(nodes) == 1 else terminal
+        lo, hi = term.indptr[v], term.indptr[v + 1]
+        for g, t in zip(term.indices[lo:hi], term.data[lo:hi]):
+            heapq.heappush(heap, (-abs(product * t), next(counter), 0, nodes, int(g), product * t))
+        remaining = n_hops - (len(nodes) - 1)
+        if remaining == 0:
+            continue
+        lo, hi = A_csc.indptr[v], A_csc.indptr[v + 1]
+        for u, a in zip(A_csc.indices[lo:hi], A_csc.data[lo:hi]):
+            bound = abs(product * a) * bounds[remaining - 1, u]
+            if bound > 0:
+                heapq.heappush(heap, (-bound, next(counter), 1, (*nodes, int(u)), -1, product * float(a)))
+    return walks, True
+
+
+def _path_text(names: list[str], strengths: list[float], gene: str) -> str:
+    text = names[0]
+    for name, a in zip(names[1:], strengths):
+        text += (" -> " if a > 0 else " -| ") + name
+    return f"{text} => {gene}"
+
+
+def explain(model_or_operator: Any, target: str, desired_change: pd.Series, context: str | np.ndarray | None = None,
+            k: int = 5, direction: Direction = "both") -> Explanation:
+    """The top-``k`` signalling walks from ``target`` to the genes that respond, and their share of its score.
+
+    Parameters
+    ----------
+    model_or_operator
+        A model with ``.operator(context)`` or a propagation operator.
+    target
+        HGNC symbol of the perturbed protein.
+    desired_change
+        Desired expression change per HGNC symbol (as for :func:`~twincell.identify.rank_targets`).
+    context
+        Context id or vector; None uses the context-free edge strengths.
+    k
+        Number of walks.
+    direction
+        ``both`` (the target's best direction), ``activate`` or ``inhibit``.
+
+    Returns
+    -------
+    Explanation
+        Walks with their contributions and the covered share of the score.
+
+    Raises
+    ------
+    UnknownGeneError
+        When ``target`` is not a node of the network.
+    """
+    op = resolve_operator(model_or_operator, context)
+    index = {g: i for i, g in enumerate(op.genes)}
+    if target not in index:
+        raise UnknownGeneError([target], f"target {target!r} is not in the network",
+                               "use an HGNC symbol of a protein in the interactome")
+    d, _, _ = align_change(desired_change, op.genes)
+    i = index[target]
+    signed = float(np.asarray(op.adjoint(d))[i])
+    if direction == "both":
+        direction = "inhibit" if signed < 0 else "activate"
+    sign = -1.0 if direction == "inhibit" else 1.0
+    score = sign * signed
+    A = sp.csr_matrix(op.A)
+    R = sp.csr_matrix(op.R)
+    R0 = sp.csr_matrix(op.readout0)
+    walks, complete = top_walks(A, R, d, i, int(op.n_hops), k, R0=R0)
+    rows = []
+    for rank, (nodes, g, contribution) in enumerate(walks, start=1):
+        names = [str(op.genes[v]) for v in nodes]
+        strengths = tuple(float(A[b, a]) for a, b in zip(nodes[:-1], nodes[1:]))
+        gene = str(op.genes[g])
+        rows.append({"rank": rank, "path": _path_text(names, list(strengths), gene), "nodes": tuple(names),
+                     "gene": gene, "hops": len(nodes) - 1, "strengths": strengths,
+                     "readout": float((R0 if len(nodes) == 1 else R)[g, nodes[-1]]),
+                     "change": float(d[g]), "contribution": sign * contribution,
+                     "share": sign * contribution / score if score else np.nan})
+    paths = pd.DataFrame(rows, columns=list(PATH_COLUMNS))
+    covered = float(paths["contribution"].sum() / score) if score else float("nan")
+    return Explanation(target=target, direction=direction, score=score, paths=paths, covered_share=covered,
+                       context_free=bool(op.context_free), n_hops=int(op.n_hops), complete=complete)

@@ -1,0 +1,99 @@
+"""The bundled default model: trained once on the bundled data, cached under ``$TWINCELL_CACHE``.
+
+Training data: ``load_default_training_data()`` (LINCS over-expression consensus z-scores + the
+context-resolved Tahoe-100M, NeurIPS 2023 PBMC and sci-Plex 3 rank signatures, drugs entering through
+their DrugCentral targets and action signs), contexts: ``ContextRegistry.default()``. The training
+schedule (at most ``DEFAULT_FIT["max_epochs"]`` epochs with early stopping; no wall-clock budget, so the
+result does not depend on the machine) keeps it to a few minutes on two CPU cores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from twincell import __version__
+from twincell.errors import ModelFileError
+from twincell.model.io import FORMAT_VERSION
+from twincell.model.twincell import TwinCell
+
+if TYPE_CHECKING:
+    from twincell.context import ContextRegistry
+    from twincell.data.perturbation import PerturbationDataset
+    from twincell.network import Interactome
+
+DEFAULT_TIME_BUDGET_S: float | None = None  # deterministic: fixed epochs + early stopping, not wall-clock
+DEFAULT_FIT = {"max_epochs": 8, "batch_size": 128, "lr": 0.02, "validation_fraction": 0.1, "patience": 2}
+
+
+def default_model_dir() -> Path:
+    """Where the default model is cached: ``$TWINCELL_CACHE`` (default ``~/.cache/twincell``)/model-default-...
+
+    The name holds a hash of the model code and this file, so changed maths never loads a stale model.
+    """
+    cache = Path(os.environ.get("TWINCELL_CACHE", Path.home() / ".cache" / "twincell"))
+    code = b"".join(p.read_bytes() for p in sorted(Path(__file__).parent.glob("*.py")))
+    key = hashlib.sha1(code).hexdigest()[:10]
+    return cache / f"model-default-v{FORMAT_VERSION}-{__version__}-{key}"
+
+
+def train_default_model(out_dir: str | os.PathLike | None = None, *,
+                        datasets: list[PerturbationDataset] | None = None,
+                        contexts: ContextRegistry | Mapping[str, np.ndarray] | None = None,
+                        interactome: Interactome | None = None, time_budget_s: float | None = DEFAULT_TIME_BUDGET_S, device: str = "cpu",
+                        seed: int = 0, context_gates: bool = True, checkpoint: str | os.PathLike | None = None,
+                        resume: bool = False, **fit) -> TwinCell:
+    """Train a model (by default: the bundled data, contexts and network) and save it to ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir
+        Model directory to write (atomically); default: the cache (:func:`default_model_dir`).
+    datasets
+        PerturbationDatasets; default ``load_default_training_data()``.
+    contexts
+        ContextRegistry (or dict of vectors); default ``ContextRegistry.default()``.
+    interactome
+        Network; default ``Interactome.default()``.
+    time_budget_s
+        Wall-clock training budget in seconds (the best epoch so far is kept); None = no limit.
+    device, seed, context_gates
+        Training device, seed, and whether edges are gated by the context.
+    checkpoint, resume
+        Checkpoint file written after every epoch, and whether to continue from it.
+    **fit
+        Overrides of :data:`DEFAULT_FIT` (``max_epochs``, ``batch_size``, ``lr`` ...).
+    """
+    from twincell.context import ContextRegistry
+    from twincell.data.training_data import load_default_training_data
+    from twincell.network import Interactome
+
+    contexts = ContextRegistry.default() if contexts is None else contexts
+    datasets = load_default_training_data() if datasets is None else datasets
+    dim = contexts.dim if hasattr(contexts, "dim") else len(next(iter(contexts.values())))
+    model = TwinCell(Interactome.default() if interactome is None else interactome, dim, device=device, seed=seed,
+                     context_gates=context_gates)
+    model.fit(datasets, contexts, time_budget_s=time_budget_s, checkpoint=checkpoint, resume=resume,
+              **{**DEFAULT_FIT, **fit})
+    model.save(default_model_dir() if out_dir is None else out_dir)
+    return model
+
+
+def default_model(*, retrain: bool = False, device: str = "cpu") -> TwinCell:
+    """The default model: loaded from the cache, or trained (a few minutes) and cached on first use.
+
+    A cached model that cannot be read (corrupt, older format) is trained again.
+    """
+    directory = default_model_dir()
+    if directory.exists() and not retrain:
+        try:
+            return TwinCell.load(directory, device=device)
+        except ModelFileError:
+            pass
+    return train_default_model(directory, device=device)

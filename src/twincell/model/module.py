@@ -1,0 +1,349 @@
+"""The TwinCell maths as one torch module: context-gated, signed, damped propagation over the interactome.
+
+Notation (N nodes, D context dimensions, r gate rank, K hops)
+
+* Perturbation ``U`` (N, B): one column per perturbation, ``+1`` / ``-1`` on its targets
+  (activation or over-expression / inhibition or knock-down).
+* Signalling edge ``i -> j`` (interactome layer ``ppi``)::
+
+      A_c[j, i] = gamma * s_ij * w_ij * g_ij(c) * n_ij
+
+  - ``s_ij``: known sign (+1 / -1, OmniPath / SIGNOR / PhosphoSitePlus), or ``tanh(theta_ij)`` learned
+    from 0 where the sign is unknown (an unsigned edge transmits nothing until the data give it a sign);
+  - ``w_ij = softplus(omega_ij) >= 0``: base strength, initialised at the evidence score ``w0_ij``;
+  - ``g_ij(c) = sigmoid(beta + <a_j, z> + <b_i, z>)`` in (0, 1): the context gate, with
+    ``z = P (c - mu) / sd`` a rank-r projection of the standardised context embedding and ``a``, ``b``
+    (N, r) node embeddings (parameters grow with nodes, not edges); ``g = 1`` without gates;
+  - ``n_ij = 1 / sqrt(d_out(i) d_in(j))``: fixed symmetric normalisation by the evidence-weighted
+    degrees, so that hubs do not blow up the walk sums; ``gamma``: damping.
+* Node state, truncated walk sum: ``x = sum_{k=0..K} A_c^k U``.
+* Readout to transcripts: ``Y = exp(rho) * (T_c x + diag(r) (x - U))`` with ``T_c[g, t] = s * w * g * n``
+  over CollecTRI TF -> target edges (same parameterisation, no damping) and ``r`` a per-gene direct term
+  (a node's activity seen in its own transcript), initialised at ``direct_init``. The direct term reads
+  only activity that arrives through the network (hops >= 1): hitting a protein with a drug does not
+  change its own gene's transcript, and without this exclusion the inverse ranking would score every
+  signature gene for "perturbing itself".
+* Self term, genetic perturbations only: ``Y += self_weight * U`` (an over-expressed gene's own
+  transcript rises). Drugs do not change their target's transcript, so it is kept out of
+  :class:`~twincell.model.operator.PropagationOperator`.
+
+All sparse products use :func:`edge_spmm` (CSR mat-mat, with a hand-written backward: the transpose
+product for the input and a sampled dense-dense product for the edge values), so one batch costs
+K sparse mat-mats forward and 2K backward.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+GATE_BIAS_INIT = 2.0  # sigmoid(2) = 0.88: gates start mostly open
+
+
+class EdgeSet:
+    """Sparse structure of one edge layer, sorted by (dst, src), with CSR indices for A and A^T.
+
+    Parameters
+    ----------
+    src, dst
+        (E,) int64 node indices, sorted by ``dst`` then ``src`` (no duplicates).
+    n_nodes
+        N.
+    """
+
+    def __init__(self, src: np.ndarray, dst: np.ndarray, n_nodes: int, device: torch.device | str = "cpu") -> None:
+        key = dst.astype(np.int64) * n_nodes + src
+        if len(key) > 1 and not np.all(np.diff(key) > 0):
+            raise ValueError("edges must be sorted by (dst, src) without duplicates")
+        self.n_nodes = int(n_nodes)
+        self.n_edges = len(src)
+        self.src_np = src.astype(np.int64)
+        self.dst_np = dst.astype(np.int64)
+        t_order = np.lexsort((dst, src))  # transposed CSR: rows = src
+        self._host = {
+            "src": torch.as_tensor(self.src_np),
+            "dst": torch.as_tensor(self.dst_np),
+            "crow": torch.as_tensor(np.r_[0, np.cumsum(np.bincount(dst, minlength=n_nodes))].astype(np.int64)),
+            "crow_t": torch.as_tensor(np.r_[0, np.cumsum(np.bincount(src, minlength=n_nodes))].astype(np.int64)),
+            "col_t": torch.as_tensor(self.dst_np[t_order]),
+            "perm_t": torch.as_tensor(t_order.astype(np.int64)),
+        }
+        self.to(device)
+
+    def to(self, device: torch.device | str) -> EdgeSet:
+        """Move the index tensors to ``device``."""
+        self.device = torch.device(device)
+        for name, t in self._host.items():
+            setattr(self, name, t.to(self.device))
+        return self
+
+    def out_edges(self, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Edges leaving ``nodes``: (edge ids, position in ``nodes`` of each edge's source)."""
+        starts = self.crow_t[nodes]
+        counts = self.crow_t[nodes + 1] - starts
+        owner = torch.repeat_interleave(torch.arange(len(nodes), device=self.device), counts)
+        first = torch.cumsum(counts, 0) - counts
+        pos = starts[owner] + torch.arange(int(counts.sum()), device=self.device) - first[owner]
+        return self.perm_t[pos], owner
+
+    def matrix(self, values: torch.Tensor) -> torch.Tensor:
+        """CSR tensor ``M[dst, src] = values`` (values in edge order)."""
+        return _csr(self.crow, self.src, values, self.n_nodes)
+
+    def matrix_t(self, values: torch.Tensor) -> torch.Tensor:
+        """CSR tensor of the transpose, ``M^T[src, dst] = values``."""
+        return _csr(self.crow_t, self.col_t, values[self.perm_t], self.n_nodes)
+
+
+def _csr(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, n: int) -> torch.Tensor:
+    """An n x n CSR tensor (indices are built here, valid by construction: torch's beta warning is silenced)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(crow, col, values, (n, n), check_invariants=False)
+
+
+class _EdgeSpMM(torch.autograd.Function):
+    """``Y = M X`` with ``M[dst, src] = values``; differentiable in ``values`` and ``X``."""
+
+    @staticmethod
+    def forward(ctx, values: torch.Tensor, X: torch.Tensor, edges: EdgeSet) -> torch.Tensor:  # noqa: D102
+        ctx.edges = edges
+        ctx.save_for_backward(values, X)
+        return edges.matrix(values) @ X
+
+    @staticmethod
+    def backward(ctx, dY: torch.Tensor):  # noqa: D102
+        values, X = ctx.saved_tensors
+        edges: EdgeSet = ctx.edges
+        d_values = d_X = None
+        dY = dY.contiguous()
+        if ctx.needs_input_grad[0]:
+            pattern = edges.matrix(values.new_ones(edges.n_edges))
+            d_values = torch.sparse.sampled_addmm(pattern, dY, X.T.contiguous(), beta=0.0).values()
+        if ctx.needs_input_grad[1]:
+            d_X = edges.matrix_t(values) @ dY
+        return d_values, d_X, None
+
+
+def edge_spmm(edges: EdgeSet, values: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+    """Sparse product ``M X`` with ``M[dst, src] = values`` over ``edges``; X is (N, B)."""
+    return _EdgeSpMM.apply(values, X, edges)
+
+
+def sparse_input_spmm(edges: EdgeSet, values: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
+    """``M U`` for a very sparse U (a few targets per column), touching only the edges leaving its non-zeros.
+
+    Same result as :func:`edge_spmm`; the first propagation step costs O(edges out of the targets), not O(E B).
+    """
+    rows, cols = U.nonzero(as_tuple=True)
+    e, owner = edges.out_edges(rows)
+    out = U.new_zeros(U.shape)
+    return out.index_put((edges.dst[e], cols[owner]), values[e] * U[rows, cols][owner], accumulate=True)
+
+
+def _inverse_softplus(w: np.ndarray) -> np.ndarray:
+    return np.where(w > 20, w, np.log(np.expm1(np.maximum(w, 1e-6))))
+
+
+def _normalisation(src: np.ndarray, dst: np.ndarray, w0: np.ndarray, n: int) -> np.ndarray:
+    d_out = np.bincount(src, weights=w0, minlength=n)
+    d_in = np.bincount(dst, weights=w0, minlength=n)
+    return 1.0 / np.sqrt(d_out[src] * d_in[dst])
+
+
+class EdgeLayer(nn.Module):
+    """Learned strengths and signs of one edge layer (``ppi`` or ``tf``).
+
+    Parameters
+    ----------
+    edges
+        The layer's sparse structure.
+    w0
+        (E,) evidence weights in (0, 1]: the prior and initial base strength.
+    sign
+        (E,) known signs (+1 / -1), 0 where unknown (learned as ``tanh(theta)`` from 0).
+    learn_unknown_signs
+        If False, unknown-sign edges stay at 0 (they never transmit).
+    """
+
+    def __init__(self, edges: EdgeSet, w0: np.ndarray, sign: np.ndarray, learn_unknown_signs: bool = True) -> None:
+        super().__init__()
+        self.edges = edges
+        self.omega = nn.Parameter(torch.as_tensor(_inverse_softplus(w0.astype(np.float64)), dtype=torch.float32))
+        self.register_buffer("w0", torch.as_tensor(w0, dtype=torch.float32))
+        self.register_buffer("known_sign", torch.as_tensor(sign, dtype=torch.float32))
+        unknown = np.flatnonzero(sign == 0) if learn_unknown_signs else np.zeros(0, np.int64)
+        self.register_buffer("unknown", torch.as_tensor(unknown, dtype=torch.int64))
+        self.theta = nn.Parameter(torch.zeros(len(unknown)))
+        self.register_buffer("norm", torch.as_tensor(_normalisation(edges.src_np, edges.dst_np, w0, edges.n_nodes),
+                                                     dtype=torch.float32))
+
+    def weight(self) -> torch.Tensor:
+        """(E,) non-negative base strengths ``softplus(omega)``."""
+        return F.softplus(self.omega)
+
+    def sign(self) -> torch.Tensor:
+        """(E,) signs: known ones fixed, unknown ones ``tanh(theta)``."""
+        return self.known_sign.index_put((self.unknown,), torch.tanh(self.theta))
+
+    def values(self, gate: torch.Tensor | None) -> torch.Tensor:
+        """(E,) signed, gated, normalised strengths ``s * w * g * n`` (no damping)."""
+        v = self.sign() * self.weight() * self.norm
+        return v if gate is None else v * gate
+
+    def deviation(self) -> torch.Tensor:
+        """L1 deviation from the prior: mean |w - w0| plus mean |learned sign|."""
+        dev = (self.weight() - self.w0).abs().mean()
+        if len(self.unknown):
+            dev = dev + torch.tanh(self.theta).abs().mean()
+        return dev
+
+
+class ContextGate(nn.Module):
+    """Low-rank context gate ``g_ij(c) = sigmoid(beta + <a_j, z> + <b_i, z>)``, ``z = P (c - mu) / sd``.
+
+    ``a`` and ``b`` start at zero, so every gate starts at ``sigmoid(beta)`` whatever the context.
+    """
+
+    def __init__(self, n_nodes: int, context_dim: int, rank: int, generator: torch.Generator) -> None:
+        super().__init__()
+        self.proj = nn.Parameter(torch.randn(context_dim, rank, generator=generator) / np.sqrt(context_dim))
+        self.node_dst = nn.Parameter(torch.zeros(n_nodes, rank))
+        self.node_src = nn.Parameter(torch.zeros(n_nodes, rank))
+        self.bias = nn.Parameter(torch.tensor(GATE_BIAS_INIT))
+        self.register_buffer("context_mean", torch.zeros(context_dim))
+        self.register_buffer("context_scale", torch.ones(context_dim))
+
+    def node_terms(self, context: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-node gate terms ``(<a_j, z>, <b_i, z>)``, each (N,); zero for ``context=None`` (mean context)."""
+        if context is None:
+            zero = self.node_dst.new_zeros(self.node_dst.shape[0])
+            return zero, zero
+        z = ((context - self.context_mean) / self.context_scale) @ self.proj
+        return self.node_dst @ z, self.node_src @ z
+
+    def edge_gates(self, edges: EdgeSet, terms: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """(E,) gates in (0, 1) of one layer."""
+        a, b = terms
+        return torch.sigmoid(self.bias + a[edges.dst] + b[edges.src])
+
+
+class TwinCellModule(nn.Module):
+    """Context-gated signed propagation ``Y = exp(rho) (T_c x + diag(r) (x - U))``, ``x = sum_k A_c^k U`` (module docstring).
+
+    Parameters
+    ----------
+    n_nodes
+        N.
+    layers
+        ``{"ppi": (src, dst, w0, sign), "tf": (src, dst, w0, sign)}``, each sorted by (dst, src).
+    context_dim
+        D; 0 (or ``context_gates=False``) gives a gate-free model (g = 1).
+    n_hops
+        K, walks of length 0..K are summed.
+    damping
+        gamma, multiplies every signalling edge.
+    gate_rank
+        r, rank of the context projection.
+    context_gates
+        Whether edges are gated by the context.
+    direct_init
+        Initial (and prior) value of the per-gene direct readout term.
+    learn_unknown_signs
+        Learn signs of unsigned edges (from 0) or keep them at 0.
+    seed
+        Seeds the gate projection's initialisation.
+    """
+
+    def __init__(self, n_nodes: int, layers: dict[str, tuple[np.ndarray, ...]], context_dim: int, *,
+                 n_hops: int = 3, damping: float = 0.5, gate_rank: int = 8, context_gates: bool = True,
+                 direct_init: float = 0.1, learn_unknown_signs: bool = True, seed: int = 0) -> None:
+        super().__init__()
+        self.n_nodes = int(n_nodes)
+        self.n_hops = int(n_hops)
+        self.damping = float(damping)
+        self.ppi = EdgeLayer(EdgeSet(layers["ppi"][0], layers["ppi"][1], n_nodes), *layers["ppi"][2:],
+                             learn_unknown_signs=learn_unknown_signs)
+        self.tf = EdgeLayer(EdgeSet(layers["tf"][0], layers["tf"][1], n_nodes), *layers["tf"][2:],
+                            learn_unknown_signs=learn_unknown_signs)
+        self.direct = nn.Parameter(torch.full((n_nodes,), float(direct_init)))
+        self.register_buffer("direct_prior", torch.full((n_nodes,), float(direct_init)))
+        self.log_gain = nn.Parameter(torch.zeros(()))
+        self.self_weight = nn.Parameter(torch.ones(()))
+        gen = torch.Generator().manual_seed(int(seed))
+        self.gate = ContextGate(n_nodes, context_dim, gate_rank, gen) if context_gates and context_dim > 0 else None
+
+    @property
+    def gated(self) -> bool:
+        """Whether the model has context gates."""
+        return self.gate is not None
+
+    def _apply(self, fn, recurse: bool = True):  # keep the index tensors on the module's device
+        out = super()._apply(fn, recurse)
+        device = self.direct.device
+        for layer in (self.ppi, self.tf):
+            if layer.edges.device != device:
+                layer.edges.to(device)
+        return out
+
+    def edge_values(self, context: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """Signed strengths in one context: ``A`` (ppi, damped), ``T`` (tf readout) and the gates.
+
+        Returns
+        -------
+        dict
+            ``A`` (E_ppi,), ``T`` (E_tf,) without the readout gain, ``gate_ppi`` / ``gate_tf`` (or None).
+        """
+        if self.gate is None:
+            g_ppi = g_tf = None
+        else:
+            terms = self.gate.node_terms(context)
+            g_ppi = self.gate.edge_gates(self.ppi.edges, terms)
+            g_tf = self.gate.edge_gates(self.tf.edges, terms)
+        return {"A": self.damping * self.ppi.values(g_ppi), "T": self.tf.values(g_tf),
+                "gate_ppi": g_ppi, "gate_tf": g_tf}
+
+    def propagate(self, U: torch.Tensor, values: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Node states ``sum_{k=0..K} A^k U``, (N, B); the first step exploits the sparsity of U."""
+        total = U
+        x = U
+        for k in range(self.n_hops):
+            x = (sparse_input_spmm if k == 0 else edge_spmm)(self.ppi.edges, values["A"], x)
+            total = total + x
+        return total
+
+    def readout(self, x: torch.Tensor, U: torch.Tensor, values: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Transcript change ``exp(rho) (T x + r * (x - U))``, (N, B): the direct term skips hop 0."""
+        return torch.exp(self.log_gain) * (edge_spmm(self.tf.edges, values["T"], x) + self.direct[:, None] * (x - U))
+
+    def forward(self, U: torch.Tensor, context: torch.Tensor | None = None,
+                genetic: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Predicted transcript change for the columns of ``U`` in one context.
+
+        Parameters
+        ----------
+        U
+            (N, B) perturbation columns.
+        context
+            (D,) context embedding, or None for the mean context.
+        genetic
+            (B,) bool, columns that are genetic perturbations (get the self term); None = none.
+
+        Returns
+        -------
+        (Y, values)
+            Y (N, B) in the model's reference units, and the edge values / gates used.
+        """
+        values = self.edge_values(context)
+        Y = self.readout(self.propagate(U, values), U, values)
+        if genetic is not None and bool(genetic.any()):
+            Y = Y + self.self_weight * U * genetic.to(U.dtype)[None, :]
+        return Y, values
+
+    def l1_deviation(self) -> torch.Tensor:
+        """Mean absolute deviation of strengths, learned signs and direct terms from their priors."""
+        return self.ppi.deviation() + self.tf.deviation() + (self.direct - self.direct_prior).abs().mean()

@@ -1,0 +1,120 @@
+"""`PropagationOperator`: the linear map of a TwinCell model in one context, as plain scipy matrices.
+
+The operator is what the inverse ranking (`twincell.identify`) needs: a forward map from a
+perturbation on proteins to a transcriptome change, and its exact transpose (the adjoint), both
+computed with ``n_hops`` sparse mat-vecs and never a dense N x N matrix.
+
+    forward(U) = R0 @ U + R @ (A U + A^2 U + ... + A^K U)
+    adjoint(D) = R0^T D + (A^T + ... + (A^T)^K) @ R^T D
+
+with ``A[dst, src]`` the signed, context-gated, damped strength of edge ``src -> dst``,
+``R[gene, node]`` the readout (TF -> target edges plus each node's direct term) and ``R0`` the
+readout of the perturbed proteins themselves (hop 0: TF edges only, no own-transcript term;
+``R0 = R`` when not given). The model's
+self term for genetic perturbations (an over-expressed gene's own transcript) is *not* part of the
+operator: drugs do not change their target's transcript.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from twincell.errors import TwinCellError
+
+
+@dataclass(frozen=True)
+class PropagationOperator:
+    """Linear propagation + readout of a TwinCell model in one context.
+
+    Attributes
+    ----------
+    genes
+        (N,) node names (HGNC symbols), the interactome's node order; rows of ``forward`` output.
+    A
+        (N, N) CSR, ``A[dst, src]`` = signed, context-gated, damped strength of edge ``src -> dst``.
+    R
+        (N, N) CSR readout, ``R[gene, node]`` = effect of node activity on the gene's transcript.
+    n_hops
+        Number of propagation steps K (walks of length 0..K are summed).
+    R0
+        (N, N) CSR readout of hop 0 (the perturbed nodes themselves); None means ``R``.
+    context_free
+        True when no context gate was applied (prior model, gate-free model, or ``context=None``
+        on a model trained without gates).
+    context
+        Context id the operator was built for (``None`` for the mean / no context, ``"<vector>"``
+        for a raw embedding).
+    """
+
+    genes: np.ndarray
+    A: sp.csr_matrix
+    R: sp.csr_matrix
+    n_hops: int
+    context_free: bool
+    context: str | None = None
+    meta: dict = field(default_factory=dict)
+    R0: sp.csr_matrix | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.genes)
+        shapes = [self.A.shape, self.R.shape] + ([] if self.R0 is None else [self.R0.shape])
+        if any(shape != (n, n) for shape in shapes):
+            raise TwinCellError(f"operator matrices must be {n} x {n} (got {shapes})",
+                                "build the operator with TwinCell.operator()")
+
+    @property
+    def readout0(self) -> sp.csr_matrix:
+        """Readout of hop 0 (``R0``, or ``R`` when the operator has no separate one)."""
+        return self.R if self.R0 is None else self.R0
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes N."""
+        return len(self.genes)
+
+    def _check(self, M: np.ndarray, what: str) -> np.ndarray:
+        M = np.asarray(M, dtype=np.float64)
+        if M.shape[0] != self.n_nodes or M.ndim not in (1, 2):
+            raise TwinCellError(f"{what} must have shape (N,) or (N, B) with N = {self.n_nodes}, got {M.shape}",
+                                "index vectors by operator.genes")
+        if not np.isfinite(M).all():
+            raise TwinCellError(f"{what} contains NaN or infinite values", "fill or drop them first")
+        return M
+
+    def propagate(self, U: np.ndarray) -> np.ndarray:
+        """Node states ``sum_{k=0..K} A^k U`` for U of shape (N,) or (N, B)."""
+        x = self._check(U, "perturbation U")
+        total = x.copy()
+        for _ in range(self.n_hops):
+            x = self.A @ x
+            total += x
+        return total
+
+    def forward(self, U: np.ndarray) -> np.ndarray:
+        """Transcriptome change ``R0 U + R sum_{k=1..K} A^k U``; same shape as U."""
+        U = self._check(U, "perturbation U")
+        return self.readout0 @ U + self.R @ (self.propagate(U) - U)
+
+    def adjoint(self, D: np.ndarray) -> np.ndarray:
+        """Exact transpose of :meth:`forward`: ``R0^T D + (sum_{k=1..K} A^k)^T R^T D``, D (N,) or (N, B).
+
+        ``adjoint(d)[i]`` is the alignment ``<d, forward(e_i)>`` of perturbing node i (+1) with ``d``.
+        """
+        D = self._check(D, "desired change D")
+        y = self.R.T @ D
+        total = np.zeros_like(y)
+        At = self.A.T.tocsr()
+        for _ in range(self.n_hops):
+            y = At @ y
+            total += y
+        return self.readout0.T @ D + total
+
+    def describe(self) -> dict:
+        """Sizes and settings: nodes, non-zero propagation / readout entries, hops, context."""
+        return {"n_nodes": self.n_nodes, "propagation_nnz": int(self.A.nnz), "readout_nnz": int(self.R.nnz),
+                "hop0_readout_nnz": int(self.readout0.nnz),
+                "n_hops": int(self.n_hops), "context_free": bool(self.context_free), "context": self.context,
+                **self.meta}

@@ -1,0 +1,530 @@
+"""Training data preparation, losses and the training loop of :class:`~twincell.model.TwinCell`.
+
+Losses (per example, averaged over the examples of a batch)
+
+The prediction for dataset d in context c is ``s_d * y_hat + b_{d,c}``: ``y_hat`` the model's causal,
+perturbation-specific effect, ``s_d`` a learned per-dataset scale (the first absolute dataset is the
+reference, ``s = 1``, and fixes the model's output units) and ``b_{d,c}`` the dataset's mean training
+response in that context (see :class:`DatasetHeads`).
+
+* absolute values (``zscore``, ``log_fold_change``): masked mean squared error on the measured genes,
+  ``mean_g (pred_g - y_g)^2 / ms_d``, with ``ms_d`` the dataset's mean squared value (so that
+  predicting 0 costs 1);
+* rank-derived values (``rank_inverse_normal`` or ``uns["rank_derived"]``): ``1 - Pearson(pred, y)``
+  over the stored genes, which is invariant to the arbitrary scale of ranks.
+
+Regularisers: ``l1 * (mean |w - w0| + mean |learned sign| + mean |r - r0|)`` (deviation from the
+prior network) and ``gate_entropy * mean H(g)`` (binary entropy of the gates in the batch's context,
+pushing gates to decide). Early stopping on the loss of held-out perturbations (whole perturbations,
+in every context, are held out).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import torch
+
+from twincell._progress import bar
+from twincell.data.perturbation import parse_targets
+from twincell.errors import ContextError, DataFileError, TwinCellError
+from twincell.model.module import TwinCellModule
+
+if TYPE_CHECKING:
+    from twincell.data.perturbation import PerturbationDataset
+
+GENETIC_TYPES = ("overexpression", "knockdown", "knockout")
+ABSOLUTE_TYPES = ("zscore", "log_fold_change")
+
+
+@dataclass
+class DatasetInfo:
+    """What the model made of one training dataset (kept in the model's metadata)."""
+
+    name: str
+    value_type: str
+    loss: str
+    n_rows: int
+    n_rows_used: int
+    n_genes: int
+    n_genes_in_network: int
+    mean_square: float
+    skipped_perturbations: list[str] = field(default_factory=list)
+    dropped_targets: list[str] = field(default_factory=list)
+    provenance: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class TrainingRows:
+    """All usable examples of all datasets, as flat arrays with CSR pointers.
+
+    ``tgt_*``: the perturbation's target nodes and signs; ``obs_*``: measured genes (node index) and values.
+    """
+
+    dataset: np.ndarray
+    context: np.ndarray
+    perturbation: np.ndarray
+    genetic: np.ndarray
+    tgt_ptr: np.ndarray
+    tgt_node: np.ndarray
+    tgt_sign: np.ndarray
+    obs_ptr: np.ndarray
+    obs_node: np.ndarray
+    obs_value: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+
+def as_adata(dataset: PerturbationDataset | ad.AnnData) -> ad.AnnData:
+    """The AnnData of a PerturbationDataset (or an AnnData given directly)."""
+    adata = getattr(dataset, "adata", dataset)
+    if not hasattr(adata, "obs") or not hasattr(adata, "X"):
+        raise TwinCellError(f"cannot train on a {type(dataset).__name__}",
+                            "pass twincell.data.perturbation.PerturbationDataset objects (or AnnData in that layout)")
+    missing = [c for c in ("perturbation", "perturbation_type", "targets", "context") if c not in adata.obs.columns]
+    if missing:
+        raise DataFileError(f"perturbation dataset lacks obs columns {missing}",
+                            "build it with PerturbationDataset.build (see docs/ARCHITECTURE.md)")
+    return adata
+
+
+def dataset_name(adata: ad.AnnData, i: int) -> str:
+    """A dataset's name: ``uns['source']``, else its ``dataset`` column, else its position."""
+    name = adata.uns.get("source")
+    if not name and "dataset" in adata.obs and len(adata.obs):
+        name = str(adata.obs["dataset"].iloc[0])
+    return str(name or f"dataset{i}")
+
+
+def loss_kind(adata: ad.AnnData) -> str:
+    """``mse`` for absolute values, ``correlation`` for rank-derived ones."""
+    vt = str(adata.uns.get("value_type", "zscore"))
+    return "correlation" if bool(adata.uns.get("rank_derived", False)) or vt not in ABSOLUTE_TYPES else "mse"
+
+
+def prepare_rows(datasets: Sequence, context_ids: Sequence[str], gene_index: Mapping[str, int],
+                 ) -> tuple[TrainingRows, list[DatasetInfo]]:
+    """Turn datasets into :class:`TrainingRows` over the network's nodes.
+
+    Examples whose targets are all outside the network (or without a known direction) are skipped,
+    and target genes outside the network dropped; both are listed in the returned infos. Genes
+    outside the network cannot be predicted and are left out of the loss (counted in the infos).
+
+    Raises
+    ------
+    ContextError
+        A dataset's context is not among ``context_ids`` (all unknown ones are named).
+    TwinCellError
+        No usable example is left.
+    """
+    ctx_index = {c: i for i, c in enumerate(context_ids)}
+    parts: dict[str, list] = {k: [] for k in ("dataset", "context", "perturbation", "genetic", "tgt_n", "tgt_node",
+                                              "tgt_sign", "obs_n", "obs_node", "obs_value")}
+    infos: list[DatasetInfo] = []
+    names: set[str] = set()
+    for d, ds in enumerate(datasets):
+        adata = as_adata(ds)
+        name = dataset_name(adata, d)
+        if name in names:
+            name = f"{name}_{d}"
+        names.add(name)
+        obs = adata.obs
+        unknown_ctx = sorted(set(obs["context"].astype(str)) - set(ctx_index))
+        if unknown_ctx:
+            raise ContextError(f"dataset {name!r} has contexts without an embedding: {', '.join(unknown_ctx[:10])}"
+                               + (f" (+{len(unknown_ctx) - 10} more)" if len(unknown_ctx) > 10 else ""),
+                               "add them to the context registry (ContextRegistry.add) or drop those rows")
+        X = np.asarray(adata.X, dtype=np.float32)
+        col_node = np.array([gene_index.get(str(g), -1) for g in adata.var_names], dtype=np.int64)
+        in_net = np.flatnonzero(col_node >= 0)
+        Xn = X[:, in_net]
+        skipped, dropped = [], set()
+        used_rows = []
+        for i, text in enumerate(obs["targets"].astype(str).to_numpy()):
+            targets = parse_targets(text if text != "None" else "")
+            nodes = [(gene_index[g], s) for g, s in targets.items() if g in gene_index and s != 0]
+            dropped.update(f"{g}:{s:+d}" if s else f"{g}:0" for g, s in targets.items()
+                           if g not in gene_index or s == 0)
+            measured = np.isfinite(Xn[i])
+            if not nodes or not measured.any():
+                skipped.append(str(obs["perturbation"].iloc[i]))
+                continue
+            used_rows.append(i)
+            parts["tgt_n"].append(len(nodes))
+            parts["tgt_node"].extend(n for n, _ in nodes)
+            parts["tgt_sign"].extend(float(s) for _, s in nodes)
+            parts["obs_n"].append(int(measured.sum()))
+            parts["obs_node"].append(col_node[in_net][measured])
+            parts["obs_value"].append(Xn[i, measured])
+        used = np.asarray(used_rows, dtype=np.int64)
+        parts["dataset"].append(np.full(len(used), d))
+        parts["context"].append(obs["context"].astype(str).map(ctx_index).to_numpy()[used])
+        parts["perturbation"].append(obs["perturbation"].astype(str).to_numpy()[used])
+        parts["genetic"].append(obs["perturbation_type"].astype(str).isin(GENETIC_TYPES).to_numpy()[used])
+        vals = Xn[used][np.isfinite(Xn[used])]
+        infos.append(DatasetInfo(
+            name=name, value_type=str(adata.uns.get("value_type", "zscore")), loss=loss_kind(adata),
+            n_rows=int(adata.n_obs), n_rows_used=len(used), n_genes=int(adata.n_vars),
+            n_genes_in_network=len(in_net), mean_square=float(np.mean(vals ** 2)) if len(vals) else 1.0,
+            skipped_perturbations=sorted(set(skipped)), dropped_targets=sorted(dropped),
+            provenance={str(k): str(v) for k, v in dict(adata.uns.get("provenance", {})).items()}))
+    n_used = sum(i.n_rows_used for i in infos)
+    if n_used == 0:
+        raise TwinCellError("no training example has a target in the network and a measured gene",
+                            "check the targets column (GENE:+1 / GENE:-1 in HGNC symbols) and the gene columns")
+    cat = lambda k, dt: np.concatenate(parts[k]).astype(dt) if parts[k] else np.zeros(0, dt)  # noqa: E731
+    rows = TrainingRows(
+        dataset=cat("dataset", np.int64), context=cat("context", np.int64),
+        perturbation=np.concatenate(parts["perturbation"]).astype(object), genetic=cat("genetic", bool),
+        tgt_ptr=np.r_[0, np.cumsum(parts["tgt_n"])].astype(np.int64),
+        tgt_node=np.asarray(parts["tgt_node"], np.int64), tgt_sign=np.asarray(parts["tgt_sign"], np.float32),
+        obs_ptr=np.r_[0, np.cumsum(parts["obs_n"])].astype(np.int64),
+        obs_node=cat("obs_node", np.int64), obs_value=cat("obs_value", np.float32))
+    return rows, infos
+
+
+def split_perturbations(rows: TrainingRows, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Boolean mask of validation rows: a random ``fraction`` of perturbation names, held out in every context."""
+    names = np.unique(rows.perturbation)
+    n_val = int(round(fraction * len(names)))
+    if fraction <= 0 or n_val == 0 or n_val >= len(names):
+        return np.zeros(len(rows), bool)
+    held = set(rng.choice(names, size=n_val, replace=False))
+    return np.array([p in held for p in rows.perturbation])
+
+
+def make_batches(rows: TrainingRows, idx: np.ndarray, batch_size: int, rng: np.random.Generator | None,
+                 ) -> list[np.ndarray]:
+    """Batches of row indices, each from one (dataset, context) group; shuffled when ``rng`` is given."""
+    key = rows.dataset[idx] * (rows.context.max() + 1) + rows.context[idx]
+    batches = []
+    for k in np.unique(key):
+        members = idx[key == k]
+        if rng is not None:
+            members = rng.permutation(members)
+        batches.extend(members[i:i + batch_size] for i in range(0, len(members), batch_size))
+    if rng is not None:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
+
+
+class DatasetHeads(torch.nn.Module):
+    """Per-dataset output scale ``s_d`` and background response ``b_{d,c}`` (not part of the causal model).
+
+    ``s_d = exp(log_scale_d)`` is learned, fixed at 1 for the reference dataset. ``b_{d,c}`` (N,) is
+    the mean training response of dataset d in context c (the response shared by every perturbation
+    of a screen: transfection, vehicle, culture drift); contexts without training rows of that
+    dataset use the dataset's mean over all contexts (last slot). A dataset's prediction is
+    ``s_d * Y + b_{d,c}``; ``Y`` alone is the perturbation-specific, causal effect.
+    """
+
+    def __init__(self, infos: Sequence[DatasetInfo], n_contexts: int, n_nodes: int) -> None:
+        super().__init__()
+        self.log_scale = torch.nn.Parameter(torch.zeros(len(infos)))
+        ref = reference_dataset(infos)
+        free = torch.ones(len(infos))
+        if ref is not None:
+            free[ref] = 0.0
+        self.register_buffer("free", free)
+        self.register_buffer("background", torch.zeros(len(infos), n_contexts + 1, n_nodes))
+        seen = torch.zeros(len(infos), n_contexts + 1, dtype=torch.bool)
+        seen[:, -1] = True
+        self.register_buffer("seen", seen)
+
+    def scale(self, d: int) -> torch.Tensor:
+        """Output scale of dataset ``d``."""
+        return torch.exp(self.log_scale[d] * self.free[d])
+
+    def offset(self, d: int, c: int | None) -> torch.Tensor:
+        """(N,) background of dataset ``d`` in context ``c`` (dataset mean when c is None or unseen)."""
+        return self.background[d, c if c is not None and bool(self.seen[d, c]) else -1]
+
+    def set_background(self, rows: TrainingRows, idx: np.ndarray) -> None:
+        """Empirical mean response per (dataset, context) and per dataset over the rows ``idx``."""
+        n_d, n_slots, n = self.background.shape
+        counts = np.diff(rows.obs_ptr)[idx]
+        pos = np.concatenate([np.arange(rows.obs_ptr[i], rows.obs_ptr[i + 1]) for i in idx]) if len(idx) else []
+        d = np.repeat(rows.dataset[idx], counts)
+        c = np.repeat(rows.context[idx], counts)
+        node, val = rows.obs_node[pos], rows.obs_value[pos].astype(np.float64)
+        total = np.zeros((n_d, n_slots, n))
+        count = np.zeros((n_d, n_slots, n))
+        for slot in (c, np.full_like(c, n_slots - 1)):
+            np.add.at(total, (d, slot, node), val)
+            np.add.at(count, (d, slot, node), 1.0)
+        self.background.copy_(torch.as_tensor(np.divide(total, count, out=np.zeros_like(total), where=count > 0)))
+        seen = np.zeros((n_d, n_slots), bool)
+        seen[rows.dataset[idx], rows.context[idx]] = True
+        seen[:, -1] = True
+        self.seen.copy_(torch.as_tensor(seen))
+
+
+def reference_dataset(infos: Sequence[DatasetInfo]) -> int | None:
+    """Index of the first absolute-valued dataset (fixes the output units), or None."""
+    return next((i for i, info in enumerate(infos) if info.loss == "mse"), None)
+
+
+@dataclass
+class Batch:
+    """Tensors of one batch (all rows share a dataset and a context)."""
+
+    dataset: int
+    context: int
+    U: torch.Tensor
+    genetic: torch.Tensor
+    obs_col: torch.Tensor
+    obs_node: torch.Tensor
+    obs_value: torch.Tensor
+
+
+def build_batch(rows: TrainingRows, members: np.ndarray, n_nodes: int, device: torch.device) -> Batch:
+    """Perturbation matrix U (N, B) and the measured entries of the rows ``members``."""
+    def gather(ptr, *arrays):
+        counts = ptr[members + 1] - ptr[members]
+        pos = np.concatenate([np.arange(ptr[m], ptr[m + 1]) for m in members])
+        return (np.repeat(np.arange(len(members)), counts), *(a[pos] for a in arrays))
+
+    t_col, t_node, t_sign = gather(rows.tgt_ptr, rows.tgt_node, rows.tgt_sign)
+    U = torch.zeros(n_nodes, len(members), device=device)
+    U.index_put_((torch.as_tensor(t_node, device=device), torch.as_tensor(t_col, device=device)),
+                 torch.as_tensor(t_sign, device=device), accumulate=True)
+    o_col, o_node, o_val = gather(rows.obs_ptr, rows.obs_node, rows.obs_value)
+    as_t = lambda a: torch.as_tensor(a, device=device)  # noqa: E731
+    return Batch(int(rows.dataset[members[0]]), int(rows.context[members[0]]), U,
+                 as_t(rows.genetic[members]), as_t(o_col), as_t(o_node), as_t(o_val))
+
+
+def row_losses(pred: torch.Tensor, batch: Batch, info: DatasetInfo, scale: torch.Tensor,
+               offset: torch.Tensor) -> torch.Tensor:
+    """(B,) per-example loss of a batch (see the module docstring); the prediction is ``scale * pred + offset``."""
+    B = batch.U.shape[1]
+    p = scale * pred[batch.obs_node, batch.obs_col] + offset[batch.obs_node]
+    y = batch.obs_value
+    count = torch.zeros(B, device=p.device).index_add_(0, batch.obs_col, torch.ones_like(y))
+    if info.loss == "mse":
+        se = (p - y) ** 2 / info.mean_square
+        return torch.zeros(B, device=p.device).index_add_(0, batch.obs_col, se) / count
+    seg_mean = lambda v: (torch.zeros(B, device=p.device).index_add_(0, batch.obs_col, v) / count)  # noqa: E731
+    pc = p - seg_mean(p)[batch.obs_col]
+    yc = y - seg_mean(y)[batch.obs_col]
+    cov = torch.zeros(B, device=p.device).index_add_(0, batch.obs_col, pc * yc)
+    vp = torch.zeros(B, device=p.device).index_add_(0, batch.obs_col, pc * pc)
+    vy = torch.zeros(B, device=p.device).index_add_(0, batch.obs_col, yc * yc)
+    return 1.0 - cov / torch.sqrt(vp * vy + 1e-12)
+
+
+def gate_entropy(values: Mapping[str, torch.Tensor | None]) -> torch.Tensor | None:
+    """Mean binary entropy of all gates in ``values`` (None for a gate-free model)."""
+    gates = [g for k, g in values.items() if k.startswith("gate_") and g is not None]
+    if not gates:
+        return None
+    g = torch.cat(gates).clamp(1e-6, 1 - 1e-6)
+    return -(g * torch.log(g) + (1 - g) * torch.log(1 - g)).mean()
+
+
+@dataclass
+class FitConfig:
+    """Optimisation settings of :meth:`TwinCell.fit`."""
+
+    max_epochs: int = 30
+    batch_size: int = 128
+    lr: float = 0.02
+    l1: float = 1e-3
+    gate_entropy: float = 1e-3
+    validation_fraction: float = 0.1
+    patience: int = 3
+    time_budget_s: float | None = None
+    seed: int = 0
+
+
+class Trainer:
+    """Fits a :class:`TwinCellModule` and :class:`DatasetHeads` to :class:`TrainingRows`.
+
+    Parameters
+    ----------
+    module, heads
+        The model and the per-dataset scales (on the training device).
+    rows, infos
+        Prepared examples and their datasets.
+    contexts
+        (n_contexts, D) context embeddings, rows indexed by ``rows.context`` (None for a gate-free model).
+    config
+        Optimisation settings.
+    """
+
+    def __init__(self, module: TwinCellModule, heads: DatasetHeads, rows: TrainingRows, infos: list[DatasetInfo],
+                 contexts: torch.Tensor | None, config: FitConfig) -> None:
+        self.module, self.heads, self.rows, self.infos = module, heads, rows, infos
+        self.contexts = contexts
+        self.config = config
+        self.device = module.direct.device
+        self.rng = np.random.default_rng(config.seed)
+        self.val_mask = split_perturbations(rows, config.validation_fraction, self.rng)
+        self.train_idx = np.flatnonzero(~self.val_mask)
+        self.val_idx = np.flatnonzero(self.val_mask)
+        heads.set_background(rows, self.train_idx)
+        params = [p for p in list(module.parameters()) + list(heads.parameters()) if p.requires_grad]
+        self.optimizer = torch.optim.Adam(params, lr=config.lr)
+        self.history: list[dict] = []
+        self.best: tuple[float, dict, dict] | None = None
+        self.bad_epochs = 0
+        self.epoch = 0
+
+    def _context(self, c: int) -> torch.Tensor | None:
+        return None if self.contexts is None else self.contexts[c]
+
+    def _batch_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        pred, values = self.module(batch.U, self._context(batch.context), batch.genetic)
+        losses = row_losses(pred, batch, self.infos[batch.dataset], self.heads.scale(batch.dataset),
+                            self.heads.offset(batch.dataset, batch.context))
+        return losses.sum(), losses.detach(), values
+
+    def initialise_scales(self) -> None:
+        """Data-dependent start: set the readout gain and dataset scales so predictions match the data's RMS."""
+        ref = reference_dataset(self.infos)
+        ratios = {}
+        with torch.no_grad():
+            for d in range(len(self.infos)):
+                idx = self.train_idx[self.rows.dataset[self.train_idx] == d][:256]
+                p2 = y2 = 0.0
+                for members in make_batches(self.rows, idx, self.config.batch_size, None):
+                    b = build_batch(self.rows, members, self.module.n_nodes, self.device)
+                    pred, _ = self.module(b.U, self._context(b.context), b.genetic)
+                    p2 += float((pred[b.obs_node, b.obs_col] ** 2).sum())
+                    y2 += float((b.obs_value ** 2).sum())
+                if p2 > 0 and y2 > 0:
+                    ratios[d] = np.sqrt(y2 / p2)
+            base = ratios.get(ref, 1.0) if ref is not None else 1.0
+            if ref is not None and ref in ratios:
+                self.module.log_gain += float(np.log(base))
+            for d, r in ratios.items():
+                if d != ref:
+                    self.heads.log_scale[d] = float(np.log(r / base))
+
+    def evaluate(self, idx: np.ndarray) -> dict[str, float]:
+        """Mean loss overall and per dataset on rows ``idx`` (no gradients)."""
+        totals = np.zeros(len(self.infos))
+        counts = np.zeros(len(self.infos))
+        with torch.no_grad():
+            for members in make_batches(self.rows, idx, self.config.batch_size, None):
+                b = build_batch(self.rows, members, self.module.n_nodes, self.device)
+                _, losses, _ = self._batch_loss(b)
+                totals[b.dataset] += float(losses.sum())
+                counts[b.dataset] += len(members)
+        out = {"loss": float(totals.sum() / max(counts.sum(), 1))}
+        out.update({info.name: float(totals[d] / counts[d]) for d, info in enumerate(self.infos) if counts[d]})
+        return out
+
+    def train_epoch(self, deadline: float | None) -> dict[str, float]:
+        """One pass over the training rows; stops early at ``deadline`` (time.monotonic)."""
+        cfg = self.config
+        sums = {"loss": 0.0, "l1": 0.0, "entropy": 0.0}
+        n = 0
+        batches = make_batches(self.rows, self.train_idx, cfg.batch_size, self.rng)
+        with bar(desc=f"epoch {self.epoch + 1}", total=len(batches), unit="batch") as pbar:
+            for members in batches:
+                b = build_batch(self.rows, members, self.module.n_nodes, self.device)
+                self.optimizer.zero_grad(set_to_none=True)
+                data_loss, losses, values = self._batch_loss(b)
+                l1 = self.module.l1_deviation()
+                loss = data_loss / len(members) + cfg.l1 * l1
+                ent = gate_entropy(values)
+                if ent is not None:
+                    loss = loss + cfg.gate_entropy * ent
+                    sums["entropy"] += float(ent.detach()) * len(members)
+                loss.backward()
+                self.optimizer.step()
+                sums["loss"] += float(losses.sum())
+                sums["l1"] += float(l1.detach()) * len(members)
+                n += len(members)
+                pbar.update(1)
+                pbar.set_postfix(loss=f"{sums['loss'] / n:.4f}")
+                if deadline is not None and time.monotonic() > deadline:
+                    break
+        return {k: v / max(n, 1) for k, v in sums.items()} | {"n_examples": n}
+
+    def state(self) -> dict:
+        """Everything needed to resume: weights, optimizer, history, best weights, counters."""
+        return {"module": self.module.state_dict(), "heads": self.heads.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "history": self.history, "epoch": self.epoch,
+                "best": self.best, "bad_epochs": self.bad_epochs, "rng": self.rng.bit_generator.state}
+
+    def load_state(self, state: Mapping) -> None:
+        """Restore a :meth:`state` (resume from a checkpoint)."""
+        self.module.load_state_dict(state["module"])
+        self.heads.load_state_dict(state["heads"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.history = list(state["history"])
+        self.epoch = int(state["epoch"])
+        self.best = state["best"]
+        self.bad_epochs = int(state["bad_epochs"])
+        self.rng.bit_generator.state = state["rng"]
+
+    def fit(self, checkpoint: Path | None = None, resume: bool = False) -> pd.DataFrame:
+        """Train until ``max_epochs``, early stopping or the time budget; keep the best weights.
+
+        Parameters
+        ----------
+        checkpoint
+            File written (atomically) after every epoch; with ``resume`` and an existing file,
+            training continues from it.
+        """
+        cfg = self.config
+        start = time.monotonic()
+        deadline = None if cfg.time_budget_s is None else start + cfg.time_budget_s
+        if resume and checkpoint is not None and checkpoint.exists():
+            try:
+                self.load_state(torch.load(checkpoint, map_location=self.device, weights_only=False))
+            except Exception as exc:
+                raise TwinCellError(f"cannot resume from checkpoint {checkpoint}: {exc}",
+                                    "delete it to start afresh, or train with the same data and settings") from exc
+        else:
+            self.initialise_scales()
+        while self.epoch < cfg.max_epochs:
+            t0 = time.monotonic()
+            tr = self.train_epoch(deadline)
+            self.epoch += 1
+            va = self.evaluate(self.val_idx) if len(self.val_idx) else {}
+            rec = {"epoch": self.epoch, "train_loss": tr["loss"], "val_loss": va.get("loss", np.nan),
+                   "l1": tr["l1"], "gate_entropy": tr["entropy"], "n_examples": tr["n_examples"],
+                   "seconds": time.monotonic() - t0}
+            rec.update({f"val_{k}": v for k, v in va.items() if k != "loss"})
+            self.history.append(rec)
+            score = va.get("loss", tr["loss"])
+            if self.best is None or score < self.best[0] - 1e-6:
+                self.best = (score, _copy_state(self.module), _copy_state(self.heads))
+                self.bad_epochs = 0
+            else:
+                self.bad_epochs += 1
+            if checkpoint is not None:
+                _atomic_torch_save(self.state(), checkpoint)
+            if self.bad_epochs >= cfg.patience or (deadline is not None and time.monotonic() > deadline):
+                break
+        if self.best is not None:
+            self.module.load_state_dict(self.best[1])
+            self.heads.load_state_dict(self.best[2])
+        return pd.DataFrame(self.history)
+
+
+def _copy_state(module: torch.nn.Module) -> dict:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _atomic_torch_save(obj: object, file: Path) -> None:
+    file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_name(f".{file.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, file)

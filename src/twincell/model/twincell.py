@@ -1,0 +1,410 @@
+"""`TwinCell`: the user-facing model (scvi-tools style) around :class:`~twincell.model.module.TwinCellModule`.
+
+    model = TwinCell(Interactome.default(), context_dim=registry.dim)
+    model.fit([lincs, tahoe], registry)              # progress bar, early stopping, history
+    model.predict({"MAP2K1": -1, "MAP2K2": -1}, "A549")   # pd.Series of expression changes
+    op = model.operator("A549")                       # scipy operator for the one-pass inverse
+    model.save("model/"); TwinCell.load("model/")
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+from twincell import __version__
+from twincell.data.perturbation import parse_targets
+from twincell.errors import ContextError, TwinCellError, UnknownGeneError
+from twincell.model.module import TwinCellModule
+from twincell.model.operator import PropagationOperator
+from twincell.model.training import (
+    GENETIC_TYPES, DatasetHeads, DatasetInfo, FitConfig, Trainer, as_adata, dataset_name, prepare_rows,
+)
+from twincell.network import Interactome
+
+if TYPE_CHECKING:
+    from twincell.context import ContextRegistry
+
+DEFAULT_HPARAMS = {"n_hops": 3, "damping": 0.5, "gate_rank": 8, "context_gates": True, "direct_init": 0.1,
+                   "learn_unknown_signs": True, "seed": 0}
+
+
+def context_table(contexts: ContextRegistry | Mapping[str, np.ndarray] | None) -> tuple[dict[str, np.ndarray], str | None]:
+    """``(id -> vector, encoder name)`` from a ContextRegistry-like object or a plain mapping."""
+    if contexts is None:
+        return {}, None
+    if hasattr(contexts, "vector") and hasattr(contexts, "ids"):
+        ids = [str(i) for i in contexts.ids]
+        table = {i: np.asarray(contexts.vector(i), dtype=np.float32) for i in ids}
+        return table, getattr(contexts, "encoder_name", None)
+    if isinstance(contexts, Mapping):
+        return {str(k): np.asarray(v, dtype=np.float32) for k, v in contexts.items()}, None
+    raise ContextError(f"contexts must be a ContextRegistry or a dict of vectors, not {type(contexts).__name__}",
+                       "pass ContextRegistry.default() or {context_id: np.ndarray}")
+
+
+class TwinCell:
+    """Context-gated causal signal propagation over the interactome, trained on perturbation responses.
+
+    Parameters
+    ----------
+    interactome
+        The network (nodes = proteins / genes; ``ppi`` edges propagate, ``tf`` edges read out).
+    context_dim
+        Dimension D of the context embeddings (0 for a context-free model).
+    n_hops
+        K, number of propagation steps (walks of length 0..K are summed).
+    damping
+        gamma, factor on every signalling edge (favours short paths).
+    gate_rank
+        Rank r of the low-rank context gate.
+    context_gates
+        False gives the same model with every gate fixed at 1 (context-free ablation).
+    direct_init
+        Prior / initial value of each gene's direct readout term.
+    learn_unknown_signs
+        Learn signs of unsigned edges (from 0) or keep them silent.
+    seed
+        Seeds initialisation, the validation split and batch order.
+    device
+        ``"cpu"`` or ``"cuda"``.
+    """
+
+    def __init__(self, interactome: Interactome, context_dim: int = 0, *, device: str = "cpu", **hparams) -> None:
+        unknown = set(hparams) - set(DEFAULT_HPARAMS)
+        if unknown:
+            raise TwinCellError(f"unknown TwinCell hyper-parameters {sorted(unknown)}",
+                                f"use any of {sorted(DEFAULT_HPARAMS)}")
+        if context_dim < 0:
+            raise TwinCellError(f"context_dim must be >= 0, got {context_dim}")
+        self.interactome = interactome
+        self.context_dim = int(context_dim)
+        self.hparams = {**DEFAULT_HPARAMS, **hparams}
+        self.device = _device(device)
+        self._edge_rows: dict[str, np.ndarray] = {}
+        layers = {}
+        for layer in ("ppi", "tf"):
+            rows = np.flatnonzero(interactome.layer_mask(layer))
+            rows = rows[np.lexsort((interactome.src[rows], interactome.dst[rows]))]
+            self._edge_rows[layer] = rows
+            e = interactome.edges
+            layers[layer] = (interactome.src[rows], interactome.dst[rows],
+                             e["weight"].to_numpy(np.float32)[rows], e["sign"].to_numpy(np.int8)[rows])
+        self.module = TwinCellModule(interactome.n_nodes, layers, self.context_dim, **self.hparams).to(self.device)
+        self.heads: DatasetHeads | None = None
+        self.contexts: dict[str, np.ndarray] = {}
+        self.datasets: list[DatasetInfo] = []
+        self.history = pd.DataFrame()
+        self._operators: dict[tuple[str | None, int], PropagationOperator] = {}
+        self._operators_lock = threading.Lock()
+        self.metadata: dict = {"twincell_version": __version__, "torch_version": torch.__version__,
+                               "interactome": interactome.fingerprint, "interactome_summary": repr(interactome),
+                               "context_encoder": None, "trained": False}
+
+    @classmethod
+    def prior(cls, interactome: Interactome, **hparams) -> TwinCell:
+        """The untrained, context-free model: evidence weights, known signs only, gates off.
+
+        Used as the "TwinCell-prior" ablation. Unsigned edges transmit nothing in the prior.
+        """
+        return cls(interactome, 0, **{**hparams, "context_gates": False})
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def genes(self) -> np.ndarray:
+        """(N,) node / gene names, the interactome's order."""
+        return self.interactome.genes
+
+    @property
+    def gated(self) -> bool:
+        """Whether edges are gated by the context."""
+        return self.module.gated
+
+    def __repr__(self) -> str:
+        state = "trained on " + ", ".join(d.name for d in self.datasets) if self.datasets else "untrained"
+        return (f"TwinCell({self.interactome!r}, context_dim={self.context_dim}, K={self.hparams['n_hops']}, "
+                f"gates={'on' if self.gated else 'off'}, {state})")
+
+    # ------------------------------------------------------------------ contexts
+    def _context_tensor(self, context: str | np.ndarray | None) -> tuple[torch.Tensor | None, str | None]:
+        """The embedding used for ``context`` (None = mean training context) and a label for it."""
+        if context is None or not self.gated:
+            return None, None if context is None else (context if isinstance(context, str) else "<vector>")
+        if isinstance(context, str):
+            if context not in self.contexts:
+                known = ", ".join(sorted(self.contexts)[:12])
+                raise ContextError(f"unknown context {context!r} (the model knows {len(self.contexts)}: {known} ...)",
+                                   "pass a context the model was trained with, or its embedding as a vector")
+            vec, label = self.contexts[context], context
+        else:
+            vec, label = np.asarray(context, dtype=np.float32), "<vector>"
+            if vec.shape != (self.context_dim,) or not np.isfinite(vec).all():
+                raise ContextError(f"a context vector must be finite with shape ({self.context_dim},), got {vec.shape}",
+                                   "encode the context with the encoder the model was trained with")
+        return torch.as_tensor(vec, device=self.device), label
+
+    # ------------------------------------------------------------------ training
+    def fit(self, datasets, contexts=None, *, max_epochs: int = 30, batch_size: int = 128, lr: float = 0.02,
+            l1: float = 1e-3, gate_entropy: float = 1e-3, validation_fraction: float = 0.1, patience: int = 3,
+            time_budget_s: float | None = None, seed: int | None = None, checkpoint: str | os.PathLike | None = None,
+            resume: bool = False) -> TwinCell:
+        """Fit edge strengths, learned signs, readout and context gates to perturbation responses.
+
+        Parameters
+        ----------
+        datasets
+            One PerturbationDataset or a list; each keeps its own loss (MSE for z-scores / log fold
+            changes, correlation for rank-derived values) and scale.
+        contexts
+            ContextRegistry (or ``{id: vector}``) holding every context of the datasets. Optional
+            for a gate-free model.
+        max_epochs, batch_size, lr
+            Adam optimisation settings (a batch = up to ``batch_size`` examples of one dataset and context).
+        l1, gate_entropy
+            Weights of the prior-deviation L1 and the gate-entropy regularisers.
+        validation_fraction, patience
+            Share of perturbations held out (in all their contexts) for early stopping, and the
+            number of epochs without improvement before stopping.
+        time_budget_s
+            Stop after this many seconds (the best weights so far are kept).
+        seed
+            Overrides the model's seed for the split and batch order.
+        checkpoint, resume
+            File to checkpoint after every epoch; with ``resume`` an existing checkpoint is continued.
+
+        Returns
+        -------
+        TwinCell
+            self, with :attr:`history` (one row per epoch) and :attr:`metadata` filled in.
+        """
+        datasets = [datasets] if not isinstance(datasets, Sequence) else list(datasets)
+        if not datasets:
+            raise TwinCellError("no training data given", "pass at least one PerturbationDataset")
+        table, encoder = context_table(contexts)
+        if self.gated and not table:
+            raise ContextError("a context-gated model needs context embeddings to train",
+                               "pass contexts=ContextRegistry.default() (or a dict of vectors)")
+        bad = {k: v.shape for k, v in table.items() if v.shape != (self.context_dim,)}
+        if self.gated and bad:
+            raise ContextError(f"context vectors must have dimension {self.context_dim}; got {list(bad.items())[:5]}",
+                               "build the model with context_dim = the registry's dim")
+        ids = sorted(table) if table else sorted({str(c) for ds in datasets for c in as_adata(ds).obs["context"]})
+        rows, infos = prepare_rows(datasets, ids, self.interactome.gene_index)
+        ctx = None
+        if self.gated:
+            mat = np.stack([table[i] for i in ids])
+            used = mat[np.unique(rows.context)]
+            self.module.gate.context_mean.copy_(torch.as_tensor(used.mean(0)))
+            sd = used.std(0)
+            self.module.gate.context_scale.copy_(torch.as_tensor(np.where(sd > 1e-6, sd, 1.0)))
+            ctx = torch.as_tensor(mat, device=self.device)
+        self.heads = DatasetHeads(infos, len(ids), self.interactome.n_nodes).to(self.device)
+        config = FitConfig(max_epochs=max_epochs, batch_size=batch_size, lr=lr, l1=l1, gate_entropy=gate_entropy,
+                           validation_fraction=validation_fraction, patience=patience, time_budget_s=time_budget_s,
+                           seed=self.hparams["seed"] if seed is None else seed)
+        trainer = Trainer(self.module, self.heads, rows, infos, ctx, config)
+        t0 = time.monotonic()
+        self.history = trainer.fit(None if checkpoint is None else Path(checkpoint), resume)
+        self.contexts = table
+        self.datasets = infos
+        self.metadata.update({
+            "trained": True, "context_encoder": encoder, "fit": config.__dict__, "context_ids": list(ids),
+            "datasets": [i.to_dict() for i in infos], "n_train_examples": int(len(trainer.train_idx)),
+            "n_validation_examples": int(len(trainer.val_idx)),
+            "validation_perturbations": sorted(set(rows.perturbation[trainer.val_idx])),
+            "reference_units": next((i.value_type + f" ({i.name})" for i in infos if i.loss == "mse"), "arbitrary"),
+            "training_seconds": time.monotonic() - t0, "device": str(self.device)})
+        return self
+
+    # ------------------------------------------------------------------ prediction
+    def perturbation_vector(self, perturbation: Mapping[str, float]) -> np.ndarray:
+        """(N,) perturbation vector from ``{gene: signed strength}`` (+1 activate, -1 inhibit).
+
+        Raises
+        ------
+        UnknownGeneError
+            Genes that are not nodes of the network (all of them are named).
+        TwinCellError
+            An empty perturbation or non-finite strengths.
+        """
+        if not perturbation:
+            raise TwinCellError("the perturbation is empty", "give at least one target, e.g. {'MAP2K1': -1}")
+        genes = [str(g) for g in perturbation]
+        unknown = [g for g in genes if g not in self.interactome.gene_index]
+        if unknown:
+            raise UnknownGeneError(unknown, f"{len(unknown)} perturbed gene(s) not in the model's network: "
+                                            f"{', '.join(unknown[:20])}",
+                                   "use HGNC symbols of network nodes (map IDs with GeneMapper)")
+        vals = np.array([float(v) for v in perturbation.values()])
+        if not np.isfinite(vals).all():
+            raise TwinCellError("perturbation strengths must be finite numbers", "use +1 (activate) / -1 (inhibit)")
+        u = np.zeros(self.interactome.n_nodes)
+        np.add.at(u, self.interactome.node_index(genes), vals)
+        return u
+
+    def _forward(self, U: np.ndarray, context, genetic: np.ndarray) -> np.ndarray:
+        c, _ = self._context_tensor(context)
+        with torch.no_grad():
+            Y, _ = self.module(torch.as_tensor(U, dtype=torch.float32, device=self.device), c,
+                               torch.as_tensor(genetic, device=self.device))
+        return Y.cpu().numpy().astype(np.float64)
+
+    def predict(self, perturbation: Mapping[str, float], context: str | np.ndarray | None = None, *,
+                perturbation_type: str = "drug") -> pd.Series:
+        """Predicted expression change of every gene for one perturbation in one context.
+
+        Parameters
+        ----------
+        perturbation
+            ``{gene: signed strength}``, e.g. ``{"MAP2K1": -1, "MAP2K2": -1}`` for a MEK inhibitor.
+        context
+            Context id known to the model, a context embedding (D,), or None (mean training context).
+        perturbation_type
+            ``drug`` (default), ``cytokine``, or a genetic type (``overexpression``, ``knockdown``,
+            ``knockout``), which adds the self term on the perturbed genes' own transcripts.
+
+        Returns
+        -------
+        pd.Series
+            Indexed by gene (network node order), in the reference dataset's units
+            (``metadata["reference_units"]``).
+        """
+        u = self.perturbation_vector(perturbation)
+        y = self._forward(u[:, None], context, np.array([perturbation_type in GENETIC_TYPES]))[:, 0]
+        return pd.Series(y, index=pd.Index(self.genes, name="gene"), name="predicted_change")
+
+    def predict_dataset(self, dataset, *, background: bool = True) -> np.ndarray:
+        """Predictions for every example of a PerturbationDataset, aligned to its ``X``.
+
+        For a dataset the model was trained on (same name), predictions are in that dataset's units
+        (its learned scale) and, with ``background``, include its mean training response in the
+        example's context (see :class:`~twincell.model.training.DatasetHeads`); otherwise they are
+        the causal effect in reference units. Genes outside the network and examples without a
+        target in the network get NaN.
+        """
+        adata = as_adata(dataset)
+        gi = self.interactome.gene_index
+        col_node = np.array([gi.get(str(g), -1) for g in adata.var_names])
+        names = [d.name for d in self.datasets]
+        d = names.index(dataset_name(adata, 0)) if self.heads is not None and dataset_name(adata, 0) in names else None
+        ctx_ids = {c: i for i, c in enumerate(self.metadata.get("context_ids", []))}
+        out = np.full(adata.shape, np.nan)
+        obs = adata.obs
+        for ctx, idx in obs.groupby(obs["context"].astype(str), observed=True).indices.items():
+            U = np.zeros((self.interactome.n_nodes, len(idx)))
+            ok = np.zeros(len(idx), bool)
+            for j, i in enumerate(idx):
+                for g, s in parse_targets(str(obs["targets"].iloc[i] or "")).items():
+                    if g in gi and s != 0:
+                        U[gi[g], j] += s
+                        ok[j] = True
+            genetic = obs["perturbation_type"].astype(str).isin(GENETIC_TYPES).to_numpy()[idx]
+            Y = self._forward(U, ctx, genetic)
+            if d is not None:
+                with torch.no_grad():
+                    Y = Y * float(self.heads.scale(d))
+                    if background:
+                        Y = Y + self.heads.offset(d, ctx_ids.get(ctx)).cpu().numpy()[:, None]
+            pred = np.where(col_node[None, :] >= 0, Y[np.maximum(col_node, 0)].T, np.nan)
+            pred[~ok] = np.nan
+            out[idx] = pred
+        return out
+
+    # ------------------------------------------------------------------ operator / inspection
+    def operator(self, context: str | np.ndarray | None = None) -> PropagationOperator:
+        """The model's linear map in one context as scipy matrices (see :class:`PropagationOperator`).
+
+        ``operator(c).forward(u)`` equals ``predict`` of a drug perturbation ``u`` in context ``c``.
+        Operators of named contexts are cached (thread-safe) until a parameter changes in place
+        (training, loading weights): the key holds torch's in-place version counters.
+        """
+        c, label = self._context_tensor(context)
+        if label == "<vector>":
+            return self._build_operator(c, label)
+        key = (label, sum(p._version for p in self.module.parameters()))
+        with self._operators_lock:
+            if key not in self._operators:
+                self._operators = {key: self._build_operator(c, label),
+                                   **{k: v for k, v in self._operators.items() if k[1] == key[1]}}
+            return self._operators[key]
+
+    def _build_operator(self, c: torch.Tensor | None, label: str | None) -> PropagationOperator:
+        """Scipy matrices of the model's map for context tensor ``c`` (see :meth:`operator`)."""
+        n = self.interactome.n_nodes
+        m = self.module
+        with torch.no_grad():
+            vals = m.edge_values(c)
+            gain = float(torch.exp(m.log_gain))
+            A_vals = vals["A"].cpu().numpy().astype(np.float64)
+            T_vals = vals["T"].cpu().numpy().astype(np.float64) * gain
+            direct = m.direct.cpu().numpy().astype(np.float64) * gain
+        A = sp.csr_matrix((A_vals, (m.ppi.edges.dst_np, m.ppi.edges.src_np)), shape=(n, n))
+        T = sp.csr_matrix((T_vals, (m.tf.edges.dst_np, m.tf.edges.src_np)), shape=(n, n))
+        R = (T + sp.diags(direct)).tocsr()
+        for M in (A, T, R):
+            M.eliminate_zeros()
+        return PropagationOperator(genes=self.genes, A=A, R=R, R0=T, n_hops=int(m.n_hops),
+                                   context_free=c is None, context=label,
+                                   meta={"trained": bool(self.metadata.get("trained")),
+                                         "interactome": self.interactome.fingerprint})
+
+    def edge_table(self, context: str | np.ndarray | None = None) -> pd.DataFrame:
+        """Every edge with its prior and learned parameters in one context.
+
+        Columns: ``source, target, layer, prior_weight, prior_sign, weight, sign, gate, strength``
+        (``strength`` = the operator entry: signed, gated, normalised, damped for ``ppi``).
+        """
+        c, _ = self._context_tensor(context)
+        parts = []
+        with torch.no_grad():
+            vals = self.module.edge_values(c)
+            for layer, key in (("ppi", "A"), ("tf", "T")):
+                lay = getattr(self.module, layer)
+                rows = self._edge_rows[layer]
+                e = self.interactome.edges.iloc[rows]
+                gate = vals[f"gate_{layer}"]
+                parts.append(pd.DataFrame({
+                    "source": e["source"].to_numpy(), "target": e["target"].to_numpy(), "layer": layer,
+                    "prior_weight": e["weight"].to_numpy(), "prior_sign": e["sign"].to_numpy(),
+                    "weight": lay.weight().cpu().numpy(), "sign": lay.sign().cpu().numpy(),
+                    "gate": 1.0 if gate is None else gate.cpu().numpy(),
+                    "strength": vals[key].cpu().numpy()}))
+        return pd.concat(parts, ignore_index=True)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Save weights, config, interactome, contexts, history and provenance to ``directory`` (atomically)."""
+        from twincell.model.io import save_model
+
+        return save_model(self, directory)
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, device: str = "cpu") -> TwinCell:
+        """Load a model saved with :meth:`save`; raises ModelFileError naming what is wrong."""
+        from twincell.model.io import load_model
+
+        return load_model(directory, device=device)
+
+    def to(self, device: str) -> TwinCell:
+        """Move the model to ``device`` (``cpu`` / ``cuda``)."""
+        self.device = _device(device)
+        self.module.to(self.device)
+        if self.heads is not None:
+            self.heads.to(self.device)
+        return self
+
+
+def _device(device: str | torch.device) -> torch.device:
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise TwinCellError("device='cuda' was asked for but no CUDA GPU is available", "use device='cpu'")
+    return dev

@@ -1,0 +1,91 @@
+"""TwinBench figures: mean ROC curves per disease and the method x metric table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+
+#: Methods drawn with a solid line; the rest (baselines, controls) are dashed / dotted.
+HIGHLIGHT = ("twincell", "twincell_prior")
+CONTROLS = ("degree", "druggability", "popular_targets", "random")
+
+
+def roc_curves(roc: pd.DataFrame, disease: str, *, universe: str = "druggable", methods: Sequence[str] | None = None,
+               ax: Axes | None = None) -> Axes:
+    """Mean ROC curve of each method for one disease (mean over the disease's signatures).
+
+    Parameters
+    ----------
+    roc
+        Long table ``universe, method, disease, fpr, tpr`` (``Tier3Result.roc`` / ``BenchResult.roc``).
+    disease
+        Disease key to draw.
+    universe
+        ``druggable`` (negatives = other drug targets, the headline) or ``all`` (every network gene).
+    methods
+        Methods to draw, in legend order (default all in the table).
+    ax
+        Axes to draw on (default a new figure).
+
+    Returns
+    -------
+    Axes
+    """
+    sub = roc[(roc["disease"] == disease) & (roc["universe"] == universe)]
+    if sub.empty:
+        raise ValueError(f"no ROC curve for disease {disease!r} in universe {universe!r}")
+    ax = ax or plt.subplots(figsize=(4.2, 4.2))[1]
+    names = list(methods) if methods is not None else list(dict.fromkeys(sub["method"]))
+    for name in names:
+        curve = sub[sub["method"] == name]
+        style = "-" if name in HIGHLIGHT else (":" if name in CONTROLS else "--")
+        ax.plot(curve["fpr"], curve["tpr"], style, lw=2.2 if name in HIGHLIGHT else 1.2, label=name)
+    ax.plot([0, 1], [0, 1], color="0.6", lw=0.8)
+    negatives = "other drug targets" if universe == "druggable" else "all network genes"
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel=f"false positive rate ({negatives})",
+           ylabel="true positive rate (approved targets)", title=f"{disease}: mean ROC over signatures")
+    ax.legend(fontsize=7, loc="lower right", frameon=False)
+    return ax
+
+
+def metric_table(summary: pd.DataFrame, *, lower_is_better: Iterable[str] = (), decimals: int = 2,
+                 ax: Axes | None = None) -> Axes:
+    """Heat-map table of methods (rows) x metrics (columns), each cell annotated with its value.
+
+    Colours are scaled per column (best = darkest), so metrics of different units share one figure.
+
+    Parameters
+    ----------
+    summary
+        Method x metric table (index = method names, numeric columns; NaN cells stay blank).
+    lower_is_better
+        Columns where a smaller value is better (ranks, errors, p-values).
+    decimals
+        Digits shown in the cells.
+    ax
+        Axes to draw on (default a new figure sized to the table).
+
+    Returns
+    -------
+    Axes
+    """
+    values = summary.to_numpy(float)
+    lo, hi = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    scaled = (values - lo) / span
+    flip = np.array([c in set(lower_is_better) for c in summary.columns])
+    scaled[:, flip] = 1.0 - scaled[:, flip]
+    ax = ax or plt.subplots(figsize=(1.0 + 0.9 * summary.shape[1], 0.8 + 0.38 * summary.shape[0]))[1]
+    ax.imshow(np.ma.masked_invalid(scaled), cmap="Blues", vmin=-0.15, vmax=1.15, aspect="auto")
+    for (i, j), v in np.ndenumerate(values):
+        if np.isfinite(v):
+            ax.text(j, i, f"{v:.{decimals}f}", ha="center", va="center", fontsize=7,
+                    color="white" if scaled[i, j] > 0.65 else "black")
+    ax.set_xticks(range(summary.shape[1]), [str(c) for c in summary.columns], rotation=40, ha="right", fontsize=7)
+    ax.set_yticks(range(summary.shape[0]), [str(i) for i in summary.index], fontsize=8)
+    ax.tick_params(length=0)
+    return ax

@@ -1,0 +1,37 @@
+"""Training curves of a TwinCell model."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
+
+from twincell.errors import TwinCellError
+
+
+def training_curves(history: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Training and validation loss per epoch (plus per-dataset validation losses, dashed).
+
+    Parameters
+    ----------
+    history
+        ``TwinCell.history``: one row per epoch with ``epoch``, ``train_loss``, ``val_loss`` and
+        ``val_<dataset>`` columns.
+    ax
+        Axes to draw on (default: a new figure).
+    """
+    if history is None or len(history) == 0 or "train_loss" not in history:
+        raise TwinCellError("the training history is empty", "train the model first (TwinCell.fit)")
+    ax = ax or plt.subplots(figsize=(5, 3.5))[1]
+    ax.plot(history["epoch"], history["train_loss"], marker="o", label="train")
+    if history["val_loss"].notna().any():
+        ax.plot(history["epoch"], history["val_loss"], marker="o", label="held-out perturbations")
+    for col in [c for c in history.columns if c.startswith("val_") and c != "val_loss"]:
+        ax.plot(history["epoch"], history[col], ls="--", lw=1, label=f"held-out: {col[4:]}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss per example (lower is better)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title("TwinCell training")
+    ax.legend(fontsize=8)
+    return ax

@@ -1,0 +1,302 @@
+"""The FastAPI app: TwinCell's library calls behind an HTTP API, plus a browsable page.
+
+Every endpoint is a thin wrapper: it validates the request (pydantic, :class:`ServiceLimits`), calls
+the same library function a notebook would, and returns its result. Ranking and explanation are
+CPU-bound, so the endpoints are plain functions that FastAPI runs in its thread pool; the model is
+loaded once by the caller and only read here.
+
+Library input errors (:class:`~twincell.errors.TwinCellError`) become 422 answers (400 for an
+unreadable upload) in FastAPI's validation-error shape, naming the request field at fault.
+"""
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated, Literal
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from matplotlib.figure import Figure
+
+from twincell import __version__
+from twincell.context import ExpressionEncoder, default_encoder
+from twincell.data.signatures import Signature, read_signature
+from twincell.errors import ContextError, DataFileError, SignatureError, TwinCellError
+from twincell.identify import Explanation, explain, rank_targets
+from twincell.model import TwinCell
+from twincell.pl.paths import paths as draw_paths
+from twincell.service.auth import BearerAuth
+from twincell.service.limits import ServiceLimits
+from twincell.service.schemas import (
+    ContextsResponse,
+    Direction,
+    ErrorResponse,
+    ExplainResponse,
+    Health,
+    InteractomeInfo,
+    MessageResponse,
+    ModelResponse,
+    PredictResponse,
+    SignatureParsed,
+    SignatureReport,
+    TargetsResponse,
+    request_models,
+)
+
+STATIC = files("twincell.service") / "static"
+FIGURE_TYPES = {"svg": "image/svg+xml", "png": "image/png"}
+
+
+class FieldError(Exception):
+    """A library input error attributed to one request field (``loc``)."""
+
+    def __init__(self, loc: tuple[str, ...], error: TwinCellError) -> None:
+        super().__init__(error.problem)
+        self.loc = loc
+        self.error = error
+
+
+@contextmanager
+def blame(*loc: str) -> Iterator[None]:
+    """Attribute any :class:`TwinCellError` raised inside the block to the request field ``loc``."""
+    try:
+        yield
+    except TwinCellError as exc:
+        raise FieldError(loc, exc) from exc
+
+
+def _field_error_response(_: Request, exc: FieldError) -> JSONResponse:
+    status = 400 if isinstance(exc.error, DataFileError) else 422
+    kind = "".join("_" + c.lower() if c.isupper() else c for c in type(exc.error).__name__).lstrip("_")
+    item = {"loc": list(exc.loc), "msg": exc.error.problem, "type": kind, "hint": exc.error.hint}
+    return JSONResponse({"detail": [item]}, status_code=status)
+
+
+def _validation_error_response(_: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 with ``loc``, ``msg`` and ``type`` per problem (the offending input is not echoed: it may be NaN or huge)."""
+    items = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    return JSONResponse({"detail": items}, status_code=422)
+
+
+def read_upload(file: UploadFile, max_rows: int) -> Signature:
+    """Parse an uploaded signature table (CSV or TSV, optionally gzipped; delimiter sniffed) with the library.
+
+    Raises
+    ------
+    FieldError
+        On ``file``: unreadable table (400), too many rows or an unusable signature (422).
+    """
+    data = file.file.read()
+    with blame("body", "file"):
+        try:
+            table = pd.read_csv(io.BytesIO(data), sep=None, engine="python",
+                                compression="gzip" if data[:2] == b"\x1f\x8b" else None)
+        except Exception as exc:  # pandas raises many types for malformed text
+            raise DataFileError(f"cannot read the uploaded signature {file.filename!r}: {exc}",
+                                "upload a CSV or TSV table with a header, e.g. `gene,logFC`") from exc
+        if len(table) > max_rows:
+            raise SignatureError(f"the uploaded signature has {len(table):,} rows, more than the limit of {max_rows:,}",
+                                 "keep the most significant genes")
+        return read_signature(table, name=Path(file.filename or "upload").name.split(".")[0])
+
+
+def signature_from_mapping(mapping: dict[str, float]) -> Signature:
+    """A :class:`~twincell.data.signatures.Signature` from a JSON ``gene -> logFC`` mapping (disease vs healthy)."""
+    with blame("body", "signature"):
+        return read_signature(pd.DataFrame({"gene": list(mapping), "logFC": list(mapping.values())}),
+                              gene_col="gene", logfc_col="logFC", name="request")
+
+
+def encode_profile(model: TwinCell, profile: dict[str, float], platform: str | None) -> np.ndarray:
+    """Embed a baseline expression profile with the encoder the model's contexts came from.
+
+    Only the weight-free ``expression-pca`` encoder (:func:`twincell.context.default_encoder`) can be
+    applied here; its ``platform`` (``scrna``, ``rnaseq``, ``l1000``) selects the reference statistics.
+
+    Raises
+    ------
+    ContextError
+        The model's contexts come from another encoder, or the profile cannot be encoded.
+    """
+    name = model.metadata.get("context_encoder")
+    if name != ExpressionEncoder.name:
+        raise ContextError(f"this model's contexts come from encoder {name!r}; only {ExpressionEncoder.name!r} "
+                           "profiles can be encoded by the service",
+                           "pass a context id from GET /v1/contexts, or encode the profile in Python")
+    adata = ad.AnnData(np.array([list(profile.values())], dtype=np.float32),
+                       var=pd.DataFrame(index=pd.Index(list(profile), dtype=str)))
+    return default_encoder(model.context_dim).encode(adata, platform=platform)[0]
+
+
+def create_app(model: TwinCell, *, token: str | None = None, limits: ServiceLimits = ServiceLimits()) -> FastAPI:
+    """Build the HTTP app serving ``model``.
+
+    Parameters
+    ----------
+    model
+        A loaded :class:`~twincell.model.TwinCell`; it is shared (read-only) by all requests.
+    token
+        When given, every ``/v1`` request must carry ``Authorization: Bearer <token>`` (else 401,
+        before any work). ``/``, ``/healthz`` and ``/openapi.json`` stay open.
+    limits
+        Bounds on request size, genes per signature, ``top``, ``k`` and perturbed genes.
+
+    Returns
+    -------
+    FastAPI
+        The app: ``/v1/targets``, ``/v1/targets/upload``, ``/v1/signature``, ``/v1/explain``,
+        ``/v1/explain/figure``, ``/v1/predict``, ``/v1/contexts``, ``/v1/model``, ``/healthz`` and the page at ``/``.
+    """
+    bodies = request_models(limits)
+    TargetsRequest, ExplainRequest, PredictRequest = bodies.targets, bodies.explain, bodies.predict
+    app = FastAPI(title="TwinCell", version=__version__,
+                  description="Drug target identification with a virtual cell: rank targets for a desired "
+                              "expression change, explain them by signed paths, predict perturbations. "
+                              "Signatures are disease-vs-healthy log fold changes; the desired change is "
+                              "their reverse.",
+                  max_body_size=limits.max_body_bytes)
+    app.add_exception_handler(FieldError, _field_error_response)
+    app.add_exception_handler(RequestValidationError, _validation_error_response)
+    errors = {400: {"model": ErrorResponse, "description": "Unreadable upload"},
+              413: {"model": MessageResponse, "description": "Request body too large"},
+              422: {"model": ErrorResponse, "description": "Invalid request (the field is named in `loc`)"}}
+    if token is not None:
+        errors[401] = {"model": MessageResponse, "description": "Missing or wrong bearer token"}
+    v1 = APIRouter(prefix="/v1", tags=["v1"], responses=errors)
+
+    def context_of(request: TargetsRequest | ExplainRequest | PredictRequest) -> str | np.ndarray | None:
+        if request.context_profile is None:
+            return request.context
+        with blame("body", "context_profile"):
+            return encode_profile(model, request.context_profile, request.platform)
+
+    def report(sig: Signature) -> SignatureReport:
+        absent = sig.coverage(model.genes)["absent_genes"]
+        return SignatureReport(n_genes=len(sig) - len(absent), unmapped_genes=sig.unmapped, absent_genes=absent,
+                               collapsed_genes=sig.collapsed)
+
+    def rank(sig: Signature, context: str | np.ndarray | None, label: str | None, direction: str,
+             top: int) -> TargetsResponse:
+        with blame("body", "context"):
+            table = rank_targets(model, sig.desired_change(), context=context, direction=direction)
+        return TargetsResponse(context=label, direction=direction, signature=report(sig),
+                               targets=table.head(top).to_dict("records"))
+
+    @v1.post("/targets", response_model=TargetsResponse)
+    def targets(request: TargetsRequest) -> TargetsResponse:
+        """Rank every protein as a target for reversing a disease signature (JSON gene -> logFC)."""
+        return rank(signature_from_mapping(request.signature), context_of(request), request.context_label(),
+                    request.direction, request.top)
+
+    @v1.post("/targets/upload", response_model=TargetsResponse)
+    def targets_upload(
+        file: Annotated[UploadFile, File(description="Disease signature table (CSV/TSV, optionally gzipped) with a "
+                                                     "gene and a log-fold-change column.")],
+        context: Annotated[str | None, Form(min_length=1, max_length=128)] = None,
+        direction: Annotated[Direction, Form()] = "both",
+        top: Annotated[int, Form(ge=1, le=limits.max_top)] = 50,
+    ) -> TargetsResponse:
+        """Rank targets for a disease signature uploaded as a table (context by id)."""
+        return rank(read_upload(file, limits.max_genes), context, context, direction, top)
+
+    @v1.post("/signature", response_model=SignatureParsed)
+    def signature(file: Annotated[UploadFile, File(description="Disease signature table (CSV/TSV) with a gene "
+                                                               "and a log-fold-change column.")]) -> SignatureParsed:
+        """Parse a signature table to HGNC symbols (the page sends the result to /v1/targets)."""
+        sig = read_upload(file, limits.max_genes)
+        return SignatureParsed(signature=sig.logfc.to_dict(), report=report(sig))
+
+    def explanation(request: ExplainRequest) -> tuple[Signature, Explanation]:
+        sig = signature_from_mapping(request.signature)
+        context = context_of(request)
+        with blame("body", "target"):
+            return sig, explain(model, request.target, sig.desired_change(), context=context, k=request.k)
+
+    @v1.post("/explain", response_model=ExplainResponse)
+    def explain_target(request: ExplainRequest) -> ExplainResponse:
+        """The top signed walks from a target to the responding genes, with their contributions."""
+        sig, expl = explanation(request)
+        paths = expl.paths.assign(nodes=expl.paths["nodes"].map(list), strengths=expl.paths["strengths"].map(list))
+        return ExplainResponse(target=expl.target, direction=expl.direction, context=request.context_label(),
+                               score=expl.score, covered_share=expl.covered_share, complete=expl.complete,
+                               signature=report(sig), paths=paths.to_dict("records"))
+
+    @v1.post("/explain/figure", response_class=Response,
+             responses={200: {"content": {t: {} for t in FIGURE_TYPES.values()}, "description": "The path figure"}})
+    def explain_figure(request: ExplainRequest,
+                       format: Annotated[Literal["svg", "png"], Query(description="Image format.")] = "svg",
+                       ) -> Response:
+        """The figure of ``twincell.pl.paths`` for one target, as SVG or PNG."""
+        _, expl = explanation(request)
+        fig = Figure(figsize=(8, 4.5), layout="constrained")  # no pyplot: safe in worker threads
+        draw_paths(expl, ax=fig.subplots())
+        buf = io.BytesIO()
+        fig.savefig(buf, format=format)
+        return Response(buf.getvalue(), media_type=FIGURE_TYPES[format])
+
+    @v1.post("/predict", response_model=PredictResponse)
+    def predict(request: PredictRequest) -> PredictResponse:
+        """Predicted expression change of every gene for a perturbation (largest absolute change first)."""
+        context = context_of(request)
+        with blame("body", "perturbation"):
+            change = model.predict(request.perturbation, context, perturbation_type=request.perturbation_type)
+        change = change.iloc[np.argsort(-change.abs().to_numpy(), kind="stable")]
+        return PredictResponse(context=request.context_label(), perturbation=request.perturbation,
+                               units=str(model.metadata.get("reference_units", "arbitrary")),
+                               change=change.head(request.top).to_dict())
+
+    @v1.get("/contexts", response_model=ContextsResponse)
+    def contexts() -> ContextsResponse:
+        """The cell contexts the model was trained with (ids to pass as `context`)."""
+        return ContextsResponse(encoder=model.metadata.get("context_encoder"), dim=model.context_dim,
+                                gated=model.gated, contexts=sorted(model.contexts))
+
+    @v1.get("/model", response_model=ModelResponse)
+    def model_info() -> ModelResponse:
+        """Provenance of the served model: training data, network sources, encoder, versions."""
+        net = model.interactome
+        return ModelResponse(twincell_version=__version__, encoder=model.metadata.get("context_encoder"),
+                             hparams=model.hparams,
+                             interactome=InteractomeInfo(nodes=net.n_nodes, edges=net.n_edges,
+                                                         fingerprint=net.fingerprint,
+                                                         sources=[str(s) for s in net.meta.get("sources", [])]),
+                             metadata=jsonable_encoder(model.metadata))
+
+    app.include_router(v1)
+
+    @app.get("/healthz", response_model=Health, tags=["ops"])
+    def healthz() -> Health:
+        """Liveness check (never needs a token)."""
+        return Health(status="ok", nodes=model.interactome.n_nodes)
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(str(STATIC / "index.html"))
+
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    if token is not None:  # runs before any body is read: no work for a request without the token
+        app.add_middleware(BearerAuth, token=token)
+        app.openapi = lambda: _openapi_with_bearer(app)
+    return app
+
+
+def _openapi_with_bearer(app: FastAPI) -> dict:
+    """The OpenAPI schema with the bearer scheme declared on every /v1 operation."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schema.setdefault("components", {})["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        for path, ops in schema["paths"].items():
+            if path.startswith("/v1/"):
+                for op in ops.values():
+                    op["security"] = [{"bearer": []}]
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -1,0 +1,155 @@
+// TwinCell page: calls the service's /v1 API and shows what it returns. No computation happens here.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { signature: null, context: null };
+
+function headers(json) {
+  const h = {};
+  const token = $("token").value.trim();
+  if (token) h["Authorization"] = "Bearer " + token;
+  if (json) h["Content-Type"] = "application/json";
+  return h;
+}
+
+// Turn an error answer of the API into one readable message (field, problem, hint).
+async function failure(resp) {
+  let body;
+  try { body = await resp.json(); } catch (e) { return `HTTP ${resp.status}`; }
+  if (typeof body.detail === "string") return `HTTP ${resp.status}: ${body.detail}`;
+  return body.detail.map((d) => {
+    const where = d.loc.filter((p) => p !== "body").join(".");
+    return (where ? where + ": " : "") + d.msg + (d.hint ? "\n  hint: " + d.hint : "");
+  }).join("\n");
+}
+
+async function api(path, options = {}) {
+  const resp = await fetch(path, options);
+  if (!resp.ok) throw new Error(await failure(resp));
+  return resp;
+}
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = !message;
+}
+
+function showUnknown(genes) {
+  const box = $("unknown");
+  box.hidden = genes.length === 0;
+  box.textContent = genes.length
+    ? `${genes.length} signature gene(s) not used (not mapped to HGNC or not in the network): ` +
+      genes.slice(0, 50).join(", ") + (genes.length > 50 ? " ..." : "")
+    : "";
+}
+
+function cell(row, text, numeric) {
+  const td = row.insertCell();
+  td.textContent = text;
+  if (numeric) td.className = "num";
+  return td;
+}
+
+function fmt(x) {
+  return Math.abs(x) >= 1e-3 || x === 0 ? x.toFixed(3) : x.toExponential(2);
+}
+
+async function loadModel() {
+  try {
+    const info = await (await api("v1/model", { headers: headers(false) })).json();
+    $("model-info").textContent =
+      `twincell ${info.twincell_version} · contexts ${info.encoder || "(no encoder)"} · network ${info.interactome.nodes} nodes, ` +
+      `${info.interactome.edges} edges (${info.interactome.sources.join(", ")})`;
+    const contexts = await (await api("v1/contexts", { headers: headers(false) })).json();
+    const select = $("context");
+    select.length = 1;
+    for (const id of contexts.contexts) select.add(new Option(id, id));
+    showError("");
+  } catch (e) {
+    showError(e.message);
+  }
+}
+
+async function signatureText() {
+  const file = $("signature-file").files[0];
+  return file ? file : new Blob([$("signature-text").value], { type: "text/csv" });
+}
+
+async function rank() {
+  showError("");
+  $("rank").disabled = true;
+  try {
+    const form = new FormData();
+    const blob = await signatureText();
+    form.append("file", blob, blob.name || "pasted.csv");
+    const parsed = await (await api("v1/signature", { method: "POST", headers: headers(false), body: form })).json();
+    state.signature = parsed.signature;
+    state.context = $("context").value || null;
+    const body = {
+      signature: state.signature, context: state.context,
+      direction: $("direction").value, top: parseInt($("top").value, 10) || 25,
+    };
+    const result = await (await api("v1/targets", { method: "POST", headers: headers(true), body: JSON.stringify(body) })).json();
+    showUnknown([...new Set([...parsed.report.unmapped_genes, ...result.signature.absent_genes])]);
+    renderTargets(result.targets);
+  } catch (e) {
+    showError(e.message);
+  } finally {
+    $("rank").disabled = false;
+  }
+}
+
+function renderTargets(targets) {
+  const tbody = $("targets").tBodies[0];
+  tbody.replaceChildren();
+  for (const t of targets) {
+    const row = tbody.insertRow();
+    row.dataset.gene = t.gene;
+    cell(row, t.rank, true);
+    cell(row, t.gene);
+    cell(row, t.direction);
+    cell(row, fmt(t.score), true);
+    cell(row, fmt(t.z_score), true);
+    cell(row, t.druggable ? "yes" : "");
+    row.addEventListener("click", () => explain(row));
+  }
+  $("results").hidden = false;
+  $("explanation").hidden = true;
+}
+
+async function explain(row) {
+  showError("");
+  for (const r of row.parentElement.rows) r.classList.toggle("selected", r === row);
+  const body = JSON.stringify({ target: row.dataset.gene, signature: state.signature, context: state.context, k: 8 });
+  try {
+    const [result, figure] = await Promise.all([
+      api("v1/explain", { method: "POST", headers: headers(true), body }).then((r) => r.json()),
+      api("v1/explain/figure?format=svg", { method: "POST", headers: headers(true), body }).then((r) => r.blob()),
+    ]);
+    $("explained-target").textContent = result.target;
+    $("covered").textContent =
+      `score ${fmt(result.score)}; the ${result.paths.length} paths below cover ` +
+      (result.covered_share === null ? "none of it." : `${(100 * result.covered_share).toFixed(1)}% of it.`);
+    const img = $("path-figure");
+    if (img.src) URL.revokeObjectURL(img.src);
+    img.src = URL.createObjectURL(figure);
+    const tbody = $("paths").tBodies[0];
+    tbody.replaceChildren();
+    for (const p of result.paths) {
+      const r = tbody.insertRow();
+      cell(r, p.path);
+      cell(r, p.gene);
+      cell(r, fmt(p.contribution), true);
+      cell(r, p.share === null ? "" : (100 * p.share).toFixed(1) + "%", true);
+    }
+    $("explanation").hidden = false;
+  } catch (e) {
+    showError(e.message);
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("rank").addEventListener("click", rank);
+  $("token").addEventListener("change", loadModel);
+  loadModel();
+});

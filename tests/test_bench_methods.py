@@ -1,0 +1,211 @@
+"""TwinBench method registry, the shared run_method entry, and each baseline on a case with a known answer."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+from twincell.bench import METHODS, Method, Resources, list_methods, make_methods, register_method, run_method
+from twincell.bench.methods import prepare_signature
+from twincell.data.drugs import DrugTargets
+from twincell.data.perturbation import PerturbationDataset
+from twincell.data.signatures import Signature
+from twincell.errors import SignatureError, TwinCellError
+from twincell.network import Interactome
+
+EXPECTED = {"twincell", "twincell_prior", "linear", "network_propagation", "de", "degree", "druggability",
+            "popular_targets", "random", "mean"}
+
+
+def synthetic_network() -> Interactome:
+    """Synthetic graph: hub SYNH linked to S1..S5; seed SYNA linked to SYNB, SYNC; SYNC - SYND - SYNE chain."""
+    pairs = [("SYNH", f"SYNS{i}") for i in range(1, 6)] + [("SYNA", "SYNB"), ("SYNA", "SYNC"), ("SYNC", "SYND"),
+                                                           ("SYND", "SYNE"), ("SYNE", "SYNH")]
+    rows = [(a, b) for a, b in pairs] + [(b, a) for a, b in pairs]
+    edges = pd.DataFrame(rows, columns=["source", "target"]).assign(
+        weight=1.0, sign=0, directed=False, layer="ppi", sources="synthetic")
+    return Interactome(edges)
+
+
+def synthetic_drugs() -> DrugTargets:
+    """Synthetic drug table: SYNB hit by 3 drugs, SYNS1 by 1; drug 1 has 4 indications, drug 4 has 1."""
+    table = pd.DataFrame({"drug_id": [1, 2, 3, 4], "drug": ["syn-a", "syn-b", "syn-c", "syn-d"],
+                          "gene": ["SYNB", "SYNB", "SYNB", "SYNS1"], "sign": [-1, -1, 1, -1], "action_type": "INHIBITOR"})
+    indications = pd.DataFrame({"drug_id": [1, 1, 1, 1, 4], "indication": ["i1", "i2", "i3", "i4", "i1"]})
+    return DrugTargets(table, indications)
+
+
+@pytest.fixture
+def resources() -> Resources:
+    return Resources(synthetic_network(), synthetic_drugs(), seed=0)
+
+
+def sig(values: dict[str, float], name: str = "synthetic") -> Signature:
+    return Signature(name=name, logfc=pd.Series(values, dtype=float, name="logfc"))
+
+
+def test_registry_lists_every_method_once():
+    table = list_methods()
+    assert EXPECTED <= set(table["name"]) and table["name"].is_unique
+    assert {"name", "description", "needs_training", "sees_input", "tiers", "reference"} <= set(table.columns)
+    controls = table.set_index("name").loc[["degree", "druggability", "popular_targets", "random"], "sees_input"]
+    assert not controls.any()
+    assert table.set_index("name").loc["mean", "tiers"] == "1"
+
+
+def test_register_method_rejects_taken_names_and_missing_metadata():
+    class Impostor(Method):
+        name = "degree"
+        description = "not the degree control"
+
+    class Nameless(Method):
+        description = "no name"
+
+    with pytest.raises(TwinCellError, match="already registered"):
+        register_method(Impostor)
+    with pytest.raises(TwinCellError, match="no name"):
+        register_method(Nameless)
+    assert METHODS["degree"].__name__ == "Degree"
+
+
+def test_make_methods_names_unknown_methods(resources):
+    with pytest.raises(TwinCellError, match="unknown method.*nope"):
+        make_methods(["de", "nope"], resources)
+
+
+def test_run_method_scores_every_candidate_and_puts_unscored_genes_last(resources):
+    (de,) = make_methods(["de"], resources)
+    scores = run_method(de, sig({"SYNB": -2.0, "SYND": 1.0, "NOT_A_NODE": 5.0}))
+    assert list(scores.index) == list(resources.network.genes) and scores.name == "de"
+    assert scores.idxmax() == "SYNB"
+    unscored = scores.drop(["SYNB", "SYND"])
+    assert unscored.nunique() == 1 and unscored.iloc[0] < scores["SYND"]
+
+
+def test_run_method_validates_method_output(resources):
+    class Broken(Method):
+        name = "synthetic_broken"
+        description = "returns a list"
+
+        def rank_targets(self, signature, context=None):
+            return [1, 2, 3]
+
+    with pytest.raises(TwinCellError, match="not a numeric Series"):
+        run_method(Broken(resources), sig({"SYNA": 1.0}))
+
+
+def test_prepare_signature_maps_ids_and_rejects_bad_input():
+    s = prepare_signature(pd.Series({"ENSG00000141510": 1.5, "tp53": 0.5, "EGFR": -2.0}, name="mixed"))
+    assert set(s.logfc.index) == {"EGFR", "TP53"}
+    assert s.logfc["TP53"] == 1.5  # two IDs of TP53: the larger |change| is kept
+    with pytest.raises(SignatureError, match="missing or non-numeric"):
+        prepare_signature(pd.Series({"EGFR": np.nan, "TP53": 1.0}))
+    with pytest.raises(SignatureError, match="empty"):
+        prepare_signature(pd.Series(dtype=float))
+    with pytest.raises(SignatureError, match="all zero"):
+        prepare_signature(pd.Series({"EGFR": 0.0}))
+    with pytest.raises(SignatureError, match="not a pandas Series"):
+        prepare_signature({"EGFR": 1.0})
+
+
+def test_network_propagation_ranks_the_seeds_neighbours_first(resources):
+    (rwr,) = make_methods(["network_propagation"], resources)
+    order = list(run_method(rwr, sig({"SYNA": 1.0})).sort_values(ascending=False).index)
+    assert order[0] == "SYNA"
+    assert set(order[1:3]) == {"SYNB", "SYNC"}
+    assert order.index("SYND") < order.index("SYNE") < order.index("SYNS1")
+
+
+def test_network_propagation_needs_a_seed_in_the_network(resources):
+    (rwr,) = make_methods(["network_propagation"], resources)
+    with pytest.raises(TwinCellError, match="no changed gene"):
+        run_method(rwr, sig({"ELSEWHERE": 1.0}))
+
+
+def test_de_ranks_by_absolute_change(resources):
+    (de,) = make_methods(["de"], resources)
+    scores = run_method(de, sig({"SYNA": 0.5, "SYNB": -3.0, "SYNC": 1.0}))
+    assert list(scores.sort_values(ascending=False).index[:3]) == ["SYNB", "SYNC", "SYNA"]
+
+
+def test_controls_ignore_the_signature(resources):
+    degree, drug, popular = make_methods(["degree", "druggability", "popular_targets"], resources)
+    for method in (degree, drug, popular):
+        a, b = run_method(method, sig({"SYNA": 1.0})), run_method(method, sig({"SYNE": -4.0}))
+        pd.testing.assert_series_equal(a, b)
+    assert run_method(degree, sig({"SYNA": 1.0})).idxmax() == "SYNH"
+    drug_scores = run_method(drug, sig({"SYNA": 1.0}))
+    assert drug_scores["SYNB"] > drug_scores["SYNS1"] > drug_scores["SYNA"]  # 3 drugs > 1 drug > none
+    pop = run_method(popular, sig({"SYNA": 1.0}))
+    assert pop["SYNB"] == 4 and pop["SYNS1"] == 1 and pop["SYNA"] < 1
+
+
+def test_random_is_fresh_per_call_but_seeded(resources):
+    r1, r2 = METHODS["random"](resources), METHODS["random"](resources)
+    a1, a2 = run_method(r1, sig({"SYNA": 1.0})), run_method(r1, sig({"SYNA": 1.0}))
+    assert not a1.equals(a2)
+    pd.testing.assert_series_equal(a1, run_method(r2, sig({"SYNA": 1.0})))
+
+
+def synthetic_linear_data(n_genes: int = 40, rank: int = 3, seed: int = 0) -> tuple[PerturbationDataset, np.ndarray]:
+    """Synthetic over-expression of every gene with response G W G[target] (a low-rank bilinear truth)."""
+    rng = np.random.default_rng(seed)
+    genes = [f"SYN{i:04d}" for i in range(n_genes)]
+    G = rng.normal(size=(n_genes, rank))
+    W = rng.normal(size=(rank, rank))
+    X = (G @ W @ G.T).T  # row t = response to perturbing gene t
+    obs = pd.DataFrame({"perturbation": genes, "perturbation_type": "overexpression",
+                        "targets": [f"{g}:+1" for g in genes], "context": "synthetic", "dose": np.nan,
+                        "dataset": "synthetic_linear"})
+    adata = ad.AnnData(X.astype(np.float32), obs=obs.set_index(obs["perturbation"].rename(None)),
+                       var=pd.DataFrame(index=pd.Index(genes, name="gene")))
+    adata.uns.update({"value_type": "zscore", "rank_derived": False, "source": "synthetic_linear",
+                      "provenance": {"origin": "synthetic"}, "unmapped_genes": [], "unmatched_perturbations": []})
+    ds = PerturbationDataset(adata, validate=False)
+    ds.validate(check_genes=False)  # synthetic gene names are not HGNC symbols
+    return ds, X
+
+
+def test_linear_baseline_predicts_unseen_perturbations_and_its_inverse_matches_its_forward(resources):
+    data, X = synthetic_linear_data()
+    train, test = data.subset(np.arange(30)), data.subset(np.arange(30, 40))
+    (lin,) = make_methods(["linear"], resources)
+    assert not lin.is_fitted
+    lin.fit(train)
+    pred = lin.predict_response(test).to_numpy()
+    r = [np.corrcoef(p, o)[0, 1] for p, o in zip(pred, X[30:])]
+    assert np.median(r) > 0.9
+    d = pd.Series(X[35], index=data.genes)
+    scores = lin.rank_targets(d)
+    brute = np.abs(lin.predict_response(data).to_numpy() @ d.to_numpy() - lin.b.to_numpy() @ d.to_numpy())
+    np.testing.assert_allclose(scores.reindex(data.genes).to_numpy(), brute, rtol=1e-8, atol=1e-8)
+
+
+def test_mean_baseline_uses_the_perturbations_own_mean_when_seen(resources):
+    data, X = synthetic_linear_data(n_genes=6)
+    (mean,) = make_methods(["mean"], resources)
+    mean.fit(data.subset(np.arange(4)))
+    pred = mean.predict_response(data).to_numpy()
+    np.testing.assert_allclose(pred[2], X[2], rtol=1e-5)  # float32 storage
+    np.testing.assert_allclose(pred[5], X[:4].mean(axis=0), rtol=1e-5)
+    with pytest.raises(TwinCellError, match="does not rank"):
+        mean.rank_targets(pd.Series({"SYN0001": 1.0}))
+
+
+def test_twincell_prior_ranks_like_identify_on_the_untrained_operator():
+    from twincell.identify import rank_targets
+    from twincell.model import TwinCell
+    from twincell.model.synthetic import synthetic_interactome
+
+    net = synthetic_interactome(n_nodes=30, n_edges=90, seed=1)
+    res = Resources(net, synthetic_drugs(), seed=0)
+    prior, trained = make_methods(["twincell_prior", "twincell"], Resources(net, synthetic_drugs(), seed=0,
+                                                                           model=TwinCell.prior(net)))
+    signature = pd.Series(np.linspace(-1, 1, 10), index=net.genes[10:20])
+    scores = run_method(prior, sig(signature.to_dict()))
+    expected = rank_targets(TwinCell.prior(net), -signature, direction="both", drug_targets=res.drugs)
+    pd.testing.assert_series_equal(scores.sort_index(), expected.set_index("gene")["score"].sort_index(),
+                                   check_names=False)
+    assert trained.is_fitted and prior.predicts_response

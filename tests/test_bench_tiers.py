@@ -1,0 +1,196 @@
+"""TwinBench tiers on synthetic inputs with known answers, the report files, the figures and the CLI."""
+
+from __future__ import annotations
+
+import anndata as ad
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from sklearn.metrics import roc_auc_score  # noqa: E402
+
+from twincell.bench import BenchResult, Resources, make_methods, summary_table, write_report  # noqa: E402
+from twincell.bench.diseases import clinical_tasks, disease_of, read_targets  # noqa: E402
+from twincell.bench.tier1 import run_tier1  # noqa: E402
+from twincell.bench.tier2 import run_tier2  # noqa: E402
+from twincell.bench.tier3 import run_tier3, shuffle_signature  # noqa: E402
+from twincell.data.drugs import DrugTargets  # noqa: E402
+from twincell.data.perturbation import PerturbationDataset  # noqa: E402
+from twincell.data.signatures import Signature  # noqa: E402
+from twincell.errors import DataFileError, TwinCellError  # noqa: E402
+from twincell.model.synthetic import synthetic_interactome  # noqa: E402
+
+TIDY = ["tier", "method", "disease", "signature", "metric", "value", "ci_low", "ci_high"]
+
+
+@pytest.fixture(scope="module")
+def net():
+    return synthetic_interactome(n_nodes=60, n_edges=200, seed=3)
+
+
+@pytest.fixture(scope="module")
+def drugs(net):
+    """Synthetic drug table over the first 30 synthetic genes."""
+    genes = list(net.genes[:30])
+    table = pd.DataFrame({"drug_id": range(len(genes)), "drug": [f"syn-{g}" for g in genes], "gene": genes,
+                          "sign": -1, "action_type": "INHIBITOR"})
+    return DrugTargets(table, pd.DataFrame({"drug_id": [0, 1], "indication": ["i1", "i2"]}))
+
+
+def _signature(name: str, genes, rng: np.random.Generator, strong=()) -> Signature:
+    values = pd.Series(rng.normal(scale=0.2, size=len(genes)), index=list(genes))
+    values[list(strong)] = 5.0
+    return Signature(name=name, logfc=values.rename("logfc"))
+
+
+@pytest.fixture(scope="module")
+def tier3(net, drugs):
+    """Two synthetic diseases whose targets carry the largest |logFC|, plus a third without a signature."""
+    rng = np.random.default_rng(0)
+    g = list(net.genes)
+    targets = pd.DataFrame({"disease": ["DisA"] * 3 + ["DisB"] * 3 + ["DisC"], "gene": g[:3] + g[10:13] + [g[20]]})
+    sigs = [_signature("DisA_s1", g, rng, g[:3]), _signature("DisA_s2", g, rng, g[:3]),
+            _signature("DisB_s1", g, rng, g[10:13])]
+    tasks = clinical_tasks(sigs, targets, pd.Index(g))
+    methods = make_methods(["de", "degree", "random"], Resources(net, drugs, seed=0))
+    return run_tier3(methods, tasks, drugs.druggable_genes(), n_boot=50, n_shuffles=9, seed=0), tasks
+
+
+def test_tier3_tidy_table_and_known_answers(tier3, net, drugs):
+    res, _ = tier3
+    t = res.table
+    assert list(t.columns) == TIDY and set(t["tier"]) == {3}
+    get = t.set_index(["method", "disease", "signature", "metric"])["value"]
+    assert get["de", "DisA", "mean", "auroc"] == 1.0 and get["de", "DisA", "DisA_s1", "recall_at_10"] == 1.0
+    # 9 shuffles + 1 other disease signature: the smallest possible p is 1 / 11 for one signature
+    assert get["de", "DisA", "DisA_s1", "mode_collapse_p"] == pytest.approx(1 / 11)
+    assert get["degree", "DisA", "DisA_s1", "mode_collapse_p"] == 1.0  # input-independent: no credit
+    assert get["degree", "DisA", "mean", "mode_collapse_p_druggable"] == 1.0
+    # druggable variant: negatives are only drug targets (synthetic genes 0..29)
+    scores = pd.Series(net.degree("ppi").astype(float), index=net.genes)
+    sub = scores[scores.index.isin(drugs.druggable_genes())]
+    expected = roc_auc_score(sub.index.isin(net.genes[:3]), sub)
+    assert get["degree", "DisA", "DisA_s1", "auroc_druggable"] == pytest.approx(expected)
+    ci = t[(t["method"] == "random") & (t["metric"] == "auroc") & (t["signature"] == "mean")]
+    assert (ci["ci_low"] <= ci["value"]).all() and (ci["value"] <= ci["ci_high"]).all()
+
+
+def test_tier3_reports_diseases_without_signature(tier3):
+    res, tasks = tier3
+    status = res.coverage.set_index("disease")["status"]
+    assert status["DisC"] == "no signature" and status["DisA"] == "scored"
+    rows = res.table[res.table["disease"] == "DisC"]
+    assert set(rows["signature"]) == {"no signature"} and rows["value"].isna().all()
+
+
+def test_tier3_target_table_and_roc(tier3, net):
+    res, _ = tier3
+    tg = res.targets
+    de = tg[(tg["method"] == "de") & (tg["disease"] == "DisA") & (tg["signature"] == "DisA_s1") & (tg["universe"] == "all")]
+    assert sorted(de["rank"]) == [2.0, 2.0, 2.0]  # three tied best genes share the average rank
+    assert (de["top_percent"] == 100 * 2 / len(net.genes)).all()
+    curve = res.roc[(res.roc["method"] == "de") & (res.roc["disease"] == "DisA") & (res.roc["universe"] == "all")]
+    assert curve["tpr"].iloc[-1] == 1.0 and curve["tpr"].min() >= 0
+
+
+def test_shuffle_keeps_values_and_moves_genes(net):
+    s = _signature("DisA_s1", net.genes[:20], np.random.default_rng(1))
+    sh = shuffle_signature(s, pd.Index(net.genes), np.random.default_rng(2), 0)
+    assert sorted(sh.logfc) == sorted(s.logfc) and not sh.logfc.index.equals(s.logfc.index)
+    assert sh.logfc.index.is_unique
+
+
+def test_disease_of_and_target_files(tmp_path):
+    assert disease_of("SLE_GSE50772_PBMC") == "SLE" and disease_of("Lupus") == "Lupus"
+    f = tmp_path / "targets.tsv"
+    f.write_text("disease\tgene_symbol\nNewDisease\tEGFR\nNewDisease\tENSG00000141510\nNewDisease\tNOT_A_GENE_X\n")
+    t = read_targets(f)
+    assert set(t["gene"]) == {"EGFR", "TP53"} and t.attrs["unmapped"] == ["NOT_A_GENE_X"]
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("illness\tgene\nX\tEGFR\n")
+    with pytest.raises(DataFileError, match="disease"):
+        read_targets(bad)
+    bundled = read_targets()
+    assert set(bundled["disease"]) == {"SLE", "Parkinson", "Psoriasis", "Crohn", "UC"}
+
+
+def _synthetic_overexpression(net, rng: np.random.Generator) -> PerturbationDataset:
+    """Synthetic over-expression of 12 genes: each response is the gene's own large change plus noise."""
+    genes = list(net.genes)
+    pert = genes[:12]
+    X = rng.normal(scale=0.3, size=(len(pert), len(genes)))
+    for i, g in enumerate(pert):
+        X[i, genes.index(g)] = 8.0
+    obs = pd.DataFrame({"perturbation": pert, "perturbation_type": "overexpression", "targets": [f"{g}:+1" for g in pert],
+                        "context": "synthetic", "dose": np.nan, "dataset": "synthetic_oe"}, index=pert)
+    adata = ad.AnnData(X.astype(np.float32), obs=obs, var=pd.DataFrame(index=pd.Index(genes, name="gene")))
+    adata.uns.update({"value_type": "zscore", "rank_derived": False, "source": "synthetic_oe",
+                      "provenance": {"origin": "synthetic"}, "unmapped_genes": [], "unmatched_perturbations": []})
+    ds = PerturbationDataset(adata, validate=False)
+    ds.validate(check_genes=False)  # synthetic gene names are not HGNC symbols
+    return ds
+
+
+def test_tier2_recovers_a_target_visible_in_its_own_response(net, drugs):
+    data = _synthetic_overexpression(net, np.random.default_rng(0))
+    methods = make_methods(["de", "random"], Resources(net, drugs, seed=0))
+    res = run_tier2(methods, data, dataset="synthetic_oe", n_boot=50, seed=0)
+    get = res.table.set_index(["method", "metric"])["value"]
+    assert get["de", "recall_at_1"] == 1.0 and get["de", "median_rank"] == 1.0 and get["de", "auroc"] == 1.0
+    assert get["de", "distance_top1"] == 0.0 and get["de", "distance_random"] > 1
+    assert get["random", "recall_at_1"] < 0.5
+    assert len(res.per_perturbation) == 2 * 12 and list(res.table.columns) == TIDY
+
+
+def test_tier1_mean_baseline_has_l2_ratio_one(net, drugs):
+    data = _synthetic_overexpression(net, np.random.default_rng(1))
+    train, test = data.subset(np.arange(8)), data.subset(np.arange(8, 12))
+    mean, lin = make_methods(["mean", "linear"], Resources(net, drugs, seed=0))
+    mean.fit(train), lin.fit(train)
+    table = run_tier1([lin, mean], mean, test, dataset="synthetic_oe", n_boot=20)
+    get = table.set_index(["method", "metric"])["value"]
+    assert get["mean", "l2_ratio"] == pytest.approx(1.0) and get["mean", "n_rows"] == 4
+    assert {"pearson", "pearson_top20", "direction_accuracy_top20", "mse_top20"} <= set(table["metric"])
+    with pytest.raises(TwinCellError, match="does not predict"):
+        make_methods(["de"], Resources(net, drugs))[0].predict_response(test)
+
+
+def test_report_files_and_figures(tier3, tmp_path):
+    res, _ = tier3
+    result = BenchResult(res.table, res.targets, res.roc, res.coverage, facts={"seed": "0"})
+    files = write_report(result, tmp_path)
+    csv = pd.read_csv(files["table"])
+    assert list(csv.columns) == TIDY and len(csv) == len(res.table)
+    md = files["markdown"].read_text()
+    assert "| method |" in md and "DisC" in md and "no signature" in md and "roc_DisA.png" in md
+    assert (tmp_path / "roc_DisA.png").stat().st_size > 0 and files["metric_table"].exists()
+    assert "<table" in files["html"].read_text()
+    summary = summary_table(res.table)
+    assert list(summary.index) == ["de", "degree", "random"] and "T3 auroc_druggable" in summary.columns
+
+
+def test_plot_functions_return_axes(tier3):
+    from matplotlib.axes import Axes
+
+    from twincell.pl.bench import metric_table, roc_curves
+
+    res, _ = tier3
+    assert isinstance(roc_curves(res.roc, "DisA"), Axes)
+    assert isinstance(metric_table(summary_table(res.table), lower_is_better=["T3 mode_collapse_p_druggable"]), Axes)
+    with pytest.raises(ValueError, match="no ROC curve"):
+        roc_curves(res.roc, "Unknown")
+
+
+def test_cli_lists_methods_and_checks_tiers():
+    from typer.testing import CliRunner
+
+    from twincell.cli.bench import _tiers
+    from twincell.cli.main import app
+
+    out = CliRunner().invoke(app, ["bench", "--list-methods"])
+    assert out.exit_code == 0 and "TwinBench methods" in out.output and "degree" in out.output
+    assert _tiers("1, 3") == [1, 3]
+    with pytest.raises(TwinCellError, match="comma-separated"):
+        _tiers("one")

@@ -1,0 +1,185 @@
+"""ExpressionEncoder, ContextRegistry, the bundled contexts, the end-to-end encoders and the CLI."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from typer.testing import CliRunner
+
+from twincell.cli.main import app
+from twincell.context import (ContextRegistry, ExpressionEncoder, GeneformerEncoder, default_encoder,
+                              encode_contexts, rank_value_scores)
+from twincell.context.bundled import kang_control_cells
+from twincell.data.bundled import path
+from twincell.errors import ContextError, DataFileError
+
+REAL_GENES = ["GAPDH", "ACTB", "CD3E", "CD19", "LYZ", "MS4A1", "NKG7", "CD14", "IL7R", "CCR7", "S100A8", "FCGR3A"]
+
+
+@pytest.fixture(scope="module")
+def registry() -> ContextRegistry:
+    return ContextRegistry.default()
+
+
+def synthetic_reference(seed: int = 0) -> ad.AnnData:
+    """Two synthetic platforms over real gene symbols, with different gene sets and scales."""
+    rng = np.random.default_rng(seed)
+    x = rng.gamma(2.0, 50.0, size=(40, len(REAL_GENES)))
+    x[:20, -3:] = np.nan  # platform A does not measure the last three genes
+    x[20:] *= 7.0
+    obs = pd.DataFrame({"platform": ["A"] * 20 + ["B"] * 20}, index=[f"s{i}" for i in range(40)])
+    return ad.AnnData(x, obs=obs, var=pd.DataFrame(index=REAL_GENES))
+
+
+def test_rank_value_scores_by_hand():
+    v = np.array([[3.0, np.nan, 1.0, 0.0], [1.0, 2.0, 2.0, 5.0]])
+    s = rank_value_scores(v)
+    np.testing.assert_allclose(s[0], [1.0, np.nan, 1 - 1 / 3, 0.0])
+    np.testing.assert_allclose(s[1], [1 - 3 / 4, 1 - 1.5 / 4, 1 - 1.5 / 4, 1.0])
+
+
+def test_expression_encoder_fit_encode_and_reference_mean_is_zero(tmp_path):
+    ref = synthetic_reference()
+    enc = ExpressionEncoder(dim=4).fit(ref)
+    emb = enc.encode(ref)
+    assert emb.shape == (40, 4) and enc.name == "expression-pca" and enc.dim == 4
+    for plat in ("A", "B"):  # each platform is centred, so the balanced mean is the zero (default) vector
+        np.testing.assert_allclose(emb[ref.obs["platform"] == plat].mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(emb.std(axis=0), 1.0, rtol=0.05)
+    # rescaling a profile (counts vs CPM) leaves its ranks and embedding unchanged
+    scaled = ref.copy()
+    scaled.X = scaled.X * 13.0
+    np.testing.assert_allclose(enc.encode(scaled), emb, atol=1e-5)
+    enc.save(tmp_path / "enc.npz")
+    np.testing.assert_allclose(ExpressionEncoder.load(tmp_path / "enc.npz").encode(ref), emb, atol=1e-6)
+
+
+def test_expression_encoder_errors():
+    ref = synthetic_reference()
+    with pytest.raises(ContextError, match="not fitted"):
+        ExpressionEncoder().encode(ref)
+    enc = ExpressionEncoder(dim=3).fit(ref)
+    with pytest.raises(ContextError, match="unknown platform"):
+        enc.encode(ref, platform="nanopore")
+    neg = ref.copy()
+    neg.X = np.abs(np.nan_to_num(neg.X)) * -1
+    with pytest.raises(ContextError, match="negative"):
+        enc.encode(neg, platform="B")
+    other = ad.AnnData(np.ones((2, 2)), var=pd.DataFrame(index=["TP53", "EGFR"]))
+    with pytest.raises(ContextError, match="none of the"):
+        enc.encode(other, platform="A")
+    with pytest.raises(ContextError, match="principal axes"):
+        ExpressionEncoder(dim=50).fit(ref)
+
+
+def test_registry_basics_and_errors(tmp_path):
+    reg = ContextRegistry("synthetic-encoder", 3)
+    reg.add("ctx_a", [1, 2, 3], "synthetic")
+    reg.add("ctx_b", None, "none", note="no baseline")
+    assert reg.ids == ["ctx_a", "ctx_b"] and reg.dim == 3 and "ctx_a" in reg
+    assert reg.info("ctx_b")["has_baseline"] is False and not reg.vector("ctx_b").any()
+    assert reg.matrix(["ctx_b", "ctx_a"]).shape == (2, 3)
+    with pytest.raises(ContextError, match="ctx_a") as err:
+        reg.vector("ctx_c")
+    assert "ctx_a, ctx_b" in err.value.hint
+    with pytest.raises(ContextError, match="size 2"):
+        reg.add("ctx_c", [1, 2], "synthetic")
+    with pytest.raises(ContextError, match="NaN"):
+        reg.add("ctx_c", [1, np.nan, 2], "synthetic")
+    with pytest.raises(ContextError, match="already"):
+        reg.add("ctx_a", [0, 0, 0], "synthetic")
+    with pytest.raises(ContextError, match="cannot merge"):
+        reg.update(ContextRegistry("another-encoder", 3))
+    reg.save(tmp_path / "reg.npz")
+    back = ContextRegistry.load(tmp_path / "reg.npz")
+    assert back.encoder_name == "synthetic-encoder" and back.ids == reg.ids
+    np.testing.assert_array_equal(back.matrix(), reg.matrix())
+    pd.testing.assert_frame_equal(back.to_frame(), reg.to_frame())
+    (tmp_path / "bad.npz").write_bytes(b"not a registry")
+    with pytest.raises(DataFileError):
+        ContextRegistry.load(tmp_path / "bad.npz")
+
+
+def test_default_registry_covers_every_bundled_dataset_context(registry):
+    index = pd.read_csv(path("signatures_index"), sep="\t")
+    needed = set(index["context"].astype(str)) | {"consensus"}
+    assert needed <= set(registry.ids)
+    assert registry.encoder_name == "expression-pca" and registry.dim == 16
+    no_baseline = {i for i in registry.ids if not registry.info(i)["has_baseline"]}
+    assert no_baseline == {"A_427", "COLO205", "C_33A", "MIAPACA_2", "HEPG2_C3A", "HTERT_HPNE", "NK_cells", "consensus"}
+    for i in no_baseline:
+        assert not registry.vector(i).any() and registry.info(i)["note"]
+    assert "no NK cells" in registry.info("NK_cells")["note"]
+    base = registry.matrix(sorted(set(registry.ids) - no_baseline))
+    assert np.all(np.isfinite(base)) and 0.2 < base.std() < 3.0
+    assert registry.info("A549")["source"] == "ccle_basal + l1000_basal" and registry.info("A549")["n_profiles"] == 2
+
+
+def test_default_registry_separates_immune_types_as_the_biology_says(registry):
+    d = {(a, b): float(np.linalg.norm(registry.vector(a) - registry.vector(b)))
+         for a in ("T_cells", "CD4 T cells", "CD8 T cells", "B_cells", "Myeloid_cells", "CD14+ Monocytes")
+         for b in ("T_cells", "Myeloid_cells")}
+    assert d[("CD4 T cells", "T_cells")] < d[("B_cells", "T_cells")] < d[("Myeloid_cells", "T_cells")]
+    assert d[("CD14+ Monocytes", "Myeloid_cells")] < d[("CD14+ Monocytes", "T_cells")]
+    assert np.allclose(registry.vector("HT_29"), registry.vector("HT29"))  # the same line under two datasets' ids
+
+
+def test_kang_context_ids_are_the_files_cell_types(registry):
+    types = set(kang_control_cells().obs["context"])
+    assert types == {"B cells", "CD4 T cells", "CD8 T cells", "CD14+ Monocytes", "FCGR3A+ Monocytes"}
+    assert types <= set(registry.ids)
+    np.testing.assert_allclose(registry.vector("B cells"), registry.vector("B_cells"))  # NeurIPS id, same Kang cells
+
+
+def test_end_to_end_both_encoders_on_real_kang_cells(tmp_path, registry):
+    """A real AnnData (Kang control cells, raw counts) encoded by the ExpressionEncoder and by a tiny random Geneformer."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    kang = kang_control_cells()
+    rows = np.concatenate([np.flatnonzero(kang.obs["context"] == c)[:15] for c in ("B cells", "CD4 T cells", "CD14+ Monocytes")])
+    adata = kang[rows].copy()
+
+    expr = encode_contexts(adata, "context", default_encoder(), source="synthetic test subset")
+    assert expr.encoder_name == "expression-pca" and expr.dim == 16 and len(expr) == 3
+    # the same cells as in the bundled context: close to it (a subset of its cells)
+    assert np.linalg.norm(expr.vector("B cells") - registry.vector("B cells")) < np.linalg.norm(
+        expr.vector("B cells") - registry.vector("CD14+ Monocytes"))
+
+    # tiny random-weight V1-shaped model (real V1 dictionaries, bundled): checks the plumbing, not biology
+    cfg = transformers.BertConfig(vocab_size=25_426, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                                  intermediate_size=32, max_position_embeddings=2048, hidden_act="relu", pad_token_id=0)
+    torch.manual_seed(0)
+    transformers.BertForMaskedLM(cfg).save_pretrained(tmp_path / "model")
+    gf = GeneformerEncoder(tmp_path / "model", batch_size=16)
+    assert gf.version == "V1" and gf.dictionaries.source.startswith("bundled")
+    gfreg = encode_contexts(adata, "context", gf)
+    assert gfreg.encoder_name == "geneformer-V1-2L" and gfreg.dim == 16 and gfreg.ids == expr.ids
+    assert np.all(np.isfinite(gfreg.matrix()))
+    # context = mean over its cells' embeddings
+    cells = gf.encode(adata)
+    np.testing.assert_allclose(gfreg.vector("B cells"), cells[adata.obs["context"] == "B cells"].mean(axis=0),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_encode_contexts_rejects_missing_key():
+    a = ad.AnnData(sp.csr_matrix(np.ones((2, 2))), var=pd.DataFrame(index=["GAPDH", "ACTB"]))
+    with pytest.raises(ContextError, match="no column"):
+        encode_contexts(a, "tissue", default_encoder())
+
+
+def test_cli_list_and_encode(tmp_path, monkeypatch):
+    monkeypatch.delenv("TWINCELL_GENEFORMER_DIR", raising=False)
+    runner = CliRunner()
+    res = runner.invoke(app, ["context", "list"])
+    assert res.exit_code == 0, res.output
+    assert "NK_cells" in res.output and "expression-pca" in res.output
+    kang = kang_control_cells()[:60].copy()
+    kang.write_h5ad(tmp_path / "cells.h5ad")
+    res = runner.invoke(app, ["context", "encode", "--h5ad", str(tmp_path / "cells.h5ad"), "--key", "context",
+                              "--out", str(tmp_path / "ctx.npz")])
+    assert res.exit_code == 0, res.output
+    reg = ContextRegistry.load(tmp_path / "ctx.npz")
+    assert reg.encoder_name == "expression-pca" and set(reg.ids) == set(kang.obs["context"])

@@ -1,0 +1,74 @@
+"""DrugCentral drug -> target table: signs, name normalisation, matching, per-gene summaries."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from twincell.data.bundled import path
+from twincell.data.drugs import DrugTargets, action_sign, build_drug_targets, normalize_drug_name
+from twincell.errors import DataFileError, TwinCellError
+
+
+@pytest.fixture(scope="module")
+def drugs() -> DrugTargets:
+    return DrugTargets.default()
+
+
+def test_action_signs():
+    assert action_sign("INHIBITOR") == -1
+    assert action_sign("antibody binding") == -1
+    assert action_sign("PARTIAL AGONIST") == 1
+    assert action_sign("MODULATOR") == 0
+    assert action_sign(None) == 0
+
+
+@pytest.mark.parametrize("raw, norm", [
+    ("Tofacitinib citrate", "tofacitinib"), ("Trametinib (GSK1120212)", "trametinib"),
+    ("Quisinostat (JNJ-26481585) 2HCl", "quisinostat"), ("Pitavastatin Calcium", "pitavastatin"),
+    ("Selinexor ", "selinexor"), ("Ropivacaine hydrochloride monohydrate", "ropivacaine")])
+def test_normalize_drug_name(raw, norm):
+    assert normalize_drug_name(raw) == norm
+
+
+def test_known_targets_with_signs(drugs):
+    assert drugs.targets("Trametinib (GSK1120212)") == {"MAP2K1": -1, "MAP2K2": -1}
+    assert drugs.targets("TOFACITINIB CITRATE") == drugs.targets("tofacitinib")
+    assert set(drugs.targets("tofacitinib")) == {"JAK1", "JAK2", "JAK3", "TYK2"}
+    # a multi-subunit receptor row gives every subunit the agonist sign
+    assert drugs.targets("interferon beta-1a") == {"IFNAR1": 1, "IFNAR2": 1}
+
+
+def test_unknown_drug_is_a_clear_error(drugs):
+    with pytest.raises(TwinCellError, match="not in the DrugCentral"):
+        drugs.targets("not-a-drug-xyz")
+
+
+def test_match_reports_unmatched(drugs):
+    matched, unmatched = drugs.match(["Trametinib", "Dabrafenib", "g(+)-JQ1", "Trametinib"])
+    assert set(matched) == {"Trametinib", "Dabrafenib"} and unmatched == ["g(+)-JQ1"]
+    assert matched["Dabrafenib"]["BRAF"] == -1
+
+
+def test_gene_summaries_against_raw_table(drugs):
+    raw = pd.read_csv(path("drugcentral_targets"), sep="\t")
+    assert {"MAP2K1", "NR3C1", "JAK1"} <= drugs.druggable_genes()
+    n = drugs.n_drugs_per_gene()
+    direct = raw[raw["GENE"] == "MAP2K1"]["DRUG_ID"].nunique()
+    assert n["MAP2K1"] == direct
+    ind = drugs.indication_counts_per_gene()
+    assert set(ind.index) == drugs.druggable_genes()
+    assert ind.is_monotonic_decreasing and ind.iloc[0] > 50
+    # non-human targets are left out and counted; their gene names are reported as unmapped
+    assert drugs.n_nonhuman_rows > 0 and "gyrA" in drugs.unmapped_genes
+
+
+def test_sign_conflicts_and_bad_tables():
+    raw = pd.DataFrame({"DRUG_ID": ["1", "1", "2", "2"], "DRUG_NAME": ["syn-a", "syn-a", "syn-b", "syn-b"],
+                        "GENE": ["EGFR", "EGFR", "EGFR", "EGFR"], "UNIPROT": ["", "", "", ""],
+                        "ACTION_TYPE": ["INHIBITOR", "AGONIST", "MODULATOR", "BLOCKER"]})
+    dt = build_drug_targets(raw)
+    assert dt.targets("syn-a") == {"EGFR": 0}  # opposite signs -> unknown direction
+    assert dt.targets("syn-b") == {"EGFR": -1}  # non-zero wins over 0
+    with pytest.raises(DataFileError, match="lacks columns"):
+        build_drug_targets(raw.drop(columns=["ACTION_TYPE"]))

@@ -1,0 +1,149 @@
+"""Tahoe-100M reader on SYNTHETIC schema-exact parquet: pseudobulk values vs numpy, Dask cluster, errors, CLI."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+
+import numpy as np
+import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from twincell.cli.main import app
+from twincell.data._synthetic_tahoe import SYNTHETIC_UNMAPPED_ENSEMBL, write_synthetic_tahoe
+from twincell.data.genes import GeneMapper
+from twincell.data.perturbation import PerturbationDataset
+from twincell.data.tahoe import aggregate_shards, open_tahoe, parse_dose, prepare_tahoe, shard_sums, token_columns
+from twincell.errors import DataFileError
+
+
+@pytest.fixture(scope="module")
+def synthetic_tahoe(tmp_path_factory):
+    return write_synthetic_tahoe(tmp_path_factory.mktemp("synthetic_tahoe"), n_cells=3000, n_genes=30)
+
+
+@pytest.fixture(scope="module")
+def prepared(synthetic_tahoe):
+    return prepare_tahoe(synthetic_tahoe)
+
+
+def numpy_pseudobulk(root) -> pd.DataFrame:
+    """Direct dense computation: (drug, dose, line, plate) x symbol log1p-CP10k differences to DMSO_TF."""
+    cells = pq.read_table(sorted((root / "data").glob("*.parquet"))).to_pandas()
+    genes = pd.read_parquet(root / "metadata" / "gene_metadata.parquet")
+    samples = pd.read_parquet(root / "metadata" / "sample_metadata.parquet").set_index("sample")
+    dense = np.zeros((len(cells), int(genes["token_id"].max()) + 1))
+    for i, (tok, val) in enumerate(zip(cells["genes"], cells["expressions"])):
+        if val[0] < 0:
+            tok, val = tok[1:], val[1:]
+        dense[i, tok] += val
+    cells["dose"] = [float(ast.literal_eval(samples.loc[s, "drugname_drugconc"])[0][1]) for s in cells["sample"]]
+    keys = ["drug", "dose", "cell_line_id", "plate"]
+    sums = pd.DataFrame(dense).groupby([cells[k] for k in keys]).sum()
+    totals = sums.sum(axis=1)
+    sym = GeneMapper.default().map(genes["ensembl_id"], kind="ensembl").symbols
+    cols = {t: sym[e] for t, e in zip(genes["token_id"], genes["ensembl_id"]) if e in sym}
+    by_sym = sums[list(cols)].T.groupby(pd.Series(cols)).sum().T
+    logn = np.log1p(by_sym.div(totals, axis=0) * 1e4)
+    ctrl = logn.xs("DMSO_TF", level="drug")
+    treated = logn.drop(index="DMSO_TF", level="drug")
+    out = treated.copy()
+    for idx in treated.index:
+        drug, dose, line, plate = idx
+        (c,) = [r for r in ctrl.index if r[1] == line and r[2] == plate]
+        out.loc[idx] = treated.loc[idx] - ctrl.loc[c]
+    return out
+
+
+def test_schema_of_synthetic_fixture(synthetic_tahoe):
+    schema = pq.read_schema(next((synthetic_tahoe / "data").glob("*.parquet")))
+    assert schema.names == ["genes", "expressions", "drug", "sample", "BARCODE_SUB_LIB_ID", "cell_line_id",
+                            "moa-fine", "canonical_smiles", "pubchem_cid", "plate"]
+    assert str(schema.field("genes").type) == "list<element: int64>"
+    assert str(schema.field("expressions").type) == "list<element: float>"
+
+
+def test_pseudobulk_matches_numpy(synthetic_tahoe, prepared):
+    expected = numpy_pseudobulk(synthetic_tahoe)
+    obs = prepared.obs
+    assert prepared.n_obs == len(expected) == 3 * 2 * 3  # drugs x plates x lines
+    assert "DMSO_TF" not in set(obs["perturbation"])  # the control is never a perturbation ...
+    assert "Trametinib (DMSO_TF solvate)" in set(obs["perturbation"])  # ... and the solvate trap is a drug
+    for i in range(prepared.n_obs):
+        key = (obs["perturbation"].iloc[i], obs["dose"].iloc[i], obs["cell_line_id"].iloc[i], obs["plate"].iloc[i])
+        np.testing.assert_allclose(prepared.adata[i, expected.columns].X.ravel(), expected.loc[key].to_numpy(),
+                                   rtol=1e-5, atol=1e-5)
+    assert prepared.uns["value_type"] == "log_fold_change"
+    assert list(prepared.uns["unmapped_genes"]) == [SYNTHETIC_UNMAPPED_ENSEMBL]
+
+
+def test_metadata_joins(prepared):
+    obs = prepared.obs
+    assert set(obs["dose"]) == {0.05, 5.0}  # from drugname_drugconc, trailing-space name included
+    erd = obs[obs["perturbation"] == "Erdafitinib"]
+    assert len(erd) == 6 and erd["targets"].iloc[0] == "FGFR1:-1;FGFR2:-1;FGFR3:-1;FGFR4:-1"
+    assert "GPT-4o" in prepared.uns["drug_target_caveat"]
+    assert set(obs.loc[obs["cell_line_id"] == "CVCL_0023", "context"]) == {"A549"}
+    assert (obs["n_control_cells"] > 0).all()
+
+
+def test_dask_local_cluster_equals_in_process(synthetic_tahoe):
+    distributed = pytest.importorskip("distributed")
+    layout = open_tahoe(synthetic_tahoe)
+    lookup, symbols, _ = token_columns(layout.genes)
+    local = aggregate_shards(layout.shards, lookup, len(symbols))
+    with distributed.LocalCluster(n_workers=2, processes=False, threads_per_worker=1,
+                                  dashboard_address=None) as cluster:
+        remote = aggregate_shards(layout.shards, lookup, len(symbols), scheduler=cluster.scheduler_address,
+                                  split_every=2)
+    pd.testing.assert_frame_equal(local.keys, remote.keys)
+    np.testing.assert_allclose(local.sums, remote.sums)
+    np.testing.assert_array_equal(local.n_cells, remote.n_cells)
+    assert local.n_cells.sum() == layout.n_cells == 3000
+
+
+def test_plate_filter(synthetic_tahoe, prepared):
+    one = prepare_tahoe(synthetic_tahoe, plates=["plate2"])
+    assert set(one.obs["plate"]) == {"plate2"}
+    full = prepared.obs["plate"].to_numpy() == "plate2"
+    np.testing.assert_allclose(one.X, prepared.X[full], rtol=1e-6)
+
+
+def test_parse_dose():
+    assert parse_dose("[('Erdafitinib ', 0.05, 'uM')]") == 0.05
+    with pytest.raises(DataFileError, match="cannot parse"):
+        parse_dose("0.05 uM")
+
+
+def test_malformed_inputs(tmp_path, synthetic_tahoe):
+    with pytest.raises(DataFileError, match="no expression shards"):
+        open_tahoe(tmp_path)
+    broken = shutil.copytree(synthetic_tahoe, tmp_path / "broken")
+    (broken / "metadata" / "sample_metadata.parquet").unlink()
+    with pytest.raises(DataFileError, match="sample_metadata.parquet is missing"):
+        open_tahoe(broken)
+    no_ctrl = shutil.copytree(synthetic_tahoe, tmp_path / "no_ctrl")
+    for shard in (no_ctrl / "data").glob("*.parquet"):
+        table = pq.read_table(shard)
+        pq.write_table(table.filter(pc.not_equal(table.column("drug"), "DMSO_TF")), shard)
+    with pytest.raises(DataFileError, match="no DMSO_TF control"):
+        prepare_tahoe(no_ctrl)
+
+
+def test_cli_prepare(synthetic_tahoe, tmp_path):
+    out = tmp_path / "tahoe.h5ad"
+    res = CliRunner().invoke(app, ["data", "prepare", "tahoe", "--src", str(synthetic_tahoe), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert PerturbationDataset.read(out).n_obs == 18
+
+
+def test_batch_size_does_not_change_sums(synthetic_tahoe):
+    layout = open_tahoe(synthetic_tahoe)
+    lookup, symbols, _ = token_columns(layout.genes)
+    one = shard_sums(str(layout.shards[0]), lookup, len(symbols))
+    many = shard_sums(str(layout.shards[0]), lookup, len(symbols), batch_size=300)
+    pd.testing.assert_frame_equal(one.keys, many.keys)
+    np.testing.assert_allclose(one.sums, many.sums)

@@ -1,0 +1,88 @@
+"""Identification report and the ``twincell identify`` command."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from twincell.cli.main import app
+from twincell.data.signatures import load_disease_signature
+from twincell.context import default_encoder
+from twincell.context.bundled import kang_control_cells
+from twincell.errors import ContextError, SignatureError
+from twincell.identify import baseline_context, identify_targets, write_report
+from twincell.model import TwinCell
+
+
+@pytest.fixture(scope="module")
+def prior_dir(interactome, tmp_path_factory):
+    """The TwinCell prior on the real interactome, saved as a model directory."""
+    directory = tmp_path_factory.mktemp("model") / "prior"
+    TwinCell.prior(interactome).save(directory)
+    return directory
+
+
+def test_report_files(interactome, tmp_path):
+    sig = load_disease_signature("SLE")
+    result = identify_targets(TwinCell.prior(interactome).operator(None), sig, n_explain=2, k=3)
+    files = write_report(result, tmp_path / "out", top=10)
+    ranking = pd.read_csv(files["ranking"])
+    assert len(ranking) == interactome.n_nodes
+    assert ranking["gene"].tolist() == result.ranking["gene"].tolist()
+    paths = pd.read_csv(files["paths"])
+    assert list(paths["target"].unique()) == ranking["gene"].head(2).tolist()
+    assert paths.groupby("target").size().le(3).all()
+    html = files["report"].read_text()
+    assert html.count("data:image/png;base64,") == 2
+    assert "context-free edge strengths" in html
+    assert sig.name in html and ranking["gene"].iloc[0] in html
+    assert "<script" not in html
+
+
+def test_cli_identify_writes_ranking_paths_and_report(prior_dir, tmp_path):
+    out = tmp_path / "sle"
+    result = CliRunner().invoke(app, ["identify", "--disease", "SLE", "--model", str(prior_dir), "--top", "15",
+                                      "--explain", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in out.iterdir()} == {"ranking.csv", "paths.csv", "report.html"}
+    assert "context-free" in result.output
+    top = pd.read_csv(out / "ranking.csv")["gene"].iloc[0]
+    assert top in result.output
+
+
+def test_cli_identify_from_signature_file(prior_dir, tmp_path):
+    table = tmp_path / "limma.tsv"
+    pd.DataFrame({"Gene.symbol": ["IFI27", "CXCL8", "FOS"], "logFC": [2.0, 3.0, 1.0],
+                  "adj.P.Val": [1e-4, 1e-6, 1e-3]}).to_csv(table, sep="\t", index=False)
+    result = CliRunner().invoke(app, ["identify", "--signature", str(table), "--model", str(prior_dir),
+                                      "--explain", "1", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert "3 genes" in result.output
+
+
+def test_cli_identify_needs_exactly_one_signature(tmp_path):
+    result = CliRunner().invoke(app, ["identify", "--out", str(tmp_path)])
+    assert isinstance(result.exception, SignatureError)
+    assert "exactly one of --signature" in result.exception.problem
+
+
+def test_baseline_expression_becomes_the_models_context_vector():
+    encoder = default_encoder()
+    cells = kang_control_cells()  # real control PBMCs (Kang et al. 2018)
+
+    class GatedModel:
+        metadata = {"context_encoder": encoder.name}
+        context_dim = encoder.dim
+
+    vector = baseline_context(cells, GatedModel(), encoder)
+    assert vector.shape == (encoder.dim,)
+    assert np.allclose(vector, encoder.encode(cells).mean(axis=0), atol=1e-5)
+
+    class OtherModel:
+        metadata = {"context_encoder": "geneformer-V1-6L"}
+        context_dim = 256
+
+    with pytest.raises(ContextError, match="geneformer-V1-6L"):
+        baseline_context(cells, OtherModel(), encoder)

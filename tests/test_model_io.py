@@ -1,0 +1,110 @@
+"""Saving and loading: identical predictions, atomic writes, clear errors for broken model directories."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from twincell.errors import ModelFileError
+from twincell.model import TwinCell
+from twincell.model import io as model_io
+from twincell.model.synthetic import simulate_responses, synthetic_interactome
+
+DIM = 3
+
+
+class RegistryLike:
+    """The part of the ContextRegistry interface the model uses (ids, vector, encoder_name, dim)."""
+
+    encoder_name = "synthetic-encoder"
+    dim = DIM
+
+    def __init__(self, vectors):
+        self._v = vectors
+        self.ids = list(vectors)
+
+    def vector(self, i):
+        return self._v[i]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    net = synthetic_interactome(n_nodes=30, n_edges=80, seed=3)
+    rng = np.random.default_rng(0)
+    registry = RegistryLike({c: rng.standard_normal(DIM).astype(np.float32) for c in ("cA", "cB")})
+    truth = TwinCell(net, DIM, seed=1)
+    truth.contexts = {c: registry.vector(c) for c in registry.ids}
+    data = simulate_responses(truth, [{g: -1} for g in net.genes[:20]], ["cA", "cB"], noise=0.1,
+                              name="synthetic_io")
+    model = TwinCell(net, DIM, seed=2).fit(data, registry, max_epochs=2, lr=0.05)
+    directory = model.save(tmp_path_factory.mktemp("models") / "model")
+    return model, directory
+
+
+def test_save_load_gives_identical_predictions(trained):
+    model, directory = trained
+    loaded = TwinCell.load(directory)
+    pert = {model.genes[0]: -1, model.genes[4]: 1}
+    for ctx in ("cA", "cB", None):
+        np.testing.assert_array_equal(loaded.predict(pert, ctx), model.predict(pert, ctx))
+    assert (loaded.operator("cA").A != model.operator("cA").A).nnz == 0
+    assert loaded.metadata["context_encoder"] == "synthetic-encoder"
+    assert loaded.metadata["datasets"][0]["name"] == "synthetic_io"
+    assert loaded.hparams == model.hparams and loaded.interactome.fingerprint == model.interactome.fingerprint
+    np.testing.assert_array_equal(loaded.contexts["cB"], model.contexts["cB"])
+    pd.testing.assert_frame_equal(loaded.history, model.history, check_dtype=False)
+
+
+def test_interrupted_save_keeps_the_previous_model(trained, tmp_path, monkeypatch):
+    model, _ = trained
+    target = model.save(tmp_path / "m")
+    before = (target / "config.json").read_text()
+
+    def fail(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(model_io.np, "savez", fail)
+    with pytest.raises(KeyboardInterrupt):
+        model.save(target)
+    assert (target / "config.json").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+    TwinCell.load(target)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: (d / "weights.pt").write_bytes(b"garbage"), "corrupt"),
+    (lambda d: (d / "interactome.parquet").unlink(), "incomplete: interactome.parquet is missing"),
+    (lambda d: (d / "config.json").write_text("{not json"), "config.json is corrupt"),
+    (lambda d: (d / "config.json").unlink(), "no config.json"),
+])
+def test_broken_model_directories_raise_model_file_error(trained, tmp_path, damage, message):
+    model, _ = trained
+    d = model.save(tmp_path / "m")
+    damage(d)
+    with pytest.raises(ModelFileError, match=message):
+        TwinCell.load(d)
+
+
+def test_version_mismatch_and_missing_directory(trained, tmp_path):
+    model, _ = trained
+    d = model.save(tmp_path / "m")
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["format"] = model_io.FORMAT_VERSION + 1
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelFileError, match="format"):
+        TwinCell.load(d)
+    with pytest.raises(ModelFileError, match="does not exist"):
+        TwinCell.load(tmp_path / "nowhere")
+
+
+def test_weights_that_do_not_fit_the_config(trained, tmp_path):
+    model, _ = trained
+    d = model.save(tmp_path / "m")
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["context_dim"] = DIM + 1
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelFileError, match="loadable"):
+        TwinCell.load(d)

@@ -1,0 +1,136 @@
+"""Disease signatures: table formats, gene mapping, bundled signatures, AnnData -> signature, clear errors."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+from twincell.data.bundled import path
+from twincell.data.signatures import (
+    DEFAULT_SIGNATURES, list_disease_signatures, load_disease_signature, read_signature, signature_from_anndata,
+)
+from twincell.errors import DataFileError, SignatureError
+
+GENES = ["STAT1", "IRF7", "TNF", "IL6"]
+LOGFC = [1.5, 2.0, -0.5, -1.25]
+PADJ = [1e-5, 1e-8, 0.02, 0.3]
+
+
+@pytest.mark.parametrize("columns", [
+    ("Gene.symbol", "logFC", "adj.P.Val"),           # limma topTable
+    ("gene_symbol", "log2fc", "padj"),                # plain export
+    ("names", "logfoldchanges", "pvals_adj"),        # scanpy rank_genes_groups_df
+    ("gene", "avg_log2FC", "p_val_adj"),             # Seurat FindMarkers (+ gene column)
+])
+def test_recognised_column_names(columns):
+    g, l, p = columns
+    sig = read_signature(pd.DataFrame({g: GENES, l: LOGFC, p: PADJ, "other": 0}))
+    assert sig.logfc.to_dict() == dict(zip(GENES, LOGFC))
+    assert sig.padj.to_dict() == dict(zip(GENES, PADJ))
+    assert sig.desired_change().to_dict() == {g_: -v for g_, v in zip(GENES, LOGFC)}
+
+
+def test_deseq2_csv_with_row_names(tmp_path):
+    f = tmp_path / "deseq2_results.csv"
+    pd.DataFrame({"baseMean": 10.0, "log2FoldChange": LOGFC, "lfcSE": 0.1, "padj": PADJ}, index=GENES).to_csv(f)
+    sig = read_signature(f)
+    assert sig.name == "deseq2_results"
+    assert sig.logfc.to_dict() == dict(zip(GENES, LOGFC))
+
+
+def test_columns_named_by_flags_and_padj_filter():
+    table = pd.DataFrame({"id": GENES, "effect": LOGFC, "q": PADJ})
+    sig = read_signature(table, gene_col="id", logfc_col="effect", padj_col="q", padj_max=0.05)
+    assert list(sig.logfc.index) == ["IRF7", "STAT1", "TNF"]  # sorted by padj, IL6 (0.3) filtered out
+    with pytest.raises(SignatureError, match="no column 'nope'"):
+        read_signature(table, gene_col="nope", logfc_col="effect")
+
+
+def test_ids_are_mapped_unmapped_reported_and_duplicates_collapsed():
+    table = pd.DataFrame({
+        "gene": ["ENSG00000115415", "6772", "stat1", "NOT_A_GENE_XYZ", "IL6"],  # STAT1 thrice (Ensembl, Entrez, case)
+        "logFC": [1.0, 2.0, 3.0, 4.0, float("nan")],
+        "padj": [0.01, 0.001, 0.5, 0.01, 0.01],
+    })
+    sig = read_signature(table)
+    assert sig.logfc.to_dict() == {"STAT1": 2.0}       # the STAT1 row with the smallest padj
+    assert sig.collapsed == ["STAT1"]
+    assert sig.unmapped == ["NOT_A_GENE_XYZ"]
+    assert sig.n_missing_values == 1                    # IL6 had no value
+    cov = sig.coverage(["STAT1", "TNF"])
+    assert (cov["found"], cov["absent"]) == (1, 0)
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    (pd.DataFrame({"gene": [], "logFC": []}), "is empty"),
+    (pd.DataFrame({"gene": GENES, "logFC": np.nan}), "missing"),
+    (pd.DataFrame({"gene": ["xx_not_gene", "yy_not_gene"], "logFC": [1.0, 2.0]}), "maps to an HGNC symbol"),
+    (pd.DataFrame({"gene": GENES, "score": LOGFC}), "no recognised log fold change column"),
+    (pd.DataFrame({"gene": GENES, "logFC": ["up", "up", "down", "down"]}), "holds no numbers"),
+])
+def test_bad_signatures_raise_clear_errors(table, message):
+    with pytest.raises(SignatureError, match=message) as info:
+        read_signature(table)
+    assert info.value.hint
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataFileError, match="does not exist"):
+        read_signature(tmp_path / "absent.tsv")
+
+
+def test_bundled_signatures_listed_and_loadable_by_disease():
+    table = list_disease_signatures()
+    assert set(table["disease"]) == set(DEFAULT_SIGNATURES)
+    assert table.groupby("disease")["default"].sum().eq(1).all()
+    files = sorted(f.name for f in path("disease_signatures").glob("*.tsv.gz"))
+    assert sorted(table["file"]) == files
+    sle = load_disease_signature("sle")
+    assert sle.name == "SLE_GSE50772_PBMC"
+    row = table.set_index("file").loc["SLE_GSE50772_PBMC.tsv.gz"]
+    assert len(sle) + len(sle.unmapped) + len(sle.collapsed) == row["n_genes"]
+    assert load_disease_signature("SLE", "ExpressionAtlas-OT2019_blood-inferred").name.startswith("SLE_Expression")
+    with pytest.raises(SignatureError, match="no bundled signature for disease"):
+        load_disease_signature("scurvy")
+    with pytest.raises(SignatureError, match="choose one of"):
+        load_disease_signature("SLE", "GSE0")
+
+
+@pytest.fixture(scope="module")
+def kang():
+    """Kang et al. 2018 PBMC: real IFN-beta stimulated and control cells, raw UMI counts."""
+    return ad.read_h5ad(path("kang2018"))
+
+
+def test_signature_from_anndata_wilcoxon_finds_interferon_response(kang):
+    sig = signature_from_anndata(kang, "condition", disease="stim", healthy="ctrl", gene_col="ensembl_id")
+    assert "wilcoxon" in sig.method
+    top_up = set(sig.logfc[sig.padj < 0.01].sort_values().tail(30).index)
+    assert {"ISG15", "IFIT1", "IFIT3", "RSAD2"} & top_up  # interferon-stimulated genes lead the stimulated side
+    assert sig.logfc["IFIT1"] > 2
+
+
+def test_signature_from_anndata_deseq2_on_pseudobulk(kang):
+    key = kang.obs["sample_id"].astype(str) + "|" + kang.obs["cell_type"].astype(str)
+    isg = kang.var["gene_symbol"].isin(["ISG15", "IFIT1", "IFIT3", "MX1", "ACTB", "GAPDH"]).to_numpy()
+    total = np.asarray(kang.X.sum(axis=0)).ravel()
+    keep = isg | (total >= np.sort(total)[-150])  # the 150 most-counted genes keep PyDESeq2 fast
+    counts = pd.DataFrame(kang.X[:, keep].toarray()).groupby(key.to_numpy()).sum()
+    obs = pd.DataFrame({"condition": ["stim" if k.startswith("stim") else "ctrl" for k in counts.index]},
+                       index=counts.index)
+    bulk = ad.AnnData(counts.to_numpy(np.float32), obs=obs, var=kang.var.loc[keep])
+    sig = signature_from_anndata(bulk, "condition", "stim", "ctrl", method="deseq2", gene_col="ensembl_id")
+    assert "pydeseq2" in sig.method
+    assert sig.logfc["ISG15"] > 2 and sig.padj["ISG15"] < 1e-3
+    with pytest.raises(SignatureError, match="raw non-negative integer counts"):
+        signature_from_anndata(ad.AnnData(np.log1p(bulk.X) + 0.5, obs=obs, var=bulk.var), "condition", "stim", "ctrl",
+                               method="deseq2", gene_col="ensembl_id")
+
+
+def test_anndata_input_errors(kang):
+    with pytest.raises(SignatureError, match="no column 'disease_state'"):
+        signature_from_anndata(kang, "disease_state", "SLE", "healthy")
+    with pytest.raises(SignatureError, match="has 0 sample"):
+        signature_from_anndata(kang, "condition", "SLE", "ctrl")
