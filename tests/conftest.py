@@ -30,21 +30,8 @@ def service_model(interactome):
     from twincell.data.perturbation import PerturbationDataset
     from twincell.model import TwinCell
     from twincell.model.synthetic import simulate_responses
-    from twincell.network import Interactome
 
-    a = interactome.adjacency()
-    both = (a + a.T).tocsr()
-    order, seen = [interactome.gene_index["STAT1"]], {interactome.gene_index["STAT1"]}
-    for node in order:
-        for j in both.indices[both.indptr[node]:both.indptr[node + 1]]:
-            if len(order) < 300 and j not in seen:
-                seen.add(j)
-                order.append(int(j))
-    keep = set(interactome.genes[order])
-    e = interactome.edges
-    sub = e[e["source"].isin(keep) & e["target"].isin(keep)]
-    net = Interactome(sub.assign(layer=sub["layer"].astype(str)),
-                      {"sources": interactome.meta.get("sources", []), "subnetwork": "300 nodes nearest STAT1"})
+    net = interactome.subgraph(interactome.neighbourhood("STAT1", 300))
     rng = np.random.default_rng(0)
     perturbations = [{str(g): int(rng.choice([-1, 1]))} for g in rng.choice(net.genes, 30, replace=False)]
     simulated = simulate_responses(TwinCell.prior(net), perturbations, [None], name="synthetic_service")

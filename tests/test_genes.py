@@ -22,6 +22,8 @@ def mapper() -> GeneMapper:
     ("AARS", "AARS1", "alias"),       # previous symbol, via LINCS gene info (Entrez 16)
     ("SEPT9", "SEPTIN9", "alias"),    # previous symbol
     ("C10orf99", "C10orf99", "symbol"),
+    ("B3GNT9", "B3GNT9", "symbol"),    # a symbol shaped like a UniProt accession
+    ("H2BC21", "H2BC21", "symbol"),
 ])
 def test_known_identifiers_map_to_current_symbols(mapper, ident, symbol, via):
     res = mapper.map([ident])

@@ -112,6 +112,9 @@ class GeneMapper:
 
     def _one(self, identifier: str, kind: IdKind) -> tuple[str | None, str]:
         s = str(identifier).strip()
+        if kind == "auto" and s.upper() in self._symbol:
+            # a current symbol wins over ID patterns: B3GNT9 or H2BC21 look like UniProt accessions
+            return self._symbol[s.upper()], "symbol"
         k = detect_kind(s) if kind == "auto" else kind
         if k == "ensembl":
             return self._ensembl.get(s.split(".")[0].upper()), "ensembl"
