@@ -46,9 +46,11 @@ def test_collectri_tf_layer(interactome):
 
 
 def test_undirected_pairs_are_stored_both_ways(interactome):
-    e = interactome.edges[interactome.layer_mask("ppi") & ~interactome.edges["directed"].to_numpy()]
-    fwd = set(zip(e["source"], e["target"]))
-    assert all((t, s) in fwd for s, t in list(fwd)[:2000])
+    ppi = interactome.edges[interactome.layer_mask("ppi")]
+    pairs = set(zip(ppi["source"], ppi["target"]))
+    undirected = ppi[~ppi["directed"]]
+    # the reverse always exists; it may be marked directed where an isoform's row states a direction
+    assert all((t, s) in pairs for s, t in zip(undirected["source"], undirected["target"]))
 
 
 def test_adjacency_matches_edge_table(interactome):
