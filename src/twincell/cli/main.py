@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import typer
+from rich.logging import RichHandler
 
 from twincell.cli import bench as bench_cli
 from twincell.cli import context as context_cli
@@ -29,6 +31,8 @@ app.command("train")(train_cli.train)
 
 def run() -> None:
     """Console-script entry point: runs the app and turns TwinCell errors into exit code 2."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s",
+                        handlers=[RichHandler(console=console, show_time=False, show_path=False)])
     try:
         app()
     except TwinCellError as exc:

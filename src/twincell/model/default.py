@@ -10,6 +10,7 @@ result does not depend on the machine) keeps it to a few minutes on two CPU core
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from twincell import __version__
 from twincell.errors import ModelFileError
 from twincell.model.io import FORMAT_VERSION
 from twincell.model.twincell import TwinCell
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from twincell.context import ContextRegistry
@@ -95,5 +98,7 @@ def default_model(*, retrain: bool = False, device: str = "cpu") -> TwinCell:
         try:
             return TwinCell.load(directory, device=device)
         except ModelFileError:
-            pass
+            log.warning("the cached default model in %s cannot be read; training it again", directory)
+    log.info("training the default model on the bundled data (first use: about 1-2 minutes on 2 CPU cores); "
+             "it is cached in %s", directory)
     return train_default_model(directory, device=device)
