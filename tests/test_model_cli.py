@@ -28,3 +28,4 @@ def test_train_command_writes_a_loadable_model(interactome, tmp_path):
     model = TwinCell.load(out)
     assert model.metadata["context_encoder"] == "synthetic-encoder"
     assert model.datasets[0].name == "synthetic_cli" and len(model.history) == 1
+    assert (out / "training_curves.png").stat().st_size > 0

@@ -11,6 +11,7 @@ from twincell.cli.network import load_network
 from twincell.context import ContextRegistry
 from twincell.data.perturbation import PerturbationDataset
 from twincell.model.default import DEFAULT_FIT, DEFAULT_TIME_BUDGET_S, train_default_model
+from twincell.pl import training_curves
 
 
 def train(
@@ -37,4 +38,6 @@ def train(
         time_budget_s=time_budget or None, device=device, seed=seed, context_gates=not no_gates,
         checkpoint=checkpoint, resume=resume, max_epochs=epochs, batch_size=batch_size, lr=lr)
     print_table(model.history[["epoch", "train_loss", "val_loss", "seconds"]], title="training history")
-    console.print(f"{model!r} -> {out}")
+    figure = out / "training_curves.png"
+    training_curves(model.history).figure.savefig(figure, dpi=120, bbox_inches="tight")
+    console.print(f"{model!r} -> {out} (training curves: {figure})")
