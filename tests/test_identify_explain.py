@@ -109,7 +109,8 @@ def test_paths_figure_draws_every_protein(real_explanation):
     _, _, e = real_explanation
     ax = pl.paths(e)
     labels = {t.get_text() for t in ax.texts}
-    assert set(np.concatenate([list(n) for n in e.paths["nodes"]])) | set(e.paths["gene"]) <= labels
+    assert set(np.concatenate([list(n) for n in e.paths["nodes"]])) <= labels
+    assert {f"{g} mRNA" for g in e.paths["gene"]} <= labels  # every responding transcript, apart from its protein
     assert e.target in ax.get_title()
     plt.close(ax.figure)
 

@@ -23,20 +23,25 @@ class ExplanationLike(Protocol):
     paths: pd.DataFrame
 
 
-def _graph(table: pd.DataFrame) -> tuple[dict[str, int], dict[tuple[str, str, bool], float]]:
-    """Column (hop depth) of each node and the signed strength of each drawn edge (readout edges flagged)."""
+def _graph(table: pd.DataFrame) -> tuple[dict[str, int], dict[tuple[str, str, bool], float], set[str]]:
+    """Column of each node, the signed strength of each drawn edge (readout edges flagged), and the
+    transcript nodes (``"<gene> mRNA"``, drawn in a last column so a protein and its own transcript
+    never share a box)."""
     depth: dict[str, int] = {}
     edges: dict[tuple[str, str, bool], float] = {}
+    transcripts: set[str] = set()
     for row in table.itertuples(index=False):
         nodes = list(row.nodes)
         for h, name in enumerate(nodes):
             depth[name] = min(depth.get(name, h), h)
         for a, b, s in zip(nodes[:-1], nodes[1:], row.strengths):
             edges[(a, b, False)] = float(s)
-        if row.gene != nodes[-1]:
-            depth[row.gene] = min(depth.get(row.gene, len(nodes)), len(nodes))
-            edges[(nodes[-1], row.gene, True)] = float(row.readout)
-    return depth, edges
+        transcript = f"{row.gene} mRNA"
+        transcripts.add(transcript)
+        edges[(nodes[-1], transcript, True)] = float(row.readout)
+    last = max(depth.values(), default=0) + 1
+    depth.update({t: last for t in transcripts})
+    return depth, edges, transcripts
 
 
 def _layout(depth: dict[str, int]) -> dict[str, tuple[float, float]]:
@@ -63,12 +68,13 @@ def paths(explanation: ExplanationLike, ax: Axes | None = None) -> Axes:
     -------
     Axes
         Green arrows activate, red bars inhibit (labels: signed strength, width: |strength|); dashed
-        arrows are the readout onto the responding gene's transcript. Columns are hop depth from the target.
+        arrows are the readout onto the responding genes' transcripts (yellow ``<gene> mRNA`` boxes,
+        last column). Other columns are hop depth from the target.
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 4.5))
     table = explanation.paths
-    depth, edges = _graph(table)
+    depth, edges, transcripts = _graph(table)
     if not depth:
         depth = {explanation.target: 0}
     pos = _layout(depth)
@@ -84,9 +90,8 @@ def paths(explanation: ExplanationLike, ax: Axes | None = None) -> Axes:
                                 "linestyle": "--" if is_readout else "-", "connectionstyle": f"arc3,rad={rad}"})
         at = 0.5 if rad == 0.0 else 0.35  # labels of curved (backward) edges sit off the straight ones
         ax.text(x0 + at * (x1 - x0), y0 + at * (y1 - y0) + 0.03, f"{value:+.2g}", fontsize=7, color=colour, ha="center")
-    responding = set(table["gene"]) if len(table) else set()
     for name, (x, y) in pos.items():
-        face = "#ddf4ff" if name == explanation.target else ("#fff8c5" if name in responding else "white")
+        face = "#ddf4ff" if name == explanation.target else ("#fff8c5" if name in transcripts else "white")
         ax.text(x, y, name, ha="center", va="center", fontsize=9,
                 bbox={"boxstyle": "round,pad=0.3", "facecolor": face, "edgecolor": "#444"})
     xs = [p[0] for p in pos.values()]
