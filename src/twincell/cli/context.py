@@ -7,8 +7,6 @@ from pathlib import Path
 import typer
 
 from twincell.cli._common import console, print_table
-from twincell.context import ContextRegistry
-from twincell.context.encode import encode_h5ad, make_encoder
 
 app = typer.Typer(help="Cell contexts (Geneformer or expression embeddings).", no_args_is_help=True)
 
@@ -18,6 +16,8 @@ def list_contexts(
     registry: Path = typer.Option(None, "--registry", help="Saved registry (.npz); default: the bundled contexts."),
 ) -> None:
     """Show every context: whether it has baseline expression, its datasets, source and notes."""
+    from twincell.context import ContextRegistry
+
     reg = ContextRegistry.load(registry) if registry else ContextRegistry.default()
     df = reg.to_frame()
     print_table(df[["context", "has_baseline", "n_profiles", "datasets", "source", "note"]], title=repr(reg))
@@ -37,6 +37,8 @@ def encode(
     batch_size: int = typer.Option(16, help="Cells per Geneformer forward pass."),
 ) -> None:
     """Encode the contexts of an .h5ad file and save them as a context registry."""
+    from twincell.context.encode import encode_h5ad, make_encoder
+
     encoder = make_encoder(geneformer_dir, layer=layer, pooling=pooling, batch_size=batch_size)
     reg = encode_h5ad(h5ad, key, encoder)
     reg.save(out)

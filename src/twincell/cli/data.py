@@ -8,7 +8,6 @@ import typer
 
 from twincell.cli._common import console, print_table
 from twincell.data.bundled import catalog
-from twincell.data.tahoe import prepare_tahoe
 from twincell.errors import DataFileError
 
 app = typer.Typer(help="Bundled data and data preparation.", no_args_is_help=True)
@@ -36,6 +35,8 @@ def prepare(
     """Pseudobulk a perturbation atlas out of core into one PerturbationDataset file."""
     if kind != "tahoe":
         raise DataFileError(f"unknown dataset kind {kind!r}", "supported: tahoe")
+    from twincell.data.tahoe import prepare_tahoe
+
     ds = prepare_tahoe(src, scheduler=scheduler, plates=[p.strip() for p in plates.split(",")] if plates else None)
     ds.write(out)
     console.print(f"{ds} -> {out}")

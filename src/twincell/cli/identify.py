@@ -7,9 +7,7 @@ from pathlib import Path
 import typer
 
 from twincell.cli._common import console, print_table
-from twincell.data.signatures import load_disease_signature, read_signature
 from twincell.errors import SignatureError
-from twincell.identify import baseline_context, identify_targets, write_report
 
 
 def _load_model(model_dir: Path | None):
@@ -36,6 +34,9 @@ def identify(
     padj_max: float = typer.Option(None, "--padj-max", help="Keep signature genes with padj <= this."),
 ) -> None:
     """Rank every protein by how well perturbing it reverses a disease signature, and show why."""
+    from twincell.data.signatures import load_disease_signature, read_signature
+    from twincell.identify import baseline_context, identify_targets, write_report
+
     if (signature is None) == (disease is None):
         raise SignatureError("give exactly one of --signature FILE or --disease NAME",
                              "e.g. twincell identify --disease SLE --out results/")
