@@ -39,6 +39,9 @@ def test_report_files(interactome, tmp_path):
     assert "context-free edge strengths" in html
     assert sig.name in html and ranking["gene"].iloc[0] in html
     assert "<script" not in html
+    druggable_section = html[html.index("druggable targets</h2>"):]
+    first_druggable = ranking.loc[ranking["druggable"], "gene"].iloc[0]
+    assert first_druggable in druggable_section.split("</table>")[0]
 
 
 def test_cli_identify_writes_ranking_paths_and_report(prior_dir, tmp_path):

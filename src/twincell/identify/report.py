@@ -101,6 +101,9 @@ def _png(explanation: Explanation) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+N_DRUGGABLE_SHOWN = 20  # rows of the druggable-only table in the HTML report
+
+
 def write_report(result: IdentifyResult, out_dir: str | Path, *, top: int = 50, title: str = "") -> dict[str, Path]:
     """Write ``ranking.csv`` (all genes), ``paths.csv`` (all explanations) and ``report.html``.
 
@@ -135,6 +138,9 @@ def write_report(result: IdentifyResult, out_dir: str | Path, *, top: int = 50, 
         title=title or result.title, facts=list(result.facts.items()),
         context_free=bool(result.ranking.attrs.get("context_free")), n_top=min(top, len(result.ranking)),
         ranking_html=result.ranking.head(top).to_html(index=False, float_format=fmt),
+        druggable_html=result.ranking[result.ranking["druggable"]].head(N_DRUGGABLE_SHOWN).to_html(
+            index=False, float_format=fmt),
+        n_druggable=N_DRUGGABLE_SHOWN,
         explanations=items)
     files["report"].write_text(html, encoding="utf-8")
     result.files = files
