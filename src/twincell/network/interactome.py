@@ -189,7 +189,7 @@ class Interactome:
         table = pa.Table.from_pandas(self.edges.assign(layer=self.edges["layer"].astype(str)), preserve_index=False)
         meta = {"twincell_interactome": json.dumps({"format": FORMAT_VERSION, **self.meta})}
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **{k: v.encode() for k, v in meta.items()}})
-        tmp = file.with_name(f".{file.name}.tmp")
+        tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")  # per process: parallel builders never share it
         file.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, tmp, compression="zstd")
         os.replace(tmp, file)
