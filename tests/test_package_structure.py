@@ -20,7 +20,7 @@ import twincell
 
 SRC = Path(twincell.__file__).parent
 # rank of each sub-package; an import must go to an equal or lower rank
-RANK = {"errors": 0, "_progress": 0, "data": 1, "network": 2, "context": 3, "model": 4, "pl": 4,
+RANK = {"errors": 0, "_progress": 0, "_cache": 0, "data": 1, "network": 2, "context": 3, "model": 4, "pl": 4,
         "identify": 5, "bench": 6, "service": 7, "cli": 8}
 LIBRARY = ("data", "network", "context", "model", "identify", "bench", "pl")
 

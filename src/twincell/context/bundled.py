@@ -22,9 +22,7 @@ Contexts without baseline expression get the zero vector (the reference mean) an
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -33,7 +31,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from twincell import __version__
+from twincell._cache import atomic_write, cache_dir, code_key
 from twincell.context.expression import ExpressionEncoder, hgnc_symbols
 from twincell.context.registry import ContextRegistry
 from twincell.data.bundled import path as bundled_path
@@ -191,11 +189,9 @@ def build_default(dim: int = DEFAULT_DIM) -> tuple[ExpressionEncoder, ContextReg
 
 
 def _cache_paths(dim: int) -> tuple[Path, Path]:
-    cache = Path(os.environ.get("TWINCELL_CACHE", Path.home() / ".cache" / "twincell"))
     here = Path(__file__).parent
-    code = b"".join((here / f).read_bytes() for f in ("bundled.py", "expression.py", "dictionaries.py", "registry.py"))
-    key = hashlib.sha1(code + f"{__version__}-{dim}".encode()).hexdigest()[:12]
-    return cache / f"context-encoder-{key}.npz", cache / f"contexts-{key}.npz"
+    key = code_key([here / f for f in ("bundled.py", "expression.py", "dictionaries.py", "registry.py")], f"dim {dim}")
+    return cache_dir() / f"context-encoder-{key}.npz", cache_dir() / f"contexts-{key}.npz"
 
 
 @lru_cache(maxsize=2)
@@ -208,12 +204,8 @@ def _default_pair(dim: int) -> tuple[ExpressionEncoder, ContextRegistry]:
             log.warning("ignoring unreadable context cache: %s", exc.problem)
     encoder, registry = build_default(dim)
     try:
-        enc_file.parent.mkdir(parents=True, exist_ok=True)
-        # write, then rename: parallel readers (pytest-xdist workers) never see half a file
         for obj, target in ((encoder, enc_file), (registry, reg_file)):
-            tmp = target.with_name(f"{target.stem}.{os.getpid()}.tmp.npz")
-            obj.save(tmp)
-            os.replace(tmp, target)
+            atomic_write(target, obj.save, suffix=".npz")
     except OSError as exc:  # a read-only home still works, just without the cache
         log.warning("cannot write the context cache in %s: %s", enc_file.parent, exc)
     return encoder, registry

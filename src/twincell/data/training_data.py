@@ -10,14 +10,11 @@ the bundled files' sizes, so a changed loader or file never reads a stale cache.
 
 from __future__ import annotations
 
-import hashlib
-import os
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 import anndata as ad
 
-from twincell import __version__
+from twincell._cache import atomic_write, cache_dir, code_key
 from twincell.data import drugs, genes, lincs, perturbation, ranked
 from twincell.data.bundled import path
 from twincell.data.drugs import DrugTargets
@@ -34,16 +31,10 @@ _LOADERS: dict[str, Callable[[], PerturbationDataset]] = {
 }
 
 
-def cache_dir() -> Path:
-    """``$TWINCELL_CACHE`` or ``~/.cache/twincell``."""
-    return Path(os.environ.get("TWINCELL_CACHE", Path.home() / ".cache" / "twincell"))
-
-
 def _cache_key(name: str) -> str:
-    code = b"".join(Path(m.__file__).read_bytes() for m in (drugs, genes, lincs, perturbation, ranked))
     files = ("drugcentral_targets", "hgnc", name)
     sizes = ";".join(f"{f}={path(f).stat().st_size}" for f in files)
-    return hashlib.sha1(code + f"{__version__};{sizes}".encode()).hexdigest()[:12]
+    return code_key([m.__file__ for m in (drugs, genes, lincs, perturbation, ranked)], sizes)
 
 
 def load_bundled(name: str, *, use_cache: bool = True) -> PerturbationDataset:
@@ -59,9 +50,7 @@ def load_bundled(name: str, *, use_cache: bool = True) -> PerturbationDataset:
         except DataFileError:
             f.unlink()
     ds = _LOADERS[name]()
-    tmp = f.with_suffix(f".{os.getpid()}.tmp")
-    ds.write(tmp)
-    tmp.replace(f)
+    atomic_write(f, ds.write)
     return ds
 
 

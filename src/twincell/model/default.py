@@ -9,7 +9,6 @@ result does not depend on the machine) keeps it to a few minutes on two CPU core
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from twincell import __version__
+from twincell._cache import cache_dir, code_key
 from twincell.errors import ModelFileError
 from twincell.model.io import FORMAT_VERSION
 from twincell.model.twincell import TwinCell
@@ -40,10 +40,8 @@ def default_model_dir() -> Path:
 
     The name holds a hash of the model code and this file, so changed maths never loads a stale model.
     """
-    cache = Path(os.environ.get("TWINCELL_CACHE", Path.home() / ".cache" / "twincell"))
-    code = b"".join(p.read_bytes() for p in sorted(Path(__file__).parent.glob("*.py")))
-    key = hashlib.sha1(code).hexdigest()[:10]
-    return cache / f"model-default-v{FORMAT_VERSION}-{__version__}-{key}"
+    key = code_key(sorted(Path(__file__).parent.glob("*.py")))
+    return cache_dir() / f"model-default-v{FORMAT_VERSION}-{__version__}-{key}"
 
 
 def train_default_model(out_dir: str | os.PathLike | None = None, *,

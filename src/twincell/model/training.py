@@ -21,7 +21,6 @@ in every context, are held out).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from twincell._cache import atomic_write
 from twincell._progress import bar
 from twincell.data.perturbation import parse_targets
 from twincell.errors import ContextError, DataFileError, TwinCellError
@@ -510,7 +510,7 @@ class Trainer:
             else:
                 self.bad_epochs += 1
             if checkpoint is not None:
-                _atomic_torch_save(self.state(), checkpoint)
+                atomic_write(checkpoint, lambda tmp: torch.save(self.state(), tmp))
             if self.bad_epochs >= cfg.patience or (deadline is not None and time.monotonic() > deadline):
                 break
         if self.best is not None:
@@ -522,9 +522,3 @@ class Trainer:
 def _copy_state(module: torch.nn.Module) -> dict:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
-
-def _atomic_torch_save(obj: object, file: Path) -> None:
-    file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_name(f".{file.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, file)

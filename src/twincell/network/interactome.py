@@ -29,6 +29,8 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from twincell import __version__
+from twincell._cache import atomic_write, code_key
+from twincell._cache import cache_dir as default_cache_dir
 from twincell.data import genes as genes_module
 from twincell.data.genes import GeneMapper, IdKind
 from twincell.errors import DataFileError, TwinCellError, UnknownGeneError
@@ -117,17 +119,14 @@ class Interactome:
         The cache lives in ``$TWINCELL_CACHE`` (default ``~/.cache/twincell``); its name holds a hash
         of the build and gene-mapping code and the package version, so a changed build never reads a stale cache.
         """
-        cache = Path(cache_dir or os.environ.get("TWINCELL_CACHE", Path.home() / ".cache" / "twincell"))
-        build_code = Path(build.__file__).read_bytes() + Path(genes_module.__file__).read_bytes()
-        key = hashlib.sha1(build_code + f"{FORMAT_VERSION}-{__version__}".encode()).hexdigest()[:12]
-        f = cache / f"interactome-{key}.parquet"
+        key = code_key([build.__file__, genes_module.__file__], f"format {FORMAT_VERSION}")
+        f = Path(cache_dir or default_cache_dir()) / f"interactome-{key}.parquet"
         if f.exists():
             try:
                 return cls.load(f)
             except DataFileError:
                 f.unlink()
         net = cls.build()
-        cache.mkdir(parents=True, exist_ok=True)
         net.save(f)
         return net
 
@@ -189,11 +188,7 @@ class Interactome:
         table = pa.Table.from_pandas(self.edges.assign(layer=self.edges["layer"].astype(str)), preserve_index=False)
         meta = {"twincell_interactome": json.dumps({"format": FORMAT_VERSION, **self.meta})}
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **{k: v.encode() for k, v in meta.items()}})
-        tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")  # per process: parallel builders never share it
-        file.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, file)
-        return file
+        return atomic_write(file, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
 
     @classmethod
     def load(cls, file: str | os.PathLike) -> Interactome:
