@@ -11,7 +11,7 @@ from scipy.stats import spearmanr
 from twincell.data.drugs import DrugTargets
 from twincell.data.signatures import load_disease_signature
 from twincell.errors import ContextError, SignatureError, TwinCellError
-from twincell.identify import rank_targets
+from twincell.identify import rank_targets, target_scores
 from twincell.identify.inverse import align_change, hutchinson_sq_norms, simulate_scores
 from twincell.identify.null import degree_matched_zscores, operator_degree
 from twincell.model import PropagationOperator, TwinCell
@@ -100,6 +100,14 @@ def test_directions_and_output_contract(prior_model, sle_change):
     in_net = set(prior_model.genes)
     assert attrs["signature_genes_found"] == sum(g in in_net for g in sle_change.index)
     assert attrs["signature_genes_absent"] == [g for g in sle_change.index if g not in in_net]
+
+
+@pytest.mark.parametrize("direction", ["both", "inhibit", "activate"])
+def test_target_scores_are_rank_targets_scores(dense_operator, sle_change, direction):
+    ranking = rank_targets(dense_operator, sle_change, direction=direction)
+    scores = target_scores(dense_operator, sle_change, direction=direction)
+    assert list(scores.index) == list(dense_operator.genes)
+    np.testing.assert_allclose(scores[ranking["gene"]].to_numpy(), ranking["score"].to_numpy())
 
 
 def test_model_receives_context_and_operator_rejects_one(prior_model, sle_change):

@@ -220,47 +220,58 @@ class NetworkPropagation(Method):
 
 
 # --------------------------------------------------------------------------- controls that see no disease
-@register_method
-class Degree(Method):
-    """Ranks genes by their number of interaction partners (hub bias)."""
+class _FixedScores(Method):
+    """A control that ignores its input: one score per gene, computed once from the resources."""
 
-    name = "degree"
-    description = "Input-independent control: PPI degree (hub bias)"
     sees_input = False
 
     def __init__(self, resources: Resources) -> None:
         super().__init__(resources)
-        self.degree = resources.network.degree("ppi").astype(float)
+        self.scores = self.fixed_scores(resources).astype(float)
+
+    def fixed_scores(self, resources: Resources) -> pd.Series:
+        """Gene -> score, the same for every signature."""
+        raise NotImplementedError
 
     def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
-        """PPI degree of every network gene."""
-        return self.degree
+        """The fixed scores, whatever the signature."""
+        return self.scores
 
 
 @register_method
-class Druggability(Method):
+class Degree(_FixedScores):
+    """Ranks genes by their number of interaction partners (hub bias)."""
+
+    name = "degree"
+    description = "Input-independent control: PPI degree (hub bias)"
+
+    def fixed_scores(self, resources: Resources) -> pd.Series:
+        """PPI degree of every network gene."""
+        return resources.network.degree("ppi")
+
+
+@register_method
+class Druggability(_FixedScores):
     """Ranks genes by how many drugs of the bundled drug table target them (0 for undrugged genes)."""
 
     name = "druggability"
     description = "Input-independent control: is the gene a drug target (ties broken by the number of drugs)"
-    sees_input = False
 
-    def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
+    def fixed_scores(self, resources: Resources) -> pd.Series:
         """Number of drugs per target gene (druggable genes first, then by drug count)."""
-        return self.resources.drugs.n_drugs_per_gene().astype(float)
+        return resources.drugs.n_drugs_per_gene()
 
 
 @register_method
-class PopularTargets(Method):
+class PopularTargets(_FixedScores):
     """One fixed ranking for every disease: how many approved indications the gene's drugs have."""
 
     name = "popular_targets"
     description = "Input-independent control: number of approved indications targeting the gene"
-    sees_input = False
 
-    def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
+    def fixed_scores(self, resources: Resources) -> pd.Series:
         """Indication count per target gene."""
-        return self.resources.drugs.indication_counts_per_gene().astype(float)
+        return resources.drugs.indication_counts_per_gene()
 
 
 @register_method

@@ -1,7 +1,8 @@
 """TwinCell under TwinBench: the trained model and its untrained prior, ranked with the one-pass adjoint.
 
-Both rank with :func:`twincell.identify.rank_targets` (``direction="both"``, desired change = the
-reversed signature) on an operator built once per context. ``twincell_prior`` is the ablation: the
+Both rank with :func:`twincell.identify.target_scores` (the adjoint scores of
+:func:`~twincell.identify.rank_targets`, ``direction="both"``, desired change = the reversed signature)
+on the model's operator, which the model caches per context. ``twincell_prior`` is the ablation: the
 same ranking on the untrained network (evidence weights, known signs, no learning, no context).
 """
 
@@ -13,8 +14,8 @@ import pandas as pd
 from twincell.bench.methods import Method, Resources, register_method
 from twincell.data.perturbation import PerturbationDataset
 from twincell.errors import TwinCellError
-from twincell.identify import rank_targets
-from twincell.model import PropagationOperator, TwinCell
+from twincell.identify import target_scores
+from twincell.model import TwinCell
 
 
 class _TwinCellRanker(Method):
@@ -25,7 +26,6 @@ class _TwinCellRanker(Method):
     def __init__(self, resources: Resources) -> None:
         super().__init__(resources)
         self.model: TwinCell | None = None
-        self._operators: dict[str | None, PropagationOperator] = {}
 
     @property
     def is_fitted(self) -> bool:
@@ -37,13 +37,6 @@ class _TwinCellRanker(Method):
             raise TwinCellError(f"method {self.name!r} has no model", "call fit(train) first or pass Resources(model=...)")
         return self.model
 
-    def _operator(self, context: str | None) -> PropagationOperator:
-        model = self._require_model()
-        key = context if model.gated else None
-        if key not in self._operators:
-            self._operators[key] = model.operator(key)
-        return self._operators[key]
-
     def predict_response(self, data: PerturbationDataset) -> pd.DataFrame:
         """Model predictions over ``data.genes`` (genes outside the network, rows without a network target: 0)."""
         pred = self._require_model().predict_dataset(data)
@@ -51,8 +44,9 @@ class _TwinCellRanker(Method):
 
     def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
         """|adjoint score| of every network gene for reversing the signature (best direction)."""
-        ranking = rank_targets(self._operator(context), -signature, direction="both", drug_targets=self.resources.drugs)
-        return pd.Series(ranking["score"].to_numpy(), index=ranking["gene"].to_numpy())
+        model = self._require_model()
+        # a gate-free model has one operator whatever the context: ask the model's cache for that one
+        return target_scores(model.operator(context if model.gated else None), -signature, direction="both")
 
 
 @register_method
@@ -77,7 +71,6 @@ class TwinCellMethod(_TwinCellRanker):
         dim = 0 if contexts is None else int(contexts.dim)
         model = TwinCell(self.resources.network, dim, seed=self.resources.seed)
         self.model = model.fit([train], contexts, **self.resources.train_options)
-        self._operators = {}
         return self
 
 

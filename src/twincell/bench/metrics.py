@@ -160,10 +160,6 @@ class RankedPositives:
         out["median_rank"] = np.median(above + (tied + 1) / 2, axis=1)
         return out
 
-    def bootstrap(self, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-        """``n_boot`` resamples (with replacement) of the positive indices, shape (n_boot, m)."""
-        return rng.integers(0, self.n_pos, size=(n_boot, self.n_pos))
-
 
 def percentile_ci(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap interval of ``samples`` (NaNs ignored; NaN when all are NaN)."""

@@ -249,7 +249,8 @@ def _run_context_tier1(names: Sequence[str], network: Interactome, drugs: DrugTa
     split = make_split(data, "context", 0.25, seed)
     (train,), (test,) = split.apply([data])
     resources = Resources(network, drugs, seed, contexts=ContextRegistry.default(), train_options=train_options)
-    forward = [m for m in make_methods(_with_mean(names), resources) if m.predicts_response]
+    forward = make_methods([n for n in check_method_names(_with_mean(names)) if METHODS[n].predicts_response],
+                           resources)
     forward = _fit(forward, train)
     facts["tier 1 contexts"] = (f"{TIER1_CONTEXT_DATASET}: {train.n_obs} training rows; held-out context(s) "
                                 f"{', '.join(split.held_out)} ({test.n_obs} rows)")
@@ -270,7 +271,7 @@ def _run_tier3(names: Sequence[str], network: Interactome, drugs: DrugTargets, s
     tasks = clinical_tasks(signatures, targets, candidates)
     needs_model = "twincell" in names and model is None
     resources = Resources(network, drugs, seed, model=default_model() if needs_model else model)
-    rankers = [m for m in make_methods(names, resources) if m.ranks_targets]
+    rankers = make_methods([n for n in check_method_names(names) if METHODS[n].ranks_targets], resources)
     if not all(m.is_fitted for m in rankers):
         rankers = _fit(rankers, load_bundled(TIER2_DATASET))
     facts["tier 3 data"] = (f"{len(signatures)} signatures; targets from {targets.attrs.get('source')} "

@@ -2,8 +2,8 @@
 
 from twincell.identify.context import baseline_context
 from twincell.identify.explain import Explanation, explain
-from twincell.identify.inverse import rank_targets
+from twincell.identify.inverse import rank_targets, target_scores
 from twincell.identify.report import IdentifyResult, identify_targets, write_report
 
 __all__ = ["Explanation", "IdentifyResult", "baseline_context", "explain", "identify_targets", "rank_targets",
-           "write_report"]
+           "target_scores", "write_report"]

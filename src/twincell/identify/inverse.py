@@ -205,6 +205,18 @@ def _direction_scores(signed: np.ndarray, direction: Direction) -> tuple[np.ndar
     return np.abs(signed), labels
 
 
+def target_scores(model_or_operator: Any, desired_change: pd.Series, context: str | np.ndarray | None = None,
+                  direction: Direction = "both") -> pd.Series:
+    """Adjoint score of every node in ``direction`` (gene -> score, node order): the one pass of
+    :func:`rank_targets` without its z-scores, druggability and sorting, for callers that rank many
+    signatures (TwinBench). Same scores as ``rank_targets(..., method="adjoint", normalize="none")``.
+    """
+    op = resolve_operator(model_or_operator, context)
+    d, _, _ = align_change(desired_change, op.genes)
+    score, _ = _direction_scores(np.asarray(op.adjoint(d), dtype=float), direction)
+    return pd.Series(score, index=op.genes.astype(str), name="score")
+
+
 def rank_targets(model_or_operator: Any, desired_change: pd.Series, context: str | np.ndarray | None = None,
                  direction: Direction = "both", method: Method = "adjoint", normalize: Normalize = "none",
                  n_probes: int = 128, n_degree_bins: int = 20, seed: int = 0,

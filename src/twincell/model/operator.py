@@ -18,6 +18,7 @@ operator: drugs do not change their target's transcript.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -106,11 +107,15 @@ class PropagationOperator:
         D = self._check(D, "desired change D")
         y = self.R.T @ D
         total = np.zeros_like(y)
-        At = self.A.T.tocsr()
         for _ in range(self.n_hops):
-            y = At @ y
+            y = self._A_transposed @ y
             total += y
         return self.readout0.T @ D + total
+
+    @cached_property
+    def _A_transposed(self) -> sp.csr_matrix:
+        """``A^T`` as CSR, built on the first adjoint and kept (the operator is immutable)."""
+        return self.A.T.tocsr()
 
     def describe(self) -> dict:
         """Sizes and settings: nodes, non-zero propagation / readout entries, hops, context."""
