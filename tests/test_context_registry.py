@@ -101,6 +101,10 @@ def test_registry_basics_and_errors(tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"not a registry")
     with pytest.raises(DataFileError):
         ContextRegistry.load(tmp_path / "bad.npz")
+    np.savez(tmp_path / "future.npz", format=np.array(99))
+    with pytest.raises(DataFileError, match="context registry format 99, expected 1") as err:
+        ContextRegistry.load(tmp_path / "future.npz")
+    assert err.value.hint == "re-create the file with this TwinCell version"
 
 
 def test_default_registry_covers_every_bundled_dataset_context(registry):

@@ -35,6 +35,7 @@ from twincell._cache import atomic_write, cache_dir, code_key
 from twincell.context.expression import ExpressionEncoder, hgnc_symbols
 from twincell.context.registry import ContextRegistry
 from twincell.data.bundled import path as bundled_path
+from twincell.data.bundled import read_table
 from twincell.errors import DataFileError
 
 log = logging.getLogger(__name__)
@@ -55,13 +56,6 @@ NO_BASELINE = {"NK_cells": "Kang 2018 (the bundled PBMC baseline) has no NK cell
                "consensus": "LINCS consensus signatures pool many cell lines; there is no single baseline"}
 
 
-def _read_tsv(name: str) -> pd.DataFrame:
-    try:
-        return pd.read_csv(bundled_path(name), sep="\t")
-    except (OSError, ValueError) as exc:
-        raise DataFileError(f"cannot read bundled {name}: {exc}", "reinstall twincell from a complete checkout") from exc
-
-
 def kang_control_cells() -> ad.AnnData:
     """Control cells of the bundled Kang 2018 PBMC file: raw counts, ``obs`` with ``cell_type``, ``context``, ``platform``.
 
@@ -78,7 +72,7 @@ def kang_control_cells() -> ad.AnnData:
 
 
 def _bulk(name: str, meta: list[str], platform: str, key: str) -> ad.AnnData:
-    df = _read_tsv(name)
+    df = read_table(name, sep="\t")
     genes = [c for c in df.columns if c not in meta]
     log2 = df[genes].to_numpy(dtype=np.float64)
     linear = np.clip(np.exp2(log2) - 1.0, 0.0, None) if platform == "rnaseq" else np.exp2(log2)
@@ -139,7 +133,7 @@ def context_plan(reference: ad.AnnData) -> list[ContextPlan]:
             p["datasets"].append(dataset)
 
     present = set(reference.obs_names)
-    for r in _read_tsv("cell_line_map").itertuples(index=False):
+    for r in read_table("cell_line_map", sep="\t").itertuples(index=False):
         rows, sources = [], []
         if r.in_ccle_matrix and f"rnaseq:{r.depmap_id}" in present:
             rows.append(f"rnaseq:{r.depmap_id}")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import zipfile
 from collections.abc import Mapping
 
 import anndata as ad
@@ -30,9 +29,10 @@ import scipy.sparse as sp
 from scipy.stats import rankdata
 from sklearn.utils.extmath import randomized_svd
 
+from twincell.context._npz import open_versioned_npz
 from twincell.context.dictionaries import medians_by_symbol
 from twincell.data.genes import GeneMapper
-from twincell.errors import ContextError, DataFileError
+from twincell.errors import ContextError
 
 log = logging.getLogger(__name__)
 
@@ -273,19 +273,14 @@ class ExpressionEncoder:
         DataFileError
             If the file is missing, corrupt or of another format version.
         """
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                if int(f["format"]) != _FORMAT:
-                    raise DataFileError(f"{path} has encoder format {int(f['format'])}, expected {_FORMAT}", "re-fit the encoder")
-                genes = f["genes"]
-                enc = cls(int(f["dim"]), dict(zip(genes.tolist(), f["medians"].tolist())), str(f["default_platform"]))
-                enc.genes = genes
-                enc.center, enc.components, enc.scale = f["center"], f["components"], f["scale"]
-                enc.explained_variance_ratio = f["evr"]
-                enc.platforms = {str(p): {k: f[f"platform{i}_{k}"] for k in ("measured", "mean", "std")}
-                                 for i, p in enumerate(f["platform_names"])}
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-            raise DataFileError(f"cannot read ExpressionEncoder file {path}: {exc}", "re-fit and save the encoder") from exc
+        with open_versioned_npz(path, _FORMAT, "ExpressionEncoder file", "re-fit and save the encoder") as f:
+            genes = f["genes"]
+            enc = cls(int(f["dim"]), dict(zip(genes.tolist(), f["medians"].tolist())), str(f["default_platform"]))
+            enc.genes = genes
+            enc.center, enc.components, enc.scale = f["center"], f["components"], f["scale"]
+            enc.explained_variance_ratio = f["evr"]
+            enc.platforms = {str(p): {k: f[f"platform{i}_{k}"] for k in ("measured", "mean", "std")}
+                             for i, p in enumerate(f["platform_names"])}
         return enc
 
 

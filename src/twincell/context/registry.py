@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import zipfile
 from collections.abc import Iterable
 from typing import Any, Protocol, runtime_checkable
 
@@ -13,6 +12,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from twincell.context._npz import open_versioned_npz
 from twincell.errors import ContextError, DataFileError
 
 _FORMAT = 1
@@ -177,16 +177,10 @@ class ContextRegistry:
         DataFileError
             If the file is missing, corrupt or of another format version.
         """
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                if int(f["format"]) != _FORMAT:
-                    raise DataFileError(f"{path}: context registry format {int(f['format'])}, expected {_FORMAT}",
-                                        "re-create the registry with this TwinCell version")
-                ids, mat, infos = f["ids"].tolist(), f["matrix"], json.loads(str(f["info"]))
-                reg = cls(str(f["encoder_name"]), mat.shape[1])
-        except (OSError, KeyError, ValueError, IndexError, zipfile.BadZipFile) as exc:
-            raise DataFileError(f"cannot read context registry {path}: {exc}",
-                                "give a file written by ContextRegistry.save / `twincell context encode`") from exc
+        with open_versioned_npz(path, _FORMAT, "context registry",
+                                "give a file written by ContextRegistry.save / `twincell context encode`") as f:
+            ids, mat, infos = f["ids"].tolist(), f["matrix"], json.loads(str(f["info"]))
+            reg = cls(str(f["encoder_name"]), mat.shape[1])
         if len(ids) != len(mat) or len(infos) != len(ids):
             raise DataFileError(f"context registry {path} is inconsistent ({len(ids)} ids, {len(mat)} vectors)",
                                 "re-create the registry")

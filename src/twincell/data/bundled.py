@@ -7,6 +7,7 @@ themselves are described in ``datasets/SOURCES.md``. Nothing is downloaded at ru
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -152,6 +153,25 @@ def path(name: str) -> Path:
     if not p.exists():
         raise DataFileError(f"bundled file {p} is missing", "reinstall twincell (`make setup`) from a complete checkout")
     return p
+
+
+def read_table(name: str, columns: Sequence[str] = (), **kwargs: object) -> pd.DataFrame:
+    """Read bundled table ``name`` with :func:`pandas.read_csv` (``kwargs`` passed on).
+
+    Raises
+    ------
+    DataFileError
+        If the file cannot be parsed or lacks any of ``columns``.
+    """
+    p = path(name)
+    try:
+        df = pd.read_csv(p, **kwargs)  # type: ignore[arg-type]
+    except Exception as exc:  # pandas raises many types for malformed files
+        raise DataFileError(f"cannot read {p}: {exc}", "the bundled file is damaged; reinstall twincell") from exc
+    missing = set(columns) - set(df.columns)
+    if missing:
+        raise DataFileError(f"{p} lacks columns {sorted(missing)}", "the bundled file is damaged; reinstall twincell")
+    return df
 
 
 def catalog() -> pd.DataFrame:

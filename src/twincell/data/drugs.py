@@ -23,7 +23,7 @@ from functools import lru_cache
 
 import pandas as pd
 
-from twincell.data.bundled import path
+from twincell.data.bundled import read_table
 from twincell.data.genes import GeneMapper
 from twincell.errors import DataFileError, TwinCellError
 
@@ -202,14 +202,6 @@ class DrugTargets:
             "n_indications")
 
 
-def _read(name: str) -> pd.DataFrame:
-    p = path(name)
-    try:
-        return pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False)
-    except Exception as exc:  # pandas raises many types for malformed files
-        raise DataFileError(f"cannot read {p}: {exc}", "reinstall twincell from a complete checkout") from exc
-
-
 def build_drug_targets(raw: pd.DataFrame, indications: pd.DataFrame | None = None,
                        mapper: GeneMapper | None = None) -> DrugTargets:
     """Build :class:`DrugTargets` from a DrugCentral-format table.
@@ -259,4 +251,5 @@ def build_drug_targets(raw: pd.DataFrame, indications: pd.DataFrame | None = Non
 
 @lru_cache(maxsize=1)
 def _default_drug_targets() -> DrugTargets:
-    return build_drug_targets(_read("drugcentral_targets"), _read("drugcentral_indications"))
+    return build_drug_targets(*(read_table(name, sep="\t", dtype=str, keep_default_na=False)
+                                for name in ("drugcentral_targets", "drugcentral_indications")))

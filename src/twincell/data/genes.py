@@ -25,7 +25,7 @@ from typing import Literal
 
 import pandas as pd
 
-from twincell.data.bundled import path
+from twincell.data.bundled import path, read_table
 from twincell.errors import DataFileError
 
 IdKind = Literal["auto", "symbol", "ensembl", "entrez", "uniprot"]
@@ -167,19 +167,11 @@ class GeneMapper:
         return [res.symbols.get(i) for i in ids]
 
 
-def _read_table(name: str, **kwargs: object) -> pd.DataFrame:
-    p = path(name)
-    try:
-        return pd.read_csv(p, **kwargs)  # type: ignore[arg-type]
-    except Exception as exc:  # pandas raises many types for malformed files
-        raise DataFileError(f"cannot read {p}: {exc}", "reinstall twincell from a complete checkout") from exc
-
-
 @lru_cache(maxsize=1)
 def _default_mapper() -> GeneMapper:
-    raw = _read_table("hgnc", sep="\t", dtype=str, keep_default_na=False)
+    raw = read_table("hgnc", sep="\t", dtype=str, keep_default_na=False)
     hgnc = raw.rename(columns={"Approved symbol": "symbol", "NCBI Gene ID": "entrez", "Ensembl gene ID": "ensembl"})
-    lincs = _read_table("lincs_geneinfo", sep="\t", dtype=str, keep_default_na=False)
+    lincs = read_table("lincs_geneinfo", sep="\t", dtype=str, keep_default_na=False)
     with gzip.open(path("geneformer_v1_names"), "rb") as fh:
         name_to_ensembl: dict[str, str] = pickle.load(fh)
     # HGNC 2022 leaves some IDs empty (e.g. MET has no Entrez ID there): fill them from LINCS gene info
@@ -203,6 +195,6 @@ def _default_mapper() -> GeneMapper:
         if new and old != new:
             aliases.setdefault(old, new)
 
-    uni = _read_table("pathlinker_uniprot", sep="\t", header=None, names=["uniprot", "symbol"], dtype=str)
+    uni = read_table("pathlinker_uniprot", sep="\t", header=None, names=["uniprot", "symbol"], dtype=str)
     uniprot = dict(zip(uni["uniprot"], uni["symbol"]))
     return GeneMapper(hgnc[["symbol", "entrez", "ensembl"]], aliases, uniprot)

@@ -39,7 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from twincell._progress import bar
-from twincell.data.bundled import path as bundled_path
+from twincell.data.bundled import read_table
 from twincell.data.genes import GeneMapper
 from twincell.data.perturbation import PerturbationDataset, format_targets
 from twincell.data.pseudobulk import CP10K_TRANSFORM, GroupSums, control_deltas, merge_sums
@@ -334,7 +334,7 @@ def drug_targets_table(drugs: pd.DataFrame, mapper: GeneMapper | None = None) ->
 
 def _context_names(layout: TahoeLayout) -> dict[str, str]:
     """Cellosaurus id -> context id: TwinCell's Tahoe context names (bundled ``cell_line_map``), else the cell name."""
-    cmap = pd.read_csv(bundled_path("cell_line_map"), sep="\t", dtype=str)
+    cmap = read_table("cell_line_map", sep="\t", dtype=str)
     cmap = cmap[cmap["dataset"] == "tahoe100m"]
     names = dict(zip(layout.cell_lines["Cell_ID_Cellosaur"], layout.cell_lines["cell_name"]))
     names.update(dict(zip(cmap["cellosaurus_id"], cmap["context"])))

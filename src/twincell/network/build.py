@@ -21,26 +21,13 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from twincell.data.bundled import path
+from twincell.data.bundled import read_table
 from twincell.data.genes import GeneMapper
-from twincell.errors import DataFileError
 
 PPI_SOURCES = ("pathlinker",)
 SIGN_SOURCES = ("omnipath", "signor", "psp")
 TF_SOURCES = ("collectri",)
 ALL_SOURCES = PPI_SOURCES + SIGN_SOURCES + TF_SOURCES
-
-
-def _read(name: str, columns: Sequence[str], **kwargs: object) -> pd.DataFrame:
-    p = path(name)
-    try:
-        df = pd.read_csv(p, **kwargs)  # type: ignore[arg-type]
-    except Exception as exc:
-        raise DataFileError(f"cannot read {p}: {exc}", "the bundled file is damaged; reinstall twincell") from exc
-    missing = set(columns) - set(df.columns)
-    if missing:
-        raise DataFileError(f"{p} lacks columns {sorted(missing)}", "the bundled file is damaged; reinstall twincell")
-    return df
 
 
 def pathlinker_edges(mapper: GeneMapper, min_weight: float = 0.0) -> tuple[pd.DataFrame, list[str]]:
@@ -55,7 +42,7 @@ def pathlinker_edges(mapper: GeneMapper, min_weight: float = 0.0) -> tuple[pd.Da
     unmapped
         UniProt accessions without a current HGNC symbol (their edges are left out).
     """
-    raw = _read("pathlinker_ppi", ["#tail", "head", "weight", "directed", "db_sources"], sep="\t")
+    raw = read_table("pathlinker_ppi", ["#tail", "head", "weight", "directed", "db_sources"], sep="\t")
     # 202 rows score 0 although they carry evidence (e.g. BRAF -> MAP2K1): keep them at the file's
     # smallest positive score, the weakest evidence level PathLinker assigns.
     floor = float(raw.loc[raw["weight"] > 0, "weight"].min())
@@ -86,14 +73,14 @@ def sign_votes(mapper: GeneMapper, sources: Sequence[str]) -> pd.DataFrame:
     """
     parts = []
     if "omnipath" in sources:
-        om = _read("omnipath_signed", ["source", "interaction", "target"], sep="\t", dtype=str)
+        om = read_table("omnipath_signed", ["source", "interaction", "target"], sep="\t", dtype=str)
         om = om[~om["source"].str.contains("_") & ~om["target"].str.contains("_")]
         sym = mapper.map(pd.unique(pd.concat([om["source"], om["target"]])), kind="symbol").symbols
         parts.append(pd.DataFrame({"source": om["source"].map(sym), "target": om["target"].map(sym),
                                    "sign": om["interaction"].astype(int), "origin": "omnipath"}))
     if "signor" in sources or "psp" in sources:
         cols = ["ENTITYA", "ENTITYB", "INTERACTION", "IDA", "IDB", "TYPEA", "TYPEB", "SOURCE"]
-        sg = _read("signor_psp", cols, sep="\t", dtype=str)
+        sg = read_table("signor_psp", cols, sep="\t", dtype=str)
         sg = sg[(sg["TYPEA"] == "protein") & (sg["TYPEB"] == "protein")]
         psp_only = sg["SOURCE"].str.strip().eq("PsP")
         keep = np.zeros(len(sg), bool)
@@ -132,7 +119,7 @@ def collectri_edges(mapper: GeneMapper) -> tuple[pd.DataFrame, list[str]]:
 
     Returns the edges (``source, target, weight, sign, n_pmids``) and the unmapped names.
     """
-    raw = _read("collectri", ["source", "target", "weight", "PMID"], dtype={"PMID": str})
+    raw = read_table("collectri", ["source", "target", "weight", "PMID"], dtype={"PMID": str})
     names = pd.unique(pd.concat([raw["source"], raw["target"]]))
     res = mapper.map(names, kind="symbol")
     df = pd.DataFrame({
