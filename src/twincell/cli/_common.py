@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
 console = Console()
+
+if TYPE_CHECKING:
+    from twincell.model import TwinCell
+
+
+def load_model(model_dir: Path | None) -> TwinCell:
+    """A saved model directory, or the bundled default model (trained and cached on first use)."""
+    from twincell.model import TwinCell, default_model
+
+    return default_model() if model_dir is None else TwinCell.load(model_dir)
 
 
 def _fmt(value: object) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from twincell.cli._common import console
+from twincell.cli._common import console, load_model
 
 
 def serve(
@@ -21,12 +21,11 @@ def serve(
     """Serve the HTTP API (/v1/...) and the browsable page (/) for one model, loaded once."""
     import uvicorn
 
-    from twincell.model import TwinCell, default_model
     from twincell.service import create_app
     from twincell.service.auth import resolve_token
 
     token = resolve_token(token_file)
-    loaded = TwinCell.load(model) if model is not None else default_model()
+    loaded = load_model(model)
     if not _is_loopback(host) and token is None:
         console.print(f"[yellow]warning:[/] serving on {host} without a token: anyone who can reach it can use it "
                       "(set $TWINCELL_API_TOKEN or --token-file)")

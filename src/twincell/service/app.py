@@ -180,8 +180,8 @@ def create_app(model: TwinCell, *, token: str | None = None, limits: ServiceLimi
             return encode_profile(model, request.context_profile, request.platform)
 
     def report(sig: Signature) -> SignatureReport:
-        absent = sig.coverage(model.genes)["absent_genes"]
-        return SignatureReport(n_genes=len(sig) - len(absent), unmapped_genes=sig.unmapped, absent_genes=absent,
+        cov = sig.coverage(model.genes)
+        return SignatureReport(n_genes=cov["found"], unmapped_genes=sig.unmapped, absent_genes=cov["absent_genes"],
                                collapsed_genes=sig.collapsed)
 
     def rank(sig: Signature, context: str | np.ndarray | None, label: str | None, direction: str,
