@@ -72,3 +72,22 @@ def test_sign_conflicts_and_bad_tables():
     assert dt.targets("syn-b") == {"EGFR": -1}  # non-zero wins over 0
     with pytest.raises(DataFileError, match="lacks columns"):
         build_drug_targets(raw.drop(columns=["ACTION_TYPE"]))
+
+
+def test_universe_adds_approved_targets_that_drugcentral_lacks():
+    """CAMLG (cyclosporine, SLE; DrugBank via PharmacotherapyDB) is not a DrugCentral 2016 target but is in the universe."""
+    from twincell.data.drugs import APPROVED_ACTION, read_approved_targets
+
+    central, universe = DrugTargets.default(), DrugTargets.universe()
+    assert "CAMLG" not in central.druggable_genes()
+    assert "CAMLG" in universe.druggable_genes()
+    assert central.druggable_genes() <= universe.druggable_genes()
+    assert set(read_approved_targets()["gene"]) <= universe.druggable_genes()
+    row = universe.table[universe.table["gene"] == "CAMLG"].iloc[0]
+    assert row["drug"] == "cyclosporine" and row["action_type"] == APPROVED_ACTION and row["sign"] == 0
+    per_gene = universe.per_gene()
+    assert per_gene.loc["CAMLG", "drug_actions"] == "unknown"
+    drugs = per_gene.loc["JAK1", "drugs"].split(";")
+    actions = per_gene.loc["JAK1", "drug_actions"].split(";")
+    assert dict(zip(drugs, actions))["tofacitinib"] == "inhibitor"  # DrugCentral 2016: tofacitinib INHIBITOR JAK1
+    assert "systemic lupus erythematosus" in universe.indications_per_gene()["CAMLG"]

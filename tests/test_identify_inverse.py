@@ -93,7 +93,7 @@ def test_directions_and_output_contract(prior_model, sle_change):
     assert np.allclose(inh["score"][signed.index], -signed)
     assert set(inh["direction"]) == {"inhibit"}
     assert (both.loc[both["score"] == 0, "direction"] == "none").all()
-    druggable = DrugTargets.default().druggable_genes()
+    druggable = DrugTargets.universe().druggable_genes()
     assert both["druggable"].to_numpy().tolist() == [g in druggable for g in both["gene"]]
     attrs = both.attrs
     assert attrs["context_free"] is True and attrs["context"] == "context-free"

@@ -89,7 +89,8 @@ class DrugTargets:
         One row per (drug, gene): columns ``drug_id`` (int), ``drug`` (DrugCentral name), ``gene`` (HGNC symbol),
         ``sign`` (-1/0/+1), ``action_type`` (``;``-joined source actions).
     indications
-        One row per (drug_id, indication): columns ``drug_id``, ``indication`` (UMLS CUI or name); may be empty.
+        One row per (drug_id, indication): columns ``drug_id``, ``indication`` (UMLS CUI or name: the counting
+        key) and optionally ``name`` (readable indication name); may be empty.
     unmapped_genes
         Target identifiers that did not map to an HGNC symbol.
     n_nonhuman_rows
@@ -104,7 +105,8 @@ class DrugTargets:
                                 "pass drug_id, drug, gene, sign and action_type columns")
         self.table = table.reset_index(drop=True)
         self.indications = (indications if indications is not None
-                            else pd.DataFrame({"drug_id": pd.Series(dtype=int), "indication": pd.Series(dtype=str)}))
+                            else pd.DataFrame({"drug_id": pd.Series(dtype=int), "indication": pd.Series(dtype=str),
+                                               "name": pd.Series(dtype=str)}))
         self.unmapped_genes = list(unmapped_genes)
         self.n_nonhuman_rows = int(n_nonhuman_rows)
         self._targets = {int(d): dict(zip(g["gene"], g["sign"].astype(int)))
@@ -121,6 +123,39 @@ class DrugTargets:
     def default(cls) -> DrugTargets:
         """The bundled DrugCentral 2016 tables (``drugcentral_targets``, ``drugcentral_indications``), built once."""
         return _default_drug_targets()
+
+    @classmethod
+    def universe(cls) -> DrugTargets:
+        """The druggable universe: DrugCentral 2016 ∪ the bundled approved-target table, built once.
+
+        This is the one table behind every ``druggable`` column, the TwinBench druggable-genome metrics and
+        the disease-blind drug controls. Approved-table pairs that DrugCentral lacks (e.g. cyclosporine ->
+        CAMLG, from DrugBank via PharmacotherapyDB, or post-2016 approvals) are added with action type
+        ``APPROVED TARGET`` (sign 0: the table records no direction); their drug joins the DrugCentral drug of
+        the same name where one exists, and the approved indication is recorded for drugs DrugCentral lacks.
+        Training data keep :meth:`default` (DrugCentral actions only).
+        """
+        return _drug_target_universe()
+
+    def per_gene(self) -> pd.DataFrame:
+        """One row per target gene: ``drugs`` and ``drug_actions`` (``;``-joined, drug order), ``n_drugs``.
+
+        ``drug_actions`` holds one action per drug (``inhibitor``, ``agonist``, ... lower-case; ``unknown`` when
+        the source names no action), aligned with ``drugs``.
+        """
+        t = self.table.sort_values(["gene", "drug"])
+        actions = t["action_type"].fillna("").str.lower().replace({"": "unknown", "approved target": "unknown"})
+        grouped = t.assign(action=actions).groupby("gene", sort=True)
+        return pd.DataFrame({"drugs": grouped["drug"].agg(";".join), "drug_actions": grouped["action"].agg(";".join),
+                             "n_drugs": grouped["drug_id"].nunique()})
+
+    def indications_per_gene(self) -> pd.Series:
+        """Gene -> ``;``-joined distinct approved indications of its drugs (empty string when none recorded)."""
+        ind = self.indications
+        readable = ind["name"].where(ind["name"].notna(), ind["indication"]) if "name" in ind else ind["indication"]
+        pairs = self.table[["gene", "drug_id"]].merge(ind.assign(readable=readable), on="drug_id", how="inner")
+        names = pairs.groupby("gene")["readable"].agg(lambda s: ";".join(sorted({str(v).lower() for v in s})))
+        return names.reindex(sorted(self.druggable_genes()), fill_value="").rename("indications")
 
     @property
     def drugs(self) -> list[str]:
@@ -245,8 +280,62 @@ def build_drug_targets(raw: pd.DataFrame, indications: pd.DataFrame | None = Non
     ind = None
     if indications is not None:
         key = indications["UMLS_CUI"].where(indications["UMLS_CUI"] != "", indications["INDICATION_FDB"].str.lower())
-        ind = pd.DataFrame({"drug_id": indications["DRUG_ID"].astype(int), "indication": key}).drop_duplicates()
+        ind = pd.DataFrame({"drug_id": indications["DRUG_ID"].astype(int), "indication": key,
+                            "name": indications["INDICATION_FDB"]}).drop_duplicates(["drug_id", "indication"])
     return DrugTargets(table, ind, unmapped, n_nonhuman)
+
+
+APPROVED_ACTION = "APPROVED TARGET"
+
+
+def add_approved_targets(drugs: DrugTargets, approved: pd.DataFrame) -> DrugTargets:
+    """``drugs`` plus the (drug, gene) pairs of an approved-target table that it lacks.
+
+    Parameters
+    ----------
+    drugs
+        A drug-target table (DrugCentral).
+    approved
+        Columns ``gene`` (HGNC symbol), ``drug`` and ``disease_name`` (the approved indication).
+
+    Returns
+    -------
+    DrugTargets
+        New pairs carry ``action_type = "APPROVED TARGET"`` and sign 0; a drug that ``drugs`` does not know gets a
+        new negative ``drug_id`` and its approved indication.
+    """
+    table, indications = drugs.table.copy(), drugs.indications.copy()
+    known = set(zip(table["drug_id"].astype(int), table["gene"]))
+    new_ids: dict[str, int] = {}
+    rows, ind_rows = [], []
+    for gene, drug, disease in approved[["gene", "drug", "disease_name"]].itertuples(index=False):
+        ids = sorted(drugs._drug_ids(drug))
+        if not ids:
+            ids = [new_ids.setdefault(drug.lower(), -1 - len(new_ids))]
+            ind_rows.append((ids[0], disease.lower(), disease))
+        for did in ids:
+            if (did, gene) not in known:
+                known.add((did, gene))
+                rows.append({"drug_id": did, "drug": drugs._name_of.get(did, drug.lower()), "gene": gene, "sign": 0,
+                             "action_type": APPROVED_ACTION})
+    table = pd.concat([table, pd.DataFrame(rows, columns=table.columns)], ignore_index=True)
+    if ind_rows:
+        indications = pd.concat([indications, pd.DataFrame(ind_rows, columns=["drug_id", "indication", "name"])],
+                                ignore_index=True).drop_duplicates()
+    return DrugTargets(table, indications, drugs.unmapped_genes, drugs.n_nonhuman_rows)
+
+
+def read_approved_targets() -> pd.DataFrame:
+    """The bundled approved-drug target table: ``disease, disease_name, gene, drug, source`` (genes as HGNC symbols)."""
+    raw = read_table("approved_targets", sep="\t", dtype=str, keep_default_na=False)
+    mapped = GeneMapper.default().map(raw["gene_symbol"], kind="auto").symbols
+    out = raw.assign(gene=raw["gene_symbol"].map(mapped)).dropna(subset=["gene"])
+    return out[["disease", "disease_name", "gene", "drug", "source"]].reset_index(drop=True)
+
+
+@lru_cache(maxsize=1)
+def _drug_target_universe() -> DrugTargets:
+    return add_approved_targets(DrugTargets.default(), read_approved_targets())
 
 
 @lru_cache(maxsize=1)

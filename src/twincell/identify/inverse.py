@@ -245,7 +245,7 @@ def rank_targets(model_or_operator: Any, desired_change: pd.Series, context: str
     n_degree_bins
         Degree quantile bins of the z-score null (see :mod:`twincell.identify.null`).
     drug_targets
-        Drug-target table for the ``druggable`` column (default: bundled DrugCentral).
+        Drug-target table for the ``druggable`` column (default: :meth:`DrugTargets.universe`, DrugCentral ∪ approved targets).
 
     Returns
     -------
@@ -273,7 +273,7 @@ def rank_targets(model_or_operator: Any, desired_change: pd.Series, context: str
         signed = np.divide(signed, denom, out=np.zeros_like(signed), where=denom > 0)
     score, labels = _direction_scores(signed, direction)
     z = degree_matched_zscores(score, operator_degree(op.A), n_degree_bins)
-    druggable = (drug_targets or DrugTargets.default()).druggable_genes()
+    druggable = (drug_targets or DrugTargets.universe()).druggable_genes()
     df = pd.DataFrame({"gene": op.genes.astype(str), "score": score, "direction": labels, "z_score": z})
     df["druggable"] = df["gene"].isin(druggable)
     df = df.sort_values(["score", "gene"], ascending=[False, True], kind="stable").reset_index(drop=True)
