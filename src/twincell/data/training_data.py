@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterable
 import anndata as ad
 
 from twincell._cache import atomic_write, cache_dir, code_key
-from twincell.data import drugs, genes, lincs, perturbation, ranked
+from twincell.data import cytosig, drugs, genes, lincs, perturbation, ranked
 from twincell.data.bundled import path
+from twincell.data.cytosig import load_cytosig
 from twincell.data.drugs import DrugTargets
 from twincell.data.lincs import load_lincs_overexpression
 from twincell.data.perturbation import PerturbationDataset
@@ -27,14 +28,15 @@ from twincell.errors import DataFileError
 DEFAULT_DATASETS = ("lincs_overexpression", "signatures_tahoe", "signatures_neurips", "signatures_sciplex")
 _LOADERS: dict[str, Callable[[], PerturbationDataset]] = {
     "lincs_overexpression": load_lincs_overexpression,
+    "cytosig": load_cytosig,
     **{name: (lambda name=name: load_ranked_signatures(name)) for name in ranked.RANKED_DATASETS},
 }
 
 
 def _cache_key(name: str) -> str:
-    files = ("drugcentral_targets", "hgnc", name)
+    files = ("drugcentral_targets", "hgnc", "liana_lr", name)
     sizes = ";".join(f"{f}={path(f).stat().st_size}" for f in files)
-    return code_key([m.__file__ for m in (drugs, genes, lincs, perturbation, ranked)], sizes)
+    return code_key([m.__file__ for m in (cytosig, drugs, genes, lincs, perturbation, ranked)], sizes)
 
 
 def load_bundled(name: str, *, use_cache: bool = True) -> PerturbationDataset:

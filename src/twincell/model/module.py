@@ -8,14 +8,25 @@ Notation (N nodes, D context dimensions, r gate rank, K hops)
 
       A_c[j, i] = gamma * s_ij * w_ij * g_ij(c) * n_ij
 
-  - ``s_ij``: known sign (+1 / -1, OmniPath / SIGNOR / PhosphoSitePlus), or ``tanh(theta_ij)`` learned
-    from 0 where the sign is unknown (an unsigned edge transmits nothing until the data give it a sign);
-  - ``w_ij = softplus(omega_ij) >= 0``: base strength, initialised at the evidence score ``w0_ij``;
-  - ``g_ij(c) = sigmoid(beta + <a_j, z> + <b_i, z>)`` in (0, 1): the context gate, with
-    ``z = P (c - mu) / sd`` a rank-r projection of the standardised context embedding and ``a``, ``b``
-    (N, r) node embeddings (parameters grow with nodes, not edges); ``g = 1`` without gates;
-  - ``n_ij = 1 / sqrt(d_out(i) d_in(j))``: fixed symmetric normalisation by the evidence-weighted
-    degrees, so that hubs do not blow up the walk sums; ``gamma``: damping.
+  - ``s_ij``: known sign (+1 / -1, OmniPath / SIGNOR / PhosphoSitePlus), or learned from 0 where the
+    sign is unknown (an unsigned edge transmits nothing until the data give it a sign):
+    ``tanh(theta_ij)`` (``edge_model="free"``) or ``tanh(<phi_s, f_ij> + theta_ij)`` (``"shared"``);
+  - ``w_ij >= 0``: base strength, initialised at the evidence score ``w0_ij``: ``softplus(omega_ij)``
+    (``"free"``: one free parameter per edge) or ``w0_ij exp(<phi_w, f_ij> + delta_ij)`` (``"shared"``:
+    a function of the edge's features ``f_ij`` (:mod:`twincell.model.features`: node classes of both
+    ends, evidence, degrees) shared by all edges, plus small per-edge corrections ``delta``, ``theta``
+    that the prior-deviation penalty pulls to 0 ``correction_penalty`` times harder);
+  - ``g_ij(c)``: the context gate, from ``z = P (c - mu) / sd`` (a rank-r projection of the
+    standardised context embedding) and ``a``, ``b`` (N, r) node embeddings (parameters grow with
+    nodes, not edges): ``sigmoid(beta + <a_j, z> + <b_i, z>)`` in (0, 1) (``gate_mode="switch"``) or
+    ``1 + gate_bound * tanh(<a_j, z> + <b_i, z>)`` (``"modulate"``: bounded around 1, never closes
+    an edge). No context (``context=None``) is ``z = 0``: every gate is ``sigmoid(beta)`` (switch) or
+    exactly 1 (modulate: the context-free network is the state every context modulates); ``g = 1``
+    without gates;
+  - ``n_ij``: fixed normalisation by the evidence-weighted degrees, so that hubs do not blow up the
+    walk sums: ``1 / sqrt(d_out(i) d_in(j))`` (``normalisation="symmetric"``) or ``1 / d_in(j)``
+    (``"in_degree"``: a node's state is a weighted mean of its inputs, so a signal keeps its size down
+    a cascade instead of shrinking at every hop through a hub); ``gamma``: damping.
 * Node state, truncated walk sum: ``x = sum_{k=0..K} A_c^k U``.
 * Readout to transcripts: ``Y = exp(rho) * (T_c x + diag(r) (x - U))`` with ``T_c[g, t] = s * w * g * n``
   over CollecTRI TF -> target edges (same parameterisation, no damping) and ``r`` a per-gene direct term
@@ -149,9 +160,17 @@ def _inverse_softplus(w: np.ndarray) -> np.ndarray:
     return np.where(w > 20, w, np.log(np.expm1(np.maximum(w, 1e-6))))
 
 
-def _normalisation(src: np.ndarray, dst: np.ndarray, w0: np.ndarray, n: int) -> np.ndarray:
-    d_out = np.bincount(src, weights=w0, minlength=n)
+NORMALISATIONS = ("symmetric", "in_degree")
+EDGE_MODELS = ("free", "shared")
+GATE_MODES = ("switch", "modulate")
+
+
+def _normalisation(src: np.ndarray, dst: np.ndarray, w0: np.ndarray, n: int, kind: str) -> np.ndarray:
+    """(E,) fixed degree normalisation ``n_ij`` of one layer (``kind`` in :data:`NORMALISATIONS`)."""
     d_in = np.bincount(dst, weights=w0, minlength=n)
+    if kind == "in_degree":
+        return 1.0 / d_in[dst]
+    d_out = np.bincount(src, weights=w0, minlength=n)
     return 1.0 / np.sqrt(d_out[src] * d_in[dst])
 
 
@@ -165,30 +184,52 @@ class EdgeLayer(nn.Module):
     w0
         (E,) evidence weights in (0, 1]: the prior and initial base strength.
     sign
-        (E,) known signs (+1 / -1), 0 where unknown (learned as ``tanh(theta)`` from 0).
+        (E,) known signs (+1 / -1), 0 where unknown (learned from 0).
+    features
+        (E, F) edge features; given, strengths and learned signs are shared functions of them plus
+        per-edge corrections (``edge_model="shared"``); None gives one free strength and sign per edge.
     learn_unknown_signs
         If False, unknown-sign edges stay at 0 (they never transmit).
+    normalisation
+        ``symmetric`` or ``in_degree`` (see the module docstring).
+    correction_penalty
+        Shared model: factor on the prior-deviation penalty of the per-edge corrections.
     """
 
-    def __init__(self, edges: EdgeSet, w0: np.ndarray, sign: np.ndarray, learn_unknown_signs: bool = True) -> None:
+    def __init__(self, edges: EdgeSet, w0: np.ndarray, sign: np.ndarray, features: np.ndarray | None = None, *,
+                 learn_unknown_signs: bool = True, normalisation: str = "symmetric",
+                 correction_penalty: float = 10.0) -> None:
         super().__init__()
         self.edges = edges
-        self.omega = nn.Parameter(torch.as_tensor(_inverse_softplus(w0.astype(np.float64)), dtype=torch.float32))
+        self.shared = features is not None
+        self.correction_penalty = float(correction_penalty)
         self.register_buffer("w0", torch.as_tensor(w0, dtype=torch.float32))
         self.register_buffer("known_sign", torch.as_tensor(sign, dtype=torch.float32))
         unknown = np.flatnonzero(sign == 0) if learn_unknown_signs else np.zeros(0, np.int64)
         self.register_buffer("unknown", torch.as_tensor(unknown, dtype=torch.int64))
         self.theta = nn.Parameter(torch.zeros(len(unknown)))
-        self.register_buffer("norm", torch.as_tensor(_normalisation(edges.src_np, edges.dst_np, w0, edges.n_nodes),
-                                                     dtype=torch.float32))
+        if self.shared:
+            self.register_buffer("features", torch.as_tensor(features, dtype=torch.float32))
+            self.phi_w = nn.Parameter(torch.zeros(features.shape[1]))
+            self.phi_s = nn.Parameter(torch.zeros(features.shape[1]))
+            self.delta = nn.Parameter(torch.zeros(len(w0)))
+        else:
+            self.omega = nn.Parameter(torch.as_tensor(_inverse_softplus(w0.astype(np.float64)), dtype=torch.float32))
+        self.register_buffer("norm", torch.as_tensor(
+            _normalisation(edges.src_np, edges.dst_np, w0, edges.n_nodes, normalisation), dtype=torch.float32))
 
     def weight(self) -> torch.Tensor:
-        """(E,) non-negative base strengths ``softplus(omega)``."""
+        """(E,) non-negative base strengths: ``softplus(omega)`` or ``w0 exp(<phi_w, f> + delta)``."""
+        if self.shared:
+            return self.w0 * torch.exp((self.features @ self.phi_w + self.delta).clamp(max=10.0))
         return F.softplus(self.omega)
 
     def sign(self) -> torch.Tensor:
-        """(E,) signs: known ones fixed, unknown ones ``tanh(theta)``."""
-        return self.known_sign.index_put((self.unknown,), torch.tanh(self.theta))
+        """(E,) signs: known ones fixed, unknown ones ``tanh(theta)`` or ``tanh(<phi_s, f> + theta)``."""
+        logit = self.theta
+        if self.shared:
+            logit = logit + self.features[self.unknown] @ self.phi_s
+        return self.known_sign.index_put((self.unknown,), torch.tanh(logit))
 
     def values(self, gate: torch.Tensor | None) -> torch.Tensor:
         """(E,) signed, gated, normalised strengths ``s * w * g * n`` (no damping)."""
@@ -196,7 +237,10 @@ class EdgeLayer(nn.Module):
         return v if gate is None else v * gate
 
     def deviation(self) -> torch.Tensor:
-        """L1 deviation from the prior: mean |w - w0| plus mean |learned sign|."""
+        """Prior-deviation penalty: mean |w - w0| + mean |learned sign| (free), mean |corrections| (shared)."""
+        if self.shared:
+            dev = self.delta.abs().mean() + (self.theta.abs().mean() if len(self.unknown) else 0.0)
+            return self.correction_penalty * dev
         dev = (self.weight() - self.w0).abs().mean()
         if len(self.unknown):
             dev = dev + torch.tanh(self.theta).abs().mean()
@@ -204,22 +248,28 @@ class EdgeLayer(nn.Module):
 
 
 class ContextGate(nn.Module):
-    """Low-rank context gate ``g_ij(c) = sigmoid(beta + <a_j, z> + <b_i, z>)``, ``z = P (c - mu) / sd``.
+    """Low-rank context gate of every edge ``i -> j`` from ``z = P (c - mu) / sd``.
 
-    ``a`` and ``b`` start at zero, so every gate starts at ``sigmoid(beta)`` whatever the context.
+    ``mode="switch"``: ``g = sigmoid(beta + <a_j, z> + <b_i, z>)`` in (0, 1); ``mode="modulate"``:
+    ``g = 1 + bound * tanh(<a_j, z> + <b_i, z>)`` in (1 - bound, 1 + bound). ``a`` and ``b`` start at
+    zero, so every gate starts at ``sigmoid(beta)`` (switch) or 1 (modulate) whatever the context.
     """
 
-    def __init__(self, n_nodes: int, context_dim: int, rank: int, generator: torch.Generator) -> None:
+    def __init__(self, n_nodes: int, context_dim: int, rank: int, generator: torch.Generator,
+                 mode: str = "switch", bound: float = 0.5) -> None:
         super().__init__()
+        self.mode = mode
+        self.bound = float(bound)
         self.proj = nn.Parameter(torch.randn(context_dim, rank, generator=generator) / np.sqrt(context_dim))
         self.node_dst = nn.Parameter(torch.zeros(n_nodes, rank))
         self.node_src = nn.Parameter(torch.zeros(n_nodes, rank))
-        self.bias = nn.Parameter(torch.tensor(GATE_BIAS_INIT))
+        if mode == "switch":
+            self.bias = nn.Parameter(torch.tensor(GATE_BIAS_INIT))
         self.register_buffer("context_mean", torch.zeros(context_dim))
         self.register_buffer("context_scale", torch.ones(context_dim))
 
     def node_terms(self, context: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-node gate terms ``(<a_j, z>, <b_i, z>)``, each (N,); zero for ``context=None`` (mean context)."""
+        """Per-node gate terms ``(<a_j, z>, <b_i, z>)``, each (N,); zero for ``context=None`` (no context, z = 0)."""
         if context is None:
             zero = self.node_dst.new_zeros(self.node_dst.shape[0])
             return zero, zero
@@ -227,8 +277,10 @@ class ContextGate(nn.Module):
         return self.node_dst @ z, self.node_src @ z
 
     def edge_gates(self, edges: EdgeSet, terms: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        """(E,) gates in (0, 1) of one layer."""
+        """(E,) gates of one layer: in (0, 1) (switch) or (1 - bound, 1 + bound) (modulate)."""
         a, b = terms
+        if self.mode == "modulate":
+            return 1.0 + self.bound * torch.tanh(a[edges.dst] + b[edges.src])
         return torch.sigmoid(self.bias + a[edges.dst] + b[edges.src])
 
 
@@ -240,7 +292,8 @@ class TwinCellModule(nn.Module):
     n_nodes
         N.
     layers
-        ``{"ppi": (src, dst, w0, sign), "tf": (src, dst, w0, sign)}``, each sorted by (dst, src).
+        ``{"ppi": (src, dst, w0, sign, features), "tf": (...)}``, each sorted by (dst, src); ``features``
+        (E, F) is used by ``edge_model="shared"`` (it may be None otherwise).
     context_dim
         D; 0 (or ``context_gates=False``) gives a gate-free model (g = 1).
     n_hops
@@ -255,27 +308,44 @@ class TwinCellModule(nn.Module):
         Initial (and prior) value of the per-gene direct readout term.
     learn_unknown_signs
         Learn signs of unsigned edges (from 0) or keep them at 0.
+    normalisation
+        ``symmetric`` (``1 / sqrt(d_out(i) d_in(j))``) or ``in_degree`` (``1 / d_in(j)``).
+    edge_model
+        ``free`` (a strength and sign per edge) or ``shared`` (functions of edge features + corrections).
+    correction_penalty
+        Shared edge model: factor on the penalty of the per-edge corrections.
+    gate_mode, gate_bound
+        ``switch`` (sigmoid gates in (0, 1)) or ``modulate`` (``1 + bound * tanh``, around 1).
     seed
         Seeds the gate projection's initialisation.
     """
 
     def __init__(self, n_nodes: int, layers: dict[str, tuple[np.ndarray, ...]], context_dim: int, *,
                  n_hops: int = 3, damping: float = 0.5, gate_rank: int = 8, context_gates: bool = True,
-                 direct_init: float = 0.1, learn_unknown_signs: bool = True, seed: int = 0) -> None:
+                 direct_init: float = 0.1, learn_unknown_signs: bool = True, normalisation: str = "symmetric",
+                 edge_model: str = "free", correction_penalty: float = 10.0, gate_mode: str = "switch",
+                 gate_bound: float = 0.5, seed: int = 0) -> None:
         super().__init__()
+        for name, value, allowed in (("normalisation", normalisation, NORMALISATIONS),
+                                     ("edge_model", edge_model, EDGE_MODELS), ("gate_mode", gate_mode, GATE_MODES)):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, not {value!r}")
         self.n_nodes = int(n_nodes)
         self.n_hops = int(n_hops)
         self.damping = float(damping)
-        self.ppi = EdgeLayer(EdgeSet(layers["ppi"][0], layers["ppi"][1], n_nodes), *layers["ppi"][2:],
-                             learn_unknown_signs=learn_unknown_signs)
-        self.tf = EdgeLayer(EdgeSet(layers["tf"][0], layers["tf"][1], n_nodes), *layers["tf"][2:],
-                            learn_unknown_signs=learn_unknown_signs)
+        for name in ("ppi", "tf"):
+            src, dst, w0, sign, features = layers[name]
+            setattr(self, name, EdgeLayer(EdgeSet(src, dst, n_nodes), w0, sign,
+                                          features if edge_model == "shared" else None,
+                                          learn_unknown_signs=learn_unknown_signs, normalisation=normalisation,
+                                          correction_penalty=correction_penalty))
         self.direct = nn.Parameter(torch.full((n_nodes,), float(direct_init)))
         self.register_buffer("direct_prior", torch.full((n_nodes,), float(direct_init)))
         self.log_gain = nn.Parameter(torch.zeros(()))
         self.self_weight = nn.Parameter(torch.ones(()))
         gen = torch.Generator().manual_seed(int(seed))
-        self.gate = ContextGate(n_nodes, context_dim, gate_rank, gen) if context_gates and context_dim > 0 else None
+        self.gate = (ContextGate(n_nodes, context_dim, gate_rank, gen, gate_mode, gate_bound)
+                     if context_gates and context_dim > 0 else None)
 
     @property
     def gated(self) -> bool:
@@ -343,6 +413,13 @@ class TwinCellModule(nn.Module):
         if genetic is not None and bool(genetic.any()):
             Y = Y + self.self_weight * U * genetic.to(U.dtype)[None, :]
         return Y, values
+
+    def gate_entropy(self, values: dict[str, torch.Tensor | None]) -> torch.Tensor | None:
+        """Mean binary entropy of the switch gates in ``values`` (None without gates or for modulating gates)."""
+        if self.gate is None or self.gate.mode != "switch":
+            return None
+        g = torch.cat([values["gate_ppi"], values["gate_tf"]]).clamp(1e-6, 1 - 1e-6)
+        return -(g * torch.log(g) + (1 - g) * torch.log(1 - g)).mean()
 
     def l1_deviation(self) -> torch.Tensor:
         """Mean absolute deviation of strengths, learned signs and direct terms from their priors."""

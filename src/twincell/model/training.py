@@ -13,10 +13,17 @@ response in that context (see :class:`DatasetHeads`).
 * rank-derived values (``rank_inverse_normal`` or ``uns["rank_derived"]``): ``1 - Pearson(pred, y)``
   over the stored genes, which is invariant to the arbitrary scale of ranks.
 
+With ``residual_loss`` both losses are taken on the response after removing the dataset's background,
+``y - b_{d,c}`` against ``s_d * y_hat``: the MSE is divided by the mean square of that residual and the
+correlation is that of the causal part with the residual, so predicting the background alone scores
+exactly what predicting nothing scores (MSE 1, correlation loss 1) and only the causal part can win.
+
 Regularisers: ``l1 * (mean |w - w0| + mean |learned sign| + mean |r - r0|)`` (deviation from the
-prior network) and ``gate_entropy * mean H(g)`` (binary entropy of the gates in the batch's context,
-pushing gates to decide). Early stopping on the loss of held-out perturbations (whole perturbations,
-in every context, are held out).
+prior network; shared edge model: the per-edge corrections) and ``gate_entropy * mean H(g)`` (binary
+entropy of switch gates in the batch's context, pushing gates to decide; modulating gates have none).
+Early stopping and model selection on held-out examples: whole perturbations held out in every context
+(``validation_split="perturbation"``) or whole target genes (``"target"``: every example that perturbs
+a held-out gene, so the selected epoch is the one that transfers best to genes never perturbed in training).
 """
 
 from __future__ import annotations
@@ -196,14 +203,30 @@ def prepare_rows(datasets: Sequence, context_ids: Sequence[str], gene_index: Map
     return rows, infos
 
 
-def split_perturbations(rows: TrainingRows, fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """Boolean mask of validation rows: a random ``fraction`` of perturbation names, held out in every context."""
-    names = np.unique(rows.perturbation)
+VALIDATION_SPLITS = ("perturbation", "target")
+
+
+def split_validation(rows: TrainingRows, fraction: float, rng: np.random.Generator, by: str = "perturbation",
+                     ) -> np.ndarray:
+    """Boolean mask of validation rows, held out in every context.
+
+    ``by="perturbation"``: a random ``fraction`` of perturbation names; ``by="target"``: a random
+    ``fraction`` of target genes (node ids), and every row that perturbs any of them.
+    """
+    if by not in VALIDATION_SPLITS:
+        raise TwinCellError(f"validation_split must be one of {VALIDATION_SPLITS}, not {by!r}")
+    if by == "target":
+        owner = np.repeat(np.arange(len(rows)), np.diff(rows.tgt_ptr))
+        names, keys = np.unique(rows.tgt_node), rows.tgt_node
+    else:
+        owner, names, keys = np.arange(len(rows)), np.unique(rows.perturbation), rows.perturbation
     n_val = int(round(fraction * len(names)))
     if fraction <= 0 or n_val == 0 or n_val >= len(names):
         return np.zeros(len(rows), bool)
-    held = set(rng.choice(names, size=n_val, replace=False))
-    return np.array([p in held for p in rows.perturbation])
+    held = rng.choice(names, size=n_val, replace=False)
+    mask = np.zeros(len(rows), bool)
+    mask[owner[np.isin(keys, held)]] = True
+    return mask
 
 
 def make_batches(rows: TrainingRows, idx: np.ndarray, batch_size: int, rng: np.random.Generator | None,
@@ -307,15 +330,23 @@ def build_batch(rows: TrainingRows, members: np.ndarray, n_nodes: int, device: t
                  as_t(rows.genetic[members]), as_t(o_col), as_t(o_node), as_t(o_val))
 
 
-def row_losses(pred: torch.Tensor, batch: Batch, info: DatasetInfo, scale: torch.Tensor,
-               offset: torch.Tensor) -> torch.Tensor:
-    """(B,) per-example loss of a batch (see the module docstring); the prediction is ``scale * pred + offset``."""
+def row_losses(pred: torch.Tensor, batch: Batch, loss: str, mean_square: float, scale: torch.Tensor,
+               offset: torch.Tensor, residual: bool = False) -> torch.Tensor:
+    """(B,) per-example loss of a batch (see the module docstring).
+
+    The prediction is ``scale * pred + offset`` against the data, or (``residual``) ``scale * pred``
+    against the data minus ``offset``; ``loss`` is ``mse`` (divided by ``mean_square``) or ``correlation``.
+    """
     B = batch.U.shape[1]
-    p = scale * pred[batch.obs_node, batch.obs_col] + offset[batch.obs_node]
+    p = scale * pred[batch.obs_node, batch.obs_col]
     y = batch.obs_value
+    if residual:
+        y = y - offset[batch.obs_node]
+    else:
+        p = p + offset[batch.obs_node]
     count = torch.zeros(B, device=p.device).index_add_(0, batch.obs_col, torch.ones_like(y))
-    if info.loss == "mse":
-        se = (p - y) ** 2 / info.mean_square
+    if loss == "mse":
+        se = (p - y) ** 2 / mean_square
         return torch.zeros(B, device=p.device).index_add_(0, batch.obs_col, se) / count
     seg_mean = lambda v: (torch.zeros(B, device=p.device).index_add_(0, batch.obs_col, v) / count)  # noqa: E731
     pc = p - seg_mean(p)[batch.obs_col]
@@ -324,15 +355,6 @@ def row_losses(pred: torch.Tensor, batch: Batch, info: DatasetInfo, scale: torch
     vp = torch.zeros(B, device=p.device).index_add_(0, batch.obs_col, pc * pc)
     vy = torch.zeros(B, device=p.device).index_add_(0, batch.obs_col, yc * yc)
     return 1.0 - cov / torch.sqrt(vp * vy + 1e-12)
-
-
-def gate_entropy(values: Mapping[str, torch.Tensor | None]) -> torch.Tensor | None:
-    """Mean binary entropy of all gates in ``values`` (None for a gate-free model)."""
-    gates = [g for k, g in values.items() if k.startswith("gate_") and g is not None]
-    if not gates:
-        return None
-    g = torch.cat(gates).clamp(1e-6, 1 - 1e-6)
-    return -(g * torch.log(g) + (1 - g) * torch.log(1 - g)).mean()
 
 
 @dataclass
@@ -345,6 +367,8 @@ class FitConfig:
     l1: float = 1e-3
     gate_entropy: float = 1e-3
     validation_fraction: float = 0.1
+    validation_split: str = "perturbation"
+    residual_loss: bool = False
     patience: int = 3
     time_budget_s: float | None = None
     seed: int = 0
@@ -372,10 +396,13 @@ class Trainer:
         self.config = config
         self.device = module.direct.device
         self.rng = np.random.default_rng(config.seed)
-        self.val_mask = split_perturbations(rows, config.validation_fraction, self.rng)
+        self.val_mask = split_validation(rows, config.validation_fraction, self.rng, config.validation_split)
         self.train_idx = np.flatnonzero(~self.val_mask)
         self.val_idx = np.flatnonzero(self.val_mask)
         heads.set_background(rows, self.train_idx)
+        self.mean_square = [info.mean_square for info in infos]
+        if config.residual_loss:
+            self.mean_square = [self._residual_mean_square(d) for d in range(len(infos))]
         params = [p for p in list(module.parameters()) + list(heads.parameters()) if p.requires_grad]
         self.optimizer = torch.optim.Adam(params, lr=config.lr)
         self.history: list[dict] = []
@@ -386,10 +413,21 @@ class Trainer:
     def _context(self, c: int) -> torch.Tensor | None:
         return None if self.contexts is None else self.contexts[c]
 
+    def _residual_mean_square(self, d: int) -> float:
+        """Mean square of dataset ``d``'s training values after removing its background (MSE normaliser)."""
+        idx = self.train_idx[self.rows.dataset[self.train_idx] == d]
+        if not len(idx):
+            return self.infos[d].mean_square
+        pos = np.concatenate([np.arange(self.rows.obs_ptr[i], self.rows.obs_ptr[i + 1]) for i in idx])
+        ctx = np.repeat(self.rows.context[idx], np.diff(self.rows.obs_ptr)[idx])
+        background = self.heads.background[d].cpu().numpy()[ctx, self.rows.obs_node[pos]]
+        return float(np.mean((self.rows.obs_value[pos] - background) ** 2)) or 1.0
+
     def _batch_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, dict]:
         pred, values = self.module(batch.U, self._context(batch.context), batch.genetic)
-        losses = row_losses(pred, batch, self.infos[batch.dataset], self.heads.scale(batch.dataset),
-                            self.heads.offset(batch.dataset, batch.context))
+        d = batch.dataset
+        losses = row_losses(pred, batch, self.infos[d].loss, self.mean_square[d], self.heads.scale(d),
+                            self.heads.offset(d, batch.context), self.config.residual_loss)
         return losses.sum(), losses.detach(), values
 
     def initialise_scales(self) -> None:
@@ -441,7 +479,7 @@ class Trainer:
                 data_loss, losses, values = self._batch_loss(b)
                 l1 = self.module.l1_deviation()
                 loss = data_loss / len(members) + cfg.l1 * l1
-                ent = gate_entropy(values)
+                ent = self.module.gate_entropy(values)
                 if ent is not None:
                     loss = loss + cfg.gate_entropy * ent
                     sums["entropy"] += float(ent.detach()) * len(members)

@@ -24,6 +24,7 @@ import torch
 from twincell import __version__
 from twincell.data.perturbation import parse_targets
 from twincell.errors import ContextError, TwinCellError, UnknownGeneError
+from twincell.model.features import edge_features, node_classes
 from twincell.model.module import TwinCellModule
 from twincell.model.operator import PropagationOperator
 from twincell.model.training import (
@@ -35,7 +36,8 @@ if TYPE_CHECKING:
     from twincell.context import ContextRegistry
 
 DEFAULT_HPARAMS = {"n_hops": 3, "damping": 0.5, "gate_rank": 8, "context_gates": True, "direct_init": 0.1,
-                   "learn_unknown_signs": True, "seed": 0}
+                   "learn_unknown_signs": True, "normalisation": "symmetric", "edge_model": "free",
+                   "correction_penalty": 10.0, "gate_mode": "switch", "gate_bound": 0.5, "seed": 0}
 
 
 def context_table(contexts: ContextRegistry | Mapping[str, np.ndarray] | None) -> tuple[dict[str, np.ndarray], str | None]:
@@ -73,6 +75,17 @@ class TwinCell:
         Prior / initial value of each gene's direct readout term.
     learn_unknown_signs
         Learn signs of unsigned edges (from 0) or keep them silent.
+    normalisation
+        ``symmetric`` (``1 / sqrt(d_out(i) d_in(j))``) or ``in_degree`` (``1 / d_in(j)``: a node's state
+        is a weighted mean of its inputs, so cascades keep their size).
+    edge_model
+        ``free`` (one strength and sign per edge) or ``shared`` (strength and sign as functions of edge
+        features, :mod:`twincell.model.features`, plus per-edge corrections).
+    correction_penalty
+        Shared edge model: how much harder the per-edge corrections are pulled to 0.
+    gate_mode, gate_bound
+        ``switch``: gates ``sigmoid(...)`` in (0, 1); ``modulate``: ``1 + gate_bound * tanh(...)``
+        around 1, and no context means every gate is exactly 1.
     seed
         Seeds initialisation, the validation split and batch order.
     device
@@ -92,13 +105,16 @@ class TwinCell:
         self.device = _device(device)
         self._edge_rows: dict[str, np.ndarray] = {}
         layers = {}
+        classes = node_classes(interactome) if self.hparams["edge_model"] == "shared" else None
+        e = interactome.edges
         for layer in ("ppi", "tf"):
             rows = np.flatnonzero(interactome.layer_mask(layer))
             rows = rows[np.lexsort((interactome.src[rows], interactome.dst[rows]))]
             self._edge_rows[layer] = rows
-            e = interactome.edges
-            layers[layer] = (interactome.src[rows], interactome.dst[rows],
-                             e["weight"].to_numpy(np.float32)[rows], e["sign"].to_numpy(np.int8)[rows])
+            src, dst, w0 = interactome.src[rows], interactome.dst[rows], e["weight"].to_numpy(np.float32)[rows]
+            features = (None if classes is None else
+                        edge_features(src, dst, w0, e["directed"].to_numpy(bool)[rows], classes))
+            layers[layer] = (src, dst, w0, e["sign"].to_numpy(np.int8)[rows], features)
         self.module = TwinCellModule(interactome.n_nodes, layers, self.context_dim, **self.hparams).to(self.device)
         self.heads: DatasetHeads | None = None
         self.contexts: dict[str, np.ndarray] = {}
@@ -154,7 +170,8 @@ class TwinCell:
 
     # ------------------------------------------------------------------ training
     def fit(self, datasets, contexts=None, *, max_epochs: int = 30, batch_size: int = 128, lr: float = 0.02,
-            l1: float = 1e-3, gate_entropy: float = 1e-3, validation_fraction: float = 0.1, patience: int = 3,
+            l1: float = 1e-3, gate_entropy: float = 1e-3, validation_fraction: float = 0.1,
+            validation_split: str = "perturbation", residual_loss: bool = False, patience: int = 3,
             time_budget_s: float | None = None, seed: int | None = None, checkpoint: str | os.PathLike | None = None,
             resume: bool = False) -> TwinCell:
         """Fit edge strengths, learned signs, readout and context gates to perturbation responses.
@@ -171,9 +188,13 @@ class TwinCell:
             Adam optimisation settings (a batch = up to ``batch_size`` examples of one dataset and context).
         l1, gate_entropy
             Weights of the prior-deviation L1 and the gate-entropy regularisers.
-        validation_fraction, patience
-            Share of perturbations held out (in all their contexts) for early stopping, and the
-            number of epochs without improvement before stopping.
+        validation_fraction, validation_split, patience
+            Share of perturbations (``validation_split="perturbation"``) or of target genes (``"target"``)
+            held out, in all their contexts, for early stopping and model selection, and the number of
+            epochs without improvement before stopping.
+        residual_loss
+            Take the losses on the response minus each dataset's background (see
+            :mod:`twincell.model.training`), so that only the causal part can lower them.
         time_budget_s
             Stop after this many seconds (the best weights so far are kept).
         seed
@@ -209,7 +230,8 @@ class TwinCell:
             ctx = torch.as_tensor(mat, device=self.device)
         self.heads = DatasetHeads(infos, len(ids), self.interactome.n_nodes).to(self.device)
         config = FitConfig(max_epochs=max_epochs, batch_size=batch_size, lr=lr, l1=l1, gate_entropy=gate_entropy,
-                           validation_fraction=validation_fraction, patience=patience, time_budget_s=time_budget_s,
+                           validation_fraction=validation_fraction, validation_split=validation_split,
+                           residual_loss=residual_loss, patience=patience, time_budget_s=time_budget_s,
                            seed=self.hparams["seed"] if seed is None else seed)
         trainer = Trainer(self.module, self.heads, rows, infos, ctx, config)
         t0 = time.monotonic()
