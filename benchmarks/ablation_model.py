@@ -1,0 +1,223 @@
+"""Ablation of the model's design choices (issue 12): each design trained and benchmarked in one run.
+
+For every design (a set of TwinCell hyper-parameters, fit options and training data) this script
+
+* trains TwinCell inside TwinBench tiers 1 and 2 (held-out LINCS target genes, a held-out NeurIPS cell
+  type) with that design: these tiers and the default-model training's validation loss decide;
+* trains the design's default model on all bundled training data (as ``train_default_model`` does, but
+  for ``--epochs`` epochs, 2 by default, to keep the run short) and scores tier 3 once with it (approved targets of the five diseases), plus three cheap diagnostics
+  computed here: the druggable AUROC when each signature's values are permuted among its own genes
+  (``auroc_druggable_shuffled``, ``--shuffles`` seeds; ``signature_gain`` = real - shuffled: does the
+  ranking use the direction and size of each change?), the druggable AUROC restricted to genes that were
+  never a perturbation target of the training data (``auroc_druggable_unseen``) and the number of drug
+  targets in each signature's top 50 (``druggable_in_top_50``).
+
+Disease-blind controls and baselines (network propagation, the untrained prior, degree, druggability)
+are scored once in the same run. Prints one table and writes it as CSV (``--out``).
+
+    PYTHONPATH=src python benchmarks/ablation_model.py --out results/ablation
+    PYTHONPATH=src python benchmarks/ablation_model.py --designs baseline,cascade --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from twincell.bench import run_benchmark
+from twincell.bench.diseases import bundled_signatures, clinical_tasks, read_targets
+from twincell.bench.learned import TwinCellMethod
+from twincell.bench.methods import METHODS, Method, Resources, make_methods, run_method
+from twincell.bench.run import summary_table
+from twincell.context import ContextRegistry
+from twincell.data.drugs import DrugTargets
+from twincell.data.perturbation import parse_targets
+from twincell.data.signatures import Signature
+from twincell.data.training_data import load_bundled, load_default_training_data
+from twincell.model import TwinCell, train_default_model
+from twincell.model.default import DEFAULT_MODEL
+from twincell.network import Interactome
+
+CONTROLS = ("network_propagation", "twincell_prior", "degree", "druggability")
+
+
+@dataclass
+class Design:
+    """One design: TwinCell hyper-parameters, fit options, and whether CytoSig joins the training data."""
+
+    name: str
+    hparams: dict = field(default_factory=dict)
+    fit: dict = field(default_factory=dict)
+    cytosig: bool = False
+    note: str = ""
+
+
+CASCADE = {"normalisation": "in_degree", "damping": 0.8, "n_hops": 4}
+CAUSAL_FIT = {"residual_loss": True, "validation_split": "target"}
+OLD = {"normalisation": "symmetric", "damping": 0.5, "n_hops": 3, "edge_model": "free", "gate_mode": "switch"}
+ALL = {**CASCADE, "edge_model": "shared", "gate_mode": "modulate"}
+DESIGNS = {d.name: d for d in (
+    Design("baseline", OLD, note="the model before issue 12"),
+    Design("cascade", {**OLD, **CASCADE}, note="in-degree normalisation, damping 0.8, K = 4"),
+    Design("shared_edges", {**OLD, "edge_model": "shared"}, note="feature-based strengths/signs + corrections"),
+    Design("causal_training", OLD, CAUSAL_FIT, note="residual losses, validation on held-out targets"),
+    Design("modulating_gates", {**OLD, "gate_mode": "modulate"}, note="gates 1 +- 0.5 tanh, no context = 1"),
+    Design("cytosig", OLD, cytosig=True, note="+ CytoSig cytokines through LIANA receptors"),
+    Design("all", ALL, CAUSAL_FIT, cytosig=True, note="every change above"),
+    Design("all_but_cytosig", ALL, CAUSAL_FIT, note="every change but CytoSig"),
+    Design("all_but_shared", {**ALL, "edge_model": "free"}, CAUSAL_FIT, cytosig=True, note="every change but shared edges"),
+    Design("all_but_cascade", {**ALL, **{k: OLD[k] for k in CASCADE}}, CAUSAL_FIT, cytosig=True,
+           note="every change but the cascade normalisation"),
+)}
+
+
+def design_method(design: Design) -> type[Method]:
+    """A ``twincell`` method class that trains with ``design`` inside tiers 1 and 2."""
+
+    class DesignMethod(TwinCellMethod):
+        def fit(self, train):  # noqa: D102
+            contexts = self.resources.contexts
+            dim = 0 if contexts is None else int(contexts.dim)
+            model = TwinCell(self.resources.network, dim, seed=self.resources.seed, **design.hparams)
+            extra = [load_bundled("cytosig")] if design.cytosig else []
+            self.model = model.fit([train, *extra], contexts, **{**self.resources.train_options, **design.fit})
+            return self
+
+    DesignMethod.name = "twincell"
+    return DesignMethod
+
+
+@contextlib.contextmanager
+def registered(cls: type[Method]) -> Iterator[None]:
+    """Temporarily register ``cls`` under its name (restores the original class)."""
+    old = METHODS[cls.name]
+    METHODS[cls.name] = cls
+    try:
+        yield
+    finally:
+        METHODS[cls.name] = old
+
+
+def training_targets(datasets) -> set[str]:
+    """Every gene that is a perturbation target (drug target or perturbed gene) in ``datasets``."""
+    return {g for ds in datasets for t in ds.obs["targets"].astype(str) for g in parse_targets(t if t != "None" else "")}
+
+
+def diagnostics(method: Method, tasks, druggable: set[str], unseen_excluded: set[str], n_shuffles: int,
+                seed: int) -> dict[str, float]:
+    """Mean over diseases (each the mean over its signatures) of the cheap tier-3 diagnostics (module docstring)."""
+    candidates = pd.Index(method.resources.network.genes)
+    rng = np.random.default_rng(seed)
+    universe = candidates.isin(list(druggable))
+    unseen = ~candidates.isin(list(unseen_excluded))
+    per_disease: dict[str, list[dict]] = {}
+    for task in tasks:
+        if task.status != "scored":
+            continue
+        positive = candidates.isin(list(task.targets))
+        keep = universe | positive
+        for sig in task.signatures:
+            scores = run_method(method, sig, candidates=candidates).to_numpy()
+            real = roc_auc_score(positive[keep], scores[keep])
+            shuffled = []
+            for k in range(n_shuffles):
+                values = pd.Series(rng.permutation(sig.logfc.to_numpy()), index=sig.logfc.index, name="logfc")
+                s = run_method(method, Signature(name=f"{sig.name}~perm{k}", logfc=values, method="shuffle"), candidates=candidates)
+                shuffled.append(roc_auc_score(positive[keep], s.to_numpy()[keep]))
+            ku = keep & unseen
+            top = np.argsort(-scores, kind="stable")[:50]
+            per_disease.setdefault(task.disease, []).append({
+                "auroc_druggable_shuffled": float(np.mean(shuffled)), "signature_gain": real - float(np.mean(shuffled)),
+                "auroc_druggable_unseen": roc_auc_score(positive[ku], scores[ku]) if positive[ku].any() else np.nan,
+                "druggable_in_top_50": float(universe[top].sum())})
+    means = pd.DataFrame([pd.DataFrame(v).mean() for v in per_disease.values()])
+    return means.mean().to_dict()
+
+
+def tier_rows(name: str, table: pd.DataFrame) -> dict[str, float]:
+    """One design's summary row (method ``twincell``) from a TwinBench table."""
+    s = summary_table(table)
+    return s.loc[name].to_dict() if name in s.index else {}
+
+
+def run_design(design: Design, args, network: Interactome, tasks, druggable: set[str], seen: set[str]) -> dict:
+    """Tiers 1-2 with the design trained inside, its default model, tier 3 and the diagnostics."""
+    t0 = time.monotonic()
+    with registered(design_method(design)):
+        t12 = run_benchmark((1, 2), ["twincell"], quick=args.quick, seed=args.seed, network=network)
+    t_bench12 = time.monotonic() - t0
+    t0 = time.monotonic()
+    data = load_default_training_data() + ([load_bundled("cytosig")] if design.cytosig else [])
+    fit = {"max_epochs": 1 if args.quick else args.epochs}
+    model = train_default_model(Path(args.out) / f"model-{design.name}", datasets=data, interactome=network,
+                                seed=args.seed, hparams=design.hparams, **{**design.fit, **fit})
+    t_train = time.monotonic() - t0
+    t0 = time.monotonic()
+    t3 = run_benchmark((3,), ["twincell"], quick=args.quick, seed=args.seed, network=network, model=model)
+    method = make_methods(["twincell"], Resources(network, DrugTargets.default(), args.seed, model=model))[0]
+    extra = diagnostics(method, tasks, druggable, seen, args.shuffles, args.seed)
+    row = {"design": design.name, **tier_rows("twincell", t12.table), **tier_rows("twincell", t3.table),
+           **{f"T3 {k}": v for k, v in extra.items()},
+           "val_loss (default model)": float(model.history["val_loss"].min()),
+           "epochs": len(model.history), "train_s (default model)": round(t_train),
+           "bench_s": round(t_bench12 + time.monotonic() - t0), "note": design.note}
+    print(pd.Series(row).to_string(), flush=True)
+    return row
+
+
+def run_controls(args, network: Interactome, tasks, druggable: set[str], seen: set[str]) -> list[dict]:
+    """The baselines and disease-blind controls, scored once (tiers 2 and 3 + diagnostics)."""
+    res = run_benchmark((2, 3), list(CONTROLS), quick=args.quick, seed=args.seed, network=network)
+    summary = summary_table(res.table)
+    resources = Resources(network, DrugTargets.default(), args.seed)
+    methods = make_methods(list(CONTROLS), resources)
+    methods = [m if m.is_fitted else m.fit(load_bundled("lincs_overexpression")) for m in methods]
+    rows = []
+    for m in methods:
+        extra = diagnostics(m, tasks, druggable, seen, args.shuffles, args.seed)
+        rows.append({"design": f"[control] {m.name}", **summary.loc[m.name].to_dict(),
+                     **{f"T3 {k}": v for k, v in extra.items()}})
+    return rows
+
+
+def main() -> None:
+    """Parse arguments, run every design and the controls, print and write the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--designs", default=",".join(DESIGNS), help=f"comma-separated, any of {','.join(DESIGNS)}")
+    parser.add_argument("--no-controls", action="store_true", help="skip the baselines and controls")
+    parser.add_argument("--shuffles", type=int, default=10, help="value permutations per signature")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=2,
+                        help="epochs of each design's default model (the shipped default trains up to 8)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: quick TwinBench, 1 training epoch")
+    parser.add_argument("--out", default="results/ablation")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    network = Interactome.default()
+    ContextRegistry.default()
+    drugs = DrugTargets.default()
+    druggable = drugs.druggable_genes()
+    tasks = clinical_tasks(bundled_signatures(), read_targets(None), pd.Index(network.genes))
+    seen = training_targets(load_default_training_data())
+    print(f"default model hyper-parameters before this run's designs: {DEFAULT_MODEL}", flush=True)
+    rows = [] if args.no_controls else run_controls(args, network, tasks, druggable, seen)
+    for name in args.designs.split(","):
+        rows.append(run_design(DESIGNS[name], args, network, tasks, druggable, seen))
+        table = pd.DataFrame(rows).set_index("design")
+        table.to_csv(out / "ablation.csv")
+    with pd.option_context("display.width", 250, "display.max_columns", 30, "display.precision", 3):
+        print("\n" + table.drop(columns=["note"], errors="ignore").T.to_string())
+    print(f"\nwritten: {out / 'ablation.csv'}")
+
+
+if __name__ == "__main__":
+    main()
