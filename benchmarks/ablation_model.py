@@ -47,6 +47,8 @@ from twincell.model.default import DEFAULT_MODEL
 from twincell.network import Interactome
 
 CONTROLS = ("network_propagation", "twincell_prior", "degree", "druggability")
+#: The drug and over-expression datasets every design trains on (CytoSig is a design option).
+BASE_DATASETS = ("lincs_overexpression", "signatures_tahoe", "signatures_neurips", "signatures_sciplex")
 
 
 @dataclass
@@ -72,6 +74,8 @@ DESIGNS = {d.name: d for d in (
     Design("modulating_gates", {**OLD, "gate_mode": "modulate"}, note="gates 1 +- 0.5 tanh, no context = 1"),
     Design("cytosig", OLD, cytosig=True, note="+ CytoSig cytokines through LIANA receptors"),
     Design("all", ALL, CAUSAL_FIT, cytosig=True, note="every change above"),
+    Design("chosen", {**OLD, **CASCADE, "gate_mode": "modulate"}, cytosig=True,
+           note="the new default: cascade + modulating gates + CytoSig"),
     Design("all_but_cytosig", ALL, CAUSAL_FIT, note="every change but CytoSig"),
     Design("all_but_shared", {**ALL, "edge_model": "free"}, CAUSAL_FIT, cytosig=True, note="every change but shared edges"),
     Design("all_but_cascade", {**ALL, **{k: OLD[k] for k in CASCADE}}, CAUSAL_FIT, cytosig=True,
@@ -155,7 +159,7 @@ def run_design(design: Design, args, network: Interactome, tasks, druggable: set
         t12 = run_benchmark((1, 2), ["twincell"], quick=args.quick, seed=args.seed, network=network)
     t_bench12 = time.monotonic() - t0
     t0 = time.monotonic()
-    data = load_default_training_data() + ([load_bundled("cytosig")] if design.cytosig else [])
+    data = load_default_training_data(BASE_DATASETS + (("cytosig",) if design.cytosig else ()))
     fit = {"max_epochs": 1 if args.quick else args.epochs}
     model = train_default_model(Path(args.out) / f"model-{design.name}", datasets=data, interactome=network,
                                 seed=args.seed, hparams=design.hparams, **{**design.fit, **fit})
@@ -207,7 +211,7 @@ def main() -> None:
     drugs = DrugTargets.default()
     druggable = drugs.druggable_genes()
     tasks = clinical_tasks(bundled_signatures(), read_targets(None), pd.Index(network.genes))
-    seen = training_targets(load_default_training_data())
+    seen = training_targets(load_default_training_data(BASE_DATASETS))
     print(f"default model hyper-parameters before this run's designs: {DEFAULT_MODEL}", flush=True)
     rows = [] if args.no_controls else run_controls(args, network, tasks, druggable, seen)
     for name in args.designs.split(","):

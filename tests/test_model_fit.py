@@ -29,9 +29,9 @@ def contexts():
     return {c: rng.standard_normal(DIM).astype(np.float32) for c in ("ctx1", "ctx2", "ctx3")}
 
 
-def truth_model(net, contexts, gated: bool, seed: int = 11) -> TwinCell:
+def truth_model(net, contexts, gated: bool, seed: int = 11, **hparams) -> TwinCell:
     """A synthetic ground-truth model: edge strengths moved away from the prior, random gates."""
-    model = TwinCell(net, DIM if gated else 0, context_gates=gated, seed=seed)
+    model = TwinCell(net, DIM if gated else 0, context_gates=gated, seed=seed, **hparams)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         model.module.ppi.omega.add_(0.8 * torch.randn(model.module.ppi.omega.shape, generator=g))
@@ -47,11 +47,13 @@ def single_gene_perturbations(net):
     return [{g: s} for g in net.genes for s in (1, -1)]
 
 
-def test_fit_recovers_known_edge_strengths(net):
-    truth = truth_model(net, {}, gated=False)
+@pytest.mark.parametrize("shape", [{"normalisation": "symmetric", "damping": 0.5, "n_hops": 3}, {}],
+                         ids=["symmetric", "default"])
+def test_fit_recovers_known_edge_strengths(net, shape):
+    truth = truth_model(net, {}, gated=False, **shape)
     data = simulate_responses(truth, [{g: 1} for g in net.genes], [None], noise=0.02, seed=1,
                               name="synthetic_recovery")
-    model = TwinCell(net, 0, context_gates=False, seed=0)
+    model = TwinCell(net, 0, context_gates=False, seed=0, **shape)
     model.fit(data, max_epochs=60, lr=0.1, batch_size=len(net.genes), validation_fraction=0.0, l1=0.0, patience=60)
     true_e, fit_e = truth.edge_table(), model.edge_table()
     ppi = (true_e["layer"] == "ppi").to_numpy()
@@ -59,8 +61,8 @@ def test_fit_recovers_known_edge_strengths(net):
     r_prior = np.corrcoef(true_e["strength"][ppi], TwinCell.prior(net).edge_table()["strength"][ppi])[0, 1]
     assert r > 0.9 > r_prior
     # the direct (own-transcript) term is seen only after >= 1 hop, so it is partly unidentifiable
-    # from single-gene perturbations: the loss falls ~10x, not to the noise floor
-    assert model.history["train_loss"].iloc[-1] < 0.15 * model.history["train_loss"].iloc[0]
+    # from single-gene perturbations: the loss falls 5-10x (symmetric: ~10x), not to the noise floor
+    assert model.history["train_loss"].iloc[-1] < 0.2 * model.history["train_loss"].iloc[0]
 
 
 def test_fit_two_value_types_with_their_own_losses(net, contexts):

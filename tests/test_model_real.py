@@ -27,12 +27,12 @@ def test_real_network_forward_equals_operator_and_respects_reachability(model, i
     y = model.predict(pert, "ctx")
     op = model.operator("ctx")
     np.testing.assert_allclose(op.forward(model.perturbation_vector(pert)), y.to_numpy(), rtol=1e-4, atol=1e-7)
-    assert op.A.shape == (interactome.n_nodes,) * 2 and op.n_hops == 3
+    assert op.A.shape == (interactome.n_nodes,) * 2 and op.n_hops == model.hparams["n_hops"]
     reach = np.zeros(interactome.n_nodes, bool)
     reach[interactome.node_index(pert)] = True
     ppi, tf = (interactome.adjacency("ppi") != 0), (interactome.adjacency("tf") != 0)
     x = reach.copy()
-    for _ in range(3):
+    for _ in range(model.hparams["n_hops"]):
         x = (ppi.T @ x) > 0
         reach |= x
     reach |= (tf.T @ reach) > 0

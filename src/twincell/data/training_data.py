@@ -1,7 +1,8 @@
 """The bundled perturbation datasets the default model trains on, loaded once and cached as h5ad files.
 
 ``load_default_training_data()`` returns LINCS L1000 over-expression (z-scores), Tahoe-100M, NeurIPS 2023
-PBMC and sci-Plex 3 drug signatures (inverse-normal rank scores), each as its own
+PBMC and sci-Plex 3 drug signatures (inverse-normal rank scores) and CytoSig cytokine signatures (log fold
+changes; cytokines enter through their LIANA receptors, :mod:`twincell.data.cytosig`), each as its own
 :class:`~twincell.data.perturbation.PerturbationDataset` (value types differ, so they are not stacked).
 The first call builds them from the bundled files (~10 s) and writes them to ``$TWINCELL_CACHE``
 (default ``~/.cache/twincell``); the cache file names hold a hash of the loader code, the package version and
@@ -25,7 +26,7 @@ from twincell.data.pseudobulk import from_anndata
 from twincell.data.ranked import load_ranked_signatures
 from twincell.errors import DataFileError
 
-DEFAULT_DATASETS = ("lincs_overexpression", "signatures_tahoe", "signatures_neurips", "signatures_sciplex")
+DEFAULT_DATASETS = ("lincs_overexpression", "signatures_tahoe", "signatures_neurips", "signatures_sciplex", "cytosig")
 _LOADERS: dict[str, Callable[[], PerturbationDataset]] = {
     "lincs_overexpression": load_lincs_overexpression,
     "cytosig": load_cytosig,
@@ -58,7 +59,7 @@ def load_bundled(name: str, *, use_cache: bool = True) -> PerturbationDataset:
 
 def load_default_training_data(names: Iterable[str] = DEFAULT_DATASETS, *, use_cache: bool = True,
                                ) -> list[PerturbationDataset]:
-    """The datasets the default model trains on: LINCS + Tahoe + NeurIPS + sci-Plex (cached after the first call).
+    """The datasets the default model trains on: LINCS + Tahoe + NeurIPS + sci-Plex + CytoSig (cached after the first call).
 
     Parameters
     ----------

@@ -35,9 +35,11 @@ from twincell.network import Interactome
 if TYPE_CHECKING:
     from twincell.context import ContextRegistry
 
-DEFAULT_HPARAMS = {"n_hops": 3, "damping": 0.5, "gate_rank": 8, "context_gates": True, "direct_init": 0.1,
-                   "learn_unknown_signs": True, "normalisation": "symmetric", "edge_model": "free",
-                   "correction_penalty": 10.0, "gate_mode": "switch", "gate_bound": 0.5, "seed": 0}
+#: Chosen on TwinBench tiers 1-2 and validation loss (benchmarks/ablation_model.py, docs/model.md): in-degree
+#: normalisation with damping 0.8 and K = 4, modulating gates; free per-edge parameters.
+DEFAULT_HPARAMS = {"n_hops": 4, "damping": 0.8, "gate_rank": 8, "context_gates": True, "direct_init": 0.1,
+                   "learn_unknown_signs": True, "normalisation": "in_degree", "edge_model": "free",
+                   "correction_penalty": 10.0, "gate_mode": "modulate", "gate_bound": 0.5, "seed": 0}
 
 
 def context_table(contexts: ContextRegistry | Mapping[str, np.ndarray] | None) -> tuple[dict[str, np.ndarray], str | None]:
