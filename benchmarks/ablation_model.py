@@ -43,7 +43,7 @@ from twincell.data.perturbation import parse_targets
 from twincell.data.signatures import Signature
 from twincell.data.training_data import load_bundled, load_default_training_data
 from twincell.model import TwinCell, train_default_model
-from twincell.model.default import DEFAULT_MODEL
+from twincell.model.twincell import DEFAULT_HPARAMS
 from twincell.network import Interactome
 
 CONTROLS = ("network_propagation", "twincell_prior", "degree", "druggability")
@@ -212,7 +212,7 @@ def main() -> None:
     druggable = drugs.druggable_genes()
     tasks = clinical_tasks(bundled_signatures(), read_targets(None), pd.Index(network.genes))
     seen = training_targets(load_default_training_data(BASE_DATASETS))
-    print(f"default model hyper-parameters before this run's designs: {DEFAULT_MODEL}", flush=True)
+    print(f"TwinCell defaults (the 'chosen' design): {DEFAULT_HPARAMS}", flush=True)
     rows = [] if args.no_controls else run_controls(args, network, tasks, druggable, seen)
     for name in args.designs.split(","):
         rows.append(run_design(DESIGNS[name], args, network, tasks, druggable, seen))

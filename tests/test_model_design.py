@@ -135,3 +135,19 @@ def test_residual_loss_makes_the_background_worth_nothing(net):
         losses[residual] = trainer.evaluate(np.arange(len(rows)))["loss"]
     assert losses[True] == pytest.approx(1.0, abs=1e-4)
     assert losses[False] < 0.5  # without removing it, the shared response alone looks like a good fit
+
+
+def test_a_model_saved_before_the_design_options_loads_with_its_old_behaviour(net, tmp_path):
+    """A config without the new hyper-parameters is a model trained with the old maths (symmetric, switch)."""
+    import json
+
+    old = TwinCell(net, DIM, seed=0, normalisation="symmetric", gate_mode="switch", n_hops=3, damping=0.5)
+    old.contexts = {"ctxA": np.ones(DIM, np.float32)}
+    directory = old.save(tmp_path / "old")
+    config = json.loads((directory / "config.json").read_text())
+    for key in ("normalisation", "edge_model", "correction_penalty", "gate_mode", "gate_bound"):
+        del config["hparams"][key]
+    (directory / "config.json").write_text(json.dumps(config))
+    loaded = TwinCell.load(directory)
+    assert loaded.hparams["normalisation"] == "symmetric" and loaded.hparams["gate_mode"] == "switch"
+    assert (loaded.operator("ctxA").A != old.operator("ctxA").A).nnz == 0

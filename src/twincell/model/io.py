@@ -122,6 +122,12 @@ def read_config(directory: Path) -> dict:
     return config
 
 
+#: Hyper-parameters added after format 1 was fixed, with the behaviour of models saved before them
+#: (a saved model without them was trained that way, whatever today's defaults are).
+LEGACY_HPARAMS = {"normalisation": "symmetric", "edge_model": "free", "correction_penalty": 10.0,
+                  "gate_mode": "switch", "gate_bound": 0.5}
+
+
 def load_model(directory: str | os.PathLike, device: str = "cpu") -> TwinCell:
     """Load a model written by :func:`save_model`.
 
@@ -143,7 +149,7 @@ def load_model(directory: str | os.PathLike, device: str = "cpu") -> TwinCell:
         raise ModelFileError(f"{directory}/interactome.parquet is not the network the model was trained on",
                              "re-save the model")
     try:
-        model = TwinCell(net, int(config["context_dim"]), device=device, **config["hparams"])
+        model = TwinCell(net, int(config["context_dim"]), device=device, **{**LEGACY_HPARAMS, **config["hparams"]})
         weights = torch.load(directory / "weights.pt", map_location=model.device, weights_only=True)
         model.module.load_state_dict(weights["module"])
         model.datasets = [DatasetInfo(**d) for d in config.get("datasets", [])]
