@@ -77,7 +77,7 @@ def test_in_degree_normalisation_gives_each_node_unit_input(net):
     incoming = np.bincount(layer.edges.dst_np, weights=(layer.norm * layer.w0).numpy(), minlength=net.n_nodes)
     has_input = np.bincount(layer.edges.dst_np, minlength=net.n_nodes) > 0
     np.testing.assert_allclose(incoming[has_input], 1.0, rtol=1e-5)
-    symmetric = TwinCell(net, 0, context_gates=False).module.ppi
+    symmetric = TwinCell(net, 0, context_gates=False, normalisation="symmetric").module.ppi
     assert not np.allclose(np.bincount(symmetric.edges.dst_np, weights=(symmetric.norm * symmetric.w0).numpy(),
                                        minlength=net.n_nodes)[has_input], 1.0)
 

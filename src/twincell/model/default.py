@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 
 DEFAULT_TIME_BUDGET_S: float | None = None  # deterministic: fixed epochs + early stopping, not wall-clock
 DEFAULT_FIT = {"max_epochs": 8, "batch_size": 128, "lr": 0.02, "validation_fraction": 0.1, "patience": 2}
-#: TwinCell hyper-parameters of the default model (the rest are :data:`~twincell.model.twincell.DEFAULT_HPARAMS`).
-DEFAULT_MODEL: dict[str, object] = {}
 
 
 def default_model_dir() -> Path:
@@ -71,7 +69,8 @@ def train_default_model(out_dir: str | os.PathLike | None = None, *,
     checkpoint, resume
         Checkpoint file written after every epoch, and whether to continue from it.
     hparams
-        Overrides of :data:`DEFAULT_MODEL` (TwinCell hyper-parameters, e.g. ``context_gates=False``).
+        Overrides of the TwinCell hyper-parameters (:data:`~twincell.model.twincell.DEFAULT_HPARAMS`),
+        e.g. ``{"normalisation": "symmetric"}``.
     **fit
         Overrides of :data:`DEFAULT_FIT` (``max_epochs``, ``batch_size``, ``lr`` ...).
     """
@@ -83,7 +82,7 @@ def train_default_model(out_dir: str | os.PathLike | None = None, *,
     datasets = load_default_training_data() if datasets is None else datasets
     dim = contexts.dim if hasattr(contexts, "dim") else len(next(iter(contexts.values())))
     model = TwinCell(Interactome.default() if interactome is None else interactome, dim, device=device, seed=seed,
-                     **{**DEFAULT_MODEL, "context_gates": context_gates, **(hparams or {})})
+                     **{"context_gates": context_gates, **(hparams or {})})
     model.fit(datasets, contexts, time_budget_s=time_budget_s, checkpoint=checkpoint, resume=resume,
               **{**DEFAULT_FIT, **fit})
     model.save(default_model_dir() if out_dir is None else out_dir)
