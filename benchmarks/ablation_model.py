@@ -76,10 +76,6 @@ DESIGNS = {d.name: d for d in (
     Design("all", ALL, CAUSAL_FIT, cytosig=True, note="every change above"),
     Design("chosen", {**OLD, **CASCADE, "gate_mode": "modulate"}, cytosig=True,
            note="the new default: cascade + modulating gates + CytoSig"),
-    Design("all_but_cytosig", ALL, CAUSAL_FIT, note="every change but CytoSig"),
-    Design("all_but_shared", {**ALL, "edge_model": "free"}, CAUSAL_FIT, cytosig=True, note="every change but shared edges"),
-    Design("all_but_cascade", {**ALL, **{k: OLD[k] for k in CASCADE}}, CAUSAL_FIT, cytosig=True,
-           note="every change but the cascade normalisation"),
 )}
 
 
