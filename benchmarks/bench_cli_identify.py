@@ -1,0 +1,95 @@
+"""End-to-end time of ``twincell identify --disease SLE --explain 5`` against importing numpy, scipy and pandas.
+
+Each repeat runs, in fresh subprocesses and interleaved (so a busy machine slows both alike):
+
+* the baseline ``python -c "import numpy, scipy, pandas"``;
+* ``python -m twincell.cli.main identify --disease SLE --explain 5 --out TMPDIR`` (the default model, the
+  full report: ``ranking.csv``, ``paths.csv``, ``report.html``).
+
+One untimed warm-up run of the command first builds what is cached once (the default model on first use,
+the interactome, the drug tables). Printed: the median of each, and the ratio command / baseline (issue 15's
+target: at most 4x). ``--profile`` also prints where the command's time goes (``-X importtime`` of its
+imports, and cProfile's top functions).
+
+    python benchmarks/bench_cli_identify.py [--repeats 5] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BASELINE = [sys.executable, "-c", "import numpy, scipy, pandas"]
+
+
+def identify_command(out: Path) -> list[str]:
+    """The timed command: the CLI's identify on the bundled SLE signature, 5 explained targets."""
+    return [sys.executable, "-m", "twincell.cli.main", "identify", "--disease", "SLE", "--explain", "5",
+            "--out", str(out)]
+
+
+def _run(cmd: list[str]) -> float:
+    """Wall-clock seconds of one subprocess run; raises when it fails."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env())
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+    return elapsed
+
+
+def _env() -> dict[str, str]:
+    """The environment of the timed runs (progress bars off)."""
+    return {**os.environ, "TWINCELL_PROGRESS": "0"}
+
+
+def _profile(out: Path) -> None:
+    """Print the slowest imports and the top cumulative functions of one identify run."""
+    cmd = identify_command(out)
+    proc = subprocess.run([cmd[0], "-X", "importtime", *cmd[1:]], capture_output=True, text=True, env=_env())
+    rows = [line.split("|") for line in proc.stderr.splitlines() if line.startswith("import time:")
+            and "cumulative" not in line]
+    slow = sorted(((int(r[1]), r[2].rstrip()) for r in rows), reverse=True)
+    top_level = [(t, name) for t, name in slow if not name.startswith("   ")][:15]
+    print("\nslowest top-level imports (cumulative ms):")
+    for t, name in top_level:
+        print(f"  {t / 1000:8.0f}  {name.strip()}")
+    prof = out.parent / "identify.prof"
+    subprocess.run([cmd[0], "-m", "cProfile", "-o", str(prof), *cmd[1:]], capture_output=True, env=_env(), check=True)
+    import pstats
+
+    print("\ntop functions by cumulative time:")
+    pstats.Stats(str(prof)).sort_stats("cumulative").print_stats(25)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs of each (medians are printed)")
+    parser.add_argument("--profile", action="store_true", help="also print where the command's time goes")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "SLE"
+        cmd = identify_command(out)
+        print("warm-up (builds the caches once):", f"{_run(cmd):.2f} s")
+        base, full = [], []
+        for _ in range(args.repeats):
+            base.append(_run(BASELINE))
+            full.append(_run(cmd))
+        b, f = statistics.median(base), statistics.median(full)
+        print(f"import numpy, scipy, pandas:                    median {b:6.2f} s  (runs: "
+              f"{', '.join(f'{t:.2f}' for t in base)})")
+        print(f"twincell identify --disease SLE --explain 5:    median {f:6.2f} s  (runs: "
+              f"{', '.join(f'{t:.2f}' for t in full)})")
+        print(f"ratio identify / imports:                       {f / b:6.1f} x  (target <= 4x)")
+        if args.profile:
+            _profile(out)
+
+
+if __name__ == "__main__":
+    main()
