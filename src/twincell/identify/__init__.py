@@ -1,9 +1,29 @@
-"""Target identification: one-pass (adjoint) ranking of all proteins, path explanations and reports."""
+"""Target identification: one-pass (adjoint) ranking of all proteins, path explanations and reports.
 
-from twincell.identify.context import baseline_context
-from twincell.identify.explain import Explanation, explain
+Ranking and explanations are imported here; reports (jinja2, matplotlib) and baseline contexts
+(anndata) are imported on first use, so that ``from twincell.identify import rank_targets`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from twincell.identify.explain import Explanation, explain, explain_many
 from twincell.identify.inverse import rank_targets, target_scores
-from twincell.identify.report import IdentifyResult, identify_targets, write_report
 
-__all__ = ["Explanation", "IdentifyResult", "baseline_context", "explain", "identify_targets", "rank_targets",
-           "target_scores", "write_report"]
+_LAZY = {"baseline_context": "context", "IdentifyResult": "report", "identify_targets": "report",
+         "write_report": "report"}
+
+__all__ = ["Explanation", "IdentifyResult", "baseline_context", "explain", "explain_many", "identify_targets",
+           "rank_targets", "target_scores", "write_report"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"twincell.identify.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'twincell.identify' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

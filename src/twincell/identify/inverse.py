@@ -225,12 +225,15 @@ class RankingSetup:
         (N,) position of each gene in alphabetical order (the tie-break of equal scores).
     degree
         (N,) in + out degree of each node in ``A`` (:func:`~twincell.identify.null.operator_degree`).
+    alphabetical
+        Whether the node order is alphabetical (then a stable sort by score alone breaks ties by name).
     """
 
     gene_index: pd.Index
     names: np.ndarray
     name_rank: np.ndarray
     degree: np.ndarray
+    alphabetical: bool
     _bins: dict[int, np.ndarray] = field(default_factory=dict)
     _druggable: dict[int, tuple[DrugTargets, np.ndarray]] = field(default_factory=dict)
 
@@ -269,7 +272,8 @@ def ranking_setup(operator: OperatorLike) -> RankingSetup:
     name_rank = np.empty(len(names), np.int64)
     name_rank[np.argsort(names, kind="stable")] = np.arange(len(names))
     setup = RankingSetup(gene_index=pd.Index(names), names=names, name_rank=name_rank,
-                         degree=operator_degree(operator.A))
+                         degree=operator_degree(operator.A),
+                         alphabetical=bool((name_rank == np.arange(len(names))).all()))
     with _SETUPS_LOCK:
         _SETUPS[id(operator)] = (operator, setup)
         while len(_SETUPS) > _MAX_SETUPS:
@@ -277,13 +281,15 @@ def ranking_setup(operator: OperatorLike) -> RankingSetup:
     return setup
 
 
+_LABELS = np.array(["inhibit", "none", "activate"], dtype=object)  # indexed by sign + 1
+
+
 def _direction_scores(signed: np.ndarray, direction: Direction) -> tuple[np.ndarray, np.ndarray]:
     if direction == "activate":
-        return signed, np.full(len(signed), "activate", dtype=object)
+        return signed, _LABELS[np.full(len(signed), 2)]
     if direction == "inhibit":
-        return -signed, np.full(len(signed), "inhibit", dtype=object)
-    labels = np.where(signed > 0, "activate", np.where(signed < 0, "inhibit", "none")).astype(object)
-    return np.abs(signed), labels
+        return -signed, _LABELS[np.zeros(len(signed), np.int64)]
+    return np.abs(signed), _LABELS[np.sign(signed).astype(np.int64) + 1]
 
 
 def _check_options(direction: str, method: str = "adjoint", normalize: str = "none", null: str = "none",
@@ -423,7 +429,9 @@ def rank_targets(model_or_operator: Any, desired_change: pd.Series, context: str
     score, labels = _direction_scores(signed, direction)
     z = binned_zscores(score, setup.bins(n_degree_bins))
     druggable = setup.druggable(drug_targets or DrugTargets.universe())
-    order = np.lexsort((setup.name_rank, -score))
+    order = np.argsort(-score, kind="stable")  # ties keep node order ...
+    if not setup.alphabetical:
+        order = np.lexsort((setup.name_rank, -score))  # ... or go alphabetically when nodes are not sorted
     columns = {"gene": setup.names[order], "score": score[order], "direction": labels[order],
                "rank": np.arange(1, len(order) + 1), "z_score": z[order], "druggable": druggable[order]}
     if null == "shuffle":

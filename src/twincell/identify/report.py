@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from twincell._progress import bar
 from twincell.data.signatures import Signature
-from twincell.identify.explain import Explanation, explain
+from twincell.identify.explain import Explanation, explain_many
 from twincell.identify.inverse import Direction, Normalize, rank_targets, resolve_operator
 from twincell.pl.paths import paths as plot_paths
 
@@ -74,11 +74,9 @@ def identify_targets(model_or_operator: Any, signature: Signature, context: str 
         progress.update(1)
         ranking = rank_targets(op, desired, direction=direction, normalize=normalize)
         progress.update(1)
-        explanations = []
-        for gene, gene_direction in ranking.loc[:n_explain - 1, ["gene", "direction"]].itertuples(index=False):
-            explanations.append(explain(op, gene, desired, k=k,
-                                        direction=gene_direction if gene_direction != "none" else "both"))
-            progress.update(1)
+        top = ranking.head(n_explain)
+        explanations = explain_many(op, top["gene"], desired, k=k, direction=top["direction"])
+        progress.update(n_explain)
     attrs = ranking.attrs
     facts = {
         "signature": f"{signature.name} ({signature.method}; {signature.source})",
