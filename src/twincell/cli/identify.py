@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from twincell.cli._common import console, load_model, print_table
+from twincell.cli._common import console, open_model, print_table
 from twincell.errors import SignatureError
 
 
@@ -37,7 +37,7 @@ def identify(
     sig = (load_disease_signature(disease, padj_max=padj_max) if disease is not None else
            read_signature(signature, gene_col=gene_col, logfc_col=logfc_col, padj_col=padj_col, padj_max=padj_max))
     console.print(sig.summary())
-    twin = load_model(model)
+    twin = open_model(model)
     ctx = baseline_context(context, twin) if context is not None and context.endswith(".h5ad") else context
     result = identify_targets(twin, sig, ctx, n_explain=n_explain, k=k,
                               direction=direction, normalize=normalize)  # type: ignore[arg-type]

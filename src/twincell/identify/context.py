@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anndata as ad
 import numpy as np
 
-from twincell.context import ContextEncoder, default_encoder, read_expression
 from twincell.errors import ContextError
+
+if TYPE_CHECKING:  # anndata and the encoders are imported on use: ranking without a baseline needs neither
+    import anndata as ad
+
+    from twincell.context import ContextEncoder
 
 
 def baseline_context(expression: ad.AnnData | str | os.PathLike, model: Any | None = None,
@@ -35,6 +38,10 @@ def baseline_context(expression: ad.AnnData | str | os.PathLike, model: Any | No
     ContextError
         When the encoder differs from the model's (name or dimension).
     """
+    import anndata as ad
+
+    from twincell.context import default_encoder, read_expression
+
     adata = expression if isinstance(expression, ad.AnnData) else read_expression(expression)
     enc = encoder or default_encoder()
     trained_with = (getattr(model, "metadata", None) or {}).get("context_encoder")

@@ -21,12 +21,12 @@ import numpy as np
 from twincell import __version__
 from twincell._cache import cache_dir, code_key
 from twincell.errors import ModelFileError
-from twincell.model.io import FORMAT_VERSION
-from twincell.model.twincell import TwinCell
+from twincell.model.io import FORMAT_VERSION, SavedModel, open_model
 
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
+    from twincell.model.twincell import TwinCell
     from twincell.context import ContextRegistry
     from twincell.data.perturbation import PerturbationDataset
     from twincell.network import Interactome
@@ -73,6 +73,7 @@ def train_default_model(out_dir: str | os.PathLike | None = None, *,
     """
     from twincell.context import ContextRegistry
     from twincell.data.training_data import load_default_training_data
+    from twincell.model.twincell import TwinCell
     from twincell.network import Interactome
 
     contexts = ContextRegistry.default() if contexts is None else contexts
@@ -91,6 +92,8 @@ def default_model(*, retrain: bool = False, device: str = "cpu") -> TwinCell:
 
     A cached model that cannot be read (corrupt, older format) is trained again.
     """
+    from twincell.model.twincell import TwinCell
+
     directory = default_model_dir()
     if directory.exists() and not retrain:
         try:
@@ -100,3 +103,13 @@ def default_model(*, retrain: bool = False, device: str = "cpu") -> TwinCell:
     log.info("training the default model on the bundled data (first use: about 1-2 minutes on 2 CPU cores); "
              "it is cached in %s", directory)
     return train_default_model(directory, device=device)
+
+
+def open_default_model() -> SavedModel:
+    """The default model opened for inference (:func:`~twincell.model.io.open_model`: no torch for the
+    context-free operator); trained and cached first when the cache has no readable one."""
+    try:
+        return open_model(default_model_dir())
+    except ModelFileError:
+        default_model()
+        return open_model(default_model_dir())

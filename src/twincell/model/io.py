@@ -8,9 +8,15 @@ Layout of a model directory::
     interactome.parquet  the network the model was trained on (Interactome.save)
     contexts.npz         context ids and the embeddings the model was trained with
     history.json         training curve, one record per epoch
+    operator.npz         the context-free PropagationOperator as plain CSR arrays (PropagationOperator.save)
 
 The directory is first written under a temporary name next to the target and then renamed, so an
 interrupted save never leaves a half-written model.
+
+:func:`open_model` opens a directory for inference without torch: :class:`SavedModel` serves the
+context-free operator from ``operator.npz`` (no network rebuild, no module, no operator build) and
+loads the full :class:`~twincell.model.TwinCell` only when another context is asked for. Directories
+written before ``operator.npz`` existed are still read (the operator is then built from the model).
 """
 
 from __future__ import annotations
@@ -19,23 +25,23 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import torch
 
 from twincell import __version__
 from twincell.errors import DataFileError, ModelFileError
-from twincell.model.training import DatasetHeads, DatasetInfo
-from twincell.network import Interactome
+from twincell.model.operator import PropagationOperator
 
 if TYPE_CHECKING:
     from twincell.model.twincell import TwinCell
 
 FORMAT_VERSION = 1
 FILES = ("weights.pt", "interactome.parquet", "contexts.npz", "history.json")
+OPERATOR_FILE = "operator.npz"  # optional: written by this version, absent from older model directories
+_HINT = "re-save the model, or train it again with `twincell train`"
 
 
 def _sha256(file: Path) -> str:
@@ -51,6 +57,8 @@ def save_model(model: TwinCell, directory: str | os.PathLike) -> Path:
 
     An existing model directory at that path is replaced.
     """
+    import torch
+
     target = Path(directory).absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
@@ -65,10 +73,11 @@ def save_model(model: TwinCell, directory: str | os.PathLike) -> Path:
                 else np.zeros((0, model.context_dim), np.float32))
         np.savez(tmp / "contexts.npz", ids=ids, vectors=vecs)
         (tmp / "history.json").write_text(model.history.to_json(orient="records"))
+        model.operator(None).save(tmp / OPERATOR_FILE)
         config = {"format": FORMAT_VERSION, "twincell_version": __version__, "context_dim": model.context_dim,
                   "hparams": model.hparams, "interactome_fingerprint": model.interactome.fingerprint,
                   "datasets": [d.to_dict() for d in model.datasets], "metadata": model.metadata,
-                  "files": {f: _sha256(tmp / f) for f in FILES}}
+                  "files": {f: _sha256(tmp / f) for f in (*FILES, OPERATOR_FILE)}}
         (tmp / "config.json").write_text(json.dumps(config, indent=1, default=_json_default))
         old = target.parent / f".{target.name}.old-{os.getpid()}"
         if target.exists():
@@ -89,15 +98,23 @@ def _json_default(obj):
     return str(obj)
 
 
-def read_config(directory: Path) -> dict:
+def read_config(directory: Path, verify: tuple[str, ...] | None = None) -> dict:
     """The checked ``config.json`` of a model directory (format version and file checksums).
+
+    Parameters
+    ----------
+    directory
+        The model directory.
+    verify
+        Files whose presence and checksum are checked (default: every file of the model; ``operator.npz``
+        only where ``config.json`` lists it).
 
     Raises
     ------
     ModelFileError
         Missing directory or files, unreadable JSON, another format version, a checksum mismatch.
     """
-    hint = "re-save the model, or train it again with `twincell train`"
+    hint = _HINT
     if not directory.is_dir():
         raise ModelFileError(f"model directory {directory} does not exist", "train one with `twincell train --out DIR`")
     cfg_file = directory / "config.json"
@@ -112,18 +129,30 @@ def read_config(directory: Path) -> dict:
                              f"(written by twincell {config.get('twincell_version')}), this twincell "
                              f"{__version__} reads format {FORMAT_VERSION}",
                              "train the model again with this version of twincell")
-    for name in FILES:
-        f = directory / name
-        if not f.exists():
-            raise ModelFileError(f"model directory {directory} is incomplete: {name} is missing", hint)
-        expected = config.get("files", {}).get(name)
-        if expected != _sha256(f):
-            raise ModelFileError(f"{f} is corrupt (its checksum does not match config.json)", hint)
+    listed = config.get("files", {})
+    for name in (*FILES, *([OPERATOR_FILE] if OPERATOR_FILE in listed else [])) if verify is None else verify:
+        _verify_file(directory, name, listed.get(name))
     return config
+
+
+def _verify_file(directory: Path, name: str, expected: str | None) -> None:
+    """Raise ModelFileError when a model file is missing or its SHA-256 differs from ``expected``."""
+    f = directory / name
+    if not f.exists():
+        raise ModelFileError(f"model directory {directory} is incomplete: {name} is missing", _HINT)
+    if expected != _sha256(f):
+        raise ModelFileError(f"{f} is corrupt (its checksum does not match config.json)", _HINT)
 
 
 def load_model(directory: str | os.PathLike, device: str = "cpu") -> TwinCell:
     """Load a model written by :func:`save_model`.
+
+    Parameters
+    ----------
+    directory
+        The model directory.
+    device
+        Torch device of the loaded model.
 
     Raises
     ------
@@ -131,7 +160,12 @@ def load_model(directory: str | os.PathLike, device: str = "cpu") -> TwinCell:
         Whatever is wrong with the directory: missing, incomplete, corrupt, another format version,
         weights that do not fit the saved configuration.
     """
+    import pandas as pd
+    import torch
+
+    from twincell.model.training import DatasetHeads, DatasetInfo
     from twincell.model.twincell import TwinCell
+    from twincell.network import Interactome
 
     directory = Path(directory)
     config = read_config(directory)
@@ -159,3 +193,72 @@ def load_model(directory: str | os.PathLike, device: str = "cpu") -> TwinCell:
                              "re-save the model, or train it again") from exc
     model.metadata = dict(config.get("metadata", {}))
     return model
+
+
+class SavedModel:
+    """A saved model opened for inference: the context-free operator from stored arrays, the rest on demand.
+
+    What :mod:`twincell.identify` needs from a model: ``operator(context)``, ``metadata`` and
+    ``context_dim``. ``operator(None)`` reads ``operator.npz`` (a few array reads: no torch, no
+    network rebuild); any other context, or a directory without ``operator.npz``, loads the full
+    model once (:attr:`model`) and asks it.
+
+    Attributes
+    ----------
+    directory
+        The model directory.
+    config
+        Its ``config.json`` (format checked; file checksums are checked when a file is read).
+    metadata
+        The model's metadata (context encoder, training provenance).
+    context_dim
+        Dimension of the model's context embeddings.
+    """
+
+    def __init__(self, directory: Path, config: dict) -> None:
+        self.directory = directory
+        self.config = config
+        self.metadata = dict(config.get("metadata", {}))
+        self.context_dim = int(config["context_dim"])
+        self._lock = threading.Lock()
+        self._model: TwinCell | None = None
+        self._stored: PropagationOperator | None = None
+
+    def __repr__(self) -> str:
+        return f"SavedModel({str(self.directory)!r})"
+
+    @property
+    def model(self) -> TwinCell:
+        """The full :class:`~twincell.model.TwinCell`, loaded (with torch) on first access."""
+        with self._lock:
+            if self._model is None:
+                self._model = load_model(self.directory)
+            return self._model
+
+    def operator(self, context: str | np.ndarray | None = None) -> PropagationOperator:
+        """The model's operator in ``context`` (see :meth:`twincell.model.TwinCell.operator`).
+
+        ``None`` is served from ``operator.npz`` when the directory has it (read once, then kept).
+        """
+        if context is None and OPERATOR_FILE in self.config.get("files", {}):
+            with self._lock:
+                if self._stored is None:
+                    self._stored = PropagationOperator.load(self.directory / OPERATOR_FILE)
+                return self._stored
+        return self.model.operator(context)
+
+
+def open_model(directory: str | os.PathLike) -> SavedModel:
+    """Open a model directory for inference without loading torch (:class:`SavedModel`).
+
+    Raises
+    ------
+    ModelFileError
+        Missing directory, unreadable or other-version ``config.json``, a missing or corrupt
+        ``operator.npz`` (the other files are checked when the full model is loaded).
+    """
+    directory = Path(directory)
+    config = read_config(directory, verify=())
+    if OPERATOR_FILE in config.get("files", {}):
+        _verify_file(directory, OPERATOR_FILE, config["files"][OPERATOR_FILE])
+    return SavedModel(directory, config)
