@@ -46,9 +46,11 @@ def degree_bins(degree: np.ndarray, n_bins: int = 20) -> np.ndarray:
     Returns
     -------
     np.ndarray
-        (N,) bin codes 0..n_bins-1 (fewer bins when degrees have many ties).
+        (N,) bin codes 0..n_bins-1 (fewer bins when degrees have many ties; one bin, 0, when all
+        degrees are equal).
     """
-    return pd.qcut(np.asarray(degree, float), q=n_bins, labels=False, duplicates="drop").astype(np.int64)
+    codes = pd.qcut(np.asarray(degree, float), q=n_bins, labels=False, duplicates="drop")
+    return np.nan_to_num(np.asarray(codes, float), nan=0.0).astype(np.int64)
 
 
 def binned_zscores(scores: np.ndarray, bins: np.ndarray) -> np.ndarray:
