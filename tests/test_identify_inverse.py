@@ -298,3 +298,14 @@ def test_opened_model_serves_the_stored_operator_without_torch(tmp_path):
     (tmp_path / "m" / OPERATOR_FILE).write_bytes(b"corrupt")
     with pytest.raises(ModelFileError, match="corrupt"):
         open_model(tmp_path / "m")
+
+
+def test_ranking_order_breaks_ties_by_gene_name():
+    rng = np.random.default_rng(4)
+    score = rng.choice([0.0, 0.5, 1.0, 2.0], 500) + np.where(rng.random(500) < 0.5, rng.random(500), 0.0)
+    name_rank = rng.permutation(500)  # synthetic node order that is not alphabetical
+    from twincell.identify.inverse import _best_first
+
+    assert _best_first(score, name_rank).tolist() == np.lexsort((name_rank, -score)).tolist()
+    distinct = rng.random(500)
+    assert _best_first(distinct, name_rank).tolist() == np.argsort(-distinct).tolist()
