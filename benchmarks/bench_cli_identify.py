@@ -8,10 +8,11 @@ Each repeat runs, in fresh subprocesses and interleaved (so a busy machine slows
 
 One untimed warm-up run of the command first builds what is cached once (the default model on first use,
 the interactome, the drug tables). Printed: the median of each, and the ratio command / baseline (issue 15's
-target: at most 4x). ``--profile`` also prints where the command's time goes (``-X importtime`` of its
-imports, and cProfile's top functions).
+target: at most 4x). ``--compare SRC`` also times the same command with another checkout's ``src`` first on
+``PYTHONPATH`` (e.g. the code before a change), interleaved in the same repeats. ``--profile`` also prints
+where the command's time goes (``-X importtime`` of its imports, and cProfile's top functions).
 
-    python benchmarks/bench_cli_identify.py [--repeats 5] [--profile]
+    python benchmarks/bench_cli_identify.py [--repeats 5] [--compare ../main/src] [--profile]
 """
 
 from __future__ import annotations
@@ -34,19 +35,22 @@ def identify_command(out: Path) -> list[str]:
             "--out", str(out)]
 
 
-def _run(cmd: list[str]) -> float:
-    """Wall-clock seconds of one subprocess run; raises when it fails."""
+def _run(cmd: list[str], src: str | None = None) -> float:
+    """Wall-clock seconds of one subprocess run (``src`` first on PYTHONPATH when given); raises when it fails."""
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env())
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(src))
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
     return elapsed
 
 
-def _env() -> dict[str, str]:
-    """The environment of the timed runs (progress bars off)."""
-    return {**os.environ, "TWINCELL_PROGRESS": "0"}
+def _env(src: str | None = None) -> dict[str, str]:
+    """The environment of the timed runs (progress bars off; ``src`` first on PYTHONPATH when given)."""
+    env = {**os.environ, "TWINCELL_PROGRESS": "0"}
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(Path(src).resolve()), env.get("PYTHONPATH", "")])
+    return env
 
 
 def _profile(out: Path) -> None:
@@ -71,22 +75,32 @@ def _profile(out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5, help="timed runs of each (medians are printed)")
+    parser.add_argument("--compare", default=None, help="another checkout's src directory, timed alongside")
     parser.add_argument("--profile", action="store_true", help="also print where the command's time goes")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "SLE"
         cmd = identify_command(out)
         print("warm-up (builds the caches once):", f"{_run(cmd):.2f} s")
-        base, full = [], []
+        if args.compare:
+            print(f"warm-up of {args.compare}:", f"{_run(cmd, args.compare):.2f} s")
+        times: dict[str, list[float]] = {"import numpy, scipy, pandas": [],
+                                         "twincell identify --disease SLE --explain 5": []}
+        other = f"the same with {args.compare}"
+        if args.compare:
+            times[other] = []
         for _ in range(args.repeats):
-            base.append(_run(BASELINE))
-            full.append(_run(cmd))
-        b, f = statistics.median(base), statistics.median(full)
-        print(f"import numpy, scipy, pandas:                    median {b:6.2f} s  (runs: "
-              f"{', '.join(f'{t:.2f}' for t in base)})")
-        print(f"twincell identify --disease SLE --explain 5:    median {f:6.2f} s  (runs: "
-              f"{', '.join(f'{t:.2f}' for t in full)})")
-        print(f"ratio identify / imports:                       {f / b:6.1f} x  (target <= 4x)")
+            times["import numpy, scipy, pandas"].append(_run(BASELINE))
+            times["twincell identify --disease SLE --explain 5"].append(_run(cmd))
+            if args.compare:
+                times[other].append(_run(cmd, args.compare))
+        medians = {label: statistics.median(runs) for label, runs in times.items()}
+        base = medians["import numpy, scipy, pandas"]
+        for label, runs in times.items():
+            print(f"{label}: median {medians[label]:.2f} s = {medians[label] / base:.1f}x the imports  (runs: "
+                  f"{', '.join(f'{t:.2f}' for t in runs)})")
+        print(f"ratio identify / imports: {medians['twincell identify --disease SLE --explain 5'] / base:.1f}x "
+              "(target <= 4x)")
         if args.profile:
             _profile(out)
 
