@@ -6,9 +6,7 @@ Ranking and explanations are imported here; reports (jinja2, matplotlib) and bas
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from twincell._lazy import lazy_exports
 from twincell.identify.explain import Explanation, explain, explain_many
 from twincell.identify.inverse import rank_targets, target_scores
 
@@ -17,13 +15,4 @@ _LAZY = {"baseline_context": "context", "IdentifyResult": "report", "identify_ta
 
 __all__ = ["Explanation", "IdentifyResult", "baseline_context", "explain", "explain_many", "identify_targets",
            "rank_targets", "target_scores", "write_report"]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"twincell.identify.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'twincell.identify' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

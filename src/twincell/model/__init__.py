@@ -6,21 +6,11 @@ that opening a saved model for inference (:func:`open_model`) stays light.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from twincell._lazy import lazy_exports
 
 _WHERE = {"PropagationOperator": "operator", "TwinCell": "twincell", "default_model": "default",
           "open_default_model": "default", "train_default_model": "default", "SavedModel": "io",
           "open_model": "io"}
 
 __all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"twincell.model.{_WHERE[name]}"), name)
-    raise AttributeError(f"module 'twincell.model' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_WHERE})
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())
