@@ -4,7 +4,9 @@ Each repeat runs, in fresh subprocesses and interleaved (so a busy machine slows
 
 * the baseline ``python -c "import numpy, scipy, pandas"``;
 * ``python -m twincell.cli.main identify --disease SLE --explain 5 --out TMPDIR`` (the default model, the
-  full report: ``ranking.csv``, ``paths.csv``, ``report.html``).
+  full report: ``ranking.csv``, ``paths.csv``, ``report.html``);
+* the default model's context-free operator in a fresh process, opened (``open_default_model``: stored
+  arrays, no torch) and loaded (``default_model``: torch model, then the operator built), imports included.
 
 One untimed warm-up run of the command first builds what is cached once (the default model on first use,
 the interactome, the drug tables). Printed: the median of each, and the ratio command / baseline (issue 15's
@@ -27,6 +29,9 @@ import time
 from pathlib import Path
 
 BASELINE = [sys.executable, "-c", "import numpy, scipy, pandas"]
+# the default model's context-free operator: opened from stored arrays vs the full torch model loaded
+OPEN_MODEL = [sys.executable, "-c", "from twincell.model import open_default_model; open_default_model().operator(None)"]
+LOAD_MODEL = [sys.executable, "-c", "from twincell.model import default_model; default_model().operator(None)"]
 
 
 def identify_command(out: Path) -> list[str]:
@@ -84,14 +89,16 @@ def main() -> None:
         print("warm-up (builds the caches once):", f"{_run(cmd):.2f} s")
         if args.compare:
             print(f"warm-up of {args.compare}:", f"{_run(cmd, args.compare):.2f} s")
-        times: dict[str, list[float]] = {"import numpy, scipy, pandas": [],
-                                         "twincell identify --disease SLE --explain 5": []}
+        commands = {"import numpy, scipy, pandas": BASELINE, "twincell identify --disease SLE --explain 5": cmd,
+                    "model operator, opened (stored arrays)": OPEN_MODEL,
+                    "model operator, loaded (torch model)": LOAD_MODEL}
+        times: dict[str, list[float]] = {label: [] for label in commands}
         other = f"the same with {args.compare}"
         if args.compare:
             times[other] = []
         for _ in range(args.repeats):
-            times["import numpy, scipy, pandas"].append(_run(BASELINE))
-            times["twincell identify --disease SLE --explain 5"].append(_run(cmd))
+            for label, command in commands.items():
+                times[label].append(_run(command))
             if args.compare:
                 times[other].append(_run(cmd, args.compare))
         medians = {label: statistics.median(runs) for label, runs in times.items()}
