@@ -28,13 +28,17 @@ import pandas as pd
 
 from twincell.data.bundled import path as bundled_path
 from twincell.data.genes import GeneMapper
-from twincell.errors import DataFileError, SignatureError
+from twincell.data.tables import read_user_table
+from twincell.errors import SignatureError
 
 logger = logging.getLogger("twincell.data.signatures")
 
 #: Recognised column names, in order of preference (compared case-insensitively).
-GENE_COLUMNS = ("gene", "gene_symbol", "Gene.symbol", "symbol", "names", "gene_name", "gene_id", "hgnc_symbol",
-                "GeneSymbol", "Gene", "ID", "Unnamed: 0")
+GENE_COLUMNS = ("gene", "gene_symbol", "Gene.symbol", "symbol", "names", "gene_name", "external_gene_name",
+                "Gene name", "hgnc_symbol", "GeneSymbol", "Gene", "gene_id", "Geneid", "Gene stable ID",
+                "ensembl_gene_id", "gene_ids", "entrezgene_id", "ENTREZID", "ID", "primerid", "Unnamed: 0")
+#: Largest |log2 fold change| accepted: 2**1000-fold is no measurement (larger values overflow the scores).
+MAX_ABS_LOGFC = 1000.0
 LOGFC_COLUMNS = ("logFC", "log2FoldChange", "logfoldchanges", "log2fc", "log2FC", "avg_log2FC", "lfc",
                  "log2_fold_change")
 PADJ_COLUMNS = ("adj.P.Val", "padj", "pvals_adj", "p_val_adj", "FDR", "qvalue", "q_value", "adj_pval")
@@ -72,6 +76,10 @@ class Signature:
     collapsed
         Symbols that several input rows mapped to (the row with the smallest padj, else largest
         ``|logFC|``, was kept).
+    missing_ids
+        Identifiers of the rows left out for a missing or infinite log fold change (``n_missing_values`` of them).
+    merged
+        For every symbol in ``collapsed``: the input identifiers of all its rows (e.g. ``STAT1`` and ``" STAT1 "``).
     """
 
     name: str
@@ -82,6 +90,8 @@ class Signature:
     unmapped: list[str] = field(default_factory=list)
     n_missing_values: int = 0
     collapsed: list[str] = field(default_factory=list)
+    missing_ids: list[str] = field(default_factory=list)
+    merged: dict[str, list[str]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.logfc)
@@ -124,16 +134,35 @@ def _pick(columns: list[str], candidates: tuple[str, ...], given: str | None, wh
 
 
 def _read_table(source: str | os.PathLike) -> pd.DataFrame:
-    p = Path(source)
-    if not p.exists():
-        raise DataFileError(f"signature file {p} does not exist", "check the path")
-    name = p.name.lower().removesuffix(".gz")
-    sep = "," if name.endswith(".csv") else "\t"
-    try:
-        return pd.read_csv(p, sep=sep)
-    except Exception as exc:  # pandas raises many types for malformed files
-        raise DataFileError(f"cannot read signature file {p}: {exc}",
-                            "give a tab- or comma-separated table with a gene and a log fold change column") from exc
+    return read_user_table(source, what="signature file",
+                           hint="give a tab- or comma-separated table with a gene and a log fold change column")
+
+
+def _gene_ids(table: pd.DataFrame, gene_col: str | None, cols: list[str], label: str) -> pd.Series:
+    """The gene identifier of each row: the named or recognised gene column, else a non-numeric index (row names).
+
+    Row numbers are never gene IDs: an unnamed column or index of numbers (``Unnamed: 0`` from
+    ``to_csv``, a RangeIndex) would otherwise be read as Entrez IDs (1 -> A1BG).
+    """
+    gcol = _pick(cols, GENE_COLUMNS, gene_col, "gene names", label)
+    if gcol == "Unnamed: 0" and gene_col is None and pd.api.types.is_numeric_dtype(table[gcol]):
+        gcol = None
+    if gcol is not None:
+        return table[gcol].astype(str)
+    if not pd.api.types.is_numeric_dtype(table.index) and not table.index.hasnans:
+        return table.index.astype(str).to_series(index=table.index)
+    raise SignatureError(f"{label} has no recognised gene column (columns: {', '.join(cols)})",
+                         f"name it with gene_col / --gene-col; recognised names: {', '.join(GENE_COLUMNS[:-1])}")
+
+
+def _check_magnitudes(ids: pd.Series, logfc: pd.Series, lcol: str, label: str) -> None:
+    """Refuse absurd log fold changes (above :data:`MAX_ABS_LOGFC`), naming a few of them."""
+    huge = logfc.abs() > MAX_ABS_LOGFC
+    if huge.any():
+        examples = ", ".join(f"{i}: {v:.3g}" for i, v in zip(ids[huge][:3], logfc[huge][:3]))
+        raise SignatureError(f"{int(huge.sum())} values of column {lcol!r} of {label} exceed |logFC| "
+                             f"{MAX_ABS_LOGFC:,.0f} (e.g. {examples})",
+                             "give log2 fold changes (not raw ratios or statistics); fix or drop these rows")
 
 
 def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | None = None,
@@ -149,7 +178,8 @@ def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | 
         Column names; when None they are recognised from :data:`GENE_COLUMNS`, :data:`LOGFC_COLUMNS`,
         :data:`PADJ_COLUMNS` (limma ``Gene.symbol/logFC/adj.P.Val``, DESeq2 ``log2FoldChange/padj``,
         scanpy ``names/logfoldchanges/pvals_adj``, ``gene_symbol/log2fc/padj``, Seurat ``avg_log2FC/p_val_adj``).
-        A table without a gene column uses its index.
+        A table without a recognised gene column uses its index when that holds names (R row names);
+        row numbers are never read as gene IDs.
     padj_max
         Keep only genes with adjusted p-value <= ``padj_max`` (default: keep all).
     name
@@ -162,8 +192,10 @@ def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | 
     Raises
     ------
     SignatureError
-        No log fold change column, a non-numeric one, an empty table, all values missing, or no
-        identifier mapping to an HGNC symbol.
+        No gene or log fold change column, a non-numeric one, an empty table, all values missing or
+        zero, values above :data:`MAX_ABS_LOGFC`, or no identifier mapping to an HGNC symbol.
+    DataFileError
+        An unreadable file (see :func:`twincell.data.tables.read_user_table`).
     """
     label = str(source) if not isinstance(source, pd.DataFrame) else "the signature table"
     table = source.copy() if isinstance(source, pd.DataFrame) else _read_table(source)
@@ -173,13 +205,12 @@ def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | 
         raise SignatureError(f"{label} is empty", "give at least one gene with a log fold change")
     cols = [str(c) for c in table.columns]
     table.columns = cols
-    gcol = _pick(cols, GENE_COLUMNS, gene_col, "gene names", label)
     lcol = _pick(cols, LOGFC_COLUMNS, logfc_col, "log fold change", label)
     pcol = _pick(cols, PADJ_COLUMNS, padj_col, "adjusted p-value", label)
     if lcol is None:
         raise SignatureError(f"{label} has no recognised log fold change column (columns: {', '.join(cols)})",
                              f"name it with logfc_col / --logfc-col; recognised names: {', '.join(LOGFC_COLUMNS)}")
-    genes = table[gcol].astype(str) if gcol is not None else table.index.astype(str).to_series(index=table.index)
+    genes = _gene_ids(table, gene_col, cols, label)
     logfc = pd.to_numeric(table[lcol], errors="coerce")
     non_numeric = int((logfc.isna() & table[lcol].notna()).sum())
     if non_numeric == len(table):
@@ -191,8 +222,11 @@ def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | 
     if not keep.any():
         raise SignatureError(f"all {len(table)} log fold changes in {label} are missing",
                              f"fill in column {lcol!r}")
+    missing_ids = genes[~keep].tolist()
     if n_missing:
-        logger.warning("%s: %d rows without a finite log fold change were left out", label, n_missing)
+        logger.warning("%s: %d rows without a finite log fold change were left out (%s)", label, n_missing,
+                       ", ".join(missing_ids[:10]) + (" ..." if n_missing > 10 else ""))
+    _check_magnitudes(genes[keep], logfc[keep], lcol, label)
     if padj_max is not None:
         if padj is None:
             raise SignatureError(f"{label} has no adjusted p-value column to filter on",
@@ -209,15 +243,23 @@ def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | 
                              "use HGNC symbols, Ensembl, Entrez or UniProt IDs, or set gene_col to the gene column")
     frame["gene"] = frame["id"].map(mapping.symbols)
     frame = frame.dropna(subset=["gene"])
+    if not (frame["logfc"] != 0).any():
+        raise SignatureError(f"every gene of {label} that maps to an HGNC symbol has log fold change 0: "
+                             "there is nothing to reverse", "check that the column holds the disease-vs-healthy log fold changes")
     frame["abs"] = frame["logfc"].abs()
     frame = frame.sort_values(["padj", "abs"], ascending=[True, False], na_position="last", kind="stable")
-    collapsed = frame.loc[frame["gene"].duplicated(), "gene"].unique().tolist()
+    repeated = frame["gene"].duplicated(keep=False)
+    merged = {g: ids.tolist() for g, ids in frame.loc[repeated].groupby("gene", sort=False)["id"]}
     frame = frame.drop_duplicates("gene").set_index("gene")
     if mapping.unmapped:
         logger.warning("%s: %s", label, mapping.summary())
+    if merged:
+        logger.warning("%s: %d genes came from several rows (the most significant row kept): %s", label, len(merged),
+                       "; ".join(f"{g} <- {ids}" for g, ids in list(merged.items())[:5]))
     return Signature(name=name, logfc=frame["logfc"].rename("logfc"),
                      padj=frame["padj"].rename("padj") if padj is not None else None, method=method,
-                     source=label, unmapped=list(mapping.unmapped), n_missing_values=n_missing, collapsed=collapsed)
+                     source=label, unmapped=list(mapping.unmapped), n_missing_values=n_missing,
+                     collapsed=list(merged), missing_ids=missing_ids, merged=merged)
 
 
 def _is_count_matrix(X: Any) -> bool:
@@ -255,13 +297,16 @@ def signature_from_anndata(adata: Any, groupby: str, disease: str, healthy: str,
     Raises
     ------
     SignatureError
-        Unknown column or groups, too few samples, or non-count data given to ``deseq2``.
+        Unknown column or groups, the same group twice, too few samples, or non-count data given to ``deseq2``.
     """
     import anndata as ad
 
     if groupby not in adata.obs.columns:
         raise SignatureError(f"AnnData obs has no column {groupby!r}",
                              f"choose one of: {', '.join(map(str, adata.obs.columns))}")
+    if str(disease) == str(healthy):
+        raise SignatureError(f"disease and healthy are the same group ({disease!r})",
+                             "compare two different groups of obs[groupby], e.g. disease='SLE', healthy='control'")
     groups = adata.obs[groupby].astype(str)
     for g in (disease, healthy):
         n = int((groups == g).sum())
