@@ -18,6 +18,7 @@ import pandas as pd
 from twincell.data.bundled import path as bundled_path
 from twincell.data.genes import GeneMapper
 from twincell.data.signatures import Signature, list_disease_signatures, read_signature
+from twincell.data.tables import read_user_table
 from twincell.errors import DataFileError
 
 TARGET_GENE_COLUMNS = ("gene_symbol", "gene")
@@ -48,13 +49,8 @@ def read_targets(file: str | os.PathLike | None = None) -> pd.DataFrame:
         If the file is missing, unreadable, lacks the columns, or is empty.
     """
     p = bundled_path("approved_targets") if file is None else Path(file)
-    if not p.exists():
-        raise DataFileError(f"target file {p} does not exist", "check the path")
-    sep = "," if p.name.lower().removesuffix(".gz").endswith(".csv") else "\t"
-    try:
-        raw = pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False)
-    except Exception as exc:  # pandas raises many types for malformed files
-        raise DataFileError(f"cannot read target file {p}: {exc}", "give a TSV/CSV with disease and gene_symbol columns") from exc
+    raw = read_user_table(p, what="target file", hint="give a TSV/CSV with disease and gene_symbol columns",
+                          dtype=str, keep_default_na=False)
     gene_col = next((c for c in TARGET_GENE_COLUMNS if c in raw.columns), None)
     if "disease" not in raw.columns or gene_col is None:
         raise DataFileError(f"target file {p} needs a 'disease' and a 'gene_symbol' (or 'gene') column; "

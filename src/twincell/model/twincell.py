@@ -140,11 +140,10 @@ class TwinCell:
         if context is None or not self.gated:
             return None, None if context is None else (context if isinstance(context, str) else "<vector>")
         if isinstance(context, str):
-            if context not in self.contexts:
-                known = ", ".join(sorted(self.contexts)[:12])
-                raise ContextError(f"unknown context {context!r} (the model knows {len(self.contexts)}: {known} ...)",
-                                   "pass a context the model was trained with, or its embedding as a vector")
-            vec, label = self.contexts[context], context
+            from twincell.context.registry import match_context_id  # lazy: the context package is heavy
+
+            label = match_context_id(context, self.contexts, f"the model knows {len(self.contexts)} contexts")
+            vec = self.contexts[label]
         else:
             vec, label = np.asarray(context, dtype=np.float32), "<vector>"
             if vec.shape != (self.context_dim,) or not np.isfinite(vec).all():
