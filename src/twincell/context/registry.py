@@ -48,9 +48,10 @@ def match_context_id(context_id: str, known: Iterable[str], where: str) -> str:
         raise ContextError(f"context {context_id!r} matches {', '.join(folded)} in {where} (ids differing only in case)",
                            f"give the exact id: one of {', '.join(folded)}")
     close = difflib.get_close_matches(context_id, known, n=3, cutoff=0.5)
+    shown = ", ".join(sorted(known)[:12]) + (" ..." if len(known) > 12 else "")
     hint = (f"did you mean {', '.join(close)}? " if close else "") + (
-        f"`twincell context list` shows the {len(known)} known contexts; or give a baseline expression .h5ad "
-        "or a registry .npz from `twincell context encode`")
+        f"the {len(known)} known: {shown} (`twincell context list` describes the bundled contexts); "
+        "or give a baseline expression .h5ad, or a registry .npz from `twincell context encode`")
     raise ContextError(f"unknown context {context_id!r} ({where})", hint)
 
 
