@@ -380,11 +380,14 @@ class TwinCell:
         return pd.concat(parts, ignore_index=True)
 
     # ------------------------------------------------------------------ persistence
-    def save(self, directory: str | os.PathLike) -> Path:
-        """Save weights, config, interactome, contexts, history and provenance to ``directory`` (atomically)."""
+    def save(self, directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Save weights, config, interactome, contexts, history and provenance to ``directory`` (atomically).
+
+        A directory holding other files than a TwinCell model is refused unless ``overwrite``.
+        """
         from twincell.model.io import save_model
 
-        return save_model(self, directory)
+        return save_model(self, directory, overwrite=overwrite)
 
     @classmethod
     def load(cls, directory: str | os.PathLike, device: str = "cpu") -> TwinCell:
