@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from twincell.context._npz import open_versioned_npz
+from twincell.context.tokenizer import passing_cells
 from twincell.errors import ContextError, DataFileError
 
 _FORMAT = 1
@@ -233,7 +234,8 @@ def encode_contexts(adata: ad.AnnData, context_key: str, encoder: ContextEncoder
                     datasets: str = "", **encode_kwargs: Any) -> ContextRegistry:
     """Encode the contexts of an AnnData of cells or bulk samples (e.g. a patient's tissue).
 
-    Each profile is embedded, then the context embedding is the mean over its profiles.
+    Each profile is embedded, then the context embedding is the mean over its profiles. With an
+    ``obs["filter_pass"]`` column (Geneformer's convention) only profiles where it equals 1 are used.
 
     Parameters
     ----------
@@ -265,6 +267,9 @@ def encode_contexts(adata: ad.AnnData, context_key: str, encoder: ContextEncoder
     labels = adata.obs[context_key]
     if labels.isna().any() or adata.n_obs == 0:
         raise ContextError(f"obs[{context_key!r}] is empty or has missing values", "give every cell/sample a context id")
+    keep = passing_cells(adata.obs)
+    if not keep.all():
+        adata, labels = adata[keep], labels[keep]
     emb = encoder.encode(adata, **encode_kwargs)
     labels = labels.astype(str).to_numpy()
     reg = ContextRegistry(encoder.name, encoder.dim)
