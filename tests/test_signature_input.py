@@ -166,3 +166,24 @@ def test_read_signature_returns_only_input_genes_or_a_twincell_error(table):
         return
     assert set(sig.logfc.index) <= allowed
     assert np.isfinite(sig.logfc.to_numpy()).all() and (sig.logfc.abs() <= 1000).all()
+
+
+_LINES = st.lists(st.lists(st.one_of(_IDS, st.sampled_from(["logFC", "gene", "1.5", "-2", "nan", '"a,b"', "é"])),
+                           min_size=1, max_size=4), min_size=0, max_size=6)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=_LINES, sep=st.sampled_from(["\t", ",", ";", "|"]),
+       encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "latin-1", "gzip"]), junk=st.binary(max_size=8))
+def test_random_files_give_input_genes_or_a_twincell_error(tmp_path_factory, lines, sep, encoding, junk):
+    """Synthetic random files in any delimiter and encoding (some with junk bytes appended)."""
+    text = "\n".join(sep.join(row) for row in lines)
+    data = gzip.compress(text.encode()) if encoding == "gzip" else text.encode(encoding)
+    f = tmp_path_factory.mktemp("random") / "synthetic.csv"
+    f.write_bytes(data + junk)
+    try:
+        sig = read_signature(f)
+    except TwinCellError:
+        return
+    allowed = set(GeneMapper.default().map([c.strip('"') for row in lines for c in row]).symbols.values())
+    assert set(sig.logfc.index) <= allowed

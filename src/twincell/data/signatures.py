@@ -149,7 +149,8 @@ def _gene_ids(table: pd.DataFrame, gene_col: str | None, cols: list[str], label:
         gcol = None
     if gcol is not None:
         return table[gcol].astype(str)
-    if not pd.api.types.is_numeric_dtype(table.index) and not table.index.hasnans:
+    index = table.index
+    if not isinstance(index, pd.MultiIndex) and not pd.api.types.is_numeric_dtype(index) and not index.hasnans:
         return table.index.astype(str).to_series(index=table.index)
     raise SignatureError(f"{label} has no recognised gene column (columns: {', '.join(cols)})",
                          f"name it with gene_col / --gene-col; recognised names: {', '.join(GENE_COLUMNS[:-1])}")
