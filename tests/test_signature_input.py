@@ -187,3 +187,18 @@ def test_random_files_give_input_genes_or_a_twincell_error(tmp_path_factory, lin
         return
     allowed = set(GeneMapper.default().map([c.strip('"') for row in lines for c in row]).symbols.values())
     assert set(sig.logfc.index) <= allowed
+
+
+def test_gzip_bomb_stops_at_the_byte_limit():
+    bomb = gzip.compress(b"gene,logFC\n" + b"STAT1,1\n" * 2_000_000)       # 16 MB of synthetic rows, ~50 kB gzipped
+    with pytest.raises(DataFileError, match="larger than the limit of 100,000 bytes"):
+        read_user_table(bomb, what="upload", max_bytes=100_000)
+    assert len(read_user_table(gzip.compress(b"gene,logFC\nSTAT1,1\n"), max_bytes=100)) == 1
+
+
+def test_target_files_use_the_same_reader(tmp_path):
+    from twincell.bench.diseases import read_targets
+
+    f = tmp_path / "synthetic_targets.csv"
+    f.write_bytes(codecs.BOM_UTF8 + b"disease;gene_symbol\nNewDisease;EGFR\n")   # Excel: BOM and semicolons
+    assert read_targets(f)[["disease", "gene"]].values.tolist() == [["NewDisease", "EGFR"]]

@@ -47,15 +47,17 @@ _DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+([eE][+-]?\d+)?$")
 _DECIMAL_POINT = re.compile(r"^[+-]?\d*\.\d+([eE][+-]?\d+)?$")
 
 
-def _decompress(data: bytes, label: str) -> bytes:
+def _decompress(data: bytes, label: str, max_bytes: int | None) -> bytes:
+    """Gunzip, streaming: at most ``max_bytes + 1`` bytes are ever inflated (a decompression bomb stops there)."""
     try:
-        return gzip.decompress(data)
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
+            return f.read() if max_bytes is None else f.read(max_bytes + 1)
     except (OSError, EOFError, zlib.error) as exc:
         raise DataFileError(f"{label} is gzip-compressed but the archive is corrupt or truncated ({exc})",
                             "compress the table again (gzip FILE) or give it uncompressed") from exc
 
 
-def decode_text(data: bytes, label: str) -> str:
+def decode_text(data: bytes, label: str, max_bytes: int | None = None) -> str:
     """Bytes of a table -> text: gunzip if gzip, detect the encoding, refuse binary formats.
 
     Parameters
@@ -64,14 +66,19 @@ def decode_text(data: bytes, label: str) -> str:
         The raw file content.
     label
         How to name the input in messages (e.g. ``signature file x.csv``).
+    max_bytes
+        Largest (decompressed) size accepted; decompression stops just past it.
 
     Raises
     ------
     DataFileError
-        A binary format, a corrupt gzip archive, or undecodable UTF-16/32.
+        A binary format, a corrupt gzip archive, undecodable UTF-16/32, or more than ``max_bytes``.
     """
     if data[:2] == b"\x1f\x8b":
-        data = _decompress(data, label)
+        data = _decompress(data, label, max_bytes)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise DataFileError(f"{label} is larger than the limit of {max_bytes:,} bytes (uncompressed)",
+                            "send a smaller table, e.g. only the significant genes")
     for magic, what, fix in _BINARY:
         if data.startswith(magic):
             raise DataFileError(f"{label} is {what}, not a text table", fix)
@@ -129,7 +136,8 @@ def _decimal(text: str, sep: str) -> str:
 
 
 def read_user_table(source: str | os.PathLike | bytes, *, what: str = "table",
-                    hint: str = "give a CSV or TSV table with a header row", **kwargs: object) -> pd.DataFrame:
+                    hint: str = "give a CSV or TSV table with a header row", max_bytes: int | None = None,
+                    **kwargs: object) -> pd.DataFrame:
     """Read a user's delimited table, whatever its delimiter, encoding or compression.
 
     Parameters
@@ -140,6 +148,8 @@ def read_user_table(source: str | os.PathLike | bytes, *, what: str = "table",
         What the table is, for messages (``signature file``, ``target file``, ``edge table``).
     hint
         What a valid table looks like (the hint of a parse error).
+    max_bytes
+        Largest (decompressed) size accepted, e.g. a service's upload limit (default: none).
     **kwargs
         Passed on to :func:`pandas.read_csv` (``dtype``, ``keep_default_na``, ...); ``sep`` and
         ``decimal`` are sniffed.
@@ -152,8 +162,8 @@ def read_user_table(source: str | os.PathLike | bytes, *, what: str = "table",
     Raises
     ------
     DataFileError
-        Missing file, a directory, a binary or corrupt file, an undecodable encoding, or a table pandas
-        cannot parse.
+        Missing file, a directory, a binary or corrupt file, an undecodable encoding, more than
+        ``max_bytes``, or a table pandas cannot parse.
     """
     if isinstance(source, bytes):
         label, data = what, source
@@ -165,7 +175,7 @@ def read_user_table(source: str | os.PathLike | bytes, *, what: str = "table",
         if p.is_dir():
             raise DataFileError(f"{label} is a directory, not a table file", "give the path of the file itself")
         data = p.read_bytes()
-    text = decode_text(data, label)
+    text = decode_text(data, label, max_bytes)
     if not text.strip():
         raise DataFileError(f"{label} is empty", hint)
     sep = sniff_delimiter(text)
