@@ -61,7 +61,9 @@ def saved_model(service_model, tmp_path_factory):
     service_model.save(folder / "model")
     sig = folder / "synthetic_signature.tsv"
     genes = [str(g) for g in service_model.genes[:40]]
-    pd.DataFrame({"gene": genes, "logFC": np.linspace(-2, 2, len(genes))}).to_csv(sig, sep="\t", index=False)
+    rows = pd.DataFrame({"gene": genes + [f" {genes[0]} ", genes[1]], "logFC": [*np.linspace(-2, 2, len(genes)), 0.5,
+                                                                          np.nan]})
+    rows.to_csv(sig, sep="\t", index=False)                             # a merged and a NaN row
     return folder / "model", sig
 
 
@@ -86,6 +88,8 @@ def test_identify_context_from_an_encoded_registry(saved_model, service_model, t
 def test_identify_context_ignores_case_and_unknown_points_to_context_list(saved_model, tmp_path):
     res = _identify(saved_model, tmp_path / "c", "--context", "SYNTHETIC_CTX_A")
     assert res.exit_code == 0, res.output
+    flat = " ".join(res.output.split())
+    assert "1 rows without a finite logFC, 1 genes merged from several rows" in flat    # item 4: in the report facts
     res = _identify(saved_model, tmp_path / "d", "--context", "synthetic_ctx_q")
     assert isinstance(res.exception, ContextError)                       # `twincell` prints it, exit code 2
     assert "twincell context list" in res.exception.hint and "synthetic_ctx_a" in res.exception.hint

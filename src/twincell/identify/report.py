@@ -83,7 +83,9 @@ def identify_targets(model_or_operator: Any, signature: Signature, context: str 
     facts = {
         "signature": f"{signature.name} ({signature.method}; {signature.source})",
         "desired change": "reverse of the disease signature: -logFC (healthy minus disease)",
-        "signature genes": (f"{len(signature)} mapped to HGNC ({len(signature.unmapped)} IDs unmapped); "
+        "signature genes": (f"{len(signature)} mapped to HGNC ({len(signature.unmapped)} IDs unmapped, "
+                            f"{signature.n_missing_values} rows without a finite logFC, "
+                            f"{len(signature.collapsed)} genes merged from several rows); "
                             f"{attrs['signature_genes_found']} in the network, "
                             f"{len(attrs['signature_genes_absent'])} absent"),
         "context": str(attrs["context"]) + (" (model's context-free edge strengths)" if attrs["context_free"] else ""),
