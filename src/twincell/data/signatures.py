@@ -118,7 +118,7 @@ class Signature:
         SignatureError
             When nothing but sex-chromosome genes is left out of the signature.
         """
-        removed = [g for g in self.logfc.index if g in SEX_GENES]
+        removed = sorted(g for g in self.logfc.index if g in SEX_GENES)
         if len(removed) == len(self.logfc):
             raise SignatureError(f"signature {self.name} holds only sex-chromosome genes ({', '.join(removed[:10])})",
                                  "keep them with keep_sex_genes=True / --keep-sex-genes, or give a fuller signature")
