@@ -341,7 +341,7 @@ def signature_from_anndata(adata: Any, groupby: str, disease: str, healthy: str,
                                                     index=sub.obs_names.astype(str)))
     work.var_names = pd.Index(np.arange(len(var_names)).astype(str))  # unique keys; gene names restored below
     if method == "wilcoxon":
-        recorded = (adata.uns.get("log1p") or {}) if hasattr(adata, "uns") else {}
+        recorded = adata.uns.get("log1p") if hasattr(adata, "uns") else None
         table, base_used = _wilcoxon_table(work, disease, healthy, log_base, recorded)
         how = "scanpy rank_genes_groups (wilcoxon, BH)"
     elif method == "deseq2":
@@ -356,7 +356,7 @@ def signature_from_anndata(adata: Any, groupby: str, disease: str, healthy: str,
 
 
 def _wilcoxon_table(work: Any, disease: str, healthy: str, log_base: str | float | None,
-                    recorded: dict) -> tuple[pd.DataFrame, str]:
+                    recorded: Any) -> tuple[pd.DataFrame, str]:
     """scanpy Wilcoxon table and a description of the log base the fold changes assumed."""
     import scanpy as sc
 
@@ -368,7 +368,7 @@ def _wilcoxon_table(work: Any, disease: str, healthy: str, log_base: str | float
         base = parse_log_base(log_base)
         work.uns["log1p"] = {"base": base}
         base_used = f"{_base_label(base)} (given)"
-    elif "log1p" in recorded:
+    elif isinstance(recorded, dict):
         base = recorded.get("base")
         work.uns["log1p"] = {"base": base}
         base_used = f"{_base_label(base)} (from adata.uns['log1p'])"
