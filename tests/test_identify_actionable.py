@@ -1,18 +1,14 @@
 """The actionable list: fragility flags for all nodes at once, drugs and the direction check, sex-gene filter,
-several signatures combined, and AnnData from the command line."""
+several signatures combined, and the log base of AnnData input."""
 
 from __future__ import annotations
-
-import json
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from typer.testing import CliRunner
 
-from twincell.cli.main import app
 from twincell.data.bundled import path, read_table
 from twincell.data.genes import GeneMapper
 from twincell.data.signatures import SEX_GENES, read_signature, signature_from_anndata
@@ -208,31 +204,3 @@ def test_log_base_is_detected_given_or_asked_for(kang):
     assert recorded.log_base == "2 (from adata.uns['log1p'])"
     with pytest.raises(SignatureError, match="not understood"):
         signature_from_anndata(log2, "condition", "stim", "ctrl", gene_col="ensembl_id", log_base="ten")
-
-
-@pytest.fixture(scope="module")
-def prior_dir(interactome, tmp_path_factory):
-    directory = tmp_path_factory.mktemp("model") / "prior"
-    TwinCell.prior(interactome).save(directory)
-    return directory
-
-
-def test_cli_identify_from_h5ad(prior_dir, tmp_path):
-    out = tmp_path / "kang"
-    result = CliRunner().invoke(app, ["identify", "--h5ad", str(path("kang2018")), "--groupby", "condition",
-                                      "--disease-group", "stim", "--control-group", "ctrl", "--var-col",
-                                      "ensembl_id", "--model", str(prior_dir), "--explain", "1", "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    run = json.loads((out / "run.json").read_text())
-    assert run["signatures"][0]["method"].startswith("scanpy rank_genes_groups (wilcoxon")
-    assert run["signatures"][0]["log_base"].startswith("e (log1p of counts")
-    assert run["model"]["directory"] == str(prior_dir)
-    targets = pd.read_csv(out / "targets.csv")
-    assert tuple(targets.columns) == TARGET_COLUMNS and len(targets) > 0
-    assert "log base e" in result.output
-
-
-def test_cli_h5ad_needs_its_groups(tmp_path):
-    result = CliRunner().invoke(app, ["identify", "--h5ad", str(path("kang2018")), "--out", str(tmp_path)])
-    assert isinstance(result.exception, SignatureError)
-    assert "--groupby" in result.exception.problem

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from twincell.cli.main import app
+from twincell.data.bundled import path
 from twincell.data.signatures import load_disease_signature
 from twincell.context import default_encoder
 from twincell.context.bundled import kang_control_cells
@@ -127,3 +128,24 @@ def test_baseline_expression_becomes_the_models_context_vector():
 
     with pytest.raises(ContextError, match="geneformer-V1-6L"):
         baseline_context(cells, OtherModel(), encoder)
+
+
+def test_cli_identify_from_h5ad(prior_dir, tmp_path):
+    out = tmp_path / "kang"
+    result = CliRunner().invoke(app, ["identify", "--h5ad", str(path("kang2018")), "--groupby", "condition",
+                                      "--disease-group", "stim", "--control-group", "ctrl", "--var-col",
+                                      "ensembl_id", "--model", str(prior_dir), "--explain", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    run = json.loads((out / "run.json").read_text())
+    assert run["signatures"][0]["method"].startswith("scanpy rank_genes_groups (wilcoxon")
+    assert run["signatures"][0]["log_base"].startswith("e (log1p of counts")
+    assert run["model"]["directory"] == str(prior_dir)
+    targets = pd.read_csv(out / "targets.csv")
+    assert tuple(targets.columns) == TARGET_COLUMNS and len(targets) > 0
+    assert "log base e" in result.output
+
+
+def test_cli_h5ad_needs_its_groups(tmp_path):
+    result = CliRunner().invoke(app, ["identify", "--h5ad", str(path("kang2018")), "--out", str(tmp_path)])
+    assert isinstance(result.exception, SignatureError)
+    assert "--groupby" in result.exception.problem
