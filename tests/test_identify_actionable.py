@@ -204,3 +204,24 @@ def test_log_base_is_detected_given_or_asked_for(kang):
     assert recorded.log_base == "2 (from adata.uns['log1p'])"
     with pytest.raises(SignatureError, match="not understood"):
         signature_from_anndata(log2, "condition", "stim", "ctrl", gene_col="ensembl_id", log_base="ten")
+
+
+def test_service_returns_the_drug_targets_of_its_ranking(service_model):
+    from fastapi.testclient import TestClient
+
+    from twincell.identify import rank_targets
+    from twincell.identify.actionable import drug_target_list
+    from twincell.service import create_app
+
+    signature = {"STAT1": 1.5, "IRF1": 1.0, "JAK2": 0.4, "IL10": -0.5}
+    body = TestClient(create_app(service_model)).post(
+        "/v1/targets", json={"signature": signature, "context": "synthetic_ctx_a", "top": 5}).json()
+    desired = -pd.Series(signature)
+    ranking = rank_targets(service_model, desired, context="synthetic_ctx_a")
+    expected = drug_target_list(service_model, desired, ranking, context="synthetic_ctx_a").head(5)
+    got = pd.DataFrame(body["drug_targets"])
+    assert len(got) == 5
+    assert got["gene"].tolist() == expected["gene"].tolist()
+    assert got["drugs"].tolist() == expected["drugs"].tolist()
+    assert got["fragile"].tolist() == expected["gene"].isin(expected.attrs["fragile"]).tolist()
+    assert np.allclose(got["top_walk_share"].astype(float), expected["top_walk_share"], equal_nan=True)

@@ -26,6 +26,7 @@ Several signatures of one disease are combined by :func:`combine_rankings`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,7 @@ import scipy.sparse as sp
 
 from twincell.data.drugs import DrugTargets
 from twincell.identify.explain import reach_bounds
+from twincell.identify.inverse import align_change, resolve_operator
 from twincell.identify.null import degree_matched_zscores
 
 FRAGILE_SHARE = 0.5  #: a target is fragile when its best walk carries more than this share of its score ...
@@ -303,3 +305,31 @@ def abbreviate_drugs(targets: pd.DataFrame, max_drugs: int = 3) -> pd.DataFrame:
 
     return targets.drop(columns=["indications"]).assign(drugs=targets["drugs"].map(cut),
                                                         drug_actions=targets["drug_actions"].map(cut))
+
+
+def drug_target_list(model_or_operator: Any, desired_change: pd.Series, ranking: pd.DataFrame,
+                     context: str | np.ndarray | None = None,
+                     drug_targets: DrugTargets | None = None) -> pd.DataFrame:
+    """The actionable list of one ranking: its fragility flags computed on the same operator and change.
+
+    Parameters
+    ----------
+    model_or_operator
+        The model or operator the ranking was computed with.
+    desired_change
+        The desired change the ranking was computed for (gene -> value).
+    ranking
+        :func:`~twincell.identify.rank_targets` output for that change.
+    context
+        The ranking's context (None: context-free).
+    drug_targets
+        Drug-target table (default: :meth:`DrugTargets.universe`).
+
+    Returns
+    -------
+    pd.DataFrame
+        :func:`actionable_targets` output.
+    """
+    op = resolve_operator(model_or_operator, context)
+    d, _, _ = align_change(desired_change, op.genes)
+    return actionable_targets(ranking, fragility(op, d, op.adjoint(d)), drug_targets)
