@@ -3,6 +3,8 @@ several signatures combined, and the log base of AnnData input."""
 
 from __future__ import annotations
 
+import os
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -225,3 +227,32 @@ def test_service_returns_the_drug_targets_of_its_ranking(service_model):
     assert got["drugs"].tolist() == expected["drugs"].tolist()
     assert got["fragile"].tolist() == expected["gene"].isin(expected.attrs["fragile"]).tolist()
     assert np.allclose(got["top_walk_share"].astype(float), expected["top_walk_share"], equal_nan=True)
+
+
+def test_page_shows_drug_targets_first_and_downloads_them(live_service):
+    """The web page in headless Chromium: the drug-target table precedes all proteins, and its CSV downloads."""
+    from test_service_browser import CHROMIUM, CHROMIUM_ARGS, PASTED
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (run scripts/ensure_chromium.sh as root)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        tab = browser.new_page(accept_downloads=True)
+        tab.goto(live_service + "/")
+        tab.fill("#signature-text", PASTED)
+        tab.fill("#top", "6")
+        tab.click("#rank")
+        tab.wait_for_selector("#drug-targets tbody tr", timeout=30_000)
+        html = tab.content()
+        assert html.index('id="drug-targets"') < html.index('id="targets"')
+        genes = [r.get_attribute("data-gene") for r in tab.query_selector_all("#drug-targets tbody tr")]
+        with tab.expect_download() as info:
+            tab.click("#download-drug-targets")
+        table = pd.read_csv(info.value.path(), keep_default_na=False)
+        with tab.expect_download() as info:
+            tab.click("#download-targets")
+        ranking = pd.read_csv(info.value.path())
+        browser.close()
+    assert tuple(table.columns) == TARGET_COLUMNS and table["gene"].tolist() == genes and len(genes) == 6
+    assert len(ranking) == 6 and list(ranking.columns) == ["gene", "score", "direction", "rank", "z_score", "druggable"]
