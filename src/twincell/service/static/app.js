@@ -118,45 +118,36 @@ async function rank() {
   }
 }
 
-function renderDrugTargets(targets) {
-  state.drugTargets = targets;
-  const tbody = $("drug-targets").tBodies[0];
+// Fill a results table: one clickable row per target, cells from cellsOf(t) as [text, numeric] pairs.
+function renderRows(tableId, targets, cellsOf) {
+  const tbody = $(tableId).tBodies[0];
   tbody.replaceChildren();
   for (const t of targets) {
     const row = tbody.insertRow();
     row.dataset.gene = t.gene;
-    cell(row, t.rank, true);
-    cell(row, t.gene);
-    cell(row, t.overall_rank, true);
-    cell(row, t.direction);
-    cell(row, t.z_score === null ? "" : fmt(t.z_score), true);
-    cell(row, t.drugs.split(";").join(", "));
-    cell(row, t.drug_actions.split(";").join(", "));
-    cell(row, t.direction_agrees);
-    cell(row, t.indications.split(";").join(", "));
-    cell(row, t.top_walk_share === null ? "" : fmt(t.top_walk_share), true);
-    cell(row, t.n_signature_genes_reached, true);
-    cell(row, t.fragile ? "fragile" : "");
+    for (const [text, numeric] of cellsOf(t)) cell(row, text, numeric);
     if (t.fragile) row.classList.add("fragile");
     row.addEventListener("click", () => explain(row));
   }
 }
 
+const list = (text) => text.split(";").join(", ");
+const num = (x) => (x === null ? "" : fmt(x));
+
+function renderDrugTargets(targets) {
+  state.drugTargets = targets;
+  renderRows("drug-targets", targets, (t) => [
+    [t.rank, true], [t.gene], [t.overall_rank, true], [t.direction], [num(t.z_score), true], [list(t.drugs)],
+    [list(t.drug_actions)], [t.direction_agrees], [list(t.indications)], [num(t.top_walk_share), true],
+    [t.n_signature_genes_reached, true], [t.fragile ? "fragile" : ""],
+  ]);
+}
+
 function renderTargets(targets) {
   state.targets = targets;
-  const tbody = $("targets").tBodies[0];
-  tbody.replaceChildren();
-  for (const t of targets) {
-    const row = tbody.insertRow();
-    row.dataset.gene = t.gene;
-    cell(row, t.rank, true);
-    cell(row, t.gene);
-    cell(row, t.direction);
-    cell(row, fmt(t.score), true);
-    cell(row, fmt(t.z_score), true);
-    cell(row, t.druggable ? "yes" : "");
-    row.addEventListener("click", () => explain(row));
-  }
+  renderRows("targets", targets, (t) => [
+    [t.rank, true], [t.gene], [t.direction], [fmt(t.score), true], [fmt(t.z_score), true], [t.druggable ? "yes" : ""],
+  ]);
   $("results").hidden = false;
   $("explanation").hidden = true;
 }
