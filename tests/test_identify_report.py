@@ -14,7 +14,7 @@ from twincell.data.bundled import path
 from twincell.data.signatures import load_disease_signature
 from twincell.context import default_encoder
 from twincell.context.bundled import kang_control_cells
-from twincell.errors import ContextError, SignatureError
+from twincell.errors import ContextError, DataFileError, SignatureError
 from twincell.identify import baseline_context, identify_targets, write_report
 from twincell.identify.actionable import TARGET_COLUMNS
 from twincell.model import TwinCell
@@ -140,6 +140,8 @@ def test_cli_identify_from_h5ad(prior_dir, tmp_path):
     assert run["signatures"][0]["method"].startswith("scanpy rank_genes_groups (wilcoxon")
     assert run["signatures"][0]["log_base"].startswith("e (log1p of counts")
     assert run["model"]["directory"] == str(prior_dir)
+    assert run["signatures"][0]["source"] == str(path("kang2018"))
+    assert run["signatures"][0]["name"] == "kang2018_ifnb_pbmc_sc:stim_vs_ctrl"
     targets = pd.read_csv(out / "targets.csv")
     assert tuple(targets.columns) == TARGET_COLUMNS and len(targets) > 0
     assert "log base e" in result.output
@@ -149,3 +151,8 @@ def test_cli_h5ad_needs_its_groups(tmp_path):
     result = CliRunner().invoke(app, ["identify", "--h5ad", str(path("kang2018")), "--out", str(tmp_path)])
     assert isinstance(result.exception, SignatureError)
     assert "--groupby" in result.exception.problem
+    broken = tmp_path / "broken.h5ad"
+    broken.write_text("not an h5ad file")
+    result = CliRunner().invoke(app, ["identify", "--h5ad", str(broken), "--groupby", "condition", "--disease-group",
+                                      "stim", "--control-group", "ctrl", "--out", str(tmp_path)])
+    assert isinstance(result.exception, DataFileError) and "cannot read" in result.exception.problem

@@ -43,9 +43,7 @@ def identify(
     padj_max: float = typer.Option(None, "--padj-max", help="Keep signature genes with padj <= this."),
 ) -> None:
     """Rank every protein by how well perturbing it reverses a disease signature, list the drug targets, show why."""
-    import anndata as ad
-
-    from twincell.data.signatures import load_disease_signature, read_signature, signature_from_anndata
+    from twincell.data.signatures import load_disease_signature, read_signature, signature_from_h5ad
     from twincell.identify import baseline_context, identify_targets, write_report
     from twincell.identify.actionable import abbreviate_drugs
     from twincell.model.default import default_model_dir
@@ -57,11 +55,8 @@ def identify(
         if not (groupby and disease_group and control_group):
             raise SignatureError("--h5ad needs --groupby, --disease-group and --control-group",
                                  "e.g. --h5ad pbmc.h5ad --groupby condition --disease-group SLE --control-group healthy")
-        if not h5ad.exists():
-            raise SignatureError(f"AnnData file {h5ad} does not exist", "check the path")
-        sigs = [signature_from_anndata(ad.read_h5ad(h5ad), groupby, disease_group, control_group, method=de,
-                                       gene_col=var_col, layer=layer, log_base=log_base,
-                                       name=f"{h5ad.name.split('.')[0]}:{disease_group}_vs_{control_group}")]
+        sigs = [signature_from_h5ad(h5ad, groupby, disease_group, control_group, method=de, gene_col=var_col,
+                                    layer=layer, log_base=log_base)]
     elif disease is not None:
         sigs = [load_disease_signature(disease, padj_max=padj_max)]
     else:

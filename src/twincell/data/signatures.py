@@ -355,6 +355,38 @@ def signature_from_anndata(adata: Any, groupby: str, disease: str, healthy: str,
     return replace(sig, log_base=base_used)
 
 
+def signature_from_h5ad(source: str | os.PathLike, groupby: str, disease: str, healthy: str,
+                        **options: Any) -> Signature:
+    """:func:`signature_from_anndata` on an ``.h5ad`` file, named ``<file stem>:<disease>_vs_<healthy>``.
+
+    Parameters
+    ----------
+    source
+        Path of the ``.h5ad`` file.
+    groupby, disease, healthy
+        As for :func:`signature_from_anndata`.
+    **options
+        Passed on to :func:`signature_from_anndata` (``method``, ``layer``, ``gene_col``, ``log_base``).
+
+    Raises
+    ------
+    DataFileError
+        When the file is missing or cannot be read as h5ad.
+    """
+    import anndata as ad
+
+    p = Path(source)
+    if not p.exists():
+        raise DataFileError(f"AnnData file {p} does not exist", "check the path")
+    try:
+        adata = ad.read_h5ad(p)
+    except Exception as exc:  # h5py/anndata raise many types for a malformed file
+        raise DataFileError(f"cannot read {p} as h5ad: {exc}", "write the file with anndata (adata.write_h5ad)") from exc
+    options.setdefault("name", f"{p.name.split('.')[0]}:{disease}_vs_{healthy}")
+    sig = signature_from_anndata(adata, groupby, disease, healthy, **options)
+    return replace(sig, source=str(p))
+
+
 def _wilcoxon_table(work: Any, disease: str, healthy: str, log_base: str | float | None,
                     recorded: Any) -> tuple[pd.DataFrame, str]:
     """scanpy Wilcoxon table and a description of the log base the fold changes assumed."""
