@@ -144,13 +144,13 @@ def signature_genes_reached(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, sig
     return np.bitwise_count(hop0).sum(axis=1).astype(np.int64)
 
 
-def fragility(operator: object, d: np.ndarray, signed_scores: np.ndarray) -> pd.DataFrame:
+def fragility(operator: Any, d: np.ndarray, signed_scores: np.ndarray) -> pd.DataFrame:
     """Fragility flags of every node for one desired change.
 
     Parameters
     ----------
     operator
-        A propagation operator (``A``, ``R``, ``readout0``, ``n_hops``, ``genes``).
+        A :class:`~twincell.model.PropagationOperator` (``A``, ``R``, ``readout0``, ``n_hops``, ``genes``).
     d
         (N,) desired change on the operator's gene order.
     signed_scores
@@ -162,14 +162,14 @@ def fragility(operator: object, d: np.ndarray, signed_scores: np.ndarray) -> pd.
         Indexed by gene: ``top_walk_share`` (best walk |contribution| / |score|; NaN for a zero score; above 1
         when walks cancel), ``n_signature_genes_reached``, ``fragile`` (see :data:`FRAGILE_SHARE`).
     """
-    A, R, R0, k = operator.A, operator.R, operator.readout0, int(operator.n_hops)  # type: ignore[attr-defined]
+    A, R, R0, k = operator.A, operator.R, operator.readout0, int(operator.n_hops)
     best = best_walk_values(A, R, R0, d, k)
     scores = np.abs(np.asarray(signed_scores, dtype=float))
     share = np.divide(best, scores, out=np.full(len(best), np.nan), where=scores > 0)
     reached = signature_genes_reached(A, R, R0, np.flatnonzero(np.asarray(d) != 0), k)
     return pd.DataFrame({"top_walk_share": share, "n_signature_genes_reached": reached,
                          "fragile": (share > FRAGILE_SHARE) | (reached < FRAGILE_MIN_GENES)},
-                        index=pd.Index(np.asarray(operator.genes).astype(str), name="gene"))  # type: ignore[attr-defined]
+                        index=pd.Index(np.asarray(operator.genes).astype(str), name="gene"))
 
 
 def direction_agreement(direction: str, signs: Sequence[int]) -> str:
