@@ -45,7 +45,7 @@ def identify(
     """Rank every protein by how well perturbing it reverses a disease signature, list the drug targets, show why."""
     from twincell.data.signatures import load_disease_signature, read_signature, signature_from_h5ad
     from twincell.identify import baseline_context, identify_targets, write_report
-    from twincell.identify.actionable import abbreviate_drugs
+    from twincell.identify.actionable import brief_targets
     from twincell.model.default import default_model_dir
 
     if sum(bool(x) for x in (signature, disease, h5ad)) != 1:
@@ -76,7 +76,7 @@ def identify(
         if s["sex_genes_removed"]:
             console.print(f"{s['name']}: left out {len(s['sex_genes_removed'])} sex-chromosome genes "
                           f"({', '.join(s['sex_genes_removed'])}); --keep-sex-genes keeps them")
-    print_table(abbreviate_drugs(result.targets.head(min(top, 20))), title="top drug targets (targets.csv)")
+    print_table(brief_targets(result.targets.head(min(top, 20))), title="top drug targets (targets.csv)")
     print_table(result.ranking.head(min(top, 20)), title="top targets (all proteins)")
     for e in result.explanations:
         console.print(str(e))

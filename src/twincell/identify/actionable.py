@@ -288,23 +288,30 @@ def combine_rankings(rankings: Sequence[pd.DataFrame], degree: np.ndarray, genes
     return df
 
 
-def abbreviate_drugs(targets: pd.DataFrame, max_drugs: int = 3) -> pd.DataFrame:
-    """The actionable list for a terminal: at most ``max_drugs`` drugs and actions per row, no indications.
+def brief_targets(targets: pd.DataFrame, max_drugs: int = 2) -> pd.DataFrame:
+    """The actionable list for a terminal: key columns, at most ``max_drugs`` drugs as ``drug (action)``.
 
     Parameters
     ----------
     targets
         :func:`actionable_targets` output.
     max_drugs
-        Drugs (and their actions) kept per row; the rest is counted as ``(+n more)``.
-    """
-    def cut(text: str) -> str:
-        items = str(text).split(";")
-        more = f" (+{len(items) - max_drugs} more)" if len(items) > max_drugs else ""
-        return ";".join(items[:max_drugs]) + more
+        Drugs kept per row; the rest is counted as ``+n``.
 
-    return targets.drop(columns=["indications"]).assign(drugs=targets["drugs"].map(cut),
-                                                        drug_actions=targets["drug_actions"].map(cut))
+    Returns
+    -------
+    pd.DataFrame
+        ``gene, rank, overall_rank, direction, drugs, agrees, walk_share`` (the last two are
+        ``direction_agrees`` and ``top_walk_share``).
+    """
+    def drugs(names: str, actions: str) -> str:
+        pairs = [f"{n} ({a})" for n, a in zip(str(names).split(";"), str(actions).split(";"))]
+        return ", ".join(pairs[:max_drugs]) + (f" +{len(pairs) - max_drugs}" if len(pairs) > max_drugs else "")
+
+    return pd.DataFrame({"gene": targets["gene"], "rank": targets["rank"], "overall_rank": targets["overall_rank"],
+                         "direction": targets["direction"],
+                         "drugs": [drugs(n, a) for n, a in zip(targets["drugs"], targets["drug_actions"])],
+                         "agrees": targets["direction_agrees"], "walk_share": targets["top_walk_share"]})
 
 
 def drug_target_list(model_or_operator: Any, desired_change: pd.Series, ranking: pd.DataFrame,
