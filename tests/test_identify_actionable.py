@@ -53,7 +53,7 @@ def test_best_walk_dynamic_programme_equals_explains_top_walk(n_hops):
         assert best[i] == pytest.approx(expected, rel=1e-9, abs=1e-12), gene
 
 
-def test_signature_genes_reached_equals_boolean_matrix_powers():
+def test_signature_genes_reached_equals_boolean_matrix_powers(monkeypatch):
     op = _synthetic_operator(n=40, seed=4)
     signature = np.array([1, 5, 7, 11, 20, 33])
     got = signature_genes_reached(op.A, op.R, op.readout0, signature, op.n_hops)
@@ -67,6 +67,8 @@ def test_signature_genes_reached_equals_boolean_matrix_powers():
         reach |= (R @ power > 0).astype(int)
     assert got.tolist() == reach.sum(axis=0).tolist()
     assert 0 < got.max() <= len(signature)
+    monkeypatch.setattr("twincell.identify.actionable._MAX_GATHER_BYTES", 3)  # many small chunks, same answer
+    assert signature_genes_reached(op.A, op.R, op.readout0, signature, op.n_hops).tolist() == got.tolist()
 
 
 def test_fragility_share_and_flags_on_a_synthetic_operator():

@@ -82,10 +82,8 @@ def best_walk_values(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, d: np.ndar
 def _pack_readout(R: sp.spmatrix, genes: np.ndarray) -> np.ndarray:
     """(N, ceil(G / 8)) uint8 bit sets: bit j of row v is set when ``R[genes[j], v] != 0``."""
     sub = sp.coo_matrix(sp.csr_matrix(R)[genes])
-    sub = sp.coo_matrix((np.ones_like(sub.data, dtype=bool), (sub.row, sub.col)), shape=sub.shape)
-    sub.sum_duplicates()
+    nz = sub.data != 0  # explicit zeros carry nothing
     bits = np.zeros((R.shape[1], (len(genes) + 7) // 8), dtype=np.uint8)
-    nz = sub.data != 0
     np.bitwise_or.at(bits, (sub.col[nz], sub.row[nz] // 8), (1 << (sub.row[nz] % 8)).astype(np.uint8))
     return bits
 
