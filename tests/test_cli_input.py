@@ -6,6 +6,8 @@ on real genes of its network.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -89,7 +91,9 @@ def test_identify_context_ignores_case_and_unknown_points_to_context_list(saved_
     res = _identify(saved_model, tmp_path / "c", "--context", "SYNTHETIC_CTX_A")
     assert res.exit_code == 0, res.output
     flat = " ".join(res.output.split())
-    assert "1 rows without a finite logFC, 1 genes merged from several rows" in flat    # item 4: in the report facts
+    assert "1 rows without a finite logFC, 1 genes from several rows" in flat      # item 4: printed ...
+    summary = next(iter(json.loads((tmp_path / "c" / "run.json").read_text())["genes_left_out"].values()))
+    assert len(summary["rows_without_logfc"]) == 1 and len(summary["merged_rows"]) == 1   # ... and listed in run.json
     res = _identify(saved_model, tmp_path / "d", "--context", "synthetic_ctx_q")
     assert isinstance(res.exception, ContextError)                       # `twincell` prints it, exit code 2
     assert "twincell context list" in res.exception.hint and "synthetic_ctx_a" in res.exception.hint

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,7 +29,7 @@ import pandas as pd
 from twincell.data.bundled import path as bundled_path
 from twincell.data.genes import GeneMapper
 from twincell.data.tables import read_user_table
-from twincell.errors import SignatureError
+from twincell.errors import DataFileError, SignatureError
 
 logger = logging.getLogger("twincell.data.signatures")
 
@@ -51,6 +51,19 @@ DEFAULT_SIGNATURES = {
     "UC": "ExpressionAtlas-OT2019_sigmoid-colon",
     "Parkinson": "STARGEO-DOID14330_mixed",
 }
+
+#: Genes whose expression follows the donors' sex rather than their disease: the protein-coding genes of the
+#: male-specific region of chromosome Y (HGNC / Ensembl chromosome Y gene list; pseudoautosomal genes, which
+#: both sexes carry, are not included) and the X-inactivation transcripts XIST and TSIX. A signature whose
+#: patients and controls differ in sex ratio changes these genes for that reason alone; they are left out of
+#: signatures by default (:meth:`Signature.without_sex_genes`).
+SEX_GENES = frozenset({
+    "SRY", "RPS4Y1", "RPS4Y2", "ZFY", "AMELY", "TBL1Y", "PCDH11Y", "TSPY1", "TSPY2", "TSPY3", "TSPY4", "TSPY8",
+    "TSPY10", "PRKY", "USP9Y", "DDX3Y", "UTY", "TMSB4Y", "VCY", "VCY1B", "NLGN4Y", "KDM5D", "EIF1AY", "TGIF2LY",
+    "TXLNGY", "CDY1", "CDY1B", "CDY2A", "CDY2B", "DAZ1", "DAZ2", "DAZ3", "DAZ4", "BPY2", "BPY2B", "BPY2C",
+    "RBMY1A1", "RBMY1B", "RBMY1D", "RBMY1E", "RBMY1F", "RBMY1J", "HSFY1", "HSFY2", "PRY", "PRY2",
+    "XIST", "TSIX",
+})
 
 
 @dataclass
@@ -80,6 +93,11 @@ class Signature:
         Identifiers of the rows left out for a missing or infinite log fold change (``n_missing_values`` of them).
     merged
         For every symbol in ``collapsed``: the input identifiers of all its rows (e.g. ``STAT1`` and ``" STAT1 "``).
+    sex_genes_removed
+        Genes of :data:`SEX_GENES` left out by :meth:`without_sex_genes`.
+    log_base
+        For signatures computed from an AnnData: the log base of the expression the fold changes were
+        computed from and how it was known (e.g. ``"e (log1p of counts, applied by TwinCell)"``).
     """
 
     name: str
@@ -92,6 +110,8 @@ class Signature:
     collapsed: list[str] = field(default_factory=list)
     missing_ids: list[str] = field(default_factory=list)
     merged: dict[str, list[str]] = field(default_factory=dict)
+    sex_genes_removed: list[str] = field(default_factory=list)
+    log_base: str | None = None
 
     def __len__(self) -> int:
         return len(self.logfc)
@@ -99,6 +119,22 @@ class Signature:
     def desired_change(self) -> pd.Series:
         """The change target identification aims for: the reversed signature, ``-logFC`` (healthy minus disease)."""
         return (-self.logfc).rename("desired_change")
+
+    def without_sex_genes(self) -> Signature:
+        """This signature without the genes of :data:`SEX_GENES` (recorded in ``sex_genes_removed``).
+
+        Raises
+        ------
+        SignatureError
+            When nothing but sex-chromosome genes is left out of the signature.
+        """
+        removed = sorted(g for g in self.logfc.index if g in SEX_GENES)
+        if len(removed) == len(self.logfc):
+            raise SignatureError(f"signature {self.name} holds only sex-chromosome genes ({', '.join(removed[:10])})",
+                                 "keep them with keep_sex_genes=True / --keep-sex-genes, or give a fuller signature")
+        keep = ~self.logfc.index.isin(removed)
+        return replace(self, logfc=self.logfc[keep], padj=None if self.padj is None else self.padj[keep],
+                       sex_genes_removed=[*self.sex_genes_removed, *removed])
 
     def coverage(self, genes: Any) -> dict[str, Any]:
         """Signature genes found in / absent from a gene set (e.g. the interactome's nodes).
@@ -269,9 +305,32 @@ def _is_count_matrix(X: Any) -> bool:
     return bool(values.size) and bool((values >= 0).all()) and bool(np.allclose(values, np.round(values)))
 
 
+def parse_log_base(value: str | float | None) -> float | None:
+    """A log base from user input: ``"2"``, ``"10"``, ``"e"`` (natural, returned as None) or a number > 1.
+
+    Raises
+    ------
+    SignatureError
+        When the value is not ``e`` or a number greater than 1.
+    """
+    if value is None or str(value).strip().lower() in ("e", "ln", "natural"):
+        return None
+    try:
+        base = float(value)
+    except (TypeError, ValueError):
+        base = float("nan")
+    if not base > 1:
+        raise SignatureError(f"log base {value!r} is not understood", "give 2, 10 or e (natural log)")
+    return base
+
+
+def _base_label(base: float | None) -> str:
+    return "e" if base is None else f"{base:g}"
+
+
 def signature_from_anndata(adata: Any, groupby: str, disease: str, healthy: str, *,
                            method: Literal["wilcoxon", "deseq2"] = "wilcoxon", gene_col: str | None = None,
-                           layer: str | None = None, name: str | None = None,
+                           layer: str | None = None, name: str | None = None, log_base: str | float | None = None,
                            mapper: GeneMapper | None = None) -> Signature:
     """Compute a disease signature from an AnnData of patient and healthy samples.
 
@@ -290,6 +349,12 @@ def signature_from_anndata(adata: Any, groupby: str, disease: str, healthy: str,
         ``deseq2``: PyDESeq2 (design ``~ groupby``, Wald test, BH) on raw integer counts.
     layer
         Use ``adata.layers[layer]`` instead of ``adata.X``.
+    log_base
+        Log base of log-normalised (non-count) data for ``wilcoxon`` (``2`` for log2 microarray or log2-CPM
+        data, ``e`` for scanpy's ``log1p``). scanpy un-logs group means before taking the log2 fold change, so a
+        wrong base scales every fold change (log2 data read as natural log inflates them 1.44x). When None it is
+        read from ``adata.uns["log1p"]["base"]`` (set by scanpy's ``log1p``); raw counts need none. The base
+        used is recorded in :attr:`Signature.log_base`.
     name
         Label of the signature.
     mapper
@@ -298,7 +363,8 @@ def signature_from_anndata(adata: Any, groupby: str, disease: str, healthy: str,
     Raises
     ------
     SignatureError
-        Unknown column or groups, the same group twice, too few samples, or non-count data given to ``deseq2``.
+        Unknown column or groups, the same group twice, too few samples, non-count data given to ``deseq2``, or
+        log-normalised data whose log base is neither given nor recorded in ``adata.uns``.
     """
     import anndata as ad
 
@@ -321,28 +387,78 @@ def signature_from_anndata(adata: Any, groupby: str, disease: str, healthy: str,
                                                     index=sub.obs_names.astype(str)))
     work.var_names = pd.Index(np.arange(len(var_names)).astype(str))  # unique keys; gene names restored below
     if method == "wilcoxon":
-        table = _wilcoxon_table(work, disease, healthy)
+        recorded = adata.uns.get("log1p") if hasattr(adata, "uns") else None
+        table, base_used = _wilcoxon_table(work, disease, healthy, log_base, recorded)
         how = "scanpy rank_genes_groups (wilcoxon, BH)"
     elif method == "deseq2":
         table = _deseq2_table(work, disease, healthy)
-        how = "pydeseq2 (Wald, BH)"
+        how, base_used = "pydeseq2 (Wald, BH)", "none (DESeq2 log2 fold change of raw counts)"
     else:
         raise SignatureError(f"unknown method {method!r}", "use 'wilcoxon' or 'deseq2'")
     table["gene"] = var_names[table["gene"].astype(int).to_numpy()]
-    return read_signature(table, gene_col="gene", logfc_col="logfc", padj_col="padj",
-                          name=name or f"{disease}_vs_{healthy}", method=how, mapper=mapper)
+    sig = read_signature(table, gene_col="gene", logfc_col="logfc", padj_col="padj",
+                         name=name or f"{disease}_vs_{healthy}", method=how, mapper=mapper)
+    return replace(sig, log_base=base_used)
 
 
-def _wilcoxon_table(work: Any, disease: str, healthy: str) -> pd.DataFrame:
+def signature_from_h5ad(source: str | os.PathLike, groupby: str, disease: str, healthy: str,
+                        **options: Any) -> Signature:
+    """:func:`signature_from_anndata` on an ``.h5ad`` file, named ``<file stem>:<disease>_vs_<healthy>``.
+
+    Parameters
+    ----------
+    source
+        Path of the ``.h5ad`` file.
+    groupby, disease, healthy
+        As for :func:`signature_from_anndata`.
+    **options
+        Passed on to :func:`signature_from_anndata` (``method``, ``layer``, ``gene_col``, ``log_base``).
+
+    Raises
+    ------
+    DataFileError
+        When the file is missing or cannot be read as h5ad.
+    """
+    import anndata as ad
+
+    p = Path(source)
+    if not p.exists():
+        raise DataFileError(f"AnnData file {p} does not exist", "check the path")
+    try:
+        adata = ad.read_h5ad(p)
+    except Exception as exc:  # h5py/anndata raise many types for a malformed file
+        raise DataFileError(f"cannot read {p} as h5ad: {exc}", "write the file with anndata (adata.write_h5ad)") from exc
+    options.setdefault("name", f"{p.name.split('.')[0]}:{disease}_vs_{healthy}")
+    sig = signature_from_anndata(adata, groupby, disease, healthy, **options)
+    return replace(sig, source=str(p))
+
+
+def _wilcoxon_table(work: Any, disease: str, healthy: str, log_base: str | float | None,
+                    recorded: Any) -> tuple[pd.DataFrame, str]:
+    """scanpy Wilcoxon table and a description of the log base the fold changes assumed."""
     import scanpy as sc
 
     if _is_count_matrix(work.X):
         sc.pp.normalize_total(work, target_sum=1e4)
         sc.pp.log1p(work)
+        base_used = "e (log1p of counts normalised to 10,000, applied by TwinCell)"
+    elif log_base is not None:
+        base = parse_log_base(log_base)
+        work.uns["log1p"] = {"base": base}
+        base_used = f"{_base_label(base)} (given)"
+    elif isinstance(recorded, dict):
+        base = recorded.get("base")
+        work.uns["log1p"] = {"base": base}
+        base_used = f"{_base_label(base)} (from adata.uns['log1p'])"
+    else:
+        raise SignatureError("the expression is log-normalised (not counts) and its log base is unknown: scanpy's "
+                             "fold changes depend on it (log2 data read as natural log inflate them 1.44x)",
+                             "give the base: log_base= / --log-base 2 (log2 microarray or log2-CPM data) or e "
+                             "(scanpy log1p); or pass raw counts")
     sc.tl.rank_genes_groups(work, "group", groups=[disease], reference=healthy, method="wilcoxon",
                             corr_method="benjamini-hochberg")
     res = sc.get.rank_genes_groups_df(work, group=disease)
-    return pd.DataFrame({"gene": res["names"], "logfc": res["logfoldchanges"], "padj": res["pvals_adj"]})
+    return pd.DataFrame({"gene": res["names"], "logfc": res["logfoldchanges"], "padj": res["pvals_adj"]}), base_used
 
 
 def _deseq2_table(work: Any, disease: str, healthy: str) -> pd.DataFrame:
