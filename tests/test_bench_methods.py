@@ -16,7 +16,7 @@ from twincell.errors import SignatureError, TwinCellError
 from twincell.network import Interactome
 
 EXPECTED = {"twincell", "twincell_prior", "linear", "network_propagation", "de", "degree", "druggability",
-            "popular_targets", "random", "mean"}
+            "popular_targets", "random", "mean", "training_exposure", "random_sign_prior"}
 
 
 def synthetic_network() -> Interactome:

@@ -15,7 +15,7 @@ from twincell.bench import BenchResult, Resources, make_methods, summary_table, 
 from twincell.bench.diseases import clinical_tasks, disease_of, read_targets  # noqa: E402
 from twincell.bench.tier1 import run_tier1  # noqa: E402
 from twincell.bench.tier2 import run_tier2  # noqa: E402
-from twincell.bench.tier3 import run_tier3, shuffle_signature  # noqa: E402
+from twincell.bench.tier3 import move_to_random_genes, permute_values, run_tier3  # noqa: E402
 from twincell.data.drugs import DrugTargets  # noqa: E402
 from twincell.data.perturbation import PerturbationDataset  # noqa: E402
 from twincell.data.signatures import Signature  # noqa: E402
@@ -95,11 +95,15 @@ def test_tier3_target_table_and_roc(tier3, net):
     assert curve["tpr"].iloc[-1] == 1.0 and curve["tpr"].min() >= 0
 
 
-def test_shuffle_keeps_values_and_moves_genes(net):
-    s = _signature("DisA_s1", net.genes[:20], np.random.default_rng(1))
-    sh = shuffle_signature(s, pd.Index(net.genes), np.random.default_rng(2), 0)
-    assert sorted(sh.logfc) == sorted(s.logfc) and not sh.logfc.index.equals(s.logfc.index)
-    assert sh.logfc.index.is_unique
+def test_shuffles_keep_values_and_move_them(net):
+    s = _signature("DisA_s1", [*net.genes[:20], "SYN_NOT_IN_NETWORK"], np.random.default_rng(1))
+    moved = move_to_random_genes(s, pd.Index(net.genes), np.random.default_rng(2), 0)
+    assert sorted(moved.logfc) == sorted(s.logfc) and moved.logfc.index.is_unique
+    assert moved.logfc["SYN_NOT_IN_NETWORK"] == s.logfc["SYN_NOT_IN_NETWORK"]  # outside the network: kept
+    assert moved.logfc.index.isin(net.genes).sum() == 20 and not set(moved.logfc.index) >= set(net.genes[:20])
+    permuted = permute_values(s, np.random.default_rng(3), 0)
+    assert permuted.logfc.index.equals(s.logfc.index) and sorted(permuted.logfc) == sorted(s.logfc)
+    assert not permuted.logfc.equals(s.logfc)
 
 
 def test_disease_of_and_target_files(tmp_path):
@@ -135,13 +139,18 @@ def _synthetic_overexpression(net, rng: np.random.Generator) -> PerturbationData
 
 def test_tier2_recovers_a_target_visible_in_its_own_response(net, drugs):
     data = _synthetic_overexpression(net, np.random.default_rng(0))
-    methods = make_methods(["de", "random"], Resources(net, drugs, seed=0))
+    methods = make_methods(["de", "random", "twincell_prior"], Resources(net, drugs, seed=0))
     res = run_tier2(methods, data, dataset="synthetic_oe", n_boot=50, seed=0)
-    get = res.table.set_index(["method", "metric"])["value"]
-    assert get["de", "recall_at_1"] == 1.0 and get["de", "median_rank"] == 1.0 and get["de", "auroc"] == 1.0
-    assert get["de", "distance_top1"] == 0.0 and get["de", "distance_random"] > 1
-    assert get["random", "recall_at_1"] < 0.5
-    assert len(res.per_perturbation) == 2 * 12 and list(res.table.columns) == TIDY
+    get = res.table.set_index(["signature", "method", "metric"])["value"]
+    net_only, own = "synthetic_oe, network_only", "synthetic_oe, with_own_transcript"
+    assert get[net_only, "de", "recall_at_1"] == 1.0 and get[net_only, "de", "median_rank"] == 1.0
+    assert get[net_only, "de", "auroc"] == 1.0 and get[net_only, "de", "distance_top1"] == 0.0
+    assert get[net_only, "de", "distance_random"] > 1 and get[net_only, "random", "recall_at_1"] < 0.5
+    # de has no own-transcript term: the same ranking in both variants
+    assert get[own, "de", "recall_at_1"] == 1.0 and get[own, "random", "auroc"] == get[net_only, "random", "auroc"]
+    # the drug operator cannot see the over-expressed gene's own transcript; the genetic self term can
+    assert get[own, "twincell_prior", "recall_at_1"] == 1.0 > get[net_only, "twincell_prior", "recall_at_1"]
+    assert len(res.per_perturbation) == 2 * 3 * 12 and list(res.table.columns) == TIDY
 
 
 def test_tier1_mean_baseline_has_l2_ratio_one(net, drugs):

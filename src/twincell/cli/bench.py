@@ -52,6 +52,9 @@ def bench(
         block = summary[[c for c in summary.columns if c.startswith(tier)]].dropna(how="all")
         if not block.empty:
             print_table(block.reset_index(), title=f"TwinBench {tier} (method x metric)")
+    skill = result.skill()
+    if not skill.empty:
+        print_table(skill.reset_index(), title="TwinBench T3: where the skill comes from (druggable universe)")
     if not result.coverage.empty:
         skipped = result.coverage[result.coverage["status"] != "scored"]
         for row in skipped.itertuples(index=False):
