@@ -11,7 +11,9 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from twincell.bench import BenchResult, Resources, make_methods, summary_table, write_report  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from twincell.bench import BenchResult, Method, Resources, make_methods, summary_table, write_report  # noqa: E402
 from twincell.bench.diseases import clinical_tasks, disease_of, read_targets  # noqa: E402
 from twincell.bench.tier1 import run_tier1  # noqa: E402
 from twincell.bench.tier2 import run_tier2  # noqa: E402
@@ -203,3 +205,119 @@ def test_cli_lists_methods_and_checks_tiers():
     assert _tiers("1, 3") == [1, 3]
     with pytest.raises(TwinCellError, match="comma-separated"):
         _tiers("one")
+
+
+def _synthetic_diseases(net, n_diseases: int, rng: np.random.Generator):
+    """Synthetic diseases, one signature each over all genes, three targets each among the drug targets 0..29."""
+    g = list(net.genes)
+    rows, sigs = [], []
+    for i in range(n_diseases):
+        targets = list(rng.choice(g[:30], size=3, replace=False))
+        rows += [(f"Syn{i}", t) for t in targets]
+        sigs.append(_signature(f"Syn{i}_s1", g, rng, targets))
+    return clinical_tasks(sigs, pd.DataFrame(rows, columns=["disease", "gene"]), pd.Index(g))
+
+
+def test_a_ranking_that_ignores_the_signature_gains_nothing_and_has_uniform_p_values(net, drugs):
+    tasks = _synthetic_diseases(net, 30, np.random.default_rng(5))
+    methods = make_methods(["random", "degree", "de"], Resources(net, drugs, seed=0))
+    t = run_tier3(methods, tasks, drugs.druggable_genes(), n_boot=20, n_shuffles=19, seed=0).table
+    per_disease = t[(t["signature"] == "mean") & (t["disease"] != "combined")]
+    get = per_disease.set_index(["method", "disease", "metric"])["value"]
+    # a fixed ranking (degree): every shuffle ranks the same, so the gains are exactly 0 and p = 1
+    assert (get.loc["degree"].xs("signature_gain_druggable", level="metric") == 0).all()
+    assert (get.loc["degree"].xs("geneset_gain_druggable", level="metric") == 0).all()
+    assert (get.loc["degree"].xs("mode_collapse_p_druggable", level="metric") == 1).all()
+    # a fresh random ranking per call: gains centre on 0 and the p-values are uniform
+    gains = get.loc["random"].xs("signature_gain_druggable", level="metric")
+    assert abs(gains.mean()) < 3 * gains.std() / np.sqrt(len(gains))
+    p = get.loc["random"].xs("mode_collapse_p_druggable", level="metric").to_numpy()
+    assert stats.kstest(p, "uniform").pvalue > 0.01 and 0.3 < p.mean() < 0.7
+    # the signature-driven method (targets carry the largest changes) gains and is significant everywhere
+    assert (get.loc["de"].xs("signature_gain_druggable", level="metric") > 0.3).all()
+    assert (get.loc["de"].xs("mode_collapse_p_druggable", level="metric") <= 0.05).all()
+
+
+def test_gains_are_auroc_minus_shuffled_auroc_and_combined_p_is_fishers(tier3):
+    res, _ = tier3
+    t = res.table
+    get = t.set_index(["method", "disease", "signature", "metric"])
+    for kind, gain in (("", "signature"), ("_geneset", "geneset")):
+        shuffled = get.loc[("de", "DisA", "DisA_s1", f"auroc_druggable{kind}_shuffled")]
+        g = get.loc[("de", "DisA", "DisA_s1", f"{gain}_gain_druggable")]
+        observed = get.loc[("de", "DisA", "DisA_s1", "auroc_druggable"), "value"]
+        assert g["value"] == pytest.approx(observed - shuffled["value"])
+        assert g["ci_low"] == pytest.approx(observed - shuffled["ci_high"])
+    for method in ("de", "degree", "random"):
+        p = [get.loc[(method, d, "mean", "mode_collapse_p_druggable"), "value"] for d in ("DisA", "DisB")]
+        combined = get.loc[(method, "combined", "mean", "mode_collapse_fisher_p_druggable"), "value"]
+        assert combined == pytest.approx(stats.combine_pvalues(p, method="fisher").pvalue)
+        n_sig = get.loc[(method, "combined", "mean", "mode_collapse_n_significant_druggable"), "value"]
+        assert n_sig == sum(v < 0.05 for v in p)
+
+
+class _ExposureCopy(Method):
+    """A synthetic method whose ranking is the resources' training exposure, whatever the signature."""
+
+    name = "synthetic_exposure_copy"
+    description = "synthetic: ranks by the training exposure"
+
+    def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
+        return self.resources.training_exposure.astype(float)
+
+
+def test_a_ranking_equal_to_training_exposure_scores_what_the_control_scores(net, drugs):
+    g = list(net.genes)
+    exposure = pd.Series({g[0]: 5, g[1]: 3, g[12]: 2, g[25]: 1})  # synthetic training exposure
+    tasks = _synthetic_diseases(net, 4, np.random.default_rng(6))
+    resources = Resources(net, drugs, seed=0, training_exposure=exposure)
+    methods = [*make_methods(["training_exposure"], resources), _ExposureCopy(resources)]
+    t = run_tier3(methods, tasks, drugs.druggable_genes(), exposed=set(exposure.index), n_boot=20, n_shuffles=9,
+                  seed=0).table
+    wide = t.pivot_table(index=["disease", "signature", "metric"], columns="method", values="value", dropna=False)
+    pd.testing.assert_series_equal(wide["training_exposure"], wide["synthetic_exposure_copy"], check_names=False)
+    # among genes never perturbed in training every gene ties at the floor: AUROC 0.5 exactly
+    unseen = wide.xs("auroc_druggable_unseen", level="metric")["training_exposure"].dropna()
+    assert len(unseen) and (unseen == 0.5).all()
+
+
+class _ToyDirections(Method):
+    """A synthetic method that ranks by |change| and says: activate SYN-A, inhibit SYN-B and SYN-C."""
+
+    name = "synthetic_directions"
+    description = "synthetic: fixed directions"
+    gives_direction = True
+
+    def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
+        return signature.abs()
+
+    def target_directions(self, signature: pd.Series, context: str | None = None) -> pd.Series:
+        genes = self.resources.network.genes
+        return pd.Series({genes[0]: 1, genes[1]: -1, genes[2]: -1})
+
+
+def test_direction_accuracy_on_a_three_target_toy(net, drugs):
+    g = list(net.genes)
+    targets = pd.DataFrame({"disease": "Toy", "gene": g[:3]})
+    signature = _signature("Toy_s1", g, np.random.default_rng(7), g[:3])
+    tasks = clinical_tasks([signature], targets, pd.Index(g))
+    known = pd.Series({("Toy", g[0]): 1, ("Toy", g[1]): 1, ("Toy", g[2]): -1})  # the drugs activate, activate, inhibit
+    resources = Resources(net, drugs, seed=0)
+    methods = [_ToyDirections(resources), *make_methods(["de"], resources)]
+    t = run_tier3(methods, tasks, drugs.druggable_genes(), directions=known, n_boot=10, n_shuffles=5, seed=0).table
+    acc = t[t["metric"] == "direction_accuracy"].set_index(["method", "signature"])["value"]
+    assert acc["synthetic_directions", "Toy_s1"] == pytest.approx(2 / 3) and acc["synthetic_directions", "mean"] == acc[
+        "synthetic_directions", "Toy_s1"]
+    assert "de" not in acc.index.get_level_values(0)  # de gives no direction: no row
+    top = t[(t["metric"] == "druggable_in_top_50") & (t["method"] == "de")].set_index("signature")["value"]
+    by_hand = signature.logfc.abs().nlargest(50).index.isin(g[:30]).sum()  # drug targets: synthetic genes 0..29
+    assert top["Toy_s1"] == by_hand and 20 <= by_hand < 30
+
+
+def test_skill_table_has_one_row_per_method(tier3):
+    from twincell.bench.run import SKILL_METRICS, skill_table
+
+    res, _ = tier3
+    skill = skill_table(res.table)
+    assert list(skill.index) == ["de", "degree", "random"] and list(skill.columns) == list(SKILL_METRICS)
+    assert skill.loc["degree", "signature_gain_druggable"] == 0 and skill["direction_accuracy"].isna().all()
