@@ -300,14 +300,15 @@ class PopularTargets(_FixedScores):
 
 @register_method
 class TrainingExposure(_FixedScores):
-    """How often the default model's training data perturbed the gene (a drug's target or a perturbed gene).
+    """How often the training data perturbed the gene (a drug's target or a perturbed gene).
 
-    A method that merely remembers its training perturbations scores like this control; genes never
-    perturbed in training share the lowest score.
+    The training data are those of the model under test: the default model's in tier 3, the split's
+    training part in tiers 1-2 (``resources.training_exposure``). A method that merely remembers its
+    training perturbations scores like this control; genes never perturbed share the lowest score.
     """
 
     name = "training_exposure"
-    description = "Input-independent control: times the gene was a perturbation target in the default model's training data"
+    description = "Input-independent control: times the gene was a perturbation target in the training data"
 
     def fixed_scores(self, resources: Resources) -> pd.Series:
         """Training perturbations per gene (``resources.training_exposure``, default the default model's data)."""

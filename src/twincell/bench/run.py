@@ -25,7 +25,7 @@ import pandas as pd
 from twincell.bench import baselines, learned  # noqa: F401  (registers the methods)
 from twincell.bench.diseases import (approved_directions, bundled_signatures, clinical_tasks, read_signature_files,
                                      read_targets)
-from twincell.bench.exposure import default_training_exposure
+from twincell.bench.exposure import default_training_exposure, perturbation_target_counts
 from twincell.bench.methods import METHODS, Method, Resources, check_method_names, make_methods
 from twincell.bench.tier1 import run_tier1
 from twincell.bench.tier2 import VARIANTS, run_tier2
@@ -59,6 +59,12 @@ SUMMARY_METRICS: dict[int, tuple[str, ...]] = {
 SKILL_METRICS: tuple[str, ...] = ("auroc_druggable", "signature_gain_druggable", "geneset_gain_druggable",
                                   "auroc_druggable_unseen", "druggable_in_top_50", "direction_accuracy",
                                   "mode_collapse_n_significant_druggable", "mode_collapse_fisher_p_druggable")
+#: Short column headers of the skill table where space is tight (the CLI).
+SKILL_HEADERS: dict[str, str] = {
+    "auroc_druggable": "AUROC drug", "signature_gain_druggable": "sig. gain", "geneset_gain_druggable": "gene-set gain",
+    "auroc_druggable_unseen": "AUROC unseen", "druggable_in_top_50": "drug in top 50",
+    "direction_accuracy": "direction acc.", "mode_collapse_n_significant_druggable": "diseases p<0.05",
+    "mode_collapse_fisher_p_druggable": "Fisher p"}
 LOWER_IS_BETTER = ("l2_ratio", "median_rank", "mode_collapse_fisher_p_druggable")
 
 
@@ -251,7 +257,8 @@ def _run_perturbation_tiers(tiers: Sequence[int], names: Sequence[str], network:
     split = make_split(data, "target", settings.test_fraction, seed)
     (train,), (test,) = split.apply([data])
     test = _subsample(test, settings.max_tier2_cases, seed)
-    resources = Resources(network, drugs, seed, train_options=train_options)
+    resources = Resources(network, drugs, seed, train_options=train_options,
+                          training_exposure=perturbation_target_counts([train]))
     wanted = _with_mean(names) if 1 in tiers else list(names)
     methods = _fit(make_methods(wanted, resources), train)
     result.facts["tier 1/2 data"] = (f"{TIER2_DATASET}: {train.n_obs} training rows; {len(split.held_out)} target genes "
