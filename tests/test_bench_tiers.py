@@ -219,9 +219,9 @@ def _synthetic_diseases(net, n_diseases: int, rng: np.random.Generator):
 
 
 def test_a_ranking_that_ignores_the_signature_gains_nothing_and_has_uniform_p_values(net, drugs):
-    tasks = _synthetic_diseases(net, 30, np.random.default_rng(5))
+    tasks = _synthetic_diseases(net, 20, np.random.default_rng(5))
     methods = make_methods(["random", "degree", "de"], Resources(net, drugs, seed=0))
-    t = run_tier3(methods, tasks, drugs.druggable_genes(), n_boot=20, n_shuffles=19, seed=0).table
+    t = run_tier3(methods, tasks, drugs.druggable_genes(), n_boot=10, n_shuffles=19, seed=0).table
     per_disease = t[(t["signature"] == "mean") & (t["disease"] != "combined")]
     get = per_disease.set_index(["method", "disease", "metric"])["value"]
     # a fixed ranking (degree): every shuffle ranks the same, so the gains are exactly 0 and p = 1
