@@ -210,7 +210,7 @@ def run_tier3(methods: Sequence[Method], tasks: Sequence[ClinicalTask], druggabl
         real = run_method_many(method, all_sigs, candidates=candidates)
         turned = ({s.name: method.target_directions(s.logfc.rename(s.name)) for s in all_sigs}
                   if method.gives_direction and directions is not None else None)
-        disease_p: dict[str, list[float]] = {suffix: [] for suffix in UNIVERSES.values()}
+        first = len(rows)
         for ft in track(fixed, desc=f"tier 3 {method.name}", total=len(fixed)):
             names = [s.name for s in ft.task.signatures]
             null = {n: run_method_many(method, shuffles[n], candidates=candidates).to_numpy() for n in names}
@@ -219,15 +219,21 @@ def run_tier3(methods: Sequence[Method], tasks: Sequence[ClinicalTask], druggabl
                 rows += r
                 target_rows.append(tgt)
                 roc_rows.append(roc)
-                disease_p[UNIVERSES[universe]].append(r[-1]["value"])
             rows += _shuffle_rows(method.name, ft, real, null, n_shuffles)
             rows += _extra_rows(method.name, ft, real, turned, druggable_mask)
-        for suffix, pvalues in disease_p.items():
-            rows += [_row(method.name, COMBINED, MEAN, f"mode_collapse_n_significant{suffix}",
-                          float(np.sum(np.asarray(pvalues) < SIGNIFICANCE))),
-                     _row(method.name, COMBINED, MEAN, f"mode_collapse_fisher_p{suffix}", fisher_combined_p(pvalues))]
+        rows += _combined_rows(method.name, rows[first:])
     return Tier3Result(pd.DataFrame(rows), pd.concat(target_rows, ignore_index=True) if target_rows else pd.DataFrame(),
                        pd.concat(roc_rows, ignore_index=True) if roc_rows else pd.DataFrame(), coverage_table(tasks))
+
+
+def _combined_rows(method: str, rows: Sequence[dict]) -> list[dict]:
+    """Over the diseases: how many have a mode-collapse p < 0.05, and Fisher's combined p, per universe."""
+    out = []
+    for suffix in UNIVERSES.values():
+        p = [r["value"] for r in rows if r["signature"] == MEAN and r["metric"] == f"mode_collapse_p{suffix}"]
+        out += [_row(method, COMBINED, MEAN, f"mode_collapse_n_significant{suffix}", float(np.sum(np.asarray(p) < SIGNIFICANCE))),
+                _row(method, COMBINED, MEAN, f"mode_collapse_fisher_p{suffix}", fisher_combined_p(p))]
+    return out
 
 
 def _fixed_task(task: ClinicalTask, candidates: pd.Index, druggable: np.ndarray, exposed: set[str] | None,
@@ -249,7 +255,7 @@ def _fixed_task(task: ClinicalTask, candidates: pd.Index, druggable: np.ndarray,
 
 def _score_task(method: str, scorer: _TaskScorer, ft: _Task, real: pd.DataFrame, null: Mapping[str, np.ndarray],
                 universe: str) -> tuple[list[dict], pd.DataFrame, pd.DataFrame]:
-    """Point metrics with bootstrap intervals, ROC and target ranks, and the mode-collapse p-values (last row)."""
+    """Point metrics with bootstrap intervals, ROC and target ranks, and the mode-collapse p-values."""
     task = scorer.task
     suffix = UNIVERSES[universe]
     names = [s.name for s in task.signatures]
