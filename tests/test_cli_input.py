@@ -26,7 +26,7 @@ runner = CliRunner()
 def no_model_load(monkeypatch):
     def refuse(_):
         raise AssertionError("the model was loaded before the options were checked")
-    monkeypatch.setattr(identify_cli, "load_model", refuse)
+    monkeypatch.setattr(identify_cli, "open_model", refuse)
 
 
 @pytest.mark.parametrize(("args", "option"), [
