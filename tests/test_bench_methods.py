@@ -16,7 +16,7 @@ from twincell.errors import SignatureError, TwinCellError
 from twincell.network import Interactome
 
 EXPECTED = {"twincell", "twincell_prior", "linear", "network_propagation", "de", "degree", "druggability",
-            "popular_targets", "random", "mean", "training_exposure", "random_sign_prior"}
+            "popular_targets", "random", "mean", "training_exposure", "random_sign_prior", "twincell_calibrated"}
 
 
 def synthetic_network() -> Interactome:
@@ -263,3 +263,24 @@ def test_training_exposure_counts_the_examples_that_perturbed_each_gene(resource
     (control,) = make_methods(["training_exposure"], res)
     scores = run_method(control, sig({"SYNE": 1.0}))
     assert scores["SYNB"] == 3 and scores["SYNA"] == 1 and (scores.drop(["SYNA", "SYNB"]) < 1).all()
+
+
+def test_twincell_calibrated_scores_are_identify_shuffle_calibrated_scores():
+    """The bench variant ranks exactly as ``rank_targets(..., null="shuffle")`` with the same shuffles and seed."""
+    from twincell.bench.methods import run_method_many
+    from twincell.identify import rank_targets
+    from twincell.model import TwinCell
+    from twincell.model.synthetic import synthetic_interactome
+
+    net = synthetic_interactome(n_nodes=30, n_edges=90, signed_share=0.6, seed=1)
+    res = Resources(net, synthetic_drugs(), seed=0, model=TwinCell.prior(net))
+    raw, calibrated = make_methods(["twincell", "twincell_calibrated"], res)
+    rng = np.random.default_rng(3)
+    sigs = [sig(dict(zip(net.genes[rng.choice(30, 10, replace=False)], rng.normal(size=10))), name=f"synthetic{i}")
+            for i in range(3)]
+    many = run_method_many(calibrated, sigs)
+    for s in sigs:
+        ranking = rank_targets(res.model, -s.logfc, null="shuffle", n_null=calibrated.n_null, seed=0).set_index("gene")
+        np.testing.assert_allclose(many[s.name].to_numpy(), ranking["score"].reindex(net.genes).to_numpy(),
+                                   rtol=1e-9, atol=1e-12)
+        assert not np.allclose(many[s.name].to_numpy(), run_method(raw, s).to_numpy())

@@ -7,6 +7,8 @@ context; many signatures go through one batched adjoint (``PropagationOperator.a
 
 * ``twincell_prior`` is the ablation: the untrained network (evidence weights, known signs, no
   learning, no context); its unsigned edges (97.7 % of PPI edges) transmit nothing.
+* ``twincell_calibrated`` ranks with the same trained model, each score calibrated against shuffles of
+  the signature (``rank_targets(..., null="shuffle")``): nodes that score high for any signature stop leading.
 * ``random_sign_prior`` is the same untrained network with seeded random signs (+1 / -1) on the
   unsigned PPI edges: a network that learned nothing, but whose every edge transmits.
 
@@ -27,6 +29,7 @@ import torch
 from twincell.bench.methods import Method, Resources, register_method
 from twincell.data.perturbation import PerturbationDataset
 from twincell.errors import TwinCellError
+from twincell.identify.null import calibrate, shuffled_changes
 from twincell.model import TwinCell
 
 #: tanh of this is 1.0 in float32: a learned-sign parameter set to +-SATURATED is a fixed sign.
@@ -38,6 +41,10 @@ class _TwinCellRanker(Method):
 
     predicts_response = True
     gives_direction = True
+    #: ``none``: raw adjoint alignment; ``shuffle``: alignment calibrated against shuffled signatures.
+    null = "none"
+    #: shuffles per signature when ``null == "shuffle"``.
+    n_null = 50
 
     def __init__(self, resources: Resources) -> None:
         super().__init__(resources)
@@ -63,17 +70,25 @@ class _TwinCellRanker(Method):
         """Adjoint score of activating each network gene, for reversing each signature (genes x signatures).
 
         One batched adjoint over all signatures; positive = activate, negative = inhibit. With
-        ``own_transcript`` the genetic self term ``self_weight * d`` is added.
+        ``own_transcript`` the genetic self term ``self_weight * d`` is added. With ``null = "shuffle"``
+        each signature's scores are z-scores against ``n_null`` seeded permutations of its values among
+        its own genes (:func:`twincell.identify.null.calibrate`; one adjoint over 1 + ``n_null`` columns).
         """
         model = self._require_model()
         # a gate-free model has one operator whatever the context: ask the model's cache for that one
         op = model.operator(context if model.gated else None)
         genes = pd.Index(op.genes.astype(str))
         D = np.column_stack([-s.reindex(genes, fill_value=0.0).to_numpy(float) for s in signatures])
-        scores = np.asarray(op.adjoint(D), dtype=float)
-        if self.own_transcript:
-            scores += float(model.module.self_weight.detach()) * D
-        return pd.DataFrame(scores, index=genes)
+        self_weight = float(model.module.self_weight.detach()) if self.own_transcript else 0.0
+        if self.null == "none":
+            return pd.DataFrame(np.asarray(op.adjoint(D), dtype=float) + self_weight * D, index=genes)
+        columns = []
+        for j, signature in enumerate(signatures):
+            Dj = np.column_stack([D[:, j], shuffled_changes(D[:, j], genes.isin(signature.index), self.n_null,
+                                                            self.resources.seed)])
+            S = np.asarray(op.adjoint(Dj), dtype=float) + self_weight * Dj
+            columns.append(calibrate(S[:, 0], S[:, 1:])[0])
+        return pd.DataFrame(np.column_stack(columns), index=genes)
 
     def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
         """|adjoint score| of every network gene for reversing the signature (best direction)."""
@@ -117,6 +132,18 @@ class TwinCellMethod(_TwinCellRanker):
         model = TwinCell(self.resources.network, dim, seed=self.resources.seed)
         self.model = model.fit([train], contexts, **self.resources.train_options)
         return self
+
+
+@register_method
+class TwinCellCalibrated(TwinCellMethod):
+    """TwinCell with the score a signature must earn: each candidate's alignment as a z-score against
+    its alignments with ``n_null`` shuffles of the signature's values among its own genes
+    (``rank_targets(..., null="shuffle")``). Trained like ``twincell`` (same seed and options)."""
+
+    name = "twincell_calibrated"
+    description = "TwinCell, adjoint alignment calibrated against 50 shuffles of the signature (null='shuffle')"
+    null = "shuffle"
+    predicts_response = False  # its forward predictions are twincell's
 
 
 @register_method

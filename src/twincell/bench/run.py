@@ -305,7 +305,8 @@ def _run_tier3(names: Sequence[str], network: Interactome, drugs: DrugTargets, s
     targets = read_targets(targets_file)
     candidates = pd.Index(network.genes)
     tasks = clinical_tasks(signatures, targets, candidates)
-    needs_model = "twincell" in names and model is None
+    uses_model = {"twincell", "twincell_calibrated"} & set(names)
+    needs_model = bool(uses_model) and model is None
     exposure = default_training_exposure()
     resources = Resources(network, drugs, seed, model=default_model() if needs_model else model,
                           training_exposure=exposure)
@@ -314,7 +315,7 @@ def _run_tier3(names: Sequence[str], network: Interactome, drugs: DrugTargets, s
         rankers = _fit(rankers, load_bundled(TIER2_DATASET))
     facts["tier 3 data"] = (f"{len(signatures)} signatures; targets from {targets.attrs.get('source')} "
                             f"({targets['disease'].nunique()} diseases, {len(targets)} disease-target pairs)")
-    if "twincell" in names:
+    if uses_model:
         facts["tier 3 TwinCell model"] = repr(resources.model)
     facts["tier 3 training exposure"] = (f"{len(exposure)} genes were perturbation targets of the default model's "
                                          f"training data (left out of auroc_druggable_unseen)")

@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 #: Methods drawn with a solid line; the rest (baselines, controls) are dashed / dotted.
-HIGHLIGHT = ("twincell", "twincell_prior")
+HIGHLIGHT = ("twincell", "twincell_calibrated", "twincell_prior")
 CONTROLS = ("degree", "druggability", "popular_targets", "training_exposure", "random")
 
 
