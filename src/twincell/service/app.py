@@ -102,7 +102,7 @@ def inflate(stream: BinaryIO, chunk_bytes: int = UPLOAD_CHUNK) -> Iterator[bytes
     Raises
     ------
     zlib.error
-        The gzip stream is corrupt.
+        The gzip stream is corrupt or truncated.
     """
     data = stream.read(chunk_bytes)
     if data[:2] != GZIP_MAGIC:
@@ -115,6 +115,8 @@ def inflate(stream: BinaryIO, chunk_bytes: int = UPLOAD_CHUNK) -> Iterator[bytes
         yield inflater.decompress(data, chunk_bytes)
         data = inflater.unconsumed_tail or stream.read(chunk_bytes)
     yield inflater.flush()
+    if not inflater.eof:
+        raise zlib.error("the gzip stream ends early (truncated file)")
 
 
 def upload_text(file: UploadFile, max_bytes: int, max_rows: int) -> str:
@@ -234,7 +236,7 @@ def create_app(model: TwinCell, *, token: str | None = None, limits: ServiceLimi
                               "expression change, explain them by signed paths, predict perturbations. "
                               "Signatures are disease-vs-healthy log fold changes; the desired change is "
                               "their reverse.",
-                  max_body_size=limits.max_body_bytes, docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None)
     app.add_exception_handler(FieldError, _field_error_response)
     app.add_exception_handler(Exception, _server_error_response)
     app.add_exception_handler(RequestValidationError, _validation_error_response)

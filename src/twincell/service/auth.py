@@ -10,8 +10,9 @@ answers every refused request itself, as JSON and before any body is read, so no
   visitor's browser run rankings on a loopback service;
 * 401 for a ``/v1`` request without ``Authorization: Bearer <token>`` when a token is set (the scheme
   name is case-insensitive, the token is compared in constant time);
-* 413 when ``Content-Length`` exceeds the body limit; 408 when the body does not arrive within the
-  body timeout (a slow client cannot hold a connection open indefinitely).
+* 413 when ``Content-Length`` exceeds the body limit (or, for a chunked body, as soon as the bytes
+  received do); 408 when the body does not arrive within the body timeout (a slow client cannot hold
+  a connection open indefinitely). These two are raised inside the app, so FastAPI answers them as JSON.
 """
 
 from __future__ import annotations
@@ -144,16 +145,19 @@ class RequestGuard:
             for message in answer:
                 await send(message)
             return
-        more_body = True
+        more_body, received = True, 0
 
         async def timed_receive() -> Message:
-            nonlocal more_body
+            nonlocal more_body, received
             if not more_body:  # body complete: later reads only wait for a disconnect
                 return await receive()
             try:
                 message = await asyncio.wait_for(receive(), self._body_timeout)
             except TimeoutError:
                 raise HTTPException(408, f"the request body did not arrive within {self._body_timeout:g} s") from None
+            received += len(message.get("body", b""))
+            if received > self._max_body:  # a body without Content-Length (chunked)
+                raise HTTPException(413, f"request body larger than the limit of {self._max_body:,} bytes")
             more_body = message["type"] == "http.request" and message.get("more_body", False)
             return message
 
