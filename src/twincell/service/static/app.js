@@ -25,8 +25,32 @@ async function failure(resp) {
 
 async function api(path, options = {}) {
   const resp = await fetch(path, options);
+  if (resp.status === 401) {
+    $("token").classList.add("needed");
+    $("token").focus();
+    throw new Error("This service requires an API token: enter it in the \"API token\" box above, then try again.\n" +
+                    (await failure(resp)));
+  }
   if (!resp.ok) throw new Error(await failure(resp));
+  $("token").classList.remove("needed");
   return resp;
+}
+
+// Show or hide the busy indicator and lock the button while a request runs.
+function busy(on, what) {
+  $("busy").textContent = what || "working…";
+  $("busy").hidden = !on;
+  $("rank").disabled = on;
+  document.body.setAttribute("aria-busy", on ? "true" : "false");
+}
+
+// Remove the results of an earlier submit so that an error never sits above stale results.
+function clearResults() {
+  $("targets").tBodies[0].replaceChildren();
+  $("paths").tBodies[0].replaceChildren();
+  $("results").hidden = true;
+  $("explanation").hidden = true;
+  showUnknown([]);
 }
 
 function showError(message) {
@@ -77,7 +101,8 @@ async function signatureText() {
 
 async function rank() {
   showError("");
-  $("rank").disabled = true;
+  clearResults();
+  busy(true, "ranking targets…");
   try {
     const form = new FormData();
     const blob = await signatureText();
@@ -95,7 +120,7 @@ async function rank() {
   } catch (e) {
     showError(e.message);
   } finally {
-    $("rank").disabled = false;
+    busy(false);
   }
 }
 
@@ -121,6 +146,8 @@ async function explain(row) {
   showError("");
   for (const r of row.parentElement.rows) r.classList.toggle("selected", r === row);
   const body = JSON.stringify({ target: row.dataset.gene, signature: state.signature, context: state.context, k: 8 });
+  $("explanation").hidden = true;
+  busy(true, "explaining " + row.dataset.gene + "…");
   try {
     const [result, figure] = await Promise.all([
       api("v1/explain", { method: "POST", headers: headers(true), body }).then((r) => r.json()),
@@ -145,6 +172,8 @@ async function explain(row) {
     $("explanation").hidden = false;
   } catch (e) {
     showError(e.message);
+  } finally {
+    busy(false);
   }
 }
 
