@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -195,6 +195,20 @@ def _add_batch(batch: pa.RecordBatch, cell_rows: np.ndarray, lookup: np.ndarray,
                             "use the gene_metadata.parquet of the same release")
 
 
+def _read_batches(pf: pq.ParquetFile, row_groups: list[int], batch_size: int) -> Iterator[pa.RecordBatch]:
+    """The wanted row groups as record batches of about ``batch_size`` cells (whole row groups, so
+    Tahoe's 1,000-cell row groups do not cost one batch each)."""
+    chunk: list[int] = []
+    rows = 0
+    for i, rg in enumerate(row_groups):
+        chunk.append(rg)
+        rows += pf.metadata.row_group(rg).num_rows
+        if rows >= batch_size or i == len(row_groups) - 1:
+            table = pf.read_row_groups(chunk, columns=list(READ_COLUMNS)).unify_dictionaries().combine_chunks()
+            yield from table.to_batches()
+            chunk, rows = [], 0
+
+
 def shard_sums(shard: str, lookup: np.ndarray, n_cols: int, plates: Sequence[str] | None = None,
                batch_size: int = 65_536) -> GroupSums:
     """Summed counts per (drug, sample, cell line, plate) of one shard (columns = symbols + library size).
@@ -210,7 +224,7 @@ def shard_sums(shard: str, lookup: np.ndarray, n_cols: int, plates: Sequence[str
     wanted = None if plates is None else set(plates)
     index: dict[tuple, int] = {}
     sums, n_cells = np.zeros((0, n_cols + 1)), np.zeros(0, np.int64)
-    for batch in pf.iter_batches(batch_size=batch_size, columns=list(READ_COLUMNS), row_groups=_row_groups(pf, plates)):
+    for batch in _read_batches(pf, _row_groups(pf, plates), batch_size):
         keys, gid = _batch_groups(batch, shard)
         rows = np.array([index.setdefault(k, len(index)) if wanted is None or k[3] in wanted else -1 for k in keys],
                         dtype=np.int64)
