@@ -9,8 +9,12 @@ the ratios show the HTTP + validation overhead and the gain from serving request
 
 Model: ``--model DIR`` (a saved model), else the default model (trained and cached on first use),
 or with ``--prior`` / ``--quick`` the untrained prior on the full interactome (no training needed).
+The server runs ``--workers`` processes (default: one per CPU core). A second phase keeps
+``--health-concurrency`` rankings in flight (default 64) while probing ``/healthz`` one request at a
+time, and prints the probe's p50 / p99 latency (target: p99 < 50 ms).
 
-Usage: python benchmarks/load_service.py [--quick] [--requests 2000] [--concurrency 16] [--model DIR | --prior]
+Usage: python benchmarks/load_service.py [--quick] [--requests 2000] [--concurrency 16] [--workers N]
+       [--model DIR | --prior]
 """
 
 from __future__ import annotations
@@ -44,10 +48,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(model_dir: Path, port: int) -> subprocess.Popen:
-    """``twincell serve`` in a subprocess; returns once ``/healthz`` answers."""
+def start_server(model_dir: Path, port: int, workers: int) -> subprocess.Popen:
+    """``twincell serve --workers N`` in a subprocess; returns once ``/healthz`` answers."""
     proc = subprocess.Popen([sys.executable, "-m", "twincell.cli.main", "serve", "--model", str(model_dir),
-                             "--host", HOST, "--port", str(port)],
+                             "--host", HOST, "--port", str(port), "--workers", str(workers)],
                             env={**os.environ, "TWINCELL_PROGRESS": "0"}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
@@ -88,6 +92,21 @@ async def fire(base: str, body: dict, n: int, concurrency: int) -> tuple[np.ndar
     return np.array(latencies), errors, wall
 
 
+async def probe_health(base: str, body: dict, n: int, concurrency: int) -> np.ndarray:
+    """``/healthz`` latencies (s), one probe at a time, while ``n`` rankings run ``concurrency`` at a time."""
+    probes: list[float] = []
+    load = asyncio.ensure_future(fire(base, body, n, concurrency))
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        await asyncio.sleep(0.5)  # let the rankings fill the server
+        while not load.done():
+            t = time.perf_counter()
+            r = await client.get("/healthz")
+            probes.append(time.perf_counter() - t if r.status_code == 200 else float("inf"))
+            await asyncio.sleep(0.01)
+    await load
+    return np.array(probes)
+
+
 def library_seconds(model: TwinCell, desired, context: str | None, repeats: int = 10) -> float:
     """Median seconds of one ``rank_targets`` call, run one at a time in a worker thread as the server runs it."""
     def timed() -> float:
@@ -105,6 +124,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="100 requests, 8 in flight, prior model (smoke run)")
     ap.add_argument("--requests", type=int, default=None, help="number of requests (default 2000; quick: 100)")
     ap.add_argument("--concurrency", type=int, default=None, help="requests in flight (default 16; quick: 8)")
+    ap.add_argument("--workers", type=int, default=os.cpu_count(), help="server worker processes (default: cores)")
+    ap.add_argument("--health-concurrency", type=int, default=64, help="rankings in flight while /healthz is probed")
     ap.add_argument("--model", type=Path, default=None, help="saved model directory")
     ap.add_argument("--prior", action="store_true", help="serve the untrained prior on the full interactome")
     args = ap.parse_args()
@@ -128,11 +149,13 @@ def main() -> None:
         direct_s = library_seconds(model, signature.desired_change(), context)
 
         port = free_port()
-        server = start_server(model_dir, port)
+        server = start_server(model_dir, port, args.workers)
         try:
             base = f"http://{HOST}:{port}"
-            asyncio.run(fire(base, body, min(n, 2 * concurrency), concurrency))  # warm-up
+            asyncio.run(fire(base, body, min(n, 4 * concurrency), concurrency))  # warm-up (every worker)
             latencies, errors, wall = asyncio.run(fire(base, body, n, concurrency))
+            health = asyncio.run(probe_health(base, body, max(n // 4, 2 * args.health_concurrency),
+                                              args.health_concurrency))
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -141,11 +164,15 @@ def main() -> None:
     throughput = n / wall
     print(f"library rank_targets, in-process worker thread, one at a time: {direct_s * 1e3:8.1f} ms per call "
           f"({1 / direct_s:.2f} calls/s)  [baseline]")
-    print(f"service, {n} requests, {concurrency} in flight, {os.cpu_count()} CPU cores:")
+    print(f"service, {args.workers} worker process(es), {n} requests, {concurrency} in flight, "
+          f"{os.cpu_count()} CPU cores:")
     print(f"  throughput   {throughput:8.2f} req/s  ({throughput * direct_s:.2f}x the sequential library rate)")
     print(f"  latency p50  {p50 * 1e3:8.1f} ms  ({p50 / direct_s:.2f}x one library call)")
     print(f"  latency p99  {p99 * 1e3:8.1f} ms")
     print(f"  errors       {errors:8d}")
+    h50, h99 = np.percentile(health, [50, 99])
+    print(f"/healthz with {args.health_concurrency} rankings in flight, {len(health)} probes: "
+          f"p50 {h50 * 1e3:.1f} ms, p99 {h99 * 1e3:.1f} ms (target < 50 ms)")
     if errors:
         sys.exit(1)
 

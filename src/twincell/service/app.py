@@ -2,8 +2,10 @@
 
 Every endpoint is a thin wrapper: it validates the request (pydantic, :class:`ServiceLimits`), calls
 the same library function a notebook would, and returns its result. Ranking and explanation are
-CPU-bound, so the endpoints are plain functions that FastAPI runs in its thread pool; ``/healthz`` is
-async (answered on the event loop, not queued behind rankings). The model is loaded once by the
+CPU-bound, so the endpoints are plain functions that FastAPI runs in its thread pool, sized to
+``ServiceLimits.threads`` when the server starts (more threads would only fight over the GIL; more
+cores are used by worker processes); ``/healthz`` is async (answered on the event loop, never queued
+behind rankings). The model is loaded once by the
 caller and only read here. :class:`~twincell.service.auth.RequestGuard` refuses wrong hosts,
 cross-origin posts, missing tokens and oversized bodies before any work is done.
 
@@ -13,13 +15,14 @@ unreadable upload) in FastAPI's validation-error shape, naming the request field
 
 import io
 import zlib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, BinaryIO, Literal
 
 import anndata as ad
+import anyio.to_thread
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, FastAPI, File, Form, Query, Request, UploadFile
@@ -229,6 +232,11 @@ def create_app(model: TwinCell, *, token: str | None = None, limits: ServiceLimi
         ``/v1/explain/figure``, ``/v1/predict``, ``/v1/contexts``, ``/v1/model``, ``/healthz``, ``/openapi.json``
         and the page at ``/`` (no ``/docs``: Swagger UI would load from a CDN). Every error answer is JSON.
     """
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = limits.threads
+        yield
+
     bodies = request_models(limits)
     TargetsRequest, ExplainRequest, PredictRequest = bodies.targets, bodies.explain, bodies.predict
     app = FastAPI(title="TwinCell", version=__version__,
@@ -236,7 +244,7 @@ def create_app(model: TwinCell, *, token: str | None = None, limits: ServiceLimi
                               "expression change, explain them by signed paths, predict perturbations. "
                               "Signatures are disease-vs-healthy log fold changes; the desired change is "
                               "their reverse.",
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None, lifespan=lifespan)
     app.add_exception_handler(FieldError, _field_error_response)
     app.add_exception_handler(Exception, _server_error_response)
     app.add_exception_handler(RequestValidationError, _validation_error_response)

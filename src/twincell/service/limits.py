@@ -26,6 +26,10 @@ class ServiceLimits:
         Largest uploaded table after gzip decompression (bytes); decompression stops there (422).
     body_timeout_s
         Seconds a client may take between two chunks of a request body (else 408).
+    threads
+        Requests computed at once per process (the size of its worker-thread pool); the others wait.
+        Ranking holds the GIL, so more threads than this only add switching: use worker processes
+        (``twincell serve --workers N``) to use more cores.
     """
 
     max_genes: int = 25_000
@@ -35,3 +39,4 @@ class ServiceLimits:
     max_body_bytes: int = 8 * 1024 * 1024
     max_upload_bytes: int = 16 * 1024 * 1024
     body_timeout_s: float = 30.0
+    threads: int = 2
