@@ -6,6 +6,9 @@ flight, and prints throughput, p50 / p99 latency and the error count (must be 0)
 measured in the same run, is the library call itself (``rank_targets`` in-process, one at a time in a worker thread, as the
 server's thread pool runs it):
 the ratios show the HTTP + validation overhead and the gain from serving requests concurrently.
+On a shared machine wall-clock ratios drift with the other load, so it also prints the CPU seconds
+per request of the server (all its worker processes) against those of one library call, and the
+throughput ratio they imply on idle cores.
 
 Model: ``--model DIR`` (a saved model), else the default model (trained and cached on first use),
 or with ``--prior`` / ``--quick`` the untrained prior on the full interactome (no training needed).
@@ -32,6 +35,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import psutil
 
 from twincell.data.signatures import load_disease_signature
 from twincell.identify import rank_targets
@@ -107,16 +111,22 @@ async def probe_health(base: str, body: dict, n: int, concurrency: int) -> np.nd
     return np.array(probes)
 
 
-def library_seconds(model: TwinCell, desired, context: str | None, repeats: int = 10) -> float:
-    """Median seconds of one ``rank_targets`` call, run one at a time in a worker thread as the server runs it."""
-    def timed() -> float:
-        t = time.perf_counter()
+def cpu_seconds(proc: subprocess.Popen) -> float:
+    """CPU seconds (user + system) used so far by a process and its children (the server's workers)."""
+    root = psutil.Process(proc.pid)
+    return sum(sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)])
+
+
+def library_seconds(model: TwinCell, desired, context: str | None, repeats: int = 10) -> tuple[float, float]:
+    """Median wall and CPU seconds of one ``rank_targets`` call, one at a time in a worker thread as the server runs it."""
+    def timed() -> tuple[float, float]:
+        t, c = time.perf_counter(), time.thread_time()
         rank_targets(model, desired, context=context)
-        return time.perf_counter() - t
+        return time.perf_counter() - t, time.thread_time() - c
 
     with ThreadPoolExecutor(1) as pool:
-        times = [pool.submit(timed).result() for _ in range(repeats + 2)][2:]  # 2 warm-up calls
-    return float(np.median(times))
+        times = np.array([pool.submit(timed).result() for _ in range(repeats + 2)][2:])  # 2 warm-up calls
+    return float(np.median(times[:, 0])), float(np.median(times[:, 1]))
 
 
 def main() -> None:
@@ -146,14 +156,16 @@ def main() -> None:
         body = {"signature": signature.logfc.to_dict(), "context": context, "direction": "both", "top": 50}
         print(f"model: {model}\nsignature: {signature.name} ({len(signature)} genes), context: {context}")
 
-        direct_s = library_seconds(model, signature.desired_change(), context)
+        direct_s, direct_cpu = library_seconds(model, signature.desired_change(), context)
 
         port = free_port()
         server = start_server(model_dir, port, args.workers)
         try:
             base = f"http://{HOST}:{port}"
             asyncio.run(fire(base, body, min(n, 4 * concurrency), concurrency))  # warm-up (every worker)
+            cpu0 = cpu_seconds(server)
             latencies, errors, wall = asyncio.run(fire(base, body, n, concurrency))
+            server_cpu = (cpu_seconds(server) - cpu0) / n
             health = asyncio.run(probe_health(base, body, max(n // 4, 2 * args.health_concurrency),
                                               args.health_concurrency))
         finally:
@@ -170,6 +182,10 @@ def main() -> None:
     print(f"  latency p50  {p50 * 1e3:8.1f} ms  ({p50 / direct_s:.2f}x one library call)")
     print(f"  latency p99  {p99 * 1e3:8.1f} ms")
     print(f"  errors       {errors:8d}")
+    cores = min(args.workers, os.cpu_count() or 1)
+    print(f"  CPU per request {server_cpu * 1e3:6.1f} ms in the server vs {direct_cpu * 1e3:.1f} ms per library call "
+          f"(load-independent): on {cores} idle core(s) the service would reach "
+          f"{cores * direct_cpu / server_cpu:.2f}x the sequential library rate")
     h50, h99 = np.percentile(health, [50, 99])
     print(f"/healthz with {args.health_concurrency} rankings in flight, {len(health)} probes: "
           f"p50 {h50 * 1e3:.1f} ms, p99 {h99 * 1e3:.1f} ms (target < 50 ms)")
