@@ -190,18 +190,37 @@ def test_slow_body_gets_408(service_model, serve_app):
     assert 0.4 < time.perf_counter() - t0 < 5
 
 
-def test_serve_sets_uvicorn_timeouts(monkeypatch, service_model):
-    from twincell.service import server
+def test_serve_sets_uvicorn_timeouts_and_workers(monkeypatch, service_model, tmp_path):
+    import os
 
+    from twincell.service import server
+    from twincell.service.auth import TOKEN_ENV
+
+    for name in (server.MODEL_ENV, server.HOSTS_ENV, TOKEN_ENV):  # restored after the test
+        monkeypatch.setenv(name, "")
     seen = {}
     monkeypatch.setattr(server.uvicorn, "run", lambda app, **options: seen.update(options, app=app))
     server.serve(service_model, host="127.0.0.1", port=1, token=None, allowed_hosts=["localhost"])
     assert seen["timeout_keep_alive"] == server.KEEP_ALIVE_S and seen["timeout_graceful_shutdown"] > 0
-    server.serve(service_model.interactome and __import__("pathlib").Path("model-dir"), host="127.0.0.1", port=1,
-                 token="t", allowed_hosts=["localhost", "lab"], workers=3)
-    assert seen["workers"] == 3 and seen["factory"] is True and seen["app"].endswith(":app_from_env")
-    import os
-    assert os.environ[server.MODEL_ENV] == "model-dir" and os.environ[server.HOSTS_ENV] == "localhost,lab"
+    assert "workers" not in seen and seen["app"].title == "TwinCell"
+    server.serve(tmp_path, host="127.0.0.1", port=1, token="t", allowed_hosts=["localhost", "lab"], workers=3)
+    assert seen["workers"] == 3 and seen["factory"] is True and seen["app"] == "twincell.service.server:app_from_env"
+    assert os.environ[server.MODEL_ENV] == str(tmp_path) and os.environ[server.HOSTS_ENV] == "localhost,lab"
+    assert os.environ[TOKEN_ENV] == "t"
+
+
+def test_worker_app_loads_the_saved_model(monkeypatch, service_model, tmp_path):
+    from twincell.service import server
+    from twincell.service.auth import TOKEN_ENV
+
+    service_model.save(tmp_path / "model")
+    monkeypatch.setenv(server.MODEL_ENV, str(tmp_path / "model"))
+    monkeypatch.setenv(server.HOSTS_ENV, "lab.example")
+    monkeypatch.setenv(TOKEN_ENV, "synthetic-token")
+    worker = TestClient(server.app_from_env(), base_url="http://lab.example")
+    r = worker.get("/v1/contexts", headers={"Authorization": "Bearer synthetic-token"})
+    assert r.status_code == 200 and r.json()["contexts"] == ["synthetic_ctx_a", "synthetic_ctx_b"]
+    assert worker.get("/v1/contexts").status_code == 401
 
 
 # ----------------------------------------------------------------------------------------------- item 16: JSON errors, no CDN
