@@ -188,3 +188,36 @@ def test_add_token_lists_on_synthetic_lists():
     far = tokens.copy()
     far[5] = 99
     assert add_token_lists(np.array([0, 0]), starts, starts, lengths, far, values, lookup, np.zeros((1, 3))) == (BAD_TOKEN, 1)
+
+
+# -- issue 14, item 10: cell names map to the bundled context ids; clear errors on corrupt input -----------------
+def test_cell_names_map_to_bundled_context_ids():
+    from twincell.data.tahoe import context_names
+
+    lines = pd.DataFrame({"cell_name": ["HepG2/C3A", "A549", "hTERT-HPNE", "Made Up-Line 7"],
+                          "Cell_ID_Cellosaur": ["CVCL_XXXX_SYNTHETIC", "CVCL_0023", "CVCL_YYYY_SYNTHETIC", "CVCL_Z"]})
+    assert context_names(lines) == {"CVCL_XXXX_SYNTHETIC": "HEPG2_C3A", "CVCL_0023": "A549",
+                                    "CVCL_YYYY_SYNTHETIC": "HTERT_HPNE", "CVCL_Z": "MADE_UP_LINE_7"}
+
+
+def test_corrupt_shard_names_the_file(tmp_path, synthetic_tahoe):
+    broken = shutil.copytree(synthetic_tahoe, tmp_path / "corrupt")
+    shard = sorted((broken / "data").glob("*.parquet"))[-1]
+    shard.write_bytes(shard.read_bytes()[: len(shard.read_bytes()) // 2])     # a truncated download
+    with pytest.raises(DataFileError, match=shard.name) as info:
+        prepare_tahoe(broken)
+    assert "download" in info.value.hint
+
+
+def test_unreachable_scheduler_and_out_directory(tmp_path, synthetic_tahoe, monkeypatch):
+    from twincell.data import tahoe
+    from twincell.errors import TwinCellError
+
+    pytest.importorskip("distributed")
+    monkeypatch.setattr(tahoe, "SCHEDULER_TIMEOUT_S", 1)
+    with pytest.raises(TwinCellError, match="cannot reach the Dask scheduler") as info:
+        prepare_tahoe(synthetic_tahoe, scheduler="tcp://127.0.0.1:9")
+    assert "--scheduler" in info.value.hint
+    with pytest.raises(DataFileError, match="is a directory") as info:
+        prepare_tahoe(synthetic_tahoe, out=tmp_path)
+    assert "tahoe.h5ad" in info.value.hint

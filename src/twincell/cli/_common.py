@@ -11,6 +11,11 @@ from rich.table import Table
 
 console = Console()
 
+#: Upper bounds of CLI options, checked before the model loads: each explained target costs about 70 ms
+#: on the full network, each path a Yen iteration.
+MAX_EXPLAIN = 500
+MAX_PATHS = 100
+
 if TYPE_CHECKING:
     from twincell.model import TwinCell
 

@@ -21,7 +21,7 @@ import numpy as np
 from twincell import __version__
 from twincell._cache import cache_dir, code_key
 from twincell.errors import ModelFileError
-from twincell.model.io import FORMAT_VERSION
+from twincell.model.io import FORMAT_VERSION, check_output_dir
 from twincell.model.twincell import TwinCell
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def train_default_model(out_dir: str | os.PathLike | None = None, *,
                         contexts: ContextRegistry | Mapping[str, np.ndarray] | None = None,
                         interactome: Interactome | None = None, time_budget_s: float | None = DEFAULT_TIME_BUDGET_S, device: str = "cpu",
                         seed: int = 0, context_gates: bool = True, checkpoint: str | os.PathLike | None = None,
-                        resume: bool = False, **fit) -> TwinCell:
+                        resume: bool = False, overwrite: bool = False, **fit) -> TwinCell:
     """Train a model (by default: the bundled data, contexts and network) and save it to ``out_dir``.
 
     Parameters
@@ -68,6 +68,8 @@ def train_default_model(out_dir: str | os.PathLike | None = None, *,
         Training device, seed, and whether edges are gated by the context.
     checkpoint, resume
         Checkpoint file written after every epoch, and whether to continue from it.
+    overwrite
+        Replace ``out_dir`` even when it holds files that are not a TwinCell model (checked before training).
     **fit
         Overrides of :data:`DEFAULT_FIT` (``max_epochs``, ``batch_size``, ``lr`` ...).
     """
@@ -75,6 +77,7 @@ def train_default_model(out_dir: str | os.PathLike | None = None, *,
     from twincell.data.training_data import load_default_training_data
     from twincell.network import Interactome
 
+    out = default_model_dir() if out_dir is None else check_output_dir(out_dir, overwrite)
     contexts = ContextRegistry.default() if contexts is None else contexts
     datasets = load_default_training_data() if datasets is None else datasets
     dim = contexts.dim if hasattr(contexts, "dim") else len(next(iter(contexts.values())))
@@ -82,7 +85,7 @@ def train_default_model(out_dir: str | os.PathLike | None = None, *,
                      context_gates=context_gates)
     model.fit(datasets, contexts, time_budget_s=time_budget_s, checkpoint=checkpoint, resume=resume,
               **{**DEFAULT_FIT, **fit})
-    model.save(default_model_dir() if out_dir is None else out_dir)
+    model.save(out, overwrite=overwrite or out_dir is None)
     return model
 
 
@@ -99,4 +102,4 @@ def default_model(*, retrain: bool = False, device: str = "cpu") -> TwinCell:
             log.warning("the cached default model in %s cannot be read; training it again", directory)
     log.info("training the default model on the bundled data (first use: about 1-2 minutes on 2 CPU cores); "
              "it is cached in %s", directory)
-    return train_default_model(directory, device=device)
+    return train_default_model(directory, device=device, overwrite=True)

@@ -18,7 +18,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,13 +48,77 @@ def _sha256(file: Path) -> str:
     return h.hexdigest()
 
 
-def save_model(model: TwinCell, directory: str | os.PathLike) -> Path:
-    """Write ``model`` to ``directory`` atomically (temporary sibling directory, then rename).
+def _is_model_dir(directory: Path) -> bool:
+    try:
+        return "format" in json.loads((directory / "config.json").read_text())
+    except (OSError, ValueError, TypeError):
+        return False
 
-    An existing model directory at that path is replaced.
+
+def check_output_dir(directory: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Check that a model may be written to ``directory``; returns its absolute path.
+
+    Allowed: a new path, an empty directory, or a directory holding a TwinCell model (it is
+    replaced). Anything else (a file, a directory of other files) only with ``overwrite=True``; the
+    working directory, its parents and the home directory never.
+
+    Raises
+    ------
+    ModelFileError
+        A target that would destroy files that are not a TwinCell model.
     """
     target = Path(directory).absolute()
+    protected = {Path.cwd().absolute(), *Path.cwd().absolute().parents, Path.home().absolute()}
+    if target in protected or target.resolve() in protected:
+        raise ModelFileError(f"refusing to write a model to {target}: saving replaces the whole directory, and this "
+                             "is the working directory, one of its parents or the home directory",
+                             "give a new directory, e.g. --out models/my_model")
+    if not target.exists() or (target.is_dir() and _is_model_dir(target)):
+        return target
+    if target.is_dir() and not any(target.iterdir()):
+        return target
+    if not overwrite:
+        what = "a file" if not target.is_dir() else "a directory that is not a TwinCell model (no model config.json)"
+        raise ModelFileError(f"{target} is {what}; saving a model there would delete it",
+                             "give a new directory, or pass overwrite=True / --overwrite to replace it")
+    return target
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """Remove ``.NAME.tmp-PID`` / ``.NAME.old-PID`` folders left by saves whose process no longer runs."""
+    for stale in target.parent.glob(f".{target.name}.*-*"):
+        kind, _, pid = stale.name.removeprefix(f".{target.name}.").partition("-")
+        if kind in ("tmp", "old") and pid.isdigit() and stale.is_dir() and not _process_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def save_model(model: TwinCell, directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write ``model`` to ``directory`` atomically (temporary sibling directory, then rename).
+
+    An existing model directory at that path is replaced; anything else is refused unless
+    ``overwrite`` (see :func:`check_output_dir`). Temporary folders left next to the target by
+    interrupted saves are removed.
+
+    Raises
+    ------
+    ModelFileError
+        The target holds other files (and ``overwrite`` is False), or is the working directory.
+    """
+    target = check_output_dir(directory, overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(target)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -71,8 +137,10 @@ def save_model(model: TwinCell, directory: str | os.PathLike) -> Path:
                   "files": {f: _sha256(tmp / f) for f in FILES}}
         (tmp / "config.json").write_text(json.dumps(config, indent=1, default=_json_default))
         old = target.parent / f".{target.name}.old-{os.getpid()}"
-        if target.exists():
+        if target.is_dir():
             os.replace(target, old)
+        elif target.exists():  # a file, replaced with overwrite=True
+            target.unlink()
         os.replace(tmp, target)
         shutil.rmtree(old, ignore_errors=True)
     except BaseException:
@@ -89,13 +157,31 @@ def _json_default(obj):
     return str(obj)
 
 
+class ModelVersionWarning(UserWarning):
+    """A model directory was written by a newer twincell release (same format version)."""
+
+
+def _newer_version(written_by: object) -> bool:
+    """Whether ``written_by`` names a twincell release newer than this one, by release numbers (unparseable: False)."""
+    theirs, ours = (re.match(r"\d+(\.\d+)*", str(v)) for v in (written_by, __version__))
+    if theirs is None or ours is None:
+        return False
+    return tuple(map(int, theirs[0].split("."))) > tuple(map(int, ours[0].split(".")))
+
+
 def read_config(directory: Path) -> dict:
     """The checked ``config.json`` of a model directory (format version and file checksums).
 
     Raises
     ------
     ModelFileError
-        Missing directory or files, unreadable JSON, another format version, a checksum mismatch.
+        Missing directory or files, unreadable JSON, another format version (a newer one asks to
+        upgrade twincell), a checksum mismatch.
+
+    Warns
+    -----
+    ModelVersionWarning
+        The model was saved by a newer twincell release with the same format.
     """
     hint = "re-save the model, or train it again with `twincell train`"
     if not directory.is_dir():
@@ -107,11 +193,17 @@ def read_config(directory: Path) -> dict:
         config = json.loads(cfg_file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"{cfg_file} is corrupt: {exc}", hint) from exc
-    if config.get("format") != FORMAT_VERSION:
-        raise ModelFileError(f"{directory} is model format {config.get('format')!r} "
-                             f"(written by twincell {config.get('twincell_version')}), this twincell "
-                             f"{__version__} reads format {FORMAT_VERSION}",
+    fmt, written_by = config.get("format"), config.get("twincell_version")
+    if fmt != FORMAT_VERSION:
+        newer = isinstance(fmt, int) and fmt > FORMAT_VERSION
+        raise ModelFileError(f"{directory} is model format {fmt!r} (written by twincell {written_by}), this "
+                             f"twincell {__version__} reads format {FORMAT_VERSION}",
+                             "upgrade twincell (pip install -U twincell) to read it" if newer else
                              "train the model again with this version of twincell")
+    if _newer_version(written_by):
+        warnings.warn(f"{directory} was saved by twincell {written_by}, newer than this twincell {__version__}; "
+                      "it has the same model format and is read, but upgrading twincell is safer",
+                      ModelVersionWarning, stacklevel=3)
     for name in FILES:
         f = directory / name
         if not f.exists():

@@ -38,6 +38,7 @@ from twincell.context import ExpressionEncoder, default_encoder
 from twincell.data.signatures import Signature, read_signature
 from twincell.errors import ContextError, DataFileError, SignatureError, TwinCellError
 from twincell.identify import Explanation, explain, rank_targets
+from twincell.identify.actionable import drug_target_list
 from twincell.model import TwinCell
 from twincell.pl.paths import paths as draw_paths
 from twincell.service.auth import RequestGuard, allowed_host_names
@@ -272,8 +273,11 @@ def create_app(model: TwinCell, *, token: str | None = None, limits: ServiceLimi
              top: int) -> TargetsResponse:
         with blame("body", "context"):
             table = rank_targets(model, sig.desired_change(), context=context, direction=direction)
+            drugs = drug_target_list(model, sig.desired_change(), table, context=context).head(top)
+        drugs = drugs.assign(fragile=drugs["gene"].isin(drugs.attrs["fragile"])).astype(object)
         return TargetsResponse(context=label, direction=direction, signature=report(sig),
-                               targets=table.head(top).to_dict("records"))
+                               targets=table.head(top).to_dict("records"),
+                               drug_targets=drugs.where(drugs.notna(), None).to_dict("records"))
 
     @v1.post("/targets", response_model=TargetsResponse)
     def targets(request: TargetsRequest) -> TargetsResponse:

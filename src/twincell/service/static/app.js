@@ -2,7 +2,25 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { signature: null, context: null };
+const state = { signature: null, context: null, targets: [], drugTargets: [] };
+
+const DRUG_TARGET_COLUMNS = ["gene", "rank", "overall_rank", "score", "direction", "z_score", "drugs", "drug_actions",
+  "direction_agrees", "indications", "top_walk_share", "n_signature_genes_reached"];
+const TARGET_COLUMNS = ["gene", "score", "direction", "rank", "z_score", "druggable"];
+
+// Rows of the last answer as a CSV file the browser saves (the same columns as targets.csv / ranking.csv).
+function download(rows, columns, filename) {
+  const quote = (v) => {
+    const s = v === null || v === undefined ? "" : String(v);
+    return /[",\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
+  };
+  const text = [columns.join(","), ...rows.map((r) => columns.map((c) => quote(r[c])).join(","))].join("\n") + "\n";
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
+  link.download = filename;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+}
 
 function headers(json) {
   const h = {};
@@ -116,6 +134,7 @@ async function rank() {
     };
     const result = await (await api("v1/targets", { method: "POST", headers: headers(true), body: JSON.stringify(body) })).json();
     showUnknown([...new Set([...parsed.report.unmapped_genes, ...result.signature.absent_genes])]);
+    renderDrugTargets(result.drug_targets);
     renderTargets(result.targets);
   } catch (e) {
     showError(e.message);
@@ -124,20 +143,36 @@ async function rank() {
   }
 }
 
-function renderTargets(targets) {
-  const tbody = $("targets").tBodies[0];
+// Fill a results table: one clickable row per target, cells from cellsOf(t) as [text, numeric] pairs.
+function renderRows(tableId, targets, cellsOf) {
+  const tbody = $(tableId).tBodies[0];
   tbody.replaceChildren();
   for (const t of targets) {
     const row = tbody.insertRow();
     row.dataset.gene = t.gene;
-    cell(row, t.rank, true);
-    cell(row, t.gene);
-    cell(row, t.direction);
-    cell(row, fmt(t.score), true);
-    cell(row, fmt(t.z_score), true);
-    cell(row, t.druggable ? "yes" : "");
+    for (const [text, numeric] of cellsOf(t)) cell(row, text, numeric);
+    if (t.fragile) row.classList.add("fragile");
     row.addEventListener("click", () => explain(row));
   }
+}
+
+const list = (text) => text.split(";").join(", ");
+const num = (x) => (x === null ? "" : fmt(x));
+
+function renderDrugTargets(targets) {
+  state.drugTargets = targets;
+  renderRows("drug-targets", targets, (t) => [
+    [t.rank, true], [t.gene], [t.overall_rank, true], [t.direction], [num(t.z_score), true], [list(t.drugs)],
+    [list(t.drug_actions)], [t.direction_agrees], [list(t.indications)], [num(t.top_walk_share), true],
+    [t.n_signature_genes_reached, true], [t.fragile ? "fragile" : ""],
+  ]);
+}
+
+function renderTargets(targets) {
+  state.targets = targets;
+  renderRows("targets", targets, (t) => [
+    [t.rank, true], [t.gene], [t.direction], [fmt(t.score), true], [fmt(t.z_score), true], [t.druggable ? "yes" : ""],
+  ]);
   $("results").hidden = false;
   $("explanation").hidden = true;
 }
@@ -179,6 +214,9 @@ async function explain(row) {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("rank").addEventListener("click", rank);
+  $("download-drug-targets").addEventListener("click",
+    () => download(state.drugTargets, DRUG_TARGET_COLUMNS, "targets.csv"));
+  $("download-targets").addEventListener("click", () => download(state.targets, TARGET_COLUMNS, "ranking.csv"));
   $("token").addEventListener("change", loadModel);
   loadModel();
 });
