@@ -90,7 +90,7 @@ def test_failed_submit_clears_the_old_results(page):
     page.click("#rank")
     page.wait_for_selector("#error:not([hidden])", timeout=15_000)
     assert page.is_hidden("#results") and page.is_hidden("#explanation") and page.is_hidden("#unknown")
-    assert page.query_selector_all("#targets tbody tr") == []
+    assert page.query_selector_all("#targets tbody tr") == [] and page.query_selector_all("#drug-targets tbody tr") == []
 
 
 def test_busy_indicator_while_ranking(page):

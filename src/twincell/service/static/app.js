@@ -64,8 +64,8 @@ function busy(on, what) {
 
 // Remove the results of an earlier submit so that an error never sits above stale results.
 function clearResults() {
-  $("targets").tBodies[0].replaceChildren();
-  $("paths").tBodies[0].replaceChildren();
+  for (const id of ["drug-targets", "targets", "paths"]) $(id).tBodies[0].replaceChildren();
+  state.targets = state.drugTargets = [];  // nothing stale to download either
   $("results").hidden = true;
   $("explanation").hidden = true;
   showUnknown([]);
