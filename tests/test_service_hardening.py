@@ -190,6 +190,23 @@ def test_slow_body_gets_408(service_model, serve_app):
     assert 0.4 < time.perf_counter() - t0 < 5
 
 
+def test_late_request_heads_are_cut_off(service_model, serve_app, monkeypatch):
+    from twincell.service.server import HeadTimeoutProtocol
+
+    monkeypatch.setattr(HeadTimeoutProtocol, "head_timeout_s", 0.5)
+    url = urlsplit(serve_app(create_app(service_model), http=HeadTimeoutProtocol))
+    for opening in (b"", b"GET /healthz HTTP/1.1\r\nHost: local"):  # silent client; slow headers
+        with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+            sock.sendall(opening)
+            t0 = time.perf_counter()
+            assert sock.recv(4096) == b""  # closed by the server
+            assert 0.3 < time.perf_counter() - t0 < 5
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:  # a prompt client is served
+        time.sleep(0.2)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+
+
 def test_serve_sets_uvicorn_timeouts_and_workers(monkeypatch, service_model, tmp_path):
     import os
 
@@ -202,6 +219,7 @@ def test_serve_sets_uvicorn_timeouts_and_workers(monkeypatch, service_model, tmp
     monkeypatch.setattr(server.uvicorn, "run", lambda app, **options: seen.update(options, app=app))
     server.serve(service_model, host="127.0.0.1", port=1, token=None, allowed_hosts=["localhost"])
     assert seen["timeout_keep_alive"] == server.KEEP_ALIVE_S and seen["timeout_graceful_shutdown"] > 0
+    assert seen["http"] is server.HeadTimeoutProtocol
     assert "workers" not in seen and seen["app"].title == "TwinCell"
     server.serve(tmp_path, host="127.0.0.1", port=1, token="t", allowed_hosts=["localhost", "lab"], workers=3)
     assert seen["workers"] == 3 and seen["factory"] is True and seen["app"] == "twincell.service.server:app_from_env"

@@ -8,12 +8,14 @@ here, loads the saved model read-only and warms the context-free operator before
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from twincell.model import TwinCell
 from twincell.service.app import create_app
@@ -23,6 +25,54 @@ MODEL_ENV = "TWINCELL_SERVE_MODEL"
 HOSTS_ENV = "TWINCELL_SERVE_HOSTS"
 KEEP_ALIVE_S = 5  # idle keep-alive connections are closed after this many seconds
 GRACEFUL_SHUTDOWN_S = 30  # requests still running at shutdown get this long to finish
+
+
+class HeadTimeoutProtocol(H11Protocol):
+    """uvicorn's h11 protocol that also closes a connection whose request head is late.
+
+    uvicorn closes idle keep-alive connections, but not one that connects and sends nothing, or sends
+    its headers a byte at a time (slowloris). Here a connection must deliver a complete request head
+    within ``head_timeout_s`` seconds of connecting or of starting to send it; request bodies are timed
+    by :class:`~twincell.service.auth.RequestGuard`.
+    """
+
+    head_timeout_s: float = 10.0
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def _waiting_for_head(self) -> bool:
+        return self.cycle is None or self.cycle.response_complete
+
+    def _arm(self) -> None:
+        if self._head_timer is None and not self.transport.is_closing():
+            self._head_timer = self.loop.call_later(self.head_timeout_s, self._head_timeout)
+
+    def _disarm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Start the clock for the first request head."""
+        super().connection_made(transport)
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        """Parse as uvicorn does; stop the clock once a request head is complete, start it for the next one."""
+        super().data_received(data)
+        if self._waiting_for_head():
+            self._arm()
+        else:
+            self._disarm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Stop the clock."""
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _head_timeout(self) -> None:
+        self._head_timer = None
+        if self._waiting_for_head():
+            self.timeout_keep_alive_handler()  # closes the connection
 
 
 def app_from_env() -> FastAPI:
@@ -57,7 +107,7 @@ def serve(model: TwinCell | Path, *, host: str, port: int, token: str | None, al
         uvicorn's log level.
     """
     options = {"host": host, "port": port, "log_level": log_level, "timeout_keep_alive": KEEP_ALIVE_S,
-               "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S}
+               "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S, "http": HeadTimeoutProtocol}
     if workers == 1:
         loaded = model if isinstance(model, TwinCell) else TwinCell.load(model)
         uvicorn.run(create_app(loaded, token=token, allowed_hosts=allowed_hosts), **options)
