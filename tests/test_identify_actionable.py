@@ -218,7 +218,7 @@ def test_service_returns_the_drug_targets_of_its_ranking(service_model):
     from twincell.service import create_app
 
     signature = {"STAT1": 1.5, "IRF1": 1.0, "JAK2": 0.4, "IL10": -0.5}
-    body = TestClient(create_app(service_model)).post(
+    body = TestClient(create_app(service_model), base_url="http://localhost").post(
         "/v1/targets", json={"signature": signature, "context": "synthetic_ctx_a", "top": 5}).json()
     desired = -pd.Series(signature)
     ranking = rank_targets(service_model, desired, context="synthetic_ctx_a")

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +43,15 @@ from twincell._progress import bar
 from twincell.data.bundled import read_table
 from twincell.data.genes import GeneMapper
 from twincell.data.perturbation import PerturbationDataset, format_targets
-from twincell.data.pseudobulk import CP10K_TRANSFORM, GroupSums, control_deltas, merge_sums
+from twincell.data.pseudobulk import (
+    BAD_COUNT,
+    BAD_TOKEN,
+    CP10K_TRANSFORM,
+    GroupSums,
+    add_token_lists,
+    control_deltas,
+    merge_sums,
+)
 from twincell.errors import DataFileError, TwinCellError
 
 CONTROL_DRUG = "DMSO_TF"
@@ -160,73 +168,90 @@ def _row_groups(pf: pq.ParquetFile, plates: Sequence[str] | None) -> list[int]:
     return keep
 
 
-def _batch_sums(batch: pa.RecordBatch, lookup: np.ndarray, n_cols: int, source: str) -> GroupSums:
-    """Per-(drug, sample, cell line, plate) counts of one record batch; the last column holds library sizes."""
+def _batch_groups(batch: pa.RecordBatch, source: str) -> tuple[list[tuple], np.ndarray]:
+    """The distinct (drug, sample, cell line, plate) keys of a record batch and each cell's index into them."""
+    codes, dicts = [], []
+    for k in SHARD_KEYS:
+        col = batch.column(k)
+        enc = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
+        if enc.null_count:
+            raise DataFileError(f"{source}: {enc.null_count} cells without {k!r}", "the shard is corrupt")
+        codes.append(enc.indices.to_numpy())
+        dicts.append(enc.dictionary.to_pylist())
+    dims = [len(d) for d in dicts]
+    uniq, gid = np.unique(np.ravel_multi_index(codes, dims), return_inverse=True)
+    keys = [tuple(d[c] for d, c in zip(dicts, idx)) for idx in zip(*np.unravel_index(uniq, dims))]
+    return keys, gid
+
+
+def _add_batch(batch: pa.RecordBatch, cell_rows: np.ndarray, lookup: np.ndarray, out: np.ndarray,
+               source: str) -> None:
+    """Add the counts of one record batch to ``out`` (rows = ``cell_rows``, last column = library size)."""
     genes, expr = batch.column("genes"), batch.column("expressions")
     lengths = pc.fill_null(pc.list_value_length(genes), 0).to_numpy()
     if not np.array_equal(lengths, pc.fill_null(pc.list_value_length(expr), 0).to_numpy()):
         raise DataFileError(f"{source}: genes and expressions lists differ in length", "the shard is corrupt")
-    tok = pc.list_flatten(genes).to_numpy().astype(np.int64, copy=False)
-    val = pc.list_flatten(expr).to_numpy().astype(np.float64)
-    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-    has = lengths > 0
-    keep = np.ones(len(val), dtype=bool)
-    marker = starts[has][val[starts[has]] < 0]
-    keep[marker] = False
-    tok, val = tok[keep], val[keep]
-    row = np.repeat(np.arange(len(lengths)), lengths)[keep]
-    if len(val) and (np.isnan(val).any() or val.min() < 0):
+    tokens, values = genes.values.to_numpy(), expr.values.to_numpy()
+    code, _ = add_token_lists(cell_rows, genes.offsets.to_numpy()[:-1], expr.offsets.to_numpy()[:-1], lengths,
+                              tokens, values, lookup, out)
+    if code == BAD_COUNT:
         raise DataFileError(f"{source}: negative or NaN counts after dropping the CLS marker",
                             "Tahoe expressions are raw counts; check the shard")
-    if len(tok) and (tok.min() < 0 or tok.max() >= len(lookup)):
-        raise DataFileError(f"{source}: token ids outside gene_metadata (max {int(tok.max())})",
+    if code == BAD_TOKEN:
+        raise DataFileError(f"{source}: token ids outside gene_metadata (max {int(tokens.max())})",
                             "use the gene_metadata.parquet of the same release")
-    codes, dicts = [], []
-    for k in SHARD_KEYS:
-        enc = pc.dictionary_encode(batch.column(k))
-        if enc.null_count:
-            raise DataFileError(f"{source}: {enc.null_count} cells without {k!r}", "the shard is corrupt")
-        codes.append(enc.indices.to_numpy())
-        dicts.append(enc.dictionary.to_numpy(zero_copy_only=False))
-    dims = [len(d) for d in dicts]
-    uniq, gid_row = np.unique(np.ravel_multi_index(codes, dims), return_inverse=True)
-    keys = pd.DataFrame({k: d[c] for k, d, c in zip(SHARD_KEYS, dicts, np.unravel_index(uniq, dims))})
-    n_groups = len(uniq)
-    gid = gid_row[row]
-    col = lookup[tok]
-    mapped = col >= 0
-    sums = np.bincount(gid[mapped] * (n_cols + 1) + col[mapped], val[mapped], n_groups * (n_cols + 1))
-    sums = sums.reshape(n_groups, n_cols + 1)
-    sums[:, n_cols] = np.bincount(gid, val, n_groups)
-    return GroupSums(keys, sums, np.bincount(gid_row, minlength=n_groups).astype(np.int64))
+
+
+def _read_batches(pf: pq.ParquetFile, row_groups: list[int], batch_size: int) -> Iterator[pa.RecordBatch]:
+    """The wanted row groups as record batches of about ``batch_size`` cells (whole row groups, so
+    Tahoe's 1,000-cell row groups do not cost one batch each)."""
+    chunk: list[int] = []
+    rows = 0
+    for i, rg in enumerate(row_groups):
+        chunk.append(rg)
+        rows += pf.metadata.row_group(rg).num_rows
+        if rows >= batch_size or i == len(row_groups) - 1:
+            table = pf.read_row_groups(chunk, columns=list(READ_COLUMNS)).unify_dictionaries().combine_chunks()
+            yield from table.to_batches()
+            chunk, rows = [], 0
 
 
 def shard_sums(shard: str, lookup: np.ndarray, n_cols: int, plates: Sequence[str] | None = None,
                batch_size: int = 65_536) -> GroupSums:
     """Summed counts per (drug, sample, cell line, plate) of one shard (columns = symbols + library size).
 
-    Streams the shard in record batches; memory = groups x genes of that shard. Groups come sorted by key.
+    Streams the shard in record batches (key columns read dictionary-encoded) and adds each batch's
+    counts in place into one table (:func:`~twincell.data.pseudobulk.add_token_lists`, one compiled pass
+    over the token lists); memory = groups x genes of that shard. Groups come sorted by key.
     """
-    pf = open_shard(shard)
-    total = GroupSums(pd.DataFrame({k: pd.Series(dtype=object) for k in SHARD_KEYS}), np.zeros((0, n_cols + 1)),
-                      np.zeros(0, np.int64))
+    pf = open_shard(shard, read_dictionary=SHARD_KEYS)
+    wanted = None if plates is None else set(plates)
+    index: dict[tuple, int] = {}
+    sums, n_cells = np.zeros((0, n_cols + 1)), np.zeros(0, np.int64)
     try:
-        batches = pf.iter_batches(batch_size=batch_size, columns=list(READ_COLUMNS), row_groups=_row_groups(pf, plates))
-        for batch in batches:
-            part = _batch_sums(batch, lookup, n_cols, shard)
-            if plates is not None:
-                part = _select_plates(part, plates)
-            if len(part.keys):
-                total = merge_sums(total, part) if len(total.keys) else part
+        for batch in _read_batches(pf, _row_groups(pf, plates), batch_size):
+            keys, gid = _batch_groups(batch, shard)
+            rows = np.array([index.setdefault(k, len(index)) if wanted is None or k[3] in wanted else -1
+                             for k in keys], dtype=np.int64)
+            if len(index) > len(sums):  # new groups: grow the table (capacity doubles)
+                grown = np.zeros((max(2 * len(sums), len(index)), n_cols + 1))
+                grown[:len(sums)] = sums
+                sums, n_cells = grown, np.concatenate([n_cells, np.zeros(len(grown) - len(n_cells), np.int64)])
+            cell_rows = rows[gid]
+            _add_batch(batch, cell_rows, lookup, sums, shard)
+            n_cells += np.bincount(cell_rows[cell_rows >= 0], minlength=len(n_cells))
     except DataFileError:
         raise
     except (OSError, ValueError, pa.ArrowException) as exc:  # truncated or damaged pages
         raise DataFileError(f"Tahoe shard {shard} is corrupt: {exc}", _REDOWNLOAD.format(shard=shard)) from exc
-    return merge_sums(total) if len(total.keys) else total  # merging also sorts the groups
+    keys = pd.DataFrame(list(index), columns=list(SHARD_KEYS), dtype=object)
+    if not index:
+        return GroupSums(keys, sums, n_cells)
+    return merge_sums(GroupSums(keys, sums[:len(index)], n_cells[:len(index)]))  # merging also sorts the groups
 
 
-def open_shard(shard: str | Path) -> pq.ParquetFile:
-    """Open one expression shard.
+def open_shard(shard: str | Path, read_dictionary: Sequence[str] = ()) -> pq.ParquetFile:
+    """Open one expression shard (``read_dictionary``: columns to read dictionary-encoded).
 
     Raises
     ------
@@ -234,14 +259,9 @@ def open_shard(shard: str | Path) -> pq.ParquetFile:
         The shard is not a readable parquet file (truncated download, other format), naming it and the fix.
     """
     try:
-        return pq.ParquetFile(shard)
+        return pq.ParquetFile(shard, read_dictionary=list(read_dictionary) or None)
     except Exception as exc:  # pyarrow raises many types for corrupt files
         raise DataFileError(f"cannot read Tahoe shard {shard}: {exc}", _REDOWNLOAD.format(shard=shard)) from exc
-
-
-def _select_plates(part: GroupSums, plates: Sequence[str]) -> GroupSums:
-    m = part.keys["plate"].isin(list(plates)).to_numpy()
-    return GroupSums(part.keys[m].reset_index(drop=True), part.sums[m], part.n_cells[m])
 
 
 def tree_reduce(parts: list, combine: Callable[..., object], split_every: int = 8) -> object:

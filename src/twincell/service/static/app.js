@@ -43,8 +43,32 @@ async function failure(resp) {
 
 async function api(path, options = {}) {
   const resp = await fetch(path, options);
+  if (resp.status === 401) {
+    $("token").classList.add("needed");
+    $("token").focus();
+    throw new Error("This service requires an API token: enter it in the \"API token\" box above, then try again.\n" +
+                    (await failure(resp)));
+  }
   if (!resp.ok) throw new Error(await failure(resp));
+  $("token").classList.remove("needed");
   return resp;
+}
+
+// Show or hide the busy indicator and lock the button while a request runs.
+function busy(on, what) {
+  $("busy").textContent = what || "working…";
+  $("busy").hidden = !on;
+  $("rank").disabled = on;
+  document.body.setAttribute("aria-busy", on ? "true" : "false");
+}
+
+// Remove the results of an earlier submit so that an error never sits above stale results.
+function clearResults() {
+  for (const id of ["drug-targets", "targets", "paths"]) $(id).tBodies[0].replaceChildren();
+  state.targets = state.drugTargets = [];  // nothing stale to download either
+  $("results").hidden = true;
+  $("explanation").hidden = true;
+  showUnknown([]);
 }
 
 function showError(message) {
@@ -95,7 +119,8 @@ async function signatureText() {
 
 async function rank() {
   showError("");
-  $("rank").disabled = true;
+  clearResults();
+  busy(true, "ranking targets…");
   try {
     const form = new FormData();
     const blob = await signatureText();
@@ -114,7 +139,7 @@ async function rank() {
   } catch (e) {
     showError(e.message);
   } finally {
-    $("rank").disabled = false;
+    busy(false);
   }
 }
 
@@ -156,6 +181,8 @@ async function explain(row) {
   showError("");
   for (const r of row.parentElement.rows) r.classList.toggle("selected", r === row);
   const body = JSON.stringify({ target: row.dataset.gene, signature: state.signature, context: state.context, k: 8 });
+  $("explanation").hidden = true;
+  busy(true, "explaining " + row.dataset.gene + "…");
   try {
     const [result, figure] = await Promise.all([
       api("v1/explain", { method: "POST", headers: headers(true), body }).then((r) => r.json()),
@@ -180,6 +207,8 @@ async function explain(row) {
     $("explanation").hidden = false;
   } catch (e) {
     showError(e.message);
+  } finally {
+    busy(false);
   }
 }
 
