@@ -6,11 +6,18 @@ flight, and prints throughput, p50 / p99 latency and the error count (must be 0)
 measured in the same run, is the library call itself (``rank_targets`` in-process, one at a time in a worker thread, as the
 server's thread pool runs it):
 the ratios show the HTTP + validation overhead and the gain from serving requests concurrently.
+On a shared machine wall-clock ratios drift with the other load, so it also prints the CPU seconds
+per request of the server (all its worker processes) against those of one library call, and the
+throughput ratio they imply on idle cores.
 
 Model: ``--model DIR`` (a saved model), else the default model (trained and cached on first use),
 or with ``--prior`` / ``--quick`` the untrained prior on the full interactome (no training needed).
+The server runs ``--workers`` processes (default: one per CPU core). A second phase keeps
+``--health-concurrency`` rankings in flight (default 64) while probing ``/healthz`` one request at a
+time, and prints the probe's p50 / p99 latency (target: p99 < 50 ms).
 
-Usage: python benchmarks/load_service.py [--quick] [--requests 2000] [--concurrency 16] [--model DIR | --prior]
+Usage: python benchmarks/load_service.py [--quick] [--requests 2000] [--concurrency 16] [--workers N]
+       [--model DIR | --prior]
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import psutil
 
 from twincell.data.signatures import load_disease_signature
 from twincell.identify import rank_targets
@@ -44,10 +52,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(model_dir: Path, port: int) -> subprocess.Popen:
-    """``twincell serve`` in a subprocess; returns once ``/healthz`` answers."""
+def start_server(model_dir: Path, port: int, workers: int) -> subprocess.Popen:
+    """``twincell serve --workers N`` in a subprocess; returns once ``/healthz`` answers."""
     proc = subprocess.Popen([sys.executable, "-m", "twincell.cli.main", "serve", "--model", str(model_dir),
-                             "--host", HOST, "--port", str(port)],
+                             "--host", HOST, "--port", str(port), "--workers", str(workers)],
                             env={**os.environ, "TWINCELL_PROGRESS": "0"}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
@@ -88,16 +96,37 @@ async def fire(base: str, body: dict, n: int, concurrency: int) -> tuple[np.ndar
     return np.array(latencies), errors, wall
 
 
-def library_seconds(model: TwinCell, desired, context: str | None, repeats: int = 10) -> float:
-    """Median seconds of one ``rank_targets`` call, run one at a time in a worker thread as the server runs it."""
-    def timed() -> float:
-        t = time.perf_counter()
+async def probe_health(base: str, body: dict, n: int, concurrency: int) -> np.ndarray:
+    """``/healthz`` latencies (s), one probe at a time, while ``n`` rankings run ``concurrency`` at a time."""
+    probes: list[float] = []
+    load = asyncio.ensure_future(fire(base, body, n, concurrency))
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        await asyncio.sleep(0.5)  # let the rankings fill the server
+        while not load.done():
+            t = time.perf_counter()
+            r = await client.get("/healthz")
+            probes.append(time.perf_counter() - t if r.status_code == 200 else float("inf"))
+            await asyncio.sleep(0.01)
+    await load
+    return np.array(probes)
+
+
+def cpu_seconds(proc: subprocess.Popen) -> float:
+    """CPU seconds (user + system) used so far by a process and its children (the server's workers)."""
+    root = psutil.Process(proc.pid)
+    return sum(sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)])
+
+
+def library_seconds(model: TwinCell, desired, context: str | None, repeats: int = 10) -> tuple[float, float]:
+    """Median wall and CPU seconds of one ``rank_targets`` call, one at a time in a worker thread as the server runs it."""
+    def timed() -> tuple[float, float]:
+        t, c = time.perf_counter(), time.thread_time()
         rank_targets(model, desired, context=context)
-        return time.perf_counter() - t
+        return time.perf_counter() - t, time.thread_time() - c
 
     with ThreadPoolExecutor(1) as pool:
-        times = [pool.submit(timed).result() for _ in range(repeats + 2)][2:]  # 2 warm-up calls
-    return float(np.median(times))
+        times = np.array([pool.submit(timed).result() for _ in range(repeats + 2)][2:])  # 2 warm-up calls
+    return float(np.median(times[:, 0])), float(np.median(times[:, 1]))
 
 
 def main() -> None:
@@ -105,6 +134,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="100 requests, 8 in flight, prior model (smoke run)")
     ap.add_argument("--requests", type=int, default=None, help="number of requests (default 2000; quick: 100)")
     ap.add_argument("--concurrency", type=int, default=None, help="requests in flight (default 16; quick: 8)")
+    ap.add_argument("--workers", type=int, default=os.cpu_count(), help="server worker processes (default: cores)")
+    ap.add_argument("--health-concurrency", type=int, default=64, help="rankings in flight while /healthz is probed")
     ap.add_argument("--model", type=Path, default=None, help="saved model directory")
     ap.add_argument("--prior", action="store_true", help="serve the untrained prior on the full interactome")
     args = ap.parse_args()
@@ -125,14 +156,18 @@ def main() -> None:
         body = {"signature": signature.logfc.to_dict(), "context": context, "direction": "both", "top": 50}
         print(f"model: {model}\nsignature: {signature.name} ({len(signature)} genes), context: {context}")
 
-        direct_s = library_seconds(model, signature.desired_change(), context)
+        direct_s, direct_cpu = library_seconds(model, signature.desired_change(), context)
 
         port = free_port()
-        server = start_server(model_dir, port)
+        server = start_server(model_dir, port, args.workers)
         try:
             base = f"http://{HOST}:{port}"
-            asyncio.run(fire(base, body, min(n, 2 * concurrency), concurrency))  # warm-up
+            asyncio.run(fire(base, body, min(n, 4 * concurrency), concurrency))  # warm-up (every worker)
+            cpu0 = cpu_seconds(server)
             latencies, errors, wall = asyncio.run(fire(base, body, n, concurrency))
+            server_cpu = (cpu_seconds(server) - cpu0) / n
+            health = asyncio.run(probe_health(base, body, max(n // 4, 2 * args.health_concurrency),
+                                              args.health_concurrency))
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -141,11 +176,19 @@ def main() -> None:
     throughput = n / wall
     print(f"library rank_targets, in-process worker thread, one at a time: {direct_s * 1e3:8.1f} ms per call "
           f"({1 / direct_s:.2f} calls/s)  [baseline]")
-    print(f"service, {n} requests, {concurrency} in flight, {os.cpu_count()} CPU cores:")
+    print(f"service, {args.workers} worker process(es), {n} requests, {concurrency} in flight, "
+          f"{os.cpu_count()} CPU cores:")
     print(f"  throughput   {throughput:8.2f} req/s  ({throughput * direct_s:.2f}x the sequential library rate)")
     print(f"  latency p50  {p50 * 1e3:8.1f} ms  ({p50 / direct_s:.2f}x one library call)")
     print(f"  latency p99  {p99 * 1e3:8.1f} ms")
     print(f"  errors       {errors:8d}")
+    cores = min(args.workers, os.cpu_count() or 1)
+    print(f"  CPU per request {server_cpu * 1e3:6.1f} ms in the server vs {direct_cpu * 1e3:.1f} ms per library call "
+          f"(load-independent): on {cores} idle core(s) the service would reach "
+          f"{cores * direct_cpu / server_cpu:.2f}x the sequential library rate")
+    h50, h99 = np.percentile(health, [50, 99])
+    print(f"/healthz with {args.health_concurrency} rankings in flight, {len(health)} probes: "
+          f"p50 {h50 * 1e3:.1f} ms, p99 {h99 * 1e3:.1f} ms (target < 50 ms)")
     if errors:
         sys.exit(1)
 

@@ -46,27 +46,43 @@ def service_model(interactome):
 
 
 @pytest.fixture(scope="session")
-def live_service(service_model):
-    """Base URL of uvicorn serving ``create_app(service_model)`` on a free loopback port (in a thread)."""
+def serve_app():
+    """Start uvicorn on a free loopback port for an ASGI app (in a thread); returns its base URL.
+
+    Every server started through it stops at the end of the session.
+    """
     import socket
     import threading
     import time
 
     import uvicorn
 
+    servers = []
+
+    def start(app, **config) -> str:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_service(service_model, serve_app):
+    """Base URL of uvicorn serving ``create_app(service_model)`` on a free loopback port (in a thread)."""
     from twincell.service import create_app
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(service_model), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    return serve_app(create_app(service_model))

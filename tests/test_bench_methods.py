@@ -16,7 +16,7 @@ from twincell.errors import SignatureError, TwinCellError
 from twincell.network import Interactome
 
 EXPECTED = {"twincell", "twincell_prior", "linear", "network_propagation", "de", "degree", "druggability",
-            "popular_targets", "random", "mean"}
+            "popular_targets", "random", "mean", "training_exposure", "random_sign_prior", "twincell_calibrated"}
 
 
 def synthetic_network() -> Interactome:
@@ -209,3 +209,78 @@ def test_twincell_prior_ranks_like_identify_on_the_untrained_operator():
     pd.testing.assert_series_equal(scores.sort_index(), expected.set_index("gene")["score"].sort_index(),
                                    check_names=False)
     assert trained.is_fitted and prior.predicts_response
+
+
+def test_rank_targets_many_equals_one_signature_at_a_time():
+    from twincell.bench.methods import run_method_many
+    from twincell.model import TwinCell
+    from twincell.model.synthetic import synthetic_interactome
+
+    net = synthetic_interactome(n_nodes=30, n_edges=90, signed_share=0.3, seed=1)
+    res = Resources(net, synthetic_drugs(), seed=0, model=TwinCell.prior(net))
+    rng = np.random.default_rng(0)
+    sigs = [sig(dict(zip(net.genes[rng.choice(30, 8, replace=False)], rng.normal(size=8))), name=f"synthetic{i}")
+            for i in range(4)]
+    data, _ = synthetic_linear_data(n_genes=30)
+    for method in make_methods(["twincell", "random_sign_prior", "network_propagation", "de", "degree", "linear"], res):
+        if method.name == "linear":
+            method.fit(data)
+        many = run_method_many(method, sigs)
+        assert list(many.columns) == [s.name for s in sigs]
+        for s in sigs:
+            np.testing.assert_allclose(many[s.name].to_numpy(), run_method(method, s).to_numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_random_sign_prior_opens_the_unsigned_edges_with_seeded_signs():
+    from twincell.model import TwinCell
+    from twincell.model.synthetic import synthetic_interactome
+
+    net = synthetic_interactome(n_nodes=30, n_edges=90, signed_share=0.3, seed=1)
+    (a,) = make_methods(["random_sign_prior"], Resources(net, synthetic_drugs(), seed=0))
+    (b,) = make_methods(["random_sign_prior"], Resources(net, synthetic_drugs(), seed=0))
+    (c,) = make_methods(["random_sign_prior"], Resources(net, synthetic_drugs(), seed=1))
+    prior = TwinCell.prior(net).operator().A
+    A = a.model.operator().A
+    unsigned = (net.edges["sign"].to_numpy() == 0) & net.layer_mask("ppi")
+    assert unsigned.any() and A.nnz == prior.nnz + unsigned.sum()  # every unsigned PPI edge now transmits
+    signs = np.sign(A[net.dst[unsigned], net.src[unsigned]].A1)
+    assert set(signs) == {-1.0, 1.0}
+    assert (A != b.model.operator().A).nnz == 0 and (A != c.model.operator().A).nnz > 0
+    known = ~unsigned & net.layer_mask("ppi")
+    np.testing.assert_array_equal(np.sign(A[net.dst[known], net.src[known]].A1), net.edges["sign"].to_numpy()[known])
+    direction = a.target_directions(pd.Series({net.genes[3]: 1.0}))
+    assert set(np.unique(direction)) <= {-1.0, 0.0, 1.0} and (direction != 0).any()
+
+
+def test_training_exposure_counts_the_examples_that_perturbed_each_gene(resources):
+    from twincell.bench.exposure import perturbation_target_counts
+
+    data, _ = synthetic_linear_data(n_genes=4)
+    data.obs["targets"] = ["SYN0000:+1;SYN0001:-1", "SYN0000:-1", "SYN0002:0", ""]
+    counts = perturbation_target_counts([data, data])
+    assert counts.to_dict() == {"SYN0000": 4, "SYN0001": 2}  # sign 0 is no perturbation; two datasets add up
+    res = Resources(resources.network, resources.drugs, training_exposure=pd.Series({"SYNB": 3, "SYNA": 1}))
+    (control,) = make_methods(["training_exposure"], res)
+    scores = run_method(control, sig({"SYNE": 1.0}))
+    assert scores["SYNB"] == 3 and scores["SYNA"] == 1 and (scores.drop(["SYNA", "SYNB"]) < 1).all()
+
+
+def test_twincell_calibrated_scores_are_identify_shuffle_calibrated_scores():
+    """The bench variant ranks exactly as ``rank_targets(..., null="shuffle")`` with the same shuffles and seed."""
+    from twincell.bench.methods import run_method_many
+    from twincell.identify import rank_targets
+    from twincell.model import TwinCell
+    from twincell.model.synthetic import synthetic_interactome
+
+    net = synthetic_interactome(n_nodes=30, n_edges=90, signed_share=0.6, seed=1)
+    res = Resources(net, synthetic_drugs(), seed=0, model=TwinCell.prior(net))
+    raw, calibrated = make_methods(["twincell", "twincell_calibrated"], res)
+    rng = np.random.default_rng(3)
+    sigs = [sig(dict(zip(net.genes[rng.choice(30, 10, replace=False)], rng.normal(size=10))), name=f"synthetic{i}")
+            for i in range(3)]
+    many = run_method_many(calibrated, sigs)
+    for s in sigs:
+        ranking = rank_targets(res.model, -s.logfc, null="shuffle", n_null=calibrated.n_null, seed=0).set_index("gene")
+        np.testing.assert_allclose(many[s.name].to_numpy(), ranking["score"].reindex(net.genes).to_numpy(),
+                                   rtol=1e-9, atol=1e-12)
+        assert not np.allclose(many[s.name].to_numpy(), run_method(raw, s).to_numpy())

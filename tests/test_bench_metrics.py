@@ -106,3 +106,47 @@ def test_percentile_ci():
     lo, hi = percentile_ci(np.arange(101.0))
     assert (lo, hi) == pytest.approx((2.5, 97.5))
     assert all(np.isnan(percentile_ci(np.full(5, np.nan))))
+
+
+def test_auroc_columns_equal_sklearn_per_column_with_ties():
+    from twincell.bench.metrics import auroc_columns
+
+    rng = np.random.default_rng(4)
+    scores = rng.integers(0, 5, size=(40, 6)).astype(float)  # many ties
+    positive = np.zeros(40, bool)
+    positive[[1, 5, 9]] = True
+    negative = ~positive
+    negative[:4] = False  # a restricted universe: genes 0-3 (but positive 1) left out
+    keep = positive | negative
+    expected = [roc_auc_score(positive[keep], scores[keep, j]) for j in range(6)]
+    np.testing.assert_allclose(auroc_columns(scores, positive, negative), expected)
+
+
+def test_hits_in_top_count_a_tied_block_in_proportion():
+    from twincell.bench.metrics import hits_in_top
+
+    scores = np.array([[3.0], [2.0], [2.0], [1.0]])
+    hits = np.array([False, True, False, True])
+    # top 2: gene 0 (no hit) and one of the tied genes 1, 2 (one hit of two): 0.5 expected hits
+    assert hits_in_top(scores, hits, 2)[0] == 0.5
+    assert hits_in_top(scores, hits, 4)[0] == 2.0 and hits_in_top(scores, hits, 10)[0] == 2.0
+
+
+def test_direction_accuracy_counts_no_direction_as_a_miss():
+    from twincell.bench.metrics import direction_accuracy
+
+    known = pd.Series({"A": 1, "B": -1, "C": -1})
+    assert direction_accuracy(pd.Series({"A": 1, "B": 1, "C": -1}), known) == pytest.approx(2 / 3)
+    assert direction_accuracy(pd.Series({"A": 1, "B": 0}), known) == pytest.approx(1 / 3)  # C missing, B none
+    assert np.isnan(direction_accuracy(pd.Series({"A": 1}), pd.Series(dtype=int)))
+
+
+def test_fisher_combined_p_is_scipys_and_empirical_p_has_its_floor():
+    from scipy.stats import combine_pvalues
+
+    from twincell.bench.metrics import empirical_p, fisher_combined_p
+
+    p = [0.01, 0.2, 0.5, np.nan]
+    assert fisher_combined_p(p) == pytest.approx(combine_pvalues([0.01, 0.2, 0.5], method="fisher").pvalue)
+    assert empirical_p(0.9, np.full(99, 0.5)) == pytest.approx(0.01)
+    assert empirical_p(0.5, np.full(99, 0.5)) == 1.0

@@ -11,11 +11,13 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from twincell.bench import BenchResult, Resources, make_methods, summary_table, write_report  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from twincell.bench import BenchResult, Method, Resources, make_methods, summary_table, write_report  # noqa: E402
 from twincell.bench.diseases import clinical_tasks, disease_of, read_targets  # noqa: E402
 from twincell.bench.tier1 import run_tier1  # noqa: E402
 from twincell.bench.tier2 import run_tier2  # noqa: E402
-from twincell.bench.tier3 import run_tier3, shuffle_signature  # noqa: E402
+from twincell.bench.tier3 import move_to_random_genes, permute_values, run_tier3  # noqa: E402
 from twincell.data.drugs import DrugTargets  # noqa: E402
 from twincell.data.perturbation import PerturbationDataset  # noqa: E402
 from twincell.data.signatures import Signature  # noqa: E402
@@ -95,11 +97,15 @@ def test_tier3_target_table_and_roc(tier3, net):
     assert curve["tpr"].iloc[-1] == 1.0 and curve["tpr"].min() >= 0
 
 
-def test_shuffle_keeps_values_and_moves_genes(net):
-    s = _signature("DisA_s1", net.genes[:20], np.random.default_rng(1))
-    sh = shuffle_signature(s, pd.Index(net.genes), np.random.default_rng(2), 0)
-    assert sorted(sh.logfc) == sorted(s.logfc) and not sh.logfc.index.equals(s.logfc.index)
-    assert sh.logfc.index.is_unique
+def test_shuffles_keep_values_and_move_them(net):
+    s = _signature("DisA_s1", [*net.genes[:20], "SYN_NOT_IN_NETWORK"], np.random.default_rng(1))
+    moved = move_to_random_genes(s, pd.Index(net.genes), np.random.default_rng(2), 0)
+    assert sorted(moved.logfc) == sorted(s.logfc) and moved.logfc.index.is_unique
+    assert moved.logfc["SYN_NOT_IN_NETWORK"] == s.logfc["SYN_NOT_IN_NETWORK"]  # outside the network: kept
+    assert moved.logfc.index.isin(net.genes).sum() == 20 and not set(moved.logfc.index) >= set(net.genes[:20])
+    permuted = permute_values(s, np.random.default_rng(3), 0)
+    assert permuted.logfc.index.equals(s.logfc.index) and sorted(permuted.logfc) == sorted(s.logfc)
+    assert not permuted.logfc.equals(s.logfc)
 
 
 def test_disease_of_and_target_files(tmp_path):
@@ -135,13 +141,18 @@ def _synthetic_overexpression(net, rng: np.random.Generator) -> PerturbationData
 
 def test_tier2_recovers_a_target_visible_in_its_own_response(net, drugs):
     data = _synthetic_overexpression(net, np.random.default_rng(0))
-    methods = make_methods(["de", "random"], Resources(net, drugs, seed=0))
+    methods = make_methods(["de", "random", "twincell_prior"], Resources(net, drugs, seed=0))
     res = run_tier2(methods, data, dataset="synthetic_oe", n_boot=50, seed=0)
-    get = res.table.set_index(["method", "metric"])["value"]
-    assert get["de", "recall_at_1"] == 1.0 and get["de", "median_rank"] == 1.0 and get["de", "auroc"] == 1.0
-    assert get["de", "distance_top1"] == 0.0 and get["de", "distance_random"] > 1
-    assert get["random", "recall_at_1"] < 0.5
-    assert len(res.per_perturbation) == 2 * 12 and list(res.table.columns) == TIDY
+    get = res.table.set_index(["signature", "method", "metric"])["value"]
+    net_only, own = "synthetic_oe, network_only", "synthetic_oe, with_own_transcript"
+    assert get[net_only, "de", "recall_at_1"] == 1.0 and get[net_only, "de", "median_rank"] == 1.0
+    assert get[net_only, "de", "auroc"] == 1.0 and get[net_only, "de", "distance_top1"] == 0.0
+    assert get[net_only, "de", "distance_random"] > 1 and get[net_only, "random", "recall_at_1"] < 0.5
+    # de has no own-transcript term: the same ranking in both variants
+    assert get[own, "de", "recall_at_1"] == 1.0 and get[own, "random", "auroc"] == get[net_only, "random", "auroc"]
+    # the drug operator cannot see the over-expressed gene's own transcript; the genetic self term can
+    assert get[own, "twincell_prior", "recall_at_1"] == 1.0 > get[net_only, "twincell_prior", "recall_at_1"]
+    assert len(res.per_perturbation) == 2 * 3 * 12 and list(res.table.columns) == TIDY
 
 
 def test_tier1_mean_baseline_has_l2_ratio_one(net, drugs):
@@ -194,3 +205,119 @@ def test_cli_lists_methods_and_checks_tiers():
     assert _tiers("1, 3") == [1, 3]
     with pytest.raises(TwinCellError, match="comma-separated"):
         _tiers("one")
+
+
+def _synthetic_diseases(net, n_diseases: int, rng: np.random.Generator):
+    """Synthetic diseases, one signature each over all genes, three targets each among the drug targets 0..29."""
+    g = list(net.genes)
+    rows, sigs = [], []
+    for i in range(n_diseases):
+        targets = list(rng.choice(g[:30], size=3, replace=False))
+        rows += [(f"Syn{i}", t) for t in targets]
+        sigs.append(_signature(f"Syn{i}_s1", g, rng, targets))
+    return clinical_tasks(sigs, pd.DataFrame(rows, columns=["disease", "gene"]), pd.Index(g))
+
+
+def test_a_ranking_that_ignores_the_signature_gains_nothing_and_has_uniform_p_values(net, drugs):
+    tasks = _synthetic_diseases(net, 20, np.random.default_rng(5))
+    methods = make_methods(["random", "degree", "de"], Resources(net, drugs, seed=0))
+    t = run_tier3(methods, tasks, drugs.druggable_genes(), n_boot=10, n_shuffles=19, seed=0).table
+    per_disease = t[(t["signature"] == "mean") & (t["disease"] != "combined")]
+    get = per_disease.set_index(["method", "disease", "metric"])["value"]
+    # a fixed ranking (degree): every shuffle ranks the same, so the gains are exactly 0 and p = 1
+    assert (get.loc["degree"].xs("signature_gain_druggable", level="metric") == 0).all()
+    assert (get.loc["degree"].xs("geneset_gain_druggable", level="metric") == 0).all()
+    assert (get.loc["degree"].xs("mode_collapse_p_druggable", level="metric") == 1).all()
+    # a fresh random ranking per call: gains centre on 0 and the p-values are uniform
+    gains = get.loc["random"].xs("signature_gain_druggable", level="metric")
+    assert abs(gains.mean()) < 3 * gains.std() / np.sqrt(len(gains))
+    p = get.loc["random"].xs("mode_collapse_p_druggable", level="metric").to_numpy()
+    assert stats.kstest(p, "uniform").pvalue > 0.01 and 0.3 < p.mean() < 0.7
+    # the signature-driven method (targets carry the largest changes) gains and is significant everywhere
+    assert (get.loc["de"].xs("signature_gain_druggable", level="metric") > 0.3).all()
+    assert (get.loc["de"].xs("mode_collapse_p_druggable", level="metric") <= 0.05).all()
+
+
+def test_gains_are_auroc_minus_shuffled_auroc_and_combined_p_is_fishers(tier3):
+    res, _ = tier3
+    t = res.table
+    get = t.set_index(["method", "disease", "signature", "metric"])
+    for kind, gain in (("", "signature"), ("_geneset", "geneset")):
+        shuffled = get.loc[("de", "DisA", "DisA_s1", f"auroc_druggable{kind}_shuffled")]
+        g = get.loc[("de", "DisA", "DisA_s1", f"{gain}_gain_druggable")]
+        observed = get.loc[("de", "DisA", "DisA_s1", "auroc_druggable"), "value"]
+        assert g["value"] == pytest.approx(observed - shuffled["value"])
+        assert g["ci_low"] == pytest.approx(observed - shuffled["ci_high"])
+    for method in ("de", "degree", "random"):
+        p = [get.loc[(method, d, "mean", "mode_collapse_p_druggable"), "value"] for d in ("DisA", "DisB")]
+        combined = get.loc[(method, "combined", "mean", "mode_collapse_fisher_p_druggable"), "value"]
+        assert combined == pytest.approx(stats.combine_pvalues(p, method="fisher").pvalue)
+        n_sig = get.loc[(method, "combined", "mean", "mode_collapse_n_significant_druggable"), "value"]
+        assert n_sig == sum(v < 0.05 for v in p)
+
+
+class _ExposureCopy(Method):
+    """A synthetic method whose ranking is the resources' training exposure, whatever the signature."""
+
+    name = "synthetic_exposure_copy"
+    description = "synthetic: ranks by the training exposure"
+
+    def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
+        return self.resources.training_exposure.astype(float)
+
+
+def test_a_ranking_equal_to_training_exposure_scores_what_the_control_scores(net, drugs):
+    g = list(net.genes)
+    exposure = pd.Series({g[0]: 5, g[1]: 3, g[12]: 2, g[25]: 1})  # synthetic training exposure
+    tasks = _synthetic_diseases(net, 4, np.random.default_rng(6))
+    resources = Resources(net, drugs, seed=0, training_exposure=exposure)
+    methods = [*make_methods(["training_exposure"], resources), _ExposureCopy(resources)]
+    t = run_tier3(methods, tasks, drugs.druggable_genes(), exposed=set(exposure.index), n_boot=20, n_shuffles=9,
+                  seed=0).table
+    wide = t.pivot_table(index=["disease", "signature", "metric"], columns="method", values="value", dropna=False)
+    pd.testing.assert_series_equal(wide["training_exposure"], wide["synthetic_exposure_copy"], check_names=False)
+    # among genes never perturbed in training every gene ties at the floor: AUROC 0.5 exactly
+    unseen = wide.xs("auroc_druggable_unseen", level="metric")["training_exposure"].dropna()
+    assert len(unseen) and (unseen == 0.5).all()
+
+
+class _ToyDirections(Method):
+    """A synthetic method that ranks by |change| and says: activate SYN-A, inhibit SYN-B and SYN-C."""
+
+    name = "synthetic_directions"
+    description = "synthetic: fixed directions"
+    gives_direction = True
+
+    def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
+        return signature.abs()
+
+    def target_directions(self, signature: pd.Series, context: str | None = None) -> pd.Series:
+        genes = self.resources.network.genes
+        return pd.Series({genes[0]: 1, genes[1]: -1, genes[2]: -1})
+
+
+def test_direction_accuracy_on_a_three_target_toy(net, drugs):
+    g = list(net.genes)
+    targets = pd.DataFrame({"disease": "Toy", "gene": g[:3]})
+    signature = _signature("Toy_s1", g, np.random.default_rng(7), g[:3])
+    tasks = clinical_tasks([signature], targets, pd.Index(g))
+    known = pd.Series({("Toy", g[0]): 1, ("Toy", g[1]): 1, ("Toy", g[2]): -1})  # the drugs activate, activate, inhibit
+    resources = Resources(net, drugs, seed=0)
+    methods = [_ToyDirections(resources), *make_methods(["de"], resources)]
+    t = run_tier3(methods, tasks, drugs.druggable_genes(), directions=known, n_boot=10, n_shuffles=5, seed=0).table
+    acc = t[t["metric"] == "direction_accuracy"].set_index(["method", "signature"])["value"]
+    assert acc["synthetic_directions", "Toy_s1"] == pytest.approx(2 / 3) and acc["synthetic_directions", "mean"] == acc[
+        "synthetic_directions", "Toy_s1"]
+    assert "de" not in acc.index.get_level_values(0)  # de gives no direction: no row
+    top = t[(t["metric"] == "druggable_in_top_50") & (t["method"] == "de")].set_index("signature")["value"]
+    by_hand = signature.logfc.abs().nlargest(50).index.isin(g[:30]).sum()  # drug targets: synthetic genes 0..29
+    assert top["Toy_s1"] == by_hand and 20 <= by_hand < 30
+
+
+def test_skill_table_has_one_row_per_method(tier3):
+    from twincell.bench.run import SKILL_METRICS, skill_table
+
+    res, _ = tier3
+    skill = skill_table(res.table)
+    assert list(skill.index) == ["de", "degree", "random"] and list(skill.columns) == list(SKILL_METRICS)
+    assert skill.loc["degree", "signature_gain_druggable"] == 0 and skill["direction_accuracy"].isna().all()

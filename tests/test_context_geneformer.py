@@ -76,7 +76,7 @@ def manual_embedding(enc: GeneformerEncoder, ids: np.ndarray, layer_index: int, 
 
 def test_v1_finds_checkout_dictionaries_and_embeds_second_to_last_layer_mean(checkouts):
     enc = GeneformerEncoder(checkouts / "v1" / "Geneformer-V1-tiny", batch_size=3)
-    assert enc.version == "V1" and enc.name == "geneformer-V1-3L" and enc.dim == 32 and enc.pooling == "mean"
+    assert enc.version == "V1" and enc.name == "geneformer-V1-3L:Geneformer-V1-tiny" and enc.dim == 32 and enc.pooling == "mean"
     assert "gene_dictionaries_30m" in enc.dictionaries.source
     adata = synthetic_counts()
     emb = enc.encode(adata)
@@ -115,7 +115,7 @@ def test_env_var_and_bad_directories(checkouts, tmp_path, monkeypatch):
     with pytest.raises(ContextError, match="no Geneformer model directory"):
         GeneformerEncoder()
     monkeypatch.setenv("TWINCELL_GENEFORMER_DIR", str(checkouts / "v1" / "Geneformer-V1-tiny"))
-    assert GeneformerEncoder().name == "geneformer-V1-3L"
+    assert GeneformerEncoder().name == "geneformer-V1-3L:Geneformer-V1-tiny"
     (tmp_path / "config.json").write_text(json.dumps({"num_hidden_layers": 2}))
     with pytest.raises(ContextError, match="no weights"):
         GeneformerEncoder(tmp_path)

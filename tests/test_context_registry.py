@@ -160,7 +160,7 @@ def test_end_to_end_both_encoders_on_real_kang_cells(tmp_path, registry):
     gf = GeneformerEncoder(tmp_path / "model", batch_size=16)
     assert gf.version == "V1" and gf.dictionaries.source.startswith("bundled")
     gfreg = encode_contexts(adata, "context", gf)
-    assert gfreg.encoder_name == "geneformer-V1-2L" and gfreg.dim == 16 and gfreg.ids == expr.ids
+    assert gfreg.encoder_name == "geneformer-V1-2L:model" and gfreg.dim == 16 and gfreg.ids == expr.ids
     assert np.all(np.isfinite(gfreg.matrix()))
     # context = mean over its cells' embeddings
     cells = gf.encode(adata)

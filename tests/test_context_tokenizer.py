@@ -110,7 +110,7 @@ def reference_tokens(x: np.ndarray, d: GeneformerDictionaries, limit: int) -> li
     for row in x:
         norm = row / row.sum() * 10_000 / med
         nz = np.flatnonzero(norm)
-        order = nz[np.argsort(-norm[nz], kind="stable")][:limit]
+        order = nz[np.argsort(-norm[nz])][:limit]          # Geneformer: np.argsort(-values), unstable
         out.append(ids[order].tolist())
     return out
 
@@ -148,3 +148,59 @@ def test_real_kang_cells_give_valid_tokens_in_rank_order():
         assert np.all(values > 0) and np.all(np.diff(values) <= 1e-12)  # descending count / median
         in_vocab = sum(1 for e, v in zip(kang.var["ensembl_id"], x[i]) if v > 0 and e in d.tokens)
         assert len(ids) == min(in_vocab, 2048)
+
+
+# -- issue 14, item 18: the official tokenizer's behaviour -------------------------------------------------------
+def test_v1_ensgr_par_tokens_are_kept():
+    d = GeneformerDictionaries.bundled_v1()
+    par = sorted(k for k in d.tokens if str(k).startswith("ENSGR"))
+    assert len(par) == 19
+    genes = [par[0], par[1].lower() + ".3", "ENSG00000115415"]           # the second: lower case + version suffix
+    x = ad.AnnData(sp.csr_matrix(np.array([[5.0, 3.0, 1.0]], dtype=np.float32)), var=pd.DataFrame(index=genes))
+    out = RankValueTokenizer(d).tokenize(x)
+    assert out.unmapped == [] and out.n_genes_used == 3                   # on main: both ENSGR IDs unmapped
+    assert set(out[0].tolist()) == {int(d.tokens[par[0]]), int(d.tokens[par[1]]), int(d.tokens["ENSG00000115415"])}
+
+
+def test_ties_are_ordered_as_geneformer_orders_them():
+    """Synthetic cell with 40 genes of equal count and median: Geneformer's unstable argsort decides their order."""
+    genes = [f"ENSG8{i:010d}" for i in range(40)]
+    tokens = {"<pad>": 0, "<mask>": 1} | {g: 2 + i for i, g in enumerate(genes)}
+    d = GeneformerDictionaries("V1", tokens, dict.fromkeys(genes, 1.0), {}, None, source="synthetic")
+    counts = np.array([[3.0] * 37 + [5.0, 1.0, 3.0]])
+    out = RankValueTokenizer(d, input_size=2048).tokenize(cells(counts.tolist(), genes))
+    values = counts[0] / counts[0].sum() * 10_000 / 1.0
+    official = np.array([tokens[g] for g in genes])[np.argsort(-values)]   # geneformer.tokenizer.rank_genes
+    assert out[0].tolist() == official.tolist()
+
+
+def test_filter_pass_keeps_only_passing_cells():
+    d = synthetic_dicts()
+    x = cells([[1, 2, 0, 0, 0, 0], [0, 0, 3, 1, 0, 0], [5, 0, 0, 0, 0, 1]])
+    x.obs["filter_pass"] = [1, 0, 1]
+    out = RankValueTokenizer(d).tokenize(x)
+    assert out.obs_names.tolist() == ["c0", "c2"] and len(out) == 2
+    x.obs["filter_pass"] = 0
+    with pytest.raises(ContextError, match="filter_pass"):
+        RankValueTokenizer(d).tokenize(x)
+
+
+def test_encode_contexts_honours_filter_pass():
+    from twincell.context import encode_contexts
+
+    class SumEncoder:
+        """Synthetic encoder: a profile's embedding is its total count."""
+
+        name, dim = "synthetic-sum", 1
+
+        def fit(self, adata):
+            return self
+
+        def encode(self, adata):
+            return np.asarray(adata.X.sum(axis=1), dtype=np.float32).reshape(-1, 1)
+
+    x = cells([[1, 0, 0, 0, 0, 0], [100, 0, 0, 0, 0, 0], [3, 0, 0, 0, 0, 0]])
+    x.obs["context"] = "ctx"
+    x.obs["filter_pass"] = [1, 0, 1]
+    reg = encode_contexts(x, "context", SumEncoder())
+    assert reg.vector("ctx").tolist() == [2.0] and reg.info("ctx")["n_profiles"] == 2

@@ -147,3 +147,77 @@ def test_batch_size_does_not_change_sums(synthetic_tahoe):
     many = shard_sums(str(layout.shards[0]), lookup, len(symbols), batch_size=300)
     pd.testing.assert_frame_equal(one.keys, many.keys)
     np.testing.assert_allclose(one.sums, many.sums)
+
+
+def test_shard_sums_equal_a_per_cell_numpy_reference(synthetic_tahoe):
+    """The compiled pass gives today's per-(drug, sample, line, plate) sums: dense numpy per cell, to 1e-6."""
+    layout = open_tahoe(synthetic_tahoe)
+    lookup, symbols, _ = token_columns(layout.genes)
+    got = aggregate_shards(layout.shards, lookup, len(symbols))
+    cells = pq.read_table(layout.shards).to_pandas()
+    dense = np.zeros((len(cells), len(symbols) + 1))
+    for i, (tok, val) in enumerate(zip(cells["genes"], cells["expressions"])):
+        if val[0] < 0:
+            tok, val = tok[1:], val[1:]
+        col = lookup[tok]
+        np.add.at(dense[i], col[col >= 0], val[col >= 0])
+        dense[i, -1] = val.sum()
+    keys = ["drug", "sample", "cell_line_id", "plate"]
+    expected = pd.DataFrame(dense).groupby([cells[k] for k in keys]).sum()
+    assert [tuple(r) for r in got.keys.itertuples(index=False)] == list(expected.index)
+    np.testing.assert_allclose(got.sums, expected.to_numpy(), rtol=1e-6, atol=0)
+    np.testing.assert_array_equal(got.n_cells, cells.groupby(keys).size().to_numpy())
+
+
+def test_add_token_lists_on_synthetic_lists():
+    from twincell.data.pseudobulk import BAD_COUNT, BAD_TOKEN, add_token_lists
+
+    lookup = np.array([-1, -1, 0, 1, -1], dtype=np.int32)  # tokens 2, 3 are genes; token 4 is unmapped
+    tokens = np.array([1, 2, 3, 1, 4, 2], dtype=np.int64)
+    values = np.array([-2, 5, 1, -2, 7, 3], dtype=np.float32)  # cells: [CLS, 2, 3], [CLS, 4, 2]
+    starts, lengths = np.array([0, 3]), np.array([3, 3])
+    out = np.zeros((2, 3))
+    assert add_token_lists(np.array([1, 0]), starts, starts, lengths, tokens, values, lookup, out) == (0, -1)
+    np.testing.assert_array_equal(out, [[3, 0, 10], [5, 1, 6]])  # library size counts the unmapped token
+    skipped = np.zeros((2, 3))
+    add_token_lists(np.array([-1, 0]), starts, starts, lengths, tokens, values, lookup, skipped)
+    np.testing.assert_array_equal(skipped, [[3, 0, 10], [0, 0, 0]])
+    bad = values.copy()
+    bad[4] = np.nan
+    assert add_token_lists(np.array([0, 0]), starts, starts, lengths, tokens, bad, lookup, np.zeros((1, 3)))[0] == BAD_COUNT
+    far = tokens.copy()
+    far[5] = 99
+    assert add_token_lists(np.array([0, 0]), starts, starts, lengths, far, values, lookup, np.zeros((1, 3))) == (BAD_TOKEN, 1)
+
+
+# -- issue 14, item 10: cell names map to the bundled context ids; clear errors on corrupt input -----------------
+def test_cell_names_map_to_bundled_context_ids():
+    from twincell.data.tahoe import context_names
+
+    lines = pd.DataFrame({"cell_name": ["HepG2/C3A", "A549", "hTERT-HPNE", "Made Up-Line 7"],
+                          "Cell_ID_Cellosaur": ["CVCL_XXXX_SYNTHETIC", "CVCL_0023", "CVCL_YYYY_SYNTHETIC", "CVCL_Z"]})
+    assert context_names(lines) == {"CVCL_XXXX_SYNTHETIC": "HEPG2_C3A", "CVCL_0023": "A549",
+                                    "CVCL_YYYY_SYNTHETIC": "HTERT_HPNE", "CVCL_Z": "MADE_UP_LINE_7"}
+
+
+def test_corrupt_shard_names_the_file(tmp_path, synthetic_tahoe):
+    broken = shutil.copytree(synthetic_tahoe, tmp_path / "corrupt")
+    shard = sorted((broken / "data").glob("*.parquet"))[-1]
+    shard.write_bytes(shard.read_bytes()[: len(shard.read_bytes()) // 2])     # a truncated download
+    with pytest.raises(DataFileError, match=shard.name) as info:
+        prepare_tahoe(broken)
+    assert "download" in info.value.hint
+
+
+def test_unreachable_scheduler_and_out_directory(tmp_path, synthetic_tahoe, monkeypatch):
+    from twincell.data import tahoe
+    from twincell.errors import TwinCellError
+
+    pytest.importorskip("distributed")
+    monkeypatch.setattr(tahoe, "SCHEDULER_TIMEOUT_S", 1)
+    with pytest.raises(TwinCellError, match="cannot reach the Dask scheduler") as info:
+        prepare_tahoe(synthetic_tahoe, scheduler="tcp://127.0.0.1:9")
+    assert "--scheduler" in info.value.hint
+    with pytest.raises(DataFileError, match="is a directory") as info:
+        prepare_tahoe(synthetic_tahoe, out=tmp_path)
+    assert "tahoe.h5ad" in info.value.hint

@@ -14,8 +14,8 @@ import pytest  # noqa: E402
 
 from twincell import pl  # noqa: E402
 from twincell.data.signatures import load_disease_signature  # noqa: E402
-from twincell.errors import UnknownGeneError  # noqa: E402
-from twincell.identify import explain, rank_targets  # noqa: E402
+from twincell.errors import TwinCellError, UnknownGeneError  # noqa: E402
+from twincell.identify import explain, explain_many, rank_targets  # noqa: E402
 from twincell.model import TwinCell  # noqa: E402
 from twincell.model.synthetic import synthetic_interactome  # noqa: E402
 
@@ -121,3 +121,34 @@ def test_unknown_target(synthetic):
     model, change = synthetic
     with pytest.raises(UnknownGeneError, match="NOT_A_NODE"):
         explain(model, "NOT_A_NODE", change)
+
+
+def test_explain_many_equals_one_explain_per_target(synthetic):
+    model, change = synthetic
+    op = model.operator(None)
+    ranking = rank_targets(op, change)
+    top = ranking.head(6)
+    directions = ["inhibit" if w == "activate" else "activate" for w in top["direction"]]  # the other way too
+    for ways in (top["direction"], directions):
+        many = explain_many(op, top["gene"], change, k=4, direction=ways)
+        assert [e.target for e in many] == top["gene"].tolist()
+        for e, gene, way in zip(many, top["gene"], ways):
+            single = explain(op, gene, change, k=4, direction=way)
+            assert e.direction == single.direction == way
+            assert e.score == pytest.approx(single.score)
+            pd.testing.assert_frame_equal(e.paths, single.paths)
+    flipped = explain_many(op, top["gene"], change, k=4, direction=directions)
+    assert all(e.score == pytest.approx(-s) for e, s in zip(flipped, top["score"]))
+
+
+def test_explain_many_checks_targets_and_directions_before_searching(synthetic):
+    model, change = synthetic
+    genes = [str(g) for g in model.genes[:2]]
+    with pytest.raises(UnknownGeneError, match="SYN_NOT_A") as info:
+        explain_many(model, [genes[0], "SYN_NOT_A", "SYN_NOT_B"], change)
+    assert info.value.genes == ["SYN_NOT_A", "SYN_NOT_B"]
+    with pytest.raises(TwinCellError, match="directions for"):
+        explain_many(model, genes, change, direction=["activate"])
+    with pytest.raises(TwinCellError, match="unknown direction"):
+        explain_many(model, genes, change, direction="up")
+    assert explain_many(model, [], change) == []

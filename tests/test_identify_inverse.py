@@ -1,4 +1,5 @@
-"""One-pass (adjoint) target ranking: equivalence with brute-force simulation, directions, null, errors."""
+"""One-pass (adjoint) target ranking: equivalence with brute-force simulation, directions, nulls (degree-matched,
+shuffle-calibrated), errors, and ranking from a saved model opened without torch."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from scipy.stats import spearmanr
 
 from twincell.data.drugs import DrugTargets
 from twincell.data.signatures import load_disease_signature
-from twincell.errors import ContextError, SignatureError, TwinCellError
+from twincell.errors import ContextError, ModelFileError, SignatureError, TwinCellError
 from twincell.identify import rank_targets, target_scores
 from twincell.identify.inverse import align_change, hutchinson_sq_norms, simulate_scores
-from twincell.identify.null import degree_matched_zscores, operator_degree
+from twincell.identify.null import degree_matched_zscores, operator_degree, shuffled_changes
 from twincell.model import PropagationOperator, TwinCell
 
 
@@ -158,3 +159,153 @@ def test_degree_matched_null_removes_degree_advantage():
 def test_operator_degree_counts_in_and_out_edges():
     A = sp.csr_matrix(np.array([[0, 1, 0], [0, 0, 0], [2, 3, 4]], dtype=float))  # A[dst, src]
     assert operator_degree(A).tolist() == [2, 2, 2]  # self loop on node 2 ignored
+
+
+# ---------------------------------------------------------------- shuffle-calibrated score (null="shuffle")
+
+def _synthetic_operator(n: int = 60, seed: int = 0) -> PropagationOperator:
+    """A random signed synthetic operator (SYN genes) with separate hop-0 readout."""
+    rng = np.random.default_rng(seed)
+    A = sp.random(n, n, density=0.08, random_state=rng, data_rvs=lambda k: rng.uniform(-0.4, 0.4, k)).tocsr()
+    R = (sp.random(n, n, density=0.1, random_state=rng, data_rvs=lambda k: rng.uniform(-1, 1, k))
+         + sp.identity(n)).tocsr()
+    R0 = sp.random(n, n, density=0.1, random_state=rng, data_rvs=lambda k: rng.uniform(-1, 1, k)).tocsr()
+    genes = np.array([f"SYN{i:03d}" for i in range(n)])
+    return PropagationOperator(genes=genes, A=A, R=R, R0=R0, n_hops=3, context_free=True)
+
+
+def test_shuffle_null_is_exact_on_a_synthetic_operator():
+    op = _synthetic_operator()
+    rng = np.random.default_rng(1)
+    genes = rng.choice(op.genes, 25, replace=False)
+    change = pd.Series(rng.normal(0.5, 1.0, 25), index=genes)  # synthetic signature, skewed positive
+    B, seed = 40, 7
+    ranked = rank_targets(op, change, direction="activate", null="shuffle", n_null=B, seed=seed).set_index("gene")
+    assert list(ranked.reset_index().columns) == ["gene", "score", "direction", "rank", "z_score", "druggable",
+                                                  "alignment"]
+    assert ranked.attrs["null"] == "shuffle" and ranked.attrs["n_null"] == B
+
+    # the shuffles: permutations of the signature's values among its own genes only
+    d, present, _ = align_change(change, op.genes)
+    D = shuffled_changes(d, present, B, seed)
+    assert D.shape == (len(op.genes), B) and not D[~present].any()
+    for b in range(B):
+        assert sorted(D[present, b]) == sorted(d[present])
+    assert not np.allclose(D, d[:, None])
+
+    # brute force: the dense response matrix M (genes x nodes) from forward passes of identity columns,
+    # and B single adjoint passes; the batched null must equal both
+    M = op.forward(np.eye(len(op.genes)))
+    null_dense = M.T @ D
+    null_single = np.column_stack([op.adjoint(D[:, b]) for b in range(B)])
+    np.testing.assert_allclose(null_single, null_dense, rtol=1e-10, atol=1e-12)
+    observed = M.T @ d
+    expected = (observed - null_dense.mean(axis=1)) / null_dense.std(axis=1, ddof=1)
+    np.testing.assert_allclose(ranked.loc[op.genes, "score"].to_numpy(), expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ranked.loc[op.genes, "alignment"].to_numpy(), observed, rtol=1e-10, atol=1e-12)
+
+    # the brute-force method gives the same calibrated ranking; the same seed gives the same shuffles
+    simulated = rank_targets(op, change, direction="activate", method="simulate", null="shuffle", n_null=B,
+                             seed=seed).set_index("gene")
+    np.testing.assert_allclose(simulated.loc[op.genes, "score"], ranked.loc[op.genes, "score"], rtol=1e-9, atol=1e-12)
+    again = rank_targets(op, change, direction="activate", null="shuffle", n_null=B, seed=seed)
+    assert again["gene"].tolist() == ranked.index.tolist()
+    other = rank_targets(op, change, direction="activate", null="shuffle", n_null=B, seed=seed + 1).set_index("gene")
+    assert not np.allclose(other.loc[op.genes, "score"], ranked.loc[op.genes, "score"])
+
+
+def test_node_that_scores_for_any_signature_stops_leading_once_calibrated():
+    """Synthetic toy: HUB reads out on every signature gene with about the same weight, so for a
+    signature whose values are mostly positive its raw alignment is large whatever the gene-to-value
+    pairing; MATCH reads out with the signs of this signature's changes, which only this pairing rewards."""
+    rng = np.random.default_rng(0)
+    n_sig = 30
+    genes = np.array(["SYN_HUB", "SYN_MATCH", *[f"SYN_G{i:02d}" for i in range(n_sig)], "SYN_OTHER"])
+    n = len(genes)
+    values = rng.normal(1.0, 1.0, n_sig)                         # skewed: most changes positive
+    rows = np.arange(2, 2 + n_sig)
+    R = sp.lil_matrix((n, n))
+    R[rows, 0] = rng.uniform(0.9, 1.1, n_sig)                    # HUB: same sign on every gene
+    R[rows, 1] = 0.4 * np.sign(values)                           # MATCH: this signature's pattern
+    R[n - 1, n - 1] = 1.0
+    op = PropagationOperator(genes=genes, A=sp.csr_matrix((n, n)), R=R.tocsr(), n_hops=2, context_free=True)
+    change = pd.Series(values, index=genes[rows])
+
+    raw = rank_targets(op, change)
+    calibrated = rank_targets(op, change, null="shuffle", n_null=200, seed=0).set_index("gene")
+    assert raw["gene"].iloc[0] == "SYN_HUB"                        # raw: the hub leads
+    assert calibrated.index[0] == "SYN_MATCH"                      # calibrated: the signature-specific node
+    assert calibrated.loc["SYN_MATCH", "score"] > 3 > 2 > abs(calibrated.loc["SYN_HUB", "score"])
+    hub = calibrated.loc["SYN_HUB"]  # alignment is given in the row's (calibrated) direction
+    hub_sign = 1.0 if hub["direction"] == "activate" else -1.0
+    assert hub_sign * hub["alignment"] == pytest.approx(raw.set_index("gene").loc["SYN_HUB", "score"])
+    assert calibrated.loc["SYN_OTHER", "score"] == 0.0             # reaches no signature gene: no null spread
+    assert calibrated.loc["SYN_OTHER", "direction"] == "none"
+
+
+@pytest.mark.parametrize("direction", ["both", "inhibit"])
+def test_target_scores_with_shuffle_null_are_rank_targets_scores(direction):
+    op = _synthetic_operator(seed=2)
+    change = pd.Series(np.random.default_rng(2).normal(size=20), index=op.genes[:20])
+    ranking = rank_targets(op, change, direction=direction, null="shuffle", n_null=30, seed=3)
+    scores = target_scores(op, change, direction=direction, null="shuffle", n_null=30, seed=3)
+    np.testing.assert_allclose(scores[ranking["gene"]].to_numpy(), ranking["score"].to_numpy())
+    assert (ranking["score"] >= 0).all() or direction != "both"
+
+
+def test_shuffle_null_options_are_checked():
+    op = _synthetic_operator()
+    change = pd.Series([1.0, -2.0, 0.5], index=op.genes[:3])
+    for kwargs, message in (({"null": "permute"}, "unknown null"), ({"null": "shuffle", "n_null": 1}, "n_null"),
+                            ({"null": "shuffle", "normalize": "cosine"}, "both given")):
+        with pytest.raises(TwinCellError, match=message):
+            rank_targets(op, change, **kwargs)
+    with pytest.raises(TwinCellError, match="n_null"):
+        target_scores(op, change, null="shuffle", n_null=0)
+
+
+# ---------------------------------------------------------------- a saved model opened without torch
+
+def test_opened_model_serves_the_stored_operator_without_torch(tmp_path):
+    from twincell.model.io import OPERATOR_FILE, open_model
+    from twincell.model.synthetic import synthetic_interactome
+
+    model = TwinCell(synthetic_interactome(n_nodes=50, n_edges=160, seed=5), 0, n_hops=3)
+    model.save(tmp_path / "m")
+    opened = open_model(tmp_path / "m")
+    stored, built = opened.operator(None), model.operator(None)
+    for name in ("A", "R", "R0"):
+        assert (getattr(stored, name) != getattr(built, name)).nnz == 0
+    assert stored.genes.tolist() == built.genes.tolist() and stored.n_hops == built.n_hops
+    change = pd.Series(np.random.default_rng(5).normal(size=20), index=model.genes[:20])
+    pd.testing.assert_frame_equal(rank_targets(opened, change), rank_targets(model, change))
+    assert opened.context_dim == model.context_dim and opened.metadata == model.metadata
+
+    script = (f"import sys; from twincell.model.io import open_model; import pandas as pd\n"
+              f"from twincell.identify import rank_targets\n"
+              f"m = open_model({str(tmp_path / 'm')!r})\n"
+              f"r = rank_targets(m, pd.Series({{{str(model.genes[0])!r}: 1.0}}))\n"
+              f"assert len(r) == {len(model.genes)}\n"
+              f"print('torch' in sys.modules)")
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert out.stdout.strip() == "False"
+
+    (tmp_path / "m" / OPERATOR_FILE).write_bytes(b"corrupt")
+    with pytest.raises(ModelFileError, match="corrupt"):
+        open_model(tmp_path / "m")
+
+
+def test_ranking_order_breaks_ties_by_gene_name():
+    rng = np.random.default_rng(4)
+    score = rng.choice([0.0, 0.5, 1.0, 2.0], 500) + np.where(rng.random(500) < 0.5, rng.random(500), 0.0)
+    name_rank = rng.permutation(500)  # synthetic node order that is not alphabetical
+    from twincell.identify.inverse import _best_first
+
+    assert _best_first(score, name_rank).tolist() == np.lexsort((name_rank, -score)).tolist()
+    distinct = rng.random(500)
+    assert _best_first(distinct, name_rank).tolist() == np.argsort(-distinct).tolist()

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from twincell.cli.main import app
+from twincell.data.bundled import path
 from twincell.data.signatures import load_disease_signature
 from twincell.context import default_encoder
 from twincell.context.bundled import kang_control_cells
-from twincell.errors import ContextError, SignatureError
+from twincell.errors import ContextError, DataFileError, SignatureError
 from twincell.identify import baseline_context, identify_targets, write_report
+from twincell.identify.actionable import TARGET_COLUMNS
 from twincell.model import TwinCell
 
 
@@ -34,14 +38,28 @@ def test_report_files(interactome, tmp_path):
     paths = pd.read_csv(files["paths"])
     assert list(paths["target"].unique()) == ranking["gene"].head(2).tolist()
     assert paths.groupby("target").size().le(3).all()
+    targets = pd.read_csv(files["targets"], keep_default_na=False)
+    assert tuple(targets.columns) == TARGET_COLUMNS
+    assert targets["gene"].tolist() == ranking.loc[ranking["druggable"], "gene"].tolist()
+    assert targets["overall_rank"].is_monotonic_increasing and targets["rank"].tolist() == list(range(1, len(targets) + 1))
+    assert (targets["drugs"] != "").all()
+    assert targets["drugs"].str.count(";").tolist() == targets["drug_actions"].str.count(";").tolist()
+    run = json.loads(files["run"].read_text())
+    assert {"KDM5D", "RPS4Y1", "XIST"} <= set(run["genes_left_out"][sig.name]["sex_genes"])
+    assert run["network"]["fingerprint"] == interactome.fingerprint
+    assert run["context"]["context"] == "context-free"
+    assert run["signatures"][0]["source"].endswith("SLE_GSE50772_PBMC.tsv.gz")
     html = files["report"].read_text()
     assert html.count("data:image/png;base64,") == 2
     assert "context-free edge strengths" in html
     assert sig.name in html and ranking["gene"].iloc[0] in html
     assert "<script" not in html
-    druggable_section = html[html.index("druggable targets</h2>"):]
-    first_druggable = ranking.loc[ranking["druggable"], "gene"].iloc[0]
-    assert first_druggable in druggable_section.split("</table>")[0]
+    # the report opens with the signature summary, then the drug targets, then all proteins
+    assert html.index("genes used") < html.index("Drug targets (") < html.index("All proteins: top")
+    assert "KDM5D" in html[:html.index("Drug targets (")]
+    drug_section = html[html.index("Drug targets ("):html.index("All proteins: top")]
+    assert targets["gene"].iloc[0] in drug_section and targets["drugs"].iloc[0].split(";")[0] in drug_section
+    assert drug_section.count('class="fragile-row"') == sum(g in run["fragile_targets"] for g in targets["gene"].head(10))
 
 
 def test_cli_identify_writes_ranking_paths_and_report(prior_dir, tmp_path):
@@ -49,10 +67,29 @@ def test_cli_identify_writes_ranking_paths_and_report(prior_dir, tmp_path):
     result = CliRunner().invoke(app, ["identify", "--disease", "SLE", "--model", str(prior_dir), "--top", "15",
                                       "--explain", "2", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert {p.name for p in out.iterdir()} == {"ranking.csv", "paths.csv", "report.html"}
+    assert {p.name for p in out.iterdir()} == {"targets.csv", "ranking.csv", "paths.csv", "run.json", "report.html"}
     assert "context-free" in result.output
+    assert "sex-chromosome genes" in result.output and "KDM5D" in result.output
     top = pd.read_csv(out / "ranking.csv")["gene"].iloc[0]
     assert top in result.output
+    first_target = pd.read_csv(out / "targets.csv")["gene"].iloc[0]
+    assert first_target in result.output
+
+
+def test_cli_identify_combines_several_signature_files(prior_dir, tmp_path):
+    files = []
+    for name, genes in (("synthetic_a", ["IFI27", "IFIT1", "RSAD2", "FOS"]), ("synthetic_b", ["IFI27", "MX1", "JUN"])):
+        files.append(tmp_path / f"{name}.tsv")
+        pd.DataFrame({"gene": genes, "logFC": np.linspace(2.0, -1.0, len(genes))}).to_csv(files[-1], sep="\t",
+                                                                                           index=False)
+    out = tmp_path / "two"
+    result = CliRunner().invoke(app, ["identify", "--signature", str(files[0]), "--signature", str(files[1]),
+                                      "--model", str(prior_dir), "--explain", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    targets = pd.read_csv(out / "targets.csv")
+    assert list(targets.columns) == [*TARGET_COLUMNS, "n_signatures_agree"]
+    assert [s["name"] for s in json.loads((out / "run.json").read_text())["signatures"]] == ["synthetic_a",
+                                                                                            "synthetic_b"]
 
 
 def test_cli_identify_from_signature_file(prior_dir, tmp_path):
@@ -69,6 +106,8 @@ def test_cli_identify_needs_exactly_one_signature(tmp_path):
     result = CliRunner().invoke(app, ["identify", "--out", str(tmp_path)])
     assert isinstance(result.exception, SignatureError)
     assert "exactly one of --signature" in result.exception.problem
+    both = CliRunner().invoke(app, ["identify", "--disease", "SLE", "--h5ad", "x.h5ad", "--out", str(tmp_path)])
+    assert isinstance(both.exception, SignatureError)
 
 
 def test_baseline_expression_becomes_the_models_context_vector():
@@ -89,3 +128,31 @@ def test_baseline_expression_becomes_the_models_context_vector():
 
     with pytest.raises(ContextError, match="geneformer-V1-6L"):
         baseline_context(cells, OtherModel(), encoder)
+
+
+def test_cli_identify_from_h5ad(prior_dir, tmp_path):
+    out = tmp_path / "kang"
+    result = CliRunner().invoke(app, ["identify", "--h5ad", str(path("kang2018")), "--groupby", "condition",
+                                      "--disease-group", "stim", "--control-group", "ctrl", "--var-col",
+                                      "ensembl_id", "--model", str(prior_dir), "--explain", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    run = json.loads((out / "run.json").read_text())
+    assert run["signatures"][0]["method"].startswith("scanpy rank_genes_groups (wilcoxon")
+    assert run["signatures"][0]["log_base"].startswith("e (log1p of counts")
+    assert run["model"]["directory"] == str(prior_dir)
+    assert run["signatures"][0]["source"] == str(path("kang2018"))
+    assert run["signatures"][0]["name"] == "kang2018_ifnb_pbmc_sc:stim_vs_ctrl"
+    targets = pd.read_csv(out / "targets.csv")
+    assert tuple(targets.columns) == TARGET_COLUMNS and len(targets) > 0
+    assert "log base e" in result.output
+
+
+def test_cli_h5ad_needs_its_groups(tmp_path):
+    result = CliRunner().invoke(app, ["identify", "--h5ad", str(path("kang2018")), "--out", str(tmp_path)])
+    assert isinstance(result.exception, SignatureError)
+    assert "--groupby" in result.exception.problem
+    broken = tmp_path / "broken.h5ad"
+    broken.write_text("not an h5ad file")
+    result = CliRunner().invoke(app, ["identify", "--h5ad", str(broken), "--groupby", "condition", "--disease-group",
+                                      "stim", "--control-group", "ctrl", "--out", str(tmp_path)])
+    assert isinstance(result.exception, DataFileError) and "cannot read" in result.exception.problem

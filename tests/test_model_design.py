@@ -104,7 +104,7 @@ def test_no_context_state_is_the_documented_one(net):
 def test_switch_gates_without_context_sit_at_sigmoid_bias(net):
     model = TwinCell(net, DIM, gate_mode="switch", seed=1)
     gates = model.module.edge_values(None)["gate_tf"]
-    torch.testing.assert_close(gates, torch.full_like(gates, float(torch.sigmoid(model.module.gate.bias))))
+    torch.testing.assert_close(gates, torch.full_like(gates, float(torch.sigmoid(model.module.gate.bias.detach()))))
 
 
 def test_target_split_holds_out_whole_target_genes(net):

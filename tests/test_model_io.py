@@ -108,3 +108,71 @@ def test_weights_that_do_not_fit_the_config(trained, tmp_path):
     (d / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ModelFileError, match="loadable"):
         TwinCell.load(d)
+
+
+# -- issue 14, item 6: saving never destroys files that are not a TwinCell model -----------------------------------
+def test_save_refuses_a_directory_of_other_files(trained, tmp_path):
+    model, _ = trained
+    work = tmp_path / "analysis"
+    work.mkdir()
+    (work / "notes.txt").write_text("my synthetic notes")
+    with pytest.raises(ModelFileError, match="not a TwinCell model") as info:
+        model.save(work)                                              # on main: notes.txt deleted
+    assert "--overwrite" in info.value.hint
+    assert (work / "notes.txt").read_text() == "my synthetic notes"
+    model.save(work, overwrite=True)
+    assert not (work / "notes.txt").exists() and TwinCell.load(work).context_dim == DIM
+    model.save(work)                                                  # a TwinCell model directory is replaced
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    model.save(empty)
+
+
+def test_save_never_replaces_the_working_directory(trained, tmp_path, monkeypatch):
+    model, _ = trained
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data.tsv").write_text("synthetic")
+    for target in (".", tmp_path, tmp_path.parent):
+        with pytest.raises(ModelFileError, match="working directory"):
+            model.save(target, overwrite=True)
+    assert (tmp_path / "data.tsv").exists()
+
+
+def test_cli_train_refuses_before_training(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from twincell.cli.main import app
+    from twincell.data import training_data
+
+    monkeypatch.setattr(training_data, "load_default_training_data",
+                        lambda: pytest.fail("training started before --out was checked"))
+    (tmp_path / "keep.txt").write_text("synthetic")
+    result = CliRunner().invoke(app, ["train", "--out", str(tmp_path), "--epochs", "1"])
+    assert isinstance(result.exception, ModelFileError) and (tmp_path / "keep.txt").exists()
+
+
+def test_stale_temporaries_of_killed_saves_are_removed(trained, tmp_path):
+    model, _ = trained
+    dead_pid = 2 ** 22 + 12345                                        # above Linux's pid_max default: never alive
+    stale = tmp_path / f".atomic_t.tmp-{dead_pid}"
+    stale.mkdir()
+    (stale / "weights.pt").write_bytes(b"half")
+    other = tmp_path / ".atomic_t.tmp-notapid"
+    other.mkdir()
+    model.save(tmp_path / "atomic_t")
+    assert not stale.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".atomic_t.tmp-notapid", "atomic_t"]
+
+
+# -- item 12: models from newer releases --------------------------------------------------------------------------
+def test_future_format_says_upgrade_and_newer_release_warns(trained, tmp_path):
+    model, _ = trained
+    d = model.save(tmp_path / "m")
+    cfg = json.loads((d / "config.json").read_text())
+    (d / "config.json").write_text(json.dumps({**cfg, "format": model_io.FORMAT_VERSION + 1, "twincell_version": "9.0"}))
+    with pytest.raises(ModelFileError) as info:
+        TwinCell.load(d)
+    assert "upgrade twincell" in info.value.hint and "train" not in info.value.hint
+    (d / "config.json").write_text(json.dumps({**cfg, "twincell_version": "99.1.0"}))
+    with pytest.warns(model_io.ModelVersionWarning, match="99.1.0"):
+        TwinCell.load(d)

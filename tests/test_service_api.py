@@ -21,7 +21,7 @@ SIGNATURE = {"STAT1": 1.5, "IRF1": 1.0, "JAK2": 0.4, "IL10": -0.5, "NOT_A_GENE_X
 
 @pytest.fixture(scope="module")
 def client(service_model):
-    return TestClient(create_app(service_model))
+    return TestClient(create_app(service_model), base_url="http://localhost")
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +172,8 @@ def test_unreadable_upload_is_400(client):
 
 
 def test_limits(service_model):
-    small = TestClient(create_app(service_model, limits=ServiceLimits(max_genes=3, max_top=5, max_body_bytes=2_000)))
+    small = TestClient(create_app(service_model, limits=ServiceLimits(max_genes=3, max_top=5, max_body_bytes=2_000)),
+                       base_url="http://localhost")
     r = small.post("/v1/targets", json={"signature": SIGNATURE})
     assert r.status_code == 422 and ["body", "signature"] in error_locs(r)
     r = small.post("/v1/targets", json={"signature": {"STAT1": 1.0}, "top": 6})
@@ -191,7 +192,7 @@ def test_limits(service_model):
 def test_bearer_token(service_model, monkeypatch):
     calls = []
     monkeypatch.setattr("twincell.service.app.rank_targets", lambda *a, **k: calls.append(1))
-    app = TestClient(create_app(service_model, token="s3cret-token"))
+    app = TestClient(create_app(service_model, token="s3cret-token"), base_url="http://localhost")
     requests = [("get", "/v1/model", {}), ("get", "/v1/contexts", {}),
                 ("post", "/v1/targets", {"json": {"signature": SIGNATURE}}),
                 ("post", "/v1/targets", {"content": b"{not json"}),
@@ -252,7 +253,7 @@ def test_context_profile_is_encoded_with_the_model_encoder(service_model):
     model.metadata["context_encoder"] = encoder.name  # what fitting on ContextRegistry.default() records
     profile = {str(g): float(i % 7 + 1) for i, g in enumerate(encoder.genes[:400])}
     body = {"perturbation": {"JAK1": -1}, "context_profile": profile, "platform": "rnaseq", "top": 300}
-    client = TestClient(create_app(model))
+    client = TestClient(create_app(model), base_url="http://localhost")
     r = client.post("/v1/predict", json=body)
     assert r.status_code == 200, r.text
     assert r.json()["context"] == "profile"

@@ -134,3 +134,5 @@ def test_anndata_input_errors(kang):
         signature_from_anndata(kang, "disease_state", "SLE", "healthy")
     with pytest.raises(SignatureError, match="has 0 sample"):
         signature_from_anndata(kang, "condition", "SLE", "ctrl")
+    with pytest.raises(SignatureError, match="the same group"):          # was an AttributeError
+        signature_from_anndata(kang, "condition", "ctrl", "ctrl")

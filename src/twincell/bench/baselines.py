@@ -5,7 +5,8 @@ Signature-driven baselines
     ``de`` (rank by |change|).
 Controls that see no disease (``sees_input = False``)
     ``degree`` (hub bias), ``druggability`` (number of drugs targeting the gene), ``popular_targets``
-    (number of approved indications of the gene's drugs), ``random``.
+    (number of approved indications of the gene's drugs), ``training_exposure`` (how often the default
+    model's training data perturbed the gene), ``random``.
 Forward only
     ``mean`` (mean training response).
 
@@ -16,11 +17,14 @@ reverses it when perturbed the other way, so both directions count (as ``directi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from sklearn.decomposition import PCA
 
+from twincell.bench.exposure import default_training_exposure
 from twincell.bench.methods import Method, Resources, register_method
 from twincell.data.perturbation import PerturbationDataset
 from twincell.errors import TwinCellError
@@ -151,10 +155,14 @@ class LinearRidge(Method):
 
     def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
         """|alignment| of each embedded gene's predicted response with the signature."""
+        return self.rank_targets_many([signature], context)[0]
+
+    def rank_targets_many(self, signatures: Sequence[pd.Series], context: str | None = None) -> pd.DataFrame:
+        """|alignment| for many signatures in one product (genes x signatures)."""
         _require_fitted(self, "W")
         G = self.gene_embedding.to_numpy()
-        d = signature.reindex(self.gene_embedding.index, fill_value=0.0).to_numpy()
-        return pd.Series(np.abs(G @ (self.W.T @ (G.T @ d))), index=self.gene_embedding.index)
+        D = np.column_stack([s.reindex(self.gene_embedding.index, fill_value=0.0).to_numpy() for s in signatures])
+        return pd.DataFrame(np.abs(G @ (self.W.T @ (G.T @ D))), index=self.gene_embedding.index)
 
 
 # --------------------------------------------------------------------------- inverse baselines
@@ -204,19 +212,31 @@ class NetworkPropagation(Method):
         TwinCellError
             If no signature gene with a non-zero change is in the network.
         """
-        seeds = signature.abs().reindex(self.genes, fill_value=0.0).to_numpy()
-        if seeds.sum() == 0:
-            raise TwinCellError(f"no changed gene of signature {signature.name!r} is in the network",
+        return self.rank_targets_many([signature], context)[0]
+
+    def rank_targets_many(self, signatures: Sequence[pd.Series], context: str | None = None) -> pd.DataFrame:
+        """Visiting probabilities for many signatures, one power iteration over all of them (genes x signatures).
+
+        Raises
+        ------
+        TwinCellError
+            Naming a signature without a changed gene in the network.
+        """
+        seeds = np.column_stack([s.abs().reindex(self.genes, fill_value=0.0).to_numpy() for s in signatures])
+        total = seeds.sum(axis=0)
+        if (total == 0).any():
+            name = signatures[int(np.argmax(total == 0))].name
+            raise TwinCellError(f"no changed gene of signature {name!r} is in the network",
                                 "network propagation needs seed genes that are network nodes")
-        s = seeds / seeds.sum()
-        p = s.copy()
+        S = seeds / total
+        P = S.copy()
         for _ in range(self.max_iter):
-            nxt = (1 - self.restart) * (self.transition @ p) + self.restart * s
-            done = np.abs(nxt - p).sum() < self.tol
-            p = nxt
+            nxt = (1 - self.restart) * (self.transition @ P) + self.restart * S
+            done = np.abs(nxt - P).sum(axis=0).max() < self.tol
+            P = nxt
             if done:
                 break
-        return pd.Series(p, index=self.genes)
+        return pd.DataFrame(P, index=self.genes)
 
 
 # --------------------------------------------------------------------------- controls that see no disease
@@ -236,6 +256,10 @@ class _FixedScores(Method):
     def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
         """The fixed scores, whatever the signature."""
         return self.scores
+
+    def rank_targets_many(self, signatures: Sequence[pd.Series], context: str | None = None) -> pd.DataFrame:
+        """The fixed scores once per signature (genes x signatures)."""
+        return pd.DataFrame(np.repeat(self.scores.to_numpy()[:, None], len(signatures), axis=1), index=self.scores.index)
 
 
 @register_method
@@ -272,6 +296,24 @@ class PopularTargets(_FixedScores):
     def fixed_scores(self, resources: Resources) -> pd.Series:
         """Indication count per target gene."""
         return resources.drugs.indication_counts_per_gene()
+
+
+@register_method
+class TrainingExposure(_FixedScores):
+    """How often the training data perturbed the gene (a drug's target or a perturbed gene).
+
+    The training data are those of the model under test: the default model's in tier 3, the split's
+    training part in tiers 1-2 (``resources.training_exposure``). A method that merely remembers its
+    training perturbations scores like this control; genes never perturbed share the lowest score.
+    """
+
+    name = "training_exposure"
+    description = "Input-independent control: times the gene was a perturbation target in the training data"
+
+    def fixed_scores(self, resources: Resources) -> pd.Series:
+        """Training perturbations per gene (``resources.training_exposure``, default the default model's data)."""
+        counts = resources.training_exposure
+        return default_training_exposure() if counts is None else counts
 
 
 @register_method

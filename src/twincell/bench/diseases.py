@@ -3,7 +3,9 @@
 A disease is named by a short key (``SLE``, ``Parkinson``, ``Psoriasis``, ``Crohn``, ``UC`` in the
 bundled data). A signature file names its disease by the prefix of its file name before the first
 ``_`` (``SLE_GSE50772_PBMC.tsv.gz`` -> ``SLE``); a target table has a ``disease`` column and a gene
-column (``gene_symbol`` or ``gene``). New diseases therefore need only files, no code.
+column (``gene_symbol`` or ``gene``), and optionally a ``drug`` column (the approved drug: its action
+on the target gives the direction checked by ``direction_accuracy``). New diseases therefore need
+only files, no code.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from pathlib import Path
 import pandas as pd
 
 from twincell.data.bundled import path as bundled_path
+from twincell.data.drugs import DrugTargets
 from twincell.data.genes import GeneMapper
 from twincell.data.signatures import Signature, list_disease_signatures, read_signature
+from twincell.data.tables import read_user_table
 from twincell.errors import DataFileError
 
 TARGET_GENE_COLUMNS = ("gene_symbol", "gene")
@@ -35,12 +39,13 @@ def read_targets(file: str | os.PathLike | None = None) -> pd.DataFrame:
     ----------
     file
         TSV/CSV (optionally ``.gz``) with a ``disease`` column and a ``gene_symbol`` or ``gene`` column
-        (any gene ID kind; mapped to HGNC symbols). Further columns (drug, source) are ignored.
+        (any gene ID kind; mapped to HGNC symbols), optionally ``drug``. Further columns are ignored.
 
     Returns
     -------
     DataFrame
-        Unique ``disease, gene`` rows. ``attrs["unmapped"]`` lists gene IDs that did not map.
+        Unique ``disease, gene`` rows with ``drugs`` (``;``-joined approved drugs of that pair, empty
+        without a ``drug`` column). ``attrs["unmapped"]`` lists gene IDs that did not map.
 
     Raises
     ------
@@ -48,13 +53,8 @@ def read_targets(file: str | os.PathLike | None = None) -> pd.DataFrame:
         If the file is missing, unreadable, lacks the columns, or is empty.
     """
     p = bundled_path("approved_targets") if file is None else Path(file)
-    if not p.exists():
-        raise DataFileError(f"target file {p} does not exist", "check the path")
-    sep = "," if p.name.lower().removesuffix(".gz").endswith(".csv") else "\t"
-    try:
-        raw = pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False)
-    except Exception as exc:  # pandas raises many types for malformed files
-        raise DataFileError(f"cannot read target file {p}: {exc}", "give a TSV/CSV with disease and gene_symbol columns") from exc
+    raw = read_user_table(p, what="target file", hint="give a TSV/CSV with disease and gene_symbol columns",
+                          dtype=str, keep_default_na=False)
     gene_col = next((c for c in TARGET_GENE_COLUMNS if c in raw.columns), None)
     if "disease" not in raw.columns or gene_col is None:
         raise DataFileError(f"target file {p} needs a 'disease' and a 'gene_symbol' (or 'gene') column; "
@@ -64,11 +64,44 @@ def read_targets(file: str | os.PathLike | None = None) -> pd.DataFrame:
         raise DataFileError(f"target file {p} lists no (disease, gene) pair", "add at least one row")
     mapping = GeneMapper.default().map(raw[gene_col].str.strip())
     genes = raw[gene_col].str.strip().map(mapping.symbols)
-    out = (pd.DataFrame({"disease": raw["disease"].str.strip().to_numpy(), "gene": genes.to_numpy()})
-           .dropna().drop_duplicates().sort_values(["disease", "gene"]).reset_index(drop=True))
+    drugs = raw["drug"].str.strip() if "drug" in raw.columns else pd.Series("", index=raw.index)
+    pairs = (pd.DataFrame({"disease": raw["disease"].str.strip().to_numpy(), "gene": genes.to_numpy(),
+                           "drug": drugs.to_numpy()}).dropna(subset=["gene"]))
+    out = (pairs.groupby(["disease", "gene"], as_index=False)["drug"]
+           .agg(lambda d: ";".join(sorted({x for x in d if x}))).rename(columns={"drug": "drugs"})
+           .sort_values(["disease", "gene"]).reset_index(drop=True))
     out.attrs["unmapped"] = list(mapping.unmapped)
     out.attrs["source"] = str(p)
     return out
+
+
+def approved_directions(targets: pd.DataFrame, drugs: DrugTargets) -> pd.Series:
+    """The direction in which each disease's approved drugs act on each target, where the drug table knows it.
+
+    Parameters
+    ----------
+    targets
+        :func:`read_targets` output (``disease, gene, drugs``).
+    drugs
+        Drug -> target table with action signs (:func:`twincell.data.drugs.action_sign`: inhibitor,
+        antagonist, blocker, negative modulator, ... -1; agonist, activator, positive modulator, opener,
+        ... +1; other or unknown actions 0).
+
+    Returns
+    -------
+    Series
+        (disease, gene) -> +1 (activate) / -1 (inhibit), only for pairs whose approved drugs, as
+        resolved in ``drugs``, act on the gene in one direction (pairs without a drug, with unknown
+        actions or with opposite actions are left out).
+    """
+    sign = {(d, g): int(s) for d, g, s in zip(drugs.table["drug"], drugs.table["gene"], drugs.table["sign"])}
+    out = {}
+    for disease, gene, names in targets[["disease", "gene", "drugs"]].itertuples(index=False):
+        signs = {sign.get((resolved, gene), 0) for name in names.split(";") if name for resolved in drugs.resolve(name)}
+        signs.discard(0)
+        if len(signs) == 1:
+            out[(disease, gene)] = signs.pop()
+    return pd.Series(out, dtype=int, name="direction")
 
 
 def bundled_signatures() -> list[Signature]:

@@ -1,31 +1,55 @@
-"""TwinCell under TwinBench: the trained model and its untrained prior, ranked with the one-pass adjoint.
+"""TwinCell under TwinBench: the trained model, its untrained prior and a random-sign prior.
 
-Both rank with :func:`twincell.identify.target_scores` (the adjoint scores of
-:func:`~twincell.identify.rank_targets`, ``direction="both"``, desired change = the reversed signature)
-on the model's operator, which the model caches per context. ``twincell_prior`` is the ablation: the
-same ranking on the untrained network (evidence weights, known signs, no learning, no context).
+All rank with the adjoint scores of :func:`~twincell.identify.rank_targets` (``direction="both"``,
+desired change = the reversed signature) on the model's operator, which the model caches per
+context; many signatures go through one batched adjoint (``PropagationOperator.adjoint`` of an
+(N, B) matrix). The sign of a gene's adjoint score is its direction (+1 activate, -1 inhibit).
+
+* ``twincell_prior`` is the ablation: the untrained network (evidence weights, known signs, no
+  learning, no context); its unsigned edges (97.7 % of PPI edges) transmit nothing.
+* ``twincell_calibrated`` ranks with the same trained model, each score calibrated against shuffles of
+  the signature (``rank_targets(..., null="shuffle")``): nodes that score high for any signature stop leading.
+* ``random_sign_prior`` is the same untrained network with seeded random signs (+1 / -1) on the
+  unsigned PPI edges: a network that learned nothing, but whose every edge transmits.
+
+Tier 2's ``with_own_transcript`` variant (:meth:`Method.own_transcript_variant`) adds the model's
+self term of genetic perturbations (an over-expressed gene's own transcript, ``self_weight * u``),
+which the drug operator leaves out.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
+import torch
 
 from twincell.bench.methods import Method, Resources, register_method
 from twincell.data.perturbation import PerturbationDataset
 from twincell.errors import TwinCellError
-from twincell.identify import target_scores
+from twincell.identify.null import calibrate, shuffled_changes
 from twincell.model import TwinCell
+
+#: tanh of this is 1.0 in float32: a learned-sign parameter set to +-SATURATED is a fixed sign.
+SATURATED = 20.0
 
 
 class _TwinCellRanker(Method):
     """Shared ranking and prediction of a :class:`~twincell.model.TwinCell` held in ``self.model``."""
 
     predicts_response = True
+    gives_direction = True
+    #: ``none``: raw adjoint alignment; ``shuffle``: alignment calibrated against shuffled signatures.
+    null = "none"
+    #: shuffles per signature when ``null == "shuffle"``.
+    n_null = 50
 
     def __init__(self, resources: Resources) -> None:
         super().__init__(resources)
         self.model: TwinCell | None = None
+        self.own_transcript = False
 
     @property
     def is_fitted(self) -> bool:
@@ -42,11 +66,47 @@ class _TwinCellRanker(Method):
         pred = self._require_model().predict_dataset(data)
         return pd.DataFrame(np.nan_to_num(pred, nan=0.0), columns=data.genes)
 
-    def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
-        """|adjoint score| of every network gene for reversing the signature (best direction)."""
+    def signed_scores(self, signatures: Sequence[pd.Series], context: str | None = None) -> pd.DataFrame:
+        """Adjoint score of activating each network gene, for reversing each signature (genes x signatures).
+
+        One batched adjoint over all signatures; positive = activate, negative = inhibit. With
+        ``own_transcript`` the genetic self term ``self_weight * d`` is added. With ``null = "shuffle"``
+        each signature's scores are z-scores against ``n_null`` seeded permutations of its values among
+        its own genes (:func:`twincell.identify.null.calibrate`; one adjoint over 1 + ``n_null`` columns).
+        """
         model = self._require_model()
         # a gate-free model has one operator whatever the context: ask the model's cache for that one
-        return target_scores(model.operator(context if model.gated else None), -signature, direction="both")
+        op = model.operator(context if model.gated else None)
+        genes = pd.Index(op.genes.astype(str))
+        D = np.column_stack([-s.reindex(genes, fill_value=0.0).to_numpy(float) for s in signatures])
+        self_weight = float(model.module.self_weight.detach()) if self.own_transcript else 0.0
+        if self.null == "none":
+            return pd.DataFrame(np.asarray(op.adjoint(D), dtype=float) + self_weight * D, index=genes)
+        columns = []
+        for j, signature in enumerate(signatures):
+            Dj = np.column_stack([D[:, j], shuffled_changes(D[:, j], genes.isin(signature.index), self.n_null,
+                                                            self.resources.seed)])
+            S = np.asarray(op.adjoint(Dj), dtype=float) + self_weight * Dj
+            columns.append(calibrate(S[:, 0], S[:, 1:])[0])
+        return pd.DataFrame(np.column_stack(columns), index=genes)
+
+    def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
+        """|adjoint score| of every network gene for reversing the signature (best direction)."""
+        return self.rank_targets_many([signature], context)[0]
+
+    def rank_targets_many(self, signatures: Sequence[pd.Series], context: str | None = None) -> pd.DataFrame:
+        """|adjoint score| for many signatures through one batched adjoint (genes x signatures)."""
+        return self.signed_scores(signatures, context).abs()
+
+    def target_directions(self, signature: pd.Series, context: str | None = None) -> pd.Series:
+        """Sign of the adjoint score: +1 activate, -1 inhibit, 0 for genes that cannot reach the signature."""
+        return np.sign(self.signed_scores([signature], context)[0])
+
+    def own_transcript_variant(self) -> Method:
+        """A copy that adds the over-expressed gene's own transcript (the model's genetic self term)."""
+        variant = copy.copy(self)
+        variant.own_transcript = True
+        return variant
 
 
 @register_method
@@ -75,6 +135,18 @@ class TwinCellMethod(_TwinCellRanker):
 
 
 @register_method
+class TwinCellCalibrated(TwinCellMethod):
+    """TwinCell with the score a signature must earn: each candidate's alignment as a z-score against
+    its alignments with ``n_null`` shuffles of the signature's values among its own genes
+    (``rank_targets(..., null="shuffle")``). Trained like ``twincell`` (same seed and options)."""
+
+    name = "twincell_calibrated"
+    description = "TwinCell, adjoint alignment calibrated against 50 shuffles of the signature (null='shuffle')"
+    null = "shuffle"
+    predicts_response = False  # its forward predictions are twincell's
+
+
+@register_method
 class TwinCellPrior(_TwinCellRanker):
     """The untrained TwinCell: evidence weights and known signs, no learning, no context."""
 
@@ -85,3 +157,26 @@ class TwinCellPrior(_TwinCellRanker):
     def __init__(self, resources: Resources) -> None:
         super().__init__(resources)
         self.model = TwinCell.prior(resources.network, seed=resources.seed)
+
+
+@register_method
+class RandomSignPrior(_TwinCellRanker):
+    """The untrained TwinCell with seeded random signs (+1 / -1) on the unsigned PPI edges.
+
+    Evidence weights, known signs where known, no learning, no context: a network that learned
+    nothing but transmits over every edge (the prior keeps unsigned edges shut). Comparing it with
+    ``twincell`` separates what training learned from what merely opening the edges gives.
+    """
+
+    name = "random_sign_prior"
+    description = "Control: the untrained network with seeded random signs on its unsigned PPI edges"
+    reference = "this package"
+
+    def __init__(self, resources: Resources) -> None:
+        super().__init__(resources)
+        model = TwinCell.prior(resources.network, seed=resources.seed)
+        theta = model.module.ppi.theta  # one learned-sign parameter per unsigned PPI edge
+        signs = np.random.default_rng(resources.seed).choice([-1.0, 1.0], size=theta.shape[0])
+        with torch.no_grad():
+            theta.copy_(torch.as_tensor(SATURATED * signs, dtype=theta.dtype))
+        self.model = model

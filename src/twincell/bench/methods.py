@@ -12,7 +12,7 @@ returns its scores over the same candidate genes for every method alike. Signatu
 from __future__ import annotations
 
 from abc import ABC
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, TypeVar
 
@@ -35,7 +35,8 @@ class Resources:
     network
         The interactome; its genes are the candidate targets.
     drugs
-        Drug -> target table (druggability and popularity controls, the druggable-genome universe).
+        Drug -> target table (druggability and popularity controls, the druggable-genome universe);
+        TwinBench passes :meth:`DrugTargets.universe` (DrugCentral ∪ the approved-target table).
     seed
         Seed of every random choice a method makes.
     model
@@ -44,6 +45,10 @@ class Resources:
         Context embeddings (a ``ContextRegistry``) for context-gated training; None trains context-free.
     train_options
         Keyword options passed to the learned model's training (epochs, ...).
+    training_exposure
+        Gene -> number of training examples that perturbed it (the ``training_exposure`` control);
+        None reads the default model's training data
+        (:func:`twincell.bench.exposure.default_training_exposure`).
     """
 
     network: Interactome
@@ -52,6 +57,7 @@ class Resources:
     model: object | None = None
     contexts: object | None = None
     train_options: dict = field(default_factory=dict)
+    training_exposure: pd.Series | None = None
 
 
 class Method(ABC):
@@ -70,6 +76,8 @@ class Method(ABC):
         ``False`` for the controls whose ranking ignores the signature (disease-blind priors).
     ranks_targets, predicts_response
         Which tiers the method can take part in (2 and 3 need ranking, 1 needs forward prediction).
+    gives_direction
+        ``True`` when :meth:`target_directions` says whether to activate or inhibit each gene.
     """
 
     name: ClassVar[str]
@@ -79,6 +87,7 @@ class Method(ABC):
     sees_input: ClassVar[bool] = True
     ranks_targets: ClassVar[bool] = True
     predicts_response: ClassVar[bool] = False
+    gives_direction: ClassVar[bool] = False
 
     def __init__(self, resources: Resources) -> None:
         self.resources = resources
@@ -121,6 +130,35 @@ class Method(ABC):
             Gene -> score, higher = better target; genes left out rank last (tied).
         """
         raise TwinCellError(f"method {self.name!r} does not rank targets", "use it for tier 1 only")
+
+    def rank_targets_many(self, signatures: Sequence[pd.Series], context: str | None = None) -> pd.DataFrame:
+        """Score candidate targets for many validated signatures at once (shuffle nulls, tier 3).
+
+        The default calls :meth:`rank_targets` once per signature; methods with a batched form
+        (one sparse mat-mat instead of B mat-vecs) override it with the same scores.
+
+        Returns
+        -------
+        DataFrame
+            Gene x signature scores, column ``j`` = ``signatures[j]`` (columns 0..B-1); genes a
+            signature left out are NaN (they rank last).
+        """
+        return pd.concat([self.rank_targets(s, context) for s in signatures], axis=1,
+                         keys=range(len(signatures)))
+
+    def target_directions(self, signature: pd.Series, context: str | None = None) -> pd.Series:
+        """Best direction per gene for reversing the signature: +1 activate, -1 inhibit, 0 none.
+
+        Only methods with ``gives_direction`` implement it.
+        """
+        raise TwinCellError(f"method {self.name!r} gives no direction", "use a method with gives_direction = True")
+
+    def own_transcript_variant(self) -> Method | None:
+        """The method with the over-expressed gene's own transcript in its model (tier 2), or None.
+
+        None (the default) means the method has no such term: its ranking is the same either way.
+        """
+        return None
 
 
 M = TypeVar("M", bound=type[Method])
@@ -219,6 +257,22 @@ def prepare_signature(signature: pd.Series | Signature, name: str | None = None)
     return read_signature(table, gene_col="gene", logfc_col="logfc", name=label)
 
 
+def _on_candidates(method: Method, scores: pd.DataFrame, candidates: pd.Index) -> pd.DataFrame:
+    """Checked scores on the candidates, each column's unscored genes tied at its lowest score minus 1.
+
+    Raises
+    ------
+    TwinCellError
+        If a column is not numeric or holds infinite scores.
+    """
+    if not all(pd.api.types.is_numeric_dtype(t) for t in scores.dtypes):
+        raise TwinCellError(f"method {method.name!r} returned non-numeric scores", "rank_targets must return gene -> score")
+    if np.isinf(scores.to_numpy(float)).any():
+        raise TwinCellError(f"method {method.name!r} returned infinite scores", "return finite scores")
+    scores = scores[~scores.index.duplicated()].reindex(candidates).astype(float)
+    return scores.fillna((scores.min() - 1.0).fillna(0.0))
+
+
 def run_method(method: Method, signature: pd.Series | Signature, context: str | None = None, *,
                candidates: pd.Index | None = None) -> pd.Series:
     """Run one method on one signature: validate, rank, and score every candidate.
@@ -248,11 +302,33 @@ def run_method(method: Method, signature: pd.Series | Signature, context: str | 
     sig = prepare_signature(signature)
     cand = pd.Index(method.resources.network.genes) if candidates is None else candidates
     scores = method.rank_targets(sig.logfc.rename(sig.name), context)
-    if not isinstance(scores, pd.Series) or not pd.api.types.is_numeric_dtype(scores):
+    if not isinstance(scores, pd.Series):
         raise TwinCellError(f"method {method.name!r} returned {type(scores).__name__}, not a numeric Series",
                             "rank_targets must return gene -> score")
-    if np.isinf(scores.to_numpy(float)).any():
-        raise TwinCellError(f"method {method.name!r} returned infinite scores", "return finite scores")
-    scores = scores[~scores.index.duplicated()].reindex(cand).astype(float)
-    floor = scores.min() - 1.0 if scores.notna().any() else 0.0
-    return scores.fillna(floor).rename(method.name)
+    return _on_candidates(method, scores.to_frame(), cand).iloc[:, 0].rename(method.name)
+
+
+def run_method_many(method: Method, signatures: Sequence[pd.Series | Signature], context: str | None = None, *,
+                    candidates: pd.Index | None = None) -> pd.DataFrame:
+    """:func:`run_method` for many signatures at once, through :meth:`Method.rank_targets_many`.
+
+    Returns
+    -------
+    DataFrame
+        Candidates x signatures (columns = signature names, in order), finite; each column as
+        :func:`run_method` would return it.
+
+    Raises
+    ------
+    TwinCellError
+        If the method returns a table of the wrong width, non-numeric or infinite scores.
+    """
+    sigs = [prepare_signature(s) for s in signatures]
+    cand = pd.Index(method.resources.network.genes) if candidates is None else candidates
+    scores = method.rank_targets_many([s.logfc.rename(s.name) for s in sigs], context)
+    if not isinstance(scores, pd.DataFrame) or scores.shape[1] != len(sigs):
+        raise TwinCellError(f"method {method.name!r} returned no table of {len(sigs)} score columns",
+                            "rank_targets_many must return genes x signatures")
+    out = _on_candidates(method, scores, cand)
+    out.columns = [s.name for s in sigs]
+    return out

@@ -161,6 +161,86 @@ class RankedPositives:
         return out
 
 
+# --------------------------------------------------------------------------- ranking: many score columns at once
+def auroc_columns(scores: np.ndarray, positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
+    """AUROC of every column of a score matrix (the shuffle nulls), ties counted as scikit-learn counts them.
+
+    Parameters
+    ----------
+    scores
+        (G, B) scores, one column per ranking (higher = better).
+    positive, negative
+        (G,) boolean masks of the positives and the negatives (other genes are left out).
+
+    Returns
+    -------
+    np.ndarray
+        (B,) AUROC per column: the Mann-Whitney U of the positives' average ranks over ``n_pos * n_neg``.
+    """
+    keep = positive | negative
+    ranks = stats.rankdata(scores[keep], axis=0)
+    pos = positive[keep]
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    return (ranks[pos].sum(axis=0) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def hits_in_top(scores: np.ndarray, hits: np.ndarray, k: int) -> np.ndarray:
+    """Expected number of ``hits`` among the top ``k`` of each column when ties are broken at random.
+
+    Parameters
+    ----------
+    scores
+        (G, B) scores (higher = better).
+    hits
+        (G,) boolean mask of the genes that count (e.g. drug targets).
+    k
+        Cut-off.
+
+    Returns
+    -------
+    np.ndarray
+        (B,) counts: genes above the k-th score count fully, the block tied at it in proportion.
+    """
+    k = min(k, scores.shape[0])
+    kth = -np.partition(-scores, k - 1, axis=0)[k - 1]
+    above, tied = scores > kth, scores == kth
+    n_above, n_tied = above.sum(axis=0), tied.sum(axis=0)
+    return (above & hits[:, None]).sum(axis=0) + (tied & hits[:, None]).sum(axis=0) * (k - n_above) / n_tied
+
+
+def direction_accuracy(predicted: pd.Series, known: pd.Series) -> float:
+    """Share of the genes with a known direction whose predicted direction matches.
+
+    Parameters
+    ----------
+    predicted
+        Gene -> predicted direction (+1 activate, -1 inhibit, 0 none: never a match).
+    known
+        Gene -> the approved drug's direction (+1 / -1).
+
+    Returns
+    -------
+    float
+        Matches / len(known); NaN when ``known`` is empty.
+    """
+    if known.empty:
+        return np.nan
+    return float((predicted.reindex(known.index).fillna(0).to_numpy() == known.to_numpy()).mean())
+
+
+def empirical_p(observed: float, null: np.ndarray) -> float:
+    """One-sided empirical p-value ``(1 + #{null >= observed}) / (1 + #null)`` (floor ``1 / (1 + #null)``)."""
+    null = np.asarray(null, dtype=float)
+    return float((1 + np.sum(null >= observed - 1e-12)) / (1 + len(null)))
+
+
+def fisher_combined_p(pvalues: Sequence[float]) -> float:
+    """Fisher's combination of independent p-values (``scipy.stats.combine_pvalues``); NaNs are left out."""
+    p = np.asarray(pvalues, dtype=float)
+    p = p[np.isfinite(p)]
+    return float(stats.combine_pvalues(p, method="fisher").pvalue) if p.size else np.nan
+
+
 def percentile_ci(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap interval of ``samples`` (NaNs ignored; NaN when all are NaN)."""
     samples = np.asarray(samples, dtype=float)

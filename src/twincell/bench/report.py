@@ -24,7 +24,17 @@ READING = (
     "(target genes never perturbed in training). Tier 3 ranks targets from patient-tissue signatures against "
     "approved-drug targets; `_druggable` metrics use only other drug targets as negatives (the headline: "
     "disease-blind controls score high on all genes but not there), and mode_collapse_p is small only when "
-    "the ranking depends on the disease's own signature. Brackets: 95% bootstrap intervals."
+    "the ranking depends on the disease's own signature (T3 gives the number of diseases with p < 0.05 and "
+    "Fisher's combined p). Brackets: 95% bootstrap intervals."
+)
+SKILL_READING = (
+    "Tier 3, druggable universe, mean over diseases. signature_gain: AUROC minus the AUROC with the logFC values "
+    "permuted among the signature's own genes (does the ranking use the direction and size of each change?); "
+    "geneset_gain: minus the AUROC with the values placed on random network genes (does it use which genes "
+    "change?); auroc_druggable_unseen: only genes never perturbed in the default model's training data; "
+    "druggable_in_top_50: drug targets among the top 50; direction_accuracy: approved targets with a known drug "
+    "action whose predicted direction matches (methods that give one); mode_collapse_n_significant: diseases "
+    "with mode-collapse p < 0.05; mode_collapse_fisher_p: Fisher's combination of the diseases' p-values."
 )
 
 
@@ -67,7 +77,13 @@ def _tier3_sections(result: BenchResult, out: Path) -> list[Section]:
     sections = [Section("Tier 3: diseases and signatures",
                         "Every disease of the target table or the signatures; none is skipped silently.",
                         result.coverage.set_index("disease"))]
+    skill = result.skill()
+    if not skill.empty:
+        sections.append(Section("Tier 3: where the skill comes from", SKILL_READING, skill))
     for metric, what in (("auroc_druggable", "AUROC among drug targets (headline)"), ("auroc", "AUROC, all network genes"),
+                         ("signature_gain_druggable", "gain over value-permuted signatures (druggable AUROC)"),
+                         ("geneset_gain_druggable", "gain over random gene sets (druggable AUROC)"),
+                         ("auroc_druggable_unseen", "AUROC among drug targets never perturbed in training"),
                          ("auprc_druggable", "AUPRC among drug targets"), ("recall_at_100", "recall@100, all genes"),
                          ("mode_collapse_p_druggable", "mode-collapse p-value (druggable AUROC)")):
         rows = t3[t3["metric"] == metric]
@@ -104,7 +120,8 @@ def _tier12_sections(result: BenchResult) -> list[Section]:
 def write_report(result: BenchResult, out_dir: str | os.PathLike) -> dict[str, Path]:
     """Write the TwinBench files into ``out_dir`` (created if needed).
 
-    Files: ``twinbench.csv`` (tidy metrics), ``summary.csv`` (method x metric), ``targets.csv``
+    Files: ``twinbench.csv`` (tidy metrics), ``summary.csv`` (method x metric), ``skill.csv`` (where the
+    tier-3 skill comes from), ``targets.csv``
     (rank of every approved target), ``coverage.csv``, ``tier2_cases.csv``, ``metric_table.png``,
     ``roc_<disease>.png``, ``report.md`` and ``report.html``.
 
@@ -119,6 +136,10 @@ def write_report(result: BenchResult, out_dir: str | os.PathLike) -> dict[str, P
     result.table.to_csv(files["table"], index=False)
     summary = result.summary()
     summary.to_csv(files["summary"])
+    skill = result.skill()
+    if not skill.empty:
+        files["skill"] = out / "skill.csv"
+        skill.to_csv(files["skill"])
     for key, frame in (("targets", result.targets), ("coverage", result.coverage), ("tier2_cases", result.tier2_cases)):
         if not frame.empty:
             files[key] = out / f"{key}.csv"

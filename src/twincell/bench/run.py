@@ -23,11 +23,13 @@ import numpy as np
 import pandas as pd
 
 from twincell.bench import baselines, learned  # noqa: F401  (registers the methods)
-from twincell.bench.diseases import bundled_signatures, clinical_tasks, read_signature_files, read_targets
+from twincell.bench.diseases import (approved_directions, bundled_signatures, clinical_tasks, read_signature_files,
+                                     read_targets)
+from twincell.bench.exposure import default_training_exposure, perturbation_target_counts
 from twincell.bench.methods import METHODS, Method, Resources, check_method_names, make_methods
 from twincell.bench.tier1 import run_tier1
-from twincell.bench.tier2 import run_tier2
-from twincell.bench.tier3 import Tier3Result, run_tier3
+from twincell.bench.tier2 import VARIANTS, run_tier2
+from twincell.bench.tier3 import MEAN, Tier3Result, run_tier3
 from twincell.context import ContextRegistry
 from twincell.data.drugs import DrugTargets
 from twincell.data.perturbation import PerturbationDataset
@@ -44,14 +46,26 @@ TIER1_CONTEXT_DATASET = "signatures_neurips"
 TIER2_LABEL = f"{TIER2_DATASET} (held-out targets)"
 TIER1_CONTEXT_LABEL = f"{TIER1_CONTEXT_DATASET} (held-out contexts)"
 #: Short column prefix of each dataset in the summary.
-PREFIX = {(1, TIER1_CONTEXT_LABEL): "T1-context", (1, TIER2_LABEL): "T1-perturbation", (2, TIER2_LABEL): "T2"}
+PREFIX = {(1, TIER1_CONTEXT_LABEL): "T1-context", (1, TIER2_LABEL): "T1-perturbation",
+          (2, f"{TIER2_LABEL}, {VARIANTS[0]}"): "T2", (2, f"{TIER2_LABEL}, {VARIANTS[1]}"): "T2-own"}
 #: Metrics shown in the method x metric summary, per tier.
 SUMMARY_METRICS: dict[int, tuple[str, ...]] = {
     1: ("pearson_top20", "l2_ratio"),
     2: ("auroc", "recall_at_10", "median_rank"),
-    3: ("auroc", "auroc_druggable", "auprc_druggable", "recall_at_100", "mode_collapse_p_druggable"),
+    3: ("auroc", "auroc_druggable", "auprc_druggable", "recall_at_100", "mode_collapse_n_significant_druggable",
+        "mode_collapse_fisher_p_druggable"),
 }
-LOWER_IS_BETTER = ("l2_ratio", "median_rank", "mode_collapse_p_druggable")
+#: Columns of the "where the skill comes from" table (tier 3, druggable universe), in order.
+SKILL_METRICS: tuple[str, ...] = ("auroc_druggable", "signature_gain_druggable", "geneset_gain_druggable",
+                                  "auroc_druggable_unseen", "druggable_in_top_50", "direction_accuracy",
+                                  "mode_collapse_n_significant_druggable", "mode_collapse_fisher_p_druggable")
+#: Short column headers of the skill table where space is tight (the CLI).
+SKILL_HEADERS: dict[str, str] = {
+    "auroc_druggable": "AUROC drug", "signature_gain_druggable": "sig. gain", "geneset_gain_druggable": "gene-set gain",
+    "auroc_druggable_unseen": "AUROC unseen", "druggable_in_top_50": "drug in top 50",
+    "direction_accuracy": "direction acc.", "mode_collapse_n_significant_druggable": "diseases p<0.05",
+    "mode_collapse_fisher_p_druggable": "Fisher p"}
+LOWER_IS_BETTER = ("l2_ratio", "median_rank", "mode_collapse_fisher_p_druggable")
 
 
 @dataclass(frozen=True)
@@ -63,7 +77,8 @@ class BenchSettings:
     n_boot
         Bootstrap resamples for confidence intervals.
     n_shuffles
-        Shuffled signatures per signature (tier-3 mode-collapse p-value).
+        Value permutations and random-gene-set shuffles per signature (tier 3; the gene-set shuffles
+        are the mode-collapse null, whose floor is 1 / (n_shuffles + number of other diseases + 1)).
     test_fraction
         Share of target genes held out in tier 2 (and tier 1, held-out perturbations).
     max_tier2_cases
@@ -74,7 +89,7 @@ class BenchSettings:
     """
 
     n_boot: int = 1000
-    n_shuffles: int = 20
+    n_shuffles: int = 100
     test_fraction: float = 0.2
     max_tier2_cases: int = 150
     max_epochs: int = 3
@@ -82,7 +97,7 @@ class BenchSettings:
     @classmethod
     def quick(cls) -> BenchSettings:
         """Small settings for a smoke run (well under a minute of ranking work)."""
-        return cls(n_boot=200, n_shuffles=5, test_fraction=0.1, max_tier2_cases=30, max_epochs=1)
+        return cls(n_boot=200, n_shuffles=20, test_fraction=0.1, max_tier2_cases=30, max_epochs=1)
 
 
 @dataclass
@@ -116,6 +131,10 @@ class BenchResult:
         """Method x metric table: tiers 1-2 averaged over their datasets, tier 3 over the diseases' means."""
         return summary_table(self.table)
 
+    def skill(self) -> pd.DataFrame:
+        """Where each method's tier-3 skill comes from (:func:`skill_table`)."""
+        return skill_table(self.table)
+
 
 def summary_table(table: pd.DataFrame) -> pd.DataFrame:
     """Method x metric headline table from the tidy metrics (see :data:`SUMMARY_METRICS`).
@@ -123,7 +142,7 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
     Columns are ``<tier/dataset> <metric>`` (``T1-context``, ``T1-perturbation``, ``T2``, ``T3``); tier 3
     is the mean over diseases of each disease's mean over its signatures. Methods keep their order.
     """
-    t = table[table["value"].notna() & ((table["tier"] != 3) | (table["signature"] == "mean"))]
+    t = table[table["value"].notna() & ((table["tier"] != 3) | (table["signature"] == MEAN))]
     t = t[[m in SUMMARY_METRICS[tier] for tier, m in zip(t["tier"], t["metric"])]]
     prefix = [PREFIX.get((tier, sig), f"T{tier}") if tier != 3 else "T3" for tier, sig in zip(t["tier"], t["signature"])]
     t = t.assign(column=[f"{p} {m}" for p, m in zip(prefix, t["metric"])])
@@ -132,6 +151,22 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
     blocks = [*PREFIX.values(), "T3"]
     cols = [f"{b} {m}" for b in blocks for m in SUMMARY_METRICS[int(b[1])] if f"{b} {m}" in wide.columns]
     return wide.loc[order, cols]
+
+
+def skill_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Where each method's tier-3 skill comes from: one row per method, the columns of :data:`SKILL_METRICS`.
+
+    Per-disease metrics are the mean over diseases of each disease's mean over its signatures;
+    ``mode_collapse_n_significant_druggable`` (diseases with p < 0.05) and
+    ``mode_collapse_fisher_p_druggable`` (Fisher's combined p) are over all diseases. Methods keep
+    their order; a metric a method does not have (``direction_accuracy``) is NaN.
+    """
+    t = table[(table["tier"] == 3) & (table["signature"] == MEAN) & table["metric"].isin(SKILL_METRICS)]
+    if t.empty:
+        return pd.DataFrame(columns=list(SKILL_METRICS))
+    wide = t.pivot_table(index="method", columns="metric", values="value", aggfunc="mean")
+    order = [m for m in dict.fromkeys(t["method"]) if m in wide.index]
+    return wide.reindex(index=order, columns=list(SKILL_METRICS))
 
 
 def _subsample(data: PerturbationDataset, n: int, seed: int) -> PerturbationDataset:
@@ -180,7 +215,7 @@ def run_benchmark(tiers: Iterable[int] = (1, 2, 3), methods: Sequence[str] | Non
     names = check_method_names(methods if methods is not None else METHODS)
     settings = BenchSettings.quick() if quick else BenchSettings()
     network = network or Interactome.default()
-    drugs = DrugTargets.default()
+    drugs = DrugTargets.universe()
     train_options = {"max_epochs": settings.max_epochs, "patience": 1}
     facts = {"tiers": ",".join(map(str, tiers)), "seed": str(seed), "quick": str(quick),
              "network": repr(network), "n_bootstrap": str(settings.n_boot), "n_shuffles": str(settings.n_shuffles)}
@@ -222,7 +257,8 @@ def _run_perturbation_tiers(tiers: Sequence[int], names: Sequence[str], network:
     split = make_split(data, "target", settings.test_fraction, seed)
     (train,), (test,) = split.apply([data])
     test = _subsample(test, settings.max_tier2_cases, seed)
-    resources = Resources(network, drugs, seed, train_options=train_options)
+    resources = Resources(network, drugs, seed, train_options=train_options,
+                          training_exposure=perturbation_target_counts([train]))
     wanted = _with_mean(names) if 1 in tiers else list(names)
     methods = _fit(make_methods(wanted, resources), train)
     result.facts["tier 1/2 data"] = (f"{TIER2_DATASET}: {train.n_obs} training rows; {len(split.held_out)} target genes "
@@ -269,14 +305,20 @@ def _run_tier3(names: Sequence[str], network: Interactome, drugs: DrugTargets, s
     targets = read_targets(targets_file)
     candidates = pd.Index(network.genes)
     tasks = clinical_tasks(signatures, targets, candidates)
-    needs_model = "twincell" in names and model is None
-    resources = Resources(network, drugs, seed, model=default_model() if needs_model else model)
+    uses_model = {"twincell", "twincell_calibrated"} & set(names)
+    needs_model = bool(uses_model) and model is None
+    exposure = default_training_exposure()
+    resources = Resources(network, drugs, seed, model=default_model() if needs_model else model,
+                          training_exposure=exposure)
     rankers = make_methods([n for n in check_method_names(names) if METHODS[n].ranks_targets], resources)
     if not all(m.is_fitted for m in rankers):
         rankers = _fit(rankers, load_bundled(TIER2_DATASET))
     facts["tier 3 data"] = (f"{len(signatures)} signatures; targets from {targets.attrs.get('source')} "
                             f"({targets['disease'].nunique()} diseases, {len(targets)} disease-target pairs)")
-    if "twincell" in names:
+    if uses_model:
         facts["tier 3 TwinCell model"] = repr(resources.model)
-    return run_tier3(rankers, tasks, drugs.druggable_genes(), n_boot=settings.n_boot,
+    facts["tier 3 training exposure"] = (f"{len(exposure)} genes were perturbation targets of the default model's "
+                                         f"training data (left out of auroc_druggable_unseen)")
+    return run_tier3(rankers, tasks, drugs.druggable_genes(), exposed=set(exposure.index),
+                     directions=approved_directions(targets, drugs), n_boot=settings.n_boot,
                      n_shuffles=settings.n_shuffles, seed=seed)

@@ -11,8 +11,13 @@ from rich.table import Table
 
 console = Console()
 
+#: Upper bounds of CLI options, checked before the model loads: each explained target costs about 70 ms
+#: on the full network, each path a Yen iteration.
+MAX_EXPLAIN = 500
+MAX_PATHS = 100
+
 if TYPE_CHECKING:
-    from twincell.model import TwinCell
+    from twincell.model import SavedModel, TwinCell
 
 
 def load_model(model_dir: Path | None) -> TwinCell:
@@ -20,6 +25,13 @@ def load_model(model_dir: Path | None) -> TwinCell:
     from twincell.model import TwinCell, default_model
 
     return default_model() if model_dir is None else TwinCell.load(model_dir)
+
+
+def open_model(model_dir: Path | None) -> SavedModel:
+    """A saved model directory, or the bundled default model, opened for inference (torch loaded only if needed)."""
+    from twincell.model import open_default_model, open_model as open_dir
+
+    return open_default_model() if model_dir is None else open_dir(model_dir)
 
 
 def _fmt(value: object) -> str:

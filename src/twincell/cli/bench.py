@@ -33,6 +33,7 @@ def bench(
     """Benchmark TwinCell and its baselines on three tiers; write a tidy CSV and a report."""
     from twincell.bench import list_methods as registered
     from twincell.bench import run_benchmark, write_report
+    from twincell.bench.run import SKILL_HEADERS
 
     if list_methods:
         print_table(registered(), title="TwinBench methods")
@@ -52,6 +53,10 @@ def bench(
         block = summary[[c for c in summary.columns if c.startswith(tier)]].dropna(how="all")
         if not block.empty:
             print_table(block.reset_index(), title=f"TwinBench {tier} (method x metric)")
+    skill = result.skill()
+    if not skill.empty:
+        print_table(skill.rename(columns=SKILL_HEADERS).reset_index(),
+                    title="TwinBench T3: where the skill comes from (druggable universe, mean over diseases)")
     if not result.coverage.empty:
         skipped = result.coverage[result.coverage["status"] != "scored"]
         for row in skipped.itertuples(index=False):

@@ -34,7 +34,7 @@ def encode(
                                         "$TWINCELL_GENEFORMER_DIR; without either, the ExpressionEncoder is used)."),
     layer: int = typer.Option(-1, help="Geneformer layer: -1 = second-to-last (default), 0 = last."),
     pooling: str = typer.Option(None, help="Geneformer pooling: cls (V2 default) or mean."),
-    batch_size: int = typer.Option(16, help="Cells per Geneformer forward pass."),
+    batch_size: int = typer.Option(16, min=1, help="Cells per Geneformer forward pass."),
 ) -> None:
     """Encode the contexts of an .h5ad file and save them as a context registry."""
     from twincell.context.encode import encode_h5ad, make_encoder

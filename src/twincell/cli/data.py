@@ -37,6 +37,6 @@ def prepare(
         raise DataFileError(f"unknown dataset kind {kind!r}", "supported: tahoe")
     from twincell.data.tahoe import prepare_tahoe
 
-    ds = prepare_tahoe(src, scheduler=scheduler, plates=[p.strip() for p in plates.split(",")] if plates else None)
-    ds.write(out)
+    ds = prepare_tahoe(src, scheduler=scheduler, plates=[p.strip() for p in plates.split(",")] if plates else None,
+                       out=out)
     console.print(f"{ds} -> {out}")

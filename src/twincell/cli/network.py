@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from twincell.cli._common import console, print_table
+from twincell.cli._common import MAX_PATHS, console, print_table
+from twincell.data.tables import read_user_table
 from twincell.network import Interactome
 from twincell.network.build import ALL_SOURCES
 
@@ -20,8 +21,9 @@ def load_network(network: Path | None) -> Interactome:
         return Interactome.default()
     if network.suffix == ".parquet":
         return Interactome.load(network)
-    sep = "," if network.suffix == ".csv" else "\t"
-    return Interactome.from_edges(pd.read_csv(network, sep=sep), name=network.name)
+    return Interactome.from_edges(read_user_table(network, what="edge table",
+                                                  hint="give a TSV/CSV with source, target, weight columns"),
+                                  name=network.name)
 
 
 @app.command()
@@ -45,7 +47,7 @@ def build_network(
 
 
 @app.command()
-def paths(source: str, target: str, k: int = typer.Option(5, help="Number of paths."),
+def paths(source: str, target: str, k: int = typer.Option(5, min=1, max=MAX_PATHS, help="Number of paths."),
           network: Path = typer.Option(None, "--network")) -> None:
     """The k most probable simple paths from SOURCE to TARGET."""
     net = load_network(network)

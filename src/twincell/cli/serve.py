@@ -17,20 +17,28 @@ def serve(
     token_file: Path = typer.Option(None, "--token-file",
                                     help="File whose first line is the API bearer token "
                                          "(default: $TWINCELL_API_TOKEN; none = no auth)."),
+    workers: int = typer.Option(1, "--workers", min=1,
+                                help="Worker processes, each loading the model once (ranking holds the GIL: "
+                                     "use about one per CPU core)."),
+    allow_host: list[str] = typer.Option(None, "--allow-host",
+                                         help="Host name clients may use in the Host header, besides the loopback "
+                                              "names and --host (repeatable; '*' = any, only behind a proxy)."),
 ) -> None:
-    """Serve the HTTP API (/v1/...) and the browsable page (/) for one model, loaded once."""
-    import uvicorn
-
-    from twincell.service import create_app
-    from twincell.service.auth import resolve_token
+    """Serve the HTTP API (/v1/...) and the browsable page (/) for one model, loaded once per worker."""
+    from twincell.model.default import default_model_dir
+    from twincell.service.auth import allowed_host_names, resolve_token
+    from twincell.service.server import serve as run_server
 
     token = resolve_token(token_file)
-    loaded = load_model(model)
+    loaded = load_model(model)  # fails here, in one process, on a bad directory; trains the default model once
     if not _is_loopback(host) and token is None:
         console.print(f"[yellow]warning:[/] serving on {host} without a token: anyone who can reach it can use it "
                       "(set $TWINCELL_API_TOKEN or --token-file)")
-    console.print(f"TwinCell service on http://{host}:{port}/ (API docs at /docs)")
-    uvicorn.run(create_app(loaded, token=token), host=host, port=port, log_level="info")
+    hosts = allowed_host_names(host, allow_host or ())
+    console.print(f"TwinCell service on http://{host}:{port}/ ({workers} worker(s); API schema at /openapi.json; "
+                  f"allowed hosts: {', '.join(hosts)})")
+    run_server(loaded if workers == 1 else (model or default_model_dir()), host=host, port=port, token=token,
+               allowed_hosts=hosts, workers=workers)
 
 
 def _is_loopback(host: str) -> bool:

@@ -101,8 +101,9 @@ class GeneformerEncoder:
 
     @property
     def name(self) -> str:
-        """Encoder name saved with every context, e.g. ``geneformer-V1-6L``."""
-        return f"geneformer-{self.version}-{self.n_layers}L"
+        """Encoder name saved with every context: generation, layers and checkpoint folder, e.g.
+        ``geneformer-V1-6L:Geneformer-V1-10M`` (two checkpoints of one size give different names)."""
+        return f"geneformer-{self.version}-{self.n_layers}L:{self.model_dir.resolve().name}"
 
     @property
     def dim(self) -> int:
@@ -126,7 +127,8 @@ class GeneformerEncoder:
         Returns
         -------
         numpy.ndarray
-            (n_obs, dim) float32 cell embeddings, in ``adata`` order.
+            (n_obs, dim) float32 cell embeddings, in ``adata`` order; with an ``obs["filter_pass"]``
+            column, only the cells where it equals 1 (as Geneformer does).
         """
         return self.embed_tokens(self.tokenize(adata, **kwargs))
 

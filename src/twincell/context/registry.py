@@ -13,10 +13,47 @@ import numpy as np
 import pandas as pd
 
 from twincell.context._npz import open_versioned_npz
+from twincell.context.tokenizer import passing_cells
 from twincell.errors import ContextError, DataFileError
 
 _FORMAT = 1
 _INFO_FIELDS = ("source", "has_baseline", "datasets", "n_profiles", "note")
+
+
+def match_context_id(context_id: str, known: Iterable[str], where: str) -> str:
+    """The spelling in ``known`` of ``context_id``: exact, else the one id equal to it ignoring case.
+
+    Parameters
+    ----------
+    context_id
+        The id a user gave (e.g. ``hepg2_c3a``, ``t_cells``).
+    known
+        The ids available (a registry's or a model's contexts).
+    where
+        What holds ``known``, for the message (``the model``, ``registry of expression-pca``).
+
+    Raises
+    ------
+    ContextError
+        Unknown id (with close matches and a pointer to ``twincell context list``), or an id that
+        matches several ids ignoring case.
+    """
+    known = list(known)
+    context_id = str(context_id)
+    if context_id in known:
+        return context_id
+    folded = [k for k in known if k.casefold() == context_id.strip().casefold()]
+    if len(folded) == 1:
+        return folded[0]
+    if folded:
+        raise ContextError(f"context {context_id!r} matches {', '.join(folded)} in {where} (ids differing only in case)",
+                           f"give the exact id: one of {', '.join(folded)}")
+    close = difflib.get_close_matches(context_id, known, n=3, cutoff=0.5)
+    shown = ", ".join(sorted(known)[:12]) + (" ..." if len(known) > 12 else "")
+    hint = (f"did you mean {', '.join(close)}? " if close else "") + (
+        f"the {len(known)} known: {shown} (`twincell context list` describes the bundled contexts); "
+        "or give a baseline expression .h5ad, or a registry .npz from `twincell context encode`")
+    raise ContextError(f"unknown context {context_id!r} ({where})", hint)
 
 
 @runtime_checkable
@@ -76,28 +113,22 @@ class ContextRegistry:
         return (f"ContextRegistry({len(self)} contexts, {n_base} with baseline expression, "
                 f"encoder={self.encoder_name}, dim={self.dim})")
 
-    def _check(self, context_id: str) -> None:
-        if context_id not in self._vectors:
-            close = difflib.get_close_matches(str(context_id), self.ids, n=3)
-            hint = (f"did you mean {', '.join(close)}? " if close else "") + f"known contexts: {', '.join(self.ids)}"
-            raise ContextError(f"unknown context {context_id!r} (registry of {self.encoder_name})", hint)
+    def resolve(self, context_id: str) -> str:
+        """The registry's spelling of ``context_id`` (matched ignoring case; see :func:`match_context_id`)."""
+        return match_context_id(context_id, self.ids, f"registry of {self.encoder_name}")
 
     def vector(self, context_id: str) -> np.ndarray:
-        """Embedding of one context, shape (dim,), float32 (a copy)."""
-        self._check(context_id)
-        return self._vectors[context_id].copy()
+        """Embedding of one context (id matched ignoring case), shape (dim,), float32 (a copy)."""
+        return self._vectors[self.resolve(context_id)].copy()
 
     def matrix(self, ids: Iterable[str] | None = None) -> np.ndarray:
         """Embeddings of several contexts (default: all, in :attr:`ids` order), shape (n, dim), float32."""
-        ids = self.ids if ids is None else list(ids)
-        for i in ids:
-            self._check(i)
+        ids = self.ids if ids is None else [self.resolve(i) for i in ids]
         return np.stack([self._vectors[i] for i in ids]) if ids else np.zeros((0, self.dim), np.float32)
 
     def info(self, context_id: str) -> dict[str, Any]:
         """Provenance of one context: ``source``, ``has_baseline``, ``datasets``, ``n_profiles``, ``note``."""
-        self._check(context_id)
-        return dict(self._info[context_id])
+        return dict(self._info[self.resolve(context_id)])
 
     def default_vector(self) -> np.ndarray:
         """The vector of contexts without baseline expression: zeros, shape (dim,)."""
@@ -203,7 +234,8 @@ def encode_contexts(adata: ad.AnnData, context_key: str, encoder: ContextEncoder
                     datasets: str = "", **encode_kwargs: Any) -> ContextRegistry:
     """Encode the contexts of an AnnData of cells or bulk samples (e.g. a patient's tissue).
 
-    Each profile is embedded, then the context embedding is the mean over its profiles.
+    Each profile is embedded, then the context embedding is the mean over its profiles. With an
+    ``obs["filter_pass"]`` column (Geneformer's convention) only profiles where it equals 1 are used.
 
     Parameters
     ----------
@@ -235,6 +267,9 @@ def encode_contexts(adata: ad.AnnData, context_key: str, encoder: ContextEncoder
     labels = adata.obs[context_key]
     if labels.isna().any() or adata.n_obs == 0:
         raise ContextError(f"obs[{context_key!r}] is empty or has missing values", "give every cell/sample a context id")
+    keep = passing_cells(adata.obs)
+    if not keep.all():
+        adata, labels = adata[keep], labels[keep]
     emb = encoder.encode(adata, **encode_kwargs)
     labels = labels.astype(str).to_numpy()
     reg = ContextRegistry(encoder.name, encoder.dim)

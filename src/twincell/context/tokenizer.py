@@ -11,28 +11,59 @@ Per cell, as Geneformer's ``TranscriptomeTokenizer`` does it (``docs/context.md`
 5. the list is truncated to the model input size; V2 keeps ``input_size - 2`` genes and adds
    ``<cls>`` first and ``<eos>`` last, V1 keeps ``input_size`` genes and adds nothing.
 
-Ties are broken by the genes' column order in the input (a stable sort); Geneformer's unstable
-``argsort`` may order tied genes differently.
+Ties are ordered exactly as Geneformer orders them: the same unstable ``np.argsort`` of the negated
+normalised values, over the cell's non-zero vocabulary genes in input column order.
+Cells are kept as Geneformer keeps them: when ``obs["filter_pass"]`` exists, only cells where it
+equals 1 are tokenised. Input IDs that are keys of the token dictionary (Ensembl IDs, including
+V1's 19 ``ENSGR...`` pseudo-autosomal IDs) are used as they are, upper-cased without version suffix.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from twincell._progress import bar
 from twincell.context.dictionaries import SPECIAL_TOKENS, GeneformerDictionaries
-from twincell.data.genes import GeneMapper, detect_kind
+from twincell.data.genes import GeneMapper
 from twincell.errors import ContextError
 
 log = logging.getLogger(__name__)
 
 #: Target sum of Geneformer's per-cell normalisation.
 TARGET_SUM = 10_000.0
+#: Ensembl gene IDs as Geneformer's dictionaries hold them, ``ENSGR...`` (PAR) IDs included, optional version.
+_ENSEMBL_ID = re.compile(r"^ENSGR?\d+(\.\d+)?$", re.IGNORECASE)
+#: ``obs`` column of Geneformer's cell filter: only cells where it equals 1 are tokenised.
+FILTER_KEY = "filter_pass"
+
+
+def passing_cells(obs: pd.DataFrame) -> np.ndarray:
+    """Which cells Geneformer tokenises: ``obs["filter_pass"] == 1`` when that column exists, else all.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_obs,) bool mask.
+
+    Raises
+    ------
+    ContextError
+        No cell passes the filter.
+    """
+    if FILTER_KEY not in obs.columns:
+        return np.ones(len(obs), dtype=bool)
+    keep = (pd.to_numeric(obs[FILTER_KEY], errors="coerce") == 1).to_numpy()
+    if len(obs) and not keep.any():
+        raise ContextError(f"no cell has obs[{FILTER_KEY!r}] == 1 ({len(obs)} cells)",
+                           f"Geneformer tokenises only cells with {FILTER_KEY} == 1: fix or drop that column")
+    return keep
 
 
 @dataclass
@@ -119,13 +150,14 @@ class RankValueTokenizer:
     def ensembl_ids(self, gene_ids: list[str]) -> tuple[list[str | None], list[str]]:
         """Ensembl ID of each input gene (``None`` where unmapped) and the unmapped inputs.
 
-        Ensembl IDs are upper-cased and lose their version suffix; any other identifier goes
-        through :class:`~twincell.data.genes.GeneMapper` to an HGNC symbol and its Ensembl ID.
+        Ensembl IDs (``ENSG...`` and ``ENSGR...``) are upper-cased and lose their version suffix; any
+        other identifier goes through :class:`~twincell.data.genes.GeneMapper` to an HGNC symbol and its
+        Ensembl ID.
         """
         out: list[str | None] = [None] * len(gene_ids)
         others = []
         for i, g in enumerate(gene_ids):
-            if detect_kind(g) == "ensembl":
+            if _ENSEMBL_ID.match(g.strip()):
                 out[i] = g.strip().split(".")[0].upper()
             else:
                 others.append(i)
@@ -186,7 +218,8 @@ class RankValueTokenizer:
         Returns
         -------
         TokenizedCells
-            One token-id list per cell, in ``adata`` order.
+            One token-id list per cell, in ``adata`` order; only cells with ``obs["filter_pass"] == 1``
+            when that column exists (their names in ``obs_names``).
 
         Raises
         ------
@@ -198,6 +231,11 @@ class RankValueTokenizer:
             gene_key = "ensembl_id" if "ensembl_id" in adata.var.columns else None
         if gene_key is not None and gene_key not in adata.var.columns:
             raise ContextError(f"var column {gene_key!r} not found", f"available: {list(adata.var.columns)}")
+        keep = passing_cells(adata.obs)
+        if not keep.all():
+            log.info("Geneformer %s tokenizer: %d of %d cells pass obs[%r] == 1", self.version, int(keep.sum()),
+                     adata.n_obs, FILTER_KEY)
+            adata = adata[keep]
         gene_ids = [str(g) for g in (adata.var[gene_key] if gene_key else adata.var_names)]
         m, kept, unmapped, oov = self.gene_matrix(gene_ids)
         if m.shape[1] == 0:
@@ -257,10 +295,11 @@ class RankValueTokenizer:
         first = starts + (1 if self.special_tokens else 0)
         ptr, limit = counts.indptr, self.max_genes
         # one small sort per cell (cache-friendly; a global lexsort over all entries is several times slower);
-        # indices are sorted within each row, so the stable sort breaks ties by column order
+        # indices are sorted within each row (input column order) and the sort is numpy's default, unstable
+        # one, exactly Geneformer's ``np.argsort(-values)``: tied genes come out in the same order
         for i in range(n):
             seg = slice(ptr[i], ptr[i + 1])
-            order = np.argsort(neg_value[seg], kind="stable")[:limit]
+            order = np.argsort(neg_value[seg])[:limit]
             out[first[i]:first[i] + len(order)] = tokens[seg][order]
         return out, lengths
 

@@ -109,8 +109,10 @@ class DrugTargets:
                                                "name": pd.Series(dtype=str)}))
         self.unmapped_genes = list(unmapped_genes)
         self.n_nonhuman_rows = int(n_nonhuman_rows)
-        self._targets = {int(d): dict(zip(g["gene"], g["sign"].astype(int)))
-                         for d, g in self.table.groupby("drug_id", sort=False)}
+        self._targets: dict[int, dict[str, int]] = {}
+        for d, gene, sign in zip(self.table["drug_id"].astype(int).tolist(), self.table["gene"].tolist(),
+                                 self.table["sign"].astype(int).tolist()):
+            self._targets.setdefault(d, {})[gene] = sign
         names = self.table.drop_duplicates("drug_id")[["drug", "drug_id"]]
         self._name_of = dict(zip(names["drug_id"].astype(int), names["drug"]))
         self._exact: dict[str, set[int]] = {}

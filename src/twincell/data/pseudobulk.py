@@ -15,8 +15,9 @@ Library sizes ``total`` are taken over every gene of the input, mapped or not.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import anndata as ad
 import numpy as np
@@ -26,7 +27,7 @@ import scipy.sparse as sp
 from twincell._progress import bar
 from twincell.data.genes import GeneMapper
 from twincell.data.perturbation import PERTURBATION_TYPES, PerturbationDataset, format_targets
-from twincell.errors import DataFileError, UnknownGeneError
+from twincell.errors import DataFileError, TwinCellError, UnknownGeneError
 
 CP10K_TRANSFORM = "log1p(CP10k) of summed counts, treated minus matched control (natural log)"
 
@@ -78,6 +79,80 @@ def group_sums(matrix: np.ndarray | sp.spmatrix, group_id: np.ndarray, n_groups:
                         shape=(n_groups, len(group_id)))
     out = ind @ (matrix.astype(np.float64) if sp.issparse(matrix) else np.asarray(matrix, dtype=np.float64))
     return np.asarray(out.todense() if sp.issparse(out) else out)
+
+
+BAD_COUNT, BAD_TOKEN = 1, 2  # error codes of :func:`add_token_lists`
+
+
+def _add_token_lists(row_group: np.ndarray, tok_start: np.ndarray, val_start: np.ndarray, length: np.ndarray,
+                     tokens: np.ndarray, values: np.ndarray, lookup: np.ndarray, out: np.ndarray,
+                     skip_negative_first: bool) -> tuple[int, int]:
+    """The loop of :func:`add_token_lists` (plain Python; compiled by numba on first use)."""
+    n_cols = out.shape[1] - 1
+    for i in range(len(row_group)):
+        g = row_group[i]
+        if g < 0:
+            continue
+        t0, v0, n = tok_start[i], val_start[i], length[i]
+        first = 1 if skip_negative_first and n > 0 and values[v0] < 0 else 0
+        for k in range(first, n):
+            v = values[v0 + k]
+            if not v >= 0:  # negative or NaN
+                return BAD_COUNT, i
+            t = tokens[t0 + k]
+            if t < 0 or t >= len(lookup):
+                return BAD_TOKEN, i
+            out[g, n_cols] += v
+            c = lookup[t]
+            if c >= 0:
+                out[g, c] += v
+    return 0, -1
+
+
+@cache
+def _compiled_add_token_lists() -> Callable[..., tuple[int, int]]:
+    try:
+        import numba
+    except ImportError as exc:
+        raise TwinCellError("fast pseudobulk of token lists needs numba", "pip install 'twincell[scale]'") from exc
+    return numba.njit(cache=True, nogil=True)(_add_token_lists)
+
+
+def add_token_lists(row_group: np.ndarray, tok_start: np.ndarray, val_start: np.ndarray, length: np.ndarray,
+                    tokens: np.ndarray, values: np.ndarray, lookup: np.ndarray, out: np.ndarray,
+                    skip_negative_first: bool = True) -> tuple[int, int]:
+    """Add cells stored as (token list, count list) into per-group gene sums, in place, in one pass.
+
+    Cell ``i`` holds ``tokens[tok_start[i]:tok_start[i] + length[i]]`` with the counts at ``val_start[i]``
+    (Arrow list offsets, no copy). Its counts go to row ``row_group[i]`` of ``out`` (skipped when < 0): to
+    column ``lookup[token]`` (nothing when -1) and, for every token, to the last column (library size).
+    A negative first count is a marker (Tahoe's CLS) and is skipped when ``skip_negative_first``.
+    Compiled with numba (``nogil``: shards aggregate in parallel threads); counts are added in cell order
+    in float64, so the sums do not depend on batching.
+
+    Parameters
+    ----------
+    row_group
+        (n_cells,) int64 output row of each cell.
+    tok_start, val_start, length
+        (n_cells,) start of each cell in ``tokens`` / ``values`` and its number of entries.
+    tokens, values
+        Flat token ids (int) and counts (float).
+    lookup
+        Token id -> output column (int32, -1 = not a gene column).
+    out
+        (n_groups, n_cols + 1) float64 sums, updated in place.
+    skip_negative_first
+        Skip a cell's first entry when its count is negative.
+
+    Returns
+    -------
+    code, cell
+        ``(0, -1)``, or the first problem: ``BAD_COUNT`` (negative or NaN count) or ``BAD_TOKEN`` (token not
+        in ``lookup``) and the cell where it occurs (sums are then incomplete).
+    """
+    return _compiled_add_token_lists()(row_group, tok_start, val_start, length, tokens, values, lookup, out,
+                                       skip_negative_first)
 
 
 def log_cp10k(sums: np.ndarray, totals: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,13 +28,17 @@ import pandas as pd
 
 from twincell.data.bundled import path as bundled_path
 from twincell.data.genes import GeneMapper
+from twincell.data.tables import read_user_table
 from twincell.errors import DataFileError, SignatureError
 
 logger = logging.getLogger("twincell.data.signatures")
 
 #: Recognised column names, in order of preference (compared case-insensitively).
-GENE_COLUMNS = ("gene", "gene_symbol", "Gene.symbol", "symbol", "names", "gene_name", "gene_id", "hgnc_symbol",
-                "GeneSymbol", "Gene", "ID", "Unnamed: 0")
+GENE_COLUMNS = ("gene", "gene_symbol", "Gene.symbol", "symbol", "names", "gene_name", "external_gene_name",
+                "Gene name", "hgnc_symbol", "GeneSymbol", "Gene", "gene_id", "Geneid", "Gene stable ID",
+                "ensembl_gene_id", "gene_ids", "entrezgene_id", "ENTREZID", "ID", "primerid", "Unnamed: 0")
+#: Largest |log2 fold change| accepted: 2**1000-fold is no measurement (larger values overflow the scores).
+MAX_ABS_LOGFC = 1000.0
 LOGFC_COLUMNS = ("logFC", "log2FoldChange", "logfoldchanges", "log2fc", "log2FC", "avg_log2FC", "lfc",
                  "log2_fold_change")
 PADJ_COLUMNS = ("adj.P.Val", "padj", "pvals_adj", "p_val_adj", "FDR", "qvalue", "q_value", "adj_pval")
@@ -47,6 +51,19 @@ DEFAULT_SIGNATURES = {
     "UC": "ExpressionAtlas-OT2019_sigmoid-colon",
     "Parkinson": "STARGEO-DOID14330_mixed",
 }
+
+#: Genes whose expression follows the donors' sex rather than their disease: the protein-coding genes of the
+#: male-specific region of chromosome Y (HGNC / Ensembl chromosome Y gene list; pseudoautosomal genes, which
+#: both sexes carry, are not included) and the X-inactivation transcripts XIST and TSIX. A signature whose
+#: patients and controls differ in sex ratio changes these genes for that reason alone; they are left out of
+#: signatures by default (:meth:`Signature.without_sex_genes`).
+SEX_GENES = frozenset({
+    "SRY", "RPS4Y1", "RPS4Y2", "ZFY", "AMELY", "TBL1Y", "PCDH11Y", "TSPY1", "TSPY2", "TSPY3", "TSPY4", "TSPY8",
+    "TSPY10", "PRKY", "USP9Y", "DDX3Y", "UTY", "TMSB4Y", "VCY", "VCY1B", "NLGN4Y", "KDM5D", "EIF1AY", "TGIF2LY",
+    "TXLNGY", "CDY1", "CDY1B", "CDY2A", "CDY2B", "DAZ1", "DAZ2", "DAZ3", "DAZ4", "BPY2", "BPY2B", "BPY2C",
+    "RBMY1A1", "RBMY1B", "RBMY1D", "RBMY1E", "RBMY1F", "RBMY1J", "HSFY1", "HSFY2", "PRY", "PRY2",
+    "XIST", "TSIX",
+})
 
 
 @dataclass
@@ -72,6 +89,15 @@ class Signature:
     collapsed
         Symbols that several input rows mapped to (the row with the smallest padj, else largest
         ``|logFC|``, was kept).
+    missing_ids
+        Identifiers of the rows left out for a missing or infinite log fold change (``n_missing_values`` of them).
+    merged
+        For every symbol in ``collapsed``: the input identifiers of all its rows (e.g. ``STAT1`` and ``" STAT1 "``).
+    sex_genes_removed
+        Genes of :data:`SEX_GENES` left out by :meth:`without_sex_genes`.
+    log_base
+        For signatures computed from an AnnData: the log base of the expression the fold changes were
+        computed from and how it was known (e.g. ``"e (log1p of counts, applied by TwinCell)"``).
     """
 
     name: str
@@ -82,6 +108,10 @@ class Signature:
     unmapped: list[str] = field(default_factory=list)
     n_missing_values: int = 0
     collapsed: list[str] = field(default_factory=list)
+    missing_ids: list[str] = field(default_factory=list)
+    merged: dict[str, list[str]] = field(default_factory=dict)
+    sex_genes_removed: list[str] = field(default_factory=list)
+    log_base: str | None = None
 
     def __len__(self) -> int:
         return len(self.logfc)
@@ -89,6 +119,22 @@ class Signature:
     def desired_change(self) -> pd.Series:
         """The change target identification aims for: the reversed signature, ``-logFC`` (healthy minus disease)."""
         return (-self.logfc).rename("desired_change")
+
+    def without_sex_genes(self) -> Signature:
+        """This signature without the genes of :data:`SEX_GENES` (recorded in ``sex_genes_removed``).
+
+        Raises
+        ------
+        SignatureError
+            When nothing but sex-chromosome genes is left out of the signature.
+        """
+        removed = sorted(g for g in self.logfc.index if g in SEX_GENES)
+        if len(removed) == len(self.logfc):
+            raise SignatureError(f"signature {self.name} holds only sex-chromosome genes ({', '.join(removed[:10])})",
+                                 "keep them with keep_sex_genes=True / --keep-sex-genes, or give a fuller signature")
+        keep = ~self.logfc.index.isin(removed)
+        return replace(self, logfc=self.logfc[keep], padj=None if self.padj is None else self.padj[keep],
+                       sex_genes_removed=[*self.sex_genes_removed, *removed])
 
     def coverage(self, genes: Any) -> dict[str, Any]:
         """Signature genes found in / absent from a gene set (e.g. the interactome's nodes).
@@ -124,16 +170,36 @@ def _pick(columns: list[str], candidates: tuple[str, ...], given: str | None, wh
 
 
 def _read_table(source: str | os.PathLike) -> pd.DataFrame:
-    p = Path(source)
-    if not p.exists():
-        raise DataFileError(f"signature file {p} does not exist", "check the path")
-    name = p.name.lower().removesuffix(".gz")
-    sep = "," if name.endswith(".csv") else "\t"
-    try:
-        return pd.read_csv(p, sep=sep)
-    except Exception as exc:  # pandas raises many types for malformed files
-        raise DataFileError(f"cannot read signature file {p}: {exc}",
-                            "give a tab- or comma-separated table with a gene and a log fold change column") from exc
+    return read_user_table(source, what="signature file",
+                           hint="give a tab- or comma-separated table with a gene and a log fold change column")
+
+
+def _gene_ids(table: pd.DataFrame, gene_col: str | None, cols: list[str], label: str) -> pd.Series:
+    """The gene identifier of each row: the named or recognised gene column, else a non-numeric index (row names).
+
+    Row numbers are never gene IDs: an unnamed column or index of numbers (``Unnamed: 0`` from
+    ``to_csv``, a RangeIndex) would otherwise be read as Entrez IDs (1 -> A1BG).
+    """
+    gcol = _pick(cols, GENE_COLUMNS, gene_col, "gene names", label)
+    if gcol == "Unnamed: 0" and gene_col is None and pd.api.types.is_numeric_dtype(table[gcol]):
+        gcol = None
+    if gcol is not None:
+        return table[gcol].astype(str)
+    index = table.index
+    if not isinstance(index, pd.MultiIndex) and not pd.api.types.is_numeric_dtype(index) and not index.hasnans:
+        return table.index.astype(str).to_series(index=table.index)
+    raise SignatureError(f"{label} has no recognised gene column (columns: {', '.join(cols)})",
+                         f"name it with gene_col / --gene-col; recognised names: {', '.join(GENE_COLUMNS[:-1])}")
+
+
+def _check_magnitudes(ids: pd.Series, logfc: pd.Series, lcol: str, label: str) -> None:
+    """Refuse absurd log fold changes (above :data:`MAX_ABS_LOGFC`), naming a few of them."""
+    huge = logfc.abs() > MAX_ABS_LOGFC
+    if huge.any():
+        examples = ", ".join(f"{i}: {v:.3g}" for i, v in zip(ids[huge][:3], logfc[huge][:3]))
+        raise SignatureError(f"{int(huge.sum())} values of column {lcol!r} of {label} exceed |logFC| "
+                             f"{MAX_ABS_LOGFC:,.0f} (e.g. {examples})",
+                             "give log2 fold changes (not raw ratios or statistics); fix or drop these rows")
 
 
 def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | None = None,
@@ -149,7 +215,8 @@ def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | 
         Column names; when None they are recognised from :data:`GENE_COLUMNS`, :data:`LOGFC_COLUMNS`,
         :data:`PADJ_COLUMNS` (limma ``Gene.symbol/logFC/adj.P.Val``, DESeq2 ``log2FoldChange/padj``,
         scanpy ``names/logfoldchanges/pvals_adj``, ``gene_symbol/log2fc/padj``, Seurat ``avg_log2FC/p_val_adj``).
-        A table without a gene column uses its index.
+        A table without a recognised gene column uses its index when that holds names (R row names);
+        row numbers are never read as gene IDs.
     padj_max
         Keep only genes with adjusted p-value <= ``padj_max`` (default: keep all).
     name
@@ -162,8 +229,10 @@ def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | 
     Raises
     ------
     SignatureError
-        No log fold change column, a non-numeric one, an empty table, all values missing, or no
-        identifier mapping to an HGNC symbol.
+        No gene or log fold change column, a non-numeric one, an empty table, all values missing or
+        zero, values above :data:`MAX_ABS_LOGFC`, or no identifier mapping to an HGNC symbol.
+    DataFileError
+        An unreadable file (see :func:`twincell.data.tables.read_user_table`).
     """
     label = str(source) if not isinstance(source, pd.DataFrame) else "the signature table"
     table = source.copy() if isinstance(source, pd.DataFrame) else _read_table(source)
@@ -173,13 +242,12 @@ def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | 
         raise SignatureError(f"{label} is empty", "give at least one gene with a log fold change")
     cols = [str(c) for c in table.columns]
     table.columns = cols
-    gcol = _pick(cols, GENE_COLUMNS, gene_col, "gene names", label)
     lcol = _pick(cols, LOGFC_COLUMNS, logfc_col, "log fold change", label)
     pcol = _pick(cols, PADJ_COLUMNS, padj_col, "adjusted p-value", label)
     if lcol is None:
         raise SignatureError(f"{label} has no recognised log fold change column (columns: {', '.join(cols)})",
                              f"name it with logfc_col / --logfc-col; recognised names: {', '.join(LOGFC_COLUMNS)}")
-    genes = table[gcol].astype(str) if gcol is not None else table.index.astype(str).to_series(index=table.index)
+    genes = _gene_ids(table, gene_col, cols, label)
     logfc = pd.to_numeric(table[lcol], errors="coerce")
     non_numeric = int((logfc.isna() & table[lcol].notna()).sum())
     if non_numeric == len(table):
@@ -191,8 +259,11 @@ def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | 
     if not keep.any():
         raise SignatureError(f"all {len(table)} log fold changes in {label} are missing",
                              f"fill in column {lcol!r}")
+    missing_ids = genes[~keep].tolist()
     if n_missing:
-        logger.warning("%s: %d rows without a finite log fold change were left out", label, n_missing)
+        logger.warning("%s: %d rows without a finite log fold change were left out (%s)", label, n_missing,
+                       ", ".join(missing_ids[:10]) + (" ..." if n_missing > 10 else ""))
+    _check_magnitudes(genes[keep], logfc[keep], lcol, label)
     if padj_max is not None:
         if padj is None:
             raise SignatureError(f"{label} has no adjusted p-value column to filter on",
@@ -209,15 +280,23 @@ def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | 
                              "use HGNC symbols, Ensembl, Entrez or UniProt IDs, or set gene_col to the gene column")
     frame["gene"] = frame["id"].map(mapping.symbols)
     frame = frame.dropna(subset=["gene"])
+    if not (frame["logfc"] != 0).any():
+        raise SignatureError(f"every gene of {label} that maps to an HGNC symbol has log fold change 0: "
+                             "there is nothing to reverse", "check that the column holds the disease-vs-healthy log fold changes")
     frame["abs"] = frame["logfc"].abs()
     frame = frame.sort_values(["padj", "abs"], ascending=[True, False], na_position="last", kind="stable")
-    collapsed = frame.loc[frame["gene"].duplicated(), "gene"].unique().tolist()
+    repeated = frame["gene"].duplicated(keep=False)
+    merged = {g: ids.tolist() for g, ids in frame.loc[repeated].groupby("gene", sort=False)["id"]}
     frame = frame.drop_duplicates("gene").set_index("gene")
     if mapping.unmapped:
         logger.warning("%s: %s", label, mapping.summary())
+    if merged:
+        logger.warning("%s: %d genes came from several rows (the most significant row kept): %s", label, len(merged),
+                       "; ".join(f"{g} <- {ids}" for g, ids in list(merged.items())[:5]))
     return Signature(name=name, logfc=frame["logfc"].rename("logfc"),
                      padj=frame["padj"].rename("padj") if padj is not None else None, method=method,
-                     source=label, unmapped=list(mapping.unmapped), n_missing_values=n_missing, collapsed=collapsed)
+                     source=label, unmapped=list(mapping.unmapped), n_missing_values=n_missing,
+                     collapsed=list(merged), missing_ids=missing_ids, merged=merged)
 
 
 def _is_count_matrix(X: Any) -> bool:
@@ -226,9 +305,32 @@ def _is_count_matrix(X: Any) -> bool:
     return bool(values.size) and bool((values >= 0).all()) and bool(np.allclose(values, np.round(values)))
 
 
+def parse_log_base(value: str | float | None) -> float | None:
+    """A log base from user input: ``"2"``, ``"10"``, ``"e"`` (natural, returned as None) or a number > 1.
+
+    Raises
+    ------
+    SignatureError
+        When the value is not ``e`` or a number greater than 1.
+    """
+    if value is None or str(value).strip().lower() in ("e", "ln", "natural"):
+        return None
+    try:
+        base = float(value)
+    except (TypeError, ValueError):
+        base = float("nan")
+    if not base > 1:
+        raise SignatureError(f"log base {value!r} is not understood", "give 2, 10 or e (natural log)")
+    return base
+
+
+def _base_label(base: float | None) -> str:
+    return "e" if base is None else f"{base:g}"
+
+
 def signature_from_anndata(adata: Any, groupby: str, disease: str, healthy: str, *,
                            method: Literal["wilcoxon", "deseq2"] = "wilcoxon", gene_col: str | None = None,
-                           layer: str | None = None, name: str | None = None,
+                           layer: str | None = None, name: str | None = None, log_base: str | float | None = None,
                            mapper: GeneMapper | None = None) -> Signature:
     """Compute a disease signature from an AnnData of patient and healthy samples.
 
@@ -247,6 +349,12 @@ def signature_from_anndata(adata: Any, groupby: str, disease: str, healthy: str,
         ``deseq2``: PyDESeq2 (design ``~ groupby``, Wald test, BH) on raw integer counts.
     layer
         Use ``adata.layers[layer]`` instead of ``adata.X``.
+    log_base
+        Log base of log-normalised (non-count) data for ``wilcoxon`` (``2`` for log2 microarray or log2-CPM
+        data, ``e`` for scanpy's ``log1p``). scanpy un-logs group means before taking the log2 fold change, so a
+        wrong base scales every fold change (log2 data read as natural log inflates them 1.44x). When None it is
+        read from ``adata.uns["log1p"]["base"]`` (set by scanpy's ``log1p``); raw counts need none. The base
+        used is recorded in :attr:`Signature.log_base`.
     name
         Label of the signature.
     mapper
@@ -255,13 +363,17 @@ def signature_from_anndata(adata: Any, groupby: str, disease: str, healthy: str,
     Raises
     ------
     SignatureError
-        Unknown column or groups, too few samples, or non-count data given to ``deseq2``.
+        Unknown column or groups, the same group twice, too few samples, non-count data given to ``deseq2``, or
+        log-normalised data whose log base is neither given nor recorded in ``adata.uns``.
     """
     import anndata as ad
 
     if groupby not in adata.obs.columns:
         raise SignatureError(f"AnnData obs has no column {groupby!r}",
                              f"choose one of: {', '.join(map(str, adata.obs.columns))}")
+    if str(disease) == str(healthy):
+        raise SignatureError(f"disease and healthy are the same group ({disease!r})",
+                             "compare two different groups of obs[groupby], e.g. disease='SLE', healthy='control'")
     groups = adata.obs[groupby].astype(str)
     for g in (disease, healthy):
         n = int((groups == g).sum())
@@ -275,28 +387,78 @@ def signature_from_anndata(adata: Any, groupby: str, disease: str, healthy: str,
                                                     index=sub.obs_names.astype(str)))
     work.var_names = pd.Index(np.arange(len(var_names)).astype(str))  # unique keys; gene names restored below
     if method == "wilcoxon":
-        table = _wilcoxon_table(work, disease, healthy)
+        recorded = adata.uns.get("log1p") if hasattr(adata, "uns") else None
+        table, base_used = _wilcoxon_table(work, disease, healthy, log_base, recorded)
         how = "scanpy rank_genes_groups (wilcoxon, BH)"
     elif method == "deseq2":
         table = _deseq2_table(work, disease, healthy)
-        how = "pydeseq2 (Wald, BH)"
+        how, base_used = "pydeseq2 (Wald, BH)", "none (DESeq2 log2 fold change of raw counts)"
     else:
         raise SignatureError(f"unknown method {method!r}", "use 'wilcoxon' or 'deseq2'")
     table["gene"] = var_names[table["gene"].astype(int).to_numpy()]
-    return read_signature(table, gene_col="gene", logfc_col="logfc", padj_col="padj",
-                          name=name or f"{disease}_vs_{healthy}", method=how, mapper=mapper)
+    sig = read_signature(table, gene_col="gene", logfc_col="logfc", padj_col="padj",
+                         name=name or f"{disease}_vs_{healthy}", method=how, mapper=mapper)
+    return replace(sig, log_base=base_used)
 
 
-def _wilcoxon_table(work: Any, disease: str, healthy: str) -> pd.DataFrame:
+def signature_from_h5ad(source: str | os.PathLike, groupby: str, disease: str, healthy: str,
+                        **options: Any) -> Signature:
+    """:func:`signature_from_anndata` on an ``.h5ad`` file, named ``<file stem>:<disease>_vs_<healthy>``.
+
+    Parameters
+    ----------
+    source
+        Path of the ``.h5ad`` file.
+    groupby, disease, healthy
+        As for :func:`signature_from_anndata`.
+    **options
+        Passed on to :func:`signature_from_anndata` (``method``, ``layer``, ``gene_col``, ``log_base``).
+
+    Raises
+    ------
+    DataFileError
+        When the file is missing or cannot be read as h5ad.
+    """
+    import anndata as ad
+
+    p = Path(source)
+    if not p.exists():
+        raise DataFileError(f"AnnData file {p} does not exist", "check the path")
+    try:
+        adata = ad.read_h5ad(p)
+    except Exception as exc:  # h5py/anndata raise many types for a malformed file
+        raise DataFileError(f"cannot read {p} as h5ad: {exc}", "write the file with anndata (adata.write_h5ad)") from exc
+    options.setdefault("name", f"{p.name.split('.')[0]}:{disease}_vs_{healthy}")
+    sig = signature_from_anndata(adata, groupby, disease, healthy, **options)
+    return replace(sig, source=str(p))
+
+
+def _wilcoxon_table(work: Any, disease: str, healthy: str, log_base: str | float | None,
+                    recorded: Any) -> tuple[pd.DataFrame, str]:
+    """scanpy Wilcoxon table and a description of the log base the fold changes assumed."""
     import scanpy as sc
 
     if _is_count_matrix(work.X):
         sc.pp.normalize_total(work, target_sum=1e4)
         sc.pp.log1p(work)
+        base_used = "e (log1p of counts normalised to 10,000, applied by TwinCell)"
+    elif log_base is not None:
+        base = parse_log_base(log_base)
+        work.uns["log1p"] = {"base": base}
+        base_used = f"{_base_label(base)} (given)"
+    elif isinstance(recorded, dict):
+        base = recorded.get("base")
+        work.uns["log1p"] = {"base": base}
+        base_used = f"{_base_label(base)} (from adata.uns['log1p'])"
+    else:
+        raise SignatureError("the expression is log-normalised (not counts) and its log base is unknown: scanpy's "
+                             "fold changes depend on it (log2 data read as natural log inflate them 1.44x)",
+                             "give the base: log_base= / --log-base 2 (log2 microarray or log2-CPM data) or e "
+                             "(scanpy log1p); or pass raw counts")
     sc.tl.rank_genes_groups(work, "group", groups=[disease], reference=healthy, method="wilcoxon",
                             corr_method="benjamini-hochberg")
     res = sc.get.rank_genes_groups_df(work, group=disease)
-    return pd.DataFrame({"gene": res["names"], "logfc": res["logfoldchanges"], "padj": res["pvals_adj"]})
+    return pd.DataFrame({"gene": res["names"], "logfc": res["logfoldchanges"], "padj": res["pvals_adj"]}), base_used
 
 
 def _deseq2_table(work: Any, disease: str, healthy: str) -> pd.DataFrame:

@@ -14,6 +14,10 @@ partial walk ending at ``v`` after ``h`` hops with product ``p`` can at best rea
 ``B_r(v) = max(B_0(v), max_u |A[u, v]| B_{r-1}(u))`` (exact maxima, computed with ``K`` sparse
 passes). Popping partial and complete walks from one heap ordered by that bound returns complete
 walks in order of decreasing ``|contribution|``.
+
+Everything but the search itself depends only on the operator and the desired change (CSC copy of
+``A``, the readout products ``R diag(d)``, the bounds ``B``, the adjoint scores), so
+:func:`explain_many` builds it once (:class:`WalkSearch`) for all explained targets.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +33,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from twincell.errors import UnknownGeneError
-from twincell.identify.inverse import Direction, align_change, resolve_operator
+from twincell.errors import TwinCellError, UnknownGeneError
+from twincell.identify.inverse import Direction, align_change, ranking_setup, resolve_operator
 
 logger = logging.getLogger("twincell.identify")
 
@@ -120,71 +125,87 @@ def reach_bounds(A: sp.csr_matrix, terminal_abs: sp.csc_matrix, n_hops: int) -> 
     return bounds
 
 
-def top_walks(A: sp.csr_matrix, R: sp.csr_matrix, d: np.ndarray, start: int, n_hops: int, k: int,
-              max_expansions: int = 500_000, R0: sp.csr_matrix | None = None,
-              ) -> tuple[list[tuple[tuple[int, ...], int, float]], bool]:
-    """The ``k`` walks from ``start`` with the largest ``|contribution|`` (best-first search).
+class WalkSearch:
+    """Best-first search of a node's top walks for one operator and one desired change.
+
+    Built once (CSC copy of ``A``, readout products ``R diag(d)`` and ``R0 diag(d)``, the reach
+    bounds), then :meth:`top` searches from any start node.
 
     Parameters
     ----------
     A, R
-        Propagation (``A[dst, src]``) and readout (``R[gene, node]``) matrices.
-    R0
-        Readout of the start node itself (hop 0); None means ``R``.
+        Propagation (``A[dst, src]``) and readout (``R[gene, node]``) matrices, N x N.
     d
         (N,) desired change.
-    start
-        Node index of the perturbed protein.
     n_hops
         Longest walk length K.
-    k
-        Number of walks.
-    max_expansions
-        Safety limit on partial walks expanded.
-
-    Returns
-    -------
-    walks
-        ``(nodes, gene, contribution)`` per walk, by decreasing ``|contribution|`` (activation sign).
-    complete
-        False when the expansion limit was hit first.
+    R0
+        Readout of the start node itself (hop 0); None means ``R``.
     """
-    A_csc = sp.csc_matrix(A)
-    terminal = sp.csc_matrix(sp.diags(d) @ sp.csc_matrix(R))
-    terminal.eliminate_zeros()
-    terminal0 = terminal if R0 is None else sp.csc_matrix(sp.diags(d) @ sp.csc_matrix(R0))
-    terminal0.eliminate_zeros()
-    bounds = reach_bounds(A, abs(terminal).maximum(abs(terminal0)), n_hops)
-    counter = itertools.count()
-    # heap items: (-bound, tie, kind, nodes, gene, product); kind 0 = complete walk, 1 = partial walk
-    heap: list[tuple[float, int, int, tuple[int, ...], int, float]] = []
-    if bounds[n_hops, start] > 0:
-        heap.append((-bounds[n_hops, start], next(counter), 1, (start,), -1, 1.0))
-    walks: list[tuple[tuple[int, ...], int, float]] = []
-    expansions = 0
-    while heap and len(walks) < k:
-        _, _, kind, nodes, gene, product = heapq.heappop(heap)
-        if kind == 0:
-            walks.append((nodes, gene, product))
-            continue
-        expansions += 1
-        if expansions > max_expansions:
-            logger.warning("walk search stopped after %d expansions with %d of %d walks", max_expansions, len(walks), k)
-            return walks, False
-        v = nodes[-1]
-        term = terminal0 if len(nodes) == 1 else terminal
-        lo, hi = term.indptr[v], term.indptr[v + 1]
-        for g, t in zip(term.indices[lo:hi], term.data[lo:hi]):
-            heapq.heappush(heap, (-abs(product * t), next(counter), 0, nodes, int(g), product * t))
-        remaining = n_hops - (len(nodes) - 1)
-        if remaining == 0:
-            continue
-        lo, hi = A_csc.indptr[v], A_csc.indptr[v + 1]
-        for u, a in zip(A_csc.indices[lo:hi], A_csc.data[lo:hi]):
-            bound = abs(product * a) * bounds[remaining - 1, u]
-            if bound > 0:
-                heapq.heappush(heap, (-bound, next(counter), 1, (*nodes, int(u)), -1, product * float(a)))
-    return walks, True
+
+    def __init__(self, A: sp.spmatrix, R: sp.spmatrix, d: np.ndarray, n_hops: int,
+                 R0: sp.spmatrix | None = None) -> None:
+        self.A = sp.csr_matrix(A)
+        self.A_csc = sp.csc_matrix(A)
+        self.n_hops = int(n_hops)
+        self.terminal = sp.csc_matrix(sp.diags(d) @ sp.csc_matrix(R))
+        self.terminal.eliminate_zeros()
+        self.terminal0 = self.terminal if R0 is None else sp.csc_matrix(sp.diags(d) @ sp.csc_matrix(R0))
+        self.terminal0.eliminate_zeros()
+        self.bounds = reach_bounds(self.A, abs(self.terminal).maximum(abs(self.terminal0)), self.n_hops)
+
+    def top(self, start: int, k: int, max_expansions: int = 500_000,
+            ) -> tuple[list[tuple[tuple[int, ...], int, float]], bool]:
+        """The ``k`` walks from node ``start`` with the largest ``|contribution|``.
+
+        Parameters
+        ----------
+        start
+            Node index of the perturbed protein.
+        k
+            Number of walks.
+        max_expansions
+            Safety limit on partial walks expanded.
+
+        Returns
+        -------
+        walks
+            ``(nodes, gene, contribution)`` per walk, by decreasing ``|contribution|`` (activation sign).
+        complete
+            False when the expansion limit was hit first.
+        """
+        bounds, n_hops = self.bounds, self.n_hops
+        counter = itertools.count()
+        # heap items: (-bound, tie, kind, nodes, gene, product); kind 0 = complete walk, 1 = partial walk
+        heap: list[tuple[float, int, int, tuple[int, ...], int, float]] = []
+        if bounds[n_hops, start] > 0:
+            heap.append((-bounds[n_hops, start], next(counter), 1, (start,), -1, 1.0))
+        walks: list[tuple[tuple[int, ...], int, float]] = []
+        expansions = 0
+        while heap and len(walks) < k:
+            _, _, kind, nodes, gene, product = heapq.heappop(heap)
+            if kind == 0:
+                walks.append((nodes, gene, product))
+                continue
+            expansions += 1
+            if expansions > max_expansions:
+                logger.warning("walk search stopped after %d expansions with %d of %d walks",
+                               max_expansions, len(walks), k)
+                return walks, False
+            v = nodes[-1]
+            term = self.terminal0 if len(nodes) == 1 else self.terminal
+            lo, hi = term.indptr[v], term.indptr[v + 1]
+            for g, t in zip(term.indices[lo:hi], term.data[lo:hi]):
+                heapq.heappush(heap, (-abs(product * t), next(counter), 0, nodes, int(g), product * t))
+            remaining = n_hops - (len(nodes) - 1)
+            if remaining == 0:
+                continue
+            lo, hi = self.A_csc.indptr[v], self.A_csc.indptr[v + 1]
+            for u, a in zip(self.A_csc.indices[lo:hi], self.A_csc.data[lo:hi]):
+                bound = abs(product * a) * bounds[remaining - 1, u]
+                if bound > 0:
+                    heapq.heappush(heap, (-bound, next(counter), 1, (*nodes, int(u)), -1, product * float(a)))
+        return walks, True
 
 
 def _path_text(names: list[str], strengths: list[float], gene: str) -> str:
@@ -198,20 +219,8 @@ def explain(model_or_operator: Any, target: str, desired_change: pd.Series, cont
             k: int = 5, direction: Direction = "both") -> Explanation:
     """The top-``k`` signalling walks from ``target`` to the genes that respond, and their share of its score.
 
-    Parameters
-    ----------
-    model_or_operator
-        A model with ``.operator(context)`` or a propagation operator.
-    target
-        HGNC symbol of the perturbed protein.
-    desired_change
-        Desired expression change per HGNC symbol (as for :func:`~twincell.identify.rank_targets`).
-    context
-        Context id or vector; None uses the context-free edge strengths.
-    k
-        Number of walks.
-    direction
-        ``both`` (the target's best direction), ``activate`` or ``inhibit``.
+    ``target`` is the HGNC symbol of the perturbed protein and ``direction`` its direction (``both``:
+    its best one); the other parameters are those of :func:`explain_many`, which this calls for one target.
 
     Returns
     -------
@@ -223,22 +232,71 @@ def explain(model_or_operator: Any, target: str, desired_change: pd.Series, cont
     UnknownGeneError
         When ``target`` is not a node of the network.
     """
+    return explain_many(model_or_operator, [target], desired_change, context, k, direction)[0]
+
+
+def explain_many(model_or_operator: Any, targets: Sequence[str], desired_change: pd.Series,
+                 context: str | np.ndarray | None = None, k: int = 5,
+                 direction: Direction | Sequence[Direction] = "both") -> list[Explanation]:
+    """:func:`explain` for several targets with one shared setup (operator, adjoint, walk-search bounds).
+
+    Parameters
+    ----------
+    model_or_operator
+        A model with ``.operator(context)`` or a propagation operator.
+    targets
+        HGNC symbols of the perturbed proteins.
+    desired_change
+        Desired expression change per HGNC symbol (as for :func:`~twincell.identify.rank_targets`).
+    context
+        Context id or vector; None uses the context-free edge strengths.
+    k
+        Walks per target.
+    direction
+        One direction for all targets, or one per target (``both``, ``activate``, ``inhibit``;
+        e.g. the ranking's ``direction`` column, where ``none`` counts as ``both``).
+
+    Returns
+    -------
+    list[Explanation]
+        One explanation per target, in the order given.
+
+    Raises
+    ------
+    UnknownGeneError
+        Naming every target that is not a node of the network (before any search runs).
+    """
+    targets = [str(t) for t in targets]
+    directions = [direction] * len(targets) if isinstance(direction, str) else [str(x) for x in direction]
+    if len(directions) != len(targets):
+        raise TwinCellError(f"{len(directions)} directions for {len(targets)} targets",
+                            "give one direction, or one per target")
+    unknown_ways = sorted(set(directions) - {"both", "activate", "inhibit", "none"})
+    if unknown_ways:
+        raise TwinCellError(f"unknown direction(s) {unknown_ways}", "use 'both', 'activate' or 'inhibit'")
     op = resolve_operator(model_or_operator, context)
-    index = {g: i for i, g in enumerate(op.genes)}
-    if target not in index:
-        raise UnknownGeneError([target], f"target {target!r} is not in the network",
-                               "use an HGNC symbol of a protein in the interactome")
-    d, _, _ = align_change(desired_change, op.genes)
-    i = index[target]
-    signed = float(np.asarray(op.adjoint(d))[i])
-    if direction == "both":
+    index = ranking_setup(op).gene_index
+    pos = index.get_indexer(targets)
+    if (pos < 0).any():
+        unknown = [t for t, p in zip(targets, pos) if p < 0]
+        raise UnknownGeneError(unknown, f"target(s) {', '.join(map(repr, unknown))} not in the network",
+                               "use HGNC symbols of proteins in the interactome")
+    d, _, _ = align_change(desired_change, index)
+    signed_all = np.asarray(op.adjoint(d))
+    search = WalkSearch(op.A, op.R, d, int(op.n_hops), R0=op.readout0)
+    return [_explanation(op, search, d, target, int(i), float(signed_all[i]), k, way)
+            for target, i, way in zip(targets, pos, directions)]
+
+
+def _explanation(op: Any, search: WalkSearch, d: np.ndarray, target: str, i: int, signed: float, k: int,
+                 direction: str) -> Explanation:
+    """One target's explanation from a shared :class:`WalkSearch` (see :func:`explain_many`)."""
+    if direction not in ("activate", "inhibit"):
         direction = "inhibit" if signed < 0 else "activate"
     sign = -1.0 if direction == "inhibit" else 1.0
     score = sign * signed
-    A = sp.csr_matrix(op.A)
-    R = sp.csr_matrix(op.R)
-    R0 = sp.csr_matrix(op.readout0)
-    walks, complete = top_walks(A, R, d, i, int(op.n_hops), k, R0=R0)
+    A, R, R0 = search.A, op.R, op.readout0
+    walks, complete = search.top(i, k)
     rows = []
     for rank, (nodes, g, contribution) in enumerate(walks, start=1):
         names = [str(op.genes[v]) for v in nodes]

@@ -11,12 +11,24 @@ A normalised score (cosine between ``d`` and the response, over the signature's 
 candidate's response norm ``||M e_i||``; it is estimated for all N nodes at once from random sign
 probes (Hutchinson): ``||P M e_i||^2 = E[(M^T P z)_i^2]`` for Rademacher ``z`` and the 0/1 mask
 ``P`` of signature genes. The default score is the exact, unnormalised alignment.
+
+``null="shuffle"`` calibrates each candidate's alignment against its own shuffled-signature null
+(:mod:`twincell.identify.null`): the observed change and ``n_null`` permutations of its values among
+its own genes go through one batched adjoint (an N x (1 + B) matrix, K sparse mat-mats), and the
+score becomes ``(s_i - mean_b) / sd_b``; the exact alignment stays in the ``alignment`` column.
+
+What ranking needs besides the adjoint (gene index, degree bins, druggable mask, name order for
+ties) is computed once per operator (:func:`ranking_setup`), so a ranking costs little more than
+its adjoint pass.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -26,14 +38,16 @@ import scipy.sparse as sp
 from twincell._progress import track
 from twincell.data.drugs import DrugTargets
 from twincell.errors import ContextError, SignatureError, TwinCellError
-from twincell.identify.null import degree_matched_zscores, operator_degree
+from twincell.identify.null import binned_zscores, calibrate, degree_bins, operator_degree, shuffled_changes
 
 logger = logging.getLogger("twincell.identify")
 
 Direction = Literal["both", "inhibit", "activate"]
 Method = Literal["adjoint", "simulate"]
 Normalize = Literal["none", "cosine"]
+Null = Literal["none", "shuffle"]
 RANKING_COLUMNS = ("gene", "score", "direction", "rank", "z_score", "druggable")
+CALIBRATED_COLUMNS = (*RANKING_COLUMNS, "alignment")
 
 
 @runtime_checkable
@@ -83,7 +97,7 @@ def resolve_operator(model_or_operator: Any, context: str | np.ndarray | None = 
                         "pass a TwinCell model or a PropagationOperator")
 
 
-def align_change(desired_change: pd.Series, genes: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def align_change(desired_change: pd.Series, genes: np.ndarray | pd.Index) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Place a desired change (indexed by HGNC symbol) on the operator's gene order.
 
     Parameters
@@ -91,7 +105,7 @@ def align_change(desired_change: pd.Series, genes: np.ndarray) -> tuple[np.ndarr
     desired_change
         Desired expression change per gene (e.g. healthy minus disease log fold change).
     genes
-        (N,) the operator's gene order.
+        (N,) the operator's gene order (a ``pd.Index`` of it is used as is, e.g. ``ranking_setup(op).gene_index``).
 
     Returns
     -------
@@ -122,9 +136,9 @@ def align_change(desired_change: pd.Series, genes: np.ndarray) -> tuple[np.ndarr
     if len(dup):
         raise SignatureError(f"the desired change lists genes more than once: {', '.join(map(str, dup[:10]))}",
                              "keep one value per gene")
-    index = {g: i for i, g in enumerate(genes)}
-    pos = np.array([index.get(g, -1) for g in values.index])
-    absent = [str(g) for g, p in zip(values.index, pos) if p < 0]
+    index = genes if isinstance(genes, pd.Index) else pd.Index(np.asarray(genes))
+    pos = index.get_indexer(values.index)
+    absent = [str(g) for g in values.index[pos < 0]]
     if (pos < 0).all():
         raise SignatureError(f"none of the {len(values)} genes of the desired change is in the network "
                              f"(e.g. {', '.join(absent[:5])})",
@@ -147,7 +161,7 @@ def simulate_scores(operator: OperatorLike, d: np.ndarray, nodes: Sequence[int] 
     operator
         The propagation operator.
     d
-        (N,) desired change on the operator's gene order.
+        (N,) desired change on the operator's gene order, or (N, B) several changes (e.g. shuffles).
     nodes
         Candidate node indices (default: all N).
     present
@@ -158,14 +172,15 @@ def simulate_scores(operator: OperatorLike, d: np.ndarray, nodes: Sequence[int] 
     Returns
     -------
     scores
-        (n,) alignments ``<d, M e_i>`` (activation direction).
+        (n,) alignments ``<d, M e_i>`` (activation direction), or (n, B) for an (N, B) ``d``.
     sq_norms
         (n,) exact squared response norms ``||P M e_i||^2`` over ``present`` genes.
     """
     n = len(operator.genes)
     nodes = np.arange(n) if nodes is None else np.asarray(nodes, dtype=np.int64)
     mask = np.ones(n, bool) if present is None else present
-    scores = np.empty(len(nodes))
+    d = np.asarray(d, float)
+    scores = np.empty((len(nodes), *d.shape[1:]))
     sq_norms = np.empty(len(nodes))
     starts = range(0, len(nodes), batch_size)
     for start in track(starts, desc="simulating candidates", total=len(starts), unit="batch"):
@@ -173,7 +188,7 @@ def simulate_scores(operator: OperatorLike, d: np.ndarray, nodes: Sequence[int] 
         U = np.zeros((n, len(batch)), dtype=operator.A.dtype)
         U[batch, np.arange(len(batch))] = 1.0
         Y = np.asarray(operator.forward(U), dtype=float)
-        scores[start:start + len(batch)] = d @ Y
+        scores[start:start + len(batch)] = Y.T @ d
         sq_norms[start:start + len(batch)] = np.square(Y[mask]).sum(axis=0)
     return scores, sq_norms
 
@@ -196,31 +211,177 @@ def hutchinson_sq_norms(operator: OperatorLike, present: np.ndarray, n_probes: i
     return np.square(np.asarray(operator.adjoint(Z), dtype=float)).mean(axis=1)
 
 
+@dataclass
+class RankingSetup:
+    """What ranking needs from an operator besides its adjoint; built once per operator by :func:`ranking_setup`.
+
+    Attributes
+    ----------
+    gene_index
+        ``pd.Index`` of the operator's genes (node order), for placing a desired change.
+    names
+        (N,) gene names as Python strings (object array), the ``gene`` column.
+    name_rank
+        (N,) position of each gene in alphabetical order (the tie-break of equal scores).
+    degree
+        (N,) in + out degree of each node in ``A`` (:func:`~twincell.identify.null.operator_degree`).
+    """
+
+    gene_index: pd.Index
+    names: np.ndarray
+    name_rank: np.ndarray
+    degree: np.ndarray
+    _bins: dict[int, np.ndarray] = field(default_factory=dict)
+    _druggable: dict[int, tuple[DrugTargets, np.ndarray]] = field(default_factory=dict)
+
+    def bins(self, n_bins: int) -> np.ndarray:
+        """(N,) degree quantile bin codes for ``n_bins`` bins (kept per ``n_bins``)."""
+        if n_bins not in self._bins:
+            self._bins[n_bins] = degree_bins(self.degree, n_bins)
+        return self._bins[n_bins]
+
+    def druggable(self, drug_targets: DrugTargets) -> np.ndarray:
+        """(N,) bool: which genes ``drug_targets`` lists as targeted by a drug (kept per table object)."""
+        entry = self._druggable.get(id(drug_targets))
+        if entry is None or entry[0] is not drug_targets:
+            entry = (drug_targets, self.gene_index.isin(list(drug_targets.druggable_genes())))
+            self._druggable[id(drug_targets)] = entry
+        return entry[1]
+
+
+_SETUPS: OrderedDict[int, tuple[Any, RankingSetup]] = OrderedDict()
+_SETUPS_LOCK = threading.Lock()
+_MAX_SETUPS = 8
+
+
+def ranking_setup(operator: OperatorLike) -> RankingSetup:
+    """The :class:`RankingSetup` of ``operator``, built on first use and kept for the last few operators.
+
+    Operators are immutable (a model hands out a new one when its parameters change), so the
+    setup is keyed by the operator object itself (held in the cache, so its id is not reused).
+    """
+    with _SETUPS_LOCK:
+        entry = _SETUPS.get(id(operator))
+        if entry is not None and entry[0] is operator:
+            _SETUPS.move_to_end(id(operator))
+            return entry[1]
+    names = np.asarray(operator.genes).astype(str).astype(object)
+    name_rank = np.empty(len(names), np.int64)
+    name_rank[np.argsort(names, kind="stable")] = np.arange(len(names))
+    setup = RankingSetup(gene_index=pd.Index(names), names=names, name_rank=name_rank,
+                         degree=operator_degree(operator.A))
+    with _SETUPS_LOCK:
+        _SETUPS[id(operator)] = (operator, setup)
+        while len(_SETUPS) > _MAX_SETUPS:
+            _SETUPS.popitem(last=False)
+    return setup
+
+
+def _best_first(score: np.ndarray, name_rank: np.ndarray) -> np.ndarray:
+    """Node order by decreasing score, equal scores by name (``name_rank``).
+
+    One unstable argsort of the scores (several times faster than a stable one), then one argsort of
+    the unique integer key (run of equal scores, name rank) to put ties in name order.
+    """
+    order = np.argsort(-score)
+    ordered = score[order]
+    run = np.concatenate([[0], np.cumsum(ordered[1:] != ordered[:-1])])
+    if run[-1] == len(score) - 1:  # no ties
+        return order
+    return order[np.argsort(run * len(score) + name_rank[order])]
+
+
+_LABELS = np.array(["inhibit", "none", "activate"], dtype=object)  # indexed by sign + 1
+
+
 def _direction_scores(signed: np.ndarray, direction: Direction) -> tuple[np.ndarray, np.ndarray]:
     if direction == "activate":
-        return signed, np.full(len(signed), "activate", dtype=object)
+        return signed, _LABELS[np.full(len(signed), 2)]
     if direction == "inhibit":
-        return -signed, np.full(len(signed), "inhibit", dtype=object)
-    labels = np.where(signed > 0, "activate", np.where(signed < 0, "inhibit", "none")).astype(object)
-    return np.abs(signed), labels
+        return -signed, _LABELS[np.zeros(len(signed), np.int64)]
+    return np.abs(signed), _LABELS[np.sign(signed).astype(np.int64) + 1]
+
+
+def _check_options(direction: str, method: str = "adjoint", normalize: str = "none", null: str = "none",
+                   n_null: int = 2) -> None:
+    """Raise a TwinCellError naming the first unknown option value."""
+    if direction not in ("both", "inhibit", "activate"):
+        raise TwinCellError(f"unknown direction {direction!r}", "use 'both', 'inhibit' or 'activate'")
+    if method not in ("adjoint", "simulate"):
+        raise TwinCellError(f"unknown method {method!r}", "use 'adjoint' or 'simulate'")
+    if normalize not in ("none", "cosine"):
+        raise TwinCellError(f"unknown normalisation {normalize!r}", "use 'none' or 'cosine'")
+    if null not in ("none", "shuffle"):
+        raise TwinCellError(f"unknown null {null!r}", "use 'none' (raw alignment) or 'shuffle' (calibrated)")
+    if null == "shuffle" and (isinstance(n_null, bool) or not isinstance(n_null, (int, np.integer)) or n_null < 2):
+        raise TwinCellError(f"n_null must be an integer >= 2 for the shuffle null, got {n_null!r}",
+                            "use e.g. n_null=100 (one batched adjoint over that many shuffles)")
+    if null == "shuffle" and normalize == "cosine":
+        raise TwinCellError("normalize='cosine' and null='shuffle' were both given",
+                            "use one: the shuffle-calibrated score is already scale-free per candidate "
+                            "(a shuffle keeps the change's norm, so the cosine denominator cancels)")
+
+
+def signed_scores(operator: OperatorLike, d: np.ndarray, present: np.ndarray, *, method: Method = "adjoint",
+                  null: Null = "none", n_null: int = 100, seed: int = 0,
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Signed score of activating every node: the alignment, or its shuffle-calibrated z-score.
+
+    Parameters
+    ----------
+    operator
+        The propagation operator.
+    d, present
+        (N,) desired change and mask of its genes (:func:`align_change`).
+    method
+        ``adjoint`` (one batched backward pass) or ``simulate`` (brute-force forward reference).
+    null
+        ``none``: the score is the alignment. ``shuffle``: the alignment as a z-score against
+        ``n_null`` seeded permutations of the change's values among its genes, all scored in the
+        same pass as the observed change (:func:`~twincell.identify.null.calibrate`).
+    n_null, seed
+        Number of shuffles B and their seed.
+
+    Returns
+    -------
+    score
+        (N,) signed score (positive: activating the node moves the cell towards ``d``).
+    alignment
+        (N,) the exact signed alignment ``<d, M e_i>`` (equal to ``score`` when ``null="none"``).
+    sq_norms
+        (N,) exact squared response norms over ``present`` genes when ``method="simulate"``, else None.
+    """
+    D = d if null == "none" else np.column_stack([d, shuffled_changes(d, present, n_null, seed)])
+    if method == "adjoint":
+        S, sq_norms = np.asarray(operator.adjoint(D), dtype=float), None
+    else:
+        S, sq_norms = simulate_scores(operator, D, present=present)
+    if null == "none":
+        return S, S, sq_norms
+    z, _, _ = calibrate(S[:, 0], S[:, 1:])
+    return z, S[:, 0], sq_norms
 
 
 def target_scores(model_or_operator: Any, desired_change: pd.Series, context: str | np.ndarray | None = None,
-                  direction: Direction = "both") -> pd.Series:
+                  direction: Direction = "both", null: Null = "none", n_null: int = 100, seed: int = 0) -> pd.Series:
     """Adjoint score of every node in ``direction`` (gene -> score, node order): the one pass of
     :func:`rank_targets` without its z-scores, druggability and sorting, for callers that rank many
-    signatures (TwinBench). Same scores as ``rank_targets(..., method="adjoint", normalize="none")``.
+    signatures (TwinBench). Same scores as ``rank_targets(..., method="adjoint", normalize="none")``
+    with the same ``null``, ``n_null`` and ``seed``.
     """
+    _check_options(direction, null=null, n_null=n_null)
     op = resolve_operator(model_or_operator, context)
-    d, _, _ = align_change(desired_change, op.genes)
-    score, _ = _direction_scores(np.asarray(op.adjoint(d), dtype=float), direction)
-    return pd.Series(score, index=op.genes.astype(str), name="score")
+    setup = ranking_setup(op)
+    d, present, _ = align_change(desired_change, setup.gene_index)
+    signed, _, _ = signed_scores(op, d, present, null=null, n_null=n_null, seed=seed)
+    score, _ = _direction_scores(signed, direction)
+    return pd.Series(score, index=setup.gene_index, name="score")
 
 
 def rank_targets(model_or_operator: Any, desired_change: pd.Series, context: str | np.ndarray | None = None,
                  direction: Direction = "both", method: Method = "adjoint", normalize: Normalize = "none",
-                 n_probes: int = 128, n_degree_bins: int = 20, seed: int = 0,
-                 drug_targets: DrugTargets | None = None) -> pd.DataFrame:
+                 null: Null = "none", n_null: int = 100, n_probes: int = 128, n_degree_bins: int = 20,
+                 seed: int = 0, drug_targets: DrugTargets | None = None) -> pd.DataFrame:
     """Rank every protein by how well perturbing it would produce ``desired_change`` in ``context``.
 
     Parameters
@@ -240,8 +401,17 @@ def rank_targets(model_or_operator: Any, desired_change: pd.Series, context: str
         ``none`` (default): score = alignment ``<d, response>`` (exact). ``cosine``: alignment divided
         by ``||d|| ||response||`` over the signature's genes; with ``adjoint`` the response norms are
         Hutchinson estimates from ``n_probes`` probes, with ``simulate`` they are exact.
-    n_probes, seed
-        Random probes (and their seed) for the cosine norms.
+    null
+        ``none`` (default): the score is the alignment. ``shuffle``: the score a signature must earn,
+        each candidate's alignment as a z-score against its own null of ``n_null`` shuffles of the
+        change's values among its genes (one batched adjoint; see :mod:`twincell.identify.null`);
+        the exact alignment is kept in an ``alignment`` column. Not combinable with ``cosine``.
+    n_null
+        Number of shuffles B for ``null="shuffle"`` (at least 2).
+    n_probes
+        Random probes for the cosine norms.
+    seed
+        Seed of the cosine probes and of the shuffles.
     n_degree_bins
         Degree quantile bins of the z-score null (see :mod:`twincell.identify.null`).
     drug_targets
@@ -251,38 +421,36 @@ def rank_targets(model_or_operator: Any, desired_change: pd.Series, context: str
     -------
     pd.DataFrame
         One row per node, best first: ``gene, score, direction (activate | inhibit | none when the
-        score is 0), rank (1 = best), z_score (degree-matched), druggable``. ``df.attrs`` records the
-        method, normalisation, context, whether the context-free strengths were used and the
-        signature genes found / absent in the network.
+        score is 0), rank (1 = best), z_score (degree-matched), druggable`` and, with
+        ``null="shuffle"``, ``alignment`` (the exact alignment in the row's direction). ``df.attrs``
+        records the method, normalisation, null, context, whether the context-free strengths were
+        used and the signature genes found / absent in the network.
     """
-    if direction not in ("both", "inhibit", "activate"):
-        raise TwinCellError(f"unknown direction {direction!r}", "use 'both', 'inhibit' or 'activate'")
-    if method not in ("adjoint", "simulate"):
-        raise TwinCellError(f"unknown method {method!r}", "use 'adjoint' or 'simulate'")
-    if normalize not in ("none", "cosine"):
-        raise TwinCellError(f"unknown normalisation {normalize!r}", "use 'none' or 'cosine'")
+    _check_options(direction, method, normalize, null, n_null)
     op = resolve_operator(model_or_operator, context)
-    d, present, absent = align_change(desired_change, op.genes)
-    if method == "adjoint":
-        signed = np.asarray(op.adjoint(d), dtype=float)
-        sq_norms = hutchinson_sq_norms(op, present, n_probes, seed) if normalize == "cosine" else None
-    else:
-        signed, sq_norms = simulate_scores(op, d, present=present)
+    setup = ranking_setup(op)
+    d, present, absent = align_change(desired_change, setup.gene_index)
+    signed, alignment, sq_norms = signed_scores(op, d, present, method=method, null=null, n_null=n_null, seed=seed)
     if normalize == "cosine":
+        if sq_norms is None:
+            sq_norms = hutchinson_sq_norms(op, present, n_probes, seed)
         denom = np.sqrt(np.clip(sq_norms, 0.0, None)) * np.linalg.norm(d)
         signed = np.divide(signed, denom, out=np.zeros_like(signed), where=denom > 0)
     score, labels = _direction_scores(signed, direction)
-    z = degree_matched_zscores(score, operator_degree(op.A), n_degree_bins)
-    druggable = (drug_targets or DrugTargets.universe()).druggable_genes()
-    df = pd.DataFrame({"gene": op.genes.astype(str), "score": score, "direction": labels, "z_score": z})
-    df["druggable"] = df["gene"].isin(druggable)
-    df = df.sort_values(["score", "gene"], ascending=[False, True], kind="stable").reset_index(drop=True)
-    df.insert(3, "rank", np.arange(1, len(df) + 1))
+    z = binned_zscores(score, setup.bins(n_degree_bins))
+    druggable = setup.druggable(drug_targets or DrugTargets.universe())
+    order = _best_first(score, setup.name_rank)
+    columns = {"gene": setup.names[order], "score": score[order], "direction": labels[order],
+               "rank": np.arange(1, len(order) + 1), "z_score": z[order], "druggable": druggable[order]}
+    if null == "shuffle":
+        columns["alignment"] = np.where(labels == "inhibit", -alignment, alignment)[order]
+    df = pd.DataFrame(columns, copy=False)
     context_label = "context-free" if op.context_free else str(getattr(op, "context", None) or context)
     if op.context_free:
         logger.info("no cell context given: scores use the model's context-free edge strengths")
     df.attrs.update({
         "method": method, "normalize": normalize, "direction": direction, "context": context_label,
+        "null": null, "n_null": int(n_null) if null == "shuffle" else 0,
         "context_free": bool(op.context_free), "n_hops": int(op.n_hops),
         "signature_genes_found": int(present.sum()), "signature_genes_absent": absent,
     })

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,9 +16,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from twincell._progress import bar
+from twincell.data.drugs import DrugTargets
 from twincell.data.signatures import Signature
-from twincell.identify.explain import Explanation, explain
-from twincell.identify.inverse import Direction, Normalize, rank_targets, resolve_operator
+from twincell.errors import SignatureError
+from twincell.identify.actionable import (FRAGILE_MIN_GENES, FRAGILE_SHARE, actionable_targets, combine_rankings,
+                                          fragility)
+from twincell.identify.explain import Explanation, explain_many
+from twincell.identify.inverse import Direction, Normalize, align_change, rank_targets, resolve_operator
+from twincell.identify.null import operator_degree
 from twincell.pl.paths import paths as plot_paths
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("twincell.identify", "templates"),
@@ -30,35 +37,108 @@ class IdentifyResult:
     Attributes
     ----------
     ranking
-        The full ranking (:func:`~twincell.identify.rank_targets` output, all nodes).
+        The full ranking (:func:`~twincell.identify.rank_targets` output, all nodes; for several signatures the
+        :func:`~twincell.identify.actionable.combine_rankings` output).
     explanations
         One :class:`Explanation` per explained top target.
     facts
         Run description shown in the report (signature, coverage, context, method).
+    targets
+        The actionable list (:func:`~twincell.identify.actionable.actionable_targets`): drug targets only.
+    signatures
+        One summary per signature used (genes used, up / down, not in the network, left out and why).
+    provenance
+        Model, network, context, signature files and genes left out (written to ``run.json``).
     title
         Short label of the run (the signature's name).
     files
-        Written files (``ranking``, ``paths``, ``report``) once :func:`write_report` ran.
+        Written files (``ranking``, ``targets``, ``paths``, ``run``, ``report``) once :func:`write_report` ran.
     """
 
     ranking: pd.DataFrame
     explanations: list[Explanation]
     facts: dict[str, str]
+    targets: pd.DataFrame = field(default_factory=pd.DataFrame)
+    signatures: list[dict[str, Any]] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)
     title: str = ""
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def identify_targets(model_or_operator: Any, signature: Signature, context: str | np.ndarray | None = None, *,
-                     n_explain: int = 5, k: int = 5, direction: Direction = "both",
-                     normalize: Normalize = "none") -> IdentifyResult:
-    """Rank all targets for reversing ``signature`` and explain the best ``n_explain`` of them.
+def signature_summary(signature: Signature, genes: np.ndarray) -> dict[str, Any]:
+    """What became of one signature's genes: used, up / down, not in the network, left out and why.
+
+    Parameters
+    ----------
+    signature
+        The signature as used (after the sex-gene filter, if any).
+    genes
+        (N,) the network's genes.
+    """
+    coverage = signature.coverage(genes)
+    return {"name": signature.name, "source": signature.source, "method": signature.method,
+            "log_base": signature.log_base, "n_genes": len(signature), "n_up": int((signature.logfc > 0).sum()),
+            "n_down": int((signature.logfc < 0).sum()), "n_in_network": coverage["found"],
+            "not_in_network": coverage["absent_genes"], "unmapped": list(signature.unmapped),
+            "sex_genes_removed": list(signature.sex_genes_removed),
+            "rows_without_logfc": list(signature.missing_ids), "merged_rows": dict(signature.merged)}
+
+
+def run_provenance(model_or_operator: Any, operator: Any, summaries: list[dict[str, Any]],
+                   model_source: str | None = None) -> dict[str, Any]:
+    """Where a run's numbers come from: model, network, context and encoder, signatures, genes left out.
+
+    Parameters
+    ----------
+    model_or_operator
+        What the run scored with (a model records its version, training state and context encoder).
+    operator
+        The operator the run used (its context and network fingerprint).
+    summaries
+        :func:`signature_summary` of each signature.
+    model_source
+        Where the model was loaded from (a directory), when known.
+    """
+    from twincell import __version__
+
+    meta = getattr(model_or_operator, "metadata", None) or {}
+    return {
+        "twincell_version": __version__,
+        "model": {"directory": model_source, "version": meta.get("twincell_version"),
+                  "trained": meta.get("trained", operator.meta.get("trained")),
+                  "training_data": [d.get("name") for d in meta.get("datasets", [])]},
+        "network": {"fingerprint": meta.get("interactome", operator.meta.get("interactome")),
+                    "summary": meta.get("interactome_summary")},
+        "context": {"context": "context-free" if operator.context_free else str(operator.context),
+                    "encoder": meta.get("context_encoder")},
+        "signatures": [{"name": s["name"], "source": s["source"], "method": s["method"], "log_base": s["log_base"]}
+                       for s in summaries],
+        "genes_left_out": {s["name"]: {"sex_genes": s["sex_genes_removed"], "unmapped": s["unmapped"],
+                                       "not_in_network": s["not_in_network"],
+                                       "rows_without_logfc": s["rows_without_logfc"],
+                                       "merged_rows": s["merged_rows"]} for s in summaries},
+        "rules": {"fragile": f"top_walk_share > {FRAGILE_SHARE} or fewer than {FRAGILE_MIN_GENES} signature "
+                            "genes reached within K hops",
+                  "direction_agrees": "agrees: a drug acts in the predicted direction; conflict: the drugs with a "
+                                      "known action all act the other way; unknown: no drug with a known action",
+                  "combination": "mean over signatures of the signed, non-negative per-signature z-scores"},
+    }
+
+
+def identify_targets(model_or_operator: Any, signature: Signature | Sequence[Signature],
+                     context: str | np.ndarray | None = None, *, n_explain: int = 5, k: int = 5,
+                     direction: Direction = "both", normalize: Normalize = "none", keep_sex_genes: bool = False,
+                     drug_targets: DrugTargets | None = None, model_source: str | None = None) -> IdentifyResult:
+    """Rank all targets for reversing one or several signatures, list the drug targets, explain the best.
 
     Parameters
     ----------
     model_or_operator
         A model with ``.operator(context)`` or a propagation operator.
     signature
-        Disease signature; the desired change is its reverse (:meth:`Signature.desired_change`).
+        Disease signature, or several signatures of one disease (ranked each, then combined with
+        :func:`~twincell.identify.actionable.combine_rankings`); the desired change is the reverse
+        (:meth:`Signature.desired_change`).
     context
         Context id or vector, or None for the context-free edge strengths.
     n_explain
@@ -66,31 +146,82 @@ def identify_targets(model_or_operator: Any, signature: Signature, context: str 
     k
         Walks per explained target.
     direction, normalize
-        As for :func:`~twincell.identify.rank_targets`.
+        As for :func:`~twincell.identify.rank_targets` (``direction`` must be ``both`` for several signatures).
+    keep_sex_genes
+        Keep the sex-chromosome genes (:data:`~twincell.data.signatures.SEX_GENES`); by default they are left
+        out and reported.
+    drug_targets
+        Drug-target table of the actionable list (default: :meth:`DrugTargets.universe`).
+    model_source
+        Where the model was loaded from, recorded in the provenance.
+
+    Raises
+    ------
+    SignatureError
+        No signature, or several signatures with a one-sided ``direction``.
     """
-    desired = signature.desired_change()
-    with bar(desc="identifying targets", total=2 + n_explain, unit="step") as progress:
+    sigs = [signature] if isinstance(signature, Signature) else list(signature)
+    if not sigs:
+        raise SignatureError("no signature was given", "give at least one disease signature")
+    if len(sigs) > 1 and direction != "both":
+        raise SignatureError(f"several signatures are combined with direction 'both', not {direction!r}",
+                             "drop --direction or rank one signature at a time")
+    if not keep_sex_genes:
+        sigs = [s.without_sex_genes() for s in sigs]
+    with bar(desc="identifying targets", total=1 + 2 * len(sigs) + n_explain, unit="step") as progress:
         op = resolve_operator(model_or_operator, context)
         progress.update(1)
-        ranking = rank_targets(op, desired, direction=direction, normalize=normalize)
-        progress.update(1)
-        explanations = []
-        for gene, gene_direction in ranking.loc[:n_explain - 1, ["gene", "direction"]].itertuples(index=False):
-            explanations.append(explain(op, gene, desired, k=k,
-                                        direction=gene_direction if gene_direction != "none" else "both"))
+        rankings, flags, changes = [], [], []
+        for sig in sigs:
+            desired = sig.desired_change()
+            rankings.append(rank_targets(op, desired, direction=direction, normalize=normalize,
+                                         drug_targets=drug_targets))
             progress.update(1)
-    attrs = ranking.attrs
+            d, _, _ = align_change(desired, op.genes)
+            flags.append(fragility(op, d, op.adjoint(d)))
+            changes.append(desired)
+            progress.update(1)
+        if len(sigs) == 1:
+            ranking, flag, support = rankings[0], flags[0], None
+        else:
+            ranking = combine_rankings(rankings, operator_degree(op.A), op.genes)
+            support = ranking.set_index("gene")[[f"support_{j + 1}" for j in range(len(sigs))]]
+            sign = np.where(ranking.set_index("gene")["direction"] == "inhibit", -1.0, 1.0)
+            best = np.argmax(support.to_numpy() * sign[:, None], axis=1)  # the signature supporting each gene most
+            flag = pd.concat([flags[j].loc[support.index[best == j]] for j in range(len(sigs))])
+        top = ranking.head(n_explain)
+        which = np.array([0 if support is None else int(np.argmax(support.loc[gene].abs().to_numpy()))
+                          for gene in top["gene"]], dtype=np.int64)  # the signature that explains each target
+        explanations: list[Explanation] = [None] * len(top)  # type: ignore[list-item]
+        for j in np.unique(which):  # one shared explain setup per signature
+            rows = np.flatnonzero(which == j)
+            for i, e in zip(rows, explain_many(op, top["gene"].iloc[rows], changes[j], k=k,
+                                               direction=top["direction"].iloc[rows])):
+                explanations[i] = e
+        progress.update(len(top))
+    targets = actionable_targets(ranking, flag, drug_targets)
+    summaries = [signature_summary(s, op.genes) for s in sigs]
+    attrs = rankings[0].attrs
     facts = {
-        "signature": f"{signature.name} ({signature.method}; {signature.source})",
+        "signature": "; ".join(f"{s.name} ({s.method}; {s.source})" for s in sigs),
         "desired change": "reverse of the disease signature: -logFC (healthy minus disease)",
-        "signature genes": (f"{len(signature)} mapped to HGNC ({len(signature.unmapped)} IDs unmapped); "
-                            f"{attrs['signature_genes_found']} in the network, "
-                            f"{len(attrs['signature_genes_absent'])} absent"),
         "context": str(attrs["context"]) + (" (model's context-free edge strengths)" if attrs["context_free"] else ""),
         "scoring": (f"{attrs['method']} pass, normalisation {attrs['normalize']}, direction {attrs['direction']}, "
                     f"walks up to {attrs['n_hops']} hops"),
     }
-    return IdentifyResult(ranking=ranking, explanations=explanations, facts=facts, title=signature.name)
+    if len(sigs) > 1:
+        facts["combination"] = (f"{len(sigs)} signatures ranked each and combined: mean of the signed, non-negative "
+                                "degree-matched z-scores; n_signatures_agree counts the signatures that support the "
+                                "combined direction; fragility flags and walks come from the signature that "
+                                "supports the target most")
+    provenance = run_provenance(model_or_operator, op, summaries, model_source)
+    facts["model"] = (f"{provenance['model']['directory'] or 'in memory'} (TwinCell "
+                      f"{provenance['model']['version'] or '?'}, trained: {provenance['model']['trained']})")
+    facts["network"] = str(provenance["network"]["fingerprint"])
+    facts["context encoder"] = str(provenance["context"]["encoder"])
+    ranking.attrs.update(attrs)
+    return IdentifyResult(ranking=ranking, explanations=explanations, facts=facts, targets=targets,
+                          signatures=summaries, provenance=provenance, title=" + ".join(s.name for s in sigs))
 
 
 def _png(explanation: Explanation) -> str:
@@ -101,11 +232,21 @@ def _png(explanation: Explanation) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-N_DRUGGABLE_SHOWN = 20  # rows of the druggable-only table in the HTML report
+def _targets_rows(targets: pd.DataFrame, top: int) -> list[dict[str, Any]]:
+    """The first ``top`` rows of the actionable list as display strings, fragile rows marked."""
+    fragile = set(targets.attrs.get("fragile", []))
+    rows = []
+    for row in targets.head(top).to_dict("records"):
+        cells = {c: (f"{v:.3g}" if isinstance(v, float) else str(v)) for c, v in row.items()}
+        cells["drugs"] = cells["drugs"].replace(";", "; ")
+        cells["drug_actions"] = cells["drug_actions"].replace(";", "; ")
+        cells["indications"] = cells["indications"].replace(";", "; ")
+        rows.append({"cells": cells, "fragile": row["gene"] in fragile})
+    return rows
 
 
 def write_report(result: IdentifyResult, out_dir: str | Path, *, top: int = 50, title: str = "") -> dict[str, Path]:
-    """Write ``ranking.csv`` (all genes), ``paths.csv`` (all explanations) and ``report.html``.
+    """Write ``targets.csv``, ``ranking.csv`` (all genes), ``paths.csv``, ``run.json`` and ``report.html``.
 
     Parameters
     ----------
@@ -114,33 +255,39 @@ def write_report(result: IdentifyResult, out_dir: str | Path, *, top: int = 50, 
     out_dir
         Output directory (created if needed).
     top
-        Rows of the ranking shown in the HTML report.
+        Rows of the actionable list and of the full ranking shown in the HTML report.
     title
         Report title (default: ``result.title``, the signature's name).
 
     Returns
     -------
     dict
-        ``ranking``, ``paths`` and ``report`` file paths (also stored in ``result.files``).
+        ``targets``, ``ranking``, ``paths``, ``run`` and ``report`` file paths (also stored in ``result.files``).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    files = {"ranking": out / "ranking.csv", "paths": out / "paths.csv", "report": out / "report.html"}
+    files = {"targets": out / "targets.csv", "ranking": out / "ranking.csv", "paths": out / "paths.csv",
+             "run": out / "run.json", "report": out / "report.html"}
+    result.targets.to_csv(files["targets"], index=False)
     result.ranking.to_csv(files["ranking"], index=False)
     frames = [e.to_frame() for e in result.explanations]
     (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()).to_csv(files["paths"], index=False)
+    run = {**result.provenance, "signature_summaries": result.signatures,
+           "n_targets": len(result.targets), "fragile_targets": result.targets.attrs.get("fragile", []),
+           "files": {key: path.name for key, path in files.items()}}
+    files["run"].write_text(json.dumps(run, indent=2, default=str), encoding="utf-8")
     fmt = "{:.4g}".format
     items = [{"target": e.target, "direction": e.direction, "n_paths": len(e.paths), "score": f"{e.score:.4g}",
               "share": f"{e.covered_share:.1%}", "png": _png(e),
               "table_html": e.paths.drop(columns=["nodes", "strengths"]).to_html(index=False, float_format=fmt)}
              for e in result.explanations]
     html = _ENV.get_template("identify_report.html.j2").render(
-        title=title or result.title, facts=list(result.facts.items()),
+        title=title or result.title, facts=list(result.facts.items()), signatures=result.signatures,
         context_free=bool(result.ranking.attrs.get("context_free")), n_top=min(top, len(result.ranking)),
+        target_columns=list(result.targets.columns), target_rows=_targets_rows(result.targets, top),
+        n_targets=len(result.targets), n_fragile=len(result.targets.attrs.get("fragile", [])),
+        fragile_share=FRAGILE_SHARE, fragile_min_genes=FRAGILE_MIN_GENES,
         ranking_html=result.ranking.head(top).to_html(index=False, float_format=fmt),
-        druggable_html=result.ranking[result.ranking["druggable"]].head(N_DRUGGABLE_SHOWN).to_html(
-            index=False, float_format=fmt),
-        n_druggable=N_DRUGGABLE_SHOWN,
         explanations=items)
     files["report"].write_text(html, encoding="utf-8")
     result.files = files

@@ -21,12 +21,12 @@ import numpy as np
 from twincell import __version__
 from twincell._cache import cache_dir, code_key
 from twincell.errors import ModelFileError
-from twincell.model.io import FORMAT_VERSION
-from twincell.model.twincell import TwinCell
+from twincell.model.io import FORMAT_VERSION, SavedModel, check_output_dir, open_model
 
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
+    from twincell.model.twincell import TwinCell
     from twincell.context import ContextRegistry
     from twincell.data.perturbation import PerturbationDataset
     from twincell.network import Interactome
@@ -49,7 +49,8 @@ def train_default_model(out_dir: str | os.PathLike | None = None, *,
                         contexts: ContextRegistry | Mapping[str, np.ndarray] | None = None,
                         interactome: Interactome | None = None, time_budget_s: float | None = DEFAULT_TIME_BUDGET_S, device: str = "cpu",
                         seed: int = 0, context_gates: bool = True, checkpoint: str | os.PathLike | None = None,
-                        resume: bool = False, hparams: Mapping[str, object] | None = None, **fit) -> TwinCell:
+                        resume: bool = False, overwrite: bool = False, hparams: Mapping[str, object] | None = None,
+                        **fit) -> TwinCell:
     """Train a model (by default: the bundled data, contexts and network) and save it to ``out_dir``.
 
     Parameters
@@ -68,6 +69,8 @@ def train_default_model(out_dir: str | os.PathLike | None = None, *,
         Training device, seed, and whether edges are gated by the context.
     checkpoint, resume
         Checkpoint file written after every epoch, and whether to continue from it.
+    overwrite
+        Replace ``out_dir`` even when it holds files that are not a TwinCell model (checked before training).
     hparams
         Overrides of the TwinCell hyper-parameters (:data:`~twincell.model.twincell.DEFAULT_HPARAMS`),
         e.g. ``{"normalisation": "symmetric"}``.
@@ -76,8 +79,10 @@ def train_default_model(out_dir: str | os.PathLike | None = None, *,
     """
     from twincell.context import ContextRegistry
     from twincell.data.training_data import load_default_training_data
+    from twincell.model.twincell import TwinCell
     from twincell.network import Interactome
 
+    out = default_model_dir() if out_dir is None else check_output_dir(out_dir, overwrite)
     contexts = ContextRegistry.default() if contexts is None else contexts
     datasets = load_default_training_data() if datasets is None else datasets
     dim = contexts.dim if hasattr(contexts, "dim") else len(next(iter(contexts.values())))
@@ -85,7 +90,7 @@ def train_default_model(out_dir: str | os.PathLike | None = None, *,
                      **{"context_gates": context_gates, **(hparams or {})})
     model.fit(datasets, contexts, time_budget_s=time_budget_s, checkpoint=checkpoint, resume=resume,
               **{**DEFAULT_FIT, **fit})
-    model.save(default_model_dir() if out_dir is None else out_dir)
+    model.save(out, overwrite=overwrite or out_dir is None)
     return model
 
 
@@ -94,6 +99,8 @@ def default_model(*, retrain: bool = False, device: str = "cpu") -> TwinCell:
 
     A cached model that cannot be read (corrupt, older format) is trained again.
     """
+    from twincell.model.twincell import TwinCell
+
     directory = default_model_dir()
     if directory.exists() and not retrain:
         try:
@@ -102,4 +109,14 @@ def default_model(*, retrain: bool = False, device: str = "cpu") -> TwinCell:
             log.warning("the cached default model in %s cannot be read; training it again", directory)
     log.info("training the default model on the bundled data (first use: about 1-2 minutes on 2 CPU cores); "
              "it is cached in %s", directory)
-    return train_default_model(directory, device=device)
+    return train_default_model(directory, device=device, overwrite=True)
+
+
+def open_default_model() -> SavedModel:
+    """The default model opened for inference (:func:`~twincell.model.io.open_model`: no torch for the
+    context-free operator); trained and cached first when the cache has no readable one."""
+    try:
+        return open_model(default_model_dir())
+    except ModelFileError:
+        default_model()
+        return open_model(default_model_dir())

@@ -8,9 +8,15 @@ Layout of a model directory::
     interactome.parquet  the network the model was trained on (Interactome.save)
     contexts.npz         context ids and the embeddings the model was trained with
     history.json         training curve, one record per epoch
+    operator.npz         the context-free PropagationOperator as plain CSR arrays (PropagationOperator.save)
 
 The directory is first written under a temporary name next to the target and then renamed, so an
 interrupted save never leaves a half-written model.
+
+:func:`open_model` opens a directory for inference without torch: :class:`SavedModel` serves the
+context-free operator from ``operator.npz`` (no network rebuild, no module, no operator build) and
+loads the full :class:`~twincell.model.TwinCell` only when another context is asked for. Directories
+written before ``operator.npz`` existed are still read (the operator is then built from the model).
 """
 
 from __future__ import annotations
@@ -18,24 +24,26 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import threading
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import torch
 
 from twincell import __version__
 from twincell.errors import DataFileError, ModelFileError
-from twincell.model.training import DatasetHeads, DatasetInfo
-from twincell.network import Interactome
+from twincell.model.operator import PropagationOperator
 
 if TYPE_CHECKING:
     from twincell.model.twincell import TwinCell
 
 FORMAT_VERSION = 1
 FILES = ("weights.pt", "interactome.parquet", "contexts.npz", "history.json")
+OPERATOR_FILE = "operator.npz"  # optional: written by this version, absent from older model directories
+_HINT = "re-save the model, or train it again with `twincell train`"
 
 
 def _sha256(file: Path) -> str:
@@ -46,13 +54,79 @@ def _sha256(file: Path) -> str:
     return h.hexdigest()
 
 
-def save_model(model: TwinCell, directory: str | os.PathLike) -> Path:
-    """Write ``model`` to ``directory`` atomically (temporary sibling directory, then rename).
+def _is_model_dir(directory: Path) -> bool:
+    try:
+        return "format" in json.loads((directory / "config.json").read_text())
+    except (OSError, ValueError, TypeError):
+        return False
 
-    An existing model directory at that path is replaced.
+
+def check_output_dir(directory: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Check that a model may be written to ``directory``; returns its absolute path.
+
+    Allowed: a new path, an empty directory, or a directory holding a TwinCell model (it is
+    replaced). Anything else (a file, a directory of other files) only with ``overwrite=True``; the
+    working directory, its parents and the home directory never.
+
+    Raises
+    ------
+    ModelFileError
+        A target that would destroy files that are not a TwinCell model.
     """
     target = Path(directory).absolute()
+    protected = {Path.cwd().absolute(), *Path.cwd().absolute().parents, Path.home().absolute()}
+    if target in protected or target.resolve() in protected:
+        raise ModelFileError(f"refusing to write a model to {target}: saving replaces the whole directory, and this "
+                             "is the working directory, one of its parents or the home directory",
+                             "give a new directory, e.g. --out models/my_model")
+    if not target.exists() or (target.is_dir() and _is_model_dir(target)):
+        return target
+    if target.is_dir() and not any(target.iterdir()):
+        return target
+    if not overwrite:
+        what = "a file" if not target.is_dir() else "a directory that is not a TwinCell model (no model config.json)"
+        raise ModelFileError(f"{target} is {what}; saving a model there would delete it",
+                             "give a new directory, or pass overwrite=True / --overwrite to replace it")
+    return target
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """Remove ``.NAME.tmp-PID`` / ``.NAME.old-PID`` folders left by saves whose process no longer runs."""
+    for stale in target.parent.glob(f".{target.name}.*-*"):
+        kind, _, pid = stale.name.removeprefix(f".{target.name}.").partition("-")
+        if kind in ("tmp", "old") and pid.isdigit() and stale.is_dir() and not _process_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def save_model(model: TwinCell, directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write ``model`` to ``directory`` atomically (temporary sibling directory, then rename).
+
+    An existing model directory at that path is replaced; anything else is refused unless
+    ``overwrite`` (see :func:`check_output_dir`). Temporary folders left next to the target by
+    interrupted saves are removed.
+
+    Raises
+    ------
+    ModelFileError
+        The target holds other files (and ``overwrite`` is False), or is the working directory.
+    """
+    import torch
+
+    target = check_output_dir(directory, overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(target)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -65,14 +139,17 @@ def save_model(model: TwinCell, directory: str | os.PathLike) -> Path:
                 else np.zeros((0, model.context_dim), np.float32))
         np.savez(tmp / "contexts.npz", ids=ids, vectors=vecs)
         (tmp / "history.json").write_text(model.history.to_json(orient="records"))
+        model.operator(None).save(tmp / OPERATOR_FILE)
         config = {"format": FORMAT_VERSION, "twincell_version": __version__, "context_dim": model.context_dim,
                   "hparams": model.hparams, "interactome_fingerprint": model.interactome.fingerprint,
                   "datasets": [d.to_dict() for d in model.datasets], "metadata": model.metadata,
-                  "files": {f: _sha256(tmp / f) for f in FILES}}
+                  "files": {f: _sha256(tmp / f) for f in (*FILES, OPERATOR_FILE)}}
         (tmp / "config.json").write_text(json.dumps(config, indent=1, default=_json_default))
         old = target.parent / f".{target.name}.old-{os.getpid()}"
-        if target.exists():
+        if target.is_dir():
             os.replace(target, old)
+        elif target.exists():  # a file, replaced with overwrite=True
+            target.unlink()
         os.replace(tmp, target)
         shutil.rmtree(old, ignore_errors=True)
     except BaseException:
@@ -89,15 +166,41 @@ def _json_default(obj):
     return str(obj)
 
 
-def read_config(directory: Path) -> dict:
+class ModelVersionWarning(UserWarning):
+    """A model directory was written by a newer twincell release (same format version)."""
+
+
+def _newer_version(written_by: object) -> bool:
+    """Whether ``written_by`` names a twincell release newer than this one, by release numbers (unparseable: False)."""
+    theirs, ours = (re.match(r"\d+(\.\d+)*", str(v)) for v in (written_by, __version__))
+    if theirs is None or ours is None:
+        return False
+    return tuple(map(int, theirs[0].split("."))) > tuple(map(int, ours[0].split(".")))
+
+
+def read_config(directory: Path, verify: tuple[str, ...] | None = None) -> dict:
     """The checked ``config.json`` of a model directory (format version and file checksums).
+
+    Parameters
+    ----------
+    directory
+        The model directory.
+    verify
+        Files whose presence and checksum are checked (default: every file of the model; ``operator.npz``
+        only where ``config.json`` lists it).
 
     Raises
     ------
     ModelFileError
-        Missing directory or files, unreadable JSON, another format version, a checksum mismatch.
+        Missing directory or files, unreadable JSON, another format version (a newer one asks to
+        upgrade twincell), a checksum mismatch.
+
+    Warns
+    -----
+    ModelVersionWarning
+        The model was saved by a newer twincell release with the same format.
     """
-    hint = "re-save the model, or train it again with `twincell train`"
+    hint = _HINT
     if not directory.is_dir():
         raise ModelFileError(f"model directory {directory} does not exist", "train one with `twincell train --out DIR`")
     cfg_file = directory / "config.json"
@@ -107,19 +210,30 @@ def read_config(directory: Path) -> dict:
         config = json.loads(cfg_file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"{cfg_file} is corrupt: {exc}", hint) from exc
-    if config.get("format") != FORMAT_VERSION:
-        raise ModelFileError(f"{directory} is model format {config.get('format')!r} "
-                             f"(written by twincell {config.get('twincell_version')}), this twincell "
-                             f"{__version__} reads format {FORMAT_VERSION}",
+    fmt, written_by = config.get("format"), config.get("twincell_version")
+    if fmt != FORMAT_VERSION:
+        newer = isinstance(fmt, int) and fmt > FORMAT_VERSION
+        raise ModelFileError(f"{directory} is model format {fmt!r} (written by twincell {written_by}), this "
+                             f"twincell {__version__} reads format {FORMAT_VERSION}",
+                             "upgrade twincell (pip install -U twincell) to read it" if newer else
                              "train the model again with this version of twincell")
-    for name in FILES:
-        f = directory / name
-        if not f.exists():
-            raise ModelFileError(f"model directory {directory} is incomplete: {name} is missing", hint)
-        expected = config.get("files", {}).get(name)
-        if expected != _sha256(f):
-            raise ModelFileError(f"{f} is corrupt (its checksum does not match config.json)", hint)
+    if _newer_version(written_by):
+        warnings.warn(f"{directory} was saved by twincell {written_by}, newer than this twincell {__version__}; "
+                      "it has the same model format and is read, but upgrading twincell is safer",
+                      ModelVersionWarning, stacklevel=3)
+    listed = config.get("files", {})
+    for name in (*FILES, *([OPERATOR_FILE] if OPERATOR_FILE in listed else [])) if verify is None else verify:
+        _verify_file(directory, name, listed.get(name))
     return config
+
+
+def _verify_file(directory: Path, name: str, expected: str | None) -> None:
+    """Raise ModelFileError when a model file is missing or its SHA-256 differs from ``expected``."""
+    f = directory / name
+    if not f.exists():
+        raise ModelFileError(f"model directory {directory} is incomplete: {name} is missing", _HINT)
+    if expected != _sha256(f):
+        raise ModelFileError(f"{f} is corrupt (its checksum does not match config.json)", _HINT)
 
 
 #: Hyper-parameters added after format 1 was fixed, with the behaviour of models saved before them
@@ -131,13 +245,25 @@ LEGACY_HPARAMS = {"normalisation": "symmetric", "edge_model": "free", "correctio
 def load_model(directory: str | os.PathLike, device: str = "cpu") -> TwinCell:
     """Load a model written by :func:`save_model`.
 
+    Parameters
+    ----------
+    directory
+        The model directory.
+    device
+        Torch device of the loaded model.
+
     Raises
     ------
     ModelFileError
         Whatever is wrong with the directory: missing, incomplete, corrupt, another format version,
         weights that do not fit the saved configuration.
     """
+    import pandas as pd
+    import torch
+
+    from twincell.model.training import DatasetHeads, DatasetInfo
     from twincell.model.twincell import TwinCell
+    from twincell.network import Interactome
 
     directory = Path(directory)
     config = read_config(directory)
@@ -165,3 +291,82 @@ def load_model(directory: str | os.PathLike, device: str = "cpu") -> TwinCell:
                              "re-save the model, or train it again") from exc
     model.metadata = dict(config.get("metadata", {}))
     return model
+
+
+class SavedModel:
+    """A saved model opened for inference: the context-free operator from stored arrays, the rest on demand.
+
+    What :mod:`twincell.identify` needs from a model: ``operator(context)``, ``metadata``,
+    ``context_dim`` (and ``contexts``, ``gated`` to resolve a named context). ``operator(None)`` reads ``operator.npz`` (a few array reads: no torch, no
+    network rebuild); any other context, or a directory without ``operator.npz``, loads the full
+    model once (:attr:`model`) and asks it.
+
+    Attributes
+    ----------
+    directory
+        The model directory.
+    config
+        Its ``config.json`` (format checked; file checksums are checked when a file is read).
+    metadata
+        The model's metadata (context encoder, training provenance).
+    context_dim
+        Dimension of the model's context embeddings.
+    """
+
+    def __init__(self, directory: Path, config: dict) -> None:
+        self.directory = directory
+        self.config = config
+        self.metadata = dict(config.get("metadata", {}))
+        self.context_dim = int(config["context_dim"])
+        self._lock = threading.Lock()
+        self._model: TwinCell | None = None
+        self._stored: PropagationOperator | None = None
+
+    def __repr__(self) -> str:
+        return f"SavedModel({str(self.directory)!r})"
+
+    @property
+    def model(self) -> TwinCell:
+        """The full :class:`~twincell.model.TwinCell`, loaded (with torch) on first access."""
+        with self._lock:
+            if self._model is None:
+                self._model = load_model(self.directory)
+            return self._model
+
+    @property
+    def contexts(self) -> dict[str, np.ndarray]:
+        """The model's named contexts (from the full model: asking for a context means building its operator)."""
+        return self.model.contexts
+
+    @property
+    def gated(self) -> bool:
+        """Whether the model's edges are gated by the context (from the full model)."""
+        return self.model.gated
+
+    def operator(self, context: str | np.ndarray | None = None) -> PropagationOperator:
+        """The model's operator in ``context`` (see :meth:`twincell.model.TwinCell.operator`).
+
+        ``None`` is served from ``operator.npz`` when the directory has it (read once, then kept).
+        """
+        if context is None and OPERATOR_FILE in self.config.get("files", {}):
+            with self._lock:
+                if self._stored is None:
+                    self._stored = PropagationOperator.load(self.directory / OPERATOR_FILE)
+                return self._stored
+        return self.model.operator(context)
+
+
+def open_model(directory: str | os.PathLike) -> SavedModel:
+    """Open a model directory for inference without loading torch (:class:`SavedModel`).
+
+    Raises
+    ------
+    ModelFileError
+        Missing directory, unreadable or other-version ``config.json``, a missing or corrupt
+        ``operator.npz`` (the other files are checked when the full model is loaded).
+    """
+    directory = Path(directory)
+    config = read_config(directory, verify=())
+    if OPERATOR_FILE in config.get("files", {}):
+        _verify_file(directory, OPERATOR_FILE, config["files"][OPERATOR_FILE])
+    return SavedModel(directory, config)

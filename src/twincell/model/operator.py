@@ -17,13 +17,18 @@ operator: drugs do not change their target's transcript.
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-from twincell.errors import TwinCellError
+from twincell.errors import ModelFileError, TwinCellError
+
+_MATRICES = ("A", "R", "R0")
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,48 @@ class PropagationOperator:
     def _A_transposed(self) -> sp.csr_matrix:
         """``A^T`` as CSR, built on the first adjoint and kept (the operator is immutable)."""
         return self.A.T.tocsr()
+
+    def save(self, file: str | os.PathLike) -> Path:
+        """Write the operator's arrays to one uncompressed ``.npz`` (CSR arrays of ``A``, ``R``, ``R0``,
+        gene names, settings), so that :meth:`load` restores it without rebuilding anything."""
+        arrays: dict[str, np.ndarray] = {"genes": np.asarray(self.genes).astype(str)}
+        for name in _MATRICES:
+            M = getattr(self, name)
+            if M is None:
+                continue
+            M = sp.csr_matrix(M)
+            arrays.update({f"{name}_data": M.data, f"{name}_indices": M.indices, f"{name}_indptr": M.indptr})
+        settings = {"n_hops": int(self.n_hops), "context_free": bool(self.context_free), "context": self.context,
+                    "meta": self.meta}
+        arrays["settings"] = np.array(json.dumps(settings, default=str))
+        file = Path(file)
+        with open(file, "wb") as f:
+            np.savez(f, **arrays)
+        return file
+
+    @classmethod
+    def load(cls, file: str | os.PathLike) -> PropagationOperator:
+        """Read an operator written by :meth:`save` (plain array reads, no model, no torch).
+
+        Raises
+        ------
+        ModelFileError
+            When the file is missing, unreadable or lacks an array.
+        """
+        try:
+            with np.load(file, allow_pickle=False) as z:
+                genes = z["genes"]
+                n_genes = len(genes)
+                mats = {name: sp.csr_matrix((z[f"{name}_data"], z[f"{name}_indices"], z[f"{name}_indptr"]),
+                                            shape=(n_genes, n_genes))
+                        for name in _MATRICES if f"{name}_data" in z.files}
+                settings = json.loads(str(z["settings"]))
+            return cls(genes=genes, A=mats["A"], R=mats["R"], R0=mats.get("R0"), n_hops=int(settings["n_hops"]),
+                       context_free=bool(settings["context_free"]), context=settings["context"],
+                       meta=dict(settings["meta"]))
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            raise ModelFileError(f"the stored operator {file} is unreadable: {exc}",
+                                 "re-save the model, or train it again") from exc
 
     def describe(self) -> dict:
         """Sizes and settings: nodes, non-zero propagation / readout entries, hops, context."""

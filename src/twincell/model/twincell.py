@@ -158,11 +158,10 @@ class TwinCell:
         if context is None or not self.gated:
             return None, None if context is None else (context if isinstance(context, str) else "<vector>")
         if isinstance(context, str):
-            if context not in self.contexts:
-                known = ", ".join(sorted(self.contexts)[:12])
-                raise ContextError(f"unknown context {context!r} (the model knows {len(self.contexts)}: {known} ...)",
-                                   "pass a context the model was trained with, or its embedding as a vector")
-            vec, label = self.contexts[context], context
+            from twincell.context.registry import match_context_id  # lazy: the context package is heavy
+
+            label = match_context_id(context, self.contexts, f"the model knows {len(self.contexts)} contexts")
+            vec = self.contexts[label]
         else:
             vec, label = np.asarray(context, dtype=np.float32), "<vector>"
             if vec.shape != (self.context_dim,) or not np.isfinite(vec).all():
@@ -405,11 +404,14 @@ class TwinCell:
         return pd.concat(parts, ignore_index=True)
 
     # ------------------------------------------------------------------ persistence
-    def save(self, directory: str | os.PathLike) -> Path:
-        """Save weights, config, interactome, contexts, history and provenance to ``directory`` (atomically)."""
+    def save(self, directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Save weights, config, interactome, contexts, history and provenance to ``directory`` (atomically).
+
+        A directory holding other files than a TwinCell model is refused unless ``overwrite``.
+        """
         from twincell.model.io import save_model
 
-        return save_model(self, directory)
+        return save_model(self, directory, overwrite=overwrite)
 
     @classmethod
     def load(cls, directory: str | os.PathLike, device: str = "cpu") -> TwinCell:

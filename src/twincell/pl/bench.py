@@ -10,8 +10,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 #: Methods drawn with a solid line; the rest (baselines, controls) are dashed / dotted.
-HIGHLIGHT = ("twincell", "twincell_prior")
-CONTROLS = ("degree", "druggability", "popular_targets", "random")
+HIGHLIGHT = ("twincell", "twincell_calibrated", "twincell_prior")
+CONTROLS = ("degree", "druggability", "popular_targets", "training_exposure", "random")
 
 
 def roc_curves(roc: pd.DataFrame, disease: str, *, universe: str = "druggable", methods: Sequence[str] | None = None,

@@ -2,21 +2,27 @@
 
 Every endpoint is a thin wrapper: it validates the request (pydantic, :class:`ServiceLimits`), calls
 the same library function a notebook would, and returns its result. Ranking and explanation are
-CPU-bound, so the endpoints are plain functions that FastAPI runs in its thread pool; the model is
-loaded once by the caller and only read here.
+CPU-bound, so the endpoints are plain functions that FastAPI runs in its thread pool, sized to
+``ServiceLimits.threads`` when the server starts (more threads would only fight over the GIL; more
+cores are used by worker processes); ``/healthz`` is async (answered on the event loop, never queued
+behind rankings). The model is loaded once by the
+caller and only read here. :class:`~twincell.service.auth.RequestGuard` refuses wrong hosts,
+cross-origin posts, missing tokens and oversized bodies before any work is done.
 
 Library input errors (:class:`~twincell.errors.TwinCellError`) become 422 answers (400 for an
 unreadable upload) in FastAPI's validation-error shape, naming the request field at fault.
 """
 
 import io
-from collections.abc import Iterator
-from contextlib import contextmanager
+import zlib
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, BinaryIO, Literal
 
 import anndata as ad
+import anyio.to_thread
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, FastAPI, File, Form, Query, Request, UploadFile
@@ -32,9 +38,10 @@ from twincell.context import ExpressionEncoder, default_encoder
 from twincell.data.signatures import Signature, read_signature
 from twincell.errors import ContextError, DataFileError, SignatureError, TwinCellError
 from twincell.identify import Explanation, explain, rank_targets
+from twincell.identify.actionable import drug_target_list
 from twincell.model import TwinCell
 from twincell.pl.paths import paths as draw_paths
-from twincell.service.auth import BearerAuth
+from twincell.service.auth import RequestGuard, allowed_host_names
 from twincell.service.limits import ServiceLimits
 from twincell.service.schemas import (
     ContextsResponse,
@@ -54,6 +61,9 @@ from twincell.service.schemas import (
 
 STATIC = files("twincell.service") / "static"
 FIGURE_TYPES = {"svg": "image/svg+xml", "png": "image/png"}
+UPLOAD_CHUNK = 64 * 1024
+GZIP_MAGIC = b"\x1f\x8b"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 class FieldError(Exception):
@@ -87,25 +97,81 @@ def _validation_error_response(_: Request, exc: RequestValidationError) -> JSONR
     return JSONResponse({"detail": items}, status_code=422)
 
 
-def read_upload(file: UploadFile, max_rows: int) -> Signature:
+def inflate(stream: BinaryIO, chunk_bytes: int = UPLOAD_CHUNK) -> Iterator[bytes]:
+    """The bytes of ``stream``, gunzipped on the fly when they start with the gzip magic number.
+
+    Yields pieces of at most ``chunk_bytes`` (decompressed), so a caller that stops early never holds
+    more than it asked for (a few KB of gzip can expand to gigabytes).
+
+    Raises
+    ------
+    zlib.error
+        The gzip stream is corrupt or truncated.
+    """
+    data = stream.read(chunk_bytes)
+    if data[:2] != GZIP_MAGIC:
+        while data:
+            yield data
+            data = stream.read(chunk_bytes)
+        return
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    while data and not inflater.eof:
+        yield inflater.decompress(data, chunk_bytes)
+        data = inflater.unconsumed_tail or stream.read(chunk_bytes)
+    yield inflater.flush()
+    if not inflater.eof:
+        raise zlib.error("the gzip stream ends early (truncated file)")
+
+
+def upload_text(file: UploadFile, max_bytes: int, max_rows: int) -> str:
+    """The text of an uploaded table (gzip or plain; UTF-8 with or without byte-order mark, or UTF-16 with one).
+
+    Decompression stops as soon as the table passes ``max_bytes`` bytes or ``max_rows`` data rows.
+
+    Raises
+    ------
+    DataFileError
+        Corrupt gzip data or text that is not UTF-8 / UTF-16.
+    SignatureError
+        The table is larger than the limits.
+    """
+    name = file.filename or "upload"
+    buf = bytearray()
+    try:
+        for piece in inflate(file.file):
+            buf += piece
+            if len(buf) > max_bytes:
+                raise SignatureError(f"the uploaded signature {name!r} is larger than the limit of {max_bytes:,} "
+                                     "bytes (uncompressed)", "keep the most significant genes")
+            if buf.count(b"\n") > max_rows + 1:
+                raise SignatureError(f"the uploaded signature {name!r} has more than the limit of {max_rows:,} rows",
+                                     "keep the most significant genes")
+    except zlib.error as exc:
+        raise DataFileError(f"the uploaded signature {name!r} is not valid gzip data: {exc}",
+                            "upload the table itself or a complete .gz file") from exc
+    data = bytes(buf)
+    try:
+        return data.decode("utf-16") if data[:2] in UTF16_BOMS else data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataFileError(f"the uploaded signature {name!r} is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                            "save the table as 'CSV UTF-8' (Excel) or re-encode it to UTF-8") from exc
+
+
+def read_upload(file: UploadFile, limits: ServiceLimits) -> Signature:
     """Parse an uploaded signature table (CSV or TSV, optionally gzipped; delimiter sniffed) with the library.
 
     Raises
     ------
     FieldError
-        On ``file``: unreadable table (400), too many rows or an unusable signature (422).
+        On ``file``: unreadable table (400), too many rows or bytes, or an unusable signature (422).
     """
-    data = file.file.read()
     with blame("body", "file"):
+        text = upload_text(file, limits.max_upload_bytes, limits.max_genes)
         try:
-            table = pd.read_csv(io.BytesIO(data), sep=None, engine="python",
-                                compression="gzip" if data[:2] == b"\x1f\x8b" else None)
+            table = pd.read_csv(io.StringIO(text), sep=None, engine="python")
         except Exception as exc:  # pandas raises many types for malformed text
             raise DataFileError(f"cannot read the uploaded signature {file.filename!r}: {exc}",
                                 "upload a CSV or TSV table with a header, e.g. `gene,logFC`") from exc
-        if len(table) > max_rows:
-            raise SignatureError(f"the uploaded signature has {len(table):,} rows, more than the limit of {max_rows:,}",
-                                 "keep the most significant genes")
         return read_signature(table, name=Path(file.filename or "upload").name.split(".")[0])
 
 
@@ -137,7 +203,13 @@ def encode_profile(model: TwinCell, profile: dict[str, float], platform: str | N
     return default_encoder(model.context_dim).encode(adata, platform=platform)[0]
 
 
-def create_app(model: TwinCell, *, token: str | None = None, limits: ServiceLimits = ServiceLimits()) -> FastAPI:
+def _server_error_response(_: Request, exc: Exception) -> JSONResponse:
+    """500 as JSON like every other error (the traceback goes to the server log)."""
+    return JSONResponse({"detail": f"internal error ({type(exc).__name__}); see the server log"}, status_code=500)
+
+
+def create_app(model: TwinCell, *, token: str | None = None, limits: ServiceLimits = ServiceLimits(),
+               allowed_hosts: Sequence[str] | None = None) -> FastAPI:
     """Build the HTTP app serving ``model``.
 
     Parameters
@@ -149,13 +221,23 @@ def create_app(model: TwinCell, *, token: str | None = None, limits: ServiceLimi
         before any work). ``/``, ``/healthz`` and ``/openapi.json`` stay open.
     limits
         Bounds on request size, genes per signature, ``top``, ``k`` and perturbed genes.
+    allowed_hosts
+        Host names accepted in the ``Host`` header (default: the loopback names,
+        :func:`~twincell.service.auth.allowed_host_names`); ``"*"`` accepts any. Without a token,
+        cross-origin ``POST`` requests are refused (see :class:`~twincell.service.auth.RequestGuard`).
 
     Returns
     -------
     FastAPI
         The app: ``/v1/targets``, ``/v1/targets/upload``, ``/v1/signature``, ``/v1/explain``,
-        ``/v1/explain/figure``, ``/v1/predict``, ``/v1/contexts``, ``/v1/model``, ``/healthz`` and the page at ``/``.
+        ``/v1/explain/figure``, ``/v1/predict``, ``/v1/contexts``, ``/v1/model``, ``/healthz``, ``/openapi.json``
+        and the page at ``/`` (no ``/docs``: Swagger UI would load from a CDN). Every error answer is JSON.
     """
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = limits.threads
+        yield
+
     bodies = request_models(limits)
     TargetsRequest, ExplainRequest, PredictRequest = bodies.targets, bodies.explain, bodies.predict
     app = FastAPI(title="TwinCell", version=__version__,
@@ -163,10 +245,13 @@ def create_app(model: TwinCell, *, token: str | None = None, limits: ServiceLimi
                               "expression change, explain them by signed paths, predict perturbations. "
                               "Signatures are disease-vs-healthy log fold changes; the desired change is "
                               "their reverse.",
-                  max_body_size=limits.max_body_bytes)
+                  docs_url=None, redoc_url=None, lifespan=lifespan)
     app.add_exception_handler(FieldError, _field_error_response)
+    app.add_exception_handler(Exception, _server_error_response)
     app.add_exception_handler(RequestValidationError, _validation_error_response)
     errors = {400: {"model": ErrorResponse, "description": "Unreadable upload"},
+              403: {"model": MessageResponse, "description": "Cross-origin request to a service without a token"},
+              408: {"model": MessageResponse, "description": "Request body not received in time"},
               413: {"model": MessageResponse, "description": "Request body too large"},
               422: {"model": ErrorResponse, "description": "Invalid request (the field is named in `loc`)"}}
     if token is not None:
@@ -188,8 +273,11 @@ def create_app(model: TwinCell, *, token: str | None = None, limits: ServiceLimi
              top: int) -> TargetsResponse:
         with blame("body", "context"):
             table = rank_targets(model, sig.desired_change(), context=context, direction=direction)
+            drugs = drug_target_list(model, sig.desired_change(), table, context=context).head(top)
+        drugs = drugs.assign(fragile=drugs["gene"].isin(drugs.attrs["fragile"])).astype(object)
         return TargetsResponse(context=label, direction=direction, signature=report(sig),
-                               targets=table.head(top).to_dict("records"))
+                               targets=table.head(top).to_dict("records"),
+                               drug_targets=drugs.where(drugs.notna(), None).to_dict("records"))
 
     @v1.post("/targets", response_model=TargetsResponse)
     def targets(request: TargetsRequest) -> TargetsResponse:
@@ -206,13 +294,13 @@ def create_app(model: TwinCell, *, token: str | None = None, limits: ServiceLimi
         top: Annotated[int, Form(ge=1, le=limits.max_top)] = 50,
     ) -> TargetsResponse:
         """Rank targets for a disease signature uploaded as a table (context by id)."""
-        return rank(read_upload(file, limits.max_genes), context, context, direction, top)
+        return rank(read_upload(file, limits), context, context, direction, top)
 
     @v1.post("/signature", response_model=SignatureParsed)
     def signature(file: Annotated[UploadFile, File(description="Disease signature table (CSV/TSV) with a gene "
                                                                "and a log-fold-change column.")]) -> SignatureParsed:
         """Parse a signature table to HGNC symbols (the page sends the result to /v1/targets)."""
-        sig = read_upload(file, limits.max_genes)
+        sig = read_upload(file, limits)
         return SignatureParsed(signature=sig.logfc.to_dict(), report=report(sig))
 
     def explanation(request: ExplainRequest) -> tuple[Signature, Explanation]:
@@ -274,8 +362,8 @@ def create_app(model: TwinCell, *, token: str | None = None, limits: ServiceLimi
     app.include_router(v1)
 
     @app.get("/healthz", response_model=Health, tags=["ops"])
-    def healthz() -> Health:
-        """Liveness check (never needs a token)."""
+    async def healthz() -> Health:
+        """Liveness check (never needs a token); answered on the event loop, never queued behind rankings."""
         return Health(status="ok", nodes=model.interactome.n_nodes)
 
     @app.get("/", include_in_schema=False)
@@ -283,8 +371,11 @@ def create_app(model: TwinCell, *, token: str | None = None, limits: ServiceLimi
         return FileResponse(str(STATIC / "index.html"))
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    if token is not None:  # runs before any body is read: no work for a request without the token
-        app.add_middleware(BearerAuth, token=token)
+    # runs before any body is read: no work for a refused request (wrong host, cross-origin, no token, too large)
+    app.add_middleware(RequestGuard, token=token, max_body_bytes=limits.max_body_bytes,
+                       allowed_hosts=allowed_host_names() if allowed_hosts is None else allowed_hosts,
+                       body_timeout_s=limits.body_timeout_s)
+    if token is not None:
         app.openapi = lambda: _openapi_with_bearer(app)
     return app
 

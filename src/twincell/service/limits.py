@@ -20,7 +20,16 @@ class ServiceLimits:
     max_perturbed
         Most genes perturbed at once in ``/v1/predict``.
     max_body_bytes
-        Largest request body in bytes (JSON or upload); larger bodies get 413 (FastAPI's ``max_body_size``).
+        Largest request body in bytes (JSON or upload, as sent); larger bodies get 413, from
+        ``Content-Length`` before the body is read, else while it streams in.
+    max_upload_bytes
+        Largest uploaded table after gzip decompression (bytes); decompression stops there (422).
+    body_timeout_s
+        Seconds a client may take between two chunks of a request body (else 408).
+    threads
+        Requests computed at once per process (the size of its worker-thread pool); the others wait.
+        Ranking holds the GIL, so more threads than this only add switching: use worker processes
+        (``twincell serve --workers N``) to use more cores.
     """
 
     max_genes: int = 25_000
@@ -28,3 +37,6 @@ class ServiceLimits:
     max_paths: int = 50
     max_perturbed: int = 100
     max_body_bytes: int = 8 * 1024 * 1024
+    max_upload_bytes: int = 16 * 1024 * 1024
+    body_timeout_s: float = 30.0
+    threads: int = 2

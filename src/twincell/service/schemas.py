@@ -118,13 +118,32 @@ class TargetRow(BaseModel):
     druggable: bool
 
 
+class DrugTargetRow(BaseModel):
+    """One drug target of the actionable list (the columns of ``targets.csv``)."""
+
+    gene: str
+    rank: int = Field(description="Rank among drug targets.")
+    overall_rank: int = Field(description="Rank among all proteins.")
+    score: float
+    direction: str
+    z_score: float | None
+    drugs: str = Field(description="`;`-separated drugs that target the gene.")
+    drug_actions: str = Field(description="One action per drug, aligned with `drugs`.")
+    direction_agrees: Literal["agrees", "conflict", "unknown"]
+    indications: str = Field(description="`;`-separated approved indications of the drugs.")
+    top_walk_share: float | None = Field(description="Share of the score carried by the single best walk.")
+    n_signature_genes_reached: int
+    fragile: bool = Field(description="Carried by one walk (share > 0.5) or reaching fewer than 3 signature genes.")
+
+
 class TargetsResponse(BaseModel):
-    """Ranked targets (best first) and the fate of the signature's genes."""
+    """Ranked targets (best first), the drug targets among them, and the fate of the signature's genes."""
 
     context: str | None
     direction: Direction
     signature: SignatureReport
     targets: list[TargetRow]
+    drug_targets: list[DrugTargetRow] = Field(description="The best `top` drug targets (the actionable list).")
 
 
 class PathRow(BaseModel):

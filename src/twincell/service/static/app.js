@@ -2,7 +2,25 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { signature: null, context: null };
+const state = { signature: null, context: null, targets: [], drugTargets: [] };
+
+const DRUG_TARGET_COLUMNS = ["gene", "rank", "overall_rank", "score", "direction", "z_score", "drugs", "drug_actions",
+  "direction_agrees", "indications", "top_walk_share", "n_signature_genes_reached"];
+const TARGET_COLUMNS = ["gene", "score", "direction", "rank", "z_score", "druggable"];
+
+// Rows of the last answer as a CSV file the browser saves (the same columns as targets.csv / ranking.csv).
+function download(rows, columns, filename) {
+  const quote = (v) => {
+    const s = v === null || v === undefined ? "" : String(v);
+    return /[",\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
+  };
+  const text = [columns.join(","), ...rows.map((r) => columns.map((c) => quote(r[c])).join(","))].join("\n") + "\n";
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
+  link.download = filename;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+}
 
 function headers(json) {
   const h = {};
@@ -25,8 +43,32 @@ async function failure(resp) {
 
 async function api(path, options = {}) {
   const resp = await fetch(path, options);
+  if (resp.status === 401) {
+    $("token").classList.add("needed");
+    $("token").focus();
+    throw new Error("This service requires an API token: enter it in the \"API token\" box above, then try again.\n" +
+                    (await failure(resp)));
+  }
   if (!resp.ok) throw new Error(await failure(resp));
+  $("token").classList.remove("needed");
   return resp;
+}
+
+// Show or hide the busy indicator and lock the button while a request runs.
+function busy(on, what) {
+  $("busy").textContent = what || "working…";
+  $("busy").hidden = !on;
+  $("rank").disabled = on;
+  document.body.setAttribute("aria-busy", on ? "true" : "false");
+}
+
+// Remove the results of an earlier submit so that an error never sits above stale results.
+function clearResults() {
+  for (const id of ["drug-targets", "targets", "paths"]) $(id).tBodies[0].replaceChildren();
+  state.targets = state.drugTargets = [];  // nothing stale to download either
+  $("results").hidden = true;
+  $("explanation").hidden = true;
+  showUnknown([]);
 }
 
 function showError(message) {
@@ -77,7 +119,8 @@ async function signatureText() {
 
 async function rank() {
   showError("");
-  $("rank").disabled = true;
+  clearResults();
+  busy(true, "ranking targets…");
   try {
     const form = new FormData();
     const blob = await signatureText();
@@ -91,28 +134,45 @@ async function rank() {
     };
     const result = await (await api("v1/targets", { method: "POST", headers: headers(true), body: JSON.stringify(body) })).json();
     showUnknown([...new Set([...parsed.report.unmapped_genes, ...result.signature.absent_genes])]);
+    renderDrugTargets(result.drug_targets);
     renderTargets(result.targets);
   } catch (e) {
     showError(e.message);
   } finally {
-    $("rank").disabled = false;
+    busy(false);
   }
 }
 
-function renderTargets(targets) {
-  const tbody = $("targets").tBodies[0];
+// Fill a results table: one clickable row per target, cells from cellsOf(t) as [text, numeric] pairs.
+function renderRows(tableId, targets, cellsOf) {
+  const tbody = $(tableId).tBodies[0];
   tbody.replaceChildren();
   for (const t of targets) {
     const row = tbody.insertRow();
     row.dataset.gene = t.gene;
-    cell(row, t.rank, true);
-    cell(row, t.gene);
-    cell(row, t.direction);
-    cell(row, fmt(t.score), true);
-    cell(row, fmt(t.z_score), true);
-    cell(row, t.druggable ? "yes" : "");
+    for (const [text, numeric] of cellsOf(t)) cell(row, text, numeric);
+    if (t.fragile) row.classList.add("fragile");
     row.addEventListener("click", () => explain(row));
   }
+}
+
+const list = (text) => text.split(";").join(", ");
+const num = (x) => (x === null ? "" : fmt(x));
+
+function renderDrugTargets(targets) {
+  state.drugTargets = targets;
+  renderRows("drug-targets", targets, (t) => [
+    [t.rank, true], [t.gene], [t.overall_rank, true], [t.direction], [num(t.z_score), true], [list(t.drugs)],
+    [list(t.drug_actions)], [t.direction_agrees], [list(t.indications)], [num(t.top_walk_share), true],
+    [t.n_signature_genes_reached, true], [t.fragile ? "fragile" : ""],
+  ]);
+}
+
+function renderTargets(targets) {
+  state.targets = targets;
+  renderRows("targets", targets, (t) => [
+    [t.rank, true], [t.gene], [t.direction], [fmt(t.score), true], [fmt(t.z_score), true], [t.druggable ? "yes" : ""],
+  ]);
   $("results").hidden = false;
   $("explanation").hidden = true;
 }
@@ -121,6 +181,8 @@ async function explain(row) {
   showError("");
   for (const r of row.parentElement.rows) r.classList.toggle("selected", r === row);
   const body = JSON.stringify({ target: row.dataset.gene, signature: state.signature, context: state.context, k: 8 });
+  $("explanation").hidden = true;
+  busy(true, "explaining " + row.dataset.gene + "…");
   try {
     const [result, figure] = await Promise.all([
       api("v1/explain", { method: "POST", headers: headers(true), body }).then((r) => r.json()),
@@ -145,11 +207,16 @@ async function explain(row) {
     $("explanation").hidden = false;
   } catch (e) {
     showError(e.message);
+  } finally {
+    busy(false);
   }
 }
 
 document.addEventListener("DOMContentLoaded", () => {
   $("rank").addEventListener("click", rank);
+  $("download-drug-targets").addEventListener("click",
+    () => download(state.drugTargets, DRUG_TARGET_COLUMNS, "targets.csv"));
+  $("download-targets").addEventListener("click", () => download(state.targets, TARGET_COLUMNS, "ranking.csv"));
   $("token").addEventListener("change", loadModel);
   loadModel();
 });

@@ -1,0 +1,340 @@
+"""The actionable list: drug targets only, with their drugs, a direction check and fragility flags.
+
+Three things turn a ranking of every protein into a list a drug hunter can act on:
+
+* **Drugs named.** Each drug target (:meth:`DrugTargets.universe`: DrugCentral 2016 ∪ the approved-target
+  table) carries its drugs, one action per drug, and the drugs' approved indications.
+* **Directions checked** (:func:`direction_agreement`). A drug acts in one direction: ``inhibit`` matches the
+  lowering actions (inhibitor, antagonist, blocker, negative allosteric modulator, inverse agonist, antibody
+  binding), ``activate`` the raising ones (agonist, partial agonist, activator, positive (allosteric)
+  modulator, opener, releasing agent); see :func:`twincell.data.drugs.action_sign`. A target ``agrees`` when at
+  least one of its drugs acts in the predicted direction (a drug exists to test the prediction with, even if
+  other drugs of the gene act the other way: ``drug_actions`` lists each), ``conflict`` when its drugs with a
+  known action all act the other way, and ``unknown`` when none has a known action (modulator, substrate, an
+  approved-target row without action).
+* **Artefacts caught** (:func:`fragility`). ``top_walk_share`` = |contribution of the target's single best
+  walk| / |score|, and ``n_signature_genes_reached`` = signature genes that any walk of at most K hops from
+  the target reaches through the operator. Both are computed for all N nodes at once (no per-target search).
+  A target is **fragile** when ``top_walk_share > 0.5`` (one walk onto one gene carries more than half of its
+  score, e.g. a TF edge onto a sex-chromosome gene) or when it reaches fewer than 3 signature genes at all.
+  Within K = 3 hops most proteins of the interactome reach most signature genes through some (often tiny)
+  walk, so in practice the share is what flags a target; the reach count catches peripheral proteins.
+
+Several signatures of one disease are combined by :func:`combine_rankings`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from twincell.data.drugs import DrugTargets
+from twincell.identify.explain import reach_bounds
+from twincell.identify.inverse import align_change, resolve_operator
+from twincell.identify.null import degree_matched_zscores
+
+FRAGILE_SHARE = 0.5  #: a target is fragile when its best walk carries more than this share of its score ...
+FRAGILE_MIN_GENES = 3  #: ... or when it reaches fewer than this many signature genes
+TARGET_COLUMNS = ("gene", "rank", "overall_rank", "score", "direction", "z_score", "drugs", "drug_actions",
+                  "direction_agrees", "indications", "top_walk_share", "n_signature_genes_reached")
+_MAX_GATHER_BYTES = 32 * 2**20  # working memory of one chunk of the reachability pass
+
+
+def best_walk_values(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, d: np.ndarray, n_hops: int) -> np.ndarray:
+    """|contribution| of the single best walk from every node, by a max-product dynamic programme.
+
+    A walk ``i = v_0 -> ... -> v_h`` (h <= K) onto gene ``g`` contributes
+    ``A[v_1, v_0] ... A[v_h, v_{h-1}] * R_h[g, v_h] * d_g`` (``R_0 = R0``, ``R`` after one hop or more), as in
+    :mod:`twincell.identify.explain`. With ``B_0(v) = max_g |R[g, v] d_g|`` and
+    ``B_r(v) = max(B_0(v), max_u |A[u, v]| B_{r-1}(u))`` (best walk of at most r hops ending in ``R``), the best
+    walk from ``i`` is ``max(max_g |R0[g, i] d_g|, max_u |A[u, i]| B_{K-1}(u))``.
+
+    Parameters
+    ----------
+    A
+        (N, N) propagation matrix, ``A[dst, src]``.
+    R, R0
+        (N, N) readout matrices ``R[gene, node]`` after >= 1 hop and at hop 0.
+    d
+        (N,) desired change on the operator's gene order.
+    n_hops
+        Longest walk length K.
+
+    Returns
+    -------
+    np.ndarray
+        (N,) largest |contribution| of one walk per start node (0 when no walk reaches a changed gene).
+    """
+    absd = sp.diags(np.abs(np.asarray(d, dtype=float)))
+    hop0 = np.asarray(abs(absd @ sp.csc_matrix(R0)).max(axis=0).toarray()).ravel()
+    if n_hops == 0:
+        return hop0
+    terminal = sp.csc_matrix(abs(absd @ sp.csc_matrix(R)))
+    later = reach_bounds(sp.csr_matrix(A), terminal, n_hops - 1)[n_hops - 1]
+    step = abs(sp.csc_matrix(A)).multiply(later[:, None]).tocsc()
+    return np.maximum(hop0, np.asarray(step.max(axis=0).toarray()).ravel())
+
+
+def _pack_readout(R: sp.spmatrix, genes: np.ndarray) -> np.ndarray:
+    """(N, ceil(G / 8)) uint8 bit sets: bit j of row v is set when ``R[genes[j], v] != 0``."""
+    sub = sp.coo_matrix(sp.csr_matrix(R)[genes])
+    nz = sub.data != 0  # explicit zeros carry nothing
+    bits = np.zeros((R.shape[1], (len(genes) + 7) // 8), dtype=np.uint8)
+    np.bitwise_or.at(bits, (sub.col[nz], sub.row[nz] // 8), (1 << (sub.row[nz] % 8)).astype(np.uint8))
+    return bits
+
+
+def _or_over_successors(successors: sp.csr_matrix, bits: np.ndarray) -> np.ndarray:
+    """Row v = OR of ``bits[u]`` over the successors u of v (row v of ``successors``), in bounded chunks."""
+    out = np.zeros_like(bits)
+    indptr, indices = successors.indptr, successors.indices
+    per_chunk = max(1, _MAX_GATHER_BYTES // max(1, bits.shape[1]))
+    start = 0
+    while start < len(indptr) - 1:
+        stop = int(np.searchsorted(indptr, indptr[start] + per_chunk, side="right")) - 1
+        stop = min(max(stop, start + 1), len(indptr) - 1)
+        lo, hi = indptr[start], indptr[stop]
+        if hi > lo:
+            rows = np.arange(start, stop)
+            nonempty = rows[np.diff(indptr[start:stop + 1]) > 0]
+            out[nonempty] = np.bitwise_or.reduceat(bits[indices[lo:hi]], indptr[nonempty] - lo, axis=0)
+        start = stop
+    return out
+
+
+def signature_genes_reached(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, signature: np.ndarray,
+                            n_hops: int) -> np.ndarray:
+    """Number of signature genes that some walk of at most K hops from each node reaches (boolean reachability).
+
+    ``G_0(v)`` = signature genes read out from ``v`` (``R[g, v] != 0``), ``G_r(v) = G_0(v) ∪ ⋃_{A[u, v] != 0}
+    G_{r-1}(u)``; node ``i`` reaches ``{g: R0[g, i] != 0} ∪ ⋃_{A[u, i] != 0} G_{K-1}(u)``. Gene sets are bit sets
+    (one bit per signature gene), so the pass costs K sparse OR-reductions over the edges.
+
+    Parameters
+    ----------
+    A
+        (N, N) propagation matrix, ``A[dst, src]``.
+    R, R0
+        (N, N) readout matrices ``R[gene, node]`` after >= 1 hop and at hop 0.
+    signature
+        Node indices of the signature genes (genes with a non-zero desired change).
+    n_hops
+        Longest walk length K.
+
+    Returns
+    -------
+    np.ndarray
+        (N,) int64 counts.
+    """
+    signature = np.asarray(signature, dtype=np.int64)
+    hop0 = _pack_readout(R0, signature)
+    if n_hops > 0:
+        successors = (sp.csr_matrix(A).T != 0).tocsr()  # row v lists the u with A[u, v] != 0
+        terminal = _pack_readout(R, signature)
+        reach = terminal
+        for _ in range(n_hops - 1):
+            reach = terminal | _or_over_successors(successors, reach)
+        hop0 = hop0 | _or_over_successors(successors, reach)
+    return np.bitwise_count(hop0).sum(axis=1).astype(np.int64)
+
+
+def fragility(operator: Any, d: np.ndarray, signed_scores: np.ndarray) -> pd.DataFrame:
+    """Fragility flags of every node for one desired change.
+
+    Parameters
+    ----------
+    operator
+        A :class:`~twincell.model.PropagationOperator` (``A``, ``R``, ``readout0``, ``n_hops``, ``genes``).
+    d
+        (N,) desired change on the operator's gene order.
+    signed_scores
+        (N,) adjoint scores ``operator.adjoint(d)`` (the sum of all walks' contributions).
+
+    Returns
+    -------
+    pd.DataFrame
+        Indexed by gene: ``top_walk_share`` (best walk |contribution| / |score|; NaN for a zero score; above 1
+        when walks cancel), ``n_signature_genes_reached``, ``fragile`` (see :data:`FRAGILE_SHARE`).
+    """
+    A, R, R0, k = operator.A, operator.R, operator.readout0, int(operator.n_hops)
+    best = best_walk_values(A, R, R0, d, k)
+    scores = np.abs(np.asarray(signed_scores, dtype=float))
+    share = np.divide(best, scores, out=np.full(len(best), np.nan), where=scores > 0)
+    reached = signature_genes_reached(A, R, R0, np.flatnonzero(np.asarray(d) != 0), k)
+    return pd.DataFrame({"top_walk_share": share, "n_signature_genes_reached": reached,
+                         "fragile": (share > FRAGILE_SHARE) | (reached < FRAGILE_MIN_GENES)},
+                        index=pd.Index(np.asarray(operator.genes).astype(str), name="gene"))
+
+
+def direction_agreement(direction: str, signs: Sequence[int]) -> str:
+    """Whether a target's drugs act in its predicted direction.
+
+    Parameters
+    ----------
+    direction
+        ``inhibit`` or ``activate`` (anything else gives ``unknown``).
+    signs
+        Action sign of each of the target's drugs (+1 raises activity, -1 lowers it, 0 unknown).
+
+    Returns
+    -------
+    str
+        ``agrees`` when at least one drug acts in the predicted direction, ``conflict`` when the drugs with a
+        known action all act the other way, ``unknown`` when no drug has a known action.
+    """
+    wanted = {"inhibit": -1, "activate": 1}.get(direction)
+    known = {int(s) for s in signs if s != 0}
+    if wanted is None or not known:
+        return "unknown"
+    return "agrees" if wanted in known else "conflict"
+
+
+def drug_annotation(drug_targets: DrugTargets | None = None) -> pd.DataFrame:
+    """Per drug target: ``drugs``, ``drug_actions`` (one per drug), ``indications`` and the drugs' action signs.
+
+    Returns
+    -------
+    pd.DataFrame
+        Indexed by gene: ``drugs``, ``drug_actions`` (``;``-joined, aligned), ``indications`` (``;``-joined
+        distinct approved indications, empty when none recorded), ``signs`` (tuple of per-drug signs).
+    """
+    drugs = drug_targets or DrugTargets.universe()
+    per_gene = drugs.per_gene()[["drugs", "drug_actions"]]
+    signs = drugs.table.sort_values(["gene", "drug"]).groupby("gene")["sign"].agg(lambda s: tuple(int(v) for v in s))
+    return per_gene.join(drugs.indications_per_gene()).join(signs.rename("signs")).fillna({"indications": ""})
+
+
+def actionable_targets(ranking: pd.DataFrame, flags: pd.DataFrame,
+                       drug_targets: DrugTargets | None = None) -> pd.DataFrame:
+    """The drug targets of a ranking, in rank order, with drugs, direction check and fragility flags.
+
+    Parameters
+    ----------
+    ranking
+        A ranking (``gene, score, direction, rank, z_score``), best first.
+    flags
+        :func:`fragility` output indexed by gene (``top_walk_share``, ``n_signature_genes_reached``).
+    drug_targets
+        Drug-target table (default: :meth:`DrugTargets.universe`).
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns :data:`TARGET_COLUMNS` (plus ``n_signatures_agree`` for combined rankings): ``rank`` counts drug
+        targets only, ``overall_rank`` is the rank among all proteins. ``attrs["fragile"]`` lists the fragile
+        genes of the table.
+    """
+    drugs = drug_annotation(drug_targets)
+    df = ranking[ranking["gene"].isin(drugs.index)].copy()
+    df = df.rename(columns={"rank": "overall_rank"}).join(drugs, on="gene").join(flags, on="gene")
+    df["direction_agrees"] = [direction_agreement(d, s) for d, s in zip(df["direction"], df["signs"])]
+    df.insert(1, "rank", np.arange(1, len(df) + 1))
+    extra = [c for c in ("n_signatures_agree",) if c in df.columns]
+    out = df[list(TARGET_COLUMNS) + extra].reset_index(drop=True)
+    out.attrs["fragile"] = df.loc[df["fragile"].fillna(False).astype(bool), "gene"].tolist()
+    return out
+
+
+def combine_rankings(rankings: Sequence[pd.DataFrame], degree: np.ndarray, genes: np.ndarray,
+                     n_degree_bins: int = 20) -> pd.DataFrame:
+    """Combine the rankings of several signatures of one disease into one.
+
+    Rule: each signature supports every gene with ``max(z, 0)`` (its degree-matched ``z_score``; a score below
+    the degree-matched mean supports nothing) in its predicted direction, signed (+ ``activate``, - ``inhibit``).
+    The combined signed support is the mean over signatures: ``direction`` is its sign, ``score`` its absolute
+    value, ``z_score`` the degree-matched z of that score, and ``n_signatures_agree`` counts the signatures that
+    support the combined direction (same direction, positive z-score). The per-signature signed supports are
+    kept as ``support_<i>`` columns (i = 1, 2, ... in input order).
+
+    Parameters
+    ----------
+    rankings
+        :func:`~twincell.identify.rank_targets` outputs (direction ``both``) on the same operator.
+    degree
+        (N,) node degrees of the operator (for the combined z-score), in ``genes`` order.
+    genes
+        (N,) the operator's gene order.
+    n_degree_bins
+        Degree bins of the z-score null.
+
+    Returns
+    -------
+    pd.DataFrame
+        ``gene, score, direction, rank, z_score, druggable, n_signatures_agree, support_1 ..``, best first.
+    """
+    genes = np.asarray(genes).astype(str)
+    support = np.zeros((len(genes), len(rankings)))
+    for j, ranking in enumerate(rankings):
+        r = ranking.set_index("gene").reindex(genes)
+        sign = r["direction"].map({"activate": 1.0, "inhibit": -1.0}).fillna(0.0).to_numpy(float)
+        support[:, j] = sign * np.clip(np.nan_to_num(r["z_score"].to_numpy(float)), 0.0, None)
+    mean = support.mean(axis=1)
+    direction = np.where(mean > 0, "activate", np.where(mean < 0, "inhibit", "none")).astype(object)
+    agree = ((np.sign(support) == np.sign(mean)[:, None]) & (support != 0)).sum(axis=1)
+    druggable = rankings[0].set_index("gene")["druggable"].reindex(genes).fillna(False).to_numpy(bool)
+    df = pd.DataFrame({"gene": genes, "score": np.abs(mean), "direction": direction,
+                       "z_score": degree_matched_zscores(np.abs(mean), degree, n_degree_bins),
+                       "druggable": druggable, "n_signatures_agree": agree})
+    for j in range(support.shape[1]):
+        df[f"support_{j + 1}"] = support[:, j]
+    df = df.sort_values(["score", "gene"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    df.insert(3, "rank", np.arange(1, len(df) + 1))
+    return df
+
+
+def brief_targets(targets: pd.DataFrame, max_drugs: int = 2) -> pd.DataFrame:
+    """The actionable list for a terminal: key columns, at most ``max_drugs`` drugs as ``drug (action)``.
+
+    Parameters
+    ----------
+    targets
+        :func:`actionable_targets` output.
+    max_drugs
+        Drugs kept per row; the rest is counted as ``+n``.
+
+    Returns
+    -------
+    pd.DataFrame
+        ``gene, rank, overall_rank, direction, drugs, agrees, walk_share`` (the last two are
+        ``direction_agrees`` and ``top_walk_share``).
+    """
+    def drugs(names: str, actions: str) -> str:
+        pairs = [f"{n} ({a})" for n, a in zip(str(names).split(";"), str(actions).split(";"))]
+        return ", ".join(pairs[:max_drugs]) + (f" +{len(pairs) - max_drugs}" if len(pairs) > max_drugs else "")
+
+    return pd.DataFrame({"gene": targets["gene"], "rank": targets["rank"], "overall_rank": targets["overall_rank"],
+                         "direction": targets["direction"],
+                         "drugs": [drugs(n, a) for n, a in zip(targets["drugs"], targets["drug_actions"])],
+                         "agrees": targets["direction_agrees"], "walk_share": targets["top_walk_share"]})
+
+
+def drug_target_list(model_or_operator: Any, desired_change: pd.Series, ranking: pd.DataFrame,
+                     context: str | np.ndarray | None = None,
+                     drug_targets: DrugTargets | None = None) -> pd.DataFrame:
+    """The actionable list of one ranking: its fragility flags computed on the same operator and change.
+
+    Parameters
+    ----------
+    model_or_operator
+        The model or operator the ranking was computed with.
+    desired_change
+        The desired change the ranking was computed for (gene -> value).
+    ranking
+        :func:`~twincell.identify.rank_targets` output for that change.
+    context
+        The ranking's context (None: context-free).
+    drug_targets
+        Drug-target table (default: :meth:`DrugTargets.universe`).
+
+    Returns
+    -------
+    pd.DataFrame
+        :func:`actionable_targets` output.
+    """
+    op = resolve_operator(model_or_operator, context)
+    d, _, _ = align_change(desired_change, op.genes)
+    return actionable_targets(ranking, fragility(op, d, op.adjoint(d)), drug_targets)

@@ -1,0 +1,115 @@
+"""CLI input checks (issue 14): option values refused before the model loads, every --context form accepted.
+
+The model is the small synthetic-context ``service_model`` fixture; the signature is a synthetic table
+on real genes of its network.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from twincell.cli import identify as identify_cli
+from twincell.cli.main import app
+from twincell.context import ContextRegistry
+from twincell.errors import ContextError
+from twincell.identify import resolve_context
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def no_model_load(monkeypatch):
+    def refuse(_):
+        raise AssertionError("the model was loaded before the options were checked")
+    monkeypatch.setattr(identify_cli, "open_model", refuse)
+
+
+@pytest.mark.parametrize(("args", "option"), [
+    (["--top", "-5"], "--top"), (["--top", "0"], "--top"),
+    (["--explain", "-1"], "--explain"), (["--explain", "100000"], "--explain"),
+    (["--paths", "0"], "--paths"),
+    (["--direction", "sideways"], "--direction"), (["--normalize", "l2"], "--normalize"),
+    (["--padj-max", "5"], "--padj-max"),
+])
+def test_identify_options_are_checked_before_the_model_loads(no_model_load, tmp_path, args, option):
+    res = runner.invoke(app, ["identify", "--disease", "SLE", "--out", str(tmp_path), *args])
+    assert res.exit_code == 2, res.output
+    assert option in res.output
+
+
+def test_network_paths_k_must_be_positive(tmp_path):
+    f = tmp_path / "synthetic_edges.tsv"
+    f.write_text("source\ttarget\tweight\nJAK1\tSTAT1\t0.9\n")
+    res = runner.invoke(app, ["network", "paths", "JAK1", "STAT1", "--k", "-3", "--network", str(f)])
+    assert res.exit_code == 2 and "--k" in res.output
+
+
+def test_edge_table_delimiter_is_sniffed(tmp_path):
+    f = tmp_path / "synthetic_edges.csv"                                 # tab-separated data in a .csv
+    f.write_text("source\ttarget\tweight\tsign\nJAK1\tSTAT1\t0.9\t1\nSTAT1\tIRF1\t0.8\t1\n")
+    res = runner.invoke(app, ["network", "paths", "JAK1", "IRF1", "--network", str(f)])
+    assert res.exit_code == 0, res.output
+    assert "JAK1 -> STAT1 -> IRF1" in res.output
+
+
+@pytest.fixture(scope="module")
+def saved_model(service_model, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("synthetic_model")
+    service_model.save(folder / "model")
+    sig = folder / "synthetic_signature.tsv"
+    genes = [str(g) for g in service_model.genes[:40]]
+    rows = pd.DataFrame({"gene": genes + [f" {genes[0]} ", genes[1]], "logFC": [*np.linspace(-2, 2, len(genes)), 0.5,
+                                                                          np.nan]})
+    rows.to_csv(sig, sep="\t", index=False)                             # a merged and a NaN row
+    return folder / "model", sig
+
+
+def _identify(saved_model, out, *args):
+    model_dir, sig = saved_model
+    return runner.invoke(app, ["identify", "--model", str(model_dir), "--signature", str(sig), "--out", str(out),
+                               "--explain", "0", "--top", "5", *args])
+
+
+def test_identify_context_from_an_encoded_registry(saved_model, service_model, tmp_path):
+    reg = ContextRegistry("synthetic-encoder", service_model.context_dim)
+    reg.add("patients", service_model.contexts["synthetic_ctx_b"], source="synthetic")
+    reg.save(tmp_path / "patients.npz")
+    by_file = _identify(saved_model, tmp_path / "a", "--context", str(tmp_path / "patients.npz"))
+    assert by_file.exit_code == 0, by_file.output                        # on main: "unknown context"
+    by_id = _identify(saved_model, tmp_path / "b", "--context", "synthetic_ctx_b")
+    assert by_id.exit_code == 0, by_id.output
+    a, b = (pd.read_csv(tmp_path / d / "ranking.csv") for d in ("a", "b"))
+    pd.testing.assert_frame_equal(a, b)                                  # the same vector, the same ranking
+
+
+def test_identify_context_ignores_case_and_unknown_points_to_context_list(saved_model, tmp_path):
+    res = _identify(saved_model, tmp_path / "c", "--context", "SYNTHETIC_CTX_A")
+    assert res.exit_code == 0, res.output
+    flat = " ".join(res.output.split())
+    assert "1 rows without a finite logFC, 1 genes from several rows" in flat      # item 4: printed ...
+    summary = next(iter(json.loads((tmp_path / "c" / "run.json").read_text())["genes_left_out"].values()))
+    assert len(summary["rows_without_logfc"]) == 1 and len(summary["merged_rows"]) == 1   # ... and listed in run.json
+    res = _identify(saved_model, tmp_path / "d", "--context", "synthetic_ctx_q")
+    assert isinstance(res.exception, ContextError)                       # `twincell` prints it, exit code 2
+    assert "twincell context list" in res.exception.hint and "synthetic_ctx_a" in res.exception.hint
+
+
+def test_resolve_context_registry_checks(service_model, tmp_path):
+    reg = ContextRegistry("synthetic-encoder", service_model.context_dim)
+    for name in ("One", "Two"):
+        reg.add(name, np.ones(service_model.context_dim), source="synthetic")
+    reg.save(tmp_path / "two.npz")
+    with pytest.raises(ContextError, match="holds 2 contexts"):
+        resolve_context(str(tmp_path / "two.npz"), service_model)
+    np.testing.assert_array_equal(resolve_context(f"{tmp_path / 'two.npz'}:two", service_model),
+                                  np.ones(service_model.context_dim, np.float32))
+    wrong = ContextRegistry("synthetic-encoder", service_model.context_dim + 1)
+    wrong.add("x", np.ones(service_model.context_dim + 1), source="synthetic")
+    wrong.save(tmp_path / "wrong.npz")
+    with pytest.raises(ContextError, match="dim"):
+        resolve_context(str(tmp_path / "wrong.npz"), service_model)

@@ -1,0 +1,260 @@
+"""The actionable list: fragility flags for all nodes at once, drugs and the direction check, sex-gene filter,
+several signatures combined, and the log base of AnnData input."""
+
+from __future__ import annotations
+
+import os
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from twincell.data.bundled import path, read_table
+from twincell.data.genes import GeneMapper
+from twincell.data.signatures import SEX_GENES, read_signature, signature_from_anndata
+from twincell.errors import SignatureError
+from twincell.identify import explain, identify_targets
+from twincell.identify.actionable import (TARGET_COLUMNS, actionable_targets, best_walk_values, combine_rankings,
+                                          direction_agreement, drug_annotation, fragility, signature_genes_reached)
+from twincell.model import PropagationOperator, TwinCell
+
+
+def _synthetic_operator(n: int = 30, seed: int = 0, n_hops: int = 3) -> PropagationOperator:
+    """A random signed toy operator on synthetic genes SYN0..: sparse A, R (R0 = R without its diagonal)."""
+    rng = np.random.default_rng(seed)
+    A = sp.random(n, n, density=0.08, random_state=rng, data_rvs=lambda k: rng.normal(0, 0.6, k)).tocsr()
+    A.setdiag(0)
+    A.eliminate_zeros()
+    R0 = sp.random(n, n, density=0.05, random_state=rng, data_rvs=lambda k: rng.normal(0, 1, k)).tocsr()
+    R0.setdiag(0)
+    R0.eliminate_zeros()
+    R = (R0 + sp.diags(rng.normal(0, 1, n))).tocsr()
+    genes = np.array([f"SYN{i}" for i in range(n)])
+    return PropagationOperator(genes=genes, A=A, R=R, R0=R0, n_hops=n_hops, context_free=True)
+
+
+def _synthetic_change(op: PropagationOperator, n_genes: int, seed: int = 1) -> pd.Series:
+    rng = np.random.default_rng(seed)
+    genes = rng.choice(op.genes, n_genes, replace=False)
+    return pd.Series(rng.normal(0, 1, n_genes), index=genes)
+
+
+@pytest.mark.parametrize("n_hops", [0, 1, 3])
+def test_best_walk_dynamic_programme_equals_explains_top_walk(n_hops):
+    op = _synthetic_operator(n_hops=n_hops)
+    change = _synthetic_change(op, 12)
+    d = change.reindex(op.genes).fillna(0.0).to_numpy()
+    best = best_walk_values(op.A, op.R, op.readout0, d, op.n_hops)
+    for i, gene in enumerate(op.genes):
+        top = explain(op, str(gene), change, k=1).paths
+        expected = abs(top["contribution"].iloc[0]) if len(top) else 0.0
+        assert best[i] == pytest.approx(expected, rel=1e-9, abs=1e-12), gene
+
+
+def test_signature_genes_reached_equals_boolean_matrix_powers(monkeypatch):
+    op = _synthetic_operator(n=40, seed=4)
+    signature = np.array([1, 5, 7, 11, 20, 33])
+    got = signature_genes_reached(op.A, op.R, op.readout0, signature, op.n_hops)
+    A = (op.A.toarray() != 0).astype(int)
+    R = (op.R.toarray() != 0).astype(int)[signature]
+    R0 = (op.readout0.toarray() != 0).astype(int)[signature]
+    reach = R0.copy()  # genes x start nodes: hop 0 through R0, then walks of 1..K hops through R
+    power = np.eye(len(op.genes), dtype=int)
+    for _ in range(op.n_hops):
+        power = (A @ power > 0).astype(int)  # power[v, i] = some walk of exactly h hops from i ends at v
+        reach |= (R @ power > 0).astype(int)
+    assert got.tolist() == reach.sum(axis=0).tolist()
+    assert 0 < got.max() <= len(signature)
+    monkeypatch.setattr("twincell.identify.actionable._MAX_GATHER_BYTES", 3)  # many small chunks, same answer
+    assert signature_genes_reached(op.A, op.R, op.readout0, signature, op.n_hops).tolist() == got.tolist()
+
+
+def test_fragility_share_and_flags_on_a_synthetic_operator():
+    op = _synthetic_operator(n=40, seed=4)
+    change = _synthetic_change(op, 10)
+    d = change.reindex(op.genes).fillna(0.0).to_numpy()
+    flags = fragility(op, d, op.adjoint(d))
+    scores = np.abs(op.adjoint(d))
+    nonzero = scores > 0
+    assert np.allclose(flags["top_walk_share"].to_numpy()[nonzero],
+                       best_walk_values(op.A, op.R, op.readout0, d, op.n_hops)[nonzero] / scores[nonzero])
+    assert flags["top_walk_share"].isna().tolist() == (~nonzero).tolist()
+    expected = (flags["top_walk_share"] > 0.5) | (flags["n_signature_genes_reached"] < 3)
+    assert flags["fragile"].tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize(("direction", "signs", "expected"), [
+    ("inhibit", [-1], "agrees"), ("activate", [1], "agrees"), ("inhibit", [1], "conflict"),
+    ("activate", [-1, -1], "conflict"), ("inhibit", [1, -1], "agrees"), ("activate", [0, 0], "unknown"),
+    ("inhibit", [], "unknown"), ("inhibit", [0, 1], "conflict"), ("none", [1], "unknown"),
+])
+def test_direction_agreement_hand_made_cases(direction, signs, expected):
+    assert direction_agreement(direction, signs) == expected
+
+
+def test_drug_names_and_actions_match_drugcentral_rows():
+    raw = read_table("drugcentral_targets", sep="\t", dtype=str, keep_default_na=False)
+    annotation = drug_annotation()
+    for gene in ("JAK1", "JAK2", "BTK", "NR3C1", "PPARG"):
+        rows = raw[raw["GENE"].str.split("|").map(lambda genes, g=gene: g in genes)]
+        expected = {(d.lower(), a.lower()) for d, a in zip(rows["DRUG_NAME"], rows["ACTION_TYPE"]) if a}
+        drugs = annotation.loc[gene, "drugs"].split(";")
+        actions = annotation.loc[gene, "drug_actions"].split(";")
+        assert len(drugs) == len(actions)
+        listed = {(d.lower(), a) for d, a in zip(drugs, actions) if a != "unknown"}
+        assert listed == expected, gene
+    assert "ruxolitinib" in annotation.loc["JAK1", "drugs"].split(";")
+    assert "cyclosporine" in annotation.loc["CAMLG", "drugs"].split(";")  # approved-target table (DrugBank)
+
+
+def test_actionable_targets_keeps_drug_targets_in_rank_order():
+    ranking = pd.DataFrame({"gene": ["STAT1", "JAK1", "CAMLG", "RARA"], "score": [4.0, 3.0, 2.0, 1.0],
+                            "direction": ["inhibit", "inhibit", "inhibit", "inhibit"], "rank": [1, 2, 3, 4],
+                            "z_score": [3.0, 2.0, 1.5, 1.0], "druggable": [False, True, True, True]})
+    flags = pd.DataFrame({"top_walk_share": [0.1, 0.2, 0.9, 0.3], "n_signature_genes_reached": [50, 40, 30, 2],
+                          "fragile": [False, False, True, True]}, index=pd.Index(ranking["gene"], name="gene"))
+    targets = actionable_targets(ranking, flags)
+    assert tuple(targets.columns) == TARGET_COLUMNS
+    assert targets["gene"].tolist() == ["JAK1", "CAMLG", "RARA"]
+    assert targets["rank"].tolist() == [1, 2, 3] and targets["overall_rank"].tolist() == [2, 3, 4]
+    assert targets.set_index("gene")["direction_agrees"].to_dict() == {
+        "JAK1": "agrees", "CAMLG": "unknown", "RARA": "conflict"}  # JAK inhibitors; no action; RAR agonists
+    assert targets.attrs["fragile"] == ["CAMLG", "RARA"]
+
+
+def test_combine_rankings_on_a_synthetic_toy():
+    genes = np.array(["SYN_A", "SYN_B", "SYN_C", "SYN_D"])
+
+    def ranking(z, directions):
+        return pd.DataFrame({"gene": genes, "z_score": z, "direction": directions, "druggable": False})
+
+    first = ranking([3.0, 1.0, 2.0, -1.0], ["inhibit", "activate", "activate", "inhibit"])
+    second = ranking([1.0, 2.0, -0.5, 0.5], ["inhibit", "inhibit", "activate", "activate"])
+    combined = combine_rankings([first, second], degree=np.ones(4), genes=genes, n_degree_bins=1).set_index("gene")
+    # signed non-negative supports: A (-3, -1), B (+1, -2), C (+2, 0), D (0, +0.5)
+    assert combined.loc["SYN_A", "score"] == pytest.approx(2.0)
+    assert combined.loc["SYN_A", "direction"] == "inhibit" and combined.loc["SYN_A", "n_signatures_agree"] == 2
+    assert combined.loc["SYN_B", "score"] == pytest.approx(0.5) and combined.loc["SYN_B", "direction"] == "inhibit"
+    assert combined.loc["SYN_B", "n_signatures_agree"] == 1
+    assert combined.loc["SYN_C", "score"] == pytest.approx(1.0) and combined.loc["SYN_C", "n_signatures_agree"] == 1
+    assert combined.loc["SYN_D", "direction"] == "activate" and combined.loc["SYN_D", "score"] == pytest.approx(0.25)
+    assert combined.index.tolist() == ["SYN_A", "SYN_C", "SYN_B", "SYN_D"]
+    assert combined["rank"].tolist() == [1, 2, 3, 4]
+
+
+def test_sex_genes_are_real_hgnc_symbols():
+    mapping = GeneMapper.default().map(sorted(SEX_GENES), kind="symbol")
+    assert not mapping.unmapped
+    assert all(mapping.symbols[g] == g for g in SEX_GENES)
+
+
+@pytest.fixture(scope="module")
+def prior_operator(interactome):
+    return TwinCell.prior(interactome).operator(None)
+
+
+def test_sex_genes_are_left_out_of_a_signature_with_kdm5d(prior_operator, tmp_path):
+    table = pd.DataFrame({"gene": ["KDM5D", "XIST", "RPS4Y1", "STAT1", "IFI27", "IFIT1"],
+                          "logFC": [-2.8, 2.9, -3.7, 1.5, 3.0, 2.0]})
+    sig = read_signature(table, name="synthetic_sle_like")
+    result = identify_targets(prior_operator, sig, n_explain=0)
+    assert result.signatures[0]["sex_genes_removed"] == ["KDM5D", "RPS4Y1", "XIST"]
+    assert result.signatures[0]["n_genes"] == 3
+    assert result.provenance["genes_left_out"]["synthetic_sle_like"]["sex_genes"] == ["KDM5D", "RPS4Y1", "XIST"]
+    kept = identify_targets(prior_operator, sig, n_explain=0, keep_sex_genes=True)
+    assert kept.signatures[0]["n_genes"] == 6 and kept.signatures[0]["sex_genes_removed"] == []
+    with pytest.raises(SignatureError, match="only sex-chromosome genes"):
+        read_signature(table.head(3)).without_sex_genes()
+
+
+def test_identify_several_signatures_reports_agreement(prior_operator, tmp_path):
+    sle = read_signature(pd.DataFrame({"gene": ["IFI27", "IFIT1", "RSAD2", "FOS"], "logFC": [3.0, 2.0, 2.5, -1.0]}),
+                         name="synthetic_one")
+    other = read_signature(pd.DataFrame({"gene": ["IFI27", "MX1", "ISG15", "JUN"], "logFC": [2.0, 1.5, 2.0, -0.5]}),
+                           name="synthetic_two")
+    result = identify_targets(prior_operator, [sle, other], n_explain=1, k=2)
+    assert "n_signatures_agree" in result.ranking and "n_signatures_agree" in result.targets
+    assert result.targets["n_signatures_agree"].between(0, 2).all()
+    assert (result.ranking["n_signatures_agree"] == 2).any()
+    assert [s["name"] for s in result.provenance["signatures"]] == ["synthetic_one", "synthetic_two"]
+    with pytest.raises(SignatureError, match="direction 'both'"):
+        identify_targets(prior_operator, [sle, other], direction="inhibit")
+
+
+@pytest.fixture(scope="module")
+def kang():
+    """Kang et al. 2018 PBMC: real IFN-beta stimulated and control cells, raw UMI counts."""
+    return ad.read_h5ad(path("kang2018"))
+
+
+def test_log_base_is_detected_given_or_asked_for(kang):
+    counts = signature_from_anndata(kang, "condition", "stim", "ctrl", gene_col="ensembl_id")
+    assert counts.log_base.startswith("e (log1p of counts")
+    X = kang.X.toarray()
+    log2 = ad.AnnData(np.log2(X / X.sum(axis=1, keepdims=True) * 1e4 + 1), obs=kang.obs, var=kang.var)
+    with pytest.raises(SignatureError, match="log base is unknown"):
+        signature_from_anndata(log2, "condition", "stim", "ctrl", gene_col="ensembl_id")
+    given = signature_from_anndata(log2, "condition", "stim", "ctrl", gene_col="ensembl_id", log_base="2")
+    assert given.log_base == "2 (given)"
+    assert given.logfc["IFIT1"] == pytest.approx(counts.logfc["IFIT1"], rel=1e-3)
+    wrong = signature_from_anndata(log2, "condition", "stim", "ctrl", gene_col="ensembl_id", log_base="e")
+    moderate = given.logfc[given.logfc.abs().between(0.5, 3)].index
+    ratio = (wrong.logfc[moderate] / given.logfc[moderate]).median()
+    assert ratio > 1.05  # log2 data read as natural log inflate fold changes (up to 1.44x for large values)
+    log2.uns["log1p"] = {"base": 2}
+    recorded = signature_from_anndata(log2, "condition", "stim", "ctrl", gene_col="ensembl_id")
+    assert recorded.log_base == "2 (from adata.uns['log1p'])"
+    with pytest.raises(SignatureError, match="not understood"):
+        signature_from_anndata(log2, "condition", "stim", "ctrl", gene_col="ensembl_id", log_base="ten")
+
+
+def test_service_returns_the_drug_targets_of_its_ranking(service_model):
+    from fastapi.testclient import TestClient
+
+    from twincell.identify import rank_targets
+    from twincell.identify.actionable import drug_target_list
+    from twincell.service import create_app
+
+    signature = {"STAT1": 1.5, "IRF1": 1.0, "JAK2": 0.4, "IL10": -0.5}
+    body = TestClient(create_app(service_model), base_url="http://localhost").post(
+        "/v1/targets", json={"signature": signature, "context": "synthetic_ctx_a", "top": 5}).json()
+    desired = -pd.Series(signature)
+    ranking = rank_targets(service_model, desired, context="synthetic_ctx_a")
+    expected = drug_target_list(service_model, desired, ranking, context="synthetic_ctx_a").head(5)
+    got = pd.DataFrame(body["drug_targets"])
+    assert len(got) == 5
+    assert got["gene"].tolist() == expected["gene"].tolist()
+    assert got["drugs"].tolist() == expected["drugs"].tolist()
+    assert got["fragile"].tolist() == expected["gene"].isin(expected.attrs["fragile"]).tolist()
+    assert np.allclose(got["top_walk_share"].astype(float), expected["top_walk_share"], equal_nan=True)
+
+
+def test_page_shows_drug_targets_first_and_downloads_them(live_service):
+    """The web page in headless Chromium: the drug-target table precedes all proteins, and its CSV downloads."""
+    from test_service_browser import CHROMIUM, CHROMIUM_ARGS, PASTED
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (run scripts/ensure_chromium.sh as root)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        tab = browser.new_page(accept_downloads=True)
+        tab.goto(live_service + "/")
+        tab.fill("#signature-text", PASTED)
+        tab.fill("#top", "6")
+        tab.click("#rank")
+        tab.wait_for_selector("#drug-targets tbody tr", timeout=30_000)
+        html = tab.content()
+        assert html.index('id="drug-targets"') < html.index('id="targets"')
+        genes = [r.get_attribute("data-gene") for r in tab.query_selector_all("#drug-targets tbody tr")]
+        with tab.expect_download() as info:
+            tab.click("#download-drug-targets")
+        table = pd.read_csv(info.value.path(), keep_default_na=False)
+        with tab.expect_download() as info:
+            tab.click("#download-targets")
+        ranking = pd.read_csv(info.value.path())
+        browser.close()
+    assert tuple(table.columns) == TARGET_COLUMNS and table["gene"].tolist() == genes and len(genes) == 6
+    assert len(ranking) == 6 and list(ranking.columns) == ["gene", "score", "direction", "rank", "z_score", "druggable"]

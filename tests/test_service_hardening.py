@@ -1,0 +1,271 @@
+"""Issue #14 items 2 and 13-16: uploads you can trust, a health check under load, host / origin / token checks,
+timeouts, and JSON for every error. Signatures here are small synthetic tables on real gene symbols."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import threading
+import time
+import tracemalloc
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from twincell.service import ServiceLimits, create_app
+
+SYNTHETIC_TABLE = "gene,logFC\nSTAT1,0.8\nIRF1,0.5\nJAK2,-0.25\n"
+EXPECTED = {"STAT1": 0.8, "IRF1": 0.5, "JAK2": -0.25}
+SIGNATURE = {"STAT1": 1.5, "IRF1": 1.0, "JAK2": 0.4}
+
+
+@pytest.fixture(scope="module")
+def client(service_model):
+    return TestClient(create_app(service_model), base_url="http://localhost")
+
+
+@pytest.fixture()
+def rank_calls(monkeypatch):
+    """Count (and skip) calls into the library's ranking: a refused request must do no work."""
+    calls: list[int] = []
+    monkeypatch.setattr("twincell.service.app.rank_targets", lambda *a, **k: calls.append(1))
+    return calls
+
+
+# ----------------------------------------------------------------------------------------------- item 2: BOM
+@pytest.mark.parametrize(("name", "payload"), [
+    ("excel.csv", "\ufeff" + SYNTHETIC_TABLE),  # Excel "CSV UTF-8"
+    ("excel.csv.gz", "\ufeff" + SYNTHETIC_TABLE),
+    ("utf16.tsv", SYNTHETIC_TABLE.replace(",", "\t")),
+])
+def test_byte_order_marks_do_not_hide_the_gene_column(client, name, payload):
+    data = payload.encode("utf-16") if name.startswith("utf16") else payload.encode("utf-8")
+    data = gzip.compress(data) if name.endswith(".gz") else data
+    r = client.post("/v1/signature", files={"file": (name, data)})
+    assert r.status_code == 200, r.text
+    assert r.json()["signature"] == EXPECTED
+
+
+def test_non_utf8_upload_names_the_encoding(client):
+    r = client.post("/v1/signature", files={"file": ("latin1.csv", "gene,logFC\nSTAT1,0.8\n\xe9\n".encode("latin-1"))})
+    assert r.status_code == 400
+    (item,) = r.json()["detail"]
+    assert "UTF-8" in item["msg"] and "CSV UTF-8" in item["hint"]
+
+
+# ----------------------------------------------------------------------------------------------- item 13: gzip bomb
+def synthetic_gzip(n_bytes: int) -> bytes:
+    """A gzip stream of ``n_bytes`` of CSV (one header, then the same synthetic row), compressed in pieces."""
+    deflate = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    row = b"STAT1,0.5\n" * 100_000
+    parts = [deflate.compress(b"gene,logFC\n")]
+    parts += [deflate.compress(row) for _ in range(n_bytes // len(row))]
+    return b"".join(parts) + deflate.flush()
+
+
+def test_gzip_bomb_stops_at_the_byte_limit_while_decompressing(client):
+    bomb = synthetic_gzip(80 * 1024 * 1024)  # 80 MB of CSV in ~100 KB
+    assert len(bomb) < 200_000
+    tracemalloc.start()
+    try:
+        r = client.post("/v1/targets/upload", files={"file": ("bomb.csv.gz", bomb)})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert r.status_code == 422, r.text
+    assert "limit" in r.json()["detail"][0]["msg"]
+    assert peak < 48 * 1024 * 1024  # never the 80 MB (nor the DataFrame of 8M rows)
+
+
+def test_gzip_upload_stops_at_the_row_limit_before_the_byte_limit(service_model):
+    small = TestClient(create_app(service_model, limits=ServiceLimits(max_genes=1_000)), base_url="http://localhost")
+    r = small.post("/v1/signature", files={"file": ("rows.csv.gz", synthetic_gzip(1_000_000))})
+    assert r.status_code == 422
+    assert "1,000 rows" in r.json()["detail"][0]["msg"]
+
+
+def test_truncated_gzip_is_400(client):
+    r = client.post("/v1/signature", files={"file": ("cut.csv.gz", gzip.compress(SYNTHETIC_TABLE.encode() * 50)[:40])})
+    assert r.status_code == 400
+    assert r.json()["detail"][0]["loc"] == ["body", "file"] and "truncated" in r.json()["detail"][0]["msg"]
+
+
+# ----------------------------------------------------------------------------------------------- item 14: healthz
+def test_healthz_answers_while_every_ranking_thread_is_busy(service_model, serve_app, monkeypatch):
+    """48 rankings block every ranking thread (the pool is sized at start-up); /healthz must still answer at once."""
+    import twincell.service.app as service_app
+
+    release, started = threading.Event(), []
+    real = service_app.rank_targets
+
+    def blocked(*args, **kwargs):
+        started.append(1)
+        release.wait(60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service_app, "rank_targets", blocked)
+    base = serve_app(create_app(service_model, limits=ServiceLimits(threads=8)))
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    with httpx.Client(base_url=base, timeout=120, limits=limits) as http, ThreadPoolExecutor(48) as pool:
+        assert http.get("/healthz").status_code == 200  # the connection pool is warm
+        futures = [pool.submit(http.post, "/v1/targets", json={"signature": SIGNATURE}) for _ in range(48)]
+        try:
+            deadline = time.monotonic() + 60
+            while len(started) < 8 and time.monotonic() < deadline:  # every worker thread holds a ranking
+                time.sleep(0.05)
+            time.sleep(0.2)
+            assert len(started) == 8  # the pool has 8 threads, not anyio's default 40
+            t0 = time.perf_counter()
+            health = http.get("/healthz", timeout=10)
+            elapsed = time.perf_counter() - t0
+        finally:
+            release.set()
+        statuses = [f.result().status_code for f in futures]
+    assert health.status_code == 200 and elapsed < 1.0, elapsed
+    assert statuses == [200] * 48
+
+
+# ----------------------------------------------------------------------------------------------- item 15: host, origin, token, timeouts
+def test_unknown_host_header_is_refused_before_any_work(service_model, rank_calls):
+    rebinding = TestClient(create_app(service_model), base_url="http://evil.example")
+    r = rebinding.post("/v1/targets", json={"signature": SIGNATURE})
+    assert r.status_code == 400 and "evil.example" in r.json()["detail"] and "--allow-host" in r.json()["detail"]
+    assert rebinding.get("/").status_code == 400
+    assert rank_calls == []
+
+
+def test_allowed_hosts_are_configurable(service_model):
+    app = create_app(service_model, allowed_hosts=["twincell.lab"])
+    assert TestClient(app, base_url="http://TwinCell.lab:8000").get("/healthz").status_code == 200
+    assert TestClient(app, base_url="http://localhost").get("/healthz").status_code == 400
+    assert TestClient(create_app(service_model), base_url="http://[::1]:8000").get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("headers", [
+    {"Origin": "http://evil.example"},
+    {"Origin": "null"},
+    {"Origin": "http://localhost:9999"},  # another port is another origin
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Site": "same-site"},
+])
+def test_cross_origin_posts_are_refused_without_a_token(client, rank_calls, headers):
+    r = client.post("/v1/targets", json={"signature": SIGNATURE}, headers=headers)
+    assert r.status_code == 403 and r.headers["content-type"] == "application/json"
+    r = client.post("/v1/signature", files={"file": ("s.csv", SYNTHETIC_TABLE.encode())}, headers=headers)
+    assert r.status_code == 403
+    assert rank_calls == []
+    assert client.get("/v1/contexts", headers=headers).status_code == 200  # reads stay open
+
+
+@pytest.mark.parametrize("headers", [{}, {"Origin": "http://localhost"}, {"Sec-Fetch-Site": "same-origin"},
+                                     {"Sec-Fetch-Site": "none"}])
+def test_same_origin_posts_pass(client, rank_calls, headers):
+    r = client.post("/v1/signature", files={"file": ("s.csv", SYNTHETIC_TABLE.encode())}, headers=headers)
+    assert r.status_code == 200, r.text
+
+
+def test_with_a_token_the_token_decides(service_model):
+    app = TestClient(create_app(service_model, token="s3cret-token"), base_url="http://localhost")
+    for scheme in ("Bearer", "bearer", "BEARER"):
+        r = app.post("/v1/signature", files={"file": ("s.csv", SYNTHETIC_TABLE.encode())},
+                     headers={"Authorization": f"{scheme} s3cret-token", "Origin": "http://lab-notebook.example"})
+        assert r.status_code == 200, (scheme, r.text)
+    r = app.get("/v1/contexts", headers={"Authorization": "Basic s3cret-token"})
+    assert r.status_code == 401 and "token" in r.json()["detail"]
+
+
+def test_slow_body_gets_408(service_model, serve_app):
+    base = serve_app(create_app(service_model, limits=ServiceLimits(body_timeout_s=0.5)))
+    url = urlsplit(base)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(b"POST /v1/targets HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 500\r\n\r\n{\"signature\": ")
+        t0 = time.perf_counter()
+        answer = sock.recv(4096).decode()
+    assert answer.startswith("HTTP/1.1 408") and "application/json" in answer, answer
+    assert 0.4 < time.perf_counter() - t0 < 5
+
+
+def test_late_request_heads_are_cut_off(service_model, serve_app, monkeypatch):
+    from twincell.service.server import HeadTimeoutProtocol
+
+    monkeypatch.setattr(HeadTimeoutProtocol, "head_timeout_s", 0.5)
+    url = urlsplit(serve_app(create_app(service_model), http=HeadTimeoutProtocol))
+    for opening in (b"", b"GET /healthz HTTP/1.1\r\nHost: local"):  # silent client; slow headers
+        with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+            sock.sendall(opening)
+            t0 = time.perf_counter()
+            assert sock.recv(4096) == b""  # closed by the server
+            assert 0.3 < time.perf_counter() - t0 < 5
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:  # a prompt client is served
+        time.sleep(0.2)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+
+
+def test_serve_sets_uvicorn_timeouts_and_workers(monkeypatch, service_model, tmp_path):
+    import os
+
+    from twincell.service import server
+    from twincell.service.auth import TOKEN_ENV
+
+    for name in (server.MODEL_ENV, server.HOSTS_ENV, TOKEN_ENV):  # restored after the test
+        monkeypatch.setenv(name, "")
+    seen = {}
+    monkeypatch.setattr(server.uvicorn, "run", lambda app, **options: seen.update(options, app=app))
+    server.serve(service_model, host="127.0.0.1", port=1, token=None, allowed_hosts=["localhost"])
+    assert seen["timeout_keep_alive"] == server.KEEP_ALIVE_S and seen["timeout_graceful_shutdown"] > 0
+    assert seen["http"] is server.HeadTimeoutProtocol
+    assert "workers" not in seen and seen["app"].title == "TwinCell"
+    server.serve(tmp_path, host="127.0.0.1", port=1, token="t", allowed_hosts=["localhost", "lab"], workers=3)
+    assert seen["workers"] == 3 and seen["factory"] is True and seen["app"] == "twincell.service.server:app_from_env"
+    assert os.environ[server.MODEL_ENV] == str(tmp_path) and os.environ[server.HOSTS_ENV] == "localhost,lab"
+    assert os.environ[TOKEN_ENV] == "t"
+
+
+def test_worker_app_loads_the_saved_model(monkeypatch, service_model, tmp_path):
+    from twincell.service import server
+    from twincell.service.auth import TOKEN_ENV
+
+    service_model.save(tmp_path / "model")
+    monkeypatch.setenv(server.MODEL_ENV, str(tmp_path / "model"))
+    monkeypatch.setenv(server.HOSTS_ENV, "lab.example")
+    monkeypatch.setenv(TOKEN_ENV, "synthetic-token")
+    worker = TestClient(server.app_from_env(), base_url="http://lab.example")
+    r = worker.get("/v1/contexts", headers={"Authorization": "Bearer synthetic-token"})
+    assert r.status_code == 200 and r.json()["contexts"] == ["synthetic_ctx_a", "synthetic_ctx_b"]
+    assert worker.get("/v1/contexts").status_code == 401
+
+
+# ----------------------------------------------------------------------------------------------- item 16: JSON errors, no CDN
+def test_413_from_content_length_is_json(service_model, rank_calls):
+    small = TestClient(create_app(service_model, limits=ServiceLimits(max_body_bytes=1_000)), base_url="http://localhost")
+    big = {"signature": {f"G{i}": 1.0 for i in range(200)}}
+    r = small.post("/v1/targets", json=big)
+    assert r.status_code == 413 and r.headers["content-type"] == "application/json"
+    assert "1,000 bytes" in r.json()["detail"]
+    chunked = small.post("/v1/targets", content=(b"x" * 100 for _ in range(20)),
+                         headers={"content-type": "application/json"})
+    assert chunked.status_code == 413 and chunked.headers["content-type"] == "application/json"
+    assert rank_calls == []
+
+
+@pytest.mark.parametrize(("method", "path", "status"), [
+    ("get", "/no/such/page", 404), ("get", "/docs", 404), ("get", "/redoc", 404), ("get", "/static/nope.js", 404),
+    ("get", "/v1/targets", 405),
+])
+def test_every_error_is_json(client, method, path, status):
+    r = getattr(client, method)(path)
+    assert r.status_code == status and r.headers["content-type"] == "application/json"
+    assert "detail" in r.json()
+
+
+def test_no_asset_comes_from_a_cdn(client):
+    assert client.get("/openapi.json").status_code == 200
+    for path in ("/", "/static/app.js", "/static/style.css"):
+        text = client.get(path).text
+        assert "cdn." not in text and "unpkg" not in text and "https://" not in text, path
