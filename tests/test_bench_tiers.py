@@ -151,7 +151,8 @@ def test_tier2_recovers_a_target_visible_in_its_own_response(net, drugs):
     # de has no own-transcript term: the same ranking in both variants
     assert get[own, "de", "recall_at_1"] == 1.0 and get[own, "random", "auroc"] == get[net_only, "random", "auroc"]
     # the drug operator cannot see the over-expressed gene's own transcript; the genetic self term can
-    assert get[own, "twincell_prior", "recall_at_1"] == 1.0 > get[net_only, "twincell_prior", "recall_at_1"]
+    # (11 of 12 first under the in-degree normalisation, whose network terms compete with the self term)
+    assert get[own, "twincell_prior", "recall_at_1"] >= 11 / 12 > get[net_only, "twincell_prior", "recall_at_1"]
     assert len(res.per_perturbation) == 2 * 3 * 12 and list(res.table.columns) == TIDY
 
 
