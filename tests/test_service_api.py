@@ -68,7 +68,21 @@ def test_targets_match_the_library_and_list_unknown_genes(client, service_model,
     assert got["gene"].tolist() == expected["gene"].tolist()
     np.testing.assert_allclose(got["score"], expected["score"])
     assert body["signature"] == {"n_genes": 4, "unmapped_genes": ["NOT_A_GENE_XYZ"], "absent_genes": [absent_gene],
-                                 "collapsed_genes": []}
+                                 "collapsed_genes": [], "rows_without_value": [], "merged_rows": {},
+                                 "sex_genes_removed": []}
+
+
+def test_service_leaves_out_sex_genes_and_lists_dropped_and_merged_rows(client):
+    """Issues 13-14: KDM5D (chromosome Y) and XIST are left out and named; NaN and merged rows are listed."""
+    table = "gene,logFC\n" + "\n".join(f"{g},{v}" for g, v in SIGNATURE.items()) + \
+        "\nKDM5D,-3.0\nXIST,2.5\nIRF9,nan\n STAT1 ,1.2\n"
+    r = client.post("/v1/signature", files={"file": ("synthetic.csv", table.encode(), "text/csv")})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert sorted(body["report"]["sex_genes_removed"]) == ["KDM5D", "XIST"]
+    assert "KDM5D" not in body["signature"] and "XIST" not in body["signature"]
+    assert body["report"]["rows_without_value"] == ["IRF9"]
+    assert sorted(body["report"]["merged_rows"]["STAT1"]) == [" STAT1 ", "STAT1"]
 
 
 def test_targets_depend_on_context_and_direction(client):

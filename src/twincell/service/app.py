@@ -160,6 +160,8 @@ def upload_text(file: UploadFile, max_bytes: int, max_rows: int) -> str:
 def read_upload(file: UploadFile, limits: ServiceLimits) -> Signature:
     """Parse an uploaded signature table (CSV or TSV, optionally gzipped; delimiter sniffed) with the library.
 
+    Y-chromosome genes and XIST/TSIX are left out (:meth:`Signature.without_sex_genes`) and reported.
+
     Raises
     ------
     FieldError
@@ -172,14 +174,15 @@ def read_upload(file: UploadFile, limits: ServiceLimits) -> Signature:
         except Exception as exc:  # pandas raises many types for malformed text
             raise DataFileError(f"cannot read the uploaded signature {file.filename!r}: {exc}",
                                 "upload a CSV or TSV table with a header, e.g. `gene,logFC`") from exc
-        return read_signature(table, name=Path(file.filename or "upload").name.split(".")[0])
+        return read_signature(table, name=Path(file.filename or "upload").name.split(".")[0]).without_sex_genes()
 
 
 def signature_from_mapping(mapping: dict[str, float]) -> Signature:
-    """A :class:`~twincell.data.signatures.Signature` from a JSON ``gene -> logFC`` mapping (disease vs healthy)."""
+    """A :class:`~twincell.data.signatures.Signature` from a JSON ``gene -> logFC`` mapping (disease vs healthy),
+    without Y-chromosome genes and XIST/TSIX (reported)."""
     with blame("body", "signature"):
         return read_signature(pd.DataFrame({"gene": list(mapping), "logFC": list(mapping.values())}),
-                              gene_col="gene", logfc_col="logFC", name="request")
+                              gene_col="gene", logfc_col="logFC", name="request").without_sex_genes()
 
 
 def encode_profile(model: TwinCell, profile: dict[str, float], platform: str | None) -> np.ndarray:
@@ -267,7 +270,8 @@ def create_app(model: TwinCell, *, token: str | None = None, limits: ServiceLimi
     def report(sig: Signature) -> SignatureReport:
         cov = sig.coverage(model.genes)
         return SignatureReport(n_genes=cov["found"], unmapped_genes=sig.unmapped, absent_genes=cov["absent_genes"],
-                               collapsed_genes=sig.collapsed)
+                               collapsed_genes=sig.collapsed, rows_without_value=sig.missing_ids,
+                               merged_rows=sig.merged, sex_genes_removed=sig.sex_genes_removed)
 
     def rank(sig: Signature, context: str | np.ndarray | None, label: str | None, direction: str,
              top: int) -> TargetsResponse:

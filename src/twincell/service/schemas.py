@@ -105,6 +105,13 @@ class SignatureReport(BaseModel):
     unmapped_genes: list[str] = Field(description="Identifiers that map to no HGNC symbol.")
     absent_genes: list[str] = Field(description="HGNC symbols that are not nodes of the model's network.")
     collapsed_genes: list[str] = Field(description="Symbols several input rows mapped to (one row kept).")
+    rows_without_value: list[str] = Field(default_factory=list,
+                                          description="Identifiers of rows left out for a missing or infinite logFC.")
+    merged_rows: dict[str, list[str]] = Field(default_factory=dict,
+                                              description="For each collapsed symbol: the input identifiers of its rows.")
+    sex_genes_removed: list[str] = Field(default_factory=list,
+                                         description="Y-chromosome genes and XIST/TSIX left out (they follow the "
+                                                     "donors' sex, not the disease).")
 
 
 class TargetRow(BaseModel):
