@@ -14,7 +14,7 @@ target: at most 4x). ``--compare SRC`` also times the same command with another 
 ``PYTHONPATH`` (e.g. the code before a change), interleaved in the same repeats. ``--profile`` also prints
 where the command's time goes (``-X importtime`` of its imports, and cProfile's top functions).
 
-    python benchmarks/bench_cli_identify.py [--repeats 5] [--compare ../main/src] [--profile]
+    python benchmarks/bench_cli_identify.py [--repeats 5] [--compare ../main/src] [--profile] [--quick]
 """
 
 from __future__ import annotations
@@ -82,7 +82,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed runs of each (medians are printed)")
     parser.add_argument("--compare", default=None, help="another checkout's src directory, timed alongside")
     parser.add_argument("--profile", action="store_true", help="also print where the command's time goes")
+    parser.add_argument("--quick", action="store_true", help="smoke run: one timed repeat (make bench)")
     args = parser.parse_args()
+    if args.quick:
+        args.repeats = 1
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "SLE"
         cmd = identify_command(out)
