@@ -50,7 +50,7 @@ def test_report_files(interactome, tmp_path):
     assert run["context"]["context"] == "context-free"
     assert run["signatures"][0]["source"].endswith("SLE_GSE50772_PBMC.tsv.gz")
     html = files["report"].read_text()
-    assert html.count("data:image/png;base64,") == 2
+    assert html.count("data:image/svg+xml;base64,") == 2
     assert "context-free edge strengths" in html
     assert sig.name in html and ranking["gene"].iloc[0] in html
     assert "<script" not in html

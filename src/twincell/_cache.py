@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 from twincell import __version__
+
+T = TypeVar("T")
 
 
 def cache_dir() -> Path:
@@ -34,3 +38,24 @@ def atomic_write(file: str | os.PathLike, write: Callable[[Path], object], suffi
     write(tmp)
     os.replace(tmp, file)
     return file
+
+
+def cached_build(name: str, sources: Iterable[str | os.PathLike], build: Callable[[], T]) -> T:
+    """``build()`` once per code and data version: later calls (other processes too) read its pickle.
+
+    The pickle lives in :func:`cache_dir` as ``NAME-KEY.pkl``, ``KEY`` = :func:`code_key` of ``sources`` (the
+    modules and data files the object is built from), so a changed source never reads a stale object. A
+    missing, unreadable or unwritable cache file only costs the build.
+    """
+    file = cache_dir() / f"{name}-{code_key(sources)}.pkl"
+    try:
+        with open(file, "rb") as fh:
+            return pickle.load(fh)
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
+        pass
+    obj = build()
+    try:
+        atomic_write(file, lambda tmp: tmp.write_bytes(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)))
+    except OSError:
+        pass
+    return obj

@@ -20,11 +20,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from functools import lru_cache
+from pathlib import Path
 
 import pandas as pd
 
-from twincell.data.bundled import read_table
-from twincell.data.genes import GeneMapper
+from twincell._cache import cached_build
+from twincell.data.bundled import path, read_table
+from twincell.data.genes import GeneMapper, mapper_sources
 from twincell.errors import DataFileError, TwinCellError
 
 POSITIVE_ACTIONS = frozenset({"AGONIST", "ACTIVATOR", "POSITIVE ALLOSTERIC MODULATOR", "OPENER", "PARTIAL AGONIST",
@@ -335,12 +337,19 @@ def read_approved_targets() -> pd.DataFrame:
     return out[["disease", "disease_name", "gene", "drug", "source"]].reset_index(drop=True)
 
 
+def _sources(*names: str) -> list[Path | str]:
+    """This module, the gene mapper's sources and the bundled tables ``names``: the cache key of a drug table."""
+    return [__file__, *mapper_sources(), *(path(n) for n in names)]
+
+
 @lru_cache(maxsize=1)
 def _drug_target_universe() -> DrugTargets:
-    return add_approved_targets(DrugTargets.default(), read_approved_targets())
+    return cached_build("drug-universe", _sources("drugcentral_targets", "drugcentral_indications", "approved_targets"),
+                        lambda: add_approved_targets(DrugTargets.default(), read_approved_targets()))
 
 
 @lru_cache(maxsize=1)
 def _default_drug_targets() -> DrugTargets:
-    return build_drug_targets(*(read_table(name, sep="\t", dtype=str, keep_default_na=False)
-                                for name in ("drugcentral_targets", "drugcentral_indications")))
+    return cached_build("drug-targets", _sources("drugcentral_targets", "drugcentral_indications"),
+                        lambda: build_drug_targets(*(read_table(name, sep="\t", dtype=str, keep_default_na=False)
+                                                     for name in ("drugcentral_targets", "drugcentral_indications"))))

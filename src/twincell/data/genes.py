@@ -21,10 +21,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 import pandas as pd
 
+from twincell._cache import cached_build
 from twincell.data.bundled import path, read_table
 from twincell.errors import DataFileError
 
@@ -167,8 +169,21 @@ class GeneMapper:
         return [res.symbols.get(i) for i in ids]
 
 
+#: Bundled tables behind :meth:`GeneMapper.default`.
+MAPPER_TABLES = ("hgnc", "lincs_geneinfo", "geneformer_v1_names", "pathlinker_uniprot")
+
+
 @lru_cache(maxsize=1)
 def _default_mapper() -> GeneMapper:
+    return cached_build("gene-mapper", mapper_sources(), _build_default_mapper)
+
+
+def mapper_sources() -> list[str | Path]:
+    """The files the default mapper is built from (this module and its bundled tables): its cache key."""
+    return [__file__, *(path(name) for name in MAPPER_TABLES)]
+
+
+def _build_default_mapper() -> GeneMapper:
     raw = read_table("hgnc", sep="\t", dtype=str, keep_default_na=False)
     hgnc = raw.rename(columns={"Approved symbol": "symbol", "NCBI Gene ID": "entrez", "Ensembl gene ID": "ensembl"})
     lincs = read_table("lincs_geneinfo", sep="\t", dtype=str, keep_default_na=False)

@@ -13,6 +13,7 @@ from typing import Any
 import jinja2
 import numpy as np
 import pandas as pd
+from matplotlib import rc_context
 from matplotlib.figure import Figure
 
 from twincell._progress import bar
@@ -224,11 +225,13 @@ def identify_targets(model_or_operator: Any, signature: Signature | Sequence[Sig
                           signatures=summaries, provenance=provenance, title=" + ".join(s.name for s in sigs))
 
 
-def _png(explanation: Explanation) -> str:
-    fig = Figure(figsize=(8, 4.5))
+def _svg(explanation: Explanation) -> str:
+    """The explanation's path figure as base64 SVG (text kept as text: small, sharp, faster than a PNG)."""
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
     plot_paths(explanation, ax=fig.subplots())
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    with rc_context({"svg.fonttype": "none"}):
+        fig.savefig(buf, format="svg")
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -278,7 +281,7 @@ def write_report(result: IdentifyResult, out_dir: str | Path, *, top: int = 50, 
     files["run"].write_text(json.dumps(run, indent=2, default=str), encoding="utf-8")
     fmt = "{:.4g}".format
     items = [{"target": e.target, "direction": e.direction, "n_paths": len(e.paths), "score": f"{e.score:.4g}",
-              "share": f"{e.covered_share:.1%}", "png": _png(e),
+              "share": f"{e.covered_share:.1%}", "svg": _svg(e),
               "table_html": e.paths.drop(columns=["nodes", "strengths"]).to_html(index=False, float_format=fmt)}
              for e in result.explanations]
     html = _ENV.get_template("identify_report.html.j2").render(
