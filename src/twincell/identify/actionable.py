@@ -80,11 +80,12 @@ def best_walk_values(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, d: np.ndar
 
 
 def _pack_readout(R: sp.spmatrix, genes: np.ndarray) -> np.ndarray:
-    """(N, ceil(G / 8)) uint8 bit sets: bit j of row v is set when ``R[genes[j], v] != 0``."""
+    """(N, ceil(G / 64)) uint64 bit sets: bit j of row v is set when ``R[genes[j], v] != 0``."""
     sub = sp.coo_matrix(sp.csr_matrix(R)[genes])
     nz = sub.data != 0  # explicit zeros carry nothing
-    bits = np.zeros((R.shape[1], (len(genes) + 7) // 8), dtype=np.uint8)
-    np.bitwise_or.at(bits, (sub.col[nz], sub.row[nz] // 8), (1 << (sub.row[nz] % 8)).astype(np.uint8))
+    bits = np.zeros((R.shape[1], (len(genes) + 63) // 64), dtype=np.uint64)
+    row = sub.row[nz].astype(np.uint64)
+    np.bitwise_or.at(bits, (sub.col[nz], (row // 64).astype(np.intp)), np.left_shift(np.uint64(1), row % np.uint64(64)))
     return bits
 
 
@@ -92,7 +93,7 @@ def _or_over_successors(successors: sp.csr_matrix, bits: np.ndarray) -> np.ndarr
     """Row v = OR of ``bits[u]`` over the successors u of v (row v of ``successors``), in bounded chunks."""
     out = np.zeros_like(bits)
     indptr, indices = successors.indptr, successors.indices
-    per_chunk = max(1, _MAX_GATHER_BYTES // max(1, bits.shape[1]))
+    per_chunk = max(1, _MAX_GATHER_BYTES // max(1, bits.shape[1] * bits.itemsize))
     start = 0
     while start < len(indptr) - 1:
         stop = int(np.searchsorted(indptr, indptr[start] + per_chunk, side="right")) - 1
