@@ -26,6 +26,7 @@ Several signatures of one disease are combined by :func:`combine_rankings`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -203,7 +204,18 @@ def drug_annotation(drug_targets: DrugTargets | None = None) -> pd.DataFrame:
         Indexed by gene: ``drugs``, ``drug_actions`` (``;``-joined, aligned), ``indications`` (``;``-joined
         distinct approved indications, empty when none recorded), ``signs`` (tuple of per-drug signs).
     """
-    drugs = drug_targets or DrugTargets.universe()
+    if drug_targets is None:
+        return _universe_annotation().copy()
+    return _annotate(drug_targets)
+
+
+@lru_cache(maxsize=1)
+def _universe_annotation() -> pd.DataFrame:
+    """:func:`drug_annotation` of :meth:`DrugTargets.universe` (disease-independent: built once per process)."""
+    return _annotate(DrugTargets.universe())
+
+
+def _annotate(drugs: DrugTargets) -> pd.DataFrame:
     per_gene = drugs.per_gene()[["drugs", "drug_actions"]]
     signs = drugs.table.sort_values(["gene", "drug"]).groupby("gene")["sign"].agg(lambda s: tuple(int(v) for v in s))
     return per_gene.join(drugs.indications_per_gene()).join(signs.rename("signs")).fillna({"indications": ""})
