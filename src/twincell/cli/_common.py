@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -9,7 +11,9 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+#: Rich console of every command. Output that is not a terminal (a log file, a pipe) gets 160 columns
+#: instead of rich's 80, so that tables are not cut (``COLUMNS`` overrides both).
+console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
 
 #: Upper bounds of CLI options, checked before the model loads: each explained target costs about 70 ms
 #: on the full network, each path a Yen iteration.
