@@ -50,6 +50,14 @@ def test_byte_order_marks_do_not_hide_the_gene_column(client, name, payload):
     assert r.json()["signature"] == EXPECTED
 
 
+def test_uploads_are_parsed_by_the_library_table_reader(client):
+    """Semicolons with decimal commas (European Excel) are sniffed as the library's user tables are."""
+    payload = SYNTHETIC_TABLE.replace(",", ";").replace("0.", "0,").encode("utf-8")
+    r = client.post("/v1/signature", files={"file": ("excel_de.csv", payload)})
+    assert r.status_code == 200, r.text
+    assert r.json()["signature"] == EXPECTED
+
+
 def test_non_utf8_upload_names_the_encoding(client):
     r = client.post("/v1/signature", files={"file": ("latin1.csv", "gene,logFC\nSTAT1,0.8\n\xe9\n".encode("latin-1"))})
     assert r.status_code == 400

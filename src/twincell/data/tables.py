@@ -175,7 +175,27 @@ def read_user_table(source: str | os.PathLike | bytes, *, what: str = "table",
         if p.is_dir():
             raise DataFileError(f"{label} is a directory, not a table file", "give the path of the file itself")
         data = p.read_bytes()
-    text = decode_text(data, label, max_bytes)
+    return parse_table(decode_text(data, label, max_bytes), label, hint, **kwargs)
+
+
+def parse_table(text: str, label: str, hint: str = "give a CSV or TSV table with a header row",
+                **kwargs: object) -> pd.DataFrame:
+    """Parse the text of a delimited table with its sniffed delimiter (and decimal comma after ``;``).
+
+    Parameters
+    ----------
+    text
+        The decoded table (see :func:`decode_text`).
+    label, hint
+        How to name the input in messages, and what a valid table looks like.
+    **kwargs
+        Passed on to :func:`pandas.read_csv`.
+
+    Raises
+    ------
+    DataFileError
+        An empty text or a table pandas cannot parse.
+    """
     if not text.strip():
         raise DataFileError(f"{label} is empty", hint)
     sep = sniff_delimiter(text)

@@ -36,6 +36,7 @@ from matplotlib.figure import Figure
 from twincell import __version__
 from twincell.context import ExpressionEncoder, default_encoder
 from twincell.data.signatures import Signature, read_signature
+from twincell.data.tables import parse_table
 from twincell.errors import ContextError, DataFileError, SignatureError, TwinCellError
 from twincell.identify import Explanation, explain, rank_targets
 from twincell.identify.actionable import drug_target_list
@@ -168,12 +169,9 @@ def read_upload(file: UploadFile, limits: ServiceLimits) -> Signature:
         On ``file``: unreadable table (400), too many rows or bytes, or an unusable signature (422).
     """
     with blame("body", "file"):
-        text = upload_text(file, limits.max_upload_bytes, limits.max_genes)
-        try:
-            table = pd.read_csv(io.StringIO(text), sep=None, engine="python")
-        except Exception as exc:  # pandas raises many types for malformed text
-            raise DataFileError(f"cannot read the uploaded signature {file.filename!r}: {exc}",
-                                "upload a CSV or TSV table with a header, e.g. `gene,logFC`") from exc
+        table = parse_table(upload_text(file, limits.max_upload_bytes, limits.max_genes),
+                            f"the uploaded signature {file.filename!r}",
+                            "upload a CSV or TSV table with a header, e.g. `gene,logFC`")
         return read_signature(table, name=Path(file.filename or "upload").name.split(".")[0]).without_sex_genes()
 
 
