@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,8 +12,6 @@ from typing import Any
 import jinja2
 import numpy as np
 import pandas as pd
-from matplotlib import rc_context
-from matplotlib.figure import Figure
 
 from twincell._progress import bar
 from twincell.data.drugs import DrugTargets
@@ -25,7 +22,7 @@ from twincell.identify.actionable import (FRAGILE_MIN_GENES, FRAGILE_SHARE, acti
 from twincell.identify.explain import Explanation, explain_many
 from twincell.identify.inverse import Direction, Normalize, align_change, rank_targets, resolve_operator
 from twincell.identify.null import operator_degree
-from twincell.pl.paths import paths as plot_paths
+from twincell.pl.svg import paths_svg
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("twincell.identify", "templates"),
                           autoescape=jinja2.select_autoescape(["html", "j2"]))
@@ -226,13 +223,8 @@ def identify_targets(model_or_operator: Any, signature: Signature | Sequence[Sig
 
 
 def _svg(explanation: Explanation) -> str:
-    """The explanation's path figure as base64 SVG (text kept as text: small, sharp, faster than a PNG)."""
-    fig = Figure(figsize=(8, 4.5), layout="constrained")
-    plot_paths(explanation, ax=fig.subplots())
-    buf = io.BytesIO()
-    with rc_context({"svg.fonttype": "none"}):
-        fig.savefig(buf, format="svg")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    """The explanation's path figure (:func:`~twincell.pl.svg.paths_svg`) as base64 SVG."""
+    return base64.b64encode(paths_svg(explanation).encode("utf-8")).decode("ascii")
 
 
 def _targets_rows(targets: pd.DataFrame, top: int) -> list[dict[str, Any]]:
