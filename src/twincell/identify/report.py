@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 import numpy as np
 import pandas as pd
 
+from twincell._cache import cache_dir
 from twincell._progress import bar
 from twincell.data.drugs import DrugTargets
 from twincell.data.signatures import Signature
@@ -24,8 +25,24 @@ from twincell.identify.inverse import Direction, Normalize, align_change, rank_t
 from twincell.identify.null import operator_degree
 from twincell.pl.svg import paths_svg
 
-_ENV = jinja2.Environment(loader=jinja2.PackageLoader("twincell.identify", "templates"),
-                          autoescape=jinja2.select_autoescape(["html", "j2"]))
+if TYPE_CHECKING:
+    import jinja2
+
+
+@functools.cache
+def _templates() -> jinja2.Environment:
+    """The report templates, compiled once per template version into :func:`~twincell._cache.cache_dir`
+    (``jinja/``; jinja2 checks each template's checksum, so an edited template never reads stale code)."""
+    import jinja2
+
+    folder = cache_dir() / "jinja"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        bytecode = jinja2.FileSystemBytecodeCache(str(folder))
+    except OSError:  # an unwritable cache only costs the compilation
+        bytecode = None
+    return jinja2.Environment(loader=jinja2.PackageLoader("twincell.identify", "templates"),
+                              autoescape=jinja2.select_autoescape(["html", "j2"]), bytecode_cache=bytecode)
 
 
 @dataclass
@@ -276,7 +293,7 @@ def write_report(result: IdentifyResult, out_dir: str | Path, *, top: int = 50, 
               "share": f"{e.covered_share:.1%}", "svg": _svg(e),
               "table_html": e.paths.drop(columns=["nodes", "strengths"]).to_html(index=False, float_format=fmt)}
              for e in result.explanations]
-    html = _ENV.get_template("identify_report.html.j2").render(
+    html = _templates().get_template("identify_report.html.j2").render(
         title=title or result.title, facts=list(result.facts.items()), signatures=result.signatures,
         context_free=bool(result.ranking.attrs.get("context_free")), n_top=min(top, len(result.ranking)),
         target_columns=list(result.targets.columns), target_rows=_targets_rows(result.targets, top),
