@@ -10,8 +10,9 @@ Each repeat runs, in fresh subprocesses and interleaved (so a busy machine slows
 
 One untimed warm-up run of the command first builds what is cached once (the default model on first use,
 the interactome, the drug tables). Printed: the median of each, and the ratio command / baseline (issue 15's
-target: at most 4x), also as the median of each repeat's own ratio (steadier on a busy machine). ``--compare SRC`` also times the same command with another checkout's ``src`` first on
-``PYTHONPATH`` (e.g. the code before a change), interleaved in the same repeats. ``--profile`` also prints
+target: at most 4x), also as the median of each repeat's own ratio (steadier on a busy machine). ``--compare
+SRC`` also times the same command with another checkout's ``src`` first on ``PYTHONPATH`` (e.g. the code
+before a change), interleaved in the same repeats. ``--profile`` also prints
 where the command's time goes (``-X importtime`` of its imports, its steps and cProfile's top functions).
 
     python benchmarks/bench_cli_identify.py [--repeats 5] [--compare ../main/src] [--profile] [--quick]

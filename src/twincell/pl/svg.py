@@ -32,7 +32,7 @@ def _text_width(text: str, size: float) -> float:
 
 def _boundary(centre: tuple[float, float], toward: tuple[float, float], half: tuple[float, float],
               gap: float = GAP) -> tuple[float, float]:
-    """Where the ray from a box's ``centre`` towards ``toward`` leaves the box (half sizes ``half``), plus ``gap`` px."""
+    """Where the ray from a box's ``centre`` towards ``toward`` leaves it (half sizes ``half``), plus ``gap`` px."""
     dx, dy = toward[0] - centre[0], toward[1] - centre[1]
     norm = math.hypot(dx, dy) or 1.0
     ux, uy = dx / norm, dy / norm
