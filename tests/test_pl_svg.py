@@ -99,3 +99,15 @@ def test_identify_path_imports_no_plotting_or_training_library():
             "{'matplotlib', 'torch', 'sklearn', 'anndata', 'scanpy', 'jinja2'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_an_edge_that_would_pass_behind_a_box_is_curved():
+    # SYN1 => SYN5 mRNA (middle of the last column) would run straight through the box of SYN2, at the same
+    # height one column earlier; SYN1 => SYN6 mRNA (bottom) passes below it
+    crossing = _synthetic_explanation([(("SYN1", "SYN2"), (0.5,), "SYN2", 1.0), (("SYN1",), (), "SYN5", 0.3),
+                                       (("SYN1",), (), "SYN6", 0.2)])
+    edges = {(e.source, e.target): e.curved for e in walk_graph(crossing).edges}
+    assert edges == {("SYN1", "SYN2"): False, ("SYN2", "SYN2 mRNA"): False, ("SYN1", "SYN5 mRNA"): True,
+                     ("SYN1", "SYN6 mRNA"): False}
+    root = ET.fromstring(paths_svg(crossing).split("\n", 1)[1])
+    assert sum("Q" in e.get("d") for e in _edges(root)) == 1

@@ -6,6 +6,7 @@ Shared by the matplotlib figure (:func:`twincell.pl.paths`) and the standalone S
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -99,6 +100,16 @@ def _layout(depth: dict[str, int]) -> dict[str, tuple[float, float]]:
     return pos
 
 
+def _needs_curve(start: tuple[float, float], end: tuple[float, float], places: Iterable[tuple[float, float]],
+                 clearance: float = 0.1) -> bool:
+    """Whether an edge is drawn curved: it goes back or stays in its column, or its straight line would pass
+    within ``clearance`` (data units) of a box in a column between its ends (and be hidden behind it)."""
+    (x0, y0), (x1, y1) = start, end
+    if x1 <= x0:
+        return True
+    return any(x0 < x < x1 and abs(y - (y0 + (x - x0) / (x1 - x0) * (y1 - y0))) < clearance for x, y in places)
+
+
 def walk_graph(explanation: ExplanationLike) -> WalkGraph:
     """The walk figure of one explanation, independent of the drawing library.
 
@@ -113,7 +124,7 @@ def walk_graph(explanation: ExplanationLike) -> WalkGraph:
     WalkGraph
         Boxes (target light blue, transcripts yellow, last column), edges (green activating, red
         inhibiting; width 1-4 by |strength| relative to the strongest protein edge, readouts 1.2; edges
-        that go back or stay in a column curved), the title and the axis limits.
+        that go back, stay in a column or would pass behind a box curved), the title and the axis limits.
     """
     table = explanation.paths
     depth, edges, transcripts = _graph(table)
@@ -122,7 +133,7 @@ def walk_graph(explanation: ExplanationLike) -> WalkGraph:
     pos = _layout(depth)
     top = max((abs(v) for (_, _, ro), v in edges.items() if not ro), default=1.0) or 1.0
     drawn = [WalkEdge(a, b, value, ro, ACTIVATING if value > 0 else INHIBITING,
-                      1.2 if ro else 1.0 + 3.0 * abs(value) / top, pos[b][0] <= pos[a][0])
+                      1.2 if ro else 1.0 + 3.0 * abs(value) / top, _needs_curve(pos[a], pos[b], pos.values()))
              for (a, b, ro), value in edges.items()]
     nodes = [WalkNode(name, x, y, "#ddf4ff" if name == explanation.target
                       else ("#fff8c5" if name in transcripts else "white")) for name, (x, y) in pos.items()]

@@ -47,7 +47,7 @@ def paths(explanation: ExplanationLike, ax: Axes | None = None) -> Axes:
                     arrowprops={"arrowstyle": "-|>" if e.value > 0 else "-[", "color": e.colour, "lw": e.width,
                                 "shrinkA": 18, "shrinkB": 18, "linestyle": "--" if e.readout else "-",
                                 "connectionstyle": f"arc3,rad={rad}"})
-        at = 0.35 if e.curved else 0.5  # labels of curved (backward) edges sit off the straight ones
+        at = 0.35 if e.curved else 0.5  # labels of curved edges sit off the straight ones
         ax.text(x0 + at * (x1 - x0), y0 + at * (y1 - y0) + 0.03, f"{e.value:+.2g}", fontsize=7, color=e.colour,
                 ha="center")
     for n in graph.nodes:

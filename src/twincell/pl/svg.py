@@ -41,7 +41,7 @@ def _boundary(centre: tuple[float, float], toward: tuple[float, float], half: tu
 
 
 def _edge(e: WalkEdge, px: dict[str, tuple[float, float]], half: dict[str, tuple[float, float]]) -> str:
-    """The SVG path and label of one edge (straight, or a quadratic curve for edges back or within a column)."""
+    """The SVG path and label of one edge (straight, or a quadratic curve when the graph says so)."""
     (x0, y0), (x1, y1) = px[e.source], px[e.target]
     mx, my = (x0 + x1) / 2, (y0 + y1) / 2
     cx, cy = (mx + CURVE * (y1 - y0), my - CURVE * (x1 - x0)) if e.curved else (mx, my)
