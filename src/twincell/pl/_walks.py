@@ -66,7 +66,7 @@ class WalkGraph:
     @property
     def max_rows(self) -> int:
         """The most boxes stacked in one column."""
-        return max(np.unique([n.x for n in self.nodes], return_counts=True)[1], default=1)
+        return int(max(np.unique([n.x for n in self.nodes], return_counts=True)[1], default=1))
 
 
 def _graph(table: pd.DataFrame) -> tuple[dict[str, int], dict[tuple[str, str, bool], float], set[str]]:
