@@ -152,3 +152,33 @@ def test_explain_many_checks_targets_and_directions_before_searching(synthetic):
     with pytest.raises(TwinCellError, match="unknown direction"):
         explain_many(model, genes, change, direction="up")
     assert explain_many(model, [], change) == []
+
+
+def test_reach_bounds_and_entries_equal_dense_reference():
+    """The per-column (reduceat) reach bounds and the CSR entry reads equal a dense computation, on a synthetic
+    sparse matrix with an empty column, negative values and a duplicate entry."""
+    import scipy.sparse as sp
+
+    from twincell.identify.explain import _entry, reach_bounds
+
+    rng = np.random.default_rng(5)
+    dense = rng.normal(size=(30, 30)) * (rng.random((30, 30)) < 0.15)
+    dense[:, 7] = 0.0
+    rows, cols = np.nonzero(dense)  # row-major order, as CSR stores them
+    rows, cols, data = np.append(rows, 2), np.append(cols, 3), np.append(dense[rows, cols], 0.25)
+    order = np.argsort(rows, kind="stable")  # the appended entry repeats (2, 3) or adds it, unsorted
+    A = sp.csr_matrix((data[order], cols[order], np.append(0, np.cumsum(np.bincount(rows, minlength=30)))),
+                      shape=dense.shape)
+    assert not A.has_canonical_format
+    dense = A.toarray()  # sums duplicates
+    terminal = np.abs(rng.normal(size=(30, 30)) * (rng.random((30, 30)) < 0.2))
+    K = 3
+    expected = np.zeros((K + 1, 30))
+    expected[0] = terminal.max(axis=0)
+    for r in range(1, K + 1):
+        expected[r] = np.maximum(expected[0], (np.abs(dense) * expected[r - 1][:, None]).max(axis=0))
+    np.testing.assert_array_equal(reach_bounds(A, sp.csr_matrix(terminal), K), expected)
+    assert not A.has_canonical_format  # the caller's matrix is left as it was
+    canonical = A.copy()
+    canonical.sum_duplicates()
+    assert [_entry(canonical, i, j) for i in range(30) for j in range(30)] == dense.ravel().tolist()

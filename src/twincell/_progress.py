@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
-from tqdm.auto import tqdm
+from tqdm.std import TqdmExperimentalWarning
+
+with warnings.catch_warnings():  # what tqdm.auto does, without its asyncio variant (~50 ms of imports)
+    warnings.simplefilter("ignore", category=TqdmExperimentalWarning)
+    from tqdm.autonotebook import tqdm
 
 T = TypeVar("T")
 

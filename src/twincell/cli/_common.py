@@ -15,8 +15,8 @@ from rich.table import Table
 #: instead of rich's 80, so that tables are not cut (``COLUMNS`` overrides both).
 console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
 
-#: Upper bounds of CLI options, checked before the model loads: each explained target costs about 70 ms
-#: on the full network, each path a Yen iteration.
+#: Upper bounds of CLI options, checked before the model loads: each explained target costs about 3 ms on
+#: the full network (its walk search and report figure) and adds a figure to the report, each path a Yen iteration.
 MAX_EXPLAIN = 500
 MAX_PATHS = 100
 

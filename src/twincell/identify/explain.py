@@ -99,13 +99,13 @@ class Explanation:
         return "\n".join([head, *lines])
 
 
-def reach_bounds(A: sp.csr_matrix, terminal_abs: sp.csc_matrix, n_hops: int) -> np.ndarray:
+def reach_bounds(A: sp.spmatrix, terminal_abs: sp.spmatrix, n_hops: int) -> np.ndarray:
     """Largest ``|contribution|`` reachable from each node within ``r`` more hops, for r = 0..K.
 
     Parameters
     ----------
     A
-        N x N propagation matrix, ``A[dst, src]``.
+        N x N propagation matrix, ``A[dst, src]`` (CSC is used as is, other formats are converted).
     terminal_abs
         N x N matrix ``|R[g, v] d_g|`` (genes x nodes).
     n_hops
@@ -114,22 +114,44 @@ def reach_bounds(A: sp.csr_matrix, terminal_abs: sp.csc_matrix, n_hops: int) -> 
     Returns
     -------
     np.ndarray
-        (K + 1, N) array ``B[r, v]``.
+        (K + 1, N) array ``B[r, v]``: the column maxima of ``|A| diag(B[r - 1])``, computed per column
+        of the CSC arrays (one ``maximum.reduceat`` per hop).
     """
-    absA = abs(sp.csc_matrix(A))
+    csc = _canonical(A, "csc")
+    abs_data = np.abs(csc.data)
+    starts = csc.indptr[:-1]
+    nonempty = np.flatnonzero(np.diff(csc.indptr) > 0)
     bounds = np.zeros((n_hops + 1, A.shape[0]))
     bounds[0] = terminal_abs.max(axis=0).toarray().ravel()
     for r in range(1, n_hops + 1):
-        step = absA.multiply(bounds[r - 1][:, None]).tocsc()
-        bounds[r] = np.maximum(bounds[0], step.max(axis=0).toarray().ravel())
+        step = np.zeros(A.shape[1])
+        if nonempty.size:
+            step[nonempty] = np.maximum.reduceat(abs_data * bounds[r - 1][csc.indices], starts[nonempty])
+        bounds[r] = np.maximum(bounds[0], step)
     return bounds
+
+
+def _canonical(M: sp.spmatrix, fmt: str) -> sp.spmatrix:
+    """``M`` in format ``fmt`` (``csr`` or ``csc``) with sorted, summed indices; never changes ``M`` itself."""
+    out = M.asformat(fmt)
+    if not out.has_canonical_format:
+        out = out.copy()
+        out.sum_duplicates()
+    return out
+
+
+def _entry(M: sp.csr_matrix, row: int, col: int) -> float:
+    """``M[row, col]`` of a canonical CSR matrix, read from its arrays (scipy's scalar indexing is ~50 us)."""
+    lo, hi = M.indptr[row], M.indptr[row + 1]
+    at = lo + np.searchsorted(M.indices[lo:hi], col)
+    return float(M.data[at]) if at < hi and M.indices[at] == col else 0.0
 
 
 class WalkSearch:
     """Best-first search of a node's top walks for one operator and one desired change.
 
-    Built once (CSC copy of ``A``, readout products ``R diag(d)`` and ``R0 diag(d)``, the reach
-    bounds), then :meth:`top` searches from any start node.
+    Built once (canonical CSR and CSC copies of ``A``, CSR readouts, readout products ``R diag(d)`` and
+    ``R0 diag(d)``, the reach bounds), then :meth:`top` searches from any start node.
 
     Parameters
     ----------
@@ -145,14 +167,16 @@ class WalkSearch:
 
     def __init__(self, A: sp.spmatrix, R: sp.spmatrix, d: np.ndarray, n_hops: int,
                  R0: sp.spmatrix | None = None) -> None:
-        self.A = sp.csr_matrix(A)
-        self.A_csc = sp.csc_matrix(A)
+        self.A = _canonical(A, "csr")
+        self.A_csc = _canonical(self.A, "csc")
+        self.readout = _canonical(R, "csr")
+        self.readout0 = self.readout if R0 is None else _canonical(R0, "csr")
         self.n_hops = int(n_hops)
         self.terminal = sp.csc_matrix(sp.diags(d) @ sp.csc_matrix(R))
         self.terminal.eliminate_zeros()
         self.terminal0 = self.terminal if R0 is None else sp.csc_matrix(sp.diags(d) @ sp.csc_matrix(R0))
         self.terminal0.eliminate_zeros()
-        self.bounds = reach_bounds(self.A, abs(self.terminal).maximum(abs(self.terminal0)), self.n_hops)
+        self.bounds = reach_bounds(self.A_csc, abs(self.terminal).maximum(abs(self.terminal0)), self.n_hops)
 
     def top(self, start: int, k: int, max_expansions: int = 500_000,
             ) -> tuple[list[tuple[tuple[int, ...], int, float]], bool]:
@@ -295,16 +319,16 @@ def _explanation(op: Any, search: WalkSearch, d: np.ndarray, target: str, i: int
         direction = "inhibit" if signed < 0 else "activate"
     sign = -1.0 if direction == "inhibit" else 1.0
     score = sign * signed
-    A, R, R0 = search.A, op.R, op.readout0
+    A, R, R0 = search.A, search.readout, search.readout0
     walks, complete = search.top(i, k)
     rows = []
     for rank, (nodes, g, contribution) in enumerate(walks, start=1):
         names = [str(op.genes[v]) for v in nodes]
-        strengths = tuple(float(A[b, a]) for a, b in zip(nodes[:-1], nodes[1:]))
+        strengths = tuple(_entry(A, b, a) for a, b in zip(nodes[:-1], nodes[1:]))
         gene = str(op.genes[g])
         rows.append({"rank": rank, "path": _path_text(names, list(strengths), gene), "nodes": tuple(names),
                      "gene": gene, "hops": len(nodes) - 1, "strengths": strengths,
-                     "readout": float((R0 if len(nodes) == 1 else R)[g, nodes[-1]]),
+                     "readout": _entry(R0 if len(nodes) == 1 else R, g, nodes[-1]),
                      "change": float(d[g]), "contribution": sign * contribution,
                      "share": sign * contribution / score if score else np.nan})
     paths = pd.DataFrame(rows, columns=list(PATH_COLUMNS))

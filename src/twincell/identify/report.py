@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import base64
-import io
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 import numpy as np
 import pandas as pd
-from matplotlib import rc_context
-from matplotlib.figure import Figure
 
+from twincell._cache import cache_dir
 from twincell._progress import bar
 from twincell.data.drugs import DrugTargets
 from twincell.data.signatures import Signature
@@ -25,10 +23,26 @@ from twincell.identify.actionable import (FRAGILE_MIN_GENES, FRAGILE_SHARE, acti
 from twincell.identify.explain import Explanation, explain_many
 from twincell.identify.inverse import Direction, Normalize, align_change, rank_targets, resolve_operator
 from twincell.identify.null import operator_degree
-from twincell.pl.paths import paths as plot_paths
+from twincell.pl.svg import paths_svg
 
-_ENV = jinja2.Environment(loader=jinja2.PackageLoader("twincell.identify", "templates"),
-                          autoescape=jinja2.select_autoescape(["html", "j2"]))
+if TYPE_CHECKING:
+    import jinja2
+
+
+@functools.cache
+def _templates() -> jinja2.Environment:
+    """The report templates, compiled once per template version into :func:`~twincell._cache.cache_dir`
+    (``jinja/``; jinja2 checks each template's checksum, so an edited template never reads stale code)."""
+    import jinja2
+
+    folder = cache_dir() / "jinja"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        bytecode = jinja2.FileSystemBytecodeCache(str(folder))
+    except OSError:  # an unwritable cache only costs the compilation
+        bytecode = None
+    return jinja2.Environment(loader=jinja2.PackageLoader("twincell.identify", "templates"),
+                              autoescape=jinja2.select_autoescape(["html", "j2"]), bytecode_cache=bytecode)
 
 
 @dataclass
@@ -226,13 +240,8 @@ def identify_targets(model_or_operator: Any, signature: Signature | Sequence[Sig
 
 
 def _svg(explanation: Explanation) -> str:
-    """The explanation's path figure as base64 SVG (text kept as text: small, sharp, faster than a PNG)."""
-    fig = Figure(figsize=(8, 4.5), layout="constrained")
-    plot_paths(explanation, ax=fig.subplots())
-    buf = io.BytesIO()
-    with rc_context({"svg.fonttype": "none"}):
-        fig.savefig(buf, format="svg")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    """The explanation's path figure (:func:`~twincell.pl.svg.paths_svg`) as base64 SVG."""
+    return base64.b64encode(paths_svg(explanation).encode("utf-8")).decode("ascii")
 
 
 def _targets_rows(targets: pd.DataFrame, top: int) -> list[dict[str, Any]]:
@@ -284,7 +293,7 @@ def write_report(result: IdentifyResult, out_dir: str | Path, *, top: int = 50, 
               "share": f"{e.covered_share:.1%}", "svg": _svg(e),
               "table_html": e.paths.drop(columns=["nodes", "strengths"]).to_html(index=False, float_format=fmt)}
              for e in result.explanations]
-    html = _ENV.get_template("identify_report.html.j2").render(
+    html = _templates().get_template("identify_report.html.j2").render(
         title=title or result.title, facts=list(result.facts.items()), signatures=result.signatures,
         context_free=bool(result.ranking.attrs.get("context_free")), n_top=min(top, len(result.ranking)),
         target_columns=list(result.targets.columns), target_rows=_targets_rows(result.targets, top),
