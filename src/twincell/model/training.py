@@ -24,6 +24,12 @@ entropy of switch gates in the batch's context, pushing gates to decide; modulat
 Early stopping and model selection on held-out examples: whole perturbations held out in every context
 (``validation_split="perturbation"``) or whole target genes (``"target"``: every example that perturbs
 a held-out gene, so the selected epoch is the one that transfers best to genes never perturbed in training).
+
+Causal shrinkage (``causal_shrinkage``): after training, one factor ``alpha_d`` in [0, 1] per dataset
+on the causal part of its prediction, ``b_{d,c} + alpha_d * s_d * y_hat``, chosen in closed form by
+least squares on the validation rows (:func:`shrinkage_factor`). A causal part that does not help on
+held-out perturbations gets ``alpha -> 0`` (the prediction falls back to the background); it is a
+positive scale of the dataset's predictions only, so target rankings do not change.
 """
 
 from __future__ import annotations
@@ -266,10 +272,15 @@ class DatasetHeads(torch.nn.Module):
         seen = torch.zeros(len(infos), n_contexts + 1, dtype=torch.bool)
         seen[:, -1] = True
         self.register_buffer("seen", seen)
+        self.register_buffer("shrink", torch.ones(len(infos)))
 
     def scale(self, d: int) -> torch.Tensor:
         """Output scale of dataset ``d``."""
         return torch.exp(self.log_scale[d] * self.free[d])
+
+    def causal_factor(self, d: int) -> torch.Tensor:
+        """Causal shrinkage ``alpha_d`` of dataset ``d`` (1 unless fitted with ``causal_shrinkage``)."""
+        return self.shrink[d]
 
     def offset(self, d: int, c: int | None) -> torch.Tensor:
         """(N,) background of dataset ``d`` in context ``c`` (dataset mean when c is None or unseen)."""
@@ -293,6 +304,27 @@ class DatasetHeads(torch.nn.Module):
         seen[rows.dataset[idx], rows.context[idx]] = True
         seen[:, -1] = True
         self.seen.copy_(torch.as_tensor(seen))
+
+
+def shrinkage_factor(causal: np.ndarray, residual: np.ndarray) -> float:
+    """Least-squares factor on the causal part, clipped to [0, 1]: ``argmin_a ||residual - a causal||^2``.
+
+    Parameters
+    ----------
+    causal
+        (M,) the causal part of the predictions, ``s_d * y_hat``, at measured entries (dataset units).
+    residual
+        (M,) the observed values minus the dataset's background at the same entries.
+
+    Returns
+    -------
+    float
+        ``clip(<causal, residual> / <causal, causal>, 0, 1)``; 1 when the causal part is all zero.
+    """
+    denominator = float(np.dot(causal, causal))
+    if denominator <= 0:
+        return 1.0
+    return float(np.clip(np.dot(causal, residual) / denominator, 0.0, 1.0))
 
 
 def reference_dataset(infos: Sequence[DatasetInfo]) -> int | None:
@@ -369,6 +401,7 @@ class FitConfig:
     validation_fraction: float = 0.1
     validation_split: str = "perturbation"
     residual_loss: bool = False
+    causal_shrinkage: bool = False
     patience: int = 3
     time_budget_s: float | None = None
     seed: int = 0
@@ -451,6 +484,27 @@ class Trainer:
             for d, r in ratios.items():
                 if d != ref:
                     self.heads.log_scale[d] = float(np.log(r / base))
+
+    def fit_shrinkage(self) -> np.ndarray:
+        """Set and return (n_datasets,) causal shrinkage factors fitted on the validation rows.
+
+        Each dataset's factor is :func:`shrinkage_factor` of its causal predictions against its
+        validation values minus their background; a dataset without validation rows keeps 1.
+        """
+        n = len(self.infos)
+        causal: list[list[np.ndarray]] = [[] for _ in range(n)]
+        residual: list[list[np.ndarray]] = [[] for _ in range(n)]
+        with torch.no_grad():
+            for members in make_batches(self.rows, self.val_idx, self.config.batch_size, None):
+                b = build_batch(self.rows, members, self.module.n_nodes, self.device)
+                pred, _ = self.module(b.U, self._context(b.context), b.genetic)
+                d = b.dataset
+                causal[d].append((self.heads.scale(d) * pred[b.obs_node, b.obs_col]).cpu().numpy())
+                residual[d].append((b.obs_value - self.heads.offset(d, b.context)[b.obs_node]).cpu().numpy())
+        alpha = np.array([shrinkage_factor(np.concatenate(causal[d]), np.concatenate(residual[d]))
+                          if causal[d] else 1.0 for d in range(n)])
+        self.heads.shrink.copy_(torch.as_tensor(alpha, dtype=self.heads.shrink.dtype))
+        return alpha
 
     def evaluate(self, idx: np.ndarray) -> dict[str, float]:
         """Mean loss overall and per dataset on rows ``idx`` (no gradients)."""
@@ -554,6 +608,8 @@ class Trainer:
         if self.best is not None:
             self.module.load_state_dict(self.best[1])
             self.heads.load_state_dict(self.best[2])
+        if cfg.causal_shrinkage:
+            self.fit_shrinkage()
         return pd.DataFrame(self.history)
 
 
