@@ -83,8 +83,8 @@ DESIGNS = {d.name: d for d in (
            note="chosen + per-dataset shrinkage of the causal part, fitted on validation rows"),
     Design("class_attenuation", {**CHOSEN, "class_attenuation": True}, cytosig=True,
            note="chosen + one learned attenuation per receiving-node class (TF, receptor, ligand, other)"),
-    Design("sign_prior_shrinkage", {**CHOSEN, "sign_prior": True}, {"causal_shrinkage": True}, cytosig=True,
-           note="chosen + sign_prior + causal_shrinkage"),
+    Design("combined", {**CHOSEN, "sign_prior": True, "class_attenuation": True}, {"causal_shrinkage": True},
+           cytosig=True, note="chosen + sign_prior + class_attenuation + causal_shrinkage"),
 )}
 
 
