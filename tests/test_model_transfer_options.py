@@ -110,10 +110,11 @@ def test_fit_with_causal_shrinkage_scales_only_the_causal_part(net, tmp_path):
     data = simulate_responses(truth, [{g: 1} for g in net.genes], [None], noise=0.5, seed=1, name="synthetic_fit")
     model = TwinCell(net, 0, context_gates=False, seed=4)
     reference = TwinCell(net, 0, context_gates=False, seed=4)
-    model.fit(data, max_epochs=2, causal_shrinkage=True, validation_fraction=0.3)
-    reference.fit(data, max_epochs=2, validation_fraction=0.3)
+    model.fit(data, max_epochs=2, validation_fraction=0.3)  # causal shrinkage is the default
+    reference.fit(data, max_epochs=2, validation_fraction=0.3, causal_shrinkage=False)
     alpha = model.metadata["causal_shrinkage"]["synthetic_fit"]
     assert 0.0 <= alpha <= 1.0 and alpha == pytest.approx(float(model.heads.causal_factor(0)))
+    assert reference.metadata["causal_shrinkage"]["synthetic_fit"] == 1.0  # off: the causal part unshrunk
     causal = model.predict_dataset(data, background=False)
     background = model.heads.offset(0, 0).numpy().astype(np.float64)[model.interactome.node_index(list(data.genes))]
     np.testing.assert_allclose(model.predict_dataset(data), background + alpha * causal, rtol=1e-5, atol=1e-6)

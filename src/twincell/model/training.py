@@ -279,7 +279,7 @@ class DatasetHeads(torch.nn.Module):
         return torch.exp(self.log_scale[d] * self.free[d])
 
     def causal_factor(self, d: int) -> torch.Tensor:
-        """Causal shrinkage ``alpha_d`` of dataset ``d`` (1 unless fitted with ``causal_shrinkage``)."""
+        """Causal shrinkage ``alpha_d`` of dataset ``d`` (1 when fitted with ``causal_shrinkage=False``)."""
         return self.shrink[d]
 
     def offset(self, d: int, c: int | None) -> torch.Tensor:
@@ -401,7 +401,7 @@ class FitConfig:
     validation_fraction: float = 0.1
     validation_split: str = "perturbation"
     residual_loss: bool = False
-    causal_shrinkage: bool = False
+    causal_shrinkage: bool = True
     patience: int = 3
     time_budget_s: float | None = None
     seed: int = 0

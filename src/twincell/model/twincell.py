@@ -181,7 +181,7 @@ class TwinCell:
     # ------------------------------------------------------------------ training
     def fit(self, datasets, contexts=None, *, max_epochs: int = 30, batch_size: int = 128, lr: float = 0.02,
             l1: float = 1e-3, gate_entropy: float = 1e-3, validation_fraction: float = 0.1,
-            validation_split: str = "perturbation", residual_loss: bool = False, causal_shrinkage: bool = False,
+            validation_split: str = "perturbation", residual_loss: bool = False, causal_shrinkage: bool = True,
             patience: int = 3,
             time_budget_s: float | None = None, seed: int | None = None, checkpoint: str | os.PathLike | None = None,
             resume: bool = False) -> TwinCell:
@@ -207,7 +207,7 @@ class TwinCell:
             Take the losses on the response minus each dataset's background (see
             :mod:`twincell.model.training`), so that only the causal part can lower them.
         causal_shrinkage
-            After training, fit one factor in [0, 1] per dataset on the causal part of
+            After training (default), fit one factor in [0, 1] per dataset on the causal part of
             :meth:`predict_dataset` by least squares on the validation rows (0: the background alone
             predicts the held-out perturbations best); stored with the model, reported in
             ``metadata["causal_shrinkage"]``. Rankings and :meth:`operator` do not use it.
@@ -327,8 +327,8 @@ class TwinCell:
 
         For a dataset the model was trained on (same name), predictions are in that dataset's units
         (its learned scale) and, with ``background``, are its mean training response in the example's
-        context plus the causal part times the dataset's causal shrinkage ``alpha_d`` (1 unless fitted
-        with ``causal_shrinkage``; see :class:`~twincell.model.training.DatasetHeads`); otherwise they
+        context plus the causal part times the dataset's causal shrinkage ``alpha_d`` (1 when fitted
+        with ``causal_shrinkage=False``; see :class:`~twincell.model.training.DatasetHeads`); otherwise they
         are the causal effect in reference units. Genes outside the network and examples without a
         target in the network get NaN.
         """
