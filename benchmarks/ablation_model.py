@@ -85,7 +85,7 @@ DESIGNS = {d.name: d for d in (
     Design("sign_prior", {**CHOSEN, "sign_prior": True}, cytosig=True,
            note="chosen + unsigned edges start at (and are pulled to) the mean known sign"),
     Design("causal_shrinkage", CHOSEN, {"causal_shrinkage": True}, cytosig=True,
-           note="chosen + per-dataset shrinkage of the causal part, fitted on validation rows"),
+           note="the new default: chosen + per-dataset shrinkage of the causal part, fitted on validation rows"),
     Design("class_attenuation", {**CHOSEN, "class_attenuation": True}, cytosig=True,
            note="chosen + one learned attenuation per receiving-node class (TF, receptor, ligand, other)"),
     Design("combined", {**CHOSEN, "sign_prior": True, "class_attenuation": True}, {"causal_shrinkage": True},

@@ -25,7 +25,7 @@ Early stopping and model selection on held-out examples: whole perturbations hel
 (``validation_split="perturbation"``) or whole target genes (``"target"``: every example that perturbs
 a held-out gene, so the selected epoch is the one that transfers best to genes never perturbed in training).
 
-Causal shrinkage (``causal_shrinkage``): after training, one factor ``alpha_d`` in [0, 1] per dataset
+Causal shrinkage (``causal_shrinkage``, on by default): after training, one factor ``alpha_d`` in [0, 1] per dataset
 on the causal part of its prediction, ``b_{d,c} + alpha_d * s_d * y_hat``, chosen in closed form by
 least squares on the validation rows (:func:`shrinkage_factor`). A causal part that does not help on
 held-out perturbations gets ``alpha -> 0`` (the prediction falls back to the background); it is a
