@@ -121,3 +121,13 @@ def test_fit_with_causal_shrinkage_scales_only_the_causal_part(net, tmp_path):
     assert (model.operator(None).A != reference.operator(None).A).nnz == 0  # same training, rankings untouched
     loaded = TwinCell.load(model.save(tmp_path / "m"))
     assert float(loaded.heads.causal_factor(0)) == pytest.approx(alpha)
+
+
+def test_sign_prior_and_class_attenuation_survive_save_and_load(net, tmp_path):
+    model = TwinCell(net, 0, context_gates=False, sign_prior=True, class_attenuation=True, seed=3)
+    with torch.no_grad():
+        model.module.class_logit.copy_(torch.tensor([-0.5, 0.3, 0.0, 0.8]))
+        model.module.ppi.theta.add_(0.1)
+    loaded = TwinCell.load(model.save(tmp_path / "m"))
+    assert loaded.hparams["sign_prior"] and loaded.hparams["class_attenuation"]
+    assert abs(loaded.operator(None).A - model.operator(None).A).max() < 1e-12
