@@ -118,6 +118,11 @@ def test_fit_with_causal_shrinkage_scales_only_the_causal_part(net, tmp_path):
     causal = model.predict_dataset(data, background=False)
     background = model.heads.offset(0, 0).numpy().astype(np.float64)[model.interactome.node_index(list(data.genes))]
     np.testing.assert_allclose(model.predict_dataset(data), background + alpha * causal, rtol=1e-5, atol=1e-6)
+    # an example without a target in the network has no causal part: its prediction is the background
+    data.adata.obs["targets"] = data.adata.obs["targets"].astype(str)
+    data.adata.obs.iloc[0, data.adata.obs.columns.get_loc("targets")] = ""
+    np.testing.assert_allclose(model.predict_dataset(data)[0], background, rtol=1e-5, atol=1e-6)
+    assert np.isnan(model.predict_dataset(data, background=False)[0]).all()
     assert (model.operator(None).A != reference.operator(None).A).nnz == 0  # same training, rankings untouched
     loaded = TwinCell.load(model.save(tmp_path / "m"))
     assert float(loaded.heads.causal_factor(0)) == pytest.approx(alpha)

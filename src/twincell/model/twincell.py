@@ -330,8 +330,9 @@ class TwinCell:
         (its learned scale) and, with ``background``, are its mean training response in the example's
         context plus the causal part times the dataset's causal shrinkage ``alpha_d`` (1 when fitted
         with ``causal_shrinkage=False``; see :class:`~twincell.model.training.DatasetHeads`); otherwise they
-        are the causal effect in reference units. Genes outside the network and examples without a
-        target in the network get NaN.
+        are the causal effect in reference units. Genes outside the network get NaN. An example without
+        a target in the network has no causal part: it gets its dataset's background (with
+        ``background`` and a dataset the model was trained on), NaN otherwise.
         """
         adata = as_adata(dataset)
         gi = self.interactome.gene_index
@@ -358,7 +359,8 @@ class TwinCell:
                         Y = (float(self.heads.causal_factor(d)) * Y
                              + self.heads.offset(d, ctx_ids.get(ctx)).cpu().numpy()[:, None])
             pred = np.where(col_node[None, :] >= 0, Y[np.maximum(col_node, 0)].T, np.nan)
-            pred[~ok] = np.nan
+            if d is None or not background:
+                pred[~ok] = np.nan
             out[idx] = pred
         return out
 
