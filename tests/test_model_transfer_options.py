@@ -7,6 +7,7 @@ Networks and responses here are synthetic (``SYN0001`` ...), simulated from know
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -136,3 +137,29 @@ def test_sign_prior_and_class_attenuation_survive_save_and_load(net, tmp_path):
     loaded = TwinCell.load(model.save(tmp_path / "m"))
     assert loaded.hparams["sign_prior"] and loaded.hparams["class_attenuation"]
     assert abs(loaded.operator(None).A - model.operator(None).A).max() < 1e-12
+
+
+def test_genes_outside_the_network_are_predicted_by_their_background(net, tmp_path):
+    """A measured gene that is not a node enters the background only: predicted as its training mean, never a loss."""
+    import anndata as ad
+
+    from twincell.data.perturbation import PerturbationDataset
+
+    truth = TwinCell(net, 0, context_gates=False, sign_prior=True, seed=5)
+    data = simulate_responses(truth, [{g: 1} for g in net.genes], [None], noise=0.2, seed=3, name="synthetic_offnet")
+    a = data.adata
+    genes = pd.Index([*a.var_names, "SYNTHETIC_OFF_NETWORK"], name="gene")
+    wide = ad.AnnData(np.hstack([a.X, np.full((a.n_obs, 1), 3.0, np.float32)]), obs=a.obs.copy(),
+                      var=pd.DataFrame(index=genes), uns=dict(a.uns))
+    with_extra = PerturbationDataset(wide, validate=False)
+    models = {}
+    for key, ds in (("with", with_extra), ("without", data)):
+        models[key] = TwinCell(net, 0, context_gates=False, seed=5).fit(ds, max_epochs=2, validation_fraction=0.3)
+    model = models["with"]
+    assert model.metadata["background_genes"] == ["SYNTHETIC_OFF_NETWORK"]
+    # the extra column changes no loss, so training is the same
+    assert abs(model.operator(None).A - models["without"].operator(None).A).max() < 1e-6
+    pred = model.predict_dataset(with_extra)
+    np.testing.assert_allclose(pred[:, -1], 3.0, rtol=1e-6)
+    assert np.isnan(model.predict_dataset(with_extra, background=False)[:, -1]).all()
+    np.testing.assert_allclose(TwinCell.load(model.save(tmp_path / "m")).predict_dataset(with_extra), pred, rtol=1e-5)

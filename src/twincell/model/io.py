@@ -281,7 +281,8 @@ def load_model(directory: str | os.PathLike, device: str = "cpu") -> TwinCell:
         model.datasets = [DatasetInfo(**d) for d in config.get("datasets", [])]
         if weights.get("heads") is not None:
             n_contexts = len(config.get("metadata", {}).get("context_ids", []))
-            model.heads = DatasetHeads(model.datasets, n_contexts, net.n_nodes).to(model.device)
+            n_extra = len(config.get("metadata", {}).get("background_genes", []))  # none before they existed
+            model.heads = DatasetHeads(model.datasets, n_contexts, net.n_nodes, n_extra).to(model.device)
             # heads saved before causal shrinkage existed have none: factor 1 (the causal part unshrunk)
             model.heads.load_state_dict({"shrink": torch.ones(len(model.datasets)), **weights["heads"]})
         ctx = np.load(directory / "contexts.npz", allow_pickle=False)

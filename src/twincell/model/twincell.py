@@ -245,7 +245,7 @@ class TwinCell:
             sd = used.std(0)
             self.module.gate.context_scale.copy_(torch.as_tensor(np.where(sd > 1e-6, sd, 1.0)))
             ctx = torch.as_tensor(mat, device=self.device)
-        self.heads = DatasetHeads(infos, len(ids), self.interactome.n_nodes).to(self.device)
+        self.heads = DatasetHeads(infos, len(ids), self.interactome.n_nodes, len(rows.extra_genes)).to(self.device)
         config = FitConfig(max_epochs=max_epochs, batch_size=batch_size, lr=lr, l1=l1, gate_entropy=gate_entropy,
                            validation_fraction=validation_fraction, validation_split=validation_split,
                            residual_loss=residual_loss, causal_shrinkage=causal_shrinkage, patience=patience,
@@ -259,6 +259,7 @@ class TwinCell:
         self.metadata.update({
             "trained": True, "context_encoder": encoder, "fit": config.__dict__, "context_ids": list(ids),
             "datasets": [i.to_dict() for i in infos], "n_train_examples": int(len(trainer.train_idx)),
+            "background_genes": [str(g) for g in rows.extra_genes],
             "n_validation_examples": int(len(trainer.val_idx)),
             "validation_perturbations": sorted(set(rows.perturbation[trainer.val_idx])),
             "reference_units": next((i.value_type + f" ({i.name})" for i in infos if i.loss == "mse"), "arbitrary"),
@@ -330,13 +331,17 @@ class TwinCell:
         (its learned scale) and, with ``background``, are its mean training response in the example's
         context plus the causal part times the dataset's causal shrinkage ``alpha_d`` (1 when fitted
         with ``causal_shrinkage=False``; see :class:`~twincell.model.training.DatasetHeads`); otherwise they
-        are the causal effect in reference units. Genes outside the network get NaN. An example without
-        a target in the network has no causal part: it gets its dataset's background (with
-        ``background`` and a dataset the model was trained on), NaN otherwise.
+        are the causal effect in reference units. With ``background`` and a dataset the model was trained
+        on, a gene outside the network gets its background alone (measured in training; NaN otherwise), and
+        so does an example without a target in the network (it has no causal part). Without them, both
+        get NaN.
         """
         adata = as_adata(dataset)
         gi = self.interactome.gene_index
         col_node = np.array([gi.get(str(g), -1) for g in adata.var_names])
+        n = self.interactome.n_nodes
+        extra = {g: n + k for k, g in enumerate(self.metadata.get("background_genes", []))}
+        col_background = np.array([gi.get(str(g), extra.get(str(g), -1)) for g in adata.var_names])
         names = [d.name for d in self.datasets]
         d = names.index(dataset_name(adata, 0)) if self.heads is not None and dataset_name(adata, 0) in names else None
         ctx_ids = {c: i for i, c in enumerate(self.metadata.get("context_ids", []))}
@@ -352,14 +357,17 @@ class TwinCell:
                         ok[j] = True
             genetic = obs["perturbation_type"].astype(str).isin(GENETIC_TYPES).to_numpy()[idx]
             Y = self._forward(U, ctx, genetic)
+            cols = col_node
             if d is not None:
                 with torch.no_grad():
                     Y = Y * float(self.heads.scale(d))
-                    if background:
-                        Y = (float(self.heads.causal_factor(d)) * Y
-                             + self.heads.offset(d, ctx_ids.get(ctx)).cpu().numpy()[:, None])
-            pred = np.where(col_node[None, :] >= 0, Y[np.maximum(col_node, 0)].T, np.nan)
-            if d is None or not background:
+                    if background:  # (N + X, B): alpha * causal part + background, background alone off the network
+                        offset = self.heads.offset(d, ctx_ids.get(ctx)).cpu().numpy().astype(np.float64)
+                        Y = float(self.heads.causal_factor(d)) * Y + offset[:n, None]
+                        Y = np.vstack([Y, np.broadcast_to(offset[n:, None], (len(offset) - n, Y.shape[1]))])
+                        cols = col_background
+            pred = np.where(cols[None, :] >= 0, Y[np.maximum(cols, 0)].T, np.nan)
+            if cols is col_node:
                 pred[~ok] = np.nan
             out[idx] = pred
         return out
