@@ -43,6 +43,7 @@ from twincell.data.perturbation import parse_targets
 from twincell.data.signatures import Signature
 from twincell.data.training_data import load_bundled, load_default_training_data
 from twincell.model import TwinCell, train_default_model
+from twincell.model.module import prior_sign
 from twincell.model.twincell import DEFAULT_HPARAMS
 from twincell.network import Interactome
 
@@ -53,7 +54,11 @@ BASE_DATASETS = ("lincs_overexpression", "signatures_tahoe", "signatures_neurips
 
 @dataclass
 class Design:
-    """One design: TwinCell hyper-parameters, fit options, and whether CytoSig joins the training data."""
+    """One design: TwinCell hyper-parameters, fit options, and whether CytoSig joins the training data.
+
+    ``fit`` overrides :data:`BASE_FIT`: a design that does not ask for causal shrinkage trains without it
+    (its off state, as every design measured before it existed).
+    """
 
     name: str
     hparams: dict = field(default_factory=dict)
@@ -62,10 +67,12 @@ class Design:
     note: str = ""
 
 
+BASE_FIT = {"causal_shrinkage": False}
 CASCADE = {"normalisation": "in_degree", "damping": 0.8, "n_hops": 4}
 CAUSAL_FIT = {"residual_loss": True, "validation_split": "target"}
 OLD = {"normalisation": "symmetric", "damping": 0.5, "n_hops": 3, "edge_model": "free", "gate_mode": "switch"}
 ALL = {**CASCADE, "edge_model": "shared", "gate_mode": "modulate"}
+CHOSEN = {**OLD, **CASCADE, "gate_mode": "modulate"}
 DESIGNS = {d.name: d for d in (
     Design("baseline", OLD, note="the model before issue 12"),
     Design("cascade", {**OLD, **CASCADE}, note="in-degree normalisation, damping 0.8, K = 4"),
@@ -74,8 +81,15 @@ DESIGNS = {d.name: d for d in (
     Design("modulating_gates", {**OLD, "gate_mode": "modulate"}, note="gates 1 +- 0.5 tanh, no context = 1"),
     Design("cytosig", OLD, cytosig=True, note="+ CytoSig cytokines through LIANA receptors"),
     Design("all", ALL, CAUSAL_FIT, cytosig=True, note="every change above"),
-    Design("chosen", {**OLD, **CASCADE, "gate_mode": "modulate"}, cytosig=True,
-           note="the new default: cascade + modulating gates + CytoSig"),
+    Design("chosen", CHOSEN, cytosig=True, note="the default before this session: cascade + modulating gates + CytoSig"),
+    Design("sign_prior", {**CHOSEN, "sign_prior": True}, cytosig=True,
+           note="chosen + unsigned edges start at (and are pulled to) the mean known sign"),
+    Design("causal_shrinkage", CHOSEN, {"causal_shrinkage": True}, cytosig=True,
+           note="the new default: chosen + per-dataset shrinkage of the causal part, fitted on validation rows"),
+    Design("class_attenuation", {**CHOSEN, "class_attenuation": True}, cytosig=True,
+           note="chosen + one learned attenuation per receiving-node class (TF, receptor, ligand, other)"),
+    Design("combined", {**CHOSEN, "sign_prior": True, "class_attenuation": True}, {"causal_shrinkage": True},
+           cytosig=True, note="chosen + sign_prior + class_attenuation + causal_shrinkage"),
 )}
 
 
@@ -88,7 +102,7 @@ def design_method(design: Design) -> type[Method]:
             dim = 0 if contexts is None else int(contexts.dim)
             model = TwinCell(self.resources.network, dim, seed=self.resources.seed, **design.hparams)
             extra = [load_bundled("cytosig")] if design.cytosig else []
-            self.model = model.fit([train, *extra], contexts, **{**self.resources.train_options, **design.fit})
+            self.model = model.fit([train, *extra], contexts, **{**self.resources.train_options, **BASE_FIT, **design.fit})
             return self
 
     DesignMethod.name = "twincell"
@@ -158,7 +172,7 @@ def run_design(design: Design, args, network: Interactome, tasks, druggable: set
     data = load_default_training_data(BASE_DATASETS + (("cytosig",) if design.cytosig else ()))
     fit = {"max_epochs": 1 if args.quick else args.epochs}
     model = train_default_model(Path(args.out) / f"model-{design.name}", datasets=data, interactome=network,
-                                seed=args.seed, hparams=design.hparams, **{**design.fit, **fit})
+                                seed=args.seed, hparams=design.hparams, **{**BASE_FIT, **design.fit, **fit})
     t_train = time.monotonic() - t0
     t0 = time.monotonic()
     t3 = run_benchmark((3,), ["twincell"], quick=args.quick, seed=args.seed, network=network, model=model)
@@ -167,6 +181,8 @@ def run_design(design: Design, args, network: Interactome, tasks, druggable: set
     row = {"design": design.name, **tier_rows("twincell", t12.table), **tier_rows("twincell", t3.table),
            **{f"T3 {k}": v for k, v in extra.items()},
            "val_loss (default model)": float(model.history["val_loss"].min()),
+           "alpha (default model)": " ".join(f"{k.split('_')[-1]}={v:.2f}" for k, v in
+                                             model.metadata.get("causal_shrinkage", {}).items()),
            "epochs": len(model.history), "train_s (default model)": round(t_train),
            "bench_s": round(t_bench12 + time.monotonic() - t0), "note": design.note}
     print(pd.Series(row).to_string(), flush=True)
@@ -208,7 +224,10 @@ def main() -> None:
     druggable = drugs.druggable_genes()
     tasks = clinical_tasks(bundled_signatures(), read_targets(None), pd.Index(network.genes))
     seen = training_targets(load_default_training_data(BASE_DATASETS))
-    print(f"TwinCell defaults (the 'chosen' design): {DEFAULT_HPARAMS}", flush=True)
+    print(f"TwinCell defaults: {DEFAULT_HPARAMS}", flush=True)
+    ppi = network.layer_mask("ppi")
+    print(f"prior sign s0 of unsigned PPI edges (sign_prior): {prior_sign(network.edges['sign'].to_numpy()[ppi]):.3f}"
+          f" (mean of the {int((network.edges['sign'].to_numpy()[ppi] != 0).sum())} known PPI signs)", flush=True)
     rows = [] if args.no_controls else run_controls(args, network, tasks, druggable, seen)
     for name in args.designs.split(","):
         rows.append(run_design(DESIGNS[name], args, network, tasks, druggable, seen))

@@ -35,6 +35,20 @@ def node_classes(interactome: Interactome) -> np.ndarray:
     return out
 
 
+NODE_CLASS_NAMES = ("tf", "receptor", "ligand", "other")
+
+
+def node_class_index(classes: np.ndarray) -> np.ndarray:
+    """(N,) int64 single class per node, in :data:`NODE_CLASS_NAMES` order, from the multi-hot :func:`node_classes`.
+
+    A node in several classes takes the first of ``tf``, ``receptor``, ``ligand`` (e.g. a nuclear receptor
+    that is a CollecTRI regulator is a ``tf``); a node in none is ``other``.
+    """
+    order = [NODE_CLASSES.index(c) for c in NODE_CLASS_NAMES[:-1]]
+    member = classes[:, order] > 0
+    return np.where(member.any(axis=1), member.argmax(axis=1), len(order)).astype(np.int64)
+
+
 def feature_names() -> list[str]:
     """Names of the edge feature columns, in order."""
     pairs = [f"src_{a} x dst_{b}" for a in NODE_CLASSES for b in NODE_CLASSES]

@@ -239,7 +239,7 @@ def _verify_file(directory: Path, name: str, expected: str | None) -> None:
 #: Hyper-parameters added after format 1 was fixed, with the behaviour of models saved before them
 #: (a saved model without them was trained that way, whatever today's defaults are).
 LEGACY_HPARAMS = {"normalisation": "symmetric", "edge_model": "free", "correction_penalty": 10.0,
-                  "gate_mode": "switch", "gate_bound": 0.5}
+                  "gate_mode": "switch", "gate_bound": 0.5, "sign_prior": False, "class_attenuation": False}
 
 
 def load_model(directory: str | os.PathLike, device: str = "cpu") -> TwinCell:
@@ -281,8 +281,10 @@ def load_model(directory: str | os.PathLike, device: str = "cpu") -> TwinCell:
         model.datasets = [DatasetInfo(**d) for d in config.get("datasets", [])]
         if weights.get("heads") is not None:
             n_contexts = len(config.get("metadata", {}).get("context_ids", []))
-            model.heads = DatasetHeads(model.datasets, n_contexts, net.n_nodes).to(model.device)
-            model.heads.load_state_dict(weights["heads"])
+            n_extra = len(config.get("metadata", {}).get("background_genes", []))  # none before they existed
+            model.heads = DatasetHeads(model.datasets, n_contexts, net.n_nodes, n_extra).to(model.device)
+            # heads saved before causal shrinkage existed have none: factor 1 (the causal part unshrunk)
+            model.heads.load_state_dict({"shrink": torch.ones(len(model.datasets)), **weights["heads"]})
         ctx = np.load(directory / "contexts.npz", allow_pickle=False)
         model.contexts = {str(i): v.astype(np.float32) for i, v in zip(ctx["ids"], ctx["vectors"])}
         model.history = pd.DataFrame(json.loads((directory / "history.json").read_text()))

@@ -24,6 +24,12 @@ entropy of switch gates in the batch's context, pushing gates to decide; modulat
 Early stopping and model selection on held-out examples: whole perturbations held out in every context
 (``validation_split="perturbation"``) or whole target genes (``"target"``: every example that perturbs
 a held-out gene, so the selected epoch is the one that transfers best to genes never perturbed in training).
+
+Causal shrinkage (``causal_shrinkage``, on by default): after training, one factor ``alpha_d`` in [0, 1] per dataset
+on the causal part of its prediction, ``b_{d,c} + alpha_d * s_d * y_hat``, chosen in closed form by
+least squares on the validation rows (:func:`shrinkage_factor`). A causal part that does not help on
+held-out perturbations gets ``alpha -> 0`` (the prediction falls back to the background); it is a
+positive scale of the dataset's predictions only, so target rankings do not change.
 """
 
 from __future__ import annotations
@@ -77,7 +83,9 @@ class DatasetInfo:
 class TrainingRows:
     """All usable examples of all datasets, as flat arrays with CSR pointers.
 
-    ``tgt_*``: the perturbation's target nodes and signs; ``obs_*``: measured genes (node index) and values.
+    ``tgt_*``: the perturbation's target nodes and signs; ``obs_*``: measured genes and values. A measured
+    gene outside the network has index ``N + k`` (``extra_genes[k]``): it enters the background only, never
+    a loss (the model cannot predict it; :func:`build_batch` leaves it out).
     """
 
     dataset: np.ndarray
@@ -90,6 +98,7 @@ class TrainingRows:
     obs_ptr: np.ndarray
     obs_node: np.ndarray
     obs_value: np.ndarray
+    extra_genes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -128,7 +137,8 @@ def prepare_rows(datasets: Sequence, context_ids: Sequence[str], gene_index: Map
 
     Examples whose targets are all outside the network (or without a known direction) are skipped,
     and target genes outside the network dropped; both are listed in the returned infos. Genes
-    outside the network cannot be predicted and are left out of the loss (counted in the infos).
+    outside the network cannot be predicted and are left out of the loss (counted in the infos); their
+    values are kept for the dataset's background (``TrainingRows.extra_genes``).
 
     Raises
     ------
@@ -138,6 +148,8 @@ def prepare_rows(datasets: Sequence, context_ids: Sequence[str], gene_index: Map
         No usable example is left.
     """
     ctx_index = {c: i for i, c in enumerate(context_ids)}
+    n_nodes = len(gene_index)
+    extra_index: dict[str, int] = {}
     parts: dict[str, list] = {k: [] for k in ("dataset", "context", "perturbation", "genetic", "tgt_n", "tgt_node",
                                               "tgt_sign", "obs_n", "obs_node", "obs_value")}
     infos: list[DatasetInfo] = []
@@ -155,8 +167,9 @@ def prepare_rows(datasets: Sequence, context_ids: Sequence[str], gene_index: Map
                                + (f" (+{len(unknown_ctx) - 10} more)" if len(unknown_ctx) > 10 else ""),
                                "add them to the context registry (ContextRegistry.add) or drop those rows")
         X = np.asarray(adata.X, dtype=np.float32)
-        col_node = np.array([gene_index.get(str(g), -1) for g in adata.var_names], dtype=np.int64)
-        in_net = np.flatnonzero(col_node >= 0)
+        col_node = np.array([gene_index[g] if g in gene_index else n_nodes + extra_index.setdefault(g, len(extra_index))
+                             for g in map(str, adata.var_names)], dtype=np.int64)
+        in_net = np.flatnonzero(col_node < n_nodes)
         Xn = X[:, in_net]
         skipped, dropped = [], set()
         used_rows = []
@@ -173,9 +186,10 @@ def prepare_rows(datasets: Sequence, context_ids: Sequence[str], gene_index: Map
             parts["tgt_n"].append(len(nodes))
             parts["tgt_node"].extend(n for n, _ in nodes)
             parts["tgt_sign"].extend(float(s) for _, s in nodes)
-            parts["obs_n"].append(int(measured.sum()))
-            parts["obs_node"].append(col_node[in_net][measured])
-            parts["obs_value"].append(Xn[i, measured])
+            measured_all = np.isfinite(X[i])  # with the genes outside the network (background only)
+            parts["obs_n"].append(int(measured_all.sum()))
+            parts["obs_node"].append(col_node[measured_all])
+            parts["obs_value"].append(X[i, measured_all])
         used = np.asarray(used_rows, dtype=np.int64)
         parts["dataset"].append(np.full(len(used), d))
         parts["context"].append(obs["context"].astype(str).map(ctx_index).to_numpy()[used])
@@ -199,7 +213,8 @@ def prepare_rows(datasets: Sequence, context_ids: Sequence[str], gene_index: Map
         tgt_ptr=np.r_[0, np.cumsum(parts["tgt_n"])].astype(np.int64),
         tgt_node=np.asarray(parts["tgt_node"], np.int64), tgt_sign=np.asarray(parts["tgt_sign"], np.float32),
         obs_ptr=np.r_[0, np.cumsum(parts["obs_n"])].astype(np.int64),
-        obs_node=cat("obs_node", np.int64), obs_value=cat("obs_value", np.float32))
+        obs_node=cat("obs_node", np.int64), obs_value=cat("obs_value", np.float32),
+        extra_genes=np.array(list(extra_index), dtype=object))
     return rows, infos
 
 
@@ -247,14 +262,16 @@ def make_batches(rows: TrainingRows, idx: np.ndarray, batch_size: int, rng: np.r
 class DatasetHeads(torch.nn.Module):
     """Per-dataset output scale ``s_d`` and background response ``b_{d,c}`` (not part of the causal model).
 
-    ``s_d = exp(log_scale_d)`` is learned, fixed at 1 for the reference dataset. ``b_{d,c}`` (N,) is
+    ``s_d = exp(log_scale_d)`` is learned, fixed at 1 for the reference dataset. ``b_{d,c}`` (N + X,) is
     the mean training response of dataset d in context c (the response shared by every perturbation
-    of a screen: transfection, vehicle, culture drift); contexts without training rows of that
-    dataset use the dataset's mean over all contexts (last slot). A dataset's prediction is
-    ``s_d * Y + b_{d,c}``; ``Y`` alone is the perturbation-specific, causal effect.
+    of a screen: transfection, vehicle, culture drift) over the N nodes and the X measured genes outside
+    the network (``TrainingRows.extra_genes``: the model predicts their background alone); contexts
+    without training rows of that dataset use the dataset's mean over all contexts (last slot). A
+    dataset's prediction is ``alpha_d * s_d * Y + b_{d,c}``; ``Y`` alone is the perturbation-specific,
+    causal effect and ``alpha_d`` its causal shrinkage (:meth:`causal_factor`).
     """
 
-    def __init__(self, infos: Sequence[DatasetInfo], n_contexts: int, n_nodes: int) -> None:
+    def __init__(self, infos: Sequence[DatasetInfo], n_contexts: int, n_nodes: int, n_extra: int = 0) -> None:
         super().__init__()
         self.log_scale = torch.nn.Parameter(torch.zeros(len(infos)))
         ref = reference_dataset(infos)
@@ -262,17 +279,22 @@ class DatasetHeads(torch.nn.Module):
         if ref is not None:
             free[ref] = 0.0
         self.register_buffer("free", free)
-        self.register_buffer("background", torch.zeros(len(infos), n_contexts + 1, n_nodes))
+        self.register_buffer("background", torch.zeros(len(infos), n_contexts + 1, n_nodes + n_extra))
         seen = torch.zeros(len(infos), n_contexts + 1, dtype=torch.bool)
         seen[:, -1] = True
         self.register_buffer("seen", seen)
+        self.register_buffer("shrink", torch.ones(len(infos)))
 
     def scale(self, d: int) -> torch.Tensor:
         """Output scale of dataset ``d``."""
         return torch.exp(self.log_scale[d] * self.free[d])
 
+    def causal_factor(self, d: int) -> torch.Tensor:
+        """Causal shrinkage ``alpha_d`` of dataset ``d`` (1 when fitted with ``causal_shrinkage=False``)."""
+        return self.shrink[d]
+
     def offset(self, d: int, c: int | None) -> torch.Tensor:
-        """(N,) background of dataset ``d`` in context ``c`` (dataset mean when c is None or unseen)."""
+        """(N + X,) background of dataset ``d`` in context ``c`` (dataset mean when c is None or unseen)."""
         return self.background[d, c if c is not None and bool(self.seen[d, c]) else -1]
 
     def set_background(self, rows: TrainingRows, idx: np.ndarray) -> None:
@@ -293,6 +315,27 @@ class DatasetHeads(torch.nn.Module):
         seen[rows.dataset[idx], rows.context[idx]] = True
         seen[:, -1] = True
         self.seen.copy_(torch.as_tensor(seen))
+
+
+def shrinkage_factor(causal: np.ndarray, residual: np.ndarray) -> float:
+    """Least-squares factor on the causal part, clipped to [0, 1]: ``argmin_a ||residual - a causal||^2``.
+
+    Parameters
+    ----------
+    causal
+        (M,) the causal part of the predictions, ``s_d * y_hat``, at measured entries (dataset units).
+    residual
+        (M,) the observed values minus the dataset's background at the same entries.
+
+    Returns
+    -------
+    float
+        ``clip(<causal, residual> / <causal, causal>, 0, 1)``; 1 when the causal part is all zero.
+    """
+    denominator = float(np.dot(causal, causal))
+    if denominator <= 0:
+        return 1.0
+    return float(np.clip(np.dot(causal, residual) / denominator, 0.0, 1.0))
 
 
 def reference_dataset(infos: Sequence[DatasetInfo]) -> int | None:
@@ -325,6 +368,8 @@ def build_batch(rows: TrainingRows, members: np.ndarray, n_nodes: int, device: t
     U.index_put_((torch.as_tensor(t_node, device=device), torch.as_tensor(t_col, device=device)),
                  torch.as_tensor(t_sign, device=device), accumulate=True)
     o_col, o_node, o_val = gather(rows.obs_ptr, rows.obs_node, rows.obs_value)
+    in_net = o_node < n_nodes  # genes outside the network enter the background only
+    o_col, o_node, o_val = o_col[in_net], o_node[in_net], o_val[in_net]
     as_t = lambda a: torch.as_tensor(a, device=device)  # noqa: E731
     return Batch(int(rows.dataset[members[0]]), int(rows.context[members[0]]), U,
                  as_t(rows.genetic[members]), as_t(o_col), as_t(o_node), as_t(o_val))
@@ -369,6 +414,7 @@ class FitConfig:
     validation_fraction: float = 0.1
     validation_split: str = "perturbation"
     residual_loss: bool = False
+    causal_shrinkage: bool = True
     patience: int = 3
     time_budget_s: float | None = None
     seed: int = 0
@@ -420,8 +466,9 @@ class Trainer:
             return self.infos[d].mean_square
         pos = np.concatenate([np.arange(self.rows.obs_ptr[i], self.rows.obs_ptr[i + 1]) for i in idx])
         ctx = np.repeat(self.rows.context[idx], np.diff(self.rows.obs_ptr)[idx])
-        background = self.heads.background[d].cpu().numpy()[ctx, self.rows.obs_node[pos]]
-        return float(np.mean((self.rows.obs_value[pos] - background) ** 2)) or 1.0
+        in_net = self.rows.obs_node[pos] < self.module.n_nodes
+        background = self.heads.background[d].cpu().numpy()[ctx[in_net], self.rows.obs_node[pos][in_net]]
+        return float(np.mean((self.rows.obs_value[pos][in_net] - background) ** 2)) or 1.0
 
     def _batch_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, dict]:
         pred, values = self.module(batch.U, self._context(batch.context), batch.genetic)
@@ -451,6 +498,27 @@ class Trainer:
             for d, r in ratios.items():
                 if d != ref:
                     self.heads.log_scale[d] = float(np.log(r / base))
+
+    def fit_shrinkage(self) -> np.ndarray:
+        """Set and return (n_datasets,) causal shrinkage factors fitted on the validation rows.
+
+        Each dataset's factor is :func:`shrinkage_factor` of its causal predictions against its
+        validation values minus their background; a dataset without validation rows keeps 1.
+        """
+        n = len(self.infos)
+        causal: list[list[np.ndarray]] = [[] for _ in range(n)]
+        residual: list[list[np.ndarray]] = [[] for _ in range(n)]
+        with torch.no_grad():
+            for members in make_batches(self.rows, self.val_idx, self.config.batch_size, None):
+                b = build_batch(self.rows, members, self.module.n_nodes, self.device)
+                pred, _ = self.module(b.U, self._context(b.context), b.genetic)
+                d = b.dataset
+                causal[d].append((self.heads.scale(d) * pred[b.obs_node, b.obs_col]).cpu().numpy())
+                residual[d].append((b.obs_value - self.heads.offset(d, b.context)[b.obs_node]).cpu().numpy())
+        alpha = np.array([shrinkage_factor(np.concatenate(causal[d]), np.concatenate(residual[d]))
+                          if causal[d] else 1.0 for d in range(n)])
+        self.heads.shrink.copy_(torch.as_tensor(alpha, dtype=self.heads.shrink.dtype))
+        return alpha
 
     def evaluate(self, idx: np.ndarray) -> dict[str, float]:
         """Mean loss overall and per dataset on rows ``idx`` (no gradients)."""
@@ -554,6 +622,8 @@ class Trainer:
         if self.best is not None:
             self.module.load_state_dict(self.best[1])
             self.heads.load_state_dict(self.best[2])
+        if cfg.causal_shrinkage:
+            self.fit_shrinkage()
         return pd.DataFrame(self.history)
 
 

@@ -24,7 +24,7 @@ import torch
 from twincell import __version__
 from twincell.data.perturbation import parse_targets
 from twincell.errors import ContextError, TwinCellError, UnknownGeneError
-from twincell.model.features import edge_features, node_classes
+from twincell.model.features import edge_features, node_class_index, node_classes
 from twincell.model.module import TwinCellModule
 from twincell.model.operator import PropagationOperator
 from twincell.model.training import (
@@ -36,10 +36,12 @@ if TYPE_CHECKING:
     from twincell.context import ContextRegistry
 
 #: Chosen on TwinBench tiers 1-2 and validation loss (benchmarks/ablation_model.py, docs/model.md): in-degree
-#: normalisation with damping 0.8 and K = 4, modulating gates; free per-edge parameters.
+#: normalisation with damping 0.8 and K = 4, modulating gates; free per-edge parameters; no sign prior (it cost
+#: 0.04 tier-2 AUROC) and no class attenuation (no measurable effect). Causal shrinkage is a fit option (on).
 DEFAULT_HPARAMS = {"n_hops": 4, "damping": 0.8, "gate_rank": 8, "context_gates": True, "direct_init": 0.1,
-                   "learn_unknown_signs": True, "normalisation": "in_degree", "edge_model": "free",
-                   "correction_penalty": 10.0, "gate_mode": "modulate", "gate_bound": 0.5, "seed": 0}
+                   "learn_unknown_signs": True, "sign_prior": False, "normalisation": "in_degree", "edge_model": "free",
+                   "correction_penalty": 10.0, "gate_mode": "modulate", "gate_bound": 0.5,
+                   "class_attenuation": False, "seed": 0}
 
 
 def context_table(contexts: ContextRegistry | Mapping[str, np.ndarray] | None) -> tuple[dict[str, np.ndarray], str | None]:
@@ -76,7 +78,10 @@ class TwinCell:
     direct_init
         Prior / initial value of each gene's direct readout term.
     learn_unknown_signs
-        Learn signs of unsigned edges (from 0) or keep them silent.
+        Learn signs of unsigned edges (from their prior sign) or keep them at it.
+    sign_prior
+        Prior sign of unsigned edges: 0 (False: they transmit nothing until trained) or the mean of the
+        layer's known signs (True, :func:`~twincell.model.module.prior_sign`).
     normalisation
         ``symmetric`` (``1 / sqrt(d_out(i) d_in(j))``) or ``in_degree`` (``1 / d_in(j)``: a node's state
         is a weighted mean of its inputs, so cascades keep their size).
@@ -88,6 +93,9 @@ class TwinCell:
     gate_mode, gate_bound
         ``switch``: gates ``sigmoid(...)`` in (0, 1); ``modulate``: ``1 + gate_bound * tanh(...)``
         around 1, and no context means every gate is exactly 1.
+    class_attenuation
+        Learn one attenuation per class (TF, receptor, ligand, other) of the receiving node of every
+        signalling edge (:func:`~twincell.model.features.node_class_index`).
     seed
         Seeds initialisation, the validation split and batch order.
     device
@@ -107,17 +115,19 @@ class TwinCell:
         self.device = _device(device)
         self._edge_rows: dict[str, np.ndarray] = {}
         layers = {}
-        classes = node_classes(interactome) if self.hparams["edge_model"] == "shared" else None
+        needs_classes = self.hparams["edge_model"] == "shared" or self.hparams["class_attenuation"]
+        classes = node_classes(interactome) if needs_classes else None
         e = interactome.edges
         for layer in ("ppi", "tf"):
             rows = np.flatnonzero(interactome.layer_mask(layer))
             rows = rows[np.lexsort((interactome.src[rows], interactome.dst[rows]))]
             self._edge_rows[layer] = rows
             src, dst, w0 = interactome.src[rows], interactome.dst[rows], e["weight"].to_numpy(np.float32)[rows]
-            features = (None if classes is None else
+            features = (None if self.hparams["edge_model"] != "shared" else
                         edge_features(src, dst, w0, e["directed"].to_numpy(bool)[rows], classes))
             layers[layer] = (src, dst, w0, e["sign"].to_numpy(np.int8)[rows], features)
-        self.module = TwinCellModule(interactome.n_nodes, layers, self.context_dim, **self.hparams).to(self.device)
+        self.module = TwinCellModule(interactome.n_nodes, layers, self.context_dim, **self.hparams,
+                                     node_class=None if classes is None else node_class_index(classes)).to(self.device)
         self.heads: DatasetHeads | None = None
         self.contexts: dict[str, np.ndarray] = {}
         self.datasets: list[DatasetInfo] = []
@@ -172,7 +182,8 @@ class TwinCell:
     # ------------------------------------------------------------------ training
     def fit(self, datasets, contexts=None, *, max_epochs: int = 30, batch_size: int = 128, lr: float = 0.02,
             l1: float = 1e-3, gate_entropy: float = 1e-3, validation_fraction: float = 0.1,
-            validation_split: str = "perturbation", residual_loss: bool = False, patience: int = 3,
+            validation_split: str = "perturbation", residual_loss: bool = False, causal_shrinkage: bool = True,
+            patience: int = 3,
             time_budget_s: float | None = None, seed: int | None = None, checkpoint: str | os.PathLike | None = None,
             resume: bool = False) -> TwinCell:
         """Fit edge strengths, learned signs, readout and context gates to perturbation responses.
@@ -196,6 +207,11 @@ class TwinCell:
         residual_loss
             Take the losses on the response minus each dataset's background (see
             :mod:`twincell.model.training`), so that only the causal part can lower them.
+        causal_shrinkage
+            After training (default), fit one factor in [0, 1] per dataset on the causal part of
+            :meth:`predict_dataset` by least squares on the validation rows (0: the background alone
+            predicts the held-out perturbations best); stored with the model, reported in
+            ``metadata["causal_shrinkage"]``. Rankings and :meth:`operator` do not use it.
         time_budget_s
             Stop after this many seconds (the best weights so far are kept).
         seed
@@ -229,10 +245,11 @@ class TwinCell:
             sd = used.std(0)
             self.module.gate.context_scale.copy_(torch.as_tensor(np.where(sd > 1e-6, sd, 1.0)))
             ctx = torch.as_tensor(mat, device=self.device)
-        self.heads = DatasetHeads(infos, len(ids), self.interactome.n_nodes).to(self.device)
+        self.heads = DatasetHeads(infos, len(ids), self.interactome.n_nodes, len(rows.extra_genes)).to(self.device)
         config = FitConfig(max_epochs=max_epochs, batch_size=batch_size, lr=lr, l1=l1, gate_entropy=gate_entropy,
                            validation_fraction=validation_fraction, validation_split=validation_split,
-                           residual_loss=residual_loss, patience=patience, time_budget_s=time_budget_s,
+                           residual_loss=residual_loss, causal_shrinkage=causal_shrinkage, patience=patience,
+                           time_budget_s=time_budget_s,
                            seed=self.hparams["seed"] if seed is None else seed)
         trainer = Trainer(self.module, self.heads, rows, infos, ctx, config)
         t0 = time.monotonic()
@@ -242,9 +259,11 @@ class TwinCell:
         self.metadata.update({
             "trained": True, "context_encoder": encoder, "fit": config.__dict__, "context_ids": list(ids),
             "datasets": [i.to_dict() for i in infos], "n_train_examples": int(len(trainer.train_idx)),
+            "background_genes": [str(g) for g in rows.extra_genes],
             "n_validation_examples": int(len(trainer.val_idx)),
             "validation_perturbations": sorted(set(rows.perturbation[trainer.val_idx])),
             "reference_units": next((i.value_type + f" ({i.name})" for i in infos if i.loss == "mse"), "arbitrary"),
+            "causal_shrinkage": {i.name: float(self.heads.causal_factor(d)) for d, i in enumerate(infos)},
             "training_seconds": time.monotonic() - t0, "device": str(self.device)})
         return self
 
@@ -309,14 +328,20 @@ class TwinCell:
         """Predictions for every example of a PerturbationDataset, aligned to its ``X``.
 
         For a dataset the model was trained on (same name), predictions are in that dataset's units
-        (its learned scale) and, with ``background``, include its mean training response in the
-        example's context (see :class:`~twincell.model.training.DatasetHeads`); otherwise they are
-        the causal effect in reference units. Genes outside the network and examples without a
-        target in the network get NaN.
+        (its learned scale) and, with ``background``, are its mean training response in the example's
+        context plus the causal part times the dataset's causal shrinkage ``alpha_d`` (1 when fitted
+        with ``causal_shrinkage=False``; see :class:`~twincell.model.training.DatasetHeads`); otherwise they
+        are the causal effect in reference units. With ``background`` and a dataset the model was trained
+        on, a gene outside the network gets its background alone (measured in training; NaN otherwise), and
+        so does an example without a target in the network (it has no causal part). Without them, both
+        get NaN.
         """
         adata = as_adata(dataset)
         gi = self.interactome.gene_index
         col_node = np.array([gi.get(str(g), -1) for g in adata.var_names])
+        n = self.interactome.n_nodes
+        extra = {g: n + k for k, g in enumerate(self.metadata.get("background_genes", []))}
+        col_background = np.array([gi.get(str(g), extra.get(str(g), -1)) for g in adata.var_names])
         names = [d.name for d in self.datasets]
         d = names.index(dataset_name(adata, 0)) if self.heads is not None and dataset_name(adata, 0) in names else None
         ctx_ids = {c: i for i, c in enumerate(self.metadata.get("context_ids", []))}
@@ -332,13 +357,18 @@ class TwinCell:
                         ok[j] = True
             genetic = obs["perturbation_type"].astype(str).isin(GENETIC_TYPES).to_numpy()[idx]
             Y = self._forward(U, ctx, genetic)
+            cols = col_node
             if d is not None:
                 with torch.no_grad():
                     Y = Y * float(self.heads.scale(d))
-                    if background:
-                        Y = Y + self.heads.offset(d, ctx_ids.get(ctx)).cpu().numpy()[:, None]
-            pred = np.where(col_node[None, :] >= 0, Y[np.maximum(col_node, 0)].T, np.nan)
-            pred[~ok] = np.nan
+                    if background:  # (N + X, B): alpha * causal part + background, background alone off the network
+                        offset = self.heads.offset(d, ctx_ids.get(ctx)).cpu().numpy().astype(np.float64)
+                        Y = float(self.heads.causal_factor(d)) * Y + offset[:n, None]
+                        Y = np.vstack([Y, np.broadcast_to(offset[n:, None], (len(offset) - n, Y.shape[1]))])
+                        cols = col_background
+            pred = np.where(cols[None, :] >= 0, Y[np.maximum(cols, 0)].T, np.nan)
+            if cols is col_node:
+                pred[~ok] = np.nan
             out[idx] = pred
         return out
 
