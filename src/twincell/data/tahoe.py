@@ -314,20 +314,27 @@ def _add_batch(batch: pa.RecordBatch, cell_rows: np.ndarray, lookup: np.ndarray,
                             "use the gene_metadata.parquet of the same release")
 
 
-def shard_sums(shard: str, lookup: np.ndarray, n_cols: int, plates: Sequence[str] | None = None,
-               batch_size: int = 65_536) -> GroupSums:
-    """Summed counts per (drug, sample, cell line, plate) of one shard (columns = symbols + library size).
+def read_shard(shard: str, plates: Sequence[str] | None = None, batch_size: int = 65_536,
+               ) -> Iterator[tuple[pa.RecordBatch, list[tuple[str, int]] | None]]:
+    """Stream the columns the pseudobulk needs from one shard, in batches of whole row groups.
 
-    Streams the shard in batches of whole row groups on the calling thread (``use_threads=False``: tasks run
-    in parallel, one per shard), reading only the list columns and the key columns (dictionary-encoded; the
-    ``plate`` column is skipped when the row-group statistics give one plate per row group). Each batch's
-    counts are added in place into one table (:func:`~twincell.data.pseudobulk.add_token_lists`, one compiled
-    pass over Arrow's flat token / count buffers); memory = groups x genes of that shard. Groups come sorted
-    by key.
+    Reads on the calling thread (``use_threads=False``: parallelism comes from one task per shard) only
+    ``genes``, ``expressions`` and the key columns, the keys as dictionary indices. The ``plate`` column is
+    not decoded when the row-group statistics show one plate per row group (nearly always: shards are
+    sorted by plate); row groups of plates not wanted are skipped.
+
+    Yields
+    ------
+    batch, plate_runs
+        A record batch (one chunk per column, dictionaries unified) and, when ``plate`` was not read, the
+        ``(plate, n_cells)`` of each of its row groups in order (else None).
+
+    Raises
+    ------
+    DataFileError
+        The shard is not readable or a page is damaged, naming the file and the fix.
     """
     pf = open_shard(shard, read_dictionary=SHARD_KEYS)
-    groups = _GroupIndex(plates, shard)
-    sums, n_cells = np.zeros((0, n_cols + 1)), np.zeros(0, np.int64)
     try:
         ranges = _plate_ranges(pf)
         sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)]
@@ -335,22 +342,33 @@ def shard_sums(shard: str, lookup: np.ndarray, n_cols: int, plates: Sequence[str
             one_plate = _one_plate_each(ranges, chunk)
             columns = [c for c in READ_COLUMNS if c != "plate" or one_plate is None]
             table = pf.read_row_groups(chunk, columns=columns, use_threads=False)
-            if table.num_rows == 0:
-                continue
-            batch = table.unify_dictionaries().combine_chunks().to_batches()[0]
-            plate_codes = None if one_plate is None else np.repeat(groups.codes("plate", one_plate),
-                                                                   [sizes[rg] for rg in chunk])
-            cell_rows, rows, counts = groups.rows_of(_packed_keys(batch, plate_codes, groups, shard))
-            if len(groups.packed) > len(sums):  # new groups: grow the table (capacity doubles)
-                grown = np.zeros((max(2 * len(sums), len(groups.packed)), n_cols + 1))
-                grown[:len(sums)] = sums
-                sums, n_cells = grown, np.concatenate([n_cells, np.zeros(len(grown) - len(n_cells), np.int64)])
-            _add_batch(batch, cell_rows, lookup, sums, shard)
-            n_cells[rows[rows >= 0]] += counts[rows >= 0]
-    except DataFileError:
-        raise
+            if table.num_rows:
+                yield (table.unify_dictionaries().combine_chunks().to_batches()[0],
+                       None if one_plate is None else list(zip(one_plate, (sizes[rg] for rg in chunk))))
     except (OSError, ValueError, pa.ArrowException) as exc:  # truncated or damaged pages
         raise DataFileError(f"Tahoe shard {shard} is corrupt: {exc}", _REDOWNLOAD.format(shard=shard)) from exc
+
+
+def shard_sums(shard: str, lookup: np.ndarray, n_cols: int, plates: Sequence[str] | None = None,
+               batch_size: int = 65_536) -> GroupSums:
+    """Summed counts per (drug, sample, cell line, plate) of one shard (columns = symbols + library size).
+
+    Streams the shard (:func:`read_shard`) and adds each batch's counts in place into one table
+    (:func:`~twincell.data.pseudobulk.add_token_lists`, one compiled pass over Arrow's flat token / count
+    buffers); memory = groups x genes of that shard. Groups come sorted by key.
+    """
+    groups = _GroupIndex(plates, shard)
+    sums, n_cells = np.zeros((0, n_cols + 1)), np.zeros(0, np.int64)
+    for batch, plate_runs in read_shard(shard, plates, batch_size):
+        plate_codes = None if plate_runs is None else np.repeat(groups.codes("plate", [p for p, _ in plate_runs]),
+                                                                [n for _, n in plate_runs])
+        cell_rows, rows, counts = groups.rows_of(_packed_keys(batch, plate_codes, groups, shard))
+        if len(groups.packed) > len(sums):  # new groups: grow the table (capacity doubles)
+            grown = np.zeros((max(2 * len(sums), len(groups.packed)), n_cols + 1))
+            grown[:len(sums)] = sums
+            sums, n_cells = grown, np.concatenate([n_cells, np.zeros(len(grown) - len(n_cells), np.int64)])
+        _add_batch(batch, cell_rows, lookup, sums, shard)
+        n_cells[rows[rows >= 0]] += counts[rows >= 0]
     n = len(groups.packed)
     table = GroupSums(groups.keys(), sums[:n], n_cells[:n])
     return merge_sums(table) if n else table  # merging also sorts the groups
