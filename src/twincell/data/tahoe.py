@@ -369,9 +369,9 @@ def shard_sums(shard: str, lookup: np.ndarray, n_cols: int, plates: Sequence[str
             sums, n_cells = grown, np.concatenate([n_cells, np.zeros(len(grown) - len(n_cells), np.int64)])
         _add_batch(batch, cell_rows, lookup, sums, shard)
         n_cells[rows[rows >= 0]] += counts[rows >= 0]
-    n = len(groups.packed)
-    table = GroupSums(groups.keys(), sums[:n], n_cells[:n])
-    return merge_sums(table) if n else table  # merging also sorts the groups
+    keys = groups.keys()
+    order = sorted(range(len(keys)), key=list(keys.itertuples(index=False, name=None)).__getitem__)
+    return GroupSums(keys.iloc[order].reset_index(drop=True), sums[order], n_cells[order])
 
 
 def open_shard(shard: str | Path, read_dictionary: Sequence[str] = ()) -> pq.ParquetFile:
