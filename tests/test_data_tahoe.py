@@ -254,3 +254,19 @@ def test_unreachable_scheduler_and_out_directory(tmp_path, synthetic_tahoe, monk
     with pytest.raises(DataFileError, match="is a directory") as info:
         prepare_tahoe(synthetic_tahoe, out=tmp_path)
     assert "tahoe.h5ad" in info.value.hint
+
+
+def test_too_many_key_values_in_one_shard_is_named(tmp_path):
+    """A SYNTHETIC shard with 65,537 distinct wells exceeds the packed group code: a DataFileError, not wrong sums."""
+    import pyarrow as pa
+
+    n = (1 << 16) + 1
+    offsets = pa.array(np.arange(n + 1, dtype=np.int32))
+    table = pa.table({"genes": pa.ListArray.from_arrays(offsets, pa.array(np.full(n, 3, np.int64))),
+                      "expressions": pa.ListArray.from_arrays(offsets, pa.array(np.ones(n, np.float32))),
+                      "drug": ["d"] * n, "sample": [f"smp_{i}" for i in range(n)], "cell_line_id": ["CVCL_0023"] * n,
+                      "plate": ["plate1"] * n})
+    pq.write_table(table, tmp_path / "train-00000-of-00001.parquet")
+    with pytest.raises(DataFileError, match="distinct 'sample' values") as info:
+        shard_sums(str(tmp_path / "train-00000-of-00001.parquet"), np.array([-1, -1, -1, 0], np.int32), 1)
+    assert "split" in info.value.hint
