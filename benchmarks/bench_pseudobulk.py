@@ -53,15 +53,18 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _timed(run: Callable[[], object], repeats: int) -> tuple[float, float, object]:
-    """Median wall and CPU seconds (all threads of this process) of ``repeats`` calls, and the last result."""
-    walls, cpus = [], []
+def _timed(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, tuple[float, float]]:
+    """Median wall and CPU seconds (all threads of this process) of each run, the runs interleaved
+    ``repeats`` times so that they see the same load."""
+    walls: dict[str, list[float]] = {name: [] for name in runs}
+    cpus: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        result = run()
-        walls.append(time.perf_counter() - t0)
-        cpus.append(time.process_time() - c0)
-    return statistics.median(walls), statistics.median(cpus), result
+        for name, run in runs.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            run()
+            walls[name].append(time.perf_counter() - t0)
+            cpus[name].append(time.process_time() - c0)
+    return {name: (statistics.median(walls[name]), statistics.median(cpus[name])) for name in runs}
 
 
 def decode_only(shards: list[str]) -> int:
@@ -98,12 +101,17 @@ def worker(method: str, src: str, repeats: int) -> dict:
 
         lookup, symbols, _ = token_columns(layout.genes)
         aggregate_shards(layout.shards[:1], lookup, len(symbols))  # warm-up: numba compiles (or loads its cache)
-        out["seconds"], out["cpu_seconds"], sums = _timed(
-            lambda: aggregate_shards(layout.shards, lookup, len(symbols)), repeats)
-        with dask.config.set(num_workers=1):
-            out["seconds_1thread"], _, _ = _timed(lambda: aggregate_shards(layout.shards, lookup, len(symbols)),
-                                                  repeats)
-        out["seconds_decode"], _, _ = _timed(lambda: decode_only([str(s) for s in layout.shards]), repeats)
+        shards = [str(s) for s in layout.shards]
+
+        def one_thread() -> None:
+            with dask.config.set(num_workers=1):
+                aggregate_shards(shards, lookup, len(symbols))
+
+        times = _timed({"all_cores": lambda: aggregate_shards(shards, lookup, len(symbols)),
+                        "one_thread": one_thread, "decode": lambda: decode_only(shards)}, repeats)
+        out.update({f"{name}_{kind}": t for name, pair in times.items() for kind, t in zip(("wall", "cpu"), pair)})
+        out["seconds"] = out["all_cores_wall"]
+        sums = aggregate_shards(shards, lookup, len(symbols))
         total, n_groups = float(sums.sums[:, -1].sum()), len(sums.keys)
     else:
         t0 = time.perf_counter()
@@ -158,9 +166,10 @@ def main() -> None:
                 r = by[(method, size)] = run_worker(method, src, args.repeats)
                 line = f"  {method:9s} {size:>10,} cells  {r['seconds']:7.2f} s  {size / r['seconds']:>12,.0f} cells/s"
                 if method == "streaming":
-                    line += (f" on {cores} cores, {size / r['cpu_seconds']:>10,.0f} per CPU-second; one thread "
-                             f"{size / r['seconds_1thread']:>10,.0f} cells/s; decode ceiling (one thread) "
-                             f"{size / r['seconds_decode']:>10,.0f} cells/s")
+                    line += (f" on {cores} cores ({size / r['all_cores_cpu']:,.0f} per CPU-second); one thread "
+                             f"{size / r['one_thread_wall']:,.0f} ({size / r['one_thread_cpu']:,.0f} per CPU-second); "
+                             f"decode ceiling, one thread {size / r['decode_wall']:,.0f} "
+                             f"({size / r['decode_cpu']:,.0f} per CPU-second)")
                 print(f"{line}; peak RSS {r['peak_mb']:.0f} MB (after imports {r['base_mb']:.0f} MB)", flush=True)
             if not args.no_naive:
                 s, b = by[("streaming", size)], by[("naive", size)]
@@ -173,11 +182,14 @@ def main() -> None:
               f"cells: ratio {b['peak_mb'] / a['peak_mb']:.2f} (flat = 1.00)")
     for size in (n, 2 * n):
         s = by[("streaming", size)]
-        one, ceiling = size / s["seconds_1thread"], size / s["seconds_decode"]
+        rate = {k: size / s[k] / TARGET_PER_CORE for k in ("one_thread_wall", "one_thread_cpu", "all_cores_cpu",
+                                                           "decode_wall", "decode_cpu")}
         print(f"  {size:>10,} cells, per core vs the target of {TARGET_PER_CORE:,} cells/s: one thread "
-              f"{one / TARGET_PER_CORE:.2f}x, per CPU-second {size / s['cpu_seconds'] / TARGET_PER_CORE:.2f}x, "
-              f"all cores / {cores} {size / s['seconds'] / cores / TARGET_PER_CORE:.2f}x; pseudobulk / decode "
-              f"ceiling (one thread) {one / ceiling:.2f}; decode ceiling {ceiling / TARGET_PER_CORE:.2f}x the target")
+              f"{rate['one_thread_wall']:.2f}x, per CPU-second {rate['one_thread_cpu']:.2f}x (all cores "
+              f"{rate['all_cores_cpu']:.2f}x), all cores / {cores} {size / s['seconds'] / cores / TARGET_PER_CORE:.2f}x; "
+              f"decode ceiling {rate['decode_wall']:.2f}x (per CPU-second {rate['decode_cpu']:.2f}x); pseudobulk / "
+              f"decode ceiling {rate['one_thread_wall'] / rate['decode_wall']:.2f} (per CPU-second "
+              f"{rate['one_thread_cpu'] / rate['decode_cpu']:.2f})")
         if not args.no_naive:
             b = by[("naive", size)]
             print(f"  {size:>10,} cells: streaming / naive throughput {b['seconds'] / s['seconds']:.1f}x, "
