@@ -22,7 +22,8 @@ from twincell.errors import DataFileError
 
 @pytest.fixture(scope="module")
 def synthetic_tahoe(tmp_path_factory):
-    return write_synthetic_tahoe(tmp_path_factory.mktemp("synthetic_tahoe"), n_cells=3000, n_genes=30)
+    # 3 shards of 1,000 cells over 2 plates: shard 1's row group holds both plates (Tahoe has such row groups)
+    return write_synthetic_tahoe(tmp_path_factory.mktemp("synthetic_tahoe"), n_cells=3000, n_genes=30, n_shards=3)
 
 
 @pytest.fixture(scope="module")
@@ -149,13 +150,11 @@ def test_batch_size_does_not_change_sums(synthetic_tahoe):
     np.testing.assert_allclose(one.sums, many.sums)
 
 
-def test_shard_sums_equal_a_per_cell_numpy_reference(synthetic_tahoe):
-    """The compiled pass gives today's per-(drug, sample, line, plate) sums: dense numpy per cell, to 1e-6."""
-    layout = open_tahoe(synthetic_tahoe)
-    lookup, symbols, _ = token_columns(layout.genes)
-    got = aggregate_shards(layout.shards, lookup, len(symbols))
-    cells = pq.read_table(layout.shards).to_pandas()
-    dense = np.zeros((len(cells), len(symbols) + 1))
+def per_cell_reference(shards, lookup: np.ndarray, n_cols: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Per-(drug, sample, line, plate) sums (gene columns + library size) and cell counts, one dense numpy row
+    per cell."""
+    cells = pq.read_table(shards).to_pandas()
+    dense = np.zeros((len(cells), n_cols + 1))
     for i, (tok, val) in enumerate(zip(cells["genes"], cells["expressions"])):
         if val[0] < 0:
             tok, val = tok[1:], val[1:]
@@ -163,10 +162,44 @@ def test_shard_sums_equal_a_per_cell_numpy_reference(synthetic_tahoe):
         np.add.at(dense[i], col[col >= 0], val[col >= 0])
         dense[i, -1] = val.sum()
     keys = ["drug", "sample", "cell_line_id", "plate"]
-    expected = pd.DataFrame(dense).groupby([cells[k] for k in keys]).sum()
+    return pd.DataFrame(dense).groupby([cells[k] for k in keys]).sum(), cells.groupby(keys).size().to_numpy()
+
+
+def assert_equal_to_reference(got, shards, lookup: np.ndarray, n_cols: int) -> None:
+    """``got`` (GroupSums) equals the per-cell numpy reference of ``shards`` to 1e-6."""
+    expected, n_cells = per_cell_reference(shards, lookup, n_cols)
     assert [tuple(r) for r in got.keys.itertuples(index=False)] == list(expected.index)
     np.testing.assert_allclose(got.sums, expected.to_numpy(), rtol=1e-6, atol=0)
-    np.testing.assert_array_equal(got.n_cells, cells.groupby(keys).size().to_numpy())
+    np.testing.assert_array_equal(got.n_cells, n_cells)
+
+
+def test_shard_sums_equal_a_per_cell_numpy_reference(synthetic_tahoe):
+    """The compiled pass gives today's per-(drug, sample, line, plate) sums: dense numpy per cell, to 1e-6."""
+    layout = open_tahoe(synthetic_tahoe)
+    lookup, symbols, _ = token_columns(layout.genes)
+    plates_per_row_group = [(st.min, st.max) for s in layout.shards for md in [pq.ParquetFile(s).metadata]
+                            for st in (md.row_group(i).column(9).statistics for i in range(md.num_row_groups))]
+    assert any(lo != hi for lo, hi in plates_per_row_group)  # the plate column is read for that batch ...
+    assert any(lo == hi for lo, hi in plates_per_row_group)  # ... and taken from the statistics for the others
+    assert_equal_to_reference(aggregate_shards(layout.shards, lookup, len(symbols)), layout.shards, lookup,
+                              len(symbols))
+
+
+@pytest.mark.parametrize("rewrite", [dict(write_statistics=False), dict(row_group_size=250, shuffle=True)])
+def test_shard_sums_without_statistics_or_with_mixed_row_groups(synthetic_tahoe, tmp_path, rewrite):
+    """Shards without footer statistics, or whose every row group mixes plates, give the reference sums."""
+    layout = open_tahoe(synthetic_tahoe)
+    lookup, symbols, _ = token_columns(layout.genes)
+    table = pq.read_table(layout.shards)
+    if rewrite.pop("shuffle", False):
+        table = table.take(np.random.default_rng(0).permutation(table.num_rows))
+    pq.write_table(table, tmp_path / "train-00000-of-00001.parquet", **rewrite)
+    shard = str(tmp_path / "train-00000-of-00001.parquet")
+    assert_equal_to_reference(shard_sums(shard, lookup, len(symbols), batch_size=600), [shard], lookup, len(symbols))
+    only = shard_sums(shard, lookup, len(symbols), plates=["plate2"])
+    assert set(only.keys["plate"]) == {"plate2"}
+    full = shard_sums(shard, lookup, len(symbols))
+    np.testing.assert_allclose(only.sums, full.sums[(full.keys["plate"] == "plate2").to_numpy()], rtol=1e-12)
 
 
 def test_add_token_lists_on_synthetic_lists():
@@ -221,3 +254,19 @@ def test_unreachable_scheduler_and_out_directory(tmp_path, synthetic_tahoe, monk
     with pytest.raises(DataFileError, match="is a directory") as info:
         prepare_tahoe(synthetic_tahoe, out=tmp_path)
     assert "tahoe.h5ad" in info.value.hint
+
+
+def test_too_many_key_values_in_one_shard_is_named(tmp_path):
+    """A SYNTHETIC shard with 65,537 distinct wells exceeds the packed group code: a DataFileError, not wrong sums."""
+    import pyarrow as pa
+
+    n = (1 << 16) + 1
+    offsets = pa.array(np.arange(n + 1, dtype=np.int32))
+    table = pa.table({"genes": pa.ListArray.from_arrays(offsets, pa.array(np.full(n, 3, np.int64))),
+                      "expressions": pa.ListArray.from_arrays(offsets, pa.array(np.ones(n, np.float32))),
+                      "drug": ["d"] * n, "sample": [f"smp_{i}" for i in range(n)], "cell_line_id": ["CVCL_0023"] * n,
+                      "plate": ["plate1"] * n})
+    pq.write_table(table, tmp_path / "train-00000-of-00001.parquet")
+    with pytest.raises(DataFileError, match="distinct 'sample' values") as info:
+        shard_sums(str(tmp_path / "train-00000-of-00001.parquet"), np.array([-1, -1, -1, 0], np.int32), 1)
+    assert "split" in info.value.hint

@@ -88,24 +88,26 @@ def _add_token_lists(row_group: np.ndarray, tok_start: np.ndarray, val_start: np
                      tokens: np.ndarray, values: np.ndarray, lookup: np.ndarray, out: np.ndarray,
                      skip_negative_first: bool) -> tuple[int, int]:
     """The loop of :func:`add_token_lists` (plain Python; compiled by numba on first use)."""
-    n_cols = out.shape[1] - 1
+    n_cols, n_tokens = out.shape[1] - 1, len(lookup)
     for i in range(len(row_group)):
         g = row_group[i]
         if g < 0:
             continue
         t0, v0, n = tok_start[i], val_start[i], length[i]
         first = 1 if skip_negative_first and n > 0 and values[v0] < 0 else 0
+        library = 0.0  # the cell's library size, added to the group once
         for k in range(first, n):
-            v = values[v0 + k]
+            v = np.float64(values[v0 + k])
             if not v >= 0:  # negative or NaN
                 return BAD_COUNT, i
             t = tokens[t0 + k]
-            if t < 0 or t >= len(lookup):
+            if t < 0 or t >= n_tokens:
                 return BAD_TOKEN, i
-            out[g, n_cols] += v
+            library += v
             c = lookup[t]
             if c >= 0:
                 out[g, c] += v
+        out[g, n_cols] += library
     return 0, -1
 
 
@@ -128,7 +130,7 @@ def add_token_lists(row_group: np.ndarray, tok_start: np.ndarray, val_start: np.
     column ``lookup[token]`` (nothing when -1) and, for every token, to the last column (library size).
     A negative first count is a marker (Tahoe's CLS) and is skipped when ``skip_negative_first``.
     Compiled with numba (``nogil``: shards aggregate in parallel threads); counts are added in cell order
-    in float64, so the sums do not depend on batching.
+    in float64 (a cell's library size is summed first, then added), so the sums do not depend on batching.
 
     Parameters
     ----------

@@ -59,6 +59,9 @@ EXPRESSION_COLUMNS = ("genes", "expressions", "drug", "sample", "BARCODE_SUB_LIB
                       "canonical_smiles", "pubchem_cid", "plate")
 READ_COLUMNS = ("genes", "expressions", "drug", "sample", "cell_line_id", "plate")
 SHARD_KEYS = ("drug", "sample", "cell_line_id", "plate")
+#: Bits of one key column's shard-wide code in a packed group code (up to 65,536 values per column and shard).
+KEY_BITS = 16
+KEY_MASK = (1 << KEY_BITS) - 1
 METADATA_COLUMNS = {
     "gene_metadata": ("gene_symbol", "ensembl_id", "token_id"),
     "sample_metadata": ("sample", "plate", "drug", "drugname_drugconc"),
@@ -153,47 +156,156 @@ def token_columns(genes: pd.DataFrame, mapper: GeneMapper | None = None,
     return lookup, symbols, unmapped
 
 
-def _row_groups(pf: pq.ParquetFile, plates: Sequence[str] | None) -> list[int]:
-    """Row groups that may hold the wanted plates (from the ``plate`` min/max statistics)."""
-    n = pf.metadata.num_row_groups
-    if plates is None:
-        return list(range(n))
-    wanted = set(plates)
+def _plate_ranges(pf: pq.ParquetFile) -> list[tuple[str, str, bool] | None]:
+    """Per row group, ``(min, max, no_nulls)`` of ``plate`` from the footer statistics (None when absent)."""
     j = pf.schema_arrow.get_field_index("plate")
-    keep = []
-    for i in range(n):
+    out: list[tuple[str, str, bool] | None] = []
+    for i in range(pf.metadata.num_row_groups):
         stats = pf.metadata.row_group(i).column(j).statistics
-        if stats is None or not stats.has_min_max or any(stats.min <= p <= stats.max for p in wanted):
-            keep.append(i)
-    return keep
+        known = stats is not None and stats.has_min_max and isinstance(stats.min, str)
+        out.append((stats.min, stats.max, stats.has_null_count and stats.null_count == 0) if known else None)
+    return out
 
 
-def _batch_groups(batch: pa.RecordBatch, source: str) -> tuple[list[tuple], np.ndarray]:
-    """The distinct (drug, sample, cell line, plate) keys of a record batch and each cell's index into them."""
-    codes, dicts = [], []
-    for k in SHARD_KEYS:
-        col = batch.column(k)
-        enc = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
-        if enc.null_count:
-            raise DataFileError(f"{source}: {enc.null_count} cells without {k!r}", "the shard is corrupt")
-        codes.append(enc.indices.to_numpy())
-        dicts.append(enc.dictionary.to_pylist())
-    dims = [len(d) for d in dicts]
-    uniq, gid = np.unique(np.ravel_multi_index(codes, dims), return_inverse=True)
-    keys = [tuple(d[c] for d, c in zip(dicts, idx)) for idx in zip(*np.unravel_index(uniq, dims))]
-    return keys, gid
+def _row_groups(ranges: Sequence[tuple[str, str, bool] | None], plates: Sequence[str] | None) -> list[int]:
+    """Row groups that may hold the wanted plates (all when ``plates`` is None)."""
+    if plates is None:
+        return list(range(len(ranges)))
+    return [i for i, r in enumerate(ranges) if r is None or any(r[0] <= p <= r[1] for p in plates)]
+
+
+def _one_plate_each(ranges: Sequence[tuple[str, str, bool] | None], row_groups: Sequence[int]) -> list[str] | None:
+    """The plate of each row group when its statistics prove it holds one plate (min == max, no nulls), else None.
+
+    Tahoe shards are sorted by plate (about 13 of ~95,600 row groups hold two), so the ``plate`` column of
+    nearly every batch need not be decoded.
+    """
+    out = []
+    for rg in row_groups:
+        r = ranges[rg]
+        if r is None or not r[2] or r[0] != r[1]:
+            return None
+        out.append(r[0])
+    return out
+
+
+def _batches(sizes: Sequence[int], row_groups: Sequence[int], batch_size: int) -> Iterator[list[int]]:
+    """Runs of whole row groups (``sizes``: cells per row group) of about ``batch_size`` cells (Tahoe's
+    1,000-cell row groups would otherwise cost one batch each)."""
+    chunk: list[int] = []
+    rows = 0
+    for rg in row_groups:
+        chunk.append(rg)
+        rows += sizes[rg]
+        if rows >= batch_size:
+            yield chunk
+            chunk, rows = [], 0
+    if chunk:
+        yield chunk
+
+
+class _GroupIndex:
+    """The (drug, sample, cell line, plate) groups of one shard and the sums-table row of each.
+
+    Each key value gets a shard-wide code once per batch (from the batch's small dictionary, not per cell);
+    a cell's four codes are packed into one uint64 (``KEY_BITS`` each) and only the distinct packed codes of a
+    batch are looked up in Python.
+    """
+
+    def __init__(self, plates: Sequence[str] | None, source: str) -> None:
+        self.values: dict[str, list[str]] = {k: [] for k in SHARD_KEYS}
+        self._codes: dict[str, dict[str, int]] = {k: {} for k in SHARD_KEYS}
+        self._rows: dict[int, int] = {}
+        self.packed: list[int] = []  # packed code of each row, in row order
+        self._wanted = None if plates is None else set(plates)
+        self._source = source
+
+    def codes(self, key: str, values: Sequence[str]) -> np.ndarray:
+        """(len(values),) uint64 shard-wide codes of values of column ``key`` (new values get new codes)."""
+        table, names = self._codes[key], self.values[key]
+        out = np.empty(len(values), dtype=np.uint64)
+        for i, v in enumerate(values):
+            code = table.get(v)
+            if code is None:
+                code = table[v] = len(names)
+                names.append(v)
+            out[i] = code
+        if len(names) > 1 << KEY_BITS:
+            raise DataFileError(f"{self._source}: more than {1 << KEY_BITS:,} distinct {key!r} values in one shard",
+                                "split the shard into smaller files")
+        return out
+
+    def rows_of(self, packed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows of a batch's cells from their packed key codes.
+
+        Returns
+        -------
+        cell_rows, rows, counts
+            (n_cells,) int64 row of each cell (-1 for plates not wanted); the distinct rows of the batch
+            (-1 included) and their number of cells.
+        """
+        gid, uniq = pd.factorize(packed)
+        rows = np.array([self._row(int(u)) for u in uniq], dtype=np.int64)
+        return rows[gid], rows, np.bincount(gid, minlength=len(uniq))
+
+    def _row(self, packed: int) -> int:
+        """Row of one packed key code, adding a row for a new group (-1 if its plate is not wanted)."""
+        row = self._rows.get(packed)
+        if row is None:
+            plate = self.values["plate"][packed >> (KEY_BITS * SHARD_KEYS.index("plate")) & KEY_MASK]
+            row = -1 if self._wanted is not None and plate not in self._wanted else len(self.packed)
+            self._rows[packed] = row
+            if row >= 0:
+                self.packed.append(packed)
+        return row
+
+    def keys(self) -> pd.DataFrame:
+        """One row of key strings per group, in row order."""
+        packed = np.asarray(self.packed, dtype=np.uint64)
+        return pd.DataFrame({k: np.asarray(self.values[k], dtype=object)[(packed >> np.uint64(KEY_BITS * j))
+                                                                         & np.uint64(KEY_MASK)]
+                             for j, k in enumerate(SHARD_KEYS)}, dtype=object)
+
+
+def _packed_keys(batch: pa.RecordBatch, plates: np.ndarray | None, groups: _GroupIndex, source: str) -> np.ndarray:
+    """(n_cells,) uint64 packed (drug, sample, cell line, plate) codes of a batch; ``plates``: per-cell plate
+    codes when known from the statistics (the column was then not read)."""
+    packed = np.zeros(batch.num_rows, dtype=np.uint64)
+    for j, k in enumerate(SHARD_KEYS):
+        if k == "plate" and plates is not None:
+            codes = plates
+        else:
+            col = batch.column(k)
+            enc = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
+            if enc.null_count:
+                raise DataFileError(f"{source}: {enc.null_count} cells without {k!r}", "the shard is corrupt")
+            codes = groups.codes(k, enc.dictionary.to_pylist())[enc.indices.to_numpy()]
+        packed |= codes << np.uint64(KEY_BITS * j)
+    return packed
+
+
+def _list_parts(lists: pa.ListArray) -> tuple[np.ndarray, np.ndarray]:
+    """(n_cells,) start of each cell's list in ``lists.values`` and its length (0 for a null list); views on
+    Arrow's offsets buffer."""
+    offsets = lists.offsets.to_numpy()
+    lengths = np.diff(offsets)
+    if lists.null_count:
+        lengths[lists.is_null().to_numpy(zero_copy_only=False)] = 0
+    return offsets[:-1], lengths
 
 
 def _add_batch(batch: pa.RecordBatch, cell_rows: np.ndarray, lookup: np.ndarray, out: np.ndarray,
                source: str) -> None:
-    """Add the counts of one record batch to ``out`` (rows = ``cell_rows``, last column = library size)."""
+    """Add the counts of one record batch to ``out`` (rows = ``cell_rows``, last column = library size).
+
+    The token and count lists go to the compiled pass as Arrow's own flat values and offsets, without copies.
+    """
     genes, expr = batch.column("genes"), batch.column("expressions")
-    lengths = pc.fill_null(pc.list_value_length(genes), 0).to_numpy()
-    if not np.array_equal(lengths, pc.fill_null(pc.list_value_length(expr), 0).to_numpy()):
+    (tok_start, lengths), (val_start, val_lengths) = _list_parts(genes), _list_parts(expr)
+    if not np.array_equal(lengths, val_lengths):
         raise DataFileError(f"{source}: genes and expressions lists differ in length", "the shard is corrupt")
     tokens, values = genes.values.to_numpy(), expr.values.to_numpy()
-    code, _ = add_token_lists(cell_rows, genes.offsets.to_numpy()[:-1], expr.offsets.to_numpy()[:-1], lengths,
-                              tokens, values, lookup, out)
+    code, _ = add_token_lists(cell_rows, tok_start, val_start, lengths, tokens, values, lookup, out)
     if code == BAD_COUNT:
         raise DataFileError(f"{source}: negative or NaN counts after dropping the CLS marker",
                             "Tahoe expressions are raw counts; check the shard")
@@ -202,52 +314,64 @@ def _add_batch(batch: pa.RecordBatch, cell_rows: np.ndarray, lookup: np.ndarray,
                             "use the gene_metadata.parquet of the same release")
 
 
-def _read_batches(pf: pq.ParquetFile, row_groups: list[int], batch_size: int) -> Iterator[pa.RecordBatch]:
-    """The wanted row groups as record batches of about ``batch_size`` cells (whole row groups, so
-    Tahoe's 1,000-cell row groups do not cost one batch each)."""
-    chunk: list[int] = []
-    rows = 0
-    for i, rg in enumerate(row_groups):
-        chunk.append(rg)
-        rows += pf.metadata.row_group(rg).num_rows
-        if rows >= batch_size or i == len(row_groups) - 1:
-            table = pf.read_row_groups(chunk, columns=list(READ_COLUMNS)).unify_dictionaries().combine_chunks()
-            yield from table.to_batches()
-            chunk, rows = [], 0
+def read_shard(shard: str, plates: Sequence[str] | None = None, batch_size: int = 65_536,
+               ) -> Iterator[tuple[pa.RecordBatch, list[tuple[str, int]] | None]]:
+    """Stream the columns the pseudobulk needs from one shard, in batches of whole row groups.
+
+    Reads on the calling thread (``use_threads=False``: parallelism comes from one task per shard) only
+    ``genes``, ``expressions`` and the key columns, the keys as dictionary indices. The ``plate`` column is
+    not decoded when the row-group statistics show one plate per row group (nearly always: shards are
+    sorted by plate); row groups of plates not wanted are skipped.
+
+    Yields
+    ------
+    batch, plate_runs
+        A record batch (one chunk per column, dictionaries unified) and, when ``plate`` was not read, the
+        ``(plate, n_cells)`` of each of its row groups in order (else None).
+
+    Raises
+    ------
+    DataFileError
+        The shard is not readable or a page is damaged, naming the file and the fix.
+    """
+    pf = open_shard(shard, read_dictionary=SHARD_KEYS)
+    try:
+        ranges = _plate_ranges(pf)
+        sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)]
+        for chunk in _batches(sizes, _row_groups(ranges, plates), batch_size):
+            one_plate = _one_plate_each(ranges, chunk)
+            columns = [c for c in READ_COLUMNS if c != "plate" or one_plate is None]
+            table = pf.read_row_groups(chunk, columns=columns, use_threads=False)
+            if table.num_rows:
+                yield (table.unify_dictionaries().combine_chunks().to_batches()[0],
+                       None if one_plate is None else list(zip(one_plate, (sizes[rg] for rg in chunk))))
+    except (OSError, ValueError, pa.ArrowException) as exc:  # truncated or damaged pages
+        raise DataFileError(f"Tahoe shard {shard} is corrupt: {exc}", _REDOWNLOAD.format(shard=shard)) from exc
 
 
 def shard_sums(shard: str, lookup: np.ndarray, n_cols: int, plates: Sequence[str] | None = None,
                batch_size: int = 65_536) -> GroupSums:
     """Summed counts per (drug, sample, cell line, plate) of one shard (columns = symbols + library size).
 
-    Streams the shard in record batches (key columns read dictionary-encoded) and adds each batch's
-    counts in place into one table (:func:`~twincell.data.pseudobulk.add_token_lists`, one compiled pass
-    over the token lists); memory = groups x genes of that shard. Groups come sorted by key.
+    Streams the shard (:func:`read_shard`) and adds each batch's counts in place into one table
+    (:func:`~twincell.data.pseudobulk.add_token_lists`, one compiled pass over Arrow's flat token / count
+    buffers); memory = groups x genes of that shard. Groups come sorted by key.
     """
-    pf = open_shard(shard, read_dictionary=SHARD_KEYS)
-    wanted = None if plates is None else set(plates)
-    index: dict[tuple, int] = {}
+    groups = _GroupIndex(plates, shard)
     sums, n_cells = np.zeros((0, n_cols + 1)), np.zeros(0, np.int64)
-    try:
-        for batch in _read_batches(pf, _row_groups(pf, plates), batch_size):
-            keys, gid = _batch_groups(batch, shard)
-            rows = np.array([index.setdefault(k, len(index)) if wanted is None or k[3] in wanted else -1
-                             for k in keys], dtype=np.int64)
-            if len(index) > len(sums):  # new groups: grow the table (capacity doubles)
-                grown = np.zeros((max(2 * len(sums), len(index)), n_cols + 1))
-                grown[:len(sums)] = sums
-                sums, n_cells = grown, np.concatenate([n_cells, np.zeros(len(grown) - len(n_cells), np.int64)])
-            cell_rows = rows[gid]
-            _add_batch(batch, cell_rows, lookup, sums, shard)
-            n_cells += np.bincount(cell_rows[cell_rows >= 0], minlength=len(n_cells))
-    except DataFileError:
-        raise
-    except (OSError, ValueError, pa.ArrowException) as exc:  # truncated or damaged pages
-        raise DataFileError(f"Tahoe shard {shard} is corrupt: {exc}", _REDOWNLOAD.format(shard=shard)) from exc
-    keys = pd.DataFrame(list(index), columns=list(SHARD_KEYS), dtype=object)
-    if not index:
-        return GroupSums(keys, sums, n_cells)
-    return merge_sums(GroupSums(keys, sums[:len(index)], n_cells[:len(index)]))  # merging also sorts the groups
+    for batch, plate_runs in read_shard(shard, plates, batch_size):
+        plate_codes = None if plate_runs is None else np.repeat(groups.codes("plate", [p for p, _ in plate_runs]),
+                                                                [n for _, n in plate_runs])
+        cell_rows, rows, counts = groups.rows_of(_packed_keys(batch, plate_codes, groups, shard))
+        if len(groups.packed) > len(sums):  # new groups: grow the table (capacity doubles)
+            grown = np.zeros((max(2 * len(sums), len(groups.packed)), n_cols + 1))
+            grown[:len(sums)] = sums
+            sums, n_cells = grown, np.concatenate([n_cells, np.zeros(len(grown) - len(n_cells), np.int64)])
+        _add_batch(batch, cell_rows, lookup, sums, shard)
+        n_cells[rows[rows >= 0]] += counts[rows >= 0]
+    keys = groups.keys()
+    order = sorted(range(len(keys)), key=list(keys.itertuples(index=False, name=None)).__getitem__)
+    return GroupSums(keys.iloc[order].reset_index(drop=True), sums[order], n_cells[order])
 
 
 def open_shard(shard: str | Path, read_dictionary: Sequence[str] = ()) -> pq.ParquetFile:
