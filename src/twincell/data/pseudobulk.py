@@ -63,14 +63,25 @@ def _sum_rows(keys: pd.DataFrame, gid: np.ndarray, sums: np.ndarray, n_cells: np
 
 
 def merge_sums(*parts: GroupSums) -> GroupSums:
-    """Reduce partial sums (e.g. one per shard) into one table: groups with equal keys are added."""
+    """Reduce partial sums (e.g. one per shard) into one table: groups with equal keys are added.
+
+    Each part is added into the output in place, so a merge holds its inputs plus one output table
+    (never a stacked copy of all parts).
+    """
     parts = tuple(p for p in parts if len(p.keys))
     if not parts:
         raise DataFileError("no cells to aggregate", "check that the input holds cells")
     keys = pd.concat([p.keys for p in parts], ignore_index=True)
     gid, uniq = pd.MultiIndex.from_frame(keys).factorize(sort=True)
-    return _sum_rows(uniq.to_frame(index=False, name=list(keys.columns)), gid,
-                     np.vstack([p.sums for p in parts]), np.concatenate([p.n_cells for p in parts]))
+    sums = np.zeros((len(uniq), parts[0].sums.shape[1]), dtype=np.float64)
+    n_cells = np.zeros(len(uniq), dtype=np.int64)
+    start = 0
+    for part in parts:
+        rows = gid[start:start + len(part.keys)]
+        np.add.at(sums, rows, part.sums)
+        np.add.at(n_cells, rows, part.n_cells)
+        start += len(part.keys)
+    return GroupSums(uniq.to_frame(index=False, name=list(keys.columns)), sums, n_cells)
 
 
 def group_sums(matrix: np.ndarray | sp.spmatrix, group_id: np.ndarray, n_groups: int) -> np.ndarray:
