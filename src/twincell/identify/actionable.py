@@ -34,8 +34,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from twincell.data.drugs import DrugTargets
-from twincell.identify.explain import reach_bounds
-from twincell.identify.inverse import align_change, resolve_operator
+from twincell.errors import TwinCellError
+from twincell.identify.inverse import align_change, ranking_setup, resolve_operator
 from twincell.identify.null import degree_matched_zscores
 
 FRAGILE_SHARE = 0.5  #: a target is fragile when its best walk carries more than this share of its score ...
@@ -45,14 +45,25 @@ TARGET_COLUMNS = ("gene", "rank", "overall_rank", "score", "direction", "z_score
 _MAX_GATHER_BYTES = 32 * 2**20  # working memory of one chunk of the reachability pass
 
 
-def best_walk_values(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, d: np.ndarray, n_hops: int) -> np.ndarray:
-    """|contribution| of the single best walk from every node, by a max-product dynamic programme.
+def _column_max(M: sp.spmatrix, weight: np.ndarray) -> np.ndarray:
+    """(N,) ``max_g |M[g, v]| weight[g]`` per column v (0 for an empty column); ``weight`` >= 0, (N,)."""
+    M = sp.csr_matrix(M)
+    out = np.zeros(M.shape[1])
+    rows = np.repeat(np.arange(M.shape[0]), np.diff(M.indptr))
+    np.maximum.at(out, M.indices, weight[rows] * np.abs(M.data))
+    return out
+
+
+def best_walk_values(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, d: np.ndarray, n_hops: int,
+                     nodes: np.ndarray | None = None) -> np.ndarray:
+    """|contribution| of the single best walk from every node (or from ``nodes``), by a max-product dynamic programme.
 
     A walk ``i = v_0 -> ... -> v_h`` (h <= K) onto gene ``g`` contributes
     ``A[v_1, v_0] ... A[v_h, v_{h-1}] * R_h[g, v_h] * d_g`` (``R_0 = R0``, ``R`` after one hop or more), as in
     :mod:`twincell.identify.explain`. With ``B_0(v) = max_g |R[g, v] d_g|`` and
     ``B_r(v) = max(B_0(v), max_u |A[u, v]| B_{r-1}(u))`` (best walk of at most r hops ending in ``R``), the best
-    walk from ``i`` is ``max(max_g |R0[g, i] d_g|, max_u |A[u, i]| B_{K-1}(u))``.
+    walk from ``i`` is ``max(max_g |R0[g, i] d_g|, max_u |A[u, i]| B_{K-1}(u))``. Levels ``B_1 .. B_{K-1}`` are
+    computed for every node (one scatter-max over the edges each); the last step only for the requested nodes.
 
     Parameters
     ----------
@@ -64,36 +75,56 @@ def best_walk_values(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, d: np.ndar
         (N,) desired change on the operator's gene order.
     n_hops
         Longest walk length K.
+    nodes
+        Start-node indices to return (default: all N nodes, in order).
 
     Returns
     -------
     np.ndarray
-        (N,) largest |contribution| of one walk per start node (0 when no walk reaches a changed gene).
+        (N,) or (len(nodes),) largest |contribution| of one walk per start node (0 when no walk reaches a changed
+        gene).
     """
-    absd = sp.diags(np.abs(np.asarray(d, dtype=float)))
-    hop0 = np.asarray(abs(absd @ sp.csc_matrix(R0)).max(axis=0).toarray()).ravel()
+    absd = np.abs(np.asarray(d, dtype=float))
+    nodes = np.arange(A.shape[1]) if nodes is None else np.asarray(nodes, dtype=np.int64)
+    hop0 = _column_max(R0, absd)[nodes]
     if n_hops == 0:
         return hop0
-    terminal = sp.csc_matrix(abs(absd @ sp.csc_matrix(R)))
-    later = reach_bounds(sp.csr_matrix(A), terminal, n_hops - 1)[n_hops - 1]
-    step = abs(sp.csc_matrix(A)).multiply(later[:, None]).tocsc()
-    return np.maximum(hop0, np.asarray(step.max(axis=0).toarray()).ravel())
+    A = sp.csr_matrix(A)
+    dst = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
+    strength = np.abs(A.data)
+    terminal = _column_max(R, absd)
+    bound = terminal
+    for _ in range(n_hops - 1):
+        step = np.zeros_like(bound)
+        np.maximum.at(step, A.indices, strength * bound[dst])
+        bound = np.maximum(terminal, step)
+    wanted = np.zeros(A.shape[1], dtype=bool)
+    wanted[nodes] = True
+    edges = wanted[A.indices]  # only edges leaving a requested node matter for the last step
+    last = np.zeros(A.shape[1])
+    np.maximum.at(last, A.indices[edges], strength[edges] * bound[dst[edges]])
+    return np.maximum(hop0, last[nodes])
 
 
-def _pack_readout(R: sp.spmatrix, genes: np.ndarray) -> np.ndarray:
-    """(N, ceil(G / 64)) uint64 bit sets: bit j of row v is set when ``R[genes[j], v] != 0``."""
-    sub = sp.coo_matrix(sp.csr_matrix(R)[genes])
-    nz = sub.data != 0  # explicit zeros carry nothing
-    bits = np.zeros((R.shape[1], (len(genes) + 63) // 64), dtype=np.uint64)
-    row = sub.row[nz].astype(np.uint64)
-    np.bitwise_or.at(bits, (sub.col[nz], (row // 64).astype(np.intp)), np.left_shift(np.uint64(1), row % np.uint64(64)))
-    return bits
+def _nonzero_pattern(M: sp.spmatrix, rows: np.ndarray | None = None) -> sp.csr_matrix:
+    """CSR of ``M`` (or of its ``rows``) without explicit zeros; ``M`` itself is never modified."""
+    M = sp.csr_matrix(M)
+    if rows is not None:
+        M = M[rows]  # a copy
+    elif not M.data.all():
+        M = M.copy()
+    if not M.data.all():
+        M.eliminate_zeros()
+    return M
 
 
-def _or_over_successors(successors: sp.csr_matrix, bits: np.ndarray) -> np.ndarray:
-    """Row v = OR of ``bits[u]`` over the successors u of v (row v of ``successors``), in bounded chunks."""
-    out = np.zeros_like(bits)
-    indptr, indices = successors.indptr, successors.indices
+def _or_over_rows(pattern: sp.csr_matrix, bits: np.ndarray) -> np.ndarray:
+    """Row i = OR of ``bits[j]`` over the columns j of row i of ``pattern``, in bounded chunks.
+
+    ``pattern`` is (M, N), ``bits`` (N, W) uint64; returns (M, W) (zero for an empty row).
+    """
+    out = np.zeros((pattern.shape[0], bits.shape[1]), dtype=bits.dtype)
+    indptr, indices = pattern.indptr, pattern.indices
     per_chunk = max(1, _MAX_GATHER_BYTES // max(1, bits.shape[1] * bits.itemsize))
     start = 0
     while start < len(indptr) - 1:
@@ -103,18 +134,42 @@ def _or_over_successors(successors: sp.csr_matrix, bits: np.ndarray) -> np.ndarr
         if hi > lo:
             rows = np.arange(start, stop)
             nonempty = rows[np.diff(indptr[start:stop + 1]) > 0]
-            out[nonempty] = np.bitwise_or.reduceat(bits[indices[lo:hi]], indptr[nonempty] - lo, axis=0)
+            out[nonempty] = np.bitwise_or.reduceat(np.take(bits, indices[lo:hi], axis=0), indptr[nonempty] - lo,
+                                                   axis=0)
         start = stop
     return out
 
 
+def _pack_readout(R: sp.spmatrix, genes: np.ndarray) -> np.ndarray:
+    """(N, ceil(G / 64)) uint64 bit sets: bit j of row v is set when ``R[genes[j], v] != 0``."""
+    sub = sp.coo_matrix(_nonzero_pattern(R, genes))
+    bits = np.zeros((R.shape[1], (len(genes) + 63) // 64), dtype=np.uint64)
+    _set_bits(bits, sub.col, sub.row)
+    return bits
+
+
+def _set_bits(bits: np.ndarray, rows: np.ndarray, positions: np.ndarray) -> None:
+    """Set bit ``positions[k]`` (counted across the row's words) of ``bits[rows[k]]``, in place."""
+    positions = np.asarray(positions, dtype=np.uint64)
+    np.bitwise_or.at(bits, (rows, (positions // 64).astype(np.intp)),
+                     np.left_shift(np.uint64(1), positions % np.uint64(64)))
+
+
+def _count_bits(bits: np.ndarray, n: int) -> np.ndarray:
+    """(n,) int64: how many rows of ``bits`` (M, W) have bit position j (j < n, across words) set."""
+    flat = np.unpackbits(bits.astype("<u8").view(np.uint8), axis=1, bitorder="little")
+    return flat.sum(axis=0, dtype=np.int64)[:n]
+
+
 def signature_genes_reached(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, signature: np.ndarray,
-                            n_hops: int) -> np.ndarray:
+                            n_hops: int, nodes: np.ndarray | None = None) -> np.ndarray:
     """Number of signature genes that some walk of at most K hops from each node reaches (boolean reachability).
 
     ``G_0(v)`` = signature genes read out from ``v`` (``R[g, v] != 0``), ``G_r(v) = G_0(v) ∪ ⋃_{A[u, v] != 0}
-    G_{r-1}(u)``; node ``i`` reaches ``{g: R0[g, i] != 0} ∪ ⋃_{A[u, i] != 0} G_{K-1}(u)``. Gene sets are bit sets
-    (one bit per signature gene), so the pass costs K sparse OR-reductions over the edges.
+    G_{r-1}(u)``; node ``i`` reaches ``{g: R0[g, i] != 0} ∪ ⋃_{A[u, i] != 0} G_{K-1}(u)``. Sets are bit sets and
+    each hop is one OR-reduction over the edges, run in whichever direction needs fewer 64-bit words per node:
+    backwards with one bit per signature gene (all nodes at once), or forwards from the requested ``nodes``
+    with one bit per start node (the nodes each node is reached from), then onto the genes they read out.
 
     Parameters
     ----------
@@ -126,26 +181,55 @@ def signature_genes_reached(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, sig
         Node indices of the signature genes (genes with a non-zero desired change).
     n_hops
         Longest walk length K.
+    nodes
+        Start-node indices to count for (default: all N nodes, in order).
 
     Returns
     -------
     np.ndarray
-        (N,) int64 counts.
+        (N,) or (len(nodes),) int64 counts.
     """
     signature = np.asarray(signature, dtype=np.int64)
+    if nodes is not None:
+        nodes = np.asarray(nodes, dtype=np.int64)
+        if (len(nodes) + 63) // 64 < (len(signature) + 63) // 64:
+            return _reached_forward(A, R, R0, signature, n_hops, nodes)
     hop0 = _pack_readout(R0, signature)
     if n_hops > 0:
-        successors = (sp.csr_matrix(A).T != 0).tocsr()  # row v lists the u with A[u, v] != 0
+        successors = _nonzero_pattern(sp.csr_matrix(A).T)  # row v lists the u with A[u, v] != 0
         terminal = _pack_readout(R, signature)
         reach = terminal
         for _ in range(n_hops - 1):
-            reach = terminal | _or_over_successors(successors, reach)
-        hop0 = hop0 | _or_over_successors(successors, reach)
-    return np.bitwise_count(hop0).sum(axis=1).astype(np.int64)
+            reach = terminal | _or_over_rows(successors, reach)
+        hop0 = hop0 | _or_over_rows(successors, reach)
+    counts = np.bitwise_count(hop0).sum(axis=1).astype(np.int64)
+    return counts if nodes is None else counts[nodes]
 
 
-def fragility(operator: Any, d: np.ndarray, signed_scores: np.ndarray) -> pd.DataFrame:
-    """Fragility flags of every node for one desired change.
+def _reached_forward(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, signature: np.ndarray, n_hops: int,
+                     nodes: np.ndarray) -> np.ndarray:
+    """:func:`signature_genes_reached` for a few start nodes: one bit per start node, propagated forwards.
+
+    ``W_h(u)`` = start nodes with a walk of 1..h hops to ``u``: ``W_1(u) = ⋃_{A[u, v] != 0} S(v)``,
+    ``W_h(u) = ⋃_{A[u, v] != 0} (S(v) ∪ W_{h-1}(v))`` (``S(v)``: v's own bit). Gene g is reached from start
+    node i when ``R0[g, i] != 0`` or ``R[g, v] != 0`` for some v with i in ``W_K(v)``.
+    """
+    n = sp.csr_matrix(A).shape[0]
+    start = np.zeros((n, (len(nodes) + 63) // 64), dtype=np.uint64)
+    _set_bits(start, nodes, np.arange(len(nodes)))
+    genes = _or_over_rows(_nonzero_pattern(R0, signature), start)
+    if n_hops > 0:
+        predecessors = _nonzero_pattern(A)  # row u lists the v with A[u, v] != 0
+        walked = _or_over_rows(predecessors, start)
+        for _ in range(n_hops - 1):
+            walked = _or_over_rows(predecessors, start | walked)
+        genes |= _or_over_rows(_nonzero_pattern(R, signature), walked)
+    return _count_bits(genes, len(nodes))
+
+
+def fragility(operator: Any, d: np.ndarray, signed_scores: np.ndarray,
+              nodes: np.ndarray | None = None) -> pd.DataFrame:
+    """Fragility flags of every node (or of ``nodes``) for one desired change.
 
     Parameters
     ----------
@@ -155,21 +239,26 @@ def fragility(operator: Any, d: np.ndarray, signed_scores: np.ndarray) -> pd.Dat
         (N,) desired change on the operator's gene order.
     signed_scores
         (N,) adjoint scores ``operator.adjoint(d)`` (the sum of all walks' contributions).
+    nodes
+        Node indices to flag (default: all N nodes). The values of a node do not depend on which others are
+        asked for; a few nodes cost a fraction of all of them.
 
     Returns
     -------
     pd.DataFrame
-        Indexed by gene: ``top_walk_share`` (best walk |contribution| / |score|; NaN for a zero score; above 1
-        when walks cancel), ``n_signature_genes_reached``, ``fragile`` (see :data:`FRAGILE_SHARE`).
+        Indexed by gene (in ``nodes`` order): ``top_walk_share`` (best walk |contribution| / |score|; NaN for a
+        zero score; above 1 when walks cancel), ``n_signature_genes_reached``, ``fragile`` (see
+        :data:`FRAGILE_SHARE`).
     """
     A, R, R0, k = operator.A, operator.R, operator.readout0, int(operator.n_hops)
-    best = best_walk_values(A, R, R0, d, k)
-    scores = np.abs(np.asarray(signed_scores, dtype=float))
+    index = np.arange(len(operator.genes)) if nodes is None else np.asarray(nodes, dtype=np.int64)
+    best = best_walk_values(A, R, R0, d, k, nodes=index)
+    scores = np.abs(np.asarray(signed_scores, dtype=float))[index]
     share = np.divide(best, scores, out=np.full(len(best), np.nan), where=scores > 0)
-    reached = signature_genes_reached(A, R, R0, np.flatnonzero(np.asarray(d) != 0), k)
+    reached = signature_genes_reached(A, R, R0, np.flatnonzero(np.asarray(d) != 0), k, nodes=index)
     return pd.DataFrame({"top_walk_share": share, "n_signature_genes_reached": reached,
                          "fragile": (share > FRAGILE_SHARE) | (reached < FRAGILE_MIN_GENES)},
-                        index=pd.Index(np.asarray(operator.genes).astype(str), name="gene"))
+                        index=pd.Index(np.asarray(operator.genes)[index].astype(str), name="gene"))
 
 
 def direction_agreement(direction: str, signs: Sequence[int]) -> str:
@@ -242,6 +331,7 @@ def actionable_targets(ranking: pd.DataFrame, flags: pd.DataFrame,
         genes of the table.
     """
     drugs = drug_annotation(drug_targets)
+    ranking = pd.DataFrame(ranking)  # without the ranking's attrs, which pandas would deep-copy at every step
     df = ranking[ranking["gene"].isin(drugs.index)].copy()
     df = df.rename(columns={"rank": "overall_rank"}).join(drugs, on="gene").join(flags, on="gene")
     df["direction_agrees"] = [direction_agreement(d, s) for d, s in zip(df["direction"], df["signs"])]
@@ -327,8 +417,11 @@ def brief_targets(targets: pd.DataFrame, max_drugs: int = 2) -> pd.DataFrame:
 
 def drug_target_list(model_or_operator: Any, desired_change: pd.Series, ranking: pd.DataFrame,
                      context: str | np.ndarray | None = None,
-                     drug_targets: DrugTargets | None = None) -> pd.DataFrame:
+                     drug_targets: DrugTargets | None = None, top: int | None = None) -> pd.DataFrame:
     """The actionable list of one ranking: its fragility flags computed on the same operator and change.
+
+    Only the rows returned are flagged (:func:`fragility` for those nodes); a row's values do not depend on
+    ``top``.
 
     Parameters
     ----------
@@ -342,12 +435,21 @@ def drug_target_list(model_or_operator: Any, desired_change: pd.Series, ranking:
         The ranking's context (None: context-free).
     drug_targets
         Drug-target table (default: :meth:`DrugTargets.universe`).
+    top
+        Return only the best ``top`` drug targets (default: all of them).
 
     Returns
     -------
     pd.DataFrame
-        :func:`actionable_targets` output.
+        :func:`actionable_targets` output (its first ``top`` rows).
     """
+    if top is not None and top < 1:
+        raise TwinCellError(f"top must be at least 1 (got {top})", "ask for one drug target or more, or leave top out")
     op = resolve_operator(model_or_operator, context)
-    d, _, _ = align_change(desired_change, op.genes)
-    return actionable_targets(ranking, fragility(op, d, op.adjoint(d)), drug_targets)
+    genes = ranking_setup(op).gene_index
+    d, _, _ = align_change(desired_change, genes)
+    ranking = pd.DataFrame(ranking)  # without the ranking's attrs, which pandas would deep-copy at every step
+    positions = np.flatnonzero(ranking["gene"].isin(drug_annotation(drug_targets).index).to_numpy())[:top]
+    ranking = ranking.iloc[: positions[-1] + 1 if len(positions) else 0]  # up to the last drug target returned
+    nodes = genes.get_indexer(ranking["gene"].iloc[positions])
+    return actionable_targets(ranking, fragility(op, d, op.adjoint(d), nodes=nodes), drug_targets)
