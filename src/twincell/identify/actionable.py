@@ -42,7 +42,6 @@ FRAGILE_SHARE = 0.5  #: a target is fragile when its best walk carries more than
 FRAGILE_MIN_GENES = 3  #: ... or when it reaches fewer than this many signature genes
 TARGET_COLUMNS = ("gene", "rank", "overall_rank", "score", "direction", "z_score", "drugs", "drug_actions",
                   "direction_agrees", "indications", "top_walk_share", "n_signature_genes_reached")
-_MAX_GATHER_BYTES = 32 * 2**20  # working memory of one chunk of the reachability pass
 
 
 def _column_max(M: sp.spmatrix, weight: np.ndarray) -> np.ndarray:
@@ -119,46 +118,38 @@ def _nonzero_pattern(M: sp.spmatrix, rows: np.ndarray | None = None) -> sp.csr_m
 
 
 def _or_over_rows(pattern: sp.csr_matrix, bits: np.ndarray) -> np.ndarray:
-    """Row i = OR of ``bits[j]`` over the columns j of row i of ``pattern``, in bounded chunks.
+    """Bit sets OR-ed along a sparsity pattern: column i of the result = OR of ``bits[:, j]`` over the columns j
+    of row i of ``pattern``.
 
-    ``pattern`` is (M, N), ``bits`` (N, W) uint64; returns (M, W) (zero for an empty row).
+    ``pattern`` is (M, N) CSR, ``bits`` (W, N) uint64 (word-major: one contiguous row per 64-bit word); returns
+    (W, M) (zero for an empty row). Each word is one gather and one ``bitwise_or.reduceat`` over the entries.
     """
-    out = np.zeros((pattern.shape[0], bits.shape[1]), dtype=bits.dtype)
-    indptr, indices = pattern.indptr, pattern.indices
-    per_chunk = max(1, _MAX_GATHER_BYTES // max(1, bits.shape[1] * bits.itemsize))
-    start = 0
-    while start < len(indptr) - 1:
-        stop = int(np.searchsorted(indptr, indptr[start] + per_chunk, side="right")) - 1
-        stop = min(max(stop, start + 1), len(indptr) - 1)
-        lo, hi = indptr[start], indptr[stop]
-        if hi > lo:
-            rows = np.arange(start, stop)
-            nonempty = rows[np.diff(indptr[start:stop + 1]) > 0]
-            out[nonempty] = np.bitwise_or.reduceat(np.take(bits, indices[lo:hi], axis=0), indptr[nonempty] - lo,
-                                                   axis=0)
-        start = stop
+    out = np.zeros((bits.shape[0], pattern.shape[0]), dtype=bits.dtype)
+    nonempty = np.flatnonzero(np.diff(pattern.indptr) > 0)
+    for word, row in zip(out, bits):
+        word[nonempty] = np.bitwise_or.reduceat(np.take(row, pattern.indices), pattern.indptr[nonempty])
     return out
 
 
 def _pack_readout(R: sp.spmatrix, genes: np.ndarray) -> np.ndarray:
-    """(N, ceil(G / 64)) uint64 bit sets: bit j of row v is set when ``R[genes[j], v] != 0``."""
+    """(ceil(G / 64), N) uint64 bit sets: bit j of node v is set when ``R[genes[j], v] != 0``."""
     sub = sp.coo_matrix(_nonzero_pattern(R, genes))
-    bits = np.zeros((R.shape[1], (len(genes) + 63) // 64), dtype=np.uint64)
+    bits = np.zeros(((len(genes) + 63) // 64, R.shape[1]), dtype=np.uint64)
     _set_bits(bits, sub.col, sub.row)
     return bits
 
 
-def _set_bits(bits: np.ndarray, rows: np.ndarray, positions: np.ndarray) -> None:
-    """Set bit ``positions[k]`` (counted across the row's words) of ``bits[rows[k]]``, in place."""
+def _set_bits(bits: np.ndarray, columns: np.ndarray, positions: np.ndarray) -> None:
+    """Set bit ``positions[k]`` (counted across words) of column ``columns[k]`` of ``bits`` (W, N), in place."""
     positions = np.asarray(positions, dtype=np.uint64)
-    np.bitwise_or.at(bits, (rows, (positions // 64).astype(np.intp)),
+    np.bitwise_or.at(bits, ((positions // 64).astype(np.intp), columns),
                      np.left_shift(np.uint64(1), positions % np.uint64(64)))
 
 
 def _count_bits(bits: np.ndarray, n: int) -> np.ndarray:
-    """(n,) int64: how many rows of ``bits`` (M, W) have bit position j (j < n, across words) set."""
-    flat = np.unpackbits(bits.astype("<u8").view(np.uint8), axis=1, bitorder="little")
-    return flat.sum(axis=0, dtype=np.int64)[:n]
+    """(n,) int64: in how many columns of ``bits`` (W, M) bit position j (counted across words, j < n) is set."""
+    per_column = np.ascontiguousarray(bits.T).astype("<u8").view(np.uint8)
+    return np.unpackbits(per_column, axis=1, bitorder="little").sum(axis=0, dtype=np.int64)[:n]
 
 
 def signature_genes_reached(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, signature: np.ndarray,
@@ -202,7 +193,7 @@ def signature_genes_reached(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, sig
         for _ in range(n_hops - 1):
             reach = terminal | _or_over_rows(successors, reach)
         hop0 = hop0 | _or_over_rows(successors, reach)
-    counts = np.bitwise_count(hop0).sum(axis=1).astype(np.int64)
+    counts = np.bitwise_count(hop0).sum(axis=0).astype(np.int64)
     return counts if nodes is None else counts[nodes]
 
 
@@ -215,7 +206,7 @@ def _reached_forward(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, signature:
     node i when ``R0[g, i] != 0`` or ``R[g, v] != 0`` for some v with i in ``W_K(v)``.
     """
     n = sp.csr_matrix(A).shape[0]
-    start = np.zeros((n, (len(nodes) + 63) // 64), dtype=np.uint64)
+    start = np.zeros(((len(nodes) + 63) // 64, n), dtype=np.uint64)
     _set_bits(start, nodes, np.arange(len(nodes)))
     genes = _or_over_rows(_nonzero_pattern(R0, signature), start)
     if n_hops > 0:
@@ -330,15 +321,19 @@ def actionable_targets(ranking: pd.DataFrame, flags: pd.DataFrame,
         targets only, ``overall_rank`` is the rank among all proteins. ``attrs["fragile"]`` lists the fragile
         genes of the table.
     """
-    drugs = drug_annotation(drug_targets)
-    ranking = pd.DataFrame(ranking)  # without the ranking's attrs, which pandas would deep-copy at every step
-    df = ranking[ranking["gene"].isin(drugs.index)].copy()
-    df = df.rename(columns={"rank": "overall_rank"}).join(drugs, on="gene").join(flags, on="gene")
-    df["direction_agrees"] = [direction_agreement(d, s) for d, s in zip(df["direction"], df["signs"])]
-    df.insert(1, "rank", np.arange(1, len(df) + 1))
-    extra = [c for c in ("n_signatures_agree",) if c in df.columns]
-    out = df[list(TARGET_COLUMNS) + extra].reset_index(drop=True)
-    out.attrs["fragile"] = df.loc[df["fragile"].fillna(False).astype(bool), "gene"].tolist()
+    drugs = _universe_annotation() if drug_targets is None else _annotate(drug_targets)  # read only here
+    df = ranking[ranking["gene"].isin(drugs.index)]
+    genes = df["gene"].to_numpy()
+    annotation, flag = drugs.reindex(genes), flags.reindex(genes)
+    columns = {"gene": genes, "rank": np.arange(1, len(df) + 1), "overall_rank": df["rank"].to_numpy(),
+               **{c: df[c].to_numpy() for c in ("score", "direction", "z_score")},
+               **{c: annotation[c].to_numpy() for c in ("drugs", "drug_actions")},
+               "direction_agrees": [direction_agreement(d, s) for d, s in zip(df["direction"], annotation["signs"])],
+               "indications": annotation["indications"].to_numpy(),
+               **{c: flag[c].to_numpy() for c in ("top_walk_share", "n_signature_genes_reached")},
+               **{c: df[c].to_numpy() for c in ("n_signatures_agree",) if c in df.columns}}
+    out = pd.DataFrame(columns)
+    out.attrs["fragile"] = genes[flag["fragile"].fillna(False).to_numpy(bool)].tolist()
     return out
 
 
@@ -415,6 +410,17 @@ def brief_targets(targets: pd.DataFrame, max_drugs: int = 2) -> pd.DataFrame:
                          "agrees": targets["direction_agrees"], "walk_share": targets["top_walk_share"]})
 
 
+def _first_drug_targets(genes: pd.Series, drug_genes: pd.Index, top: int | None) -> np.ndarray:
+    """Positions in ``genes`` (best first) of the first ``top`` drug targets (all when None), scanning only as
+    far down the ranking as needed."""
+    stop = len(genes) if top is None else 64 * top
+    while True:
+        positions = np.flatnonzero(genes.iloc[:stop].isin(drug_genes).to_numpy())
+        if top is None or len(positions) >= top or stop >= len(genes):
+            return positions[:top]
+        stop *= 4
+
+
 def drug_target_list(model_or_operator: Any, desired_change: pd.Series, ranking: pd.DataFrame,
                      context: str | np.ndarray | None = None,
                      drug_targets: DrugTargets | None = None, top: int | None = None) -> pd.DataFrame:
@@ -449,7 +455,7 @@ def drug_target_list(model_or_operator: Any, desired_change: pd.Series, ranking:
     genes = ranking_setup(op).gene_index
     d, _, _ = align_change(desired_change, genes)
     ranking = pd.DataFrame(ranking)  # without the ranking's attrs, which pandas would deep-copy at every step
-    positions = np.flatnonzero(ranking["gene"].isin(drug_annotation(drug_targets).index).to_numpy())[:top]
+    positions = _first_drug_targets(ranking["gene"], drug_annotation(drug_targets).index, top)
     ranking = ranking.iloc[: positions[-1] + 1 if len(positions) else 0]  # up to the last drug target returned
     nodes = genes.get_indexer(ranking["gene"].iloc[positions])
     return actionable_targets(ranking, fragility(op, d, op.adjoint(d), nodes=nodes), drug_targets)
