@@ -231,6 +231,7 @@ def test_serve_sets_uvicorn_timeouts_and_workers(monkeypatch, service_model, tmp
     assert "workers" not in seen and seen["app"].title == "TwinCell"
     server.serve(tmp_path, host="127.0.0.1", port=1, token="t", allowed_hosts=["localhost", "lab"], workers=3)
     assert seen["workers"] == 3 and seen["factory"] is True and seen["app"] == "twincell.service.server:app_from_env"
+    assert seen["timeout_worker_healthcheck"] == server.WORKER_HEALTHCHECK_S > 5  # a slow model load is not a hang
     assert os.environ[server.MODEL_ENV] == str(tmp_path) and os.environ[server.HOSTS_ENV] == "localhost,lab"
     assert os.environ[TOKEN_ENV] == "t"
 

@@ -25,6 +25,9 @@ MODEL_ENV = "TWINCELL_SERVE_MODEL"
 HOSTS_ENV = "TWINCELL_SERVE_HOSTS"
 KEEP_ALIVE_S = 5  # idle keep-alive connections are closed after this many seconds
 GRACEFUL_SHUTDOWN_S = 30  # requests still running at shutdown get this long to finish
+# uvicorn's supervisor kills a worker that does not answer its ping within this many seconds (uvicorn: 5 s). A
+# worker importing torch and loading the model on a busy machine can miss 5 s and be killed over and over.
+WORKER_HEALTHCHECK_S = 120
 
 
 class HeadTimeoutProtocol(H11Protocol):
@@ -120,4 +123,5 @@ def serve(model: TwinCell | Path, *, host: str, port: int, token: str | None, al
         os.environ[TOKEN_ENV] = token
     else:
         os.environ.pop(TOKEN_ENV, None)
-    uvicorn.run(f"{__name__}:app_from_env", factory=True, workers=workers, **options)
+    uvicorn.run(f"{__name__}:app_from_env", factory=True, workers=workers,
+                timeout_worker_healthcheck=WORKER_HEALTHCHECK_S, **options)
