@@ -62,7 +62,8 @@ def best_walk_values(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, d: np.ndar
     :mod:`twincell.identify.explain`. With ``B_0(v) = max_g |R[g, v] d_g|`` and
     ``B_r(v) = max(B_0(v), max_u |A[u, v]| B_{r-1}(u))`` (best walk of at most r hops ending in ``R``), the best
     walk from ``i`` is ``max(max_g |R0[g, i] d_g|, max_u |A[u, i]| B_{K-1}(u))``. Levels ``B_1 .. B_{K-1}`` are
-    computed for every node (one scatter-max over the edges each); the last step only for the requested nodes.
+    computed for every node (one scatter-max over the edges each); the last step only from the requested nodes
+    (the columns of ``A`` leaving them).
 
     Parameters
     ----------
@@ -84,8 +85,9 @@ def best_walk_values(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, d: np.ndar
         gene).
     """
     absd = np.abs(np.asarray(d, dtype=float))
-    nodes = np.arange(A.shape[1]) if nodes is None else np.asarray(nodes, dtype=np.int64)
-    hop0 = _column_max(R0, absd)[nodes]
+    hop0 = _column_max(R0, absd)
+    if nodes is not None:
+        hop0 = hop0[np.asarray(nodes, dtype=np.int64)]
     if n_hops == 0:
         return hop0
     A = sp.csr_matrix(A)
@@ -97,12 +99,7 @@ def best_walk_values(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, d: np.ndar
         step = np.zeros_like(bound)
         np.maximum.at(step, A.indices, strength * bound[dst])
         bound = np.maximum(terminal, step)
-    wanted = np.zeros(A.shape[1], dtype=bool)
-    wanted[nodes] = True
-    edges = wanted[A.indices]  # only edges leaving a requested node matter for the last step
-    last = np.zeros(A.shape[1])
-    np.maximum.at(last, A.indices[edges], strength[edges] * bound[dst[edges]])
-    return np.maximum(hop0, last[nodes])
+    return np.maximum(hop0, _column_max(A if nodes is None else A[:, nodes], bound))
 
 
 def _nonzero_pattern(M: sp.spmatrix, rows: np.ndarray | None = None) -> sp.csr_matrix:
@@ -243,10 +240,10 @@ def fragility(operator: Any, d: np.ndarray, signed_scores: np.ndarray,
     """
     A, R, R0, k = operator.A, operator.R, operator.readout0, int(operator.n_hops)
     index = np.arange(len(operator.genes)) if nodes is None else np.asarray(nodes, dtype=np.int64)
-    best = best_walk_values(A, R, R0, d, k, nodes=index)
+    best = best_walk_values(A, R, R0, d, k, nodes=nodes)
     scores = np.abs(np.asarray(signed_scores, dtype=float))[index]
     share = np.divide(best, scores, out=np.full(len(best), np.nan), where=scores > 0)
-    reached = signature_genes_reached(A, R, R0, np.flatnonzero(np.asarray(d) != 0), k, nodes=index)
+    reached = signature_genes_reached(A, R, R0, np.flatnonzero(np.asarray(d) != 0), k, nodes=nodes)
     return pd.DataFrame({"top_walk_share": share, "n_signature_genes_reached": reached,
                          "fragile": (share > FRAGILE_SHARE) | (reached < FRAGILE_MIN_GENES)},
                         index=pd.Index(np.asarray(operator.genes)[index].astype(str), name="gene"))
