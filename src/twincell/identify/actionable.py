@@ -14,7 +14,8 @@ Three things turn a ranking of every protein into a list a drug hunter can act o
   approved-target row without action).
 * **Artefacts caught** (:func:`fragility`). ``top_walk_share`` = |contribution of the target's single best
   walk| / |score|, and ``n_signature_genes_reached`` = signature genes that any walk of at most K hops from
-  the target reaches through the operator. Both are computed for all N nodes at once (no per-target search).
+  the target reaches through the operator. Both come from passes over the edges (no per-target search): for
+  all N nodes at once, or, for the rows a list returns, only from those nodes.
   A target is **fragile** when ``top_walk_share > 0.5`` (one walk onto one gene carries more than half of its
   score, e.g. a TF edge onto a sex-chromosome gene) or when it reaches fewer than 3 signature genes at all.
   Within K = 3 hops most proteins of the interactome reach most signature genes through some (often tiny)
@@ -202,8 +203,7 @@ def _reached_forward(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, signature:
     ``W_h(u) = ⋃_{A[u, v] != 0} (S(v) ∪ W_{h-1}(v))`` (``S(v)``: v's own bit). Gene g is reached from start
     node i when ``R0[g, i] != 0`` or ``R[g, v] != 0`` for some v with i in ``W_K(v)``.
     """
-    n = sp.csr_matrix(A).shape[0]
-    start = np.zeros(((len(nodes) + 63) // 64, n), dtype=np.uint64)
+    start = np.zeros(((len(nodes) + 63) // 64, A.shape[0]), dtype=np.uint64)
     _set_bits(start, nodes, np.arange(len(nodes)))
     genes = _or_over_rows(_nonzero_pattern(R0, signature), start)
     if n_hops > 0:
@@ -281,9 +281,12 @@ def drug_annotation(drug_targets: DrugTargets | None = None) -> pd.DataFrame:
         Indexed by gene: ``drugs``, ``drug_actions`` (``;``-joined, aligned), ``indications`` (``;``-joined
         distinct approved indications, empty when none recorded), ``signs`` (tuple of per-drug signs).
     """
-    if drug_targets is None:
-        return _universe_annotation().copy()
-    return _annotate(drug_targets)
+    return _shared_annotation(drug_targets).copy()
+
+
+def _shared_annotation(drug_targets: DrugTargets | None) -> pd.DataFrame:
+    """:func:`drug_annotation` without the copy (the universe's is shared: read it, never modify it)."""
+    return _universe_annotation() if drug_targets is None else _annotate(drug_targets)
 
 
 @lru_cache(maxsize=1)
@@ -318,14 +321,15 @@ def actionable_targets(ranking: pd.DataFrame, flags: pd.DataFrame,
         targets only, ``overall_rank`` is the rank among all proteins. ``attrs["fragile"]`` lists the fragile
         genes of the table.
     """
-    drugs = _universe_annotation() if drug_targets is None else _annotate(drug_targets)  # read only here
+    drugs = _shared_annotation(drug_targets)
     df = ranking[ranking["gene"].isin(drugs.index)]
     genes = df["gene"].to_numpy()
     annotation, flag = drugs.reindex(genes), flags.reindex(genes)
     columns = {"gene": genes, "rank": np.arange(1, len(df) + 1), "overall_rank": df["rank"].to_numpy(),
                **{c: df[c].to_numpy() for c in ("score", "direction", "z_score")},
                **{c: annotation[c].to_numpy() for c in ("drugs", "drug_actions")},
-               "direction_agrees": [direction_agreement(d, s) for d, s in zip(df["direction"], annotation["signs"])],
+               "direction_agrees": [direction_agreement(direction, signs)
+                                    for direction, signs in zip(df["direction"], annotation["signs"])],
                "indications": annotation["indications"].to_numpy(),
                **{c: flag[c].to_numpy() for c in ("top_walk_share", "n_signature_genes_reached")},
                **{c: df[c].to_numpy() for c in ("n_signatures_agree",) if c in df.columns}}
@@ -452,7 +456,7 @@ def drug_target_list(model_or_operator: Any, desired_change: pd.Series, ranking:
     genes = ranking_setup(op).gene_index
     d, _, _ = align_change(desired_change, genes)
     ranking = pd.DataFrame(ranking)  # without the ranking's attrs, which pandas would deep-copy at every step
-    positions = _first_drug_targets(ranking["gene"], drug_annotation(drug_targets).index, top)
+    positions = _first_drug_targets(ranking["gene"], _shared_annotation(drug_targets).index, top)
     ranking = ranking.iloc[: positions[-1] + 1 if len(positions) else 0]  # up to the last drug target returned
     nodes = genes.get_indexer(ranking["gene"].iloc[positions])
     return actionable_targets(ranking, fragility(op, d, op.adjoint(d), nodes=nodes), drug_targets)
