@@ -24,8 +24,10 @@ one request at a time on its own connection, and prints the probe's p50 / p99 (t
 Model: ``--model DIR`` (a saved model), else the default model (trained and cached on first use), or
 with ``--prior`` / ``--quick`` the untrained prior on the full interactome (no training needed).
 
-Usage: python benchmarks/load_service.py [--quick] [--requests 2000] [--concurrency 16] [--workers N]
+Usage: python benchmarks/load_service.py [--quick] [--requests 2000] [--concurrency 16] [--workers N [N ...]]
        [--model DIR | --prior]
+
+``--workers 1 2`` measures both servers in one run, against one baseline.
 """
 
 from __future__ import annotations
@@ -190,13 +192,53 @@ def library_seconds(model: TwinCell, body: dict, repeats: int = 20) -> tuple[flo
     return float(np.median(times[:, 0])), float(np.median(times[:, 1]))
 
 
+def serve_and_load(model_dir: Path, body: dict, workers: int, n: int, concurrency: int,
+                   health_concurrency: int) -> dict:
+    """One server configuration: warm-up, the measured requests, then ``/healthz`` under load; its figures."""
+    port = free_port()
+    server = start_server(model_dir, port, workers)
+    try:
+        asyncio.run(fire(port, body, min(n, 4 * concurrency), concurrency))  # warm-up (every worker)
+        cpu0 = cpu_seconds(server)
+        latencies, errors, wall, client_cpu = asyncio.run(fire(port, body, n, concurrency))
+        server_cpu = (cpu_seconds(server) - cpu0) / n
+        health = asyncio.run(probe_health(port, body, max(n // 4, 2 * health_concurrency), health_concurrency))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return {"latencies": latencies, "errors": errors, "wall": wall, "client_cpu": client_cpu / n,
+            "server_cpu": server_cpu, "health": health}
+
+
+def report(result: dict, workers: int, n: int, concurrency: int, health_concurrency: int, direct_s: float,
+           direct_cpu: float) -> None:
+    """Print one configuration's figures against the library baseline."""
+    p50, p99 = np.percentile(result["latencies"], [50, 99])
+    throughput = n / result["wall"]
+    cores = min(workers, os.cpu_count() or 1)
+    print(f"service, {workers} worker process(es), {n} requests, {concurrency} in flight:")
+    print(f"  throughput   {throughput:8.2f} req/s  ({throughput * direct_s:.2f}x the sequential library rate; "
+          "target >= 1.5x)")
+    print(f"  latency p50  {p50 * 1e3:8.1f} ms  ({p50 / direct_s:.2f}x one library call)")
+    print(f"  latency p99  {p99 * 1e3:8.1f} ms  (target < 250 ms)")
+    print(f"  errors       {result['errors']:8d}")
+    print(f"  CPU per request: {result['server_cpu'] * 1e3:.1f} ms in the server, {result['client_cpu'] * 1e3:.2f} ms "
+          f"in the client, {direct_cpu * 1e3:.1f} ms per library call; on {cores} idle core(s) shared with the "
+          f"client the service would reach "
+          f"{cores * direct_cpu / (result['server_cpu'] + result['client_cpu']):.2f}x the sequential library rate")
+    h50, h99 = np.percentile(result["health"], [50, 99])
+    print(f"  /healthz with {health_concurrency} rankings in flight, {len(result['health'])} probes: "
+          f"p50 {h50 * 1e3:.1f} ms, p99 {h99 * 1e3:.1f} ms (target < 50 ms)")
+
+
 def main() -> None:
     """Run the load test and print its figures."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="100 requests, 8 in flight, prior model (smoke run)")
     ap.add_argument("--requests", type=int, default=None, help="number of requests (default 2000; quick: 100)")
     ap.add_argument("--concurrency", type=int, default=None, help="requests in flight (default 16; quick: 8)")
-    ap.add_argument("--workers", type=int, default=os.cpu_count(), help="server worker processes (default: cores)")
+    ap.add_argument("--workers", type=int, nargs="+", default=[os.cpu_count() or 1],
+                    help="server worker processes; several values run one server after the other (default: cores)")
     ap.add_argument("--health-concurrency", type=int, default=64, help="rankings in flight while /healthz is probed")
     ap.add_argument("--model", type=Path, default=None, help="saved model directory")
     ap.add_argument("--prior", action="store_true", help="serve the untrained prior on the full interactome")
@@ -220,42 +262,17 @@ def main() -> None:
               f"top {body['top']}")
         load_before = os.getloadavg()
         direct_s, direct_cpu = library_seconds(model, body)
-
-        port = free_port()
-        server = start_server(model_dir, port, args.workers)
-        try:
-            asyncio.run(fire(port, body, min(n, 4 * concurrency), concurrency))  # warm-up (every worker)
-            cpu0 = cpu_seconds(server)
-            latencies, errors, wall, client_cpu = asyncio.run(fire(port, body, n, concurrency))
-            server_cpu = (cpu_seconds(server) - cpu0) / n
-            health = asyncio.run(probe_health(port, body, max(n // 4, 2 * args.health_concurrency),
-                                              args.health_concurrency))
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        results = {w: serve_and_load(model_dir, body, w, n, concurrency, args.health_concurrency)
+                   for w in args.workers}
     load_after = os.getloadavg()
 
-    p50, p99 = np.percentile(latencies, [50, 99])
-    throughput = n / wall
-    cores = os.cpu_count() or 1
-    print(f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after, on {cores} CPU cores")
+    print(f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after, on {os.cpu_count()} CPU cores")
     print(f"library work of one request (signature, rank_targets, drug_target_list top {body['top']}), one call "
           f"at a time: {direct_s * 1e3:.1f} ms per call ({1 / direct_s:.2f} calls/s), {direct_cpu * 1e3:.1f} ms CPU"
           "  [baseline]")
-    print(f"service, {args.workers} worker process(es), {n} requests, {concurrency} in flight:")
-    print(f"  throughput   {throughput:8.2f} req/s  ({throughput * direct_s:.2f}x the sequential library rate; "
-          "target >= 1.5x)")
-    print(f"  latency p50  {p50 * 1e3:8.1f} ms  ({p50 / direct_s:.2f}x one library call)")
-    print(f"  latency p99  {p99 * 1e3:8.1f} ms  (target < 250 ms)")
-    print(f"  errors       {errors:8d}")
-    print(f"  CPU per request: {server_cpu * 1e3:.1f} ms in the server, {client_cpu / n * 1e3:.2f} ms in the client, "
-          f"{direct_cpu * 1e3:.1f} ms per library call; on {min(args.workers, cores)} idle core(s) shared with the "
-          f"client the service would reach "
-          f"{min(args.workers, cores) * direct_cpu / (server_cpu + client_cpu / n):.2f}x the sequential library rate")
-    h50, h99 = np.percentile(health, [50, 99])
-    print(f"/healthz with {args.health_concurrency} rankings in flight, {len(health)} probes: "
-          f"p50 {h50 * 1e3:.1f} ms, p99 {h99 * 1e3:.1f} ms (target < 50 ms)")
-    if errors:
+    for workers, result in results.items():
+        report(result, workers, n, concurrency, args.health_concurrency, direct_s, direct_cpu)
+    if any(result["errors"] for result in results.values()):
         sys.exit(1)
 
 

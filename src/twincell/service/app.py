@@ -207,9 +207,10 @@ def encode_profile(model: TwinCell, profile: dict[str, float], platform: str | N
 
 def records(df: pd.DataFrame) -> list[dict]:
     """The rows of ``df`` as dicts of plain Python values (``DataFrame.to_dict("records")`` boxes every cell
-    one at a time, several ms for a 50-row table)."""
-    columns = [str(c) for c in df.columns]
-    return [dict(zip(columns, row)) for row in zip(*(df[c].tolist() for c in df.columns))]
+    one at a time, several ms for a 50-row table; each column taken from a frame with ``attrs`` deep-copies them,
+    so the columns are taken from a copy without)."""
+    plain = pd.DataFrame(df)
+    return [dict(zip(map(str, plain.columns), row)) for row in zip(*(plain[c].tolist() for c in plain.columns))]
 
 
 def json_response(body: BaseModel) -> Response:
