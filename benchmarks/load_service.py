@@ -150,16 +150,21 @@ async def probe_health(port: int, body: dict, n: int, concurrency: int) -> np.nd
 
 
 def start_server(model_dir: Path, port: int, workers: int) -> subprocess.Popen:
-    """``twincell serve --workers N`` in a subprocess; returns once ``/healthz`` answers."""
+    """``twincell serve --workers N`` in a subprocess; returns once ``/healthz`` answers.
+
+    The server's log (a line per request) goes to a temporary file: a pipe nobody reads would fill up and
+    stop the server after a few hundred requests.
+    """
+    log = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen([sys.executable, "-m", "twincell.cli.main", "serve", "--model", str(model_dir),
                              "--host", HOST, "--port", str(port), "--workers", str(workers)],
-                            env={**os.environ, "TWINCELL_PROGRESS": "0"}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            env={**os.environ, "TWINCELL_PROGRESS": "0"}, stdout=subprocess.DEVNULL, stderr=log)
     head = f"GET /healthz HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode()
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"the server exited: {proc.stderr.read()[-2000:]}")
+            log.seek(0)
+            raise RuntimeError(f"the server exited: {log.read()[-2000:]}")
         try:
             if asyncio.run(Connection(port).request(head))[0] == 200:
                 return proc
