@@ -41,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -49,7 +50,8 @@ import psutil
 
 from twincell.data.signatures import load_disease_signature
 from twincell.identify import rank_targets
-from twincell.identify.actionable import drug_target_list
+from twincell.identify.actionable import actionable_targets, drug_target_list, fragility
+from twincell.identify.inverse import align_change, resolve_operator
 from twincell.model import TwinCell, default_model
 from twincell.model.default import default_model_dir
 from twincell.network import Interactome
@@ -139,7 +141,7 @@ async def probe_health(port: int, body: dict, n: int, concurrency: int) -> np.nd
     head = f"GET /healthz HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode()
     conn, probes = Connection(port), []
     await asyncio.sleep(0.5)  # let the rankings fill the server
-    while not load.done():
+    while not probes or not load.done():  # at least one probe
         t = time.perf_counter()
         status, _ = await conn.request(head)
         probes.append(time.perf_counter() - t if status == 200 else float("inf"))
@@ -236,6 +238,27 @@ def report(result: dict, workers: int, n: int, concurrency: int, health_concurre
           f"p50 {h50 * 1e3:.1f} ms, p99 {h99 * 1e3:.1f} ms (target < 50 ms)")
 
 
+def drug_list_seconds(model: TwinCell, body: dict, repeats: int = 5) -> tuple[float, float]:
+    """Median CPU seconds of the request's drug-target list (fragility of the ``top`` rows only) and of the
+    same list from the all-node fragility pass (the reference the tests compare it with)."""
+    desired = signature_from_mapping(body["signature"]).desired_change()
+    ranking = rank_targets(model, desired, context=body["context"], direction=body["direction"])
+    op = resolve_operator(model, body["context"])
+    d, _, _ = align_change(desired, op.genes)
+
+    def cpu(call: Callable[[], object]) -> float:
+        times = []
+        for _ in range(repeats):
+            c = time.thread_time()
+            call()
+            times.append(time.thread_time() - c)
+        return float(np.median(times))
+
+    rows = cpu(lambda: drug_target_list(model, desired, ranking, context=body["context"], top=body["top"]))
+    every = cpu(lambda: actionable_targets(ranking, fragility(op, d, op.adjoint(d))).head(body["top"]))
+    return rows, every
+
+
 def main() -> None:
     """Run the load test and print its figures."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -267,14 +290,18 @@ def main() -> None:
               f"top {body['top']}")
         load_before = os.getloadavg()
         direct_s, direct_cpu = library_seconds(model, body)
+        rows_cpu, every_cpu = drug_list_seconds(model, body)
         results = {w: serve_and_load(model_dir, body, w, n, concurrency, args.health_concurrency)
                    for w in args.workers}
     load_after = os.getloadavg()
 
-    print(f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after, on {os.cpu_count()} CPU cores")
+    print(f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after, "
+          f"on {os.cpu_count()} CPU cores")
     print(f"library work of one request (signature, rank_targets, drug_target_list top {body['top']}), one call "
           f"at a time: {direct_s * 1e3:.1f} ms per call ({1 / direct_s:.2f} calls/s), {direct_cpu * 1e3:.1f} ms CPU"
           "  [baseline]")
+    print(f"  of which drug_target_list(top={body['top']}): {rows_cpu * 1e3:.1f} ms CPU, against {every_cpu * 1e3:.1f} ms "
+          f"for the same rows from the all-node fragility pass ({every_cpu / rows_cpu:.1f}x)")
     for workers, result in results.items():
         report(result, workers, n, concurrency, args.health_concurrency, direct_s, direct_cpu)
     if any(result["errors"] for result in results.values()):
