@@ -5,8 +5,8 @@ of rank requests in flight (a bundled real disease signature, UC sigmoid colon, 
 until a bounded number have been answered, and prints throughput, p50 / p99 latency and the error count
 (must be 0).
 
-Baseline, measured in the same run: the library work of one request, one call at a time in a worker
-thread as the server's thread pool runs it: the signature parsed from the same gene -> logFC mapping
+Baseline, measured in the same run (before and after the servers; their mean is used): the library work
+of one request, one call at a time in a worker thread as the server's thread pool runs it: the signature parsed from the same gene -> logFC mapping
 (:func:`twincell.service.app.signature_from_mapping`, i.e. ``read_signature`` without sex genes), then
 :func:`~twincell.identify.rank_targets` and :func:`~twincell.identify.actionable.drug_target_list` for
 the ``top`` rows. The service's throughput is printed as a ratio to that sequential rate (target >= 1.5x
@@ -289,19 +289,21 @@ def main() -> None:
         print(f"model: {model}\nsignature: {signature.name} ({len(signature)} genes), context: {context}, "
               f"top {body['top']}")
         load_before = os.getloadavg()
-        direct_s, direct_cpu = library_seconds(model, body)
+        before = library_seconds(model, body)
         rows_cpu, every_cpu = drug_list_seconds(model, body)
         results = {w: serve_and_load(model_dir, body, w, n, concurrency, args.health_concurrency)
                    for w in args.workers}
+        after = library_seconds(model, body)  # the load of other jobs drifts: the baseline brackets the servers
     load_after = os.getloadavg()
+    direct_s, direct_cpu = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
 
     print(f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after, "
           f"on {os.cpu_count()} CPU cores")
     print(f"library work of one request (signature, rank_targets, drug_target_list top {body['top']}), one call "
           f"at a time: {direct_s * 1e3:.1f} ms per call ({1 / direct_s:.2f} calls/s), {direct_cpu * 1e3:.1f} ms CPU"
-          "  [baseline]")
-    print(f"  of which drug_target_list(top={body['top']}): {rows_cpu * 1e3:.1f} ms CPU, against {every_cpu * 1e3:.1f} ms "
-          f"for the same rows from the all-node fragility pass ({every_cpu / rows_cpu:.1f}x)")
+          f"  [baseline: mean of {before[0] * 1e3:.1f} ms before and {after[0] * 1e3:.1f} ms after the servers]")
+    print(f"  of which drug_target_list(top={body['top']}): {rows_cpu * 1e3:.1f} ms CPU, against "
+          f"{every_cpu * 1e3:.1f} ms for the same rows from the all-node fragility pass ({every_cpu / rows_cpu:.1f}x)")
     for workers, result in results.items():
         report(result, workers, n, concurrency, args.health_concurrency, direct_s, direct_cpu)
     if any(result["errors"] for result in results.values()):
