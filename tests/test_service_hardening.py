@@ -269,6 +269,7 @@ def test_each_worker_binds_its_own_reuse_port_socket():
     try:
         assert first.getsockname() == second.getsockname() == ("127.0.0.1", port)
         assert first.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) and first.get_inheritable()
+        assert first.proto == socket.IPPROTO_TCP  # asyncio sets TCP_NODELAY only on connections of such sockets
     finally:
         first.close()
         second.close()
