@@ -1,5 +1,5 @@
-"""The actionable list: fragility flags for all nodes at once, drugs and the direction check, sex-gene filter,
-several signatures combined, and the log base of AnnData input."""
+"""The actionable list: fragility flags (all nodes at once, or only the rows returned), drugs and the direction
+check, sex-gene filter, several signatures combined, and the log base of AnnData input."""
 
 from __future__ import annotations
 
@@ -14,17 +14,17 @@ import scipy.sparse as sp
 from twincell.data.bundled import path, read_table
 from twincell.data.genes import GeneMapper
 from twincell.data.signatures import SEX_GENES, read_signature, signature_from_anndata
-from twincell.errors import SignatureError
+from twincell.errors import SignatureError, TwinCellError
 from twincell.identify import explain, identify_targets
 from twincell.identify.actionable import (TARGET_COLUMNS, actionable_targets, best_walk_values, combine_rankings,
                                           direction_agreement, drug_annotation, fragility, signature_genes_reached)
 from twincell.model import PropagationOperator, TwinCell
 
 
-def _synthetic_operator(n: int = 30, seed: int = 0, n_hops: int = 3) -> PropagationOperator:
+def _synthetic_operator(n: int = 30, seed: int = 0, n_hops: int = 3, density: float = 0.08) -> PropagationOperator:
     """A random signed toy operator on synthetic genes SYN0..: sparse A, R (R0 = R without its diagonal)."""
     rng = np.random.default_rng(seed)
-    A = sp.random(n, n, density=0.08, random_state=rng, data_rvs=lambda k: rng.normal(0, 0.6, k)).tocsr()
+    A = sp.random(n, n, density=density, random_state=rng, data_rvs=lambda k: rng.normal(0, 0.6, k)).tocsr()
     A.setdiag(0)
     A.eliminate_zeros()
     R0 = sp.random(n, n, density=0.05, random_state=rng, data_rvs=lambda k: rng.normal(0, 1, k)).tocsr()
@@ -53,22 +53,72 @@ def test_best_walk_dynamic_programme_equals_explains_top_walk(n_hops):
         assert best[i] == pytest.approx(expected, rel=1e-9, abs=1e-12), gene
 
 
-def test_signature_genes_reached_equals_boolean_matrix_powers(monkeypatch):
-    op = _synthetic_operator(n=40, seed=4)
-    signature = np.array([1, 5, 7, 11, 20, 33])
-    got = signature_genes_reached(op.A, op.R, op.readout0, signature, op.n_hops)
+def _reached_by_matrix_powers(op: PropagationOperator, signature: np.ndarray) -> np.ndarray:
+    """Reference: signature genes reached from every node, from boolean powers of dense matrices."""
     A = (op.A.toarray() != 0).astype(int)
     R = (op.R.toarray() != 0).astype(int)[signature]
-    R0 = (op.readout0.toarray() != 0).astype(int)[signature]
-    reach = R0.copy()  # genes x start nodes: hop 0 through R0, then walks of 1..K hops through R
+    reach = (op.readout0.toarray() != 0).astype(int)[signature]  # genes x start nodes: hop 0 through R0 ...
     power = np.eye(len(op.genes), dtype=int)
-    for _ in range(op.n_hops):
+    for _ in range(op.n_hops):  # ... then walks of 1..K hops through R
         power = (A @ power > 0).astype(int)  # power[v, i] = some walk of exactly h hops from i ends at v
         reach |= (R @ power > 0).astype(int)
-    assert got.tolist() == reach.sum(axis=0).tolist()
+    return reach.sum(axis=0)
+
+
+@pytest.mark.parametrize("n_hops", [0, 1, 3])
+def test_signature_genes_reached_equals_boolean_matrix_powers(n_hops):
+    op = _synthetic_operator(n=40, seed=4, n_hops=n_hops)
+    signature = np.array([1, 5, 7, 11, 20, 33])
+    got = signature_genes_reached(op.A, op.R, op.readout0, signature, op.n_hops)
+    assert got.tolist() == _reached_by_matrix_powers(op, signature).tolist()
     assert 0 < got.max() <= len(signature)
-    monkeypatch.setattr("twincell.identify.actionable._MAX_GATHER_BYTES", 3)  # many small chunks, same answer
-    assert signature_genes_reached(op.A, op.R, op.readout0, signature, op.n_hops).tolist() == got.tolist()
+
+
+@pytest.mark.parametrize("n_hops", [0, 1, 3])
+def test_reach_from_a_few_nodes_forwards_equals_the_all_node_pass(n_hops):
+    """Synthetic operator with 150 signature genes (3 words): 70 start nodes (2 words) take the forward pass."""
+    op = _synthetic_operator(n=200, seed=7, n_hops=n_hops, density=0.006)
+    rng = np.random.default_rng(3)
+    signature = np.sort(rng.choice(200, 150, replace=False))
+    reference = _reached_by_matrix_powers(op, signature)
+    for nodes in (rng.choice(200, 70, replace=False), np.array([5]), np.array([9, 9, 0])):
+        got = signature_genes_reached(op.A, op.R, op.readout0, signature, op.n_hops, nodes=nodes)
+        assert got.tolist() == reference[nodes].tolist()
+    assert len(set(reference.tolist())) > 3  # the toy is not trivially saturated
+
+
+def test_explicit_zeros_are_not_edges():
+    """Entries stored with value 0 (explicit zeros) carry no walk in either pass."""
+    op = _synthetic_operator(n=60, seed=2)
+    A, R = op.A.copy(), op.R.copy()
+    A.data[::3] = 0.0
+    R.data[::4] = 0.0
+    zeros = PropagationOperator(genes=op.genes, A=A, R=R, R0=op.readout0, n_hops=op.n_hops, context_free=True)
+    pruned = PropagationOperator(genes=op.genes, A=_pruned(A), R=_pruned(R), R0=op.readout0, n_hops=op.n_hops,
+                                 context_free=True)
+    signature = np.arange(0, 60, 2)
+    reference = _reached_by_matrix_powers(pruned, signature)
+    assert signature_genes_reached(A, R, op.readout0, signature, op.n_hops).tolist() == reference.tolist()
+    nodes = np.arange(0, 60, 7)
+    assert signature_genes_reached(A, R, op.readout0, signature, op.n_hops, nodes=nodes).tolist() == \
+        reference[nodes].tolist()
+    assert A.nnz > _pruned(A).nnz and zeros.A is A  # the explicit zeros are still stored
+
+
+def _pruned(M: sp.csr_matrix) -> sp.csr_matrix:
+    M = M.copy()
+    M.eliminate_zeros()
+    return M
+
+
+@pytest.mark.parametrize("n_hops", [0, 1, 3])
+def test_best_walk_from_a_few_nodes_equals_the_all_node_pass(n_hops):
+    op = _synthetic_operator(n=80, seed=5, n_hops=n_hops)
+    d = _synthetic_change(op, 20).reindex(op.genes).fillna(0.0).to_numpy()
+    every = best_walk_values(op.A, op.R, op.readout0, d, op.n_hops)
+    nodes = np.array([3, 17, 3, 79, 0])
+    assert best_walk_values(op.A, op.R, op.readout0, d, op.n_hops, nodes=nodes).tolist() == every[nodes].tolist()
+    assert (every > 0).sum() > 10
 
 
 def test_fragility_share_and_flags_on_a_synthetic_operator():
@@ -83,6 +133,32 @@ def test_fragility_share_and_flags_on_a_synthetic_operator():
     assert flags["top_walk_share"].isna().tolist() == (~nonzero).tolist()
     expected = (flags["top_walk_share"] > 0.5) | (flags["n_signature_genes_reached"] < 3)
     assert flags["fragile"].tolist() == expected.tolist()
+    nodes = np.array([39, 2, 11])
+    pd.testing.assert_frame_equal(fragility(op, d, op.adjoint(d), nodes=nodes), flags.iloc[nodes])
+
+
+@pytest.mark.slow
+def test_drug_target_list_of_the_top_rows_equals_the_all_node_reference_on_the_default_model():
+    """Default model, SLE signature: the flags of the returned rows (forward pass from them) equal those of the
+    all-node pass (backward gene bit sets), and ``top`` only cuts the list."""
+    from twincell.data.signatures import load_disease_signature
+    from twincell.identify import rank_targets
+    from twincell.identify.actionable import drug_target_list
+    from twincell.identify.inverse import align_change
+    from twincell.model import open_default_model
+
+    op = open_default_model().operator(None)
+    change = load_disease_signature("SLE").desired_change()
+    ranking = rank_targets(op, change)
+    d, _, _ = align_change(change, op.genes)
+    reference = actionable_targets(ranking, fragility(op, d, op.adjoint(d)))
+    for top in (1, 50, 200):
+        got = drug_target_list(op, change, ranking, top=top)
+        pd.testing.assert_frame_equal(got, reference.head(top))
+        assert got.attrs["fragile"] == [g for g in reference["gene"].head(top) if g in reference.attrs["fragile"]]
+    everything = drug_target_list(op, change, ranking)
+    pd.testing.assert_frame_equal(everything, reference)
+    assert len(everything) > 200 and reference["n_signature_genes_reached"].between(0, (d != 0).sum()).all()
 
 
 @pytest.mark.parametrize(("direction", "signs", "expected"), [
@@ -229,6 +305,17 @@ def test_service_returns_the_drug_targets_of_its_ranking(service_model):
     assert got["drugs"].tolist() == expected["drugs"].tolist()
     assert got["fragile"].tolist() == expected["gene"].isin(expected.attrs["fragile"]).tolist()
     assert np.allclose(got["top_walk_share"].astype(float), expected["top_walk_share"], equal_nan=True)
+    assert got["n_signature_genes_reached"].tolist() == expected["n_signature_genes_reached"].tolist()
+
+
+def test_drug_target_list_top_must_be_positive(service_model):
+    from twincell.identify import rank_targets
+    from twincell.identify.actionable import drug_target_list
+
+    desired = pd.Series({"STAT1": -1.0, "IRF1": -0.5})
+    ranking = rank_targets(service_model, desired)
+    with pytest.raises(TwinCellError, match="top must be at least 1"):
+        drug_target_list(service_model, desired, ranking, top=0)
 
 
 def test_page_shows_drug_targets_first_and_downloads_them(live_service):

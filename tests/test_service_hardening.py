@@ -229,10 +229,50 @@ def test_serve_sets_uvicorn_timeouts_and_workers(monkeypatch, service_model, tmp
     assert seen["timeout_keep_alive"] == server.KEEP_ALIVE_S and seen["timeout_graceful_shutdown"] > 0
     assert seen["http"] is server.HeadTimeoutProtocol
     assert "workers" not in seen and seen["app"].title == "TwinCell"
-    server.serve(tmp_path, host="127.0.0.1", port=1, token="t", allowed_hosts=["localhost", "lab"], workers=3)
-    assert seen["workers"] == 3 and seen["factory"] is True and seen["app"] == "twincell.service.server:app_from_env"
+    supervised = {}
+
+    class Supervisor:
+        def __init__(self, config, sockets):
+            supervised.update(config=config, sockets=sockets)
+
+        def run(self):
+            supervised["ran"] = True
+
+    monkeypatch.setattr(server, "Multiprocess", Supervisor)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server.serve(tmp_path, host="127.0.0.1", port=port, token="t", allowed_hosts=["localhost", "lab"], workers=3)
+    config = supervised["config"]
+    assert supervised["ran"] and config.workers == 3 and config.factory is True
+    assert config.app == "twincell.service.server:app_from_env" and config.http is server.HeadTimeoutProtocol
+    assert config.timeout_worker_healthcheck == server.WORKER_HEALTHCHECK_S > 5  # a slow model load is not a hang
+    assert [(listener.host, listener.port) for listener in supervised["sockets"]] == [("127.0.0.1", port)]
     assert os.environ[server.MODEL_ENV] == str(tmp_path) and os.environ[server.HOSTS_ENV] == "localhost,lab"
     assert os.environ[TOKEN_ENV] == "t"
+
+
+def test_each_worker_binds_its_own_reuse_port_socket():
+    """The listener handed to the workers unpickles into a socket bound to the port; several can be bound at
+    once (SO_REUSEPORT), so the kernel spreads connections over the workers."""
+    import pickle
+
+    from twincell.service.server import PortListener
+
+    if not hasattr(socket, "SO_REUSEPORT"):
+        pytest.skip("no SO_REUSEPORT on this platform (the workers share uvicorn's socket)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    first = pickle.loads(pickle.dumps(PortListener("127.0.0.1", port)))
+    second = pickle.loads(pickle.dumps(PortListener("127.0.0.1", port)))
+    try:
+        assert first.getsockname() == second.getsockname() == ("127.0.0.1", port)
+        assert first.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) and first.get_inheritable()
+        assert first.proto == socket.IPPROTO_TCP  # asyncio sets TCP_NODELAY only on connections of such sockets
+    finally:
+        first.close()
+        second.close()
 
 
 def test_worker_app_loads_the_saved_model(monkeypatch, service_model, tmp_path):

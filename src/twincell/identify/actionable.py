@@ -14,7 +14,8 @@ Three things turn a ranking of every protein into a list a drug hunter can act o
   approved-target row without action).
 * **Artefacts caught** (:func:`fragility`). ``top_walk_share`` = |contribution of the target's single best
   walk| / |score|, and ``n_signature_genes_reached`` = signature genes that any walk of at most K hops from
-  the target reaches through the operator. Both are computed for all N nodes at once (no per-target search).
+  the target reaches through the operator. Both come from passes over the edges (no per-target search): for
+  all N nodes at once, or, for the rows a list returns, only from those nodes.
   A target is **fragile** when ``top_walk_share > 0.5`` (one walk onto one gene carries more than half of its
   score, e.g. a TF edge onto a sex-chromosome gene) or when it reaches fewer than 3 signature genes at all.
   Within K = 3 hops most proteins of the interactome reach most signature genes through some (often tiny)
@@ -34,25 +35,36 @@ import pandas as pd
 import scipy.sparse as sp
 
 from twincell.data.drugs import DrugTargets
-from twincell.identify.explain import reach_bounds
-from twincell.identify.inverse import align_change, resolve_operator
+from twincell.errors import TwinCellError
+from twincell.identify.inverse import align_change, ranking_setup, resolve_operator
 from twincell.identify.null import degree_matched_zscores
 
 FRAGILE_SHARE = 0.5  #: a target is fragile when its best walk carries more than this share of its score ...
 FRAGILE_MIN_GENES = 3  #: ... or when it reaches fewer than this many signature genes
 TARGET_COLUMNS = ("gene", "rank", "overall_rank", "score", "direction", "z_score", "drugs", "drug_actions",
                   "direction_agrees", "indications", "top_walk_share", "n_signature_genes_reached")
-_MAX_GATHER_BYTES = 32 * 2**20  # working memory of one chunk of the reachability pass
 
 
-def best_walk_values(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, d: np.ndarray, n_hops: int) -> np.ndarray:
-    """|contribution| of the single best walk from every node, by a max-product dynamic programme.
+def _column_max(M: sp.spmatrix, weight: np.ndarray) -> np.ndarray:
+    """(N,) ``max_g |M[g, v]| weight[g]`` per column v (0 for an empty column); ``weight`` >= 0, (N,)."""
+    M = sp.csr_matrix(M)
+    out = np.zeros(M.shape[1])
+    rows = np.repeat(np.arange(M.shape[0]), np.diff(M.indptr))
+    np.maximum.at(out, M.indices, weight[rows] * np.abs(M.data))
+    return out
+
+
+def best_walk_values(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, d: np.ndarray, n_hops: int,
+                     nodes: np.ndarray | None = None) -> np.ndarray:
+    """|contribution| of the single best walk from every node (or from ``nodes``), by a max-product dynamic programme.
 
     A walk ``i = v_0 -> ... -> v_h`` (h <= K) onto gene ``g`` contributes
     ``A[v_1, v_0] ... A[v_h, v_{h-1}] * R_h[g, v_h] * d_g`` (``R_0 = R0``, ``R`` after one hop or more), as in
     :mod:`twincell.identify.explain`. With ``B_0(v) = max_g |R[g, v] d_g|`` and
     ``B_r(v) = max(B_0(v), max_u |A[u, v]| B_{r-1}(u))`` (best walk of at most r hops ending in ``R``), the best
-    walk from ``i`` is ``max(max_g |R0[g, i] d_g|, max_u |A[u, i]| B_{K-1}(u))``.
+    walk from ``i`` is ``max(max_g |R0[g, i] d_g|, max_u |A[u, i]| B_{K-1}(u))``. Levels ``B_1 .. B_{K-1}`` are
+    computed for every node (one scatter-max over the edges each); the last step only from the requested nodes
+    (the columns of ``A`` leaving them).
 
     Parameters
     ----------
@@ -64,57 +76,89 @@ def best_walk_values(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, d: np.ndar
         (N,) desired change on the operator's gene order.
     n_hops
         Longest walk length K.
+    nodes
+        Start-node indices to return (default: all N nodes, in order).
 
     Returns
     -------
     np.ndarray
-        (N,) largest |contribution| of one walk per start node (0 when no walk reaches a changed gene).
+        (N,) or (len(nodes),) largest |contribution| of one walk per start node (0 when no walk reaches a changed
+        gene).
     """
-    absd = sp.diags(np.abs(np.asarray(d, dtype=float)))
-    hop0 = np.asarray(abs(absd @ sp.csc_matrix(R0)).max(axis=0).toarray()).ravel()
+    absd = np.abs(np.asarray(d, dtype=float))
+    hop0 = _column_max(R0, absd)
+    if nodes is not None:
+        hop0 = hop0[np.asarray(nodes, dtype=np.int64)]
     if n_hops == 0:
         return hop0
-    terminal = sp.csc_matrix(abs(absd @ sp.csc_matrix(R)))
-    later = reach_bounds(sp.csr_matrix(A), terminal, n_hops - 1)[n_hops - 1]
-    step = abs(sp.csc_matrix(A)).multiply(later[:, None]).tocsc()
-    return np.maximum(hop0, np.asarray(step.max(axis=0).toarray()).ravel())
+    A = sp.csr_matrix(A)
+    dst = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
+    strength = np.abs(A.data)
+    terminal = _column_max(R, absd)
+    bound = terminal
+    for _ in range(n_hops - 1):
+        step = np.zeros_like(bound)
+        np.maximum.at(step, A.indices, strength * bound[dst])
+        bound = np.maximum(terminal, step)
+    return np.maximum(hop0, _column_max(A if nodes is None else A[:, nodes], bound))
 
 
-def _pack_readout(R: sp.spmatrix, genes: np.ndarray) -> np.ndarray:
-    """(N, ceil(G / 64)) uint64 bit sets: bit j of row v is set when ``R[genes[j], v] != 0``."""
-    sub = sp.coo_matrix(sp.csr_matrix(R)[genes])
-    nz = sub.data != 0  # explicit zeros carry nothing
-    bits = np.zeros((R.shape[1], (len(genes) + 63) // 64), dtype=np.uint64)
-    row = sub.row[nz].astype(np.uint64)
-    np.bitwise_or.at(bits, (sub.col[nz], (row // 64).astype(np.intp)), np.left_shift(np.uint64(1), row % np.uint64(64)))
-    return bits
+def _nonzero_pattern(M: sp.spmatrix, rows: np.ndarray | None = None) -> sp.csr_matrix:
+    """CSR of ``M`` (or of its ``rows``) without explicit zeros; ``M`` itself is never modified."""
+    M = sp.csr_matrix(M)
+    if rows is not None:
+        M = M[rows]  # a copy
+    elif not M.data.all():
+        M = M.copy()
+    if not M.data.all():
+        M.eliminate_zeros()
+    return M
 
 
-def _or_over_successors(successors: sp.csr_matrix, bits: np.ndarray) -> np.ndarray:
-    """Row v = OR of ``bits[u]`` over the successors u of v (row v of ``successors``), in bounded chunks."""
-    out = np.zeros_like(bits)
-    indptr, indices = successors.indptr, successors.indices
-    per_chunk = max(1, _MAX_GATHER_BYTES // max(1, bits.shape[1] * bits.itemsize))
-    start = 0
-    while start < len(indptr) - 1:
-        stop = int(np.searchsorted(indptr, indptr[start] + per_chunk, side="right")) - 1
-        stop = min(max(stop, start + 1), len(indptr) - 1)
-        lo, hi = indptr[start], indptr[stop]
-        if hi > lo:
-            rows = np.arange(start, stop)
-            nonempty = rows[np.diff(indptr[start:stop + 1]) > 0]
-            out[nonempty] = np.bitwise_or.reduceat(bits[indices[lo:hi]], indptr[nonempty] - lo, axis=0)
-        start = stop
+def _or_over_rows(pattern: sp.csr_matrix, bits: np.ndarray) -> np.ndarray:
+    """Bit sets OR-ed along a sparsity pattern: column i of the result = OR of ``bits[:, j]`` over the columns j
+    of row i of ``pattern``.
+
+    ``pattern`` is (M, N) CSR, ``bits`` (W, N) uint64 (word-major: one contiguous row per 64-bit word); returns
+    (W, M) (zero for an empty row). Each word is one gather and one ``bitwise_or.reduceat`` over the entries.
+    """
+    out = np.zeros((bits.shape[0], pattern.shape[0]), dtype=bits.dtype)
+    nonempty = np.flatnonzero(np.diff(pattern.indptr) > 0)
+    for word, row in zip(out, bits):
+        word[nonempty] = np.bitwise_or.reduceat(np.take(row, pattern.indices), pattern.indptr[nonempty])
     return out
 
 
+def _pack_readout(R: sp.spmatrix, genes: np.ndarray) -> np.ndarray:
+    """(ceil(G / 64), N) uint64 bit sets: bit j of node v is set when ``R[genes[j], v] != 0``."""
+    sub = sp.coo_matrix(_nonzero_pattern(R, genes))
+    bits = np.zeros(((len(genes) + 63) // 64, R.shape[1]), dtype=np.uint64)
+    _set_bits(bits, sub.col, sub.row)
+    return bits
+
+
+def _set_bits(bits: np.ndarray, columns: np.ndarray, positions: np.ndarray) -> None:
+    """Set bit ``positions[k]`` (counted across words) of column ``columns[k]`` of ``bits`` (W, N), in place."""
+    positions = np.asarray(positions, dtype=np.uint64)
+    np.bitwise_or.at(bits, ((positions // 64).astype(np.intp), columns),
+                     np.left_shift(np.uint64(1), positions % np.uint64(64)))
+
+
+def _count_bits(bits: np.ndarray, n: int) -> np.ndarray:
+    """(n,) int64: in how many columns of ``bits`` (W, M) bit position j (counted across words, j < n) is set."""
+    per_column = np.ascontiguousarray(bits.T).astype("<u8").view(np.uint8)
+    return np.unpackbits(per_column, axis=1, bitorder="little").sum(axis=0, dtype=np.int64)[:n]
+
+
 def signature_genes_reached(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, signature: np.ndarray,
-                            n_hops: int) -> np.ndarray:
+                            n_hops: int, nodes: np.ndarray | None = None) -> np.ndarray:
     """Number of signature genes that some walk of at most K hops from each node reaches (boolean reachability).
 
     ``G_0(v)`` = signature genes read out from ``v`` (``R[g, v] != 0``), ``G_r(v) = G_0(v) ∪ ⋃_{A[u, v] != 0}
-    G_{r-1}(u)``; node ``i`` reaches ``{g: R0[g, i] != 0} ∪ ⋃_{A[u, i] != 0} G_{K-1}(u)``. Gene sets are bit sets
-    (one bit per signature gene), so the pass costs K sparse OR-reductions over the edges.
+    G_{r-1}(u)``; node ``i`` reaches ``{g: R0[g, i] != 0} ∪ ⋃_{A[u, i] != 0} G_{K-1}(u)``. Sets are bit sets and
+    each hop is one OR-reduction over the edges, run in whichever direction needs fewer 64-bit words per node:
+    backwards with one bit per signature gene (all nodes at once), or forwards from the requested ``nodes``
+    with one bit per start node (the nodes each node is reached from), then onto the genes they read out.
 
     Parameters
     ----------
@@ -126,26 +170,54 @@ def signature_genes_reached(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, sig
         Node indices of the signature genes (genes with a non-zero desired change).
     n_hops
         Longest walk length K.
+    nodes
+        Start-node indices to count for (default: all N nodes, in order).
 
     Returns
     -------
     np.ndarray
-        (N,) int64 counts.
+        (N,) or (len(nodes),) int64 counts.
     """
     signature = np.asarray(signature, dtype=np.int64)
+    if nodes is not None:
+        nodes = np.asarray(nodes, dtype=np.int64)
+        if (len(nodes) + 63) // 64 < (len(signature) + 63) // 64:
+            return _reached_forward(A, R, R0, signature, n_hops, nodes)
     hop0 = _pack_readout(R0, signature)
     if n_hops > 0:
-        successors = (sp.csr_matrix(A).T != 0).tocsr()  # row v lists the u with A[u, v] != 0
+        successors = _nonzero_pattern(sp.csr_matrix(A).T)  # row v lists the u with A[u, v] != 0
         terminal = _pack_readout(R, signature)
         reach = terminal
         for _ in range(n_hops - 1):
-            reach = terminal | _or_over_successors(successors, reach)
-        hop0 = hop0 | _or_over_successors(successors, reach)
-    return np.bitwise_count(hop0).sum(axis=1).astype(np.int64)
+            reach = terminal | _or_over_rows(successors, reach)
+        hop0 = hop0 | _or_over_rows(successors, reach)
+    counts = np.bitwise_count(hop0).sum(axis=0).astype(np.int64)
+    return counts if nodes is None else counts[nodes]
 
 
-def fragility(operator: Any, d: np.ndarray, signed_scores: np.ndarray) -> pd.DataFrame:
-    """Fragility flags of every node for one desired change.
+def _reached_forward(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, signature: np.ndarray, n_hops: int,
+                     nodes: np.ndarray) -> np.ndarray:
+    """:func:`signature_genes_reached` for a few start nodes: one bit per start node, propagated forwards.
+
+    ``W_h(u)`` = start nodes with a walk of 1..h hops to ``u``: ``W_1(u) = ⋃_{A[u, v] != 0} S(v)``,
+    ``W_h(u) = ⋃_{A[u, v] != 0} (S(v) ∪ W_{h-1}(v))`` (``S(v)``: v's own bit). Gene g is reached from start
+    node i when ``R0[g, i] != 0`` or ``R[g, v] != 0`` for some v with i in ``W_K(v)``.
+    """
+    start = np.zeros(((len(nodes) + 63) // 64, A.shape[0]), dtype=np.uint64)
+    _set_bits(start, nodes, np.arange(len(nodes)))
+    genes = _or_over_rows(_nonzero_pattern(R0, signature), start)
+    if n_hops > 0:
+        predecessors = _nonzero_pattern(A)  # row u lists the v with A[u, v] != 0
+        walked = _or_over_rows(predecessors, start)
+        for _ in range(n_hops - 1):
+            walked = _or_over_rows(predecessors, start | walked)
+        genes |= _or_over_rows(_nonzero_pattern(R, signature), walked)
+    return _count_bits(genes, len(nodes))
+
+
+def fragility(operator: Any, d: np.ndarray, signed_scores: np.ndarray,
+              nodes: np.ndarray | None = None) -> pd.DataFrame:
+    """Fragility flags of every node (or of ``nodes``) for one desired change.
 
     Parameters
     ----------
@@ -155,21 +227,26 @@ def fragility(operator: Any, d: np.ndarray, signed_scores: np.ndarray) -> pd.Dat
         (N,) desired change on the operator's gene order.
     signed_scores
         (N,) adjoint scores ``operator.adjoint(d)`` (the sum of all walks' contributions).
+    nodes
+        Node indices to flag (default: all N nodes). The values of a node do not depend on which others are
+        asked for; a few nodes cost a fraction of all of them.
 
     Returns
     -------
     pd.DataFrame
-        Indexed by gene: ``top_walk_share`` (best walk |contribution| / |score|; NaN for a zero score; above 1
-        when walks cancel), ``n_signature_genes_reached``, ``fragile`` (see :data:`FRAGILE_SHARE`).
+        Indexed by gene (in ``nodes`` order): ``top_walk_share`` (best walk |contribution| / |score|; NaN for a
+        zero score; above 1 when walks cancel), ``n_signature_genes_reached``, ``fragile`` (see
+        :data:`FRAGILE_SHARE`).
     """
     A, R, R0, k = operator.A, operator.R, operator.readout0, int(operator.n_hops)
-    best = best_walk_values(A, R, R0, d, k)
-    scores = np.abs(np.asarray(signed_scores, dtype=float))
+    index = np.arange(len(operator.genes)) if nodes is None else np.asarray(nodes, dtype=np.int64)
+    best = best_walk_values(A, R, R0, d, k, nodes=nodes)
+    scores = np.abs(np.asarray(signed_scores, dtype=float))[index]
     share = np.divide(best, scores, out=np.full(len(best), np.nan), where=scores > 0)
-    reached = signature_genes_reached(A, R, R0, np.flatnonzero(np.asarray(d) != 0), k)
+    reached = signature_genes_reached(A, R, R0, np.flatnonzero(np.asarray(d) != 0), k, nodes=nodes)
     return pd.DataFrame({"top_walk_share": share, "n_signature_genes_reached": reached,
                          "fragile": (share > FRAGILE_SHARE) | (reached < FRAGILE_MIN_GENES)},
-                        index=pd.Index(np.asarray(operator.genes).astype(str), name="gene"))
+                        index=pd.Index(np.asarray(operator.genes)[index].astype(str), name="gene"))
 
 
 def direction_agreement(direction: str, signs: Sequence[int]) -> str:
@@ -204,9 +281,12 @@ def drug_annotation(drug_targets: DrugTargets | None = None) -> pd.DataFrame:
         Indexed by gene: ``drugs``, ``drug_actions`` (``;``-joined, aligned), ``indications`` (``;``-joined
         distinct approved indications, empty when none recorded), ``signs`` (tuple of per-drug signs).
     """
-    if drug_targets is None:
-        return _universe_annotation().copy()
-    return _annotate(drug_targets)
+    return _shared_annotation(drug_targets).copy()
+
+
+def _shared_annotation(drug_targets: DrugTargets | None) -> pd.DataFrame:
+    """:func:`drug_annotation` without the copy (the universe's is shared: read it, never modify it)."""
+    return _universe_annotation() if drug_targets is None else _annotate(drug_targets)
 
 
 @lru_cache(maxsize=1)
@@ -241,14 +321,20 @@ def actionable_targets(ranking: pd.DataFrame, flags: pd.DataFrame,
         targets only, ``overall_rank`` is the rank among all proteins. ``attrs["fragile"]`` lists the fragile
         genes of the table.
     """
-    drugs = drug_annotation(drug_targets)
-    df = ranking[ranking["gene"].isin(drugs.index)].copy()
-    df = df.rename(columns={"rank": "overall_rank"}).join(drugs, on="gene").join(flags, on="gene")
-    df["direction_agrees"] = [direction_agreement(d, s) for d, s in zip(df["direction"], df["signs"])]
-    df.insert(1, "rank", np.arange(1, len(df) + 1))
-    extra = [c for c in ("n_signatures_agree",) if c in df.columns]
-    out = df[list(TARGET_COLUMNS) + extra].reset_index(drop=True)
-    out.attrs["fragile"] = df.loc[df["fragile"].fillna(False).astype(bool), "gene"].tolist()
+    drugs = _shared_annotation(drug_targets)
+    df = ranking[ranking["gene"].isin(drugs.index)]
+    genes = df["gene"].to_numpy()
+    annotation, flag = drugs.reindex(genes), flags.reindex(genes)
+    columns = {"gene": genes, "rank": np.arange(1, len(df) + 1), "overall_rank": df["rank"].to_numpy(),
+               **{c: df[c].to_numpy() for c in ("score", "direction", "z_score")},
+               **{c: annotation[c].to_numpy() for c in ("drugs", "drug_actions")},
+               "direction_agrees": [direction_agreement(direction, signs)
+                                    for direction, signs in zip(df["direction"], annotation["signs"])],
+               "indications": annotation["indications"].to_numpy(),
+               **{c: flag[c].to_numpy() for c in ("top_walk_share", "n_signature_genes_reached")},
+               **{c: df[c].to_numpy() for c in ("n_signatures_agree",) if c in df.columns}}
+    out = pd.DataFrame(columns)
+    out.attrs["fragile"] = genes[flag["fragile"].fillna(False).to_numpy(bool)].tolist()
     return out
 
 
@@ -325,10 +411,24 @@ def brief_targets(targets: pd.DataFrame, max_drugs: int = 2) -> pd.DataFrame:
                          "agrees": targets["direction_agrees"], "walk_share": targets["top_walk_share"]})
 
 
+def _first_drug_targets(genes: pd.Series, drug_genes: pd.Index, top: int | None) -> np.ndarray:
+    """Positions in ``genes`` (best first) of the first ``top`` drug targets (all when None), scanning only as
+    far down the ranking as needed."""
+    stop = len(genes) if top is None else 64 * top
+    while True:
+        positions = np.flatnonzero(genes.iloc[:stop].isin(drug_genes).to_numpy())
+        if top is None or len(positions) >= top or stop >= len(genes):
+            return positions[:top]
+        stop *= 4
+
+
 def drug_target_list(model_or_operator: Any, desired_change: pd.Series, ranking: pd.DataFrame,
                      context: str | np.ndarray | None = None,
-                     drug_targets: DrugTargets | None = None) -> pd.DataFrame:
+                     drug_targets: DrugTargets | None = None, top: int | None = None) -> pd.DataFrame:
     """The actionable list of one ranking: its fragility flags computed on the same operator and change.
+
+    Only the rows returned are flagged (:func:`fragility` for those nodes); a row's values do not depend on
+    ``top``.
 
     Parameters
     ----------
@@ -342,12 +442,21 @@ def drug_target_list(model_or_operator: Any, desired_change: pd.Series, ranking:
         The ranking's context (None: context-free).
     drug_targets
         Drug-target table (default: :meth:`DrugTargets.universe`).
+    top
+        Return only the best ``top`` drug targets (default: all of them).
 
     Returns
     -------
     pd.DataFrame
-        :func:`actionable_targets` output.
+        :func:`actionable_targets` output (its first ``top`` rows).
     """
+    if top is not None and top < 1:
+        raise TwinCellError(f"top must be at least 1 (got {top})", "ask for one drug target or more, or leave top out")
     op = resolve_operator(model_or_operator, context)
-    d, _, _ = align_change(desired_change, op.genes)
-    return actionable_targets(ranking, fragility(op, d, op.adjoint(d)), drug_targets)
+    genes = ranking_setup(op).gene_index
+    d, _, _ = align_change(desired_change, genes)
+    ranking = pd.DataFrame(ranking)  # without the ranking's attrs, which pandas would deep-copy at every step
+    positions = _first_drug_targets(ranking["gene"], _shared_annotation(drug_targets).index, top)
+    ranking = ranking.iloc[: positions[-1] + 1 if len(positions) else 0]  # up to the last drug target returned
+    nodes = genes.get_indexer(ranking["gene"].iloc[positions])
+    return actionable_targets(ranking, fragility(op, d, op.adjoint(d), nodes=nodes), drug_targets)

@@ -32,6 +32,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from matplotlib.figure import Figure
+from pydantic import BaseModel
 
 from twincell import __version__
 from twincell.context import ExpressionEncoder, default_encoder
@@ -204,6 +205,23 @@ def encode_profile(model: TwinCell, profile: dict[str, float], platform: str | N
     return default_encoder(model.context_dim).encode(adata, platform=platform)[0]
 
 
+def records(df: pd.DataFrame) -> list[dict]:
+    """The rows of ``df`` as dicts of plain Python values (``DataFrame.to_dict("records")`` boxes every cell
+    one at a time, several ms for a 50-row table; each column taken from a frame with ``attrs`` deep-copies them,
+    so the columns are taken from a copy without)."""
+    plain = pd.DataFrame(df)
+    return [dict(zip(map(str, plain.columns), row)) for row in zip(*(plain[c].tolist() for c in plain.columns))]
+
+
+def json_response(body: BaseModel) -> Response:
+    """``body`` as a JSON answer, serialised once by pydantic (NaN becomes null).
+
+    Returning the model itself would make FastAPI dump it to Python objects, validate those again against the
+    route's ``response_model`` and encode them with the standard library: three passes over a large answer.
+    """
+    return Response(body.model_dump_json(), media_type="application/json")
+
+
 def _server_error_response(_: Request, exc: Exception) -> JSONResponse:
     """500 as JSON like every other error (the traceback goes to the server log)."""
     return JSONResponse({"detail": f"internal error ({type(exc).__name__}); see the server log"}, status_code=500)
@@ -272,17 +290,17 @@ def create_app(model: TwinCell, *, token: str | None = None, limits: ServiceLimi
                                merged_rows=sig.merged, sex_genes_removed=sig.sex_genes_removed)
 
     def rank(sig: Signature, context: str | np.ndarray | None, label: str | None, direction: str,
-             top: int) -> TargetsResponse:
+             top: int) -> Response:
+        desired = sig.desired_change()
         with blame("body", "context"):
-            table = rank_targets(model, sig.desired_change(), context=context, direction=direction)
-            drugs = drug_target_list(model, sig.desired_change(), table, context=context).head(top)
-        drugs = drugs.assign(fragile=drugs["gene"].isin(drugs.attrs["fragile"])).astype(object)
-        return TargetsResponse(context=label, direction=direction, signature=report(sig),
-                               targets=table.head(top).to_dict("records"),
-                               drug_targets=drugs.where(drugs.notna(), None).to_dict("records"))
+            table = rank_targets(model, desired, context=context, direction=direction)
+            drugs = drug_target_list(model, desired, table, context=context, top=top)
+        drugs = drugs.assign(fragile=drugs["gene"].isin(drugs.attrs["fragile"]))
+        return json_response(TargetsResponse(context=label, direction=direction, signature=report(sig),
+                                             targets=records(table.head(top)), drug_targets=records(drugs)))
 
     @v1.post("/targets", response_model=TargetsResponse)
-    def targets(request: TargetsRequest) -> TargetsResponse:
+    def targets(request: TargetsRequest) -> Response:
         """Rank every protein as a target for reversing a disease signature (JSON gene -> logFC)."""
         return rank(signature_from_mapping(request.signature), context_of(request), request.context_label(),
                     request.direction, request.top)
@@ -294,7 +312,7 @@ def create_app(model: TwinCell, *, token: str | None = None, limits: ServiceLimi
         context: Annotated[str | None, Form(min_length=1, max_length=128)] = None,
         direction: Annotated[Direction, Form()] = "both",
         top: Annotated[int, Form(ge=1, le=limits.max_top)] = 50,
-    ) -> TargetsResponse:
+    ) -> Response:
         """Rank targets for a disease signature uploaded as a table (context by id)."""
         return rank(read_upload(file, limits), context, context, direction, top)
 

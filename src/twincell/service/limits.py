@@ -39,4 +39,4 @@ class ServiceLimits:
     max_body_bytes: int = 8 * 1024 * 1024
     max_upload_bytes: int = 16 * 1024 * 1024
     body_timeout_s: float = 30.0
-    threads: int = 2
+    threads: int = 1
