@@ -19,7 +19,7 @@ from twincell.data.drugs import DrugTargets
 from twincell.data.signatures import Signature
 from twincell.errors import SignatureError
 from twincell.identify.actionable import (FRAGILE_MIN_GENES, FRAGILE_SHARE, actionable_targets, combine_rankings,
-                                          fragility)
+                                          drug_annotation, fragility)
 from twincell.identify.explain import Explanation, explain_many
 from twincell.identify.inverse import Direction, Normalize, align_change, rank_targets, resolve_operator
 from twincell.identify.null import operator_degree
@@ -187,13 +187,15 @@ def identify_targets(model_or_operator: Any, signature: Signature | Sequence[Sig
         op = resolve_operator(model_or_operator, context)
         progress.update(1)
         rankings, flags, changes = [], [], []
+        # fragility is reported for drug targets only (the actionable list), so only their nodes are flagged
+        drug_nodes = np.flatnonzero(pd.Index(op.genes.astype(str)).isin(drug_annotation(drug_targets).index))
         for sig in sigs:
             desired = sig.desired_change()
             rankings.append(rank_targets(op, desired, direction=direction, normalize=normalize,
                                          drug_targets=drug_targets))
             progress.update(1)
             d, _, _ = align_change(desired, op.genes)
-            flags.append(fragility(op, d, op.adjoint(d)))
+            flags.append(fragility(op, d, op.adjoint(d), nodes=drug_nodes))
             changes.append(desired)
             progress.update(1)
         if len(sigs) == 1:
@@ -203,7 +205,8 @@ def identify_targets(model_or_operator: Any, signature: Signature | Sequence[Sig
             support = ranking.set_index("gene")[[f"support_{j + 1}" for j in range(len(sigs))]]
             sign = np.where(ranking.set_index("gene")["direction"] == "inhibit", -1.0, 1.0)
             best = np.argmax(support.to_numpy() * sign[:, None], axis=1)  # the signature supporting each gene most
-            flag = pd.concat([flags[j].loc[support.index[best == j]] for j in range(len(sigs))])
+            flag = pd.concat([flags[j].loc[flags[j].index.intersection(support.index[best == j])]
+                              for j in range(len(sigs))])
         top = ranking.head(n_explain)
         which = np.array([0 if support is None else int(np.argmax(support.loc[gene].abs().to_numpy()))
                           for gene in top["gene"]], dtype=np.int64)  # the signature that explains each target
