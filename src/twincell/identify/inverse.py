@@ -369,8 +369,10 @@ def signed_scores(operator: OperatorLike, d: np.ndarray, present: np.ndarray, *,
     """
     if null == "shuffle":
         D = np.column_stack([d, shuffled_changes(d, present, n_null, seed)])
-    else:  # the exact alignment is returned too: with "center" it is the second column
-        D = d if null == "none" else np.column_stack([centered_change(d, present), d])
+    elif null == "center":  # the observed change rides along for the exact alignment
+        D = np.column_stack([centered_change(d, present), d])
+    else:
+        D = d
     if method == "adjoint":
         S, sq_norms = np.asarray(operator.adjoint(D), dtype=float), None
     else:
@@ -446,9 +448,9 @@ def rank_targets(model_or_operator: Any, desired_change: pd.Series, context: str
     pd.DataFrame
         One row per node, best first: ``gene, score, direction (activate | inhibit | none when the
         score is 0), rank (1 = best), z_score (degree-matched), druggable`` and, with
-        ``null="shuffle"`` or ``"center"``, ``alignment`` (the exact alignment in the row's direction). ``df.attrs``
-        records the method, normalisation, null, context, whether the context-free strengths were
-        used and the signature genes found / absent in the network.
+        ``null="shuffle"`` or ``"center"``, ``alignment`` (the exact alignment in the row's direction).
+        ``df.attrs`` records the method, normalisation, null, context, whether the context-free
+        strengths were used and the signature genes found / absent in the network.
     """
     _check_options(direction, method, normalize, null, n_null)
     op = resolve_operator(model_or_operator, context)
