@@ -16,7 +16,8 @@ from twincell.errors import SignatureError, TwinCellError
 from twincell.network import Interactome
 
 EXPECTED = {"twincell", "twincell_prior", "linear", "network_propagation", "de", "degree", "druggability",
-            "popular_targets", "random", "mean", "training_exposure", "random_sign_prior", "twincell_calibrated"}
+            "popular_targets", "random", "mean", "training_exposure", "random_sign_prior", "twincell_calibrated",
+            "twincell_centered"}
 
 
 def synthetic_network() -> Interactome:
@@ -284,3 +285,34 @@ def test_twincell_calibrated_scores_are_identify_shuffle_calibrated_scores():
         np.testing.assert_allclose(many[s.name].to_numpy(), ranking["score"].reindex(net.genes).to_numpy(),
                                    rtol=1e-9, atol=1e-12)
         assert not np.allclose(many[s.name].to_numpy(), run_method(raw, s).to_numpy())
+
+
+def test_twincell_centered_scores_are_identify_centred_scores():
+    """The bench variant ranks exactly as ``rank_targets(..., null="center")``, signatures of different
+    gene sets centred each on its own genes in one batched adjoint, with and without the own transcript."""
+    from twincell.bench.methods import run_method_many
+    from twincell.identify import rank_targets
+    from twincell.model import TwinCell
+    from twincell.model.synthetic import synthetic_interactome
+
+    net = synthetic_interactome(n_nodes=30, n_edges=90, signed_share=0.6, seed=1)
+    res = Resources(net, synthetic_drugs(), seed=0, model=TwinCell.prior(net))
+    raw, centred = make_methods(["twincell", "twincell_centered"], res)
+    assert centred.null == "center" and centred.needs_training
+    rng = np.random.default_rng(4)
+    sigs = [sig(dict(zip(net.genes[rng.choice(30, 6 + 2 * i, replace=False)], rng.normal(1.0, 1.0, 6 + 2 * i))),
+                name=f"synthetic{i}") for i in range(3)]
+    many = run_method_many(centred, sigs)
+    for s in sigs:
+        ranking = rank_targets(res.model, -s.logfc, null="center").set_index("gene")
+        np.testing.assert_allclose(many[s.name].to_numpy(), ranking["score"].reindex(net.genes).to_numpy(),
+                                   rtol=1e-9, atol=1e-12)
+        assert not np.allclose(many[s.name].to_numpy(), run_method(raw, s).to_numpy())
+    own = centred.own_transcript_variant()
+    self_weight = float(res.model.module.self_weight.detach())
+    assert self_weight != 0.0  # the self term is exercised
+    signed = own.signed_scores([sigs[0].logfc])[0]
+    reference = rank_targets(res.model, -sigs[0].logfc, direction="activate", null="center").set_index("gene")
+    centred_change = (-sigs[0].logfc - (-sigs[0].logfc).mean()).reindex(net.genes, fill_value=0.0)
+    np.testing.assert_allclose(signed.to_numpy(), reference["score"].reindex(net.genes).to_numpy()
+                               + self_weight * centred_change.to_numpy(), rtol=1e-9, atol=1e-12)

@@ -1,5 +1,5 @@
 """One-pass (adjoint) target ranking: equivalence with brute-force simulation, directions, nulls (degree-matched,
-shuffle-calibrated), errors, and ranking from a saved model opened without torch."""
+shuffle-calibrated, centred), errors, and ranking from a saved model opened without torch."""
 
 from __future__ import annotations
 
@@ -262,6 +262,63 @@ def test_shuffle_null_options_are_checked():
             rank_targets(op, change, **kwargs)
     with pytest.raises(TwinCellError, match="n_null"):
         target_scores(op, change, null="shuffle", n_null=0)
+
+
+# ---------------------------------------------------------------- centred score (null="center")
+
+def test_center_null_is_the_alignment_minus_its_mean_over_all_permutations():
+    """Exact enumeration: a 5-gene synthetic signature has 120 permutations of its values among its genes."""
+    import itertools
+
+    op = _synthetic_operator(seed=4)
+    change = pd.Series([2.0, -1.0, 0.5, 3.0, 1.5], index=op.genes[[3, 11, 20, 37, 52]])  # synthetic, skewed
+    d, present, _ = align_change(change, op.genes)
+    M = op.forward(np.eye(len(op.genes)))  # dense response matrix (genes x nodes), brute force
+    idx = np.flatnonzero(present)
+    permuted = np.zeros((len(op.genes), 120))
+    permuted[idx] = np.array(list(itertools.permutations(d[idx]))).T
+    alignment = M.T @ d
+    expected = alignment - (M.T @ permuted).mean(axis=1)
+    assert np.abs(expected).max() > 0.1 and not np.allclose(expected, alignment)
+
+    for method in ("adjoint", "simulate"):
+        ranked = rank_targets(op, change, direction="activate", method=method, null="center").set_index("gene")
+        np.testing.assert_allclose(ranked.loc[op.genes, "score"].to_numpy(), expected, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(ranked.loc[op.genes, "alignment"].to_numpy(), alignment, rtol=1e-9, atol=1e-12)
+        assert ranked.attrs["null"] == "center" and ranked.attrs["n_null"] == 0
+    both = rank_targets(op, change, null="center").set_index("gene")
+    np.testing.assert_allclose(both.loc[op.genes, "score"].to_numpy(), np.abs(expected), rtol=1e-9, atol=1e-12)
+    inhibit = both["direction"] == "inhibit"  # alignment is given in the row's (centred) direction
+    np.testing.assert_allclose(both.loc[inhibit, "alignment"].to_numpy(), -alignment[op.genes.searchsorted(
+        both.index[inhibit])], rtol=1e-9, atol=1e-12)
+    scores = target_scores(op, change, direction="inhibit", null="center")
+    np.testing.assert_allclose(scores[op.genes].to_numpy(), -expected, rtol=1e-9, atol=1e-12)
+
+
+def test_center_null_removes_the_hub_that_scores_for_any_signature():
+    """A synthetic node reading out on every signature gene with the same weight aligns with every
+    permutation alike: its centred score is 0 whatever its raw alignment."""
+    genes = np.array(["SYN_HUB", "SYN_A", "SYN_B", "SYN_C"])
+    R = sp.csr_matrix(np.array([[0, 0, 0, 0], [1.0, 1, 0, 0], [1.0, 0, 0, 0], [1.0, 0, 0, 0]]))
+    op = PropagationOperator(genes=genes, A=sp.csr_matrix((4, 4)), R=R, n_hops=1, context_free=True)
+    change = pd.Series([3.0, 1.0, 2.0], index=genes[1:])  # synthetic, all positive
+    raw = rank_targets(op, change).set_index("gene")
+    centred = rank_targets(op, change, null="center").set_index("gene")
+    assert raw.index[0] == "SYN_HUB" and raw.loc["SYN_HUB", "score"] == pytest.approx(6.0)
+    assert centred.loc["SYN_HUB", "score"] == pytest.approx(0.0, abs=1e-12)
+    assert centred.index[0] == "SYN_A" and centred.loc["SYN_A", "score"] == pytest.approx(1.0)
+    assert centred.loc["SYN_HUB", "alignment"] == pytest.approx(6.0)
+
+
+def test_center_null_options_are_checked():
+    op = _synthetic_operator()
+    change = pd.Series([1.0, -2.0, 0.5], index=op.genes[:3])
+    with pytest.raises(TwinCellError, match="'center'"):
+        rank_targets(op, change, null="centre")
+    with pytest.raises(TwinCellError, match="null='center' were both given"):
+        rank_targets(op, change, null="center", normalize="cosine")
+    with pytest.raises(TwinCellError, match="unknown null"):
+        target_scores(op, change, null="centered")
 
 
 # ---------------------------------------------------------------- a saved model opened without torch

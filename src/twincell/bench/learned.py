@@ -9,6 +9,9 @@ context; many signatures go through one batched adjoint (``PropagationOperator.a
   learning, no context); its unsigned edges (97.7 % of PPI edges) transmit nothing.
 * ``twincell_calibrated`` ranks with the same trained model, each score calibrated against shuffles of
   the signature (``rank_targets(..., null="shuffle")``): nodes that score high for any signature stop leading.
+* ``twincell_centered`` ranks with the same trained model, each alignment minus its exact expectation
+  over permutations of the signature's values among its genes (``rank_targets(..., null="center")``):
+  one adjoint pass of the centred signature, magnitudes kept.
 * ``random_sign_prior`` is the same untrained network with seeded random signs (+1 / -1) on the
   unsigned PPI edges: a network that learned nothing, but whose every edge transmits.
 
@@ -29,7 +32,7 @@ import torch
 from twincell.bench.methods import Method, Resources, register_method
 from twincell.data.perturbation import PerturbationDataset
 from twincell.errors import TwinCellError
-from twincell.identify.null import calibrate, shuffled_changes
+from twincell.identify.null import calibrate, centered_change, shuffled_changes
 from twincell.model import TwinCell
 
 #: tanh of this is 1.0 in float32: a learned-sign parameter set to +-SATURATED is a fixed sign.
@@ -41,7 +44,8 @@ class _TwinCellRanker(Method):
 
     predicts_response = True
     gives_direction = True
-    #: ``none``: raw adjoint alignment; ``shuffle``: alignment calibrated against shuffled signatures.
+    #: ``none``: raw adjoint alignment; ``shuffle``: alignment calibrated against shuffled signatures;
+    #: ``center``: alignment minus its exact mean over permutations of the signature's values.
     null = "none"
     #: shuffles per signature when ``null == "shuffle"``.
     n_null = 50
@@ -73,14 +77,18 @@ class _TwinCellRanker(Method):
         ``own_transcript`` the genetic self term ``self_weight * d`` is added. With ``null = "shuffle"``
         each signature's scores are z-scores against ``n_null`` seeded permutations of its values among
         its own genes (:func:`twincell.identify.null.calibrate`; one adjoint over 1 + ``n_null`` columns).
+        With ``null = "center"`` each signature is centred on its own genes first
+        (:func:`twincell.identify.null.centered_change`; still one batched adjoint over all signatures).
         """
         model = self._require_model()
         # a gate-free model has one operator whatever the context: ask the model's cache for that one
         op = model.operator(context if model.gated else None)
         genes = pd.Index(op.genes.astype(str))
         D = np.column_stack([-s.reindex(genes, fill_value=0.0).to_numpy(float) for s in signatures])
+        if self.null == "center":
+            D = centered_change(D, np.column_stack([genes.isin(s.index) for s in signatures]))
         self_weight = float(model.module.self_weight.detach()) if self.own_transcript else 0.0
-        if self.null == "none":
+        if self.null != "shuffle":
             return pd.DataFrame(np.asarray(op.adjoint(D), dtype=float) + self_weight * D, index=genes)
         columns = []
         for j, signature in enumerate(signatures):
@@ -143,6 +151,19 @@ class TwinCellCalibrated(TwinCellMethod):
     name = "twincell_calibrated"
     description = "TwinCell, adjoint alignment calibrated against 50 shuffles of the signature (null='shuffle')"
     null = "shuffle"
+    predicts_response = False  # its forward predictions are twincell's
+
+
+@register_method
+class TwinCellCentered(TwinCellMethod):
+    """TwinCell with the part of the alignment every permutation of the signature's values shares removed:
+    each candidate's alignment minus its exact expectation over permutations of the values among the
+    signature's genes (``rank_targets(..., null="center")``), magnitudes kept. Trained like ``twincell``."""
+
+    name = "twincell_centered"
+    description = ("TwinCell, adjoint alignment minus its exact mean over permutations of the signature's values "
+                   "(null='center')")
+    null = "center"
     predicts_response = False  # its forward predictions are twincell's
 
 

@@ -16,6 +16,9 @@ probes (Hutchinson): ``||P M e_i||^2 = E[(M^T P z)_i^2]`` for Rademacher ``z`` a
 (:mod:`twincell.identify.null`): the observed change and ``n_null`` permutations of its values among
 its own genes go through one batched adjoint (an N x (1 + B) matrix, K sparse mat-mats), and the
 score becomes ``(s_i - mean_b) / sd_b``; the exact alignment stays in the ``alignment`` column.
+``null="center"`` subtracts instead the alignment's exact expectation over all permutations of the
+values among the signature's genes, the part every permutation shares: one adjoint pass of the
+centred change (:func:`~twincell.identify.null.centered_change`), no shuffles, no division by a spread.
 
 What ranking needs besides the adjoint (gene index, degree bins, druggable mask, name order for
 ties) is computed once per operator (:func:`ranking_setup`), so a ranking costs little more than
@@ -38,14 +41,21 @@ import scipy.sparse as sp
 from twincell._progress import track
 from twincell.data.drugs import DrugTargets
 from twincell.errors import ContextError, SignatureError, TwinCellError
-from twincell.identify.null import binned_zscores, calibrate, degree_bins, operator_degree, shuffled_changes
+from twincell.identify.null import (
+    binned_zscores,
+    calibrate,
+    centered_change,
+    degree_bins,
+    operator_degree,
+    shuffled_changes,
+)
 
 logger = logging.getLogger("twincell.identify")
 
 Direction = Literal["both", "inhibit", "activate"]
 Method = Literal["adjoint", "simulate"]
 Normalize = Literal["none", "cosine"]
-Null = Literal["none", "shuffle"]
+Null = Literal["none", "shuffle", "center"]
 RANKING_COLUMNS = ("gene", "score", "direction", "rank", "z_score", "druggable")
 CALIBRATED_COLUMNS = (*RANKING_COLUMNS, "alignment")
 
@@ -311,8 +321,9 @@ def _check_options(direction: str, method: str = "adjoint", normalize: str = "no
         raise TwinCellError(f"unknown method {method!r}", "use 'adjoint' or 'simulate'")
     if normalize not in ("none", "cosine"):
         raise TwinCellError(f"unknown normalisation {normalize!r}", "use 'none' or 'cosine'")
-    if null not in ("none", "shuffle"):
-        raise TwinCellError(f"unknown null {null!r}", "use 'none' (raw alignment) or 'shuffle' (calibrated)")
+    if null not in ("none", "shuffle", "center"):
+        raise TwinCellError(f"unknown null {null!r}",
+                            "use 'none' (raw alignment), 'shuffle' (calibrated) or 'center' (permutation mean removed)")
     if null == "shuffle" and (isinstance(n_null, bool) or not isinstance(n_null, (int, np.integer)) or n_null < 2):
         raise TwinCellError(f"n_null must be an integer >= 2 for the shuffle null, got {n_null!r}",
                             "use e.g. n_null=100 (one batched adjoint over that many shuffles)")
@@ -320,12 +331,15 @@ def _check_options(direction: str, method: str = "adjoint", normalize: str = "no
         raise TwinCellError("normalize='cosine' and null='shuffle' were both given",
                             "use one: the shuffle-calibrated score is already scale-free per candidate "
                             "(a shuffle keeps the change's norm, so the cosine denominator cancels)")
+    if null == "center" and normalize == "cosine":
+        raise TwinCellError("normalize='cosine' and null='center' were both given",
+                            "use one: the centred score keeps the alignment's magnitude by design")
 
 
 def signed_scores(operator: OperatorLike, d: np.ndarray, present: np.ndarray, *, method: Method = "adjoint",
                   null: Null = "none", n_null: int = 100, seed: int = 0,
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Signed score of activating every node: the alignment, or its shuffle-calibrated z-score.
+    """Signed score of activating every node: the alignment, its shuffle-calibrated z-score, or centred.
 
     Parameters
     ----------
@@ -338,9 +352,11 @@ def signed_scores(operator: OperatorLike, d: np.ndarray, present: np.ndarray, *,
     null
         ``none``: the score is the alignment. ``shuffle``: the alignment as a z-score against
         ``n_null`` seeded permutations of the change's values among its genes, all scored in the
-        same pass as the observed change (:func:`~twincell.identify.null.calibrate`).
+        same pass as the observed change (:func:`~twincell.identify.null.calibrate`). ``center``:
+        the alignment minus its exact mean over all permutations of the change's values among its
+        genes, i.e. the alignment of the centred change (:func:`~twincell.identify.null.centered_change`).
     n_null, seed
-        Number of shuffles B and their seed.
+        Number of shuffles B and their seed (``shuffle`` only).
 
     Returns
     -------
@@ -351,13 +367,20 @@ def signed_scores(operator: OperatorLike, d: np.ndarray, present: np.ndarray, *,
     sq_norms
         (N,) exact squared response norms over ``present`` genes when ``method="simulate"``, else None.
     """
-    D = d if null == "none" else np.column_stack([d, shuffled_changes(d, present, n_null, seed)])
+    if null == "shuffle":
+        D = np.column_stack([d, shuffled_changes(d, present, n_null, seed)])
+    elif null == "center":  # the observed change rides along for the exact alignment
+        D = np.column_stack([centered_change(d, present), d])
+    else:
+        D = d
     if method == "adjoint":
         S, sq_norms = np.asarray(operator.adjoint(D), dtype=float), None
     else:
         S, sq_norms = simulate_scores(operator, D, present=present)
     if null == "none":
         return S, S, sq_norms
+    if null == "center":
+        return S[:, 0], S[:, 1], sq_norms
     z, _, _ = calibrate(S[:, 0], S[:, 1:])
     return z, S[:, 0], sq_norms
 
@@ -367,7 +390,7 @@ def target_scores(model_or_operator: Any, desired_change: pd.Series, context: st
     """Adjoint score of every node in ``direction`` (gene -> score, node order): the one pass of
     :func:`rank_targets` without its z-scores, druggability and sorting, for callers that rank many
     signatures (TwinBench). Same scores as ``rank_targets(..., method="adjoint", normalize="none")``
-    with the same ``null``, ``n_null`` and ``seed``.
+    with the same ``null`` (``none``, ``shuffle`` or ``center``), ``n_null`` and ``seed``.
     """
     _check_options(direction, null=null, n_null=n_null)
     op = resolve_operator(model_or_operator, context)
@@ -404,8 +427,11 @@ def rank_targets(model_or_operator: Any, desired_change: pd.Series, context: str
     null
         ``none`` (default): the score is the alignment. ``shuffle``: the score a signature must earn,
         each candidate's alignment as a z-score against its own null of ``n_null`` shuffles of the
-        change's values among its genes (one batched adjoint; see :mod:`twincell.identify.null`);
-        the exact alignment is kept in an ``alignment`` column. Not combinable with ``cosine``.
+        change's values among its genes (one batched adjoint; see :mod:`twincell.identify.null`).
+        ``center``: the alignment minus its exact expectation over all permutations of the change's
+        values among its genes (the part every permutation shares), i.e. the alignment of the change
+        centred on its genes; one adjoint pass, magnitudes kept. With either, the exact alignment is
+        kept in an ``alignment`` column. Neither is combinable with ``cosine``.
     n_null
         Number of shuffles B for ``null="shuffle"`` (at least 2).
     n_probes
@@ -422,9 +448,9 @@ def rank_targets(model_or_operator: Any, desired_change: pd.Series, context: str
     pd.DataFrame
         One row per node, best first: ``gene, score, direction (activate | inhibit | none when the
         score is 0), rank (1 = best), z_score (degree-matched), druggable`` and, with
-        ``null="shuffle"``, ``alignment`` (the exact alignment in the row's direction). ``df.attrs``
-        records the method, normalisation, null, context, whether the context-free strengths were
-        used and the signature genes found / absent in the network.
+        ``null="shuffle"`` or ``"center"``, ``alignment`` (the exact alignment in the row's direction).
+        ``df.attrs`` records the method, normalisation, null, context, whether the context-free
+        strengths were used and the signature genes found / absent in the network.
     """
     _check_options(direction, method, normalize, null, n_null)
     op = resolve_operator(model_or_operator, context)
@@ -442,7 +468,7 @@ def rank_targets(model_or_operator: Any, desired_change: pd.Series, context: str
     order = _best_first(score, setup.name_rank)
     columns = {"gene": setup.names[order], "score": score[order], "direction": labels[order],
                "rank": np.arange(1, len(order) + 1), "z_score": z[order], "druggable": druggable[order]}
-    if null == "shuffle":
+    if null != "none":
         columns["alignment"] = np.where(labels == "inhibit", -alignment, alignment)[order]
     df = pd.DataFrame(columns, copy=False)
     context_label = "context-free" if op.context_free else str(getattr(op, "context", None) or context)

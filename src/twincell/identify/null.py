@@ -12,6 +12,12 @@ against its own null: ``B`` seeded permutations of the signature's values among 
 genes (absent genes stay 0), scored for all N candidates in one batched adjoint over the (N x B)
 matrix of shuffled changes, and ``z_i = (s_i - mean_b s_ib) / sd_b s_ib``. A score the signature's
 gene-to-value pairing does not earn gets ``z`` near 0.
+
+**Centred change.** The part of an alignment that every permutation of the values shares is its
+exact expectation over all permutations of the values among the signature's genes ``S``:
+``E_pi[s_i] = mean_S(d) * sum_{g in S} (M e_i)_g``. By linearity it is the alignment of the constant
+change ``mean_S(d)`` on ``S``, so the alignment minus it is the alignment of the centred change
+``d - mean_S(d)`` on ``S`` (0 elsewhere): one adjoint pass, no shuffles, magnitudes kept.
 """
 
 from __future__ import annotations
@@ -124,6 +130,31 @@ def shuffled_changes(d: np.ndarray, present: np.ndarray, n_null: int, seed: int 
     D = np.zeros((len(d), n_null))
     D[idx] = rng.permuted(np.repeat(np.asarray(d, float)[idx, None], n_null, axis=1), axis=0)
     return D
+
+
+def centered_change(D: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Desired change(s) minus their mean over their own genes (0 elsewhere).
+
+    Its alignment with any response equals the change's alignment minus that alignment's exact
+    expectation over all permutations of the values among the present genes.
+
+    Parameters
+    ----------
+    D
+        (N,) desired change on the operator's gene order (0 where a gene has no value), or (N, B)
+        several changes.
+    present
+        (N,) bool mask of the genes that have a value, or (N, B) one mask per column of ``D``.
+
+    Returns
+    -------
+    np.ndarray
+        float64 array shaped like ``D``: ``D - mean(D[present])`` on present genes, 0 elsewhere.
+    """
+    D = np.asarray(D, float)
+    mask = np.broadcast_to(present.reshape(present.shape + (1,) * (D.ndim - present.ndim)), D.shape)
+    mean = np.where(mask, D, 0.0).sum(axis=0) / np.maximum(mask.sum(axis=0), 1)
+    return np.where(mask, D - mean, 0.0)
 
 
 def calibrate(observed: np.ndarray, null_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
