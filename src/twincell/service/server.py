@@ -17,7 +17,10 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
-from uvicorn.protocols.http.h11_impl import H11Protocol
+try:  # uvicorn's compiled HTTP parser (the service extra installs httptools)
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as BaseHTTPProtocol
+except ImportError:  # pragma: no cover - without httptools: uvicorn's pure-Python h11 parser
+    from uvicorn.protocols.http.h11_impl import H11Protocol as BaseHTTPProtocol  # type: ignore[assignment]
 from uvicorn.supervisors import Multiprocess
 
 from twincell.model import TwinCell
@@ -33,8 +36,9 @@ GRACEFUL_SHUTDOWN_S = 30  # requests still running at shutdown get this long to 
 WORKER_HEALTHCHECK_S = 120
 
 
-class HeadTimeoutProtocol(H11Protocol):
-    """uvicorn's h11 protocol that also closes a connection whose request head is late.
+class HeadTimeoutProtocol(BaseHTTPProtocol):
+    """uvicorn's HTTP protocol (httptools, or h11 without it) that also closes a connection whose request head
+    is late.
 
     uvicorn closes idle keep-alive connections, but not one that connects and sends nothing, or sends
     its headers a byte at a time (slowloris). Here a connection must deliver a complete request head
