@@ -36,6 +36,7 @@ import scipy.sparse as sp
 
 from twincell.data.drugs import DrugTargets
 from twincell.errors import TwinCellError
+from twincell.identify.explain import max_product_levels
 from twincell.identify.inverse import align_change, ranking_setup, resolve_operator
 from twincell.identify.null import degree_matched_zscores
 
@@ -63,8 +64,8 @@ def best_walk_values(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, d: np.ndar
     :mod:`twincell.identify.explain`. With ``B_0(v) = max_g |R[g, v] d_g|`` and
     ``B_r(v) = max(B_0(v), max_u |A[u, v]| B_{r-1}(u))`` (best walk of at most r hops ending in ``R``), the best
     walk from ``i`` is ``max(max_g |R0[g, i] d_g|, max_u |A[u, i]| B_{K-1}(u))``. Levels ``B_1 .. B_{K-1}`` are
-    computed for every node (one scatter-max over the edges each); the last step only from the requested nodes
-    (the columns of ``A`` leaving them).
+    computed for every node (:func:`~twincell.identify.explain.max_product_levels`, shared with explain's search
+    bounds); the last step only from the requested nodes (the columns of ``A`` leaving them).
 
     Parameters
     ----------
@@ -91,16 +92,8 @@ def best_walk_values(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, d: np.ndar
         hop0 = hop0[np.asarray(nodes, dtype=np.int64)]
     if n_hops == 0:
         return hop0
-    A = sp.csr_matrix(A)
-    dst = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
-    strength = np.abs(A.data)
-    terminal = _column_max(R, absd)
-    bound = terminal
-    for _ in range(n_hops - 1):
-        step = np.zeros_like(bound)
-        np.maximum.at(step, A.indices, strength * bound[dst])
-        bound = np.maximum(terminal, step)
-    return np.maximum(hop0, _column_max(A if nodes is None else A[:, nodes], bound))
+    bound = max_product_levels(A, _column_max(R, absd), n_hops - 1)[-1]
+    return np.maximum(hop0, _column_max(A if nodes is None else sp.csr_matrix(A)[:, nodes], bound))
 
 
 def _nonzero_pattern(M: sp.spmatrix, rows: np.ndarray | None = None) -> sp.csr_matrix:

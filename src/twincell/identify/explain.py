@@ -114,15 +114,35 @@ def reach_bounds(A: sp.spmatrix, terminal_abs: sp.spmatrix, n_hops: int) -> np.n
     Returns
     -------
     np.ndarray
-        (K + 1, N) array ``B[r, v]``: the column maxima of ``|A| diag(B[r - 1])``, computed per column
-        of the CSC arrays (one ``maximum.reduceat`` per hop).
+        (K + 1, N) array ``B[r, v]`` (:func:`max_product_levels` from the column maxima of ``terminal_abs``).
+    """
+    return max_product_levels(A, terminal_abs.max(axis=0).toarray().ravel(), n_hops)
+
+
+def max_product_levels(A: sp.spmatrix, terminal: np.ndarray, n_hops: int) -> np.ndarray:
+    """Max-product dynamic programme over ``|A|``: ``B[0] = terminal``, ``B[r, v] = max(terminal[v],
+    max_u |A[u, v]| B[r - 1, u])``, the best product of at most r edge strengths from ``v`` times a terminal value.
+
+    Parameters
+    ----------
+    A
+        N x N propagation matrix, ``A[dst, src]`` (CSC is used as is, other formats are converted).
+    terminal
+        (N,) non-negative value of ending a walk at each node.
+    n_hops
+        K.
+
+    Returns
+    -------
+    np.ndarray
+        (K + 1, N) array ``B[r, v]``, computed per column of the CSC arrays (one ``maximum.reduceat`` per hop).
     """
     csc = _canonical(A, "csc")
     abs_data = np.abs(csc.data)
     starts = csc.indptr[:-1]
     nonempty = np.flatnonzero(np.diff(csc.indptr) > 0)
     bounds = np.zeros((n_hops + 1, A.shape[0]))
-    bounds[0] = terminal_abs.max(axis=0).toarray().ravel()
+    bounds[0] = terminal
     for r in range(1, n_hops + 1):
         step = np.zeros(A.shape[1])
         if nonempty.size:
