@@ -5,18 +5,20 @@ For every design (a set of TwinCell hyper-parameters, fit options and training d
 * trains TwinCell inside TwinBench tiers 1 and 2 (held-out LINCS target genes, a held-out NeurIPS cell
   type) with that design: these tiers and the default-model training's validation loss decide;
 * trains the design's default model on all bundled training data (as ``train_default_model`` does, but
-  for ``--epochs`` epochs, 2 by default, to keep the run short) and scores tier 3 once with it (approved targets of the five diseases), plus three cheap diagnostics
-  computed here: the druggable AUROC when each signature's values are permuted among its own genes
-  (``auroc_druggable_shuffled``, ``--shuffles`` seeds; ``signature_gain`` = real - shuffled: does the
-  ranking use the direction and size of each change?), the druggable AUROC restricted to genes that were
-  never a perturbation target of the training data (``auroc_druggable_unseen``) and the number of drug
-  targets in each signature's top 50 (``druggable_in_top_50``).
+  for ``--epochs`` epochs, 2 by default, to keep the run short) and scores tier 3 once with it (approved
+  targets of the five diseases), with TwinBench's "where the skill comes from" metrics
+  (:data:`twincell.bench.run.SKILL_METRICS`: ``signature_gain_druggable`` (real - value-permuted),
+  ``geneset_gain_druggable``, ``auroc_druggable_unseen``, ``druggable_in_top_50``, ``direction_accuracy``,
+  mode collapse).
 
 Disease-blind controls and baselines (network propagation, the untrained prior, degree, druggability)
-are scored once in the same run. Prints one table and writes it as CSV (``--out``).
+are scored once in the same run. Before training, it prints what the co-expression sign prior
+(``coexpression_sign``) has to work with: the share of unsigned edges with co-expression data and how
+well co-expression separates the known activating from the known inhibiting edges (AUROC). Prints one
+table and writes it as CSV (``--out``).
 
     PYTHONPATH=src python benchmarks/ablation_model.py --out results/ablation
-    PYTHONPATH=src python benchmarks/ablation_model.py --designs baseline,cascade --quick
+    PYTHONPATH=src python benchmarks/ablation_model.py --designs chosen,coexpression_sign --quick
 """
 
 from __future__ import annotations
@@ -33,16 +35,13 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from twincell.bench import run_benchmark
-from twincell.bench.diseases import bundled_signatures, clinical_tasks, read_targets
 from twincell.bench.learned import TwinCellMethod
-from twincell.bench.methods import METHODS, Method, Resources, make_methods, run_method
-from twincell.bench.run import summary_table
+from twincell.bench.methods import METHODS, Method
+from twincell.bench.run import PREFIX, skill_table, summary_table
 from twincell.context import ContextRegistry
-from twincell.data.drugs import DrugTargets
-from twincell.data.perturbation import parse_targets
-from twincell.data.signatures import Signature
 from twincell.data.training_data import load_bundled, load_default_training_data
 from twincell.model import TwinCell, train_default_model
+from twincell.model.coexpression import bundled_coexpression, shrink
 from twincell.model.module import prior_sign
 from twincell.model.twincell import DEFAULT_HPARAMS
 from twincell.network import Interactome
@@ -81,7 +80,8 @@ DESIGNS = {d.name: d for d in (
     Design("modulating_gates", {**OLD, "gate_mode": "modulate"}, note="gates 1 +- 0.5 tanh, no context = 1"),
     Design("cytosig", OLD, cytosig=True, note="+ CytoSig cytokines through LIANA receptors"),
     Design("all", ALL, CAUSAL_FIT, cytosig=True, note="every change above"),
-    Design("chosen", CHOSEN, cytosig=True, note="the default before this session: cascade + modulating gates + CytoSig"),
+    Design("chosen", CHOSEN, {"causal_shrinkage": True}, cytosig=True,
+           note="today's default: cascade + modulating gates + CytoSig + causal shrinkage (rounds 1-2: no shrinkage)"),
     Design("sign_prior", {**CHOSEN, "sign_prior": True}, cytosig=True,
            note="chosen + unsigned edges start at (and are pulled to) the mean known sign"),
     Design("causal_shrinkage", CHOSEN, {"causal_shrinkage": True}, cytosig=True,
@@ -90,6 +90,10 @@ DESIGNS = {d.name: d for d in (
            note="chosen + one learned attenuation per receiving-node class (TF, receptor, ligand, other)"),
     Design("combined", {**CHOSEN, "sign_prior": True, "class_attenuation": True}, {"causal_shrinkage": True},
            cytosig=True, note="chosen + sign_prior + class_attenuation + causal_shrinkage"),
+    Design("coexpression_sign", {**CHOSEN, "coexpression_sign": True}, {"causal_shrinkage": True}, cytosig=True,
+           note="chosen + per-edge prior sign from co-expression over the bundled baseline profiles"),
+    Design("target_validation", CHOSEN, {"causal_shrinkage": True, "validation_split": "target"}, cytosig=True,
+           note="chosen + early stopping and shrinkage on held-out target genes (round 1 had it only with residual losses)"),
 )}
 
 
@@ -120,49 +124,37 @@ def registered(cls: type[Method]) -> Iterator[None]:
         METHODS[cls.name] = old
 
 
-def training_targets(datasets) -> set[str]:
-    """Every gene that is a perturbation target (drug target or perturbed gene) in ``datasets``."""
-    return {g for ds in datasets for t in ds.obs["targets"].astype(str) for g in parse_targets(t if t != "None" else "")}
-
-
-def diagnostics(method: Method, tasks, druggable: set[str], unseen_excluded: set[str], n_shuffles: int,
-                seed: int) -> dict[str, float]:
-    """Mean over diseases (each the mean over its signatures) of the cheap tier-3 diagnostics (module docstring)."""
-    candidates = pd.Index(method.resources.network.genes)
-    rng = np.random.default_rng(seed)
-    universe = candidates.isin(list(druggable))
-    unseen = ~candidates.isin(list(unseen_excluded))
-    per_disease: dict[str, list[dict]] = {}
-    for task in tasks:
-        if task.status != "scored":
-            continue
-        positive = candidates.isin(list(task.targets))
-        keep = universe | positive
-        for sig in task.signatures:
-            scores = run_method(method, sig, candidates=candidates).to_numpy()
-            real = roc_auc_score(positive[keep], scores[keep])
-            shuffled = []
-            for k in range(n_shuffles):
-                values = pd.Series(rng.permutation(sig.logfc.to_numpy()), index=sig.logfc.index, name="logfc")
-                s = run_method(method, Signature(name=f"{sig.name}~perm{k}", logfc=values, method="shuffle"), candidates=candidates)
-                shuffled.append(roc_auc_score(positive[keep], s.to_numpy()[keep]))
-            ku = keep & unseen
-            top = np.argsort(-scores, kind="stable")[:50]
-            per_disease.setdefault(task.disease, []).append({
-                "auroc_druggable_shuffled": float(np.mean(shuffled)), "signature_gain": real - float(np.mean(shuffled)),
-                "auroc_druggable_unseen": roc_auc_score(positive[ku], scores[ku]) if positive[ku].any() else np.nan,
-                "druggable_in_top_50": float(universe[top].sum())})
-    means = pd.DataFrame([pd.DataFrame(v).mean() for v in per_disease.values()])
-    return means.mean().to_dict()
+def coexpression_report(network: Interactome) -> str:
+    """What ``coexpression_sign`` has to work with, per layer: coverage of unsigned edges, AUROC on known signs."""
+    co = bundled_coexpression(network.edges["source"].to_numpy(), network.edges["target"].to_numpy())
+    rho, sign = shrink(co), network.edges["sign"].to_numpy()
+    lines = []
+    for layer in ("ppi", "tf"):
+        m = network.layer_mask(layer)
+        unsigned, signed = m & (sign == 0), m & (sign != 0) & co.has_data
+        auc = roc_auc_score(sign[signed] > 0, rho[signed]) if len(np.unique(sign[signed])) == 2 else np.nan
+        lines.append(f"co-expression, {layer}: {int((unsigned & co.has_data).sum())} of {int(unsigned.sum())} unsigned edges"
+                     f" have data ({(unsigned & co.has_data).sum() / max(unsigned.sum(), 1):.1%}); "
+                     f"AUROC of rho for +1 vs -1 over the {int(signed.sum())} signed edges with data "
+                     f"({(sign[signed] > 0).mean():.1%} +1): {auc:.3f}")
+    return "\n".join(lines)
 
 
 def tier_rows(name: str, table: pd.DataFrame) -> dict[str, float]:
     """One design's summary row (method ``twincell``) from a TwinBench table."""
     s = summary_table(table)
-    return s.loc[name].to_dict() if name in s.index else {}
+    row = s.loc[name].to_dict() if name in s.index else {}
+    t2 = table[(table["tier"] == 2) & (table["method"] == name) & (table["metric"] == "auroc")]
+    for _, r in t2.iterrows():  # the interval that decides "not worse beyond its CI"
+        label = PREFIX.get((2, r["signature"]), "T2")
+        row[f"{label} auroc CI"] = f"{r['ci_low']:.3f}-{r['ci_high']:.3f}"
+    if (table["tier"] == 3).any():
+        skill = skill_table(table)
+        row.update({f"T3 {k}": v for k, v in (skill.loc[name] if name in skill.index else {}).items()})
+    return row
 
 
-def run_design(design: Design, args, network: Interactome, tasks, druggable: set[str], seen: set[str]) -> dict:
+def run_design(design: Design, args, network: Interactome) -> dict:
     """Tiers 1-2 with the design trained inside, its default model, tier 3 and the diagnostics."""
     t0 = time.monotonic()
     with registered(design_method(design)):
@@ -176,10 +168,7 @@ def run_design(design: Design, args, network: Interactome, tasks, druggable: set
     t_train = time.monotonic() - t0
     t0 = time.monotonic()
     t3 = run_benchmark((3,), ["twincell"], quick=args.quick, seed=args.seed, network=network, model=model)
-    method = make_methods(["twincell"], Resources(network, DrugTargets.default(), args.seed, model=model))[0]
-    extra = diagnostics(method, tasks, druggable, seen, args.shuffles, args.seed)
     row = {"design": design.name, **tier_rows("twincell", t12.table), **tier_rows("twincell", t3.table),
-           **{f"T3 {k}": v for k, v in extra.items()},
            "val_loss (default model)": float(model.history["val_loss"].min()),
            "alpha (default model)": " ".join(f"{k.split('_')[-1]}={v:.2f}" for k, v in
                                              model.metadata.get("causal_shrinkage", {}).items()),
@@ -189,19 +178,10 @@ def run_design(design: Design, args, network: Interactome, tasks, druggable: set
     return row
 
 
-def run_controls(args, network: Interactome, tasks, druggable: set[str], seen: set[str]) -> list[dict]:
-    """The baselines and disease-blind controls, scored once (tiers 2 and 3 + diagnostics)."""
+def run_controls(args, network: Interactome) -> list[dict]:
+    """The baselines and disease-blind controls, scored once (tiers 2 and 3)."""
     res = run_benchmark((2, 3), list(CONTROLS), quick=args.quick, seed=args.seed, network=network)
-    summary = summary_table(res.table)
-    resources = Resources(network, DrugTargets.default(), args.seed)
-    methods = make_methods(list(CONTROLS), resources)
-    methods = [m if m.is_fitted else m.fit(load_bundled("lincs_overexpression")) for m in methods]
-    rows = []
-    for m in methods:
-        extra = diagnostics(m, tasks, druggable, seen, args.shuffles, args.seed)
-        rows.append({"design": f"[control] {m.name}", **summary.loc[m.name].to_dict(),
-                     **{f"T3 {k}": v for k, v in extra.items()}})
-    return rows
+    return [{"design": f"[control] {m}", **tier_rows(m, res.table)} for m in CONTROLS]
 
 
 def main() -> None:
@@ -209,7 +189,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--designs", default=",".join(DESIGNS), help=f"comma-separated, any of {','.join(DESIGNS)}")
     parser.add_argument("--no-controls", action="store_true", help="skip the baselines and controls")
-    parser.add_argument("--shuffles", type=int, default=10, help="value permutations per signature")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=2,
                         help="epochs of each design's default model (the shipped default trains up to 8)")
@@ -220,17 +199,14 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     network = Interactome.default()
     ContextRegistry.default()
-    drugs = DrugTargets.default()
-    druggable = drugs.druggable_genes()
-    tasks = clinical_tasks(bundled_signatures(), read_targets(None), pd.Index(network.genes))
-    seen = training_targets(load_default_training_data(BASE_DATASETS))
     print(f"TwinCell defaults: {DEFAULT_HPARAMS}", flush=True)
     ppi = network.layer_mask("ppi")
     print(f"prior sign s0 of unsigned PPI edges (sign_prior): {prior_sign(network.edges['sign'].to_numpy()[ppi]):.3f}"
           f" (mean of the {int((network.edges['sign'].to_numpy()[ppi] != 0).sum())} known PPI signs)", flush=True)
-    rows = [] if args.no_controls else run_controls(args, network, tasks, druggable, seen)
+    print(coexpression_report(network), flush=True)
+    rows = [] if args.no_controls else run_controls(args, network)
     for name in args.designs.split(","):
-        rows.append(run_design(DESIGNS[name], args, network, tasks, druggable, seen))
+        rows.append(run_design(DESIGNS[name], args, network))
         table = pd.DataFrame(rows).set_index("design")
         table.to_csv(out / "ablation.csv")
     with pd.option_context("display.width", 250, "display.max_columns", 30, "display.precision", 3):

@@ -239,7 +239,8 @@ def _verify_file(directory: Path, name: str, expected: str | None) -> None:
 #: Hyper-parameters added after format 1 was fixed, with the behaviour of models saved before them
 #: (a saved model without them was trained that way, whatever today's defaults are).
 LEGACY_HPARAMS = {"normalisation": "symmetric", "edge_model": "free", "correction_penalty": 10.0,
-                  "gate_mode": "switch", "gate_bound": 0.5, "sign_prior": False, "class_attenuation": False}
+                  "gate_mode": "switch", "gate_bound": 0.5, "sign_prior": False, "class_attenuation": False,
+                  "coexpression_sign": False}
 
 
 def load_model(directory: str | os.PathLike, device: str = "cpu") -> TwinCell:

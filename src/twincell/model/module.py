@@ -213,6 +213,10 @@ class EdgeLayer(nn.Module):
         If False, unknown-sign edges stay at their prior sign (0 by default: they never transmit).
     sign_prior
         Unknown signs start at (and are penalised toward) :func:`prior_sign` of the layer instead of 0.
+    edge_prior
+        (E,) per-edge prior signs in (-1, 1) (e.g. :func:`twincell.model.coexpression.sign_prior_values`);
+        given, each unknown sign starts at (and is penalised toward) its edge's value instead of the
+        layer's single prior (0 or :func:`prior_sign`).
     normalisation
         ``symmetric`` or ``in_degree`` (see the module docstring).
     correction_penalty
@@ -220,20 +224,23 @@ class EdgeLayer(nn.Module):
     """
 
     def __init__(self, edges: EdgeSet, w0: np.ndarray, sign: np.ndarray, features: np.ndarray | None = None, *,
-                 learn_unknown_signs: bool = True, sign_prior: bool = False, normalisation: str = "symmetric",
-                 correction_penalty: float = 10.0) -> None:
+                 learn_unknown_signs: bool = True, sign_prior: bool = False, edge_prior: np.ndarray | None = None,
+                 normalisation: str = "symmetric", correction_penalty: float = 10.0) -> None:
         super().__init__()
         self.edges = edges
         self.shared = features is not None
         self.correction_penalty = float(correction_penalty)
         self.sign_prior = prior_sign(sign) if sign_prior else 0.0
-        self.theta_prior = float(np.arctanh(self.sign_prior))
+        centre = np.full(len(sign), self.sign_prior) if edge_prior is None else np.asarray(edge_prior, np.float64)
         self.register_buffer("w0", torch.as_tensor(w0, dtype=torch.float32))
-        known = np.where(sign == 0, self.sign_prior, sign)  # unsigned edges that are not learned keep s0
+        known = np.where(sign == 0, centre, sign)  # unsigned edges that are not learned keep their prior
         self.register_buffer("known_sign", torch.as_tensor(known, dtype=torch.float32))
         unknown = np.flatnonzero(sign == 0) if learn_unknown_signs else np.zeros(0, np.int64)
         self.register_buffer("unknown", torch.as_tensor(unknown, dtype=torch.int64))
-        self.theta = nn.Parameter(torch.full((len(unknown),), self.theta_prior))
+        # per unknown edge: the prior sign (penalty centre) and its logit (initial theta); derived, not saved
+        self.register_buffer("sign_centre", torch.as_tensor(centre[unknown], dtype=torch.float32), persistent=False)
+        self.register_buffer("theta_centre", torch.atanh(self.sign_centre), persistent=False)
+        self.theta = nn.Parameter(self.theta_centre.clone())
         if self.shared:
             self.register_buffer("features", torch.as_tensor(features, dtype=torch.float32))
             self.phi_w = nn.Parameter(torch.zeros(features.shape[1]))
@@ -263,13 +270,13 @@ class EdgeLayer(nn.Module):
         return v if gate is None else v * gate
 
     def deviation(self) -> torch.Tensor:
-        """Prior-deviation penalty: mean |w - w0| + mean |learned sign - s0| (free), mean |corrections| (shared)."""
+        """Prior-deviation penalty: mean |w - w0| + mean |learned sign - prior| (free), mean |corrections| (shared)."""
         if self.shared:
-            dev = self.delta.abs().mean() + ((self.theta - self.theta_prior).abs().mean() if len(self.unknown) else 0.0)
+            dev = self.delta.abs().mean() + ((self.theta - self.theta_centre).abs().mean() if len(self.unknown) else 0.0)
             return self.correction_penalty * dev
         dev = (self.weight() - self.w0).abs().mean()
         if len(self.unknown):
-            dev = dev + (torch.tanh(self.theta) - self.sign_prior).abs().mean()
+            dev = dev + (torch.tanh(self.theta) - self.sign_centre).abs().mean()
         return dev
 
 
@@ -336,6 +343,9 @@ class TwinCellModule(nn.Module):
         Learn signs of unsigned edges (from their prior sign) or keep them at it.
     sign_prior
         Prior sign of unsigned edges: the mean of the layer's known signs (True) or 0 (False).
+    edge_priors
+        ``{layer: (E,) per-edge prior signs}`` replacing the layer's single prior sign (``coexpression_sign``
+        of :class:`~twincell.model.TwinCell`); layers not in it keep theirs.
     normalisation
         ``symmetric`` (``1 / sqrt(d_out(i) d_in(j))``) or ``in_degree`` (``1 / d_in(j)``).
     edge_model
@@ -355,7 +365,7 @@ class TwinCellModule(nn.Module):
     def __init__(self, n_nodes: int, layers: dict[str, tuple[np.ndarray, ...]], context_dim: int, *,
                  n_hops: int = 3, damping: float = 0.5, gate_rank: int = 8, context_gates: bool = True,
                  direct_init: float = 0.1, learn_unknown_signs: bool = True, sign_prior: bool = False,
-                 normalisation: str = "symmetric", edge_model: str = "free", correction_penalty: float = 10.0,
+                 edge_priors: dict[str, np.ndarray] | None = None, normalisation: str = "symmetric", edge_model: str = "free", correction_penalty: float = 10.0,
                  gate_mode: str = "switch", gate_bound: float = 0.5, class_attenuation: bool = False,
                  node_class: np.ndarray | None = None, seed: int = 0) -> None:
         super().__init__()
@@ -371,6 +381,7 @@ class TwinCellModule(nn.Module):
             setattr(self, name, EdgeLayer(EdgeSet(src, dst, n_nodes), w0, sign,
                                           features if edge_model == "shared" else None,
                                           learn_unknown_signs=learn_unknown_signs, sign_prior=sign_prior,
+                                          edge_prior=(edge_priors or {}).get(name),
                                           normalisation=normalisation, correction_penalty=correction_penalty))
         self.class_logit: nn.Parameter | None = None
         if class_attenuation:

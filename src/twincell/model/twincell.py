@@ -25,7 +25,8 @@ from twincell import __version__
 from twincell.data.perturbation import parse_targets
 from twincell.errors import ContextError, TwinCellError, UnknownGeneError
 from twincell.model.features import edge_features, node_class_index, node_classes
-from twincell.model.module import TwinCellModule
+from twincell.model.coexpression import bundled_coexpression, sign_prior_values
+from twincell.model.module import TwinCellModule, prior_sign
 from twincell.model.operator import PropagationOperator
 from twincell.model.training import (
     GENETIC_TYPES, DatasetHeads, DatasetInfo, FitConfig, Trainer, as_adata, dataset_name, prepare_rows,
@@ -39,9 +40,20 @@ if TYPE_CHECKING:
 #: normalisation with damping 0.8 and K = 4, modulating gates; free per-edge parameters; no sign prior (it cost
 #: 0.04 tier-2 AUROC) and no class attenuation (no measurable effect). Causal shrinkage is a fit option (on).
 DEFAULT_HPARAMS = {"n_hops": 4, "damping": 0.8, "gate_rank": 8, "context_gates": True, "direct_init": 0.1,
-                   "learn_unknown_signs": True, "sign_prior": False, "normalisation": "in_degree", "edge_model": "free",
-                   "correction_penalty": 10.0, "gate_mode": "modulate", "gate_bound": 0.5,
-                   "class_attenuation": False, "seed": 0}
+                   "learn_unknown_signs": True, "sign_prior": False, "coexpression_sign": False,
+                   "normalisation": "in_degree", "edge_model": "free", "correction_penalty": 10.0,
+                   "gate_mode": "modulate", "gate_bound": 0.5, "class_attenuation": False, "seed": 0}
+
+
+def coexpression_prior(interactome: Interactome, src: np.ndarray, dst: np.ndarray, sign: np.ndarray,
+                       sign_prior: bool) -> np.ndarray:
+    """(E,) co-expression prior sign of one layer's edges (:func:`twincell.model.coexpression.sign_prior_values`).
+
+    Edges without co-expression data get the layer's usual prior: :func:`~twincell.model.module.prior_sign`
+    with ``sign_prior``, else 0.
+    """
+    co = bundled_coexpression(interactome.genes[src], interactome.genes[dst])
+    return sign_prior_values(co, sign, prior_sign(sign) if sign_prior else 0.0)
 
 
 def context_table(contexts: ContextRegistry | Mapping[str, np.ndarray] | None) -> tuple[dict[str, np.ndarray], str | None]:
@@ -82,6 +94,10 @@ class TwinCell:
     sign_prior
         Prior sign of unsigned edges: 0 (False: they transmit nothing until trained) or the mean of the
         layer's known signs (True, :func:`~twincell.model.module.prior_sign`).
+    coexpression_sign
+        Give each unsigned edge its own prior sign from the co-expression of its two genes across the
+        bundled baseline profiles, calibrated on the layer's known signs
+        (:mod:`twincell.model.coexpression`); edges without co-expression data keep the prior above.
     normalisation
         ``symmetric`` (``1 / sqrt(d_out(i) d_in(j))``) or ``in_degree`` (``1 / d_in(j)``: a node's state
         is a weighted mean of its inputs, so cascades keep their size).
@@ -118,6 +134,7 @@ class TwinCell:
         needs_classes = self.hparams["edge_model"] == "shared" or self.hparams["class_attenuation"]
         classes = node_classes(interactome) if needs_classes else None
         e = interactome.edges
+        edge_priors: dict[str, np.ndarray] = {}
         for layer in ("ppi", "tf"):
             rows = np.flatnonzero(interactome.layer_mask(layer))
             rows = rows[np.lexsort((interactome.src[rows], interactome.dst[rows]))]
@@ -126,7 +143,12 @@ class TwinCell:
             features = (None if self.hparams["edge_model"] != "shared" else
                         edge_features(src, dst, w0, e["directed"].to_numpy(bool)[rows], classes))
             layers[layer] = (src, dst, w0, e["sign"].to_numpy(np.int8)[rows], features)
-        self.module = TwinCellModule(interactome.n_nodes, layers, self.context_dim, **self.hparams,
+            if self.hparams["coexpression_sign"]:
+                edge_priors[layer] = coexpression_prior(interactome, src, dst, layers[layer][3],
+                                                        self.hparams["sign_prior"])
+        module_hparams = {k: v for k, v in self.hparams.items() if k != "coexpression_sign"}
+        self.module = TwinCellModule(interactome.n_nodes, layers, self.context_dim, **module_hparams,
+                                     edge_priors=edge_priors,
                                      node_class=None if classes is None else node_class_index(classes)).to(self.device)
         self.heads: DatasetHeads | None = None
         self.contexts: dict[str, np.ndarray] = {}
