@@ -13,7 +13,8 @@ Notation (N nodes, D context dimensions, r gate rank, K hops)
     (``"shared"``), starting at (and penalised toward) the prior sign ``s0``: 0 by default (an unsigned
     edge transmits nothing until the data give it a sign) or, with ``sign_prior=True``, the mean of the
     layer's known signs (:func:`prior_sign`; 0.37 for the default interactome's PPI layer, 68 % of its
-    signed edges activating), so that cascades of unsigned edges carry signal from the start;
+    signed edges activating), so that cascades of unsigned edges carry signal from the start, or per
+    edge (``edge_priors``, e.g. the co-expression prior of :mod:`twincell.model.coexpression`);
   - ``w_ij >= 0``: base strength, initialised at the evidence score ``w0_ij``: ``softplus(omega_ij)``
     (``"free"``: one free parameter per edge) or ``w0_ij exp(<phi_w, f_ij> + delta_ij)`` (``"shared"``:
     a function of the edge's features ``f_ij`` (:mod:`twincell.model.features`: node classes of both
