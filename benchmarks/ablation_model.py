@@ -155,11 +155,16 @@ def tier_rows(name: str, table: pd.DataFrame) -> dict[str, float]:
 
 
 def run_design(design: Design, args, network: Interactome) -> dict:
-    """Tiers 1-2 with the design trained inside, its default model, tier 3 and the diagnostics."""
+    """Tiers 1-2 with the design trained inside, then (unless ``--tiers12-only``) its default model and tier 3."""
     t0 = time.monotonic()
     with registered(design_method(design)):
         t12 = run_benchmark((1, 2), ["twincell"], quick=args.quick, seed=args.seed, network=network)
     t_bench12 = time.monotonic() - t0
+    if args.tiers12_only:
+        row = {"design": design.name, "seed": args.seed, **tier_rows("twincell", t12.table),
+               "bench_s": round(t_bench12), "note": design.note}
+        print(pd.Series(row).to_string(), flush=True)
+        return row
     t0 = time.monotonic()
     data = load_default_training_data(BASE_DATASETS + (("cytosig",) if design.cytosig else ()))
     fit = {"max_epochs": 1 if args.quick else args.epochs}
@@ -193,6 +198,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2,
                         help="epochs of each design's default model (the shipped default trains up to 8)")
     parser.add_argument("--quick", action="store_true", help="smoke run: quick TwinBench, 1 training epoch")
+    parser.add_argument("--tiers12-only", action="store_true",
+                        help="only the deciding tiers 1-2 (e.g. a replicate with another --seed): no default model, no tier 3")
     parser.add_argument("--out", default="results/ablation")
     args = parser.parse_args()
     out = Path(args.out)
