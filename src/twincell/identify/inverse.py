@@ -30,9 +30,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,7 @@ from twincell.identify.null import (
 )
 
 logger = logging.getLogger("twincell.identify")
+T = TypeVar("T")
 
 Direction = Literal["both", "inhibit", "activate"]
 Method = Literal["adjoint", "simulate"]
@@ -235,6 +236,9 @@ class RankingSetup:
         (N,) position of each gene in alphabetical order (the tie-break of equal scores).
     degree
         (N,) in + out degree of each node in ``A`` (:func:`~twincell.identify.null.operator_degree`).
+
+    Other per-operator structures (e.g. the fragility passes' arrays) are built on first use and kept with
+    :meth:`derived`.
     """
 
     gene_index: pd.Index
@@ -243,6 +247,8 @@ class RankingSetup:
     degree: np.ndarray
     _bins: dict[int, np.ndarray] = field(default_factory=dict)
     _druggable: dict[int, tuple[DrugTargets, np.ndarray]] = field(default_factory=dict)
+    _derived: dict[str, Any] = field(default_factory=dict)
+    _derived_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def bins(self, n_bins: int) -> np.ndarray:
         """(N,) degree quantile bin codes for ``n_bins`` bins (kept per ``n_bins``)."""
@@ -257,6 +263,15 @@ class RankingSetup:
             entry = (drug_targets, self.gene_index.isin(list(drug_targets.druggable_genes())))
             self._druggable[id(drug_targets)] = entry
         return entry[1]
+
+    def derived(self, name: str, build: Callable[[], T]) -> T:
+        """The operator-only structure ``name``: ``build()`` on first use, then the same object (thread-safe:
+        built once even when concurrent requests ask at the same time). ``build`` must depend on the operator only.
+        """
+        with self._derived_lock:
+            if name not in self._derived:
+                self._derived[name] = build()
+            return self._derived[name]
 
 
 _SETUPS: OrderedDict[int, tuple[Any, RankingSetup]] = OrderedDict()
