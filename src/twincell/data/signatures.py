@@ -139,12 +139,17 @@ class Signature:
     def coverage(self, genes: Any) -> dict[str, Any]:
         """Signature genes found in / absent from a gene set (e.g. the interactome's nodes).
 
+        Parameters
+        ----------
+        genes
+            The gene set: any iterable of symbols (a ``set`` / ``frozenset`` is used as is, not copied).
+
         Returns
         -------
         dict
             ``found`` (int), ``absent`` (int), ``absent_genes`` (list of symbols).
         """
-        universe = set(genes)
+        universe = genes if isinstance(genes, (set, frozenset)) else set(genes)
         absent = [g for g in self.logfc.index if g not in universe]
         return {"found": len(self.logfc) - len(absent), "absent": len(absent), "absent_genes": absent}
 

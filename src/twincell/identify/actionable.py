@@ -120,8 +120,22 @@ def _best_walks(arrays: WalkArrays, d: np.ndarray, n_hops: int, nodes: np.ndarra
     hop0 = arrays.R0.column_max(absd, nodes)
     if n_hops == 0:
         return hop0
-    bound = arrays.A.levels(arrays.R.column_max(absd), n_hops - 1)[-1]
+    terminal = arrays.R.column_max(absd)
+    bound = terminal
+    for _ in range(n_hops - 1):  # B_1 .. B_{K-1}
+        bound = np.maximum(terminal, _max_product_step(arrays, bound))
     return np.maximum(hop0, arrays.A.column_max(bound, nodes))
+
+
+def _max_product_step(arrays: WalkArrays, bound: np.ndarray) -> np.ndarray:
+    """(N,) ``max_u |A[u, v]| bound[u]`` per node v: pulled along every column of ``A``, or pushed from the nodes
+    with a non-zero ``bound`` when their in-edges are fewer than half of all edges (the same products and maxima)."""
+    support = np.flatnonzero(bound)
+    if 2 * len(support) < len(bound):  # else their in-edges are most edges, as a rule
+        in_edges = arrays.A_rows.indptr[support + 1] - arrays.A_rows.indptr[support]
+        if 2 * int(in_edges.sum()) < len(arrays.A_rows.indices):
+            return arrays.A_rows.scatter_max(bound, support)
+    return arrays.A.column_max(bound)
 
 
 def _set_bits(bits: np.ndarray, columns: np.ndarray, positions: np.ndarray) -> None:

@@ -209,6 +209,19 @@ class AbsColumns:
             out[nonempty] = np.maximum.reduceat(values, indptr[nonempty])
         return out
 
+    def scatter_max(self, weight: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """``max_v |M[g, v]| weight[v]`` per row g over the ``columns`` v given (0 where none reaches g), (n_rows,).
+
+        The transpose-side twin of :meth:`column_max` (same products, same maxima), pushed from a few columns:
+        its cost is their entries only.
+        """
+        indptr, positions = self.column_entries(columns)
+        out = np.zeros(self.shape[0])
+        values = np.repeat(np.asarray(weight, dtype=np.float64)[columns], np.diff(indptr))
+        values *= self.data[positions]
+        np.maximum.at(out, self.indices[positions], values)
+        return out
+
     def column_or(self, bits: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
         """Bit sets OR-ed along the sparsity pattern: result column v = OR of ``bits[:, g]`` over the rows g of
         column v of ``M`` (zero for an empty column).

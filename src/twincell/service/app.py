@@ -283,8 +283,10 @@ def create_app(model: TwinCell, *, token: str | None = None, limits: ServiceLimi
         with blame("body", "context_profile"):
             return encode_profile(model, request.context_profile, request.platform)
 
+    nodes = frozenset(np.asarray(model.genes).astype(str).tolist())  # the network's genes, for every report
+
     def report(sig: Signature) -> SignatureReport:
-        cov = sig.coverage(model.genes)
+        cov = sig.coverage(nodes)
         return SignatureReport(n_genes=cov["found"], unmapped_genes=sig.unmapped, absent_genes=cov["absent_genes"],
                                collapsed_genes=sig.collapsed, rows_without_value=sig.missing_ids,
                                merged_rows=sig.merged, sex_genes_removed=sig.sex_genes_removed)
@@ -295,9 +297,11 @@ def create_app(model: TwinCell, *, token: str | None = None, limits: ServiceLimi
         with blame("body", "context"):
             table = rank_targets(model, desired, context=context, direction=direction)
             drugs = drug_target_list(model, desired, table, context=context, top=top)
-        drugs = drugs.assign(fragile=drugs["gene"].isin(drugs.attrs["fragile"]))
+        fragile, drug_rows = set(drugs.attrs["fragile"]), records(drugs)
+        for row in drug_rows:
+            row["fragile"] = row["gene"] in fragile
         return json_response(TargetsResponse(context=label, direction=direction, signature=report(sig),
-                                             targets=records(table.head(top)), drug_targets=records(drugs)))
+                                             targets=records(table.head(top)), drug_targets=drug_rows))
 
     @v1.post("/targets", response_model=TargetsResponse)
     def targets(request: TargetsRequest) -> Response:
