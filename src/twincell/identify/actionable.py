@@ -223,7 +223,9 @@ def _reached_forward(arrays: WalkArrays, signature: np.ndarray, n_hops: int, nod
     genes = arrays.R0_rows.column_or(start, signature)
     if n_hops > 0:
         walked = _spread_bits(arrays.A, nodes, n)  # W_1: the start nodes' successors
-        readers = np.unique(arrays.R_rows.indices[arrays.R_rows.column_entries(signature)[1]])
+        reads_out = np.zeros(n, dtype=bool)
+        reads_out[arrays.R_rows.indices[arrays.R_rows.column_entries(signature)[1]]] = True
+        readers = np.flatnonzero(reads_out)
         for hop in range(2, n_hops + 1):
             if hop < n_hops:
                 walked = arrays.A_rows.column_or(start | walked)
@@ -259,19 +261,20 @@ def fragility(operator: Any, d: np.ndarray, signed_scores: np.ndarray,
         :data:`FRAGILE_SHARE`).
     """
     index = np.arange(len(operator.genes)) if nodes is None else np.asarray(nodes, dtype=np.int64)
-    return _flags(operator, d, np.abs(np.asarray(signed_scores, dtype=float))[index], nodes)
+    share, reached, fragile = _flag_values(operator, d, np.abs(np.asarray(signed_scores, dtype=float))[index], nodes)
+    return pd.DataFrame({"top_walk_share": share, "n_signature_genes_reached": reached, "fragile": fragile},
+                        index=pd.Index(ranking_setup(operator).names[index], name="gene"))
 
 
-def _flags(operator: Any, d: np.ndarray, abs_scores: np.ndarray, nodes: np.ndarray | None) -> pd.DataFrame:
-    """:func:`fragility` from the nodes' |scores| ((N,) or (len(nodes),), in ``nodes`` order)."""
+def _flag_values(operator: Any, d: np.ndarray, abs_scores: np.ndarray,
+                 nodes: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`fragility`'s three columns as arrays, from the nodes' |scores| ((N,) or (len(nodes),), in ``nodes``
+    order)."""
     arrays, k = walk_arrays(operator), int(operator.n_hops)
     best = _best_walks(arrays, d, k, nodes)
     share = np.divide(best, abs_scores, out=np.full(len(best), np.nan), where=abs_scores > 0)
     reached = _genes_reached(arrays, np.flatnonzero(np.asarray(d) != 0), k, nodes)
-    names = ranking_setup(operator).names
-    return pd.DataFrame({"top_walk_share": share, "n_signature_genes_reached": reached,
-                         "fragile": (share > FRAGILE_SHARE) | (reached < FRAGILE_MIN_GENES)},
-                        index=pd.Index(names if nodes is None else names[nodes], name="gene"))
+    return share, reached, (share > FRAGILE_SHARE) | (reached < FRAGILE_MIN_GENES)
 
 
 def direction_agreement(direction: str, signs: Sequence[int]) -> str:
@@ -347,19 +350,35 @@ def actionable_targets(ranking: pd.DataFrame, flags: pd.DataFrame,
         genes of the table.
     """
     drugs = _shared_annotation(drug_targets)
-    df = ranking[ranking["gene"].isin(drugs.index)]
-    genes = df["gene"].to_numpy()
-    annotation, flag = drugs.reindex(genes), flags.reindex(genes)
-    columns = {"gene": genes, "rank": np.arange(1, len(df) + 1), "overall_rank": df["rank"].to_numpy(),
-               **{c: df[c].to_numpy() for c in ("score", "direction", "z_score")},
-               **{c: annotation[c].to_numpy() for c in ("drugs", "drug_actions")},
+    positions = np.flatnonzero(_is_drug_target(ranking["gene"], drugs.index))
+    flag = flags.reindex(ranking["gene"].to_numpy()[positions])
+    return _drug_target_rows(ranking, positions, drugs, flag["top_walk_share"].to_numpy(),
+                             flag["n_signature_genes_reached"].to_numpy(), flag["fragile"].fillna(False).to_numpy(bool))
+
+
+def _is_drug_target(genes: pd.Series, drug_genes: pd.Index) -> np.ndarray:
+    """(len(genes),) bool: which genes ``drug_genes`` (unique) lists; a lookup in the index's own hash table, which
+    it keeps (``Series.isin`` builds one per call)."""
+    return drug_genes.get_indexer(genes.to_numpy()) >= 0
+
+
+def _drug_target_rows(ranking: pd.DataFrame, positions: np.ndarray, drugs: pd.DataFrame, share: np.ndarray,
+                      reached: np.ndarray, fragile: np.ndarray) -> pd.DataFrame:
+    """:func:`actionable_targets` of the drug-target rows at ``positions`` of ``ranking``, given their flags
+    (arrays aligned with ``positions``) and the drug annotation (:func:`drug_annotation`)."""
+    genes = ranking["gene"].to_numpy()[positions]
+    listed = drugs.index.get_indexer(genes)
+    annotation = {c: drugs[c].to_numpy()[listed] for c in ("drugs", "drug_actions", "indications", "signs")}
+    row = {c: ranking[c].to_numpy()[positions] for c in ("rank", "score", "direction", "z_score")}
+    columns = {"gene": genes, "rank": np.arange(1, len(genes) + 1), "overall_rank": row["rank"],
+               **{c: row[c] for c in ("score", "direction", "z_score")},
+               **{c: annotation[c] for c in ("drugs", "drug_actions")},
                "direction_agrees": [direction_agreement(direction, signs)
-                                    for direction, signs in zip(df["direction"], annotation["signs"])],
-               "indications": annotation["indications"].to_numpy(),
-               **{c: flag[c].to_numpy() for c in ("top_walk_share", "n_signature_genes_reached")},
-               **{c: df[c].to_numpy() for c in ("n_signatures_agree",) if c in df.columns}}
+                                    for direction, signs in zip(row["direction"], annotation["signs"])],
+               "indications": annotation["indications"], "top_walk_share": share, "n_signature_genes_reached": reached,
+               **{c: ranking[c].to_numpy()[positions] for c in ("n_signatures_agree",) if c in ranking.columns}}
     out = pd.DataFrame(columns)
-    out.attrs["fragile"] = genes[flag["fragile"].fillna(False).to_numpy(bool)].tolist()
+    out.attrs["fragile"] = genes[fragile].tolist()
     return out
 
 
@@ -441,7 +460,7 @@ def _first_drug_targets(genes: pd.Series, drug_genes: pd.Index, top: int | None)
     far down the ranking as needed."""
     stop = len(genes) if top is None else 64 * top
     while True:
-        positions = np.flatnonzero(genes.iloc[:stop].isin(drug_genes).to_numpy())
+        positions = np.flatnonzero(_is_drug_target(genes.iloc[:stop], drug_genes))
         if top is None or len(positions) >= top or stop >= len(genes):
             return positions[:top]
         stop *= 4
@@ -498,12 +517,11 @@ def drug_target_list(model_or_operator: Any, desired_change: pd.Series, ranking:
     op = resolve_operator(model_or_operator, context)
     genes = ranking_setup(op).gene_index
     d, _, _ = align_change(desired_change, genes)
-    attrs = ranking.attrs
+    attrs, drugs = ranking.attrs, _shared_annotation(drug_targets)
     ranking = pd.DataFrame(ranking)  # without the ranking's attrs, which pandas would deep-copy at every step
-    positions = _first_drug_targets(ranking["gene"], _shared_annotation(drug_targets).index, top)
+    positions = _first_drug_targets(ranking["gene"], drugs.index, top)
     abs_scores = _ranking_abs_scores(ranking, attrs, positions)
-    ranking = ranking.iloc[: positions[-1] + 1 if len(positions) else 0]  # up to the last drug target returned
-    nodes = genes.get_indexer(ranking["gene"].iloc[positions])
+    nodes = genes.get_indexer(ranking["gene"].to_numpy()[positions])
     if abs_scores is None:
         abs_scores = np.abs(op.adjoint(d))[nodes]
-    return actionable_targets(ranking, _flags(op, d, abs_scores, nodes), drug_targets)
+    return _drug_target_rows(ranking, positions, drugs, *_flag_values(op, d, abs_scores, nodes))
