@@ -305,15 +305,23 @@ def ranking_setup(operator: OperatorLike) -> RankingSetup:
 def _best_first(score: np.ndarray, name_rank: np.ndarray) -> np.ndarray:
     """Node order by decreasing score, equal scores by name (``name_rank``).
 
-    One unstable argsort of the scores (several times faster than a stable one), then one argsort of
-    the unique integer key (run of equal scores, name rank) to put ties in name order.
+    One unstable argsort of the scores (several times faster than a stable one), then the nodes in runs of
+    equal scores (e.g. every node whose score is 0) are put in name order by one argsort of the unique integer
+    key (run, name rank) of those nodes only.
     """
     order = np.argsort(-score)
     ordered = score[order]
-    run = np.concatenate([[0], np.cumsum(ordered[1:] != ordered[:-1])])
-    if run[-1] == len(score) - 1:  # no ties
+    tied = ordered[1:] == ordered[:-1]
+    if not tied.any():
         return order
-    return order[np.argsort(run * len(score) + name_rank[order])]
+    in_run = np.zeros(len(score), dtype=bool)
+    in_run[1:] |= tied
+    in_run[:-1] |= tied
+    at = np.flatnonzero(in_run)
+    run = np.concatenate([[0], np.cumsum(ordered[at[1:]] != ordered[at[:-1]])])
+    tied_nodes = order[at]
+    order[at] = tied_nodes[np.argsort(run * len(score) + name_rank[tied_nodes])]
+    return order
 
 
 _LABELS = np.array(["inhibit", "none", "activate"], dtype=object)  # indexed by sign + 1
