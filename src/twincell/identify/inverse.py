@@ -283,7 +283,9 @@ def ranking_setup(operator: OperatorLike) -> RankingSetup:
     """The :class:`RankingSetup` of ``operator``, built on first use and kept for the last few operators.
 
     Operators are immutable (a model hands out a new one when its parameters change), so the
-    setup is keyed by the operator object itself (held in the cache, so its id is not reused).
+    setup is keyed by the operator object itself (held in the cache, so its id is not reused). Concurrent first
+    calls may each build one, but all get the one stored first (so its :meth:`RankingSetup.derived` structures
+    are built once).
     """
     with _SETUPS_LOCK:
         entry = _SETUPS.get(id(operator))
@@ -296,6 +298,9 @@ def ranking_setup(operator: OperatorLike) -> RankingSetup:
     setup = RankingSetup(gene_index=pd.Index(names), names=names, name_rank=name_rank,
                          degree=operator_degree(operator.A))
     with _SETUPS_LOCK:
+        entry = _SETUPS.get(id(operator))
+        if entry is not None and entry[0] is operator:  # another thread built it meanwhile: one setup per operator
+            return entry[1]
         _SETUPS[id(operator)] = (operator, setup)
         while len(_SETUPS) > _MAX_SETUPS:
             _SETUPS.popitem(last=False)
