@@ -276,6 +276,18 @@ def test_each_worker_binds_its_own_reuse_port_socket():
         second.close()
 
 
+def test_startup_moves_the_loaded_objects_out_of_the_garbage_collectors_scans(service_model):
+    import gc
+
+    gc.unfreeze()
+    try:
+        with TestClient(create_app(service_model), base_url="http://localhost") as started:
+            assert started.get("/healthz").status_code == 200
+            assert gc.get_freeze_count() > 10_000  # the model, numpy, pandas, FastAPI ...
+    finally:
+        gc.unfreeze()
+
+
 def test_connection_loads_claim_one_slot_per_process_and_compare_shares(tmp_path):
     """Each worker process locks its own slot of the shared file; a worker is busier than its share when it keeps
     more than one connection above the least busy serving worker (slots of workers not serving yet are ignored)."""
