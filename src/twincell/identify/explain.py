@@ -172,7 +172,7 @@ class AbsColumns:
         self._starts = self.indptr[self._nonempty]
 
     @classmethod
-    def of(cls, M: "sp.spmatrix | AbsColumns") -> "AbsColumns":
+    def of(cls, M: sp.spmatrix | AbsColumns) -> AbsColumns:
         """``M`` itself when it already is an :class:`AbsColumns`, else its arrays."""
         return M if isinstance(M, AbsColumns) else cls(M)
 

@@ -65,6 +65,7 @@ class ConnectionLoads:
         import fcntl  # POSIX only, like SO_REUSEPORT (the only case with several sockets to balance)
 
         self._file = open(path, "r+b")  # noqa: SIM115 - held (with its lock) for the life of the worker
+        self._open = self._leaving = 0
         self._counts = memoryview(mmap.mmap(self._file.fileno(), 8 * workers)).cast("q")
         for slot in range(workers):
             try:
@@ -86,8 +87,8 @@ class ConnectionLoads:
     def change(self, opened: int = 0, leaving: int = 0) -> None:
         """Count connections opened (+1) or closed (-1), and those told to close after their answer (+1 when
         told, -1 when gone); the slot holds the connections that stay."""
-        self._open = getattr(self, "_open", 0) + opened
-        self._leaving = getattr(self, "_leaving", 0) + leaving
+        self._open += opened
+        self._leaving += leaving
         self._counts[self.slot] = self._open - self._leaving
 
     def busier_than_others(self) -> bool:
