@@ -238,25 +238,31 @@ def report(result: dict, workers: int, n: int, concurrency: int, health_concurre
           f"p50 {h50 * 1e3:.1f} ms, p99 {h99 * 1e3:.1f} ms (target < 50 ms)")
 
 
-def drug_list_seconds(model: TwinCell, body: dict, repeats: int = 5) -> tuple[float, float]:
-    """Median CPU seconds of the request's drug-target list (fragility of the ``top`` rows only) and of the
-    same list from the all-node fragility pass (the reference the tests compare it with)."""
+def step_seconds(model: TwinCell, body: dict, repeats: int = 9) -> dict[str, float]:
+    """Median CPU seconds of each step of a request's library work (``parse``: the signature from the mapping,
+    ``rank``: :func:`~twincell.identify.rank_targets`, ``drug_list``: the drug-target list of the ``top`` rows)
+    and of the same list from the all-node fragility pass (``all_node_list``, the reference the tests compare
+    it with)."""
     desired = signature_from_mapping(body["signature"]).desired_change()
     ranking = rank_targets(model, desired, context=body["context"], direction=body["direction"])
     op = resolve_operator(model, body["context"])
     d, _, _ = align_change(desired, op.genes)
 
-    def cpu(call: Callable[[], object]) -> float:
+    def cpu(call: Callable[[], object], n: int = repeats) -> float:
+        call()  # warm
         times = []
-        for _ in range(repeats):
+        for _ in range(n):
             c = time.thread_time()
             call()
             times.append(time.thread_time() - c)
         return float(np.median(times))
 
-    rows = cpu(lambda: drug_target_list(model, desired, ranking, context=body["context"], top=body["top"]))
-    every = cpu(lambda: actionable_targets(ranking, fragility(op, d, op.adjoint(d))).head(body["top"]))
-    return rows, every
+    return {"parse": cpu(lambda: signature_from_mapping(body["signature"]).desired_change()),
+            "rank": cpu(lambda: rank_targets(model, desired, context=body["context"], direction=body["direction"])),
+            "drug_list": cpu(lambda: drug_target_list(model, desired, ranking, context=body["context"],
+                                                      top=body["top"])),
+            "all_node_list": cpu(lambda: actionable_targets(ranking, fragility(op, d, op.adjoint(d))).head(body["top"]),
+                                 n=3)}
 
 
 def main() -> None:
@@ -290,7 +296,7 @@ def main() -> None:
               f"top {body['top']}")
         load_before = os.getloadavg()
         before = library_seconds(model, body)
-        rows_cpu, every_cpu = drug_list_seconds(model, body)
+        steps = step_seconds(model, body)
         results = {w: serve_and_load(model_dir, body, w, n, concurrency, args.health_concurrency)
                    for w in args.workers}
         after = library_seconds(model, body)  # the load of other jobs drifts: the baseline brackets the servers
@@ -302,8 +308,9 @@ def main() -> None:
     print(f"library work of one request (signature, rank_targets, drug_target_list top {body['top']}), one call "
           f"at a time: {direct_s * 1e3:.1f} ms per call ({1 / direct_s:.2f} calls/s), {direct_cpu * 1e3:.1f} ms CPU"
           f"  [baseline: mean of {before[0] * 1e3:.1f} ms before and {after[0] * 1e3:.1f} ms after the servers]")
-    print(f"  of which drug_target_list(top={body['top']}): {rows_cpu * 1e3:.1f} ms CPU, against "
-          f"{every_cpu * 1e3:.1f} ms for the same rows from the all-node fragility pass ({every_cpu / rows_cpu:.1f}x)")
+    print(f"  steps (median CPU): signature {steps['parse'] * 1e3:.1f} ms, rank_targets {steps['rank'] * 1e3:.1f} ms, "
+          f"drug_target_list(top={body['top']}) {steps['drug_list'] * 1e3:.1f} ms (the same rows from the all-node "
+          f"fragility pass: {steps['all_node_list'] * 1e3:.1f} ms, {steps['all_node_list'] / steps['drug_list']:.1f}x)")
     for workers, result in results.items():
         report(result, workers, n, concurrency, args.health_concurrency, direct_s, direct_cpu)
     if any(result["errors"] for result in results.values()):

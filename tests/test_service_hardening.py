@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import socket
+import sys
 import threading
 import time
 import tracemalloc
@@ -273,6 +274,78 @@ def test_each_worker_binds_its_own_reuse_port_socket():
     finally:
         first.close()
         second.close()
+
+
+def test_startup_moves_the_loaded_objects_out_of_the_garbage_collectors_scans(service_model):
+    import gc
+
+    gc.unfreeze()
+    try:
+        with TestClient(create_app(service_model), base_url="http://localhost") as started:
+            assert started.get("/healthz").status_code == 200
+            assert gc.get_freeze_count() > 10_000  # the model, numpy, pandas, FastAPI ...
+    finally:
+        gc.unfreeze()
+
+
+def test_connection_loads_claim_one_slot_per_process_and_compare_shares(tmp_path):
+    """Each worker process locks its own slot of the shared file; a worker is busier than its share when it keeps
+    more than one connection above the least busy serving worker (slots of workers not serving yet are ignored)."""
+    import subprocess
+    import sys
+
+    from twincell.service.server import ConnectionLoads
+
+    if not hasattr(socket, "SO_REUSEPORT"):
+        pytest.skip("no SO_REUSEPORT on this platform (one shared socket, nothing to balance)")
+    path = ConnectionLoads.create(3)
+    try:
+        mine = ConnectionLoads(path, 3)
+        mine.change(opened=5)
+        assert mine.slot == 0 and not mine.busier_than_others()  # nobody else serves yet
+        other = subprocess.run([sys.executable, "-c", "import sys; from twincell.service.server import "
+                                "ConnectionLoads as L; w = L(sys.argv[1], 3); w.change(opened=3); print(w.slot)",
+                                str(path)], capture_output=True, text=True, check=True)
+        assert other.stdout.strip() == "1"  # slot 0 is locked by this process
+        assert mine.busier_than_others()  # 5 > 3 + 1
+        mine.change(leaving=1)  # one connection told to close: 4 stay
+        assert not mine.busier_than_others()
+    finally:
+        path.unlink()
+
+
+def test_a_worker_above_its_share_closes_connections_after_answering(service_model, serve_app, monkeypatch,
+                                                                      tmp_path):
+    """Three keep-alive connections on a worker whose peer serves none: the first two requests are answered with
+    ``Connection: close`` (3 and 2 connections > 0 + 1), the third keeps its connection (1 is the share)."""
+    from twincell.service.server import ConnectionLoads, HeadTimeoutProtocol
+
+    if not hasattr(socket, "SO_REUSEPORT"):
+        pytest.skip("no SO_REUSEPORT on this platform (one shared socket, nothing to balance)")
+    path = ConnectionLoads.create(2)
+    loads = ConnectionLoads(path, 2)
+    with open(path, "r+b") as f:  # the peer worker's slot (1): serving, no connection (synthetic)
+        f.seek(8)
+        f.write((0).to_bytes(8, sys.byteorder, signed=True))
+    monkeypatch.setattr(HeadTimeoutProtocol, "loads", loads)
+    url = urlsplit(serve_app(create_app(service_model), http=HeadTimeoutProtocol))
+    socks = [socket.create_connection((url.hostname, url.port), timeout=10) for _ in range(3)]
+    try:
+        time.sleep(0.3)  # all three accepted
+        closing = []
+        for sock in socks:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            head = sock.recv(4096).lower()
+            assert head.startswith(b"http/1.1 200")
+            closing.append(b"connection: close" in head)
+        assert closing == [True, True, False]
+        assert socks[0].recv(4096) == b"" and socks[1].recv(4096) == b""  # closed by the server
+        socks[2].sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert socks[2].recv(4096).lower().startswith(b"http/1.1 200")
+    finally:
+        for sock in socks:
+            sock.close()
+        path.unlink()
 
 
 def test_worker_app_loads_the_saved_model(monkeypatch, service_model, tmp_path):

@@ -139,12 +139,17 @@ class Signature:
     def coverage(self, genes: Any) -> dict[str, Any]:
         """Signature genes found in / absent from a gene set (e.g. the interactome's nodes).
 
+        Parameters
+        ----------
+        genes
+            The gene set: any iterable of symbols (a ``set`` / ``frozenset`` is used as is, not copied).
+
         Returns
         -------
         dict
             ``found`` (int), ``absent`` (int), ``absent_genes`` (list of symbols).
         """
-        universe = set(genes)
+        universe = genes if isinstance(genes, (set, frozenset)) else set(genes)
         absent = [g for g in self.logfc.index if g not in universe]
         return {"found": len(self.logfc) - len(absent), "absent": len(absent), "absent_genes": absent}
 
@@ -271,30 +276,35 @@ def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | 
         keep &= (padj <= padj_max).to_numpy()
         if not keep.any():
             raise SignatureError(f"no gene of {label} has adjusted p-value <= {padj_max}", "raise padj_max")
-    frame = pd.DataFrame({"id": genes.to_numpy()[keep], "logfc": logfc.to_numpy(float)[keep]})
-    frame["padj"] = padj.to_numpy(float)[keep] if padj is not None else np.nan
-    mapping = (mapper or GeneMapper.default()).map(frame["id"])
+    ids, values = genes.to_numpy()[keep], logfc.to_numpy(float)[keep]
+    pvalues = padj.to_numpy(float)[keep] if padj is not None else np.full(len(ids), np.nan)
+    mapping = (mapper or GeneMapper.default()).map(ids)
     if not mapping.symbols:
-        raise SignatureError(f"none of the {frame['id'].nunique()} gene identifiers of {label} maps to an HGNC symbol "
+        raise SignatureError(f"none of the {len(set(ids))} gene identifiers of {label} maps to an HGNC symbol "
                              f"(e.g. {', '.join(mapping.unmapped[:5])})",
                              "use HGNC symbols, Ensembl, Entrez or UniProt IDs, or set gene_col to the gene column")
-    frame["gene"] = frame["id"].map(mapping.symbols)
-    frame = frame.dropna(subset=["gene"])
-    if not (frame["logfc"] != 0).any():
+    symbols = [mapping.symbols.get(i) for i in ids]
+    mapped = np.array([g is not None for g in symbols], dtype=bool)
+    if not (values[mapped] != 0).any():
         raise SignatureError(f"every gene of {label} that maps to an HGNC symbol has log fold change 0: "
                              "there is nothing to reverse", "check that the column holds the disease-vs-healthy log fold changes")
-    frame["abs"] = frame["logfc"].abs()
-    frame = frame.sort_values(["padj", "abs"], ascending=[True, False], na_position="last", kind="stable")
-    repeated = frame["gene"].duplicated(keep=False)
-    merged = {g: ids.tolist() for g, ids in frame.loc[repeated].groupby("gene", sort=False)["id"]}
-    frame = frame.drop_duplicates("gene").set_index("gene")
+    # the most significant row of each gene first: padj ascending (missing last), then |logFC| descending; stable
+    order = np.flatnonzero(mapped)
+    order = order[np.lexsort((-np.abs(values[order]), pvalues[order]))]
+    rows: dict[str, list[int]] = {}
+    for i in order:
+        rows.setdefault(symbols[i], []).append(i)
+    merged = {g: [str(ids[i]) for i in rows_of] for g, rows_of in rows.items() if len(rows_of) > 1}
+    first = np.array([rows_of[0] for rows_of in rows.values()], dtype=np.int64)
+    index = pd.Index(list(rows), dtype=object, name="gene")
     if mapping.unmapped:
         logger.warning("%s: %s", label, mapping.summary())
     if merged:
         logger.warning("%s: %d genes came from several rows (the most significant row kept): %s", label, len(merged),
                        "; ".join(f"{g} <- {ids}" for g, ids in list(merged.items())[:5]))
-    return Signature(name=name, logfc=frame["logfc"].rename("logfc"),
-                     padj=frame["padj"].rename("padj") if padj is not None else None, method=method,
+    return Signature(name=name, logfc=pd.Series(values[first], index=index, name="logfc"),
+                     padj=pd.Series(pvalues[first], index=index, name="padj") if padj is not None else None,
+                     method=method,
                      source=label, unmapped=list(mapping.unmapped), n_missing_values=n_missing,
                      collapsed=list(merged), missing_ids=missing_ids, merged=merged)
 

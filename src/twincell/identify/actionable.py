@@ -36,7 +36,7 @@ import scipy.sparse as sp
 
 from twincell.data.drugs import DrugTargets
 from twincell.errors import TwinCellError
-from twincell.identify.explain import max_product_levels
+from twincell.identify.explain import AbsColumns
 from twincell.identify.inverse import align_change, ranking_setup, resolve_operator
 from twincell.identify.null import degree_matched_zscores
 
@@ -46,13 +46,38 @@ TARGET_COLUMNS = ("gene", "rank", "overall_rank", "score", "direction", "z_score
                   "direction_agrees", "indications", "top_walk_share", "n_signature_genes_reached")
 
 
-def _column_max(M: sp.spmatrix, weight: np.ndarray) -> np.ndarray:
-    """(N,) ``max_g |M[g, v]| weight[g]`` per column v (0 for an empty column); ``weight`` >= 0, (N,)."""
-    M = sp.csr_matrix(M)
-    out = np.zeros(M.shape[1])
-    rows = np.repeat(np.arange(M.shape[0]), np.diff(M.indptr))
-    np.maximum.at(out, M.indices, weight[rows] * np.abs(M.data))
-    return out
+class WalkArrays:
+    """What the fragility passes need from an operator's matrices, built once per operator (:func:`walk_arrays`).
+
+    Parameters
+    ----------
+    A, R, R0
+        (N, N) propagation (``A[dst, src]``) and readout (``R[gene, node]`` after >= 1 hop, ``R0`` at hop 0)
+        matrices; never modified.
+
+    Attributes
+    ----------
+    A
+        ``|A|`` by columns: column v lists the u with ``A[u, v] != 0`` (v's successors).
+    A_rows
+        ``|A^T|`` by columns: column u lists the v with ``A[u, v] != 0`` (u's predecessors).
+    R, R0
+        ``|R|``, ``|R0|`` by columns (the genes each node reads out).
+    R_rows, R0_rows
+        ``|R^T|``, ``|R0^T|`` by columns (the nodes each gene is read out from).
+    """
+
+    def __init__(self, A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix) -> None:
+        self.A, self.A_rows = AbsColumns(A), AbsColumns(sp.csr_matrix(A).T)
+        self.R, self.R_rows = AbsColumns(R), AbsColumns(sp.csr_matrix(R).T)
+        self.R0, self.R0_rows = AbsColumns(R0), AbsColumns(sp.csr_matrix(R0).T)
+
+
+def walk_arrays(operator: Any) -> WalkArrays:
+    """The :class:`WalkArrays` of ``operator`` (``A``, ``R``, ``readout0``), built on first use and kept with the
+    operator's :func:`~twincell.identify.inverse.ranking_setup`."""
+    return ranking_setup(operator).derived("walk_arrays",
+                                           lambda: WalkArrays(operator.A, operator.R, operator.readout0))
 
 
 def best_walk_values(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, d: np.ndarray, n_hops: int,
@@ -64,7 +89,7 @@ def best_walk_values(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, d: np.ndar
     :mod:`twincell.identify.explain`. With ``B_0(v) = max_g |R[g, v] d_g|`` and
     ``B_r(v) = max(B_0(v), max_u |A[u, v]| B_{r-1}(u))`` (best walk of at most r hops ending in ``R``), the best
     walk from ``i`` is ``max(max_g |R0[g, i] d_g|, max_u |A[u, i]| B_{K-1}(u))``. Levels ``B_1 .. B_{K-1}`` are
-    computed for every node (:func:`~twincell.identify.explain.max_product_levels`, shared with explain's search
+    computed for every node (:meth:`~twincell.identify.explain.AbsColumns.levels`, shared with explain's search
     bounds); the last step only from the requested nodes (the columns of ``A`` leaving them).
 
     Parameters
@@ -86,48 +111,31 @@ def best_walk_values(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, d: np.ndar
         (N,) or (len(nodes),) largest |contribution| of one walk per start node (0 when no walk reaches a changed
         gene).
     """
+    return _best_walks(WalkArrays(A, R, R0), d, n_hops, nodes)
+
+
+def _best_walks(arrays: WalkArrays, d: np.ndarray, n_hops: int, nodes: np.ndarray | None) -> np.ndarray:
+    """:func:`best_walk_values` on prepared :class:`WalkArrays`."""
     absd = np.abs(np.asarray(d, dtype=float))
-    hop0 = _column_max(R0, absd)
-    if nodes is not None:
-        hop0 = hop0[np.asarray(nodes, dtype=np.int64)]
+    hop0 = arrays.R0.column_max(absd, nodes)
     if n_hops == 0:
         return hop0
-    bound = max_product_levels(A, _column_max(R, absd), n_hops - 1)[-1]
-    return np.maximum(hop0, _column_max(A if nodes is None else sp.csr_matrix(A)[:, nodes], bound))
+    terminal = arrays.R.column_max(absd)
+    bound = terminal
+    for _ in range(n_hops - 1):  # B_1 .. B_{K-1}
+        bound = np.maximum(terminal, _max_product_step(arrays, bound))
+    return np.maximum(hop0, arrays.A.column_max(bound, nodes))
 
 
-def _nonzero_pattern(M: sp.spmatrix, rows: np.ndarray | None = None) -> sp.csr_matrix:
-    """CSR of ``M`` (or of its ``rows``) without explicit zeros; ``M`` itself is never modified."""
-    M = sp.csr_matrix(M)
-    if rows is not None:
-        M = M[rows]  # a copy
-    elif not M.data.all():
-        M = M.copy()
-    if not M.data.all():
-        M.eliminate_zeros()
-    return M
-
-
-def _or_over_rows(pattern: sp.csr_matrix, bits: np.ndarray) -> np.ndarray:
-    """Bit sets OR-ed along a sparsity pattern: column i of the result = OR of ``bits[:, j]`` over the columns j
-    of row i of ``pattern``.
-
-    ``pattern`` is (M, N) CSR, ``bits`` (W, N) uint64 (word-major: one contiguous row per 64-bit word); returns
-    (W, M) (zero for an empty row). Each word is one gather and one ``bitwise_or.reduceat`` over the entries.
-    """
-    out = np.zeros((bits.shape[0], pattern.shape[0]), dtype=bits.dtype)
-    nonempty = np.flatnonzero(np.diff(pattern.indptr) > 0)
-    for word, row in zip(out, bits):
-        word[nonempty] = np.bitwise_or.reduceat(np.take(row, pattern.indices), pattern.indptr[nonempty])
-    return out
-
-
-def _pack_readout(R: sp.spmatrix, genes: np.ndarray) -> np.ndarray:
-    """(ceil(G / 64), N) uint64 bit sets: bit j of node v is set when ``R[genes[j], v] != 0``."""
-    sub = sp.coo_matrix(_nonzero_pattern(R, genes))
-    bits = np.zeros(((len(genes) + 63) // 64, R.shape[1]), dtype=np.uint64)
-    _set_bits(bits, sub.col, sub.row)
-    return bits
+def _max_product_step(arrays: WalkArrays, bound: np.ndarray) -> np.ndarray:
+    """(N,) ``max_u |A[u, v]| bound[u]`` per node v: pulled along every column of ``A``, or pushed from the nodes
+    with a non-zero ``bound`` when their in-edges are fewer than half of all edges (the same products and maxima)."""
+    support = np.flatnonzero(bound)
+    if 2 * len(support) < len(bound):  # else their in-edges are most edges, as a rule
+        in_edges = arrays.A_rows.indptr[support + 1] - arrays.A_rows.indptr[support]
+        if 2 * int(in_edges.sum()) < len(arrays.A_rows.indices):
+            return arrays.A_rows.scatter_max(bound, support)
+    return arrays.A.column_max(bound)
 
 
 def _set_bits(bits: np.ndarray, columns: np.ndarray, positions: np.ndarray) -> None:
@@ -135,6 +143,14 @@ def _set_bits(bits: np.ndarray, columns: np.ndarray, positions: np.ndarray) -> N
     positions = np.asarray(positions, dtype=np.uint64)
     np.bitwise_or.at(bits, ((positions // 64).astype(np.intp), columns),
                      np.left_shift(np.uint64(1), positions % np.uint64(64)))
+
+
+def _spread_bits(M: AbsColumns, columns: np.ndarray, n_rows: int) -> np.ndarray:
+    """(ceil(len(columns) / 64), n_rows) uint64 bit sets: bit j of row g is set when ``M[g, columns[j]] != 0``."""
+    indptr, positions = M.column_entries(columns)
+    bits = np.zeros(((len(columns) + 63) // 64, n_rows), dtype=np.uint64)
+    _set_bits(bits, M.indices[positions], np.repeat(np.arange(len(columns)), np.diff(indptr)))
+    return bits
 
 
 def _count_bits(bits: np.ndarray, n: int) -> np.ndarray:
@@ -171,40 +187,53 @@ def signature_genes_reached(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, sig
     np.ndarray
         (N,) or (len(nodes),) int64 counts.
     """
+    return _genes_reached(WalkArrays(A, R, R0), signature, n_hops, nodes)
+
+
+def _genes_reached(arrays: WalkArrays, signature: np.ndarray, n_hops: int, nodes: np.ndarray | None) -> np.ndarray:
+    """:func:`signature_genes_reached` on prepared :class:`WalkArrays`."""
     signature = np.asarray(signature, dtype=np.int64)
+    n = arrays.A.shape[0]
     if nodes is not None:
         nodes = np.asarray(nodes, dtype=np.int64)
         if (len(nodes) + 63) // 64 < (len(signature) + 63) // 64:
-            return _reached_forward(A, R, R0, signature, n_hops, nodes)
-    hop0 = _pack_readout(R0, signature)
+            return _reached_forward(arrays, signature, n_hops, nodes)
+    hop0 = _spread_bits(arrays.R0_rows, signature, n)
     if n_hops > 0:
-        successors = _nonzero_pattern(sp.csr_matrix(A).T)  # row v lists the u with A[u, v] != 0
-        terminal = _pack_readout(R, signature)
+        terminal = _spread_bits(arrays.R_rows, signature, n)
         reach = terminal
         for _ in range(n_hops - 1):
-            reach = terminal | _or_over_rows(successors, reach)
-        hop0 = hop0 | _or_over_rows(successors, reach)
+            reach = terminal | arrays.A.column_or(reach)
+        hop0 = hop0 | arrays.A.column_or(reach)
     counts = np.bitwise_count(hop0).sum(axis=0).astype(np.int64)
     return counts if nodes is None else counts[nodes]
 
 
-def _reached_forward(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, signature: np.ndarray, n_hops: int,
-                     nodes: np.ndarray) -> np.ndarray:
+def _reached_forward(arrays: WalkArrays, signature: np.ndarray, n_hops: int, nodes: np.ndarray) -> np.ndarray:
     """:func:`signature_genes_reached` for a few start nodes: one bit per start node, propagated forwards.
 
     ``W_h(u)`` = start nodes with a walk of 1..h hops to ``u``: ``W_1(u) = ⋃_{A[u, v] != 0} S(v)``,
     ``W_h(u) = ⋃_{A[u, v] != 0} (S(v) ∪ W_{h-1}(v))`` (``S(v)``: v's own bit). Gene g is reached from start
-    node i when ``R0[g, i] != 0`` or ``R[g, v] != 0`` for some v with i in ``W_K(v)``.
+    node i when ``R0[g, i] != 0`` or ``R[g, v] != 0`` for some v with i in ``W_K(v)``. ``W_1`` is spread from the
+    start nodes' own edges, and ``W_K`` is needed (and computed) only at the nodes that read out a signature gene.
     """
-    start = np.zeros(((len(nodes) + 63) // 64, A.shape[0]), dtype=np.uint64)
+    n = arrays.A.shape[0]
+    start = np.zeros(((len(nodes) + 63) // 64, n), dtype=np.uint64)
     _set_bits(start, nodes, np.arange(len(nodes)))
-    genes = _or_over_rows(_nonzero_pattern(R0, signature), start)
+    genes = arrays.R0_rows.column_or(start, signature)
     if n_hops > 0:
-        predecessors = _nonzero_pattern(A)  # row u lists the v with A[u, v] != 0
-        walked = _or_over_rows(predecessors, start)
-        for _ in range(n_hops - 1):
-            walked = _or_over_rows(predecessors, start | walked)
-        genes |= _or_over_rows(_nonzero_pattern(R, signature), walked)
+        walked = _spread_bits(arrays.A, nodes, n)  # W_1: the start nodes' successors
+        reads_out = np.zeros(n, dtype=bool)
+        reads_out[arrays.R_rows.indices[arrays.R_rows.column_entries(signature)[1]]] = True
+        readers = np.flatnonzero(reads_out)
+        for hop in range(2, n_hops + 1):
+            if hop < n_hops:
+                walked = arrays.A_rows.column_or(start | walked)
+            else:  # the last hop only onto the nodes that read out a signature gene
+                last = np.zeros_like(walked)
+                last[:, readers] = arrays.A_rows.column_or(start | walked, readers)
+                walked = last
+        genes |= arrays.R_rows.column_or(walked, signature)
     return _count_bits(genes, len(nodes))
 
 
@@ -231,15 +260,21 @@ def fragility(operator: Any, d: np.ndarray, signed_scores: np.ndarray,
         zero score; above 1 when walks cancel), ``n_signature_genes_reached``, ``fragile`` (see
         :data:`FRAGILE_SHARE`).
     """
-    A, R, R0, k = operator.A, operator.R, operator.readout0, int(operator.n_hops)
     index = np.arange(len(operator.genes)) if nodes is None else np.asarray(nodes, dtype=np.int64)
-    best = best_walk_values(A, R, R0, d, k, nodes=nodes)
-    scores = np.abs(np.asarray(signed_scores, dtype=float))[index]
-    share = np.divide(best, scores, out=np.full(len(best), np.nan), where=scores > 0)
-    reached = signature_genes_reached(A, R, R0, np.flatnonzero(np.asarray(d) != 0), k, nodes=nodes)
-    return pd.DataFrame({"top_walk_share": share, "n_signature_genes_reached": reached,
-                         "fragile": (share > FRAGILE_SHARE) | (reached < FRAGILE_MIN_GENES)},
-                        index=pd.Index(np.asarray(operator.genes)[index].astype(str), name="gene"))
+    share, reached, fragile = _flag_values(operator, d, np.abs(np.asarray(signed_scores, dtype=float))[index], nodes)
+    return pd.DataFrame({"top_walk_share": share, "n_signature_genes_reached": reached, "fragile": fragile},
+                        index=pd.Index(ranking_setup(operator).names[index], name="gene"))
+
+
+def _flag_values(operator: Any, d: np.ndarray, abs_scores: np.ndarray,
+                 nodes: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`fragility`'s three columns as arrays, from the nodes' |scores| ((N,) or (len(nodes),), in ``nodes``
+    order)."""
+    arrays, k = walk_arrays(operator), int(operator.n_hops)
+    best = _best_walks(arrays, d, k, nodes)
+    share = np.divide(best, abs_scores, out=np.full(len(best), np.nan), where=abs_scores > 0)
+    reached = _genes_reached(arrays, np.flatnonzero(np.asarray(d) != 0), k, nodes)
+    return share, reached, (share > FRAGILE_SHARE) | (reached < FRAGILE_MIN_GENES)
 
 
 def direction_agreement(direction: str, signs: Sequence[int]) -> str:
@@ -315,19 +350,35 @@ def actionable_targets(ranking: pd.DataFrame, flags: pd.DataFrame,
         genes of the table.
     """
     drugs = _shared_annotation(drug_targets)
-    df = ranking[ranking["gene"].isin(drugs.index)]
-    genes = df["gene"].to_numpy()
-    annotation, flag = drugs.reindex(genes), flags.reindex(genes)
-    columns = {"gene": genes, "rank": np.arange(1, len(df) + 1), "overall_rank": df["rank"].to_numpy(),
-               **{c: df[c].to_numpy() for c in ("score", "direction", "z_score")},
-               **{c: annotation[c].to_numpy() for c in ("drugs", "drug_actions")},
+    positions = np.flatnonzero(_is_drug_target(ranking["gene"], drugs.index))
+    flag = flags.reindex(ranking["gene"].to_numpy()[positions])
+    return _drug_target_rows(ranking, positions, drugs, flag["top_walk_share"].to_numpy(),
+                             flag["n_signature_genes_reached"].to_numpy(), flag["fragile"].fillna(False).to_numpy(bool))
+
+
+def _is_drug_target(genes: pd.Series, drug_genes: pd.Index) -> np.ndarray:
+    """(len(genes),) bool: which genes ``drug_genes`` (unique) lists; a lookup in the index's own hash table, which
+    it keeps (``Series.isin`` builds one per call)."""
+    return drug_genes.get_indexer(genes.to_numpy()) >= 0
+
+
+def _drug_target_rows(ranking: pd.DataFrame, positions: np.ndarray, drugs: pd.DataFrame, share: np.ndarray,
+                      reached: np.ndarray, fragile: np.ndarray) -> pd.DataFrame:
+    """:func:`actionable_targets` of the drug-target rows at ``positions`` of ``ranking``, given their flags
+    (arrays aligned with ``positions``) and the drug annotation (:func:`drug_annotation`)."""
+    genes = ranking["gene"].to_numpy()[positions]
+    listed = drugs.index.get_indexer(genes)
+    annotation = {c: drugs[c].to_numpy()[listed] for c in ("drugs", "drug_actions", "indications", "signs")}
+    row = {c: ranking[c].to_numpy()[positions] for c in ("rank", "score", "direction", "z_score")}
+    columns = {"gene": genes, "rank": np.arange(1, len(genes) + 1), "overall_rank": row["rank"],
+               **{c: row[c] for c in ("score", "direction", "z_score")},
+               **{c: annotation[c] for c in ("drugs", "drug_actions")},
                "direction_agrees": [direction_agreement(direction, signs)
-                                    for direction, signs in zip(df["direction"], annotation["signs"])],
-               "indications": annotation["indications"].to_numpy(),
-               **{c: flag[c].to_numpy() for c in ("top_walk_share", "n_signature_genes_reached")},
-               **{c: df[c].to_numpy() for c in ("n_signatures_agree",) if c in df.columns}}
+                                    for direction, signs in zip(row["direction"], annotation["signs"])],
+               "indications": annotation["indications"], "top_walk_share": share, "n_signature_genes_reached": reached,
+               **{c: ranking[c].to_numpy()[positions] for c in ("n_signatures_agree",) if c in ranking.columns}}
     out = pd.DataFrame(columns)
-    out.attrs["fragile"] = genes[flag["fragile"].fillna(False).to_numpy(bool)].tolist()
+    out.attrs["fragile"] = genes[fragile].tolist()
     return out
 
 
@@ -409,10 +460,27 @@ def _first_drug_targets(genes: pd.Series, drug_genes: pd.Index, top: int | None)
     far down the ranking as needed."""
     stop = len(genes) if top is None else 64 * top
     while True:
-        positions = np.flatnonzero(genes.iloc[:stop].isin(drug_genes).to_numpy())
+        positions = np.flatnonzero(_is_drug_target(genes.iloc[:stop], drug_genes))
         if top is None or len(positions) >= top or stop >= len(genes):
             return positions[:top]
         stop *= 4
+
+
+def _ranking_abs_scores(ranking: pd.DataFrame, attrs: dict, positions: np.ndarray) -> np.ndarray | None:
+    """|adjoint score| of the ranking's rows at ``positions``, when the ranking holds it exactly, else None.
+
+    A :func:`~twincell.identify.rank_targets` ranking by the adjoint (its ``attrs``) holds it as ``|alignment|``
+    (with a null) or as ``score`` itself (without a null or normalisation: the alignment in the row's direction).
+    """
+    if attrs.get("method") != "adjoint":
+        return None
+    if "alignment" in ranking.columns:
+        column = "alignment"
+    elif attrs.get("null") == "none" and attrs.get("normalize") == "none":
+        column = "score"
+    else:
+        return None
+    return np.abs(ranking[column].to_numpy(dtype=float)[positions])
 
 
 def drug_target_list(model_or_operator: Any, desired_change: pd.Series, ranking: pd.DataFrame,
@@ -421,7 +489,8 @@ def drug_target_list(model_or_operator: Any, desired_change: pd.Series, ranking:
     """The actionable list of one ranking: its fragility flags computed on the same operator and change.
 
     Only the rows returned are flagged (:func:`fragility` for those nodes); a row's values do not depend on
-    ``top``.
+    ``top``. The targets' |scores| are read from a :func:`~twincell.identify.rank_targets` ranking by the adjoint
+    (``score``, or ``alignment`` with a null) and recomputed with one adjoint pass for any other ranking.
 
     Parameters
     ----------
@@ -448,8 +517,11 @@ def drug_target_list(model_or_operator: Any, desired_change: pd.Series, ranking:
     op = resolve_operator(model_or_operator, context)
     genes = ranking_setup(op).gene_index
     d, _, _ = align_change(desired_change, genes)
+    attrs, drugs = ranking.attrs, _shared_annotation(drug_targets)
     ranking = pd.DataFrame(ranking)  # without the ranking's attrs, which pandas would deep-copy at every step
-    positions = _first_drug_targets(ranking["gene"], _shared_annotation(drug_targets).index, top)
-    ranking = ranking.iloc[: positions[-1] + 1 if len(positions) else 0]  # up to the last drug target returned
-    nodes = genes.get_indexer(ranking["gene"].iloc[positions])
-    return actionable_targets(ranking, fragility(op, d, op.adjoint(d), nodes=nodes), drug_targets)
+    positions = _first_drug_targets(ranking["gene"], drugs.index, top)
+    abs_scores = _ranking_abs_scores(ranking, attrs, positions)
+    nodes = genes.get_indexer(ranking["gene"].to_numpy()[positions])
+    if abs_scores is None:
+        abs_scores = np.abs(op.adjoint(d))[nodes]
+    return _drug_target_rows(ranking, positions, drugs, *_flag_values(op, d, abs_scores, nodes))

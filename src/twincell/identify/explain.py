@@ -135,20 +135,117 @@ def max_product_levels(A: sp.spmatrix, terminal: np.ndarray, n_hops: int) -> np.
     Returns
     -------
     np.ndarray
-        (K + 1, N) array ``B[r, v]``, computed per column of the CSC arrays (one ``maximum.reduceat`` per hop).
+        (K + 1, N) array ``B[r, v]`` (:meth:`AbsColumns.levels`).
     """
-    csc = _canonical(A, "csc")
-    abs_data = np.abs(csc.data)
-    starts = csc.indptr[:-1]
-    nonempty = np.flatnonzero(np.diff(csc.indptr) > 0)
-    bounds = np.zeros((n_hops + 1, A.shape[0]))
-    bounds[0] = terminal
-    for r in range(1, n_hops + 1):
-        step = np.zeros(A.shape[1])
+    return AbsColumns.of(A).levels(terminal, n_hops)
+
+
+class AbsColumns:
+    """``|M|`` column by column: the CSC arrays of the max-product passes, built once per matrix and reused.
+
+    Entries stored as explicit zeros are dropped; indices are kept as ``intp`` (a gather with 32-bit indices
+    converts them on every call).
+
+    Parameters
+    ----------
+    M
+        (n_rows, n_cols) sparse matrix, any format; never modified.
+
+    Attributes
+    ----------
+    indptr, indices, data
+        Canonical CSC arrays of ``|M|`` (``indices`` as ``intp``).
+    shape
+        ``M.shape``.
+    """
+
+    def __init__(self, M: sp.spmatrix) -> None:
+        csc = _canonical(M, "csc")
+        if not csc.data.all():
+            csc = csc.copy()  # _canonical may hand back M itself
+            csc.eliminate_zeros()
+        self.shape = csc.shape
+        self.indptr = csc.indptr.astype(np.intp)
+        self.indices = csc.indices.astype(np.intp)
+        self.data = np.abs(csc.data).astype(np.float64)
+        self._nonempty = np.flatnonzero(np.diff(self.indptr) > 0)
+        self._starts = self.indptr[self._nonempty]
+
+    @classmethod
+    def of(cls, M: sp.spmatrix | AbsColumns) -> AbsColumns:
+        """``M`` itself when it already is an :class:`AbsColumns`, else its arrays."""
+        return M if isinstance(M, AbsColumns) else cls(M)
+
+    def column_entries(self, columns: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Where the entries of ``columns`` (default: all) lie in :attr:`indices` / :attr:`data`.
+
+        Returns
+        -------
+        indptr
+            (len(columns) + 1,) offsets of each column's entries in ``positions``.
+        positions
+            Positions of those entries, column after column (None for all columns: :attr:`indices` itself).
+        """
+        if columns is None:
+            return self.indptr, None
+        columns = np.asarray(columns, dtype=np.intp)
+        lengths = self.indptr[columns + 1] - self.indptr[columns]
+        indptr = np.zeros(len(columns) + 1, dtype=np.intp)
+        np.cumsum(lengths, out=indptr[1:])
+        return indptr, np.repeat(self.indptr[columns] - indptr[:-1], lengths) + np.arange(indptr[-1])
+
+    def column_max(self, weight: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
+        """``max_g |M[g, v]| weight[g]`` per column v (0 for an empty column); ``weight`` >= 0, (n_rows,).
+
+        Returns (n_cols,), or (len(columns),) for the ``columns`` given (a gather of their entries only).
+        """
+        indptr, positions = self.column_entries(columns)
+        out = np.zeros(len(indptr) - 1)
+        nonempty = self._nonempty if columns is None else np.flatnonzero(np.diff(indptr) > 0)
         if nonempty.size:
-            step[nonempty] = np.maximum.reduceat(abs_data * bounds[r - 1][csc.indices], starts[nonempty])
-        bounds[r] = np.maximum(bounds[0], step)
-    return bounds
+            rows = self.indices if positions is None else self.indices[positions]
+            values = np.take(np.asarray(weight, dtype=np.float64), rows, mode="clip")  # in range: no checked copy
+            values *= self.data if positions is None else self.data[positions]
+            out[nonempty] = np.maximum.reduceat(values, indptr[nonempty])
+        return out
+
+    def scatter_max(self, weight: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """``max_v |M[g, v]| weight[v]`` per row g over the ``columns`` v given (0 where none reaches g), (n_rows,).
+
+        The transpose-side twin of :meth:`column_max` (same products, same maxima), pushed from a few columns:
+        its cost is their entries only.
+        """
+        indptr, positions = self.column_entries(columns)
+        out = np.zeros(self.shape[0])
+        values = np.repeat(np.asarray(weight, dtype=np.float64)[columns], np.diff(indptr))
+        values *= self.data[positions]
+        np.maximum.at(out, self.indices[positions], values)
+        return out
+
+    def column_or(self, bits: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
+        """Bit sets OR-ed along the sparsity pattern: result column v = OR of ``bits[:, g]`` over the rows g of
+        column v of ``M`` (zero for an empty column).
+
+        ``bits`` is (W, n_rows) uint64 (word-major: one contiguous row per 64-bit word); returns (W, n_cols), or
+        (W, len(columns)). Each word is one gather and one ``bitwise_or.reduceat`` over the entries.
+        """
+        indptr, positions = self.column_entries(columns)
+        out = np.zeros((bits.shape[0], len(indptr) - 1), dtype=bits.dtype)
+        nonempty = self._nonempty if columns is None else np.flatnonzero(np.diff(indptr) > 0)
+        if nonempty.size:
+            rows = self.indices if positions is None else self.indices[positions]
+            starts = indptr[nonempty]
+            for word, row in zip(out, bits):
+                word[nonempty] = np.bitwise_or.reduceat(np.take(row, rows, mode="clip"), starts)
+        return out
+
+    def levels(self, terminal: np.ndarray, n_hops: int) -> np.ndarray:
+        """(K + 1, N) max-product levels ``B`` of :func:`max_product_levels` (one ``maximum.reduceat`` per hop)."""
+        bounds = np.zeros((n_hops + 1, self.shape[1]))
+        bounds[0] = terminal
+        for r in range(1, n_hops + 1):
+            np.maximum(bounds[0], self.column_max(bounds[r - 1]), out=bounds[r])
+        return bounds
 
 
 def _canonical(M: sp.spmatrix, fmt: str) -> sp.spmatrix:

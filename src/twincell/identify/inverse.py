@@ -30,9 +30,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,7 @@ from twincell.identify.null import (
 )
 
 logger = logging.getLogger("twincell.identify")
+T = TypeVar("T")
 
 Direction = Literal["both", "inhibit", "activate"]
 Method = Literal["adjoint", "simulate"]
@@ -235,6 +236,9 @@ class RankingSetup:
         (N,) position of each gene in alphabetical order (the tie-break of equal scores).
     degree
         (N,) in + out degree of each node in ``A`` (:func:`~twincell.identify.null.operator_degree`).
+
+    Other per-operator structures (e.g. the fragility passes' arrays) are built on first use and kept with
+    :meth:`derived`.
     """
 
     gene_index: pd.Index
@@ -243,6 +247,8 @@ class RankingSetup:
     degree: np.ndarray
     _bins: dict[int, np.ndarray] = field(default_factory=dict)
     _druggable: dict[int, tuple[DrugTargets, np.ndarray]] = field(default_factory=dict)
+    _derived: dict[str, Any] = field(default_factory=dict)
+    _derived_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def bins(self, n_bins: int) -> np.ndarray:
         """(N,) degree quantile bin codes for ``n_bins`` bins (kept per ``n_bins``)."""
@@ -258,6 +264,15 @@ class RankingSetup:
             self._druggable[id(drug_targets)] = entry
         return entry[1]
 
+    def derived(self, name: str, build: Callable[[], T]) -> T:
+        """The operator-only structure ``name``: ``build()`` on first use, then the same object (thread-safe:
+        built once even when concurrent requests ask at the same time). ``build`` must depend on the operator only.
+        """
+        with self._derived_lock:
+            if name not in self._derived:
+                self._derived[name] = build()
+            return self._derived[name]
+
 
 _SETUPS: OrderedDict[int, tuple[Any, RankingSetup]] = OrderedDict()
 _SETUPS_LOCK = threading.Lock()
@@ -268,7 +283,9 @@ def ranking_setup(operator: OperatorLike) -> RankingSetup:
     """The :class:`RankingSetup` of ``operator``, built on first use and kept for the last few operators.
 
     Operators are immutable (a model hands out a new one when its parameters change), so the
-    setup is keyed by the operator object itself (held in the cache, so its id is not reused).
+    setup is keyed by the operator object itself (held in the cache, so its id is not reused). Concurrent first
+    calls may each build one, but all get the one stored first (so its :meth:`RankingSetup.derived` structures
+    are built once).
     """
     with _SETUPS_LOCK:
         entry = _SETUPS.get(id(operator))
@@ -281,6 +298,9 @@ def ranking_setup(operator: OperatorLike) -> RankingSetup:
     setup = RankingSetup(gene_index=pd.Index(names), names=names, name_rank=name_rank,
                          degree=operator_degree(operator.A))
     with _SETUPS_LOCK:
+        entry = _SETUPS.get(id(operator))
+        if entry is not None and entry[0] is operator:  # another thread built it meanwhile: one setup per operator
+            return entry[1]
         _SETUPS[id(operator)] = (operator, setup)
         while len(_SETUPS) > _MAX_SETUPS:
             _SETUPS.popitem(last=False)
@@ -290,15 +310,23 @@ def ranking_setup(operator: OperatorLike) -> RankingSetup:
 def _best_first(score: np.ndarray, name_rank: np.ndarray) -> np.ndarray:
     """Node order by decreasing score, equal scores by name (``name_rank``).
 
-    One unstable argsort of the scores (several times faster than a stable one), then one argsort of
-    the unique integer key (run of equal scores, name rank) to put ties in name order.
+    One unstable argsort of the scores (several times faster than a stable one), then the nodes in runs of
+    equal scores (e.g. every node whose score is 0) are put in name order by one argsort of the unique integer
+    key (run, name rank) of those nodes only.
     """
     order = np.argsort(-score)
     ordered = score[order]
-    run = np.concatenate([[0], np.cumsum(ordered[1:] != ordered[:-1])])
-    if run[-1] == len(score) - 1:  # no ties
+    tied = ordered[1:] == ordered[:-1]
+    if not tied.any():
         return order
-    return order[np.argsort(run * len(score) + name_rank[order])]
+    in_run = np.zeros(len(score), dtype=bool)
+    in_run[1:] |= tied
+    in_run[:-1] |= tied
+    at = np.flatnonzero(in_run)
+    run = np.concatenate([[0], np.cumsum(ordered[at[1:]] != ordered[at[:-1]])])
+    tied_nodes = order[at]
+    order[at] = tied_nodes[np.argsort(run * len(score) + name_rank[tied_nodes])]
+    return order
 
 
 _LABELS = np.array(["inhibit", "none", "activate"], dtype=object)  # indexed by sign + 1

@@ -5,13 +5,22 @@ Ranking holds the GIL, so one process uses about one core however many threads i
 with its own ``SO_REUSEPORT`` listening socket on the port (:class:`PortListener`); each builds its app
 with :func:`app_from_env` from the environment variables set here, loads the saved model read-only and
 warms the context-free operator before it accepts requests.
+
+The kernel spreads new connections over the workers' sockets at random, and a keep-alive connection stays
+with its worker: 16 connections often split 10:6, and the busier worker's queue sets the tail latency. The
+workers therefore publish their open connections (:class:`ConnectionLoads`), and a worker holding more than one
+connection above the least busy one answers its next request with ``Connection: close``: the client
+reconnects, and the kernel places the new connection again, until the workers hold equal shares.
 """
 
 from __future__ import annotations
 
 import asyncio
+import mmap
 import os
 import socket
+import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,11 +38,63 @@ from twincell.service.auth import TOKEN_ENV, resolve_token
 
 MODEL_ENV = "TWINCELL_SERVE_MODEL"
 HOSTS_ENV = "TWINCELL_SERVE_HOSTS"
+LOADS_ENV = "TWINCELL_SERVE_LOADS"  # "<file>:<workers>": the workers' open-connection counts (ConnectionLoads)
 KEEP_ALIVE_S = 5  # idle keep-alive connections are closed after this many seconds
 GRACEFUL_SHUTDOWN_S = 30  # requests still running at shutdown get this long to finish
 # uvicorn's supervisor kills a worker that does not answer its ping within this many seconds (uvicorn: 5 s). A
 # worker importing torch and loading the model on a busy machine can miss 5 s and be killed over and over.
 WORKER_HEALTHCHECK_S = 120
+
+
+class ConnectionLoads:
+    """Open connections of each worker process, in a small file that every worker maps.
+
+    One signed 64-bit slot per worker (-1: no worker serves from it yet). A worker claims the first slot whose
+    byte range it can lock (``fcntl.lockf``; the kernel drops the lock when the process dies, so a restarted
+    worker takes the slot over), writes its count there when a connection opens or closes, and reads the others'.
+
+    Parameters
+    ----------
+    path
+        The file, made by :meth:`create`.
+    workers
+        Number of slots.
+    """
+
+    def __init__(self, path: str | os.PathLike, workers: int) -> None:
+        import fcntl  # POSIX only, like SO_REUSEPORT (the only case with several sockets to balance)
+
+        self._file = open(path, "r+b")  # noqa: SIM115 - held (with its lock) for the life of the worker
+        self._open = self._leaving = 0
+        self._counts = memoryview(mmap.mmap(self._file.fileno(), 8 * workers)).cast("q")
+        for slot in range(workers):
+            try:
+                fcntl.lockf(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB, 8, 8 * slot)
+            except OSError:
+                continue
+            self.slot = slot
+            return
+        raise RuntimeError(f"all {workers} worker slots of {path} are taken")
+
+    @staticmethod
+    def create(workers: int) -> Path:
+        """A new slot file for ``workers`` workers, every slot -1 (the caller deletes it)."""
+        fd, name = tempfile.mkstemp(prefix="twincell-serve-", suffix=".loads")
+        with os.fdopen(fd, "wb") as f:
+            f.write((-1).to_bytes(8, sys.byteorder, signed=True) * workers)  # native order, as the "q" view reads
+        return Path(name)
+
+    def change(self, opened: int = 0, leaving: int = 0) -> None:
+        """Count connections opened (+1) or closed (-1), and those told to close after their answer (+1 when
+        told, -1 when gone); the slot holds the connections that stay."""
+        self._open += opened
+        self._leaving += leaving
+        self._counts[self.slot] = self._open - self._leaving
+
+    def busier_than_others(self) -> bool:
+        """Whether this worker keeps more than one connection above the least busy serving worker."""
+        others = [c for i, c in enumerate(self._counts) if i != self.slot and c >= 0]
+        return bool(others) and self._counts[self.slot] > min(others) + 1
 
 
 class HeadTimeoutProtocol(BaseHTTPProtocol):
@@ -47,7 +108,9 @@ class HeadTimeoutProtocol(BaseHTTPProtocol):
     """
 
     head_timeout_s: float = 10.0
+    loads: ConnectionLoads | None = None  #: set in each worker of a multi-worker server (:func:`app_from_env`)
     _head_timer: asyncio.TimerHandle | None = None
+    _leaving: bool = False
 
     def _waiting_for_head(self) -> bool:
         return self.cycle is None or self.cycle.response_complete
@@ -62,22 +125,34 @@ class HeadTimeoutProtocol(BaseHTTPProtocol):
             self._head_timer = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        """Start the clock for the first request head."""
+        """Start the clock for the first request head; count the connection."""
         super().connection_made(transport)
         self._arm()
+        if self.loads is not None:
+            self.loads.change(opened=1)
 
     def data_received(self, data: bytes) -> None:
-        """Parse as uvicorn does; stop the clock once a request head is complete, start it for the next one."""
+        """Parse as uvicorn does; stop the clock once a request head is complete, start it for the next one.
+
+        A request that arrives while this worker keeps more connections than its share is answered with
+        ``Connection: close`` (the client reconnects, and the kernel places the connection anew).
+        """
         super().data_received(data)
         if self._waiting_for_head():
             self._arm()
-        else:
-            self._disarm()
+            return
+        self._disarm()
+        if self.loads is not None and not self._leaving and self.loads.busier_than_others():
+            self.cycle.keep_alive = False
+            self._leaving = True
+            self.loads.change(leaving=1)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """Stop the clock."""
+        """Stop the clock; count the connection out."""
         self._disarm()
         super().connection_lost(exc)
+        if self.loads is not None:
+            self.loads.change(opened=-1, leaving=-1 if self._leaving else 0)
 
     def _head_timeout(self) -> None:
         self._head_timer = None
@@ -88,12 +163,18 @@ class HeadTimeoutProtocol(BaseHTTPProtocol):
 def app_from_env() -> FastAPI:
     """The app of one worker process: model directory, token and allowed hosts from the environment.
 
-    Reads ``$TWINCELL_SERVE_MODEL`` (saved model directory), ``$TWINCELL_API_TOKEN`` and
-    ``$TWINCELL_SERVE_HOSTS`` (comma-separated host names), as :func:`serve` sets them.
+    Reads ``$TWINCELL_SERVE_MODEL`` (saved model directory), ``$TWINCELL_API_TOKEN``,
+    ``$TWINCELL_SERVE_HOSTS`` (comma-separated host names) and ``$TWINCELL_SERVE_LOADS`` (the workers'
+    :class:`ConnectionLoads` file and their number; balancing is off without it), as :func:`serve` sets them.
     """
     model = TwinCell.load(os.environ[MODEL_ENV])
     model.operator(None)  # build the context-free operator now, not in the first request
-    return create_app(model, token=resolve_token(), allowed_hosts=os.environ[HOSTS_ENV].split(","))
+    app = create_app(model, token=resolve_token(), allowed_hosts=os.environ[HOSTS_ENV].split(","))
+    if os.environ.get(LOADS_ENV):
+        path, workers = os.environ[LOADS_ENV].rsplit(":", 1)
+        HeadTimeoutProtocol.loads = ConnectionLoads(path, int(workers))
+        HeadTimeoutProtocol.loads.change()  # serving, with no connection yet
+    return app
 
 
 def serve(model: TwinCell | Path, *, host: str, port: int, token: str | None, allowed_hosts: Sequence[str],
@@ -135,9 +216,15 @@ def serve(model: TwinCell | Path, *, host: str, port: int, token: str | None, al
                     timeout_worker_healthcheck=WORKER_HEALTHCHECK_S, **options)
         return
     reuse_port_socket(host, port).close()  # a taken port fails here, once, not in every worker
+    loads = ConnectionLoads.create(workers)
+    os.environ[LOADS_ENV] = f"{loads}:{workers}"
     config = uvicorn.Config(f"{__name__}:app_from_env", factory=True, workers=workers,
                             timeout_worker_healthcheck=WORKER_HEALTHCHECK_S, **options)
-    Multiprocess(config, sockets=[PortListener(host, port)]).run()
+    try:
+        Multiprocess(config, sockets=[PortListener(host, port)]).run()
+    finally:
+        loads.unlink(missing_ok=True)
+        os.environ.pop(LOADS_ENV, None)
 
 
 def reuse_port_socket(host: str, port: int) -> socket.socket:
