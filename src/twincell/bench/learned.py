@@ -12,6 +12,9 @@ context; many signatures go through one batched adjoint (``PropagationOperator.a
 * ``twincell_centered`` ranks with the same trained model, each alignment minus its exact expectation
   over permutations of the signature's values among its genes (``rank_targets(..., null="center")``):
   one adjoint pass of the centred signature, magnitudes kept.
+* ``twincell_common`` ranks with the same trained model, each signature minus its least-squares
+  projection, on its own genes, onto the operator's common response directions (the top singular
+  vectors of the response matrix; ``rank_targets(..., null="common")``): one adjoint pass.
 * ``random_sign_prior`` is the same untrained network with seeded random signs (+1 / -1) on the
   unsigned PPI edges: a network that learned nothing, but whose every edge transmits.
 
@@ -32,7 +35,7 @@ import torch
 from twincell.bench.methods import Method, Resources, register_method
 from twincell.data.perturbation import PerturbationDataset
 from twincell.errors import TwinCellError
-from twincell.identify.null import calibrate, centered_change, shuffled_changes
+from twincell.identify.null import calibrate, centered_change, common_directions, remove_common, shuffled_changes
 from twincell.model import TwinCell
 
 #: tanh of this is 1.0 in float32: a learned-sign parameter set to +-SATURATED is a fixed sign.
@@ -49,6 +52,10 @@ class _TwinCellRanker(Method):
     null = "none"
     #: shuffles per signature when ``null == "shuffle"``.
     n_null = 50
+    #: ``common`` only: number of common response directions removed, and whether each node's
+    #: response is scaled to unit norm before they are computed.
+    n_common = 10
+    unit_columns = False
 
     def __init__(self, resources: Resources) -> None:
         super().__init__(resources)
@@ -79,6 +86,8 @@ class _TwinCellRanker(Method):
         its own genes (:func:`twincell.identify.null.calibrate`; one adjoint over 1 + ``n_null`` columns).
         With ``null = "center"`` each signature is centred on its own genes first
         (:func:`twincell.identify.null.centered_change`; still one batched adjoint over all signatures).
+        With ``null = "common"`` each signature loses its projection onto the operator's ``n_common``
+        common response directions on its own genes (:func:`twincell.identify.null.remove_common`).
         """
         model = self._require_model()
         # a gate-free model has one operator whatever the context: ask the model's cache for that one
@@ -87,6 +96,9 @@ class _TwinCellRanker(Method):
         D = np.column_stack([-s.reindex(genes, fill_value=0.0).to_numpy(float) for s in signatures])
         if self.null == "center":
             D = centered_change(D, np.column_stack([genes.isin(s.index) for s in signatures]))
+        elif self.null == "common":
+            D = remove_common(D, np.column_stack([genes.isin(s.index) for s in signatures]),
+                              common_directions(op, self.n_common, self.unit_columns, self.resources.seed))
         self_weight = float(model.module.self_weight.detach()) if self.own_transcript else 0.0
         if self.null != "shuffle":
             return pd.DataFrame(np.asarray(op.adjoint(D), dtype=float) + self_weight * D, index=genes)
@@ -164,6 +176,19 @@ class TwinCellCentered(TwinCellMethod):
     description = ("TwinCell, adjoint alignment minus its exact mean over permutations of the signature's values "
                    "(null='center')")
     null = "center"
+    predicts_response = False  # its forward predictions are twincell's
+
+
+@register_method
+class TwinCellCommon(TwinCellMethod):
+    """TwinCell with the operator's common response directions removed from each signature: its
+    least-squares projection, on its own genes, onto the top ``n_common`` left singular vectors of the
+    response matrix (``rank_targets(..., null="common")``), then the exact adjoint. Trained like ``twincell``."""
+
+    name = "twincell_common"
+    description = ("TwinCell, adjoint of the signature minus its projection onto the operator's 10 common "
+                   "response directions (null='common')")
+    null = "common"
     predicts_response = False  # its forward predictions are twincell's
 
 

@@ -19,6 +19,9 @@ score becomes ``(s_i - mean_b) / sd_b``; the exact alignment stays in the ``alig
 ``null="center"`` subtracts instead the alignment's exact expectation over all permutations of the
 values among the signature's genes, the part every permutation shares: one adjoint pass of the
 centred change (:func:`~twincell.identify.null.centered_change`), no shuffles, no division by a spread.
+``null="common"`` removes from the change, on its own genes, its least-squares projection onto the
+operator's ``n_common`` common response directions (:func:`~twincell.identify.null.common_directions`,
+cached per operator) before the one adjoint pass (:func:`~twincell.identify.null.remove_common`).
 
 What ranking needs besides the adjoint (gene index, degree bins, druggable mask, name order for
 ties) is computed once per operator (:func:`ranking_setup`), so a ranking costs little more than
@@ -45,8 +48,10 @@ from twincell.identify.null import (
     binned_zscores,
     calibrate,
     centered_change,
+    common_directions,
     degree_bins,
     operator_degree,
+    remove_common,
     shuffled_changes,
 )
 
@@ -56,9 +61,11 @@ T = TypeVar("T")
 Direction = Literal["both", "inhibit", "activate"]
 Method = Literal["adjoint", "simulate"]
 Normalize = Literal["none", "cosine"]
-Null = Literal["none", "shuffle", "center"]
+Null = Literal["none", "shuffle", "center", "common"]
 RANKING_COLUMNS = ("gene", "score", "direction", "rank", "z_score", "druggable")
 CALIBRATED_COLUMNS = (*RANKING_COLUMNS, "alignment")
+#: Largest number of common response directions ``null="common"`` accepts.
+MAX_COMMON = 200
 
 
 @runtime_checkable
@@ -341,7 +348,7 @@ def _direction_scores(signed: np.ndarray, direction: Direction) -> tuple[np.ndar
 
 
 def _check_options(direction: str, method: str = "adjoint", normalize: str = "none", null: str = "none",
-                   n_null: int = 2) -> None:
+                   n_null: int = 2, n_common: int = 0) -> None:
     """Raise a TwinCellError naming the first unknown option value."""
     if direction not in ("both", "inhibit", "activate"):
         raise TwinCellError(f"unknown direction {direction!r}", "use 'both', 'inhibit' or 'activate'")
@@ -349,9 +356,14 @@ def _check_options(direction: str, method: str = "adjoint", normalize: str = "no
         raise TwinCellError(f"unknown method {method!r}", "use 'adjoint' or 'simulate'")
     if normalize not in ("none", "cosine"):
         raise TwinCellError(f"unknown normalisation {normalize!r}", "use 'none' or 'cosine'")
-    if null not in ("none", "shuffle", "center"):
+    if null not in ("none", "shuffle", "center", "common"):
         raise TwinCellError(f"unknown null {null!r}",
-                            "use 'none' (raw alignment), 'shuffle' (calibrated) or 'center' (permutation mean removed)")
+                            "use 'none' (raw alignment), 'shuffle' (calibrated), 'center' (permutation mean removed) "
+                            "or 'common' (the operator's common response directions removed)")
+    if null == "common" and (isinstance(n_common, bool) or not isinstance(n_common, (int, np.integer))
+                             or not 0 <= n_common <= MAX_COMMON):
+        raise TwinCellError(f"n_common must be an integer from 0 to {MAX_COMMON} for the common null, got {n_common!r}",
+                            "use e.g. n_common=10 (0 is the plain alignment)")
     if null == "shuffle" and (isinstance(n_null, bool) or not isinstance(n_null, (int, np.integer)) or n_null < 2):
         raise TwinCellError(f"n_null must be an integer >= 2 for the shuffle null, got {n_null!r}",
                             "use e.g. n_null=100 (one batched adjoint over that many shuffles)")
@@ -359,14 +371,14 @@ def _check_options(direction: str, method: str = "adjoint", normalize: str = "no
         raise TwinCellError("normalize='cosine' and null='shuffle' were both given",
                             "use one: the shuffle-calibrated score is already scale-free per candidate "
                             "(a shuffle keeps the change's norm, so the cosine denominator cancels)")
-    if null == "center" and normalize == "cosine":
-        raise TwinCellError("normalize='cosine' and null='center' were both given",
-                            "use one: the centred score keeps the alignment's magnitude by design")
+    if null in ("center", "common") and normalize == "cosine":
+        raise TwinCellError(f"normalize='cosine' and null={null!r} were both given",
+                            "use one: this score keeps the alignment's magnitude by design")
 
 
 def signed_scores(operator: OperatorLike, d: np.ndarray, present: np.ndarray, *, method: Method = "adjoint",
-                  null: Null = "none", n_null: int = 100, seed: int = 0,
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+                  null: Null = "none", n_null: int = 100, seed: int = 0, n_common: int = 10,
+                  unit_columns: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Signed score of activating every node: the alignment, its shuffle-calibrated z-score, or centred.
 
     Parameters
@@ -383,8 +395,13 @@ def signed_scores(operator: OperatorLike, d: np.ndarray, present: np.ndarray, *,
         same pass as the observed change (:func:`~twincell.identify.null.calibrate`). ``center``:
         the alignment minus its exact mean over all permutations of the change's values among its
         genes, i.e. the alignment of the centred change (:func:`~twincell.identify.null.centered_change`).
+        ``common``: the alignment of the change minus its projection, on its genes, onto the operator's
+        ``n_common`` common response directions (:func:`~twincell.identify.null.remove_common`).
     n_null, seed
-        Number of shuffles B and their seed (``shuffle`` only).
+        Number of shuffles B and their seed (``shuffle``; ``seed`` also seeds ``common``'s randomized SVD).
+    n_common, unit_columns
+        Number of common directions k and whether every node's response is scaled to unit norm
+        before they are computed (``common`` only; :func:`~twincell.identify.null.common_directions`).
 
     Returns
     -------
@@ -399,6 +416,8 @@ def signed_scores(operator: OperatorLike, d: np.ndarray, present: np.ndarray, *,
         D = np.column_stack([d, shuffled_changes(d, present, n_null, seed)])
     elif null == "center":  # the observed change rides along for the exact alignment
         D = np.column_stack([centered_change(d, present), d])
+    elif null == "common":
+        D = np.column_stack([remove_common(d, present, common_directions(operator, n_common, unit_columns, seed)), d])
     else:
         D = d
     if method == "adjoint":
@@ -407,24 +426,27 @@ def signed_scores(operator: OperatorLike, d: np.ndarray, present: np.ndarray, *,
         S, sq_norms = simulate_scores(operator, D, present=present)
     if null == "none":
         return S, S, sq_norms
-    if null == "center":
+    if null in ("center", "common"):
         return S[:, 0], S[:, 1], sq_norms
     z, _, _ = calibrate(S[:, 0], S[:, 1:])
     return z, S[:, 0], sq_norms
 
 
 def target_scores(model_or_operator: Any, desired_change: pd.Series, context: str | np.ndarray | None = None,
-                  direction: Direction = "both", null: Null = "none", n_null: int = 100, seed: int = 0) -> pd.Series:
+                  direction: Direction = "both", null: Null = "none", n_null: int = 100, seed: int = 0,
+                  n_common: int = 10, unit_columns: bool = False) -> pd.Series:
     """Adjoint score of every node in ``direction`` (gene -> score, node order): the one pass of
     :func:`rank_targets` without its z-scores, druggability and sorting, for callers that rank many
     signatures (TwinBench). Same scores as ``rank_targets(..., method="adjoint", normalize="none")``
-    with the same ``null`` (``none``, ``shuffle`` or ``center``), ``n_null`` and ``seed``.
+    with the same ``null`` (``none``, ``shuffle``, ``center`` or ``common``), ``n_null``, ``seed``,
+    ``n_common`` and ``unit_columns``.
     """
-    _check_options(direction, null=null, n_null=n_null)
+    _check_options(direction, null=null, n_null=n_null, n_common=n_common)
     op = resolve_operator(model_or_operator, context)
     setup = ranking_setup(op)
     d, present, _ = align_change(desired_change, setup.gene_index)
-    signed, _, _ = signed_scores(op, d, present, null=null, n_null=n_null, seed=seed)
+    signed, _, _ = signed_scores(op, d, present, null=null, n_null=n_null, seed=seed, n_common=n_common,
+                                 unit_columns=unit_columns)
     score, _ = _direction_scores(signed, direction)
     return pd.Series(score, index=setup.gene_index, name="score")
 
@@ -432,7 +454,8 @@ def target_scores(model_or_operator: Any, desired_change: pd.Series, context: st
 def rank_targets(model_or_operator: Any, desired_change: pd.Series, context: str | np.ndarray | None = None,
                  direction: Direction = "both", method: Method = "adjoint", normalize: Normalize = "none",
                  null: Null = "none", n_null: int = 100, n_probes: int = 128, n_degree_bins: int = 20,
-                 seed: int = 0, drug_targets: DrugTargets | None = None) -> pd.DataFrame:
+                 seed: int = 0, drug_targets: DrugTargets | None = None, n_common: int = 10,
+                 unit_columns: bool = False) -> pd.DataFrame:
     """Rank every protein by how well perturbing it would produce ``desired_change`` in ``context``.
 
     Parameters
@@ -460,8 +483,15 @@ def rank_targets(model_or_operator: Any, desired_change: pd.Series, context: str
         values among its genes (the part every permutation shares), i.e. the alignment of the change
         centred on its genes; one adjoint pass, magnitudes kept. With either, the exact alignment is
         kept in an ``alignment`` column. Neither is combinable with ``cosine``.
+        ``common``: the alignment of the change minus its least-squares projection, on its own genes,
+        onto the operator's ``n_common`` common response directions (the directions almost every
+        node's response shares; :mod:`twincell.identify.null`); exact, one adjoint pass, ``alignment``
+        column kept, not combinable with ``cosine``.
     n_null
         Number of shuffles B for ``null="shuffle"`` (at least 2).
+    n_common, unit_columns
+        For ``null="common"``: number of common directions k (0 to ``MAX_COMMON``; 0 is the plain
+        alignment) and whether every node's response is scaled to unit norm before they are computed.
     n_probes
         Random probes for the cosine norms.
     seed
@@ -480,11 +510,12 @@ def rank_targets(model_or_operator: Any, desired_change: pd.Series, context: str
         ``df.attrs`` records the method, normalisation, null, context, whether the context-free
         strengths were used and the signature genes found / absent in the network.
     """
-    _check_options(direction, method, normalize, null, n_null)
+    _check_options(direction, method, normalize, null, n_null, n_common)
     op = resolve_operator(model_or_operator, context)
     setup = ranking_setup(op)
     d, present, absent = align_change(desired_change, setup.gene_index)
-    signed, alignment, sq_norms = signed_scores(op, d, present, method=method, null=null, n_null=n_null, seed=seed)
+    signed, alignment, sq_norms = signed_scores(op, d, present, method=method, null=null, n_null=n_null, seed=seed,
+                                                n_common=n_common, unit_columns=unit_columns)
     if normalize == "cosine":
         if sq_norms is None:
             sq_norms = hutchinson_sq_norms(op, present, n_probes, seed)
@@ -505,6 +536,8 @@ def rank_targets(model_or_operator: Any, desired_change: pd.Series, context: str
     df.attrs.update({
         "method": method, "normalize": normalize, "direction": direction, "context": context_label,
         "null": null, "n_null": int(n_null) if null == "shuffle" else 0,
+        "n_common": int(n_common) if null == "common" else 0,
+        "unit_columns": bool(unit_columns) if null == "common" else False,
         "context_free": bool(op.context_free), "n_hops": int(op.n_hops),
         "signature_genes_found": int(present.sum()), "signature_genes_absent": absent,
     })

@@ -18,9 +18,23 @@ exact expectation over all permutations of the values among the signature's gene
 ``E_pi[s_i] = mean_S(d) * sum_{g in S} (M e_i)_g``. By linearity it is the alignment of the constant
 change ``mean_S(d)`` on ``S``, so the alignment minus it is the alignment of the centred change
 ``d - mean_S(d)`` on ``S`` (0 elsewhere): one adjoint pass, no shuffles, magnitudes kept.
+
+**Common response directions removed.** Almost every node's response ``M e_c`` (M = the operator,
+genes x nodes) shares a few gene profiles (the pattern of the hubs and TFs), so any signature aligns
+with them about equally and ``|<M e_c, d>|`` mostly measures the node's reach. Those profiles are
+the top-``k`` left singular vectors ``U_k`` (genes x k) of ``M`` (or of ``M`` with every column scaled
+to unit norm, so that a few huge responses do not define them), from a seeded randomized SVD
+(:func:`common_directions`, forward / adjoint passes only, cached per operator). The desired
+change restricted to its genes ``S`` loses its least-squares projection onto ``U_k[S]``
+(:func:`remove_common`): ``d'_S = d_S - U_S U_S^+ d_S``, 0 off ``S``; the score is the exact adjoint
+of ``d'``. ``k = 0`` leaves ``d`` unchanged.
 """
 
 from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -182,3 +196,152 @@ def calibrate(observed: np.ndarray, null_scores: np.ndarray) -> tuple[np.ndarray
     ok = sd > 1e-12 * np.maximum(np.abs(null_scores).max(axis=1), 1e-300)
     z[ok] = (np.asarray(observed, float)[ok] - mean[ok]) / sd[ok]
     return z, mean, sd
+
+
+def response_sq_norms(operator: Any, n_probes: int = 64, seed: int = 0) -> np.ndarray:
+    """Estimate every node's squared response norm over all genes, ``||M e_c||^2``, from random probes.
+
+    ``||M e_c||^2 = E_z[(M^T z)_c^2]`` for Rademacher ``z`` over all genes (Hutchinson); one batched
+    adjoint over ``n_probes`` columns.
+
+    Returns
+    -------
+    np.ndarray
+        (N,) unbiased estimates (relative standard error about ``sqrt(2 / n_probes)`` or less).
+    """
+    rng = np.random.default_rng(seed)
+    Z = rng.choice(np.array([-1.0, 1.0]), size=(len(operator.genes), n_probes))
+    return np.square(np.asarray(operator.adjoint(Z), dtype=float)).mean(axis=1)
+
+
+def _orthonormal(Y: np.ndarray) -> np.ndarray:
+    return np.linalg.qr(Y)[0]
+
+
+def randomized_left_singular(forward: Any, adjoint: Any, n_cols: int, k: int, n_oversample: int = 10,
+                             n_iter: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` left singular vectors and values of a linear map given only by its products (Halko et al. 2011).
+
+    Parameters
+    ----------
+    forward, adjoint
+        ``forward(X)`` = ``M @ X`` for X (n_cols, b); ``adjoint(Y)`` = ``M.T @ Y`` for Y (n_rows, b).
+    n_cols
+        Number of columns of ``M``.
+    k
+        Number of singular vectors (>= 1).
+    n_oversample, n_iter
+        Extra random directions and power iterations (each one forward and one adjoint pass of
+        ``k + n_oversample`` columns, re-orthonormalised).
+    seed
+        Seed of the random start.
+
+    Returns
+    -------
+    U
+        (n_rows, k) orthonormal left singular vectors, each signed so that its largest entry is positive.
+    s
+        (k,) singular values, decreasing.
+    """
+    rng = np.random.default_rng(seed)
+    Q = _orthonormal(np.asarray(forward(rng.standard_normal((n_cols, k + n_oversample))), dtype=float))
+    for _ in range(n_iter):
+        Q = _orthonormal(np.asarray(forward(_orthonormal(np.asarray(adjoint(Q), dtype=float))), dtype=float))
+    B = np.asarray(adjoint(Q), dtype=float).T  # (k + p, n_cols) = Q^T M
+    Ub, s, _ = np.linalg.svd(B, full_matrices=False)
+    U = Q @ Ub[:, :k]
+    peak = U[np.argmax(np.abs(U), axis=0), np.arange(k)]
+    return U * np.where(peak < 0, -1.0, 1.0), s[:k]
+
+
+_COMMON: OrderedDict[int, tuple[Any, dict[tuple[int, bool], np.ndarray]]] = OrderedDict()
+_COMMON_LOCK = threading.Lock()
+_MAX_OPERATORS = 8
+
+
+def common_directions(operator: Any, n_common: int, unit_columns: bool = False, seed: int = 0) -> np.ndarray:
+    """The operator's common response directions: top ``n_common`` left singular vectors of ``M``.
+
+    ``M`` (genes x nodes) is the operator's response matrix, ``M e_c = operator.forward(e_c)``; with
+    ``unit_columns`` every column is first divided by its norm (estimated, :func:`response_sq_norms`;
+    nodes that move no gene are left out), so that every node's response counts equally. Computed
+    with :func:`randomized_left_singular` from forward / adjoint passes and kept per operator object
+    (operators are immutable) for the last few operators.
+
+    Parameters
+    ----------
+    operator
+        A propagation operator (``genes``, ``forward``, ``adjoint``).
+    n_common
+        Number of directions k (0 gives a (G, 0) array).
+    unit_columns
+        Scale every node's response to unit norm before the SVD.
+    seed
+        Seed of the randomized SVD and of the norm probes.
+
+    Returns
+    -------
+    np.ndarray
+        (G, k) orthonormal columns on the operator's gene order.
+    """
+    key = (int(n_common), bool(unit_columns))
+    with _COMMON_LOCK:
+        entry = _COMMON.get(id(operator))
+        if entry is not None and entry[0] is operator and key in entry[1]:
+            _COMMON.move_to_end(id(operator))
+            return entry[1][key]
+    n = len(operator.genes)
+    if n_common == 0:
+        U = np.zeros((n, 0))
+    else:
+        scale = np.ones(n)
+        if unit_columns:
+            norms = np.sqrt(np.clip(response_sq_norms(operator, seed=seed), 0.0, None))
+            scale = np.divide(1.0, norms, out=np.zeros(n), where=norms > 0)
+        U, _ = randomized_left_singular(lambda X: operator.forward(scale[:, None] * X),
+                                        lambda Y: scale[:, None] * np.asarray(operator.adjoint(Y), dtype=float),
+                                        n, int(n_common), seed=seed)
+    with _COMMON_LOCK:
+        entry = _COMMON.get(id(operator))
+        if entry is None or entry[0] is not operator:
+            entry = _COMMON[id(operator)] = (operator, {})
+        entry[1][key] = U
+        _COMMON.move_to_end(id(operator))
+        while len(_COMMON) > _MAX_OPERATORS:
+            _COMMON.popitem(last=False)
+    return U
+
+
+def remove_common(D: np.ndarray, present: np.ndarray, U: np.ndarray) -> np.ndarray:
+    """Desired change(s) minus their least-squares projection onto the common directions, on their own genes.
+
+    For each column ``d`` with genes ``S`` (its ``present`` mask): ``d'_S = d_S - U_S x`` with
+    ``x = argmin ||d_S - U_S x||`` (``U_S`` = rows ``S`` of ``U``), and ``d' = 0`` off ``S``, so genes
+    the signature did not measure get no value. ``d'_S`` is orthogonal to every column of ``U_S``.
+    With ``|S| <= rank(U_S)`` nothing is left (``d' = 0``).
+
+    Parameters
+    ----------
+    D
+        (G,) desired change on the operator's gene order (0 where a gene has no value), or (G, B).
+    present
+        (G,) bool mask of the genes that have a value, or (G, B) one mask per column of ``D``.
+    U
+        (G, k) common directions (:func:`common_directions`); k = 0 returns ``D`` (off ``S`` zeroed).
+
+    Returns
+    -------
+    np.ndarray
+        float64 array shaped like ``D``.
+    """
+    D = np.asarray(D, float)
+    cols = D.reshape(len(D), -1)
+    masks = np.broadcast_to(present.reshape(len(present), -1), cols.shape)
+    out = np.zeros_like(cols)
+    for j in range(cols.shape[1]):
+        rows = np.flatnonzero(masks[:, j])
+        d_s = cols[rows, j]
+        if U.shape[1]:
+            d_s = d_s - U[rows] @ np.linalg.lstsq(U[rows], d_s, rcond=None)[0]
+        out[rows, j] = d_s
+    return out.reshape(D.shape)
