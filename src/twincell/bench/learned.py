@@ -54,8 +54,8 @@ class _TwinCellRanker(Method):
     n_null = 50
     #: ``common`` only: number of common response directions removed, and whether each node's
     #: response is scaled to unit norm before they are computed.
-    n_common = 10
-    unit_columns = False
+    n_common = 20
+    unit_columns = True
 
     def __init__(self, resources: Resources) -> None:
         super().__init__(resources)
@@ -186,8 +186,8 @@ class TwinCellCommon(TwinCellMethod):
     response matrix (``rank_targets(..., null="common")``), then the exact adjoint. Trained like ``twincell``."""
 
     name = "twincell_common"
-    description = ("TwinCell, adjoint of the signature minus its projection onto the operator's 10 common "
-                   "response directions (null='common')")
+    description = ("TwinCell, adjoint of the signature minus its projection onto the operator's 20 common "
+                   "response directions, unit-scaled responses (null='common')")
     null = "common"
     predicts_response = False  # its forward predictions are twincell's
 

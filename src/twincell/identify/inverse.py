@@ -377,8 +377,8 @@ def _check_options(direction: str, method: str = "adjoint", normalize: str = "no
 
 
 def signed_scores(operator: OperatorLike, d: np.ndarray, present: np.ndarray, *, method: Method = "adjoint",
-                  null: Null = "none", n_null: int = 100, seed: int = 0, n_common: int = 10,
-                  unit_columns: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+                  null: Null = "none", n_null: int = 100, seed: int = 0, n_common: int = 20,
+                  unit_columns: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Signed score of activating every node: the alignment, its shuffle-calibrated z-score, or centred.
 
     Parameters
@@ -434,7 +434,7 @@ def signed_scores(operator: OperatorLike, d: np.ndarray, present: np.ndarray, *,
 
 def target_scores(model_or_operator: Any, desired_change: pd.Series, context: str | np.ndarray | None = None,
                   direction: Direction = "both", null: Null = "none", n_null: int = 100, seed: int = 0,
-                  n_common: int = 10, unit_columns: bool = False) -> pd.Series:
+                  n_common: int = 20, unit_columns: bool = True) -> pd.Series:
     """Adjoint score of every node in ``direction`` (gene -> score, node order): the one pass of
     :func:`rank_targets` without its z-scores, druggability and sorting, for callers that rank many
     signatures (TwinBench). Same scores as ``rank_targets(..., method="adjoint", normalize="none")``
@@ -454,8 +454,8 @@ def target_scores(model_or_operator: Any, desired_change: pd.Series, context: st
 def rank_targets(model_or_operator: Any, desired_change: pd.Series, context: str | np.ndarray | None = None,
                  direction: Direction = "both", method: Method = "adjoint", normalize: Normalize = "none",
                  null: Null = "none", n_null: int = 100, n_probes: int = 128, n_degree_bins: int = 20,
-                 seed: int = 0, drug_targets: DrugTargets | None = None, n_common: int = 10,
-                 unit_columns: bool = False) -> pd.DataFrame:
+                 seed: int = 0, drug_targets: DrugTargets | None = None, n_common: int = 20,
+                 unit_columns: bool = True) -> pd.DataFrame:
     """Rank every protein by how well perturbing it would produce ``desired_change`` in ``context``.
 
     Parameters
