@@ -79,7 +79,8 @@ def test_projection_removes_exactly_the_common_part_on_the_signature_genes():
     np.testing.assert_allclose(U[present] @ x, removed, atol=1e-10)
     # the score is the alignment of d' with every node's response, and the alignment column stays exact
     M = _dense_response(op)
-    ranked = rank_targets(op, change, direction="activate", null="common", n_common=6).set_index("gene")
+    ranked = rank_targets(op, change, direction="activate", null="common", n_common=6,
+                          unit_columns=False).set_index("gene")
     np.testing.assert_allclose(ranked.loc[op.genes, "score"], M.T @ d_new, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(ranked.loc[op.genes, "alignment"], M.T @ d, rtol=1e-8, atol=1e-10)
     assert ranked.attrs["null"] == "common" and ranked.attrs["n_common"] == 6
@@ -113,7 +114,7 @@ def test_a_signature_inside_the_common_directions_is_removed_entirely():
     op = _synthetic_operator()
     U = common_directions(op, 3)
     change = pd.Series(U[:, 0] + 2 * U[:, 2], index=op.genes)  # synthetic: lies in span(U_3) on all genes
-    scores = target_scores(op, change, null="common", n_common=3)
+    scores = target_scores(op, change, null="common", n_common=3, unit_columns=False)
     np.testing.assert_allclose(scores, 0.0, atol=1e-8 * np.abs(target_scores(op, change)).max())
 
 
