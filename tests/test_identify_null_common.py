@@ -130,3 +130,34 @@ def test_common_null_options_are_checked():
             rank_targets(op, change, **kwargs)
     with pytest.raises(TwinCellError, match="n_common"):
         target_scores(op, change, null="common", n_common=-3)
+
+
+def test_twincell_common_bench_scores_are_identify_common_scores():
+    """TwinBench's ``twincell_common`` ranks exactly as ``rank_targets(..., null="common")``: signatures of
+    different gene sets, each projected on its own genes, in one batched adjoint."""
+    from twincell.bench import Resources, make_methods, run_method
+    from twincell.bench.methods import run_method_many
+    from twincell.data.drugs import DrugTargets
+    from twincell.data.signatures import Signature
+    from twincell.model import TwinCell
+    from twincell.model.synthetic import synthetic_interactome
+
+    net = synthetic_interactome(n_nodes=40, n_edges=140, signed_share=0.6, seed=1)
+    drugs = DrugTargets(pd.DataFrame({"drug_id": [1], "drug": ["syn-a"], "gene": [net.genes[0]], "sign": [-1],
+                                      "action_type": "INHIBITOR"}),
+                        pd.DataFrame({"drug_id": [1], "indication": ["i1"]}))
+    res = Resources(net, drugs, seed=0, model=TwinCell.prior(net))
+    raw, common = make_methods(["twincell", "twincell_common"], res)
+    assert common.null == "common" and common.needs_training and not common.predicts_response
+    common.n_common = 3  # synthetic signatures of 10-14 genes: keep some of each
+    rng = np.random.default_rng(4)
+    sigs = [Signature(name=f"synthetic{i}", logfc=pd.Series(rng.normal(1.0, 1.0, 10 + 2 * i),
+                                                            index=net.genes[rng.choice(40, 10 + 2 * i, replace=False)]))
+            for i in range(3)]
+    many = run_method_many(common, sigs)
+    for s in sigs:
+        ranking = rank_targets(res.model, -s.logfc, null="common", n_common=3,
+                               unit_columns=common.unit_columns).set_index("gene")
+        np.testing.assert_allclose(many[s.name].to_numpy(), ranking["score"].reindex(net.genes).to_numpy(),
+                                   rtol=1e-9, atol=1e-12)
+        assert not np.allclose(many[s.name].to_numpy(), run_method(raw, s).to_numpy())
