@@ -1,4 +1,4 @@
-"""Nulls for target scores: degree-matched z-scores, and each candidate's own shuffled-signature null.
+"""Nulls for target scores: degree-matched z-scores, shuffled-signature and centred nulls, common directions.
 
 **Degree-matched z-scores.** A hub reaches many genes within a few hops, so its raw alignment with
 any signature tends to be large. Each gene's score is compared with the scores, under the same
