@@ -379,7 +379,7 @@ def _check_options(direction: str, method: str = "adjoint", normalize: str = "no
 def signed_scores(operator: OperatorLike, d: np.ndarray, present: np.ndarray, *, method: Method = "adjoint",
                   null: Null = "none", n_null: int = 100, seed: int = 0, n_common: int = 20,
                   unit_columns: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Signed score of activating every node: the alignment, shuffle-calibrated, centred, or with common directions removed.
+    """Signed score of activating every node: the alignment, calibrated, centred, or common directions removed.
 
     Parameters
     ----------
