@@ -11,6 +11,7 @@ import scipy.sparse as sp
 
 from twincell.errors import TwinCellError
 from twincell.identify import rank_targets, target_scores
+from twincell.identify.inverse import common_basis
 from twincell.identify.null import common_directions, randomized_left_singular, remove_common, response_sq_norms
 from twincell.model import PropagationOperator
 
@@ -51,7 +52,8 @@ def test_common_directions_are_the_dense_svd_up_to_sign():
     np.testing.assert_allclose(np.abs(np.sum(U * U_dense[:, :k], axis=0)), 1.0, atol=1e-5)  # randomized: 6 power steps
     _, s = randomized_left_singular(lambda X: M @ X, lambda Y: M.T @ Y, N_GENES, k)
     np.testing.assert_allclose(s, s_dense[:k], rtol=1e-6)
-    assert common_directions(op, k) is U  # cached per operator
+    assert common_basis(op, k, unit_columns=False) is common_basis(op, k, unit_columns=False)  # kept per operator
+    np.testing.assert_array_equal(common_basis(op, k, unit_columns=False), U)
 
 
 def test_unit_columns_are_the_svd_of_the_column_normalised_response():

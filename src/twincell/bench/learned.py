@@ -35,7 +35,8 @@ import torch
 from twincell.bench.methods import Method, Resources, register_method
 from twincell.data.perturbation import PerturbationDataset
 from twincell.errors import TwinCellError
-from twincell.identify.null import calibrate, centered_change, common_directions, remove_common, shuffled_changes
+from twincell.identify.inverse import common_basis
+from twincell.identify.null import calibrate, centered_change, remove_common, shuffled_changes
 from twincell.model import TwinCell
 
 #: tanh of this is 1.0 in float32: a learned-sign parameter set to +-SATURATED is a fixed sign.
@@ -98,7 +99,7 @@ class _TwinCellRanker(Method):
             D = centered_change(D, np.column_stack([genes.isin(s.index) for s in signatures]))
         elif self.null == "common":
             D = remove_common(D, np.column_stack([genes.isin(s.index) for s in signatures]),
-                              common_directions(op, self.n_common, self.unit_columns, self.resources.seed))
+                              common_basis(op, self.n_common, self.unit_columns, self.resources.seed))
         self_weight = float(model.module.self_weight.detach()) if self.own_transcript else 0.0
         if self.null != "shuffle":
             return pd.DataFrame(np.asarray(op.adjoint(D), dtype=float) + self_weight * D, index=genes)

@@ -314,6 +314,13 @@ def ranking_setup(operator: OperatorLike) -> RankingSetup:
     return setup
 
 
+def common_basis(operator: OperatorLike, n_common: int, unit_columns: bool = True, seed: int = 0) -> np.ndarray:
+    """(G, k) common response directions of ``operator`` (:func:`~twincell.identify.null.common_directions`),
+    computed once per operator and setting and kept with its :func:`ranking_setup`."""
+    return ranking_setup(operator).derived(f"common_directions/{int(n_common)}/{bool(unit_columns)}/{int(seed)}",
+                                           lambda: common_directions(operator, n_common, unit_columns, seed))
+
+
 def _best_first(score: np.ndarray, name_rank: np.ndarray) -> np.ndarray:
     """Node order by decreasing score, equal scores by name (``name_rank``).
 
@@ -417,7 +424,7 @@ def signed_scores(operator: OperatorLike, d: np.ndarray, present: np.ndarray, *,
     elif null == "center":  # the observed change rides along for the exact alignment
         D = np.column_stack([centered_change(d, present), d])
     elif null == "common":
-        D = np.column_stack([remove_common(d, present, common_directions(operator, n_common, unit_columns, seed)), d])
+        D = np.column_stack([remove_common(d, present, common_basis(operator, n_common, unit_columns, seed)), d])
     else:
         D = d
     if method == "adjoint":

@@ -24,7 +24,7 @@ genes x nodes) shares a few gene profiles (the pattern of the hubs and TFs), so 
 with them about equally and ``|<M e_c, d>|`` mostly measures the node's reach. Those profiles are
 the top-``k`` left singular vectors ``U_k`` (genes x k) of ``M`` (or of ``M`` with every column scaled
 to unit norm, so that a few huge responses do not define them), from a seeded randomized SVD
-(:func:`common_directions`, forward / adjoint passes only, cached per operator). The desired
+(:func:`common_directions`, forward / adjoint passes only). The desired
 change restricted to its genes ``S`` loses its least-squares projection onto ``U_k[S]``
 (:func:`remove_common`): ``d'_S = d_S - U_S U_S^+ d_S``, 0 off ``S``; the score is the exact adjoint
 of ``d'``. ``k = 0`` leaves ``d`` unchanged.
@@ -32,8 +32,6 @@ of ``d'``. ``k = 0`` leaves ``d`` unchanged.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -254,19 +252,14 @@ def randomized_left_singular(forward: Any, adjoint: Any, n_cols: int, k: int, n_
     return U * np.where(peak < 0, -1.0, 1.0), s[:k]
 
 
-_COMMON: OrderedDict[int, tuple[Any, dict[tuple[int, bool], np.ndarray]]] = OrderedDict()
-_COMMON_LOCK = threading.Lock()
-_MAX_OPERATORS = 8
-
-
 def common_directions(operator: Any, n_common: int, unit_columns: bool = False, seed: int = 0) -> np.ndarray:
     """The operator's common response directions: top ``n_common`` left singular vectors of ``M``.
 
     ``M`` (genes x nodes) is the operator's response matrix, ``M e_c = operator.forward(e_c)``; with
     ``unit_columns`` every column is first divided by its norm (estimated, :func:`response_sq_norms`;
     nodes that move no gene are left out), so that every node's response counts equally. Computed
-    with :func:`randomized_left_singular` from forward / adjoint passes and kept per operator object
-    (operators are immutable) for the last few operators.
+    with :func:`randomized_left_singular` from forward / adjoint passes (about 1 s for k = 20 on the
+    default model; :func:`twincell.identify.inverse.common_basis` keeps them per operator).
 
     Parameters
     ----------
@@ -284,31 +277,16 @@ def common_directions(operator: Any, n_common: int, unit_columns: bool = False, 
     np.ndarray
         (G, k) orthonormal columns on the operator's gene order.
     """
-    key = (int(n_common), bool(unit_columns))
-    with _COMMON_LOCK:
-        entry = _COMMON.get(id(operator))
-        if entry is not None and entry[0] is operator and key in entry[1]:
-            _COMMON.move_to_end(id(operator))
-            return entry[1][key]
     n = len(operator.genes)
     if n_common == 0:
-        U = np.zeros((n, 0))
-    else:
-        scale = np.ones(n)
-        if unit_columns:
-            norms = np.sqrt(np.clip(response_sq_norms(operator, seed=seed), 0.0, None))
-            scale = np.divide(1.0, norms, out=np.zeros(n), where=norms > 0)
-        U, _ = randomized_left_singular(lambda X: operator.forward(scale[:, None] * X),
-                                        lambda Y: scale[:, None] * np.asarray(operator.adjoint(Y), dtype=float),
-                                        n, int(n_common), seed=seed)
-    with _COMMON_LOCK:
-        entry = _COMMON.get(id(operator))
-        if entry is None or entry[0] is not operator:
-            entry = _COMMON[id(operator)] = (operator, {})
-        entry[1][key] = U
-        _COMMON.move_to_end(id(operator))
-        while len(_COMMON) > _MAX_OPERATORS:
-            _COMMON.popitem(last=False)
+        return np.zeros((n, 0))
+    scale = np.ones(n)
+    if unit_columns:
+        norms = np.sqrt(np.clip(response_sq_norms(operator, seed=seed), 0.0, None))
+        scale = np.divide(1.0, norms, out=np.zeros(n), where=norms > 0)
+    U, _ = randomized_left_singular(lambda X: operator.forward(scale[:, None] * X),
+                                    lambda Y: scale[:, None] * np.asarray(operator.adjoint(Y), dtype=float),
+                                    n, int(n_common), seed=seed)
     return U
 
 
