@@ -13,7 +13,8 @@ from twincell.data.drugs import DrugTargets
 from twincell.data.signatures import load_disease_signature
 from twincell.errors import ContextError, ModelFileError, SignatureError, TwinCellError
 from twincell.identify import rank_targets, target_scores
-from twincell.identify.inverse import align_change, hutchinson_sq_norms, simulate_scores
+from twincell.identify.inverse import align_change, simulate_scores
+from twincell.identify.null import hutchinson_sq_norms
 from twincell.identify.null import degree_matched_zscores, operator_degree, shuffled_changes
 from twincell.model import PropagationOperator, TwinCell
 

@@ -305,7 +305,8 @@ def _run_tier3(names: Sequence[str], network: Interactome, drugs: DrugTargets, s
     targets = read_targets(targets_file)
     candidates = pd.Index(network.genes)
     tasks = clinical_tasks(signatures, targets, candidates)
-    uses_model = {"twincell", "twincell_calibrated"} & set(names)
+    # every ranking of the trained TwinCell (plain, calibrated, centred, common) scores the default model
+    uses_model = {n for n in names if n in METHODS and issubclass(METHODS[n], learned.TwinCellMethod)}
     needs_model = bool(uses_model) and model is None
     exposure = default_training_exposure()
     resources = Resources(network, drugs, seed, model=default_model() if needs_model else model,

@@ -50,6 +50,7 @@ from twincell.identify.null import (
     centered_change,
     common_directions,
     degree_bins,
+    hutchinson_sq_norms,
     operator_degree,
     remove_common,
     shuffled_changes,
@@ -209,24 +210,6 @@ def simulate_scores(operator: OperatorLike, d: np.ndarray, nodes: Sequence[int] 
         scores[start:start + len(batch)] = Y.T @ d
         sq_norms[start:start + len(batch)] = np.square(Y[mask]).sum(axis=0)
     return scores, sq_norms
-
-
-def hutchinson_sq_norms(operator: OperatorLike, present: np.ndarray, n_probes: int = 128,
-                        seed: int = 0) -> np.ndarray:
-    """Estimate every node's squared response norm over the ``present`` genes from random probes.
-
-    ``||P M e_i||^2 = E_z[(M^T P z)_i^2]`` for Rademacher ``z``; the mean over ``n_probes`` probes is
-    computed with one batched adjoint pass (no loop over nodes).
-
-    Returns
-    -------
-    np.ndarray
-        (N,) unbiased estimates (relative standard error about ``sqrt(2 / n_probes)`` or less).
-    """
-    rng = np.random.default_rng(seed)
-    Z = rng.choice(np.array([-1.0, 1.0], dtype=operator.A.dtype), size=(len(operator.genes), n_probes))
-    Z[~present] = 0.0
-    return np.square(np.asarray(operator.adjoint(Z), dtype=float)).mean(axis=1)
 
 
 @dataclass

@@ -196,11 +196,12 @@ def calibrate(observed: np.ndarray, null_scores: np.ndarray) -> tuple[np.ndarray
     return z, mean, sd
 
 
-def response_sq_norms(operator: Any, n_probes: int = 64, seed: int = 0) -> np.ndarray:
-    """Estimate every node's squared response norm over all genes, ``||M e_c||^2``, from random probes.
+def hutchinson_sq_norms(operator: Any, present: np.ndarray | None = None, n_probes: int = 128,
+                        seed: int = 0) -> np.ndarray:
+    """Estimate every node's squared response norm over the ``present`` genes (default: all) from random probes.
 
-    ``||M e_c||^2 = E_z[(M^T z)_c^2]`` for Rademacher ``z`` over all genes (Hutchinson); one batched
-    adjoint over ``n_probes`` columns.
+    ``||P M e_i||^2 = E_z[(M^T P z)_i^2]`` for Rademacher ``z``; the mean over ``n_probes`` probes is
+    computed with one batched adjoint pass (no loop over nodes).
 
     Returns
     -------
@@ -208,7 +209,9 @@ def response_sq_norms(operator: Any, n_probes: int = 64, seed: int = 0) -> np.nd
         (N,) unbiased estimates (relative standard error about ``sqrt(2 / n_probes)`` or less).
     """
     rng = np.random.default_rng(seed)
-    Z = rng.choice(np.array([-1.0, 1.0]), size=(len(operator.genes), n_probes))
+    Z = rng.choice(np.array([-1.0, 1.0], dtype=operator.A.dtype), size=(len(operator.genes), n_probes))
+    if present is not None:
+        Z[~present] = 0.0
     return np.square(np.asarray(operator.adjoint(Z), dtype=float)).mean(axis=1)
 
 
@@ -256,7 +259,7 @@ def common_directions(operator: Any, n_common: int, unit_columns: bool = False, 
     """The operator's common response directions: top ``n_common`` left singular vectors of ``M``.
 
     ``M`` (genes x nodes) is the operator's response matrix, ``M e_c = operator.forward(e_c)``; with
-    ``unit_columns`` every column is first divided by its norm (estimated, :func:`response_sq_norms`;
+    ``unit_columns`` every column is first divided by its norm (estimated, :func:`hutchinson_sq_norms`, 64 probes;
     nodes that move no gene are left out), so that every node's response counts equally. Computed
     with :func:`randomized_left_singular` from forward / adjoint passes (about 1 s for k = 20 on the
     default model; :func:`twincell.identify.inverse.common_basis` keeps them per operator).
@@ -282,7 +285,7 @@ def common_directions(operator: Any, n_common: int, unit_columns: bool = False, 
         return np.zeros((n, 0))
     scale = np.ones(n)
     if unit_columns:
-        norms = np.sqrt(np.clip(response_sq_norms(operator, seed=seed), 0.0, None))
+        norms = np.sqrt(np.clip(hutchinson_sq_norms(operator, n_probes=64, seed=seed), 0.0, None))
         scale = np.divide(1.0, norms, out=np.zeros(n), where=norms > 0)
     U, _ = randomized_left_singular(lambda X: operator.forward(scale[:, None] * X),
                                     lambda Y: scale[:, None] * np.asarray(operator.adjoint(Y), dtype=float),
