@@ -203,24 +203,26 @@ def test_shard_sums_without_statistics_or_with_mixed_row_groups(synthetic_tahoe,
 
 
 def test_add_token_lists_on_synthetic_lists():
-    from twincell.data.pseudobulk import BAD_COUNT, BAD_TOKEN, add_token_lists
+    from twincell.data.pseudobulk import BAD_COUNT, BAD_LENGTH, BAD_TOKEN, add_token_lists
 
     lookup = np.array([-1, -1, 0, 1, -1], dtype=np.int32)  # tokens 2, 3 are genes; token 4 is unmapped
     tokens = np.array([1, 2, 3, 1, 4, 2], dtype=np.int64)
     values = np.array([-2, 5, 1, -2, 7, 3], dtype=np.float32)  # cells: [CLS, 2, 3], [CLS, 4, 2]
-    starts, lengths = np.array([0, 3]), np.array([3, 3])
+    offsets = np.array([0, 3, 6])
     out = np.zeros((2, 3))
-    assert add_token_lists(np.array([1, 0]), starts, starts, lengths, tokens, values, lookup, out) == (0, -1)
+    assert add_token_lists(np.array([1, 0]), offsets, offsets, tokens, values, lookup, out) == (0, -1)
     np.testing.assert_array_equal(out, [[3, 0, 10], [5, 1, 6]])  # library size counts the unmapped token
     skipped = np.zeros((2, 3))
-    add_token_lists(np.array([-1, 0]), starts, starts, lengths, tokens, values, lookup, skipped)
+    add_token_lists(np.array([-1, 0]), offsets, offsets, tokens, values, lookup, skipped)
     np.testing.assert_array_equal(skipped, [[3, 0, 10], [0, 0, 0]])
     bad = values.copy()
     bad[4] = np.nan
-    assert add_token_lists(np.array([0, 0]), starts, starts, lengths, tokens, bad, lookup, np.zeros((1, 3)))[0] == BAD_COUNT
+    assert add_token_lists(np.array([0, 0]), offsets, offsets, tokens, bad, lookup, np.zeros((1, 3)))[0] == BAD_COUNT
     far = tokens.copy()
     far[5] = 99
-    assert add_token_lists(np.array([0, 0]), starts, starts, lengths, far, values, lookup, np.zeros((1, 3))) == (BAD_TOKEN, 1)
+    assert add_token_lists(np.array([0, 0]), offsets, offsets, far, values, lookup, np.zeros((1, 3))) == (BAD_TOKEN, 1)
+    short = np.array([0, 3, 5])  # the second cell's count list is one entry shorter than its token list
+    assert add_token_lists(np.array([0, 0]), offsets, short, tokens, values, lookup, np.zeros((1, 3))) == (BAD_LENGTH, 1)
 
 
 # -- issue 14, item 10: cell names map to the bundled context ids; clear errors on corrupt input -----------------
