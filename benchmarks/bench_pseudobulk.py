@@ -1,8 +1,11 @@
 """Tahoe-schema pseudobulk: throughput per core against pyarrow's decode speed, memory at N and 2N cells.
 
-Generates two SYNTHETIC Tahoe-100M directories in the exact published schema (N and 2N cells, shards of 100,000
-cells in 1,000-cell row groups; 500 genes, about 25 detected per cell), then, each in a fresh subprocess so
-that peak memory is its own:
+Generates SYNTHETIC Tahoe-100M directories in the exact published schema (1,000-cell row groups) at two
+densities, N and 2N cells each: the density the 1M cells/s per core target was set on (500 genes, about 25
+detected per cell, 100,000 cells per shard), and Tahoe's own (2,000 genes, about 1,200 detected per cell; real
+lists hold 390-5,450 entries), where the rate that matters is list entries per second and memory must stay
+flat although a 1,000-cell row group decodes to ~15 MB. Then, each in a fresh subprocess so that peak memory
+is its own:
 
 * ``streaming``: :func:`twincell.data.tahoe.aggregate_shards` (one Dask task per shard, in-process threads,
   numba-compiled pass over the token lists; timed after a one-shard warm-up that compiles it), on all cores
@@ -25,8 +28,8 @@ N and 2N with its 2N / N ratio (flat = 1.0).
 
 Usage::
 
-    python benchmarks/bench_pseudobulk.py                   # N = 1M and 2M cells (~3 min)
-    python benchmarks/bench_pseudobulk.py --quick           # N = 50,000 and 100,000 cells (smoke run)
+    python benchmarks/bench_pseudobulk.py            # 1M / 2M cells, and 40k / 80k at Tahoe's density (~5 min)
+    python benchmarks/bench_pseudobulk.py --quick    # 50k / 100k and 2k / 4k cells (smoke run)
 """
 
 from __future__ import annotations
@@ -41,13 +44,28 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-CELLS_PER_SHARD_FULL = 100_000
-CELLS_PER_SHARD_QUICK = 10_000
+
+
+@dataclass(frozen=True)
+class Density:
+    """How the SYNTHETIC cells are drawn: genes in gene_metadata, the chance that a gene is detected in a cell."""
+
+    n_genes: int
+    detect: float
+    cells_per_shard: int
+    chunk_cells: int  # cells generated at a time (the generator holds chunk_cells x n_genes floats)
+
+
+#: The density the 1M cells/s per core target was set on: ~25 detected genes per cell.
+SPARSE = Density(500, 0.05, 100_000, 50_000)
+SPARSE_QUICK = Density(500, 0.05, 10_000, 50_000)
+#: Tahoe's own density: ~1,200 detected genes per cell (its lists hold 390-5,450 entries; ~3 KB per cell on disk,
+#: this one ~2.5 KB), 20,000 cells per shard (Tahoe's hold 28,200).
+DENSE = Density(2_000, 0.6, 20_000, 5_000)
 NAIVE_CELLS = 300_000  # the naive baseline holds every cell in memory: ~7 GB per million cells
-N_GENES = 500
-DETECT = 0.05  # ~25 detected genes per cell
 TARGET_PER_CORE = 1_000_000  # issue 15: cells/s per core
 
 
@@ -156,10 +174,75 @@ def _median_rate(cells: float, seconds: list[float]) -> float:
     return statistics.median(cells / t for t in seconds)
 
 
+def _streaming_section(label: str, root: Path, n: int, density: Density, repeats: int, naive_cells: int | None,
+                       ) -> dict:
+    """Generate N and 2N cells at one density, run the streaming worker on each (and the naive one on N unless
+    ``naive_cells`` is None), print each run; returns the results by size (and ``"naive"``)."""
+    from twincell.data._synthetic_tahoe import write_synthetic_tahoe
+
+    cores = os.cpu_count() or 1  # Dask's threaded scheduler runs one shard per core
+    by: dict = {}
+    print(f"{label}: {density.n_genes} genes, detection rate {density.detect} ({density.cells_per_shard:,} cells per "
+          f"shard)", flush=True)
+    for size in (n, 2 * n):
+        src = root / f"synthetic_tahoe_{density.n_genes}_{size}"
+        t0 = time.perf_counter()
+        write_synthetic_tahoe(src, n_cells=size, n_shards=max(1, size // density.cells_per_shard),
+                              n_genes=density.n_genes, detect=density.detect,
+                              plates=("plate1", "plate2", "plate3", "plate4"), chunk_cells=density.chunk_cells)
+        print(f"  generated {size:,} synthetic cells in {time.perf_counter() - t0:.1f} s", flush=True)
+        r = by[size] = run_worker("streaming", src, repeats)
+        t = r["times"]
+        print(f"  streaming {size:>10,} cells ({r['entries'] / size:,.1f} list entries per cell), load average "
+              f"{r['load_before']:.2f} -> {r['load_after']:.2f} on {cores} cores; cells/s, median (min-max) of "
+              f"{repeats}:\n"
+              f"    one thread     {_rate(size, t['one_thread']['wall'])}  per CPU-second "
+              f"{_rate(size, t['one_thread']['cpu'])}\n"
+              f"    all cores      {_rate(size, t['all_cores']['wall'])}  per CPU-second "
+              f"{_rate(size, t['all_cores']['cpu'])}\n"
+              f"    decode ceiling {_rate(size, t['decode']['wall'])}  per CPU-second "
+              f"{_rate(size, t['decode']['cpu'])} (one thread)\n"
+              f"    peak RSS {r['peak_mb']:.0f} MB (after imports {r['base_mb']:.0f} MB)", flush=True)
+        if size == n and naive_cells is not None:
+            b = by["naive"] = run_worker("naive", src, 1, naive_cells)
+            if abs(b["naive_total"] - b["total"]) > 1e-6 * b["total"] or b["naive_groups"] != b["groups"]:
+                raise SystemExit(f"streaming and naive disagree: {b}")
+            print(f"  naive     {b['cells']:>10,} cells (the first shards), load average {b['load_before']:.2f}: "
+                  f"{b['cells'] / b['seconds']:,.0f} cells/s, peak RSS {b['peak_mb']:.0f} MB; grand total and "
+                  f"{b['groups']} groups equal to the streaming result", flush=True)
+    return by
+
+
+def _summary(label: str, by: dict, n: int) -> None:
+    """Print the ratios of one section: memory 2N / N, rates against the target and the decode ceiling."""
+    cores = os.cpu_count() or 1
+    a, b = by[n], by[2 * n]
+    print(f"  {label}: streaming peak RSS {a['peak_mb']:.0f} MB at {n:,} cells -> {b['peak_mb']:.0f} MB at "
+          f"{2 * n:,} cells: ratio {b['peak_mb'] / a['peak_mb']:.2f} (flat = 1.00)")
+    for size in (n, 2 * n):
+        t = by[size]["times"]
+        one, one_cpu = (_median_rate(size, t["one_thread"][k]) for k in ("wall", "cpu"))
+        dec, dec_cpu = (_median_rate(size, t["decode"][k]) for k in ("wall", "cpu"))
+        all_cpu, all_wall = (_median_rate(size, t["all_cores"][k]) for k in ("cpu", "wall"))
+        per_cell = by[size]["entries"] / size
+        print(f"    {size:>10,} cells: one thread {one / TARGET_PER_CORE:.3f}x the target, per CPU-second "
+              f"{one_cpu / TARGET_PER_CORE:.3f}x (all cores {all_cpu / TARGET_PER_CORE:.3f}x; all cores / {cores} "
+              f"{all_wall / cores / TARGET_PER_CORE:.3f}x); {one_cpu * per_cell / 1e6:.1f}M list entries per "
+              f"CPU-second; decode ceiling {dec / TARGET_PER_CORE:.3f}x (per CPU-second "
+              f"{dec_cpu / TARGET_PER_CORE:.3f}x); pseudobulk / decode ceiling {one / dec:.2f} (per CPU-second "
+              f"{one_cpu / dec_cpu:.2f})")
+    if "naive" in by:
+        naive = by["naive"]
+        print(f"    naive ({naive['cells']:,} cells): streaming one thread / naive throughput "
+              f"{_median_rate(n, a['times']['one_thread']['wall']) / (naive['cells'] / naive['seconds']):.1f}x, "
+              f"naive peak memory / streaming at {n:,} cells {naive['peak_mb'] / a['peak_mb']:.1f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="50k / 100k cells instead of 1M / 2M")
-    ap.add_argument("--cells", type=int, default=None, help="N (the second run uses 2N)")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 50k / 100k and 2k / 4k cells")
+    ap.add_argument("--cells", type=int, default=None, help="N at the target's density (the second run uses 2N)")
+    ap.add_argument("--dense-cells", type=int, default=None, help="N at Tahoe's density (0 skips that part)")
     ap.add_argument("--repeats", type=int, default=5, help="timed runs per figure (median)")
     ap.add_argument("--no-naive", action="store_true", help="skip the load-everything pandas baseline")
     ap.add_argument("--naive-cells", type=int, default=NAIVE_CELLS, help="cells the naive baseline reads")
@@ -171,58 +254,17 @@ def main() -> None:
         print(json.dumps(worker(args.worker, args.src, args.repeats, max_cells)))
         return
 
-    from twincell.data._synthetic_tahoe import write_synthetic_tahoe
-
     n = args.cells or (50_000 if args.quick else 1_000_000)
-    cores = os.cpu_count() or 1  # Dask's threaded scheduler runs one shard per core
-    per_shard = CELLS_PER_SHARD_QUICK if args.quick else CELLS_PER_SHARD_FULL
-    by = {}
+    n_dense = args.dense_cells if args.dense_cells is not None else (2_000 if args.quick else 40_000)
+    sparse = SPARSE_QUICK if args.quick else SPARSE
     with tempfile.TemporaryDirectory(prefix="bench_pseudobulk_") as tmp:
-        for size in (n, 2 * n):
-            src = Path(tmp) / f"synthetic_tahoe_{size}"
-            t0 = time.perf_counter()
-            write_synthetic_tahoe(src, n_cells=size, n_shards=max(1, size // per_shard), n_genes=N_GENES,
-                                  detect=DETECT, plates=("plate1", "plate2", "plate3", "plate4"), chunk_cells=50_000)
-            print(f"generated {size:,} synthetic cells in {time.perf_counter() - t0:.1f} s", flush=True)
-            r = by[size] = run_worker("streaming", src, args.repeats)
-            t = r["times"]
-            print(f"  streaming {size:>10,} cells ({r['entries'] / size:.1f} list entries per cell), load average "
-                  f"{r['load_before']:.2f} -> {r['load_after']:.2f} on {cores} cores; cells/s, median (min-max) "
-                  f"of {args.repeats}:\n"
-                  f"    one thread     {_rate(size, t['one_thread']['wall'])}  per CPU-second "
-                  f"{_rate(size, t['one_thread']['cpu'])}\n"
-                  f"    all cores      {_rate(size, t['all_cores']['wall'])}  per CPU-second "
-                  f"{_rate(size, t['all_cores']['cpu'])}\n"
-                  f"    decode ceiling {_rate(size, t['decode']['wall'])}  per CPU-second "
-                  f"{_rate(size, t['decode']['cpu'])} (one thread)\n"
-                  f"    peak RSS {r['peak_mb']:.0f} MB (after imports {r['base_mb']:.0f} MB)", flush=True)
-            if size == n and not args.no_naive:
-                b = by["naive"] = run_worker("naive", src, 1, args.naive_cells)
-                if abs(b["naive_total"] - b["total"]) > 1e-6 * b["total"] or b["naive_groups"] != b["groups"]:
-                    raise SystemExit(f"streaming and naive disagree: {b}")
-                print(f"  naive     {b['cells']:>10,} cells (the first shards), load average {b['load_before']:.2f}: "
-                      f"{b['cells'] / b['seconds']:,.0f} cells/s, peak RSS {b['peak_mb']:.0f} MB; grand total and "
-                      f"{b['groups']} groups equal to the streaming result", flush=True)
-    a, b = by[n], by[2 * n]
-    print(f"\nsummary (target: {TARGET_PER_CORE:,} cells/s per core; medians)")
-    print(f"  streaming peak RSS {a['peak_mb']:.0f} MB at {n:,} cells -> {b['peak_mb']:.0f} MB at {2 * n:,} cells: "
-          f"ratio {b['peak_mb'] / a['peak_mb']:.2f} (flat = 1.00)")
-    for size in (n, 2 * n):
-        t = by[size]["times"]
-        one, one_cpu = (_median_rate(size, t["one_thread"][k]) for k in ("wall", "cpu"))
-        dec, dec_cpu = (_median_rate(size, t["decode"][k]) for k in ("wall", "cpu"))
-        per_entry = by[size]["entries"] / size
-        print(f"  {size:>10,} cells: one thread {one / TARGET_PER_CORE:.2f}x the target, per CPU-second "
-              f"{one_cpu / TARGET_PER_CORE:.2f}x (all cores {_median_rate(size, t['all_cores']['cpu']) / TARGET_PER_CORE:.2f}x"
-              f"; all cores / {cores} {_median_rate(size, t['all_cores']['wall']) / cores / TARGET_PER_CORE:.2f}x); "
-              f"{one_cpu * per_entry / 1e6:.1f}M list entries per CPU-second; decode ceiling "
-              f"{dec / TARGET_PER_CORE:.2f}x (per CPU-second {dec_cpu / TARGET_PER_CORE:.2f}x); pseudobulk / decode "
-              f"ceiling {one / dec:.2f} (per CPU-second {one_cpu / dec_cpu:.2f})")
-    if not args.no_naive:
-        naive = by["naive"]
-        print(f"  naive ({naive['cells']:,} cells): streaming one thread / naive throughput "
-              f"{_median_rate(n, a['times']['one_thread']['wall']) / (naive['cells'] / naive['seconds']):.1f}x, "
-              f"naive peak memory / streaming at {n:,} cells {naive['peak_mb'] / a['peak_mb']:.1f}x")
+        by = _streaming_section("the target's density", Path(tmp), n, sparse, args.repeats,
+                                None if args.no_naive else args.naive_cells)
+        dense = _streaming_section("Tahoe's density", Path(tmp), n_dense, DENSE, args.repeats, None) if n_dense else {}
+    print(f"\nsummary (target: {TARGET_PER_CORE:,} cells/s per core, set at the target's density; medians)")
+    _summary("the target's density", by, n)
+    if dense:
+        _summary("Tahoe's density", dense, n_dense)
 
 
 if __name__ == "__main__":
