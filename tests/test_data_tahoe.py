@@ -265,7 +265,8 @@ def test_add_token_lists_on_synthetic_lists():
     far[5] = 99
     assert add_token_lists(np.array([0, 0]), offsets, offsets, far, values, lookup, np.zeros((1, 3))) == (BAD_TOKEN, 1)
     short = np.array([0, 3, 5])  # the second cell's count list is one entry shorter than its token list
-    assert add_token_lists(np.array([0, 0]), offsets, short, tokens, values, lookup, np.zeros((1, 3))) == (BAD_LENGTH, 1)
+    code = add_token_lists(np.array([0, 0]), offsets, short, tokens, values, lookup, np.zeros((1, 3)))
+    assert code == (BAD_LENGTH, 1)
 
 
 # -- issue 14, item 10: cell names map to the bundled context ids; clear errors on corrupt input -----------------

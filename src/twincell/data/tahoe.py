@@ -362,9 +362,9 @@ def read_shard(shard: str, plates: Sequence[str] | None = None, batch_size: int 
     Reads on the calling thread (``use_threads=False``: parallelism comes from one task per shard) only
     ``genes``, ``expressions`` and the key columns. The keys of a run are read at once, as dictionary indices;
     the token / count lists in batches of about ``LIST_BATCH_ENTRIES`` entries, so that the decoded buffers
-    stay in the CPU cache while they are aggregated. The ``plate`` column is not decoded when the row-group statistics show one
-    plate per row group (nearly always: shards are sorted by plate); row groups of plates not wanted are
-    skipped.
+    stay in the CPU cache while they are aggregated and memory does not grow with the genes per cell. The
+    ``plate`` column is not decoded when the row-group statistics show one plate per row group (nearly
+    always: shards are sorted by plate); row groups of plates not wanted are skipped.
 
     Yields
     ------
@@ -376,7 +376,7 @@ def read_shard(shard: str, plates: Sequence[str] | None = None, batch_size: int 
     DataFileError
         The shard is not readable or a page is damaged, naming the file and the fix.
     """
-    pf = open_shard(shard, read_dictionary=SHARD_KEYS, memory_map=True)
+    pf = open_shard(shard, read_dictionary=SHARD_KEYS)
     try:
         ranges = _plate_ranges(pf)
         sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)]
@@ -397,7 +397,7 @@ def shard_sums(shard: str, lookup: np.ndarray, n_cols: int, plates: Sequence[str
     """Summed counts per (drug, sample, cell line, plate) of one shard (columns = symbols + library size).
 
     Streams the shard (:func:`read_shard`): the group row of every cell of a run is found from its keys,
-    then each row group's counts are added in place into one table
+    then the counts of each list batch are added in place into one table
     (:func:`~twincell.data.pseudobulk.add_token_lists`, one compiled pass over Arrow's flat token / count
     buffers); memory = groups x genes of that shard. Groups come sorted by key.
     """
@@ -421,9 +421,8 @@ def shard_sums(shard: str, lookup: np.ndarray, n_cols: int, plates: Sequence[str
     return GroupSums(keys.iloc[order].reset_index(drop=True), sums[order], n_cells[order])
 
 
-def open_shard(shard: str | Path, read_dictionary: Sequence[str] = (), memory_map: bool = False) -> pq.ParquetFile:
-    """Open one expression shard (``read_dictionary``: columns to read dictionary-encoded; ``memory_map``: map
-    the file instead of reading it through buffers).
+def open_shard(shard: str | Path, read_dictionary: Sequence[str] = ()) -> pq.ParquetFile:
+    """Open one expression shard (``read_dictionary``: columns to read dictionary-encoded).
 
     Raises
     ------
@@ -431,7 +430,7 @@ def open_shard(shard: str | Path, read_dictionary: Sequence[str] = (), memory_ma
         The shard is not a readable parquet file (truncated download, other format), naming it and the fix.
     """
     try:
-        return pq.ParquetFile(shard, read_dictionary=list(read_dictionary) or None, memory_map=memory_map)
+        return pq.ParquetFile(shard, read_dictionary=list(read_dictionary) or None)
     except Exception as exc:  # pyarrow raises many types for corrupt files
         raise DataFileError(f"cannot read Tahoe shard {shard}: {exc}", _REDOWNLOAD.format(shard=shard)) from exc
 
