@@ -21,7 +21,8 @@ same load; the default N (1M cells) makes one run last about a second, and the s
 repeats) is printed next to each median. "Per core" is given three ways, because a shared machine rarely
 gives a run all its cores: the one-thread rate (wall clock), cells per CPU-second of the process (user + sys
 time of all threads; robust to other jobs taking the core away), and the all-core rate over the number of
-cores. The load average is printed with every figure. Also printed: list entries (token, count pairs) per
+cores. With every figure come the load average and the share of the machine's CPU time that other
+processes used during the timed runs (from /proc/stat). Also printed: list entries (token, count pairs) per
 second, the rate that carries over to real Tahoe cells (which hold far more entries per cell than these),
 the ratio to the target of 1M cells/s per core, the pseudobulk / decode-ceiling ratio, and peak RSS (MB) at
 N and 2N with its 2N / N ratio (flat = 1.0).
@@ -77,16 +78,28 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU-seconds of the whole machine since boot, from /proc/stat ((0, 0) where it is missing)."""
+    try:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return 0.0, 0.0
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(ticks) - ticks[3] - ticks[4]) / hz, sum(ticks) / hz  # idle and iowait are not busy
+
+
 def _timed(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, dict[str, list[float]]]:
-    """Wall and CPU seconds (all threads of this process) of each run, the runs interleaved ``repeats`` times
-    so that they see the same load."""
-    times: dict[str, dict[str, list[float]]] = {name: {"wall": [], "cpu": []} for name in runs}
+    """Wall and CPU seconds (all threads of this process) of each run, and the share of the machine's CPU time
+    that other processes used meanwhile, the runs interleaved ``repeats`` times so that they see the same load."""
+    times: dict[str, dict[str, list[float]]] = {name: {"wall": [], "cpu": [], "others": []} for name in runs}
     for _ in range(repeats):
         for name, run in runs.items():
-            t0, c0 = time.perf_counter(), time.process_time()
+            (busy0, total0), t0, c0 = _machine_cpu(), time.perf_counter(), time.process_time()
             run()
-            times[name]["wall"].append(time.perf_counter() - t0)
-            times[name]["cpu"].append(time.process_time() - c0)
+            wall, cpu, (busy1, total1) = time.perf_counter() - t0, time.process_time() - c0, _machine_cpu()
+            times[name]["wall"].append(wall)
+            times[name]["cpu"].append(cpu)
+            times[name]["others"].append(max(0.0, busy1 - busy0 - cpu) / max(total1 - total0, 1e-9))
     return times
 
 
@@ -169,6 +182,12 @@ def _rate(cells: float, seconds: list[float]) -> str:
     return f"{statistics.median(rates):,.0f} ({min(rates):,.0f}-{max(rates):,.0f})"
 
 
+def _others(times: dict[str, dict[str, list[float]]]) -> str:
+    """Median (min-max) share of the machine's CPU time that other processes used during the timed runs."""
+    shares = [x for t in times.values() for x in t["others"]]
+    return f"{statistics.median(shares):.0%} ({min(shares):.0%}-{max(shares):.0%})"
+
+
 def _median_rate(cells: float, seconds: list[float]) -> float:
     """Median of ``cells / seconds`` over the repeats."""
     return statistics.median(cells / t for t in seconds)
@@ -202,6 +221,7 @@ def _streaming_section(label: str, root: Path, n: int, density: Density, repeats
               f"{_rate(size, t['all_cores']['cpu'])}\n"
               f"    decode ceiling {_rate(size, t['decode']['wall'])}  per CPU-second "
               f"{_rate(size, t['decode']['cpu'])} (one thread)\n"
+              f"    other processes used {_others(t)} of the machine's CPU time during these runs\n"
               f"    peak RSS {r['peak_mb']:.0f} MB (after imports {r['base_mb']:.0f} MB)", flush=True)
         if size == n and naive_cells is not None:
             b = by["naive"] = run_worker("naive", src, 1, naive_cells)
