@@ -65,8 +65,9 @@ def _sum_rows(keys: pd.DataFrame, gid: np.ndarray, sums: np.ndarray, n_cells: np
 def merge_sums(*parts: GroupSums) -> GroupSums:
     """Reduce partial sums (e.g. one per shard) into one table: groups with equal keys are added.
 
-    Each part is added into the output in place, so a merge holds its inputs plus one output table
-    (never a stacked copy of all parts).
+    Each part is added into the output in place, one row at a time (``np.add.at`` is ~10x slower per
+    element, and a part of a real Tahoe shard holds ~4,800 groups x ~40,000 genes), so a merge holds its inputs
+    plus one output table (never a stacked copy of all parts).
     """
     parts = tuple(p for p in parts if len(p.keys))
     if not parts:
@@ -78,7 +79,8 @@ def merge_sums(*parts: GroupSums) -> GroupSums:
     start = 0
     for part in parts:
         rows = gid[start:start + len(part.keys)]
-        np.add.at(sums, rows, part.sums)
+        for row, part_row in zip(rows, part.sums):
+            sums[row] += part_row
         np.add.at(n_cells, rows, part.n_cells)
         start += len(part.keys)
     return GroupSums(uniq.to_frame(index=False, name=list(keys.columns)), sums, n_cells)
