@@ -209,19 +209,16 @@ def _batches(sizes: Sequence[int], row_groups: Sequence[int], batch_size: int) -
 
 
 class _GroupIndex:
-    """The (drug, sample, cell line, plate) groups of one shard and the sums-table row of each.
+    """Shard-wide codes of the (drug, sample, cell line, plate) values of one shard, and its groups.
 
-    Each key value gets a shard-wide code once per batch (from the batch's small dictionary, not per cell);
-    a cell's four codes are packed into one uint64 (``KEY_BITS`` each) and only the distinct packed codes of a
-    batch are looked up in Python.
+    Each key value gets a shard-wide code once per run (from the run's small dictionary, not per cell); a
+    cell's four codes are packed into one uint64 (``KEY_BITS`` each) and only the distinct packed codes of the
+    shard are turned back into strings.
     """
 
-    def __init__(self, plates: Sequence[str] | None, source: str) -> None:
+    def __init__(self, source: str) -> None:
         self.values: dict[str, list[str]] = {k: [] for k in SHARD_KEYS}
         self._codes: dict[str, dict[str, int]] = {k: {} for k in SHARD_KEYS}
-        self._rows: dict[int, int] = {}
-        self.packed: list[int] = []  # packed code of each row, in row order
-        self._wanted = None if plates is None else set(plates)
         self._source = source
 
     def codes(self, key: str, values: Sequence[str]) -> np.ndarray:
@@ -239,47 +236,37 @@ class _GroupIndex:
                                 "split the shard into smaller files")
         return out
 
-    def rows_of(self, packed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Rows of a batch's cells from their packed key codes.
+    def groups(self, packed: np.ndarray, plates: Sequence[str] | None) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
+        """The groups of a shard's cells from their packed key codes, sorted by key.
 
         Returns
         -------
-        cell_rows, rows, counts
-            (n_cells,) int64 row of each cell (-1 for plates not wanted); the distinct rows of the batch
-            (-1 included) and their number of cells.
+        cell_rows, keys, n_cells
+            (n_cells,) int64 sums-table row of each cell (-1 for plates not wanted); one row of key strings per
+            group; (n_groups,) int64 cells per group.
         """
         gid, uniq = pd.factorize(packed)
-        rows = np.array([self._row(int(u)) for u in uniq], dtype=np.int64)
-        return rows[gid], rows, np.bincount(gid, minlength=len(uniq))
-
-    def _row(self, packed: int) -> int:
-        """Row of one packed key code, adding a row for a new group (-1 if its plate is not wanted)."""
-        row = self._rows.get(packed)
-        if row is None:
-            plate = self.values["plate"][packed >> (KEY_BITS * SHARD_KEYS.index("plate")) & KEY_MASK]
-            row = -1 if self._wanted is not None and plate not in self._wanted else len(self.packed)
-            self._rows[packed] = row
-            if row >= 0:
-                self.packed.append(packed)
-        return row
-
-    def keys(self) -> pd.DataFrame:
-        """One row of key strings per group, in row order."""
-        packed = np.asarray(self.packed, dtype=np.uint64)
-        return pd.DataFrame({k: np.asarray(self.values[k], dtype=object)[(packed >> np.uint64(KEY_BITS * j))
+        uniq = np.asarray(uniq, dtype=np.uint64)
+        keys = pd.DataFrame({k: np.asarray(self.values[k], dtype=object)[(uniq >> np.uint64(KEY_BITS * j))
                                                                          & np.uint64(KEY_MASK)]
                              for j, k in enumerate(SHARD_KEYS)}, dtype=object)
+        wanted = range(len(uniq)) if plates is None else np.flatnonzero(keys["plate"].isin(list(plates)))
+        order = sorted(wanted, key=list(keys.itertuples(index=False, name=None)).__getitem__)
+        row_of = np.full(len(uniq), -1, dtype=np.int64)
+        row_of[order] = np.arange(len(order))
+        n_cells = np.bincount(gid, minlength=len(uniq))[order].astype(np.int64)
+        return row_of[gid], keys.iloc[order].reset_index(drop=True), n_cells
 
 
-def _packed_keys(batch: pa.RecordBatch, plates: np.ndarray | None, groups: _GroupIndex, source: str) -> np.ndarray:
-    """(n_cells,) uint64 packed (drug, sample, cell line, plate) codes of a batch; ``plates``: per-cell plate
-    codes when known from the statistics (the column was then not read)."""
-    packed = np.zeros(batch.num_rows, dtype=np.uint64)
+def _packed_keys(run: ShardRun, groups: _GroupIndex, source: str) -> np.ndarray:
+    """(n_cells,) uint64 packed (drug, sample, cell line, plate) codes of a run's cells; the plate comes from
+    the row-group statistics when the column was not read."""
+    packed = np.zeros(run.keys.num_rows, dtype=np.uint64)
     for j, k in enumerate(SHARD_KEYS):
-        if k == "plate" and plates is not None:
-            codes = plates
+        if k == "plate" and run.plate_runs is not None:
+            codes = np.repeat(groups.codes(k, [p for p, _ in run.plate_runs]), [n for _, n in run.plate_runs])
         else:
-            col = batch.column(k)
+            col = run.keys.column(k)
             enc = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
             if enc.null_count:
                 raise DataFileError(f"{source}: {enc.null_count} cells without {k!r}", "the shard is corrupt")
@@ -327,7 +314,8 @@ class ShardRun:
     plate_runs
         When ``plate`` was not read: ``(plate, n_cells)`` of each row group of the run, in order; else None.
     lists
-        ``genes`` and ``expressions`` of the same cells, in order, in cache-sized record batches.
+        ``genes`` and ``expressions`` of the same cells, in order, in cache-sized record batches (decoded as
+        the iterator is consumed).
     """
 
     keys: pa.RecordBatch
@@ -369,7 +357,7 @@ def read_shard(shard: str, plates: Sequence[str] | None = None, batch_size: int 
     Yields
     ------
     ShardRun
-        The keys of a run of row groups and an iterator over its lists (consume it before the next run).
+        The keys of a run of row groups and an iterator over its lists (decoded as it is iterated).
 
     Raises
     ------
@@ -396,29 +384,22 @@ def shard_sums(shard: str, lookup: np.ndarray, n_cols: int, plates: Sequence[str
                batch_size: int = 65_536) -> GroupSums:
     """Summed counts per (drug, sample, cell line, plate) of one shard (columns = symbols + library size).
 
-    Streams the shard (:func:`read_shard`): the group row of every cell of a run is found from its keys,
-    then the counts of each list batch are added in place into one table
-    (:func:`~twincell.data.pseudobulk.add_token_lists`, one compiled pass over Arrow's flat token / count
-    buffers); memory = groups x genes of that shard. Groups come sorted by key.
+    Streams the shard (:func:`read_shard`): the keys of every run are read first (a few bytes per cell), so
+    the table is allocated once with one row per group, in key order; then the counts of each list batch are
+    added in place into it (:func:`~twincell.data.pseudobulk.add_token_lists`, one compiled pass over Arrow's
+    flat token / count buffers). Memory = groups x genes of that shard, once.
     """
-    groups = _GroupIndex(plates, shard)
-    sums, n_cells = np.zeros((0, n_cols + 1)), np.zeros(0, np.int64)
-    for run in read_shard(shard, plates, batch_size):
-        plate_codes = None if run.plate_runs is None else np.repeat(
-            groups.codes("plate", [p for p, _ in run.plate_runs]), [n for _, n in run.plate_runs])
-        cell_rows, rows, counts = groups.rows_of(_packed_keys(run.keys, plate_codes, groups, shard))
-        if len(groups.packed) > len(sums):  # new groups: grow the table (capacity doubles)
-            grown = np.zeros((max(2 * len(sums), len(groups.packed)), n_cols + 1))
-            grown[:len(sums)] = sums
-            sums, n_cells = grown, np.concatenate([n_cells, np.zeros(len(grown) - len(n_cells), np.int64)])
-        start = 0
+    groups = _GroupIndex(shard)
+    runs = list(read_shard(shard, plates, batch_size))  # keys read; the lists are decoded below
+    packed = np.concatenate([np.zeros(0, np.uint64)] + [_packed_keys(run, groups, shard) for run in runs])
+    cell_rows, keys, n_cells = groups.groups(packed, plates)
+    sums = np.zeros((len(keys), n_cols + 1))
+    start = 0
+    for run in runs:
         for batch in run.lists:
             _add_batch(batch, cell_rows[start:start + batch.num_rows], lookup, sums, shard)
             start += batch.num_rows
-        n_cells[rows[rows >= 0]] += counts[rows >= 0]
-    keys = groups.keys()
-    order = sorted(range(len(keys)), key=list(keys.itertuples(index=False, name=None)).__getitem__)
-    return GroupSums(keys.iloc[order].reset_index(drop=True), sums[order], n_cells[order])
+    return GroupSums(keys, sums, n_cells)
 
 
 def open_shard(shard: str | Path, read_dictionary: Sequence[str] = ()) -> pq.ParquetFile:
