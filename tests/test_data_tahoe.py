@@ -288,6 +288,20 @@ def test_corrupt_shard_names_the_file(tmp_path, synthetic_tahoe):
     assert "download" in info.value.hint
 
 
+def test_damaged_list_page_names_the_file(tmp_path, synthetic_tahoe):
+    """A SYNTHETIC shard whose token list pages are overwritten mid-file: a DataFileError naming it, no traceback."""
+    shard = tmp_path / "train-00000-of-00001.parquet"
+    shutil.copy(sorted((synthetic_tahoe / "data").glob("*.parquet"))[0], shard)
+    genes = pq.ParquetFile(shard).metadata.row_group(0).column(0)
+    data = bytearray(shard.read_bytes())
+    middle = (genes.dictionary_page_offset or genes.data_page_offset) + genes.total_compressed_size // 2
+    data[middle:middle + 64] = b"\xff" * 64
+    shard.write_bytes(bytes(data))
+    with pytest.raises(DataFileError, match=f"{shard.name} is corrupt") as info:
+        shard_sums(str(shard), np.full(100, -1, np.int32), 1)
+    assert "download" in info.value.hint
+
+
 def test_unreachable_scheduler_and_out_directory(tmp_path, synthetic_tahoe, monkeypatch):
     from twincell.data import tahoe
     from twincell.errors import TwinCellError
