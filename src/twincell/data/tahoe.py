@@ -254,7 +254,7 @@ class _GroupIndex:
         order = sorted(wanted, key=list(keys.itertuples(index=False, name=None)).__getitem__)
         row_of = np.full(len(uniq), -1, dtype=np.int64)
         row_of[order] = np.arange(len(order))
-        n_cells = np.bincount(gid, minlength=len(uniq))[order].astype(np.int64)
+        n_cells = np.bincount(gid, minlength=len(uniq))[order]
         return row_of[gid], keys.iloc[order].reset_index(drop=True), n_cells
 
 
