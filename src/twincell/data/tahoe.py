@@ -247,15 +247,15 @@ class _GroupIndex:
         """
         gid, uniq = pd.factorize(packed)
         uniq = np.asarray(uniq, dtype=np.uint64)
-        keys = pd.DataFrame({k: np.asarray(self.values[k], dtype=object)[(uniq >> np.uint64(KEY_BITS * j))
-                                                                         & np.uint64(KEY_MASK)]
-                             for j, k in enumerate(SHARD_KEYS)}, dtype=object)
-        wanted = range(len(uniq)) if plates is None else np.flatnonzero(keys["plate"].isin(list(plates)))
-        order = sorted(wanted, key=list(keys.itertuples(index=False, name=None)).__getitem__)
+        columns = [np.asarray(self.values[k], dtype=object)[(uniq >> np.uint64(KEY_BITS * j)) & np.uint64(KEY_MASK)]
+                   for j, k in enumerate(SHARD_KEYS)]
+        plate = columns[SHARD_KEYS.index("plate")]
+        wanted = range(len(uniq)) if plates is None else np.flatnonzero(np.isin(plate, list(plates)))
+        order = np.asarray(sorted(wanted, key=list(zip(*columns)).__getitem__), dtype=np.int64)
         row_of = np.full(len(uniq), -1, dtype=np.int64)
         row_of[order] = np.arange(len(order))
-        n_cells = np.bincount(gid, minlength=len(uniq))[order]
-        return row_of[gid], keys.iloc[order].reset_index(drop=True), n_cells
+        keys = pd.DataFrame({k: column[order] for k, column in zip(SHARD_KEYS, columns)}, dtype=object)
+        return row_of[gid], keys, np.bincount(gid, minlength=len(uniq))[order]
 
 
 def _packed_keys(run: ShardRun, groups: _GroupIndex, source: str) -> np.ndarray:
