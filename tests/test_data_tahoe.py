@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -156,7 +157,7 @@ def per_cell_reference(shards, lookup: np.ndarray, n_cols: int) -> tuple[pd.Data
     cells = pq.read_table(shards).to_pandas()
     dense = np.zeros((len(cells), n_cols + 1))
     for i, (tok, val) in enumerate(zip(cells["genes"], cells["expressions"])):
-        if val[0] < 0:
+        if len(val) and val[0] < 0:
             tok, val = tok[1:], val[1:]
         col = lookup[tok]
         np.add.at(dense[i], col[col >= 0], val[col >= 0])
@@ -202,25 +203,70 @@ def test_shard_sums_without_statistics_or_with_mixed_row_groups(synthetic_tahoe,
     np.testing.assert_allclose(only.sums, full.sums[(full.keys["plate"] == "plate2").to_numpy()], rtol=1e-12)
 
 
+def test_list_batches_smaller_than_a_row_group_give_the_reference_sums(synthetic_tahoe, monkeypatch):
+    """Lists decoded a few cells at a time (batches end inside row groups) still give the per-cell reference."""
+    from twincell.data import tahoe
+
+    layout = open_tahoe(synthetic_tahoe)
+    lookup, symbols, _ = token_columns(layout.genes)
+    monkeypatch.setattr(tahoe, "LIST_BATCH_ENTRIES", 50)  # ~5 cells of ~10 entries per batch
+    runs = list(tahoe.read_shard(str(layout.shards[1]), batch_size=1500))
+    batches = [b.num_rows for run in runs for b in run.lists]
+    assert max(batches) < 1000 and sum(batches) == sum(run.keys.num_rows for run in runs) == 1000
+    assert_equal_to_reference(aggregate_shards(layout.shards, lookup, len(symbols)), layout.shards, lookup,
+                              len(symbols))
+
+
+def _with_lists(table, cells, genes, expressions):
+    """``table`` with the ``genes`` / ``expressions`` lists of rows ``cells`` replaced."""
+    columns = {}
+    for name, new in (("genes", genes), ("expressions", expressions)):
+        values = table.column(name).to_pylist()
+        for i in cells:
+            values[i] = new
+        columns[name] = pa.array(values, table.schema.field(name).type)
+    return table.set_column(0, "genes", columns["genes"]).set_column(1, "expressions", columns["expressions"])
+
+
+def test_null_lists_count_as_empty_cells_and_unequal_lists_are_named(synthetic_tahoe, tmp_path):
+    """SYNTHETIC shards: a cell with null lists adds nothing but is counted (as one with empty lists); token and
+    count lists of different lengths raise a DataFileError naming the shard."""
+    layout = open_tahoe(synthetic_tahoe)
+    lookup, symbols, _ = token_columns(layout.genes)
+    table = pq.read_table(layout.shards[0])
+    pq.write_table(_with_lists(table, [3, 500], None, None), tmp_path / "null.parquet", row_group_size=1000)
+    pq.write_table(_with_lists(table, [3, 500], [], []), tmp_path / "empty.parquet", row_group_size=1000)
+    got = shard_sums(str(tmp_path / "null.parquet"), lookup, len(symbols))
+    assert_equal_to_reference(got, [str(tmp_path / "empty.parquet")], lookup, len(symbols))
+    assert got.n_cells.sum() == table.num_rows
+    short = table.column("expressions").to_pylist()[7][:-1]
+    pq.write_table(_with_lists(table, [7], table.column("genes").to_pylist()[7], short), tmp_path / "bad.parquet")
+    with pytest.raises(DataFileError, match="bad.parquet: genes and expressions lists differ in length"):
+        shard_sums(str(tmp_path / "bad.parquet"), lookup, len(symbols))
+
+
 def test_add_token_lists_on_synthetic_lists():
-    from twincell.data.pseudobulk import BAD_COUNT, BAD_TOKEN, add_token_lists
+    from twincell.data.pseudobulk import BAD_COUNT, BAD_LENGTH, BAD_TOKEN, add_token_lists
 
     lookup = np.array([-1, -1, 0, 1, -1], dtype=np.int32)  # tokens 2, 3 are genes; token 4 is unmapped
     tokens = np.array([1, 2, 3, 1, 4, 2], dtype=np.int64)
     values = np.array([-2, 5, 1, -2, 7, 3], dtype=np.float32)  # cells: [CLS, 2, 3], [CLS, 4, 2]
-    starts, lengths = np.array([0, 3]), np.array([3, 3])
+    offsets = np.array([0, 3, 6])
     out = np.zeros((2, 3))
-    assert add_token_lists(np.array([1, 0]), starts, starts, lengths, tokens, values, lookup, out) == (0, -1)
+    assert add_token_lists(np.array([1, 0]), offsets, offsets, tokens, values, lookup, out) == (0, -1)
     np.testing.assert_array_equal(out, [[3, 0, 10], [5, 1, 6]])  # library size counts the unmapped token
     skipped = np.zeros((2, 3))
-    add_token_lists(np.array([-1, 0]), starts, starts, lengths, tokens, values, lookup, skipped)
+    add_token_lists(np.array([-1, 0]), offsets, offsets, tokens, values, lookup, skipped)
     np.testing.assert_array_equal(skipped, [[3, 0, 10], [0, 0, 0]])
     bad = values.copy()
     bad[4] = np.nan
-    assert add_token_lists(np.array([0, 0]), starts, starts, lengths, tokens, bad, lookup, np.zeros((1, 3)))[0] == BAD_COUNT
+    assert add_token_lists(np.array([0, 0]), offsets, offsets, tokens, bad, lookup, np.zeros((1, 3)))[0] == BAD_COUNT
     far = tokens.copy()
     far[5] = 99
-    assert add_token_lists(np.array([0, 0]), starts, starts, lengths, far, values, lookup, np.zeros((1, 3))) == (BAD_TOKEN, 1)
+    assert add_token_lists(np.array([0, 0]), offsets, offsets, far, values, lookup, np.zeros((1, 3))) == (BAD_TOKEN, 1)
+    short = np.array([0, 3, 5])  # the second cell's count list is one entry shorter than its token list
+    code = add_token_lists(np.array([0, 0]), offsets, short, tokens, values, lookup, np.zeros((1, 3)))
+    assert code == (BAD_LENGTH, 1)
 
 
 # -- issue 14, item 10: cell names map to the bundled context ids; clear errors on corrupt input -----------------
@@ -239,6 +285,20 @@ def test_corrupt_shard_names_the_file(tmp_path, synthetic_tahoe):
     shard.write_bytes(shard.read_bytes()[: len(shard.read_bytes()) // 2])     # a truncated download
     with pytest.raises(DataFileError, match=shard.name) as info:
         prepare_tahoe(broken)
+    assert "download" in info.value.hint
+
+
+def test_damaged_list_page_names_the_file(tmp_path, synthetic_tahoe):
+    """A SYNTHETIC shard whose token list pages are overwritten mid-file: a DataFileError naming it, no traceback."""
+    shard = tmp_path / "train-00000-of-00001.parquet"
+    shutil.copy(sorted((synthetic_tahoe / "data").glob("*.parquet"))[0], shard)
+    genes = pq.ParquetFile(shard).metadata.row_group(0).column(0)
+    data = bytearray(shard.read_bytes())
+    middle = (genes.dictionary_page_offset or genes.data_page_offset) + genes.total_compressed_size // 2
+    data[middle:middle + 64] = b"\xff" * 64
+    shard.write_bytes(bytes(data))
+    with pytest.raises(DataFileError, match=f"{shard.name} is corrupt") as info:
+        shard_sums(str(shard), np.full(100, -1, np.int32), 1)
     assert "download" in info.value.hint
 
 

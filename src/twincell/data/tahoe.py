@@ -45,6 +45,7 @@ from twincell.data.genes import GeneMapper
 from twincell.data.perturbation import PerturbationDataset, format_targets
 from twincell.data.pseudobulk import (
     BAD_COUNT,
+    BAD_LENGTH,
     BAD_TOKEN,
     CP10K_TRANSFORM,
     GroupSums,
@@ -57,8 +58,11 @@ from twincell.errors import DataFileError, TwinCellError
 CONTROL_DRUG = "DMSO_TF"
 EXPRESSION_COLUMNS = ("genes", "expressions", "drug", "sample", "BARCODE_SUB_LIB_ID", "cell_line_id", "moa-fine",
                       "canonical_smiles", "pubchem_cid", "plate")
-READ_COLUMNS = ("genes", "expressions", "drug", "sample", "cell_line_id", "plate")
+LIST_COLUMNS = ("genes", "expressions")
+READ_COLUMNS = (*LIST_COLUMNS, "drug", "sample", "cell_line_id", "plate")
 SHARD_KEYS = ("drug", "sample", "cell_line_id", "plate")
+#: List entries (token + count) per decoded batch: ~0.8 MB of int64 tokens and float32 counts, cache-sized.
+LIST_BATCH_ENTRIES = 65_536
 #: Bits of one key column's shard-wide code in a packed group code (up to 65,536 values per column and shard).
 KEY_BITS = 16
 KEY_MASK = (1 << KEY_BITS) - 1
@@ -205,19 +209,16 @@ def _batches(sizes: Sequence[int], row_groups: Sequence[int], batch_size: int) -
 
 
 class _GroupIndex:
-    """The (drug, sample, cell line, plate) groups of one shard and the sums-table row of each.
+    """Shard-wide codes of the (drug, sample, cell line, plate) values of one shard, and its groups.
 
-    Each key value gets a shard-wide code once per batch (from the batch's small dictionary, not per cell);
-    a cell's four codes are packed into one uint64 (``KEY_BITS`` each) and only the distinct packed codes of a
-    batch are looked up in Python.
+    Each key value gets a shard-wide code once per run (from the run's small dictionary, not per cell); a
+    cell's four codes are packed into one uint64 (``KEY_BITS`` each) and only the distinct packed codes of the
+    shard are turned back into strings.
     """
 
-    def __init__(self, plates: Sequence[str] | None, source: str) -> None:
+    def __init__(self, source: str) -> None:
         self.values: dict[str, list[str]] = {k: [] for k in SHARD_KEYS}
         self._codes: dict[str, dict[str, int]] = {k: {} for k in SHARD_KEYS}
-        self._rows: dict[int, int] = {}
-        self.packed: list[int] = []  # packed code of each row, in row order
-        self._wanted = None if plates is None else set(plates)
         self._source = source
 
     def codes(self, key: str, values: Sequence[str]) -> np.ndarray:
@@ -235,47 +236,37 @@ class _GroupIndex:
                                 "split the shard into smaller files")
         return out
 
-    def rows_of(self, packed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Rows of a batch's cells from their packed key codes.
+    def groups(self, packed: np.ndarray, plates: Sequence[str] | None) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
+        """The groups of a shard's cells from their packed key codes, sorted by key.
 
         Returns
         -------
-        cell_rows, rows, counts
-            (n_cells,) int64 row of each cell (-1 for plates not wanted); the distinct rows of the batch
-            (-1 included) and their number of cells.
+        cell_rows, keys, n_cells
+            (n_cells,) int64 sums-table row of each cell (-1 for plates not wanted); one row of key strings per
+            group; (n_groups,) int64 cells per group.
         """
         gid, uniq = pd.factorize(packed)
-        rows = np.array([self._row(int(u)) for u in uniq], dtype=np.int64)
-        return rows[gid], rows, np.bincount(gid, minlength=len(uniq))
-
-    def _row(self, packed: int) -> int:
-        """Row of one packed key code, adding a row for a new group (-1 if its plate is not wanted)."""
-        row = self._rows.get(packed)
-        if row is None:
-            plate = self.values["plate"][packed >> (KEY_BITS * SHARD_KEYS.index("plate")) & KEY_MASK]
-            row = -1 if self._wanted is not None and plate not in self._wanted else len(self.packed)
-            self._rows[packed] = row
-            if row >= 0:
-                self.packed.append(packed)
-        return row
-
-    def keys(self) -> pd.DataFrame:
-        """One row of key strings per group, in row order."""
-        packed = np.asarray(self.packed, dtype=np.uint64)
-        return pd.DataFrame({k: np.asarray(self.values[k], dtype=object)[(packed >> np.uint64(KEY_BITS * j))
-                                                                         & np.uint64(KEY_MASK)]
-                             for j, k in enumerate(SHARD_KEYS)}, dtype=object)
+        uniq = np.asarray(uniq, dtype=np.uint64)
+        columns = [np.asarray(self.values[k], dtype=object)[(uniq >> np.uint64(KEY_BITS * j)) & np.uint64(KEY_MASK)]
+                   for j, k in enumerate(SHARD_KEYS)]
+        plate = columns[SHARD_KEYS.index("plate")]
+        wanted = range(len(uniq)) if plates is None else np.flatnonzero(np.isin(plate, list(plates)))
+        order = np.asarray(sorted(wanted, key=list(zip(*columns)).__getitem__), dtype=np.int64)
+        row_of = np.full(len(uniq), -1, dtype=np.int64)
+        row_of[order] = np.arange(len(order))
+        keys = pd.DataFrame({k: column[order] for k, column in zip(SHARD_KEYS, columns)}, dtype=object)
+        return row_of[gid], keys, np.bincount(gid, minlength=len(uniq))[order]
 
 
-def _packed_keys(batch: pa.RecordBatch, plates: np.ndarray | None, groups: _GroupIndex, source: str) -> np.ndarray:
-    """(n_cells,) uint64 packed (drug, sample, cell line, plate) codes of a batch; ``plates``: per-cell plate
-    codes when known from the statistics (the column was then not read)."""
-    packed = np.zeros(batch.num_rows, dtype=np.uint64)
+def _packed_keys(run: ShardRun, groups: _GroupIndex, source: str) -> np.ndarray:
+    """(n_cells,) uint64 packed (drug, sample, cell line, plate) codes of a run's cells; the plate comes from
+    the row-group statistics when the column was not read."""
+    packed = np.zeros(run.keys.num_rows, dtype=np.uint64)
     for j, k in enumerate(SHARD_KEYS):
-        if k == "plate" and plates is not None:
-            codes = plates
+        if k == "plate" and run.plate_runs is not None:
+            codes = np.repeat(groups.codes(k, [p for p, _ in run.plate_runs]), [n for _, n in run.plate_runs])
         else:
-            col = batch.column(k)
+            col = run.keys.column(k)
             enc = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
             if enc.null_count:
                 raise DataFileError(f"{source}: {enc.null_count} cells without {k!r}", "the shard is corrupt")
@@ -284,14 +275,12 @@ def _packed_keys(batch: pa.RecordBatch, plates: np.ndarray | None, groups: _Grou
     return packed
 
 
-def _list_parts(lists: pa.ListArray) -> tuple[np.ndarray, np.ndarray]:
-    """(n_cells,) start of each cell's list in ``lists.values`` and its length (0 for a null list); views on
-    Arrow's offsets buffer."""
-    offsets = lists.offsets.to_numpy()
-    lengths = np.diff(offsets)
+def _offsets(lists: pa.ListArray) -> np.ndarray:
+    """(n_cells + 1,) offsets of each cell's list in ``lists.values`` (a view on Arrow's buffer; a null list,
+    which Tahoe does not have, becomes an empty one)."""
     if lists.null_count:
-        lengths[lists.is_null().to_numpy(zero_copy_only=False)] = 0
-    return offsets[:-1], lengths
+        lists = pc.fill_null(lists, pa.scalar([], lists.type))
+    return lists.offsets.to_numpy()
 
 
 def _add_batch(batch: pa.RecordBatch, cell_rows: np.ndarray, lookup: np.ndarray, out: np.ndarray,
@@ -300,12 +289,11 @@ def _add_batch(batch: pa.RecordBatch, cell_rows: np.ndarray, lookup: np.ndarray,
 
     The token and count lists go to the compiled pass as Arrow's own flat values and offsets, without copies.
     """
-    genes, expr = batch.column("genes"), batch.column("expressions")
-    (tok_start, lengths), (val_start, val_lengths) = _list_parts(genes), _list_parts(expr)
-    if not np.array_equal(lengths, val_lengths):
-        raise DataFileError(f"{source}: genes and expressions lists differ in length", "the shard is corrupt")
+    genes, expr = batch.column(0), batch.column(1)
     tokens, values = genes.values.to_numpy(), expr.values.to_numpy()
-    code, _ = add_token_lists(cell_rows, tok_start, val_start, lengths, tokens, values, lookup, out)
+    code, _ = add_token_lists(cell_rows, _offsets(genes), _offsets(expr), tokens, values, lookup, out)
+    if code == BAD_LENGTH:
+        raise DataFileError(f"{source}: genes and expressions lists differ in length", "the shard is corrupt")
     if code == BAD_COUNT:
         raise DataFileError(f"{source}: negative or NaN counts after dropping the CLS marker",
                             "Tahoe expressions are raw counts; check the shard")
@@ -314,20 +302,62 @@ def _add_batch(batch: pa.RecordBatch, cell_rows: np.ndarray, lookup: np.ndarray,
                             "use the gene_metadata.parquet of the same release")
 
 
-def read_shard(shard: str, plates: Sequence[str] | None = None, batch_size: int = 65_536,
-               ) -> Iterator[tuple[pa.RecordBatch, list[tuple[str, int]] | None]]:
-    """Stream the columns the pseudobulk needs from one shard, in batches of whole row groups.
+@dataclass
+class ShardRun:
+    """A run of whole row groups of one shard, as :func:`read_shard` yields it.
+
+    Attributes
+    ----------
+    keys
+        ``drug``, ``sample``, ``cell_line_id`` (and ``plate`` when it had to be read) of every cell of the run,
+        dictionary-encoded, one chunk per column (dictionaries unified).
+    plate_runs
+        When ``plate`` was not read: ``(plate, n_cells)`` of each row group of the run, in order; else None.
+    lists
+        ``genes`` and ``expressions`` of the same cells, in order, in cache-sized record batches (decoded as
+        the iterator is consumed).
+    """
+
+    keys: pa.RecordBatch
+    plate_runs: list[tuple[str, int]] | None
+    lists: Iterator[pa.RecordBatch]
+
+
+def _corrupt(shard: str, exc: Exception) -> DataFileError:
+    """The error for a shard whose pages cannot be decoded."""
+    return DataFileError(f"Tahoe shard {shard} is corrupt: {exc}", _REDOWNLOAD.format(shard=shard))
+
+
+def _stream_lists(pf: pq.ParquetFile, row_groups: list[int], shard: str) -> Iterator[pa.RecordBatch]:
+    """``genes`` and ``expressions`` of ``row_groups`` (decoded on this thread), in record batches of about
+    ``LIST_BATCH_ENTRIES`` list entries (from the footer's value counts), so that a batch stays in the CPU cache
+    while it is aggregated."""
+    meta = [pf.metadata.row_group(rg) for rg in row_groups]
+    leaf = next(j for j in range(len(pf.schema)) if pf.schema.column(j).path.split(".")[0] == "genes")
+    entries = sum(m.column(leaf).num_values for m in meta)
+    cells = max(1, LIST_BATCH_ENTRIES * sum(m.num_rows for m in meta) // max(1, entries))
+    try:
+        yield from pf.iter_batches(batch_size=cells, row_groups=row_groups, columns=list(LIST_COLUMNS),
+                                   use_threads=False)
+    except (OSError, ValueError, pa.ArrowException) as exc:  # truncated or damaged pages
+        raise _corrupt(shard, exc) from exc
+
+
+def read_shard(shard: str, plates: Sequence[str] | None = None, batch_size: int = 65_536) -> Iterator[ShardRun]:
+    """Stream the columns the pseudobulk needs from one shard, in runs of whole row groups of about
+    ``batch_size`` cells.
 
     Reads on the calling thread (``use_threads=False``: parallelism comes from one task per shard) only
-    ``genes``, ``expressions`` and the key columns, the keys as dictionary indices. The ``plate`` column is
-    not decoded when the row-group statistics show one plate per row group (nearly always: shards are
-    sorted by plate); row groups of plates not wanted are skipped.
+    ``genes``, ``expressions`` and the key columns. The keys of a run are read at once, as dictionary indices;
+    the token / count lists in batches of about ``LIST_BATCH_ENTRIES`` entries, so that the decoded buffers
+    stay in the CPU cache while they are aggregated and memory does not grow with the genes per cell. The
+    ``plate`` column is not decoded when the row-group statistics show one plate per row group (nearly
+    always: shards are sorted by plate); row groups of plates not wanted are skipped.
 
     Yields
     ------
-    batch, plate_runs
-        A record batch (one chunk per column, dictionaries unified) and, when ``plate`` was not read, the
-        ``(plate, n_cells)`` of each of its row groups in order (else None).
+    ShardRun
+        The keys of a run of row groups and an iterator over its lists (decoded as it is iterated).
 
     Raises
     ------
@@ -340,38 +370,36 @@ def read_shard(shard: str, plates: Sequence[str] | None = None, batch_size: int 
         sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)]
         for chunk in _batches(sizes, _row_groups(ranges, plates), batch_size):
             one_plate = _one_plate_each(ranges, chunk)
-            columns = [c for c in READ_COLUMNS if c != "plate" or one_plate is None]
-            table = pf.read_row_groups(chunk, columns=columns, use_threads=False)
-            if table.num_rows:
-                yield (table.unify_dictionaries().combine_chunks().to_batches()[0],
-                       None if one_plate is None else list(zip(one_plate, (sizes[rg] for rg in chunk))))
+            columns = [c for c in SHARD_KEYS if c != "plate" or one_plate is None]
+            keys = pf.read_row_groups(chunk, columns=columns, use_threads=False)
+            if keys.num_rows:
+                yield ShardRun(keys.unify_dictionaries().combine_chunks().to_batches()[0],
+                               None if one_plate is None else list(zip(one_plate, (sizes[rg] for rg in chunk))),
+                               _stream_lists(pf, chunk, shard))
     except (OSError, ValueError, pa.ArrowException) as exc:  # truncated or damaged pages
-        raise DataFileError(f"Tahoe shard {shard} is corrupt: {exc}", _REDOWNLOAD.format(shard=shard)) from exc
+        raise _corrupt(shard, exc) from exc
 
 
 def shard_sums(shard: str, lookup: np.ndarray, n_cols: int, plates: Sequence[str] | None = None,
                batch_size: int = 65_536) -> GroupSums:
     """Summed counts per (drug, sample, cell line, plate) of one shard (columns = symbols + library size).
 
-    Streams the shard (:func:`read_shard`) and adds each batch's counts in place into one table
-    (:func:`~twincell.data.pseudobulk.add_token_lists`, one compiled pass over Arrow's flat token / count
-    buffers); memory = groups x genes of that shard. Groups come sorted by key.
+    Streams the shard (:func:`read_shard`): the keys of every run are read first (a few bytes per cell), so
+    the table is allocated once with one row per group, in key order; then the counts of each list batch are
+    added in place into it (:func:`~twincell.data.pseudobulk.add_token_lists`, one compiled pass over Arrow's
+    flat token / count buffers). Memory = groups x genes of that shard, once.
     """
-    groups = _GroupIndex(plates, shard)
-    sums, n_cells = np.zeros((0, n_cols + 1)), np.zeros(0, np.int64)
-    for batch, plate_runs in read_shard(shard, plates, batch_size):
-        plate_codes = None if plate_runs is None else np.repeat(groups.codes("plate", [p for p, _ in plate_runs]),
-                                                                [n for _, n in plate_runs])
-        cell_rows, rows, counts = groups.rows_of(_packed_keys(batch, plate_codes, groups, shard))
-        if len(groups.packed) > len(sums):  # new groups: grow the table (capacity doubles)
-            grown = np.zeros((max(2 * len(sums), len(groups.packed)), n_cols + 1))
-            grown[:len(sums)] = sums
-            sums, n_cells = grown, np.concatenate([n_cells, np.zeros(len(grown) - len(n_cells), np.int64)])
-        _add_batch(batch, cell_rows, lookup, sums, shard)
-        n_cells[rows[rows >= 0]] += counts[rows >= 0]
-    keys = groups.keys()
-    order = sorted(range(len(keys)), key=list(keys.itertuples(index=False, name=None)).__getitem__)
-    return GroupSums(keys.iloc[order].reset_index(drop=True), sums[order], n_cells[order])
+    groups = _GroupIndex(shard)
+    runs = list(read_shard(shard, plates, batch_size))  # keys read; the lists are decoded below
+    packed = np.concatenate([np.zeros(0, np.uint64)] + [_packed_keys(run, groups, shard) for run in runs])
+    cell_rows, keys, n_cells = groups.groups(packed, plates)
+    sums = np.zeros((len(keys), n_cols + 1))
+    start = 0
+    for run in runs:
+        for batch in run.lists:
+            _add_batch(batch, cell_rows[start:start + batch.num_rows], lookup, sums, shard)
+            start += batch.num_rows
+    return GroupSums(keys, sums, n_cells)
 
 
 def open_shard(shard: str | Path, read_dictionary: Sequence[str] = ()) -> pq.ParquetFile:
