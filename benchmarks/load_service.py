@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import socket
@@ -55,7 +56,7 @@ from twincell.identify.inverse import align_change, resolve_operator
 from twincell.model import TwinCell, default_model
 from twincell.model.default import default_model_dir
 from twincell.network import Interactome
-from twincell.service.app import signature_from_mapping
+from twincell.service.app import create_app, signature_from_mapping
 
 HOST = "127.0.0.1"  # loopback only
 
@@ -238,6 +239,54 @@ def report(result: dict, workers: int, n: int, concurrency: int, health_concurre
           f"p50 {h50 * 1e3:.1f} ms, p99 {h99 * 1e3:.1f} ms (target < 50 ms)")
 
 
+def app_seconds(model: TwinCell, body: dict, repeats: int = 20) -> float:
+    """Median CPU seconds (all threads) of one ``POST /v1/targets`` through the app in this process, without sockets.
+
+    The ASGI app of ``twincell serve`` is called directly on an event loop (uvloop when installed, as uvicorn
+    uses it), one request at a time: routing, JSON decoding, validation, the hand-off to the ranking thread, the
+    library work and the JSON answer. What a server's CPU per request has beyond this is HTTP parsing, socket
+    I/O and processes competing for the cores.
+    """
+    app = create_app(model)
+    payload = json.dumps(body).encode()
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/v1/targets", "raw_path": b"/v1/targets", "query_string": b"", "root_path": "",
+             "headers": [(b"host", HOST.encode()), (b"content-type", b"application/json"),
+                         (b"content-length", str(len(payload)).encode())],
+             "client": (HOST, 1), "server": (HOST, 80)}
+
+    async def one() -> float:
+        messages: list[dict] = [{"type": "http.request", "body": payload, "more_body": False}]
+        sent: list[dict] = []
+
+        async def receive() -> dict:
+            if messages:
+                return messages.pop()
+            await asyncio.Event().wait()  # the client never disconnects
+            return {}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        c = time.process_time()
+        await app(dict(scope), receive, send)
+        if sent[0]["status"] != 200:
+            raise RuntimeError(f"the app answered {sent[0]['status']}: {sent[1].get('body', b'')[:200]!r}")
+        return time.process_time() - c
+
+    async def run() -> float:
+        async with app.router.lifespan_context(app):  # as in a worker: one ranking thread, the GC frozen
+            times = [await one() for _ in range(repeats + 2)][2:]  # 2 warm-up calls
+        gc.unfreeze()  # the library baseline measured after this runs as before it
+        return float(np.median(times))
+
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - without the service extra
+        return asyncio.run(run())
+    return uvloop.run(run())
+
+
 def step_seconds(model: TwinCell, body: dict, repeats: int = 9) -> dict[str, float]:
     """Median CPU seconds of each step of a request's library work (``parse``: the signature from the mapping,
     ``rank``: :func:`~twincell.identify.rank_targets`, ``drug_list``: the drug-target list of the ``top`` rows)
@@ -297,6 +346,7 @@ def main() -> None:
         load_before = os.getloadavg()
         before = library_seconds(model, body)
         steps = step_seconds(model, body)
+        in_process = app_seconds(model, body)
         results = {w: serve_and_load(model_dir, body, w, n, concurrency, args.health_concurrency)
                    for w in args.workers}
         after = library_seconds(model, body)  # the load of other jobs drifts: the baseline brackets the servers
@@ -311,8 +361,12 @@ def main() -> None:
     print(f"  steps (median CPU): signature {steps['parse'] * 1e3:.1f} ms, rank_targets {steps['rank'] * 1e3:.1f} ms, "
           f"drug_target_list(top={body['top']}) {steps['drug_list'] * 1e3:.1f} ms (the same rows from the all-node "
           f"fragility pass: {steps['all_node_list'] * 1e3:.1f} ms, {steps['all_node_list'] / steps['drug_list']:.1f}x)")
+    print(f"  the app in this process, without sockets (routing, JSON, validation, thread hand-off, library, answer): "
+          f"{in_process * 1e3:.1f} ms CPU per request (the library call + {(in_process - direct_cpu) * 1e3:.1f} ms)")
     for workers, result in results.items():
         report(result, workers, n, concurrency, args.health_concurrency, direct_s, direct_cpu)
+        print(f"  server CPU per request beyond the app in-process (HTTP, sockets, processes sharing the cores): "
+              f"{(result['server_cpu'] - in_process) * 1e3:.1f} ms")
     if any(result["errors"] for result in results.values()):
         sys.exit(1)
 
