@@ -15,8 +15,8 @@ import scipy.sparse as sp
 from test_identify_actionable import _synthetic_operator
 
 from twincell.identify import rank_targets
-from twincell.identify.actionable import (WalkArrays, _max_product_step, actionable_targets, drug_target_list,
-                                          fragility, walk_arrays)
+from twincell.identify.actionable import (WalkArrays, _first_drug_targets, _max_product_step, actionable_targets,
+                                          drug_target_list, fragility, walk_arrays)
 from twincell.identify.explain import AbsColumns
 from twincell.identify.inverse import _best_first, align_change, ranking_setup
 
@@ -118,3 +118,15 @@ def test_best_first_puts_tied_scores_in_name_order():
         score[rng.random(n) < 0.3] = 0.0
         name_rank = rng.permutation(n)
         assert _best_first(score, name_rank).tolist() == np.lexsort((name_rank, -score)).tolist()
+
+
+def test_first_drug_targets_equal_a_full_scan_when_the_window_must_grow():
+    """The scan starts with ``16 * top`` rows and grows while too few drug targets are found: the positions equal
+    those of a scan of every row, for drug targets dense, sparse (past several windows) and fewer than ``top``."""
+    rng = np.random.default_rng(0)
+    genes = pd.Series([f"G{i}" for i in range(5_000)])
+    for density in (0.5, 0.01, 0.001):
+        drug_genes = pd.Index(genes[rng.random(len(genes)) < density].tolist() + ["NOT_RANKED"])
+        every = np.flatnonzero(genes.isin(drug_genes).to_numpy())
+        for top in (1, 3, 10, 50, 200, None):
+            assert _first_drug_targets(genes, drug_genes, top).tolist() == every[:top].tolist()
