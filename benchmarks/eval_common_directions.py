@@ -6,7 +6,7 @@ over-expressed gene from its response) with ``twincell`` and ``twincell_common``
 ``--k`` (number of common response directions removed) x column scaling (raw / unit), all on the
 same trained model. Writes the tier-2 table and per-case ranks to ``--out``.
 
-    python benchmarks/eval_common_directions.py --k 5,20 --out results/t2_common [--seed 0]
+    python benchmarks/eval_common_directions.py --k 5,20 --out results/t2_common [--seed 0] [--quick]
 """
 
 from __future__ import annotations
@@ -43,9 +43,10 @@ def main() -> None:
     parser.add_argument("--k", default="5,20", help="comma-separated numbers of common directions")
     parser.add_argument("--scalings", default="raw,unit", help="raw and/or unit column scaling")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=Path("results/t2_common"))
+    parser.add_argument("--quick", action="store_true", help="smoke run: TwinBench's quick sizes")
     args = parser.parse_args()
-    settings = BenchSettings()
+    settings = BenchSettings.quick() if args.quick else BenchSettings()
     data = load_bundled(TIER2_DATASET)
     split = make_split(data, "target", settings.test_fraction, args.seed)
     (train,), (test,) = split.apply([data])
