@@ -10,7 +10,7 @@ splits (seed 0):
   nodes predicted as 0 (what TwinCell predicted there before its background covered them);
 * TwinCell trained inside TwinBench with each design of ``benchmarks/ablation_model.py`` given.
 
-    PYTHONPATH=src python benchmarks/eval_tier1_background.py --designs chosen,causal_shrinkage
+    PYTHONPATH=src python benchmarks/eval_tier1_background.py --designs chosen,causal_shrinkage [--quick]
 """
 
 from __future__ import annotations
@@ -73,12 +73,13 @@ def main() -> None:
     """Parse arguments, score the background-only predictions and the designs, print one table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--designs", default="chosen,causal_shrinkage", help=f"any of {','.join(DESIGNS)}")
+    parser.add_argument("--quick", action="store_true", help="smoke run: TwinBench's quick sizes for the designs")
     args = parser.parse_args()
     network = Interactome.default()
     rows = background_rows(network)
     for name in args.designs.split(","):
         with registered(design_method(DESIGNS[name])):
-            table = run_benchmark((1,), ["twincell"], seed=0, network=network).table
+            table = run_benchmark((1,), ["twincell"], quick=args.quick, seed=0, network=network).table
         rows.append({"method": f"twincell ({name})", **tier_rows("twincell", table)})
     out = pd.DataFrame(rows).groupby("method", sort=False).first()
     with pd.option_context("display.width", 200, "display.precision", 4):
