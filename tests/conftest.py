@@ -45,6 +45,19 @@ def service_model(interactome):
     return TwinCell(net, 4, seed=0).fit([PerturbationDataset.concat(parts)], contexts, max_epochs=2)
 
 
+@pytest.fixture()
+def python_environ(monkeypatch):
+    """``os.environ`` replaced, for one test, by a plain copy that the test and the code it calls may change.
+
+    Changing the real ``os.environ`` calls C ``setenv`` / ``unsetenv``, which race with ``getenv`` in other
+    threads (e.g. the session's uvicorn threads formatting a log time: ``localtime`` reads ``TZ``) and can
+    crash the process; Python code reads the copy through ``os.environ`` / ``os.getenv`` all the same.
+    Subprocesses started by the test do not see its changes.
+    """
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+    return os.environ
+
+
 @pytest.fixture(scope="session")
 def serve_app():
     """Start uvicorn on a free loopback port for an ASGI app (in a thread); returns its base URL.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from twincell._cache import cached_build
 
 
-def test_cached_build_builds_once_per_source_version(tmp_path, monkeypatch):
+def test_cached_build_builds_once_per_source_version(tmp_path, monkeypatch, python_environ):
     monkeypatch.setenv("TWINCELL_CACHE", str(tmp_path / "cache"))
     source = tmp_path / "synthetic_source.txt"
     source.write_text("version 1")
@@ -23,7 +23,7 @@ def test_cached_build_builds_once_per_source_version(tmp_path, monkeypatch):
     assert len(list((tmp_path / "cache").glob("synthetic-*.pkl"))) == 2
 
 
-def test_cached_build_survives_a_corrupt_or_unwritable_cache(tmp_path, monkeypatch):
+def test_cached_build_survives_a_corrupt_or_unwritable_cache(tmp_path, monkeypatch, python_environ):
     monkeypatch.setenv("TWINCELL_CACHE", str(tmp_path / "cache"))
     source = tmp_path / "synthetic_source.txt"
     source.write_text("v")

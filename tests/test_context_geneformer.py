@@ -110,7 +110,7 @@ def test_batch_size_does_not_change_embeddings(checkouts):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_env_var_and_bad_directories(checkouts, tmp_path, monkeypatch):
+def test_env_var_and_bad_directories(checkouts, tmp_path, monkeypatch, python_environ):
     monkeypatch.delenv("TWINCELL_GENEFORMER_DIR", raising=False)
     with pytest.raises(ContextError, match="no Geneformer model directory"):
         GeneformerEncoder()

@@ -174,7 +174,7 @@ def test_encode_contexts_rejects_missing_key():
         encode_contexts(a, "tissue", default_encoder())
 
 
-def test_cli_list_and_encode(tmp_path, monkeypatch):
+def test_cli_list_and_encode(tmp_path, monkeypatch, python_environ):
     monkeypatch.delenv("TWINCELL_GENEFORMER_DIR", raising=False)
     runner = CliRunner()
     res = runner.invoke(app, ["context", "list"])

@@ -113,7 +113,7 @@ def test_sciplex_maps_ensembl_ids(sciplex):
         "MAP2K1": -1, "MAP2K2": -1}
 
 
-def test_cache_round_trip(tmp_path, monkeypatch):
+def test_cache_round_trip(tmp_path, monkeypatch, python_environ):
     monkeypatch.setenv("TWINCELL_CACHE", str(tmp_path))
     built = load_bundled("signatures_sciplex")
     files = list((tmp_path / "perturbations").glob("signatures_sciplex-*.h5ad"))

@@ -228,7 +228,7 @@ def test_bearer_token(service_model, monkeypatch):
     assert spec["paths"]["/v1/targets"]["post"]["security"] == [{"bearer": []}]
 
 
-def test_token_from_env_or_file(tmp_path, monkeypatch):
+def test_token_from_env_or_file(tmp_path, monkeypatch, python_environ):
     from twincell.errors import TwinCellError
     from twincell.service.auth import TOKEN_ENV, resolve_token
 

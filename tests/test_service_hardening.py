@@ -216,7 +216,7 @@ def test_late_request_heads_are_cut_off(service_model, serve_app, monkeypatch):
         assert sock.recv(4096).startswith(b"HTTP/1.1 200")
 
 
-def test_serve_sets_uvicorn_timeouts_and_workers(monkeypatch, service_model, tmp_path):
+def test_serve_sets_uvicorn_timeouts_and_workers(monkeypatch, python_environ, service_model, tmp_path):
     import os
 
     from twincell.service import server
@@ -348,7 +348,7 @@ def test_a_worker_above_its_share_closes_connections_after_answering(service_mod
         path.unlink()
 
 
-def test_worker_app_loads_the_saved_model(monkeypatch, service_model, tmp_path):
+def test_worker_app_loads_the_saved_model(monkeypatch, python_environ, service_model, tmp_path):
     from twincell.service import server
     from twincell.service.auth import TOKEN_ENV
 
