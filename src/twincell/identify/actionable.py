@@ -89,8 +89,9 @@ def best_walk_values(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, d: np.ndar
     :mod:`twincell.identify.explain`. With ``B_0(v) = max_g |R[g, v] d_g|`` and
     ``B_r(v) = max(B_0(v), max_u |A[u, v]| B_{r-1}(u))`` (best walk of at most r hops ending in ``R``), the best
     walk from ``i`` is ``max(max_g |R0[g, i] d_g|, max_u |A[u, i]| B_{K-1}(u))``. Levels ``B_1 .. B_{K-1}`` are
-    computed for every node (:meth:`~twincell.identify.explain.AbsColumns.levels`, shared with explain's search
-    bounds); the last step only from the requested nodes (the columns of ``A`` leaving them).
+    computed for every node (:meth:`~twincell.identify.explain.AbsColumns.levels`, the programme of explain's
+    search bounds, each step pulled or pushed by :func:`_max_product_step`); the last step only from the
+    requested nodes (the columns of ``A`` leaving them).
 
     Parameters
     ----------
@@ -120,10 +121,7 @@ def _best_walks(arrays: WalkArrays, d: np.ndarray, n_hops: int, nodes: np.ndarra
     hop0 = arrays.R0.column_max(absd, nodes)
     if n_hops == 0:
         return hop0
-    terminal = arrays.R.column_max(absd)
-    bound = terminal
-    for _ in range(n_hops - 1):  # B_1 .. B_{K-1}
-        bound = np.maximum(terminal, _max_product_step(arrays, bound))
+    bound = arrays.A.levels(arrays.R.column_max(absd), n_hops - 1, lambda b: _max_product_step(arrays, b))[-1]
     return np.maximum(hop0, arrays.A.column_max(bound, nodes))
 
 

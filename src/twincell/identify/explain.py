@@ -25,7 +25,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,30 +114,9 @@ def reach_bounds(A: sp.spmatrix, terminal_abs: sp.spmatrix, n_hops: int) -> np.n
     Returns
     -------
     np.ndarray
-        (K + 1, N) array ``B[r, v]`` (:func:`max_product_levels` from the column maxima of ``terminal_abs``).
+        (K + 1, N) array ``B[r, v]`` (:meth:`AbsColumns.levels` from the column maxima of ``terminal_abs``).
     """
-    return max_product_levels(A, terminal_abs.max(axis=0).toarray().ravel(), n_hops)
-
-
-def max_product_levels(A: sp.spmatrix, terminal: np.ndarray, n_hops: int) -> np.ndarray:
-    """Max-product dynamic programme over ``|A|``: ``B[0] = terminal``, ``B[r, v] = max(terminal[v],
-    max_u |A[u, v]| B[r - 1, u])``, the best product of at most r edge strengths from ``v`` times a terminal value.
-
-    Parameters
-    ----------
-    A
-        N x N propagation matrix, ``A[dst, src]`` (CSC is used as is, other formats are converted).
-    terminal
-        (N,) non-negative value of ending a walk at each node.
-    n_hops
-        K.
-
-    Returns
-    -------
-    np.ndarray
-        (K + 1, N) array ``B[r, v]`` (:meth:`AbsColumns.levels`).
-    """
-    return AbsColumns.of(A).levels(terminal, n_hops)
+    return AbsColumns.of(A).levels(terminal_abs.max(axis=0).toarray().ravel(), n_hops)
 
 
 class AbsColumns:
@@ -239,12 +218,32 @@ class AbsColumns:
                 word[nonempty] = np.bitwise_or.reduceat(np.take(row, rows, mode="clip"), starts)
         return out
 
-    def levels(self, terminal: np.ndarray, n_hops: int) -> np.ndarray:
-        """(K + 1, N) max-product levels ``B`` of :func:`max_product_levels` (one ``maximum.reduceat`` per hop)."""
+    def levels(self, terminal: np.ndarray, n_hops: int,
+               step: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+        """Max-product dynamic programme over this matrix ``|A|`` (``A[dst, src]``): ``B[0] = terminal``,
+        ``B[r, v] = max(terminal[v], max_u |A[u, v]| B[r - 1, u])``, the best product of at most r edge strengths
+        from ``v`` times a terminal value.
+
+        Parameters
+        ----------
+        terminal
+            (N,) non-negative value of ending a walk at each node.
+        n_hops
+            K.
+        step
+            ``max_u |A[u, v]| b[u]`` for a level ``b``: default :meth:`column_max` (one ``maximum.reduceat``
+            over every column); a caller holding the transposed arrays may push from few nodes instead.
+
+        Returns
+        -------
+        np.ndarray
+            (K + 1, N) array ``B[r, v]``.
+        """
+        step = self.column_max if step is None else step
         bounds = np.zeros((n_hops + 1, self.shape[1]))
         bounds[0] = terminal
         for r in range(1, n_hops + 1):
-            np.maximum(bounds[0], self.column_max(bounds[r - 1]), out=bounds[r])
+            np.maximum(bounds[0], step(bounds[r - 1]), out=bounds[r])
         return bounds
 
 

@@ -497,7 +497,7 @@ def rank_targets(model_or_operator: Any, desired_change: pd.Series, context: str
     pd.DataFrame
         One row per node, best first: ``gene, score, direction (activate | inhibit | none when the
         score is 0), rank (1 = best), z_score (degree-matched), druggable`` and, with
-        ``null="shuffle"`` or ``"center"``, ``alignment`` (the exact alignment in the row's direction).
+        any ``null`` but ``"none"``, ``alignment`` (the exact alignment in the row's direction).
         ``df.attrs`` records the method, normalisation, null, context, whether the context-free
         strengths were used and the signature genes found / absent in the network.
     """
