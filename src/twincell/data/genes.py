@@ -153,12 +153,8 @@ class GeneMapper:
         symbols: dict[str, str] = {}
         via: dict[str, str] = {}
         unmapped: list[str] = []
-        current = self._symbol if kind == "auto" else {}
         for ident in dict.fromkeys(str(i) for i in identifiers):
-            hit = current.get(ident.strip().upper())  # a current symbol (what _one tries first), without the call
-            how = "symbol"
-            if hit is None:
-                hit, how = self._one(ident, kind)
+            hit, how = self._one(ident, kind)
             if hit is None:
                 unmapped.append(ident)
             else:
