@@ -95,11 +95,10 @@ class _TwinCellRanker(Method):
         op = model.operator(context if model.gated else None)
         genes = pd.Index(op.genes.astype(str))
         D = np.column_stack([-s.reindex(genes, fill_value=0.0).to_numpy(float) for s in signatures])
-        if self.null == "center":
-            D = centered_change(D, np.column_stack([genes.isin(s.index) for s in signatures]))
-        elif self.null == "common":
-            D = remove_common(D, np.column_stack([genes.isin(s.index) for s in signatures]),
-                              common_basis(op, self.n_common, self.unit_columns, self.resources.seed))
+        if self.null in ("center", "common"):
+            present = np.column_stack([genes.isin(s.index) for s in signatures])
+            D = (centered_change(D, present) if self.null == "center" else
+                 remove_common(D, present, common_basis(op, self.n_common, self.unit_columns, self.resources.seed)))
         self_weight = float(model.module.self_weight.detach()) if self.own_transcript else 0.0
         if self.null != "shuffle":
             return pd.DataFrame(np.asarray(op.adjoint(D), dtype=float) + self_weight * D, index=genes)
