@@ -91,6 +91,18 @@ def test_concat_subset_and_round_trip(tmp_path):
         PerturbationDataset.read(tmp_path / "missing.h5ad")
 
 
+def test_round_trip_with_pandas_string_arrays(tmp_path):
+    """pandas 3 makes string columns and indexes StringArrays by default; anndata refuses to write
+    those unless told to, which broke ``write`` (seen on a machine with pandas 3)."""
+    ds = synthetic_dataset()
+    ds.adata.obs_names = pd.Index(ds.adata.obs_names.astype(str), dtype="string")
+    ds.adata.obs["dataset"] = ds.adata.obs["dataset"].astype("string")
+    back = PerturbationDataset.read(ds.write(tmp_path / "strings.h5ad"))
+    assert back.adata.obs_names.tolist() == ds.adata.obs_names.tolist()
+    assert back.obs["dataset"].tolist() == ds.obs["dataset"].tolist()
+    np.testing.assert_array_equal(back.X, ds.X)
+
+
 def test_matrix_from_long_keeps_most_extreme_duplicate():
     long = pd.DataFrame({"sig": ["s1", "s1", "s1", "s2"], "gene": ["A", "A", "B", "A"],
                          "value": [0.5, -2.0, 1.0, 3.0]})

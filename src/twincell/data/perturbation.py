@@ -260,10 +260,15 @@ class PerturbationDataset:
 
     # ------------------------------------------------------------------ files
     def write(self, file: str | os.PathLike) -> Path:
-        """Write the dataset to an ``.h5ad`` file (lzf-compressed); returns the path."""
+        """Write the dataset to an ``.h5ad`` file (lzf-compressed); returns the path.
+
+        Pandas' string arrays (the default string dtype from pandas 3 on) are written as anndata's
+        nullable strings, which anndata >= 0.11 reads back.
+        """
         out = Path(file)
         out.parent.mkdir(parents=True, exist_ok=True)
-        self.adata.write_h5ad(out, compression="lzf")
+        with ad.settings.override(allow_write_nullable_strings=True):
+            self.adata.write_h5ad(out, compression="lzf")
         return out
 
     @classmethod
