@@ -45,6 +45,7 @@ from twincell._progress import track
 from twincell.data.drugs import DrugTargets
 from twincell.errors import ContextError, SignatureError, TwinCellError
 from twincell.identify.null import (
+    Footprint,
     binned_zscores,
     calibrate,
     centered_change,
@@ -302,6 +303,12 @@ def common_basis(operator: OperatorLike, n_common: int, unit_columns: bool = Tru
     computed once per operator and setting and kept with its :func:`ranking_setup`."""
     return ranking_setup(operator).derived(f"common_directions/{int(n_common)}/{bool(unit_columns)}/{int(seed)}",
                                            lambda: common_directions(operator, n_common, unit_columns, seed))
+
+
+def footprint_matrices(operator: OperatorLike) -> Footprint:
+    """The :class:`~twincell.identify.null.Footprint` matrices of ``operator`` (``A^T``, ``|A|^T``, the
+    readouts and their squares), built once per operator and kept with its :func:`ranking_setup`."""
+    return ranking_setup(operator).derived("footprint", lambda: Footprint.of(operator))
 
 
 def _best_first(score: np.ndarray, name_rank: np.ndarray) -> np.ndarray:
