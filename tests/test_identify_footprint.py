@@ -151,29 +151,31 @@ def test_footprint_options_are_checked():
 
 
 def test_twincell_footprint_bench_scores_are_identify_footprint_scores():
-    """TwinBench's ``twincell_footprint`` ranks exactly as ``rank_targets(..., null="footprint")``: synthetic
-    signatures of different gene sets in one batched pass."""
-    from twincell.bench import Resources, make_methods, run_method
-    from twincell.bench.methods import run_method_many
+    """TwinBench's ``twincell_footprint`` scores a batch of synthetic signatures (different gene sets) exactly
+    as ``target_scores(..., null="footprint")`` one by one; its own-transcript variant z-scores the genetic self
+    term inside the hop-0 readout."""
+    from twincell.bench import Resources, make_methods
     from twincell.data.drugs import DrugTargets
-    from twincell.data.signatures import Signature
     from twincell.model import TwinCell
     from twincell.model.synthetic import synthetic_interactome
 
-    net = synthetic_interactome(n_nodes=40, n_edges=140, signed_share=0.6, seed=1)
-    drugs = DrugTargets(pd.DataFrame({"drug_id": [1], "drug": ["syn-a"], "gene": [net.genes[0]], "sign": [-1],
-                                      "action_type": "INHIBITOR"}),
-                        pd.DataFrame({"drug_id": [1], "indication": ["i1"]}))
-    res = Resources(net, drugs, seed=0, model=TwinCell.prior(net))
-    raw, footprint = make_methods(["twincell", "twincell_footprint"], res)
-    assert footprint.null == "footprint" and footprint.needs_training and not footprint.predicts_response
-    rng = np.random.default_rng(4)
-    sigs = [Signature(name=f"synthetic{i}", logfc=pd.Series(rng.normal(1.0, 1.0, 10 + 2 * i),
-                                                            index=net.genes[rng.choice(40, 10 + 2 * i, replace=False)]))
-            for i in range(3)]
-    many = run_method_many(footprint, sigs)
-    for s in sigs:
-        ranking = rank_targets(res.model, -s.logfc, null="footprint").set_index("gene")
-        np.testing.assert_allclose(many[s.name].to_numpy(), ranking["score"].reindex(net.genes).to_numpy(),
-                                   rtol=1e-9, atol=1e-12)
-        assert not np.allclose(many[s.name].to_numpy(), run_method(raw, s).to_numpy())
+    net = synthetic_interactome(n_nodes=40, n_edges=140, signed_share=0.6, seed=2)
+    no_drugs = DrugTargets(pd.DataFrame(columns=["drug_id", "drug", "gene", "sign", "action_type"]),
+                           pd.DataFrame(columns=["drug_id", "indication"]))
+    model = TwinCell.prior(net)
+    (method,) = make_methods(["twincell_footprint"], Resources(net, no_drugs, seed=0, model=model))
+    assert method.null == "footprint" and method.needs_training and not method.predicts_response
+    rng = np.random.default_rng(5)
+    signatures = [pd.Series(rng.normal(1.0, 1.0, size), index=net.genes[rng.choice(40, size, replace=False)])
+                  for size in (9, 13, 17)]
+    batched = method.signed_scores(signatures)
+    for j, signature in enumerate(signatures):
+        one = target_scores(model, -signature, null="footprint", direction="activate")
+        np.testing.assert_allclose(batched[j].to_numpy(), one.to_numpy(), rtol=1e-9, atol=1e-12)
+    self_weight = float(model.module.self_weight.detach())
+    assert self_weight != 0.0  # the self term is exercised
+    op = model.operator(None)
+    d, present = _on_genes(op, -signatures[0])
+    np.testing.assert_allclose(method.own_transcript_variant().signed_scores(signatures[:1])[0].to_numpy(),
+                               Footprint.of(op, self_weight).scores(d, present), rtol=1e-9, atol=1e-12)
+    assert not np.allclose(Footprint.of(op, self_weight).scores(d, present), batched[0].to_numpy())
