@@ -378,7 +378,7 @@ def _check_options(direction: str, method: str = "adjoint", normalize: str = "no
                             "(a shuffle keeps the change's norm, so the cosine denominator cancels)")
     if null in ("center", "common", "footprint") and normalize == "cosine":
         raise TwinCellError(f"normalize='cosine' and null={null!r} were both given",
-                            "use one: this score keeps the alignment's magnitude by design")
+                            "use one: this score divides nothing per candidate by design (it keeps each node's reach)")
 
 
 def signed_scores(operator: OperatorLike, d: np.ndarray, present: np.ndarray, *, method: Method = "adjoint",
