@@ -35,8 +35,8 @@ import torch
 from twincell.bench.methods import Method, Resources, register_method
 from twincell.data.perturbation import PerturbationDataset
 from twincell.errors import TwinCellError
-from twincell.identify.inverse import common_basis
-from twincell.identify.null import calibrate, centered_change, remove_common, shuffled_changes
+from twincell.identify.inverse import common_basis, footprint_matrices
+from twincell.identify.null import Footprint, calibrate, centered_change, remove_common, shuffled_changes
 from twincell.model import TwinCell
 
 #: tanh of this is 1.0 in float32: a learned-sign parameter set to +-SATURATED is a fixed sign.
@@ -57,6 +57,8 @@ class _TwinCellRanker(Method):
     #: response is scaled to unit norm before they are computed.
     n_common = 20
     unit_columns = True
+    #: ``footprint`` only: size from the unsigned propagation of ``|z|`` (sign from the signed score).
+    magnitude = False
 
     def __init__(self, resources: Resources) -> None:
         super().__init__(resources)
@@ -89,17 +91,23 @@ class _TwinCellRanker(Method):
         (:func:`twincell.identify.null.centered_change`; still one batched adjoint over all signatures).
         With ``null = "common"`` each signature loses its projection onto the operator's ``n_common``
         common response directions on its own genes (:func:`twincell.identify.null.remove_common`).
+        With ``null = "footprint"`` the scores are :meth:`twincell.identify.null.Footprint.scores` (the own
+        transcript, when added, is part of the hop-0 readout that is z-scored).
         """
         model = self._require_model()
         # a gate-free model has one operator whatever the context: ask the model's cache for that one
         op = model.operator(context if model.gated else None)
         genes = pd.Index(op.genes.astype(str))
         D = np.column_stack([-s.reindex(genes, fill_value=0.0).to_numpy(float) for s in signatures])
-        if self.null in ("center", "common"):
+        self_weight = float(model.module.self_weight.detach()) if self.own_transcript else 0.0
+        if self.null in ("center", "common", "footprint"):
             present = np.column_stack([genes.isin(s.index) for s in signatures])
+        if self.null == "footprint":
+            footprint = Footprint.of(op, self_weight) if self_weight else footprint_matrices(op)
+            return pd.DataFrame(footprint.scores(D, present, self.magnitude), index=genes)
+        if self.null in ("center", "common"):
             D = (centered_change(D, present) if self.null == "center" else
                  remove_common(D, present, common_basis(op, self.n_common, self.unit_columns, self.resources.seed)))
-        self_weight = float(model.module.self_weight.detach()) if self.own_transcript else 0.0
         if self.null != "shuffle":
             return pd.DataFrame(np.asarray(op.adjoint(D), dtype=float) + self_weight * D, index=genes)
         columns = []
@@ -189,6 +197,19 @@ class TwinCellCommon(TwinCellMethod):
     description = ("TwinCell, adjoint of the signature minus its projection onto the operator's 20 common "
                    "response directions, unit-scaled responses (null='common')")
     null = "common"
+    predicts_response = False  # its forward predictions are twincell's
+
+
+@register_method
+class TwinCellFootprint(TwinCellMethod):
+    """TwinCell scored by the footprint: the readout stage's exact permutation z-score (how much the
+    signature moves each TF's target footprint beyond what a shuffle of its values would), propagated
+    upstream by the operator's own ``A^T`` (``rank_targets(..., null="footprint")``). Trained like ``twincell``."""
+
+    name = "twincell_footprint"
+    description = ("TwinCell, readout z-scored over permutations of the signature's values, then propagated "
+                   "upstream (null='footprint')")
+    null = "footprint"
     predicts_response = False  # its forward predictions are twincell's
 
 

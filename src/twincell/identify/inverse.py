@@ -22,6 +22,10 @@ centred change (:func:`~twincell.identify.null.centered_change`), no shuffles, n
 ``null="common"`` removes from the change, on its own genes, its least-squares projection onto the
 operator's ``n_common`` common response directions (:func:`~twincell.identify.null.common_directions`,
 cached per operator) before the one adjoint pass (:func:`~twincell.identify.null.remove_common`).
+``null="footprint"`` normalises at the readout stage instead of at the candidate: the readouts
+``R0^T d`` and ``R^T d`` are replaced by their exact z-scores over permutations of the values among
+the signature's genes, and the second is propagated upstream by the operator's own ``A^T``
+(:class:`~twincell.identify.null.Footprint`, its matrices cached per operator by :func:`footprint_matrices`).
 
 What ranking needs besides the adjoint (gene index, degree bins, druggable mask, name order for
 ties) is computed once per operator (:func:`ranking_setup`), so a ranking costs little more than
@@ -45,6 +49,7 @@ from twincell._progress import track
 from twincell.data.drugs import DrugTargets
 from twincell.errors import ContextError, SignatureError, TwinCellError
 from twincell.identify.null import (
+    Footprint,
     binned_zscores,
     calibrate,
     centered_change,
@@ -62,7 +67,7 @@ T = TypeVar("T")
 Direction = Literal["both", "inhibit", "activate"]
 Method = Literal["adjoint", "simulate"]
 Normalize = Literal["none", "cosine"]
-Null = Literal["none", "shuffle", "center", "common"]
+Null = Literal["none", "shuffle", "center", "common", "footprint"]
 RANKING_COLUMNS = ("gene", "score", "direction", "rank", "z_score", "druggable")
 CALIBRATED_COLUMNS = (*RANKING_COLUMNS, "alignment")
 #: Largest number of common response directions ``null="common"`` accepts.
@@ -304,6 +309,12 @@ def common_basis(operator: OperatorLike, n_common: int, unit_columns: bool = Tru
                                            lambda: common_directions(operator, n_common, unit_columns, seed))
 
 
+def footprint_matrices(operator: OperatorLike) -> Footprint:
+    """The :class:`~twincell.identify.null.Footprint` matrices of ``operator`` (``A^T``, ``|A|^T``, the
+    readouts and their squares), built once per operator and kept with its :func:`ranking_setup`."""
+    return ranking_setup(operator).derived("footprint", lambda: Footprint.of(operator))
+
+
 def _best_first(score: np.ndarray, name_rank: np.ndarray) -> np.ndarray:
     """Node order by decreasing score, equal scores by name (``name_rank``).
 
@@ -346,10 +357,14 @@ def _check_options(direction: str, method: str = "adjoint", normalize: str = "no
         raise TwinCellError(f"unknown method {method!r}", "use 'adjoint' or 'simulate'")
     if normalize not in ("none", "cosine"):
         raise TwinCellError(f"unknown normalisation {normalize!r}", "use 'none' or 'cosine'")
-    if null not in ("none", "shuffle", "center", "common"):
+    if null not in ("none", "shuffle", "center", "common", "footprint"):
         raise TwinCellError(f"unknown null {null!r}",
-                            "use 'none' (raw alignment), 'shuffle' (calibrated), 'center' (permutation mean removed) "
-                            "or 'common' (the operator's common response directions removed)")
+                            "use 'none' (raw alignment), 'shuffle' (calibrated), 'center' (permutation mean removed), "
+                            "'common' (the operator's common response directions removed) or 'footprint' (readout "
+                            "z-scored over permutations, propagated upstream)")
+    if null == "footprint" and method != "adjoint":
+        raise TwinCellError(f"method={method!r} and null='footprint' were both given",
+                            "use method='adjoint': the footprint score is not an alignment of simulated responses")
     if null == "common" and (isinstance(n_common, bool) or not isinstance(n_common, (int, np.integer))
                              or not 0 <= n_common <= MAX_COMMON):
         raise TwinCellError(f"n_common must be an integer from 0 to {MAX_COMMON} for the common null, got {n_common!r}",
@@ -361,9 +376,9 @@ def _check_options(direction: str, method: str = "adjoint", normalize: str = "no
         raise TwinCellError("normalize='cosine' and null='shuffle' were both given",
                             "use one: the shuffle-calibrated score is already scale-free per candidate "
                             "(a shuffle keeps the change's norm, so the cosine denominator cancels)")
-    if null in ("center", "common") and normalize == "cosine":
+    if null in ("center", "common", "footprint") and normalize == "cosine":
         raise TwinCellError(f"normalize='cosine' and null={null!r} were both given",
-                            "use one: this score keeps the alignment's magnitude by design")
+                            "use one: this score divides nothing per candidate by design (it keeps each node's reach)")
 
 
 def signed_scores(operator: OperatorLike, d: np.ndarray, present: np.ndarray, *, method: Method = "adjoint",
@@ -387,6 +402,8 @@ def signed_scores(operator: OperatorLike, d: np.ndarray, present: np.ndarray, *,
         genes, i.e. the alignment of the centred change (:func:`~twincell.identify.null.centered_change`).
         ``common``: the alignment of the change minus its projection, on its genes, onto the operator's
         ``n_common`` common response directions (:func:`~twincell.identify.null.remove_common`).
+        ``footprint``: the exact permutation z-scores of the readouts ``R0^T d`` and ``R^T d``, the second
+        propagated upstream by ``A^T`` (:meth:`~twincell.identify.null.Footprint.scores`; adjoint only).
     n_null, seed
         Number of shuffles B and their seed (``shuffle``; ``seed`` also seeds ``common``'s randomized SVD).
     n_common, unit_columns
@@ -402,6 +419,8 @@ def signed_scores(operator: OperatorLike, d: np.ndarray, present: np.ndarray, *,
     sq_norms
         (N,) exact squared response norms over ``present`` genes when ``method="simulate"``, else None.
     """
+    if null == "footprint":
+        return footprint_matrices(operator).scores(d, present), np.asarray(operator.adjoint(d), dtype=float), None
     if null == "shuffle":
         D = np.column_stack([d, shuffled_changes(d, present, n_null, seed)])
     elif null == "center":  # the observed change rides along for the exact alignment
@@ -428,7 +447,7 @@ def target_scores(model_or_operator: Any, desired_change: pd.Series, context: st
     """Adjoint score of every node in ``direction`` (gene -> score, node order): the one pass of
     :func:`rank_targets` without its z-scores, druggability and sorting, for callers that rank many
     signatures (TwinBench). Same scores as ``rank_targets(..., method="adjoint", normalize="none")``
-    with the same ``null`` (``none``, ``shuffle``, ``center`` or ``common``), ``n_null``, ``seed``,
+    with the same ``null`` (``none``, ``shuffle``, ``center``, ``common`` or ``footprint``), ``n_null``, ``seed``,
     ``n_common`` and ``unit_columns``.
     """
     _check_options(direction, null=null, n_null=n_null, n_common=n_common)
@@ -477,6 +496,12 @@ def rank_targets(model_or_operator: Any, desired_change: pd.Series, context: str
         onto the operator's ``n_common`` common response directions (the directions almost every
         node's response shares; :mod:`twincell.identify.null`); exact, one adjoint pass, ``alignment``
         column kept, not combinable with ``cosine``.
+        ``footprint``: normalised at the readout stage, not at the candidate: each node's readout
+        ``R^T d`` (its targets' weighted change; likewise hop 0's ``R0^T d``) as its exact z-score over
+        permutations of the change's values among its genes, then propagated upstream with ``A^T``, so a
+        node scores by its reach into the nodes whose footprint the signature moves
+        (:class:`~twincell.identify.null.Footprint`); ``alignment`` column kept, ``adjoint`` only, not
+        combinable with ``cosine``.
     n_null
         Number of shuffles B for ``null="shuffle"`` (at least 2).
     n_common, unit_columns

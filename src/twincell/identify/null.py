@@ -1,4 +1,4 @@
-"""Nulls for target scores: degree-matched z-scores, shuffled-signature and centred nulls, common directions.
+"""Nulls for target scores: degree-matched z-scores, shuffled-signature and centred nulls, common directions, footprint.
 
 **Degree-matched z-scores.** A hub reaches many genes within a few hops, so its raw alignment with
 any signature tends to be large. Each gene's score is compared with the scores, under the same
@@ -28,10 +28,22 @@ to unit norm, so that a few huge responses do not define them), from a seeded ra
 change restricted to its genes ``S`` loses its least-squares projection onto ``U_k[S]``
 (:func:`remove_common`): ``d'_S = d_S - U_S U_S^+ d_S``, 0 off ``S``; the score is the exact adjoint
 of ``d'``. ``k = 0`` leaves ``d`` unchanged.
+
+**Footprint score.** The adjoint is ``R0^T d + sum_{k=1..K} (A^T)^k R^T d``; its readout stage
+``y = R^T d`` is, for a TF, the weighted sum of its targets' changes (its activity footprint). Under
+uniform permutations of ``d``'s values among the ``n`` present genes ``S``, the linear statistic
+``y_i = sum_{t in S} R[t, i] d_t`` has mean ``n rbar_i dbar`` and variance
+``(1 / (n - 1)) sum_S (R[t, i] - rbar_i)^2 sum_S (d_t - dbar)^2`` (``rbar_i``, ``dbar`` the means over
+``S``), so its exact permutation z-score needs two extra sparse products, ``R^T 1_S`` and
+``(R o R)^T 1_S`` (:func:`readout_zscores`). :class:`Footprint` z-scores the hop-0 readout ``R0^T d``
+and the readout ``R^T d`` that way and propagates the second upstream with the operator's own
+``A^T`` recursion: a node scores by its reach into the nodes whose footprint the signature moves,
+not into every transcript.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -326,3 +338,117 @@ def remove_common(D: np.ndarray, present: np.ndarray, U: np.ndarray) -> np.ndarr
             d_s = d_s - U[rows] @ np.linalg.lstsq(U[rows], d_s, rcond=None)[0]
         out[rows, j] = d_s
     return out.reshape(D.shape)
+
+
+def readout_zscores(R: sp.csr_matrix, R_sq: sp.csr_matrix, D: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Exact permutation z-score of every node's readout ``R^T d`` over the change's own genes.
+
+    For node ``i`` and the ``n`` present genes ``S``, ``y_i = sum_S R[t, i] d_t`` has, over all
+    permutations of the values among ``S``, mean ``sum_S R[t, i] * dbar`` and variance
+    ``(sum_S R[t, i]^2 - (sum_S R[t, i])^2 / n) * sum_S (d_t - dbar)^2 / (n - 1)``.
+
+    Parameters
+    ----------
+    R
+        (G, N) readout, ``R[gene, node]``.
+    R_sq
+        (G, N) its element-wise square (``R.multiply(R)``), passed in so that it is built once per operator.
+    D
+        (G,) desired change on the operator's gene order (0 where a gene has no value), or (G, B).
+    present
+        (G,) bool mask of the genes that have a value, or (G, B) one mask per column of ``D``.
+
+    Returns
+    -------
+    np.ndarray
+        (N,) or (N, B) float64 z-scores ``(y_i - mean_i) / sd_i``; 0 where the null has no spread beyond
+        rounding (a node reading out on no present gene or equally on all of them, fewer than two present
+        genes, or a constant change).
+    """
+    D = np.asarray(D, float)
+    cols = D.reshape(len(D), -1)
+    P = np.broadcast_to(present.reshape(len(present), -1), cols.shape).astype(float)
+    n = P.sum(axis=0)
+    dm = np.where(P > 0, cols, 0.0)
+    dbar = dm.sum(axis=0) / np.maximum(n, 1.0)
+    ss_d = np.where(P > 0, (cols - dbar) ** 2, 0.0).sum(axis=0)
+    s1 = np.asarray(R.T @ P, dtype=float)
+    s2 = np.asarray(R_sq.T @ P, dtype=float)
+    ss_r = s2 - s1 * s1 / np.maximum(n, 1.0)
+    var = ss_r * (ss_d / np.maximum(n - 1.0, 1.0))
+    ok = (ss_r > 1e-10 * s2) & (ss_d > 1e-12 * np.maximum((dm * dm).sum(axis=0), 1e-300)) & (n >= 2)
+    z = np.zeros_like(s1)
+    centred = np.asarray(R.T @ dm, dtype=float) - s1 * dbar
+    z[ok] = centred[ok] / np.sqrt(var[ok])
+    return z.reshape((R.shape[1],) + D.shape[1:])
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """An operator's matrices for the footprint score (:meth:`scores`), built once per operator.
+
+    Attributes
+    ----------
+    A_T, abs_A_T
+        (N, N) CSR ``A^T`` and ``|A|^T`` (upstream propagation, signed and unsigned).
+    R, R_sq
+        (G, N) readout of hops 1..K and its element-wise square.
+    R0, R0_sq
+        (G, N) readout of hop 0 (the perturbed node itself) and its element-wise square.
+    n_hops
+        Number of propagation steps K.
+    """
+
+    A_T: sp.csr_matrix
+    abs_A_T: sp.csr_matrix
+    R: sp.csr_matrix
+    R_sq: sp.csr_matrix
+    R0: sp.csr_matrix
+    R0_sq: sp.csr_matrix
+    n_hops: int
+
+    @classmethod
+    def of(cls, operator: Any, self_weight: float = 0.0) -> Footprint:
+        """The footprint matrices of ``operator`` (``A``, ``R``, ``n_hops`` and ``readout0`` when it has one,
+        else ``R``); ``self_weight`` adds a genetic perturbation's own transcript to the hop-0 readout."""
+        A_T = sp.csr_matrix(operator.A.T)
+        R = sp.csr_matrix(operator.R)
+        R0 = sp.csr_matrix(getattr(operator, "readout0", operator.R))
+        if self_weight:
+            R0 = sp.csr_matrix(R0 + self_weight * sp.identity(R0.shape[0], format="csr"))
+        return cls(A_T=A_T, abs_A_T=abs(A_T), R=R, R_sq=R.multiply(R).tocsr(), R0=R0,
+                   R0_sq=R0.multiply(R0).tocsr(), n_hops=int(operator.n_hops))
+
+    def scores(self, D: np.ndarray, present: np.ndarray, magnitude: bool = False) -> np.ndarray:
+        """Footprint score of activating every node for the desired change(s) ``D``.
+
+        ``z0 + sum_{k=1..K} (A^T)^k z`` with ``z0``, ``z`` the permutation z-scores of ``R0^T d`` and
+        ``R^T d`` (:func:`readout_zscores`). With ``magnitude`` the size is ``|z0| + sum_k (|A|^T)^k |z|``
+        (reach into moved footprints whatever their signs) and the sign is the signed score's.
+
+        Parameters
+        ----------
+        D, present
+            (G,) or (G, B) desired change(s) and their gene masks (as :func:`readout_zscores`).
+        magnitude
+            Use the unsigned propagation for the size (the signed score still gives the direction).
+
+        Returns
+        -------
+        np.ndarray
+            (N,) or (N, B) signed scores (positive: activating the node moves the cell towards ``d``).
+        """
+        z0 = readout_zscores(self.R0, self.R0_sq, D, present)
+        z = readout_zscores(self.R, self.R_sq, D, present)
+        signed = z0 + self._upstream(self.A_T, z)
+        if not magnitude:
+            return signed
+        return np.sign(signed) * (np.abs(z0) + self._upstream(self.abs_A_T, np.abs(z)))
+
+    def _upstream(self, A_T: sp.csr_matrix, z: np.ndarray) -> np.ndarray:
+        """``sum_{k=1..K} (A_T)^k z``."""
+        total = np.zeros_like(z)
+        for _ in range(self.n_hops):
+            z = A_T @ z
+            total += z
+        return total

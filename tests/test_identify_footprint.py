@@ -1,0 +1,181 @@
+"""The footprint score (``null="footprint"``): each node's readout ``R^T d`` (and hop 0's ``R0^T d``) as
+its exact z-score over permutations of the change's values among its genes, propagated upstream by
+``A^T``. Everything here runs on synthetic operators (SYN genes) and synthetic changes."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from twincell.errors import TwinCellError
+from twincell.identify import rank_targets, target_scores
+from twincell.identify.inverse import footprint_matrices
+from twincell.identify.null import Footprint, readout_zscores
+from twincell.model import PropagationOperator
+
+N_GENES = 30
+
+
+def _synthetic_operator(seed: int = 0) -> PropagationOperator:
+    """A random signed synthetic operator (SYN genes) with separate hop-0 and hop-1..K readouts."""
+    rng = np.random.default_rng(seed)
+    n = N_GENES
+    A = sp.random(n, n, density=0.12, random_state=rng, data_rvs=lambda k: rng.uniform(-0.5, 0.5, k)).tocsr()
+    R0 = sp.random(n, n, density=0.15, random_state=rng, data_rvs=lambda k: rng.uniform(-1, 1, k)).tocsr()
+    R = (R0 + 0.3 * sp.identity(n)).tocsr()
+    genes = np.array([f"SYN{i:03d}" for i in range(n)])
+    return PropagationOperator(genes=genes, A=A, R=R, R0=R0, n_hops=3, context_free=True)
+
+
+def _synthetic_change(op: PropagationOperator, n: int = 12, seed: int = 1) -> pd.Series:
+    rng = np.random.default_rng(seed)
+    return pd.Series(rng.normal(0.5, 1.0, n), index=rng.choice(op.genes, n, replace=False))
+
+
+def _on_genes(op: PropagationOperator, change: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    d = change.reindex(op.genes, fill_value=0.0).to_numpy(float)
+    return d, np.isin(op.genes, change.index)
+
+
+def test_readout_zscores_are_exact_over_all_permutations():
+    """Synthetic readout (8 genes x 5 nodes), 6 present genes: the z-score equals the mean and population sd
+    of ``R^T d`` over all 720 permutations of the values among the present genes."""
+    rng = np.random.default_rng(3)
+    R = sp.csr_matrix(rng.uniform(-1, 1, (8, 5)) * (rng.random((8, 5)) < 0.7))
+    present = np.array([1, 1, 0, 1, 1, 0, 1, 1], bool)
+    d = np.where(present, rng.normal(size=8), 0.0)
+    idx = np.flatnonzero(present)
+    null = []
+    for perm in itertools.permutations(d[idx]):
+        dp = np.zeros(8)
+        dp[idx] = perm
+        null.append(R.T @ dp)
+    null = np.array(null)  # (720, 5)
+    assert len(null) == 720
+    expected = (R.T @ d - null.mean(axis=0)) / null.std(axis=0)
+    z = readout_zscores(R, R.multiply(R).tocsr(), d, present)
+    np.testing.assert_allclose(z, expected, rtol=1e-10, atol=1e-12)
+    assert np.abs(z).max() > 0.1  # a real statistic, not zeros
+
+
+def test_no_spread_gives_zero():
+    """Synthetic nodes that read out on no present gene, or equally on every one, and changes with fewer than
+    two genes or one value everywhere, have no permutation spread: z = 0."""
+    R = sp.csr_matrix(np.array([[1.0, 0.0, 2.0], [1.0, 0.0, -1.0], [1.0, 5.0, 0.5], [0.0, 0.0, 0.0]]))
+    R_sq = R.multiply(R).tocsr()
+    present = np.array([1, 1, 1, 0], bool)
+    z = readout_zscores(R, R_sq, np.array([0.3, -1.0, 2.0, 0.0]), present)
+    assert z[0] == 0.0  # equal readout on every present gene
+    assert z[2] != 0.0
+    R_far = sp.csr_matrix(np.array([[0.0], [0.0], [0.0], [4.0]]))  # reads out only on an absent gene
+    assert readout_zscores(R_far, R_far.multiply(R_far).tocsr(), np.array([1.0, 2.0, 3.0, 0.0]), present)[0] == 0.0
+    np.testing.assert_array_equal(readout_zscores(R, R_sq, np.array([0.0, 0.0, 1.5, 0.0]),
+                                                  np.array([0, 0, 1, 0], bool)), 0.0)  # one gene
+    np.testing.assert_array_equal(readout_zscores(R, R_sq, np.where(present, 0.7, 0.0), present), 0.0)  # constant
+
+
+def test_footprint_is_the_z_scored_readout_propagated_upstream():
+    """Against dense matrices: signed ``z0 + (A + ... + A^K)^T z``; the magnitude variant
+    ``|z0| + (|A| + ... + |A|^K)^T |z|`` with the signed score's sign."""
+    op = _synthetic_operator()
+    d, present = _on_genes(op, _synthetic_change(op))
+    z0 = readout_zscores(op.R0, op.R0.multiply(op.R0).tocsr(), d, present)
+    z = readout_zscores(op.R, op.R.multiply(op.R).tocsr(), d, present)
+    A, absA = op.A.toarray(), np.abs(op.A.toarray())
+    walks = sum(np.linalg.matrix_power(A, k) for k in range(1, op.n_hops + 1))
+    abs_walks = sum(np.linalg.matrix_power(absA, k) for k in range(1, op.n_hops + 1))
+    fp = Footprint.of(op)
+    signed = fp.scores(d, present)
+    np.testing.assert_allclose(signed, z0 + walks.T @ z, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fp.scores(d, present, magnitude=True),
+                               np.sign(signed) * (np.abs(z0) + abs_walks.T @ np.abs(z)), rtol=1e-10, atol=1e-12)
+    assert footprint_matrices(op) is footprint_matrices(op)  # kept per operator
+
+
+def test_own_transcript_enters_the_hop_zero_readout():
+    op = _synthetic_operator()
+    d, present = _on_genes(op, _synthetic_change(op))
+    R0 = (op.R0 + 0.4 * sp.identity(N_GENES)).tocsr()
+    z0 = readout_zscores(R0, R0.multiply(R0).tocsr(), d, present)
+    z = readout_zscores(op.R, op.R.multiply(op.R).tocsr(), d, present)
+    walks = sum(np.linalg.matrix_power(op.A.toarray(), k) for k in range(1, op.n_hops + 1))
+    np.testing.assert_allclose(Footprint.of(op, self_weight=0.4).scores(d, present), z0 + walks.T @ z, rtol=1e-10)
+
+
+def test_batched_changes_equal_one_by_one():
+    op = _synthetic_operator()
+    changes = [_synthetic_change(op, n, seed) for n, seed in ((8, 1), (12, 2), (20, 3))]
+    cols = [_on_genes(op, c) for c in changes]
+    D = np.column_stack([c[0] for c in cols])
+    P = np.column_stack([c[1] for c in cols])
+    fp = footprint_matrices(op)
+    batched = fp.scores(D, P)
+    for j, (d, present) in enumerate(cols):
+        np.testing.assert_allclose(batched[:, j], fp.scores(d, present), rtol=1e-12, atol=1e-14)
+
+
+def test_rank_targets_footprint_ranks_by_the_footprint_and_keeps_the_alignment():
+    op = _synthetic_operator()
+    change = _synthetic_change(op)
+    d, present = _on_genes(op, change)
+    signed = Footprint.of(op).scores(d, present)
+    ranking = rank_targets(op, change, null="footprint").set_index("gene")
+    assert ranking.attrs["null"] == "footprint"
+    np.testing.assert_allclose(ranking["score"].reindex(op.genes).to_numpy(), np.abs(signed), rtol=1e-12)
+    assert (ranking["score"].diff().dropna() <= 0).all()
+    moved = signed != 0
+    expected_dir = np.where(signed > 0, "activate", "inhibit")[moved]
+    np.testing.assert_array_equal(ranking["direction"].reindex(op.genes).to_numpy()[moved], expected_dir)
+    alignment = op.adjoint(d)
+    np.testing.assert_allclose(ranking["alignment"].reindex(op.genes).to_numpy()[moved],
+                               np.where(signed > 0, alignment, -alignment)[moved], rtol=1e-12)
+    np.testing.assert_allclose(target_scores(op, change, null="footprint", direction="activate").to_numpy(), signed,
+                               rtol=1e-12)
+    assert not np.allclose(ranking["score"].reindex(op.genes).to_numpy(), np.abs(alignment))
+
+
+def test_footprint_options_are_checked():
+    op = _synthetic_operator()
+    change = _synthetic_change(op)
+    for kwargs, message in (({"null": "footprint", "method": "simulate"}, "null='footprint'"),
+                            ({"null": "footprint", "normalize": "cosine"}, "null='footprint' were both given"),
+                            ({"null": "footprints"}, "footprint")):
+        with pytest.raises(TwinCellError, match=message):
+            rank_targets(op, change, **kwargs)
+    with pytest.raises(TwinCellError, match="footprint"):
+        target_scores(op, change, null="foot")
+
+
+def test_twincell_footprint_bench_scores_are_identify_footprint_scores():
+    """TwinBench's ``twincell_footprint`` scores a batch of synthetic signatures (different gene sets) exactly
+    as ``target_scores(..., null="footprint")`` one by one; its own-transcript variant z-scores the genetic self
+    term inside the hop-0 readout."""
+    from twincell.bench import Resources, make_methods
+    from twincell.data.drugs import DrugTargets
+    from twincell.model import TwinCell
+    from twincell.model.synthetic import synthetic_interactome
+
+    net = synthetic_interactome(n_nodes=40, n_edges=140, signed_share=0.6, seed=2)
+    no_drugs = DrugTargets(pd.DataFrame(columns=["drug_id", "drug", "gene", "sign", "action_type"]),
+                           pd.DataFrame(columns=["drug_id", "indication"]))
+    model = TwinCell.prior(net)
+    (method,) = make_methods(["twincell_footprint"], Resources(net, no_drugs, seed=0, model=model))
+    assert method.null == "footprint" and method.needs_training and not method.predicts_response
+    rng = np.random.default_rng(5)
+    signatures = [pd.Series(rng.normal(1.0, 1.0, size), index=net.genes[rng.choice(40, size, replace=False)])
+                  for size in (9, 13, 17)]
+    batched = method.signed_scores(signatures)
+    for j, signature in enumerate(signatures):
+        one = target_scores(model, -signature, null="footprint", direction="activate")
+        np.testing.assert_allclose(batched[j].to_numpy(), one.to_numpy(), rtol=1e-9, atol=1e-12)
+    self_weight = float(model.module.self_weight.detach())
+    assert self_weight != 0.0  # the self term is exercised
+    op = model.operator(None)
+    d, present = _on_genes(op, -signatures[0])
+    np.testing.assert_allclose(method.own_transcript_variant().signed_scores(signatures[:1])[0].to_numpy(),
+                               Footprint.of(op, self_weight).scores(d, present), rtol=1e-9, atol=1e-12)
+    assert not np.allclose(Footprint.of(op, self_weight).scores(d, present), batched[0].to_numpy())
