@@ -1,6 +1,6 @@
 """The footprint score (``null="footprint"``): each node's readout ``R^T d`` (and hop 0's ``R0^T d``) as
 its exact z-score over permutations of the change's values among its genes, propagated upstream by
-``A^T``. Everything here runs on synthetic operators (SYN genes) and synthetic changes."""
+``A^T``; and its strongest-walk variant (``null="footprint_max"``). Everything here runs on synthetic operators (SYN genes) and synthetic changes."""
 
 from __future__ import annotations
 
@@ -39,6 +39,11 @@ def _synthetic_change(op: PropagationOperator, n: int = 12, seed: int = 1) -> pd
 def _on_genes(op: PropagationOperator, change: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     d = change.reindex(op.genes, fill_value=0.0).to_numpy(float)
     return d, np.isin(op.genes, change.index)
+
+
+def _footprint_scores(fp: Footprint, null: str, D: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """The library's signed scores for ``null`` ("footprint": summed walks; "footprint_max": strongest walk)."""
+    return fp.scores(D, present) if null == "footprint" else fp.max_path_scores(D, present)
 
 
 def test_readout_zscores_are_exact_over_all_permutations():
@@ -106,25 +111,58 @@ def test_own_transcript_enters_the_hop_zero_readout():
     np.testing.assert_allclose(Footprint.of(op, self_weight=0.4).scores(d, present), z0 + walks.T @ z, rtol=1e-10)
 
 
-def test_batched_changes_equal_one_by_one():
+def test_max_path_score_equals_brute_force_over_all_walks():
+    """Tiny synthetic graph (6 nodes, K = 3, cycles and self loops allowed): the strongest-walk size equals
+    ``max(|z0_g|, max over every walk g -> v_1 -> ... -> v_h, 1 <= h <= K, of prod |A[v_j, v_j-1]| * |z_v_h|)``
+    enumerated node sequence by node sequence; the sign is the signed footprint score's."""
+    rng = np.random.default_rng(11)
+    n, k = 6, 3
+    A = sp.csr_matrix(rng.uniform(-1.5, 1.5, (n, n)) * (rng.random((n, n)) < 0.4))  # |A| > 1 allowed
+    R0 = sp.csr_matrix(rng.uniform(-1, 1, (n, n)) * (rng.random((n, n)) < 0.5))
+    R = sp.csr_matrix(rng.uniform(-1, 1, (n, n)) * (rng.random((n, n)) < 0.5))
+    genes = np.array([f"SYN{i:03d}" for i in range(n)])
+    op = PropagationOperator(genes=genes, A=A, R=R, R0=R0, n_hops=k, context_free=True)
+    present = np.array([1, 1, 1, 0, 1, 1], bool)
+    d = np.where(present, rng.normal(size=n), 0.0)
+    fp = Footprint.of(op)
+    z0 = readout_zscores(fp.R0, fp.R0_sq, d, present)
+    z = readout_zscores(fp.R, fp.R_sq, d, present)
+    absA = np.abs(A.toarray())
+    expected = np.abs(z0).copy()
+    for g in range(n):
+        for h in range(1, k + 1):
+            for walk in itertools.product(range(n), repeat=h):
+                nodes = (g, *walk)
+                strength = np.prod([absA[nodes[j + 1], nodes[j]] for j in range(h)])
+                expected[g] = max(expected[g], strength * abs(z[walk[-1]]))
+    got = fp.max_path_scores(d, present)
+    np.testing.assert_allclose(np.abs(got), expected, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(np.sign(got), np.sign(fp.scores(d, present)))
+    assert (expected > np.abs(z0)).any()  # some walk beats hop 0
+    assert not np.allclose(np.abs(got), np.abs(fp.scores(d, present, magnitude=True)))  # a max, not a sum
+
+
+@pytest.mark.parametrize("null", ["footprint", "footprint_max"])
+def test_batched_changes_equal_one_by_one(null: str):
     op = _synthetic_operator()
     changes = [_synthetic_change(op, n, seed) for n, seed in ((8, 1), (12, 2), (20, 3))]
     cols = [_on_genes(op, c) for c in changes]
     D = np.column_stack([c[0] for c in cols])
     P = np.column_stack([c[1] for c in cols])
     fp = footprint_matrices(op)
-    batched = fp.scores(D, P)
+    batched = _footprint_scores(fp, null, D, P)
     for j, (d, present) in enumerate(cols):
-        np.testing.assert_allclose(batched[:, j], fp.scores(d, present), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(batched[:, j], _footprint_scores(fp, null, d, present), rtol=1e-12, atol=1e-14)
 
 
-def test_rank_targets_footprint_ranks_by_the_footprint_and_keeps_the_alignment():
+@pytest.mark.parametrize("null", ["footprint", "footprint_max"])
+def test_rank_targets_footprint_ranks_by_the_footprint_and_keeps_the_alignment(null: str):
     op = _synthetic_operator()
     change = _synthetic_change(op)
     d, present = _on_genes(op, change)
-    signed = Footprint.of(op).scores(d, present)
-    ranking = rank_targets(op, change, null="footprint").set_index("gene")
-    assert ranking.attrs["null"] == "footprint"
+    signed = _footprint_scores(Footprint.of(op), null, d, present)
+    ranking = rank_targets(op, change, null=null).set_index("gene")
+    assert ranking.attrs["null"] == null
     np.testing.assert_allclose(ranking["score"].reindex(op.genes).to_numpy(), np.abs(signed), rtol=1e-12)
     assert (ranking["score"].diff().dropna() <= 0).all()
     moved = signed != 0
@@ -133,7 +171,7 @@ def test_rank_targets_footprint_ranks_by_the_footprint_and_keeps_the_alignment()
     alignment = op.adjoint(d)
     np.testing.assert_allclose(ranking["alignment"].reindex(op.genes).to_numpy()[moved],
                                np.where(signed > 0, alignment, -alignment)[moved], rtol=1e-12)
-    np.testing.assert_allclose(target_scores(op, change, null="footprint", direction="activate").to_numpy(), signed,
+    np.testing.assert_allclose(target_scores(op, change, null=null, direction="activate").to_numpy(), signed,
                                rtol=1e-12)
     assert not np.allclose(ranking["score"].reindex(op.genes).to_numpy(), np.abs(alignment))
 
@@ -143,6 +181,8 @@ def test_footprint_options_are_checked():
     change = _synthetic_change(op)
     for kwargs, message in (({"null": "footprint", "method": "simulate"}, "null='footprint'"),
                             ({"null": "footprint", "normalize": "cosine"}, "null='footprint' were both given"),
+                            ({"null": "footprint_max", "method": "simulate"}, "null='footprint_max'"),
+                            ({"null": "footprint_max", "normalize": "cosine"}, "null='footprint_max' were both given"),
                             ({"null": "footprints"}, "footprint")):
         with pytest.raises(TwinCellError, match=message):
             rank_targets(op, change, **kwargs)
@@ -150,10 +190,12 @@ def test_footprint_options_are_checked():
         target_scores(op, change, null="foot")
 
 
-def test_twincell_footprint_bench_scores_are_identify_footprint_scores():
-    """TwinBench's ``twincell_footprint`` scores a batch of synthetic signatures (different gene sets) exactly
-    as ``target_scores(..., null="footprint")`` one by one; its own-transcript variant z-scores the genetic self
-    term inside the hop-0 readout."""
+@pytest.mark.parametrize("name, null", [("twincell_footprint", "footprint"),
+                                        ("twincell_footprint_max", "footprint_max")])
+def test_twincell_footprint_bench_scores_are_identify_footprint_scores(name: str, null: str):
+    """TwinBench's ``twincell_footprint`` (and ``_max``) scores a batch of synthetic signatures (different gene
+    sets) exactly as ``target_scores(..., null=...)`` one by one; its own-transcript variant z-scores the genetic
+    self term inside the hop-0 readout."""
     from twincell.bench import Resources, make_methods
     from twincell.data.drugs import DrugTargets
     from twincell.model import TwinCell
@@ -163,19 +205,20 @@ def test_twincell_footprint_bench_scores_are_identify_footprint_scores():
     no_drugs = DrugTargets(pd.DataFrame(columns=["drug_id", "drug", "gene", "sign", "action_type"]),
                            pd.DataFrame(columns=["drug_id", "indication"]))
     model = TwinCell.prior(net)
-    (method,) = make_methods(["twincell_footprint"], Resources(net, no_drugs, seed=0, model=model))
-    assert method.null == "footprint" and method.needs_training and not method.predicts_response
+    (method,) = make_methods([name], Resources(net, no_drugs, seed=0, model=model))
+    assert method.null == null and method.needs_training and not method.predicts_response
     rng = np.random.default_rng(5)
     signatures = [pd.Series(rng.normal(1.0, 1.0, size), index=net.genes[rng.choice(40, size, replace=False)])
                   for size in (9, 13, 17)]
     batched = method.signed_scores(signatures)
     for j, signature in enumerate(signatures):
-        one = target_scores(model, -signature, null="footprint", direction="activate")
+        one = target_scores(model, -signature, null=null, direction="activate")
         np.testing.assert_allclose(batched[j].to_numpy(), one.to_numpy(), rtol=1e-9, atol=1e-12)
     self_weight = float(model.module.self_weight.detach())
     assert self_weight != 0.0  # the self term is exercised
     op = model.operator(None)
     d, present = _on_genes(op, -signatures[0])
+    own = _footprint_scores(Footprint.of(op, self_weight), null, d, present)
     np.testing.assert_allclose(method.own_transcript_variant().signed_scores(signatures[:1])[0].to_numpy(),
-                               Footprint.of(op, self_weight).scores(d, present), rtol=1e-9, atol=1e-12)
-    assert not np.allclose(Footprint.of(op, self_weight).scores(d, present), batched[0].to_numpy())
+                               own, rtol=1e-9, atol=1e-12)
+    assert not np.allclose(own, batched[0].to_numpy())

@@ -35,7 +35,7 @@ import torch
 from twincell.bench.methods import Method, Resources, register_method
 from twincell.data.perturbation import PerturbationDataset
 from twincell.errors import TwinCellError
-from twincell.identify.inverse import common_basis, footprint_matrices
+from twincell.identify.inverse import FOOTPRINT_NULLS, common_basis, footprint_matrices
 from twincell.identify.null import Footprint, calibrate, centered_change, remove_common, shuffled_changes
 from twincell.model import TwinCell
 
@@ -92,7 +92,8 @@ class _TwinCellRanker(Method):
         With ``null = "common"`` each signature loses its projection onto the operator's ``n_common``
         common response directions on its own genes (:func:`twincell.identify.null.remove_common`).
         With ``null = "footprint"`` the scores are :meth:`twincell.identify.null.Footprint.scores` (the own
-        transcript, when added, is part of the hop-0 readout that is z-scored).
+        transcript, when added, is part of the hop-0 readout that is z-scored), with ``null = "footprint_max"``
+        :meth:`twincell.identify.null.Footprint.max_path_scores` (the strongest single walk).
         """
         model = self._require_model()
         # a gate-free model has one operator whatever the context: ask the model's cache for that one
@@ -100,11 +101,13 @@ class _TwinCellRanker(Method):
         genes = pd.Index(op.genes.astype(str))
         D = np.column_stack([-s.reindex(genes, fill_value=0.0).to_numpy(float) for s in signatures])
         self_weight = float(model.module.self_weight.detach()) if self.own_transcript else 0.0
-        if self.null in ("center", "common", "footprint"):
+        if self.null in ("center", "common", *FOOTPRINT_NULLS):
             present = np.column_stack([genes.isin(s.index) for s in signatures])
-        if self.null == "footprint":
+        if self.null in FOOTPRINT_NULLS:
             footprint = Footprint.of(op, self_weight) if self_weight else footprint_matrices(op)
-            return pd.DataFrame(footprint.scores(D, present, self.magnitude), index=genes)
+            scores = (footprint.scores(D, present, self.magnitude) if self.null == "footprint"
+                      else footprint.max_path_scores(D, present))
+            return pd.DataFrame(scores, index=genes)
         if self.null in ("center", "common"):
             D = (centered_change(D, present) if self.null == "center" else
                  remove_common(D, present, common_basis(op, self.n_common, self.unit_columns, self.resources.seed)))
@@ -211,6 +214,19 @@ class TwinCellFootprint(TwinCellMethod):
                    "upstream (null='footprint')")
     null = "footprint"
     predicts_response = False  # its forward predictions are twincell's
+
+
+@register_method
+class TwinCellFootprintMax(TwinCellFootprint):
+    """TwinCell scored by its strongest single walk onto a moved footprint: the readouts' exact permutation
+    z-scores as in ``twincell_footprint``, but each node's size is the largest ``|A|``-product of one walk of
+    at most K hops times ``|z|`` where it ends, not the sum over walks (``rank_targets(..., null="footprint_max")``).
+    Trained like ``twincell``."""
+
+    name = "twincell_footprint_max"
+    description = ("TwinCell, readout z-scored over permutations of the signature's values, strongest single "
+                   "walk upstream (null='footprint_max')")
+    null = "footprint_max"
 
 
 @register_method

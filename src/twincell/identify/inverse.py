@@ -26,6 +26,9 @@ cached per operator) before the one adjoint pass (:func:`~twincell.identify.null
 ``R0^T d`` and ``R^T d`` are replaced by their exact z-scores over permutations of the values among
 the signature's genes, and the second is propagated upstream by the operator's own ``A^T``
 (:class:`~twincell.identify.null.Footprint`, its matrices cached per operator by :func:`footprint_matrices`).
+``null="footprint_max"`` keeps the same z-scores but scores each node by its strongest single walk
+instead of the sum over walks: ``max(|z0|, max_walk prod |A| * |z_end|)``, signed by the footprint score
+(:meth:`~twincell.identify.null.Footprint.max_path_scores`).
 
 What ranking needs besides the adjoint (gene index, degree bins, druggable mask, name order for
 ties) is computed once per operator (:func:`ranking_setup`), so a ranking costs little more than
@@ -67,7 +70,9 @@ T = TypeVar("T")
 Direction = Literal["both", "inhibit", "activate"]
 Method = Literal["adjoint", "simulate"]
 Normalize = Literal["none", "cosine"]
-Null = Literal["none", "shuffle", "center", "common", "footprint"]
+Null = Literal["none", "shuffle", "center", "common", "footprint", "footprint_max"]
+#: The nulls scored from the readouts' permutation z-scores (:class:`~twincell.identify.null.Footprint`).
+FOOTPRINT_NULLS = ("footprint", "footprint_max")
 RANKING_COLUMNS = ("gene", "score", "direction", "rank", "z_score", "druggable")
 CALIBRATED_COLUMNS = (*RANKING_COLUMNS, "alignment")
 #: Largest number of common response directions ``null="common"`` accepts.
@@ -357,13 +362,14 @@ def _check_options(direction: str, method: str = "adjoint", normalize: str = "no
         raise TwinCellError(f"unknown method {method!r}", "use 'adjoint' or 'simulate'")
     if normalize not in ("none", "cosine"):
         raise TwinCellError(f"unknown normalisation {normalize!r}", "use 'none' or 'cosine'")
-    if null not in ("none", "shuffle", "center", "common", "footprint"):
+    if null not in ("none", "shuffle", "center", "common", *FOOTPRINT_NULLS):
         raise TwinCellError(f"unknown null {null!r}",
                             "use 'none' (raw alignment), 'shuffle' (calibrated), 'center' (permutation mean removed), "
-                            "'common' (the operator's common response directions removed) or 'footprint' (readout "
-                            "z-scored over permutations, propagated upstream)")
-    if null == "footprint" and method != "adjoint":
-        raise TwinCellError(f"method={method!r} and null='footprint' were both given",
+                            "'common' (the operator's common response directions removed), 'footprint' (readout "
+                            "z-scored over permutations, propagated upstream) or 'footprint_max' (the same "
+                            "z-scores, strongest single walk)")
+    if null in FOOTPRINT_NULLS and method != "adjoint":
+        raise TwinCellError(f"method={method!r} and null={null!r} were both given",
                             "use method='adjoint': the footprint score is not an alignment of simulated responses")
     if null == "common" and (isinstance(n_common, bool) or not isinstance(n_common, (int, np.integer))
                              or not 0 <= n_common <= MAX_COMMON):
@@ -376,7 +382,7 @@ def _check_options(direction: str, method: str = "adjoint", normalize: str = "no
         raise TwinCellError("normalize='cosine' and null='shuffle' were both given",
                             "use one: the shuffle-calibrated score is already scale-free per candidate "
                             "(a shuffle keeps the change's norm, so the cosine denominator cancels)")
-    if null in ("center", "common", "footprint") and normalize == "cosine":
+    if null in ("center", "common", *FOOTPRINT_NULLS) and normalize == "cosine":
         raise TwinCellError(f"normalize='cosine' and null={null!r} were both given",
                             "use one: this score divides nothing per candidate by design (it keeps each node's reach)")
 
@@ -404,6 +410,8 @@ def signed_scores(operator: OperatorLike, d: np.ndarray, present: np.ndarray, *,
         ``n_common`` common response directions (:func:`~twincell.identify.null.remove_common`).
         ``footprint``: the exact permutation z-scores of the readouts ``R0^T d`` and ``R^T d``, the second
         propagated upstream by ``A^T`` (:meth:`~twincell.identify.null.Footprint.scores`; adjoint only).
+        ``footprint_max``: the same z-scores, each node scored by its strongest single walk onto them
+        (:meth:`~twincell.identify.null.Footprint.max_path_scores`; adjoint only).
     n_null, seed
         Number of shuffles B and their seed (``shuffle``; ``seed`` also seeds ``common``'s randomized SVD).
     n_common, unit_columns
@@ -419,8 +427,10 @@ def signed_scores(operator: OperatorLike, d: np.ndarray, present: np.ndarray, *,
     sq_norms
         (N,) exact squared response norms over ``present`` genes when ``method="simulate"``, else None.
     """
-    if null == "footprint":
-        return footprint_matrices(operator).scores(d, present), np.asarray(operator.adjoint(d), dtype=float), None
+    if null in FOOTPRINT_NULLS:
+        footprint = footprint_matrices(operator)
+        score = footprint.scores(d, present) if null == "footprint" else footprint.max_path_scores(d, present)
+        return score, np.asarray(operator.adjoint(d), dtype=float), None
     if null == "shuffle":
         D = np.column_stack([d, shuffled_changes(d, present, n_null, seed)])
     elif null == "center":  # the observed change rides along for the exact alignment
@@ -447,7 +457,8 @@ def target_scores(model_or_operator: Any, desired_change: pd.Series, context: st
     """Adjoint score of every node in ``direction`` (gene -> score, node order): the one pass of
     :func:`rank_targets` without its z-scores, druggability and sorting, for callers that rank many
     signatures (TwinBench). Same scores as ``rank_targets(..., method="adjoint", normalize="none")``
-    with the same ``null`` (``none``, ``shuffle``, ``center``, ``common`` or ``footprint``), ``n_null``, ``seed``,
+    with the same ``null`` (``none``, ``shuffle``, ``center``, ``common``, ``footprint`` or ``footprint_max``),
+    ``n_null``, ``seed``,
     ``n_common`` and ``unit_columns``.
     """
     _check_options(direction, null=null, n_null=n_null, n_common=n_common)
@@ -502,6 +513,10 @@ def rank_targets(model_or_operator: Any, desired_change: pd.Series, context: str
         node scores by its reach into the nodes whose footprint the signature moves
         (:class:`~twincell.identify.null.Footprint`); ``alignment`` column kept, ``adjoint`` only, not
         combinable with ``cosine``.
+        ``footprint_max``: the same readout z-scores, but each node scores by its strongest single walk
+        of at most K hops, ``max(|z0|, max_walk prod |A| * |z_end|)``, not by the sum over walks, signed
+        by the ``footprint`` score (:meth:`~twincell.identify.null.Footprint.max_path_scores`); same
+        restrictions.
     n_null
         Number of shuffles B for ``null="shuffle"`` (at least 2).
     n_common, unit_columns

@@ -39,16 +39,26 @@ uniform permutations of ``d``'s values among the ``n`` present genes ``S``, the 
 and the readout ``R^T d`` that way and propagates the second upstream with the operator's own
 ``A^T`` recursion: a node scores by its reach into the nodes whose footprint the signature moves,
 not into every transcript.
+
+**Strongest-path footprint score.** The footprint sums ``z`` over every walk, so an upstream node's
+score and its null spread are both its reach. :meth:`Footprint.max_path_scores` keeps only the
+strongest single walk: ``max(|z0_g|, max_{walk g -> i, 1..K hops} prod |A| * |z_i|)``, the max-product
+programme of the drug list (:meth:`twincell.identify.explain.AbsColumns.levels`) with ``|z|`` as the
+terminal value, signed by the footprint score.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    from twincell.identify.explain import AbsColumns
 
 
 def operator_degree(A: sp.spmatrix) -> np.ndarray:
@@ -397,6 +407,8 @@ class Footprint:
         (G, N) readout of hop 0 (the perturbed node itself) and its element-wise square.
     n_hops
         Number of propagation steps K.
+    abs_A
+        ``|A|`` by columns for the strongest-path score (:meth:`max_path_scores`), built on first use.
     """
 
     A_T: sp.csr_matrix
@@ -438,12 +450,17 @@ class Footprint:
         np.ndarray
             (N,) or (N, B) signed scores (positive: activating the node moves the cell towards ``d``).
         """
-        z0 = readout_zscores(self.R0, self.R0_sq, D, present)
-        z = readout_zscores(self.R, self.R_sq, D, present)
-        signed = z0 + self._upstream(self.A_T, z)
+        z0, z, signed = self._signed(D, present)
         if not magnitude:
             return signed
         return np.sign(signed) * (np.abs(z0) + self._upstream(self.abs_A_T, np.abs(z)))
+
+    def _signed(self, D: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``z0``, ``z`` (:func:`readout_zscores` of ``R0^T d`` and ``R^T d``) and the signed score
+        ``z0 + sum_{k=1..K} (A^T)^k z``."""
+        z0 = readout_zscores(self.R0, self.R0_sq, D, present)
+        z = readout_zscores(self.R, self.R_sq, D, present)
+        return z0, z, z0 + self._upstream(self.A_T, z)
 
     def _upstream(self, A_T: sp.csr_matrix, z: np.ndarray) -> np.ndarray:
         """``sum_{k=1..K} (A_T)^k z``."""
@@ -452,3 +469,38 @@ class Footprint:
             z = A_T @ z
             total += z
         return total
+
+    @cached_property
+    def abs_A(self) -> AbsColumns:
+        """:class:`~twincell.identify.explain.AbsColumns` of ``|A|`` (``A[dst, src]``), built on first use."""
+        from twincell.identify.explain import AbsColumns  # explain imports inverse, which imports this module
+
+        return AbsColumns(self.A_T.T)
+
+    def max_path_scores(self, D: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """Strongest-path footprint score of activating every node for the desired change(s) ``D``.
+
+        Size ``max(|z0_g|, max_{i, walk g -> ... -> i of 1..K hops} prod |A| * |z_i|)``: the single walk of
+        largest ``|A|``-product times the readout z-score where it ends (``z0``, ``z`` as in :meth:`scores`),
+        by the max-product programme ``B_0 = |z|``, ``B_r(v) = max(|z_v|, max_u |A[u, v]| B_{r-1}(u))``
+        (:meth:`~twincell.identify.explain.AbsColumns.levels`, K - 1 levels) and one last step from every
+        node. The sign is the signed footprint score's (:meth:`scores`): exact, and 0 where that is 0.
+
+        Parameters
+        ----------
+        D, present
+            (G,) or (G, B) desired change(s) and their gene masks (as :func:`readout_zscores`).
+
+        Returns
+        -------
+        np.ndarray
+            (N,) or (N, B) signed scores (positive: activating the node moves the cell towards ``d``).
+        """
+        z0, z, signed = self._signed(D, present)
+        abs_z = np.abs(z).reshape(len(z), -1)
+        size = np.abs(z0).reshape(abs_z.shape).copy()
+        if self.n_hops > 0:
+            for b in range(abs_z.shape[1]):
+                bound = self.abs_A.levels(abs_z[:, b], self.n_hops - 1)[-1]
+                np.maximum(size[:, b], self.abs_A.column_max(bound), out=size[:, b])
+        return np.sign(signed) * size.reshape(signed.shape)
