@@ -11,9 +11,13 @@ trained model:
 * ``max`` (``null="footprint_max"``): size ``max(|z0_g|, max_walk prod |A| * |z_end|)``, the strongest single
   walk of at most K hops, sign from the signed score.
 
-Writes the tier-2 table and per-case ranks to ``--out``.
+Writes the tier-2 table and per-case ranks to ``--out``. With ``--spread`` it trains nothing and prints,
+for the cached default model and SLE's default signature, the Spearman correlation of each score's
+``|score|`` with its sd over 30 seeded shuffles of the signature's values (how much a per-node scale,
+not the signature, sets the ranking).
 
     PYTHONPATH=src python benchmarks/eval_footprint.py --out results/t2_footprint [--seed 0] [--quick]
+    PYTHONPATH=src python benchmarks/eval_footprint.py --spread
 """
 
 from __future__ import annotations
@@ -21,9 +25,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 from eval_common_directions import score_tier2, train_tier2
+from scipy.stats import spearmanr
 
 from twincell.bench.learned import TwinCellFootprint, TwinCellFootprintMax, TwinCellMethod
+from twincell.data.signatures import load_disease_signature
+from twincell.identify.inverse import align_change, footprint_matrices, ranking_setup
+from twincell.identify.null import shuffled_changes
+from twincell.model.default import default_model
 
 VARIANTS = ("signed", "magnitude", "max")
 
@@ -38,13 +48,31 @@ def footprint_variant(base: TwinCellMethod, variant: str) -> TwinCellFootprint:
     return method
 
 
+def spread_check(n_shuffles: int = 30, seed: int = 0) -> None:
+    """Print, per score (plain adjoint, footprint, footprint max), the Spearman correlation over all nodes of
+    ``|score|`` on SLE's default signature with the score's sd over ``n_shuffles`` shuffles of its values."""
+    op = default_model().operator(None)
+    d, present, _ = align_change(load_disease_signature("SLE").desired_change(), ranking_setup(op).gene_index)
+    D = np.column_stack([d, shuffled_changes(d, present, n_shuffles, seed)])
+    P = np.repeat(present[:, None], D.shape[1], axis=1)
+    footprint = footprint_matrices(op)
+    for name, S in (("adjoint", np.asarray(op.adjoint(D), dtype=float)), ("footprint", footprint.scores(D, P)),
+                    ("footprint_max", footprint.max_path_scores(D, P))):
+        rho = spearmanr(np.abs(S[:, 0]), S[:, 1:].std(axis=1, ddof=1))[0]
+        print(f"{name}: Spearman(|score|, sd over {n_shuffles} shuffles) = {rho:.4f}")
+
+
 def main() -> None:
     """Parse arguments, train once, score tier 2 for twincell and every footprint variant, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("results/t2_footprint"))
     parser.add_argument("--quick", action="store_true", help="smoke run: TwinBench's quick sizes")
+    parser.add_argument("--spread", action="store_true", help="only the SLE spread check on the default model")
     args = parser.parse_args()
+    if args.spread:
+        spread_check(seed=args.seed)
+        return
     base, test, settings = train_tier2(args.seed, args.quick)
     methods = [base, *(footprint_variant(base, variant) for variant in VARIANTS)]
     score_tier2(methods, test, settings, args.seed, args.out)
