@@ -136,3 +136,17 @@ def test_a_serving_process_turns_the_kernels_on_when_numba_is_installed(service_
         assert kernels.enabled() is installed
     finally:
         kernels.disable()
+
+
+def test_kernels_that_cannot_be_built_leave_the_numpy_code_with_a_warning(monkeypatch):
+    """A failure while compiling (e.g. no writable cache directory) is reported and the numpy code stays in use."""
+    pytest.importorskip("numba")
+    kernels.disable()
+
+    def broken(numba):
+        raise RuntimeError("cannot cache function: no locator available (synthetic failure)")
+
+    monkeypatch.setattr(kernels, "_compile", broken)
+    with pytest.warns(RuntimeWarning, match="numpy code stays in use"):
+        assert kernels.enable() is False
+    assert not kernels.enabled()

@@ -18,6 +18,7 @@ loop) took 2.16 ms against scipy's 2.20 ms on the default model (4 hops over 464
 from __future__ import annotations
 
 import threading
+import warnings
 import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -43,8 +44,25 @@ def enable() -> bool:
             import numba
         except ImportError:
             return False
-        _COMPILED.update(_compile(numba))
+        try:
+            compiled = _compile(numba)
+            _warm(compiled)
+        except Exception as exc:  # e.g. no writable cache directory, an unsupported platform: keep numpy, say so
+            warnings.warn(f"the compiled kernels could not be built ({type(exc).__name__}: {exc}); the numpy code "
+                          "stays in use (same results, slower)", RuntimeWarning, stacklevel=2)
+            return False
+        _COMPILED.update(compiled)
         return True
+
+
+def _warm(compiled: dict[str, Callable[..., Any]]) -> None:
+    """Compile (or load from numba's cache) every kernel for the argument types the callers pass, on a synthetic
+    2 x 2 matrix, so that no request pays for it."""
+    matrix = _pack(np.array([0, 1, 2]), np.array([1, 0]), np.array([0.5, 2.0]))
+    columns, weight = np.arange(2), np.ones(2)
+    compiled["column_max"](*matrix, weight, columns)
+    compiled["scatter_max"](*matrix, weight, columns, 2)
+    compiled["column_or"](matrix.indptr, matrix.indices, np.ones((1, 2), dtype=np.uint64), columns)
 
 
 def disable() -> None:
