@@ -66,7 +66,11 @@ def _warm(compiled: dict[str, Callable[..., Any]]) -> None:
 
 
 def disable() -> None:
-    """Go back to the numpy / scipy code (the compiled kernels stay in numba's cache for a later :func:`enable`)."""
+    """Go back to the numpy code (the compiled kernels stay in numba's cache for a later :func:`enable`).
+
+    For tests and benchmarks that compare both: not while other threads rank (a pass that has just checked
+    :func:`enabled` would find no kernel).
+    """
     with _LOCK:
         _COMPILED.clear()
 
