@@ -9,7 +9,9 @@ Baseline, measured in the same run (before and after the servers; their mean is 
 of one request, one call at a time in a worker thread as the server's thread pool runs it: the signature parsed from the same gene -> logFC mapping
 (:func:`twincell.service.app.signature_from_mapping`, i.e. ``read_signature`` without sex genes), then
 :func:`~twincell.identify.rank_targets` and :func:`~twincell.identify.actionable.drug_target_list` for
-the ``top`` rows. The service's throughput is printed as a ratio to that sequential rate (target >= 1.5x
+the ``top`` rows, with the compiled kernels on when numba is installed, as in the server's workers
+(:func:`twincell.service.server.prepare_worker`; the steps are also printed with the numpy passes). The service's
+throughput is printed as a ratio to that sequential rate (target >= 1.5x
 on 2 cores with 16 in flight), so the ratio shows what HTTP costs and what concurrency gains.
 
 The client is a small asyncio HTTP/1.1 client on raw sockets (keep-alive, one request in flight per
@@ -50,7 +52,7 @@ import numpy as np
 import psutil
 
 from twincell.data.signatures import load_disease_signature
-from twincell.identify import rank_targets
+from twincell.identify import kernels, rank_targets
 from twincell.identify.actionable import actionable_targets, drug_target_list, fragility
 from twincell.identify.inverse import align_change, resolve_operator
 from twincell.model import TwinCell, default_model
@@ -365,6 +367,9 @@ def main() -> None:
         print(f"model: {model}\nsignature: {signature.name} ({len(signature)} genes), context: {context}, "
               f"top {body['top']}")
         load_before = os.getloadavg()
+        kernels.disable()
+        steps_numpy = step_seconds(model, body)
+        fast = kernels.enable()  # as each server worker does (twincell.service.server.prepare_worker)
         before = library_seconds(model, body)
         steps = step_seconds(model, body)
         in_process = app_seconds(model, body)
@@ -379,9 +384,12 @@ def main() -> None:
     print(f"library work of one request (signature, rank_targets, drug_target_list top {body['top']}), one call "
           f"at a time: {direct_s * 1e3:.1f} ms per call ({1 / direct_s:.2f} calls/s), {direct_cpu * 1e3:.1f} ms CPU"
           f"  [baseline: mean of {before[0] * 1e3:.1f} ms before and {after[0] * 1e3:.1f} ms after the servers]")
-    print(f"  steps (median CPU): signature {steps['parse'] * 1e3:.1f} ms, rank_targets {steps['rank'] * 1e3:.1f} ms, "
-          f"drug_target_list(top={body['top']}) {steps['drug_list'] * 1e3:.1f} ms (the same rows from the all-node "
-          f"fragility pass: {steps['all_node_list'] * 1e3:.1f} ms, {steps['all_node_list'] / steps['drug_list']:.1f}x)")
+    print(f"  compiled kernels (numba, as in the server's workers): {'on' if fast else 'off (numba not installed)'}")
+    for label, split in {"numpy passes": steps_numpy, **({"compiled kernels": steps} if fast else {})}.items():
+        print(f"  steps with {label} (median CPU): signature {split['parse'] * 1e3:.1f} ms, rank_targets "
+              f"{split['rank'] * 1e3:.1f} ms, drug_target_list(top={body['top']}) {split['drug_list'] * 1e3:.1f} ms "
+              f"(the same rows from the all-node fragility pass: {split['all_node_list'] * 1e3:.1f} ms, "
+              f"{split['all_node_list'] / split['drug_list']:.1f}x)")
     print(f"  the app in this process, without sockets (routing, JSON, validation, thread hand-off, library, answer): "
           f"{in_process[0] * 1e3:.1f} ms CPU per request; the library call alternated with it {in_process[1] * 1e3:.1f} "
           f"ms: the app's own code {(in_process[0] - in_process[1]) * 1e3:.1f} ms")

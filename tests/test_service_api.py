@@ -14,6 +14,8 @@ from fastapi.testclient import TestClient
 
 from twincell.identify import explain, rank_targets
 from twincell.service import ServiceLimits, create_app
+from twincell.service.app import json_answer, rows
+from twincell.service.schemas import TargetRow, TargetsResponse
 
 # A disease signature (disease vs healthy logFC) on genes of the test network, plus one identifier that is no gene.
 SIGNATURE = {"STAT1": 1.5, "IRF1": 1.0, "JAK2": 0.4, "IL10": -0.5, "NOT_A_GENE_XYZ": 2.0}
@@ -70,6 +72,33 @@ def test_targets_match_the_library_and_list_unknown_genes(client, service_model,
     assert body["signature"] == {"n_genes": 4, "unmapped_genes": ["NOT_A_GENE_XYZ"], "absent_genes": [absent_gene],
                                  "collapsed_genes": [], "rows_without_value": [], "merged_rows": {},
                                  "sex_genes_removed": []}
+
+
+@pytest.mark.parametrize("options", [{"context": "synthetic_ctx_a", "direction": "both", "top": 40},
+                                     {"context": "synthetic_ctx_b", "direction": "inhibit", "top": 3}])
+def test_targets_answer_is_the_response_model_serialised(client, options):
+    """The answer, built field by field from the library's frames without the response model, is byte for byte what
+    validating it against ``TargetsResponse`` and serialising that gives (the OpenAPI contract)."""
+    r = client.post("/v1/targets", json={"signature": SIGNATURE, **options})
+    assert r.status_code == 200, r.text
+    assert r.content == TargetsResponse.model_validate_json(r.content).model_dump_json().encode()
+    assert len(r.json()["targets"]) == options["top"] and r.json()["drug_targets"]
+
+
+def test_answer_rows_take_the_model_fields_in_order_and_nan_becomes_null():
+    """Synthetic frame: extra columns are left out, fields follow the model's order, values are plain Python
+    (numpy int/bool/float), NaN is written as null."""
+    frame = pd.DataFrame({"druggable": np.array([True, False]), "extra": [1, 2], "gene": ["SYN1", "SYN2"],
+                          "score": [1.5, 0.25], "direction": ["inhibit", "activate"], "rank": np.array([1, 2]),
+                          "z_score": [np.nan, -0.5]})
+    frame.attrs["big"] = list(range(10))
+    got = rows(frame, TargetRow, 1)
+    assert got == [{"gene": "SYN1", "score": 1.5, "direction": "inhibit", "rank": 1, "z_score": got[0]["z_score"],
+                    "druggable": True}]
+    assert type(got[0]["rank"]) is int and type(got[0]["druggable"]) is bool and np.isnan(got[0]["z_score"])
+    assert json.loads(json_answer({"targets": rows(frame, TargetRow)}).body) == {"targets": [
+        {"gene": "SYN1", "score": 1.5, "direction": "inhibit", "rank": 1, "z_score": None, "druggable": True},
+        {"gene": "SYN2", "score": 0.25, "direction": "activate", "rank": 2, "z_score": -0.5, "druggable": False}]}
 
 
 def test_service_leaves_out_sex_genes_and_lists_dropped_and_merged_rows(client):

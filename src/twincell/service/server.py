@@ -16,6 +16,7 @@ reconnects, and the kernel places the new connection again, until the workers ho
 from __future__ import annotations
 
 import asyncio
+import logging
 import mmap
 import os
 import socket
@@ -24,6 +25,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+import pandas as pd
 import uvicorn
 from fastapi import FastAPI
 try:  # uvicorn's compiled HTTP parser (the service extra installs httptools)
@@ -32,6 +34,8 @@ except ImportError:  # pragma: no cover - without httptools: uvicorn's pure-Pyth
     from uvicorn.protocols.http.h11_impl import H11Protocol as BaseHTTPProtocol  # type: ignore[assignment]
 from uvicorn.supervisors import Multiprocess
 
+from twincell.identify import kernels, rank_targets
+from twincell.identify.actionable import drug_target_list
 from twincell.model import TwinCell
 from twincell.service.app import create_app
 from twincell.service.auth import TOKEN_ENV, resolve_token
@@ -160,6 +164,21 @@ class HeadTimeoutProtocol(BaseHTTPProtocol):
             self.timeout_keep_alive_handler()  # closes the connection
 
 
+def prepare_worker(model: TwinCell) -> TwinCell:
+    """Ready a serving process before it accepts requests; returns ``model``.
+
+    Turns the compiled kernels on when numba is installed (the ``fast`` extra; :func:`twincell.identify.kernels.enable`:
+    the drug-target list's edge passes, the same values) and ranks a one-gene change on the context-free operator,
+    so that the operator, its per-operator arrays and the kernels (from numba's cache, or compiled) are ready
+    before the first request.
+    """
+    fast = kernels.enable()
+    logging.getLogger("uvicorn.error").info("compiled kernels %s", "on" if fast else "off (numba is not installed)")
+    desired = pd.Series({str(model.operator(None).genes[0]): 1.0})
+    drug_target_list(model, desired, rank_targets(model, desired), top=1)
+    return model
+
+
 def app_from_env() -> FastAPI:
     """The app of one worker process: model directory, token and allowed hosts from the environment.
 
@@ -167,8 +186,7 @@ def app_from_env() -> FastAPI:
     ``$TWINCELL_SERVE_HOSTS`` (comma-separated host names) and ``$TWINCELL_SERVE_LOADS`` (the workers'
     :class:`ConnectionLoads` file and their number; balancing is off without it), as :func:`serve` sets them.
     """
-    model = TwinCell.load(os.environ[MODEL_ENV])
-    model.operator(None)  # build the context-free operator now, not in the first request
+    model = prepare_worker(TwinCell.load(os.environ[MODEL_ENV]))
     app = create_app(model, token=resolve_token(), allowed_hosts=os.environ[HOSTS_ENV].split(","))
     if os.environ.get(LOADS_ENV):
         path, workers = os.environ[LOADS_ENV].rsplit(":", 1)
@@ -200,7 +218,7 @@ def serve(model: TwinCell | Path, *, host: str, port: int, token: str | None, al
     options = {"host": host, "port": port, "log_level": log_level, "timeout_keep_alive": KEEP_ALIVE_S,
                "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S, "http": HeadTimeoutProtocol}
     if workers == 1:
-        loaded = model if isinstance(model, TwinCell) else TwinCell.load(model)
+        loaded = prepare_worker(model if isinstance(model, TwinCell) else TwinCell.load(model))
         uvicorn.run(create_app(loaded, token=token, allowed_hosts=allowed_hosts), **options)
         return
     if isinstance(model, TwinCell):
