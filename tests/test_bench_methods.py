@@ -143,6 +143,40 @@ def test_controls_ignore_the_signature(resources):
     assert pop["SYNB"] == 4 and pop["SYNS1"] == 1 and pop["SYNA"] < 1
 
 
+def test_disease_blind_directions_of_the_druggability_and_popular_targets_controls(resources):
+    drug, popular, degree = make_methods(["druggability", "popular_targets", "degree"], resources)
+    genes = pd.Index(resources.network.genes)
+    for method in (drug, popular):
+        a, b = method.target_directions(sig({"SYNA": 1.0}).logfc), method.target_directions(sig({"SYNE": -4.0}).logfc)
+        pd.testing.assert_series_equal(a, b)
+        assert a.index.equals(genes)
+    assert (drug.target_directions(sig({"SYNA": 1.0}).logfc) == -1).all()  # inhibit everything
+    turned = popular.target_directions(sig({"SYNA": 1.0}).logfc)
+    assert turned["SYNB"] == -1 and turned["SYNS1"] == -1 and turned["SYNA"] == -1  # 2 of 3 inhibit; 1 of 1; none
+    with pytest.raises(TwinCellError, match="gives no direction"):
+        degree.target_directions(sig({"SYNA": 1.0}).logfc)
+
+
+def test_popular_targets_majority_direction_counts_distinct_drugs_and_breaks_ties_to_inhibit():
+    table = pd.DataFrame({"drug_id": [1, 2, 3, 4, 5, 6], "drug": [f"syn-{i}" for i in range(6)],
+                          "gene": ["SYNA", "SYNA", "SYNB", "SYNB", "SYNC", "SYND"], "sign": [1, 1, 1, -1, 0, 1],
+                          "action_type": "synthetic"})  # SYNA 2 agonists; SYNB tie; SYNC unknown; SYND 1 agonist
+    popular = METHODS["popular_targets"](Resources(synthetic_network(), DrugTargets(table), seed=0))
+    turned = popular.target_directions(sig({"SYNA": 1.0}).logfc)
+    assert turned[["SYNA", "SYNB", "SYNC", "SYND", "SYNE"]].tolist() == [1, -1, -1, 1, -1]
+
+
+def test_popular_targets_directions_follow_the_bundled_drug_table(interactome):
+    drugs = DrugTargets.universe()
+    popular = METHODS["popular_targets"](Resources(interactome, drugs, seed=0))
+    turned = popular.target_directions(pd.Series({"STAT1": 1.0}))
+    actions = drugs.per_gene()["drug_actions"]
+    # glucocorticoids are NR3C1 agonists; JAK inhibitors inhibit JAK1
+    assert "agonist" in actions["NR3C1"] and turned["NR3C1"] == 1
+    assert "inhibitor" in actions["JAK1"] and turned["JAK1"] == -1
+    assert set(turned.unique()) == {-1, 1} and (turned == 1).sum() < (turned == -1).sum()
+
+
 def test_random_is_fresh_per_call_but_seeded(resources):
     r1, r2 = METHODS["random"](resources), METHODS["random"](resources)
     a1, a2 = run_method(r1, sig({"SYNA": 1.0})), run_method(r1, sig({"SYNA": 1.0}))

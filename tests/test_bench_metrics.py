@@ -141,6 +141,25 @@ def test_direction_accuracy_counts_no_direction_as_a_miss():
     assert np.isnan(direction_accuracy(pd.Series({"A": 1}), pd.Series(dtype=int)))
 
 
+def test_direction_balanced_accuracy_averages_the_recall_of_each_known_class():
+    from sklearn.metrics import balanced_accuracy_score
+
+    from twincell.bench.metrics import direction_balanced_accuracy
+
+    known = pd.Series({"A": 1, "B": -1, "C": -1, "D": -1})  # synthetic: one activated, three inhibited targets
+    # both classes: activate 1/1, inhibit 1/3 (C has no direction, D is missing) -> (1 + 1/3) / 2
+    assert direction_balanced_accuracy(pd.Series({"A": 1, "B": -1, "C": 0}), known) == pytest.approx(2 / 3)
+    full = pd.Series({"A": -1, "B": -1, "C": 1, "D": -1})
+    assert direction_balanced_accuracy(full, known) == pytest.approx(balanced_accuracy_score(known, full[known.index]))
+    # a constant direction scores 0.5 where both classes are known, whatever the class balance
+    for constant in (1, -1):
+        assert direction_balanced_accuracy(pd.Series(constant, index=list("ABCD")), known) == 0.5
+    # one class only: that class's recall (= direction_accuracy)
+    inhibited = known[known < 0]
+    assert direction_balanced_accuracy(pd.Series({"B": -1, "C": 1}), inhibited) == pytest.approx(1 / 3)
+    assert np.isnan(direction_balanced_accuracy(pd.Series({"A": 1}), pd.Series(dtype=int)))
+
+
 def test_fisher_combined_p_is_scipys_and_empirical_p_has_its_floor():
     from scipy.stats import combine_pvalues
 

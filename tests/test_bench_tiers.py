@@ -315,6 +315,26 @@ def test_direction_accuracy_on_a_three_target_toy(net, drugs):
     assert top["Toy_s1"] == by_hand and 20 <= by_hand < 30
 
 
+def test_disease_blind_direction_controls_sit_beside_the_methods_in_the_skill_table(net):
+    from twincell.bench.run import skill_table
+
+    g = list(net.genes)
+    # synthetic drug table: two agonists of gene 0, inhibitors of genes 1..9
+    table = pd.DataFrame({"drug_id": range(11), "drug": [f"syn-{i}" for i in range(11)], "gene": [g[0], *g[:10]],
+                          "sign": [1, 1] + [-1] * 9, "action_type": "synthetic"})
+    drugs = DrugTargets(table, pd.DataFrame({"drug_id": [0], "indication": ["i1"]}))
+    targets = pd.DataFrame({"disease": "Toy", "gene": g[:3]})
+    tasks = clinical_tasks([_signature("Toy_s1", g, np.random.default_rng(7), g[:3])], targets, pd.Index(g))
+    known = pd.Series({("Toy", g[0]): 1, ("Toy", g[1]): -1, ("Toy", g[2]): -1})
+    methods = make_methods(["de", "druggability", "popular_targets"], Resources(net, drugs, seed=0))
+    t = run_tier3(methods, tasks, drugs.druggable_genes(), directions=known, n_boot=10, n_shuffles=5, seed=0).table
+    skill = skill_table(t)
+    assert skill.loc["druggability", "direction_accuracy"] == pytest.approx(2 / 3)  # inhibit everything
+    assert skill.loc["druggability", "direction_balanced_accuracy"] == 0.5
+    assert skill.loc["popular_targets", ["direction_accuracy", "direction_balanced_accuracy"]].tolist() == [1.0, 1.0]
+    assert skill.loc["de", ["direction_accuracy", "direction_balanced_accuracy"]].isna().all()
+
+
 def test_skill_table_has_one_row_per_method(tier3):
     from twincell.bench.run import SKILL_METRICS, skill_table
 
@@ -322,3 +342,4 @@ def test_skill_table_has_one_row_per_method(tier3):
     skill = skill_table(res.table)
     assert list(skill.index) == ["de", "degree", "random"] and list(skill.columns) == list(SKILL_METRICS)
     assert skill.loc["degree", "signature_gain_druggable"] == 0 and skill["direction_accuracy"].isna().all()
+    assert skill["direction_balanced_accuracy"].isna().all() and "direction_balanced_accuracy" in SKILL_METRICS

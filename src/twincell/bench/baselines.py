@@ -6,7 +6,10 @@ Signature-driven baselines
 Controls that see no disease (``sees_input = False``)
     ``degree`` (hub bias), ``druggability`` (number of drugs targeting the gene), ``popular_targets``
     (number of approved indications of the gene's drugs), ``training_exposure`` (how often the default
-    model's training data perturbed the gene), ``random``.
+    model's training data perturbed the gene), ``random``. Two of them also give a disease-blind
+    direction (tier 3's direction metrics): ``druggability`` inhibits every gene (the majority action
+    of approved drugs, a class prior), ``popular_targets`` gives each gene the action most of its drugs
+    have in the drug table.
 Forward only
     ``mean`` (mean training response).
 
@@ -241,17 +244,31 @@ class NetworkPropagation(Method):
 
 # --------------------------------------------------------------------------- controls that see no disease
 class _FixedScores(Method):
-    """A control that ignores its input: one score per gene, computed once from the resources."""
+    """A control that ignores its input: one score (and, with ``gives_direction``, one direction) per gene."""
 
     sees_input = False
 
     def __init__(self, resources: Resources) -> None:
         super().__init__(resources)
         self.scores = self.fixed_scores(resources).astype(float)
+        self.directions = self.fixed_directions(resources).astype(int) if self.gives_direction else None
 
     def fixed_scores(self, resources: Resources) -> pd.Series:
         """Gene -> score, the same for every signature."""
         raise NotImplementedError
+
+    def fixed_directions(self, resources: Resources) -> pd.Series:
+        """Gene -> direction (+1 activate / -1 inhibit) over the network's genes, the same for every signature.
+
+        Only controls with ``gives_direction`` implement it.
+        """
+        raise NotImplementedError
+
+    def target_directions(self, signature: pd.Series, context: str | None = None) -> pd.Series:
+        """The fixed directions, whatever the signature (a control without directions raises as :class:`Method`)."""
+        if self.directions is None:
+            return super().target_directions(signature, context)
+        return self.directions
 
     def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
         """The fixed scores, whatever the signature."""
@@ -276,26 +293,52 @@ class Degree(_FixedScores):
 
 @register_method
 class Druggability(_FixedScores):
-    """Ranks genes by how many drugs of the bundled drug table target them (0 for undrugged genes)."""
+    """Ranks genes by how many drugs of the bundled drug table target them (0 for undrugged genes).
+
+    Its direction is "inhibit" for every gene: the majority action of approved drugs, a class prior
+    that knows neither the disease nor the gene.
+    """
 
     name = "druggability"
-    description = "Input-independent control: is the gene a drug target (ties broken by the number of drugs)"
+    description = ("Input-independent control: is the gene a drug target (ties broken by the number of drugs); "
+                   "direction: inhibit every gene")
+    gives_direction = True
 
     def fixed_scores(self, resources: Resources) -> pd.Series:
         """Number of drugs per target gene (druggable genes first, then by drug count)."""
         return resources.drugs.n_drugs_per_gene()
 
+    def fixed_directions(self, resources: Resources) -> pd.Series:
+        """-1 (inhibit) for every network gene."""
+        return pd.Series(-1, index=pd.Index(resources.network.genes), name="direction")
+
 
 @register_method
 class PopularTargets(_FixedScores):
-    """One fixed ranking for every disease: how many approved indications the gene's drugs have."""
+    """One fixed ranking for every disease: how many approved indications the gene's drugs have.
+
+    Its direction is the action most of the gene's drugs have in the drug table (the ``sign`` column:
+    agonists and activators +1, inhibitors and antagonists -1); inhibit where no drug's action is
+    known or the two actions tie. What the drug table already knows about the gene, with no disease.
+    """
 
     name = "popular_targets"
-    description = "Input-independent control: number of approved indications targeting the gene"
+    description = ("Input-independent control: number of approved indications targeting the gene; "
+                   "direction: the action most of its drugs have")
+    gives_direction = True
 
     def fixed_scores(self, resources: Resources) -> pd.Series:
         """Indication count per target gene."""
         return resources.drugs.indication_counts_per_gene()
+
+    def fixed_directions(self, resources: Resources) -> pd.Series:
+        """+1 for network genes with more activating than inhibiting drugs (distinct drugs per sign), else -1."""
+        table = resources.drugs.table
+        per_sign = table[table["sign"] != 0].groupby(["gene", "sign"])["drug_id"].nunique().unstack(fill_value=0)
+        per_sign = per_sign.reindex(columns=[-1, 1], fill_value=0)
+        activated = per_sign.index[per_sign[1] > per_sign[-1]]
+        genes = pd.Index(resources.network.genes)
+        return pd.Series(np.where(genes.isin(activated), 1, -1), index=genes, name="direction")
 
 
 @register_method

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sklearn.metrics import average_precision_score, mean_squared_error, ndcg_score, roc_auc_score
+from sklearn.metrics import average_precision_score, mean_squared_error, ndcg_score, recall_score, roc_auc_score
 
 from twincell.errors import TwinCellError
 
@@ -226,6 +226,34 @@ def direction_accuracy(predicted: pd.Series, known: pd.Series) -> float:
     if known.empty:
         return np.nan
     return float((predicted.reindex(known.index).fillna(0).to_numpy() == known.to_numpy()).mean())
+
+
+def direction_balanced_accuracy(predicted: pd.Series, known: pd.Series) -> float:
+    """Class-balanced direction accuracy: the mean over the known classes of the share predicted correctly.
+
+    scikit-learn's ``balanced_accuracy_score`` semantics (macro recall over the classes present in
+    ``known``), with "no direction" (0, or a gene missing from ``predicted``) a miss for either class.
+    A constant direction scores 0.5 wherever both classes are known, so this metric does not reward
+    following the majority action (most approved drugs inhibit). When ``known`` holds one class only,
+    the value is that class's recall, i.e. :func:`direction_accuracy`.
+
+    Parameters
+    ----------
+    predicted
+        Gene -> predicted direction (+1 activate, -1 inhibit, 0 none).
+    known
+        Gene -> the approved drug's direction (+1 / -1).
+
+    Returns
+    -------
+    float
+        Mean recall over the classes (+1, -1) present in ``known``, in [0, 1]; NaN when ``known`` is empty.
+    """
+    if known.empty:
+        return np.nan
+    truth = known.to_numpy(int)
+    guess = predicted.reindex(known.index).fillna(0).to_numpy(int)
+    return float(recall_score(truth, guess, labels=np.unique(truth), average="macro"))
 
 
 def empirical_p(observed: float, null: np.ndarray) -> float:

@@ -33,7 +33,10 @@ SKILL_READING = (
     "geneset_gain: minus the AUROC with the values placed on random network genes (does it use which genes "
     "change?); auroc_druggable_unseen: only genes never perturbed in the default model's training data; "
     "druggable_in_top_50: drug targets among the top 50; direction_accuracy: approved targets with a known drug "
-    "action whose predicted direction matches (methods that give one); mode_collapse_n_significant: diseases "
+    "action whose predicted direction matches (methods that give one); direction_balanced_accuracy: the mean over "
+    "the two actions (activate, inhibit) of the share predicted correctly (a constant direction scores 0.5; the "
+    "disease-blind controls druggability, inhibit everything, and popular_targets, each gene's majority drug "
+    "action, show what needs no disease); mode_collapse_n_significant: diseases "
     "with mode-collapse p < 0.05; mode_collapse_fisher_p: Fisher's combination of the diseases' p-values."
 )
 

@@ -58,12 +58,14 @@ SUMMARY_METRICS: dict[int, tuple[str, ...]] = {
 #: Columns of the "where the skill comes from" table (tier 3, druggable universe), in order.
 SKILL_METRICS: tuple[str, ...] = ("auroc_druggable", "signature_gain_druggable", "geneset_gain_druggable",
                                   "auroc_druggable_unseen", "druggable_in_top_50", "direction_accuracy",
+                                  "direction_balanced_accuracy",
                                   "mode_collapse_n_significant_druggable", "mode_collapse_fisher_p_druggable")
 #: Short column headers of the skill table where space is tight (the CLI).
 SKILL_HEADERS: dict[str, str] = {
     "auroc_druggable": "AUROC drug", "signature_gain_druggable": "sig. gain", "geneset_gain_druggable": "gene-set gain",
     "auroc_druggable_unseen": "AUROC unseen", "druggable_in_top_50": "drug in top 50",
-    "direction_accuracy": "direction acc.", "mode_collapse_n_significant_druggable": "diseases p<0.05",
+    "direction_accuracy": "direction acc.", "direction_balanced_accuracy": "dir. bal. acc.",
+    "mode_collapse_n_significant_druggable": "diseases p<0.05",
     "mode_collapse_fisher_p_druggable": "Fisher p"}
 LOWER_IS_BETTER = ("l2_ratio", "median_rank", "mode_collapse_fisher_p_druggable")
 
@@ -159,7 +161,7 @@ def skill_table(table: pd.DataFrame) -> pd.DataFrame:
     Per-disease metrics are the mean over diseases of each disease's mean over its signatures;
     ``mode_collapse_n_significant_druggable`` (diseases with p < 0.05) and
     ``mode_collapse_fisher_p_druggable`` (Fisher's combined p) are over all diseases. Methods keep
-    their order; a metric a method does not have (``direction_accuracy``) is NaN.
+    their order; a metric a method does not have (the direction metrics) is NaN.
     """
     t = table[(table["tier"] == 3) & (table["signature"] == MEAN) & table["metric"].isin(SKILL_METRICS)]
     if t.empty:

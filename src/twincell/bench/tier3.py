@@ -27,6 +27,10 @@ Where the skill comes from (all in the druggable universe):
   at the cut counts in proportion).
 * ``direction_accuracy`` (methods that give a direction): share of the approved targets with a known
   drug action whose predicted direction (activate / inhibit) is the drug's; no direction is a miss.
+  Most approved drugs inhibit, so ``direction_balanced_accuracy`` gives the mean over the two
+  actions (activate, inhibit) of the share predicted correctly (a constant direction scores 0.5
+  where both are known); the disease-blind controls ``druggability`` (inhibit everything) and
+  ``popular_targets`` (each gene's majority drug action) give directions to compare with.
 
 Mode-collapse p-value: the method's AUROC for disease D is compared with its AUROC against D's
 targets when given (a) every signature of the other diseases and (b) the ``n_shuffles`` random-gene-set
@@ -51,7 +55,8 @@ from twincell._progress import track
 from twincell.bench.diseases import ClinicalTask, disease_of
 from twincell.bench.methods import Method, run_method_many
 from twincell.bench.metrics import (RANK_KS, RankedPositives, auprc, auroc, auroc_columns, direction_accuracy,
-                                    empirical_p, fisher_combined_p, hits_in_top, ndcg, percentile_ci)
+                                    direction_balanced_accuracy, empirical_p, fisher_combined_p, hits_in_top, ndcg,
+                                    percentile_ci)
 from twincell.data.signatures import Signature
 
 UNIVERSES: dict[str, str] = {"all": "", "druggable": "_druggable"}
@@ -62,6 +67,9 @@ NO_SIGNATURE = "no signature"
 COMBINED = "combined"
 TOP_K = 50
 SIGNIFICANCE = 0.05
+#: Direction metrics of the methods that give a direction: name -> (predicted, known) -> value.
+DIRECTION_METRICS = {"direction_accuracy": direction_accuracy,
+                     "direction_balanced_accuracy": direction_balanced_accuracy}
 
 
 @dataclass
@@ -327,7 +335,7 @@ def _ci(boot: np.ndarray | None) -> tuple[float, float]:
 
 def _extra_rows(method: str, ft: _Task, real: pd.DataFrame, turned: Mapping[str, pd.Series] | None,
                 druggable: np.ndarray) -> list[dict]:
-    """``druggable_in_top_50``, ``auroc_druggable_unseen`` and ``direction_accuracy``, per signature and mean."""
+    """``druggable_in_top_50``, ``auroc_druggable_unseen`` and the direction metrics, per signature and mean."""
     task = ft.task
     names = [s.name for s in task.signatures]
     top = hits_in_top(real[names].to_numpy(), druggable, TOP_K)
@@ -335,7 +343,8 @@ def _extra_rows(method: str, ft: _Task, real: pd.DataFrame, turned: Mapping[str,
     if ft.unseen_negatives is not None:
         per_metric["auroc_druggable_unseen"] = [_unseen_auroc(real[n], ft) for n in names]
     if turned is not None:
-        per_metric["direction_accuracy"] = [(direction_accuracy(turned[n], ft.directions), None) for n in names]
+        for metric, fn in DIRECTION_METRICS.items():
+            per_metric[metric] = [(fn(turned[n], ft.directions), None) for n in names]
     rows = []
     for metric, values in per_metric.items():
         for name, (v, boot) in zip(names, values):
