@@ -118,15 +118,14 @@ def _tier3_sections(result: BenchResult, out: Path) -> list[Section]:
 
 
 def _tier12_sections(result: BenchResult, seeds: pd.DataFrame) -> list[Section]:
-    """Tier 2 and tier 1 tables with bootstrap intervals (the first seed's), then the spread over the seeds."""
+    """The spread over the seeds (when several), then tier 2 and tier 1 with bootstrap intervals (first seed)."""
     t = result.table
-    run_seeds = list(dict.fromkeys(t.loc[t["tier"] != 3, "seed"]))
-    sections = []
+    run_seeds = list(dict.fromkeys(t.loc[t["tier"] != 3, "seed"])) if "seed" in t.columns else []
+    sections, label = [], ""
     if len(run_seeds) > 1:
         sections.append(Section(f"Tiers 1-2 over {len(run_seeds)} seeds ({', '.join(map(str, run_seeds))})",
                                 SEEDS_READING, seeds.set_index(["method", "metric"])))
-    t = t[(t["tier"] != 3) & (t["seed"] == run_seeds[0])] if run_seeds else t.iloc[:0]
-    label = f", seed {run_seeds[0]}" if len(run_seeds) > 1 else ""
+        t, label = t[t["seed"] == run_seeds[0]], f", seed {run_seeds[0]}"
     for tier, title in ((2, "Tier 2: zero-shot target recovery"), (1, "Tier 1: forward prediction")):
         for dataset in t.loc[t["tier"] == tier, "signature"].unique():
             rows = t[(t["tier"] == tier) & (t["signature"] == dataset)]

@@ -173,7 +173,7 @@ def seed_table(table: pd.DataFrame) -> pd.DataFrame:
     Parameters
     ----------
     table
-        Tidy metrics of :func:`run_benchmark` (with its ``seed`` column).
+        Tidy metrics of :func:`run_benchmark` (a table without a ``seed`` column counts as one seed).
 
     Returns
     -------
@@ -186,7 +186,8 @@ def seed_table(table: pd.DataFrame) -> pd.DataFrame:
     t = _summary_rows(table[table["tier"] != 3])
     if t.empty:
         return pd.DataFrame(columns=["method", "metric", *SEED_STATISTICS])
-    per_seed = t.groupby(["method", "column", "seed"], sort=False)["value"].mean()
+    keys = ["method", "column", "seed"] if "seed" in t.columns else ["method", "column"]
+    per_seed = t.groupby(keys, sort=False)["value"].mean()
     stats = per_seed.groupby(level=["method", "column"], sort=False).agg(["mean", "std", "min", "max", "count"])
     stats.columns = list(SEED_STATISTICS)
     stats.index.names = ["method", "metric"]
