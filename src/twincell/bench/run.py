@@ -200,7 +200,7 @@ def seed_table(table: pd.DataFrame) -> pd.DataFrame:
 def _summary_rows(table: pd.DataFrame) -> pd.DataFrame:
     """The tidy rows shown in the summary (:data:`SUMMARY_METRICS`, tier 3 disease means), with their ``column``."""
     t = table[table["value"].notna() & ((table["tier"] != 3) | (table["signature"] == MEAN))]
-    t = t[[m in SUMMARY_METRICS[tier] for tier, m in zip(t["tier"], t["metric"])]]
+    t = t[np.array([m in SUMMARY_METRICS[tier] for tier, m in zip(t["tier"], t["metric"])], dtype=bool)]
     prefix = [PREFIX.get((tier, sig), f"T{tier}") if tier != 3 else "T3" for tier, sig in zip(t["tier"], t["signature"])]
     return t.assign(column=[f"{p} {m}" for p, m in zip(prefix, t["metric"])])
 
