@@ -40,6 +40,13 @@ SKILL_READING = (
     "with mode-collapse p < 0.05; mode_collapse_fisher_p: Fisher's combination of the diseases' p-values."
 )
 
+SEEDS_READING = (
+    "Each seed draws its own tier 1-2 splits, trainings and bootstrap resamples; mean, sample sd, min and max "
+    "of each summary metric over the seeds (n = seeds with a value). The method x metric table above is the "
+    "mean; tier 3 ran once, with the first seed. Differences between methods smaller than the sd are not "
+    "measured differences."
+)
+
 
 @dataclass
 class Section:
@@ -110,21 +117,28 @@ def _tier3_sections(result: BenchResult, out: Path) -> list[Section]:
     return sections
 
 
-def _tier12_sections(result: BenchResult) -> list[Section]:
-    sections = []
+def _tier12_sections(result: BenchResult, seeds: pd.DataFrame) -> list[Section]:
+    """The spread over the seeds (when several), then tier 2 and tier 1 with bootstrap intervals (first seed)."""
     t = result.table
+    run_seeds = list(dict.fromkeys(t.loc[t["tier"] != 3, "seed"])) if "seed" in t.columns else []
+    sections, label = [], ""
+    if len(run_seeds) > 1:
+        sections.append(Section(f"Tiers 1-2 over {len(run_seeds)} seeds ({', '.join(map(str, run_seeds))})",
+                                SEEDS_READING, seeds.set_index(["method", "metric"])))
+        t, label = t[t["seed"] == run_seeds[0]], f", seed {run_seeds[0]}"
     for tier, title in ((2, "Tier 2: zero-shot target recovery"), (1, "Tier 1: forward prediction")):
         for dataset in t.loc[t["tier"] == tier, "signature"].unique():
             rows = t[(t["tier"] == tier) & (t["signature"] == dataset)]
-            sections.append(Section(f"{title}, {dataset}", "", _with_ci(rows, "method", "metric")))
+            sections.append(Section(f"{title}, {dataset}{label}", "", _with_ci(rows, "method", "metric")))
     return sections
 
 
 def write_report(result: BenchResult, out_dir: str | os.PathLike) -> dict[str, Path]:
     """Write the TwinBench files into ``out_dir`` (created if needed).
 
-    Files: ``twinbench.csv`` (tidy metrics), ``summary.csv`` (method x metric), ``skill.csv`` (where the
-    tier-3 skill comes from), ``targets.csv``
+    Files: ``twinbench.csv`` (tidy metrics, with each row's ``seed``), ``summary.csv`` (method x metric;
+    tiers 1-2: mean over the seeds), ``seeds.csv`` (tiers 1-2: mean, sd, min, max and n of each summary
+    metric over the seeds), ``skill.csv`` (where the tier-3 skill comes from), ``targets.csv``
     (rank of every approved target), ``coverage.csv``, ``tier2_cases.csv``, ``metric_table.png``,
     ``roc_<disease>.png``, ``report.md`` and ``report.html``.
 
@@ -139,6 +153,10 @@ def write_report(result: BenchResult, out_dir: str | os.PathLike) -> dict[str, P
     result.table.to_csv(files["table"], index=False)
     summary = result.summary()
     summary.to_csv(files["summary"])
+    seeds = result.seeds()
+    if not seeds.empty:
+        files["seeds"] = out / "seeds.csv"
+        seeds.to_csv(files["seeds"], index=False)
     skill = result.skill()
     if not skill.empty:
         files["skill"] = out / "skill.csv"
@@ -158,7 +176,7 @@ def write_report(result: BenchResult, out_dir: str | os.PathLike) -> dict[str, P
         sections[0].image = "metric_table.png"
     if not result.coverage.empty:
         sections += _tier3_sections(result, out)
-    sections += _tier12_sections(result)
+    sections += _tier12_sections(result, seeds)
     facts = [("twincell", __version__), *result.facts.items()]
     md = ["# TwinBench report", "", *[f"- **{k}**: {v}" for k, v in facts], ""]
     for s in sections:

@@ -10,11 +10,17 @@ Data per tier (all splits from :func:`twincell.data.splits.make_split`, seeded):
   the default TwinCell model (trained on all bundled perturbation data; cached after first use).
 
 Learned methods are fitted on each split's training part; the rest need no training.
+
+Tiers 1 and 2 can run over several seeds (``seeds=[...]``, ``twincell bench --seeds 0-4``): each seed
+draws its own splits, trainings and bootstraps; tier 3 runs once, with the first seed. One seed moves
+tier-2 AUROC by about +-0.04 (README, "How noisy the deciding tiers are"), so designs are compared on
+the mean over seeds (:func:`seed_table`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from twincell._progress import bar
 from twincell.bench import baselines, learned  # noqa: F401  (registers the methods)
 from twincell.bench.diseases import (approved_directions, bundled_signatures, clinical_tasks, read_signature_files,
                                      read_targets)
@@ -40,6 +47,10 @@ from twincell.model import TwinCell, default_model
 from twincell.network import Interactome
 
 TABLE_COLUMNS = ("tier", "method", "disease", "signature", "metric", "value", "ci_low", "ci_high")
+#: Columns of :attr:`BenchResult.table`: the tiers' tidy columns and the seed that produced each row.
+RESULT_COLUMNS = (*TABLE_COLUMNS, "seed")
+#: Columns of :func:`seed_table`, after ``method`` and ``metric``.
+SEED_STATISTICS = ("mean", "sd", "min", "max", "n")
 TIER2_DATASET = "lincs_overexpression"
 TIER1_CONTEXT_DATASET = "signatures_neurips"
 
@@ -109,7 +120,8 @@ class BenchResult:
     Attributes
     ----------
     table
-        Tidy metrics of all tiers: ``tier, method, disease, signature, metric, value, ci_low, ci_high``.
+        Tidy metrics of all tiers: ``tier, method, disease, signature, metric, value, ci_low, ci_high, seed``
+        (tiers 1-2: one block of rows per seed; tier 3: the first seed).
     targets
         Tier 3: rank of every approved target per method, disease and signature.
     roc
@@ -117,7 +129,7 @@ class BenchResult:
     coverage
         Tier 3: per disease, its status (``scored`` / ``no signature`` / ...), signatures and targets.
     tier2_cases
-        Tier 2: per method and held-out perturbation, the true target's rank.
+        Tier 2: per method, held-out perturbation and seed, the true target's rank.
     facts
         Run description (command settings, data sizes, timings), shown in the report.
     """
@@ -130,8 +142,12 @@ class BenchResult:
     facts: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> pd.DataFrame:
-        """Method x metric table: tiers 1-2 averaged over their datasets, tier 3 over the diseases' means."""
+        """Method x metric table: tiers 1-2 averaged over their seeds, tier 3 over the diseases' means."""
         return summary_table(self.table)
+
+    def seeds(self) -> pd.DataFrame:
+        """Spread of the tier 1-2 summary metrics over the seeds (:func:`seed_table`)."""
+        return seed_table(self.table)
 
     def skill(self) -> pd.DataFrame:
         """Where each method's tier-3 skill comes from (:func:`skill_table`)."""
@@ -141,18 +157,57 @@ class BenchResult:
 def summary_table(table: pd.DataFrame) -> pd.DataFrame:
     """Method x metric headline table from the tidy metrics (see :data:`SUMMARY_METRICS`).
 
-    Columns are ``<tier/dataset> <metric>`` (``T1-context``, ``T1-perturbation``, ``T2``, ``T3``); tier 3
-    is the mean over diseases of each disease's mean over its signatures. Methods keep their order.
+    Columns are ``<tier/dataset> <metric>`` (``T1-context``, ``T1-perturbation``, ``T2``, ``T3``); tiers 1-2
+    are the mean over the seeds of the table (one seed: that seed's value), tier 3 is the mean over
+    diseases of each disease's mean over its signatures. Methods keep their order.
     """
-    t = table[table["value"].notna() & ((table["tier"] != 3) | (table["signature"] == MEAN))]
-    t = t[[m in SUMMARY_METRICS[tier] for tier, m in zip(t["tier"], t["metric"])]]
-    prefix = [PREFIX.get((tier, sig), f"T{tier}") if tier != 3 else "T3" for tier, sig in zip(t["tier"], t["signature"])]
-    t = t.assign(column=[f"{p} {m}" for p, m in zip(prefix, t["metric"])])
+    t = _summary_rows(table)
     wide = t.pivot_table(index="method", columns="column", values="value", aggfunc="mean")
     order = [m for m in dict.fromkeys(table["method"]) if m in wide.index]
-    blocks = [*PREFIX.values(), "T3"]
-    cols = [f"{b} {m}" for b in blocks for m in SUMMARY_METRICS[int(b[1])] if f"{b} {m}" in wide.columns]
-    return wide.loc[order, cols]
+    return wide.loc[order, [c for c in _summary_columns() if c in wide.columns]]
+
+
+def seed_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Spread over the seeds of the tier 1-2 summary metrics: one row per method and metric.
+
+    Parameters
+    ----------
+    table
+        Tidy metrics of :func:`run_benchmark` (a table without a ``seed`` column counts as one seed).
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns ``method``, ``metric`` (a :func:`summary_table` column name, e.g. ``T2 auroc``) and
+        :data:`SEED_STATISTICS`: ``mean``, ``sd`` (sample standard deviation, NaN for one seed),
+        ``min``, ``max`` over the seeds and ``n``, the number of seeds with a value. Methods keep their
+        order, metrics the summary's.
+    """
+    t = _summary_rows(table[table["tier"] != 3])
+    if t.empty:
+        return pd.DataFrame(columns=["method", "metric", *SEED_STATISTICS])
+    keys = ["method", "column", "seed"] if "seed" in t.columns else ["method", "column"]
+    per_seed = t.groupby(keys, sort=False)["value"].mean()
+    stats = per_seed.groupby(level=["method", "column"], sort=False).agg(["mean", "std", "min", "max", "count"])
+    stats.columns = list(SEED_STATISTICS)
+    stats.index.names = ["method", "metric"]
+    methods = {m: i for i, m in enumerate(dict.fromkeys(table["method"]))}
+    columns = {c: i for i, c in enumerate(_summary_columns())}
+    keys = sorted(stats.index, key=lambda mc: (methods[mc[0]], columns[mc[1]]))
+    return stats.loc[keys].reset_index()
+
+
+def _summary_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The tidy rows shown in the summary (:data:`SUMMARY_METRICS`, tier 3 disease means), with their ``column``."""
+    t = table[table["value"].notna() & ((table["tier"] != 3) | (table["signature"] == MEAN))]
+    t = t[np.array([m in SUMMARY_METRICS[tier] for tier, m in zip(t["tier"], t["metric"])], dtype=bool)]
+    prefix = [PREFIX.get((tier, sig), f"T{tier}") if tier != 3 else "T3" for tier, sig in zip(t["tier"], t["signature"])]
+    return t.assign(column=[f"{p} {m}" for p, m in zip(prefix, t["metric"])])
+
+
+def _summary_columns() -> list[str]:
+    """Every summary column name, in the summary's order (dataset blocks, then metrics)."""
+    return [f"{b} {m}" for b in [*PREFIX.values(), "T3"] for m in SUMMARY_METRICS[int(b[1])]]
 
 
 def skill_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -179,8 +234,47 @@ def _subsample(data: PerturbationDataset, n: int, seed: int) -> PerturbationData
     return data.subset(usable)
 
 
+def parse_seeds(text: str) -> list[int]:
+    """Seeds from ``--seeds`` text: comma-separated non-negative integers and ascending ranges.
+
+    ``"0-4"`` -> ``[0, 1, 2, 3, 4]``; ``"0,3,7"`` -> ``[0, 3, 7]``; ``"0-2,9"`` -> ``[0, 1, 2, 9]``.
+    Order is kept (the first seed is the one tier 3 uses).
+
+    Raises
+    ------
+    TwinCellError
+        Empty text, a part that is not a number or ``a-b`` range, a descending range, or a repeated seed.
+    """
+    hint = "e.g. --seeds 0-4 or --seeds 0,3,7 (non-negative integers, ranges ascending)"
+    seeds: list[int] = []
+    for part in text.split(","):
+        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if match is None:
+            raise TwinCellError(f"--seeds: {part.strip()!r} is not a seed or a range (in {text!r})", hint)
+        low, high = int(match[1]), int(match[2] if match[2] is not None else match[1])
+        if high < low:
+            raise TwinCellError(f"--seeds: the range {part.strip()!r} runs backwards", hint)
+        seeds += range(low, high + 1)
+    return check_seeds(seeds)
+
+
+def check_seeds(seeds: Sequence[int]) -> list[int]:
+    """``seeds`` as a list of ints, refused (TwinCellError) when empty, negative or repeated."""
+    hint = "give distinct non-negative seeds, e.g. seeds=[0, 1, 2, 3, 4] (CLI: --seeds 0-4)"
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise TwinCellError("no seed given", hint)
+    if min(seeds) < 0:
+        raise TwinCellError(f"seeds must be non-negative, got {min(seeds)}", hint)
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise TwinCellError(f"seed(s) {', '.join(map(str, repeated))} given more than once", hint)
+    return seeds
+
+
 def run_benchmark(tiers: Iterable[int] = (1, 2, 3), methods: Sequence[str] | None = None, *, quick: bool = False,
-                  seed: int = 0, signature_files: Sequence[str | os.PathLike] = (),
+                  seed: int | None = None, seeds: Sequence[int] | None = None,
+                  signature_files: Sequence[str | os.PathLike] = (),
                   targets_file: str | os.PathLike | None = None, bundled: bool = True,
                   model: TwinCell | None = None, network: Interactome | None = None) -> BenchResult:
     """Run TwinBench.
@@ -195,7 +289,11 @@ def run_benchmark(tiers: Iterable[int] = (1, 2, 3), methods: Sequence[str] | Non
     quick
         Smaller splits, fewer shuffles and bootstrap resamples, shorter training (:meth:`BenchSettings.quick`).
     seed
-        Seed of every split, shuffle, bootstrap and training run.
+        Seed of every split, shuffle, bootstrap and training run (default 0); not with ``seeds``.
+    seeds
+        Several seeds: tiers 1 and 2 run once per seed (own splits, trainings, bootstraps); tier 3
+        runs once, with the first seed (its TwinCell is the cached default model). Not with ``seed``.
+        ``seeds=[s]`` gives the same result as ``seed=s``.
     signature_files
         Extra disease signature files for tier 3 (file name ``<Disease>_<anything>.tsv``).
     targets_file
@@ -210,36 +308,66 @@ def run_benchmark(tiers: Iterable[int] = (1, 2, 3), methods: Sequence[str] | Non
     Returns
     -------
     BenchResult
+        ``table`` and ``tier2_cases`` carry a ``seed`` column; :meth:`BenchResult.summary` is the mean
+        over the seeds, :meth:`BenchResult.seeds` their spread.
     """
     tiers = sorted({int(t) for t in tiers})
     if not tiers or set(tiers) - {1, 2, 3}:
         raise TwinCellError(f"tiers must be among 1, 2, 3; got {tiers}", "e.g. --tiers 1,2,3")
+    if seed is not None and seeds is not None:
+        raise TwinCellError("give one seed or several seeds, not both",
+                            "--seed 3 runs one seed; --seeds 0-4 runs tiers 1-2 over five (tier 3 with the first)")
+    seeds = check_seeds(seeds if seeds is not None else [0 if seed is None else seed])
     names = check_method_names(methods if methods is not None else METHODS)
     settings = BenchSettings.quick() if quick else BenchSettings()
     network = network or Interactome.default()
     drugs = DrugTargets.universe()
     train_options = {"max_epochs": settings.max_epochs, "patience": 1}
-    facts = {"tiers": ",".join(map(str, tiers)), "seed": str(seed), "quick": str(quick),
+    first = seeds[0]
+    facts = {"tiers": ",".join(map(str, tiers)), "seed": ", ".join(map(str, seeds)), "quick": str(quick),
              "network": repr(network), "n_bootstrap": str(settings.n_boot), "n_shuffles": str(settings.n_shuffles)}
+    if len(seeds) > 1:
+        facts["seed"] += f" (tiers 1-2 once per seed; tier 3 with seed {first}; summary = mean over seeds)"
     parts: list[pd.DataFrame] = []
-    result = BenchResult(pd.DataFrame(columns=list(TABLE_COLUMNS)), facts=facts)
+    cases: list[pd.DataFrame] = []
+    result = BenchResult(pd.DataFrame(columns=list(RESULT_COLUMNS)), facts=facts)
     started = time.monotonic()
     if 1 in tiers or 2 in tiers:
-        parts += _run_perturbation_tiers(tiers, names, network, drugs, settings, seed, train_options, result)
-        facts["seconds, LINCS tiers"] = f"{time.monotonic() - started:.0f}"
+        with bar(desc="TwinBench tiers 1-2", total=len(seeds), unit="seed") as progress:
+            for s in seeds:
+                progress.set_postfix_str(f"seed {s}")
+                seed_facts: dict[str, str] = {}
+                table, tier2_cases = _run_seed(tiers, names, network, drugs, settings, s, train_options, seed_facts)
+                parts.append(table.assign(seed=s))
+                if not tier2_cases.empty:
+                    cases.append(tier2_cases.assign(seed=s))
+                facts.update({key if len(seeds) == 1 else f"{key} (seed {s})": v for key, v in seed_facts.items()})
+                progress.update(1)
+        if cases:
+            result.tier2_cases = pd.concat(cases, ignore_index=True)
+    if 3 in tiers:
+        lap = time.monotonic()
+        res = _run_tier3(names, network, drugs, settings, first, signature_files, targets_file, bundled, model, facts)
+        parts.append(res.table.assign(seed=first))
+        result.targets, result.roc, result.coverage = res.targets, res.roc, res.coverage
+        facts["seconds, tier 3"] = f"{time.monotonic() - lap:.0f}"
+    facts["seconds"] = f"{time.monotonic() - started:.0f}"
+    result.table = pd.concat(parts, ignore_index=True)[list(RESULT_COLUMNS)]
+    return result
+
+
+def _run_seed(tiers: Sequence[int], names: Sequence[str], network: Interactome, drugs: DrugTargets,
+              settings: BenchSettings, seed: int, train_options: dict,
+              facts: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Tiers 1 and 2 (those of ``tiers``) with one seed: their tidy rows and tier 2's per-case ranks."""
+    started = time.monotonic()
+    parts, cases = _run_perturbation_tiers(tiers, names, network, drugs, settings, seed, train_options, facts)
+    facts["seconds, LINCS tiers"] = f"{time.monotonic() - started:.0f}"
     if 1 in tiers:
         lap = time.monotonic()
         parts.append(_run_context_tier1(names, network, drugs, settings, seed, train_options, facts))
         facts["seconds, tier 1 contexts"] = f"{time.monotonic() - lap:.0f}"
-    if 3 in tiers:
-        lap = time.monotonic()
-        res = _run_tier3(names, network, drugs, settings, seed, signature_files, targets_file, bundled, model, facts)
-        parts.append(res.table)
-        result.targets, result.roc, result.coverage = res.targets, res.roc, res.coverage
-        facts["seconds, tier 3"] = f"{time.monotonic() - lap:.0f}"
-    facts["seconds"] = f"{time.monotonic() - started:.0f}"
-    result.table = pd.concat(parts, ignore_index=True)[list(TABLE_COLUMNS)]
-    return result
+    return pd.concat(parts, ignore_index=True), cases
 
 
 def _fit(methods: Sequence[Method], train: PerturbationDataset) -> list[Method]:
@@ -253,8 +381,11 @@ def _with_mean(names: Sequence[str]) -> list[str]:
 
 def _run_perturbation_tiers(tiers: Sequence[int], names: Sequence[str], network: Interactome, drugs: DrugTargets,
                             settings: BenchSettings, seed: int, train_options: dict,
-                            result: BenchResult) -> list[pd.DataFrame]:
-    """Tier 2 and tier 1 (held-out perturbations) on LINCS over-expression, split by target gene."""
+                            facts: dict[str, str]) -> tuple[list[pd.DataFrame], pd.DataFrame]:
+    """Tier 2 and tier 1 (held-out perturbations) on LINCS over-expression, split by target gene.
+
+    Returns the tiers' tidy tables and tier 2's per-case ranks (empty without tier 2).
+    """
     data = load_bundled(TIER2_DATASET)
     split = make_split(data, "target", settings.test_fraction, seed)
     (train,), (test,) = split.apply([data])
@@ -263,21 +394,21 @@ def _run_perturbation_tiers(tiers: Sequence[int], names: Sequence[str], network:
                           training_exposure=perturbation_target_counts([train]))
     wanted = _with_mean(names) if 1 in tiers else list(names)
     methods = _fit(make_methods(wanted, resources), train)
-    result.facts["tier 1/2 data"] = (f"{TIER2_DATASET}: {train.n_obs} training rows; {len(split.held_out)} target genes "
-                                     f"held out, {test.n_obs} of their rows used (>= 10 measured genes)")
-    parts = []
+    facts["tier 1/2 data"] = (f"{TIER2_DATASET}: {train.n_obs} training rows; {len(split.held_out)} target genes "
+                              f"held out, {test.n_obs} of their rows used (>= 10 measured genes)")
+    parts, cases = [], pd.DataFrame()
     if 2 in tiers:
         rankers = [m for m in methods if m.ranks_targets and m.name in names]
         t2 = run_tier2(rankers, test, dataset=TIER2_LABEL, n_boot=settings.n_boot, seed=seed)
-        result.tier2_cases = t2.per_perturbation
-        result.facts["tier 2 cases"] = f"{t2.per_perturbation['perturbation'].nunique()} perturbations; excluded: {t2.n_excluded}"
+        cases = t2.per_perturbation
+        facts["tier 2 cases"] = f"{t2.per_perturbation['perturbation'].nunique()} perturbations; excluded: {t2.n_excluded}"
         parts.append(t2.table)
     if 1 in tiers:
         forward = [m for m in methods if m.predicts_response]
         baseline = next(m for m in forward if m.name == "mean")
         parts.append(run_tier1(forward, baseline, test, dataset=TIER2_LABEL,
                                n_boot=settings.n_boot, seed=seed))
-    return parts
+    return parts, cases
 
 
 def _run_context_tier1(names: Sequence[str], network: Interactome, drugs: DrugTargets, settings: BenchSettings,

@@ -22,7 +22,11 @@ def bench(
     out: Path = typer.Option(None, "--out", help="Output directory (twinbench.csv, report.md/html, figures)."),
     methods: str = typer.Option(None, "--methods", help="Comma-separated method names (default: all registered)."),
     quick: bool = typer.Option(False, "--quick", help="Small splits, few shuffles, short training (smoke run)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of splits, shuffles, bootstrap and training."),
+    seed: int = typer.Option(None, "--seed", help="Seed of splits, shuffles, bootstrap and training (default 0)."),
+    seeds: str = typer.Option(None, "--seeds",
+                              help="Several seeds for tiers 1-2, e.g. 0-4 or 0,3,7: tiers 1-2 run once per seed "
+                                   "(summary = mean, seeds.csv = spread); tier 3 runs once, with the first seed. "
+                                   "Not with --seed."),
     signature: list[Path] = typer.Option(None, "--signature",
                                          help="Extra disease signature file, named <Disease>_<anything>.tsv (repeatable)."),
     targets: Path = typer.Option(None, "--targets", help="Approved-target table (disease, gene_symbol); default bundled."),
@@ -33,26 +37,30 @@ def bench(
     """Benchmark TwinCell and its baselines on three tiers; write a tidy CSV and a report."""
     from twincell.bench import list_methods as registered
     from twincell.bench import run_benchmark, write_report
-    from twincell.bench.run import SKILL_HEADERS
+    from twincell.bench.run import SKILL_HEADERS, parse_seeds
 
     if list_methods:
         print_table(registered(), title="TwinBench methods")
         return
     if out is None:
         raise TwinCellError("--out is required", "e.g. twincell bench --tiers 1,2,3 --out bench/")
+    seed_list = parse_seeds(seeds) if seeds is not None else None
     loaded = None
     if model is not None:
         from twincell.model import TwinCell
 
         loaded = TwinCell.load(model)
     result = run_benchmark(_tiers(tiers), methods.split(",") if methods else None, quick=quick, seed=seed,
-                           signature_files=signature or (), targets_file=targets, bundled=not no_bundled, model=loaded)
+                           seeds=seed_list, signature_files=signature or (), targets_file=targets,
+                           bundled=not no_bundled, model=loaded)
     files = write_report(result, out)
     summary = result.summary()
     for tier in ("T1", "T2", "T3"):
         block = summary[[c for c in summary.columns if c.startswith(tier)]].dropna(how="all")
         if not block.empty:
             print_table(block.reset_index(), title=f"TwinBench {tier} (method x metric)")
+    if seed_list is not None and len(seed_list) > 1:
+        print_table(result.seeds(), title="TwinBench T1-T2 over seeds (the tables above show the mean)")
     skill = result.skill()
     if not skill.empty:
         print_table(skill.rename(columns=SKILL_HEADERS).reset_index(),
