@@ -6,6 +6,9 @@ service can show it as is (no bare tracebacks).
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 
 class TwinCellError(ValueError):
     """Base class of TwinCell's input errors.
@@ -46,3 +49,37 @@ class ModelFileError(TwinCellError):
 
 class ContextError(TwinCellError):
     """An unknown context id or an unusable context expression profile."""
+
+
+class MissingDependencyError(TwinCellError):
+    """An optional dependency that a feature needs is not installed (names the extra that installs it)."""
+
+
+def optional_import(module: str, extra: str, feature: str) -> ModuleType:
+    """Import an optional dependency of ``feature``, or say which extra installs it.
+
+    Parameters
+    ----------
+    module
+        Dotted module name, e.g. ``"scanpy"`` or ``"pydeseq2.dds"``.
+    extra
+        The ``twincell[...]`` extra that installs it (``scale``, ``de``, ``geneformer``, ``service``, ``fast``).
+    feature
+        What needs it, for the message (e.g. ``"the Wilcoxon signature"``).
+
+    Returns
+    -------
+    ModuleType
+        The imported module.
+
+    Raises
+    ------
+    MissingDependencyError
+        The module (or one it imports) is not installed.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(f"{feature} needs {module.split('.')[0]}, which is not installed "
+                                     f"({type(exc).__name__}: {exc})",
+                                     f"pip install 'twincell[{extra}]'") from exc

@@ -18,7 +18,7 @@ import numpy as np
 from twincell._progress import bar
 from twincell.context.dictionaries import GeneformerDictionaries, Version
 from twincell.context.tokenizer import RankValueTokenizer, TokenizedCells
-from twincell.errors import ContextError
+from twincell.errors import ContextError, optional_import
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,8 @@ class GeneformerEncoder:
     def _model(self) -> tuple[Any, Any]:
         if self._bert is None:
             import torch
-            from transformers import BertForMaskedLM
+
+            BertForMaskedLM = optional_import("transformers", "geneformer", "Geneformer embeddings").BertForMaskedLM
 
             device = torch.device(self.device or ("cuda" if torch.cuda.is_available() else "cpu"))
             model = BertForMaskedLM.from_pretrained(str(self.model_dir))

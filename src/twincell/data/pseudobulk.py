@@ -27,7 +27,7 @@ import scipy.sparse as sp
 from twincell._progress import bar
 from twincell.data.genes import GeneMapper
 from twincell.data.perturbation import PERTURBATION_TYPES, PerturbationDataset, format_targets
-from twincell.errors import DataFileError, TwinCellError, UnknownGeneError
+from twincell.errors import DataFileError, UnknownGeneError, optional_import
 
 CP10K_TRANSFORM = "log1p(CP10k) of summed counts, treated minus matched control (natural log)"
 
@@ -130,10 +130,7 @@ def _add_token_lists(row_group: np.ndarray, tok_offsets: np.ndarray, val_offsets
 
 @cache
 def _compiled_add_token_lists() -> Callable[..., tuple[int, int]]:
-    try:
-        import numba
-    except ImportError as exc:
-        raise TwinCellError("fast pseudobulk of token lists needs numba", "pip install 'twincell[scale]'") from exc
+    numba = optional_import("numba", "scale", "fast pseudobulk of token lists")
     return numba.njit(cache=True, nogil=True)(_add_token_lists)
 
 

@@ -29,7 +29,7 @@ import pandas as pd
 from twincell.data.bundled import path as bundled_path
 from twincell.data.genes import GeneMapper
 from twincell.data.tables import read_user_table
-from twincell.errors import DataFileError, SignatureError
+from twincell.errors import DataFileError, SignatureError, optional_import
 
 logger = logging.getLogger("twincell.data.signatures")
 
@@ -446,7 +446,7 @@ def signature_from_h5ad(source: str | os.PathLike, groupby: str, disease: str, h
 def _wilcoxon_table(work: Any, disease: str, healthy: str, log_base: str | float | None,
                     recorded: Any) -> tuple[pd.DataFrame, str]:
     """scanpy Wilcoxon table and a description of the log base the fold changes assumed."""
-    import scanpy as sc
+    sc = optional_import("scanpy", "de", "a signature by scanpy's Wilcoxon test")
 
     if _is_count_matrix(work.X):
         sc.pp.normalize_total(work, target_sum=1e4)
@@ -472,8 +472,8 @@ def _wilcoxon_table(work: Any, disease: str, healthy: str, log_base: str | float
 
 
 def _deseq2_table(work: Any, disease: str, healthy: str) -> pd.DataFrame:
-    from pydeseq2.dds import DeseqDataSet
-    from pydeseq2.ds import DeseqStats
+    DeseqDataSet = optional_import("pydeseq2.dds", "de", "a signature by PyDESeq2").DeseqDataSet
+    DeseqStats = optional_import("pydeseq2.ds", "de", "a signature by PyDESeq2").DeseqStats
 
     if not _is_count_matrix(work.X):
         raise SignatureError("method 'deseq2' needs raw non-negative integer counts, the data are not counts",

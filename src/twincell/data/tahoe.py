@@ -53,7 +53,7 @@ from twincell.data.pseudobulk import (
     control_deltas,
     merge_sums,
 )
-from twincell.errors import DataFileError, TwinCellError
+from twincell.errors import DataFileError, TwinCellError, optional_import
 
 CONTROL_DRUG = "DMSO_TF"
 EXPRESSION_COLUMNS = ("genes", "expressions", "drug", "sample", "BARCODE_SUB_LIB_ID", "cell_line_id", "moa-fine",
@@ -449,10 +449,7 @@ def aggregate_shards(shards: Sequence[str | Path], lookup: np.ndarray, n_cols: i
         Keys ``drug, sample, cell_line_id, plate``; ``sums`` has ``n_cols`` gene columns plus a last column
         with the library size.
     """
-    try:
-        import dask
-    except ImportError as exc:
-        raise TwinCellError("the Tahoe reader needs Dask", "pip install 'twincell[scale]'") from exc
+    dask = optional_import("dask", "scale", "the Tahoe reader")
 
     shards = [str(s) for s in shards]
     rows = [open_shard(s).metadata.num_rows for s in shards]
@@ -480,10 +477,8 @@ def aggregate_shards(shards: Sequence[str | Path], lookup: np.ndarray, n_cols: i
             with _Progress():
                 return dask.compute(total, scheduler="threads")[0]
 
-        try:
-            from distributed import Client, as_completed
-        except ImportError as exc:
-            raise TwinCellError("--scheduler needs dask.distributed", "pip install 'twincell[scale]'") from exc
+        distributed = optional_import("distributed", "scale", "--scheduler (a Dask cluster)")
+        Client, as_completed = distributed.Client, distributed.as_completed
 
         with _connect(Client, scheduler) as client:
             lookup_f = client.scatter(lookup, broadcast=True)
