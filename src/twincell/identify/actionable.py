@@ -36,7 +36,6 @@ import scipy.sparse as sp
 
 from twincell.data.drugs import DrugTargets
 from twincell.errors import TwinCellError
-from twincell.identify import kernels
 from twincell.identify.explain import AbsColumns
 from twincell.identify.inverse import align_change, ranking_setup, resolve_operator
 from twincell.identify.null import degree_matched_zscores
@@ -119,11 +118,11 @@ def best_walk_values(A: sp.spmatrix, R: sp.spmatrix, R0: sp.spmatrix, d: np.ndar
 def _best_walks(arrays: WalkArrays, d: np.ndarray, n_hops: int, nodes: np.ndarray | None) -> np.ndarray:
     """:func:`best_walk_values` on prepared :class:`WalkArrays`."""
     absd = np.abs(np.asarray(d, dtype=float))
-    hop0 = _column_max(arrays.R0, absd, nodes)
+    hop0 = arrays.R0.column_max(absd, nodes)
     if n_hops == 0:
         return hop0
-    bound = arrays.A.levels(_column_max(arrays.R, absd), n_hops - 1, lambda b: _max_product_step(arrays, b))[-1]
-    return np.maximum(hop0, _column_max(arrays.A, bound, nodes))
+    bound = arrays.A.levels(arrays.R.column_max(absd), n_hops - 1, lambda b: _max_product_step(arrays, b))[-1]
+    return np.maximum(hop0, arrays.A.column_max(bound, nodes))
 
 
 def _max_product_step(arrays: WalkArrays, bound: np.ndarray) -> np.ndarray:
@@ -133,34 +132,8 @@ def _max_product_step(arrays: WalkArrays, bound: np.ndarray) -> np.ndarray:
     if 2 * len(support) < len(bound):  # else their in-edges are most edges, as a rule
         in_edges = arrays.A_rows.indptr[support + 1] - arrays.A_rows.indptr[support]
         if 2 * int(in_edges.sum()) < len(arrays.A_rows.indices):
-            return _scatter_max(arrays.A_rows, bound, support)
-    return _column_max(arrays.A, bound)
-
-
-def _columns(M: AbsColumns, columns: np.ndarray | None) -> np.ndarray:
-    """``columns``, or all of ``M``'s columns when None (the compiled kernels take them explicitly)."""
-    return np.arange(M.shape[1]) if columns is None else columns
-
-
-def _column_max(M: AbsColumns, weight: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
-    """:meth:`AbsColumns.column_max`, by the compiled kernel when :func:`kernels.enabled` (the same values)."""
-    if not kernels.enabled():
-        return M.column_max(weight, columns)
-    return kernels.column_max(kernels.packed(M), weight, _columns(M, columns))
-
-
-def _scatter_max(M: AbsColumns, weight: np.ndarray, columns: np.ndarray) -> np.ndarray:
-    """:meth:`AbsColumns.scatter_max`, by the compiled kernel when :func:`kernels.enabled` (the same values)."""
-    if not kernels.enabled():
-        return M.scatter_max(weight, columns)
-    return kernels.scatter_max(kernels.packed(M), weight, columns, M.shape[0])
-
-
-def _column_or(M: AbsColumns, bits: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
-    """:meth:`AbsColumns.column_or`, by the compiled kernel when :func:`kernels.enabled` (the same bits)."""
-    if not kernels.enabled():
-        return M.column_or(bits, columns)
-    return kernels.column_or(kernels.packed(M), bits, _columns(M, columns))
+            return arrays.A_rows.scatter_max(bound, support)
+    return arrays.A.column_max(bound)
 
 
 def _set_bits(bits: np.ndarray, columns: np.ndarray, positions: np.ndarray) -> None:
@@ -228,8 +201,8 @@ def _genes_reached(arrays: WalkArrays, signature: np.ndarray, n_hops: int, nodes
         terminal = _spread_bits(arrays.R_rows, signature, n)
         reach = terminal
         for _ in range(n_hops - 1):
-            reach = terminal | _column_or(arrays.A, reach)
-        hop0 = hop0 | _column_or(arrays.A, reach)
+            reach = terminal | arrays.A.column_or(reach)
+        hop0 = hop0 | arrays.A.column_or(reach)
     counts = np.bitwise_count(hop0).sum(axis=0).astype(np.int64)
     return counts if nodes is None else counts[nodes]
 
@@ -245,7 +218,7 @@ def _reached_forward(arrays: WalkArrays, signature: np.ndarray, n_hops: int, nod
     n = arrays.A.shape[0]
     start = np.zeros(((len(nodes) + 63) // 64, n), dtype=np.uint64)
     _set_bits(start, nodes, np.arange(len(nodes)))
-    genes = _column_or(arrays.R0_rows, start, signature)
+    genes = arrays.R0_rows.column_or(start, signature)
     if n_hops > 0:
         walked = _spread_bits(arrays.A, nodes, n)  # W_1: the start nodes' successors
         reads_out = np.zeros(n, dtype=bool)
@@ -253,12 +226,12 @@ def _reached_forward(arrays: WalkArrays, signature: np.ndarray, n_hops: int, nod
         readers = np.flatnonzero(reads_out)
         for hop in range(2, n_hops + 1):
             if hop < n_hops:
-                walked = _column_or(arrays.A_rows, start | walked)
+                walked = arrays.A_rows.column_or(start | walked)
             else:  # the last hop only onto the nodes that read out a signature gene
                 last = np.zeros_like(walked)
-                last[:, readers] = _column_or(arrays.A_rows, start | walked, readers)
+                last[:, readers] = arrays.A_rows.column_or(start | walked, readers)
                 walked = last
-        genes |= _column_or(arrays.R_rows, walked, signature)
+        genes |= arrays.R_rows.column_or(walked, signature)
     return _count_bits(genes, len(nodes))
 
 

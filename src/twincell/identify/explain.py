@@ -34,6 +34,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from twincell.errors import TwinCellError, UnknownGeneError
+from twincell.identify import kernels
 from twincell.identify.inverse import Direction, align_change, ranking_setup, resolve_operator
 
 logger = logging.getLogger("twincell.identify")
@@ -173,11 +174,18 @@ class AbsColumns:
         np.cumsum(lengths, out=indptr[1:])
         return indptr, np.repeat(self.indptr[columns] - indptr[:-1], lengths) + np.arange(indptr[-1])
 
+    def _all(self, columns: np.ndarray | None) -> np.ndarray:
+        """``columns``, or every column when None (the compiled kernels take them explicitly)."""
+        return np.arange(self.shape[1]) if columns is None else columns
+
     def column_max(self, weight: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
         """``max_g |M[g, v]| weight[g]`` per column v (0 for an empty column); ``weight`` >= 0, (n_rows,).
 
-        Returns (n_cols,), or (len(columns),) for the ``columns`` given (a gather of their entries only).
+        Returns (n_cols,), or (len(columns),) for the ``columns`` given (a gather of their entries only). By the
+        compiled kernel when :func:`twincell.identify.kernels.enabled` (the same values).
         """
+        if kernels.enabled():
+            return kernels.column_max(kernels.packed(self), weight, self._all(columns))
         indptr, positions = self.column_entries(columns)
         out = np.zeros(len(indptr) - 1)
         nonempty = self._nonempty if columns is None else np.flatnonzero(np.diff(indptr) > 0)
@@ -192,8 +200,10 @@ class AbsColumns:
         """``max_v |M[g, v]| weight[v]`` per row g over the ``columns`` v given (0 where none reaches g), (n_rows,).
 
         The transpose-side twin of :meth:`column_max` (same products, same maxima), pushed from a few columns:
-        its cost is their entries only.
+        its cost is their entries only. By the compiled kernel when :func:`twincell.identify.kernels.enabled`.
         """
+        if kernels.enabled():
+            return kernels.scatter_max(kernels.packed(self), weight, columns, self.shape[0])
         indptr, positions = self.column_entries(columns)
         out = np.zeros(self.shape[0])
         values = np.repeat(np.asarray(weight, dtype=np.float64)[columns], np.diff(indptr))
@@ -206,8 +216,11 @@ class AbsColumns:
         column v of ``M`` (zero for an empty column).
 
         ``bits`` is (W, n_rows) uint64 (word-major: one contiguous row per 64-bit word); returns (W, n_cols), or
-        (W, len(columns)). Each word is one gather and one ``bitwise_or.reduceat`` over the entries.
+        (W, len(columns)). Each word is one gather and one ``bitwise_or.reduceat`` over the entries; by the
+        compiled kernel when :func:`twincell.identify.kernels.enabled` (the same bits).
         """
+        if kernels.enabled():
+            return kernels.column_or(kernels.packed(self), bits, self._all(columns))
         indptr, positions = self.column_entries(columns)
         out = np.zeros((bits.shape[0], len(indptr) - 1), dtype=bits.dtype)
         nonempty = self._nonempty if columns is None else np.flatnonzero(np.diff(indptr) > 0)

@@ -8,7 +8,9 @@ the result (a pass over ``A``: 1.5 -> 0.6 ms; an OR pass of one 64-bit word: 0.8
 They are compiled with numba, an optional dependency (the ``fast`` extra), and only when :func:`enable` is
 called: ``twincell serve`` does it in each worker at startup; the library and the CLI never import numba on
 their own (its import and compilation cost more than a single call saves). Without :func:`enable`, or without
-numba, the callers run the numpy code the kernels replace. Both give the same values bit for bit: the products
+numba, :class:`~twincell.identify.explain.AbsColumns` (whose ``column_max``, ``scatter_max`` and ``column_or``
+dispatch here when :func:`enabled`, for every caller: the drug-target list, explain's search bounds, the
+strongest-walk footprint) runs the numpy code the kernels replace. Both give the same values bit for bit: the products
 are the same IEEE operations (no fast-math), and maxima and ORs do not depend on the order.
 
 The adjoint pass is not here: a fused compiled adjoint (one mat-vec per hop with the running total in the same
