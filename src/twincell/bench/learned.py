@@ -165,8 +165,15 @@ class TwinCellMethod(_TwinCellRanker):
         return self
 
 
+class _TwinCellScore(TwinCellMethod):
+    """TwinCell trained like ``twincell`` (same seed and options), ranking with another score (its ``null``);
+    not scored on tier 1: its forward predictions are ``twincell``'s."""
+
+    predicts_response = False
+
+
 @register_method
-class TwinCellCalibrated(TwinCellMethod):
+class TwinCellCalibrated(_TwinCellScore):
     """TwinCell with the score a signature must earn: each candidate's alignment as a z-score against
     its alignments with ``n_null`` shuffles of the signature's values among its own genes
     (``rank_targets(..., null="shuffle")``). Trained like ``twincell`` (same seed and options)."""
@@ -174,11 +181,10 @@ class TwinCellCalibrated(TwinCellMethod):
     name = "twincell_calibrated"
     description = "TwinCell, adjoint alignment calibrated against 50 shuffles of the signature (null='shuffle')"
     null = "shuffle"
-    predicts_response = False  # its forward predictions are twincell's
 
 
 @register_method
-class TwinCellCentered(TwinCellMethod):
+class TwinCellCentered(_TwinCellScore):
     """TwinCell with the part of the alignment every permutation of the signature's values shares removed:
     each candidate's alignment minus its exact expectation over permutations of the values among the
     signature's genes (``rank_targets(..., null="center")``), magnitudes kept. Trained like ``twincell``."""
@@ -187,11 +193,10 @@ class TwinCellCentered(TwinCellMethod):
     description = ("TwinCell, adjoint alignment minus its exact mean over permutations of the signature's values "
                    "(null='center')")
     null = "center"
-    predicts_response = False  # its forward predictions are twincell's
 
 
 @register_method
-class TwinCellCommon(TwinCellMethod):
+class TwinCellCommon(_TwinCellScore):
     """TwinCell with the operator's common response directions removed from each signature: its
     least-squares projection, on its own genes, onto the top ``n_common`` left singular vectors of the
     response matrix (``rank_targets(..., null="common")``), then the exact adjoint. Trained like ``twincell``."""
@@ -200,11 +205,10 @@ class TwinCellCommon(TwinCellMethod):
     description = ("TwinCell, adjoint of the signature minus its projection onto the operator's 20 common "
                    "response directions, unit-scaled responses (null='common')")
     null = "common"
-    predicts_response = False  # its forward predictions are twincell's
 
 
 @register_method
-class TwinCellFootprint(TwinCellMethod):
+class TwinCellFootprint(_TwinCellScore):
     """TwinCell scored by the footprint: the readout stage's exact permutation z-score (how much the
     signature moves each TF's target footprint beyond what a shuffle of its values would), propagated
     upstream by the operator's own ``A^T`` (``rank_targets(..., null="footprint")``). Trained like ``twincell``."""
@@ -213,7 +217,6 @@ class TwinCellFootprint(TwinCellMethod):
     description = ("TwinCell, readout z-scored over permutations of the signature's values, then propagated "
                    "upstream (null='footprint')")
     null = "footprint"
-    predicts_response = False  # its forward predictions are twincell's
 
 
 @register_method
