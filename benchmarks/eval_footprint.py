@@ -31,11 +31,14 @@ from scipy.stats import spearmanr
 
 from twincell.bench.learned import TwinCellFootprint, TwinCellFootprintMax, TwinCellMethod
 from twincell.data.signatures import load_disease_signature
-from twincell.identify.inverse import align_change, footprint_matrices, ranking_setup
+from twincell.identify.inverse import align_change, footprint_matrices, rank_targets, ranking_setup
 from twincell.identify.null import shuffled_changes
 from twincell.model.default import default_model
+from twincell.network import Interactome
 
 VARIANTS = ("signed", "magnitude", "max")
+#: SLE's interferon cascade whose ranks ``--spread`` prints.
+CASCADE = ("IFNAR1", "JAK1", "TYK2", "STAT1")
 
 
 def footprint_variant(base: TwinCellMethod, variant: str) -> TwinCellFootprint:
@@ -50,16 +53,26 @@ def footprint_variant(base: TwinCellMethod, variant: str) -> TwinCellFootprint:
 
 def spread_check(n_shuffles: int = 30, seed: int = 0) -> None:
     """Print, per score (plain adjoint, footprint, footprint max), the Spearman correlation over all nodes of
-    ``|score|`` on SLE's default signature with the score's sd over ``n_shuffles`` shuffles of its values."""
+    ``|score|`` on SLE's default signature with the score's sd over ``n_shuffles`` shuffles of its values; then,
+    from ``rank_targets`` with that score (no context), the transcription factors among the top 50 and the ranks
+    of the interferon receptor -> JAK/TYK2 -> STAT1 cascade."""
     op = default_model().operator(None)
-    d, present, _ = align_change(load_disease_signature("SLE").desired_change(), ranking_setup(op).gene_index)
+    desired = load_disease_signature("SLE").desired_change()
+    d, present, _ = align_change(desired, ranking_setup(op).gene_index)
     D = np.column_stack([d, shuffled_changes(d, present, n_shuffles, seed)])
     P = np.repeat(present[:, None], D.shape[1], axis=1)
     footprint = footprint_matrices(op)
-    for name, S in (("adjoint", np.asarray(op.adjoint(D), dtype=float)), ("footprint", footprint.scores(D, P)),
-                    ("footprint_max", footprint.max_path_scores(D, P))):
+    network = Interactome.default()
+    tfs = set(np.asarray(network.genes)[np.asarray((network.adjacency("tf") != 0).sum(axis=1)).ravel() > 0])
+    for name, null, S in (("adjoint", "none", np.asarray(op.adjoint(D), dtype=float)),
+                          ("footprint", "footprint", footprint.scores(D, P)),
+                          ("footprint_max", "footprint_max", footprint.max_path_scores(D, P))):
         rho = spearmanr(np.abs(S[:, 0]), S[:, 1:].std(axis=1, ddof=1))[0]
-        print(f"{name}: Spearman(|score|, sd over {n_shuffles} shuffles) = {rho:.4f}")
+        ranking = rank_targets(op, desired, null=null).set_index("gene")
+        n_tf = len(tfs & set(ranking.index[:50]))
+        cascade = ", ".join(f"{g} {ranking.at[g, 'rank']}" for g in CASCADE)
+        print(f"{name}: Spearman(|score|, sd over {n_shuffles} shuffles) = {rho:.4f}; TFs in the top 50: {n_tf}; "
+              f"ranks: {cascade}")
 
 
 def main() -> None:
