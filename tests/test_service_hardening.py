@@ -331,7 +331,10 @@ def test_a_worker_above_its_share_closes_connections_after_answering(service_mod
     url = urlsplit(serve_app(create_app(service_model), http=HeadTimeoutProtocol))
     socks = [socket.create_connection((url.hostname, url.port), timeout=10) for _ in range(3)]
     try:
-        time.sleep(0.3)  # all three accepted
+        deadline = time.monotonic() + 10  # until the worker has accepted all three (its slot in the shared file)
+        while path.read_bytes()[8 * loads.slot:8 * loads.slot + 8] != (3).to_bytes(8, sys.byteorder, signed=True):
+            assert time.monotonic() < deadline, "the server did not accept the three connections"
+            time.sleep(0.01)
         closing = []
         for sock in socks:
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
