@@ -129,6 +129,11 @@ def _synthetic_overexpression(net, rng: np.random.Generator) -> PerturbationData
     X = rng.normal(scale=0.3, size=(len(pert), len(genes)))
     for i, g in enumerate(pert):
         X[i, genes.index(g)] = 8.0
+    return _overexpression_dataset(genes, pert, X)
+
+
+def _overexpression_dataset(genes: list, pert: list, X: np.ndarray) -> PerturbationDataset:
+    """Synthetic over-expression rows (``pert[i]:+1``, response ``X[i]`` over ``genes``) as a PerturbationDataset."""
     obs = pd.DataFrame({"perturbation": pert, "perturbation_type": "overexpression", "targets": [f"{g}:+1" for g in pert],
                         "context": "synthetic", "dose": np.nan, "dataset": "synthetic_oe"}, index=pert)
     adata = ad.AnnData(X.astype(np.float32), obs=obs, var=pd.DataFrame(index=pd.Index(genes, name="gene")))
@@ -154,6 +159,30 @@ def test_tier2_recovers_a_target_visible_in_its_own_response(net, drugs):
     # (11 of 12 first under the in-degree normalisation, whose network terms compete with the self term)
     assert get[own, "twincell_prior", "recall_at_1"] >= 11 / 12 > get[net_only, "twincell_prior", "recall_at_1"]
     assert len(res.per_perturbation) == 2 * 3 * 12 and list(res.table.columns) == TIDY
+
+
+def test_tier2_direction_is_activate_when_the_response_is_the_over_expression_s_own_prediction(net, drugs):
+    """Synthetic responses = the untrained prior's own forward prediction f_g of over-expressing g, so its adjoint
+    score of g for reproducing f_g is <f_g, f_g> > 0: "activate" (+1) for all 12; the negated responses (what
+    inhibiting g would do) give -<f_g, f_g>: "inhibit", a miss for all 12. de gives no direction: no row."""
+    from twincell.model import TwinCell
+
+    genes, pert = list(net.genes), list(net.genes[:12])
+    op = TwinCell.prior(net).operator(None)
+    F = op.forward(np.eye(len(op.genes))[:, [list(op.genes).index(g) for g in pert]]).T  # (12, N) over op.genes
+    F = pd.DataFrame(F, columns=op.genes)[genes].to_numpy()
+    assert (np.abs(F).sum(axis=1) > 0).all()
+    methods = make_methods(["de", "twincell_prior"], Resources(net, drugs, seed=0))
+    for sign, expected in ((1.0, 1.0), (-1.0, 0.0)):
+        res = run_tier2(methods, _overexpression_dataset(genes, pert, sign * F), dataset="synthetic_oe", n_boot=20,
+                        seed=0)
+        acc = res.table[res.table["metric"] == "direction_accuracy"].set_index(["signature", "method"])["value"]
+        assert acc["synthetic_oe, network_only", "twincell_prior"] == expected
+        assert "de" not in acc.index.get_level_values("method")
+        cases = res.per_perturbation
+        prior = cases[(cases["method"] == "twincell_prior") & (cases["variant"] == "network_only")]
+        assert (prior["direction"] == (1 if sign > 0 else -1)).all() and cases.loc[cases["method"] == "de", "direction"].isna().all()
+        assert len(acc) == 2  # both variants score twincell_prior's direction
 
 
 def test_tier1_mean_baseline_has_l2_ratio_one(net, drugs):

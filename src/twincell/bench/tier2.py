@@ -6,6 +6,15 @@ scored in PDGrapher's units: AUROC, recall@1/10/100 (with one target per perturb
 the share of perturbations with the true target in the top 10), nDCG, median rank, and the network
 distance (hops, undirected) from the top prediction to the true target, beside the distance a random
 pick would have (``distance_random``: mean distance from the target to all other network genes).
+Methods that give a direction (:attr:`~twincell.bench.methods.Method.gives_direction`) are also
+scored on it: every held-out perturbation over-expresses its target, so the way to reproduce the
+observed response is to *activate* the target. ``direction_accuracy`` is the share of perturbations
+for which the method's direction for the true target, with the observed response as the desired
+change, is +1 (activate); "no direction" (0) counts as a miss. Methods reverse what they are given
+(:meth:`~twincell.bench.methods.Method.target_directions` reverses a disease signature), so they are
+handed the negated response, whose reversal is the response itself. Ranks use ``|score|`` and are
+the same either way. A drug-free ground truth for the sign conventions of tier 3's
+``direction_accuracy``. Methods without a direction get no such rows.
 Means over perturbations; confidence intervals from a bootstrap over perturbations.
 
 Two variants, both reported (``signature`` = ``<dataset>, <variant>``):
@@ -50,7 +59,10 @@ class Tier2Result:
         Tidy metrics: ``tier, method, disease, signature, metric, value, ci_low, ci_high`` (``signature`` =
         dataset name, ``disease`` empty).
     per_perturbation
-        ``variant, method, perturbation, target, rank, auroc, ..., distance_top1, distance_random``.
+        ``variant, method, perturbation, target, rank, auroc, ..., distance_top1, distance_random, direction,
+        direction_accuracy``: ``direction`` is the method's direction (+1 activate, -1 inhibit, 0 none) for the
+        true target with the observed response as the desired change, ``direction_accuracy`` 1.0 when it is
+        +1 and 0.0 otherwise; both NaN for methods without a direction.
     n_excluded
         Held-out rows left out, by reason.
     """
@@ -134,7 +146,8 @@ def run_tier2(methods: Sequence[Method], test: PerturbationDataset, *, dataset: 
     metrics = ["auroc", *[f"recall_at_{k}" for k in TIER2_KS], "ndcg", "distance_top1", "distance_random"]
     rows = []
     for (variant, name), group in per_df.groupby(["variant", "method"], sort=False):
-        for metric in [*metrics, "median_rank"]:
+        directed = ["direction_accuracy"] if group["direction_accuracy"].notna().any() else []
+        for metric in [*metrics, *directed, "median_rank"]:
             values = group["rank" if metric == "median_rank" else metric].to_numpy()
             stat = np.nanmedian if metric == "median_rank" else np.nanmean
             boot = stat(values[resample], axis=1)
@@ -146,10 +159,38 @@ def run_tier2(methods: Sequence[Method], test: PerturbationDataset, *, dataset: 
 
 def _case(method: Method, sig: Signature, target: str, candidates: pd.Index, distance: np.ndarray,
           distance_random: float) -> dict:
-    """One method's ranking of one held-out perturbation: the true target's metrics and the top pick's distance."""
+    """One method's ranking of one held-out perturbation: the true target's metrics, the top pick's distance
+    and, for methods that give one, the direction for the true target (see :func:`reproducing_direction`)."""
     scores = run_method(method, sig, candidates=candidates)
     m = RankedPositives.from_scores(scores, [target]).metrics(TIER2_KS)
     top = scores.to_numpy() == scores.max()
+    direction = reproducing_direction(method, sig, target) if method.gives_direction else np.nan
     return {"method": method.name, "perturbation": sig.name, "target": target,
             "rank": float(m.pop("median_rank")[0]), **{key: float(v[0]) for key, v in m.items()},
-            "distance_top1": float(np.nanmean(distance[top])), "distance_random": distance_random}
+            "distance_top1": float(np.nanmean(distance[top])), "distance_random": distance_random,
+            "direction": direction, "direction_accuracy": np.nan if np.isnan(direction) else float(direction == 1)}
+
+
+def reproducing_direction(method: Method, response: Signature, target: str) -> float:
+    """The method's direction for ``target`` when the desired change is the observed ``response`` itself.
+
+    :meth:`~twincell.bench.methods.Method.target_directions` answers "how to *reverse* this signature"
+    (identify's desired change = ``-logFC``), so it is given ``-response``: reversing that is reproducing
+    the response. For an over-expression the right answer is +1 (activate the target).
+
+    Parameters
+    ----------
+    method
+        A method with ``gives_direction``.
+    response
+        Observed response of one perturbation (log fold change or z-score per gene).
+    target
+        The perturbed gene.
+
+    Returns
+    -------
+    float
+        +1.0 activate, -1.0 inhibit, 0.0 when the method gives the target no direction (or does not list it).
+    """
+    directions = method.target_directions((-response.logfc).rename(response.name))
+    return float(np.sign(directions.get(target, 0.0)))
