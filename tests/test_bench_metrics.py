@@ -160,6 +160,20 @@ def test_direction_balanced_accuracy_averages_the_recall_of_each_known_class():
     assert np.isnan(direction_balanced_accuracy(pd.Series({"A": 1}), pd.Series(dtype=int)))
 
 
+def test_direction_coverage_separates_abstentions_from_wrong_directions():
+    from twincell.bench.metrics import direction_accuracy, direction_balanced_accuracy, direction_coverage
+
+    known = pd.Series({"A": 1, "B": -1, "C": -1, "D": -1, "E": -1, "F": -1})  # synthetic known actions
+    # right on every gene it answers (A, B), no direction on C, D, E, F is missing
+    abstaining = pd.Series({"A": 1, "B": -1, "C": 0, "D": 0, "E": 0})
+    assert direction_coverage(abstaining, known) == pytest.approx(2 / 6)
+    assert direction_accuracy(abstaining, known) == pytest.approx(2 / 6)
+    assert direction_balanced_accuracy(abstaining, known) == pytest.approx((1 + 1 / 5) / 2)  # below a constant's 0.5
+    # wrong on every gene, but answers all: full coverage
+    assert direction_coverage(-known, known) == 1.0 and direction_accuracy(-known, known) == 0.0
+    assert np.isnan(direction_coverage(pd.Series({"A": 1}), pd.Series(dtype=int)))
+
+
 def test_fisher_combined_p_is_scipys_and_empirical_p_has_its_floor():
     from scipy.stats import combine_pvalues
 

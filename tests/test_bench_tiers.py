@@ -339,6 +339,8 @@ def test_direction_accuracy_on_a_three_target_toy(net, drugs):
     assert acc["synthetic_directions", "Toy_s1"] == pytest.approx(2 / 3) and acc["synthetic_directions", "mean"] == acc[
         "synthetic_directions", "Toy_s1"]
     assert "de" not in acc.index.get_level_values(0)  # de gives no direction: no row
+    coverage = t[t["metric"] == "direction_coverage"].set_index(["method", "signature"])["value"]
+    assert coverage["synthetic_directions", "Toy_s1"] == 1.0 and "de" not in coverage.index.get_level_values(0)
     top = t[(t["metric"] == "druggable_in_top_50") & (t["method"] == "de")].set_index("signature")["value"]
     by_hand = signature.logfc.abs().nlargest(50).index.isin(g[:30]).sum()  # drug targets: synthetic genes 0..29
     assert top["Toy_s1"] == by_hand and 20 <= by_hand < 30

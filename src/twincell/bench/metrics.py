@@ -256,6 +256,31 @@ def direction_balanced_accuracy(predicted: pd.Series, known: pd.Series) -> float
     return float(recall_score(truth, guess, labels=np.unique(truth), average="macro"))
 
 
+def direction_coverage(predicted: pd.Series, known: pd.Series) -> float:
+    """Share of the genes with a known direction to which the method gives any direction (+1 or -1).
+
+    :func:`direction_accuracy` and :func:`direction_balanced_accuracy` count "no direction" (0, e.g. a
+    gene whose signal cannot reach the signature) as a miss for either class, so a method that is
+    always right when it answers but answers for a third of the genes scores about 0.33 on both:
+    below a constant's 0.5. This metric tells those misses apart from wrong directions.
+
+    Parameters
+    ----------
+    predicted
+        Gene -> predicted direction (+1 activate, -1 inhibit, 0 none).
+    known
+        Gene -> the approved drug's direction (+1 / -1).
+
+    Returns
+    -------
+    float
+        Genes of ``known`` with a non-zero prediction / len(known); NaN when ``known`` is empty.
+    """
+    if known.empty:
+        return np.nan
+    return float((predicted.reindex(known.index).fillna(0).to_numpy() != 0).mean())
+
+
 def empirical_p(observed: float, null: np.ndarray) -> float:
     """One-sided empirical p-value ``(1 + #{null >= observed}) / (1 + #null)`` (floor ``1 / (1 + #null)``)."""
     null = np.asarray(null, dtype=float)

@@ -31,6 +31,9 @@ Where the skill comes from (all in the druggable universe):
   actions (activate, inhibit) of the share predicted correctly (a constant direction scores 0.5
   where both are known); the disease-blind controls ``druggability`` (inhibit everything) and
   ``popular_targets`` (each gene's majority drug action) give directions to compare with.
+  ``direction_coverage`` is the share of those targets given any direction: both accuracies count
+  "no direction" as a miss, so a method that abstains on many targets sits below 0.5 even when every
+  direction it gives is right.
 
 Mode-collapse p-value: the method's AUROC for disease D is compared with its AUROC against D's
 targets when given (a) every signature of the other diseases and (b) the ``n_shuffles`` random-gene-set
@@ -55,8 +58,8 @@ from twincell._progress import track
 from twincell.bench.diseases import ClinicalTask, disease_of
 from twincell.bench.methods import Method, run_method_many
 from twincell.bench.metrics import (RANK_KS, RankedPositives, auprc, auroc, auroc_columns, direction_accuracy,
-                                    direction_balanced_accuracy, empirical_p, fisher_combined_p, hits_in_top, ndcg,
-                                    percentile_ci)
+                                    direction_balanced_accuracy, direction_coverage, empirical_p, fisher_combined_p,
+                                    hits_in_top, ndcg, percentile_ci)
 from twincell.data.signatures import Signature
 
 UNIVERSES: dict[str, str] = {"all": "", "druggable": "_druggable"}
@@ -69,7 +72,8 @@ TOP_K = 50
 SIGNIFICANCE = 0.05
 #: Direction metrics of the methods that give a direction: name -> (predicted, known) -> value.
 DIRECTION_METRICS = {"direction_accuracy": direction_accuracy,
-                     "direction_balanced_accuracy": direction_balanced_accuracy}
+                     "direction_balanced_accuracy": direction_balanced_accuracy,
+                     "direction_coverage": direction_coverage}
 
 
 @dataclass

@@ -1,0 +1,182 @@
+"""Audit of TwinBench's direction conventions: tier 2's drug-free direction test, and tier 3's direction misses.
+
+Two parts (run one or both):
+
+* ``--tier2``: trains TwinCell once per seed on TwinBench's tier-2 split (LINCS over-expression, split by
+  target gene; :func:`eval_common_directions.train_tier2`) and scores tier 2 with ``twincell``,
+  ``twincell_prior`` and ``random_sign_prior``. Every held-out row over-expresses its target, so the right
+  direction for reproducing the observed response is "activate" (+1): tier 2's ``direction_accuracy``. Also
+  printed: ``coverage`` (share of rows where the method gives the target any direction) and the accuracy among
+  those, and how often the over-expressed gene's own transcript is measured and up in the data (the sign of
+  the responses themselves).
+* ``--tier3``: on the cached default model, the untrained prior and the random-sign prior, with no shuffles:
+  each bundled signature's strongest up and down genes (is it disease minus control?), the drug table's
+  action -> sign coding, and for every approved target with a known action, per signature, the method's
+  signed score and direction; then tier 3's ``direction_accuracy`` split into coverage (a direction at all)
+  and accuracy when a direction is given, per action and per node class (transcription factor: a gene with
+  outgoing edges in the interactome's TF layer). Writes ``tier3_directions.csv``.
+
+    PYTHONPATH=src python benchmarks/eval_direction.py --tier2 --seed 0 [1 2] [--quick] --out results/direction
+    PYTHONPATH=src python benchmarks/eval_direction.py --tier3 --out results/direction
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from eval_common_directions import train_tier2
+
+from twincell.bench.diseases import approved_directions, bundled_signatures, disease_of, read_targets
+from twincell.bench.learned import RandomSignPrior, TwinCellMethod, TwinCellPrior
+from twincell.bench.methods import Method, Resources
+from twincell.bench.run import TIER2_LABEL
+from twincell.bench.tier2 import run_tier2
+from twincell.data.drugs import DrugTargets
+from twincell.data.perturbation import PerturbationDataset
+from twincell.model import default_model
+from twincell.network import Interactome
+
+#: Methods of the audit, in print order; all share the ranking code of ``twincell`` (adjoint, D = -signature).
+CONTROLS = (TwinCellPrior, RandomSignPrior)
+N_TOP = 6
+
+
+def own_transcript_sign(test: PerturbationDataset) -> str:
+    """How often the over-expressed gene's own transcript is measured in its response, and how often it is up."""
+    X = np.asarray(test.X)
+    genes = pd.Index(test.genes)
+    own = []
+    for i in range(test.n_obs):
+        targets = [g for g, s in test.targets_of(i).items() if s > 0]
+        if len(targets) == 1 and targets[0] in genes:
+            own.append(X[i, genes.get_loc(targets[0])])
+    own = np.asarray(own, dtype=float)
+    measured = own[np.isfinite(own)]
+    return (f"{len(own)} held-out rows over-express one gene that is a column of the data; its transcript is measured "
+            f"in {measured.size}, "
+            f"up (value > 0) in {(measured > 0).sum()} of those (median value {np.median(measured):.2f})")
+
+
+def tier2_directions(seeds: list[int], quick: bool, out: Path) -> pd.DataFrame:
+    """Tier 2 with direction for twincell and the two untrained controls, one training per seed.
+
+    Returns
+    -------
+    DataFrame
+        One row per seed, method and variant: ``auroc``, ``direction_accuracy``, ``coverage`` (share of rows
+        with a non-zero direction), ``accuracy_when_given`` and ``n`` (held-out rows).
+    """
+    rows = []
+    for seed in seeds:
+        base, test, settings = train_tier2(seed, quick)
+        print(f"seed {seed}: {own_transcript_sign(test)}", flush=True)
+        methods: list[Method] = [base, *(cls(base.resources) for cls in CONTROLS)]
+        result = run_tier2(methods, test, dataset=TIER2_LABEL, n_boot=settings.n_boot, seed=seed)
+        out.mkdir(parents=True, exist_ok=True)
+        result.per_perturbation.to_csv(out / f"tier2_cases_seed{seed}.csv", index=False)
+        auroc = result.table[result.table["metric"] == "auroc"].set_index(["method", "signature"])["value"]
+        for (variant, method), g in result.per_perturbation.groupby(["variant", "method"], sort=False):
+            given = g["direction"] != 0
+            rows.append({"seed": seed, "method": method, "variant": variant,
+                         "auroc": auroc[method, f"{TIER2_LABEL}, {variant}"],
+                         "direction_accuracy": g["direction_accuracy"].mean(), "coverage": given.mean(),
+                         "accuracy_when_given": (g.loc[given, "direction"] == 1).mean(), "n": len(g)})
+    return pd.DataFrame(rows)
+
+
+def signature_orientation(n_top: int = N_TOP) -> pd.DataFrame:
+    """Each bundled signature's ``n_top`` largest and smallest log fold changes (disease minus control if up
+    genes are the disease's known hallmarks; the provenance of each file is in datasets/SOURCES.md)."""
+    rows = []
+    for s in bundled_signatures():
+        v = s.logfc.sort_values()
+        rows.append({"signature": s.name, "n_up": int((v > 0).sum()), "n_down": int((v < 0).sum()),
+                     "top_up": ", ".join(v.index[::-1][:n_top]), "top_down": ", ".join(v.index[:n_top])})
+    return pd.DataFrame(rows)
+
+
+def action_coding(drugs: DrugTargets) -> pd.DataFrame:
+    """Every DrugCentral action type in the drug table with the sign it is coded as and its row count."""
+    actions = drugs.table.assign(action_type=drugs.table["action_type"].str.split(";")).explode("action_type")
+    return (actions.groupby(["action_type", "sign"]).size().rename("rows").reset_index()
+            .sort_values(["sign", "rows"], ascending=[True, False]))
+
+
+def tier3_directions(network: Interactome, drugs: DrugTargets) -> pd.DataFrame:
+    """Signed score and direction of each method for every approved target with a known action, per signature.
+
+    Returns
+    -------
+    DataFrame
+        ``method, disease, gene, known, signature, score, predicted, tf, drugs``: ``known`` is the approved
+        drugs' direction (+1 activate, -1 inhibit), ``predicted`` the sign of ``score`` (0: no direction),
+        ``tf`` whether the gene has outgoing transcriptional (TF-layer) edges.
+    """
+    targets = read_targets()
+    known = approved_directions(targets, drugs)
+    drug_names = targets.set_index(["disease", "gene"])["drugs"]
+    signatures = bundled_signatures()
+    edges = network.edges
+    tfs = set(edges.loc[edges["layer"] == "tf", "source"])
+    resources = Resources(network, drugs, 0, model=default_model())
+    rows = []
+    for cls in (TwinCellMethod, *CONTROLS):
+        method = cls(resources)
+        scores = method.signed_scores([s.logfc for s in signatures])
+        scores.columns = [s.name for s in signatures]
+        for (disease, gene), direction in known.items():
+            for name in scores.columns:
+                if disease_of(name).lower() != disease.lower():
+                    continue
+                value = float(scores.at[gene, name]) if gene in scores.index else np.nan
+                rows.append({"method": method.name, "disease": disease, "gene": gene, "known": int(direction),
+                             "signature": name, "score": value, "predicted": int(np.sign(np.nan_to_num(value))),
+                             "tf": gene in tfs, "drugs": drug_names[disease, gene]})
+    return pd.DataFrame(rows)
+
+
+def direction_breakdown(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Pairs, coverage (share with a direction), accuracy (0 = miss) and accuracy when a direction is given."""
+    t = table.assign(right=table["predicted"] == table["known"], given=table["predicted"] != 0)
+    g = t.groupby(by)
+    return pd.DataFrame({"pairs": g.size(), "coverage": g["given"].mean(), "accuracy": g["right"].mean(),
+                         "accuracy_when_given": t[t["given"]].groupby(by)["right"].mean()}).round(3)
+
+
+def main() -> None:
+    """Parse arguments and run the parts asked for."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tier2", action="store_true", help="tier 2 direction accuracy, one training per seed")
+    parser.add_argument("--tier3", action="store_true", help="tier 3 direction audit on the cached default model")
+    parser.add_argument("--seed", type=int, nargs="+", default=[0])
+    parser.add_argument("--quick", action="store_true", help="tier 2 at TwinBench's quick sizes (smoke run)")
+    parser.add_argument("--out", type=Path, default=Path("results/direction"))
+    args = parser.parse_args()
+    pd.set_option("display.width", 250)
+    pd.set_option("display.max_rows", 400)
+    pd.set_option("display.max_colwidth", 90)
+    if args.tier2:
+        table = tier2_directions(args.seed, args.quick, args.out)
+        table.to_csv(args.out / "tier2_directions.csv", index=False)
+        print(table.round(3).to_string(index=False))
+        print(table.groupby(["method", "variant"], sort=False)[["auroc", "direction_accuracy", "coverage"]]
+              .agg(["mean", "min", "max"]).round(3))
+    if args.tier3:
+        network, drugs = Interactome.default(), DrugTargets.universe()
+        print(signature_orientation().to_string(index=False))
+        print(action_coding(drugs).to_string(index=False))
+        table = tier3_directions(network, drugs)
+        args.out.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.out / "tier3_directions.csv", index=False)
+        wide = table.pivot_table(index=["disease", "gene", "known", "tf", "signature"], columns="method",
+                                 values="score", sort=False)
+        print(wide.to_string(float_format=lambda v: f"{v:+.2e}"))
+        for by in (["method", "known"], ["method", "known", "tf"], ["method", "disease", "known"]):
+            print(direction_breakdown(table, by).to_string())
+
+
+if __name__ == "__main__":
+    main()
