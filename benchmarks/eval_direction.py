@@ -14,7 +14,8 @@ Two parts (run one or both):
   action -> sign coding, and for every approved target with a known action, per signature, the method's
   signed score and direction; then tier 3's ``direction_accuracy`` split into coverage (a direction at all)
   and accuracy when a direction is given, per action and per node class (transcription factor: a gene with
-  outgoing edges in the interactome's TF layer). Writes ``tier3_directions.csv``.
+  outgoing edges in the interactome's TF layer), and the three direction metrics as TwinBench aggregates
+  them. Writes ``tier3_directions.csv``.
 
     PYTHONPATH=src python benchmarks/eval_direction.py --tier2 --seed 0 [1 2] [--quick] --out results/direction
     PYTHONPATH=src python benchmarks/eval_direction.py --tier3 --out results/direction
@@ -34,6 +35,7 @@ from twincell.bench.learned import RandomSignPrior, TwinCellMethod, TwinCellPrio
 from twincell.bench.methods import Method, Resources
 from twincell.bench.run import TIER2_LABEL
 from twincell.bench.tier2 import run_tier2
+from twincell.bench.tier3 import DIRECTION_METRICS
 from twincell.data.drugs import DrugTargets
 from twincell.data.perturbation import PerturbationDataset
 from twincell.model import default_model
@@ -146,6 +148,18 @@ def direction_breakdown(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
                          "accuracy_when_given": t[t["given"]].groupby(by)["right"].mean()}).round(3)
 
 
+def twinbench_means(table: pd.DataFrame) -> pd.DataFrame:
+    """Tier 3's direction metrics as TwinBench aggregates them: per method, the mean over diseases of each
+    disease's mean over its signatures (:data:`twincell.bench.tier3.DIRECTION_METRICS`)."""
+    rows = []
+    for (method, disease, signature), g in table.groupby(["method", "disease", "signature"], sort=False):
+        predicted, known = g.set_index("gene")["predicted"], g.set_index("gene")["known"]
+        rows.append({"method": method, "disease": disease,
+                     **{name: fn(predicted, known) for name, fn in DIRECTION_METRICS.items()}})
+    per_disease = pd.DataFrame(rows).groupby(["method", "disease"], sort=False).mean()
+    return per_disease.groupby(level="method", sort=False).mean().round(3)
+
+
 def main() -> None:
     """Parse arguments and run the parts asked for."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -176,6 +190,8 @@ def main() -> None:
         print(wide.to_string(float_format=lambda v: f"{v:+.2e}"))
         for by in (["method", "known"], ["method", "known", "tf"], ["method", "disease", "known"]):
             print(direction_breakdown(table, by).to_string())
+        print("as TwinBench reports them (mean over diseases of the mean over signatures):")
+        print(twinbench_means(table).to_string())
 
 
 if __name__ == "__main__":
