@@ -21,7 +21,8 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("twincell.bench", "templat
 READING = (
     "Tier 1 predicts held-out responses (Pearson, direction accuracy and MSE on the top-20 DE genes; "
     "l2_ratio < 1 beats the mean baseline). Tier 2 recovers the over-expressed gene from its response alone "
-    "(target genes never perturbed in training). Tier 3 ranks targets from patient-tissue signatures against "
+    "(target genes never perturbed in training); its direction_accuracy is the share of those over-expressions for "
+    "which a method says 'activate' the target to reproduce the response (a drug-free check of directions). Tier 3 ranks targets from patient-tissue signatures against "
     "approved-drug targets; `_druggable` metrics use only other drug targets as negatives (the headline: "
     "disease-blind controls score high on all genes but not there), and mode_collapse_p is small only when "
     "the ranking depends on the disease's own signature (T3 gives the number of diseases with p < 0.05 and "
@@ -36,7 +37,8 @@ SKILL_READING = (
     "action whose predicted direction matches (methods that give one); direction_balanced_accuracy: the mean over "
     "the two actions (activate, inhibit) of the share predicted correctly (a constant direction scores 0.5; the "
     "disease-blind controls druggability, inhibit everything, and popular_targets, each gene's majority drug "
-    "action, show what needs no disease); mode_collapse_n_significant: diseases "
+    "action, show what needs no disease); direction_coverage: the share of those targets given any direction "
+    "(both accuracies count 'no direction' as a miss); mode_collapse_n_significant: diseases "
     "with mode-collapse p < 0.05; mode_collapse_fisher_p: Fisher's combination of the diseases' p-values."
 )
 

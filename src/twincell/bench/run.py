@@ -62,20 +62,21 @@ PREFIX = {(1, TIER1_CONTEXT_LABEL): "T1-context", (1, TIER2_LABEL): "T1-perturba
 #: Metrics shown in the method x metric summary, per tier.
 SUMMARY_METRICS: dict[int, tuple[str, ...]] = {
     1: ("pearson_top20", "l2_ratio"),
-    2: ("auroc", "recall_at_10", "median_rank"),
+    2: ("auroc", "recall_at_10", "median_rank", "direction_accuracy"),
     3: ("auroc", "auroc_druggable", "auprc_druggable", "recall_at_100", "mode_collapse_n_significant_druggable",
         "mode_collapse_fisher_p_druggable"),
 }
 #: Columns of the "where the skill comes from" table (tier 3, druggable universe), in order.
 SKILL_METRICS: tuple[str, ...] = ("auroc_druggable", "signature_gain_druggable", "geneset_gain_druggable",
                                   "auroc_druggable_unseen", "druggable_in_top_50", "direction_accuracy",
-                                  "direction_balanced_accuracy",
+                                  "direction_balanced_accuracy", "direction_coverage",
                                   "mode_collapse_n_significant_druggable", "mode_collapse_fisher_p_druggable")
 #: Short column headers of the skill table where space is tight (the CLI).
 SKILL_HEADERS: dict[str, str] = {
     "auroc_druggable": "AUROC drug", "signature_gain_druggable": "sig. gain", "geneset_gain_druggable": "gene-set gain",
     "auroc_druggable_unseen": "AUROC unseen", "druggable_in_top_50": "drug in top 50",
     "direction_accuracy": "direction acc.", "direction_balanced_accuracy": "dir. bal. acc.",
+    "direction_coverage": "dir. coverage",
     "mode_collapse_n_significant_druggable": "diseases p<0.05",
     "mode_collapse_fisher_p_druggable": "Fisher p"}
 LOWER_IS_BETTER = ("l2_ratio", "median_rank", "mode_collapse_fisher_p_druggable")
