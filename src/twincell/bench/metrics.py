@@ -223,9 +223,8 @@ def direction_accuracy(predicted: pd.Series, known: pd.Series) -> float:
     float
         Matches / len(known); NaN when ``known`` is empty.
     """
-    if known.empty:
-        return np.nan
-    return float((predicted.reindex(known.index).fillna(0).to_numpy() == known.to_numpy()).mean())
+    guess = _predicted_for(predicted, known)
+    return np.nan if guess is None else float((guess == known.to_numpy(int)).mean())
 
 
 def direction_balanced_accuracy(predicted: pd.Series, known: pd.Series) -> float:
@@ -249,36 +248,30 @@ def direction_balanced_accuracy(predicted: pd.Series, known: pd.Series) -> float
     float
         Mean recall over the classes (+1, -1) present in ``known``, in [0, 1]; NaN when ``known`` is empty.
     """
-    if known.empty:
+    guess = _predicted_for(predicted, known)
+    if guess is None:
         return np.nan
     truth = known.to_numpy(int)
-    guess = predicted.reindex(known.index).fillna(0).to_numpy(int)
     return float(recall_score(truth, guess, labels=np.unique(truth), average="macro"))
 
 
 def direction_coverage(predicted: pd.Series, known: pd.Series) -> float:
-    """Share of the genes with a known direction to which the method gives any direction (+1 or -1).
+    """Share of the genes with a known direction (``known``, as for :func:`direction_accuracy`) to which the
+    method gives any direction (+1 or -1 in ``predicted``); NaN when ``known`` is empty.
 
     :func:`direction_accuracy` and :func:`direction_balanced_accuracy` count "no direction" (0, e.g. a
     gene whose signal cannot reach the signature) as a miss for either class, so a method that is
     always right when it answers but answers for a third of the genes scores about 0.33 on both:
     below a constant's 0.5. This metric tells those misses apart from wrong directions.
-
-    Parameters
-    ----------
-    predicted
-        Gene -> predicted direction (+1 activate, -1 inhibit, 0 none).
-    known
-        Gene -> the approved drug's direction (+1 / -1).
-
-    Returns
-    -------
-    float
-        Genes of ``known`` with a non-zero prediction / len(known); NaN when ``known`` is empty.
     """
-    if known.empty:
-        return np.nan
-    return float((predicted.reindex(known.index).fillna(0).to_numpy() != 0).mean())
+    guess = _predicted_for(predicted, known)
+    return np.nan if guess is None else float((guess != 0).mean())
+
+
+def _predicted_for(predicted: pd.Series, known: pd.Series) -> np.ndarray | None:
+    """Predicted directions of the genes of ``known``, in its order (0 where none), shape (len(known),);
+    None when ``known`` is empty."""
+    return None if known.empty else predicted.reindex(known.index).fillna(0).to_numpy(int)
 
 
 def empirical_p(observed: float, null: np.ndarray) -> float:
