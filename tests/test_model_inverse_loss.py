@@ -121,7 +121,7 @@ def test_training_with_the_inverse_loss_lowers_it_and_records_the_validation_ran
               inverse_loss=1.0, inverse_temperature=10.0)
     h = model.history
     assert h["inverse_loss"].iloc[-1] < h["inverse_loss"].iloc[0]
-    assert h["val_inverse_auroc"].between(0, 1).all() and (h["val_inverse_rank"] >= 1).all()
+    assert h["inverse_auroc_val"].between(0, 1).all() and (h["inverse_rank_val"] >= 1).all()
     assert model.metadata["fit"]["inverse_loss"] == 1.0
     off = TwinCell(net, 0, context_gates=False, seed=0).fit(data, max_epochs=1, validation_fraction=0.2)
     assert off.metadata["fit"]["inverse_loss"] == 0.0 and (off.history["inverse_loss"] == 0).all()

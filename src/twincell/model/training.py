@@ -35,7 +35,7 @@ direction), ``logit_t = tau u_t s_t / ||s||`` for a target (it must rank high *i
 ``-mean_t log softmax(logit)_t`` (:func:`inverse_row_losses`). Every other node is a negative, so nodes that
 align with every response (hubs, TFs of the shared response) are pushed down. Total: ``forward + lambda *
 inverse``. Whether on or off, validation records the targets' mean AUROC and median rank under ``|s|``
-(``val_inverse_auroc``, ``val_inverse_rank``; :func:`target_ranks`).
+(history columns ``inverse_auroc_val``, ``inverse_rank_val``; :func:`target_ranks`).
 
 Causal shrinkage (``causal_shrinkage``, on by default): after training, one factor ``alpha_d`` in [0, 1] per dataset
 on the causal part of its prediction, ``b_{d,c} + alpha_d * s_d * y_hat``, chosen in closed form by
@@ -472,6 +472,10 @@ def target_ranks(scores: torch.Tensor, U: torch.Tensor) -> tuple[np.ndarray, np.
     return rank, auroc
 
 
+#: Validation metrics of the inverse task (:meth:`Trainer.evaluate`), in the history as ``<name>_val``.
+INVERSE_METRICS = ("inverse_auroc", "inverse_rank")
+
+
 @dataclass
 class FitConfig:
     """Optimisation settings of :meth:`TwinCell.fit`."""
@@ -704,6 +708,7 @@ class Trainer:
                    "l1": tr["l1"], "gate_entropy": tr["entropy"], "inverse_loss": tr["inverse"],
                    "n_examples": tr["n_examples"],
                    "seconds": time.monotonic() - t0}
+            rec.update({f"{k}_val": va.pop(k) for k in INVERSE_METRICS if k in va})
             rec.update({f"val_{k}": v for k, v in va.items() if k != "loss"})
             self.history.append(rec)
             score = va.get("loss", tr["loss"])
