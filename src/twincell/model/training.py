@@ -493,7 +493,7 @@ class FitConfig:
     time_budget_s: float | None = None
     seed: int = 0
     inverse_loss: float = 0.0
-    inverse_temperature: float = 10.0
+    inverse_temperature: float = 3.0
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.inverse_loss) and self.inverse_loss >= 0):
@@ -501,7 +501,7 @@ class FitConfig:
                                 "use 0 (off) or e.g. 0.1")
         if not (np.isfinite(self.inverse_temperature) and self.inverse_temperature > 0):
             raise TwinCellError(f"inverse_temperature must be a finite number > 0, got {self.inverse_temperature}",
-                                "use e.g. 10")
+                                "use e.g. 3")
 
 
 class Trainer:

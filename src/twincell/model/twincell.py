@@ -206,7 +206,7 @@ class TwinCell:
     def fit(self, datasets, contexts=None, *, max_epochs: int = 30, batch_size: int = 128, lr: float = 0.02,
             l1: float = 1e-3, gate_entropy: float = 1e-3, validation_fraction: float = 0.1,
             validation_split: str = "perturbation", residual_loss: bool = False, causal_shrinkage: bool = True,
-            patience: int = 3, inverse_loss: float = 0.0, inverse_temperature: float = 10.0,
+            patience: int = 3, inverse_loss: float = 0.0, inverse_temperature: float = 3.0,
             time_budget_s: float | None = None, seed: int | None = None, checkpoint: str | os.PathLike | None = None,
             resume: bool = False) -> TwinCell:
         """Fit edge strengths, learned signs, readout and context gates to perturbation responses.
