@@ -49,7 +49,8 @@ Notation (N nodes, D context dimensions, r gate rank, K hops)
 
 All sparse products use :func:`edge_spmm` (CSR mat-mat, with a hand-written backward: the transpose
 product for the input and a sampled dense-dense product for the edge values), so one batch costs
-K sparse mat-mats forward and 2K backward.
+K sparse mat-mats forward and 2K backward. :meth:`TwinCellModule.adjoint` (the drug operator's exact
+transpose, for the optional inverse loss) runs the same kernel over the reversed edges (:func:`edge_spmm_t`).
 """
 
 from __future__ import annotations
