@@ -120,6 +120,7 @@ def fit_summary(model: TwinCell, label: str) -> dict[str, float]:
     return {f"val_loss ({label})": float(best["val_loss"]),
             f"val inverse AUROC ({label})": float(best.get("inverse_auroc_val", np.nan)),
             f"val inverse median rank ({label})": float(best.get("inverse_rank_val", np.nan)),
+            f"val inverse AUROC, targets unseen in training ({label})": float(best.get("inverse_auroc_unseen_val", np.nan)),
             f"train_s ({label})": round(float(model.metadata["training_seconds"]), 1),
             f"s/epoch ({label})": round(float(h["seconds"].mean()), 2), f"epochs ({label})": len(h)}
 

@@ -35,7 +35,8 @@ direction), ``logit_t = tau u_t s_t / ||s||`` for a target (it must rank high *i
 ``-mean_t log softmax(logit)_t`` (:func:`inverse_row_losses`). Every other node is a negative, so nodes that
 align with every response (hubs, TFs of the shared response) are pushed down. Total: ``forward + lambda *
 inverse``. Whether on or off, validation records the targets' mean AUROC and median rank under ``|s|``
-(history columns ``inverse_auroc_val``, ``inverse_rank_val``; :func:`target_ranks`).
+(history columns ``inverse_auroc_val``, ``inverse_rank_val``; :func:`target_ranks`), and the mean AUROC of
+the validation targets that no training row perturbs (``inverse_auroc_unseen_val``: transfer, not memory).
 
 Causal shrinkage (``causal_shrinkage``, on by default): after training, one factor ``alpha_d`` in [0, 1] per dataset
 on the causal part of its prediction, ``b_{d,c} + alpha_d * s_d * y_hat``, chosen in closed form by
@@ -473,7 +474,7 @@ def target_ranks(scores: torch.Tensor, U: torch.Tensor) -> tuple[np.ndarray, np.
 
 
 #: Validation metrics of the inverse task (:meth:`Trainer.evaluate`), in the history as ``<name>_val``.
-INVERSE_METRICS = ("inverse_auroc", "inverse_rank")
+INVERSE_METRICS = ("inverse_auroc", "inverse_rank", "inverse_auroc_unseen")
 
 
 @dataclass
@@ -529,6 +530,8 @@ class Trainer:
         self.val_mask = split_validation(rows, config.validation_fraction, self.rng, config.validation_split)
         self.train_idx = np.flatnonzero(~self.val_mask)
         self.val_idx = np.flatnonzero(self.val_mask)
+        owner = np.repeat(np.arange(len(rows)), np.diff(rows.tgt_ptr))
+        self.train_targets = np.unique(rows.tgt_node[~self.val_mask[owner]])  # nodes perturbed in training
         heads.set_background(rows, self.train_idx)
         self.mean_square = [info.mean_square for info in infos]
         if config.residual_loss:
@@ -610,10 +613,11 @@ class Trainer:
 
     def evaluate(self, idx: np.ndarray) -> dict[str, float]:
         """Mean loss overall and per dataset on rows ``idx`` (no gradients), and the inverse task's
-        ``inverse_auroc`` (mean) and ``inverse_rank`` (median) of the rows' targets (:func:`target_ranks`)."""
+        ``inverse_auroc`` (mean) and ``inverse_rank`` (median) of the rows' targets (:func:`target_ranks`),
+        and ``inverse_auroc_unseen``: the mean AUROC of the targets never perturbed by a training row."""
         totals = np.zeros(len(self.infos))
         counts = np.zeros(len(self.infos))
-        ranks, aurocs = [], []
+        ranks, aurocs, nodes = [], [], []
         with torch.no_grad():
             for members in make_batches(self.rows, idx, self.config.batch_size, None):
                 b = build_batch(self.rows, members, self.module.n_nodes, self.device)
@@ -623,11 +627,14 @@ class Trainer:
                 rank, auroc = target_ranks(self._adjoint_scores(b, values), b.U)
                 ranks.append(rank)
                 aurocs.append(auroc)
+                nodes.append(_targets(b.U)[0].cpu().numpy())
         out = {"loss": float(totals.sum() / max(counts.sum(), 1))}
         out.update({info.name: float(totals[d] / counts[d]) for d, info in enumerate(self.infos) if counts[d]})
         if ranks:
-            out.update({"inverse_auroc": float(np.mean(np.concatenate(aurocs))),
-                        "inverse_rank": float(np.median(np.concatenate(ranks)))})
+            auroc = np.concatenate(aurocs)
+            unseen = ~np.isin(np.concatenate(nodes), self.train_targets)
+            out.update({"inverse_auroc": float(auroc.mean()), "inverse_rank": float(np.median(np.concatenate(ranks))),
+                        "inverse_auroc_unseen": float(auroc[unseen].mean()) if unseen.any() else np.nan})
         return out
 
     def train_epoch(self, deadline: float | None) -> dict[str, float]:
