@@ -107,7 +107,7 @@ DESIGNS = {d.name: d for d in (
     Design("target_validation", CHOSEN, {"causal_shrinkage": True, "validation_split": "target"}, cytosig=True,
            note="chosen + early stopping and shrinkage on held-out target genes (round 1 had it only with residual losses)"),
     Design("inverse_loss", CHOSEN, {"causal_shrinkage": True, **INVERSE_FIT}, cytosig=True,
-           note="chosen + inverse loss: each row's targets must win a softmax of its response's adjoint over all nodes"),
+           note="chosen + inverse loss: each row's targets must win a softmax of its response's adjoint"),
 )}
 #: Models trained by the designs inside tiers 1-2 (cleared per design): see :func:`fit_summary`.
 FITTED: list[TwinCell] = []
@@ -120,7 +120,8 @@ def fit_summary(model: TwinCell, label: str) -> dict[str, float]:
     return {f"val_loss ({label})": float(best["val_loss"]),
             f"val inverse AUROC ({label})": float(best.get("inverse_auroc_val", np.nan)),
             f"val inverse median rank ({label})": float(best.get("inverse_rank_val", np.nan)),
-            f"val inverse AUROC, targets unseen in training ({label})": float(best.get("inverse_auroc_unseen_val", np.nan)),
+            f"val inverse AUROC, targets unseen in training ({label})":
+                float(best.get("inverse_auroc_unseen_val", np.nan)),
             f"train_s ({label})": round(float(model.metadata["training_seconds"]), 1),
             f"s/epoch ({label})": round(float(h["seconds"].mean()), 2), f"epochs ({label})": len(h)}
 

@@ -31,7 +31,8 @@ def net():
 def data(net):
     truth = TwinCell(net, 0, context_gates=False, seed=5)
     with torch.no_grad():
-        truth.module.ppi.theta.copy_(2.0 * torch.randn(truth.module.ppi.theta.shape, generator=torch.Generator().manual_seed(5)))
+        theta = truth.module.ppi.theta
+        theta.copy_(2.0 * torch.randn(theta.shape, generator=torch.Generator().manual_seed(5)))  # synthetic signs
     perts = [{g: 1 if i % 3 else -1} for i, g in enumerate(net.genes)]
     return simulate_responses(truth, perts, [None], noise=0.1, seed=2, name="synthetic_inverse")
 

@@ -441,7 +441,8 @@ def inverse_row_losses(scores: torch.Tensor, U: torch.Tensor, temperature: float
     """
     norm = torch.sqrt((scores ** 2).sum(0) + 1e-12)  # (B,), differentiable at s = 0
     node, col, sign = _targets(U)
-    logits = (temperature * scores.abs() / norm).index_put((node, col), temperature * sign * scores[node, col] / norm[col])
+    target_logits = temperature * sign * scores[node, col] / norm[col]
+    logits = (temperature * scores.abs() / norm).index_put((node, col), target_logits)
     log_p = torch.log_softmax(logits, dim=0)[node, col]
     B = U.shape[1]
     count = scores.new_zeros(B).index_add_(0, col, torch.ones_like(log_p))
