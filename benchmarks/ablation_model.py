@@ -11,6 +11,12 @@ For every design (a set of TwinCell hyper-parameters, fit options and training d
   ``geneset_gain_druggable``, ``auroc_druggable_unseen``, ``druggable_in_top_50``, ``direction_accuracy``,
   mode collapse).
 
+Every design's rows carry its validation loss, the inverse-task validation metrics (the held-out
+perturbations' targets ranked by the adjoint of their responses: mean AUROC, median rank), training time
+and seconds per epoch, for each model it trains. ``--inverse-grid`` instead chooses the inverse loss's
+weight and temperature (design ``inverse_loss``) on the validation perturbations of the default model's
+training data alone (no TwinBench tier): it trains ``chosen`` with each setting for ``--epochs`` epochs.
+
 Disease-blind controls and baselines (network propagation, the untrained prior, degree, druggability)
 are scored once in the same run. Before training, it prints what the co-expression sign prior
 (``coexpression_sign``) has to work with: the share of unsigned edges with co-expression data and how
@@ -19,6 +25,7 @@ table and writes it as CSV (``--out``).
 
     PYTHONPATH=src python benchmarks/ablation_model.py --out results/ablation
     PYTHONPATH=src python benchmarks/ablation_model.py --designs chosen,coexpression_sign --quick
+    PYTHONPATH=src python benchmarks/ablation_model.py --inverse-grid --out results/inverse_grid
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +79,11 @@ CAUSAL_FIT = {"residual_loss": True, "validation_split": "target"}
 OLD = {"normalisation": "symmetric", "damping": 0.5, "n_hops": 3, "edge_model": "free", "gate_mode": "switch"}
 ALL = {**CASCADE, "edge_model": "shared", "gate_mode": "modulate"}
 CHOSEN = {**OLD, **CASCADE, "gate_mode": "modulate"}
+#: Weight lambda and temperature tau of the inverse loss, chosen by ``--inverse-grid`` (docs/model.md): the
+#: highest validation inverse AUROC among the settings whose validation loss is within 0.001 of lambda = 0.
+INVERSE_FIT = {"inverse_loss": 0.3, "inverse_temperature": 3.0}
+#: The (lambda, tau) settings ``--inverse-grid`` compares with lambda = 0 (off).
+INVERSE_GRID = ((0.03, 10.0), *((lam, tau) for lam in (0.1, 0.3, 1.0) for tau in (3.0, 10.0, 30.0)))
 DESIGNS = {d.name: d for d in (
     Design("baseline", OLD, note="the model before issue 12"),
     Design("cascade", {**OLD, **CASCADE}, note="in-degree normalisation, damping 0.8, K = 4"),
@@ -94,7 +106,24 @@ DESIGNS = {d.name: d for d in (
            note="chosen + per-edge prior sign from co-expression over the bundled baseline profiles"),
     Design("target_validation", CHOSEN, {"causal_shrinkage": True, "validation_split": "target"}, cytosig=True,
            note="chosen + early stopping and shrinkage on held-out target genes (round 1 had it only with residual losses)"),
+    Design("inverse_loss", CHOSEN, {"causal_shrinkage": True, **INVERSE_FIT}, cytosig=True,
+           note="chosen + inverse loss: each row's targets must win a softmax of its response's adjoint"),
 )}
+#: Models trained by the designs inside tiers 1-2 (cleared per design): see :func:`fit_summary`.
+FITTED: list[TwinCell] = []
+
+
+def fit_summary(model: TwinCell, label: str) -> dict[str, float]:
+    """Validation loss and inverse-task metrics at the kept (best) epoch, training time and s per epoch."""
+    h = model.history
+    best = h.loc[h["val_loss"].idxmin()] if h["val_loss"].notna().any() else h.iloc[-1]
+    return {f"val_loss ({label})": float(best["val_loss"]),
+            f"val inverse AUROC ({label})": float(best.get("inverse_auroc_val", np.nan)),
+            f"val inverse median rank ({label})": float(best.get("inverse_rank_val", np.nan)),
+            f"val inverse AUROC, targets unseen in training ({label})":
+                float(best.get("inverse_auroc_unseen_val", np.nan)),
+            f"train_s ({label})": round(float(model.metadata["training_seconds"]), 1),
+            f"s/epoch ({label})": round(float(h["seconds"].mean()), 2), f"epochs ({label})": len(h)}
 
 
 def design_method(design: Design) -> type[Method]:
@@ -107,6 +136,7 @@ def design_method(design: Design) -> type[Method]:
             model = TwinCell(self.resources.network, dim, seed=self.resources.seed, **design.hparams)
             extra = [load_bundled("cytosig")] if design.cytosig else []
             self.model = model.fit([train, *extra], contexts, **{**self.resources.train_options, **BASE_FIT, **design.fit})
+            FITTED.append(self.model)
             return self
 
     DesignMethod.name = "twincell"
@@ -157,11 +187,13 @@ def tier_rows(name: str, table: pd.DataFrame) -> dict[str, float]:
 def run_design(design: Design, args, network: Interactome) -> dict:
     """Tiers 1-2 with the design trained inside, then (unless ``--tiers12-only``) its default model and tier 3."""
     t0 = time.monotonic()
+    FITTED.clear()
     with registered(design_method(design)):
         t12 = run_benchmark((1, 2), ["twincell"], quick=args.quick, seed=args.seed, network=network)
     t_bench12 = time.monotonic() - t0
+    fits = {k: v for m in FITTED for k, v in fit_summary(m, f"fit on {m.datasets[0].name}").items()}
     if args.tiers12_only:
-        row = {"design": design.name, "seed": args.seed, **tier_rows("twincell", t12.table),
+        row = {"design": design.name, "seed": args.seed, **tier_rows("twincell", t12.table), **fits,
                "bench_s": round(t_bench12), "note": design.note}
         print(pd.Series(row).to_string(), flush=True)
         return row
@@ -173,14 +205,36 @@ def run_design(design: Design, args, network: Interactome) -> dict:
     t_train = time.monotonic() - t0
     t0 = time.monotonic()
     t3 = run_benchmark((3,), ["twincell"], quick=args.quick, seed=args.seed, network=network, model=model)
-    row = {"design": design.name, **tier_rows("twincell", t12.table), **tier_rows("twincell", t3.table),
-           "val_loss (default model)": float(model.history["val_loss"].min()),
+    row = {"design": design.name, **tier_rows("twincell", t12.table), **tier_rows("twincell", t3.table), **fits,
+           **fit_summary(model, "default model"),
            "alpha (default model)": " ".join(f"{k.split('_')[-1]}={v:.2f}" for k, v in
                                              model.metadata.get("causal_shrinkage", {}).items()),
-           "epochs": len(model.history), "train_s (default model)": round(t_train),
+           "train_s with loading (default model)": round(t_train),
            "bench_s": round(t_bench12 + time.monotonic() - t0), "note": design.note}
     print(pd.Series(row).to_string(), flush=True)
     return row
+
+
+def inverse_grid(args, network: Interactome, settings: Sequence[tuple[float, float]]) -> pd.DataFrame:
+    """Train ``chosen`` on the default model's data with lambda = 0 and each (lambda, tau) of ``settings``.
+
+    Rows: lambda, tau and :func:`fit_summary` (validation loss, inverse AUROC and median rank of the held-out
+    perturbations' targets, seconds per epoch), and the epoch time over that of the runs with lambda = 0
+    (the loss's overhead). No TwinBench tier is used.
+    """
+    data = load_default_training_data(BASE_DATASETS + ("cytosig",))
+    contexts = ContextRegistry.default()
+    rows = []
+    for lam, tau in ((0.0, 10.0), *settings):
+        model = TwinCell(network, contexts.dim, seed=args.seed, **CHOSEN)
+        model.fit(data, contexts, max_epochs=1 if args.quick else args.epochs, causal_shrinkage=False,
+                  inverse_loss=lam, inverse_temperature=tau)
+        rows.append({"lambda": lam, "tau": tau, **fit_summary(model, "validation")})
+        print(pd.Series(rows[-1]).to_string(), flush=True)
+    table = pd.DataFrame(rows)
+    base = table.loc[table["lambda"] == 0, "s/epoch (validation)"].mean()
+    table["epoch time / off"] = (table["s/epoch (validation)"] / base).round(2)
+    return table
 
 
 def run_controls(args, network: Interactome) -> list[dict]:
@@ -200,12 +254,21 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: quick TwinBench, 1 training epoch")
     parser.add_argument("--tiers12-only", action="store_true",
                         help="only the deciding tiers 1-2 (e.g. a replicate with another --seed): no default model, no tier 3")
+    parser.add_argument("--inverse-grid", action="store_true",
+                        help="only choose the inverse loss's lambda and tau on the validation perturbations")
+    parser.add_argument("--grid", default=",".join(f"{lam:g}:{tau:g}" for lam, tau in INVERSE_GRID),
+                        help="--inverse-grid settings as lambda:tau,... (lambda = 0 always runs first)")
     parser.add_argument("--out", default="results/ablation")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     network = Interactome.default()
     ContextRegistry.default()
+    if args.inverse_grid:
+        table = inverse_grid(args, network, [tuple(map(float, item.split(":"))) for item in args.grid.split(",")])
+        table.to_csv(out / "inverse_grid.csv", index=False)
+        print("\n" + table.to_string(index=False) + f"\n\nwritten: {out / 'inverse_grid.csv'}")
+        return
     print(f"TwinCell defaults: {DEFAULT_HPARAMS}", flush=True)
     ppi = network.layer_mask("ppi")
     print(f"prior sign s0 of unsigned PPI edges (sign_prior): {prior_sign(network.edges['sign'].to_numpy()[ppi]):.3f}"

@@ -49,7 +49,8 @@ Notation (N nodes, D context dimensions, r gate rank, K hops)
 
 All sparse products use :func:`edge_spmm` (CSR mat-mat, with a hand-written backward: the transpose
 product for the input and a sampled dense-dense product for the edge values), so one batch costs
-K sparse mat-mats forward and 2K backward.
+K sparse mat-mats forward and 2K backward. :meth:`TwinCellModule.adjoint` (the drug operator's exact
+transpose, for the optional inverse loss) runs the same kernel over the reversed edges (:func:`edge_spmm_t`).
 """
 
 from __future__ import annotations
@@ -92,14 +93,25 @@ class EdgeSet:
             "col_t": torch.as_tensor(self.dst_np[t_order]),
             "perm_t": torch.as_tensor(t_order.astype(np.int64)),
         }
+        self._transposed: EdgeSet | None = None
         self.to(device)
 
     def to(self, device: torch.device | str) -> EdgeSet:
-        """Move the index tensors to ``device``."""
+        """Move the index tensors (and those of the transposed set, once built) to ``device``."""
         self.device = torch.device(device)
         for name, t in self._host.items():
             setattr(self, name, t.to(self.device))
+        if self._transposed is not None:
+            self._transposed.to(self.device)
         return self
+
+    def transposed(self) -> EdgeSet:
+        """The reversed edges ``dst -> src`` as an EdgeSet (built on first use, kept); its values are
+        ``values[self.perm_t]``, so that ``edge_spmm(t, values[perm_t], Y) = M^T Y`` (:func:`edge_spmm_t`)."""
+        if self._transposed is None:
+            order = self._host["perm_t"].numpy()
+            self._transposed = EdgeSet(self.dst_np[order], self.src_np[order], self.n_nodes, self.device)
+        return self._transposed
 
     def out_edges(self, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Edges leaving ``nodes``: (edge ids, position in ``nodes`` of each edge's source)."""
@@ -152,6 +164,15 @@ class _EdgeSpMM(torch.autograd.Function):
 def edge_spmm(edges: EdgeSet, values: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
     """Sparse product ``M X`` with ``M[dst, src] = values`` over ``edges``; X is (N, B)."""
     return _EdgeSpMM.apply(values, X, edges)
+
+
+def edge_spmm_t(edges: EdgeSet, values: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    """Transposed product ``M^T Y`` with ``M[dst, src] = values``; Y is (N, B).
+
+    The same kernel as :func:`edge_spmm` over the reversed edges (:meth:`EdgeSet.transposed`), so it is
+    differentiable in ``values`` and ``Y`` alike.
+    """
+    return edge_spmm(edges.transposed(), values[edges.perm_t], Y)
 
 
 def sparse_input_spmm(edges: EdgeSet, values: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
@@ -448,6 +469,23 @@ class TwinCellModule(nn.Module):
     def readout(self, x: torch.Tensor, U: torch.Tensor, values: dict[str, torch.Tensor]) -> torch.Tensor:
         """Transcript change ``exp(rho) (T x + r * (x - U))``, (N, B): the direct term skips hop 0."""
         return torch.exp(self.log_gain) * (edge_spmm(self.tf.edges, values["T"], x) + self.direct[:, None] * (x - U))
+
+    def adjoint(self, D: torch.Tensor, values: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Adjoint of the drug map, differentiable: ``R0^T D + sum_{k=1..K} (A^T)^k R^T D``, (N, B).
+
+        The torch counterpart of :meth:`~twincell.model.operator.PropagationOperator.adjoint` for the
+        same ``values`` (``R = exp(rho) (T + diag(r))``, ``R0 = exp(rho) T``: no own-transcript term):
+        entry ``[i, b]`` is the alignment of column ``b`` of ``D`` (N, B) with the response to
+        perturbing node ``i`` by +1.
+        """
+        gain = torch.exp(self.log_gain)
+        back = gain * edge_spmm_t(self.tf.edges, values["T"], D)
+        y = back + gain * self.direct[:, None] * D
+        total = back
+        for _ in range(self.n_hops):
+            y = edge_spmm_t(self.ppi.edges, values["A"], y)
+            total = total + y
+        return total
 
     def forward(self, U: torch.Tensor, context: torch.Tensor | None = None,
                 genetic: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

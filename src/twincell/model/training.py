@@ -25,6 +25,19 @@ Early stopping and model selection on held-out examples: whole perturbations hel
 (``validation_split="perturbation"``) or whole target genes (``"target"``: every example that perturbs
 a held-out gene, so the selected epoch is the one that transfers best to genes never perturbed in training).
 
+Inverse loss (``inverse_loss`` = lambda > 0, off by default): an auxiliary loss that rewards the task users
+run, finding the perturbed gene from its response. For each training row the observed response minus the
+dataset's background at the measured network genes, ``y``, is scored against every node by the drug
+operator's adjoint (:meth:`~twincell.model.module.TwinCellModule.adjoint`, what ``identify`` computes),
+``s = R0^T y + sum_{k=1..K} (A^T)^k R^T y``, and the row's targets t (signs u_t) must win a softmax over all
+N nodes: ``logit_i = tau |s_i| / ||s||`` for every node (the ranking rule of ``identify``, either
+direction), ``logit_t = tau u_t s_t / ||s||`` for a target (it must rank high *in its own direction*), loss
+``-mean_t log softmax(logit)_t`` (:func:`inverse_row_losses`). Every other node is a negative, so nodes that
+align with every response (hubs, TFs of the shared response) are pushed down. Total: ``forward + lambda *
+inverse``. Whether on or off, validation records the targets' mean AUROC and median rank under ``|s|``
+(history columns ``inverse_auroc_val``, ``inverse_rank_val``; :func:`target_ranks`), and the mean AUROC of
+the validation targets that no training row perturbs (``inverse_auroc_unseen_val``: transfer, not memory).
+
 Causal shrinkage (``causal_shrinkage``, on by default): after training, one factor ``alpha_d`` in [0, 1] per dataset
 on the causal part of its prediction, ``b_{d,c} + alpha_d * s_d * y_hat``, chosen in closed form by
 least squares on the validation rows (:func:`shrinkage_factor`). A causal part that does not help on
@@ -402,6 +415,69 @@ def row_losses(pred: torch.Tensor, batch: Batch, loss: str, mean_square: float, 
     return 1.0 - cov / torch.sqrt(vp * vy + 1e-12)
 
 
+def observed_residual(batch: Batch, offset: torch.Tensor) -> torch.Tensor:
+    """(N, B) observed response minus the dataset's background at the measured network genes, 0 elsewhere."""
+    D = batch.U.new_zeros(batch.U.shape)
+    return D.index_put((batch.obs_node, batch.obs_col), batch.obs_value - offset[batch.obs_node])
+
+
+def _targets(U: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Target entries of the perturbation matrix U (N, B): (node, column, sign), each (T,)."""
+    node, col = U.nonzero(as_tuple=True)
+    return node, col, torch.sign(U[node, col])
+
+
+def inverse_row_losses(scores: torch.Tensor, U: torch.Tensor, temperature: float) -> torch.Tensor:
+    """(B,) inverse loss of each row: ``-mean_t log softmax(logits)_t`` over its targets t (module docstring).
+
+    Parameters
+    ----------
+    scores
+        (N, B) adjoint alignments ``s`` of each row's observed response with every node.
+    U
+        (N, B) perturbation matrix (targets and their signs ``u_t``; every column has a target).
+    temperature
+        tau, the scale of the normalised logits (``tau |s_i| / ||s||`` lie in [0, tau]).
+    """
+    norm = torch.sqrt((scores ** 2).sum(0) + 1e-12)  # (B,), differentiable at s = 0
+    node, col, sign = _targets(U)
+    target_logits = temperature * sign * scores[node, col] / norm[col]
+    logits = (temperature * scores.abs() / norm).index_put((node, col), target_logits)
+    log_p = torch.log_softmax(logits, dim=0)[node, col]
+    B = U.shape[1]
+    count = scores.new_zeros(B).index_add_(0, col, torch.ones_like(log_p))
+    return -scores.new_zeros(B).index_add_(0, col, log_p) / count.clamp(min=1.0)
+
+
+def target_ranks(scores: torch.Tensor, U: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Rank (1 = best) and AUROC of every target among all N nodes by ``|s|`` (tier 2's ranking rule).
+
+    Returns
+    -------
+    (rank, auroc)
+        Each (T,) over the target entries of U: ``rank = 1 + #{i: |s_i| > |s_t|}`` and the share of the
+        other nodes scored below the target (ties count half).
+    """
+    node, col, _ = _targets(U)
+    ordered = torch.sort(scores.abs(), dim=0).values  # (N, B), each column's |s| ascending
+    own = scores.abs()[node, col]
+    below = torch.empty_like(own)
+    not_above = torch.empty_like(own)
+    for c in torch.unique(col):  # per column: (N,) sorted scores, no (N, T) copy
+        at = col == c
+        below[at] = torch.searchsorted(ordered[:, c].contiguous(), own[at], right=False).to(own.dtype)
+        not_above[at] = torch.searchsorted(ordered[:, c].contiguous(), own[at], right=True).to(own.dtype)
+    n_nodes = scores.shape[0]
+    rank = (1.0 + n_nodes - not_above).double().cpu().numpy()
+    tied = not_above - below - 1.0  # the target itself excluded
+    auroc = ((below + 0.5 * tied) / (n_nodes - 1)).double().cpu().numpy()
+    return rank, auroc
+
+
+#: Validation metrics of the inverse task (:meth:`Trainer.evaluate`), in the history as ``<name>_val``.
+INVERSE_METRICS = ("inverse_auroc", "inverse_rank", "inverse_auroc_unseen")
+
+
 @dataclass
 class FitConfig:
     """Optimisation settings of :meth:`TwinCell.fit`."""
@@ -418,6 +494,16 @@ class FitConfig:
     patience: int = 3
     time_budget_s: float | None = None
     seed: int = 0
+    inverse_loss: float = 0.0
+    inverse_temperature: float = 3.0
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.inverse_loss) and self.inverse_loss >= 0):
+            raise TwinCellError(f"inverse_loss must be a finite weight >= 0, got {self.inverse_loss}",
+                                "use 0 (off) or e.g. 0.1")
+        if not (np.isfinite(self.inverse_temperature) and self.inverse_temperature > 0):
+            raise TwinCellError(f"inverse_temperature must be a finite number > 0, got {self.inverse_temperature}",
+                                "use e.g. 3")
 
 
 class Trainer:
@@ -445,6 +531,8 @@ class Trainer:
         self.val_mask = split_validation(rows, config.validation_fraction, self.rng, config.validation_split)
         self.train_idx = np.flatnonzero(~self.val_mask)
         self.val_idx = np.flatnonzero(self.val_mask)
+        owner = np.repeat(np.arange(len(rows)), np.diff(rows.tgt_ptr))
+        self.train_targets = np.unique(rows.tgt_node[~self.val_mask[owner]])  # nodes perturbed in training
         heads.set_background(rows, self.train_idx)
         self.mean_square = [info.mean_square for info in infos]
         if config.residual_loss:
@@ -476,6 +564,10 @@ class Trainer:
         losses = row_losses(pred, batch, self.infos[d].loss, self.mean_square[d], self.heads.scale(d),
                             self.heads.offset(d, batch.context), self.config.residual_loss)
         return losses.sum(), losses.detach(), values
+
+    def _adjoint_scores(self, batch: Batch, values: dict) -> torch.Tensor:
+        """(N, B) adjoint alignment of each row's background-removed response with every node (drug operator)."""
+        return self.module.adjoint(observed_residual(batch, self.heads.offset(batch.dataset, batch.context)), values)
 
     def initialise_scales(self) -> None:
         """Data-dependent start: set the readout gain and dataset scales so predictions match the data's RMS."""
@@ -521,23 +613,35 @@ class Trainer:
         return alpha
 
     def evaluate(self, idx: np.ndarray) -> dict[str, float]:
-        """Mean loss overall and per dataset on rows ``idx`` (no gradients)."""
+        """Mean loss overall and per dataset on rows ``idx`` (no gradients), and the inverse task's
+        ``inverse_auroc`` (mean) and ``inverse_rank`` (median) of the rows' targets (:func:`target_ranks`),
+        and ``inverse_auroc_unseen``: the mean AUROC of the targets never perturbed by a training row."""
         totals = np.zeros(len(self.infos))
         counts = np.zeros(len(self.infos))
+        ranks, aurocs, nodes = [], [], []
         with torch.no_grad():
             for members in make_batches(self.rows, idx, self.config.batch_size, None):
                 b = build_batch(self.rows, members, self.module.n_nodes, self.device)
-                _, losses, _ = self._batch_loss(b)
+                _, losses, values = self._batch_loss(b)
                 totals[b.dataset] += float(losses.sum())
                 counts[b.dataset] += len(members)
+                rank, auroc = target_ranks(self._adjoint_scores(b, values), b.U)
+                ranks.append(rank)
+                aurocs.append(auroc)
+                nodes.append(_targets(b.U)[0].cpu().numpy())
         out = {"loss": float(totals.sum() / max(counts.sum(), 1))}
         out.update({info.name: float(totals[d] / counts[d]) for d, info in enumerate(self.infos) if counts[d]})
+        if ranks:
+            auroc = np.concatenate(aurocs)
+            unseen = ~np.isin(np.concatenate(nodes), self.train_targets)
+            out.update({"inverse_auroc": float(auroc.mean()), "inverse_rank": float(np.median(np.concatenate(ranks))),
+                        "inverse_auroc_unseen": float(auroc[unseen].mean()) if unseen.any() else np.nan})
         return out
 
     def train_epoch(self, deadline: float | None) -> dict[str, float]:
         """One pass over the training rows; stops early at ``deadline`` (time.monotonic)."""
         cfg = self.config
-        sums = {"loss": 0.0, "l1": 0.0, "entropy": 0.0}
+        sums = {"loss": 0.0, "l1": 0.0, "entropy": 0.0, "inverse": 0.0}
         n = 0
         batches = make_batches(self.rows, self.train_idx, cfg.batch_size, self.rng)
         with bar(desc=f"epoch {self.epoch + 1}", total=len(batches), unit="batch") as pbar:
@@ -551,6 +655,10 @@ class Trainer:
                 if ent is not None:
                     loss = loss + cfg.gate_entropy * ent
                     sums["entropy"] += float(ent.detach()) * len(members)
+                if cfg.inverse_loss > 0:
+                    inverse = inverse_row_losses(self._adjoint_scores(b, values), b.U, cfg.inverse_temperature)
+                    loss = loss + cfg.inverse_loss * inverse.mean()
+                    sums["inverse"] += float(inverse.detach().sum())
                 loss.backward()
                 self.optimizer.step()
                 sums["loss"] += float(losses.sum())
@@ -605,8 +713,10 @@ class Trainer:
             self.epoch += 1
             va = self.evaluate(self.val_idx) if len(self.val_idx) else {}
             rec = {"epoch": self.epoch, "train_loss": tr["loss"], "val_loss": va.get("loss", np.nan),
-                   "l1": tr["l1"], "gate_entropy": tr["entropy"], "n_examples": tr["n_examples"],
+                   "l1": tr["l1"], "gate_entropy": tr["entropy"], "inverse_loss": tr["inverse"],
+                   "n_examples": tr["n_examples"],
                    "seconds": time.monotonic() - t0}
+            rec.update({f"{k}_val": va.pop(k) for k in INVERSE_METRICS if k in va})
             rec.update({f"val_{k}": v for k, v in va.items() if k != "loss"})
             self.history.append(rec)
             score = va.get("loss", tr["loss"])

@@ -206,7 +206,7 @@ class TwinCell:
     def fit(self, datasets, contexts=None, *, max_epochs: int = 30, batch_size: int = 128, lr: float = 0.02,
             l1: float = 1e-3, gate_entropy: float = 1e-3, validation_fraction: float = 0.1,
             validation_split: str = "perturbation", residual_loss: bool = False, causal_shrinkage: bool = True,
-            patience: int = 3,
+            patience: int = 3, inverse_loss: float = 0.0, inverse_temperature: float = 3.0,
             time_budget_s: float | None = None, seed: int | None = None, checkpoint: str | os.PathLike | None = None,
             resume: bool = False) -> TwinCell:
         """Fit edge strengths, learned signs, readout and context gates to perturbation responses.
@@ -235,6 +235,11 @@ class TwinCell:
             :meth:`predict_dataset` by least squares on the validation rows (0: the background alone
             predicts the held-out perturbations best); stored with the model, reported in
             ``metadata["causal_shrinkage"]``. Rankings and :meth:`operator` do not use it.
+        inverse_loss, inverse_temperature
+            Weight lambda (0: off, the default) and temperature tau of the auxiliary inverse loss: each
+            training row's background-removed response, scored against every node by the drug operator's
+            adjoint, must rank the row's own targets first in a softmax over all nodes
+            (:func:`~twincell.model.training.inverse_row_losses`).
         time_budget_s
             Stop after this many seconds (the best weights so far are kept).
         seed
@@ -272,6 +277,7 @@ class TwinCell:
         config = FitConfig(max_epochs=max_epochs, batch_size=batch_size, lr=lr, l1=l1, gate_entropy=gate_entropy,
                            validation_fraction=validation_fraction, validation_split=validation_split,
                            residual_loss=residual_loss, causal_shrinkage=causal_shrinkage, patience=patience,
+                           inverse_loss=inverse_loss, inverse_temperature=inverse_temperature,
                            time_budget_s=time_budget_s,
                            seed=self.hparams["seed"] if seed is None else seed)
         trainer = Trainer(self.module, self.heads, rows, infos, ctx, config)
