@@ -15,6 +15,13 @@ Per-seed rows are appended to ``--out``/per_seed.csv (and the weights to weights
 
     PYTHONPATH=src python benchmarks/eval_inverse_head.py --seeds 0-9 --out results/t2_head [--quick]
     PYTHONPATH=src python benchmarks/eval_inverse_head.py --summary-only --out results/t2_head
+
+With ``--sle`` it trains nothing: on the cached default model (as tier 3 scores it) it fits both heads on that
+model's validation rows of its bundled training data, prints which rows (per dataset) and the weights, then
+SLE's top 15 druggable genes with direction for ``twincell`` and both heads and the ranks of the interferon
+cascade (IFNAR1, JAK1, TYK2, STAT1) among all genes.
+
+    PYTHONPATH=src python benchmarks/eval_inverse_head.py --sle
 """
 
 from __future__ import annotations
@@ -30,13 +37,19 @@ from scipy.stats import wilcoxon
 
 from twincell.bench.baselines import Degree, NetworkPropagation
 from twincell.bench.learned import TwinCellHead, TwinCellHeadPrior, TwinCellMethod, _TwinCellHead
-from twincell.bench.methods import Method, run_method_many
+from twincell.bench.methods import Method, Resources, run_method_many
 from twincell.bench.metrics import RankedPositives
 from twincell.bench.tier2 import recovery_cases
+from twincell.data.drugs import DrugTargets
 from twincell.data.perturbation import PerturbationDataset
+from twincell.data.signatures import load_disease_signature
+from twincell.model.default import default_model
+from twincell.network import Interactome
 
 METRICS = ("auroc", "median_rank", "recall_at_10")
 BASE = "twincell"
+#: SLE's interferon cascade whose ranks ``--sle`` prints.
+CASCADE = ("IFNAR1", "JAK1", "TYK2", "STAT1")
 #: Signatures per batched ranking call (bounds the head's (B, N, p) feature array).
 CHUNK = 50
 
@@ -122,6 +135,27 @@ def paired_report(per_seed: pd.DataFrame, weights: pd.DataFrame) -> None:
                   f"{r['d_recall_at_10_mean']:+.4f}: {'KEEP' if keep else 'DROP'}")
 
 
+def sle_check(seed: int = 0) -> None:
+    """Fit both heads on the default model's validation rows (as tier 3 does), print the rows and weights, then
+    SLE's top 15 druggable genes and the interferon cascade's ranks for ``twincell`` and both heads."""
+    resources = Resources(Interactome.default(), DrugTargets.universe(), seed, model=default_model())
+    druggable = set(resources.drugs.n_drugs_per_gene().index)
+    signature = load_disease_signature("SLE").logfc
+    for method in (TwinCellMethod(resources), TwinCellHead(resources), TwinCellHeadPrior(resources)):
+        scores = method.rank_targets(signature).sort_values(ascending=False)
+        if isinstance(method, _TwinCellHead):
+            rows = method.fitting_rows
+            per_dataset = pd.Series([label.split(":")[0] for label in rows.labels]).value_counts().to_dict()
+            print(f"{method.name}: fitted on {len(rows.labels)} of {rows.n_available} usable validation rows "
+                  f"{per_dataset}; weights {({k: round(v, 3) for k, v in method.head.weight_table().items()})}")
+        directions = method.target_directions(signature)
+        top = [g for g in scores.index if g in druggable][:15]
+        ranks = scores.rank(ascending=False, method="min")
+        print(f"{method.name}: SLE top 15 druggable: " + ", ".join(
+            f"{g} ({'+' if directions[g] > 0 else '-'})" for g in top))
+        print(f"{method.name}: ranks " + ", ".join(f"{g} {int(ranks[g])}" for g in CASCADE))
+
+
 def parse_seeds(text: str) -> list[int]:
     """``"0-9"`` or ``"0,3,5"`` -> list of seeds."""
     if "-" in text:
@@ -137,7 +171,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("results/t2_head"))
     parser.add_argument("--quick", action="store_true", help="smoke run: TwinBench's quick sizes")
     parser.add_argument("--summary-only", action="store_true", help="only print the report of the CSVs in --out")
+    parser.add_argument("--sle", action="store_true", help="only the heads on the default model and SLE's top targets")
     args = parser.parse_args()
+    if args.sle:
+        sle_check()
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     files = {"summary": args.out / "per_seed.csv", "weights": args.out / "weights.csv"}
     if not args.summary_only:
