@@ -38,9 +38,34 @@ def common_variant(base: TwinCellMethod, k: int, unit_columns: bool) -> TwinCell
     return method
 
 
+def tier2_split(seed: int = 0, quick: bool = False,
+                ) -> tuple[PerturbationDataset, PerturbationDataset, BenchSettings, Resources]:
+    """TwinBench's tier-2 split and resources (same split, seed and epochs as ``twincell bench --tiers 2``).
+
+    Returns
+    -------
+    train
+        The training split (over-expressed genes other than the test ones).
+    test
+        The tier-2 test cases (held-out over-expressed genes, subsampled like TwinBench).
+    settings
+        TwinBench's settings used (quick sizes with ``quick``).
+    resources
+        The methods' resources (default network, drug universe, seed, TwinBench's training options).
+    """
+    settings = BenchSettings.quick() if quick else BenchSettings()
+    data = load_bundled(TIER2_DATASET)
+    split = make_split(data, "target", settings.test_fraction, seed)
+    (train,), (test,) = split.apply([data])
+    test = _subsample(test, settings.max_tier2_cases, seed)
+    resources = Resources(Interactome.default(), DrugTargets.universe(), seed,
+                          train_options={"max_epochs": settings.max_epochs, "patience": 1},
+                          training_exposure=perturbation_target_counts([train]))
+    return train, test, settings, resources
+
+
 def train_tier2(seed: int = 0, quick: bool = False) -> tuple[TwinCellMethod, PerturbationDataset, BenchSettings]:
-    """Train ``twincell`` once on TwinBench's tier-2 training split (same split, seed and epochs as
-    ``twincell bench --tiers 2``).
+    """Train ``twincell`` once on TwinBench's tier-2 training split (:func:`tier2_split`).
 
     Returns
     -------
@@ -51,14 +76,7 @@ def train_tier2(seed: int = 0, quick: bool = False) -> tuple[TwinCellMethod, Per
     settings
         TwinBench's settings used (quick sizes with ``quick``).
     """
-    settings = BenchSettings.quick() if quick else BenchSettings()
-    data = load_bundled(TIER2_DATASET)
-    split = make_split(data, "target", settings.test_fraction, seed)
-    (train,), (test,) = split.apply([data])
-    test = _subsample(test, settings.max_tier2_cases, seed)
-    resources = Resources(Interactome.default(), DrugTargets.universe(), seed,
-                          train_options={"max_epochs": settings.max_epochs, "patience": 1},
-                          training_exposure=perturbation_target_counts([train]))
+    train, test, settings, resources = tier2_split(seed, quick)
     start = time.perf_counter()
     base = TwinCellMethod(resources).fit(train)
     print(f"trained in {time.perf_counter() - start:.0f} s", flush=True)

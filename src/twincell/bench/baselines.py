@@ -24,13 +24,13 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from sklearn.decomposition import PCA
 
 from twincell.bench.exposure import default_training_exposure
 from twincell.bench.methods import Method, Resources, register_method
 from twincell.data.perturbation import PerturbationDataset
 from twincell.errors import TwinCellError
+from twincell.network.propagation import random_walk_with_restart, walk_transition
 
 
 def _filled(data: PerturbationDataset) -> np.ndarray:
@@ -184,7 +184,8 @@ class DifferentialExpression(Method):
 
 @register_method
 class NetworkPropagation(Method):
-    r"""Random walk with restart (personalised PageRank) from the signature genes.
+    r"""Random walk with restart (personalised PageRank) from the signature genes
+    (:func:`twincell.network.propagation.random_walk_with_restart`).
 
     On the symmetrised, evidence-weighted interactome with column-stochastic transition matrix
     :math:`T`, the stationary visiting probability solves :math:`p = (1 - r) T p + r s`, where the
@@ -201,10 +202,7 @@ class NetworkPropagation(Method):
 
     def __init__(self, resources: Resources) -> None:
         super().__init__(resources)
-        a = resources.network.adjacency()
-        w = a.maximum(a.T).tocsr()
-        strength = np.asarray(w.sum(axis=0)).ravel()
-        self.transition = (w @ sp.diags(1.0 / np.where(strength > 0, strength, 1.0))).tocsr()
+        self.transition = walk_transition(resources.network)
         self.genes = pd.Index(resources.network.genes)
 
     def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
@@ -231,14 +229,7 @@ class NetworkPropagation(Method):
             name = signatures[int(np.argmax(total == 0))].name
             raise TwinCellError(f"no changed gene of signature {name!r} is in the network",
                                 "network propagation needs seed genes that are network nodes")
-        S = seeds / total
-        P = S.copy()
-        for _ in range(self.max_iter):
-            nxt = (1 - self.restart) * (self.transition @ P) + self.restart * S
-            done = np.abs(nxt - P).sum(axis=0).max() < self.tol
-            P = nxt
-            if done:
-                break
+        P = random_walk_with_restart(self.transition, seeds, self.restart, self.tol, self.max_iter)
         return pd.DataFrame(P, index=self.genes)
 
 

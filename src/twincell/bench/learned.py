@@ -15,6 +15,10 @@ context; many signatures go through one batched adjoint (``PropagationOperator.a
 * ``twincell_common`` ranks with the same trained model, each signature minus its least-squares
   projection, on its own genes, onto the operator's common response directions (the top singular
   vectors of the response matrix; ``rank_targets(..., null="common")``): one adjoint pass.
+* ``twincell_head`` and ``twincell_head_prior`` rank with the same trained model through an inverse head
+  (:mod:`twincell.identify.head`): a conditional logit over a few standardised per-gene features (adjoint,
+  network propagation, footprint; the prior variant adds degree, is-TF and hubness), fitted on the model's
+  held-out perturbations.
 * ``random_sign_prior`` is the same untrained network with seeded random signs (+1 / -1) on the
   unsigned PPI edges: a network that learned nothing, but whose every edge transmits.
 
@@ -34,13 +38,21 @@ import torch
 
 from twincell.bench.methods import Method, Resources, register_method
 from twincell.data.perturbation import PerturbationDataset
+from twincell.data.training_data import DEFAULT_DATASETS, load_bundled
 from twincell.errors import TwinCellError
+from twincell.identify.head import FittingRows, InverseHead, head_inputs, held_out_rows
 from twincell.identify.inverse import FOOTPRINT_NULLS, common_basis, footprint_matrices
 from twincell.identify.null import Footprint, calibrate, centered_change, remove_common, shuffled_changes
 from twincell.model import TwinCell
 
 #: tanh of this is 1.0 in float32: a learned-sign parameter set to +-SATURATED is a fixed sign.
 SATURATED = 20.0
+
+
+def desired_changes(signatures: Sequence[pd.Series], genes: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+    """Reversed signatures on ``genes`` (absent genes 0) and their masks of genes in each signature, both (N, B)."""
+    D = np.column_stack([-s.reindex(genes, fill_value=0.0).to_numpy(float) for s in signatures])
+    return D, np.column_stack([genes.isin(s.index) for s in signatures])
 
 
 class _TwinCellRanker(Method):
@@ -96,13 +108,10 @@ class _TwinCellRanker(Method):
         :meth:`twincell.identify.null.Footprint.max_path_scores` (the strongest single walk).
         """
         model = self._require_model()
-        # a gate-free model has one operator whatever the context: ask the model's cache for that one
-        op = model.operator(context if model.gated else None)
+        op = self._operator(context)
         genes = pd.Index(op.genes.astype(str))
-        D = np.column_stack([-s.reindex(genes, fill_value=0.0).to_numpy(float) for s in signatures])
+        D, present = desired_changes(signatures, genes)
         self_weight = float(model.module.self_weight.detach()) if self.own_transcript else 0.0
-        if self.null in ("center", "common", *FOOTPRINT_NULLS):
-            present = np.column_stack([genes.isin(s.index) for s in signatures])
         if self.null in FOOTPRINT_NULLS:
             footprint = Footprint.of(op, self_weight) if self_weight else footprint_matrices(op)
             scores = (footprint.scores(D, present, self.magnitude) if self.null == "footprint"
@@ -114,12 +123,18 @@ class _TwinCellRanker(Method):
         if self.null != "shuffle":
             return pd.DataFrame(np.asarray(op.adjoint(D), dtype=float) + self_weight * D, index=genes)
         columns = []
-        for j, signature in enumerate(signatures):
-            Dj = np.column_stack([D[:, j], shuffled_changes(D[:, j], genes.isin(signature.index), self.n_null,
+        for j in range(len(signatures)):
+            Dj = np.column_stack([D[:, j], shuffled_changes(D[:, j], present[:, j], self.n_null,
                                                             self.resources.seed)])
             S = np.asarray(op.adjoint(Dj), dtype=float) + self_weight * Dj
             columns.append(calibrate(S[:, 0], S[:, 1:])[0])
         return pd.DataFrame(np.column_stack(columns), index=genes)
+
+    def _operator(self, context: str | None) -> object:
+        """The model's operator for ``context`` (a gate-free model has one operator whatever the context:
+        the model's cache is asked for that one)."""
+        model = self._require_model()
+        return model.operator(context if model.gated else None)
 
     def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
         """|adjoint score| of every network gene for reversing the signature (best direction)."""
@@ -230,6 +245,93 @@ class TwinCellFootprintMax(TwinCellFootprint):
     description = ("TwinCell, readout z-scored over permutations of the signature's values, strongest single "
                    "walk upstream (null='footprint_max')")
     null = "footprint_max"
+
+
+class _TwinCellHead(_TwinCellScore):
+    """TwinCell trained like ``twincell``, ranking with an inverse head (:class:`twincell.identify.head.InverseHead`)
+    fitted on the responses the model's edges were not fitted on (:func:`twincell.identify.head.held_out_rows`):
+    the validation perturbations of its training split when :meth:`fit` trains it, those of the bundled training
+    data when the model is given (the default model, tier 3; fitted on first use). The head is fitted and scores
+    on the context-free operator of a gated model; its direction is the plain adjoint score's sign."""
+
+    #: add the disease-blind features (degree, is-TF, hubness).
+    prior = False
+    #: at most this many fitting responses (seeded draw).
+    max_fit_rows = 200
+    #: L2 penalty on the head's weights.
+    l2 = 1e-2
+
+    def __init__(self, resources: Resources) -> None:
+        super().__init__(resources)
+        self.head: InverseHead | None = None
+        self.fitting_rows: FittingRows | None = None
+
+    def fit(self, train: PerturbationDataset) -> _TwinCellHead:
+        """Train TwinCell on ``train`` as ``twincell`` does, then fit the head on its validation rows of ``train``."""
+        super().fit(train)
+        self.fit_head([train])
+        return self
+
+    def fit_head(self, datasets: Sequence[PerturbationDataset]) -> InverseHead:
+        """Fit the head on the rows of ``datasets`` the model's edges were not fitted on; returns it."""
+        model = self._require_model()
+        rows = held_out_rows(model, datasets, self.max_fit_rows, self.resources.seed)
+        inputs = head_inputs(self._operator(None), model.interactome)
+        self.head = InverseHead.fit(inputs, rows.D, rows.present, rows.targets, prior=self.prior, l2=self.l2)
+        self.fitting_rows = rows
+        return self.head
+
+    def _require_head(self) -> InverseHead:
+        """The fitted head; a given model's head is fitted here on its bundled training data's validation rows.
+
+        Raises
+        ------
+        TwinCellError
+            If the model was trained on data that are not bundled (its validation rows cannot be read back).
+        """
+        if self.head is None:
+            names = [d["name"] for d in self._require_model().metadata.get("datasets", [])]
+            unknown = [n for n in names if n not in DEFAULT_DATASETS]
+            if not names or unknown:
+                raise TwinCellError(f"method {self.name!r} cannot read back the training data of the given model "
+                                    f"({', '.join(unknown) or 'none recorded'})", "call fit(train) first")
+            self.fit_head([load_bundled(n) for n in names])
+        return self.head
+
+    def rank_targets_many(self, signatures: Sequence[pd.Series], context: str | None = None) -> pd.DataFrame:
+        """The head's linear predictor ``w . f_i`` of every network gene for each signature (genes x signatures)."""
+        head = self._require_head()
+        op = self._operator(context)
+        genes = pd.Index(op.genes.astype(str))
+        D, present = desired_changes(signatures, genes)
+        scores, _ = head.scores(head_inputs(op, self._require_model().interactome), D, present)
+        return pd.DataFrame(scores, index=genes)
+
+    def own_transcript_variant(self) -> None:
+        """None: the head ranks from the network's features only (tier 2's two variants are the same)."""
+        return None
+
+
+@register_method
+class TwinCellHead(_TwinCellHead):
+    """TwinCell with the inverse head on the signature-aware features only: log |plain adjoint score|,
+    log network-propagation visiting probability and log |footprint score|, standardised within each
+    signature, weighted by a conditional logit fitted on held-out perturbations. Trained like ``twincell``."""
+
+    name = "twincell_head"
+    description = ("TwinCell, inverse head: conditional logit over adjoint, propagation and footprint features, "
+                   "fitted on the model's held-out perturbations")
+
+
+@register_method
+class TwinCellHeadPrior(_TwinCellHead):
+    """``twincell_head`` plus the disease-blind features: log(1 + degree), is-TF and the node's hubness
+    (log mean |plain adjoint score| over the fitting signatures). Trained like ``twincell``."""
+
+    name = "twincell_head_prior"
+    description = ("TwinCell, inverse head with disease-blind features too (degree, is-TF, hubness), fitted on the "
+                   "model's held-out perturbations")
+    prior = True
 
 
 @register_method
