@@ -108,6 +108,10 @@ DESIGNS = {d.name: d for d in (
            note="chosen + early stopping and shrinkage on held-out target genes (round 1 had it only with residual losses)"),
     Design("inverse_loss", CHOSEN, {"causal_shrinkage": True, **INVERSE_FIT}, cytosig=True,
            note="chosen + inverse loss: each row's targets must win a softmax of its response's adjoint"),
+    Design("shared_chosen", {**CHOSEN, "edge_model": "shared"}, {"causal_shrinkage": True}, cytosig=True,
+           note="chosen + shared edge model: strengths/signs from edge features + per-edge corrections"),
+    Design("shared_inverse", {**CHOSEN, "edge_model": "shared"}, {"causal_shrinkage": True, **INVERSE_FIT},
+           cytosig=True, note="chosen + shared edge model + inverse loss (lambda, tau of round 5, not re-tuned)"),
 )}
 #: Models trained by the designs inside tiers 1-2 (cleared per design): see :func:`fit_summary`.
 FITTED: list[TwinCell] = []
