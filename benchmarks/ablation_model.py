@@ -79,6 +79,7 @@ CAUSAL_FIT = {"residual_loss": True, "validation_split": "target"}
 OLD = {"normalisation": "symmetric", "damping": 0.5, "n_hops": 3, "edge_model": "free", "gate_mode": "switch"}
 ALL = {**CASCADE, "edge_model": "shared", "gate_mode": "modulate"}
 CHOSEN = {**OLD, **CASCADE, "gate_mode": "modulate"}
+SHARED_CHOSEN = {**CHOSEN, "edge_model": "shared"}
 #: Weight lambda and temperature tau of the inverse loss, chosen by ``--inverse-grid`` (docs/model.md): the
 #: highest validation inverse AUROC among the settings whose validation loss is within 0.001 of lambda = 0.
 INVERSE_FIT = {"inverse_loss": 0.3, "inverse_temperature": 3.0}
@@ -108,9 +109,9 @@ DESIGNS = {d.name: d for d in (
            note="chosen + early stopping and shrinkage on held-out target genes (round 1 had it only with residual losses)"),
     Design("inverse_loss", CHOSEN, {"causal_shrinkage": True, **INVERSE_FIT}, cytosig=True,
            note="chosen + inverse loss: each row's targets must win a softmax of its response's adjoint"),
-    Design("shared_chosen", {**CHOSEN, "edge_model": "shared"}, {"causal_shrinkage": True}, cytosig=True,
+    Design("shared_chosen", SHARED_CHOSEN, {"causal_shrinkage": True}, cytosig=True,
            note="chosen + shared edge model: strengths/signs from edge features + per-edge corrections"),
-    Design("shared_inverse", {**CHOSEN, "edge_model": "shared"}, {"causal_shrinkage": True, **INVERSE_FIT},
+    Design("shared_inverse", SHARED_CHOSEN, {"causal_shrinkage": True, **INVERSE_FIT},
            cytosig=True, note="chosen + shared edge model + inverse loss (lambda, tau of round 5, not re-tuned)"),
 )}
 #: Models trained by the designs inside tiers 1-2 (cleared per design): see :func:`fit_summary`.
