@@ -85,6 +85,8 @@ SHARED_CHOSEN = {**CHOSEN, "edge_model": "shared"}
 #: Weight lambda and temperature tau of the inverse loss, chosen by ``--inverse-grid`` (docs/model.md): the
 #: highest validation inverse AUROC among the settings whose validation loss is within 0.001 of lambda = 0.
 INVERSE_FIT = {"inverse_loss": 0.3, "inverse_temperature": 3.0}
+#: lambda and tau chosen by the same rule for the shared edge model (``--inverse-grid --grid-design shared_chosen``).
+SHARED_INVERSE_FIT = {"inverse_loss": 0.1, "inverse_temperature": 3.0}
 #: The (lambda, tau) settings ``--inverse-grid`` compares with lambda = 0 (off).
 INVERSE_GRID = ((0.03, 10.0), *((lam, tau) for lam in (0.1, 0.3, 1.0) for tau in (3.0, 10.0, 30.0)))
 DESIGNS = {d.name: d for d in (
@@ -115,6 +117,8 @@ DESIGNS = {d.name: d for d in (
            note="chosen + shared edge model: strengths/signs from edge features + per-edge corrections"),
     Design("shared_inverse", SHARED_CHOSEN, {"causal_shrinkage": True, **INVERSE_FIT},
            cytosig=True, note="chosen + shared edge model + inverse loss (lambda, tau of round 5, not re-tuned)"),
+    Design("shared_inverse_tuned", SHARED_CHOSEN, {"causal_shrinkage": True, **SHARED_INVERSE_FIT}, cytosig=True,
+           note="chosen + shared edge model + inverse loss (lambda, tau chosen for the shared edge model)"),
 )}
 #: Models trained by the designs inside tiers 1-2 (cleared per design): see :func:`fit_summary`.
 FITTED: list[TwinCell] = []
