@@ -114,9 +114,7 @@ class _TwinCellRanker(Method):
         self_weight = float(model.module.self_weight.detach()) if self.own_transcript else 0.0
         if self.null in FOOTPRINT_NULLS:
             footprint = Footprint.of(op, self_weight) if self_weight else footprint_matrices(op)
-            scores = (footprint.scores(D, present, self.magnitude) if self.null == "footprint"
-                      else footprint.max_path_scores(D, present))
-            return pd.DataFrame(scores, index=genes)
+            return pd.DataFrame(footprint.null_scores(self.null, D, present, self.magnitude), index=genes)
         if self.null in ("center", "common"):
             D = (centered_change(D, present) if self.null == "center" else
                  remove_common(D, present, common_basis(op, self.n_common, self.unit_columns, self.resources.seed)))

@@ -428,8 +428,7 @@ def signed_scores(operator: OperatorLike, d: np.ndarray, present: np.ndarray, *,
         (N,) exact squared response norms over ``present`` genes when ``method="simulate"``, else None.
     """
     if null in FOOTPRINT_NULLS:
-        footprint = footprint_matrices(operator)
-        score = footprint.scores(d, present) if null == "footprint" else footprint.max_path_scores(d, present)
+        score = footprint_matrices(operator).null_scores(null, d, present)
         return score, np.asarray(operator.adjoint(d), dtype=float), None
     if null == "shuffle":
         D = np.column_stack([d, shuffled_changes(d, present, n_null, seed)])

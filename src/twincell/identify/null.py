@@ -455,6 +455,11 @@ class Footprint:
             return signed
         return np.sign(signed) * (np.abs(z0) + self._upstream(self.abs_A_T, np.abs(z)))
 
+    def null_scores(self, null: str, D: np.ndarray, present: np.ndarray, magnitude: bool = False) -> np.ndarray:
+        """The score of one footprint null: ``"footprint"`` (:meth:`scores`, with ``magnitude``) or
+        ``"footprint_max"`` (:meth:`max_path_scores`); (N,) or (N, B) signed scores."""
+        return self.scores(D, present, magnitude) if null == "footprint" else self.max_path_scores(D, present)
+
     def _signed(self, D: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``z0``, ``z`` (:func:`readout_zscores` of ``R0^T d`` and ``R^T d``) and the signed score
         ``z0 + sum_{k=1..K} (A^T)^k z``."""
