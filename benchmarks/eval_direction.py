@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from eval_common_directions import train_tier2
+from scipy.stats import binomtest
 
 from twincell.bench.diseases import approved_directions, bundled_signatures, disease_of, read_targets
-from twincell.bench.learned import RandomSignPrior, TwinCellMethod, TwinCellPrior
+from twincell.bench.learned import RandomSignPrior, TwinCellMethod, TwinCellPrior, desired_changes
 from twincell.bench.methods import Method, Resources
 from twincell.bench.run import TIER2_LABEL
 from twincell.bench.tier2 import run_tier2
@@ -113,9 +114,10 @@ def tier3_directions(network: Interactome, drugs: DrugTargets) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        ``method, disease, gene, known, signature, score, predicted, tf, drugs``: ``known`` is the approved
+        ``method, disease, gene, known, signature, score, hop0, predicted, tf, drugs``: ``known`` is the approved
         drugs' direction (+1 activate, -1 inhibit), ``predicted`` the sign of ``score`` (0: no direction),
-        ``tf`` whether the gene has outgoing transcriptional (TF-layer) edges.
+        ``hop0`` the part of ``score`` from the gene's own readout (``R0^T d``, no propagation), ``tf``
+        whether the gene has outgoing transcriptional (TF-layer) edges.
     """
     targets = read_targets()
     known = approved_directions(targets, drugs)
@@ -129,13 +131,18 @@ def tier3_directions(network: Interactome, drugs: DrugTargets) -> pd.DataFrame:
         method = cls(resources)
         scores = method.signed_scores([s.logfc for s in signatures])
         scores.columns = [s.name for s in signatures]
+        op = method.model.operator(None)
+        D, _ = desired_changes([s.logfc for s in signatures], scores.index)
+        hop0 = pd.DataFrame(np.asarray(getattr(op, "readout0", op.R).T @ D), index=scores.index, columns=scores.columns)
         for (disease, gene), direction in known.items():
             for name in scores.columns:
                 if disease_of(name).lower() != disease.lower():
                     continue
                 value = float(scores.at[gene, name]) if gene in scores.index else np.nan
                 rows.append({"method": method.name, "disease": disease, "gene": gene, "known": int(direction),
-                             "signature": name, "score": value, "predicted": int(np.sign(np.nan_to_num(value))),
+                             "signature": name, "score": value,
+                             "hop0": float(hop0.at[gene, name]) if gene in hop0.index else np.nan,
+                             "predicted": int(np.sign(np.nan_to_num(value))),
                              "tf": gene in tfs, "drugs": drug_names[disease, gene]})
     return pd.DataFrame(rows)
 
@@ -146,6 +153,29 @@ def direction_breakdown(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     g = t.groupby(by)
     return pd.DataFrame({"pairs": g.size(), "coverage": g["given"].mean(), "accuracy": g["right"].mean(),
                          "accuracy_when_given": t[t["given"]].groupby(by)["right"].mean()}).round(3)
+
+
+def hop0_share(table: pd.DataFrame) -> pd.DataFrame:
+    """For the transcription factors that approved drugs activate: per method, the pairs with a non-zero score,
+    the median share ``|hop0| / |score|`` of their score from their own readout, and how often ``hop0`` has the
+    score's sign."""
+    t = table[(table["known"] == 1) & table["tf"] & (table["score"] != 0)]
+    t = t.assign(share=(t["hop0"].abs() / t["score"].abs()), same=np.sign(t["hop0"]) == np.sign(t["score"]))
+    g = t.groupby("method", sort=False)
+    return pd.DataFrame({"pairs": g.size(), "median_hop0_share": g["share"].median(),
+                         "same_sign": g["same"].mean()}).round(3)
+
+
+def pooled_tier2(table: pd.DataFrame) -> pd.DataFrame:
+    """Tier 2 pooled over the seeds, per method and variant: rows given a direction, how many of those say
+    "activate" (the right answer for an over-expression), and the one-sided binomial p of that many or more
+    under a coin flip (an inverted sign convention would put the share below 0.5 instead)."""
+    t = table.assign(given=(table["coverage"] * table["n"]).round().astype(int))
+    t = t.assign(activate=(t["accuracy_when_given"].fillna(0) * t["given"]).round().astype(int))
+    pooled = t.groupby(["method", "variant"], sort=False)[["given", "activate"]].sum()
+    p = [binomtest(int(a), int(n), alternative="greater").pvalue if n else np.nan
+         for a, n in zip(pooled["activate"], pooled["given"])]
+    return pooled.assign(share=(pooled["activate"] / pooled["given"]).round(3), p_binomial=p)
 
 
 def twinbench_means(table: pd.DataFrame) -> pd.DataFrame:
@@ -178,6 +208,8 @@ def main() -> None:
         print(table.round(3).to_string(index=False))
         print(table.groupby(["method", "variant"], sort=False)[["auroc", "direction_accuracy", "coverage"]]
               .agg(["mean", "min", "max"]).round(3))
+        print("pooled over the seeds: rows given a direction, and those saying activate")
+        print(pooled_tier2(table).to_string())
     if args.tier3:
         network, drugs = Interactome.default(), DrugTargets.universe()
         print(signature_orientation().to_string(index=False))
@@ -190,6 +222,8 @@ def main() -> None:
         print(wide.to_string(float_format=lambda v: f"{v:+.2e}"))
         for by in (["method", "known"], ["method", "known", "tf"], ["method", "disease", "known"]):
             print(direction_breakdown(table, by).to_string())
+        print("transcription factors that drugs activate: share of the score from their own readout (hop 0)")
+        print(hop0_share(table).to_string())
         print("as TwinBench reports them (mean over diseases of the mean over signatures):")
         print(twinbench_means(table).to_string())
 
