@@ -3,7 +3,8 @@
 For every design (a set of TwinCell hyper-parameters, fit options and training data) this script
 
 * trains TwinCell inside TwinBench tiers 1 and 2 (held-out LINCS target genes, a held-out NeurIPS cell
-  type) with that design: these tiers and the default-model training's validation loss decide;
+  type, held-out CytoSig cytokines whose receptors tier 2 recovers: a design that trains on CytoSig leaves
+  those cytokines out) with that design: these tiers and the default-model training's validation loss decide;
 * trains the design's default model on all bundled training data (as ``train_default_model`` does, but
   for ``--epochs`` epochs, 2 by default, to keep the run short) and scores tier 3 once with it (approved
   targets of the five diseases), with TwinBench's "where the skill comes from" metrics
@@ -19,7 +20,7 @@ TwinBench tier): it trains ``--grid-design`` (``chosen`` or ``shared_chosen``) w
 ``--epochs`` epochs and prints the setting round 5's rule picks.
 
 Disease-blind controls and baselines (network propagation, the untrained prior, degree, druggability)
-are scored once in the same run. Before training, it prints what the co-expression sign prior
+are scored once in the same run (tier 2 only with ``--tiers12-only``). Before training, it prints what the co-expression sign prior
 (``coexpression_sign``) has to work with: the share of unsigned edges with co-expression data and how
 well co-expression separates the known activating from the known inhibiting edges (AUROC). Prints one
 table and writes it as CSV (``--out``).
@@ -48,6 +49,7 @@ from twincell.bench.learned import TwinCellMethod
 from twincell.bench.methods import METHODS, Method
 from twincell.bench.run import PREFIX, skill_table, summary_table
 from twincell.context import ContextRegistry
+from twincell.data.perturbation import PerturbationDataset
 from twincell.data.training_data import load_bundled, load_default_training_data
 from twincell.model import TwinCell, train_default_model
 from twincell.model.coexpression import bundled_coexpression, shrink
@@ -137,6 +139,12 @@ def fit_summary(model: TwinCell, label: str) -> dict[str, float]:
             f"s/epoch ({label})": round(float(h["seconds"].mean()), 2), f"epochs ({label})": len(h)}
 
 
+def training_cytokines(held_out: frozenset[str]) -> PerturbationDataset:
+    """The bundled CytoSig rows a design trains on inside tiers 1-2: all but the tier's held-out cytokines."""
+    data = load_bundled("cytosig")
+    return data.subset(~data.obs["perturbation"].isin(held_out).to_numpy())
+
+
 def design_method(design: Design) -> type[Method]:
     """A ``twincell`` method class that trains with ``design`` inside tiers 1 and 2."""
 
@@ -145,7 +153,7 @@ def design_method(design: Design) -> type[Method]:
             contexts = self.resources.contexts
             dim = 0 if contexts is None else int(contexts.dim)
             model = TwinCell(self.resources.network, dim, seed=self.resources.seed, **design.hparams)
-            extra = [load_bundled("cytosig")] if design.cytosig else []
+            extra = [training_cytokines(self.resources.held_out)] if design.cytosig else []
             self.model = model.fit([train, *extra], contexts, **{**self.resources.train_options, **BASE_FIT, **design.fit})
             FITTED.append(self.model)
             return self
@@ -271,8 +279,9 @@ def grid_choice(table: pd.DataFrame) -> str:
 
 
 def run_controls(args, network: Interactome) -> list[dict]:
-    """The baselines and disease-blind controls, scored once (tiers 2 and 3)."""
-    res = run_benchmark((2, 3), list(CONTROLS), quick=args.quick, seed=args.seed, network=network)
+    """The baselines and disease-blind controls, scored once (tier 2, and tier 3 unless ``--tiers12-only``)."""
+    tiers = (2,) if args.tiers12_only else (2, 3)
+    res = run_benchmark(tiers, list(CONTROLS), quick=args.quick, seed=args.seed, network=network)
     return [{"design": f"[control] {m}", **tier_rows(m, res.table)} for m in CONTROLS]
 
 

@@ -49,6 +49,9 @@ class Resources:
         Gene -> number of training examples that perturbed it (the ``training_exposure`` control);
         None reads the default model's training data
         (:func:`twincell.bench.exposure.default_training_exposure`).
+    held_out
+        Perturbation names a tier tests on (tier 2's held-out cytokines): a method that adds bundled training
+        data of its own beyond ``train`` must leave these rows out.
     """
 
     network: Interactome
@@ -58,6 +61,7 @@ class Resources:
     contexts: object | None = None
     train_options: dict = field(default_factory=dict)
     training_exposure: pd.Series | None = None
+    held_out: frozenset[str] = frozenset()
 
 
 class Method(ABC):

@@ -4,6 +4,10 @@ Data per tier (all splits from :func:`twincell.data.splits.make_split`, seeded):
 
 * tier 2 and tier 1 (held-out perturbations): LINCS L1000 over-expression consensus signatures,
   split by target gene, so no training example over-expresses a held-out gene;
+* tier 2 (held-out cytokines): a seeded third of CytoSig's cytokines (split by perturbation), whose
+  receptor subunits the methods recover from the response (:func:`twincell.bench.tier2.run_receptor_recovery`);
+  the methods are the ones fitted for LINCS, and a method that trains on CytoSig itself (the ablation's
+  designs) is told the held-out cytokines through :attr:`Resources.held_out`;
 * tier 1 (held-out contexts): Open Problems NeurIPS 2023 PBMC drug signatures, one cell type held
   out; TwinCell learns context gates from the bundled context embeddings;
 * tier 3: the bundled disease signatures and approved-drug targets (plus user files), ranked by
@@ -35,7 +39,7 @@ from twincell.bench.diseases import (approved_directions, bundled_signatures, cl
 from twincell.bench.exposure import default_training_exposure, perturbation_target_counts
 from twincell.bench.methods import METHODS, Method, Resources, check_method_names, make_methods
 from twincell.bench.tier1 import run_tier1
-from twincell.bench.tier2 import VARIANTS, run_tier2
+from twincell.bench.tier2 import RECEPTOR_VARIANTS, VARIANTS, Tier2Result, run_receptor_recovery, run_tier2
 from twincell.bench.tier3 import MEAN, Tier3Result, run_tier3
 from twincell.context import ContextRegistry
 from twincell.data.drugs import DrugTargets
@@ -53,12 +57,17 @@ RESULT_COLUMNS = (*TABLE_COLUMNS, "seed")
 SEED_STATISTICS = ("mean", "sd", "min", "max", "n")
 TIER2_DATASET = "lincs_overexpression"
 TIER1_CONTEXT_DATASET = "signatures_neurips"
+CYTOKINE_DATASET = "cytosig"
+#: Share of CytoSig's cytokines held out for tier 2's receptor recovery (every run, quick or not).
+CYTOKINE_TEST_FRACTION = 1 / 3
 
 TIER2_LABEL = f"{TIER2_DATASET} (held-out targets)"
 TIER1_CONTEXT_LABEL = f"{TIER1_CONTEXT_DATASET} (held-out contexts)"
+CYTOKINE_LABEL = f"{CYTOKINE_DATASET} (held-out cytokines)"
 #: Short column prefix of each dataset in the summary.
 PREFIX = {(1, TIER1_CONTEXT_LABEL): "T1-context", (1, TIER2_LABEL): "T1-perturbation",
-          (2, f"{TIER2_LABEL}, {VARIANTS[0]}"): "T2", (2, f"{TIER2_LABEL}, {VARIANTS[1]}"): "T2-own"}
+          (2, f"{TIER2_LABEL}, {VARIANTS[0]}"): "T2", (2, f"{TIER2_LABEL}, {VARIANTS[1]}"): "T2-own",
+          **{(2, f"{CYTOKINE_LABEL}, {v}"): p for v, p in zip(RECEPTOR_VARIANTS, ("T2-cyto", "T2-cyto-unseen"))}}
 #: Metrics shown in the method x metric summary, per tier.
 SUMMARY_METRICS: dict[int, tuple[str, ...]] = {
     1: ("pearson_top20", "l2_ratio"),
@@ -383,7 +392,8 @@ def _with_mean(names: Sequence[str]) -> list[str]:
 def _run_perturbation_tiers(tiers: Sequence[int], names: Sequence[str], network: Interactome, drugs: DrugTargets,
                             settings: BenchSettings, seed: int, train_options: dict,
                             facts: dict[str, str]) -> tuple[list[pd.DataFrame], pd.DataFrame]:
-    """Tier 2 and tier 1 (held-out perturbations) on LINCS over-expression, split by target gene.
+    """Tier 2 and tier 1 (held-out perturbations) on LINCS over-expression, split by target gene, and tier 2 on
+    held-out cytokines (CytoSig, split by cytokine), all with the same fitted methods.
 
     Returns the tiers' tidy tables and tier 2's per-case ranks (empty without tier 2).
     """
@@ -391,8 +401,12 @@ def _run_perturbation_tiers(tiers: Sequence[int], names: Sequence[str], network:
     split = make_split(data, "target", settings.test_fraction, seed)
     (train,), (test,) = split.apply([data])
     test = _subsample(test, settings.max_tier2_cases, seed)
+    cytokines = load_bundled(CYTOKINE_DATASET)
+    cytokine_split = make_split(cytokines, "perturbation", CYTOKINE_TEST_FRACTION, seed)
+    (cytokine_train,), (cytokine_test,) = cytokine_split.apply([cytokines])
     resources = Resources(network, drugs, seed, train_options=train_options,
-                          training_exposure=perturbation_target_counts([train]))
+                          training_exposure=perturbation_target_counts([train]),
+                          held_out=frozenset(cytokine_split.held_out))
     wanted = _with_mean(names) if 1 in tiers else list(names)
     methods = _fit(make_methods(wanted, resources), train)
     facts["tier 1/2 data"] = (f"{TIER2_DATASET}: {train.n_obs} training rows; {len(split.held_out)} target genes "
@@ -401,15 +415,29 @@ def _run_perturbation_tiers(tiers: Sequence[int], names: Sequence[str], network:
     if 2 in tiers:
         rankers = [m for m in methods if m.ranks_targets and m.name in names]
         t2 = run_tier2(rankers, test, dataset=TIER2_LABEL, n_boot=settings.n_boot, seed=seed)
-        cases = t2.per_perturbation
         facts["tier 2 cases"] = f"{t2.per_perturbation['perturbation'].nunique()} perturbations; excluded: {t2.n_excluded}"
-        parts.append(t2.table)
+        seen = frozenset(perturbation_target_counts([train, cytokine_train]).index)
+        t2c = run_receptor_recovery(rankers, cytokine_test, seen, dataset=CYTOKINE_LABEL, n_boot=settings.n_boot,
+                                    seed=seed)
+        facts["tier 2 cytokines"] = _cytokine_facts(t2c, cytokine_split.held_out, cytokines.n_obs)
+        cases = pd.concat([t2.per_perturbation, t2c.per_perturbation], ignore_index=True)
+        parts += [t2.table, t2c.table]
     if 1 in tiers:
         forward = [m for m in methods if m.predicts_response]
         baseline = next(m for m in forward if m.name == "mean")
         parts.append(run_tier1(forward, baseline, test, dataset=TIER2_LABEL,
                                n_boot=settings.n_boot, seed=seed))
     return parts, cases
+
+
+def _cytokine_facts(result: Tier2Result, held_out: Sequence[str], n_cytokines: int) -> str:
+    """What tier 2's cytokine dataset held out and scored: cytokines, cases and positives per variant, exclusions."""
+    per = result.per_perturbation.drop_duplicates(["variant", "perturbation"])
+    scored = "; ".join(f"{v}: {len(g)} cytokines, {g['target'].str.count(';').add(1).sum()} receptor positives"
+                       for v, g in per.groupby("variant", sort=False))
+    excluded = {k: n for k, n in result.n_excluded.items() if n}
+    return (f"{CYTOKINE_DATASET}: {len(held_out)} of {n_cytokines} cytokines held out ({', '.join(held_out)}); "
+            f"{scored}; excluded: {excluded or 'none'}")
 
 
 def _run_context_tier1(names: Sequence[str], network: Interactome, drugs: DrugTargets, settings: BenchSettings,

@@ -25,6 +25,15 @@ Two variants, both reported (``signature`` = ``<dataset>, <variant>``):
   (:meth:`~twincell.bench.methods.Method.own_transcript_variant`, TwinCell's genetic self term)
   include it, as the data contain it (the target's transcript is measured in some responses);
   the other methods rank as in ``network_only``.
+
+A second dataset, :func:`run_receptor_recovery`, recovers the receptors of held-out cytokines (CytoSig
+responses; their targets are every LIANA receptor subunit of the cytokine, several per case): a perturbation
+upstream of the TFs. Its variants are ``all_receptors`` (every subunit in the network is a positive) and
+``unseen_receptors`` (only subunits no training row perturbed; the others are neither positive nor
+negative). With several positives the metrics are the usual ones over all of them: AUROC (equal to
+scikit-learn's over the case's labels), recall@k = share of the positives in the top k, median rank over
+the positives, ``distance_top1`` to the nearest positive, ``direction_accuracy`` = share of the positives
+the method would activate; with one positive each reduces to the definition above.
 """
 
 from __future__ import annotations
@@ -47,6 +56,8 @@ from twincell.network import Interactome
 TIER2_KS: tuple[int, ...] = (1, 10, 100)
 MIN_GENES = 10
 VARIANTS: tuple[str, ...] = ("network_only", "with_own_transcript")
+#: Variants of :func:`run_receptor_recovery` -> whether receptors perturbed in training are left out.
+RECEPTOR_VARIANTS: dict[str, bool] = {"all_receptors": False, "unseen_receptors": True}
 
 
 @dataclass
@@ -72,6 +83,25 @@ class Tier2Result:
     n_excluded: dict[str, int]
 
 
+@dataclass(frozen=True)
+class RecoveryCase:
+    """One held-out perturbation to recover: its observed response, its true targets and genes left out.
+
+    Attributes
+    ----------
+    signature
+        The observed response.
+    positives
+        The true targets (network genes), sorted.
+    ignored
+        Genes that are neither positive nor negative (e.g. a cytokine's receptors that training data perturbed).
+    """
+
+    signature: Signature
+    positives: tuple[str, ...]
+    ignored: frozenset[str] = frozenset()
+
+
 def recovery_cases(test: PerturbationDataset, candidates: pd.Index,
                    min_genes: int = MIN_GENES) -> tuple[list[tuple[Signature, str]], dict[str, int]]:
     """Held-out rows usable for target recovery: one known target in the network, enough measured genes.
@@ -95,16 +125,49 @@ def recovery_cases(test: PerturbationDataset, candidates: pd.Index,
         elif measured.sum() < min_genes:
             excluded["too_few_genes"] += 1
         else:
-            name = f"{test.obs['perturbation'].iloc[i]}@{test.obs['context'].iloc[i]}"
-            logfc = pd.Series(X[i, measured].astype(float), index=test.genes[measured], name="logfc")
-            cases.append((Signature(name=name, logfc=logfc, method="observed response"), targets[0]))
+            cases.append((observed_response(test, i), targets[0]))
     return cases, excluded
+
+
+def observed_response(data: PerturbationDataset, i: int) -> Signature:
+    """Row ``i`` of ``data`` as a signature over its measured genes, named ``<perturbation>@<context>``."""
+    values = np.asarray(data.X[i], dtype=float).ravel()
+    measured = np.isfinite(values)
+    name = f"{data.obs['perturbation'].iloc[i]}@{data.obs['context'].iloc[i]}"
+    logfc = pd.Series(values[measured], index=data.genes[measured], name="logfc")
+    return Signature(name=name, logfc=logfc, method="observed response")
 
 
 def hop_distances(network: Interactome, sources: Sequence[str]) -> np.ndarray:
     """Unweighted shortest-path length (hops, edges read as undirected) from each source to every gene, (S, N)."""
     a = network.adjacency()
     return shortest_path(a, directed=False, unweighted=True, indices=network.node_index(sources))
+
+
+def positive_distances(network: Interactome, positives: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
+    """Per case, hops from every gene to its nearest positive, and the mean of that over the other genes.
+
+    Parameters
+    ----------
+    network
+        The interactome (edges read as undirected).
+    positives
+        Per case, its true targets (all in the network).
+
+    Returns
+    -------
+    distance
+        (C, N) hops from each gene to the case's nearest positive (NaN when unreachable).
+    distance_random
+        (C,) what a random pick would score: the mean of ``distance`` over the reachable genes that are not positives.
+    """
+    genes = sorted({g for case in positives for g in case})
+    row = {g: i for i, g in enumerate(genes)}
+    dist = hop_distances(network, genes)
+    finite = np.where(np.isfinite(dist), dist, np.nan)
+    nearest = np.stack([np.fmin.reduce(finite[[row[g] for g in case]], axis=0) for case in positives])
+    n_pos = np.array([len(case) for case in positives])
+    return nearest, np.nansum(nearest, axis=1) / (np.isfinite(nearest).sum(axis=1) - n_pos)
 
 
 def run_tier2(methods: Sequence[Method], test: PerturbationDataset, *, dataset: str, min_genes: int = MIN_GENES,
@@ -125,27 +188,126 @@ def run_tier2(methods: Sequence[Method], test: PerturbationDataset, *, dataset: 
         Bootstrap over perturbations for the confidence intervals.
     """
     network = methods[0].resources.network
-    candidates = pd.Index(network.genes)
-    cases, excluded = recovery_cases(test, candidates, min_genes)
+    cases, excluded = recovery_cases(test, pd.Index(network.genes), min_genes)
     if not cases:
         raise TwinCellError(f"no held-out perturbation of {dataset} is usable for target recovery ({excluded})",
                             f"tier 2 needs perturbations with one known target in the network and >= {min_genes} measured genes")
-    dist = hop_distances(network, [t for _, t in cases])
-    finite = np.where(np.isfinite(dist), dist, np.nan)
-    distance_random = (np.nansum(finite, axis=1)) / (np.isfinite(dist).sum(axis=1) - 1)
+    sets = [RecoveryCase(sig, (target,)) for sig, target in cases]
+    per_df = pd.DataFrame(_per_case_rows(methods, sets, VARIANTS[0], own_variant=VARIANTS[1]))
+    return Tier2Result(tier2_table(per_df, dataset, n_boot, seed), per_df, excluded)
+
+
+def receptor_cases(test: PerturbationDataset, candidates: pd.Index, seen: frozenset[str] = frozenset(),
+                   min_genes: int = MIN_GENES) -> tuple[list[RecoveryCase], dict[str, int]]:
+    """Held-out multi-target rows (cytokines and their receptor subunits) usable for target recovery.
+
+    Parameters
+    ----------
+    test
+        Held-out perturbations; their targets (every receptor subunit, ``+1``) are the positives.
+    candidates
+        The network's genes: targets outside it are dropped.
+    seen
+        Genes that training rows perturbed: dropped from the positives and left out of the negatives.
+    min_genes
+        Minimum number of measured response genes.
+
+    Returns
+    -------
+    cases
+        One :class:`RecoveryCase` per usable row.
+    excluded
+        Counts of rows left out: ``no_target_in_network``, ``every_target_seen`` (all in ``seen``), ``too_few_genes``.
+    """
+    cases, excluded = [], {"no_target_in_network": 0, "every_target_seen": 0, "too_few_genes": 0}
+    X = np.asarray(test.X)
+    for i in range(test.n_obs):
+        targets = {g for g, s in test.targets_of(i).items() if s != 0 and g in candidates}
+        positives = tuple(sorted(targets - seen))
+        if not targets:
+            excluded["no_target_in_network"] += 1
+        elif not positives:
+            excluded["every_target_seen"] += 1
+        elif np.isfinite(X[i]).sum() < min_genes:
+            excluded["too_few_genes"] += 1
+        else:
+            cases.append(RecoveryCase(observed_response(test, i), positives, frozenset(targets & seen)))
+    return cases, excluded
+
+
+def run_receptor_recovery(methods: Sequence[Method], test: PerturbationDataset, seen: frozenset[str], *,
+                          dataset: str, min_genes: int = MIN_GENES, n_boot: int = 1000,
+                          seed: int = 0) -> Tier2Result:
+    """Score receptor recovery of fitted methods on held-out cytokines (several true targets per case).
+
+    Two variants (``signature`` = ``<dataset>, <variant>``), both ``network_only`` rankings:
+    ``all_receptors`` (every receptor subunit of the cytokine in the network is a positive) and
+    ``unseen_receptors`` (only subunits that no training row perturbed; the seen ones are left out of the
+    negatives too, so a shared receptor ranked high costs nothing). Metrics as in :func:`run_tier2`, over
+    all positives of a case: AUROC, recall@k = share of its positives in the top k (one positive: hit or
+    miss, as on LINCS), ``direction_accuracy`` = share of its positives the method would activate.
+
+    Parameters
+    ----------
+    methods
+        Methods that rank targets, fitted on a training split without the test cytokines.
+    test
+        Held-out cytokines (targets = their receptor subunits).
+    seen
+        Genes perturbed by the methods' training rows (the ``unseen_receptors`` variant leaves them out).
+    dataset
+        Label written in the ``signature`` column, followed by the variant.
+    min_genes, n_boot, seed
+        As in :func:`run_tier2`.
+
+    Raises
+    ------
+    TwinCellError
+        If no held-out row has a receptor in the network.
+    """
+    candidates = pd.Index(methods[0].resources.network.genes)
+    tables, per, excluded = [], [], {}
+    for variant, known in RECEPTOR_VARIANTS.items():
+        cases, skipped = receptor_cases(test, candidates, seen if known else frozenset(), min_genes)
+        excluded.update({f"{variant}: {reason}": n for reason, n in skipped.items()})
+        if not cases:
+            if variant == "all_receptors":
+                raise TwinCellError(f"no held-out perturbation of {dataset} is usable for receptor recovery ({skipped})",
+                                    f"need perturbations with a target in the network and >= {min_genes} measured genes")
+            continue
+        rows = pd.DataFrame(_per_case_rows(methods, cases, variant))
+        per.append(rows)
+        tables.append(tier2_table(rows, dataset, n_boot, seed))
+    return Tier2Result(pd.concat(tables, ignore_index=True), pd.concat(per, ignore_index=True), excluded)
+
+
+
+def _per_case_rows(methods: Sequence[Method], cases: Sequence[RecoveryCase], variant: str,
+                   own_variant: str | None = None) -> list[dict]:
+    """Per method and case, the positives' metrics (:func:`_case`) under ``variant``; with ``own_variant`` each
+    method's own-transcript ranking (the method itself when it has none) follows as that variant."""
+    network = methods[0].resources.network
+    candidates = pd.Index(network.genes)
+    distance, distance_random = positive_distances(network, [case.positives for case in cases])
     per: list[dict] = []
     for method in track(methods, desc="tier 2 methods", total=len(methods)):
         own = method.own_transcript_variant()
-        for k, (sig, target) in enumerate(track(cases, desc=f"tier 2 {method.name}", total=len(cases))):
-            base = _case(method, sig, target, candidates, finite[k], distance_random[k])
-            per.append({"variant": VARIANTS[0], **base})
-            per.append({"variant": VARIANTS[1],
-                        **(base if own is None else _case(own, sig, target, candidates, finite[k], distance_random[k]))})
-    per_df = pd.DataFrame(per)
-    resample = np.random.default_rng(seed).integers(0, len(cases), size=(n_boot, len(cases)))
+        for k, case in enumerate(track(cases, desc=f"tier 2 {method.name}", total=len(cases))):
+            base = _case(method, case, candidates, distance[k], distance_random[k])
+            per.append({"variant": variant, **base})
+            if own_variant is not None:
+                per.append({"variant": own_variant,
+                            **(base if own is None else _case(own, case, candidates, distance[k], distance_random[k]))})
+    return per
+
+
+def tier2_table(per_case: pd.DataFrame, dataset: str, n_boot: int, seed: int) -> pd.DataFrame:
+    """Tidy tier-2 rows from per-case metrics: per variant and method, the mean (median rank: median) over
+    cases with a bootstrap interval over cases (``numpy.random.default_rng(seed)``, one draw per case count)."""
     metrics = ["auroc", *[f"recall_at_{k}" for k in TIER2_KS], "ndcg", "distance_top1", "distance_random"]
     rows = []
-    for (variant, name), group in per_df.groupby(["variant", "method"], sort=False):
+    for (variant, name), group in per_case.groupby(["variant", "method"], sort=False):
+        resample = np.random.default_rng(seed).integers(0, len(group), size=(n_boot, len(group)))
         directed = ["direction_accuracy"] if group["direction_accuracy"].notna().any() else []
         for metric in [*metrics, *directed, "median_rank"]:
             values = group["rank" if metric == "median_rank" else metric].to_numpy()
@@ -154,29 +316,33 @@ def run_tier2(methods: Sequence[Method], test: PerturbationDataset, *, dataset: 
             rows.append({"tier": 2, "method": name, "disease": "", "signature": f"{dataset}, {variant}",
                          "metric": metric, "value": float(stat(values)), "ci_low": percentile_ci(boot)[0],
                          "ci_high": percentile_ci(boot)[1]})
-    return Tier2Result(pd.DataFrame(rows), per_df, excluded)
+    return pd.DataFrame(rows)
 
 
-def _case(method: Method, sig: Signature, target: str, candidates: pd.Index, distance: np.ndarray,
+def _case(method: Method, case: RecoveryCase, candidates: pd.Index, distance: np.ndarray,
           distance_random: float) -> dict:
-    """One method's ranking of one held-out perturbation: the true target's metrics, the top pick's distance
-    and, for methods that give one, the direction for the true target (see :func:`reproducing_direction`)."""
-    scores = run_method(method, sig, candidates=candidates)
-    m = RankedPositives.from_scores(scores, [target]).metrics(TIER2_KS)
+    """One method's ranking of one held-out perturbation: its positives' metrics (means over positives; ``rank``
+    their median rank), the top pick's distance to the nearest positive and, for methods that give one, the mean
+    direction for the positives and the share of them it would activate (see :func:`reproducing_direction`)."""
+    scores = run_method(method, case.signature, candidates=candidates)
+    negatives = candidates.difference(case.ignored) if case.ignored else None
+    m = RankedPositives.from_scores(scores, case.positives, negatives).metrics(TIER2_KS)
     top = scores.to_numpy() == scores.max()
-    direction = reproducing_direction(method, sig, target) if method.gives_direction else np.nan
-    return {"method": method.name, "perturbation": sig.name, "target": target,
+    signs = (reproducing_direction(method, case.signature, case.positives) if method.gives_direction
+             else np.full(len(case.positives), np.nan))
+    return {"method": method.name, "perturbation": case.signature.name, "target": ";".join(case.positives),
             "rank": float(m.pop("median_rank")[0]), **{key: float(v[0]) for key, v in m.items()},
             "distance_top1": float(np.nanmean(distance[top])), "distance_random": distance_random,
-            "direction": direction, "direction_accuracy": np.nan if np.isnan(direction) else float(direction == 1)}
+            "direction": float(signs.mean()), "direction_accuracy": float((signs == 1).mean())
+            if method.gives_direction else np.nan}
 
 
-def reproducing_direction(method: Method, response: Signature, target: str) -> float:
-    """The method's direction for ``target`` when the desired change is the observed ``response`` itself.
+def reproducing_direction(method: Method, response: Signature, targets: Sequence[str]) -> np.ndarray:
+    """The method's direction for each of ``targets`` when the desired change is the observed ``response`` itself.
 
     :meth:`~twincell.bench.methods.Method.target_directions` answers "how to *reverse* this signature"
     (identify's desired change = ``-logFC``), so it is given ``-response``: reversing that is reproducing
-    the response. For an over-expression the right answer is +1 (activate the target).
+    the response. For an over-expression (or a cytokine, for its receptors) the right answer is +1 (activate).
 
     Parameters
     ----------
@@ -184,13 +350,14 @@ def reproducing_direction(method: Method, response: Signature, target: str) -> f
         A method with ``gives_direction``.
     response
         Observed response of one perturbation (log fold change or z-score per gene).
-    target
-        The perturbed gene.
+    targets
+        The perturbed genes (an over-expressed gene, a cytokine's receptor subunits).
 
     Returns
     -------
-    float
-        +1.0 activate, -1.0 inhibit, 0.0 when the method gives the target no direction (or does not list it).
+    np.ndarray
+        (len(targets),) +1.0 activate, -1.0 inhibit, 0.0 when the method gives a target no direction (or does not
+        list it).
     """
     directions = method.target_directions((-response.logfc).rename(response.name))
-    return float(np.sign(directions.get(target, 0.0)))
+    return np.sign([float(directions.get(t, 0.0)) for t in targets])
