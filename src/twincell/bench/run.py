@@ -44,7 +44,7 @@ from twincell.bench.tier3 import MEAN, Tier3Result, run_tier3
 from twincell.context import ContextRegistry
 from twincell.data.drugs import DrugTargets
 from twincell.data.perturbation import PerturbationDataset
-from twincell.data.splits import make_split
+from twincell.data.splits import Split, make_split
 from twincell.data.training_data import load_bundled
 from twincell.errors import TwinCellError
 from twincell.model import TwinCell, default_model
@@ -401,9 +401,7 @@ def _run_perturbation_tiers(tiers: Sequence[int], names: Sequence[str], network:
     split = make_split(data, "target", settings.test_fraction, seed)
     (train,), (test,) = split.apply([data])
     test = _subsample(test, settings.max_tier2_cases, seed)
-    cytokines = load_bundled(CYTOKINE_DATASET)
-    cytokine_split = make_split(cytokines, "perturbation", CYTOKINE_TEST_FRACTION, seed)
-    (cytokine_train,), (cytokine_test,) = cytokine_split.apply([cytokines])
+    cytokine_split, cytokine_train, cytokine_test = split_cytokines(seed)
     resources = Resources(network, drugs, seed, train_options=train_options,
                           training_exposure=perturbation_target_counts([train]),
                           held_out=frozenset(cytokine_split.held_out))
@@ -419,7 +417,7 @@ def _run_perturbation_tiers(tiers: Sequence[int], names: Sequence[str], network:
         seen = frozenset(perturbation_target_counts([train, cytokine_train]).index)
         t2c = run_receptor_recovery(rankers, cytokine_test, seen, dataset=CYTOKINE_LABEL, n_boot=settings.n_boot,
                                     seed=seed)
-        facts["tier 2 cytokines"] = _cytokine_facts(t2c, cytokine_split.held_out, cytokines.n_obs)
+        facts["tier 2 cytokines"] = _cytokine_facts(t2c, cytokine_split.held_out, len(cytokine_split.test_masks[0]))
         cases = pd.concat([t2.per_perturbation, t2c.per_perturbation], ignore_index=True)
         parts += [t2.table, t2c.table]
     if 1 in tiers:
@@ -428,6 +426,22 @@ def _run_perturbation_tiers(tiers: Sequence[int], names: Sequence[str], network:
         parts.append(run_tier1(forward, baseline, test, dataset=TIER2_LABEL,
                                n_boot=settings.n_boot, seed=seed))
     return parts, cases
+
+
+def split_cytokines(seed: int) -> tuple[Split, PerturbationDataset, PerturbationDataset]:
+    """Tier 2's cytokine split: a seeded :data:`CYTOKINE_TEST_FRACTION` of CytoSig's cytokines held out.
+
+    Returns
+    -------
+    split
+        The :func:`~twincell.data.splits.make_split` split by perturbation (``held_out`` = cytokine names).
+    train, test
+        The training cytokines and the held-out ones (one row per cytokine).
+    """
+    cytokines = load_bundled(CYTOKINE_DATASET)
+    split = make_split(cytokines, "perturbation", CYTOKINE_TEST_FRACTION, seed)
+    (train,), (test,) = split.apply([cytokines])
+    return split, train, test
 
 
 def _cytokine_facts(result: Tier2Result, held_out: Sequence[str], n_cytokines: int) -> str:

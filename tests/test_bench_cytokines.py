@@ -1,0 +1,152 @@
+"""TwinBench tier 2 on held-out cytokines: the split, what training sees, and multi-positive receptor recovery."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from twincell.bench import Resources, make_methods, run_benchmark
+from twincell.bench.baselines import Degree
+from twincell.bench.methods import METHODS, run_method
+from twincell.bench.run import CYTOKINE_LABEL, split_cytokines, summary_table
+from twincell.bench.tier2 import observed_response, run_receptor_recovery, run_tier2
+from twincell.data.drugs import DrugTargets
+from twincell.data.perturbation import PerturbationDataset
+from twincell.model.synthetic import synthetic_interactome
+
+PER_CASE = ["auroc", "recall_at_1", "recall_at_10", "recall_at_100", "ndcg", "rank", "distance_top1",
+            "distance_random", "direction", "direction_accuracy"]
+
+
+@pytest.fixture(scope="module")
+def net():
+    return synthetic_interactome(n_nodes=60, n_edges=200, seed=3)
+
+
+@pytest.fixture(scope="module")
+def resources(net):
+    """Synthetic resources: the synthetic network and a synthetic drug table over its first 30 genes."""
+    genes = list(net.genes[:30])
+    table = pd.DataFrame({"drug_id": range(len(genes)), "drug": [f"syn-{g}" for g in genes], "gene": genes,
+                          "sign": -1, "action_type": "INHIBITOR"})
+    return Resources(net, DrugTargets(table, pd.DataFrame({"drug_id": [0], "indication": ["i1"]})), seed=0)
+
+
+def _synthetic_perturbations(genes: list, targets: list[list[str]], X: np.ndarray) -> PerturbationDataset:
+    """Synthetic perturbation rows ``syn<i>`` whose targets are ``targets[i]`` (all ``+1``), response ``X[i]``."""
+    names = [f"syn{i}" for i in range(len(targets))]
+    obs = pd.DataFrame({"perturbation": names, "perturbation_type": "cytokine",
+                        "targets": [";".join(f"{g}:+1" for g in t) for t in targets], "context": "synthetic",
+                        "dose": np.nan, "dataset": "synthetic_cytokines"}, index=names)
+    adata = ad.AnnData(X.astype(np.float32), obs=obs, var=pd.DataFrame(index=pd.Index(genes, name="gene")))
+    adata.uns.update({"value_type": "log_fold_change", "rank_derived": False, "source": "synthetic_cytokines",
+                      "provenance": {"origin": "synthetic"}, "unmapped_genes": [], "unmatched_perturbations": []})
+    ds = PerturbationDataset(adata, validate=False)
+    ds.validate(check_genes=False)  # synthetic gene names are not HGNC symbols
+    return ds
+
+
+def test_cytokine_split_is_seeded_deterministic_and_disjoint():
+    split, train, test = split_cytokines(0)
+    again, _, _ = split_cytokines(0)
+    other, _, _ = split_cytokines(1)
+    train_names, test_names = set(train.obs["perturbation"]), set(test.obs["perturbation"])
+    assert split.held_out == again.held_out and split.held_out != other.held_out
+    assert test_names == set(split.held_out) and not train_names & test_names
+    n = train.n_obs + test.n_obs
+    assert len(train_names | test_names) == n and test.n_obs == round(n / 3)
+
+
+class _SyntheticSpy(Degree):
+    """Degree ranking that records the held-out perturbations its resources carry (test double, synthetic)."""
+
+    name = "synthetic_spy"
+    seen_held_out: list[frozenset[str]] = []
+
+    def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
+        _SyntheticSpy.seen_held_out.append(self.resources.held_out)
+        return super().rank_targets(signature, context)
+
+
+def _ablation_module():
+    """benchmarks/ablation_model.py, imported from its file (benchmarks/ is not a package)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "ablation_model.py"
+    spec = importlib.util.spec_from_file_location("ablation_model", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_held_out_cytokines_are_scored_and_never_reach_training():
+    split, _, _ = split_cytokines(0)
+    METHODS[_SyntheticSpy.name] = _SyntheticSpy
+    try:
+        res = run_benchmark((2,), [_SyntheticSpy.name], quick=True, seed=0)
+    finally:
+        del METHODS[_SyntheticSpy.name]
+    held = frozenset(split.held_out)
+    assert _SyntheticSpy.seen_held_out and all(h == held for h in _SyntheticSpy.seen_held_out)
+    cases = res.tier2_cases
+    cyto = cases[cases["variant"].isin(["all_receptors", "unseen_receptors"])]
+    assert {p.split("@")[0] for p in cyto["perturbation"]} == held
+    assert {p.split("@")[0] for p in cyto.loc[cyto["variant"] == "all_receptors", "perturbation"]} == held
+    assert {"T2-cyto auroc", "T2-cyto recall_at_10", "T2-cyto-unseen auroc"} <= set(summary_table(res.table).columns)
+    assert set(res.table["signature"]) >= {f"{CYTOKINE_LABEL}, all_receptors", f"{CYTOKINE_LABEL}, unseen_receptors"}
+    # what an ablation design trains on inside tiers 1-2: CytoSig without the held-out cytokines
+    training = _ablation_module().training_cytokines(held)
+    assert not held & set(training.obs["perturbation"]) and training.n_obs + len(held) == len(split.test_masks[0])
+
+
+def test_multi_positive_auroc_and_recall_equal_their_definitions_on_synthetic_cytokines(net, resources):
+    genes = list(net.genes)
+    rng = np.random.default_rng(0)
+    targets = [genes[0:3], genes[5:9], genes[20:22]]
+    X = rng.normal(size=(3, len(genes)))
+    data = _synthetic_perturbations(genes, targets, X)
+    seen = frozenset({genes[0], genes[5], genes[6]})
+    methods = make_methods(["de", "network_propagation"], resources)
+    res = run_receptor_recovery(methods, data, seen, dataset="synthetic_cytokines", n_boot=20, seed=0)
+    per = res.per_perturbation.set_index(["variant", "method", "perturbation"])
+    candidates = pd.Index(genes)
+    for method in methods:
+        for i, t in enumerate(targets):
+            scores = run_method(method, observed_response(data, i), candidates=candidates)
+            labels = scores.index.isin(t)
+            row = per.loc[("all_receptors", method.name, f"syn{i}@synthetic")]
+            assert row["auroc"] == pytest.approx(roc_auc_score(labels, scores))
+            if method.name == "de":  # |response| of every gene: continuous, no ties
+                top10 = scores.sort_values(ascending=False).index[:10]
+                assert row["recall_at_10"] == pytest.approx(np.isin(t, top10).mean())
+            # unseen receptors: the seen ones are neither positives nor negatives
+            keep = ~scores.index.isin(seen & set(t))
+            unseen = per.loc[("unseen_receptors", method.name, f"syn{i}@synthetic")]
+            assert unseen["auroc"] == pytest.approx(roc_auc_score(labels[keep], scores[keep]))
+            assert unseen["target"] == ";".join(sorted(set(t) - seen))
+
+
+def test_one_positive_receptor_recovery_equals_tier2_lincs_definitions(net, resources):
+    """With one target per row the multi-positive scoring gives tier 2's single-target values (LINCS unchanged)."""
+    genes = list(net.genes)
+    rng = np.random.default_rng(1)
+    pert = genes[:8]
+    X = rng.normal(scale=0.3, size=(len(pert), len(genes)))
+    X[np.arange(8), np.arange(8)] = 4.0
+    data = _synthetic_perturbations(genes, [[g] for g in pert], X)
+    methods = make_methods(["de", "network_propagation", "twincell_prior"], resources)
+    single = run_tier2(methods, data, dataset="synthetic", n_boot=20, seed=0)
+    multi = run_receptor_recovery(methods, data, frozenset(), dataset="synthetic", n_boot=20, seed=0)
+    a = single.per_perturbation[single.per_perturbation["variant"] == "network_only"].reset_index(drop=True)
+    b = multi.per_perturbation[multi.per_perturbation["variant"] == "all_receptors"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(a[PER_CASE], b[PER_CASE])
+    assert (a["recall_at_10"] == (a["rank"] <= 10)).all()
+    ta = single.table[single.table["signature"] == "synthetic, network_only"].drop(columns="signature")
+    tb = multi.table[multi.table["signature"] == "synthetic, all_receptors"].drop(columns="signature")
+    pd.testing.assert_frame_equal(ta.reset_index(drop=True), tb.reset_index(drop=True))
