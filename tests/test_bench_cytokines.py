@@ -6,7 +6,6 @@ import importlib.util
 import sys
 from pathlib import Path
 
-import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,38 +16,24 @@ from twincell.bench.baselines import Degree
 from twincell.bench.methods import METHODS, run_method
 from twincell.bench.run import CYTOKINE_LABEL, split_cytokines, summary_table
 from twincell.bench.tier2 import observed_response, run_receptor_recovery, run_tier2
-from twincell.data.drugs import DrugTargets
 from twincell.data.perturbation import PerturbationDataset
-from twincell.model.synthetic import synthetic_interactome
+from test_bench_tiers import _overexpression_dataset, drugs, net  # noqa: F401  (synthetic fixtures)
 
 PER_CASE = ["auroc", "recall_at_1", "recall_at_10", "recall_at_100", "ndcg", "rank", "distance_top1",
             "distance_random", "direction", "direction_accuracy"]
 
 
 @pytest.fixture(scope="module")
-def net():
-    return synthetic_interactome(n_nodes=60, n_edges=200, seed=3)
-
-
-@pytest.fixture(scope="module")
-def resources(net):
-    """Synthetic resources: the synthetic network and a synthetic drug table over its first 30 genes."""
-    genes = list(net.genes[:30])
-    table = pd.DataFrame({"drug_id": range(len(genes)), "drug": [f"syn-{g}" for g in genes], "gene": genes,
-                          "sign": -1, "action_type": "INHIBITOR"})
-    return Resources(net, DrugTargets(table, pd.DataFrame({"drug_id": [0], "indication": ["i1"]})), seed=0)
+def resources(net, drugs):
+    """Resources over test_bench_tiers' synthetic network and synthetic drug table."""
+    return Resources(net, drugs, seed=0)
 
 
 def _synthetic_perturbations(genes: list, targets: list[list[str]], X: np.ndarray) -> PerturbationDataset:
-    """Synthetic perturbation rows ``syn<i>`` whose targets are ``targets[i]`` (all ``+1``), response ``X[i]``."""
-    names = [f"syn{i}" for i in range(len(targets))]
-    obs = pd.DataFrame({"perturbation": names, "perturbation_type": "cytokine",
-                        "targets": [";".join(f"{g}:+1" for g in t) for t in targets], "context": "synthetic",
-                        "dose": np.nan, "dataset": "synthetic_cytokines"}, index=names)
-    adata = ad.AnnData(X.astype(np.float32), obs=obs, var=pd.DataFrame(index=pd.Index(genes, name="gene")))
-    adata.uns.update({"value_type": "log_fold_change", "rank_derived": False, "source": "synthetic_cytokines",
-                      "provenance": {"origin": "synthetic"}, "unmapped_genes": [], "unmatched_perturbations": []})
-    ds = PerturbationDataset(adata, validate=False)
+    """Synthetic cytokine rows ``syn<i>`` whose targets are ``targets[i]`` (all ``+1``), response ``X[i]``."""
+    ds = _overexpression_dataset(genes, [f"syn{i}" for i in range(len(targets))], X)
+    ds.adata.obs["targets"] = [";".join(f"{g}:+1" for g in t) for t in targets]
+    ds.adata.obs["perturbation_type"] = "cytokine"
     ds.validate(check_genes=False)  # synthetic gene names are not HGNC symbols
     return ds
 
