@@ -68,6 +68,10 @@ CYTOKINE_LABEL = f"{CYTOKINE_DATASET} (held-out cytokines)"
 PREFIX = {(1, TIER1_CONTEXT_LABEL): "T1-context", (1, TIER2_LABEL): "T1-perturbation",
           (2, f"{TIER2_LABEL}, {VARIANTS[0]}"): "T2", (2, f"{TIER2_LABEL}, {VARIANTS[1]}"): "T2-own",
           **{(2, f"{CYTOKINE_LABEL}, {v}"): p for v, p in zip(RECEPTOR_VARIANTS, ("T2-cyto", "T2-cyto-unseen"))}}
+#: The summary's blocks, one table each in the CLI: title -> the column prefixes it holds.
+SUMMARY_BLOCKS: dict[str, tuple[str, ...]] = {
+    "T1": ("T1-context", "T1-perturbation"), "T2, LINCS over-expression": ("T2", "T2-own"),
+    "T2, held-out cytokines": ("T2-cyto", "T2-cyto-unseen"), "T3": ("T3",)}
 #: Metrics shown in the method x metric summary, per tier.
 SUMMARY_METRICS: dict[int, tuple[str, ...]] = {
     1: ("pearson_top20", "l2_ratio"),

@@ -37,7 +37,7 @@ def bench(
     """Benchmark TwinCell and its baselines on three tiers; write a tidy CSV and a report."""
     from twincell.bench import list_methods as registered
     from twincell.bench import run_benchmark, write_report
-    from twincell.bench.run import SKILL_HEADERS, parse_seeds
+    from twincell.bench.run import SKILL_HEADERS, SUMMARY_BLOCKS, parse_seeds
 
     if list_methods:
         print_table(registered(), title="TwinBench methods")
@@ -55,10 +55,10 @@ def bench(
                            bundled=not no_bundled, model=loaded)
     files = write_report(result, out)
     summary = result.summary()
-    for tier in ("T1", "T2", "T3"):
-        block = summary[[c for c in summary.columns if c.startswith(tier)]].dropna(how="all")
+    for title, prefixes in SUMMARY_BLOCKS.items():
+        block = summary[[c for c in summary.columns if c.split(" ")[0] in prefixes]].dropna(how="all")
         if not block.empty:
-            print_table(block.reset_index(), title=f"TwinBench {tier} (method x metric)")
+            print_table(block.reset_index(), title=f"TwinBench {title} (method x metric)")
     if seed_list is not None and len(seed_list) > 1:
         print_table(result.seeds(), title="TwinBench T1-T2 over seeds (the tables above show the mean)")
     skill = result.skill()
