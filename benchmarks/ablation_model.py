@@ -48,6 +48,7 @@ from twincell.bench import run_benchmark
 from twincell.bench.learned import TwinCellMethod
 from twincell.bench.methods import METHODS, Method
 from twincell.bench.run import PREFIX, skill_table, summary_table
+from twincell.bench.tier2 import STRATA
 from twincell.context import ContextRegistry
 from twincell.data.perturbation import PerturbationDataset
 from twincell.data.training_data import load_bundled, load_default_training_data
@@ -122,6 +123,9 @@ DESIGNS = {d.name: d for d in (
     Design("shared_inverse_tuned", SHARED_CHOSEN, {"causal_shrinkage": True, **SHARED_INVERSE_FIT}, cytosig=True,
            note="chosen + shared edge model + inverse loss (lambda, tau chosen for the shared edge model)"),
 )}
+#: Tier-2 metrics by target class shown per design: tidy metric name -> column suffix (e.g. ``T2 auroc non-TF``).
+STRATUM_COLUMNS = {f"{metric}_{stratum}": f"{metric} {label}" for stratum, label in zip(STRATA, ("TF", "non-TF"))
+                   for metric in ("auroc", "recall_at_10")}
 #: Models trained by the designs inside tiers 1-2 (cleared per design): see :func:`fit_summary`.
 FITTED: list[TwinCell] = []
 
@@ -197,6 +201,9 @@ def tier_rows(name: str, table: pd.DataFrame) -> dict[str, float]:
     for _, r in t2.iterrows():  # the interval that decides "not worse beyond its CI"
         label = PREFIX.get((2, r["signature"]), "T2")
         row[f"{label} auroc CI"] = f"{r['ci_low']:.3f}-{r['ci_high']:.3f}"
+    strata = table[(table["tier"] == 2) & (table["method"] == name) & table["metric"].isin(STRATUM_COLUMNS)]
+    for _, r in strata.iterrows():
+        row[f"{PREFIX.get((2, r['signature']), 'T2')} {STRATUM_COLUMNS[r['metric']]}"] = r["value"]
     if (table["tier"] == 3).any():
         skill = skill_table(table)
         row.update({f"T3 {k}": v for k, v in (skill.loc[name] if name in skill.index else {}).items()})

@@ -17,6 +17,13 @@ the same either way. A drug-free ground truth for the sign conventions of tier 3
 ``direction_accuracy``. Methods without a direction get no such rows.
 Means over perturbations; confidence intervals from a bootstrap over perturbations.
 
+By target class: each perturbation's ``target_class`` (``tf``, ``receptor``, ``ligand`` or ``other``, from
+:func:`twincell.model.features.node_class_index`) is in the per-perturbation table, and the metrics of
+:data:`STRATUM_METRICS` are also reported over the TF targets and over the other targets, as
+``<metric>_tf`` and ``<metric>_non_tf`` (e.g. ``auroc_non_tf``), each with its own bootstrap over the
+stratum's perturbations. A TF sits one readout hop from the transcripts, so any propagation finds it more
+easily than a receptor or kinase; drug targets are mostly not TFs. A stratum without perturbations has no row.
+
 Two variants, both reported (``signature`` = ``<dataset>, <variant>``):
 
 * ``network_only``: every method as it ranks drug targets; for TwinCell that is the drug operator,
@@ -51,6 +58,7 @@ from twincell.bench.metrics import RankedPositives, percentile_ci
 from twincell.data.perturbation import PerturbationDataset
 from twincell.data.signatures import Signature
 from twincell.errors import TwinCellError
+from twincell.model.features import NODE_CLASS_NAMES, node_class_index, node_classes
 from twincell.network import Interactome
 
 TIER2_KS: tuple[int, ...] = (1, 10, 100)
@@ -58,6 +66,10 @@ MIN_GENES = 10
 VARIANTS: tuple[str, ...] = ("network_only", "with_own_transcript")
 #: Variants of :func:`run_receptor_recovery` -> whether receptors perturbed in training are left out.
 RECEPTOR_VARIANTS: dict[str, bool] = {"all_receptors": False, "unseen_receptors": True}
+#: Metrics also reported per target stratum, as ``<metric>_<stratum>`` (see the module docstring).
+STRATUM_METRICS: tuple[str, ...] = ("auroc", "recall_at_10", "median_rank", "direction_accuracy")
+#: Target strata: TF targets (``target_class == "tf"``) and all others.
+STRATA: tuple[str, ...] = ("tf", "non_tf")
 
 
 @dataclass
@@ -68,10 +80,12 @@ class Tier2Result:
     ----------
     table
         Tidy metrics: ``tier, method, disease, signature, metric, value, ci_low, ci_high`` (``signature`` =
-        dataset name, ``disease`` empty).
+        dataset name, ``disease`` empty); ``metric`` includes the per-stratum ``<metric>_tf`` and
+        ``<metric>_non_tf`` of :data:`STRATUM_METRICS`.
     per_perturbation
-        ``variant, method, perturbation, target, rank, auroc, ..., distance_top1, distance_random, direction,
-        direction_accuracy``: ``direction`` is the method's direction (+1 activate, -1 inhibit, 0 none) for the
+        ``variant, method, perturbation, target, target_class, rank, auroc, ..., distance_top1, distance_random,
+        direction, direction_accuracy``: ``target_class`` is the target's node class (``tf``, ``receptor``,
+        ``ligand``, ``other``; :func:`target_classes`), ``direction`` is the method's direction (+1 activate, -1 inhibit, 0 none) for the
         true target with the observed response as the desired change, ``direction_accuracy`` 1.0 when it is
         +1 and 0.0 otherwise; both NaN for methods without a direction.
     n_excluded
@@ -194,7 +208,39 @@ def run_tier2(methods: Sequence[Method], test: PerturbationDataset, *, dataset: 
                             f"tier 2 needs perturbations with one known target in the network and >= {min_genes} measured genes")
     sets = [RecoveryCase(sig, (target,)) for sig, target in cases]
     per_df = pd.DataFrame(_per_case_rows(methods, sets, VARIANTS[0], own_variant=VARIANTS[1]))
-    return Tier2Result(tier2_table(per_df, dataset, n_boot, seed), per_df, excluded)
+    targets = [t for _, t in cases]
+    class_of = dict(zip(targets, target_classes(network, targets)))
+    per_df.insert(per_df.columns.get_loc("target") + 1, "target_class", per_df["target"].map(class_of))
+    table = pd.concat([tier2_table(per_df, dataset, n_boot, seed), stratum_table(per_df, dataset, n_boot, seed)],
+                      ignore_index=True)
+    return Tier2Result(table, per_df, excluded)
+
+
+def target_classes(network: Interactome, targets: Sequence[str]) -> np.ndarray:
+    """Node class of each target gene, (T,) strings of :data:`~twincell.model.features.NODE_CLASS_NAMES`.
+
+    ``tf`` (a CollecTRI regulator), ``receptor``, ``ligand`` (LIANA consensus subunits) or ``other``; a gene
+    in several classes takes the first of ``tf``, ``receptor``, ``ligand``
+    (:func:`~twincell.model.features.node_class_index`).
+    """
+    index = node_class_index(node_classes(network))[network.node_index(targets)]
+    return np.asarray(NODE_CLASS_NAMES, dtype=object)[index]
+
+
+def stratum_table(per_case: pd.DataFrame, dataset: str, n_boot: int, seed: int) -> pd.DataFrame:
+    """Tidy rows of :data:`STRATUM_METRICS` over the TF targets (``<metric>_tf``) and the others (``<metric>_non_tf``).
+
+    ``per_case`` needs a ``target_class`` column; each stratum is scored as :func:`tier2_table` scores all
+    cases (its own bootstrap over the stratum's cases). A stratum without cases has no row.
+    """
+    is_tf = per_case["target_class"] == "tf"
+    parts = []
+    for stratum, members in zip(STRATA, (is_tf, ~is_tf)):
+        if members.any():
+            rows = tier2_table(per_case[members], dataset, n_boot, seed)
+            rows = rows[rows["metric"].isin(STRATUM_METRICS)]
+            parts.append(rows.assign(metric=rows["metric"] + f"_{stratum}"))
+    return pd.concat(parts, ignore_index=True)
 
 
 def receptor_cases(test: PerturbationDataset, candidates: pd.Index, seen: frozenset[str] = frozenset(),
