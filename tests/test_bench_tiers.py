@@ -374,3 +374,47 @@ def test_skill_table_has_one_row_per_method(tier3):
     assert list(skill.index) == ["de", "degree", "random"] and list(skill.columns) == list(SKILL_METRICS)
     assert skill.loc["degree", "signature_gain_druggable"] == 0 and skill["direction_accuracy"].isna().all()
     assert skill["direction_balanced_accuracy"].isna().all() and "direction_balanced_accuracy" in SKILL_METRICS
+
+
+def test_tier2_by_target_class_equals_the_metrics_of_each_subset(net, drugs):
+    """Synthetic over-expression of 12 genes, 6 of them TFs of the synthetic network (sources of its tf layer): the
+    per-class rows are the all-target metrics recomputed by hand on each subset of the per-perturbation table."""
+    data = _synthetic_overexpression(net, np.random.default_rng(1))
+    methods = make_methods(["de", "twincell_prior"], Resources(net, drugs, seed=0))
+    res = run_tier2(methods, data, dataset="synthetic_oe", n_boot=50, seed=0)
+    cases = res.per_perturbation
+    tfs = set(net.edges.loc[net.layer_mask("tf"), "source"])
+    assert (cases["target_class"] == "tf").equals(cases["target"].isin(tfs))
+    assert 0 < cases["target"].isin(tfs).sum() < len(cases)
+    table = res.table.set_index(["signature", "method", "metric"])
+    for (variant, method), group in cases.groupby(["variant", "method"]):
+        sig = f"synthetic_oe, {variant}"
+        for stratum, subset in (("tf", group[group["target_class"] == "tf"]), ("non_tf", group[group["target_class"] != "tf"])):
+            expected = {"auroc": subset["auroc"].mean(), "recall_at_10": subset["recall_at_10"].mean(),
+                        "median_rank": subset["rank"].median()}
+            if method == "twincell_prior":
+                expected["direction_accuracy"] = subset["direction_accuracy"].mean()
+            for metric, value in expected.items():
+                row = table.loc[(sig, method, f"{metric}_{stratum}")]
+                assert row["value"] == pytest.approx(value)
+                assert row["ci_low"] <= row["value"] <= row["ci_high"]
+        assert table.loc[(sig, method, "auroc"), "value"] == pytest.approx(group["auroc"].mean())
+    assert ("synthetic_oe, network_only", "de", "direction_accuracy_tf") not in table.index
+    # the two subsets score differently, so swapped or unsplit strata would fail the comparisons above
+    prior = cases[(cases["method"] == "twincell_prior") & (cases["variant"] == "network_only")]
+    assert prior.groupby(prior["target_class"] == "tf")["auroc"].mean().nunique() == 2
+
+
+def test_tier2_without_tf_targets_has_no_tf_rows(net, drugs):
+    """Synthetic over-expression of non-TF genes only: the empty TF stratum gives no row, not a crash."""
+    tfs = set(net.edges.loc[net.layer_mask("tf"), "source"])
+    genes = list(net.genes)
+    pert = [g for g in genes if g not in tfs][:8]
+    X = np.random.default_rng(2).normal(scale=0.3, size=(len(pert), len(genes)))
+    res = run_tier2(make_methods(["de"], Resources(net, drugs, seed=0)), _overexpression_dataset(genes, pert, X),
+                    dataset="synthetic_oe", n_boot=20, seed=0)
+    metrics = set(res.table["metric"])
+    assert not any(m.endswith("_tf") and not m.endswith("_non_tf") for m in metrics)
+    get = res.table.set_index(["signature", "method", "metric"])["value"]
+    assert get["synthetic_oe, network_only", "de", "auroc_non_tf"] == get["synthetic_oe, network_only", "de", "auroc"]
+    assert set(res.per_perturbation["target_class"]) <= {"receptor", "ligand", "other"}
