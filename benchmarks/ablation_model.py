@@ -210,6 +210,13 @@ def tier_rows(name: str, table: pd.DataFrame) -> dict[str, float]:
     return row
 
 
+def case_counts(cases: pd.DataFrame) -> dict[str, int]:
+    """Tier 2's held-out perturbations by target stratum (``T2 TF targets``, ``T2 non-TF targets``) from its cases."""
+    one = cases.drop_duplicates("perturbation")
+    tf = int((one["target_class"] == "tf").sum())
+    return {"T2 TF targets": tf, "T2 non-TF targets": len(one) - tf}
+
+
 def run_design(design: Design, args, network: Interactome) -> dict:
     """Tiers 1-2 with the design trained inside, then (unless ``--tiers12-only``) its default model and tier 3."""
     t0 = time.monotonic()
@@ -219,7 +226,8 @@ def run_design(design: Design, args, network: Interactome) -> dict:
     t_bench12 = time.monotonic() - t0
     fits = {k: v for m in FITTED for k, v in fit_summary(m, f"fit on {m.datasets[0].name}").items()}
     if args.tiers12_only:
-        row = {"design": design.name, "seed": args.seed, **tier_rows("twincell", t12.table), **fits,
+        row = {"design": design.name, "seed": args.seed, **tier_rows("twincell", t12.table),
+               **case_counts(t12.tier2_cases), **fits,
                "bench_s": round(t_bench12), "note": design.note}
         print(pd.Series(row).to_string(), flush=True)
         return row
@@ -231,7 +239,8 @@ def run_design(design: Design, args, network: Interactome) -> dict:
     t_train = time.monotonic() - t0
     t0 = time.monotonic()
     t3 = run_benchmark((3,), ["twincell"], quick=args.quick, seed=args.seed, network=network, model=model)
-    row = {"design": design.name, **tier_rows("twincell", t12.table), **tier_rows("twincell", t3.table), **fits,
+    row = {"design": design.name, **tier_rows("twincell", t12.table), **case_counts(t12.tier2_cases),
+           **tier_rows("twincell", t3.table), **fits,
            **fit_summary(model, "default model"),
            "alpha (default model)": " ".join(f"{k.split('_')[-1]}={v:.2f}" for k, v in
                                              model.metadata.get("causal_shrinkage", {}).items()),

@@ -1,8 +1,8 @@
 """Tier 2 by target class over seeds: each design against ``chosen``, on all, TF and non-TF targets (issue 12).
 
 Reads the ``ablation.csv`` files written by ``benchmarks/ablation_model.py --tiers12-only --seed S`` (one per
-seed, any number of designs each) and prints one row per design: the mean over seeds of the tier-2 AUROC and
-recall@10 on all held-out targets, on the TF targets (CollecTRI regulators) and on the others; the paired
+seed, any number of designs each) and prints one row per design: the mean number of held-out TF and non-TF
+targets per seed, the mean over seeds of the tier-2 AUROC and recall@10 on all held-out targets, on the TF targets (CollecTRI regulators) and on the others; the paired
 mean gain over ``chosen`` (same seed) of the all-target and non-TF AUROC, the number of seeds on which it is
 positive, and a two-sided Wilcoxon signed-rank p over the seeds; and the verdict of the rule the lead fixed
 before any stratified number was seen:
@@ -36,7 +36,7 @@ def read_seeds(paths: list[Path]) -> pd.DataFrame:
     """Rows of every ``ablation.csv`` (design x seed); a (design, seed) seen twice keeps its last file's row."""
     frames = [pd.read_csv(p) for p in paths]
     table = pd.concat(frames, ignore_index=True)
-    missing = {"design", "seed", "T2 auroc non-TF"} - set(table.columns)
+    missing = {"design", "seed", "T2 auroc non-TF", "T2 TF targets"} - set(table.columns)
     if missing:
         raise SystemExit(f"missing columns {sorted(missing)}: run ablation_model.py --tiers12-only --seed S with this "
                          "release (it writes the tier-2 columns by target class)")
@@ -64,7 +64,8 @@ def class_table(table: pd.DataFrame, prefix: str = "T2") -> pd.DataFrame:
         raise SystemExit(f"no '{BASE}' rows: the gains are paired against it (add it to --designs)")
     rows = []
     for design, group in table.groupby("design", sort=False):
-        row = {"design": design, "seeds": len(group)}
+        row = {"design": design, "seeds": len(group), "targets TF": group["T2 TF targets"].mean(),
+               "targets non-TF": group["T2 non-TF targets"].mean()}
         for suffix, label in STRATA:
             row[f"auroc {label}"] = group[f"{prefix} auroc{suffix}"].mean()
         for suffix, label in STRATA:
