@@ -2,10 +2,10 @@
 
 Reads the ``ablation.csv`` files written by ``benchmarks/ablation_model.py --tiers12-only --seed S`` (one per
 seed, any number of designs each) and prints one row per design: the mean number of held-out TF and non-TF
-targets per seed, the mean over seeds of the tier-2 AUROC and recall@10 on all held-out targets, on the TF targets (CollecTRI regulators) and on the others; the paired
-mean gain over ``chosen`` (same seed) of the all-target and non-TF AUROC, the number of seeds on which it is
-positive, and a two-sided Wilcoxon signed-rank p over the seeds; and the verdict of the rule the lead fixed
-before any stratified number was seen:
+targets per seed; the mean over seeds of the tier-2 AUROC and recall@10 on all held-out targets, on the TF
+targets (CollecTRI regulators) and on the others; the paired mean gain over ``chosen`` (same seed) of the
+all-target and non-TF AUROC, the number of seeds on which it is positive, and a two-sided Wilcoxon
+signed-rank p over the seeds; and the verdict of the rule the lead fixed before any stratified number was seen:
 
     a design passes tier 2 for drug targets when its paired mean non-TF T2 AUROC gain over chosen is
     >= +0.01 with p < 0.1 AND its all-target T2 AUROC is not lower by more than 0.01.
