@@ -48,7 +48,7 @@ from twincell.bench import run_benchmark
 from twincell.bench.learned import TwinCellMethod
 from twincell.bench.methods import METHODS, Method
 from twincell.bench.run import PREFIX, skill_table, summary_table
-from twincell.bench.tier2 import STRATA
+from twincell.bench.tier2 import STRATA, VARIANTS
 from twincell.context import ContextRegistry
 from twincell.data.perturbation import PerturbationDataset
 from twincell.data.training_data import load_bundled, load_default_training_data
@@ -211,8 +211,8 @@ def tier_rows(name: str, table: pd.DataFrame) -> dict[str, float]:
 
 
 def case_counts(cases: pd.DataFrame) -> dict[str, int]:
-    """Tier 2's held-out perturbations by target stratum (``T2 TF targets``, ``T2 non-TF targets``) from its cases."""
-    one = cases.drop_duplicates("perturbation")
+    """Tier 2's held-out LINCS perturbations by target stratum (``T2 TF targets``, ``T2 non-TF targets``)."""
+    one = cases[cases["variant"] == VARIANTS[0]].drop_duplicates("perturbation")
     tf = int((one["target_class"] == "tf").sum())
     return {"T2 TF targets": tf, "T2 non-TF targets": len(one) - tf}
 
