@@ -17,7 +17,7 @@ the same either way. A drug-free ground truth for the sign conventions of tier 3
 ``direction_accuracy``. Methods without a direction get no such rows.
 Means over perturbations; confidence intervals from a bootstrap over perturbations.
 
-By target class: each perturbation's ``target_class`` (``tf``, ``receptor``, ``ligand`` or ``other``, from
+By target class (:func:`run_tier2`, one target per case): each perturbation's ``target_class`` (``tf``, ``receptor``, ``ligand`` or ``other``, from
 :func:`twincell.model.features.node_class_index`) is in the per-perturbation table, and the metrics of
 :data:`STRATUM_METRICS` are also reported over the TF targets and over the other targets, as
 ``<metric>_tf`` and ``<metric>_non_tf`` (e.g. ``auroc_non_tf``), each with its own bootstrap over the
@@ -81,13 +81,14 @@ class Tier2Result:
     table
         Tidy metrics: ``tier, method, disease, signature, metric, value, ci_low, ci_high`` (``signature`` =
         dataset name, ``disease`` empty); ``metric`` includes the per-stratum ``<metric>_tf`` and
-        ``<metric>_non_tf`` of :data:`STRATUM_METRICS`.
+        ``<metric>_non_tf`` of :data:`STRATUM_METRICS` (:func:`run_tier2` only).
     per_perturbation
         ``variant, method, perturbation, target, target_class, rank, auroc, ..., distance_top1, distance_random,
         direction, direction_accuracy``: ``target_class`` is the target's node class (``tf``, ``receptor``,
-        ``ligand``, ``other``; :func:`target_classes`), ``direction`` is the method's direction (+1 activate, -1 inhibit, 0 none) for the
-        true target with the observed response as the desired change, ``direction_accuracy`` 1.0 when it is
-        +1 and 0.0 otherwise; both NaN for methods without a direction.
+        ``ligand``, ``other``; :func:`target_classes`; :func:`run_tier2` only), ``direction`` is the method's
+        direction (+1 activate, -1 inhibit, 0 none) for the true target with the observed response as the
+        desired change, ``direction_accuracy`` 1.0 when it is +1 and 0.0 otherwise; both NaN for methods
+        without a direction.
     n_excluded
         Held-out rows left out, by reason.
     """
