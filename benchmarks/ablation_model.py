@@ -102,6 +102,8 @@ DESIGNS = {d.name: d for d in (
     Design("all", ALL, CAUSAL_FIT, cytosig=True, note="every change above"),
     Design("chosen", CHOSEN, {"causal_shrinkage": True}, cytosig=True,
            note="today's default: cascade + modulating gates + CytoSig + causal shrinkage (rounds 1-2: no shrinkage)"),
+    Design("chosen_without_cytosig", CHOSEN, {"causal_shrinkage": True},
+           note="chosen without CytoSig in training: what the cytokines teach, on tier 2's held-out cytokines"),
     Design("sign_prior", {**CHOSEN, "sign_prior": True}, cytosig=True,
            note="chosen + unsigned edges start at (and are pulled to) the mean known sign"),
     Design("causal_shrinkage", CHOSEN, {"causal_shrinkage": True}, cytosig=True,

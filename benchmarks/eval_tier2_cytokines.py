@@ -105,8 +105,9 @@ def main() -> None:
         print(f"\nrule (registered before the numbers): passes when the paired mean {CYTO} auroc gain >= "
               f"+{MIN_GAIN} with p < {MAX_P} and the LINCS T2 auroc is not lower by more than {MAX_LINCS_LOSS}; "
               f"'passes ({CYTO_UNSEEN})' applies the same rule to the unseen receptors, for information only")
+        controls = control_table(runs)
         print("\ncontrols (means over seeds)")
-        print(control_table(runs).to_string())
+        print(controls.to_string() if len(controls) else "none in these runs (run ablation_model.py without --no-controls)")
 
 
 if __name__ == "__main__":
