@@ -207,8 +207,8 @@ def run_tier2(methods: Sequence[Method], test: PerturbationDataset, *, dataset: 
     if not cases:
         raise TwinCellError(f"no held-out perturbation of {dataset} is usable for target recovery ({excluded})",
                             f"tier 2 needs perturbations with one known target in the network and >= {min_genes} measured genes")
-    sets = [RecoveryCase(sig, (target,)) for sig, target in cases]
-    per_df = pd.DataFrame(_per_case_rows(methods, sets, VARIANTS[0], own_variant=VARIANTS[1]))
+    views = [[(VARIANTS[0], RecoveryCase(sig, (target,)))] for sig, target in cases]
+    per_df = pd.DataFrame(_per_case_rows(methods, views, own_variant=VARIANTS[1]))
     targets = [t for _, t in cases]
     class_of = dict(zip(targets, target_classes(network, targets)))
     per_df.insert(per_df.columns.get_loc("target") + 1, "target_class", per_df["target"].map(class_of))
@@ -245,8 +245,9 @@ def stratum_table(per_case: pd.DataFrame, dataset: str, n_boot: int, seed: int) 
 
 
 def receptor_cases(test: PerturbationDataset, candidates: pd.Index, seen: frozenset[str] = frozenset(),
-                   min_genes: int = MIN_GENES) -> tuple[list[RecoveryCase], dict[str, int]]:
-    """Held-out multi-target rows (cytokines and their receptor subunits) usable for target recovery.
+                   min_genes: int = MIN_GENES) -> tuple[list[list[tuple[str, RecoveryCase]]], dict[str, int]]:
+    """Held-out multi-target rows (cytokines and their receptor subunits) usable for target recovery, as the
+    :data:`RECEPTOR_VARIANTS` views of each row.
 
     Parameters
     ----------
@@ -255,31 +256,40 @@ def receptor_cases(test: PerturbationDataset, candidates: pd.Index, seen: frozen
     candidates
         The network's genes: targets outside it are dropped.
     seen
-        Genes that training rows perturbed: dropped from the positives and left out of the negatives.
+        Genes that training rows perturbed: the ``unseen_receptors`` view drops them from the positives and
+        leaves them out of the negatives.
     min_genes
         Minimum number of measured response genes.
 
     Returns
     -------
-    cases
-        One :class:`RecoveryCase` per usable row.
+    views
+        Per usable row, its ``(variant, RecoveryCase)`` views sharing one observed response: ``all_receptors``,
+        then ``unseen_receptors`` unless every target of the row is in ``seen``.
     excluded
-        Counts of rows left out: ``no_target_in_network``, ``every_target_seen`` (all in ``seen``), ``too_few_genes``.
+        Rows left out, as ``"<variant>: <reason>"`` -> count; reasons ``no_target_in_network``,
+        ``every_target_seen`` (all in ``seen``), ``too_few_genes``.
     """
-    cases, excluded = [], {"no_target_in_network": 0, "every_target_seen": 0, "too_few_genes": 0}
+    views: list[list[tuple[str, RecoveryCase]]] = []
+    excluded = {f"{variant}: {reason}": 0 for variant in RECEPTOR_VARIANTS
+                for reason in ("no_target_in_network", "every_target_seen", "too_few_genes")}
     X = np.asarray(test.X)
     for i in range(test.n_obs):
         targets = {g for g, s in test.targets_of(i).items() if s != 0 and g in candidates}
-        positives = tuple(sorted(targets - seen))
-        if not targets:
-            excluded["no_target_in_network"] += 1
-        elif not positives:
-            excluded["every_target_seen"] += 1
-        elif np.isfinite(X[i]).sum() < min_genes:
-            excluded["too_few_genes"] += 1
-        else:
-            cases.append(RecoveryCase(observed_response(test, i), positives, frozenset(targets & seen)))
-    return cases, excluded
+        few = np.isfinite(X[i]).sum() < min_genes
+        row = []
+        for variant, known in RECEPTOR_VARIANTS.items():
+            left_out = targets & seen if known else set()
+            reason = ("no_target_in_network" if not targets else "every_target_seen" if not targets - left_out
+                      else "too_few_genes" if few else None)
+            if reason is None:
+                row.append((variant, tuple(sorted(targets - left_out)), frozenset(left_out)))
+            else:
+                excluded[f"{variant}: {reason}"] += 1
+        if row:
+            response = observed_response(test, i)
+            views.append([(variant, RecoveryCase(response, positives, ignored)) for variant, positives, ignored in row])
+    return views, excluded
 
 
 def run_receptor_recovery(methods: Sequence[Method], test: PerturbationDataset, seen: frozenset[str], *,
@@ -312,39 +322,36 @@ def run_receptor_recovery(methods: Sequence[Method], test: PerturbationDataset, 
     TwinCellError
         If no held-out row has a receptor in the network.
     """
-    candidates = pd.Index(methods[0].resources.network.genes)
-    tables, per, excluded = [], [], {}
-    for variant, known in RECEPTOR_VARIANTS.items():
-        cases, skipped = receptor_cases(test, candidates, seen if known else frozenset(), min_genes)
-        excluded.update({f"{variant}: {reason}": n for reason, n in skipped.items()})
-        if not cases:
-            if variant == "all_receptors":
-                raise TwinCellError(f"no held-out perturbation of {dataset} is usable for receptor recovery ({skipped})",
-                                    f"need perturbations with a target in the network and >= {min_genes} measured genes")
-            continue
-        rows = pd.DataFrame(_per_case_rows(methods, cases, variant))
-        per.append(rows)
-        tables.append(tier2_table(rows, dataset, n_boot, seed))
-    return Tier2Result(pd.concat(tables, ignore_index=True), pd.concat(per, ignore_index=True), excluded)
+    views, excluded = receptor_cases(test, pd.Index(methods[0].resources.network.genes), seen, min_genes)
+    if not views:
+        raise TwinCellError(f"no held-out perturbation of {dataset} is usable for receptor recovery ({excluded})",
+                            f"need perturbations with a target in the network and >= {min_genes} measured genes")
+    per = pd.DataFrame(_per_case_rows(methods, views))
+    order = per["variant"].map({variant: k for k, variant in enumerate(RECEPTOR_VARIANTS)})
+    per = per.iloc[np.argsort(order.to_numpy(), kind="stable")].reset_index(drop=True)  # variant by variant
+    return Tier2Result(tier2_table(per, dataset, n_boot, seed), per, excluded)
 
 
-
-def _per_case_rows(methods: Sequence[Method], cases: Sequence[RecoveryCase], variant: str,
+def _per_case_rows(methods: Sequence[Method], responses: Sequence[Sequence[tuple[str, RecoveryCase]]],
                    own_variant: str | None = None) -> list[dict]:
-    """Per method and case, the positives' metrics (:func:`_case`) under ``variant``; with ``own_variant`` each
-    method's own-transcript ranking (the method itself when it has none) follows as that variant."""
+    """Per method and held-out response, one row of metrics (:func:`_case_rows`) per ``(variant, case)`` view of
+    it: the response is ranked once per method and scored against each view's positives. With ``own_variant``
+    each method's own-transcript ranking (the method itself when it has none) follows as that variant."""
     network = methods[0].resources.network
     candidates = pd.Index(network.genes)
-    distance, distance_random = positive_distances(network, [case.positives for case in cases])
+    distance, distance_random = positive_distances(network, [case.positives for views in responses
+                                                             for _, case in views])
+    per_view = iter(zip(distance, distance_random))
+    geometry = [[(variant, case, *next(per_view)) for variant, case in views] for views in responses]
     per: list[dict] = []
     for method in track(methods, desc="tier 2 methods", total=len(methods)):
         own = method.own_transcript_variant()
-        for k, case in enumerate(track(cases, desc=f"tier 2 {method.name}", total=len(cases))):
-            base = _case(method, case, candidates, distance[k], distance_random[k])
-            per.append({"variant": variant, **base})
+        for views in track(geometry, desc=f"tier 2 {method.name}", total=len(geometry)):
+            rows = _case_rows(method, views, candidates)
+            per += rows
             if own_variant is not None:
-                per.append({"variant": own_variant,
-                            **(base if own is None else _case(own, case, candidates, distance[k], distance_random[k]))})
+                per += [{**row, "variant": own_variant} for row in (rows if own is None else
+                                                                     _case_rows(own, views, candidates))]
     return per
 
 
@@ -366,30 +373,38 @@ def tier2_table(per_case: pd.DataFrame, dataset: str, n_boot: int, seed: int) ->
     return pd.DataFrame(rows)
 
 
-def _case(method: Method, case: RecoveryCase, candidates: pd.Index, distance: np.ndarray,
-          distance_random: float) -> dict:
-    """One method's ranking of one held-out perturbation: its positives' metrics (means over positives; ``rank``
-    their median rank), the top pick's distance to the nearest positive and, for methods that give one, the mean
-    direction for the positives and the share of them it would activate (see :func:`reproducing_direction`)."""
-    scores = run_method(method, case.signature, candidates=candidates)
-    negatives = candidates.difference(case.ignored) if case.ignored else None
-    m = RankedPositives.from_scores(scores, case.positives, negatives).metrics(TIER2_KS)
+def _case_rows(method: Method, views: Sequence[tuple[str, RecoveryCase, np.ndarray, float]],
+               candidates: pd.Index) -> list[dict]:
+    """One method's ranking of one held-out response (shared by ``views``: ``(variant, case, distance,
+    distance_random)``), scored per view: the positives' metrics (means over positives; ``rank`` their median
+    rank), the top pick's distance to the nearest positive and, for methods that give one, the mean direction for
+    the positives and the share of them it would activate (see :func:`reproducing_directions`)."""
+    response = views[0][1].signature
+    scores = run_method(method, response, candidates=candidates)
     top = scores.to_numpy() == scores.max()
-    signs = (reproducing_direction(method, case.signature, case.positives) if method.gives_direction
-             else np.full(len(case.positives), np.nan))
-    return {"method": method.name, "perturbation": case.signature.name, "target": ";".join(case.positives),
-            "rank": float(m.pop("median_rank")[0]), **{key: float(v[0]) for key, v in m.items()},
-            "distance_top1": float(np.nanmean(distance[top])), "distance_random": distance_random,
-            "direction": float(signs.mean()), "direction_accuracy": float((signs == 1).mean())
-            if method.gives_direction else np.nan}
+    directions = reproducing_directions(method, response) if method.gives_direction else None
+    rows = []
+    for variant, case, distance, distance_random in views:
+        negatives = candidates.difference(case.ignored) if case.ignored else None
+        m = RankedPositives.from_scores(scores, case.positives, negatives).metrics(TIER2_KS)
+        signs = (np.full(len(case.positives), np.nan) if directions is None
+                 else _direction_signs(directions, case.positives))
+        rows.append({"variant": variant, "method": method.name, "perturbation": response.name,
+                     "target": ";".join(case.positives), "rank": float(m.pop("median_rank")[0]),
+                     **{key: float(v[0]) for key, v in m.items()},
+                     "distance_top1": float(np.nanmean(distance[top])), "distance_random": distance_random,
+                     "direction": float(signs.mean()),
+                     "direction_accuracy": np.nan if directions is None else float((signs == 1).mean())})
+    return rows
 
 
-def reproducing_direction(method: Method, response: Signature, targets: Sequence[str]) -> np.ndarray:
-    """The method's direction for each of ``targets`` when the desired change is the observed ``response`` itself.
+def reproducing_directions(method: Method, response: Signature) -> pd.Series:
+    """The method's directions when the desired change is the observed ``response`` itself.
 
     :meth:`~twincell.bench.methods.Method.target_directions` answers "how to *reverse* this signature"
     (identify's desired change = ``-logFC``), so it is given ``-response``: reversing that is reproducing
-    the response. For an over-expression (or a cytokine, for its receptors) the right answer is +1 (activate).
+    the response. For an over-expression (or a cytokine, for its receptors) the right answer for the perturbed
+    genes is +1 (activate).
 
     Parameters
     ----------
@@ -397,14 +412,15 @@ def reproducing_direction(method: Method, response: Signature, targets: Sequence
         A method with ``gives_direction``.
     response
         Observed response of one perturbation (log fold change or z-score per gene).
-    targets
-        The perturbed genes (an over-expressed gene, a cytokine's receptor subunits).
 
     Returns
     -------
-    np.ndarray
-        (len(targets),) +1.0 activate, -1.0 inhibit, 0.0 when the method gives a target no direction (or does not
-        list it).
+    pd.Series
+        Gene -> +1 activate, -1 inhibit, 0 no direction (genes the method does not list have none).
     """
-    directions = method.target_directions((-response.logfc).rename(response.name))
+    return method.target_directions((-response.logfc).rename(response.name))
+
+
+def _direction_signs(directions: pd.Series, targets: Sequence[str]) -> np.ndarray:
+    """(len(targets),) sign of each target's direction in ``directions`` (0.0 for a target it does not list)."""
     return np.sign([float(directions.get(t, 0.0)) for t in targets])
