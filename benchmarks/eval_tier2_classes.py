@@ -14,6 +14,7 @@ With 5 seeds the smallest two-sided Wilcoxon p is 2/32 = 0.0625: p < 0.1 then ne
 
     PYTHONPATH=src python benchmarks/eval_tier2_classes.py results/abl_seed*/ablation.csv
     PYTHONPATH=src python benchmarks/eval_tier2_classes.py results/abl_seed*/ablation.csv --prefix T2-own
+    PYTHONPATH=src python benchmarks/eval_tier2_classes.py --quick   # smoke run on a quick 2-seed ablation
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import wilcoxon
+from _seed_runs import paired_gain, quick_runs, read_seed_tables
 
 BASE = "chosen"
 #: (column suffix in ablation.csv, short label) of the target strata.
@@ -32,30 +33,13 @@ STRATA = (("", "all"), (" TF", "TF"), (" non-TF", "non-TF"))
 MIN_NON_TF_GAIN, MAX_P, MAX_ALL_LOSS = 0.01, 0.1, 0.01
 
 
-def read_seeds(paths: list[Path]) -> pd.DataFrame:
-    """Rows of every ``ablation.csv`` (design x seed); a (design, seed) seen twice keeps its last file's row."""
-    frames = [pd.read_csv(p) for p in paths]
-    table = pd.concat(frames, ignore_index=True)
+def with_class_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (design x seed rows of ``ablation.csv`` files), checked for the tier-2 columns by target class."""
     missing = {"design", "seed", "T2 auroc non-TF", "T2 TF targets"} - set(table.columns)
     if missing:
         raise SystemExit(f"missing columns {sorted(missing)}: run ablation_model.py --tiers12-only --seed S with this "
                          "release (it writes the tier-2 columns by target class)")
-    return table.drop_duplicates(["design", "seed"], keep="last")
-
-
-def paired_gain(table: pd.DataFrame, design: str, column: str) -> tuple[float, int, int, float]:
-    """Paired gain of ``design`` over :data:`BASE` on ``column``, matched by seed.
-
-    Returns
-    -------
-    tuple
-        Mean gain, number of seeds with a positive gain, number of paired seeds, two-sided Wilcoxon
-        signed-rank p (NaN for the base itself or when every difference is 0).
-    """
-    wide = table.pivot(index="seed", columns="design", values=column)[[BASE, design]].dropna()
-    diff = (wide[design] - wide[BASE]).to_numpy()
-    p = wilcoxon(diff).pvalue if design != BASE and (diff != 0).any() else np.nan
-    return float(diff.mean()), int((diff > 0).sum()), len(diff), float(p)
+    return table
 
 
 def class_table(table: pd.DataFrame, prefix: str = "T2") -> pd.DataFrame:
@@ -71,7 +55,7 @@ def class_table(table: pd.DataFrame, prefix: str = "T2") -> pd.DataFrame:
         for suffix, label in STRATA:
             row[f"recall@10 {label}"] = group[f"{prefix} recall_at_10{suffix}"].mean()
         for suffix, label in (STRATA[0], STRATA[2]):
-            gain, up, n, p = paired_gain(table, design, f"{prefix} auroc{suffix}")
+            gain, up, n, p = paired_gain(table, design, BASE, f"{prefix} auroc{suffix}")
             row.update({f"gain {label}": gain, f"higher {label}": f"{up}/{n}", f"p {label}": p})
         rows.append(row)
     out = pd.DataFrame(rows).set_index("design")
@@ -83,11 +67,15 @@ def class_table(table: pd.DataFrame, prefix: str = "T2") -> pd.DataFrame:
 def main() -> None:
     """Parse the file list, print the table by target class and the rule."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("files", nargs="+", type=Path, help="ablation.csv files (one per seed)")
+    parser.add_argument("files", nargs="*", type=Path, help="ablation.csv files (one per seed)")
     parser.add_argument("--prefix", default="T2", choices=("T2", "T2-own"),
                         help="tier-2 variant: T2 (network_only, the rule's) or T2-own (with_own_transcript)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: make the files first with a quick ablation run (2 designs, 2 seeds)")
     args = parser.parse_args()
-    table = read_seeds(args.files)
+    if not (args.quick or args.files):
+        parser.error("give the ablation.csv files (one per seed), or --quick")
+    table = with_class_columns(quick_runs(controls=False) if args.quick else read_seed_tables(args.files))
     out = class_table(table, args.prefix)
     print(f"{args.prefix} by target class, seeds {sorted(table['seed'].unique().tolist())}; gains paired with "
           f"'{BASE}' by seed, p = two-sided Wilcoxon signed-rank over the seeds")

@@ -13,6 +13,7 @@ same rule is also shown, for information only, on ``T2-cyto-unseen``. Then the c
         --designs chosen,sign_prior,shared_chosen,shared_inverse_tuned,inverse_loss --tiers12-only \\
         --seed $S --out results/abl_seed$S; done
     PYTHONPATH=src python benchmarks/eval_tier2_cytokines.py --runs 'results/abl_seed*'
+    PYTHONPATH=src python benchmarks/eval_tier2_cytokines.py --quick   # smoke run on a quick 2-seed ablation
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ import argparse
 import glob
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from scipy.stats import wilcoxon
+from _seed_runs import paired_gain, quick_runs, read_seed_tables
 
 REFERENCE = "chosen"
 CONTROL = "[control] "
@@ -44,19 +44,14 @@ def read_runs(pattern: str) -> pd.DataFrame:
     files = sorted(Path(d) / "ablation.csv" for d in glob.glob(pattern) if (Path(d) / "ablation.csv").exists())
     if not files:
         raise SystemExit(f"no ablation.csv under {pattern!r}: run benchmarks/ablation_model.py --tiers12-only first")
-    tables = [pd.read_csv(f) for f in files]
-    if any("seed" not in t.columns for t in tables):
-        raise SystemExit("every run must be a --tiers12-only run (its table has a seed column)")
-    # the controls' rows carry no seed: take their run's
-    return pd.concat([t.assign(seed=t["seed"].dropna().iloc[0]) for t in tables], ignore_index=True)
+    return read_seed_tables(files)
 
 
 def paired(runs: pd.DataFrame, design: str, column: str) -> dict[str, float | str]:
-    """Paired difference of ``column`` between ``design`` and :data:`REFERENCE` over their common seeds."""
-    wide = runs.pivot_table(index="seed", columns="design", values=column)[[design, REFERENCE]].dropna()
-    diff = wide[design] - wide[REFERENCE]
-    p = wilcoxon(diff).pvalue if len(diff) and (diff != 0).any() else np.nan
-    return {"gain": diff.mean(), "higher": f"{int((diff > 0).sum())}/{len(diff)}", "p": p}
+    """Paired difference of ``column`` between ``design`` and :data:`REFERENCE` over their common seeds
+    (:func:`_seed_runs.paired_gain`): mean gain, seeds higher / seeds, Wilcoxon p."""
+    gain, up, n, p = paired_gain(runs, design, REFERENCE, column)
+    return {"gain": gain, "higher": f"{up}/{n}", "p": p}
 
 
 def design_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -95,8 +90,10 @@ def main() -> None:
     """Read the runs, print the design and control tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", default="results/abl_seed*", help="glob of the per-seed --out folders")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: read a quick ablation run made first (2 designs, 2 seeds, controls)")
     args = parser.parse_args()
-    runs = read_runs(args.runs)
+    runs = quick_runs(controls=True) if args.quick else read_runs(args.runs)
     seeds = ", ".join(map(str, sorted(runs["seed"].astype(int).unique())))
     with pd.option_context("display.width", 250, "display.max_columns", 40, "display.precision", 3):
         print(f"Tier 2, held-out cytokines: designs over seeds {seeds} (means; paired vs {REFERENCE}: mean gain, "
