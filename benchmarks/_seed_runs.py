@@ -25,8 +25,12 @@ def read_seed_tables(files: Sequence[Path]) -> pd.DataFrame:
     Raises
     ------
     SystemExit
-        When a table has no ``seed`` column (not a ``--tiers12-only`` run).
+        When a file is missing or a table has no ``seed`` column (not a ``--tiers12-only`` run).
     """
+    missing = [str(f) for f in files if not Path(f).is_file()]
+    if missing:
+        raise SystemExit(f"no such ablation table: {', '.join(missing)} (run benchmarks/ablation_model.py "
+                         "--tiers12-only --seed S --out DIR first; each run writes DIR/ablation.csv)")
     tables = [pd.read_csv(f) for f in files]
     if any("seed" not in t.columns for t in tables):
         raise SystemExit("every run must be a --tiers12-only run (its table has a seed column)")

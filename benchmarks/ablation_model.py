@@ -85,6 +85,8 @@ OLD = {"normalisation": "symmetric", "damping": 0.5, "n_hops": 3, "edge_model": 
 ALL = {**CASCADE, "edge_model": "shared", "gate_mode": "modulate"}
 CHOSEN = {**OLD, **CASCADE, "gate_mode": "modulate"}
 SHARED_CHOSEN = {**CHOSEN, "edge_model": "shared"}
+SHARED_STRENGTH = {**CHOSEN, "edge_model": "shared_strength"}
+RECEIVER_SIGN = {**CHOSEN, "receiver_sign": True}
 #: Weight lambda and temperature tau of the inverse loss, chosen by ``--inverse-grid`` (docs/model.md): the
 #: highest validation inverse AUROC among the settings whose validation loss is within 0.001 of lambda = 0.
 INVERSE_FIT = {"inverse_loss": 0.3, "inverse_temperature": 3.0}
@@ -124,6 +126,24 @@ DESIGNS = {d.name: d for d in (
            cytosig=True, note="chosen + shared edge model + inverse loss (lambda, tau of round 5, not re-tuned)"),
     Design("shared_inverse_tuned", SHARED_CHOSEN, {"causal_shrinkage": True, **SHARED_INVERSE_FIT}, cytosig=True,
            note="chosen + shared edge model + inverse loss (lambda, tau chosen for the shared edge model)"),
+    Design("shared_strength", SHARED_STRENGTH, {"causal_shrinkage": True}, cytosig=True,
+           note="chosen + shared strengths from edge features, per-edge signs (unsigned edges start closed)"),
+    Design("receiver_sign", RECEIVER_SIGN, {"causal_shrinkage": True}, cytosig=True,
+           note="chosen + unsigned edges into a node share one sign logit (+ penalised per-edge corrections)"),
+    Design("known_signs_only", {**CHOSEN, "learn_unknown_signs": False}, {"causal_shrinkage": True}, cytosig=True,
+           note="chosen with unsigned edges kept closed (signs not learned): only known-sign edges carry signal"),
+    Design("frozen_signalling", {**CHOSEN, "learn_signalling": False}, {"causal_shrinkage": True}, cytosig=True,
+           note="chosen with the signalling edges kept at their prior: only readout, gates and gains learn"),
+    Design("l1_weak", CHOSEN, {"causal_shrinkage": True, "l1": 1e-4}, cytosig=True,
+           note="chosen with a 10x weaker pull of strengths and learned signs to their prior (l1 1e-4, was 1e-3)"),
+    Design("l1_strong", CHOSEN, {"causal_shrinkage": True, "l1": 1e-2}, cytosig=True,
+           note="chosen with a 10x stronger pull of strengths and learned signs to their prior (l1 1e-2)"),
+    Design("six_hops", {**CHOSEN, "n_hops": 6}, {"causal_shrinkage": True}, cytosig=True,
+           note="chosen with walks of up to K = 6 hops (was 4): receptors further above the TFs"),
+    Design("damping_1", {**CHOSEN, "damping": 1.0}, {"causal_shrinkage": True}, cytosig=True,
+           note="chosen without damping (gamma = 1, was 0.8): a cascade keeps its full size"),
+    Design("damping_06", {**CHOSEN, "damping": 0.6}, {"causal_shrinkage": True}, cytosig=True,
+           note="chosen with stronger damping (gamma = 0.6, was 0.8): shorter walks weigh more"),
 )}
 #: Tier-2 metrics by target class shown per design: tidy metric name -> column suffix (e.g. ``T2 auroc non-TF``).
 STRATUM_COLUMNS = {f"{metric}_{stratum}": f"{metric} {label}" for stratum, label in zip(STRATA, ("TF", "non-TF"))

@@ -9,14 +9,17 @@ Notation (N nodes, D context dimensions, r gate rank, K hops)
       A_c[j, i] = gamma * s_ij * w_ij * g_ij(c) * n_ij
 
   - ``s_ij``: known sign (+1 / -1, OmniPath / SIGNOR / PhosphoSitePlus), or learned where the
-    sign is unknown: ``tanh(theta_ij)`` (``edge_model="free"``) or ``tanh(<phi_s, f_ij> + theta_ij)``
-    (``"shared"``), starting at (and penalised toward) the prior sign ``s0``: 0 by default (an unsigned
+    sign is unknown: ``tanh(theta_ij)`` (``edge_model="free"`` or ``"shared_strength"``) or
+    ``tanh(<phi_s, f_ij> + theta_ij)`` (``"shared"``), with ``receiver_sign=True`` plus a logit ``theta_j`` of
+    the receiving node shared by all its unsigned in-edges (what is learned about how ``j`` answers its
+    partners applies to partners never perturbed), starting at (and penalised toward) the prior sign ``s0``: 0 by default (an unsigned
     edge transmits nothing until the data give it a sign) or, with ``sign_prior=True``, the mean of the
     layer's known signs (:func:`prior_sign`; 0.37 for the default interactome's PPI layer, 68 % of its
     signed edges activating), so that cascades of unsigned edges carry signal from the start, or per
     edge (``edge_priors``, e.g. the co-expression prior of :mod:`twincell.model.coexpression`);
   - ``w_ij >= 0``: base strength, initialised at the evidence score ``w0_ij``: ``softplus(omega_ij)``
-    (``"free"``: one free parameter per edge) or ``w0_ij exp(<phi_w, f_ij> + delta_ij)`` (``"shared"``:
+    (``"free"``: one free parameter per edge) or ``w0_ij exp(<phi_w, f_ij> + delta_ij)`` (``"shared"`` and
+    ``"shared_strength"``:
     a function of the edge's features ``f_ij`` (:mod:`twincell.model.features`: node classes of both
     ends, evidence, degrees) shared by all edges, plus small per-edge corrections ``delta``, ``theta``
     that the prior-deviation penalty pulls to 0 ``correction_penalty`` times harder);
@@ -192,7 +195,7 @@ def _inverse_softplus(w: np.ndarray) -> np.ndarray:
 
 NORMALISATIONS = ("symmetric", "in_degree")
 N_NODE_CLASSES = 4  # tf, receptor, ligand, other (twincell.model.features.node_class_index)
-EDGE_MODELS = ("free", "shared")
+EDGE_MODELS = ("free", "shared", "shared_strength")
 GATE_MODES = ("switch", "modulate")
 
 
@@ -229,8 +232,13 @@ class EdgeLayer(nn.Module):
     sign
         (E,) known signs (+1 / -1), 0 where unknown (learned from 0).
     features
-        (E, F) edge features; given, strengths and learned signs are shared functions of them plus
-        per-edge corrections (``edge_model="shared"``); None gives one free strength and sign per edge.
+        (E, F) edge features; given, strengths (and with ``share_signs`` the learned signs) are shared functions
+        of them plus per-edge corrections; None gives one free strength and sign per edge.
+    share_signs
+        With ``features``: learned signs get the shared term ``<phi_s, f>`` too (``edge_model="shared"``);
+        False shares the strengths alone (``"shared_strength"``).
+    receiver_sign
+        Add a logit ``theta_j`` of the receiving node, shared by all its unsigned in-edges, to every learned sign.
     learn_unknown_signs
         If False, unknown-sign edges stay at their prior sign (0 by default: they never transmit).
     sign_prior
@@ -246,11 +254,13 @@ class EdgeLayer(nn.Module):
     """
 
     def __init__(self, edges: EdgeSet, w0: np.ndarray, sign: np.ndarray, features: np.ndarray | None = None, *,
-                 learn_unknown_signs: bool = True, sign_prior: bool = False, edge_prior: np.ndarray | None = None,
+                 share_signs: bool = True, receiver_sign: bool = False, learn_unknown_signs: bool = True,
+                 sign_prior: bool = False, edge_prior: np.ndarray | None = None,
                  normalisation: str = "symmetric", correction_penalty: float = 10.0) -> None:
         super().__init__()
         self.edges = edges
         self.shared = features is not None
+        self.share_signs = self.shared and share_signs
         self.correction_penalty = float(correction_penalty)
         self.sign_prior = prior_sign(sign) if sign_prior else 0.0
         centre = np.full(len(sign), self.sign_prior) if edge_prior is None else np.asarray(edge_prior, np.float64)
@@ -263,10 +273,17 @@ class EdgeLayer(nn.Module):
         self.register_buffer("sign_centre", torch.as_tensor(centre[unknown], dtype=torch.float32), persistent=False)
         self.register_buffer("theta_centre", torch.atanh(self.sign_centre), persistent=False)
         self.theta = nn.Parameter(self.theta_centre.clone())
+        self.theta_node: nn.Parameter | None = None
+        if receiver_sign:  # one logit per receiving node, shared by all its unsigned in-edges
+            self.register_buffer("unknown_dst", torch.as_tensor(edges.dst_np[unknown], dtype=torch.int64))
+            self.theta_node = nn.Parameter(torch.zeros(edges.n_nodes))
+            self.register_buffer("receivers", torch.as_tensor(np.unique(edges.dst_np[unknown]), dtype=torch.int64),
+                                 persistent=False)
         if self.shared:
             self.register_buffer("features", torch.as_tensor(features, dtype=torch.float32))
             self.phi_w = nn.Parameter(torch.zeros(features.shape[1]))
-            self.phi_s = nn.Parameter(torch.zeros(features.shape[1]))
+            if self.share_signs:
+                self.phi_s = nn.Parameter(torch.zeros(features.shape[1]))
             self.delta = nn.Parameter(torch.zeros(len(w0)))
         else:
             self.omega = nn.Parameter(torch.as_tensor(_inverse_softplus(w0.astype(np.float64)), dtype=torch.float32))
@@ -280,10 +297,13 @@ class EdgeLayer(nn.Module):
         return F.softplus(self.omega)
 
     def sign(self) -> torch.Tensor:
-        """(E,) signs: known ones fixed, unknown ones ``tanh(theta)`` or ``tanh(<phi_s, f> + theta)``."""
+        """(E,) signs: known ones fixed, unknown ones ``tanh(theta_ij)``, plus ``<phi_s, f_ij>`` (shared signs)
+        and the receiving node's ``theta_j`` (receiver signs) inside the tanh."""
         logit = self.theta
-        if self.shared:
+        if self.share_signs:
             logit = logit + self.features[self.unknown] @ self.phi_s
+        if self.theta_node is not None:
+            logit = logit + self.theta_node[self.unknown_dst]
         return self.known_sign.index_put((self.unknown,), torch.tanh(logit))
 
     def values(self, gate: torch.Tensor | None) -> torch.Tensor:
@@ -292,13 +312,23 @@ class EdgeLayer(nn.Module):
         return v if gate is None else v * gate
 
     def deviation(self) -> torch.Tensor:
-        """Prior-deviation penalty: mean |w - w0| + mean |learned sign - prior| (free), mean |corrections| (shared)."""
-        if self.shared:
-            dev = self.delta.abs().mean() + ((self.theta - self.theta_centre).abs().mean() if len(self.unknown) else 0.0)
-            return self.correction_penalty * dev
-        dev = (self.weight() - self.w0).abs().mean()
-        if len(self.unknown):
+        """Prior-deviation penalty, the sum of a strength and a sign term.
+
+        Strengths: mean |w - w0| (free) or ``correction_penalty`` x mean |delta| (shared). Unknown signs: mean
+        |tanh(theta) - prior| (per-edge signs); ``correction_penalty`` x mean |theta - theta_prior| when shared
+        functions carry the sign (shared signs: ``phi_s``; receiver signs: ``theta_j``, whose own term is the
+        mean |tanh(theta_j)| over the nodes with unsigned in-edges).
+        """
+        dev = (self.correction_penalty * self.delta.abs().mean() if self.shared
+               else (self.weight() - self.w0).abs().mean())
+        if not len(self.unknown):
+            return dev
+        if self.share_signs or self.theta_node is not None:
+            dev = dev + self.correction_penalty * (self.theta - self.theta_centre).abs().mean()
+        else:
             dev = dev + (torch.tanh(self.theta) - self.sign_centre).abs().mean()
+        if self.theta_node is not None:
+            dev = dev + torch.tanh(self.theta_node[self.receivers]).abs().mean()
         return dev
 
 
@@ -365,15 +395,22 @@ class TwinCellModule(nn.Module):
         Learn signs of unsigned edges (from their prior sign) or keep them at it.
     sign_prior
         Prior sign of unsigned edges: the mean of the layer's known signs (True) or 0 (False).
+    receiver_sign
+        Unsigned edges share a sign logit per receiving node: ``tanh(theta_j + theta_ij)``, with per-edge
+        ``theta_ij`` penalised ``correction_penalty`` times harder.
+    learn_signalling
+        Learn the signalling (``ppi``) edges' strengths and signs; False keeps them at their prior (evidence
+        weights, known signs, unsigned edges at the prior sign) while the readout, gates and gains learn.
     edge_priors
         ``{layer: (E,) per-edge prior signs}`` replacing the layer's single prior sign (``coexpression_sign``
         of :class:`~twincell.model.TwinCell`); layers not in it keep theirs.
     normalisation
         ``symmetric`` (``1 / sqrt(d_out(i) d_in(j))``) or ``in_degree`` (``1 / d_in(j)``).
     edge_model
-        ``free`` (a strength and sign per edge) or ``shared`` (functions of edge features + corrections).
+        ``free`` (a strength and sign per edge), ``shared`` (strengths and signs as functions of edge features +
+        corrections) or ``shared_strength`` (shared strengths, free per-edge signs).
     correction_penalty
-        Shared edge model: factor on the penalty of the per-edge corrections.
+        Shared edge model and receiver signs: factor on the penalty of the per-edge corrections.
     gate_mode, gate_bound
         ``switch`` (sigmoid gates in (0, 1)) or ``modulate`` (``1 + bound * tanh``, around 1).
     class_attenuation
@@ -387,7 +424,9 @@ class TwinCellModule(nn.Module):
     def __init__(self, n_nodes: int, layers: dict[str, tuple[np.ndarray, ...]], context_dim: int, *,
                  n_hops: int = 3, damping: float = 0.5, gate_rank: int = 8, context_gates: bool = True,
                  direct_init: float = 0.1, learn_unknown_signs: bool = True, sign_prior: bool = False,
-                 edge_priors: dict[str, np.ndarray] | None = None, normalisation: str = "symmetric", edge_model: str = "free", correction_penalty: float = 10.0,
+                 receiver_sign: bool = False, learn_signalling: bool = True,
+                 edge_priors: dict[str, np.ndarray] | None = None,
+                 normalisation: str = "symmetric", edge_model: str = "free", correction_penalty: float = 10.0,
                  gate_mode: str = "switch", gate_bound: float = 0.5, class_attenuation: bool = False,
                  node_class: np.ndarray | None = None, seed: int = 0) -> None:
         super().__init__()
@@ -401,10 +440,13 @@ class TwinCellModule(nn.Module):
         for name in ("ppi", "tf"):
             src, dst, w0, sign, features = layers[name]
             setattr(self, name, EdgeLayer(EdgeSet(src, dst, n_nodes), w0, sign,
-                                          features if edge_model == "shared" else None,
+                                          None if edge_model == "free" else features,
+                                          share_signs=edge_model == "shared", receiver_sign=receiver_sign,
                                           learn_unknown_signs=learn_unknown_signs, sign_prior=sign_prior,
                                           edge_prior=(edge_priors or {}).get(name),
                                           normalisation=normalisation, correction_penalty=correction_penalty))
+        if not learn_signalling:  # the signalling edges keep their prior; readout, gates and gains still learn
+            self.ppi.requires_grad_(False)
         self.class_logit: nn.Parameter | None = None
         if class_attenuation:
             if node_class is None or len(node_class) != n_nodes:

@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 #: 0.04 tier-2 AUROC), no class attenuation (no measurable effect) and no co-expression sign prior (co-expression
 #: does not predict known signs, AUROC 0.50; tier 2 unchanged over 3 seeds). Causal shrinkage is a fit option (on).
 DEFAULT_HPARAMS = {"n_hops": 4, "damping": 0.8, "gate_rank": 8, "context_gates": True, "direct_init": 0.1,
-                   "learn_unknown_signs": True, "sign_prior": False, "coexpression_sign": False,
+                   "learn_unknown_signs": True, "sign_prior": False, "receiver_sign": False,
+                   "learn_signalling": True, "coexpression_sign": False,
                    "normalisation": "in_degree", "edge_model": "free", "correction_penalty": 10.0,
                    "gate_mode": "modulate", "gate_bound": 0.5, "class_attenuation": False, "seed": 0}
 
@@ -102,11 +103,18 @@ class TwinCell:
     normalisation
         ``symmetric`` (``1 / sqrt(d_out(i) d_in(j))``) or ``in_degree`` (``1 / d_in(j)``: a node's state
         is a weighted mean of its inputs, so cascades keep their size).
+    receiver_sign
+        Unsigned edges into the same node share one learned sign logit (plus small per-edge corrections), so
+        what the data teach about how a node answers its partners reaches partners never perturbed.
+    learn_signalling
+        False keeps the signalling edges at their prior (evidence weights, known signs) and learns only the
+        readout, direct terms, gates and gains: what the learned signalling layer adds.
     edge_model
-        ``free`` (one strength and sign per edge) or ``shared`` (strength and sign as functions of edge
-        features, :mod:`twincell.model.features`, plus per-edge corrections).
+        ``free`` (one strength and sign per edge), ``shared`` (strength and sign as functions of edge
+        features, :mod:`twincell.model.features`, plus per-edge corrections) or ``shared_strength`` (shared
+        strengths, free per-edge signs).
     correction_penalty
-        Shared edge model: how much harder the per-edge corrections are pulled to 0.
+        Shared edge model and receiver signs: how much harder the per-edge corrections are pulled to 0.
     gate_mode, gate_bound
         ``switch``: gates ``sigmoid(...)`` in (0, 1); ``modulate``: ``1 + gate_bound * tanh(...)``
         around 1, and no context means every gate is exactly 1.
@@ -132,7 +140,7 @@ class TwinCell:
         self.device = _device(device)
         self._edge_rows: dict[str, np.ndarray] = {}
         layers = {}
-        needs_classes = self.hparams["edge_model"] == "shared" or self.hparams["class_attenuation"]
+        needs_classes = self.hparams["edge_model"] != "free" or self.hparams["class_attenuation"]
         classes = node_classes(interactome) if needs_classes else None
         e = interactome.edges
         edge_priors: dict[str, np.ndarray] = {}
@@ -141,7 +149,7 @@ class TwinCell:
             rows = rows[np.lexsort((interactome.src[rows], interactome.dst[rows]))]
             self._edge_rows[layer] = rows
             src, dst, w0 = interactome.src[rows], interactome.dst[rows], e["weight"].to_numpy(np.float32)[rows]
-            features = (None if self.hparams["edge_model"] != "shared" else
+            features = (None if self.hparams["edge_model"] == "free" else
                         edge_features(src, dst, w0, e["directed"].to_numpy(bool)[rows], classes))
             layers[layer] = (src, dst, w0, e["sign"].to_numpy(np.int8)[rows], features)
             if self.hparams["coexpression_sign"]:
