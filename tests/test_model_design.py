@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from twincell.errors import TwinCellError
 from twincell.model import TwinCell
 from twincell.model.features import edge_features, feature_names, node_classes
 from twincell.model.synthetic import simulate_responses, synthetic_interactome
@@ -226,3 +227,24 @@ def test_a_model_saved_before_the_design_options_loads_with_its_old_behaviour(ne
     loaded = TwinCell.load(directory)
     assert loaded.hparams["normalisation"] == "symmetric" and loaded.hparams["gate_mode"] == "switch"
     assert (loaded.operator("ctxA").A != old.operator("ctxA").A).nnz == 0
+
+
+def test_selection_on_the_inverse_task_keeps_the_epoch_that_ranks_targets_best(net):
+    """``select_on="inverse_auroc"``: the weights kept are the epoch with the best validation inverse AUROC (not the
+    lowest loss), and they reproduce that AUROC; bad settings are refused with a clear error."""
+    data = simulate_responses(shared_truth(net), [{g: 1} for g in net.genes] + [{g: -1} for g in net.genes], [None],
+                              noise=0.5, seed=3, name="synthetic_selection")
+    rows, infos = prepare_rows([data], ["mean"], net.gene_index)
+    model = TwinCell(net, 0, context_gates=False, seed=0)
+    heads = DatasetHeads(infos, 1, net.n_nodes)
+    config = FitConfig(max_epochs=8, patience=8, lr=0.2, batch_size=8, validation_fraction=0.3,
+                       causal_shrinkage=False, select_on="inverse_auroc")
+    trainer = Trainer(model.module, heads, rows, infos, None, config)
+    history = trainer.fit()
+    best = history["inverse_auroc_val"].to_numpy()
+    assert trainer.evaluate(trainer.val_idx)["inverse_auroc"] == pytest.approx(best.max(), abs=1e-9)
+    assert history["val_loss"].idxmin() != history["inverse_auroc_val"].idxmax()  # the two criteria differ here
+    with pytest.raises(TwinCellError, match="select_on must be one of"):
+        FitConfig(select_on="auroc")
+    with pytest.raises(TwinCellError, match="needs validation rows"):
+        FitConfig(select_on="inverse_auroc", validation_fraction=0.0)

@@ -24,6 +24,8 @@ entropy of switch gates in the batch's context, pushing gates to decide; modulat
 Early stopping and model selection on held-out examples: whole perturbations held out in every context
 (``validation_split="perturbation"``) or whole target genes (``"target"``: every example that perturbs
 a held-out gene, so the selected epoch is the one that transfers best to genes never perturbed in training).
+The selected epoch has the lowest validation loss (``select_on="loss"``) or the highest validation inverse
+AUROC (``"inverse_auroc"``, or ``"inverse_auroc_unseen"`` over targets no training row perturbs; below).
 
 Inverse loss (``inverse_loss`` = lambda > 0, off by default): an auxiliary loss that rewards the task users
 run, finding the perturbed gene from its response. For each training row the observed response minus the
@@ -476,6 +478,8 @@ def target_ranks(scores: torch.Tensor, U: torch.Tensor) -> tuple[np.ndarray, np.
 
 #: Validation metrics of the inverse task (:meth:`Trainer.evaluate`), in the history as ``<name>_val``.
 INVERSE_METRICS = ("inverse_auroc", "inverse_rank", "inverse_auroc_unseen")
+#: What early stopping and model selection maximise on the validation rows: minus the loss, or an inverse metric.
+SELECTION_METRICS = ("loss", "inverse_auroc", "inverse_auroc_unseen")
 
 
 @dataclass
@@ -496,8 +500,14 @@ class FitConfig:
     seed: int = 0
     inverse_loss: float = 0.0
     inverse_temperature: float = 3.0
+    select_on: str = "loss"
 
     def __post_init__(self) -> None:
+        if self.select_on not in SELECTION_METRICS:
+            raise TwinCellError(f"select_on must be one of {SELECTION_METRICS}, not {self.select_on!r}")
+        if self.select_on != "loss" and self.validation_fraction <= 0:
+            raise TwinCellError(f"select_on={self.select_on!r} needs validation rows",
+                                "give validation_fraction > 0, or select on the loss")
         if not (np.isfinite(self.inverse_loss) and self.inverse_loss >= 0):
             raise TwinCellError(f"inverse_loss must be a finite weight >= 0, got {self.inverse_loss}",
                                 "use 0 (off) or e.g. 0.1")
@@ -712,6 +722,7 @@ class Trainer:
             tr = self.train_epoch(deadline)
             self.epoch += 1
             va = self.evaluate(self.val_idx) if len(self.val_idx) else {}
+            score = self._selection_score(va, tr)
             rec = {"epoch": self.epoch, "train_loss": tr["loss"], "val_loss": va.get("loss", np.nan),
                    "l1": tr["l1"], "gate_entropy": tr["entropy"], "inverse_loss": tr["inverse"],
                    "n_examples": tr["n_examples"],
@@ -719,7 +730,6 @@ class Trainer:
             rec.update({f"{k}_val": va.pop(k) for k in INVERSE_METRICS if k in va})
             rec.update({f"val_{k}": v for k, v in va.items() if k != "loss"})
             self.history.append(rec)
-            score = va.get("loss", tr["loss"])
             if self.best is None or score < self.best[0] - 1e-6:
                 self.best = (score, _copy_state(self.module), _copy_state(self.heads))
                 self.bad_epochs = 0
@@ -735,6 +745,20 @@ class Trainer:
         if cfg.causal_shrinkage:
             self.fit_shrinkage()
         return pd.DataFrame(self.history)
+
+
+    def _selection_score(self, val: dict[str, float], train: dict[str, float]) -> float:
+        """The number early stopping lowers: the validation loss (the training loss without validation rows), or
+        minus the validation metric of ``select_on``."""
+        metric = self.config.select_on
+        if metric == "loss":
+            return val.get("loss", train["loss"])
+        value = val.get(metric, np.nan)
+        if not np.isfinite(value):
+            raise TwinCellError(f"select_on={metric!r}: the validation rows give no {metric}",
+                                "inverse_auroc_unseen needs validation rows whose targets no training row perturbs "
+                                "(e.g. validation_split='target'); or select on inverse_auroc or the loss")
+        return -value
 
 
 def _copy_state(module: torch.nn.Module) -> dict:
