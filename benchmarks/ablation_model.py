@@ -12,8 +12,12 @@ For every design (a set of TwinCell hyper-parameters, fit options and training d
   ``geneset_gain_druggable``, ``auroc_druggable_unseen``, ``druggable_in_top_50``, ``direction_accuracy``,
   mode collapse).
 
-Every design's rows carry its validation loss, the inverse-task validation metrics (the held-out
-perturbations' targets ranked by the adjoint of their responses: mean AUROC, median rank), training time
+Designs that keep only a share of the training perturbations (``data_half``, ``data_quarter``, ``data_5pct``) are
+tiers 1-2 data-scaling analyses and run only with ``--tiers12-only``.
+
+Every design's rows carry its validation loss, the number of unsigned edges its training opened, the
+inverse-task validation metrics (the held-out perturbations' targets ranked by the adjoint of their responses:
+mean AUROC, median rank), training time
 and seconds per epoch, for each model it trains. ``--inverse-grid`` instead chooses the inverse loss's
 weight and temperature on the validation perturbations of the default model's training data alone (no
 TwinBench tier): it trains ``--grid-design`` (``chosen`` or ``shared_chosen``) with each setting for
@@ -76,6 +80,9 @@ class Design:
     fit: dict = field(default_factory=dict)
     cytosig: bool = False
     note: str = ""
+    #: Share of each tier's training perturbations kept (seeded by the run's seed); below 1 the design is a tiers 1-2
+    #: data-scaling analysis (the ``--tiers12-only`` runs), not a candidate for the default model.
+    train_fraction: float = 1.0
 
 
 BASE_FIT = {"causal_shrinkage": False}
@@ -147,6 +154,12 @@ DESIGNS = {d.name: d for d in (
     Design("select_inverse_unseen", CHOSEN,
            {"causal_shrinkage": True, **LONG_FIT, "select_on": "inverse_auroc_unseen"}, cytosig=True,
            note="long_training, selecting the epoch on the inverse AUROC of validation targets no training row perturbs"),
+    Design("data_half", CHOSEN, {"causal_shrinkage": True}, cytosig=True, train_fraction=0.5,
+           note="chosen trained on a seeded half of the tier's LINCS training perturbations (data scaling; tiers 1-2)"),
+    Design("data_quarter", CHOSEN, {"causal_shrinkage": True}, cytosig=True, train_fraction=0.25,
+           note="chosen trained on a seeded quarter of the tier's LINCS training perturbations (data scaling; tiers 1-2)"),
+    Design("data_5pct", CHOSEN, {"causal_shrinkage": True}, cytosig=True, train_fraction=0.05,
+           note="chosen trained on a seeded 5 % of the tier's LINCS training perturbations (data scaling; tiers 1-2)"),
     Design("six_hops", {**CHOSEN, "n_hops": 6}, {"causal_shrinkage": True}, cytosig=True,
            note="chosen with walks of up to K = 6 hops (was 4): receptors further above the TFs"),
     Design("damping_1", {**CHOSEN, "damping": 1.0}, {"causal_shrinkage": True}, cytosig=True,
@@ -176,6 +189,7 @@ def fit_summary(model: TwinCell, label: str) -> dict[str, float]:
             f"val inverse median rank ({label})": float(best.get("inverse_rank_val", np.nan)),
             f"val inverse AUROC, targets unseen in training ({label})":
                 float(best.get("inverse_auroc_unseen_val", np.nan)),
+            f"unsigned edges opened, |sign| > 0.01 ({label})": open_signs(model),
             f"train_s ({label})": round(float(model.metadata["training_seconds"]), 1),
             f"s/epoch ({label})": round(float(h["seconds"].mean()), 2), f"epochs ({label})": len(h)}
 
@@ -184,6 +198,22 @@ def training_cytokines(held_out: frozenset[str]) -> PerturbationDataset:
     """The bundled CytoSig rows a design trains on inside tiers 1-2: all but the tier's held-out cytokines."""
     data = load_bundled("cytosig")
     return data.subset(~data.obs["perturbation"].isin(held_out).to_numpy())
+
+
+def keep_perturbations(data: PerturbationDataset, fraction: float, seed: int) -> PerturbationDataset:
+    """``data`` with a seeded ``fraction`` of its perturbations (all their rows, in every context); all when 1."""
+    if fraction >= 1.0:
+        return data
+    perturbations = data.obs["perturbation"].unique()
+    rng = np.random.default_rng(seed)
+    kept = rng.choice(perturbations, size=max(1, round(fraction * len(perturbations))), replace=False)
+    return data.subset(data.obs["perturbation"].isin(kept).to_numpy())
+
+
+def open_signs(model: TwinCell, threshold: float = 0.01) -> int:
+    """Number of unsigned signalling edges whose learned sign exceeds ``threshold`` in size (the edges training opened)."""
+    layer = model.module.ppi
+    return int((layer.sign()[layer.unknown].detach().abs() > threshold).sum())
 
 
 def design_method(design: Design) -> type[Method]:
@@ -195,6 +225,7 @@ def design_method(design: Design) -> type[Method]:
             dim = 0 if contexts is None else int(contexts.dim)
             model = TwinCell(self.resources.network, dim, seed=self.resources.seed, **design.hparams)
             extra = [training_cytokines(self.resources.held_out)] if design.cytosig else []
+            train = keep_perturbations(train, design.train_fraction, self.resources.seed)
             self.model = model.fit([train, *extra], contexts, **{**self.resources.train_options, **BASE_FIT, **design.fit})
             FITTED.append(self.model)
             return self
@@ -357,6 +388,13 @@ def main() -> None:
                         help="--inverse-grid trains this design's hyper-parameters")
     parser.add_argument("--out", default="results/ablation")
     args = parser.parse_args()
+    names = args.designs.split(",")
+    unknown = [n for n in names if n not in DESIGNS]
+    if unknown:
+        parser.error(f"unknown designs {unknown}; any of {','.join(DESIGNS)}")
+    partial = [n for n in names if DESIGNS[n].train_fraction < 1.0]
+    if partial and not args.tiers12_only:
+        parser.error(f"{','.join(partial)}: tiers 1-2 data-scaling analyses, run them with --tiers12-only")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     network = Interactome.default()
@@ -372,7 +410,7 @@ def main() -> None:
           f" (mean of the {int((network.edges['sign'].to_numpy()[ppi] != 0).sum())} known PPI signs)", flush=True)
     print(coexpression_report(network), flush=True)
     rows = [] if args.no_controls else run_controls(args, network)
-    for name in args.designs.split(","):
+    for name in names:
         rows.append(run_design(DESIGNS[name], args, network))
         table = pd.DataFrame(rows).set_index("design")
         table.to_csv(out / "ablation.csv")
