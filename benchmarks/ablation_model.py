@@ -12,8 +12,9 @@ For every design (a set of TwinCell hyper-parameters, fit options and training d
   ``geneset_gain_druggable``, ``auroc_druggable_unseen``, ``druggable_in_top_50``, ``direction_accuracy``,
   mode collapse).
 
-Designs that keep only a share of the training perturbations (``data_half``, ``data_quarter``, ``data_5pct``) are
-tiers 1-2 data-scaling analyses and run only with ``--tiers12-only``.
+Designs that keep only a share of the training perturbations (``data_half``, ``data_quarter``, ``data_5pct``) and
+``common_response`` (every training row replaced by the mean response) are tiers 1-2 analyses and run only with
+``--tiers12-only``.
 
 Every design's rows carry its validation loss, the number of unsigned edges its training opened, the
 inverse-task validation metrics (the held-out perturbations' targets ranked by the adjoint of their responses:
@@ -83,6 +84,14 @@ class Design:
     #: Share of each tier's training perturbations kept (seeded by the run's seed); below 1 the design is a tiers 1-2
     #: data-scaling analysis (the ``--tiers12-only`` runs), not a candidate for the default model.
     train_fraction: float = 1.0
+    #: Replace every training response of the tier by the mean response over its rows (at each row's measured
+    #: genes): a tiers 1-2 control that can teach only the response all perturbations share.
+    common_response: bool = False
+
+    @property
+    def analysis(self) -> bool:
+        """Whether the design is a tiers 1-2 analysis (part of the data or the mean response), not a candidate."""
+        return self.train_fraction < 1.0 or self.common_response
 
 
 BASE_FIT = {"causal_shrinkage": False}
@@ -158,6 +167,8 @@ DESIGNS = {d.name: d for d in (
            note="chosen trained on a seeded half of the tier's LINCS training perturbations (data scaling; tiers 1-2)"),
     Design("data_quarter", CHOSEN, {"causal_shrinkage": True}, cytosig=True, train_fraction=0.25,
            note="chosen trained on a seeded quarter of the tier's LINCS training perturbations (data scaling; tiers 1-2)"),
+    Design("common_response", CHOSEN, {"causal_shrinkage": True}, cytosig=True, common_response=True,
+           note="chosen trained on the mean LINCS training response in every row (a control; tiers 1-2)"),
     Design("data_5pct", CHOSEN, {"causal_shrinkage": True}, cytosig=True, train_fraction=0.05,
            note="chosen trained on a seeded 5 % of the tier's LINCS training perturbations (data scaling; tiers 1-2)"),
     Design("six_hops", {**CHOSEN, "n_hops": 6}, {"causal_shrinkage": True}, cytosig=True,
@@ -210,6 +221,14 @@ def keep_perturbations(data: PerturbationDataset, fraction: float, seed: int) ->
     return data.subset(data.obs["perturbation"].isin(kept).to_numpy())
 
 
+def mean_response(data: PerturbationDataset) -> PerturbationDataset:
+    """``data`` with every row's values replaced by each gene's mean over the rows that measure it (NaNs kept)."""
+    out = data.subset(np.arange(data.n_obs))
+    X = np.asarray(out.adata.X, dtype=np.float64)
+    out.adata.X = np.where(np.isnan(X), np.nan, np.nanmean(X, axis=0)).astype(np.float32)
+    return out
+
+
 def open_signs(model: TwinCell, threshold: float = 0.01) -> int:
     """Number of unsigned signalling edges whose learned sign exceeds ``threshold`` in size (the edges training opened)."""
     layer = model.module.ppi
@@ -226,6 +245,8 @@ def design_method(design: Design) -> type[Method]:
             model = TwinCell(self.resources.network, dim, seed=self.resources.seed, **design.hparams)
             extra = [training_cytokines(self.resources.held_out)] if design.cytosig else []
             train = keep_perturbations(train, design.train_fraction, self.resources.seed)
+            if design.common_response:
+                train = mean_response(train)
             self.model = model.fit([train, *extra], contexts, **{**self.resources.train_options, **BASE_FIT, **design.fit})
             FITTED.append(self.model)
             return self
@@ -372,7 +393,8 @@ def run_controls(args, network: Interactome) -> list[dict]:
 def main() -> None:
     """Parse arguments, run every design and the controls, print and write the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--designs", default=",".join(DESIGNS), help=f"comma-separated, any of {','.join(DESIGNS)}")
+    parser.add_argument("--designs", default=",".join(n for n, d in DESIGNS.items() if not d.analysis),
+                        help=f"comma-separated, any of {','.join(DESIGNS)} (default: all but the tiers 1-2 analyses)")
     parser.add_argument("--no-controls", action="store_true", help="skip the baselines and controls")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=2,
@@ -392,9 +414,9 @@ def main() -> None:
     unknown = [n for n in names if n not in DESIGNS]
     if unknown:
         parser.error(f"unknown designs {unknown}; any of {','.join(DESIGNS)}")
-    partial = [n for n in names if DESIGNS[n].train_fraction < 1.0]
+    partial = [n for n in names if DESIGNS[n].analysis]
     if partial and not args.tiers12_only:
-        parser.error(f"{','.join(partial)}: tiers 1-2 data-scaling analyses, run them with --tiers12-only")
+        parser.error(f"{','.join(partial)}: tiers 1-2 analyses, run them with --tiers12-only")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     network = Interactome.default()
