@@ -169,6 +169,10 @@ DESIGNS = {d.name: d for d in (
            note="chosen trained on a seeded quarter of the tier's LINCS training perturbations (data scaling; tiers 1-2)"),
     Design("common_response", CHOSEN, {"causal_shrinkage": True}, cytosig=True, common_response=True,
            note="chosen trained on the mean LINCS training response in every row (a control; tiers 1-2)"),
+    Design("residual", CHOSEN, {"causal_shrinkage": True, "residual_loss": True}, cytosig=True,
+           note="chosen with losses on the response minus its dataset's background (round 1 tested it only on the old model)"),
+    Design("residual_common_response", CHOSEN, {"causal_shrinkage": True, "residual_loss": True}, cytosig=True,
+           common_response=True, note="residual on mean LINCS responses: what a background-free loss learns from shared responses"),
     Design("data_5pct", CHOSEN, {"causal_shrinkage": True}, cytosig=True, train_fraction=0.05,
            note="chosen trained on a seeded 5 % of the tier's LINCS training perturbations (data scaling; tiers 1-2)"),
     Design("six_hops", {**CHOSEN, "n_hops": 6}, {"causal_shrinkage": True}, cytosig=True,
@@ -225,7 +229,9 @@ def mean_response(data: PerturbationDataset) -> PerturbationDataset:
     """``data`` with every row's values replaced by each gene's mean over the rows that measure it (NaNs kept)."""
     out = data.subset(np.arange(data.n_obs))
     X = np.asarray(out.adata.X, dtype=np.float64)
-    out.adata.X = np.where(np.isnan(X), np.nan, np.nanmean(X, axis=0)).astype(np.float32)
+    measured = ~np.isnan(X)
+    mean = np.divide(np.nansum(X, axis=0), measured.sum(axis=0), out=np.zeros(X.shape[1]), where=measured.any(axis=0))
+    out.adata.X = np.where(measured, mean, np.nan).astype(np.float32)
     return out
 
 
