@@ -190,15 +190,10 @@ FITTED: list[TwinCell] = []
 
 
 def fit_summary(model: TwinCell, label: str) -> dict[str, float]:
-    """Validation loss and inverse-task metrics at the kept (best) epoch (by the fit's ``select_on``), training time
-    and s per epoch."""
+    """Validation loss and inverse-task metrics at the kept epoch (the history's ``kept``), training time and s per
+    epoch."""
     h = model.history
-    select_on = model.metadata.get("fit", {}).get("select_on", "loss")
-    column = "val_loss" if select_on == "loss" else f"{select_on}_val"
-    if not h[column].notna().any():
-        best = h.iloc[-1]
-    else:
-        best = h.loc[h[column].idxmin() if select_on == "loss" else h[column].idxmax()]
+    best = h[h["kept"]].iloc[0]
     return {f"val_loss ({label})": float(best["val_loss"]),
             f"val inverse AUROC ({label})": float(best.get("inverse_auroc_val", np.nan)),
             f"val inverse median rank ({label})": float(best.get("inverse_rank_val", np.nan)),

@@ -243,6 +243,7 @@ def test_selection_on_the_inverse_task_keeps_the_epoch_that_ranks_targets_best(n
     history = trainer.fit()
     best = history["inverse_auroc_val"].to_numpy()
     assert trainer.evaluate(trainer.val_idx)["inverse_auroc"] == pytest.approx(best.max(), abs=1e-9)
+    assert history["kept"].sum() == 1 and history["kept"].idxmax() == history["inverse_auroc_val"].idxmax()
     assert history["val_loss"].idxmin() != history["inverse_auroc_val"].idxmax()  # the two criteria differ here
     with pytest.raises(TwinCellError, match="select_on must be one of"):
         FitConfig(select_on="auroc")

@@ -275,7 +275,8 @@ class EdgeLayer(nn.Module):
         self.theta = nn.Parameter(self.theta_centre.clone())
         self.theta_node: nn.Parameter | None = None
         if receiver_sign:  # one logit per receiving node, shared by all its unsigned in-edges
-            self.register_buffer("unknown_dst", torch.as_tensor(edges.dst_np[unknown], dtype=torch.int64))
+            self.register_buffer("unknown_dst", torch.as_tensor(edges.dst_np[unknown], dtype=torch.int64),
+                                 persistent=False)
             self.theta_node = nn.Parameter(torch.zeros(edges.n_nodes))
             self.register_buffer("receivers", torch.as_tensor(np.unique(edges.dst_np[unknown]), dtype=torch.int64),
                                  persistent=False)

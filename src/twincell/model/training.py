@@ -551,6 +551,7 @@ class Trainer:
         self.optimizer = torch.optim.Adam(params, lr=config.lr)
         self.history: list[dict] = []
         self.best: tuple[float, dict, dict] | None = None
+        self.best_epoch: int | None = None  # the epoch whose weights ``best`` holds
         self.bad_epochs = 0
         self.epoch = 0
 
@@ -684,7 +685,8 @@ class Trainer:
         """Everything needed to resume: weights, optimizer, history, best weights, counters."""
         return {"module": self.module.state_dict(), "heads": self.heads.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "history": self.history, "epoch": self.epoch,
-                "best": self.best, "bad_epochs": self.bad_epochs, "rng": self.rng.bit_generator.state}
+                "best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
+                "rng": self.rng.bit_generator.state}
 
     def load_state(self, state: Mapping) -> None:
         """Restore a :meth:`state` (resume from a checkpoint)."""
@@ -694,6 +696,7 @@ class Trainer:
         self.history = list(state["history"])
         self.epoch = int(state["epoch"])
         self.best = state["best"]
+        self.best_epoch = state.get("best_epoch")
         self.bad_epochs = int(state["bad_epochs"])
         self.rng.bit_generator.state = state["rng"]
 
@@ -705,6 +708,11 @@ class Trainer:
         checkpoint
             File written (atomically) after every epoch; with ``resume`` and an existing file,
             training continues from it.
+
+        Returns
+        -------
+        pd.DataFrame
+            One row per epoch; ``kept`` is True on the epoch whose weights were kept (by ``select_on``).
         """
         cfg = self.config
         start = time.monotonic()
@@ -732,6 +740,7 @@ class Trainer:
             self.history.append(rec)
             if self.best is None or score < self.best[0] - 1e-6:
                 self.best = (score, _copy_state(self.module), _copy_state(self.heads))
+                self.best_epoch = self.epoch
                 self.bad_epochs = 0
             else:
                 self.bad_epochs += 1
@@ -744,8 +753,10 @@ class Trainer:
             self.heads.load_state_dict(self.best[2])
         if cfg.causal_shrinkage:
             self.fit_shrinkage()
-        return pd.DataFrame(self.history)
-
+        history = pd.DataFrame(self.history)
+        if not history.empty:
+            history["kept"] = history["epoch"] == self.best_epoch
+        return history
 
     def _selection_score(self, val: dict[str, float], train: dict[str, float]) -> float:
         """The number early stopping lowers: the validation loss (the training loss without validation rows), or

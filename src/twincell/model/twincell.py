@@ -262,7 +262,8 @@ class TwinCell:
         Returns
         -------
         TwinCell
-            self, with :attr:`history` (one row per epoch) and :attr:`metadata` filled in.
+            self, with :attr:`history` (one row per epoch; ``kept`` marks the epoch whose weights were kept) and
+            :attr:`metadata` filled in.
         """
         datasets = [datasets] if not isinstance(datasets, Sequence) else list(datasets)
         if not datasets:
