@@ -17,7 +17,7 @@ from twincell.network import Interactome
 
 EXPECTED = {"twincell", "twincell_prior", "linear", "network_propagation", "de", "degree", "druggability",
             "popular_targets", "random", "mean", "training_exposure", "random_sign_prior", "twincell_calibrated",
-            "twincell_centered"}
+            "twincell_centered", "twincell_common_response"}
 
 
 def synthetic_network() -> Interactome:

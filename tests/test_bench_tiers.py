@@ -16,7 +16,7 @@ from scipy import stats  # noqa: E402
 from twincell.bench import BenchResult, Method, Resources, make_methods, summary_table, write_report  # noqa: E402
 from twincell.bench.diseases import clinical_tasks, disease_of, read_targets  # noqa: E402
 from twincell.bench.tier1 import run_tier1  # noqa: E402
-from twincell.bench.tier2 import run_tier2  # noqa: E402
+from twincell.bench.tier2 import RecoveryCase, common_share, common_views, run_tier2  # noqa: E402
 from twincell.bench.tier3 import move_to_random_genes, permute_values, run_tier3  # noqa: E402
 from twincell.data.drugs import DrugTargets  # noqa: E402
 from twincell.data.perturbation import PerturbationDataset  # noqa: E402
@@ -159,6 +159,41 @@ def test_tier2_recovers_a_target_visible_in_its_own_response(net, drugs):
     # (11 of 12 first under the in-degree normalisation, whose network terms compete with the self term)
     assert get[own, "twincell_prior", "recall_at_1"] >= 11 / 12 > get[net_only, "twincell_prior", "recall_at_1"]
     assert len(res.per_perturbation) == 2 * 3 * 12 and list(res.table.columns) == TIDY
+
+
+def test_tier2_blind_and_specific_views_split_the_shared_response_from_the_case(net, drugs):
+    """Synthetic responses = 3 x a shared response + the over-expressed gene's own +2: ``de`` (|logFC|) finds every
+    target once the shared part is fitted out, ranks each target where |shared| puts it when blind, and
+    misses some on the raw responses, where the shared part outweighs the own change."""
+    rng = np.random.default_rng(2)
+    genes, pert = list(net.genes), list(net.genes[:12])
+    common = pd.Series(rng.normal(size=len(genes)), index=genes)
+    X = 3.0 * common.to_numpy() + rng.normal(scale=0.05, size=(len(pert), len(genes)))
+    X[np.arange(len(pert)), [genes.index(g) for g in pert]] += 2.0
+    res = run_tier2(make_methods(["de"], Resources(net, drugs, seed=0)), _overexpression_dataset(genes, pert, X),
+                    dataset="synthetic_oe", common=common, n_boot=20, seed=0)
+    get = res.table.set_index(["signature", "method", "metric"])["value"]
+    assert get["synthetic_oe, specific", "de", "recall_at_1"] == 1.0
+    assert get["synthetic_oe, network_only", "de", "recall_at_1"] < 1.0
+    blind = res.per_perturbation[res.per_perturbation["variant"] == "case_blind"].set_index("target")["rank"]
+    expected = common.abs().rank(ascending=False)[pert]
+    np.testing.assert_array_equal(blind[pert].to_numpy(), expected.to_numpy())
+    assert set(res.per_perturbation["variant"]) == {"network_only", "with_own_transcript", "case_blind", "specific"}
+    assert (res.per_perturbation["common_share"] > 0.8).all() and (res.per_perturbation["common_r"] > 0.8).all()
+
+
+def test_common_views_replace_or_remove_the_shared_response():
+    y = pd.Series([1.0, 2.0, 3.0, 4.0], index=["G1", "G2", "G3", "G4"])
+    common = pd.Series([1.0, 0.0, 1.0, np.nan, 5.0], index=["G1", "G2", "G3", "G4", "G9"])
+    views = dict(common_views(RecoveryCase(Signature(name="s", logfc=y.rename("logfc")), ("G2",)), common))
+    pd.testing.assert_series_equal(views["case_blind"].signature.logfc, common[["G1", "G2", "G3"]].rename("logfc"))
+    specific = views["specific"].signature.logfc  # y - 2 * common on G1..G3: the fit of (1, 2, 3) on (1, 0, 1)
+    np.testing.assert_allclose(specific.to_numpy(), [-1.0, 2.0, 1.0])
+    assert views["specific"].positives == ("G2",)
+    r, share = common_share(Signature(name="s", logfc=y.rename("logfc")), common)
+    assert r == pytest.approx(0.0, abs=1e-12) and share == pytest.approx(1 - 6 / 14)  # |(-1, 2, 1)|^2 / |(1, 2, 3)|^2
+    with pytest.raises(TwinCellError, match="unknown or zero"):
+        common_views(RecoveryCase(Signature(name="s", logfc=y.rename("logfc")), ("G2",)), common * 0)
 
 
 def test_tier2_direction_is_activate_when_the_response_is_the_over_expression_s_own_prediction(net, drugs):

@@ -30,16 +30,20 @@ which the drug operator leaves out.
 from __future__ import annotations
 
 import copy
+import inspect
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+from twincell._cache import cache_dir, code_key
 from twincell.bench.methods import Method, Resources, register_method
 from twincell.data.perturbation import PerturbationDataset
 from twincell.data.training_data import DEFAULT_DATASETS, load_bundled
-from twincell.errors import TwinCellError
+from twincell.errors import ModelFileError, TwinCellError
 from twincell.identify.head import FittingRows, InverseHead, head_inputs, held_out_rows
 from twincell.identify.inverse import FOOTPRINT_NULLS, common_basis, footprint_matrices
 from twincell.identify.null import Footprint, calibrate, centered_change, remove_common, shuffled_changes
@@ -53,6 +57,42 @@ def desired_changes(signatures: Sequence[pd.Series], genes: pd.Index) -> tuple[n
     """Reversed signatures on ``genes`` (absent genes 0) and their masks of genes in each signature, both (N, B)."""
     D = np.column_stack([-s.reindex(genes, fill_value=0.0).to_numpy(float) for s in signatures])
     return D, np.column_stack([genes.isin(s.index) for s in signatures])
+
+
+def common_response_twin(model: TwinCell) -> TwinCell:
+    """``model`` trained again on its training data's common responses: TwinBench's target-blind control.
+
+    Same network, hyper-parameters, contexts and fit settings (seed included); each bundled training dataset
+    the model names in ``metadata["datasets"]`` is replaced by its
+    :meth:`~twincell.data.perturbation.PerturbationDataset.common_response`. Cached under
+    :func:`~twincell._cache.cache_dir` by a key of the model code, the data transform and those settings, so
+    the twin trains once (as long as the model itself did).
+
+    Raises
+    ------
+    TwinCellError
+        If ``model`` is untrained or was trained on data that are not bundled.
+    """
+    names = [d["name"] for d in model.metadata.get("datasets", [])]
+    unknown = [n for n in names if n not in DEFAULT_DATASETS]
+    if not names or unknown:
+        raise TwinCellError(f"cannot train the common-response twin of a model trained on "
+                            f"{', '.join(unknown) or 'nothing recorded'}",
+                            "give a model trained on bundled datasets, or call fit(train)")
+    settings = {"fit": model.metadata["fit"], "datasets": names, "hparams": model.hparams,
+                "context_dim": model.context_dim, "contexts": sorted(model.contexts),
+                "interactome": model.metadata["interactome"]}
+    sources = [*sorted(Path(inspect.getfile(TwinCell)).parent.glob("*.py")), inspect.getfile(PerturbationDataset)]
+    key = code_key(sources, json.dumps(settings, sort_keys=True, default=str))
+    directory = cache_dir() / f"control-common-response-{key}"
+    try:
+        return TwinCell.load(directory)
+    except ModelFileError:
+        pass
+    twin = TwinCell(model.interactome, model.context_dim, **model.hparams)
+    twin.fit([load_bundled(n).common_response() for n in names], model.contexts or None, **model.metadata["fit"])
+    twin.save(directory, overwrite=True)
+    return twin
 
 
 class _TwinCellRanker(Method):
@@ -176,6 +216,41 @@ class TwinCellMethod(_TwinCellRanker):
         model = TwinCell(self.resources.network, dim, seed=self.resources.seed)
         self.model = model.fit([train], contexts, **self.resources.train_options)
         return self
+
+
+@register_method
+class TwinCellCommonResponse(TwinCellMethod):
+    """Control: TwinCell trained on target-blind responses.
+
+    The same model, trained the same way on the same rows, perturbations and contexts, but every response
+    replaced by its context's mean response (:meth:`~twincell.data.perturbation.PerturbationDataset.common_response`):
+    the data no longer say which gene was perturbed. What ``twincell`` scores beyond this control is what it
+    learned from target-specific responses. When a trained model is given (tier 3's default model), the
+    control is that model's twin: its bundled training datasets' common responses, its hyper-parameters, fit
+    settings and contexts (:func:`common_response_twin`, cached).
+    """
+
+    name = "twincell_common_response"
+    description = "Control: TwinCell trained on target-blind responses (each row replaced by its context's mean)"
+
+    def __init__(self, resources: Resources) -> None:
+        super().__init__(resources)
+        self.model = None
+        self.twin_of = resources.model if isinstance(resources.model, TwinCell) else None
+
+    @property
+    def is_fitted(self) -> bool:
+        """True once a model is held or a given model's twin can be trained on first use."""
+        return self.model is not None or self.twin_of is not None
+
+    def fit(self, train: PerturbationDataset) -> TwinCellCommonResponse:
+        """Train as ``twincell`` does, on ``train``'s common responses."""
+        return super().fit(train.common_response())
+
+    def _require_model(self) -> TwinCell:
+        if self.model is None and self.twin_of is not None:
+            self.model = common_response_twin(self.twin_of)
+        return super()._require_model()
 
 
 class _TwinCellScore(TwinCellMethod):

@@ -39,7 +39,8 @@ from twincell.bench.diseases import (approved_directions, bundled_signatures, cl
 from twincell.bench.exposure import default_training_exposure, perturbation_target_counts
 from twincell.bench.methods import METHODS, Method, Resources, check_method_names, make_methods
 from twincell.bench.tier1 import run_tier1
-from twincell.bench.tier2 import RECEPTOR_VARIANTS, VARIANTS, Tier2Result, run_receptor_recovery, run_tier2
+from twincell.bench.tier2 import (COMMON_VARIANTS, RECEPTOR_VARIANTS, VARIANTS, Tier2Result, run_receptor_recovery,
+                                  run_tier2)
 from twincell.bench.tier3 import MEAN, Tier3Result, run_tier3
 from twincell.context import ContextRegistry
 from twincell.data.drugs import DrugTargets
@@ -67,10 +68,12 @@ CYTOKINE_LABEL = f"{CYTOKINE_DATASET} (held-out cytokines)"
 #: Short column prefix of each dataset in the summary.
 PREFIX = {(1, TIER1_CONTEXT_LABEL): "T1-context", (1, TIER2_LABEL): "T1-perturbation",
           (2, f"{TIER2_LABEL}, {VARIANTS[0]}"): "T2", (2, f"{TIER2_LABEL}, {VARIANTS[1]}"): "T2-own",
+          **{(2, f"{TIER2_LABEL}, {v}"): p for v, p in zip(COMMON_VARIANTS, ("T2-blind", "T2-specific"))},
           **{(2, f"{CYTOKINE_LABEL}, {v}"): p for v, p in zip(RECEPTOR_VARIANTS, ("T2-cyto", "T2-cyto-unseen"))}}
 #: The summary's blocks, one table each in the CLI: title -> the column prefixes it holds.
 SUMMARY_BLOCKS: dict[str, tuple[str, ...]] = {
     "T1": ("T1-context", "T1-perturbation"), "T2, LINCS over-expression": ("T2", "T2-own"),
+    "T2, LINCS cases blind and specific": ("T2-blind", "T2-specific"),
     "T2, held-out cytokines": ("T2-cyto", "T2-cyto-unseen"), "T3": ("T3",)}
 #: Metrics shown in the method x metric summary, per tier.
 SUMMARY_METRICS: dict[int, tuple[str, ...]] = {
@@ -416,8 +419,14 @@ def _run_perturbation_tiers(tiers: Sequence[int], names: Sequence[str], network:
     parts, cases = [], pd.DataFrame()
     if 2 in tiers:
         rankers = [m for m in methods if m.ranks_targets and m.name in names]
-        t2 = run_tier2(rankers, test, dataset=TIER2_LABEL, n_boot=settings.n_boot, seed=seed)
+        t2 = run_tier2(rankers, test, dataset=TIER2_LABEL, common=train.mean_response(), n_boot=settings.n_boot,
+                       seed=seed)
         facts["tier 2 cases"] = f"{t2.per_perturbation['perturbation'].nunique()} perturbations; excluded: {t2.n_excluded}"
+        share = t2.per_perturbation.drop_duplicates("perturbation")[["common_r", "common_share"]]
+        facts["tier 2 cases vs the training mean response"] = (
+            f"median Pearson r {share['common_r'].median():.3f} (IQR {share['common_r'].quantile(0.25):.3f}-"
+            f"{share['common_r'].quantile(0.75):.3f}); median share of a case's sum of squares that its fit on the "
+            f"mean explains {share['common_share'].median():.3f}")
         seen = frozenset(perturbation_target_counts([train, cytokine_train]).index)
         t2c = run_receptor_recovery(rankers, cytokine_test, seen, dataset=CYTOKINE_LABEL, n_boot=settings.n_boot,
                                     seed=seed)

@@ -33,6 +33,16 @@ Two variants, both reported (``signature`` = ``<dataset>, <variant>``):
   include it, as the data contain it (the target's transcript is measured in some responses);
   the other methods rank as in ``network_only``.
 
+Two more views of the same held-out cases, given the training split's mean response (``common``), show where a
+ranking's skill comes from (:func:`common_views`), both ``network_only`` rankings:
+
+* ``case_blind``: every case's response replaced by the training mean response on its measured genes. It says
+  nothing about which gene was perturbed, so a method scores here what it scores without reading the case
+  (network position, and whatever every perturbation's response shares); the tier-2 analogue of tier 3's
+  disease-blind controls. On LINCS the mean explains most of each response (median 0.92 correlation).
+* ``specific``: each case's response minus its least-squares fit on the training mean response (on the genes
+  where both are known): only what is particular to the perturbation.
+
 A second dataset, :func:`run_receptor_recovery`, recovers the receptors of held-out cytokines (CytoSig
 responses; their targets are every LIANA receptor subunit of the cytokine, several per case): a perturbation
 upstream of the TFs. Its variants are ``all_receptors`` (every subunit in the network is a positive) and
@@ -64,6 +74,8 @@ from twincell.network import Interactome
 TIER2_KS: tuple[int, ...] = (1, 10, 100)
 MIN_GENES = 10
 VARIANTS: tuple[str, ...] = ("network_only", "with_own_transcript")
+#: Views of :func:`common_views`: the case replaced by the training mean response, and the case without it.
+COMMON_VARIANTS: tuple[str, ...] = ("case_blind", "specific")
 #: Variants of :func:`run_receptor_recovery` -> whether receptors perturbed in training are left out.
 RECEPTOR_VARIANTS: dict[str, bool] = {"all_receptors": False, "unseen_receptors": True}
 #: Metrics also reported per target stratum, as ``<metric>_<stratum>`` (see the module docstring).
@@ -185,8 +197,8 @@ def positive_distances(network: Interactome, positives: Sequence[Sequence[str]])
     return nearest, np.nansum(nearest, axis=1) / (np.isfinite(nearest).sum(axis=1) - n_pos)
 
 
-def run_tier2(methods: Sequence[Method], test: PerturbationDataset, *, dataset: str, min_genes: int = MIN_GENES,
-              n_boot: int = 1000, seed: int = 0) -> Tier2Result:
+def run_tier2(methods: Sequence[Method], test: PerturbationDataset, *, dataset: str, common: pd.Series | None = None,
+              min_genes: int = MIN_GENES, n_boot: int = 1000, seed: int = 0) -> Tier2Result:
     """Score target recovery of fitted methods on held-out perturbations.
 
     Parameters
@@ -197,6 +209,11 @@ def run_tier2(methods: Sequence[Method], test: PerturbationDataset, *, dataset: 
         Held-out perturbations (one target each).
     dataset
         Label written in the ``signature`` column, followed by the variant.
+    common
+        The training split's mean response per gene
+        (:meth:`~twincell.data.perturbation.PerturbationDataset.mean_response`): adds the
+        :data:`COMMON_VARIANTS` views (:func:`common_views`) and, per case, the columns ``common_r`` and
+        ``common_share`` (:func:`common_share`) to ``per_perturbation``. None: only :data:`VARIANTS`.
     min_genes
         Minimum number of measured response genes for a perturbation to be used.
     n_boot, seed
@@ -208,13 +225,64 @@ def run_tier2(methods: Sequence[Method], test: PerturbationDataset, *, dataset: 
         raise TwinCellError(f"no held-out perturbation of {dataset} is usable for target recovery ({excluded})",
                             f"tier 2 needs perturbations with one known target in the network and >= {min_genes} measured genes")
     views = [[(VARIANTS[0], RecoveryCase(sig, (target,)))] for sig, target in cases]
-    per_df = pd.DataFrame(_per_case_rows(methods, views, own_variant=VARIANTS[1]))
+    rows = _per_case_rows(methods, views, own_variant=VARIANTS[1])
+    if common is not None:  # each view of a case is its own response, so its own ranking
+        rows += _per_case_rows(methods, [[view] for ((_, case),) in views for view in common_views(case, common)])
+    per_df = pd.DataFrame(rows)
+    if common is not None:
+        shares = {sig.name: common_share(sig, common) for sig, _ in cases}
+        per_df["common_r"] = per_df["perturbation"].map(lambda p: shares[p][0])
+        per_df["common_share"] = per_df["perturbation"].map(lambda p: shares[p][1])
     targets = [t for _, t in cases]
     class_of = dict(zip(targets, target_classes(network, targets)))
     per_df.insert(per_df.columns.get_loc("target") + 1, "target_class", per_df["target"].map(class_of))
     table = pd.concat([tier2_table(per_df, dataset, n_boot, seed), stratum_table(per_df, dataset, n_boot, seed)],
                       ignore_index=True)
     return Tier2Result(table, per_df, excluded)
+
+
+def common_views(case: RecoveryCase, common: pd.Series) -> list[tuple[str, RecoveryCase]]:
+    """The :data:`COMMON_VARIANTS` views of one case, on its measured genes where ``common`` is known.
+
+    ``case_blind``: the case's response replaced by ``common`` (the training mean response); ``specific``: the
+    response minus ``b * common``, ``b`` its least-squares coefficient on ``common``. Both keep the case's
+    positives.
+
+    Raises
+    ------
+    TwinCellError
+        If ``common`` knows none of the case's measured genes, or is zero on all of them.
+    """
+    y, c, b = _fit_on_common(case.signature, common)
+    blind = Signature(name=case.signature.name, logfc=c.rename("logfc"), method="training mean response")
+    specific = Signature(name=case.signature.name, logfc=(y - b * c).rename("logfc"),
+                         method="observed response minus its least-squares fit on the training mean response")
+    return [(variant, RecoveryCase(sig, case.positives, case.ignored))
+            for variant, sig in zip(COMMON_VARIANTS, (blind, specific))]
+
+
+def common_share(signature: Signature, common: pd.Series) -> tuple[float, float]:
+    """How much of a response the training mean response explains, on the genes where both are known.
+
+    Returns Pearson's r of the two, and the share of the response's sum of squares that its least-squares fit
+    ``b * common`` explains (``1 - |y - b c|^2 / |y|^2``, in [0, 1]).
+    """
+    y, c, b = _fit_on_common(signature, common)
+    r = float(np.corrcoef(y, c)[0, 1]) if len(y) > 1 and y.std() > 0 and c.std() > 0 else np.nan
+    return r, 1.0 - float(((y - b * c) ** 2).sum()) / max(float(y @ y), np.finfo(float).tiny)
+
+
+def _fit_on_common(signature: Signature, common: pd.Series) -> tuple[pd.Series, pd.Series, float]:
+    """The response and ``common`` on the genes both know, and the least-squares coefficient of one on the other."""
+    y = signature.logfc
+    c = common.reindex(y.index)
+    known = c.notna().to_numpy()
+    y, c = y[known].astype(float), c[known].astype(float)
+    norm = float(c @ c)
+    if norm == 0.0:
+        raise TwinCellError(f"the training mean response is unknown or zero on every gene of {signature.name}",
+                            "give the mean response of the training split (PerturbationDataset.mean_response)")
+    return y, c, float(y @ c) / norm
 
 
 def target_classes(network: Interactome, targets: Sequence[str]) -> np.ndarray:

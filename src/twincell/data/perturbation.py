@@ -224,6 +224,34 @@ class PerturbationDataset:
         """The examples selected by a boolean mask or integer positions (a copy)."""
         return PerturbationDataset(self.adata[np.asarray(mask)].copy(), validate=False)
 
+    def mean_response(self) -> pd.Series:
+        """Each gene's mean response over the rows that measure it, indexed by gene (NaN where no row does)."""
+        X = np.asarray(self.X, dtype=np.float64)
+        n = (~np.isnan(X)).sum(axis=0)
+        mean = np.divide(np.nansum(X, axis=0), n, out=np.full(X.shape[1], np.nan), where=n > 0)
+        return pd.Series(mean, index=pd.Index(self.genes, name="gene"), name="mean_response")
+
+    def common_response(self) -> PerturbationDataset:
+        """A target-blind copy: each row's values replaced by its context's mean response.
+
+        Gene by gene, every row gets the mean of that gene over the rows of its context that measure it
+        (:meth:`mean_response` of the context: the response every perturbation of the context shares, which a
+        model's per-dataset, per-context background can predict); genes the row does not measure stay NaN.
+        Perturbations, targets and contexts are kept, so a model trained on the copy sees the same inputs with
+        responses that say nothing about which gene was perturbed (TwinBench's ``twincell_common_response``
+        control). ``uns["provenance"]["common_response"]`` records it.
+        """
+        out = self.subset(np.arange(self.n_obs))
+        X = np.asarray(out.X, dtype=np.float64)
+        common = np.full_like(X, np.nan)
+        for rows in out.obs.groupby("context", sort=False, observed=True).indices.values():
+            mean = self.subset(rows).mean_response().to_numpy()
+            common[rows] = np.where(np.isnan(X[rows]), np.nan, mean)
+        out.adata.X = common.astype(np.float32)
+        out.adata.uns["provenance"] = {**self.uns["provenance"],
+                                       "common_response": "each row replaced by its context's mean response per gene"}
+        return out
+
     def select_genes(self, genes: Iterable[str]) -> PerturbationDataset:
         """Keep only the columns in ``genes`` (a copy); examples left without a measured value are dropped."""
         wanted = set(genes)
