@@ -24,7 +24,8 @@ weight and temperature on the validation perturbations of the default model's tr
 TwinBench tier): it trains ``--grid-design`` (``chosen`` or ``shared_chosen``) with each setting for
 ``--epochs`` epochs and prints the setting round 5's rule picks.
 
-Disease-blind controls and baselines (network propagation, the untrained prior, degree, druggability)
+Disease-blind controls and baselines (network propagation, the untrained prior, the random-sign prior, degree,
+druggability)
 are scored once in the same run (tier 2 only with ``--tiers12-only``). Before training, it prints what the co-expression sign prior
 (``coexpression_sign``) has to work with: the share of unsigned edges with co-expression data and how
 well co-expression separates the known activating from the known inhibiting edges (AUROC). Prints one
@@ -63,7 +64,7 @@ from twincell.model.module import prior_sign
 from twincell.model.twincell import DEFAULT_HPARAMS
 from twincell.network import Interactome
 
-CONTROLS = ("network_propagation", "twincell_prior", "degree", "druggability")
+CONTROLS = ("network_propagation", "twincell_prior", "random_sign_prior", "degree", "druggability")
 #: The drug and over-expression datasets every design trains on (CytoSig is a design option).
 BASE_DATASETS = ("lincs_overexpression", "signatures_tahoe", "signatures_neurips", "signatures_sciplex")
 
@@ -220,16 +221,6 @@ def keep_perturbations(data: PerturbationDataset, fraction: float, seed: int) ->
     return data.subset(data.obs["perturbation"].isin(kept).to_numpy())
 
 
-def mean_response(data: PerturbationDataset) -> PerturbationDataset:
-    """``data`` with every row's values replaced by each gene's mean over the rows that measure it (NaNs kept)."""
-    out = data.subset(np.arange(data.n_obs))
-    X = np.asarray(out.adata.X, dtype=np.float64)
-    measured = ~np.isnan(X)
-    mean = np.divide(np.nansum(X, axis=0), measured.sum(axis=0), out=np.zeros(X.shape[1]), where=measured.any(axis=0))
-    out.adata.X = np.where(measured, mean, np.nan).astype(np.float32)
-    return out
-
-
 def open_signs(model: TwinCell, threshold: float = 0.01) -> int:
     """Number of unsigned signalling edges whose learned sign exceeds ``threshold`` in size (the edges training opened)."""
     layer = model.module.ppi
@@ -247,7 +238,7 @@ def design_method(design: Design) -> type[Method]:
             extra = [training_cytokines(self.resources.held_out)] if design.cytosig else []
             train = keep_perturbations(train, design.train_fraction, self.resources.seed)
             if design.common_response:
-                train = mean_response(train)
+                train = train.common_response()
             self.model = model.fit([train, *extra], contexts, **{**self.resources.train_options, **BASE_FIT, **design.fit})
             FITTED.append(self.model)
             return self
