@@ -13,7 +13,8 @@ decide a design:
 
 then, for information, ``T2-cyto-unseen`` (receptors no training row perturbs), the LINCS cases' ``T2-blind``
 view (each response replaced by the training mean response: what the ranking scores without reading the case)
-and ``LINCS case gain`` (``T2`` minus ``T2-blind``), ``T2-specific`` under the eighth rule, tier 1's
+and ``LINCS case gain`` (``T2`` minus ``T2-blind``), the same for the cytokines (``T2-cyto-blind``,
+``cytokines case gain``, ``T2-cyto-specific``), ``T2-specific`` under the eighth rule, tier 1's
 ``l2_ratio`` on the held-out cell type and LINCS genes, and the controls' means. The rules, each fixed before
 any number of the designs it was written for (``--rule``):
 
@@ -42,10 +43,11 @@ BASE = "chosen"
 VIEWS = {"LINCS": "T2 auroc", "non-TF": "T2 auroc non-TF", "cytokines": "T2-cyto auroc"}
 #: Views shown for information (when the runs have them and the rule does not decide on them).
 INFO = {"cytokines unseen": "T2-cyto-unseen auroc", "LINCS blind": "T2-blind auroc",
-        "LINCS specific": "T2-specific auroc", "T1 context l2": "T1-context l2_ratio",
+        "LINCS specific": "T2-specific auroc", "cytokines blind": "T2-cyto-blind auroc",
+        "cytokines specific": "T2-cyto-specific auroc", "T1 context l2": "T1-context l2_ratio",
         "T1 LINCS l2": "T1-perturbation l2_ratio"}
 #: Information views also shown for the controls.
-CONTROL_INFO = ("cytokines unseen", "LINCS blind", "LINCS specific")
+CONTROL_INFO = ("cytokines unseen", "LINCS blind", "LINCS specific", "cytokines blind", "cytokines specific")
 #: Every rule: largest allowed loss on any deciding view, the gain one of its transfer views must show, its p bound.
 MAX_LOSS, MIN_GAIN, MAX_P = 0.01, 0.01, 0.1
 
@@ -80,8 +82,9 @@ def view_table(table: pd.DataFrame, rule: Rule = RULES["ninth"]) -> pd.DataFrame
                         f"{label} p": p})
         row.update({label: group[column].mean() for label, column in INFO.items()
                     if column in group and label not in rule.views})
-        if INFO["LINCS blind"] in group:
-            row["LINCS case gain"] = (group[VIEWS["LINCS"]] - group[INFO["LINCS blind"]]).mean()
+        for label, real, blind in (("LINCS", "LINCS", "LINCS blind"), ("cytokines", "cytokines", "cytokines blind")):
+            if INFO[blind] in group:
+                row[f"{label} case gain"] = (group[VIEWS[real]] - group[INFO[blind]]).mean()
         rows.append(row)
     out = pd.DataFrame(rows).set_index("design")
     no_loss = np.all([out[f"{label} gain"] >= -MAX_LOSS for label in rule.views], axis=0)

@@ -83,7 +83,10 @@ def test_held_out_cytokines_are_scored_and_never_reach_training():
     cyto = cases[cases["variant"].isin(["all_receptors", "unseen_receptors"])]
     assert {p.split("@")[0] for p in cyto["perturbation"]} == held
     assert {p.split("@")[0] for p in cyto.loc[cyto["variant"] == "all_receptors", "perturbation"]} == held
-    assert {"T2-cyto auroc", "T2-cyto recall_at_10", "T2-cyto-unseen auroc"} <= set(summary_table(res.table).columns)
+    assert {"T2-cyto auroc", "T2-cyto recall_at_10", "T2-cyto-unseen auroc", "T2-cyto-blind auroc",
+            "T2-cyto-specific auroc", "T2-blind auroc", "T2-specific auroc"} <= set(summary_table(res.table).columns)
+    blind = cases[cases["variant"] == "case_blind"]
+    assert {p.split("@")[0] for p in blind["perturbation"]} >= held and blind["common_share"].between(0, 1).all()
     assert set(res.table["signature"]) >= {f"{CYTOKINE_LABEL}, all_receptors", f"{CYTOKINE_LABEL}, unseen_receptors"}
     # what an ablation design trains on inside tiers 1-2: CytoSig without the held-out cytokines
     training = _ablation_module().training_cytokines(held)
@@ -115,6 +118,22 @@ def test_multi_positive_auroc_and_recall_equal_their_definitions_on_synthetic_cy
             unseen = per.loc[("unseen_receptors", method.name, f"syn{i}@synthetic")]
             assert unseen["auroc"] == pytest.approx(roc_auc_score(labels[keep], scores[keep]))
             assert unseen["target"] == ";".join(sorted(set(t) - seen))
+
+
+def test_blind_cytokine_view_ranks_every_case_by_the_training_mean_alone(net, resources):
+    genes = list(net.genes)
+    rng = np.random.default_rng(1)
+    targets = [genes[0:3], genes[5:9], genes[20:22]]
+    data = _synthetic_perturbations(genes, targets, rng.normal(size=(3, len(genes))))
+    common = pd.Series(rng.normal(size=len(genes)), index=genes)
+    res = run_receptor_recovery(make_methods(["de"], resources), data, frozenset(), dataset="synthetic",
+                                common=common, n_boot=20, seed=0)
+    per = res.per_perturbation
+    assert list(dict.fromkeys(per["variant"])) == ["all_receptors", "unseen_receptors", "case_blind", "specific"]
+    blind = per[per["variant"] == "case_blind"].set_index("perturbation")
+    for i, t in enumerate(targets):  # de ranks by |logFC|: blind, by |common| whatever the case
+        assert blind.loc[f"syn{i}@synthetic", "auroc"] == pytest.approx(roc_auc_score(np.isin(genes, t), common.abs()))
+        assert blind.loc[f"syn{i}@synthetic", "target"] == ";".join(sorted(t))
 
 
 def test_one_positive_receptor_recovery_equals_tier2_lincs_definitions(net, resources):

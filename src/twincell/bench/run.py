@@ -69,12 +69,14 @@ CYTOKINE_LABEL = f"{CYTOKINE_DATASET} (held-out cytokines)"
 PREFIX = {(1, TIER1_CONTEXT_LABEL): "T1-context", (1, TIER2_LABEL): "T1-perturbation",
           (2, f"{TIER2_LABEL}, {VARIANTS[0]}"): "T2", (2, f"{TIER2_LABEL}, {VARIANTS[1]}"): "T2-own",
           **{(2, f"{TIER2_LABEL}, {v}"): p for v, p in zip(COMMON_VARIANTS, ("T2-blind", "T2-specific"))},
-          **{(2, f"{CYTOKINE_LABEL}, {v}"): p for v, p in zip(RECEPTOR_VARIANTS, ("T2-cyto", "T2-cyto-unseen"))}}
+          **{(2, f"{CYTOKINE_LABEL}, {v}"): p for v, p in zip(RECEPTOR_VARIANTS, ("T2-cyto", "T2-cyto-unseen"))},
+          **{(2, f"{CYTOKINE_LABEL}, {v}"): p for v, p in zip(COMMON_VARIANTS, ("T2-cyto-blind", "T2-cyto-specific"))}}
 #: The summary's blocks, one table each in the CLI: title -> the column prefixes it holds.
 SUMMARY_BLOCKS: dict[str, tuple[str, ...]] = {
     "T1": ("T1-context", "T1-perturbation"), "T2, LINCS over-expression": ("T2", "T2-own"),
     "T2, LINCS cases blind and specific": ("T2-blind", "T2-specific"),
-    "T2, held-out cytokines": ("T2-cyto", "T2-cyto-unseen"), "T3": ("T3",)}
+    "T2, held-out cytokines": ("T2-cyto", "T2-cyto-unseen"),
+    "T2, cytokines blind and specific": ("T2-cyto-blind", "T2-cyto-specific"), "T3": ("T3",)}
 #: Metrics shown in the method x metric summary, per tier.
 SUMMARY_METRICS: dict[int, tuple[str, ...]] = {
     1: ("pearson_top20", "l2_ratio"),
@@ -422,15 +424,13 @@ def _run_perturbation_tiers(tiers: Sequence[int], names: Sequence[str], network:
         t2 = run_tier2(rankers, test, dataset=TIER2_LABEL, common=train.mean_response(), n_boot=settings.n_boot,
                        seed=seed)
         facts["tier 2 cases"] = f"{t2.per_perturbation['perturbation'].nunique()} perturbations; excluded: {t2.n_excluded}"
-        share = t2.per_perturbation.drop_duplicates("perturbation")[["common_r", "common_share"]]
-        facts["tier 2 cases vs the training mean response"] = (
-            f"median Pearson r {share['common_r'].median():.3f} (IQR {share['common_r'].quantile(0.25):.3f}-"
-            f"{share['common_r'].quantile(0.75):.3f}); median share of a case's sum of squares that its fit on the "
-            f"mean explains {share['common_share'].median():.3f}")
         seen = frozenset(perturbation_target_counts([train, cytokine_train]).index)
-        t2c = run_receptor_recovery(rankers, cytokine_test, seen, dataset=CYTOKINE_LABEL, n_boot=settings.n_boot,
+        t2c = run_receptor_recovery(rankers, cytokine_test, seen, dataset=CYTOKINE_LABEL,
+                                    common=cytokine_train.mean_response(), n_boot=settings.n_boot,
                                     seed=seed)
         facts["tier 2 cytokines"] = _cytokine_facts(t2c, cytokine_split.held_out, len(cytokine_split.test_masks[0]))
+        for label, result in (("LINCS", t2), ("cytokine", t2c)):
+            facts[f"tier 2 {label} cases vs the training mean response"] = _common_facts(result.per_perturbation)
         cases = pd.concat([t2.per_perturbation, t2c.per_perturbation], ignore_index=True)
         parts += [t2.table, t2c.table]
     if 1 in tiers:
@@ -455,6 +455,14 @@ def split_cytokines(seed: int) -> tuple[Split, PerturbationDataset, Perturbation
     split = make_split(cytokines, "perturbation", CYTOKINE_TEST_FRACTION, seed)
     (train,), (test,) = split.apply([cytokines])
     return split, train, test
+
+
+def _common_facts(per_case: pd.DataFrame) -> str:
+    """How much of tier 2's held-out responses the training mean response explains (medians over the cases)."""
+    share = per_case.drop_duplicates("perturbation")[["common_r", "common_share"]]
+    r = share["common_r"]
+    return (f"median Pearson r {r.median():.3f} (IQR {r.quantile(0.25):.3f}-{r.quantile(0.75):.3f}); median share "
+            f"of a case's sum of squares that its fit on the mean explains {share['common_share'].median():.3f}")
 
 
 def _cytokine_facts(result: Tier2Result, held_out: Sequence[str], n_cytokines: int) -> str:

@@ -43,6 +43,9 @@ ranking's skill comes from (:func:`common_views`), both ``network_only`` ranking
 * ``specific``: each case's response minus its least-squares fit on the training mean response (on the genes
   where both are known): only what is particular to the perturbation.
 
+:func:`run_receptor_recovery` adds the same two views of each held-out cytokine, given the training cytokines'
+mean response (every receptor subunit a positive, as in ``all_receptors``).
+
 A second dataset, :func:`run_receptor_recovery`, recovers the receptors of held-out cytokines (CytoSig
 responses; their targets are every LIANA receptor subunit of the cytokine, several per case): a perturbation
 upstream of the TFs. Its variants are ``all_receptors`` (every subunit in the network is a positive) and
@@ -225,14 +228,7 @@ def run_tier2(methods: Sequence[Method], test: PerturbationDataset, *, dataset: 
         raise TwinCellError(f"no held-out perturbation of {dataset} is usable for target recovery ({excluded})",
                             f"tier 2 needs perturbations with one known target in the network and >= {min_genes} measured genes")
     views = [[(VARIANTS[0], RecoveryCase(sig, (target,)))] for sig, target in cases]
-    rows = _per_case_rows(methods, views, own_variant=VARIANTS[1])
-    if common is not None:  # each view of a case is its own response, so its own ranking
-        rows += _per_case_rows(methods, [[view] for ((_, case),) in views for view in common_views(case, common)])
-    per_df = pd.DataFrame(rows)
-    if common is not None:
-        shares = {sig.name: common_share(sig, common) for sig, _ in cases}
-        per_df["common_r"] = per_df["perturbation"].map(lambda p: shares[p][0])
-        per_df["common_share"] = per_df["perturbation"].map(lambda p: shares[p][1])
+    per_df = _with_common_views(methods, views, common, own_variant=VARIANTS[1])
     targets = [t for _, t in cases]
     class_of = dict(zip(targets, target_classes(network, targets)))
     per_df.insert(per_df.columns.get_loc("target") + 1, "target_class", per_df["target"].map(class_of))
@@ -283,6 +279,22 @@ def _fit_on_common(signature: Signature, common: pd.Series) -> tuple[pd.Series, 
         raise TwinCellError(f"the training mean response is unknown or zero on every gene of {signature.name}",
                             "give the mean response of the training split (PerturbationDataset.mean_response)")
     return y, c, float(y @ c) / norm
+
+
+def _with_common_views(methods: Sequence[Method], views: Sequence[Sequence[tuple[str, RecoveryCase]]],
+                       common: pd.Series | None, own_variant: str | None = None) -> pd.DataFrame:
+    """Per-case rows of ``views`` (:func:`_per_case_rows`) and, with ``common``, of the :data:`COMMON_VARIANTS` views
+    of each response's first case (each its own ranking), with every row's ``common_r`` and ``common_share``."""
+    rows = _per_case_rows(methods, views, own_variant=own_variant)
+    if common is None:
+        return pd.DataFrame(rows)
+    firsts = [row[0][1] for row in views]
+    rows += _per_case_rows(methods, [[view] for case in firsts for view in common_views(case, common)])
+    per = pd.DataFrame(rows)
+    shares = {case.signature.name: common_share(case.signature, common) for case in firsts}
+    per["common_r"] = per["perturbation"].map(lambda p: shares[p][0])
+    per["common_share"] = per["perturbation"].map(lambda p: shares[p][1])
+    return per
 
 
 def target_classes(network: Interactome, targets: Sequence[str]) -> np.ndarray:
@@ -361,8 +373,8 @@ def receptor_cases(test: PerturbationDataset, candidates: pd.Index, seen: frozen
 
 
 def run_receptor_recovery(methods: Sequence[Method], test: PerturbationDataset, seen: frozenset[str], *,
-                          dataset: str, min_genes: int = MIN_GENES, n_boot: int = 1000,
-                          seed: int = 0) -> Tier2Result:
+                          dataset: str, common: pd.Series | None = None, min_genes: int = MIN_GENES,
+                          n_boot: int = 1000, seed: int = 0) -> Tier2Result:
     """Score receptor recovery of fitted methods on held-out cytokines (several true targets per case).
 
     Two variants (``signature`` = ``<dataset>, <variant>``), both ``network_only`` rankings:
@@ -382,6 +394,10 @@ def run_receptor_recovery(methods: Sequence[Method], test: PerturbationDataset, 
         Genes perturbed by the methods' training rows (the ``unseen_receptors`` variant leaves them out).
     dataset
         Label written in the ``signature`` column, followed by the variant.
+    common
+        The training cytokines' mean response per gene: adds the :data:`COMMON_VARIANTS` views of each cytokine
+        (:func:`common_views`, every receptor subunit a positive, as in ``all_receptors``) and the
+        ``common_r`` / ``common_share`` columns, as :func:`run_tier2` does. None: only :data:`RECEPTOR_VARIANTS`.
     min_genes, n_boot, seed
         As in :func:`run_tier2`.
 
@@ -394,8 +410,8 @@ def run_receptor_recovery(methods: Sequence[Method], test: PerturbationDataset, 
     if not views:
         raise TwinCellError(f"no held-out perturbation of {dataset} is usable for receptor recovery ({excluded})",
                             f"need perturbations with a target in the network and >= {min_genes} measured genes")
-    per = pd.DataFrame(_per_case_rows(methods, views))
-    order = per["variant"].map({variant: k for k, variant in enumerate(RECEPTOR_VARIANTS)})
+    per = _with_common_views(methods, views, common)
+    order = per["variant"].map({variant: k for k, variant in enumerate([*RECEPTOR_VARIANTS, *COMMON_VARIANTS])})
     per = per.iloc[np.argsort(order.to_numpy(), kind="stable")].reset_index(drop=True)  # variant by variant
     return Tier2Result(tier2_table(per, dataset, n_boot, seed), per, excluded)
 
