@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 
 import twincell.bench  # noqa: E402
 from twincell.bench import run_benchmark, write_report  # noqa: E402
-from twincell.bench.run import RESULT_COLUMNS, SEED_STATISTICS, TIER2_LABEL, parse_seeds  # noqa: E402
+from twincell.bench.run import CYTOKINE_LABEL, RESULT_COLUMNS, SEED_STATISTICS, TIER2_LABEL, parse_seeds  # noqa: E402
 from twincell.bench.tier2 import VARIANTS  # noqa: E402
 from twincell.cli.main import run  # noqa: E402
 from twincell.errors import TwinCellError  # noqa: E402
@@ -57,6 +57,22 @@ def test_one_seed_of_several_is_that_seed_run_alone(two_seeds, seed_one):
     degree = (alone["method"] == "degree").to_numpy()
     np.testing.assert_array_equal(mine.loc[degree, "value"].to_numpy(float), alone.loc[degree, "value"].to_numpy(float))
     assert seed_one.facts["seed"] == "1" and "tier 2 cases" in seed_one.facts
+
+
+def test_case_gain_table_is_observed_minus_blind_over_the_seeds(two_seeds, tmp_path):
+    gains = pd.read_csv(write_report(two_seeds, tmp_path)["case_gain"], index_col=0)
+    assert list(gains.index) == METHODS
+    table = two_seeds.table
+    for dataset, prefix in ((TIER2_LABEL, "T2"), (CYTOKINE_LABEL, "T2-cyto")):
+        for method in METHODS:
+            observed, blind = (table[(table["method"] == method) & (table["metric"] == "auroc")
+                                     & (table["signature"] == f"{dataset}, {variant}")]["value"].mean()
+                               for variant in ("network_only" if prefix == "T2" else "all_receptors", "case_blind"))
+            assert gains.loc[method, f"{prefix} case gain"] == pytest.approx(observed - blind)
+            assert gains.loc[method, f"{prefix}-blind auroc"] == pytest.approx(blind)
+    # degree ranks every case alike: reading the case can earn it nothing
+    assert gains.loc["degree", "T2 case gain"] == 0 and gains.loc["degree", "T2-cyto case gain"] == 0
+    assert "Tier 2: where the skill comes from" in (tmp_path / "report.md").read_text()
 
 
 def test_seeds_csv_is_the_spread_of_the_per_seed_values(two_seeds, tmp_path):

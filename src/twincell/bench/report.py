@@ -83,6 +83,14 @@ def _with_ci(rows: pd.DataFrame, index: str, columns: str) -> pd.DataFrame:
     return out.loc[order]
 
 
+CASE_GAIN_READING = (
+    "Tier 2, AUROC of each dataset's held-out cases as observed, blind (each case's response replaced by the "
+    "training split's mean response: nothing of the case is left), their difference, the case gain (what reading "
+    "the case earned the method; tier 2's disease-blind control), and specific (each response minus its "
+    "least-squares fit on that mean). A method whose case gain is near 0 ranks every case alike."
+)
+
+
 def _tier3_sections(result: BenchResult, out: Path) -> list[Section]:
     t = result.table
     t3 = t[(t["tier"] == 3) & (t["signature"] == "mean")]
@@ -124,6 +132,9 @@ def _tier12_sections(result: BenchResult, seeds: pd.DataFrame) -> list[Section]:
     t = result.table
     run_seeds = list(dict.fromkeys(t.loc[t["tier"] != 3, "seed"])) if "seed" in t.columns else []
     sections, label = [], ""
+    gains = result.case_gains()
+    if not gains.empty:
+        sections.append(Section("Tier 2: where the skill comes from", CASE_GAIN_READING, gains))
     if len(run_seeds) > 1:
         sections.append(Section(f"Tiers 1-2 over {len(run_seeds)} seeds ({', '.join(map(str, run_seeds))})",
                                 SEEDS_READING, seeds.set_index(["method", "metric"])))
@@ -140,7 +151,8 @@ def write_report(result: BenchResult, out_dir: str | os.PathLike) -> dict[str, P
 
     Files: ``twinbench.csv`` (tidy metrics, with each row's ``seed``), ``summary.csv`` (method x metric;
     tiers 1-2: mean over the seeds), ``seeds.csv`` (tiers 1-2: mean, sd, min, max and n of each summary
-    metric over the seeds), ``skill.csv`` (where the tier-3 skill comes from), ``targets.csv``
+    metric over the seeds), ``skill.csv`` (where the tier-3 skill comes from), ``case_gain.csv`` (where the
+    tier-2 skill comes from: observed, blind and specific cases, case gain), ``targets.csv``
     (rank of every approved target), ``coverage.csv``, ``tier2_cases.csv``, ``metric_table.png``,
     ``roc_<disease>.png``, ``report.md`` and ``report.html``.
 
@@ -163,6 +175,10 @@ def write_report(result: BenchResult, out_dir: str | os.PathLike) -> dict[str, P
     if not skill.empty:
         files["skill"] = out / "skill.csv"
         skill.to_csv(files["skill"])
+    gains = result.case_gains()
+    if not gains.empty:
+        files["case_gain"] = out / "case_gain.csv"
+        gains.to_csv(files["case_gain"])
     for key, frame in (("targets", result.targets), ("coverage", result.coverage), ("tier2_cases", result.tier2_cases)):
         if not frame.empty:
             files[key] = out / f"{key}.csv"

@@ -98,6 +98,10 @@ SKILL_HEADERS: dict[str, str] = {
     "mode_collapse_n_significant_druggable": "diseases p<0.05",
     "mode_collapse_fisher_p_druggable": "Fisher p"}
 LOWER_IS_BETTER = ("l2_ratio", "median_rank", "mode_collapse_fisher_p_druggable")
+#: Tier-2 datasets of the case-gain table: summary prefix of the observed cases -> those of its blind and
+#: specific views (:data:`twincell.bench.tier2.COMMON_VARIANTS`).
+CASE_VIEWS: dict[str, tuple[str, str]] = {"T2": ("T2-blind", "T2-specific"),
+                                          "T2-cyto": ("T2-cyto-blind", "T2-cyto-specific")}
 
 
 @dataclass(frozen=True)
@@ -172,6 +176,10 @@ class BenchResult:
         """Where each method's tier-3 skill comes from (:func:`skill_table`)."""
         return skill_table(self.table)
 
+    def case_gains(self) -> pd.DataFrame:
+        """Where each method's tier-2 skill comes from (:func:`case_gain_table`)."""
+        return case_gain_table(self.table)
+
 
 def summary_table(table: pd.DataFrame) -> pd.DataFrame:
     """Method x metric headline table from the tidy metrics (see :data:`SUMMARY_METRICS`).
@@ -243,6 +251,26 @@ def skill_table(table: pd.DataFrame) -> pd.DataFrame:
     wide = t.pivot_table(index="method", columns="metric", values="value", aggfunc="mean")
     order = [m for m in dict.fromkeys(t["method"]) if m in wide.index]
     return wide.reindex(index=order, columns=list(SKILL_METRICS))
+
+
+def case_gain_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Where each method's tier-2 skill comes from: AUROC on the observed cases, blind, its case gain, specific.
+
+    Per tier-2 dataset of :data:`CASE_VIEWS` (LINCS ``T2``, cytokines ``T2-cyto``): ``<prefix> auroc``,
+    ``<blind> auroc`` (each case's response replaced by the training mean response), ``<prefix> case gain`` (the
+    difference: what reading the case earned the method) and ``<specific> auroc`` (each response minus its fit on
+    that mean); means over the seeds. Methods keep their order; empty without the blind views.
+    """
+    summary = summary_table(table[table["tier"] == 2]) if (table["tier"] == 2).any() else pd.DataFrame()
+    columns = {}
+    for observed, (blind, specific) in CASE_VIEWS.items():
+        names = [f"{v} auroc" for v in (observed, blind, specific)]
+        if all(n in summary.columns for n in names):
+            columns[names[0]] = summary[names[0]]
+            columns[names[1]] = summary[names[1]]
+            columns[f"{observed} case gain"] = summary[names[0]] - summary[names[1]]
+            columns[names[2]] = summary[names[2]]
+    return pd.DataFrame(columns).dropna(how="all") if columns else pd.DataFrame()
 
 
 def _subsample(data: PerturbationDataset, n: int, seed: int) -> PerturbationDataset:
