@@ -39,12 +39,13 @@ ranking's skill comes from (:func:`common_views`), both ``network_only`` ranking
 * ``case_blind``: every case's response replaced by the training mean response on its measured genes. It says
   nothing about which gene was perturbed, so a method scores here what it scores without reading the case
   (network position, and whatever every perturbation's response shares); the tier-2 analogue of tier 3's
-  disease-blind controls. On LINCS the mean explains most of each response (median 0.92 correlation).
+  disease-blind controls. On LINCS the training mean explains most of each held-out response (the run's facts
+  say how much).
 * ``specific``: each case's response minus its least-squares fit on the training mean response (on the genes
   where both are known): only what is particular to the perturbation.
 
-:func:`run_receptor_recovery` adds the same two views of each held-out cytokine, given the training cytokines'
-mean response (every receptor subunit a positive, as in ``all_receptors``).
+The held-out cytokines of :func:`run_receptor_recovery` (below) get the same two views, given the training
+cytokines' mean response (every receptor subunit a positive, as in ``all_receptors``).
 
 A second dataset, :func:`run_receptor_recovery`, recovers the receptors of held-out cytokines (CytoSig
 responses; their targets are every LIANA receptor subunit of the cytokine, several per case): a perturbation
