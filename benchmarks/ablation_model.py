@@ -174,6 +174,9 @@ DESIGNS = {d.name: d for d in (
            note="chosen with losses on the response minus its dataset's background (round 1 tested it only on the old model)"),
     Design("residual_common_response", CHOSEN, {"causal_shrinkage": True, "residual_loss": True}, cytosig=True,
            common_response=True, note="residual on mean LINCS responses: what a background-free loss learns from shared responses"),
+    Design("contrastive", CHOSEN, {"causal_shrinkage": True, "contrastive_loss": 0.3, "contrastive_temperature": 0.1},
+           cytosig=True, note="chosen + contrastive loss: each response must match its own perturbation's predicted "
+                              "response better, by cosine, than the batch's others (ninth round)"),
     Design("data_5pct", CHOSEN, {"causal_shrinkage": True}, cytosig=True, train_fraction=0.05,
            note="chosen trained on a seeded 5 % of the tier's LINCS training perturbations (data scaling; tiers 1-2)"),
     Design("six_hops", {**CHOSEN, "n_hops": 6}, {"causal_shrinkage": True}, cytosig=True,

@@ -40,6 +40,14 @@ inverse``. Whether on or off, validation records the targets' mean AUROC and med
 (history columns ``inverse_auroc_val``, ``inverse_rank_val``; :func:`target_ranks`), and the mean AUROC of
 the validation targets that no training row perturbs (``inverse_auroc_unseen_val``: transfer, not memory).
 
+Contrastive loss (``contrastive_loss`` = weight > 0, off by default): only what differs between the
+perturbations of a batch pays. A batch holds rows of one dataset and context; for rows i and j, the logit
+``cos(y_i, m_i * Delta_j) / tau_c`` compares row i's observed response minus its background, ``y_i``, with row j's
+predicted causal response ``Delta_j`` on the genes row i measures (``m_i``), and each row must pick its own
+perturbation (or one identical to it) in a softmax over the batch's rows: ``-log sum_{j ~ i} softmax_j``
+(:func:`contrastive_row_losses`). Cosines ignore each prediction's size (a node's reach) and a response shared by
+every row gives every j the same logit, so neither earns anything. Total: ``forward + weight * contrastive``.
+
 Causal shrinkage (``causal_shrinkage``, on by default): after training, one factor ``alpha_d`` in [0, 1] per dataset
 on the causal part of its prediction, ``b_{d,c} + alpha_d * s_d * y_hat``, chosen in closed form by
 least squares on the validation rows (:func:`shrinkage_factor`). A causal part that does not help on
@@ -451,6 +459,32 @@ def inverse_row_losses(scores: torch.Tensor, U: torch.Tensor, temperature: float
     return -scores.new_zeros(B).index_add_(0, col, log_p) / count.clamp(min=1.0)
 
 
+def contrastive_row_losses(pred: torch.Tensor, batch: Batch, offset: torch.Tensor,
+                           temperature: float) -> torch.Tensor:
+    """(B,) contrastive loss of each row of a batch (module docstring): its observed response must match its own
+    perturbation's predicted causal response better than the batch's other perturbations', by cosine.
+
+    Parameters
+    ----------
+    pred
+        (N, B) predicted causal responses ``Delta`` of the batch's perturbations.
+    batch
+        The batch (observed entries, perturbation matrix ``U``).
+    offset
+        (N,) the dataset's background in the batch's context, removed from the observed values.
+    temperature
+        tau_c: logits are cosines (in [-1, 1]) divided by it.
+    """
+    Y = observed_residual(batch, offset)  # (N, B), 0 where a row measures nothing
+    measured = torch.zeros_like(Y).index_put((batch.obs_node, batch.obs_col), torch.ones_like(batch.obs_value))
+    dot = Y.T @ pred  # (B, B): <y_i, Delta_j> over row i's measured genes
+    pred_norm = torch.sqrt(measured.T @ pred ** 2 + 1e-12)  # ||m_i * Delta_j||
+    y_norm = torch.sqrt((Y ** 2).sum(0) + 1e-12)[:, None]
+    logits = dot / (y_norm * pred_norm) / temperature
+    same = torch.cdist(batch.U.T, batch.U.T) == 0  # rows with identical perturbations are all right answers
+    return torch.logsumexp(logits, dim=1) - torch.logsumexp(logits.masked_fill(~same, float("-inf")), dim=1)
+
+
 def target_ranks(scores: torch.Tensor, U: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Rank (1 = best) and AUROC of every target among all N nodes by ``|s|`` (tier 2's ranking rule).
 
@@ -500,6 +534,8 @@ class FitConfig:
     seed: int = 0
     inverse_loss: float = 0.0
     inverse_temperature: float = 3.0
+    contrastive_loss: float = 0.0
+    contrastive_temperature: float = 0.1
     select_on: str = "loss"
 
     def __post_init__(self) -> None:
@@ -514,6 +550,12 @@ class FitConfig:
         if not (np.isfinite(self.inverse_temperature) and self.inverse_temperature > 0):
             raise TwinCellError(f"inverse_temperature must be a finite number > 0, got {self.inverse_temperature}",
                                 "use e.g. 3")
+        if not (np.isfinite(self.contrastive_loss) and self.contrastive_loss >= 0):
+            raise TwinCellError(f"contrastive_loss must be a finite weight >= 0, got {self.contrastive_loss}",
+                                "use 0 (off) or e.g. 0.3")
+        if not (np.isfinite(self.contrastive_temperature) and self.contrastive_temperature > 0):
+            raise TwinCellError(f"contrastive_temperature must be a finite number > 0, got "
+                                f"{self.contrastive_temperature}", "use e.g. 0.1")
 
 
 class Trainer:
@@ -569,12 +611,13 @@ class Trainer:
         background = self.heads.background[d].cpu().numpy()[ctx[in_net], self.rows.obs_node[pos][in_net]]
         return float(np.mean((self.rows.obs_value[pos][in_net] - background) ** 2)) or 1.0
 
-    def _batch_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    def _batch_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+        """Summed forward loss of a batch, its (B,) per-row losses (detached), the (N, B) prediction, edge values."""
         pred, values = self.module(batch.U, self._context(batch.context), batch.genetic)
         d = batch.dataset
         losses = row_losses(pred, batch, self.infos[d].loss, self.mean_square[d], self.heads.scale(d),
                             self.heads.offset(d, batch.context), self.config.residual_loss)
-        return losses.sum(), losses.detach(), values
+        return losses.sum(), losses.detach(), pred, values
 
     def _adjoint_scores(self, batch: Batch, values: dict) -> torch.Tensor:
         """(N, B) adjoint alignment of each row's background-removed response with every node (drug operator)."""
@@ -633,7 +676,7 @@ class Trainer:
         with torch.no_grad():
             for members in make_batches(self.rows, idx, self.config.batch_size, None):
                 b = build_batch(self.rows, members, self.module.n_nodes, self.device)
-                _, losses, values = self._batch_loss(b)
+                _, losses, _, values = self._batch_loss(b)
                 totals[b.dataset] += float(losses.sum())
                 counts[b.dataset] += len(members)
                 rank, auroc = target_ranks(self._adjoint_scores(b, values), b.U)
@@ -652,14 +695,14 @@ class Trainer:
     def train_epoch(self, deadline: float | None) -> dict[str, float]:
         """One pass over the training rows; stops early at ``deadline`` (time.monotonic)."""
         cfg = self.config
-        sums = {"loss": 0.0, "l1": 0.0, "entropy": 0.0, "inverse": 0.0}
+        sums = {"loss": 0.0, "l1": 0.0, "entropy": 0.0, "inverse": 0.0, "contrastive": 0.0}
         n = 0
         batches = make_batches(self.rows, self.train_idx, cfg.batch_size, self.rng)
         with bar(desc=f"epoch {self.epoch + 1}", total=len(batches), unit="batch") as pbar:
             for members in batches:
                 b = build_batch(self.rows, members, self.module.n_nodes, self.device)
                 self.optimizer.zero_grad(set_to_none=True)
-                data_loss, losses, values = self._batch_loss(b)
+                data_loss, losses, pred, values = self._batch_loss(b)
                 l1 = self.module.l1_deviation()
                 loss = data_loss / len(members) + cfg.l1 * l1
                 ent = self.module.gate_entropy(values)
@@ -670,6 +713,11 @@ class Trainer:
                     inverse = inverse_row_losses(self._adjoint_scores(b, values), b.U, cfg.inverse_temperature)
                     loss = loss + cfg.inverse_loss * inverse.mean()
                     sums["inverse"] += float(inverse.detach().sum())
+                if cfg.contrastive_loss > 0 and len(members) > 1:
+                    contrastive = contrastive_row_losses(pred, b, self.heads.offset(b.dataset, b.context),
+                                                         cfg.contrastive_temperature)
+                    loss = loss + cfg.contrastive_loss * contrastive.mean()
+                    sums["contrastive"] += float(contrastive.detach().sum())
                 loss.backward()
                 self.optimizer.step()
                 sums["loss"] += float(losses.sum())
@@ -733,6 +781,7 @@ class Trainer:
             score = self._selection_score(va, tr)
             rec = {"epoch": self.epoch, "train_loss": tr["loss"], "val_loss": va.get("loss", np.nan),
                    "l1": tr["l1"], "gate_entropy": tr["entropy"], "inverse_loss": tr["inverse"],
+                   "contrastive_loss": tr["contrastive"],
                    "n_examples": tr["n_examples"],
                    "seconds": time.monotonic() - t0}
             rec.update({f"{k}_val": va.pop(k) for k in INVERSE_METRICS if k in va})

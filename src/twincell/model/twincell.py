@@ -214,7 +214,8 @@ class TwinCell:
     def fit(self, datasets, contexts=None, *, max_epochs: int = 30, batch_size: int = 128, lr: float = 0.02,
             l1: float = 1e-3, gate_entropy: float = 1e-3, validation_fraction: float = 0.1,
             validation_split: str = "perturbation", residual_loss: bool = False, causal_shrinkage: bool = True,
-            patience: int = 3, inverse_loss: float = 0.0, inverse_temperature: float = 3.0, select_on: str = "loss",
+            patience: int = 3, inverse_loss: float = 0.0, inverse_temperature: float = 3.0,
+            contrastive_loss: float = 0.0, contrastive_temperature: float = 0.1, select_on: str = "loss",
             time_budget_s: float | None = None, seed: int | None = None, checkpoint: str | os.PathLike | None = None,
             resume: bool = False) -> TwinCell:
         """Fit edge strengths, learned signs, readout and context gates to perturbation responses.
@@ -248,6 +249,11 @@ class TwinCell:
             training row's background-removed response, scored against every node by the drug operator's
             adjoint, must rank the row's own targets first in a softmax over all nodes
             (:func:`~twincell.model.training.inverse_row_losses`).
+        contrastive_loss, contrastive_temperature
+            Weight (0: off, the default) and temperature tau_c of the auxiliary contrastive loss: within each
+            batch, every row's background-removed response must match its own perturbation's predicted causal
+            response better, by cosine, than the batch's other perturbations'
+            (:func:`~twincell.model.training.contrastive_row_losses`): only what differs between perturbations pays.
         select_on
             What early stopping and model selection use on the validation rows: ``loss`` (default), or the
             inverse task (the rows' targets ranked by the adjoint of their responses): ``inverse_auroc`` (mean
@@ -291,6 +297,7 @@ class TwinCell:
                            validation_fraction=validation_fraction, validation_split=validation_split,
                            residual_loss=residual_loss, causal_shrinkage=causal_shrinkage, patience=patience,
                            inverse_loss=inverse_loss, inverse_temperature=inverse_temperature,
+                           contrastive_loss=contrastive_loss, contrastive_temperature=contrastive_temperature,
                            select_on=select_on, time_budget_s=time_budget_s,
                            seed=self.hparams["seed"] if seed is None else seed)
         trainer = Trainer(self.module, self.heads, rows, infos, ctx, config)
