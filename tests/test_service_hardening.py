@@ -314,6 +314,24 @@ def test_connection_loads_claim_one_slot_per_process_and_compare_shares(tmp_path
         path.unlink()
 
 
+def read_response(sock: socket.socket) -> bytes:
+    """One whole HTTP response from ``sock``: headers, then ``Content-Length`` bytes of body (the server may send
+    them in separate segments, and a second ``recv`` must not find the rest of this one)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        assert chunk, f"the connection closed before the headers ended: {data!r}"
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = next(int(line.split(b":", 1)[1]) for line in head.lower().split(b"\r\n")
+                  if line.startswith(b"content-length:"))
+    while len(body) < length:
+        chunk = sock.recv(4096)
+        assert chunk, "the connection closed before the body ended"
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
 def test_a_worker_above_its_share_closes_connections_after_answering(service_model, serve_app, monkeypatch,
                                                                       tmp_path):
     """Three keep-alive connections on a worker whose peer serves none: the first two requests are answered with
@@ -338,13 +356,13 @@ def test_a_worker_above_its_share_closes_connections_after_answering(service_mod
         closing = []
         for sock in socks:
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
-            head = sock.recv(4096).lower()
+            head = read_response(sock).lower()
             assert head.startswith(b"http/1.1 200")
             closing.append(b"connection: close" in head)
         assert closing == [True, True, False]
         assert socks[0].recv(4096) == b"" and socks[1].recv(4096) == b""  # closed by the server
         socks[2].sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        assert socks[2].recv(4096).lower().startswith(b"http/1.1 200")
+        assert read_response(socks[2]).lower().startswith(b"http/1.1 200")
     finally:
         for sock in socks:
             sock.close()
