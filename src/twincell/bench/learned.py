@@ -59,6 +59,22 @@ def desired_changes(signatures: Sequence[pd.Series], genes: pd.Index) -> tuple[n
     return D, np.column_stack([genes.isin(s.index) for s in signatures])
 
 
+def bundled_training_names(model: TwinCell, reader: str, hint: str) -> list[str]:
+    """Names of the bundled datasets ``model`` was trained on (``metadata["datasets"]``), so they can be read back.
+
+    Raises
+    ------
+    TwinCellError
+        Naming ``reader`` (who needs them) and ``hint``, if the model records none or one is not bundled.
+    """
+    names = [d["name"] for d in model.metadata.get("datasets", [])]
+    unknown = [n for n in names if n not in DEFAULT_DATASETS]
+    if not names or unknown:
+        raise TwinCellError(f"{reader} cannot read back the training data of the given model "
+                            f"({', '.join(unknown) or 'nothing recorded'})", hint)
+    return names
+
+
 def common_response_twin(model: TwinCell) -> TwinCell:
     """``model`` trained again on its training data's common responses: TwinBench's target-blind control.
 
@@ -73,12 +89,8 @@ def common_response_twin(model: TwinCell) -> TwinCell:
     TwinCellError
         If ``model`` is untrained or was trained on data that are not bundled.
     """
-    names = [d["name"] for d in model.metadata.get("datasets", [])]
-    unknown = [n for n in names if n not in DEFAULT_DATASETS]
-    if not names or unknown:
-        raise TwinCellError(f"cannot train the common-response twin of a model trained on "
-                            f"{', '.join(unknown) or 'nothing recorded'}",
-                            "give a model trained on bundled datasets, or call fit(train)")
+    names = bundled_training_names(model, "the common-response twin",
+                                   "give a model trained on bundled datasets, or call fit(train)")
     settings = {"fit": model.metadata["fit"], "datasets": names, "hparams": model.hparams,
                 "context_dim": model.context_dim, "contexts": sorted(model.contexts),
                 "interactome": model.metadata["interactome"]}
@@ -363,11 +375,7 @@ class _TwinCellHead(_TwinCellScore):
             If the model was trained on data that are not bundled (its validation rows cannot be read back).
         """
         if self.head is None:
-            names = [d["name"] for d in self._require_model().metadata.get("datasets", [])]
-            unknown = [n for n in names if n not in DEFAULT_DATASETS]
-            if not names or unknown:
-                raise TwinCellError(f"method {self.name!r} cannot read back the training data of the given model "
-                                    f"({', '.join(unknown) or 'none recorded'})", "call fit(train) first")
+            names = bundled_training_names(self._require_model(), f"method {self.name!r}", "call fit(train) first")
             self.fit_head([load_bundled(n) for n in names])
         return self.head
 

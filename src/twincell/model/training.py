@@ -544,18 +544,14 @@ class FitConfig:
         if self.select_on != "loss" and self.validation_fraction <= 0:
             raise TwinCellError(f"select_on={self.select_on!r} needs validation rows",
                                 "give validation_fraction > 0, or select on the loss")
-        if not (np.isfinite(self.inverse_loss) and self.inverse_loss >= 0):
-            raise TwinCellError(f"inverse_loss must be a finite weight >= 0, got {self.inverse_loss}",
-                                "use 0 (off) or e.g. 0.1")
-        if not (np.isfinite(self.inverse_temperature) and self.inverse_temperature > 0):
-            raise TwinCellError(f"inverse_temperature must be a finite number > 0, got {self.inverse_temperature}",
-                                "use e.g. 3")
-        if not (np.isfinite(self.contrastive_loss) and self.contrastive_loss >= 0):
-            raise TwinCellError(f"contrastive_loss must be a finite weight >= 0, got {self.contrastive_loss}",
-                                "use 0 (off) or e.g. 0.3")
-        if not (np.isfinite(self.contrastive_temperature) and self.contrastive_temperature > 0):
-            raise TwinCellError(f"contrastive_temperature must be a finite number > 0, got "
-                                f"{self.contrastive_temperature}", "use e.g. 0.1")
+        for name, weight, hint in (("inverse_loss", True, "use 0 (off) or e.g. 0.1"),
+                                   ("inverse_temperature", False, "use e.g. 3"),
+                                   ("contrastive_loss", True, "use 0 (off) or e.g. 0.3"),
+                                   ("contrastive_temperature", False, "use e.g. 0.1")):
+            value = getattr(self, name)  # a weight may be 0 (off); a temperature must be > 0
+            if not (np.isfinite(value) and (value >= 0 if weight else value > 0)):
+                kind = "a finite weight >= 0" if weight else "a finite number > 0"
+                raise TwinCellError(f"{name} must be {kind}, got {value}", hint)
 
 
 class Trainer:
