@@ -127,12 +127,12 @@ def _tier3_sections(result: BenchResult, out: Path) -> list[Section]:
     return sections
 
 
-def _tier12_sections(result: BenchResult, seeds: pd.DataFrame) -> list[Section]:
-    """The spread over the seeds (when several), then tier 2 and tier 1 with bootstrap intervals (first seed)."""
+def _tier12_sections(result: BenchResult, seeds: pd.DataFrame, gains: pd.DataFrame) -> list[Section]:
+    """Tier 2's case gains (:meth:`BenchResult.case_gains`), the spread over the seeds (when several), then tier 2
+    and tier 1 with bootstrap intervals (first seed)."""
     t = result.table
     run_seeds = list(dict.fromkeys(t.loc[t["tier"] != 3, "seed"])) if "seed" in t.columns else []
     sections, label = [], ""
-    gains = result.case_gains()
     if not gains.empty:
         sections.append(Section("Tier 2: where the skill comes from", CASE_GAIN_READING, gains))
     if len(run_seeds) > 1:
@@ -194,7 +194,7 @@ def write_report(result: BenchResult, out_dir: str | os.PathLike) -> dict[str, P
         sections[0].image = "metric_table.png"
     if not result.coverage.empty:
         sections += _tier3_sections(result, out)
-    sections += _tier12_sections(result, seeds)
+    sections += _tier12_sections(result, seeds, gains)
     facts = [("twincell", __version__), *result.facts.items()]
     md = ["# TwinBench report", "", *[f"- **{k}**: {v}" for k, v in facts], ""]
     for s in sections:
