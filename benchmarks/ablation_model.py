@@ -85,8 +85,8 @@ class Design:
     #: Share of each tier's training perturbations kept (seeded by the run's seed); below 1 the design is a tiers 1-2
     #: data-scaling analysis (the ``--tiers12-only`` runs), not a candidate for the default model.
     train_fraction: float = 1.0
-    #: Replace every training response of the tier by the mean response over its rows (at each row's measured
-    #: genes): a tiers 1-2 control that can teach only the response all perturbations share.
+    #: Replace every LINCS training response of the tier by its context's mean response, at the row's measured genes
+    #: (``PerturbationDataset.common_response``): a tiers 1-2 control that can teach only what all perturbations share.
     common_response: bool = False
 
     @property
