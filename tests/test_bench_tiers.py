@@ -453,3 +453,35 @@ def test_tier2_without_tf_targets_has_no_tf_rows(net, drugs):
     get = res.table.set_index(["signature", "method", "metric"])["value"]
     assert get["synthetic_oe, network_only", "de", "auroc_non_tf"] == get["synthetic_oe, network_only", "de", "auroc"]
     assert set(res.per_perturbation["target_class"]) <= {"receptor", "ligand", "other"}
+
+
+def test_tier2_rich_and_sparse_strata_split_the_cases_by_their_measured_genes(net, drugs):
+    """Synthetic over-expression of 12 genes, 5 of them measured on only 15 genes (the target among them): ``n_genes``
+    counts each response's measured genes, and the ``_rich`` / ``_sparse`` rows are the metrics of the cases with at
+    least RICH_GENES measured genes and of the others, recomputed by hand; the blind view keeps its case's stratum."""
+    from twincell.bench.tier2 import RICH_GENES
+
+    rng = np.random.default_rng(4)
+    genes = list(net.genes)
+    pert = genes[:12]
+    X = rng.normal(scale=0.3, size=(len(pert), len(genes)))
+    X[np.arange(12), np.arange(12)] = 8.0
+    for i in range(5):
+        drop = rng.choice([j for j in range(len(genes)) if j != i], size=len(genes) - 15, replace=False)
+        X[i, drop] = np.nan
+    data = _overexpression_dataset(genes, pert, X)
+    assert len(genes) >= RICH_GENES > 15
+    res = run_tier2(make_methods(["de", "twincell_prior"], Resources(net, drugs, seed=0)), data,
+                    dataset="synthetic_oe", common=pd.Series(rng.normal(size=len(genes)), index=genes), n_boot=20, seed=0)
+    cases = res.per_perturbation
+    observed = cases[cases["variant"] == "network_only"]
+    assert (observed.groupby("perturbation")["n_genes"].first().sort_values().to_numpy()
+            == [15] * 5 + [len(genes)] * 7).all()
+    table = res.table.set_index(["signature", "method", "metric"])["value"]
+    rich_names = set(observed.loc[observed["n_genes"] >= RICH_GENES, "perturbation"])
+    for (variant, method), group in cases.groupby(["variant", "method"]):
+        rich = group["perturbation"].isin(rich_names)
+        assert table[f"synthetic_oe, {variant}", method, "auroc_rich"] == pytest.approx(group.loc[rich, "auroc"].mean())
+        assert table[f"synthetic_oe, {variant}", method, "auroc_sparse"] == pytest.approx(group.loc[~rich, "auroc"].mean())
+    # the 15-gene cases see their target, the others see it too: de finds every target, so both strata score 1
+    assert table["synthetic_oe, network_only", "de", "auroc_sparse"] == 1.0

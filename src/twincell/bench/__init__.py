@@ -8,7 +8,7 @@ Methods register in :data:`METHODS` (see :func:`list_methods`); every method run
 :func:`run_method`; :func:`run_benchmark` runs the tiers and :func:`write_report` writes the files.
 """
 
-from twincell.bench import baselines, learned  # noqa: F401  (registers the methods)
+from twincell.bench import activity, baselines, learned  # noqa: F401  (registers the methods)
 from twincell.bench.methods import METHODS, Method, Resources, list_methods, make_methods, register_method, run_method
 from twincell.bench.report import write_report
 from twincell.bench.run import BenchResult, BenchSettings, run_benchmark, summary_table

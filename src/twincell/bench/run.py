@@ -39,8 +39,8 @@ from twincell.bench.diseases import (approved_directions, bundled_signatures, cl
 from twincell.bench.exposure import default_training_exposure, perturbation_target_counts
 from twincell.bench.methods import METHODS, Method, Resources, check_method_names, make_methods
 from twincell.bench.tier1 import run_tier1
-from twincell.bench.tier2 import (COMMON_VARIANTS, RECEPTOR_VARIANTS, VARIANTS, Tier2Result, run_receptor_recovery,
-                                  run_tier2)
+from twincell.bench.tier2 import (COMMON_VARIANTS, RECEPTOR_VARIANTS, RICH_GENES, VARIANTS, Tier2Result,
+                                  run_receptor_recovery, run_tier2)
 from twincell.bench.tier3 import MEAN, Tier3Result, run_tier3
 from twincell.context import ContextRegistry
 from twincell.data.drugs import DrugTargets
@@ -102,6 +102,9 @@ LOWER_IS_BETTER = ("l2_ratio", "median_rank", "mode_collapse_fisher_p_druggable"
 #: specific views (:data:`twincell.bench.tier2.COMMON_VARIANTS`).
 CASE_VIEWS: dict[str, tuple[str, str]] = {"T2": ("T2-blind", "T2-specific"),
                                           "T2-cyto": ("T2-cyto-blind", "T2-cyto-specific")}
+#: Tier-2 metrics of the case-gain table -> their column label: all cases, and the cases with at least
+#: :data:`~twincell.bench.tier2.RICH_GENES` measured genes (:func:`~twincell.bench.tier2.stratum_table`).
+CASE_GAIN_METRICS: dict[str, str] = {"auroc": "", "auroc_rich": "rich "}
 
 
 @dataclass(frozen=True)
@@ -259,18 +262,35 @@ def case_gain_table(table: pd.DataFrame) -> pd.DataFrame:
     Per tier-2 dataset of :data:`CASE_VIEWS` (LINCS ``T2``, cytokines ``T2-cyto``): ``<prefix> auroc``,
     ``<blind> auroc`` (each case's response replaced by the training mean response), ``<prefix> case gain`` (the
     difference: what reading the case earned the method) and ``<specific> auroc`` (each response minus its fit on
-    that mean); means over the seeds. Methods keep their order; empty without the blind views.
+    that mean); then the same over the cases with at least :data:`~twincell.bench.tier2.RICH_GENES` measured genes
+    (``<prefix> rich auroc``, ``<blind> rich auroc``, ``<prefix> rich case gain``, ``<specific> rich auroc``;
+    LINCS only), where a case says most. Means over the seeds. Methods keep their order; empty without the blind
+    views.
     """
-    summary = summary_table(table[table["tier"] == 2]) if (table["tier"] == 2).any() else pd.DataFrame()
+    t = table[(table["tier"] == 2) & table["value"].notna()]
     columns = {}
     for observed, (blind, specific) in CASE_VIEWS.items():
-        names = [f"{v} auroc" for v in (observed, blind, specific)]
-        if all(n in summary.columns for n in names):
-            columns[names[0]] = summary[names[0]]
-            columns[names[1]] = summary[names[1]]
-            columns[f"{observed} case gain"] = summary[names[0]] - summary[names[1]]
-            columns[names[2]] = summary[names[2]]
-    return pd.DataFrame(columns).dropna(how="all") if columns else pd.DataFrame()
+        for metric, label in CASE_GAIN_METRICS.items():
+            wide = _tier2_means(t, metric)
+            names = [f"{v} {label}auroc" for v in (observed, blind, specific)]
+            if all(v in wide.columns for v in (observed, blind, specific)):
+                columns[names[0]] = wide[observed]
+                columns[names[1]] = wide[blind]
+                columns[f"{observed} {label}case gain"] = wide[observed] - wide[blind]
+                columns[names[2]] = wide[specific]
+    if not columns:
+        return pd.DataFrame()
+    gains = pd.DataFrame(columns)
+    order = [m for m in dict.fromkeys(t["method"]) if m in gains.index]
+    return gains.loc[order].dropna(how="all")
+
+
+def _tier2_means(tier2: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Method x summary prefix (:data:`PREFIX`) mean over the seeds of one tier-2 metric."""
+    rows = tier2[tier2["metric"] == metric]
+    prefix = [PREFIX.get((2, sig)) for sig in rows["signature"]]
+    rows = rows.assign(column=prefix).dropna(subset=["column"])
+    return rows.pivot_table(index="method", columns="column", values="value", aggfunc="mean")
 
 
 def _subsample(data: PerturbationDataset, n: int, seed: int) -> PerturbationDataset:
@@ -451,7 +471,7 @@ def _run_perturbation_tiers(tiers: Sequence[int], names: Sequence[str], network:
         rankers = [m for m in methods if m.ranks_targets and m.name in names]
         t2 = run_tier2(rankers, test, dataset=TIER2_LABEL, common=train.mean_response(), n_boot=settings.n_boot,
                        seed=seed)
-        facts["tier 2 cases"] = f"{t2.per_perturbation['perturbation'].nunique()} perturbations; excluded: {t2.n_excluded}"
+        facts["tier 2 cases"] = _case_facts(t2)
         seen = frozenset(perturbation_target_counts([train, cytokine_train]).index)
         t2c = run_receptor_recovery(rankers, cytokine_test, seen, dataset=CYTOKINE_LABEL,
                                     common=cytokine_train.mean_response(), n_boot=settings.n_boot,
@@ -483,6 +503,13 @@ def split_cytokines(seed: int) -> tuple[Split, PerturbationDataset, Perturbation
     split = make_split(cytokines, "perturbation", CYTOKINE_TEST_FRACTION, seed)
     (train,), (test,) = split.apply([cytokines])
     return split, train, test
+
+
+def _case_facts(result: Tier2Result) -> str:
+    """Tier 2's LINCS cases: how many, how many measured genes (and rich cases) they have, what was excluded."""
+    genes = result.per_perturbation.groupby("perturbation")["n_genes"].max()
+    return (f"{len(genes)} perturbations (measured genes: median {genes.median():.0f}, {int((genes >= RICH_GENES).sum())} "
+            f"with >= {RICH_GENES}); excluded: {result.n_excluded}")
 
 
 def _common_facts(per_case: pd.DataFrame) -> str:
