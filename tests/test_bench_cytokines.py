@@ -129,7 +129,10 @@ def test_blind_cytokine_view_ranks_every_case_by_the_training_mean_alone(net, re
     res = run_receptor_recovery(make_methods(["de"], resources), data, frozenset(), dataset="synthetic",
                                 common=common, n_boot=20, seed=0)
     per = res.per_perturbation
-    assert list(dict.fromkeys(per["variant"])) == ["all_receptors", "unseen_receptors", "case_blind", "specific"]
+    assert list(dict.fromkeys(per["variant"])) == ["all_receptors", "unseen_receptors", "case_blind", "specific",
+                                                   "case_free"]
+    free = per[per["variant"] == "case_free"].set_index("perturbation")
+    pd.testing.assert_series_equal(free["auroc"], per[per["variant"] == "case_blind"].set_index("perturbation")["auroc"])
     blind = per[per["variant"] == "case_blind"].set_index("perturbation")
     for i, t in enumerate(targets):  # de ranks by |logFC|: blind, by |common| whatever the case
         assert blind.loc[f"syn{i}@synthetic", "auroc"] == pytest.approx(roc_auc_score(np.isin(genes, t), common.abs()))

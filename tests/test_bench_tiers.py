@@ -178,7 +178,10 @@ def test_tier2_blind_and_specific_views_split_the_shared_response_from_the_case(
     blind = res.per_perturbation[res.per_perturbation["variant"] == "case_blind"].set_index("target")["rank"]
     expected = common.abs().rank(ascending=False)[pert]
     np.testing.assert_array_equal(blind[pert].to_numpy(), expected.to_numpy())
-    assert set(res.per_perturbation["variant"]) == {"network_only", "with_own_transcript", "case_blind", "specific"}
+    assert set(res.per_perturbation["variant"]) == {"network_only", "with_own_transcript", "case_blind", "specific",
+                                                    "case_free"}
+    free = res.per_perturbation[res.per_perturbation["variant"] == "case_free"].set_index("target")["rank"]
+    np.testing.assert_array_equal(free[pert].to_numpy(), expected.to_numpy())  # all genes measured: free = blind
     assert (res.per_perturbation["common_share"] > 0.8).all() and (res.per_perturbation["common_r"] > 0.8).all()
 
 
@@ -190,6 +193,8 @@ def test_common_views_replace_or_remove_the_shared_response():
     specific = views["specific"].signature.logfc  # y - 2 * common on G1..G3: the fit of (1, 2, 3) on (1, 0, 1)
     np.testing.assert_allclose(specific.to_numpy(), [-1.0, 2.0, 1.0])
     assert views["specific"].positives == ("G2",)
+    pd.testing.assert_series_equal(views["case_free"].signature.logfc, common.dropna().rename("logfc"))  # every gene
+    assert views["case_free"].positives == ("G2",)
     r, share = common_share(Signature(name="s", logfc=y.rename("logfc")), common)
     assert r == pytest.approx(0.0, abs=1e-12) and share == pytest.approx(1 - 6 / 14)  # |(-1, 2, 1)|^2 / |(1, 2, 3)|^2
     with pytest.raises(TwinCellError, match="unknown or zero"):
@@ -485,3 +490,32 @@ def test_tier2_rich_and_sparse_strata_split_the_cases_by_their_measured_genes(ne
         assert table[f"synthetic_oe, {variant}", method, "auroc_sparse"] == pytest.approx(group.loc[~rich, "auroc"].mean())
     # the 15-gene cases see their target, the others see it too: de finds every target, so both strata score 1
     assert table["synthetic_oe, network_only", "de", "auroc_sparse"] == 1.0
+
+
+def test_tier2_case_free_view_takes_away_the_gene_set_that_the_blind_view_keeps(net, drugs):
+    """Synthetic responses measured on 15 genes each, the over-expressed gene among them (as LINCS keeps only its
+    significant genes): ``de`` blind (the training mean's values on the case's 15 genes) still ranks the target among
+    those 15, above every unmeasured gene, while free (the training mean on all genes) ranks it where |mean| puts
+    it, the same for every case; the case gain table's gene-set gain is blind - free."""
+    from twincell.bench.run import case_gain_table
+
+    rng = np.random.default_rng(5)
+    genes, pert = list(net.genes), list(net.genes[:10])
+    X = np.full((len(pert), len(genes)), np.nan)
+    for i in range(len(pert)):
+        keep = [i, *rng.choice([j for j in range(len(genes)) if j != i], size=14, replace=False)]
+        X[i, keep] = rng.normal(size=15)
+    common = pd.Series(rng.normal(size=len(genes)), index=genes)
+    res = run_tier2(make_methods(["de", "degree"], Resources(net, drugs, seed=0)), _overexpression_dataset(genes, pert, X),
+                    dataset="synthetic_oe", common=common, n_boot=20, seed=0)
+    per = res.per_perturbation[res.per_perturbation["method"] == "de"].set_index(["variant", "target"])
+    assert (per.loc["case_blind", "rank"] <= 15).all()
+    np.testing.assert_array_equal(per.loc["case_free", "rank"][pert].to_numpy(),
+                                  common.abs().rank(ascending=False)[pert].to_numpy())
+    assert (per.loc["case_free", "n_genes"] == len(genes)).all() and (per.loc["case_blind", "n_genes"] == 15).all()
+    table = res.table.assign(seed=0)
+    table["signature"] = table["signature"].str.replace("synthetic_oe", "lincs_overexpression (held-out targets)")
+    gains = case_gain_table(table)
+    blind, free = (per.loc[v, "auroc"].mean() for v in ("case_blind", "case_free"))
+    assert gains.loc["de", "T2 gene-set gain"] == pytest.approx(blind - free) and blind - free > 0.2
+    assert gains.loc["degree", ["T2 gene-set gain", "T2 case gain"]].tolist() == [0, 0]  # it reads nothing

@@ -84,10 +84,12 @@ def _with_ci(rows: pd.DataFrame, index: str, columns: str) -> pd.DataFrame:
 
 
 CASE_GAIN_READING = (
-    "Tier 2, AUROC of each dataset's held-out cases as observed, blind (each case's response replaced by the "
-    "training split's mean response: nothing of the case is left), their difference, the case gain (what reading "
-    "the case earned the method; tier 2's disease-blind control), and specific (each response minus its "
-    "least-squares fit on that mean). A method whose case gain is near 0 ranks every case alike."
+    "Tier 2, AUROC of each dataset's held-out cases as observed and in three views: free (every case replaced by the "
+    "training split's mean response on all its genes: nothing of the case is left; tier 2's disease-blind control), "
+    "blind (the case's own measured genes with the training mean's values) and specific (each response minus its "
+    "least-squares fit on that mean). Gene-set gain = blind - free (what the set of genes a case measures earned); "
+    "case gain = observed - blind (what its values earned). A method whose observed AUROC is its free AUROC ranks "
+    "every case alike. The rich columns are the LINCS cases with at least 30 measured genes."
 )
 
 

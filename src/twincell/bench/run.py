@@ -68,15 +68,16 @@ CYTOKINE_LABEL = f"{CYTOKINE_DATASET} (held-out cytokines)"
 #: Short column prefix of each dataset in the summary.
 PREFIX = {(1, TIER1_CONTEXT_LABEL): "T1-context", (1, TIER2_LABEL): "T1-perturbation",
           (2, f"{TIER2_LABEL}, {VARIANTS[0]}"): "T2", (2, f"{TIER2_LABEL}, {VARIANTS[1]}"): "T2-own",
-          **{(2, f"{TIER2_LABEL}, {v}"): p for v, p in zip(COMMON_VARIANTS, ("T2-blind", "T2-specific"))},
+          **{(2, f"{TIER2_LABEL}, {v}"): p for v, p in zip(COMMON_VARIANTS, ("T2-blind", "T2-specific", "T2-free"))},
           **{(2, f"{CYTOKINE_LABEL}, {v}"): p for v, p in zip(RECEPTOR_VARIANTS, ("T2-cyto", "T2-cyto-unseen"))},
-          **{(2, f"{CYTOKINE_LABEL}, {v}"): p for v, p in zip(COMMON_VARIANTS, ("T2-cyto-blind", "T2-cyto-specific"))}}
+          **{(2, f"{CYTOKINE_LABEL}, {v}"): p
+             for v, p in zip(COMMON_VARIANTS, ("T2-cyto-blind", "T2-cyto-specific", "T2-cyto-free"))}}
 #: The summary's blocks, one table each in the CLI: title -> the column prefixes it holds.
 SUMMARY_BLOCKS: dict[str, tuple[str, ...]] = {
     "T1": ("T1-context", "T1-perturbation"), "T2, LINCS over-expression": ("T2", "T2-own"),
-    "T2, LINCS cases blind and specific": ("T2-blind", "T2-specific"),
+    "T2, LINCS cases blind, specific and free": ("T2-blind", "T2-specific", "T2-free"),
     "T2, held-out cytokines": ("T2-cyto", "T2-cyto-unseen"),
-    "T2, cytokines blind and specific": ("T2-cyto-blind", "T2-cyto-specific"), "T3": ("T3",)}
+    "T2, cytokines blind, specific and free": ("T2-cyto-blind", "T2-cyto-specific", "T2-cyto-free"), "T3": ("T3",)}
 #: Metrics shown in the method x metric summary, per tier.
 SUMMARY_METRICS: dict[int, tuple[str, ...]] = {
     1: ("pearson_top20", "l2_ratio"),
@@ -98,10 +99,10 @@ SKILL_HEADERS: dict[str, str] = {
     "mode_collapse_n_significant_druggable": "diseases p<0.05",
     "mode_collapse_fisher_p_druggable": "Fisher p"}
 LOWER_IS_BETTER = ("l2_ratio", "median_rank", "mode_collapse_fisher_p_druggable")
-#: Tier-2 datasets of the case-gain table: summary prefix of the observed cases -> those of its blind and
-#: specific views (:data:`twincell.bench.tier2.COMMON_VARIANTS`).
-CASE_VIEWS: dict[str, tuple[str, str]] = {"T2": ("T2-blind", "T2-specific"),
-                                          "T2-cyto": ("T2-cyto-blind", "T2-cyto-specific")}
+#: Tier-2 datasets of the case-gain table: summary prefix of the observed cases -> those of its blind, specific and
+#: free views (:data:`twincell.bench.tier2.COMMON_VARIANTS`).
+CASE_VIEWS: dict[str, tuple[str, str, str]] = {"T2": ("T2-blind", "T2-specific", "T2-free"),
+                                               "T2-cyto": ("T2-cyto-blind", "T2-cyto-specific", "T2-cyto-free")}
 #: Tier-2 metrics of the case-gain table -> their column label: all cases, and the cases with at least
 #: :data:`~twincell.bench.tier2.RICH_GENES` measured genes (:func:`~twincell.bench.tier2.stratum_table`).
 CASE_GAIN_METRICS: dict[str, str] = {"auroc": "", "auroc_rich": "rich "}
@@ -257,27 +258,27 @@ def skill_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def case_gain_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Where each method's tier-2 skill comes from: AUROC on the observed cases, blind, its case gain, specific.
+    """Where each method's tier-2 skill comes from: AUROC on the observed cases and on the views of each case.
 
-    Per tier-2 dataset of :data:`CASE_VIEWS` (LINCS ``T2``, cytokines ``T2-cyto``): ``<prefix> auroc``,
-    ``<blind> auroc`` (each case's response replaced by the training mean response), ``<prefix> case gain`` (the
-    difference: what reading the case earned the method) and ``<specific> auroc`` (each response minus its fit on
-    that mean); then the same over the cases with at least :data:`~twincell.bench.tier2.RICH_GENES` measured genes
-    (``<prefix> rich auroc``, ``<blind> rich auroc``, ``<prefix> rich case gain``, ``<specific> rich auroc``;
-    LINCS only), where a case says most. Means over the seeds. Methods keep their order; empty without the blind
-    views.
+    Per tier-2 dataset of :data:`CASE_VIEWS` (LINCS ``T2``, cytokines ``T2-cyto``), AUROC means over the seeds:
+    ``<prefix> auroc`` (observed), ``<free> auroc`` (the training mean response on all its genes for every case:
+    no case at all), ``<blind> auroc`` (the case's genes with the training mean's values), ``<specific> auroc``
+    (each response minus its fit on that mean), and two differences: ``<prefix> gene-set gain`` (blind - free:
+    what the case's set of measured genes earned) and ``<prefix> case gain`` (observed - blind: what its values
+    earned, given its genes). Then the same over the cases with at least
+    :data:`~twincell.bench.tier2.RICH_GENES` measured genes (``<prefix> rich auroc`` ...; LINCS only), where a
+    case says most. Methods keep their order; empty without the views.
     """
     t = table[(table["tier"] == 2) & table["value"].notna()]
     columns = {}
-    for observed, (blind, specific) in CASE_VIEWS.items():
+    for observed, (blind, specific, free) in CASE_VIEWS.items():
         for metric, label in CASE_GAIN_METRICS.items():
             wide = _tier2_means(t, metric)
-            names = [f"{v} {label}auroc" for v in (observed, blind, specific)]
-            if all(v in wide.columns for v in (observed, blind, specific)):
-                columns[names[0]] = wide[observed]
-                columns[names[1]] = wide[blind]
+            if all(v in wide.columns for v in (observed, blind, specific, free)):
+                for view in (observed, free, blind, specific):
+                    columns[f"{view} {label}auroc"] = wide[view]
+                columns[f"{observed} {label}gene-set gain"] = wide[blind] - wide[free]
                 columns[f"{observed} {label}case gain"] = wide[observed] - wide[blind]
-                columns[names[2]] = wide[specific]
     if not columns:
         return pd.DataFrame()
     gains = pd.DataFrame(columns)

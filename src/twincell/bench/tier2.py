@@ -26,7 +26,8 @@ easily than a receptor or kinase; drug targets are mostly not TFs. A stratum wit
 
 By how much a case says (:data:`RICH_GENES`): every per-case row has ``n_genes``, the number of measured genes of
 the response it ranked, and the same metrics are reported over the cases with at least :data:`RICH_GENES` measured genes
-(``<metric>_rich``; counted on the observed response, which the blind and specific views share) and the others
+(``<metric>_rich``; counted on the observed ``network_only`` response, and every view of a case in its stratum) and
+the others
 (``<metric>_sparse``). LINCS's consensus signatures list only the significantly
 changed genes (a median of ~20 among the usable rows): a response of 10-29 genes says little about which gene was
 perturbed, so whatever a method reads from the case shows mostly on the rich cases.
@@ -40,14 +41,19 @@ Two variants, both reported (``signature`` = ``<dataset>, <variant>``):
   include it, as the data contain it (the target's transcript is measured in some responses);
   the other methods rank as in ``network_only``.
 
-Two more views of the same held-out cases, given the training split's mean response (``common``), show where a
-ranking's skill comes from (:func:`common_views`), both ``network_only`` rankings:
+Three more views of the same held-out cases, given the training split's mean response (``common``), show where a
+ranking's skill comes from (:func:`common_views`), all ``network_only`` rankings:
 
-* ``case_blind``: every case's response replaced by the training mean response on its measured genes. It says
-  nothing about which gene was perturbed, so a method scores here what it scores without reading the case
-  (network position, and whatever every perturbation's response shares); the tier-2 analogue of tier 3's
-  disease-blind controls. On LINCS the training mean explains most of each held-out response (the run's facts
-  say how much).
+* ``case_blind``: every case's response replaced by the training mean response on its measured genes. Its values
+  say nothing about which gene was perturbed, but *which* genes it has is the case's own: a LINCS consensus
+  response keeps only its significantly changed genes, so the gene set alone can point to the target (tier 3's
+  value shuffles are the analogue). A method's case gain (observed minus blind) is what the case's values earned
+  it, given its genes. On LINCS the training mean explains most of each held-out response (the run's facts say
+  how much).
+* ``case_free``: every case replaced by the training mean response on every gene where it is known, the same
+  signature for every case: what a method scores without reading the case at all (network position, and whatever
+  every perturbation's response shares); the tier-2 analogue of tier 3's disease-blind controls. Blind minus free
+  is what the case's gene set earned. The cytokines measure every CytoSig gene, so there the two views agree.
 * ``specific``: each case's response minus its least-squares fit on the training mean response (on the genes
   where both are known): only what is particular to the perturbation.
 
@@ -85,8 +91,9 @@ from twincell.network import Interactome
 TIER2_KS: tuple[int, ...] = (1, 10, 100)
 MIN_GENES = 10
 VARIANTS: tuple[str, ...] = ("network_only", "with_own_transcript")
-#: Views of :func:`common_views`: the case replaced by the training mean response, and the case without it.
-COMMON_VARIANTS: tuple[str, ...] = ("case_blind", "specific")
+#: Views of :func:`common_views`: the case's genes with the training mean response's values, the case without
+#: that mean, and the training mean response on all its genes (the same for every case).
+COMMON_VARIANTS: tuple[str, ...] = ("case_blind", "specific", "case_free")
 #: Variants of :func:`run_receptor_recovery` -> whether receptors perturbed in training are left out.
 RECEPTOR_VARIANTS: dict[str, bool] = {"all_receptors": False, "unseen_receptors": True}
 #: Metrics also reported per target stratum, as ``<metric>_<stratum>`` (see the module docstring).
@@ -251,11 +258,12 @@ def run_tier2(methods: Sequence[Method], test: PerturbationDataset, *, dataset: 
 
 
 def common_views(case: RecoveryCase, common: pd.Series) -> list[tuple[str, RecoveryCase]]:
-    """The :data:`COMMON_VARIANTS` views of one case, on its measured genes where ``common`` is known.
+    """The :data:`COMMON_VARIANTS` views of one case, each with the case's positives.
 
-    ``case_blind``: the case's response replaced by ``common`` (the training mean response); ``specific``: the
-    response minus ``b * common``, ``b`` its least-squares coefficient on ``common``. Both keep the case's
-    positives.
+    ``case_blind``: the case's response replaced by ``common`` (the training mean response) on its measured genes
+    where ``common`` is known; ``specific``: the response minus ``b * common`` on those genes, ``b`` its
+    least-squares coefficient on ``common``; ``case_free``: ``common`` on every gene where it is known, whatever
+    the case.
 
     Raises
     ------
@@ -263,11 +271,14 @@ def common_views(case: RecoveryCase, common: pd.Series) -> list[tuple[str, Recov
         If ``common`` knows none of the case's measured genes, or is zero on all of them.
     """
     y, c, b = _fit_on_common(case.signature, common)
-    blind = Signature(name=case.signature.name, logfc=c.rename("logfc"), method="training mean response")
-    specific = Signature(name=case.signature.name, logfc=(y - b * c).rename("logfc"),
+    name = case.signature.name
+    blind = Signature(name=name, logfc=c.rename("logfc"), method="training mean response on the case's genes")
+    specific = Signature(name=name, logfc=(y - b * c).rename("logfc"),
                          method="observed response minus its least-squares fit on the training mean response")
+    free = Signature(name=name, logfc=common.dropna().astype(float).rename("logfc"),
+                     method="training mean response on all its genes")
     return [(variant, RecoveryCase(sig, case.positives, case.ignored))
-            for variant, sig in zip(COMMON_VARIANTS, (blind, specific))]
+            for variant, sig in zip(COMMON_VARIANTS, (blind, specific, free))]
 
 
 def common_share(signature: Signature, common: pd.Series) -> tuple[float, float]:
@@ -326,11 +337,13 @@ def stratum_table(per_case: pd.DataFrame, dataset: str, n_boot: int, seed: int) 
     targets (``_tf``) and the others (``_non_tf``), the cases with at least :data:`RICH_GENES` measured genes
     (``_rich``) and the others (``_sparse``).
 
-    ``per_case`` needs ``target_class`` and ``n_genes`` columns; each stratum is scored as :func:`tier2_table`
+    ``per_case`` needs ``target_class`` and ``n_genes`` columns and the ``network_only`` rows (whose ``n_genes``
+    place every view of a case); each stratum is scored as :func:`tier2_table`
     scores all cases (its own bootstrap over the stratum's cases). A stratum without cases has no row.
     """
     is_tf = per_case["target_class"] == "tf"
-    is_rich = per_case.groupby("perturbation")["n_genes"].transform("max") >= RICH_GENES  # the observed response's
+    observed = per_case[per_case["variant"] == VARIANTS[0]].groupby("perturbation")["n_genes"].max()
+    is_rich = per_case["perturbation"].map(observed) >= RICH_GENES  # every view of a case in its observed stratum
     parts = []
     for stratum, members in zip(STRATA, (is_tf, ~is_tf, is_rich, ~is_rich)):
         if members.any():

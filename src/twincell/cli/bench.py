@@ -63,8 +63,8 @@ def bench(
         print_table(result.seeds(), title="TwinBench T1-T2 over seeds (the tables above show the mean)")
     gains = result.case_gains()
     if not gains.empty:
-        print_table(gains.reset_index(), title="TwinBench T2: where the skill comes from (AUROC; case gain = observed - "
-                                               "blind, mean over seeds)")
+        print_table(gains.reset_index(), title="TwinBench T2: where the skill comes from (AUROC; gene-set gain = blind - "
+                                               "free, case gain = observed - blind, mean over seeds)")
     skill = result.skill()
     if not skill.empty:
         print_table(skill.rename(columns=SKILL_HEADERS).reset_index(),
