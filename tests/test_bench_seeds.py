@@ -57,6 +57,10 @@ def test_one_seed_of_several_is_that_seed_run_alone(two_seeds, seed_one):
     degree = (alone["method"] == "degree").to_numpy()
     np.testing.assert_array_equal(mine.loc[degree, "value"].to_numpy(float), alone.loc[degree, "value"].to_numpy(float))
     assert seed_one.facts["seed"] == "1" and "tier 2 cases" in seed_one.facts
+    observed = seed_one.tier2_cases[seed_one.tier2_cases["variant"] == VARIANTS[0]].drop_duplicates("perturbation")
+    n_genes = observed["n_genes"]  # the facts count the observed responses' genes, not the case-free view's
+    assert (f"{len(observed)} perturbations (measured genes: median {n_genes.median():.0f}, "
+            f"{int((n_genes >= 30).sum())} with >= 30)") in seed_one.facts["tier 2 cases"]
 
 
 def test_case_gain_table_is_observed_minus_blind_over_the_seeds(two_seeds, tmp_path):

@@ -508,7 +508,8 @@ def split_cytokines(seed: int) -> tuple[Split, PerturbationDataset, Perturbation
 
 def _case_facts(result: Tier2Result) -> str:
     """Tier 2's LINCS cases: how many, how many measured genes (and rich cases) they have, what was excluded."""
-    genes = result.per_perturbation.groupby("perturbation")["n_genes"].max()
+    per = result.per_perturbation
+    genes = per[per["variant"] == VARIANTS[0]].groupby("perturbation")["n_genes"].max()  # the observed responses
     return (f"{len(genes)} perturbations (measured genes: median {genes.median():.0f}, {int((genes >= RICH_GENES).sum())} "
             f"with >= {RICH_GENES}); excluded: {result.n_excluded}")
 
