@@ -46,7 +46,8 @@ from twincell.data.training_data import DEFAULT_DATASETS, load_bundled
 from twincell.errors import ModelFileError, TwinCellError
 from twincell.identify.head import FittingRows, InverseHead, head_inputs, held_out_rows
 from twincell.identify.inverse import FOOTPRINT_NULLS, common_basis, footprint_matrices
-from twincell.identify.null import Footprint, calibrate, centered_change, remove_common, shuffled_changes
+from twincell.identify.null import (Footprint, calibrate, centered_change, reach, reach_scaled, remove_common,
+                                    shuffled_changes)
 from twincell.model import TwinCell
 
 #: tanh of this is 1.0 in float32: a learned-sign parameter set to +-SATURATED is a fixed sign.
@@ -113,7 +114,8 @@ class _TwinCellRanker(Method):
     predicts_response = True
     gives_direction = True
     #: ``none``: raw adjoint alignment; ``shuffle``: alignment calibrated against shuffled signatures;
-    #: ``center``: alignment minus its exact mean over permutations of the signature's values.
+    #: ``center``: alignment minus its exact mean over permutations of the signature's values; ``reach``: alignment
+    #: divided by the node's reach plus the median reach.
     null = "none"
     #: shuffles per signature when ``null == "shuffle"``.
     n_null = 50
@@ -157,7 +159,9 @@ class _TwinCellRanker(Method):
         common response directions on its own genes (:func:`twincell.identify.null.remove_common`).
         With ``null = "footprint"`` the scores are :meth:`twincell.identify.null.Footprint.scores` (the own
         transcript, when added, is part of the hop-0 readout that is z-scored), with ``null = "footprint_max"``
-        :meth:`twincell.identify.null.Footprint.max_path_scores` (the strongest single walk).
+        :meth:`twincell.identify.null.Footprint.max_path_scores` (the strongest single walk). With
+        ``null = "reach"`` each alignment is divided by the node's reach plus the median reach
+        (:func:`twincell.identify.null.reach_scaled`).
         """
         model = self._require_model()
         op = self._operator(context)
@@ -170,6 +174,9 @@ class _TwinCellRanker(Method):
         if self.null in ("center", "common"):
             D = (centered_change(D, present) if self.null == "center" else
                  remove_common(D, present, common_basis(op, self.n_common, self.unit_columns, self.resources.seed)))
+        if self.null == "reach":
+            S = np.asarray(op.adjoint(D), dtype=float) + self_weight * D
+            return pd.DataFrame(reach_scaled(S, reach(op)), index=genes)
         if self.null != "shuffle":
             return pd.DataFrame(np.asarray(op.adjoint(D), dtype=float) + self_weight * D, index=genes)
         columns = []
@@ -293,6 +300,17 @@ class TwinCellCentered(_TwinCellScore):
     description = ("TwinCell, adjoint alignment minus its exact mean over permutations of the signature's values "
                    "(null='center')")
     null = "center"
+
+
+@register_method
+class TwinCellReach(_TwinCellScore):
+    """TwinCell with each candidate's alignment divided by its reach over all genes plus the median reach
+    (:func:`twincell.identify.null.reach_scaled`): the share of a node's influence that lands on the signature,
+    so nodes that move the transcriptome for any signature stop leading. Trained like ``twincell``."""
+
+    name = "twincell_reach"
+    description = "TwinCell, adjoint alignment divided by the node's unsigned reach over all genes + the median reach"
+    null = "reach"
 
 
 @register_method

@@ -40,6 +40,13 @@ and the readout ``R^T d`` that way and propagates the second upstream with the o
 ``A^T`` recursion: a node scores by its reach into the nodes whose footprint the signature moves,
 not into every transcript.
 
+**Reach-scaled score.** A node's alignment ``(M^T d)_i`` grows with how much of the transcriptome its perturbation
+moves at all, whatever ``d`` says. :func:`reach` bounds that per node, ``r_i = sum_{k<=K} ((|A|^T)^k |R|^T 1)_i``
+(>= ``sum_g |M_gi|`` over every gene the operator reads out; one unsigned adjoint pass, the same for every
+signature), and :func:`reach_scaled` divides each alignment by ``r_i + median(r > 0)``: for a node of large reach,
+the share of its influence that lands on the signature, for one of small reach about its alignment (the median
+keeps nodes that reach almost nothing from leading on one gene).
+
 **Strongest-path footprint score.** The footprint sums ``z`` over every walk, so an upstream node's
 score and its null spread are both its reach. :meth:`Footprint.max_path_scores` keeps only the
 strongest single walk: ``max(|z0_g|, max_{walk g -> i, 1..K hops} prod |A| * |z_i|)``, the max-product
@@ -509,3 +516,26 @@ class Footprint:
                 bound = self.abs_A.levels(abs_z[:, b], self.n_hops - 1)[-1]
                 np.maximum(size[:, b], self.abs_A.column_max(bound), out=size[:, b])
         return np.sign(signed) * size.reshape(signed.shape)
+
+
+def reach(operator: Any) -> np.ndarray:
+    """(N,) unsigned reach of every node: ``sum_{k=0..K} (|A|^T)^k |R|^T 1`` over all the operator's readout genes.
+
+    The adjoint with every edge and readout weight made positive and a change of 1 on every gene: an upper bound of
+    ``sum_g |(M e_i)_g|``, equal to it when ``A`` and ``R`` have no negative entries.
+    """
+    abs_A_T = abs(sp.csr_matrix(operator.A.T))
+    z = np.asarray(abs(sp.csr_matrix(operator.R)).sum(axis=0), dtype=float).ravel()
+    total = z.copy()
+    for _ in range(int(operator.n_hops)):
+        z = abs_A_T @ z
+        total += z
+    return total
+
+
+def reach_scaled(scores: np.ndarray, node_reach: np.ndarray) -> np.ndarray:
+    """Scores (N,) or (N, B) divided node by node by ``reach + median(reach > 0)`` (:func:`reach`)."""
+    positive = node_reach[node_reach > 0]
+    offset = float(np.median(positive)) if len(positive) else 1.0
+    scale = node_reach + offset
+    return scores / (scale if np.ndim(scores) == 1 else scale[:, None])
