@@ -17,7 +17,7 @@ from twincell.network import Interactome
 
 EXPECTED = {"twincell", "twincell_prior", "linear", "network_propagation", "de", "degree", "druggability",
             "popular_targets", "random", "mean", "training_exposure", "random_sign_prior", "twincell_calibrated",
-            "twincell_centered", "twincell_common_response"}
+            "twincell_centered", "twincell_common_response", "twincell_reach", "tf_activity"}
 
 
 def synthetic_network() -> Interactome:
@@ -350,3 +350,21 @@ def test_twincell_centered_scores_are_identify_centred_scores():
     centred_change = (-sigs[0].logfc - (-sigs[0].logfc).mean()).reindex(net.genes, fill_value=0.0)
     np.testing.assert_allclose(signed.to_numpy(), reference["score"].reindex(net.genes).to_numpy()
                                + self_weight * centred_change.to_numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_twincell_reach_scores_are_twincell_scores_over_reach():
+    """``twincell_reach`` is ``twincell``'s signed adjoint score divided node by node by the operator's reach plus
+    the median reach, for every signature of a batch; its |score| order differs from the plain one."""
+    from twincell.identify.null import reach
+    from twincell.model import TwinCell
+    from twincell.model.synthetic import synthetic_interactome
+
+    net = synthetic_interactome(n_nodes=30, n_edges=90, signed_share=0.6, seed=1)
+    res = Resources(net, synthetic_drugs(), seed=0, model=TwinCell.prior(net))
+    raw, scaled = make_methods(["twincell", "twincell_reach"], res)
+    rng = np.random.default_rng(5)
+    sigs = [pd.Series(rng.normal(size=8), index=net.genes[rng.choice(30, 8, replace=False)]) for _ in range(3)]
+    r = reach(res.model.operator(None))
+    expected = raw.signed_scores(sigs).to_numpy() / (r + np.median(r[r > 0]))[:, None]
+    np.testing.assert_allclose(scaled.signed_scores(sigs).to_numpy(), expected, rtol=1e-12)
+    assert not (scaled.rank_targets(sigs[0]).rank().to_numpy() == raw.rank_targets(sigs[0]).rank().to_numpy()).all()
