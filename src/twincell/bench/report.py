@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from twincell import __version__
 from twincell.bench.run import LOWER_IS_BETTER, BenchResult
+from twincell.bench.tier2 import RICH_GENES
 from twincell.pl.bench import metric_table, roc_curves
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("twincell.bench", "templates"),
@@ -89,7 +90,7 @@ CASE_GAIN_READING = (
     "blind (the case's own measured genes with the training mean's values) and specific (each response minus its "
     "least-squares fit on that mean). Gene-set gain = blind - free (what the set of genes a case measures earned); "
     "case gain = observed - blind (what its values earned). A method whose observed AUROC is its free AUROC ranks "
-    "every case alike. The rich columns are the LINCS cases with at least 30 measured genes."
+    f"every case alike. The rich columns are the LINCS cases with at least {RICH_GENES} measured genes."
 )
 
 

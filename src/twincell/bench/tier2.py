@@ -25,12 +25,11 @@ stratum's perturbations. A TF sits one readout hop from the transcripts, so any 
 easily than a receptor or kinase; drug targets are mostly not TFs. A stratum without perturbations has no row.
 
 By how much a case says (:data:`RICH_GENES`): every per-case row has ``n_genes``, the number of measured genes of
-the response it ranked, and the same metrics are reported over the cases with at least :data:`RICH_GENES` measured genes
-(``<metric>_rich``; counted on the observed ``network_only`` response, and every view of a case in its stratum) and
-the others
-(``<metric>_sparse``). LINCS's consensus signatures list only the significantly
-changed genes (a median of ~20 among the usable rows): a response of 10-29 genes says little about which gene was
-perturbed, so whatever a method reads from the case shows mostly on the rich cases.
+the response it ranked, and the same metrics are reported over the cases with at least :data:`RICH_GENES` measured
+genes (``<metric>_rich``; counted on the observed ``network_only`` response, every view of a case in its stratum)
+and over the others (``<metric>_sparse``). LINCS's consensus signatures list only the significantly changed genes (a
+median of ~20 among the usable rows): a response of 10-29 genes says little about which gene was perturbed, so
+whatever a method reads from the case shows mostly on the rich cases.
 
 Two variants, both reported (``signature`` = ``<dataset>, <variant>``):
 
