@@ -28,7 +28,7 @@ By how much a case says (:data:`RICH_GENES`): every per-case row has ``n_genes``
 the response it ranked, and the same metrics are reported over the cases with at least :data:`RICH_GENES` measured
 genes (``<metric>_rich``; counted on the observed ``network_only`` response, every view of a case in its stratum)
 and over the others (``<metric>_sparse``). LINCS's consensus signatures list only the significantly changed genes (a
-median of ~20 among the usable rows): a response of 10-29 genes says little about which gene was perturbed, so
+median of ~20-25 in tier 2's held-out cases): a response of 10-29 genes says little about which gene was perturbed, so
 whatever a method reads from the case shows mostly on the rich cases.
 
 Two variants, both reported (``signature`` = ``<dataset>, <variant>``):
