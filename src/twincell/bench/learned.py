@@ -47,7 +47,7 @@ from twincell.errors import ModelFileError, TwinCellError
 from twincell.identify.head import FittingRows, InverseHead, head_inputs, held_out_rows
 from twincell.identify.inverse import FOOTPRINT_NULLS, common_basis, footprint_matrices
 from twincell.identify.null import (Footprint, calibrate, centered_change, reach, reach_scaled, remove_common,
-                                    shuffled_changes)
+                                    shuffled_changes, unsigned_adjoint)
 from twincell.model import TwinCell
 
 #: tanh of this is 1.0 in float32: a learned-sign parameter set to +-SATURATED is a fixed sign.
@@ -115,7 +115,7 @@ class _TwinCellRanker(Method):
     gives_direction = True
     #: ``none``: raw adjoint alignment; ``shuffle``: alignment calibrated against shuffled signatures;
     #: ``center``: alignment minus its exact mean over permutations of the signature's values; ``reach``: alignment
-    #: divided by the node's reach plus the median reach.
+    #: divided by the node's reach plus the median reach; ``share``: the unsigned adjoint of ``|d|`` divided so.
     null = "none"
     #: shuffles per signature when ``null == "shuffle"``.
     n_null = 50
@@ -161,7 +161,8 @@ class _TwinCellRanker(Method):
         transcript, when added, is part of the hop-0 readout that is z-scored), with ``null = "footprint_max"``
         :meth:`twincell.identify.null.Footprint.max_path_scores` (the strongest single walk). With
         ``null = "reach"`` each alignment is divided by the node's reach plus the median reach
-        (:func:`twincell.identify.null.reach_scaled`).
+        (:func:`twincell.identify.null.reach_scaled`); with ``null = "share"`` the size is the unsigned adjoint of
+        ``|d|`` (:func:`twincell.identify.null.unsigned_adjoint`) divided the same way, the sign the alignment's.
         """
         model = self._require_model()
         op = self._operator(context)
@@ -174,8 +175,10 @@ class _TwinCellRanker(Method):
         if self.null in ("center", "common"):
             D = (centered_change(D, present) if self.null == "center" else
                  remove_common(D, present, common_basis(op, self.n_common, self.unit_columns, self.resources.seed)))
-        if self.null == "reach":
+        if self.null in ("reach", "share"):
             S = np.asarray(op.adjoint(D), dtype=float) + self_weight * D
+            if self.null == "share":  # size: the unsigned share of the node's reach on the signature's |changes|
+                S = np.sign(S) * (unsigned_adjoint(op, np.abs(D)) + self_weight * np.abs(D))
             return pd.DataFrame(reach_scaled(S, reach(op)), index=genes)
         if self.null != "shuffle":
             return pd.DataFrame(np.asarray(op.adjoint(D), dtype=float) + self_weight * D, index=genes)
@@ -311,6 +314,20 @@ class TwinCellReach(_TwinCellScore):
     name = "twincell_reach"
     description = "TwinCell, adjoint alignment divided by the node's unsigned reach over all genes + the median reach"
     null = "reach"
+
+
+@register_method
+class TwinCellShare(_TwinCellScore):
+    """TwinCell ranking by the share of each node's unsigned reach that lands on the signature's changed genes:
+    ``unsigned_adjoint(|d|)`` divided by the node's reach plus the median reach, signed by the adjoint alignment
+    (:func:`twincell.identify.null.unsigned_adjoint`, :func:`~twincell.identify.null.reach_scaled`). Which genes
+    change, weighted by how much, through the learned edge strengths, as network propagation reads a case.
+    Trained like ``twincell``."""
+
+    name = "twincell_share"
+    description = ("TwinCell, unsigned adjoint of |signature| over the node's reach + the median reach, "
+                   "signed by the alignment")
+    null = "share"
 
 
 @register_method

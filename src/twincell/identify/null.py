@@ -518,19 +518,27 @@ class Footprint:
         return np.sign(signed) * size.reshape(signed.shape)
 
 
-def reach(operator: Any) -> np.ndarray:
-    """(N,) unsigned reach of every node: ``sum_{k=0..K} (|A|^T)^k |R|^T 1`` over all the operator's readout genes.
+def unsigned_adjoint(operator: Any, D: np.ndarray) -> np.ndarray:
+    """``sum_{k=0..K} (|A|^T)^k |R|^T D``: the adjoint with every edge and readout weight made positive.
 
-    The adjoint with every edge and readout weight made positive and a change of 1 on every gene: an upper bound of
-    ``sum_g |(M e_i)_g|``, equal to it when ``A`` and ``R`` have no negative entries.
+    ``D`` is (G,) or (G, B) on the operator's gene order; returns (N,) or (N, B). With ``D >= 0`` it bounds
+    ``sum_g |(M e_i)_g| D_g`` from above, and equals it when ``A`` and ``R`` have no negative entries.
     """
     abs_A_T = abs(sp.csr_matrix(operator.A.T))
-    z = np.asarray(abs(sp.csr_matrix(operator.R)).sum(axis=0), dtype=float).ravel()
+    z = abs(sp.csr_matrix(operator.R)).T @ np.asarray(D, dtype=float)
     total = z.copy()
     for _ in range(int(operator.n_hops)):
         z = abs_A_T @ z
         total += z
     return total
+
+
+def reach(operator: Any) -> np.ndarray:
+    """(N,) unsigned reach of every node over all the operator's readout genes: :func:`unsigned_adjoint` of 1.
+
+    An upper bound of ``sum_g |(M e_i)_g|``, equal to it when ``A`` and ``R`` have no negative entries.
+    """
+    return unsigned_adjoint(operator, np.ones(operator.R.shape[0]))
 
 
 def reach_scaled(scores: np.ndarray, node_reach: np.ndarray) -> np.ndarray:
