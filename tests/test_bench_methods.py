@@ -17,7 +17,7 @@ from twincell.network import Interactome
 
 EXPECTED = {"twincell", "twincell_prior", "linear", "network_propagation", "de", "degree", "druggability",
             "popular_targets", "random", "mean", "training_exposure", "random_sign_prior", "twincell_calibrated",
-            "twincell_centered", "twincell_common_response", "twincell_reach", "tf_activity"}
+            "twincell_centered", "twincell_common_response", "twincell_reach", "twincell_share", "tf_activity"}
 
 
 def synthetic_network() -> Interactome:
@@ -368,3 +368,24 @@ def test_twincell_reach_scores_are_twincell_scores_over_reach():
     expected = raw.signed_scores(sigs).to_numpy() / (r + np.median(r[r > 0]))[:, None]
     np.testing.assert_allclose(scaled.signed_scores(sigs).to_numpy(), expected, rtol=1e-12)
     assert not (scaled.rank_targets(sigs[0]).rank().to_numpy() == raw.rank_targets(sigs[0]).rank().to_numpy()).all()
+
+
+def test_twincell_share_is_the_unsigned_adjoint_of_the_changes_over_reach_signed_by_the_alignment():
+    """``twincell_share``: size = unsigned adjoint of |d| / (reach + median reach), sign = ``twincell``'s score."""
+    from twincell.bench.learned import desired_changes
+    from twincell.identify.null import reach, unsigned_adjoint
+    from twincell.model import TwinCell
+    from twincell.model.synthetic import synthetic_interactome
+
+    net = synthetic_interactome(n_nodes=30, n_edges=90, signed_share=0.6, seed=1)
+    res = Resources(net, synthetic_drugs(), seed=0, model=TwinCell.prior(net))
+    raw, share = make_methods(["twincell", "twincell_share"], res)
+    rng = np.random.default_rng(6)
+    sigs = [pd.Series(rng.normal(size=8), index=net.genes[rng.choice(30, 8, replace=False)]) for _ in range(3)]
+    op = res.model.operator(None)
+    D, _ = desired_changes(sigs, pd.Index(op.genes.astype(str)))
+    r = reach(op)
+    size = unsigned_adjoint(op, np.abs(D)) / (r + np.median(r[r > 0]))[:, None]
+    expected = np.sign(raw.signed_scores(sigs).to_numpy()) * size
+    np.testing.assert_allclose(share.signed_scores(sigs).to_numpy(), expected, rtol=1e-12)
+    np.testing.assert_array_equal(np.sign(share.signed_scores(sigs).to_numpy()), np.sign(raw.signed_scores(sigs).to_numpy()))

@@ -1,4 +1,4 @@
-"""The reach-scaled score (``null = "reach"``): the unsigned reach of every node and the division by it."""
+"""The reach-scaled scores (``null = "reach"``, ``"share"``): the unsigned adjoint, each node's reach, the division."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from twincell.identify.null import reach, reach_scaled
+from twincell.identify.null import reach, reach_scaled, unsigned_adjoint
 
 
 class _Operator:
@@ -45,3 +45,11 @@ def test_reach_scaled_divides_by_reach_plus_its_positive_median():
     both = reach_scaled(np.column_stack([scores, -scores]), r)
     np.testing.assert_allclose(both, np.column_stack([scores, -scores]) / (r + 3.0)[:, None])
     assert reach_scaled(scores, np.zeros(4)) == pytest.approx(scores)  # nothing reaches anything: offset 1
+
+
+def test_unsigned_adjoint_is_the_absolute_operator_applied_to_a_non_negative_change():
+    signed = _Operator(A * np.array([[1, -1, 1, 1]]), R * np.array([[1, 1, 1, -1]]))
+    d = np.array([2.0, 0.0, 0.5])
+    np.testing.assert_allclose(unsigned_adjoint(signed, d), _Operator(A, R).adjoint(d))
+    D = np.column_stack([d, np.ones(3)])
+    np.testing.assert_allclose(unsigned_adjoint(signed, D)[:, 1], reach(signed))  # batched; ones give the reach
