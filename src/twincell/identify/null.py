@@ -45,7 +45,9 @@ moves at all, whatever ``d`` says. :func:`reach` bounds that per node, ``r_i = s
 (>= ``sum_g |M_gi|`` over every gene the operator reads out; one unsigned adjoint pass, the same for every
 signature), and :func:`reach_scaled` divides each alignment by ``r_i + median(r > 0)``: for a node of large reach,
 the share of its influence that lands on the signature, for one of small reach about its alignment (the median
-keeps nodes that reach almost nothing from leading on one gene).
+keeps nodes that reach almost nothing from leading on one gene). The share score (TwinBench's ``twincell_share``)
+divides the same way the unsigned adjoint of ``|d|`` (:func:`unsigned_adjoint`): which genes change, weighted by how
+much, through the learned edge strengths, as network propagation reads a signature.
 
 **Strongest-path footprint score.** The footprint sums ``z`` over every walk, so an upstream node's
 score and its null spread are both its reach. :meth:`Footprint.max_path_scores` keeps only the
