@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from scipy.stats import rankdata
 
 from twincell._cache import cache_dir, code_key
 from twincell.bench.methods import Method, Resources, register_method
@@ -115,7 +116,8 @@ class _TwinCellRanker(Method):
     gives_direction = True
     #: ``none``: raw adjoint alignment; ``shuffle``: alignment calibrated against shuffled signatures;
     #: ``center``: alignment minus its exact mean over permutations of the signature's values; ``reach``: alignment
-    #: divided by the node's reach plus the median reach; ``share``: the unsigned adjoint of ``|d|`` divided so.
+    #: divided by the node's reach plus the median reach; ``share``: the unsigned adjoint of ``|d|`` divided so;
+    #: ``blend``: the mean of the ranks by ``|alignment|`` and by the share.
     null = "none"
     #: shuffles per signature when ``null == "shuffle"``.
     n_null = 50
@@ -162,7 +164,8 @@ class _TwinCellRanker(Method):
         :meth:`twincell.identify.null.Footprint.max_path_scores` (the strongest single walk). With
         ``null = "reach"`` each alignment is divided by the node's reach plus the median reach
         (:func:`twincell.identify.null.reach_scaled`); with ``null = "share"`` the size is the unsigned adjoint of
-        ``|d|`` (:func:`twincell.identify.null.unsigned_adjoint`) divided the same way, the sign the alignment's.
+        ``|d|`` (:func:`twincell.identify.null.unsigned_adjoint`) divided the same way, the sign the alignment's;
+        with ``null = "blend"`` the size is the mean of the node's ranks by ``|alignment|`` and by that share.
         """
         model = self._require_model()
         op = self._operator(context)
@@ -175,11 +178,14 @@ class _TwinCellRanker(Method):
         if self.null in ("center", "common"):
             D = (centered_change(D, present) if self.null == "center" else
                  remove_common(D, present, common_basis(op, self.n_common, self.unit_columns, self.resources.seed)))
-        if self.null in ("reach", "share"):
+        if self.null in ("reach", "share", "blend"):
             S = np.asarray(op.adjoint(D), dtype=float) + self_weight * D
-            if self.null == "share":  # size: the unsigned share of the node's reach on the signature's |changes|
-                S = np.sign(S) * (unsigned_adjoint(op, np.abs(D)) + self_weight * np.abs(D))
-            return pd.DataFrame(reach_scaled(S, reach(op)), index=genes)
+            if self.null == "reach":
+                return pd.DataFrame(reach_scaled(S, reach(op)), index=genes)
+            # share: the unsigned share of the node's reach on the signature's |changes|, signed by the alignment
+            share = reach_scaled(unsigned_adjoint(op, np.abs(D)) + self_weight * np.abs(D), reach(op))
+            size = share if self.null == "share" else (rankdata(np.abs(S), axis=0) + rankdata(share, axis=0)) / 2
+            return pd.DataFrame(np.sign(S) * size, index=genes)
         if self.null != "shuffle":
             return pd.DataFrame(np.asarray(op.adjoint(D), dtype=float) + self_weight * D, index=genes)
         columns = []
@@ -328,6 +334,17 @@ class TwinCellShare(_TwinCellScore):
     description = ("TwinCell, unsigned adjoint of |signature| over the node's reach + the median reach, "
                    "signed by the alignment")
     null = "share"
+
+
+@register_method
+class TwinCellBlend(_TwinCellScore):
+    """TwinCell ranking by the mean of two ranks per node: by ``|alignment|`` (``twincell``, whose fixed ranking
+    places cytokine receptors well) and by the share of its reach on the signature's changed genes
+    (``twincell_share``, which reads the case), signed by the alignment. No weight to tune. Trained like ``twincell``."""
+
+    name = "twincell_blend"
+    description = "TwinCell, mean of the ranks by |adjoint alignment| and by the share score, signed by the alignment"
+    null = "blend"
 
 
 @register_method
