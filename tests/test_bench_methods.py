@@ -17,7 +17,7 @@ from twincell.network import Interactome
 
 EXPECTED = {"twincell", "twincell_prior", "linear", "network_propagation", "de", "degree", "druggability",
             "popular_targets", "random", "mean", "training_exposure", "random_sign_prior", "twincell_calibrated",
-            "twincell_centered", "twincell_common_response", "twincell_reach", "twincell_share", "tf_activity"}
+            "twincell_centered", "twincell_common_response", "twincell_reach", "twincell_share", "twincell_blend", "tf_activity"}
 
 
 def synthetic_network() -> Interactome:
@@ -389,3 +389,19 @@ def test_twincell_share_is_the_unsigned_adjoint_of_the_changes_over_reach_signed
     expected = np.sign(raw.signed_scores(sigs).to_numpy()) * size
     np.testing.assert_allclose(share.signed_scores(sigs).to_numpy(), expected, rtol=1e-12)
     np.testing.assert_array_equal(np.sign(share.signed_scores(sigs).to_numpy()), np.sign(raw.signed_scores(sigs).to_numpy()))
+
+
+def test_twincell_blend_is_the_mean_of_the_plain_and_share_ranks_signed_by_the_alignment():
+    from scipy.stats import rankdata
+
+    from twincell.model import TwinCell
+    from twincell.model.synthetic import synthetic_interactome
+
+    net = synthetic_interactome(n_nodes=30, n_edges=90, signed_share=0.6, seed=1)
+    res = Resources(net, synthetic_drugs(), seed=0, model=TwinCell.prior(net))
+    raw, share, blend = make_methods(["twincell", "twincell_share", "twincell_blend"], res)
+    rng = np.random.default_rng(7)
+    sigs = [pd.Series(rng.normal(size=8), index=net.genes[rng.choice(30, 8, replace=False)]) for _ in range(3)]
+    plain, shared = raw.signed_scores(sigs).to_numpy(), share.signed_scores(sigs).to_numpy()
+    expected = np.sign(plain) * (rankdata(np.abs(plain), axis=0) + rankdata(np.abs(shared), axis=0)) / 2
+    np.testing.assert_allclose(blend.signed_scores(sigs).to_numpy(), expected)
