@@ -318,6 +318,7 @@ class TwinCellReach(_TwinCellScore):
     so nodes that move the transcriptome for any signature stop leading. Trained like ``twincell``."""
 
     name = "twincell_reach"
+    in_default_run = False  # failed its round's rule (docs/model.md)
     description = "TwinCell, adjoint alignment divided by the node's unsigned reach over all genes + the median reach"
     null = "reach"
 
@@ -331,6 +332,7 @@ class TwinCellShare(_TwinCellScore):
     Trained like ``twincell``."""
 
     name = "twincell_share"
+    in_default_run = False  # failed its round's rule (docs/model.md)
     description = ("TwinCell, unsigned adjoint of |signature| over the node's reach + the median reach, "
                    "signed by the alignment")
     null = "share"
@@ -343,6 +345,7 @@ class TwinCellBlend(_TwinCellScore):
     (``twincell_share``, which reads the case), signed by the alignment. No weight to tune. Trained like ``twincell``."""
 
     name = "twincell_blend"
+    in_default_run = False  # failed its round's rule (docs/model.md)
     description = "TwinCell, mean of the ranks by |adjoint alignment| and by the share score, signed by the alignment"
     null = "blend"
 

@@ -82,6 +82,9 @@ class Method(ABC):
         Which tiers the method can take part in (2 and 3 need ranking, 1 needs forward prediction).
     gives_direction
         ``True`` when :meth:`target_directions` says whether to activate or inhibit each gene.
+    in_default_run
+        ``False`` for a design that failed its round's tier-2 rule (issue 12): it runs when named, not by default,
+        so a default TwinBench run does not score it on tier 3.
     """
 
     name: ClassVar[str]
@@ -92,6 +95,7 @@ class Method(ABC):
     ranks_targets: ClassVar[bool] = True
     predicts_response: ClassVar[bool] = False
     gives_direction: ClassVar[bool] = False
+    in_default_run: ClassVar[bool] = True
 
     def __init__(self, resources: Resources) -> None:
         self.resources = resources
@@ -189,10 +193,15 @@ def register_method(cls: M) -> M:
     return cls
 
 
+def default_method_names() -> list[str]:
+    """Names of the registered methods a TwinBench run takes when none are named (those with ``in_default_run``)."""
+    return [name for name, cls in METHODS.items() if cls.in_default_run]
+
+
 def list_methods() -> pd.DataFrame:
-    """The registered methods as a table: name, description, training, input use, tiers, reference."""
+    """The registered methods as a table: name, description, training, input use, default run, tiers, reference."""
     rows = [{"name": c.name, "description": c.description, "needs_training": c.needs_training,
-             "sees_input": c.sees_input,
+             "sees_input": c.sees_input, "in_default_run": c.in_default_run,
              "tiers": ",".join(t for t, ok in (("1", c.predicts_response), ("2", c.ranks_targets),
                                                 ("3", c.ranks_targets)) if ok),
              "reference": c.reference} for c in METHODS.values()]

@@ -37,7 +37,8 @@ from twincell.bench import baselines, learned  # noqa: F401  (registers the meth
 from twincell.bench.diseases import (approved_directions, bundled_signatures, clinical_tasks, read_signature_files,
                                      read_targets)
 from twincell.bench.exposure import default_training_exposure, perturbation_target_counts
-from twincell.bench.methods import METHODS, Method, Resources, check_method_names, make_methods
+from twincell.bench.methods import (METHODS, Method, Resources, check_method_names, default_method_names,
+                                    make_methods)
 from twincell.bench.tier1 import run_tier1
 from twincell.bench.tier2 import (COMMON_VARIANTS, RECEPTOR_VARIANTS, RICH_GENES, VARIANTS, Tier2Result,
                                   run_receptor_recovery, run_tier2)
@@ -352,7 +353,7 @@ def run_benchmark(tiers: Iterable[int] = (1, 2, 3), methods: Sequence[str] | Non
     tiers
         Any of 1, 2, 3.
     methods
-        Registered method names (default all, see :func:`twincell.bench.list_methods`); ``mean``
+        Registered method names (default all with ``in_default_run``, see :func:`twincell.bench.list_methods`); ``mean``
         is always added to tier 1 (the denominator of ``l2_ratio``).
     quick
         Smaller splits, fewer shuffles and bootstrap resamples, shorter training (:meth:`BenchSettings.quick`).
@@ -386,7 +387,7 @@ def run_benchmark(tiers: Iterable[int] = (1, 2, 3), methods: Sequence[str] | Non
         raise TwinCellError("give one seed or several seeds, not both",
                             "--seed 3 runs one seed; --seeds 0-4 runs tiers 1-2 over five (tier 3 with the first)")
     seeds = check_seeds(seeds if seeds is not None else [0 if seed is None else seed])
-    names = check_method_names(methods if methods is not None else METHODS)
+    names = check_method_names(methods if methods is not None else default_method_names())
     settings = BenchSettings.quick() if quick else BenchSettings()
     network = network or Interactome.default()
     drugs = DrugTargets.universe()
