@@ -311,20 +311,26 @@ class TwinCellCentered(_TwinCellScore):
     null = "center"
 
 
+class _FailedScoreDesign(_TwinCellScore):
+    """A score design of issue 12 that failed its round's tier-2 rule (rounds 10-12 in docs/model.md): registered so
+    its round can be rerun, but it runs only when named, so a default TwinBench run does not score it on tier 3."""
+
+    in_default_run = False
+
+
 @register_method
-class TwinCellReach(_TwinCellScore):
+class TwinCellReach(_FailedScoreDesign):
     """TwinCell with each candidate's alignment divided by its reach over all genes plus the median reach
     (:func:`twincell.identify.null.reach_scaled`): the share of a node's influence that lands on the signature,
     so nodes that move the transcriptome for any signature stop leading. Trained like ``twincell``."""
 
     name = "twincell_reach"
-    in_default_run = False  # failed its round's rule (docs/model.md)
     description = "TwinCell, adjoint alignment divided by the node's unsigned reach over all genes + the median reach"
     null = "reach"
 
 
 @register_method
-class TwinCellShare(_TwinCellScore):
+class TwinCellShare(_FailedScoreDesign):
     """TwinCell ranking by the share of each node's unsigned reach that lands on the signature's changed genes:
     ``unsigned_adjoint(|d|)`` divided by the node's reach plus the median reach, signed by the adjoint alignment
     (:func:`twincell.identify.null.unsigned_adjoint`, :func:`~twincell.identify.null.reach_scaled`). Which genes
@@ -332,20 +338,18 @@ class TwinCellShare(_TwinCellScore):
     Trained like ``twincell``."""
 
     name = "twincell_share"
-    in_default_run = False  # failed its round's rule (docs/model.md)
     description = ("TwinCell, unsigned adjoint of |signature| over the node's reach + the median reach, "
                    "signed by the alignment")
     null = "share"
 
 
 @register_method
-class TwinCellBlend(_TwinCellScore):
+class TwinCellBlend(_FailedScoreDesign):
     """TwinCell ranking by the mean of two ranks per node: by ``|alignment|`` (``twincell``, whose fixed ranking
     places cytokine receptors well) and by the share of its reach on the signature's changed genes
     (``twincell_share``, which reads the case), signed by the alignment. No weight to tune. Trained like ``twincell``."""
 
     name = "twincell_blend"
-    in_default_run = False  # failed its round's rule (docs/model.md)
     description = "TwinCell, mean of the ranks by |adjoint alignment| and by the share score, signed by the alignment"
     null = "blend"
 
