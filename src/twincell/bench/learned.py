@@ -46,9 +46,9 @@ from twincell.data.perturbation import PerturbationDataset
 from twincell.data.training_data import DEFAULT_DATASETS, load_bundled
 from twincell.errors import ModelFileError, TwinCellError
 from twincell.identify.head import FittingRows, InverseHead, head_inputs, held_out_rows
-from twincell.identify.inverse import FOOTPRINT_NULLS, common_basis, footprint_matrices
-from twincell.identify.null import (Footprint, calibrate, centered_change, reach, reach_scaled, remove_common,
-                                    shuffled_changes, unsigned_adjoint)
+from twincell.identify.inverse import FOOTPRINT_NULLS, common_basis, footprint_matrices, node_reach
+from twincell.identify.null import (Footprint, calibrate, centered_change, reach_scaled, remove_common, shuffled_changes,
+                                    unsigned_adjoint)
 from twincell.model import TwinCell
 
 #: tanh of this is 1.0 in float32: a learned-sign parameter set to +-SATURATED is a fixed sign.
@@ -178,23 +178,22 @@ class _TwinCellRanker(Method):
         if self.null in ("center", "common"):
             D = (centered_change(D, present) if self.null == "center" else
                  remove_common(D, present, common_basis(op, self.n_common, self.unit_columns, self.resources.seed)))
-        if self.null in ("reach", "share", "blend"):
-            S = np.asarray(op.adjoint(D), dtype=float) + self_weight * D
-            if self.null == "reach":
-                return pd.DataFrame(reach_scaled(S, reach(op)), index=genes)
-            # share: the unsigned share of the node's reach on the signature's |changes|, signed by the alignment
-            share = reach_scaled(unsigned_adjoint(op, np.abs(D)) + self_weight * np.abs(D), reach(op))
+        if self.null == "shuffle":
+            columns = []
+            for j in range(len(signatures)):
+                Dj = np.column_stack([D[:, j], shuffled_changes(D[:, j], present[:, j], self.n_null,
+                                                                self.resources.seed)])
+                S = np.asarray(op.adjoint(Dj), dtype=float) + self_weight * Dj
+                columns.append(calibrate(S[:, 0], S[:, 1:])[0])
+            return pd.DataFrame(np.column_stack(columns), index=genes)
+        S = np.asarray(op.adjoint(D), dtype=float) + self_weight * D
+        if self.null == "reach":
+            S = reach_scaled(S, node_reach(op))
+        elif self.null in ("share", "blend"):  # the unsigned share of the node's reach on the signature's |changes|
+            share = reach_scaled(unsigned_adjoint(op, np.abs(D)) + self_weight * np.abs(D), node_reach(op))
             size = share if self.null == "share" else (rankdata(np.abs(S), axis=0) + rankdata(share, axis=0)) / 2
-            return pd.DataFrame(np.sign(S) * size, index=genes)
-        if self.null != "shuffle":
-            return pd.DataFrame(np.asarray(op.adjoint(D), dtype=float) + self_weight * D, index=genes)
-        columns = []
-        for j in range(len(signatures)):
-            Dj = np.column_stack([D[:, j], shuffled_changes(D[:, j], present[:, j], self.n_null,
-                                                            self.resources.seed)])
-            S = np.asarray(op.adjoint(Dj), dtype=float) + self_weight * Dj
-            columns.append(calibrate(S[:, 0], S[:, 1:])[0])
-        return pd.DataFrame(np.column_stack(columns), index=genes)
+            S = np.sign(S) * size
+        return pd.DataFrame(S, index=genes)
 
     def _operator(self, context: str | None) -> object:
         """The model's operator for ``context`` (a gate-free model has one operator whatever the context:

@@ -60,6 +60,7 @@ from twincell.identify.null import (
     degree_bins,
     hutchinson_sq_norms,
     operator_degree,
+    reach,
     remove_common,
     shuffled_changes,
 )
@@ -318,6 +319,12 @@ def footprint_matrices(operator: OperatorLike) -> Footprint:
     """The :class:`~twincell.identify.null.Footprint` matrices of ``operator`` (``A^T``, ``|A|^T``, the
     readouts and their squares), built once per operator and kept with its :func:`ranking_setup`."""
     return ranking_setup(operator).derived("footprint", lambda: Footprint.of(operator))
+
+
+def node_reach(operator: OperatorLike) -> np.ndarray:
+    """(N,) unsigned reach of every node (:func:`~twincell.identify.null.reach`), computed once per operator and
+    kept with its :func:`ranking_setup`."""
+    return ranking_setup(operator).derived("reach", lambda: reach(operator))
 
 
 def _best_first(score: np.ndarray, name_rank: np.ndarray) -> np.ndarray:

@@ -477,12 +477,8 @@ class Footprint:
         return z0, z, z0 + self._upstream(self.A_T, z)
 
     def _upstream(self, A_T: sp.csr_matrix, z: np.ndarray) -> np.ndarray:
-        """``sum_{k=1..K} (A_T)^k z``."""
-        total = np.zeros_like(z)
-        for _ in range(self.n_hops):
-            z = A_T @ z
-            total += z
-        return total
+        """``sum_{k=1..K} (A_T)^k z`` (:func:`propagate_upstream`)."""
+        return propagate_upstream(A_T, z, self.n_hops)
 
     @cached_property
     def abs_A(self) -> AbsColumns:
@@ -520,19 +516,24 @@ class Footprint:
         return np.sign(signed) * size.reshape(signed.shape)
 
 
+def propagate_upstream(A_T: sp.spmatrix, z: np.ndarray, n_hops: int, total: np.ndarray | None = None) -> np.ndarray:
+    """``total + sum_{k=1..n_hops} (A_T)^k z`` (``total`` zeros when None; it is added to in place), for (N,) or
+    (N, B) ``z``: the upstream recursion of the adjoint, one sparse product per hop."""
+    total = np.zeros_like(z) if total is None else total
+    for _ in range(n_hops):
+        z = A_T @ z
+        total += z
+    return total
+
+
 def unsigned_adjoint(operator: Any, D: np.ndarray) -> np.ndarray:
     """``sum_{k=0..K} (|A|^T)^k |R|^T D``: the adjoint with every edge and readout weight made positive.
 
     ``D`` is (G,) or (G, B) on the operator's gene order; returns (N,) or (N, B). With ``D >= 0`` it bounds
     ``sum_g |(M e_i)_g| D_g`` from above, and equals it when ``A`` and ``R`` have no negative entries.
     """
-    abs_A_T = abs(sp.csr_matrix(operator.A.T))
     z = abs(sp.csr_matrix(operator.R)).T @ np.asarray(D, dtype=float)
-    total = z.copy()
-    for _ in range(int(operator.n_hops)):
-        z = abs_A_T @ z
-        total += z
-    return total
+    return propagate_upstream(abs(sp.csr_matrix(operator.A.T)), z, int(operator.n_hops), total=z.copy())
 
 
 def reach(operator: Any) -> np.ndarray:
