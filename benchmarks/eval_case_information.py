@@ -20,6 +20,7 @@ import argparse
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 from twincell.bench.activity import TMIN, regulon_matrix, ulm_activities
 from twincell.bench.tier2 import MIN_GENES
@@ -30,8 +31,7 @@ from twincell.network import Interactome
 def tf_auroc(t: pd.Series, target: str) -> float:
     """AUROC of ``target`` among the TFs by signed activity (higher = more active); NaN activities tie lowest."""
     scores = t.fillna(t.min() - 1.0 if t.notna().any() else 0.0)
-    above, tied = (scores > scores[target]).sum(), (scores == scores[target]).sum() - 1
-    return 1.0 - (above + 0.5 * tied) / (len(scores) - 1)
+    return float(roc_auc_score(scores.index == target, scores.to_numpy()))
 
 
 def main() -> None:

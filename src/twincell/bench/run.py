@@ -41,7 +41,7 @@ from twincell.bench.methods import (METHODS, Method, Resources, check_method_nam
                                     make_methods)
 from twincell.bench.tier1 import run_tier1
 from twincell.bench.tier2 import (COMMON_VARIANTS, RECEPTOR_VARIANTS, RICH_GENES, VARIANTS, Tier2Result,
-                                  run_receptor_recovery, run_tier2)
+                                  observed_genes, run_receptor_recovery, run_tier2)
 from twincell.bench.tier3 import MEAN, Tier3Result, run_tier3
 from twincell.context import ContextRegistry
 from twincell.data.drugs import DrugTargets
@@ -509,8 +509,7 @@ def split_cytokines(seed: int) -> tuple[Split, PerturbationDataset, Perturbation
 
 def _case_facts(result: Tier2Result) -> str:
     """Tier 2's LINCS cases: how many, how many measured genes (and rich cases) they have, what was excluded."""
-    per = result.per_perturbation
-    genes = per[per["variant"] == VARIANTS[0]].groupby("perturbation")["n_genes"].max()  # the observed responses
+    genes = observed_genes(result.per_perturbation)
     return (f"{len(genes)} perturbations (measured genes: median {genes.median():.0f}, {int((genes >= RICH_GENES).sum())} "
             f"with >= {RICH_GENES}); excluded: {result.n_excluded}")
 

@@ -332,6 +332,11 @@ def target_classes(network: Interactome, targets: Sequence[str]) -> np.ndarray:
     return np.asarray(NODE_CLASS_NAMES, dtype=object)[index]
 
 
+def observed_genes(per_case: pd.DataFrame) -> pd.Series:
+    """Perturbation -> measured genes of its observed response (``n_genes`` of its ``network_only`` rows)."""
+    return per_case[per_case["variant"] == VARIANTS[0]].groupby("perturbation")["n_genes"].max()
+
+
 def stratum_table(per_case: pd.DataFrame, dataset: str, n_boot: int, seed: int) -> pd.DataFrame:
     """Tidy rows of :data:`STRATUM_METRICS` per stratum of :data:`STRATA`, as ``<metric>_<stratum>``: the TF
     targets (``_tf``) and the others (``_non_tf``), the cases with at least :data:`RICH_GENES` measured genes
@@ -342,8 +347,7 @@ def stratum_table(per_case: pd.DataFrame, dataset: str, n_boot: int, seed: int) 
     scores all cases (its own bootstrap over the stratum's cases). A stratum without cases has no row.
     """
     is_tf = per_case["target_class"] == "tf"
-    observed = per_case[per_case["variant"] == VARIANTS[0]].groupby("perturbation")["n_genes"].max()
-    is_rich = per_case["perturbation"].map(observed) >= RICH_GENES  # every view of a case in its observed stratum
+    is_rich = per_case["perturbation"].map(observed_genes(per_case)) >= RICH_GENES  # every view in its case's stratum
     parts = []
     for stratum, members in zip(STRATA, (is_tf, ~is_tf, is_rich, ~is_rich)):
         if members.any():
