@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 
 import twincell.bench  # noqa: E402
 from twincell.bench import run_benchmark, write_report  # noqa: E402
-from twincell.bench.run import CYTOKINE_LABEL, RESULT_COLUMNS, SEED_STATISTICS, TIER2_LABEL, parse_seeds  # noqa: E402
+from twincell.bench.run import CYTOKINE_LABEL, DRUG_LABEL, RESULT_COLUMNS, SEED_STATISTICS, TIER2_LABEL, parse_seeds  # noqa: E402
 from twincell.bench.tier2 import VARIANTS  # noqa: E402
 from twincell.cli.main import run  # noqa: E402
 from twincell.errors import TwinCellError  # noqa: E402
@@ -67,15 +67,16 @@ def test_case_gain_table_is_observed_minus_blind_over_the_seeds(two_seeds, tmp_p
     gains = pd.read_csv(write_report(two_seeds, tmp_path)["case_gain"], index_col=0)
     assert list(gains.index) == METHODS
     table = two_seeds.table
-    for dataset, prefix in ((TIER2_LABEL, "T2"), (CYTOKINE_LABEL, "T2-cyto")):
+    first = {"T2": "network_only", "T2-cyto": "all_receptors", "T2-drug": "all_targets"}
+    for dataset, prefix in ((TIER2_LABEL, "T2"), (CYTOKINE_LABEL, "T2-cyto"), (DRUG_LABEL, "T2-drug")):
         for method in METHODS:
             observed, blind = (table[(table["method"] == method) & (table["metric"] == "auroc")
                                      & (table["signature"] == f"{dataset}, {variant}")]["value"].mean()
-                               for variant in ("network_only" if prefix == "T2" else "all_receptors", "case_blind"))
+                               for variant in (first[prefix], "case_blind"))
             assert gains.loc[method, f"{prefix} case gain"] == pytest.approx(observed - blind)
             assert gains.loc[method, f"{prefix}-blind auroc"] == pytest.approx(blind)
     # degree ranks every case alike: reading the case can earn it nothing
-    assert gains.loc["degree", "T2 case gain"] == 0 and gains.loc["degree", "T2-cyto case gain"] == 0
+    assert (gains.loc["degree", ["T2 case gain", "T2-cyto case gain", "T2-drug case gain"]] == 0).all()
     assert "Tier 2: where the skill comes from" in (tmp_path / "report.md").read_text()
 
 

@@ -90,7 +90,9 @@ CASE_GAIN_READING = (
     "blind (the case's own measured genes with the training mean's values) and specific (each response minus its "
     "least-squares fit on that mean). Gene-set gain = blind - free (what the set of genes a case measures earned); "
     "case gain = observed - blind (what its values earned). A method whose observed AUROC is its free AUROC ranks "
-    f"every case alike. The rich columns are the LINCS cases with at least {RICH_GENES} measured genes."
+    f"every case alike. The rich columns are the LINCS cases with at least {RICH_GENES} measured genes. For the drugs "
+    "(T2-drug, never in tier 2's training) the mean response stands in for the training mean: the mean over the same "
+    "dataset's drugs with no target in the network."
 )
 
 

@@ -8,6 +8,9 @@ Data per tier (all splits from :func:`twincell.data.splits.make_split`, seeded):
   receptor subunits the methods recover from the response (:func:`twincell.bench.tier2.run_receptor_recovery`);
   the methods are the ones fitted for LINCS, and a method that trains on CytoSig itself (the ablation's
   designs) is told the held-out cytokines through :attr:`Resources.held_out`;
+* tier 2 (drugs): one response per drug with a DrugCentral target in the network, from the bundled drug signatures
+  (Tahoe-100M lines, NeurIPS 2023 PBMC types, sci-Plex 3), whose targets the methods recover
+  (:mod:`twincell.bench.tier2_drugs`); tier 2's methods are fitted on LINCS alone, so no drug is in training;
 * tier 1 (held-out contexts): Open Problems NeurIPS 2023 PBMC drug signatures, one cell type held
   out; TwinCell learns context gates from the bundled context embeddings;
 * tier 3: the bundled disease signatures and approved-drug targets (plus user files), ranked by
@@ -42,6 +45,7 @@ from twincell.bench.methods import (METHODS, Method, Resources, check_method_nam
 from twincell.bench.tier1 import run_tier1
 from twincell.bench.tier2 import (COMMON_VARIANTS, RECEPTOR_VARIANTS, RICH_GENES, VARIANTS, Tier2Result,
                                   observed_genes, run_receptor_recovery, run_tier2)
+from twincell.bench.tier2_drugs import DRUG_VARIANTS, run_drug_recovery
 from twincell.bench.tier3 import MEAN, Tier3Result, run_tier3
 from twincell.context import ContextRegistry
 from twincell.data.drugs import DrugTargets
@@ -66,19 +70,25 @@ CYTOKINE_TEST_FRACTION = 1 / 3
 TIER2_LABEL = f"{TIER2_DATASET} (held-out targets)"
 TIER1_CONTEXT_LABEL = f"{TIER1_CONTEXT_DATASET} (held-out contexts)"
 CYTOKINE_LABEL = f"{CYTOKINE_DATASET} (held-out cytokines)"
+DRUG_LABEL = "drug signatures (unseen drugs)"
 #: Short column prefix of each dataset in the summary.
 PREFIX = {(1, TIER1_CONTEXT_LABEL): "T1-context", (1, TIER2_LABEL): "T1-perturbation",
           (2, f"{TIER2_LABEL}, {VARIANTS[0]}"): "T2", (2, f"{TIER2_LABEL}, {VARIANTS[1]}"): "T2-own",
           **{(2, f"{TIER2_LABEL}, {v}"): p for v, p in zip(COMMON_VARIANTS, ("T2-blind", "T2-specific", "T2-free"))},
           **{(2, f"{CYTOKINE_LABEL}, {v}"): p for v, p in zip(RECEPTOR_VARIANTS, ("T2-cyto", "T2-cyto-unseen"))},
           **{(2, f"{CYTOKINE_LABEL}, {v}"): p
-             for v, p in zip(COMMON_VARIANTS, ("T2-cyto-blind", "T2-cyto-specific", "T2-cyto-free"))}}
+             for v, p in zip(COMMON_VARIANTS, ("T2-cyto-blind", "T2-cyto-specific", "T2-cyto-free"))},
+          **{(2, f"{DRUG_LABEL}, {v}"): p for v, p in zip(DRUG_VARIANTS, ("T2-drug", "T2-drug-unseen"))},
+          **{(2, f"{DRUG_LABEL}, {v}"): p
+             for v, p in zip(COMMON_VARIANTS, ("T2-drug-blind", "T2-drug-specific", "T2-drug-free"))}}
 #: The summary's blocks, one table each in the CLI: title -> the column prefixes it holds.
 SUMMARY_BLOCKS: dict[str, tuple[str, ...]] = {
     "T1": ("T1-context", "T1-perturbation"), "T2, LINCS over-expression": ("T2", "T2-own"),
     "T2, LINCS cases blind, specific and free": ("T2-blind", "T2-specific", "T2-free"),
     "T2, held-out cytokines": ("T2-cyto", "T2-cyto-unseen"),
-    "T2, cytokines blind, specific and free": ("T2-cyto-blind", "T2-cyto-specific", "T2-cyto-free"), "T3": ("T3",)}
+    "T2, cytokines blind, specific and free": ("T2-cyto-blind", "T2-cyto-specific", "T2-cyto-free"),
+    "T2, drugs": ("T2-drug", "T2-drug-unseen"),
+    "T2, drugs blind, specific and free": ("T2-drug-blind", "T2-drug-specific", "T2-drug-free"), "T3": ("T3",)}
 #: Metrics shown in the method x metric summary, per tier.
 SUMMARY_METRICS: dict[int, tuple[str, ...]] = {
     1: ("pearson_top20", "l2_ratio"),
@@ -103,7 +113,8 @@ LOWER_IS_BETTER = ("l2_ratio", "median_rank", "mode_collapse_fisher_p_druggable"
 #: Tier-2 datasets of the case-gain table: summary prefix of the observed cases -> those of its blind, specific and
 #: free views (:data:`twincell.bench.tier2.COMMON_VARIANTS`).
 CASE_VIEWS: dict[str, tuple[str, str, str]] = {"T2": ("T2-blind", "T2-specific", "T2-free"),
-                                               "T2-cyto": ("T2-cyto-blind", "T2-cyto-specific", "T2-cyto-free")}
+                                               "T2-cyto": ("T2-cyto-blind", "T2-cyto-specific", "T2-cyto-free"),
+                                               "T2-drug": ("T2-drug-blind", "T2-drug-specific", "T2-drug-free")}
 #: Tier-2 metrics of the case-gain table -> their column label: all cases, and the cases with at least
 #: :data:`~twincell.bench.tier2.RICH_GENES` measured genes (:func:`~twincell.bench.tier2.stratum_table`).
 CASE_GAIN_METRICS: dict[str, str] = {"auroc": "", "auroc_rich": "rich "}
@@ -261,7 +272,8 @@ def skill_table(table: pd.DataFrame) -> pd.DataFrame:
 def case_gain_table(table: pd.DataFrame) -> pd.DataFrame:
     """Where each method's tier-2 skill comes from: AUROC on the observed cases and on the views of each case.
 
-    Per tier-2 dataset of :data:`CASE_VIEWS` (LINCS ``T2``, cytokines ``T2-cyto``), AUROC means over the seeds:
+    Per tier-2 dataset of :data:`CASE_VIEWS` (LINCS ``T2``, cytokines ``T2-cyto``, drugs ``T2-drug``), AUROC means
+    over the seeds:
     ``<prefix> auroc`` (observed), ``<free> auroc`` (the training mean response on all its genes for every case:
     no case at all), ``<blind> auroc`` (the case's genes with the training mean's values), ``<specific> auroc``
     (each response minus its fit on that mean), and two differences: ``<prefix> gene-set gain`` (blind - free:
@@ -479,10 +491,13 @@ def _run_perturbation_tiers(tiers: Sequence[int], names: Sequence[str], network:
                                     common=cytokine_train.mean_response(), n_boot=settings.n_boot,
                                     seed=seed)
         facts["tier 2 cytokines"] = _cytokine_facts(t2c, cytokine_split.held_out, len(cytokine_split.test_masks[0]))
-        for label, result in (("LINCS", t2), ("cytokine", t2c)):
+        t2d = run_drug_recovery(rankers, seen, dataset=DRUG_LABEL, seed=seed, max_cases=settings.max_tier2_cases,
+                                n_boot=settings.n_boot)
+        facts["tier 2 drugs"] = _drug_facts(t2d)
+        for label, result in (("LINCS", t2), ("cytokine", t2c), ("drug", t2d)):
             facts[f"tier 2 {label} cases vs the training mean response"] = _common_facts(result.per_perturbation)
-        cases = pd.concat([t2.per_perturbation, t2c.per_perturbation], ignore_index=True)
-        parts += [t2.table, t2c.table]
+        cases = pd.concat([t2.per_perturbation, t2c.per_perturbation, t2d.per_perturbation], ignore_index=True)
+        parts += [t2.table, t2c.table, t2d.table]
     if 1 in tiers:
         forward = [m for m in methods if m.predicts_response]
         baseline = next(m for m in forward if m.name == "mean")
@@ -530,6 +545,18 @@ def _cytokine_facts(result: Tier2Result, held_out: Sequence[str], n_cytokines: i
     excluded = {k: n for k, n in result.n_excluded.items() if n}
     return (f"{CYTOKINE_DATASET}: {len(held_out)} of {n_cytokines} cytokines held out ({', '.join(held_out)}); "
             f"{scored}; excluded: {excluded or 'none'}")
+
+
+def _drug_facts(result: Tier2Result) -> str:
+    """What tier 2's drug cases scored: drugs and target positives per variant, measured genes, exclusions."""
+    per = result.per_perturbation.drop_duplicates(["variant", "perturbation"])
+    scored = "; ".join(f"{v}: {len(g)} drugs, {g['target'].str.count(';').add(1).sum()} target positives"
+                       for v, g in per.groupby("variant", sort=False) if v in DRUG_VARIANTS)
+    genes = per.loc[per["variant"] == next(iter(DRUG_VARIANTS)), "n_genes"]
+    excluded = {k: n for k, n in result.n_excluded.items() if n}
+    return (f"one seeded context per drug with a target in the network; {scored}; measured genes per response: "
+            f"median {genes.median():.0f} (min {genes.min()}); excluded: {excluded or 'none'}; the free view is the "
+            f"mean response of the drugs with no target in the network")
 
 
 def _run_context_tier1(names: Sequence[str], network: Interactome, drugs: DrugTargets, settings: BenchSettings,

@@ -71,8 +71,8 @@ the method would activate; with one positive each reduces to the definition abov
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -145,11 +145,20 @@ class RecoveryCase:
         The true targets (network genes), sorted.
     ignored
         Genes that are neither positive nor negative (e.g. a cytokine's receptors that training data perturbed).
+    directions
+        Per positive, +1 when activating it reproduces the response and -1 when inhibiting it does (a drug's
+        action on each of its targets); empty: +1 for every positive.
     """
 
     signature: Signature
     positives: tuple[str, ...]
     ignored: frozenset[str] = frozenset()
+    directions: tuple[int, ...] = ()
+
+    def expected_directions(self) -> np.ndarray:
+        """(len(positives),) the direction that reproduces the response at each positive: ``directions``, or +1 for
+        every positive when none are given (an over-expression, a cytokine's receptors)."""
+        return np.asarray(self.directions or (1,) * len(self.positives), dtype=float)
 
 
 def recovery_cases(test: PerturbationDataset, candidates: pd.Index,
@@ -277,8 +286,7 @@ def common_views(case: RecoveryCase, common: pd.Series) -> list[tuple[str, Recov
                          method="observed response minus its least-squares fit on the training mean response")
     free = Signature(name=name, logfc=common.dropna().astype(float).rename("logfc"),
                      method="training mean response on all its genes")
-    return [(variant, RecoveryCase(sig, case.positives, case.ignored))
-            for variant, sig in zip(COMMON_VARIANTS, (blind, specific, free))]
+    return [(variant, replace(case, signature=sig)) for variant, sig in zip(COMMON_VARIANTS, (blind, specific, free))]
 
 
 def common_share(signature: Signature, common: pd.Series) -> tuple[float, float]:
@@ -358,50 +366,56 @@ def stratum_table(per_case: pd.DataFrame, dataset: str, n_boot: int, seed: int) 
 
 
 def receptor_cases(test: PerturbationDataset, candidates: pd.Index, seen: frozenset[str] = frozenset(),
-                   min_genes: int = MIN_GENES) -> tuple[list[list[tuple[str, RecoveryCase]]], dict[str, int]]:
-    """Held-out multi-target rows (cytokines and their receptor subunits) usable for target recovery, as the
-    :data:`RECEPTOR_VARIANTS` views of each row.
+                   min_genes: int = MIN_GENES, variants: Mapping[str, bool] = RECEPTOR_VARIANTS,
+                   ) -> tuple[list[list[tuple[str, RecoveryCase]]], dict[str, int]]:
+    """Held-out multi-target rows (cytokines and their receptor subunits, drugs and their targets) usable for
+    target recovery, as the ``variants`` views of each row.
 
     Parameters
     ----------
     test
-        Held-out perturbations; their targets (every receptor subunit, ``+1``) are the positives.
+        Held-out perturbations; their targets in the network are the positives, each with its sign as the direction
+        that reproduces the response (+1 for a cytokine's receptor subunits; a drug's action: -1 for an inhibitor).
     candidates
         The network's genes: targets outside it are dropped.
     seen
-        Genes that training rows perturbed: the ``unseen_receptors`` view drops them from the positives and
-        leaves them out of the negatives.
+        Genes that training rows perturbed: a variant whose value in ``variants`` is True drops them from the
+        positives and leaves them out of the negatives.
     min_genes
         Minimum number of measured response genes.
+    variants
+        Variant name -> whether it leaves out the ``seen`` targets (default :data:`RECEPTOR_VARIANTS`).
 
     Returns
     -------
     views
-        Per usable row, its ``(variant, RecoveryCase)`` views sharing one observed response: ``all_receptors``,
-        then ``unseen_receptors`` unless every target of the row is in ``seen``.
+        Per usable row, its ``(variant, RecoveryCase)`` views sharing one observed response, in the order of
+        ``variants`` (a variant that leaves out seen targets is skipped when every target of the row is seen).
     excluded
         Rows left out, as ``"<variant>: <reason>"`` -> count; reasons ``no_target_in_network``,
         ``every_target_seen`` (all in ``seen``), ``too_few_genes``.
     """
     views: list[list[tuple[str, RecoveryCase]]] = []
-    excluded = {f"{variant}: {reason}": 0 for variant in RECEPTOR_VARIANTS
+    excluded = {f"{variant}: {reason}": 0 for variant in variants
                 for reason in ("no_target_in_network", "every_target_seen", "too_few_genes")}
     X = np.asarray(test.X)
     for i in range(test.n_obs):
-        targets = {g for g, s in test.targets_of(i).items() if s != 0 and g in candidates}
+        targets = {g: s for g, s in test.targets_of(i).items() if s != 0 and g in candidates}
         few = np.isfinite(X[i]).sum() < min_genes
+        response = observed_response(test, i) if targets and not few else None
         row = []
-        for variant, known in RECEPTOR_VARIANTS.items():
-            left_out = targets & seen if known else set()
-            reason = ("no_target_in_network" if not targets else "every_target_seen" if not targets - left_out
+        for variant, known in variants.items():
+            left_out = set(targets) & seen if known else set()
+            positives = sorted(set(targets) - left_out)
+            reason = ("no_target_in_network" if not targets else "every_target_seen" if not positives
                       else "too_few_genes" if few else None)
             if reason is None:
-                row.append((variant, tuple(sorted(targets - left_out)), frozenset(left_out)))
+                row.append((variant, RecoveryCase(response, tuple(positives), frozenset(left_out),
+                                                  tuple(int(np.sign(targets[g])) for g in positives))))
             else:
                 excluded[f"{variant}: {reason}"] += 1
         if row:
-            response = observed_response(test, i)
-            views.append([(variant, RecoveryCase(response, positives, ignored)) for variant, positives, ignored in row])
+            views.append(row)
     return views, excluded
 
 
@@ -439,12 +453,49 @@ def run_receptor_recovery(methods: Sequence[Method], test: PerturbationDataset, 
     TwinCellError
         If no held-out row has a receptor in the network.
     """
-    views, excluded = receptor_cases(test, pd.Index(methods[0].resources.network.genes), seen, min_genes)
-    if not views:
-        raise TwinCellError(f"no held-out perturbation of {dataset} is usable for receptor recovery ({excluded})",
+    return run_multi_target_recovery(methods, [(test, common)], seen, dataset=dataset, variants=RECEPTOR_VARIANTS,
+                                     min_genes=min_genes, n_boot=n_boot, seed=seed)
+
+
+def run_multi_target_recovery(methods: Sequence[Method], groups: Sequence[tuple[PerturbationDataset, pd.Series | None]],
+                              seen: frozenset[str], *, dataset: str, variants: Mapping[str, bool],
+                              min_genes: int = MIN_GENES, n_boot: int = 1000, seed: int = 0) -> Tier2Result:
+    """Score the recovery of several true targets per case (:func:`receptor_cases`) over groups of held-out rows,
+    each group with its own training mean response, pooled into one table.
+
+    Parameters
+    ----------
+    methods
+        Fitted methods that rank targets.
+    groups
+        ``(held-out rows, mean response or None)`` per group: the mean response (e.g. of the group's training rows)
+        gives its cases the :data:`COMMON_VARIANTS` views (:func:`common_views`, of each case's first variant) and
+        the ``common_r`` / ``common_share`` columns; with None a group has no such views.
+    seen, variants, min_genes
+        As in :func:`receptor_cases`.
+    dataset
+        Label written in the ``signature`` column, followed by the variant.
+    n_boot, seed
+        Bootstrap over the pooled cases for the confidence intervals.
+
+    Raises
+    ------
+    TwinCellError
+        If no held-out row has a target in the network and enough measured genes.
+    """
+    candidates = pd.Index(methods[0].resources.network.genes)
+    parts, excluded = [], dict.fromkeys((f"{v}: {r}" for v in variants
+                                         for r in ("no_target_in_network", "every_target_seen", "too_few_genes")), 0)
+    for test, common in groups:
+        views, dropped = receptor_cases(test, candidates, seen, min_genes, variants)
+        excluded = {key: n + dropped[key] for key, n in excluded.items()}
+        if views:
+            parts.append(_with_common_views(methods, views, common))
+    if not parts:
+        raise TwinCellError(f"no held-out perturbation of {dataset} is usable for target recovery ({excluded})",
                             f"need perturbations with a target in the network and >= {min_genes} measured genes")
-    per = _with_common_views(methods, views, common)
-    order = per["variant"].map({variant: k for k, variant in enumerate([*RECEPTOR_VARIANTS, *COMMON_VARIANTS])})
+    per = pd.concat(parts, ignore_index=True)
+    order = per["variant"].map({variant: k for k, variant in enumerate([*variants, *COMMON_VARIANTS])})
     per = per.iloc[np.argsort(order.to_numpy(), kind="stable")].reset_index(drop=True)  # variant by variant
     return Tier2Result(tier2_table(per, dataset, n_boot, seed), per, excluded)
 
@@ -506,13 +557,14 @@ def _case_rows(method: Method, views: Sequence[tuple[str, RecoveryCase, np.ndarr
         m = RankedPositives.from_scores(scores, case.positives, negatives).metrics(TIER2_KS)
         signs = (np.full(len(case.positives), np.nan) if directions is None
                  else _direction_signs(directions, case.positives))
+        right = signs == case.expected_directions()
         rows.append({"variant": variant, "method": method.name, "perturbation": response.name,
                      "target": ";".join(case.positives), "n_genes": len(response.logfc),
                      "rank": float(m.pop("median_rank")[0]),
                      **{key: float(v[0]) for key, v in m.items()},
                      "distance_top1": float(np.nanmean(distance[top])), "distance_random": distance_random,
                      "direction": float(signs.mean()),
-                     "direction_accuracy": np.nan if directions is None else float((signs == 1).mean())})
+                     "direction_accuracy": np.nan if directions is None else float(right.mean())})
     return rows
 
 

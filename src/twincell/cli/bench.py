@@ -38,7 +38,7 @@ def bench(
     """Benchmark TwinCell and its baselines on three tiers; write a tidy CSV and a report."""
     from twincell.bench import list_methods as registered
     from twincell.bench import run_benchmark, write_report
-    from twincell.bench.run import SKILL_HEADERS, SUMMARY_BLOCKS, parse_seeds
+    from twincell.bench.run import CASE_VIEWS, SKILL_HEADERS, SUMMARY_BLOCKS, parse_seeds
 
     if list_methods:
         print_table(registered(), title="TwinBench methods")
@@ -63,9 +63,11 @@ def bench(
     if seed_list is not None and len(seed_list) > 1:
         print_table(result.seeds(), title="TwinBench T1-T2 over seeds (the tables above show the mean)")
     gains = result.case_gains()
-    if not gains.empty:
-        print_table(gains.reset_index(), title="TwinBench T2: where the skill comes from (AUROC; gene-set gain = blind - "
-                                               "free, case gain = observed - blind, mean over seeds)")
+    for observed, views in CASE_VIEWS.items():  # one table per tier-2 dataset
+        block = gains[[c for c in gains.columns if c.split(" ")[0] in (observed, *views)]].dropna(how="all")
+        if not block.empty:
+            print_table(block.reset_index(), title=f"TwinBench {observed}: where the skill comes from (AUROC; gene-set "
+                                                   "gain = blind - free, case gain = observed - blind, mean over seeds)")
     skill = result.skill()
     if not skill.empty:
         print_table(skill.rename(columns=SKILL_HEADERS).reset_index(),

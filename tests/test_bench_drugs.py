@@ -1,0 +1,117 @@
+"""TwinBench tier 2 on drugs: one seeded response per drug, the other drugs' mean as the free view, signed targets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from twincell.bench import Resources, make_methods
+from twincell.bench.baselines import Degree
+from twincell.bench.tier2 import run_multi_target_recovery
+from twincell.bench.tier2_drugs import DRUG_VARIANTS, drug_cases
+from twincell.data.perturbation import PerturbationDataset
+from twincell.data.training_data import load_bundled
+from twincell.network import Interactome
+from test_bench_tiers import _overexpression_dataset, drugs, net  # noqa: F401  (synthetic fixtures)
+
+
+@pytest.fixture(scope="module")
+def resources(net, drugs):
+    """Resources over test_bench_tiers' synthetic network and synthetic drug table."""
+    return Resources(net, drugs, seed=0)
+
+
+def _synthetic_drugs(targets: dict[str, str], contexts: int, X: np.ndarray, genes: list) -> PerturbationDataset:
+    """Synthetic drug rows: each drug of ``targets`` (drug -> ``targets`` text) in ``contexts`` contexts, drug by
+    drug, responses ``X`` (one row per drug x context)."""
+    names = [d for d in targets for _ in range(contexts)]
+    ds = _overexpression_dataset(genes, [f"{d}@c{k % contexts}" for k, d in enumerate(names)], X)
+    ds.adata.obs["perturbation"] = names
+    ds.adata.obs["targets"] = [targets[d] for d in names]
+    ds.adata.obs["context"] = [f"c{k % contexts}" for k in range(len(names))]
+    ds.adata.obs["perturbation_type"] = "drug"
+    ds.validate(check_genes=False)  # synthetic gene names are not HGNC symbols
+    return ds
+
+
+class _Activator(Degree):
+    """Test double (synthetic): degree ranking that would activate every gene."""
+
+    name = "synthetic_activator"
+    gives_direction = True
+
+    def fixed_directions(self, resources: Resources) -> pd.Series:
+        return pd.Series(1, index=resources.network.genes)
+
+
+def test_one_seeded_context_per_drug_with_a_network_target_and_the_other_drugs_mean(net):
+    genes = list(net.genes)
+    targets = {"d0": f"{genes[0]}:-1", "d1": f"{genes[1]}:-1;{genes[2]}:+1", "d2": f"{genes[3]}:+1",
+               "d3": "NOT_IN_NETWORK:-1", "d4": ""}
+    X = np.random.default_rng(0).normal(size=(15, len(genes)))
+    X[12:15, :5] = np.nan  # d4 measures its first genes in no context
+    data = _synthetic_drugs(targets, 3, X, genes)
+    cases, common = drug_cases(data, pd.Index(genes), seed=0)
+    assert list(cases.obs["perturbation"]) == ["d0", "d1", "d2"]
+    again, _ = drug_cases(data, pd.Index(genes), seed=0)
+    assert list(again.obs.index) == list(cases.obs.index)
+    drawn = {tuple(drug_cases(data, pd.Index(genes), seed=s)[0].obs["context"]) for s in range(10)}
+    assert len(drawn) > 1  # seeds draw other contexts
+    for i, row in enumerate(cases.obs.index):  # each case is one of its drug's own rows, unchanged
+        np.testing.assert_array_equal(np.asarray(cases.X[i]), X[list(data.obs.index).index(row)].astype(np.float32))
+    # the free view: the mean of d3's and d4's rows (no target in the network), gene by gene over the rows measuring it
+    others = X[9:15].astype(np.float32).astype(float)
+    np.testing.assert_allclose(common.to_numpy(), np.nanmean(others, axis=0), rtol=1e-6)
+    assert len(drug_cases(data, pd.Index(genes), seed=0, max_cases=2)[0].obs) == 2
+
+
+def test_a_drugs_direction_is_right_when_it_matches_each_targets_action(net, resources):
+    genes = list(net.genes)
+    targets = {"inhibitor": f"{genes[0]}:-1;{genes[1]}:-1", "mixed": f"{genes[2]}:-1;{genes[3]}:+1",
+               "agonist": f"{genes[4]}:+1"}
+    data = _synthetic_drugs(targets, 1, np.random.default_rng(1).normal(size=(3, len(genes))), genes)
+    res = run_multi_target_recovery([_Activator(resources)], [(data, None)], frozenset(), dataset="synthetic",
+                                    variants=DRUG_VARIANTS, n_boot=20, seed=0)
+    per = res.per_perturbation[res.per_perturbation["variant"] == "all_targets"].set_index("perturbation")
+    # a method that activates everything gets the inhibitor's targets wrong and the agonist's right
+    assert per["direction_accuracy"].to_dict() == {"inhibitor@c0": 0.0, "mixed@c0": 0.5, "agonist@c0": 1.0}
+    assert (per["direction"] == 1.0).all()
+
+
+def test_pooled_groups_each_keep_their_own_free_view(net, resources):
+    genes = list(net.genes)
+    rng = np.random.default_rng(2)
+    groups, commons = [], []
+    for k in range(2):
+        targets = {f"g{k}d{j}": f"{genes[5 * k + j]}:-1;{genes[20 + j]}:-1" for j in range(3)}
+        common = pd.Series(rng.normal(size=len(genes)), index=genes)
+        groups.append((_synthetic_drugs(targets, 1, rng.normal(size=(3, len(genes))), genes), common))
+        commons.append(common)
+    seen = frozenset({genes[20]})
+    res = run_multi_target_recovery(make_methods(["de"], resources), groups, seen, dataset="synthetic",
+                                    variants=DRUG_VARIANTS, n_boot=20, seed=0)
+    per = res.per_perturbation
+    assert list(dict.fromkeys(per["variant"])) == [*DRUG_VARIANTS, "case_blind", "specific", "case_free"]
+    free = per[per["variant"] == "case_free"].set_index("perturbation")
+    for k, common in enumerate(commons):  # de ranks by |logFC|: the free view of group k, by |its common| alone
+        for j in range(3):
+            labels = np.isin(genes, [genes[5 * k + j], genes[20 + j]])
+            assert free.loc[f"g{k}d{j}@c0", "auroc"] == pytest.approx(roc_auc_score(labels, common.abs()))
+    unseen = per[per["variant"] == "unseen_targets"].set_index("perturbation")
+    assert unseen.loc["g0d0@c0", "target"] == genes[0] and unseen.loc["g1d1@c0", "target"] == f"{genes[6]};{genes[21]}"
+    assert set(res.table["signature"]) == {f"synthetic, {v}" for v in [*DRUG_VARIANTS, "case_blind", "specific",
+                                                                         "case_free"]}
+
+
+def test_bundled_drug_cases_are_the_drugs_with_a_network_target():
+    network = Interactome.default()
+    data = load_bundled("signatures_sciplex")
+    cases, common = drug_cases(data, pd.Index(network.genes), seed=0)
+    genes = set(network.genes)
+    with_target = {p for i, p in enumerate(data.obs["perturbation"]) if set(data.targets_of(i)) & genes}
+    assert sorted(cases.obs["perturbation"]) == sorted(with_target) and len(with_target) >= 3
+    others = data.subset(~data.obs["perturbation"].isin(with_target).to_numpy())
+    pd.testing.assert_series_equal(common, others.mean_response())
+    assert common.notna().sum() > 10_000  # a dense response: thousands of genes, unlike a LINCS consensus row
