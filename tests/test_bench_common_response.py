@@ -104,3 +104,15 @@ def test_twin_needs_a_model_trained_on_bundled_data(net):
         common_response_twin(model)
     with pytest.raises(TwinCellError, match="nothing recorded"):
         common_response_twin(TwinCell(net, 0))
+
+
+def test_twincell_and_its_scores_share_one_trained_model_per_split(net):
+    data = synthetic_data(net)
+    res = Resources(net, drugs(), seed=3, train_options=FIT)
+    plain, share, head = (METHODS[n](res).fit(data) for n in ("twincell", "twincell_share", "twincell_head"))
+    assert share.model is plain.model and head.model is plain.model  # trained once
+    assert_same_weights(plain.model, TwinCell(net, 0, seed=3).fit([data], **FIT))  # as a fresh training gives
+    other_seed = METHODS["twincell"](Resources(net, drugs(), seed=4, train_options=FIT)).fit(data)
+    other_split = METHODS["twincell"](res).fit(data.subset(np.arange(data.n_obs)))
+    control = METHODS["twincell_common_response"](res).fit(data)
+    assert len({id(plain.model), id(other_seed.model), id(other_split.model), id(control.model)}) == 4

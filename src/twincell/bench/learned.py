@@ -32,6 +32,7 @@ from __future__ import annotations
 import copy
 import inspect
 import json
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -236,13 +237,39 @@ class TwinCellMethod(_TwinCellRanker):
     def fit(self, train: PerturbationDataset) -> TwinCellMethod:
         """Train TwinCell on ``train``: context-gated with ``resources.contexts``, else context-free.
 
-        Options (epochs, time budget) come from ``resources.train_options``.
+        Options (epochs, time budget) come from ``resources.train_options``. The trained model is shared
+        (:func:`shared_fit`): ``twincell`` and each of its scores (``twincell_calibrated``, ``twincell_head``, ...) fitted
+        on the same split with the same resources rank with one model, trained once.
         """
-        contexts = self.resources.contexts
-        dim = 0 if contexts is None else int(contexts.dim)
-        model = TwinCell(self.resources.network, dim, seed=self.resources.seed)
-        self.model = model.fit([train], contexts, **self.resources.train_options)
+        self.model = shared_fit(self.resources, train)
         return self
+
+
+#: Training split -> the models :func:`shared_fit` trained on it, with what they were trained with (kept while the
+#: split lives).
+_SHARED_FITS: weakref.WeakKeyDictionary[PerturbationDataset, list[tuple[Resources, str, TwinCell]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def shared_fit(resources: Resources, train: PerturbationDataset) -> TwinCell:
+    """TwinCell trained on ``train`` with the network, contexts, seed and ``train_options`` of ``resources``, once.
+
+    A second call with the same split (the same object) and resources that match (the same network and context
+    objects, the same seed and options) returns the same model instead of training an identical one: a TwinBench run
+    trains one TwinCell per split for ``twincell`` and all of its scores, not one per score. Models are kept while
+    ``train`` lives.
+    """
+    options = json.dumps(resources.train_options, sort_keys=True, default=str)
+    fitted = _SHARED_FITS.setdefault(train, [])
+    for given, given_options, model in fitted:
+        if (given.network is resources.network and given.contexts is resources.contexts
+                and given.seed == resources.seed and given_options == options):
+            return model
+    dim = 0 if resources.contexts is None else int(resources.contexts.dim)
+    model = TwinCell(resources.network, dim, seed=resources.seed).fit([train], resources.contexts,
+                                                                    **resources.train_options)
+    fitted.append((resources, options, model))
+    return model
 
 
 @register_method
@@ -281,8 +308,8 @@ class TwinCellCommonResponse(TwinCellMethod):
 
 
 class _TwinCellScore(TwinCellMethod):
-    """TwinCell trained like ``twincell`` (same seed and options), ranking with another score (its ``null``);
-    not scored on tier 1: its forward predictions are ``twincell``'s."""
+    """TwinCell trained like ``twincell`` (same seed and options: the same model, :func:`shared_fit`), ranking with
+    another score (its ``null``); not scored on tier 1: its forward predictions are ``twincell``'s."""
 
     predicts_response = False
 
