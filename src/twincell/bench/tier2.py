@@ -67,6 +67,10 @@ negative). With several positives the metrics are the usual ones over all of the
 scikit-learn's over the case's labels), recall@k = share of the positives in the top k, median rank over
 the positives, ``distance_top1`` to the nearest positive, ``direction_accuracy`` = share of the positives
 the method would activate; with one positive each reduces to the definition above.
+
+A third dataset, the targets of drugs never seen in training from their dense responses, is
+:mod:`twincell.bench.tier2_drugs`; it scores through :func:`run_multi_target_recovery`, with each target's
+direction the drug's action (:attr:`RecoveryCase.directions`).
 """
 
 from __future__ import annotations
@@ -122,8 +126,9 @@ class Tier2Result:
         direction, direction_accuracy``: ``target_class`` is the target's node class (``tf``, ``receptor``,
         ``ligand``, ``other``; :func:`target_classes`; :func:`run_tier2` only), ``direction`` is the method's
         direction (+1 activate, -1 inhibit, 0 none) for the true target with the observed response as the
-        desired change, ``direction_accuracy`` 1.0 when it is +1 and 0.0 otherwise; both NaN for methods
-        without a direction.
+        desired change (several positives: the mean over them), ``direction_accuracy`` the share of the positives
+        whose direction is the one that reproduces the response (:meth:`RecoveryCase.expected_directions`: +1
+        for an over-expression); both NaN for methods without a direction.
     n_excluded
         Held-out rows left out, by reason.
     """
@@ -546,7 +551,8 @@ def _case_rows(method: Method, views: Sequence[tuple[str, RecoveryCase, np.ndarr
     """One method's ranking of one held-out response (shared by ``views``: ``(variant, case, distance,
     distance_random)``), scored per view: the positives' metrics (means over positives; ``rank`` their median
     rank), the top pick's distance to the nearest positive and, for methods that give one, the mean direction for
-    the positives and the share of them it would activate (see :func:`reproducing_directions`)."""
+    the positives and the share of them it would move the way that reproduces the response
+    (:meth:`RecoveryCase.expected_directions`; see :func:`reproducing_directions`)."""
     response = views[0][1].signature
     scores = run_method(method, response, candidates=candidates)
     top = scores.to_numpy() == scores.max()
