@@ -407,20 +407,21 @@ def receptor_cases(test: PerturbationDataset, candidates: pd.Index, seen: frozen
     for i in range(test.n_obs):
         targets = {g: s for g, s in test.targets_of(i).items() if s != 0 and g in candidates}
         few = np.isfinite(X[i]).sum() < min_genes
-        response = observed_response(test, i) if targets and not few else None
-        row = []
+        kept = []  # (variant, positives, left out) of the variants that keep the row
         for variant, known in variants.items():
             left_out = set(targets) & seen if known else set()
             positives = sorted(set(targets) - left_out)
             reason = ("no_target_in_network" if not targets else "every_target_seen" if not positives
                       else "too_few_genes" if few else None)
             if reason is None:
-                row.append((variant, RecoveryCase(response, tuple(positives), frozenset(left_out),
-                                                  tuple(int(np.sign(targets[g])) for g in positives))))
+                kept.append((variant, positives, left_out))
             else:
                 excluded[f"{variant}: {reason}"] += 1
-        if row:
-            views.append(row)
+        if kept:
+            response = observed_response(test, i)
+            views.append([(variant, RecoveryCase(response, tuple(positives), frozenset(left_out),
+                                                 tuple(int(np.sign(targets[g])) for g in positives)))
+                          for variant, positives, left_out in kept])
     return views, excluded
 
 
