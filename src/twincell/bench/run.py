@@ -10,7 +10,8 @@ Data per tier (all splits from :func:`twincell.data.splits.make_split`, seeded):
   designs) is told the held-out cytokines through :attr:`Resources.held_out`;
 * tier 2 (drugs): one response per drug with a DrugCentral target in the network, from the bundled drug signatures
   (Tahoe-100M lines, NeurIPS 2023 PBMC types, sci-Plex 3), whose targets the methods recover
-  (:mod:`twincell.bench.tier2_drugs`); tier 2's methods are fitted on LINCS alone, so no drug is in training;
+  (:mod:`twincell.bench.tier2_drugs`; negatives: the other druggable genes); tier 2's methods are fitted on LINCS
+  alone, so no drug is in training;
 * tier 1 (held-out contexts): Open Problems NeurIPS 2023 PBMC drug signatures, one cell type held
   out; TwinCell learns context gates from the bundled context embeddings;
 * tier 3: the bundled disease signatures and approved-drug targets (plus user files), ranked by
@@ -70,7 +71,7 @@ CYTOKINE_TEST_FRACTION = 1 / 3
 TIER2_LABEL = f"{TIER2_DATASET} (held-out targets)"
 TIER1_CONTEXT_LABEL = f"{TIER1_CONTEXT_DATASET} (held-out contexts)"
 CYTOKINE_LABEL = f"{CYTOKINE_DATASET} (held-out cytokines)"
-DRUG_LABEL = "drug signatures (unseen drugs)"
+DRUG_LABEL = "drug signatures (unseen drugs, among druggable genes)"
 #: Short column prefix of each dataset in the summary.
 PREFIX = {(1, TIER1_CONTEXT_LABEL): "T1-context", (1, TIER2_LABEL): "T1-perturbation",
           (2, f"{TIER2_LABEL}, {VARIANTS[0]}"): "T2", (2, f"{TIER2_LABEL}, {VARIANTS[1]}"): "T2-own",

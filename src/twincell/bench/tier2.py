@@ -372,6 +372,7 @@ def stratum_table(per_case: pd.DataFrame, dataset: str, n_boot: int, seed: int) 
 
 def receptor_cases(test: PerturbationDataset, candidates: pd.Index, seen: frozenset[str] = frozenset(),
                    min_genes: int = MIN_GENES, variants: Mapping[str, bool] = RECEPTOR_VARIANTS,
+                   negatives: frozenset[str] | None = None,
                    ) -> tuple[list[list[tuple[str, RecoveryCase]]], dict[str, int]]:
     """Held-out multi-target rows (cytokines and their receptor subunits, drugs and their targets) usable for
     target recovery, as the ``variants`` views of each row.
@@ -390,6 +391,9 @@ def receptor_cases(test: PerturbationDataset, candidates: pd.Index, seen: frozen
         Minimum number of measured response genes.
     variants
         Variant name -> whether it leaves out the ``seen`` targets (default :data:`RECEPTOR_VARIANTS`).
+    negatives
+        The genes that may be negatives (e.g. the druggable genome); the other candidates that are not positives
+        are neither positive nor negative, in every variant. None: every candidate.
 
     Returns
     -------
@@ -403,6 +407,7 @@ def receptor_cases(test: PerturbationDataset, candidates: pd.Index, seen: frozen
     views: list[list[tuple[str, RecoveryCase]]] = []
     excluded = {f"{variant}: {reason}": 0 for variant in variants
                 for reason in ("no_target_in_network", "every_target_seen", "too_few_genes")}
+    outside = frozenset() if negatives is None else frozenset(candidates.difference(pd.Index(sorted(negatives))))
     X = np.asarray(test.X)
     for i in range(test.n_obs):
         targets = {g: s for g, s in test.targets_of(i).items() if s != 0 and g in candidates}
@@ -419,7 +424,7 @@ def receptor_cases(test: PerturbationDataset, candidates: pd.Index, seen: frozen
                 excluded[f"{variant}: {reason}"] += 1
         if kept:
             response = observed_response(test, i)
-            views.append([(variant, RecoveryCase(response, tuple(positives), frozenset(left_out),
+            views.append([(variant, RecoveryCase(response, tuple(positives), (outside - set(positives)) | left_out,
                                                  tuple(int(np.sign(targets[g])) for g in positives)))
                           for variant, positives, left_out in kept])
     return views, excluded
@@ -465,7 +470,8 @@ def run_receptor_recovery(methods: Sequence[Method], test: PerturbationDataset, 
 
 def run_multi_target_recovery(methods: Sequence[Method], groups: Sequence[tuple[PerturbationDataset, pd.Series | None]],
                               seen: frozenset[str], *, dataset: str, variants: Mapping[str, bool],
-                              min_genes: int = MIN_GENES, n_boot: int = 1000, seed: int = 0) -> Tier2Result:
+                              negatives: frozenset[str] | None = None, min_genes: int = MIN_GENES,
+                              n_boot: int = 1000, seed: int = 0) -> Tier2Result:
     """Score the recovery of several true targets per case (:func:`receptor_cases`) over groups of held-out rows,
     each group with its own training mean response, pooled into one table.
 
@@ -477,7 +483,7 @@ def run_multi_target_recovery(methods: Sequence[Method], groups: Sequence[tuple[
         ``(held-out rows, mean response or None)`` per group: the mean response (e.g. of the group's training rows)
         gives its cases the :data:`COMMON_VARIANTS` views (:func:`common_views`, of each case's first variant) and
         the ``common_r`` / ``common_share`` columns; with None a group has no such views.
-    seen, variants, min_genes
+    seen, variants, negatives, min_genes
         As in :func:`receptor_cases`.
     dataset
         Label written in the ``signature`` column, followed by the variant.
@@ -493,7 +499,7 @@ def run_multi_target_recovery(methods: Sequence[Method], groups: Sequence[tuple[
     parts, excluded = [], dict.fromkeys((f"{v}: {r}" for v in variants
                                          for r in ("no_target_in_network", "every_target_seen", "too_few_genes")), 0)
     for test, common in groups:
-        views, dropped = receptor_cases(test, candidates, seen, min_genes, variants)
+        views, dropped = receptor_cases(test, candidates, seen, min_genes, variants, negatives)
         excluded = {key: n + dropped[key] for key, n in excluded.items()}
         if views:
             parts.append(_with_common_views(methods, views, common))

@@ -6,6 +6,12 @@ cell types, sci-Plex 3; :mod:`twincell.data.ranked`) is a perturbation they neve
 row (a median of ~20-25 significant genes), each of these responses ranks 1,500 to 20,000 genes, and its targets
 are what tier 3 asks for: kinases, receptors, channels and enzymes that drugs act on, mostly inhibited.
 
+Scored among the druggable genome, as tier 3's honest headline is: a drug's targets are by definition genes of the
+drug table, so over all genes a disease-blind "is it a drug target" ranking would win (the ``druggability``
+control), and the AUROC would measure that. Negatives are the other druggable network genes
+(:meth:`~twincell.data.drugs.DrugTargets.druggable_genes` of the methods' drug table); the rest of the network is
+neither positive nor negative, in every variant and view.
+
 Cases (:func:`drug_cases`), per dataset: every drug with at least one DrugCentral target in the network gives one
 case, the response of one of its contexts drawn with the seed (so seeds see different cell lines). Positives are
 its targets in the network, each with the drug's action as the direction that reproduces the response (-1 for an
@@ -75,7 +81,8 @@ def drug_cases(data: PerturbationDataset, candidates: pd.Index, seed: int,
 def run_drug_recovery(methods: Sequence[Method], seen: frozenset[str], *, dataset: str, seed: int,
                       datasets: Sequence[str] = DRUG_DATASETS, max_cases: int | None = None,
                       min_genes: int = MIN_GENES, n_boot: int = 1000) -> Tier2Result:
-    """Score the recovery of drugs' targets from their responses (see the module docstring), pooled over ``datasets``.
+    """Score the recovery of drugs' targets from their responses among the druggable genes (see the module
+    docstring), pooled over ``datasets``.
 
     Parameters
     ----------
@@ -94,7 +101,9 @@ def run_drug_recovery(methods: Sequence[Method], seen: frozenset[str], *, datase
     min_genes, n_boot
         As in :func:`twincell.bench.tier2.run_tier2`.
     """
-    candidates = pd.Index(methods[0].resources.network.genes)
+    resources = methods[0].resources
+    candidates = pd.Index(resources.network.genes)
     groups = [drug_cases(load_bundled(name), candidates, seed, max_cases) for name in datasets]
     return run_multi_target_recovery(methods, groups, seen, dataset=dataset, variants=DRUG_VARIANTS,
-                                     min_genes=min_genes, n_boot=n_boot, seed=seed)
+                                     negatives=frozenset(resources.drugs.druggable_genes()), min_genes=min_genes,
+                                     n_boot=n_boot, seed=seed)
