@@ -115,3 +115,27 @@ def test_bundled_drug_cases_are_the_drugs_with_a_network_target():
     others = data.subset(~data.obs["perturbation"].isin(with_target).to_numpy())
     pd.testing.assert_series_equal(common, others.mean_response())
     assert common.notna().sum() > 10_000  # a dense response: thousands of genes, unlike a LINCS consensus row
+
+
+def test_negatives_restrict_every_variant_and_view_to_the_given_genes(net, resources):
+    genes = list(net.genes)
+    rng = np.random.default_rng(3)
+    targets = {"d0": f"{genes[0]}:-1;{genes[1]}:-1", "d1": f"{genes[2]}:-1"}
+    common = pd.Series(rng.normal(size=len(genes)), index=genes)
+    data = _synthetic_drugs(targets, 1, rng.normal(size=(2, len(genes))), genes)
+    druggable = frozenset(genes[:30])  # the synthetic drug table's genes
+    res = run_multi_target_recovery(make_methods(["de"], resources), [(data, common)], frozenset({genes[1]}),
+                                    dataset="synthetic", variants=DRUG_VARIANTS, negatives=druggable, n_boot=20, seed=0)
+    per = res.per_perturbation.set_index(["variant", "perturbation"])
+    among = np.isin(genes, list(druggable))
+    for i, (drug, t) in enumerate((("d0", genes[0:2]), ("d1", genes[2:3]))):
+        y = np.abs(np.asarray(data.X[i], dtype=float))  # de ranks by |response|
+        labels = np.isin(genes, t)
+        assert per.loc[("all_targets", f"{drug}@c0"), "auroc"] == pytest.approx(roc_auc_score(labels[among], y[among]))
+        free = per.loc[("case_free", f"{drug}@c0"), "auroc"]
+        assert free == pytest.approx(roc_auc_score(labels[among], common.abs().to_numpy()[among]))
+    # unseen: the seen target leaves the positives and the negatives; the rest stays among the druggable genes
+    keep = among & ~np.isin(genes, [genes[1]])
+    y0 = np.abs(np.asarray(data.X[0], dtype=float))
+    assert per.loc[("unseen_targets", "d0@c0"), "auroc"] == pytest.approx(
+        roc_auc_score(np.isin(genes, [genes[0]])[keep], y0[keep]))
