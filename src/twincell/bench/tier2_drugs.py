@@ -3,7 +3,7 @@
 Tier 2's learned methods are fitted on LINCS over-expression alone (:func:`twincell.bench.run.run_benchmark`), so
 every drug of the bundled context-resolved signatures (Tahoe-100M cancer lines, Open Problems NeurIPS 2023 PBMC
 cell types, sci-Plex 3; :mod:`twincell.data.ranked`) is a perturbation they never saw. Unlike a LINCS consensus
-row (a median of ~20-25 significant genes), each of these responses ranks 1,500 to 20,000 genes, and its targets
+row (a median of ~20-25 significant genes), each of these responses lists ~800 to ~24,000 genes, and its targets
 are what tier 3 asks for: kinases, receptors, channels and enzymes that drugs act on, mostly inhibited.
 
 Scored among the druggable genome, as tier 3's honest headline is: a drug's targets are by definition genes of the
