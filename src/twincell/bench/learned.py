@@ -48,8 +48,8 @@ from twincell.data.training_data import DEFAULT_DATASETS, load_bundled
 from twincell.errors import ModelFileError, TwinCellError
 from twincell.identify.head import FittingRows, InverseHead, head_inputs, held_out_rows
 from twincell.identify.inverse import FOOTPRINT_NULLS, common_basis, footprint_matrices, node_reach
-from twincell.identify.null import (Footprint, calibrate, centered_change, reach_scaled, remove_common, shuffled_changes,
-                                    unsigned_adjoint)
+from twincell.identify.null import (Footprint, calibrate, centered_change, reach_scaled, remove_common,
+                                    shuffled_changes)
 from twincell.model import TwinCell
 
 #: tanh of this is 1.0 in float32: a learned-sign parameter set to +-SATURATED is a fixed sign.
@@ -191,7 +191,8 @@ class _TwinCellRanker(Method):
         if self.null == "reach":
             S = reach_scaled(S, node_reach(op))
         elif self.null in ("share", "blend"):  # the unsigned share of the node's reach on the signature's |changes|
-            share = reach_scaled(unsigned_adjoint(op, np.abs(D)) + self_weight * np.abs(D), node_reach(op))
+            unsigned = footprint_matrices(op).unsigned_adjoint(np.abs(D))
+            share = reach_scaled(unsigned + self_weight * np.abs(D), node_reach(op))
             size = share if self.null == "share" else (rankdata(np.abs(S), axis=0) + rankdata(share, axis=0)) / 2
             S = np.sign(S) * size
         return pd.DataFrame(S, index=genes)

@@ -538,25 +538,30 @@ def _common_facts(per_case: pd.DataFrame) -> str:
             f"of a case's sum of squares that its fit on the mean explains {share['common_share'].median():.3f}")
 
 
+def _scored_facts(result: Tier2Result, cases: str, positives: str,
+                  variants: Sequence[str] | None = None) -> tuple[str, str, pd.DataFrame]:
+    """A multi-target tier-2 dataset's facts: ``"<variant>: <n> <cases>, <n> <positives>"`` per variant (those of
+    ``variants``, default all), the exclusions that happened (``'none'``) and the per-variant case rows."""
+    per = result.per_perturbation.drop_duplicates(["variant", "perturbation"])
+    scored = "; ".join(f"{v}: {len(g)} {cases}, {g['target'].str.count(';').add(1).sum()} {positives}"
+                       for v, g in per.groupby("variant", sort=False) if variants is None or v in variants)
+    excluded = {k: n for k, n in result.n_excluded.items() if n}
+    return scored, str(excluded or "none"), per
+
+
 def _cytokine_facts(result: Tier2Result, held_out: Sequence[str], n_cytokines: int) -> str:
     """What tier 2's cytokine dataset held out and scored: cytokines, cases and positives per variant, exclusions."""
-    per = result.per_perturbation.drop_duplicates(["variant", "perturbation"])
-    scored = "; ".join(f"{v}: {len(g)} cytokines, {g['target'].str.count(';').add(1).sum()} receptor positives"
-                       for v, g in per.groupby("variant", sort=False))
-    excluded = {k: n for k, n in result.n_excluded.items() if n}
+    scored, excluded, _ = _scored_facts(result, "cytokines", "receptor positives")
     return (f"{CYTOKINE_DATASET}: {len(held_out)} of {n_cytokines} cytokines held out ({', '.join(held_out)}); "
-            f"{scored}; excluded: {excluded or 'none'}")
+            f"{scored}; excluded: {excluded}")
 
 
 def _drug_facts(result: Tier2Result) -> str:
     """What tier 2's drug cases scored: drugs and target positives per variant, measured genes, exclusions."""
-    per = result.per_perturbation.drop_duplicates(["variant", "perturbation"])
-    scored = "; ".join(f"{v}: {len(g)} drugs, {g['target'].str.count(';').add(1).sum()} target positives"
-                       for v, g in per.groupby("variant", sort=False) if v in DRUG_VARIANTS)
+    scored, excluded, per = _scored_facts(result, "drugs", "target positives", DRUG_VARIANTS)
     genes = per.loc[per["variant"] == next(iter(DRUG_VARIANTS)), "n_genes"]
-    excluded = {k: n for k, n in result.n_excluded.items() if n}
     return (f"one seeded context per drug with a target in the network; {scored}; measured genes per response: "
-            f"median {genes.median():.0f} (min {genes.min()}); excluded: {excluded or 'none'}; the free view is the "
+            f"median {genes.median():.0f} (min {genes.min()}); excluded: {excluded}; the free view is the "
             f"mean response of the drugs with no target in the network")
 
 

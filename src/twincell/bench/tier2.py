@@ -496,11 +496,11 @@ def run_multi_target_recovery(methods: Sequence[Method], groups: Sequence[tuple[
         If no held-out row has a target in the network and enough measured genes.
     """
     candidates = pd.Index(methods[0].resources.network.genes)
-    parts, excluded = [], dict.fromkeys((f"{v}: {r}" for v in variants
-                                         for r in ("no_target_in_network", "every_target_seen", "too_few_genes")), 0)
+    parts: list[pd.DataFrame] = []
+    excluded: dict[str, int] = {}
     for test, common in groups:
         views, dropped = receptor_cases(test, candidates, seen, min_genes, variants, negatives)
-        excluded = {key: n + dropped[key] for key, n in excluded.items()}
+        excluded = {key: excluded.get(key, 0) + n for key, n in dropped.items()}  # every group has the same keys
         if views:
             parts.append(_with_common_views(methods, views, common))
     if not parts:

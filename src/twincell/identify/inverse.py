@@ -60,7 +60,6 @@ from twincell.identify.null import (
     degree_bins,
     hutchinson_sq_norms,
     operator_degree,
-    reach,
     remove_common,
     shuffled_changes,
 )
@@ -322,9 +321,10 @@ def footprint_matrices(operator: OperatorLike) -> Footprint:
 
 
 def node_reach(operator: OperatorLike) -> np.ndarray:
-    """(N,) unsigned reach of every node (:func:`~twincell.identify.null.reach`), computed once per operator and
-    kept with its :func:`ranking_setup`."""
-    return ranking_setup(operator).derived("reach", lambda: reach(operator))
+    """(N,) unsigned reach of every node (:func:`~twincell.identify.null.reach`), computed once per operator from its
+    :func:`footprint_matrices` and kept with its :func:`ranking_setup`."""
+    footprint = footprint_matrices(operator)  # outside derived(): it takes the same setup's lock
+    return ranking_setup(operator).derived("reach", lambda: footprint.unsigned_adjoint(np.ones(operator.R.shape[0])))
 
 
 def _best_first(score: np.ndarray, name_rank: np.ndarray) -> np.ndarray:

@@ -481,6 +481,17 @@ class Footprint:
         return propagate_upstream(A_T, z, self.n_hops)
 
     @cached_property
+    def abs_R(self) -> sp.csr_matrix:
+        """``|R|`` (G, N), for :meth:`unsigned_adjoint`, built on first use."""
+        return abs(self.R)
+
+    def unsigned_adjoint(self, D: np.ndarray) -> np.ndarray:
+        """``sum_{k=0..K} (|A|^T)^k |R|^T D`` for (G,) or (G, B) ``D``: see :func:`unsigned_adjoint`; the unsigned
+        matrices are this object's, built once per operator."""
+        z = self.abs_R.T @ np.asarray(D, dtype=float)
+        return propagate_upstream(self.abs_A_T, z, self.n_hops, total=z.copy())
+
+    @cached_property
     def abs_A(self) -> AbsColumns:
         """:class:`~twincell.identify.explain.AbsColumns` of ``|A|`` (``A[dst, src]``), built on first use."""
         from twincell.identify.explain import AbsColumns  # explain imports inverse, which imports this module
@@ -530,10 +541,10 @@ def unsigned_adjoint(operator: Any, D: np.ndarray) -> np.ndarray:
     """``sum_{k=0..K} (|A|^T)^k |R|^T D``: the adjoint with every edge and readout weight made positive.
 
     ``D`` is (G,) or (G, B) on the operator's gene order; returns (N,) or (N, B). With ``D >= 0`` it bounds
-    ``sum_g |(M e_i)_g| D_g`` from above, and equals it when ``A`` and ``R`` have no negative entries.
+    ``sum_g |(M e_i)_g| D_g`` from above, and equals it when ``A`` and ``R`` have no negative entries. Builds the
+    operator's :class:`Footprint`; to reuse its unsigned matrices call :meth:`Footprint.unsigned_adjoint`.
     """
-    z = abs(sp.csr_matrix(operator.R)).T @ np.asarray(D, dtype=float)
-    return propagate_upstream(abs(sp.csr_matrix(operator.A.T)), z, int(operator.n_hops), total=z.copy())
+    return Footprint.of(operator).unsigned_adjoint(D)
 
 
 def reach(operator: Any) -> np.ndarray:
