@@ -55,6 +55,7 @@ from twincell.bench.learned import TwinCellMethod
 from twincell.bench.methods import METHODS, Method
 from twincell.bench.run import PREFIX, skill_table, summary_table
 from twincell.bench.tier2 import STRATA, VARIANTS
+from twincell.bench.tier2_drugs import training_drug_rows
 from twincell.context import ContextRegistry
 from twincell.data.perturbation import PerturbationDataset
 from twincell.data.training_data import load_bundled, load_default_training_data
@@ -88,11 +89,16 @@ class Design:
     #: Replace every LINCS training response of the tier by its context's mean response, at the row's measured genes
     #: (``PerturbationDataset.common_response``): a tiers 1-2 control that can teach only what all perturbations share.
     common_response: bool = False
+    #: Tier 2's training drugs (``--drug-test-fraction`` below 1) join the tier's training data: ``responses`` (their
+    #: rows) or ``common`` (their rows replaced by their context's mean response: a target-blind control). Tiers 1-2
+    #: analyses: the design's default model would be ``chosen``'s, which trains on every drug.
+    drugs: str | None = None
 
     @property
     def analysis(self) -> bool:
-        """Whether the design is a tiers 1-2 analysis (part of the data or the mean response), not a candidate."""
-        return self.train_fraction < 1.0 or self.common_response
+        """Whether the design is a tiers 1-2 analysis (part of the data, the mean response or tier 2's training drugs),
+        not a candidate."""
+        return self.train_fraction < 1.0 or self.common_response or self.drugs is not None
 
 
 BASE_FIT = {"causal_shrinkage": False}
@@ -179,6 +185,12 @@ DESIGNS = {d.name: d for d in (
                               "response better, by cosine, than the batch's others (ninth round)"),
     Design("data_5pct", CHOSEN, {"causal_shrinkage": True}, cytosig=True, train_fraction=0.05,
            note="chosen trained on a seeded 5 % of the tier's LINCS training perturbations (data scaling; tiers 1-2)"),
+    Design("chosen_drugs", CHOSEN, {"causal_shrinkage": True}, cytosig=True, drugs="responses",
+           note="chosen + tier 2's training drugs (all their rows, context-free) in the tier-2 training, as the default "
+                "model trains on drugs (thirteenth round; needs --drug-test-fraction < 1)"),
+    Design("chosen_drugs_common", CHOSEN, {"causal_shrinkage": True}, cytosig=True, drugs="common",
+           note="chosen_drugs with each training drug's rows replaced by their context's mean response (a target-blind "
+                "control of the thirteenth round)"),
     Design("six_hops", {**CHOSEN, "n_hops": 6}, {"causal_shrinkage": True}, cytosig=True,
            note="chosen with walks of up to K = 6 hops (was 4): receptors further above the TFs"),
     Design("damping_1", {**CHOSEN, "damping": 1.0}, {"causal_shrinkage": True}, cytosig=True,
@@ -239,6 +251,9 @@ def design_method(design: Design) -> type[Method]:
             dim = 0 if contexts is None else int(contexts.dim)
             model = TwinCell(self.resources.network, dim, seed=self.resources.seed, **design.hparams)
             extra = [training_cytokines(self.resources.held_out)] if design.cytosig else []
+            if design.drugs is not None:
+                rows = training_drug_rows(self.resources.training_drugs)
+                extra += [d.common_response() for d in rows] if design.drugs == "common" else rows
             train = keep_perturbations(train, design.train_fraction, self.resources.seed)
             if design.common_response:
                 train = train.common_response()
@@ -306,7 +321,8 @@ def run_design(design: Design, args, network: Interactome) -> dict:
     t0 = time.monotonic()
     FITTED.clear()
     with registered(design_method(design)):
-        t12 = run_benchmark((1, 2), ["twincell"], quick=args.quick, seed=args.seed, network=network)
+        t12 = run_benchmark((1, 2), ["twincell"], quick=args.quick, seed=args.seed, network=network,
+                            drug_test_fraction=args.drug_test_fraction)
     t_bench12 = time.monotonic() - t0
     fits = {k: v for m in FITTED for k, v in fit_summary(m, f"fit on {m.datasets[0].name}").items()}
     if args.tiers12_only:
@@ -381,7 +397,8 @@ def grid_choice(table: pd.DataFrame) -> str:
 def run_controls(args, network: Interactome) -> list[dict]:
     """The baselines and disease-blind controls, scored once (tier 2, and tier 3 unless ``--tiers12-only``)."""
     tiers = (2,) if args.tiers12_only else (2, 3)
-    res = run_benchmark(tiers, list(CONTROLS), quick=args.quick, seed=args.seed, network=network)
+    res = run_benchmark(tiers, list(CONTROLS), quick=args.quick, seed=args.seed, network=network,
+                        drug_test_fraction=args.drug_test_fraction)
     return [{"design": f"[control] {m}", **tier_rows(m, res.table)} for m in CONTROLS]
 
 
@@ -403,12 +420,17 @@ def main() -> None:
                         help="--inverse-grid settings as lambda:tau,... (lambda = 0 always runs first)")
     parser.add_argument("--grid-design", default="chosen", choices=("chosen", "shared_chosen"),
                         help="--inverse-grid trains this design's hyper-parameters")
+    parser.add_argument("--drug-test-fraction", type=float, default=1.0,
+                        help="share of the drugs tier 2 holds out as cases; the rest are training drugs (designs "
+                             "chosen_drugs*: below 1 to have any)")
     parser.add_argument("--out", default="results/ablation")
     args = parser.parse_args()
     names = args.designs.split(",")
     unknown = [n for n in names if n not in DESIGNS]
     if unknown:
         parser.error(f"unknown designs {unknown}; any of {','.join(DESIGNS)}")
+    if any(DESIGNS[n].drugs for n in names) and args.drug_test_fraction >= 1.0:
+        parser.error("the chosen_drugs* designs train on tier 2's training drugs: give --drug-test-fraction below 1")
     partial = [n for n in names if DESIGNS[n].analysis]
     if partial and not args.tiers12_only:
         parser.error(f"{','.join(partial)}: tiers 1-2 analyses, run them with --tiers12-only")

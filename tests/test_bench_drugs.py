@@ -7,12 +7,15 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from twincell.bench import Resources, make_methods
+from twincell.bench import Resources, make_methods, run_benchmark
 from twincell.bench.baselines import Degree
+from twincell.bench.exposure import perturbation_target_counts
+from twincell.bench.methods import METHODS
 from twincell.bench.tier2 import run_multi_target_recovery
-from twincell.bench.tier2_drugs import DRUG_VARIANTS, drug_cases
+from twincell.bench.tier2_drugs import DRUG_DATASETS, DRUG_VARIANTS, drug_cases, split_drugs, training_drug_rows
 from twincell.data.perturbation import PerturbationDataset
 from twincell.data.training_data import load_bundled
+from twincell.errors import TwinCellError
 from twincell.network import Interactome
 from test_bench_tiers import _overexpression_dataset, drugs, net  # noqa: F401  (synthetic fixtures)
 
@@ -139,3 +142,64 @@ def test_negatives_restrict_every_variant_and_view_to_the_given_genes(net, resou
     y0 = np.abs(np.asarray(data.X[0], dtype=float))
     assert per.loc[("unseen_targets", "d0@c0"), "auroc"] == pytest.approx(
         roc_auc_score(np.isin(genes, [genes[0]])[keep], y0[keep]))
+
+
+def test_drug_split_is_by_name_seeded_disjoint_and_complete():
+    genes = pd.Index(Interactome.default().genes)
+    held, training = split_drugs(genes, 0.5, seed=0)
+    assert split_drugs(genes, 0.5, seed=0) == (held, training) and split_drugs(genes, 0.5, seed=1)[0] != held
+    everything, none = split_drugs(genes, 1.0, seed=0)
+    assert none == frozenset() and held | training == everything and not held & training
+    assert abs(len(held) - len(training)) <= 1
+    for name in DRUG_DATASETS:  # every drug with a network target, pooled over the datasets by name
+        data = load_bundled(name)
+        wanted = set(genes)
+        with_target = {p for i, p in enumerate(data.obs["perturbation"]) if any(
+            s != 0 and g in wanted for g, s in data.targets_of(i).items())}
+        assert with_target <= everything
+    rows = training_drug_rows(training)
+    assert rows and all(set(d.obs["perturbation"]) <= training for d in rows)
+    assert sum(d.n_obs for d in rows) == sum(int(load_bundled(n).obs["perturbation"].isin(training).sum())
+                                             for n in DRUG_DATASETS)  # every context of a training drug
+    assert training_drug_rows(frozenset()) == []
+    with pytest.raises(TwinCellError, match="drug test fraction"):
+        split_drugs(genes, 0.0, seed=0)
+
+
+def test_drug_cases_keep_only_the_given_drugs(net):
+    genes = list(net.genes)
+    targets = {"d0": f"{genes[0]}:-1", "d1": f"{genes[1]}:-1", "d2": f"{genes[2]}:+1", "d3": "NOT_IN_NETWORK:-1"}
+    data = _synthetic_drugs(targets, 2, np.random.default_rng(4).normal(size=(8, len(genes))), genes)
+    cases, common = drug_cases(data, pd.Index(genes), seed=0, drugs={"d0", "d2", "d3"})
+    assert list(cases.obs["perturbation"]) == ["d0", "d2"]  # d3 has no network target, d1 is a training drug
+    pd.testing.assert_series_equal(common, drug_cases(data, pd.Index(genes), seed=0)[1])  # the free view is unchanged
+
+
+class _TrainingDrugSpy(Degree):
+    """Degree ranking that records the training drugs its resources carry (test double, synthetic)."""
+
+    name = "synthetic_training_drug_spy"
+    seen_training_drugs: list[frozenset[str]] = []
+
+    def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
+        _TrainingDrugSpy.seen_training_drugs.append(self.resources.training_drugs)
+        return super().rank_targets(signature, context)
+
+
+def test_a_drug_split_scores_only_held_out_drugs_and_counts_training_drug_targets_as_seen():
+    network = Interactome.default()
+    held, training = split_drugs(pd.Index(network.genes), 0.5, seed=0)
+    METHODS[_TrainingDrugSpy.name] = _TrainingDrugSpy
+    try:
+        res = run_benchmark((2,), [_TrainingDrugSpy.name], quick=True, seed=0, drug_test_fraction=0.5)
+    finally:
+        del METHODS[_TrainingDrugSpy.name]
+    assert _TrainingDrugSpy.seen_training_drugs and set(_TrainingDrugSpy.seen_training_drugs) == {training}
+    per = res.tier2_cases
+    drug_rows = per[per["variant"].isin(list(DRUG_VARIANTS))]
+    assert {p.split("@")[0] for p in drug_rows["perturbation"]} <= held
+    trained_targets = set(perturbation_target_counts(training_drug_rows(training)).index)
+    unseen = drug_rows[drug_rows["variant"] == "unseen_targets"]
+    listed = {g for t in unseen["target"] for g in str(t).split(";")}
+    assert trained_targets and not listed & trained_targets
+    assert "44 drugs held out, 45 training drugs" in res.facts["tier 2 drugs"]

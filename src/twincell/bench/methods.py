@@ -52,6 +52,9 @@ class Resources:
     held_out
         Perturbation names a tier tests on (tier 2's held-out cytokines): a method that adds bundled training
         data of its own beyond ``train`` must leave these rows out.
+    training_drugs
+        Drugs whose bundled signature rows a method may add to its training (tier 2's training drugs,
+        :func:`twincell.bench.tier2_drugs.split_drugs`; empty unless the run holds out only part of the drugs).
     """
 
     network: Interactome
@@ -62,6 +65,7 @@ class Resources:
     train_options: dict = field(default_factory=dict)
     training_exposure: pd.Series | None = None
     held_out: frozenset[str] = frozenset()
+    training_drugs: frozenset[str] = frozenset()
 
 
 class Method(ABC):

@@ -31,7 +31,7 @@ import os
 import re
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -46,7 +46,7 @@ from twincell.bench.methods import (METHODS, Method, Resources, check_method_nam
 from twincell.bench.tier1 import run_tier1
 from twincell.bench.tier2 import (COMMON_VARIANTS, RECEPTOR_VARIANTS, RICH_GENES, VARIANTS, Tier2Result,
                                   observed_genes, run_receptor_recovery, run_tier2)
-from twincell.bench.tier2_drugs import DRUG_VARIANTS, run_drug_recovery
+from twincell.bench.tier2_drugs import DRUG_VARIANTS, run_drug_recovery, split_drugs, training_drug_rows
 from twincell.bench.tier3 import MEAN, Tier3Result, run_tier3
 from twincell.context import ContextRegistry
 from twincell.data.drugs import DrugTargets
@@ -139,6 +139,9 @@ class BenchSettings:
     max_epochs
         Training epochs of TwinCell per split (a fixed count, not a time budget, so that results do
         not depend on the machine's speed).
+    drug_test_fraction
+        Share of the drugs with a network target that tier 2 holds out as cases (:func:`split_drugs`); the rest are
+        training drugs a method may train on. 1 (the default): every drug is a case, none is in training.
     """
 
     n_boot: int = 1000
@@ -146,6 +149,7 @@ class BenchSettings:
     test_fraction: float = 0.2
     max_tier2_cases: int = 150
     max_epochs: int = 3
+    drug_test_fraction: float = 1.0
 
     @classmethod
     def quick(cls) -> BenchSettings:
@@ -358,7 +362,8 @@ def run_benchmark(tiers: Iterable[int] = (1, 2, 3), methods: Sequence[str] | Non
                   seed: int | None = None, seeds: Sequence[int] | None = None,
                   signature_files: Sequence[str | os.PathLike] = (),
                   targets_file: str | os.PathLike | None = None, bundled: bool = True,
-                  model: TwinCell | None = None, network: Interactome | None = None) -> BenchResult:
+                  model: TwinCell | None = None, network: Interactome | None = None,
+                  drug_test_fraction: float = 1.0) -> BenchResult:
     """Run TwinBench.
 
     Parameters
@@ -386,6 +391,8 @@ def run_benchmark(tiers: Iterable[int] = (1, 2, 3), methods: Sequence[str] | Non
         TwinCell model for tier 3 (default :func:`twincell.model.default_model`).
     network
         Interactome (default :meth:`Interactome.default`).
+    drug_test_fraction
+        Share of the drugs tier 2 holds out as cases (:attr:`BenchSettings.drug_test_fraction`; default 1, all).
 
     Returns
     -------
@@ -401,7 +408,7 @@ def run_benchmark(tiers: Iterable[int] = (1, 2, 3), methods: Sequence[str] | Non
                             "--seed 3 runs one seed; --seeds 0-4 runs tiers 1-2 over five (tier 3 with the first)")
     seeds = check_seeds(seeds if seeds is not None else [0 if seed is None else seed])
     names = check_method_names(methods if methods is not None else default_method_names())
-    settings = BenchSettings.quick() if quick else BenchSettings()
+    settings = replace(BenchSettings.quick() if quick else BenchSettings(), drug_test_fraction=drug_test_fraction)
     network = network or Interactome.default()
     drugs = DrugTargets.universe()
     train_options = {"max_epochs": settings.max_epochs, "patience": 1}
@@ -474,9 +481,10 @@ def _run_perturbation_tiers(tiers: Sequence[int], names: Sequence[str], network:
     (train,), (test,) = split.apply([data])
     test = _subsample(test, settings.max_tier2_cases, seed)
     cytokine_split, cytokine_train, cytokine_test = split_cytokines(seed)
+    test_drugs, training_drugs = split_drugs(pd.Index(network.genes), settings.drug_test_fraction, seed)
     resources = Resources(network, drugs, seed, train_options=train_options,
                           training_exposure=perturbation_target_counts([train]),
-                          held_out=frozenset(cytokine_split.held_out))
+                          held_out=frozenset(cytokine_split.held_out), training_drugs=training_drugs)
     wanted = _with_mean(names) if 1 in tiers else list(names)
     methods = _fit(make_methods(wanted, resources), train)
     facts["tier 1/2 data"] = (f"{TIER2_DATASET}: {train.n_obs} training rows; {len(split.held_out)} target genes "
@@ -487,14 +495,15 @@ def _run_perturbation_tiers(tiers: Sequence[int], names: Sequence[str], network:
         t2 = run_tier2(rankers, test, dataset=TIER2_LABEL, common=train.mean_response(), n_boot=settings.n_boot,
                        seed=seed)
         facts["tier 2 cases"] = _case_facts(t2)
-        seen = frozenset(perturbation_target_counts([train, cytokine_train]).index)
+        seen = frozenset(perturbation_target_counts([train, cytokine_train,
+                                                     *training_drug_rows(training_drugs)]).index)
         t2c = run_receptor_recovery(rankers, cytokine_test, seen, dataset=CYTOKINE_LABEL,
                                     common=cytokine_train.mean_response(), n_boot=settings.n_boot,
                                     seed=seed)
         facts["tier 2 cytokines"] = _cytokine_facts(t2c, cytokine_split.held_out, len(cytokine_split.test_masks[0]))
         t2d = run_drug_recovery(rankers, seen, dataset=DRUG_LABEL, seed=seed, max_cases=settings.max_tier2_cases,
-                                n_boot=settings.n_boot)
-        facts["tier 2 drugs"] = _drug_facts(t2d)
+                                drugs=test_drugs, n_boot=settings.n_boot)
+        facts["tier 2 drugs"] = _drug_facts(t2d, len(test_drugs), len(training_drugs))
         for label, result in (("LINCS", t2), ("cytokine", t2c), ("drug", t2d)):
             facts[f"tier 2 {label} cases vs the training mean response"] = _common_facts(result.per_perturbation)
         cases = pd.concat([t2.per_perturbation, t2c.per_perturbation, t2d.per_perturbation], ignore_index=True)
@@ -556,11 +565,15 @@ def _cytokine_facts(result: Tier2Result, held_out: Sequence[str], n_cytokines: i
             f"{scored}; excluded: {excluded}")
 
 
-def _drug_facts(result: Tier2Result) -> str:
-    """What tier 2's drug cases scored: drugs and target positives per variant, measured genes, exclusions."""
+def _drug_facts(result: Tier2Result, n_test: int, n_training: int) -> str:
+    """What tier 2's drug cases scored: held-out and training drugs, drugs and target positives per variant, measured
+    genes, exclusions."""
     scored, excluded, per = _scored_facts(result, "drugs", "target positives", DRUG_VARIANTS)
     genes = per.loc[per["variant"] == next(iter(DRUG_VARIANTS)), "n_genes"]
-    return (f"one seeded context per drug with a target in the network; {scored}; measured genes per response: "
+    split = (f"{n_test} drugs held out, {n_training} training drugs (their targets count as seen)" if n_training
+             else "every drug held out")
+    return (f"{split}; one seeded context per held-out drug with a target in the network; {scored}; "
+            f"measured genes per response: "
             f"median {genes.median():.0f} (min {genes.min()}); excluded: {excluded}; the free view is the "
             f"mean response of the drugs with no target in the network")
 

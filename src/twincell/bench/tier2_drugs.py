@@ -19,6 +19,12 @@ inhibitor, +1 for an agonist): ``direction_accuracy`` is the share of them the m
 (:data:`DRUG_VARIANTS`): ``all_targets``, and ``unseen_targets`` (targets that no training row perturbed; the seen
 ones are neither positive nor negative).
 
+Drug split (:func:`split_drugs`): by default every drug is a case. With a test fraction below 1, a seeded share of the
+drugs with a network target are the cases, the rest are *training drugs* (one split over the three datasets by drug
+name, so a drug measured in two of them is on one side): a method may train on their rows
+(:func:`training_drug_rows`), and their targets count as perturbed in training (the ``unseen_targets`` variant leaves
+them out).
+
 Disease-blind control (the ``case_free`` view of :func:`twincell.bench.tier2.common_views`): the mean response of the
 dataset's rows whose drug has no target in the network. Those rows are never cases, so no case leaks into the
 response that stands for "any drug in these cells"; the ``case_blind`` and ``specific`` views use it too.
@@ -26,7 +32,7 @@ response that stands for "any drug in these cells"; the ``case_blind`` and ``spe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import pandas as pd
@@ -35,6 +41,7 @@ from twincell.bench.methods import Method
 from twincell.bench.tier2 import MIN_GENES, Tier2Result, run_multi_target_recovery
 from twincell.data.perturbation import PerturbationDataset
 from twincell.data.training_data import load_bundled
+from twincell.errors import TwinCellError
 
 #: The bundled drug-signature datasets whose drugs tier 2 recovers targets of.
 DRUG_DATASETS: tuple[str, ...] = ("signatures_tahoe", "signatures_neurips", "signatures_sciplex")
@@ -42,8 +49,62 @@ DRUG_DATASETS: tuple[str, ...] = ("signatures_tahoe", "signatures_neurips", "sig
 DRUG_VARIANTS: dict[str, bool] = {"all_targets": False, "unseen_targets": True}
 
 
+def _has_network_target(data: PerturbationDataset, wanted: Collection[str]) -> np.ndarray:
+    """Per row of ``data``: whether its drug has a non-zero target among ``wanted``."""
+    return np.array([any(s != 0 and g in wanted for g, s in data.targets_of(i).items()) for i in range(data.n_obs)],
+                    dtype=bool)
+
+
+def split_drugs(candidates: pd.Index, test_fraction: float, seed: int,
+                datasets: Sequence[str] = DRUG_DATASETS) -> tuple[frozenset[str], frozenset[str]]:
+    """Split the drugs with a target in the network into cases (held out) and training drugs, by drug name.
+
+    Parameters
+    ----------
+    candidates
+        The network's genes.
+    test_fraction
+        Share of the drugs held out as cases, in (0, 1]; 1 holds out every drug (no training drug).
+    seed
+        ``numpy.random.default_rng(seed)`` draws the held-out drugs from the sorted names.
+    datasets
+        Bundled drug-signature datasets, pooled: a drug in several of them is held out (or not) in all.
+
+    Returns
+    -------
+    held_out, training
+        Drug names (the ``perturbation`` column): the cases, and the drugs a method may train on.
+
+    Raises
+    ------
+    TwinCellError
+        If ``test_fraction`` is not in (0, 1].
+    """
+    if not 0.0 < test_fraction <= 1.0:
+        raise TwinCellError(f"the drug test fraction must be in (0, 1], got {test_fraction}",
+                            "e.g. 0.5 holds out half the drugs as cases; 1 (the default) holds out all")
+    wanted = set(candidates)
+    names: set[str] = set()
+    for name in datasets:
+        data = load_bundled(name)
+        names |= set(data.obs["perturbation"].astype(str)[_has_network_target(data, wanted)])
+    ordered = sorted(names)
+    n_test = len(ordered) if test_fraction == 1.0 else max(1, round(test_fraction * len(ordered)))
+    held_out = frozenset(np.random.default_rng(seed).choice(ordered, size=n_test, replace=False).tolist())
+    return held_out, frozenset(ordered) - held_out
+
+
+def training_drug_rows(training: Collection[str], datasets: Sequence[str] = DRUG_DATASETS) -> list[PerturbationDataset]:
+    """Every row (all contexts) of the drugs in ``training`` (:func:`split_drugs`), one dataset per bundled dataset
+    that has any; empty when ``training`` is."""
+    parts = [load_bundled(name) for name in datasets] if training else []
+    parts = [data.subset(data.obs["perturbation"].astype(str).isin(training).to_numpy()) for data in parts]
+    return [data for data in parts if data.n_obs]
+
+
 def drug_cases(data: PerturbationDataset, candidates: pd.Index, seed: int,
-               max_cases: int | None = None) -> tuple[PerturbationDataset, pd.Series]:
+               max_cases: int | None = None,
+               drugs: Collection[str] | None = None) -> tuple[PerturbationDataset, pd.Series]:
     """One response per drug with a target in the network, and the mean response of the other drugs' rows.
 
     Parameters
@@ -57,20 +118,21 @@ def drug_cases(data: PerturbationDataset, candidates: pd.Index, seed: int,
         (``numpy.random.default_rng(seed)``; drugs in sorted order, so a draw depends only on the data and the seed).
     max_cases
         At most this many drugs (None: all).
+    drugs
+        Only these drugs are cases (the held-out drugs of :func:`split_drugs`; None: every drug).
 
     Returns
     -------
     cases
-        One row per drug with a target in ``candidates`` (rows in the data's order).
+        One row per drug with a target in ``candidates`` (and in ``drugs``; rows in the data's order).
     common
         Per gene, the mean response of the rows of drugs with no target in ``candidates`` (NaN where none measures
         it): :meth:`~twincell.data.perturbation.PerturbationDataset.mean_response` of those rows.
     """
-    wanted = set(candidates)
-    drugs = data.obs["perturbation"].astype(str).to_numpy()
-    has_target = np.array([any(s != 0 and g in wanted for g, s in data.targets_of(i).items())
-                           for i in range(data.n_obs)])
-    rows = pd.Series(np.arange(data.n_obs)[has_target]).groupby(drugs[has_target]).agg(list)  # drug -> its rows
+    names = data.obs["perturbation"].astype(str).to_numpy()
+    has_target = _has_network_target(data, set(candidates))
+    case = has_target if drugs is None else has_target & np.isin(names, list(drugs))
+    rows = pd.Series(np.arange(data.n_obs)[case]).groupby(names[case]).agg(list)  # drug -> its rows
     rng = np.random.default_rng(seed)
     chosen = np.array([rng.choice(r) for r in rows], dtype=int)
     if max_cases is not None and len(chosen) > max_cases:
@@ -80,6 +142,7 @@ def drug_cases(data: PerturbationDataset, candidates: pd.Index, seed: int,
 
 def run_drug_recovery(methods: Sequence[Method], seen: frozenset[str], *, dataset: str, seed: int,
                       datasets: Sequence[str] = DRUG_DATASETS, max_cases: int | None = None,
+                      drugs: Collection[str] | None = None,
                       min_genes: int = MIN_GENES, n_boot: int = 1000) -> Tier2Result:
     """Score the recovery of drugs' targets from their responses among the druggable genes (see the module
     docstring), pooled over ``datasets``.
@@ -98,12 +161,14 @@ def run_drug_recovery(methods: Sequence[Method], seen: frozenset[str], *, datase
         Bundled drug-signature datasets (default :data:`DRUG_DATASETS`).
     max_cases
         At most this many drugs per dataset (None: all).
+    drugs
+        Only these drugs are cases (the held-out drugs of :func:`split_drugs`; None: every drug).
     min_genes, n_boot
         As in :func:`twincell.bench.tier2.run_tier2`.
     """
     resources = methods[0].resources
     candidates = pd.Index(resources.network.genes)
-    groups = [drug_cases(load_bundled(name), candidates, seed, max_cases) for name in datasets]
+    groups = [drug_cases(load_bundled(name), candidates, seed, max_cases, drugs) for name in datasets]
     return run_multi_target_recovery(methods, groups, seen, dataset=dataset, variants=DRUG_VARIANTS,
                                      negatives=frozenset(resources.drugs.druggable_genes()), min_genes=min_genes,
                                      n_boot=n_boot, seed=seed)

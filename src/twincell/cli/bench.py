@@ -33,6 +33,9 @@ def bench(
     targets: Path = typer.Option(None, "--targets", help="Approved-target table (disease, gene_symbol); default bundled."),
     no_bundled: bool = typer.Option(False, "--no-bundled", help="Leave out the bundled disease signatures (tier 3)."),
     model: Path = typer.Option(None, "--model", help="Saved TwinCell model for tier 3 (default: the default model)."),
+    drug_test_fraction: float = typer.Option(1.0, "--drug-test-fraction",
+                                             help="Share of the drugs tier 2 holds out as cases (T2-drug); the rest "
+                                                  "are training drugs a method may train on. Default 1: all held out."),
     list_methods: bool = typer.Option(False, "--list-methods", help="Print the registered methods and exit."),
 ) -> None:
     """Benchmark TwinCell and its baselines on three tiers; write a tidy CSV and a report."""
@@ -53,7 +56,7 @@ def bench(
         loaded = TwinCell.load(model)
     result = run_benchmark(_tiers(tiers), methods.split(",") if methods else None, quick=quick, seed=seed,
                            seeds=seed_list, signature_files=signature or (), targets_file=targets,
-                           bundled=not no_bundled, model=loaded)
+                           bundled=not no_bundled, model=loaded, drug_test_fraction=drug_test_fraction)
     files = write_report(result, out)
     summary = result.summary()
     for title, prefixes in SUMMARY_BLOCKS.items():
