@@ -191,6 +191,9 @@ DESIGNS = {d.name: d for d in (
     Design("chosen_drugs_common", CHOSEN, {"causal_shrinkage": True}, cytosig=True, drugs="common",
            note="chosen_drugs with each training drug's rows replaced by their context's mean response (a target-blind "
                 "control of the thirteenth round)"),
+    Design("shared_chosen_drugs", SHARED_CHOSEN, {"causal_shrinkage": True}, cytosig=True, drugs="responses",
+           note="shared_chosen + tier 2's training drugs: do shared edge parameters carry what drugs teach to targets "
+                "no training row perturbed? (fourteenth round; needs --drug-test-fraction < 1)"),
     Design("six_hops", {**CHOSEN, "n_hops": 6}, {"causal_shrinkage": True}, cytosig=True,
            note="chosen with walks of up to K = 6 hops (was 4): receptors further above the TFs"),
     Design("damping_1", {**CHOSEN, "damping": 1.0}, {"causal_shrinkage": True}, cytosig=True,
