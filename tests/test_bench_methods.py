@@ -17,7 +17,8 @@ from twincell.network import Interactome
 
 EXPECTED = {"twincell", "twincell_prior", "linear", "network_propagation", "de", "degree", "druggability",
             "popular_targets", "random", "mean", "training_exposure", "random_sign_prior", "twincell_calibrated",
-            "twincell_centered", "twincell_common_response", "twincell_reach", "twincell_share", "twincell_blend", "tf_activity"}
+            "twincell_centered", "twincell_common_response", "twincell_reach", "twincell_share", "twincell_blend", "tf_activity",
+            "neighbourhood"}
 
 
 def synthetic_network() -> Interactome:
@@ -123,6 +124,18 @@ def test_network_propagation_needs_a_seed_in_the_network(resources):
     (rwr,) = make_methods(["network_propagation"], resources)
     with pytest.raises(TwinCellError, match="no changed gene"):
         run_method(rwr, sig({"ELSEWHERE": 1.0}))
+
+
+def test_neighbourhood_is_the_mean_change_of_the_measured_neighbours(resources):
+    (local,) = make_methods(["neighbourhood"], resources)
+    scores = run_method(local, sig({"SYNA": -2.0, "SYND": 1.0, "SYNS1": 0.5, "SYNS2": 0.0}))
+    # SYNC's measured neighbours: SYNA (|-2|) and SYND (1); SYNH's: SYNS1 (0.5), SYNS2 (0, measured); its own
+    # change never counts (SYNA's only measured neighbour is none: SYNB and SYNC are not in the signature)
+    assert scores["SYNC"] == pytest.approx(1.5) and scores["SYNH"] == pytest.approx(0.25)
+    assert scores["SYNB"] == pytest.approx(2.0) and scores["SYNE"] == pytest.approx(1.0)
+    assert scores["SYNA"] == 0.0 and scores["SYNS3"] == pytest.approx(0.0)
+    with pytest.raises(TwinCellError, match="no gene of signature"):
+        run_method(local, sig({"ELSEWHERE": 1.0}))
 
 
 def test_de_ranks_by_absolute_change(resources):

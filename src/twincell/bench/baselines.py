@@ -2,7 +2,7 @@
 
 Signature-driven baselines
     ``linear`` (ridge over gene embeddings), ``network_propagation`` (random walk with restart),
-    ``de`` (rank by |change|).
+    ``neighbourhood`` (mean |change| of a gene's network neighbours), ``de`` (rank by |change|).
 Controls that see no disease (``sees_input = False``)
     ``degree`` (hub bias), ``druggability`` (number of drugs targeting the gene), ``popular_targets``
     (number of approved indications of the gene's drugs), ``training_exposure`` (how often the default
@@ -231,6 +231,51 @@ class NetworkPropagation(Method):
                                 "network propagation needs seed genes that are network nodes")
         P = random_walk_with_restart(self.transition, seeds, self.restart, self.tol, self.max_iter)
         return pd.DataFrame(P, index=self.genes)
+
+
+@register_method
+class Neighbourhood(Method):
+    r"""Mean |change| of a gene's network neighbours that the signature measures: a one-hop, local reading.
+
+    On the same symmetrised, evidence-weighted interactome the random walk uses (:math:`W = \max(A, A^T)`, both
+    layers), gene :math:`i` scores :math:`\sum_j W_{ij} |d_j| / \sum_j W_{ij} m_j`, where :math:`m_j = 1` for the
+    signature's genes (measured, any change) and :math:`d_j` is the change (0 off the signature); its own change does
+    not count, and a gene with no measured neighbour scores 0. Unlike ``network_propagation`` it keeps no restart
+    mass at the signature genes themselves and looks one hop away: a drug target whose interaction partners'
+    transcripts change (feedback on the target's pathway) ranks high although its own transcript may not change, the
+    idea behind neighbourhood-based mechanism-of-action methods such as DeMAND (which scores the dysregulation of
+    the target's interactions over many samples; this is the one-signature analogue).
+    """
+
+    name = "neighbourhood"
+    description = "Mean |change| of the gene's network neighbours measured in the signature (one hop, self excluded)"
+    reference = "after Woo et al. 2015, Cell (DeMAND: a drug target's network neighbourhood)"
+
+    def __init__(self, resources: Resources) -> None:
+        super().__init__(resources)
+        a = resources.network.adjacency()
+        weights = a.maximum(a.T).tocsr()
+        weights.setdiag(0)
+        weights.eliminate_zeros()
+        self.weights = weights
+        self.genes = pd.Index(resources.network.genes)
+
+    def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
+        """Weighted mean |change| over each network gene's measured neighbours (0 without one).
+
+        Raises
+        ------
+        TwinCellError
+            If no signature gene is in the network.
+        """
+        change = signature.reindex(self.genes)
+        measured = change.notna().to_numpy()
+        if not measured.any():
+            raise TwinCellError(f"no gene of signature {signature.name!r} is in the network",
+                                "the neighbourhood baseline needs signature genes that are network nodes")
+        total = self.weights @ np.abs(change.fillna(0.0).to_numpy(float))
+        weight = self.weights @ measured.astype(float)
+        return pd.Series(np.divide(total, weight, out=np.zeros_like(total), where=weight > 0), index=self.genes)
 
 
 # --------------------------------------------------------------------------- controls that see no disease
