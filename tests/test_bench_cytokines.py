@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score
 from twincell.bench import Resources, make_methods, run_benchmark
 from twincell.bench.baselines import Degree
 from twincell.bench.methods import METHODS, run_method
-from twincell.bench.run import CYTOKINE_LABEL, split_cytokines, summary_table
+from twincell.bench.run import CYTOKINE_LABEL, BenchResult, split_cytokines, summary_table
 from twincell.bench.tier2 import observed_response, run_receptor_recovery, run_tier2
 from twincell.data.perturbation import PerturbationDataset
 from test_bench_tiers import _overexpression_dataset, drugs, net  # noqa: F401  (synthetic fixtures)
@@ -50,14 +50,24 @@ def test_cytokine_split_is_seeded_deterministic_and_disjoint():
 
 
 class _SyntheticSpy(Degree):
-    """Degree ranking that records the held-out perturbations its resources carry (test double, synthetic)."""
+    """Degree ranking that records the resources it ranks with (test double, synthetic)."""
 
     name = "synthetic_spy"
-    seen_held_out: list[frozenset[str]] = []
+    seen: list[Resources] = []
 
     def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
-        _SyntheticSpy.seen_held_out.append(self.resources.held_out)
+        _SyntheticSpy.seen.append(self.resources)
         return super().rank_targets(signature, context)
+
+
+def run_tier2_with_spy(**options) -> tuple[BenchResult, list[Resources]]:
+    """A quick seed-0 tier-2 TwinBench run of :class:`_SyntheticSpy` alone, and the resources it ranked with."""
+    _SyntheticSpy.seen = []
+    METHODS[_SyntheticSpy.name] = _SyntheticSpy
+    try:
+        return run_benchmark((2,), [_SyntheticSpy.name], quick=True, seed=0, **options), _SyntheticSpy.seen
+    finally:
+        del METHODS[_SyntheticSpy.name]
 
 
 def _ablation_module():
@@ -72,13 +82,9 @@ def _ablation_module():
 
 def test_held_out_cytokines_are_scored_and_never_reach_training():
     split, _, _ = split_cytokines(0)
-    METHODS[_SyntheticSpy.name] = _SyntheticSpy
-    try:
-        res = run_benchmark((2,), [_SyntheticSpy.name], quick=True, seed=0)
-    finally:
-        del METHODS[_SyntheticSpy.name]
+    res, seen = run_tier2_with_spy()
     held = frozenset(split.held_out)
-    assert _SyntheticSpy.seen_held_out and all(h == held for h in _SyntheticSpy.seen_held_out)
+    assert seen and all(r.held_out == held and not r.training_drugs for r in seen)  # by default no drug is trained on
     cases = res.tier2_cases
     cyto = cases[cases["variant"].isin(["all_receptors", "unseen_receptors"])]
     assert {p.split("@")[0] for p in cyto["perturbation"]} == held

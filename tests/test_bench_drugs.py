@@ -7,16 +7,16 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from twincell.bench import Resources, make_methods, run_benchmark
+from twincell.bench import Resources, make_methods
 from twincell.bench.baselines import Degree
 from twincell.bench.exposure import perturbation_target_counts
-from twincell.bench.methods import METHODS
 from twincell.bench.tier2 import run_multi_target_recovery
 from twincell.bench.tier2_drugs import DRUG_DATASETS, DRUG_VARIANTS, drug_cases, split_drugs, training_drug_rows
 from twincell.data.perturbation import PerturbationDataset
 from twincell.data.training_data import load_bundled
 from twincell.errors import TwinCellError
 from twincell.network import Interactome
+from test_bench_cytokines import run_tier2_with_spy
 from test_bench_tiers import _overexpression_dataset, drugs, net  # noqa: F401  (synthetic fixtures)
 
 
@@ -175,26 +175,11 @@ def test_drug_cases_keep_only_the_given_drugs(net):
     pd.testing.assert_series_equal(common, drug_cases(data, pd.Index(genes), seed=0)[1])  # the free view is unchanged
 
 
-class _TrainingDrugSpy(Degree):
-    """Degree ranking that records the training drugs its resources carry (test double, synthetic)."""
-
-    name = "synthetic_training_drug_spy"
-    seen_training_drugs: list[frozenset[str]] = []
-
-    def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
-        _TrainingDrugSpy.seen_training_drugs.append(self.resources.training_drugs)
-        return super().rank_targets(signature, context)
-
-
 def test_a_drug_split_scores_only_held_out_drugs_and_counts_training_drug_targets_as_seen():
     network = Interactome.default()
     held, training = split_drugs(pd.Index(network.genes), 0.5, seed=0)
-    METHODS[_TrainingDrugSpy.name] = _TrainingDrugSpy
-    try:
-        res = run_benchmark((2,), [_TrainingDrugSpy.name], quick=True, seed=0, drug_test_fraction=0.5)
-    finally:
-        del METHODS[_TrainingDrugSpy.name]
-    assert _TrainingDrugSpy.seen_training_drugs and set(_TrainingDrugSpy.seen_training_drugs) == {training}
+    res, seen = run_tier2_with_spy(drug_test_fraction=0.5)
+    assert seen and all(r.training_drugs == training for r in seen)
     per = res.tier2_cases
     drug_rows = per[per["variant"].isin(list(DRUG_VARIANTS))]
     assert {p.split("@")[0] for p in drug_rows["perturbation"]} <= held
