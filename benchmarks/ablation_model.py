@@ -14,7 +14,10 @@ For every design (a set of TwinCell hyper-parameters, fit options and training d
 
 Designs that keep only a share of the training perturbations (``data_half``, ``data_quarter``, ``data_5pct``) and
 ``common_response`` (every training row replaced by the mean response) are tiers 1-2 analyses and run only with
-``--tiers12-only``.
+``--tiers12-only``; so are the designs that add tier 2's training drugs to the tier's training (``chosen_drugs``,
+``chosen_drugs_common``, ``shared_chosen_drugs``; their default model would train on every drug, as ``chosen``'s does),
+which need ``--drug-test-fraction`` below 1 (a seeded share of the drugs held out as ``T2-drug`` cases, the rest
+training drugs; :func:`twincell.bench.tier2_drugs.split_drugs`).
 
 Every design's rows carry its validation loss, the number of unsigned edges its training opened, the
 inverse-task validation metrics (the held-out perturbations' targets ranked by the adjoint of their responses:
@@ -33,6 +36,7 @@ table and writes it as CSV (``--out``).
 
     PYTHONPATH=src python benchmarks/ablation_model.py --out results/ablation
     PYTHONPATH=src python benchmarks/ablation_model.py --designs chosen,coexpression_sign --quick
+    PYTHONPATH=src python benchmarks/ablation_model.py --designs chosen,chosen_drugs --tiers12-only --drug-test-fraction 0.5
     PYTHONPATH=src python benchmarks/ablation_model.py --inverse-grid --out results/inverse_grid
     PYTHONPATH=src python benchmarks/ablation_model.py --inverse-grid --grid-design shared_chosen --grid 0.1:3,0.3:3
 """
