@@ -324,7 +324,7 @@ def node_reach(operator: OperatorLike) -> np.ndarray:
     """(N,) unsigned reach of every node (:func:`~twincell.identify.null.reach`), computed once per operator from its
     :func:`footprint_matrices` and kept with its :func:`ranking_setup`."""
     footprint = footprint_matrices(operator)  # outside derived(): it takes the same setup's lock
-    return ranking_setup(operator).derived("reach", lambda: footprint.unsigned_adjoint(np.ones(operator.R.shape[0])))
+    return ranking_setup(operator).derived("reach", footprint.reach)
 
 
 def _best_first(score: np.ndarray, name_rank: np.ndarray) -> np.ndarray:

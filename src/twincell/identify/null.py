@@ -491,6 +491,10 @@ class Footprint:
         z = self.abs_R.T @ np.asarray(D, dtype=float)
         return propagate_upstream(self.abs_A_T, z, self.n_hops, total=z.copy())
 
+    def reach(self) -> np.ndarray:
+        """(N,) unsigned reach of every node over all readout genes: :meth:`unsigned_adjoint` of 1 (see :func:`reach`)."""
+        return self.unsigned_adjoint(np.ones(self.R.shape[0]))
+
     @cached_property
     def abs_A(self) -> AbsColumns:
         """:class:`~twincell.identify.explain.AbsColumns` of ``|A|`` (``A[dst, src]``), built on first use."""
@@ -552,7 +556,7 @@ def reach(operator: Any) -> np.ndarray:
 
     An upper bound of ``sum_g |(M e_i)_g|``, equal to it when ``A`` and ``R`` have no negative entries.
     """
-    return unsigned_adjoint(operator, np.ones(operator.R.shape[0]))
+    return Footprint.of(operator).reach()
 
 
 def reach_scaled(scores: np.ndarray, node_reach: np.ndarray) -> np.ndarray:
