@@ -59,7 +59,7 @@ from twincell.bench.learned import TwinCellMethod
 from twincell.bench.methods import METHODS, Method
 from twincell.bench.run import PREFIX, skill_table, summary_table
 from twincell.bench.tier2 import STRATA, VARIANTS
-from twincell.bench.tier2_drugs import training_drug_rows
+from twincell.bench.tier2_drugs import load_drug_datasets, training_drug_rows
 from twincell.context import ContextRegistry
 from twincell.data.perturbation import PerturbationDataset
 from twincell.data.training_data import load_bundled, load_default_training_data
@@ -258,8 +258,8 @@ def design_method(design: Design) -> type[Method]:
             dim = 0 if contexts is None else int(contexts.dim)
             model = TwinCell(self.resources.network, dim, seed=self.resources.seed, **design.hparams)
             extra = [training_cytokines(self.resources.held_out)] if design.cytosig else []
-            if design.drugs is not None:
-                rows = training_drug_rows(self.resources.training_drugs)
+            if design.drugs is not None and self.resources.training_drugs:  # none in the held-out cell type's tier 1
+                rows = training_drug_rows(load_drug_datasets(), self.resources.training_drugs)
                 extra += [d.common_response() for d in rows] if design.drugs == "common" else rows
             train = keep_perturbations(train, design.train_fraction, self.resources.seed)
             if design.common_response:

@@ -11,7 +11,8 @@ from twincell.bench import Resources, make_methods
 from twincell.bench.baselines import Degree
 from twincell.bench.exposure import perturbation_target_counts
 from twincell.bench.tier2 import run_multi_target_recovery
-from twincell.bench.tier2_drugs import DRUG_DATASETS, DRUG_VARIANTS, drug_cases, split_drugs, training_drug_rows
+from twincell.bench.tier2_drugs import (DRUG_DATASETS, DRUG_VARIANTS, drug_cases, load_drug_datasets, split_drugs,
+                                        training_drug_rows)
 from twincell.data.perturbation import PerturbationDataset
 from twincell.data.training_data import load_bundled
 from twincell.errors import TwinCellError
@@ -146,24 +147,25 @@ def test_negatives_restrict_every_variant_and_view_to_the_given_genes(net, resou
 
 def test_drug_split_is_by_name_seeded_disjoint_and_complete():
     genes = pd.Index(Interactome.default().genes)
-    held, training = split_drugs(genes, 0.5, seed=0)
-    assert split_drugs(genes, 0.5, seed=0) == (held, training) and split_drugs(genes, 0.5, seed=1)[0] != held
-    everything, none = split_drugs(genes, 1.0, seed=0)
+    datasets = load_drug_datasets()
+    held, training = split_drugs(datasets, genes, 0.5, seed=0)
+    assert split_drugs(datasets, genes, 0.5, seed=0) == (held, training)
+    assert split_drugs(datasets, genes, 0.5, seed=1)[0] != held
+    everything, none = split_drugs(datasets, genes, 1.0, seed=0)
     assert none == frozenset() and held | training == everything and not held & training
     assert abs(len(held) - len(training)) <= 1
-    for name in DRUG_DATASETS:  # every drug with a network target, pooled over the datasets by name
-        data = load_bundled(name)
+    for data in datasets:  # every drug with a network target, pooled over the datasets by name
         wanted = set(genes)
         with_target = {p for i, p in enumerate(data.obs["perturbation"]) if any(
             s != 0 and g in wanted for g, s in data.targets_of(i).items())}
         assert with_target <= everything
-    rows = training_drug_rows(training)
+    rows = training_drug_rows(datasets, training)
     assert rows and all(set(d.obs["perturbation"]) <= training for d in rows)
     assert sum(d.n_obs for d in rows) == sum(int(load_bundled(n).obs["perturbation"].isin(training).sum())
                                              for n in DRUG_DATASETS)  # every context of a training drug
-    assert training_drug_rows(frozenset()) == []
+    assert training_drug_rows(datasets, frozenset()) == []
     with pytest.raises(TwinCellError, match="drug test fraction"):
-        split_drugs(genes, 0.0, seed=0)
+        split_drugs(datasets, genes, 0.0, seed=0)
 
 
 def test_drug_cases_keep_only_the_given_drugs(net):
@@ -177,13 +179,14 @@ def test_drug_cases_keep_only_the_given_drugs(net):
 
 def test_a_drug_split_scores_only_held_out_drugs_and_counts_training_drug_targets_as_seen():
     network = Interactome.default()
-    held, training = split_drugs(pd.Index(network.genes), 0.5, seed=0)
+    datasets = load_drug_datasets()
+    held, training = split_drugs(datasets, pd.Index(network.genes), 0.5, seed=0)
     res, seen = run_tier2_with_spy(drug_test_fraction=0.5)
     assert seen and all(r.training_drugs == training for r in seen)
     per = res.tier2_cases
     drug_rows = per[per["variant"].isin(list(DRUG_VARIANTS))]
     assert {p.split("@")[0] for p in drug_rows["perturbation"]} <= held
-    trained_targets = set(perturbation_target_counts(training_drug_rows(training)).index)
+    trained_targets = set(perturbation_target_counts(training_drug_rows(datasets, training)).index)
     unseen = drug_rows[drug_rows["variant"] == "unseen_targets"]
     listed = {g for t in unseen["target"] for g in str(t).split(";")}
     assert trained_targets and not listed & trained_targets

@@ -46,7 +46,8 @@ from twincell.bench.methods import (METHODS, Method, Resources, check_method_nam
 from twincell.bench.tier1 import run_tier1
 from twincell.bench.tier2 import (COMMON_VARIANTS, RECEPTOR_VARIANTS, RICH_GENES, VARIANTS, Tier2Result,
                                   observed_genes, run_receptor_recovery, run_tier2)
-from twincell.bench.tier2_drugs import DRUG_VARIANTS, run_drug_recovery, split_drugs, training_drug_rows
+from twincell.bench.tier2_drugs import (DRUG_VARIANTS, load_drug_datasets, run_drug_recovery, split_drugs,
+                                        training_drug_rows)
 from twincell.bench.tier3 import MEAN, Tier3Result, run_tier3
 from twincell.context import ContextRegistry
 from twincell.data.drugs import DrugTargets
@@ -141,7 +142,8 @@ class BenchSettings:
         not depend on the machine's speed).
     drug_test_fraction
         Share of the drugs with a network target that tier 2 holds out as cases (:func:`split_drugs`); the rest are
-        training drugs a method may train on. 1 (the default): every drug is a case, none is in training.
+        training drugs a method may train on (only when tier 2 runs). 1 (the default): every drug is a case, none is
+        in training.
     """
 
     n_boot: int = 1000
@@ -481,7 +483,8 @@ def _run_perturbation_tiers(tiers: Sequence[int], names: Sequence[str], network:
     (train,), (test,) = split.apply([data])
     test = _subsample(test, settings.max_tier2_cases, seed)
     cytokine_split, cytokine_train, cytokine_test = split_cytokines(seed)
-    test_drugs, training_drugs = split_drugs(pd.Index(network.genes), settings.drug_test_fraction, seed)
+    drug_data = load_drug_datasets() if 2 in tiers else []  # loaded once: the split, the seen targets, the cases
+    test_drugs, training_drugs = split_drugs(drug_data, pd.Index(network.genes), settings.drug_test_fraction, seed)
     resources = Resources(network, drugs, seed, train_options=train_options,
                           training_exposure=perturbation_target_counts([train]),
                           held_out=frozenset(cytokine_split.held_out), training_drugs=training_drugs)
@@ -496,13 +499,13 @@ def _run_perturbation_tiers(tiers: Sequence[int], names: Sequence[str], network:
                        seed=seed)
         facts["tier 2 cases"] = _case_facts(t2)
         seen = frozenset(perturbation_target_counts([train, cytokine_train,
-                                                     *training_drug_rows(training_drugs)]).index)
+                                                     *training_drug_rows(drug_data, training_drugs)]).index)
         t2c = run_receptor_recovery(rankers, cytokine_test, seen, dataset=CYTOKINE_LABEL,
                                     common=cytokine_train.mean_response(), n_boot=settings.n_boot,
                                     seed=seed)
         facts["tier 2 cytokines"] = _cytokine_facts(t2c, cytokine_split.held_out, len(cytokine_split.test_masks[0]))
-        t2d = run_drug_recovery(rankers, seen, dataset=DRUG_LABEL, seed=seed, max_cases=settings.max_tier2_cases,
-                                drugs=test_drugs, n_boot=settings.n_boot)
+        t2d = run_drug_recovery(rankers, drug_data, seen, dataset=DRUG_LABEL, seed=seed,
+                                max_cases=settings.max_tier2_cases, drugs=test_drugs, n_boot=settings.n_boot)
         facts["tier 2 drugs"] = _drug_facts(t2d, len(test_drugs), len(training_drugs))
         for label, result in (("LINCS", t2), ("cytokine", t2c), ("drug", t2d)):
             facts[f"tier 2 {label} cases vs the training mean response"] = _common_facts(result.per_perturbation)

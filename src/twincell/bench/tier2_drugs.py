@@ -55,20 +55,26 @@ def _has_network_target(data: PerturbationDataset, wanted: Collection[str]) -> n
                     dtype=bool)
 
 
-def split_drugs(candidates: pd.Index, test_fraction: float, seed: int,
-                datasets: Sequence[str] = DRUG_DATASETS) -> tuple[frozenset[str], frozenset[str]]:
+def load_drug_datasets(names: Sequence[str] = DRUG_DATASETS) -> list[PerturbationDataset]:
+    """The bundled drug-signature datasets (default :data:`DRUG_DATASETS`), loaded once for a tier-2 run to share."""
+    return [load_bundled(name) for name in names]
+
+
+def split_drugs(datasets: Sequence[PerturbationDataset], candidates: pd.Index, test_fraction: float,
+                seed: int) -> tuple[frozenset[str], frozenset[str]]:
     """Split the drugs with a target in the network into cases (held out) and training drugs, by drug name.
 
     Parameters
     ----------
+    datasets
+        Drug-signature datasets (:func:`load_drug_datasets`), pooled: a drug in several of them is held out (or not)
+        in all.
     candidates
         The network's genes.
     test_fraction
         Share of the drugs held out as cases, in (0, 1]; 1 holds out every drug (no training drug).
     seed
         ``numpy.random.default_rng(seed)`` draws the held-out drugs from the sorted names.
-    datasets
-        Bundled drug-signature datasets, pooled: a drug in several of them is held out (or not) in all.
 
     Returns
     -------
@@ -85,8 +91,7 @@ def split_drugs(candidates: pd.Index, test_fraction: float, seed: int,
                             "e.g. 0.5 holds out half the drugs as cases; 1 (the default) holds out all")
     wanted = set(candidates)
     names: set[str] = set()
-    for name in datasets:
-        data = load_bundled(name)
+    for data in datasets:
         names |= set(data.obs["perturbation"].astype(str)[_has_network_target(data, wanted)])
     ordered = sorted(names)
     n_test = len(ordered) if test_fraction == 1.0 else max(1, round(test_fraction * len(ordered)))
@@ -94,11 +99,10 @@ def split_drugs(candidates: pd.Index, test_fraction: float, seed: int,
     return held_out, frozenset(ordered) - held_out
 
 
-def training_drug_rows(training: Collection[str], datasets: Sequence[str] = DRUG_DATASETS) -> list[PerturbationDataset]:
-    """Every row (all contexts) of the drugs in ``training`` (:func:`split_drugs`), one dataset per bundled dataset
-    that has any; empty when ``training`` is."""
-    parts = [load_bundled(name) for name in datasets] if training else []
-    parts = [data.subset(data.obs["perturbation"].astype(str).isin(training).to_numpy()) for data in parts]
+def training_drug_rows(datasets: Sequence[PerturbationDataset], training: Collection[str]) -> list[PerturbationDataset]:
+    """Every row (all contexts) of the drugs in ``training`` (:func:`split_drugs`), one dataset per dataset of
+    ``datasets`` that has any; empty when ``training`` is."""
+    parts = [data.subset(data.obs["perturbation"].astype(str).isin(training).to_numpy()) for data in datasets]
     return [data for data in parts if data.n_obs]
 
 
@@ -140,8 +144,8 @@ def drug_cases(data: PerturbationDataset, candidates: pd.Index, seed: int,
     return data.subset(np.sort(chosen)), data.subset(~has_target).mean_response()
 
 
-def run_drug_recovery(methods: Sequence[Method], seen: frozenset[str], *, dataset: str, seed: int,
-                      datasets: Sequence[str] = DRUG_DATASETS, max_cases: int | None = None,
+def run_drug_recovery(methods: Sequence[Method], datasets: Sequence[PerturbationDataset], seen: frozenset[str], *,
+                      dataset: str, seed: int, max_cases: int | None = None,
                       drugs: Collection[str] | None = None,
                       min_genes: int = MIN_GENES, n_boot: int = 1000) -> Tier2Result:
     """Score the recovery of drugs' targets from their responses among the druggable genes (see the module
@@ -151,14 +155,14 @@ def run_drug_recovery(methods: Sequence[Method], seen: frozenset[str], *, datase
     ----------
     methods
         Fitted methods that rank targets (none trained on these drugs).
+    datasets
+        Drug-signature datasets (:func:`load_drug_datasets`).
     seen
         Genes perturbed by the methods' training rows (``unseen_targets`` leaves them out).
     dataset
         Label written in the ``signature`` column, followed by the variant.
     seed
         Contexts drawn per drug (:func:`drug_cases`) and the bootstrap over cases.
-    datasets
-        Bundled drug-signature datasets (default :data:`DRUG_DATASETS`).
     max_cases
         At most this many drugs per dataset (None: all).
     drugs
@@ -168,7 +172,7 @@ def run_drug_recovery(methods: Sequence[Method], seen: frozenset[str], *, datase
     """
     resources = methods[0].resources
     candidates = pd.Index(resources.network.genes)
-    groups = [drug_cases(load_bundled(name), candidates, seed, max_cases, drugs) for name in datasets]
+    groups = [drug_cases(data, candidates, seed, max_cases, drugs) for data in datasets]
     return run_multi_target_recovery(methods, groups, seen, dataset=dataset, variants=DRUG_VARIANTS,
                                      negatives=frozenset(resources.drugs.druggable_genes()), min_genes=min_genes,
                                      n_boot=n_boot, seed=seed)
