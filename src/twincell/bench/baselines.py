@@ -30,7 +30,7 @@ from twincell.bench.exposure import default_training_exposure
 from twincell.bench.methods import Method, Resources, register_method
 from twincell.data.perturbation import PerturbationDataset
 from twincell.errors import TwinCellError
-from twincell.network.propagation import random_walk_with_restart, walk_transition
+from twincell.network.propagation import random_walk_with_restart, symmetric_weights, walk_transition
 
 
 def _filled(data: PerturbationDataset) -> np.ndarray:
@@ -253,8 +253,7 @@ class Neighbourhood(Method):
 
     def __init__(self, resources: Resources) -> None:
         super().__init__(resources)
-        a = resources.network.adjacency()
-        weights = a.maximum(a.T).tocsr()
+        weights = symmetric_weights(resources.network)
         weights.setdiag(0)
         weights.eliminate_zeros()
         self.weights = weights

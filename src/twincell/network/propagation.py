@@ -17,13 +17,19 @@ from twincell.errors import TwinCellError
 from twincell.network.interactome import Interactome
 
 
+def symmetric_weights(network: Interactome) -> sp.csr_matrix:
+    """The symmetrised, evidence-weighted network, (N, N) CSR: ``max(A, A^T)`` of :meth:`Interactome.adjacency`."""
+    a = network.adjacency()
+    return a.maximum(a.T).tocsr()
+
+
 def walk_transition(network: Interactome) -> sp.csr_matrix:
-    """Column-stochastic transition matrix of the symmetrised, evidence-weighted network, (N, N) CSR.
+    """Column-stochastic transition matrix of the symmetrised, evidence-weighted network
+    (:func:`symmetric_weights`), (N, N) CSR.
 
     ``T[i, j]`` = probability of stepping from node ``j`` to node ``i``; isolated nodes have an empty column.
     """
-    a = network.adjacency()
-    w = a.maximum(a.T).tocsr()
+    w = symmetric_weights(network)
     strength = np.asarray(w.sum(axis=0)).ravel()
     return (w @ sp.diags(1.0 / np.where(strength > 0, strength, 1.0))).tocsr()
 
