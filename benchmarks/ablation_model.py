@@ -49,6 +49,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -96,7 +97,7 @@ class Design:
     #: Tier 2's training drugs (``--drug-test-fraction`` below 1) join the tier's training data: ``responses`` (their
     #: rows) or ``common`` (their rows replaced by their context's mean response: a target-blind control). Tiers 1-2
     #: analyses: the design's default model would be ``chosen``'s, which trains on every drug.
-    drugs: str | None = None
+    drugs: Literal["responses", "common"] | None = None
 
     @property
     def analysis(self) -> bool:
