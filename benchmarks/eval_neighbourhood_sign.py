@@ -80,11 +80,11 @@ class NeighbourhoodSignedSize(_SignedNeighbourhood):
 def view_table(table: pd.DataFrame) -> pd.DataFrame:
     """Mean tier-2 AUROC over seeds: one row per method, one column per (dataset, variant) view of :data:`VIEWS`."""
     rows = table[(table["tier"] == 2) & (table["metric"] == "auroc")].copy()
-    rows["dataset"] = next(iter(VIEWS.values()))
+    rows["dataset"] = None
     for prefix, label in VIEWS.items():
         rows.loc[rows["signature"].str.startswith(prefix), "dataset"] = label
     rows["view"] = rows["signature"].str.rsplit(", ", n=1).str[-1].map(VARIANTS)
-    rows = rows.dropna(subset=["view"])
+    rows = rows.dropna(subset=["dataset", "view"])
     wide = rows.pivot_table(index="method", columns=["dataset", "view"], values="value", aggfunc="mean")
     for label in VIEWS.values():
         wide[(label, "observed - free")] = wide[(label, "observed")] - wide[(label, "free")]
