@@ -191,3 +191,13 @@ def test_a_drug_split_scores_only_held_out_drugs_and_counts_training_drug_target
     listed = {g for t in unseen["target"] for g in str(t).split(";")}
     assert trained_targets and not listed & trained_targets
     assert "44 drugs held out, 45 training drugs" in res.facts["tier 2 drugs"]
+    # every case names the dataset its row came from, and the per-source table pools exactly those rows
+    drugs_of = {d.uns["source"]: set(d.obs["perturbation"]) for d in datasets}
+    assert set(drug_rows["source"]) <= set(DRUG_DATASETS) and len(set(drug_rows["source"])) > 1
+    assert all(p.split("@")[0] in drugs_of[src] for p, src in zip(drug_rows["perturbation"], drug_rows["source"]))
+    assert set(per.loc[per["variant"] == "network_only", "source"]) == {"lincs_overexpression"}
+    assert set(per.loc[per["variant"] == "all_receptors", "source"]) == {"cytosig"}
+    sources = res.tier2_sources().set_index(["method", "source", "variant"])
+    for (method, source), rows in drug_rows[drug_rows["variant"] == "all_targets"].groupby(["method", "source"]):
+        row = sources.loc[(method, source, "all_targets")]
+        assert row["cases"] == len(rows) and row["auroc"] == pytest.approx(rows["auroc"].mean())

@@ -16,7 +16,7 @@ from scipy import stats  # noqa: E402
 from twincell.bench import BenchResult, Method, Resources, make_methods, summary_table, write_report  # noqa: E402
 from twincell.bench.diseases import clinical_tasks, disease_of, read_targets  # noqa: E402
 from twincell.bench.tier1 import run_tier1  # noqa: E402
-from twincell.bench.tier2 import RecoveryCase, common_share, common_views, run_tier2  # noqa: E402
+from twincell.bench.tier2 import RecoveryCase, common_share, common_views, run_tier2, source_table  # noqa: E402
 from twincell.bench.tier3 import move_to_random_genes, permute_values, run_tier3  # noqa: E402
 from twincell.data.drugs import DrugTargets  # noqa: E402
 from twincell.data.perturbation import PerturbationDataset  # noqa: E402
@@ -519,3 +519,18 @@ def test_tier2_case_free_view_takes_away_the_gene_set_that_the_blind_view_keeps(
     blind, free = (per.loc[v, "auroc"].mean() for v in ("case_blind", "case_free"))
     assert gains.loc["de", "T2 gene-set gain"] == pytest.approx(blind - free) and blind - free > 0.2
     assert gains.loc["degree", ["T2 gene-set gain", "T2 case gain"]].tolist() == [0, 0]  # it reads nothing
+
+
+def test_source_table_pools_each_source_s_cases_over_seeds():
+    per = pd.DataFrame({"variant": ["all_targets"] * 5 + ["case_free"],
+                        "method": ["a", "a", "a", "b", "a", "a"],
+                        "source": ["tahoe", "tahoe", "sciplex", "tahoe", "tahoe", "tahoe"],
+                        "auroc": [0.2, 0.6, 0.9, 0.5, 1.0, 0.3], "recall_at_10": [0, 1, 1, 0, 1, 0],
+                        "seed": [0, 0, 0, 0, 1, 0]})
+    table = source_table(per)
+    assert list(map(tuple, table[["method", "source", "variant"]].to_numpy())) == [
+        ("a", "tahoe", "all_targets"), ("a", "sciplex", "all_targets"), ("b", "tahoe", "all_targets"),
+        ("a", "tahoe", "case_free")]  # first-seen order
+    first = table.iloc[0]
+    assert first["cases"] == 3 and first["auroc"] == pytest.approx(0.6) and first["recall_at_10"] == pytest.approx(2 / 3)
+    assert table["cases"].sum() == len(per)

@@ -158,7 +158,8 @@ def write_report(result: BenchResult, out_dir: str | os.PathLike) -> dict[str, P
     tiers 1-2: mean over the seeds), ``seeds.csv`` (tiers 1-2: mean, sd, min, max and n of each summary
     metric over the seeds), ``skill.csv`` (where the tier-3 skill comes from), ``case_gain.csv`` (where the
     tier-2 skill comes from: observed, blind and specific cases, case gain), ``targets.csv``
-    (rank of every approved target), ``coverage.csv``, ``tier2_cases.csv``, ``metric_table.png``,
+    (rank of every approved target), ``coverage.csv``, ``tier2_cases.csv``, ``tier2_sources.csv`` (tier 2 per
+    method, source dataset and variant), ``metric_table.png``,
     ``roc_<disease>.png``, ``report.md`` and ``report.html``.
 
     Returns
@@ -184,7 +185,8 @@ def write_report(result: BenchResult, out_dir: str | os.PathLike) -> dict[str, P
     if not gains.empty:
         files["case_gain"] = out / "case_gain.csv"
         gains.to_csv(files["case_gain"])
-    for key, frame in (("targets", result.targets), ("coverage", result.coverage), ("tier2_cases", result.tier2_cases)):
+    for key, frame in (("targets", result.targets), ("coverage", result.coverage), ("tier2_cases", result.tier2_cases),
+                       ("tier2_sources", result.tier2_sources())):
         if not frame.empty:
             files[key] = out / f"{key}.csv"
             frame.to_csv(files[key], index=False)

@@ -45,7 +45,7 @@ from twincell.bench.methods import (METHODS, Method, Resources, check_method_nam
                                     make_methods)
 from twincell.bench.tier1 import run_tier1
 from twincell.bench.tier2 import (COMMON_VARIANTS, RECEPTOR_VARIANTS, RICH_GENES, VARIANTS, Tier2Result,
-                                  observed_genes, run_receptor_recovery, run_tier2)
+                                  observed_genes, run_receptor_recovery, run_tier2, source_table)
 from twincell.bench.tier2_drugs import (DRUG_VARIANTS, load_drug_datasets, run_drug_recovery, split_drugs,
                                         training_drug_rows)
 from twincell.bench.tier3 import MEAN, Tier3Result, run_tier3
@@ -202,6 +202,11 @@ class BenchResult:
     def case_gains(self) -> pd.DataFrame:
         """Where each method's tier-2 skill comes from (:func:`case_gain_table`)."""
         return case_gain_table(self.table)
+
+    def tier2_sources(self) -> pd.DataFrame:
+        """Tier 2 per method, source dataset and variant (:func:`~twincell.bench.tier2.source_table`; empty without
+        tier 2)."""
+        return source_table(self.tier2_cases) if not self.tier2_cases.empty else pd.DataFrame()
 
 
 def summary_table(table: pd.DataFrame) -> pd.DataFrame:

@@ -122,8 +122,9 @@ class Tier2Result:
         dataset name, ``disease`` empty); ``metric`` includes the per-stratum ``<metric>_tf`` and
         ``<metric>_non_tf`` of :data:`STRATUM_METRICS` (:func:`run_tier2` only).
     per_perturbation
-        ``variant, method, perturbation, target, target_class, rank, auroc, ..., distance_top1, distance_random,
-        direction, direction_accuracy``: ``target_class`` is the target's node class (``tf``, ``receptor``,
+        ``variant, method, perturbation, source, target, target_class, rank, auroc, ..., distance_top1,
+        distance_random, direction, direction_accuracy``: ``source`` is the dataset the held-out row comes from
+        (its ``uns["source"]``: tier 2's drugs pool three), ``target_class`` is the target's node class (``tf``, ``receptor``,
         ``ligand``, ``other``; :func:`target_classes`; :func:`run_tier2` only), ``direction`` is the method's
         direction (+1 activate, -1 inhibit, 0 none) for the true target with the observed response as the
         desired change (several positives: the mean over them), ``direction_accuracy`` the share of the positives
@@ -262,7 +263,7 @@ def run_tier2(methods: Sequence[Method], test: PerturbationDataset, *, dataset: 
         raise TwinCellError(f"no held-out perturbation of {dataset} is usable for target recovery ({excluded})",
                             f"tier 2 needs perturbations with one known target in the network and >= {min_genes} measured genes")
     views = [[(VARIANTS[0], RecoveryCase(sig, (target,)))] for sig, target in cases]
-    per_df = _with_common_views(methods, views, common, own_variant=VARIANTS[1])
+    per_df = _with_common_views(methods, views, common, str(test.uns["source"]), own_variant=VARIANTS[1])
     targets = [t for _, t in cases]
     class_of = dict(zip(targets, target_classes(network, targets)))
     per_df.insert(per_df.columns.get_loc("target") + 1, "target_class", per_df["target"].map(class_of))
@@ -319,15 +320,18 @@ def _fit_on_common(signature: Signature, common: pd.Series) -> tuple[pd.Series, 
 
 
 def _with_common_views(methods: Sequence[Method], views: Sequence[Sequence[tuple[str, RecoveryCase]]],
-                       common: pd.Series | None, own_variant: str | None = None) -> pd.DataFrame:
+                       common: pd.Series | None, source: str, own_variant: str | None = None) -> pd.DataFrame:
     """Per-case rows of ``views`` (:func:`_per_case_rows`) and, with ``common``, of the :data:`COMMON_VARIANTS` views
-    of each response's first case (each its own ranking), with every row's ``common_r`` and ``common_share``."""
+    of each response's first case (each its own ranking), with every row's ``common_r`` and ``common_share``;
+    ``source`` (the held-out rows' dataset, ``uns["source"]``) follows each row's ``perturbation``."""
     rows = _per_case_rows(methods, views, own_variant=own_variant)
-    if common is None:
-        return pd.DataFrame(rows)
     firsts = [row[0][1] for row in views]
-    rows += _per_case_rows(methods, [[view] for case in firsts for view in common_views(case, common)])
+    if common is not None:
+        rows += _per_case_rows(methods, [[view] for case in firsts for view in common_views(case, common)])
     per = pd.DataFrame(rows)
+    per.insert(per.columns.get_loc("perturbation") + 1, "source", source)
+    if common is None:
+        return per
     shares = {case.signature.name: common_share(case.signature, common) for case in firsts}
     per["common_r"] = per["perturbation"].map(lambda p: shares[p][0])
     per["common_share"] = per["perturbation"].map(lambda p: shares[p][1])
@@ -348,6 +352,27 @@ def target_classes(network: Interactome, targets: Sequence[str]) -> np.ndarray:
 def observed_genes(per_case: pd.DataFrame) -> pd.Series:
     """Perturbation -> measured genes of its observed response (``n_genes`` of its ``network_only`` rows)."""
     return per_case[per_case["variant"] == VARIANTS[0]].groupby("perturbation")["n_genes"].max()
+
+
+def source_table(per_case: pd.DataFrame) -> pd.DataFrame:
+    """Tier 2 per source dataset: where a pooled tier's cases come from, and how each method scores on each part.
+
+    Parameters
+    ----------
+    per_case
+        Per-case rows (``Tier2Result.per_perturbation`` or ``BenchResult.tier2_cases``, with ``variant``,
+        ``method``, ``source``, ``auroc`` and ``recall_at_10``; a ``seed`` column when several seeds ran).
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per method, source and variant (in the order of ``per_case``): ``cases`` (rows scored, over all
+        seeds), ``auroc`` and ``recall_at_10`` (means over those rows, every seed's cases pooled).
+    """
+    keys = ["method", "source", "variant"]
+    grouped = per_case.groupby(keys, sort=False)
+    return pd.DataFrame({"cases": grouped.size(), "auroc": grouped["auroc"].mean(),
+                         "recall_at_10": grouped["recall_at_10"].mean()}).reset_index()
 
 
 def stratum_table(per_case: pd.DataFrame, dataset: str, n_boot: int, seed: int) -> pd.DataFrame:
@@ -502,7 +527,7 @@ def run_multi_target_recovery(methods: Sequence[Method], groups: Sequence[tuple[
         views, dropped = receptor_cases(test, candidates, seen, min_genes, variants, negatives)
         excluded = {key: excluded.get(key, 0) + n for key, n in dropped.items()}  # every group has the same keys
         if views:
-            parts.append(_with_common_views(methods, views, common))
+            parts.append(_with_common_views(methods, views, common, str(test.uns["source"])))
     if not parts:
         raise TwinCellError(f"no held-out perturbation of {dataset} is usable for target recovery ({excluded})",
                             f"need perturbations with a target in the network and >= {min_genes} measured genes")
