@@ -124,9 +124,9 @@ class Tier2Result:
     per_perturbation
         ``variant, method, perturbation, source, target, target_class, rank, auroc, ..., distance_top1,
         distance_random, direction, direction_accuracy``: ``source`` is the dataset the held-out row comes from
-        (its ``uns["source"]``: tier 2's drugs pool three), ``target_class`` is the target's node class (``tf``, ``receptor``,
-        ``ligand``, ``other``; :func:`target_classes`; :func:`run_tier2` only), ``direction`` is the method's
-        direction (+1 activate, -1 inhibit, 0 none) for the true target with the observed response as the
+        (its ``uns["source"]``: tier 2's drugs pool three), ``target_class`` is the target's node class (``tf``,
+        ``receptor``, ``ligand``, ``other``; :func:`target_classes`; :func:`run_tier2` only), ``direction`` is the
+        method's direction (+1 activate, -1 inhibit, 0 none) for the true target with the observed response as the
         desired change (several positives: the mean over them), ``direction_accuracy`` the share of the positives
         whose direction is the one that reproduces the response (:meth:`RecoveryCase.expected_directions`: +1
         for an over-expression); both NaN for methods without a direction.
