@@ -32,7 +32,8 @@ druggability)
 are scored once in the same run (tier 2 only with ``--tiers12-only``). Before training, it prints what the co-expression sign prior
 (``coexpression_sign``) has to work with: the share of unsigned edges with co-expression data and how
 well co-expression separates the known activating from the known inhibiting edges (AUROC). Prints one
-table and writes it as CSV (``--out``).
+table and writes it as CSV (``--out``: ``ablation.csv``), with each design's tier 2 by source dataset
+(``tier2_sources-<design>.csv``, :meth:`twincell.bench.BenchResult.tier2_sources`: the drugs pool three datasets).
 
     PYTHONPATH=src python benchmarks/ablation_model.py --out results/ablation
     PYTHONPATH=src python benchmarks/ablation_model.py --designs chosen,coexpression_sign --quick
@@ -332,6 +333,9 @@ def run_design(design: Design, args, network: Interactome) -> dict:
         t12 = run_benchmark((1, 2), ["twincell"], quick=args.quick, seed=args.seed, network=network,
                             drug_test_fraction=args.drug_test_fraction)
     t_bench12 = time.monotonic() - t0
+    sources = t12.tier2_sources()  # tier 2 by source dataset (the drugs pool three), one file per design
+    sources.assign(design=design.name, seed=args.seed).to_csv(Path(args.out) / f"tier2_sources-{design.name}.csv",
+                                                              index=False)
     fits = {k: v for m in FITTED for k, v in fit_summary(m, f"fit on {m.datasets[0].name}").items()}
     if args.tiers12_only:
         row = {"design": design.name, "seed": args.seed, **tier_rows("twincell", t12.table),
