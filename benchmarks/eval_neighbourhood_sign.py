@@ -49,12 +49,7 @@ class _SignedNeighbourhood(Neighbourhood):
 
     def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
         """Signed mean change of each network gene's measured neighbours, read by :attr:`reading` (0 without one)."""
-        super().rank_targets(signature, context)  # the baseline's validation (its unsigned scores are not used)
-        change = signature.reindex(self.genes)
-        measured = change.notna().to_numpy(float)
-        total = self.weights @ change.fillna(0.0).to_numpy(float)
-        weight = self.weights @ measured
-        mean = np.divide(total, weight, out=np.zeros_like(total), where=weight > 0)
+        mean = self.neighbour_mean(signature, signed=True)
         scores = {"up": mean, "down": -mean, "size": np.abs(mean)}[self.reading]
         return pd.Series(scores, index=self.genes)
 

@@ -267,14 +267,26 @@ class Neighbourhood(Method):
         TwinCellError
             If no signature gene is in the network.
         """
+        return pd.Series(self.neighbour_mean(signature), index=self.genes)
+
+    def neighbour_mean(self, signature: pd.Series, signed: bool = False) -> np.ndarray:
+        """(N,) weighted mean over each network gene's measured neighbours of their |change| (of their signed change
+        with ``signed``), in the network's gene order; 0 for a gene with no measured neighbour.
+
+        Raises
+        ------
+        TwinCellError
+            If no signature gene is in the network.
+        """
         change = signature.reindex(self.genes)
         measured = change.notna().to_numpy()
         if not measured.any():
             raise TwinCellError(f"no gene of signature {signature.name!r} is in the network",
                                 "the neighbourhood baseline needs signature genes that are network nodes")
-        total = self.weights @ np.abs(change.fillna(0.0).to_numpy(float))
+        values = change.fillna(0.0).to_numpy(float)
+        total = self.weights @ (values if signed else np.abs(values))
         weight = self.weights @ measured.astype(float)
-        return pd.Series(np.divide(total, weight, out=np.zeros_like(total), where=weight > 0), index=self.genes)
+        return np.divide(total, weight, out=np.zeros_like(total), where=weight > 0)
 
 
 # --------------------------------------------------------------------------- controls that see no disease
