@@ -222,3 +222,64 @@ def test_twincell_footprint_bench_scores_are_identify_footprint_scores(name: str
     np.testing.assert_allclose(method.own_transcript_variant().signed_scores(signatures[:1])[0].to_numpy(),
                                own, rtol=1e-9, atol=1e-12)
     assert not np.allclose(own, batched[0].to_numpy())
+
+
+def test_footprint_share_is_the_mean_size_of_the_footprints_a_node_reaches():
+    """Against dense matrices, for a batch of synthetic changes with different gene sets: size
+    ``(|z0| + (|A| + ... + |A|^K)^T |z|) / (r + median(r > 0))`` with the footprint reach ``r`` from the masks of the
+    defined z-scores, the median per change; sign the signed footprint score's. A permutation of the values among a
+    change's genes leaves the reach alone, so the score times its scale is the numerator of the permuted change."""
+    from twincell.identify.null import readout_zscores_defined
+
+    op = _synthetic_operator()
+    changes = [_synthetic_change(op, n, seed) for n, seed in ((6, 1), (12, 2), (20, 3))]
+    cols = [_on_genes(op, c) for c in changes]
+    D, P = np.column_stack([c[0] for c in cols]), np.column_stack([c[1] for c in cols])
+    fp = footprint_matrices(op)
+    got = fp.share_scores(D, P)
+    abs_walks = sum(np.linalg.matrix_power(np.abs(op.A.toarray()), k) for k in range(1, op.n_hops + 1))
+    scales = []
+    for j, (d, present) in enumerate(cols):
+        z0, m0 = readout_zscores_defined(op.R0, op.R0.multiply(op.R0).tocsr(), d, present)
+        z, m = readout_zscores_defined(op.R, op.R.multiply(op.R).tocsr(), d, present)
+        np.testing.assert_array_equal(m0 > 0, z0 != 0)  # defined where a spread exists (no exact ties here)
+        reach = m0 + abs_walks.T @ m
+        scale = reach + np.median(reach[reach > 0])
+        expected = np.sign(fp.scores(d, present)) * (np.abs(z0) + abs_walks.T @ np.abs(z)) / scale
+        np.testing.assert_allclose(got[:, j], expected, rtol=1e-10, atol=1e-12)
+        scales.append(scale)
+    assert len({round(float(np.median(s)), 9) for s in scales}) == 3  # each change has its own reach
+    d, present = cols[1]
+    permuted = d.copy()
+    idx = np.flatnonzero(present)
+    permuted[idx] = np.random.default_rng(0).permutation(d[idx])
+    z0p = readout_zscores(op.R0, op.R0.multiply(op.R0).tocsr(), permuted, present)
+    zp = readout_zscores(op.R, op.R.multiply(op.R).tocsr(), permuted, present)
+    np.testing.assert_allclose(np.abs(fp.share_scores(permuted, present)) * scales[1],
+                               np.abs(z0p) + abs_walks.T @ np.abs(zp), rtol=1e-10, atol=1e-12)
+    assert not np.allclose(np.abs(fp.share_scores(permuted, present)), np.abs(got[:, 1]))  # values matter
+
+
+def test_twincell_footprint_share_bench_scores_are_the_footprint_share():
+    """TwinBench's ``twincell_footprint_share`` (a round-16 design, run only when named) scores a batch of synthetic
+    signatures as :meth:`Footprint.share_scores` of their reversals."""
+    from twincell.bench import Resources, make_methods
+    from twincell.bench.methods import default_method_names
+    from twincell.bench.learned import desired_changes
+    from twincell.data.drugs import DrugTargets
+    from twincell.model import TwinCell
+    from twincell.model.synthetic import synthetic_interactome
+
+    net = synthetic_interactome(n_nodes=40, n_edges=140, signed_share=0.6, seed=2)
+    no_drugs = DrugTargets(pd.DataFrame(columns=["drug_id", "drug", "gene", "sign", "action_type"]),
+                           pd.DataFrame(columns=["drug_id", "indication"]))
+    model = TwinCell.prior(net)
+    (method,) = make_methods(["twincell_footprint_share"], Resources(net, no_drugs, seed=0, model=model))
+    assert "twincell_footprint_share" not in default_method_names()
+    rng = np.random.default_rng(8)
+    signatures = [pd.Series(rng.normal(1.0, 1.0, size), index=net.genes[rng.choice(40, size, replace=False)])
+                  for size in (9, 13, 17)]
+    op = model.operator(None)
+    D, P = desired_changes(signatures, pd.Index(op.genes.astype(str)))
+    np.testing.assert_allclose(method.signed_scores(signatures).to_numpy(), Footprint.of(op).share_scores(D, P),
+                               rtol=1e-12, atol=1e-14)

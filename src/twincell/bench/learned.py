@@ -118,7 +118,8 @@ class _TwinCellRanker(Method):
     #: ``none``: raw adjoint alignment; ``shuffle``: alignment calibrated against shuffled signatures;
     #: ``center``: alignment minus its exact mean over permutations of the signature's values; ``reach``: alignment
     #: divided by the node's reach plus the median reach; ``share``: the unsigned adjoint of ``|d|`` divided so;
-    #: ``blend``: the mean of the ranks by ``|alignment|`` and by the share.
+    #: ``blend``: the mean of the ranks by ``|alignment|`` and by the share; ``footprint``, ``footprint_max``,
+    #: ``footprint_share``: the readouts' permutation z-scores (:class:`twincell.identify.null.Footprint`).
     null = "none"
     #: shuffles per signature when ``null == "shuffle"``.
     n_null = 50
@@ -162,7 +163,9 @@ class _TwinCellRanker(Method):
         common response directions on its own genes (:func:`twincell.identify.null.remove_common`).
         With ``null = "footprint"`` the scores are :meth:`twincell.identify.null.Footprint.scores` (the own
         transcript, when added, is part of the hop-0 readout that is z-scored), with ``null = "footprint_max"``
-        :meth:`twincell.identify.null.Footprint.max_path_scores` (the strongest single walk). With
+        :meth:`twincell.identify.null.Footprint.max_path_scores` (the strongest single walk), with
+        ``null = "footprint_share"`` :meth:`twincell.identify.null.Footprint.share_scores` (the mean size of the
+        footprints a node reaches). With
         ``null = "reach"`` each alignment is divided by the node's reach plus the median reach
         (:func:`twincell.identify.null.reach_scaled`); with ``null = "share"`` the size is the unsigned adjoint of
         ``|d|`` (:func:`twincell.identify.null.unsigned_adjoint`) divided the same way, the sign the alignment's;
@@ -173,7 +176,7 @@ class _TwinCellRanker(Method):
         genes = pd.Index(op.genes.astype(str))
         D, present = desired_changes(signatures, genes)
         self_weight = float(model.module.self_weight.detach()) if self.own_transcript else 0.0
-        if self.null in FOOTPRINT_NULLS:
+        if self.null in (*FOOTPRINT_NULLS, "footprint_share"):
             footprint = Footprint.of(op, self_weight) if self_weight else footprint_matrices(op)
             return pd.DataFrame(footprint.null_scores(self.null, D, present, self.magnitude), index=genes)
         if self.null in ("center", "common"):
@@ -416,6 +419,21 @@ class TwinCellFootprintMax(TwinCellFootprint):
     description = ("TwinCell, readout z-scored over permutations of the signature's values, strongest single "
                    "walk upstream (null='footprint_max')")
     null = "footprint_max"
+
+
+@register_method
+class TwinCellFootprintShare(_TwinCellScore):
+    """TwinCell scored by the mean size of the footprints a node reaches: the readouts' exact permutation z-scores as
+    in ``twincell_footprint`` (signed by CollecTRI's and the learned readout's signs), their sizes carried upstream by
+    ``|A|^T`` and divided by the node's reach into footprints the signature defines plus the median reach
+    (:meth:`twincell.identify.null.Footprint.share_scores`); sign the footprint score's. The sixteenth round's design
+    (docs/model.md), run only when named. Trained like ``twincell``."""
+
+    name = "twincell_footprint_share"
+    description = ("TwinCell, |A|-weighted mean size of the permutation z-scored footprints a node reaches, signed by "
+                   "the footprint score")
+    null = "footprint_share"
+    in_default_run = False
 
 
 class _TwinCellHead(_TwinCellScore):

@@ -40,6 +40,12 @@ and the readout ``R^T d`` that way and propagates the second upstream with the o
 ``A^T`` recursion: a node scores by its reach into the nodes whose footprint the signature moves,
 not into every transcript.
 
+**Footprint-share score.** :meth:`Footprint.share_scores` carries the footprints' sizes ``|z|`` upstream by ``|A|^T``
+(as the footprint score with ``magnitude``) and divides by the node's reach into the footprints the change defines
+(:func:`readout_zscores_defined`), plus the median of that reach: the ``|A|``-weighted mean size of the footprints a
+node reaches. Signs are used where the readout knows them (a footprint is large only when its genes move as its
+weights' signs say) and only sizes upstream, where most PPI signs are unknown.
+
 **Reach-scaled score.** A node's alignment ``(M^T d)_i`` grows with how much of the transcriptome its perturbation
 moves at all, whatever ``d`` says. :func:`reach` bounds that per node, ``r_i = sum_{k<=K} ((|A|^T)^k |R|^T 1)_i``
 (>= ``sum_g |M_gi|`` over every gene the operator reads out; one unsigned adjoint pass, the same for every
@@ -384,6 +390,21 @@ def readout_zscores(R: sp.csr_matrix, R_sq: sp.csr_matrix, D: np.ndarray, presen
         rounding (a node reading out on no present gene or equally on all of them, fewer than two present
         genes, or a constant change).
     """
+    return readout_zscores_defined(R, R_sq, D, present)[0]
+
+
+def readout_zscores_defined(R: sp.csr_matrix, R_sq: sp.csr_matrix, D: np.ndarray,
+                            present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`readout_zscores` and where they are defined.
+
+    Returns
+    -------
+    tuple of np.ndarray
+        The (N,) or (N, B) z-scores and a float mask of the same shape, 1.0 where the node's null has a spread (its
+        readout covers present genes unequally, at least two genes are present and the change is not constant), else
+        0.0. The mask depends on which genes are present and on the change only through whether it is constant, so a
+        permutation of the values among the present genes leaves it unchanged.
+    """
     D = np.asarray(D, float)
     cols = D.reshape(len(D), -1)
     P = np.broadcast_to(present.reshape(len(present), -1), cols.shape).astype(float)
@@ -399,7 +420,8 @@ def readout_zscores(R: sp.csr_matrix, R_sq: sp.csr_matrix, D: np.ndarray, presen
     z = np.zeros_like(s1)
     centred = np.asarray(R.T @ dm, dtype=float) - s1 * dbar
     z[ok] = centred[ok] / np.sqrt(var[ok])
-    return z.reshape((R.shape[1],) + D.shape[1:])
+    shape = (R.shape[1],) + D.shape[1:]
+    return z.reshape(shape), ok.astype(float).reshape(shape)
 
 
 @dataclass(frozen=True)
@@ -464,10 +486,36 @@ class Footprint:
             return signed
         return np.sign(signed) * (np.abs(z0) + self._upstream(self.abs_A_T, np.abs(z)))
 
+    def share_scores(self, D: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """Footprint-share score: the ``|A|``-weighted mean size of the footprints a node reaches.
+
+        Size ``(|z0| + sum_{k=1..K} (|A|^T)^k |z|) / (r + median(r > 0))`` with the footprint reach
+        ``r = m0 + sum_{k=1..K} (|A|^T)^k m`` (``m0``, ``m`` the masks of the nodes whose z-score the change defines,
+        :func:`readout_zscores_defined`; the median per column, as :func:`reach_scaled`), sign the signed footprint
+        score's (:meth:`scores`). A permutation of the values among the present genes moves the numerator only.
+
+        Parameters
+        ----------
+        D, present
+            (G,) or (G, B) desired change(s) and their gene masks (as :func:`readout_zscores`).
+
+        Returns
+        -------
+        np.ndarray
+            (N,) or (N, B) signed scores (positive: activating the node moves the cell towards ``d``).
+        """
+        z0, m0 = readout_zscores_defined(self.R0, self.R0_sq, D, present)
+        z, m = readout_zscores_defined(self.R, self.R_sq, D, present)
+        signed = z0 + self._upstream(self.A_T, z)
+        size = np.abs(z0) + self._upstream(self.abs_A_T, np.abs(z))
+        return np.sign(signed) * reach_scaled(size, m0 + self._upstream(self.abs_A_T, m))
+
     def null_scores(self, null: str, D: np.ndarray, present: np.ndarray, magnitude: bool = False) -> np.ndarray:
-        """The score of one footprint null: ``"footprint"`` (:meth:`scores`, with ``magnitude``) or
-        ``"footprint_max"`` (:meth:`max_path_scores`); (N,) or (N, B) signed scores."""
-        return self.scores(D, present, magnitude) if null == "footprint" else self.max_path_scores(D, present)
+        """The score of one footprint null: ``"footprint"`` (:meth:`scores`, with ``magnitude``), ``"footprint_max"``
+        (:meth:`max_path_scores`) or ``"footprint_share"`` (:meth:`share_scores`); (N,) or (N, B) signed scores."""
+        if null == "footprint":
+            return self.scores(D, present, magnitude)
+        return self.max_path_scores(D, present) if null == "footprint_max" else self.share_scores(D, present)
 
     def _signed(self, D: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``z0``, ``z`` (:func:`readout_zscores` of ``R0^T d`` and ``R^T d``) and the signed score
@@ -560,8 +608,14 @@ def reach(operator: Any) -> np.ndarray:
 
 
 def reach_scaled(scores: np.ndarray, node_reach: np.ndarray) -> np.ndarray:
-    """Scores (N,) or (N, B) divided node by node by ``reach + median(reach > 0)`` (:func:`reach`)."""
-    positive = node_reach[node_reach > 0]
-    offset = float(np.median(positive)) if len(positive) else 1.0
-    scale = node_reach + offset
-    return scores / (scale if np.ndim(scores) == 1 else scale[:, None])
+    """Scores (N,) or (N, B) divided node by node by ``reach + median(reach > 0)`` (:func:`reach`).
+
+    ``node_reach`` is (N,), one reach for every column, or (N, B), one per column with its own median; a column
+    without a positive reach is offset by 1.
+    """
+    reach_cols = np.asarray(node_reach, float).reshape(len(node_reach), -1)
+    offsets = np.array([np.median(col[col > 0]) if (col > 0).any() else 1.0 for col in reach_cols.T])
+    scale = reach_cols + offsets
+    if np.ndim(node_reach) == 1:
+        scale = scale[:, 0] if np.ndim(scores) == 1 else scale
+    return scores / scale
