@@ -261,7 +261,7 @@ def test_footprint_share_is_the_mean_size_of_the_footprints_a_node_reaches():
 
 
 def test_twincell_footprint_share_bench_scores_are_the_footprint_share():
-    """TwinBench's ``twincell_footprint_share`` (a round-16 design, run only when named) scores a batch of synthetic
+    """TwinBench's ``twincell_footprint_share`` (round 16's design, which failed its rule: run only when named) scores a batch of synthetic
     signatures as :meth:`Footprint.share_scores` of their reversals."""
     from twincell.bench import Resources, make_methods
     from twincell.bench.methods import default_method_names

@@ -342,8 +342,8 @@ class TwinCellCentered(_TwinCellScore):
 
 
 class _FailedScoreDesign(_TwinCellScore):
-    """A score design of issue 12 that failed its round's tier-2 rule (rounds 10-12 in docs/model.md): registered so
-    its round can be rerun, but it runs only when named, so a default TwinBench run does not score it on tier 3."""
+    """A score design of issue 12 that failed its round's tier-2 rule (rounds 10-12 and 16 in docs/model.md): registered
+    so its round can be rerun, but it runs only when named, so a default TwinBench run does not score it on tier 3."""
 
     in_default_run = False
 
@@ -422,18 +422,17 @@ class TwinCellFootprintMax(TwinCellFootprint):
 
 
 @register_method
-class TwinCellFootprintShare(_TwinCellScore):
+class TwinCellFootprintShare(_FailedScoreDesign):
     """TwinCell scored by the mean size of the footprints a node reaches: the readouts' exact permutation z-scores as
     in ``twincell_footprint`` (signed by CollecTRI's and the learned readout's signs), their sizes carried upstream by
     ``|A|^T`` and divided by the node's reach into footprints the signature defines plus the median reach
     (:meth:`twincell.identify.null.Footprint.share_scores`); sign the footprint score's. The sixteenth round's design
-    (docs/model.md), run only when named. Trained like ``twincell``."""
+    (docs/model.md): it failed its rule. Trained like ``twincell``."""
 
     name = "twincell_footprint_share"
     description = ("TwinCell, |A|-weighted mean size of the permutation z-scored footprints a node reaches, signed by "
                    "the footprint score")
     null = "footprint_share"
-    in_default_run = False
 
 
 class _TwinCellHead(_TwinCellScore):
