@@ -48,8 +48,8 @@ from twincell.data.training_data import DEFAULT_DATASETS, load_bundled
 from twincell.errors import ModelFileError, TwinCellError
 from twincell.identify.head import FittingRows, InverseHead, head_inputs, held_out_rows
 from twincell.identify.inverse import FOOTPRINT_NULLS, common_basis, footprint_matrices, node_reach
-from twincell.identify.null import (Footprint, calibrate, centered_change, reach_scaled, remove_common,
-                                    shuffled_changes)
+from twincell.identify.null import (Footprint, calibrate, centered_change, reach_scaled, readout_zscores,
+                                    remove_common, shuffled_changes)
 from twincell.model import TwinCell
 
 #: tanh of this is 1.0 in float32: a learned-sign parameter set to +-SATURATED is a fixed sign.
@@ -529,6 +529,52 @@ class TwinCellPrior(_TwinCellRanker):
     def __init__(self, resources: Resources) -> None:
         super().__init__(resources)
         self.model = TwinCell.prior(resources.network, seed=resources.seed)
+
+
+@register_method
+class TwinCellPriorFootprint(TwinCellPrior):
+    """The untrained TwinCell scored by the footprint (``null = "footprint"``): the readouts' permutation z-scores
+    carried upstream along known-sign walks only (the prior keeps unsigned edges shut). The seventeenth round's
+    ranking design (docs/model.md), run only when named."""
+
+    name = "twincell_prior_footprint"
+    description = ("Untrained network (known signs only), readout z-scored over permutations of the signature's "
+                   "values, propagated upstream (null='footprint')")
+    null = "footprint"
+    predicts_response = False
+    in_default_run = False
+
+
+@register_method
+class TwinCellKnownDirection(TwinCellMethod):
+    """TwinCell's ranking with directions read along known signs: for a node with a known-sign edge into a TF whose
+    footprint the signature defines, the sign of ``sum_h A_prior[h, g] z_h`` (the untrained prior's one-hop edges
+    ``g -> h``, which carry only known signs, times the readout z-scores of the footprint score,
+    :func:`twincell.identify.null.readout_zscores`); every other node keeps ``twincell``'s direction. Sizes are
+    ``twincell``'s, so every ranking equals it. The seventeenth round's direction design (docs/model.md), run only
+    when named. Trained like ``twincell``."""
+
+    name = "twincell_known_direction"
+    description = ("TwinCell's ranking; direction from the known-sign edges into TFs times their footprints' "
+                   "permutation z-scores where there are any")
+    predicts_response = False
+    in_default_run = False
+
+    def __init__(self, resources: Resources) -> None:
+        super().__init__(resources)
+        self.prior = TwinCell.prior(resources.network, seed=resources.seed)
+
+    def signed_scores(self, signatures: Sequence[pd.Series], context: str | None = None) -> pd.DataFrame:
+        """``twincell``'s scores, their signs replaced by the known-sign one-hop reading where it is not 0."""
+        plain = super().signed_scores(signatures, context)
+        op = self.prior.operator(None)
+        footprint = footprint_matrices(op)
+        genes = pd.Index(op.genes.astype(str))
+        D, present = desired_changes(signatures, genes)
+        known = pd.DataFrame(footprint.A_T @ readout_zscores(footprint.R, footprint.R_sq, D, present), index=genes)
+        known = known.reindex(plain.index, fill_value=0.0).to_numpy()
+        return pd.DataFrame(np.abs(plain.to_numpy()) * np.where(known != 0, np.sign(known), np.sign(plain.to_numpy())),
+                            index=plain.index, columns=plain.columns)
 
 
 @register_method
