@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+import torch
 
 from twincell.errors import TwinCellError
 from twincell.identify import rank_targets, target_scores
@@ -283,3 +284,60 @@ def test_twincell_footprint_share_bench_scores_are_the_footprint_share():
     D, P = desired_changes(signatures, pd.Index(op.genes.astype(str)))
     np.testing.assert_allclose(method.signed_scores(signatures).to_numpy(), Footprint.of(op).share_scores(D, P),
                                rtol=1e-12, atol=1e-14)
+
+
+def _no_drugs():
+    from twincell.data.drugs import DrugTargets
+
+    return DrugTargets(pd.DataFrame(columns=["drug_id", "drug", "gene", "sign", "action_type"]),
+                       pd.DataFrame(columns=["drug_id", "indication"]))
+
+
+def test_twincell_prior_footprint_is_the_untrained_priors_footprint_score():
+    """``twincell_prior_footprint`` (round 17): the footprint score of the reversed synthetic signatures on the untrained
+    prior's operator, whatever model the resources hold."""
+    from twincell.bench import Resources, make_methods
+    from twincell.bench.learned import desired_changes
+    from twincell.model import TwinCell
+    from twincell.model.synthetic import synthetic_interactome
+
+    net = synthetic_interactome(n_nodes=40, n_edges=140, signed_share=0.6, seed=2)
+    (method,) = make_methods(["twincell_prior_footprint"], Resources(net, _no_drugs(), seed=0))
+    rng = np.random.default_rng(9)
+    signatures = [pd.Series(rng.normal(1.0, 1.0, size), index=net.genes[rng.choice(40, size, replace=False)])
+                  for size in (9, 15)]
+    op = TwinCell.prior(net, seed=0).operator(None)
+    D, P = desired_changes(signatures, pd.Index(op.genes.astype(str)))
+    np.testing.assert_allclose(method.signed_scores(signatures).to_numpy(), Footprint.of(op).scores(D, P),
+                               rtol=1e-12, atol=1e-14)
+    assert not method.predicts_response and not method.in_default_run
+
+
+def test_twincell_known_direction_keeps_the_ranking_and_reads_directions_along_known_signs():
+    """``twincell_known_direction`` (round 17): sizes equal ``twincell``'s; the sign is that of the prior's one-hop
+    known-sign edges times the readout z-scores where that is not 0, else ``twincell``'s. Synthetic network and model
+    (a seeded random-sign twin of the prior, so the two directions differ somewhere)."""
+    from twincell.bench import Resources, make_methods
+    from twincell.bench.learned import SATURATED, desired_changes
+    from twincell.model import TwinCell
+    from twincell.model.synthetic import synthetic_interactome
+
+    net = synthetic_interactome(n_nodes=40, n_edges=140, signed_share=0.6, seed=2)
+    model = TwinCell.prior(net, seed=0)
+    theta = model.module.ppi.theta
+    with torch.no_grad():
+        theta.copy_(torch.as_tensor(SATURATED * np.random.default_rng(3).choice([-1.0, 1.0], theta.shape[0]),
+                                    dtype=theta.dtype))
+    plain, known = make_methods(["twincell", "twincell_known_direction"], Resources(net, _no_drugs(), seed=0, model=model))
+    rng = np.random.default_rng(10)
+    signatures = [pd.Series(rng.normal(0.0, 1.0, size), index=net.genes[rng.choice(40, size, replace=False)])
+                  for size in (12, 20)]
+    got, reference = known.signed_scores(signatures).to_numpy(), plain.signed_scores(signatures).to_numpy()
+    np.testing.assert_allclose(np.abs(got), np.abs(reference), rtol=1e-12)
+    prior = TwinCell.prior(net, seed=0).operator(None)
+    D, P = desired_changes(signatures, pd.Index(prior.genes.astype(str)))
+    reading = prior.A.T @ readout_zscores(prior.R, prior.R.multiply(prior.R).tocsr(), D, P)
+    expected = np.where(reading != 0, np.sign(reading), np.sign(reference))
+    np.testing.assert_array_equal(np.sign(got)[reference != 0], expected[reference != 0])
+    assert (np.sign(got) != np.sign(reference)).any() and (reading != 0).any() and (reading == 0).any()
+    assert not known.in_default_run
