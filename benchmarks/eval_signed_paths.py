@@ -65,7 +65,8 @@ def known_sign_edges(network: Interactome) -> pd.DataFrame:
 
 def prediction_pairs(actions: dict[str, dict[str, int]], tfs: pd.Index, edges: pd.DataFrame) -> pd.DataFrame:
     """One row per (drug, target, TF, hop) with the predicted sign of the TF's activity."""
-    out_edges = {g: list(zip(grp["target"], grp["sign"])) for g, grp in edges[edges["target"].isin(tfs)].groupby("source")}
+    into_tfs = edges[edges["target"].isin(tfs)]
+    out_edges = {g: list(zip(grp["target"], grp["sign"])) for g, grp in into_tfs.groupby("source")}
     rows = []
     for drug, targets in actions.items():
         for gene, action in targets.items():
@@ -126,7 +127,8 @@ def main() -> None:
     table = pd.DataFrame(rows)
     table["excess"] = table["agreement"] - table["null_mean"]
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(f"{len(edges):,} known-sign directed PPI edges; {len(tfs):,} CollecTRI TFs; {args.permutations} permutations")
+        print(f"{len(edges):,} known-sign directed PPI edges; {len(tfs):,} CollecTRI TFs; "
+              f"{args.permutations} permutations")
         print(table.round(3).to_string(index=False))
         strong = pairs[pairs["t"].abs() > 2]
         for hop in (0, 1):

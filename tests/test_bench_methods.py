@@ -421,8 +421,8 @@ def test_twincell_blend_is_the_mean_of_the_plain_and_share_ranks_signed_by_the_a
 
 
 def test_designs_that_failed_their_rule_run_only_when_named():
-    """Issue 12's failed score designs (and those on trial) stay registered (runnable by name) but out of a default
-    TwinBench run, so a default run does not score them on tier 3; everything else runs by default."""
+    """Issue 12's failed score designs stay registered (runnable by name) but out of a default TwinBench run, so a
+    default run does not score them on tier 3; everything else runs by default."""
     from twincell.bench.methods import default_method_names
 
     failed = {"twincell_reach", "twincell_share", "twincell_blend", "twincell_footprint_share",

@@ -262,8 +262,8 @@ def test_footprint_share_is_the_mean_size_of_the_footprints_a_node_reaches():
 
 
 def test_twincell_footprint_share_bench_scores_are_the_footprint_share():
-    """TwinBench's ``twincell_footprint_share`` (round 16's design, which failed its rule: run only when named) scores a batch of synthetic
-    signatures as :meth:`Footprint.share_scores` of their reversals."""
+    """TwinBench's ``twincell_footprint_share`` (round 16's design, which failed its rule: run only when named) scores
+    a batch of synthetic signatures as :meth:`Footprint.share_scores` of their reversals."""
     from twincell.bench import Resources, make_methods
     from twincell.bench.methods import default_method_names
     from twincell.bench.learned import desired_changes
@@ -294,8 +294,8 @@ def _no_drugs():
 
 
 def test_twincell_prior_footprint_is_the_untrained_priors_footprint_score():
-    """``twincell_prior_footprint`` (round 17): the footprint score of the reversed synthetic signatures on the untrained
-    prior's operator, whatever model the resources hold."""
+    """``twincell_prior_footprint`` (round 17, failed its rule): the footprint score of the reversed synthetic
+    signatures on the untrained prior's operator, whatever model the resources hold."""
     from twincell.bench import Resources, make_methods
     from twincell.bench.learned import desired_changes
     from twincell.model import TwinCell
@@ -314,9 +314,9 @@ def test_twincell_prior_footprint_is_the_untrained_priors_footprint_score():
 
 
 def test_twincell_known_direction_keeps_the_ranking_and_reads_directions_along_known_signs():
-    """``twincell_known_direction`` (round 17): sizes equal ``twincell``'s; the sign is that of the prior's one-hop
-    known-sign edges times the readout z-scores where that is not 0, else ``twincell``'s. Synthetic network and model
-    (a seeded random-sign twin of the prior, so the two directions differ somewhere)."""
+    """``twincell_known_direction`` (round 17, failed its rule): sizes equal ``twincell``'s; the sign is that of the
+    prior's one-hop known-sign edges times the readout z-scores where that is not 0, else ``twincell``'s. Synthetic
+    network and model (a seeded random-sign twin of the prior, so the two directions differ somewhere)."""
     from twincell.bench import Resources, make_methods
     from twincell.bench.learned import SATURATED, desired_changes
     from twincell.model import TwinCell
@@ -328,7 +328,8 @@ def test_twincell_known_direction_keeps_the_ranking_and_reads_directions_along_k
     with torch.no_grad():
         theta.copy_(torch.as_tensor(SATURATED * np.random.default_rng(3).choice([-1.0, 1.0], theta.shape[0]),
                                     dtype=theta.dtype))
-    plain, known = make_methods(["twincell", "twincell_known_direction"], Resources(net, _no_drugs(), seed=0, model=model))
+    plain, known = make_methods(["twincell", "twincell_known_direction"],
+                                Resources(net, _no_drugs(), seed=0, model=model))
     rng = np.random.default_rng(10)
     signatures = [pd.Series(rng.normal(0.0, 1.0, size), index=net.genes[rng.choice(40, size, replace=False)])
                   for size in (12, 20)]

@@ -535,7 +535,7 @@ class TwinCellPrior(_TwinCellRanker):
 class TwinCellPriorFootprint(TwinCellPrior):
     """The untrained TwinCell scored by the footprint (``null = "footprint"``): the readouts' permutation z-scores
     carried upstream along known-sign walks only (the prior keeps unsigned edges shut). The seventeenth round's
-    ranking design (docs/model.md), run only when named."""
+    ranking design (docs/model.md): it failed its rule, so it runs only when named."""
 
     name = "twincell_prior_footprint"
     description = ("Untrained network (known signs only), readout z-scored over permutations of the signature's "
@@ -551,8 +551,8 @@ class TwinCellKnownDirection(TwinCellMethod):
     footprint the signature defines, the sign of ``sum_h A_prior[h, g] z_h`` (the untrained prior's one-hop edges
     ``g -> h``, which carry only known signs, times the readout z-scores of the footprint score,
     :func:`twincell.identify.null.readout_zscores`); every other node keeps ``twincell``'s direction. Sizes are
-    ``twincell``'s, so every ranking equals it. The seventeenth round's direction design (docs/model.md), run only
-    when named. Trained like ``twincell``."""
+    ``twincell``'s, so every ranking equals it. The seventeenth round's direction design (docs/model.md): it failed
+    its rule, so it runs only when named. Trained like ``twincell``."""
 
     name = "twincell_known_direction"
     description = ("TwinCell's ranking; direction from the known-sign edges into TFs times their footprints' "
