@@ -315,7 +315,7 @@ def test_twincell_prior_footprint_is_the_untrained_priors_footprint_score():
 
 def test_twincell_known_direction_keeps_the_ranking_and_reads_directions_along_known_signs():
     """``twincell_known_direction`` (round 17, failed its rule): sizes equal ``twincell``'s; the sign is that of the
-    prior's one-hop known-sign edges times the readout z-scores where that is not 0, else ``twincell``'s. Synthetic
+    prior's one-hop known-sign edges times the TFs' readout z-scores where that is not 0, else ``twincell``'s. Synthetic
     network and model (a seeded random-sign twin of the prior, so the two directions differ somewhere)."""
     from twincell.bench import Resources, make_methods
     from twincell.bench.learned import SATURATED, desired_changes
@@ -337,7 +337,11 @@ def test_twincell_known_direction_keeps_the_ranking_and_reads_directions_along_k
     np.testing.assert_allclose(np.abs(got), np.abs(reference), rtol=1e-12)
     prior = TwinCell.prior(net, seed=0).operator(None)
     D, P = desired_changes(signatures, pd.Index(prior.genes.astype(str)))
-    reading = prior.A.T @ readout_zscores(prior.R, prior.R.multiply(prior.R).tocsr(), D, P)
+    tfs = np.isin(prior.genes.astype(str), net.edges.loc[net.layer_mask("tf"), "source"].unique())
+    assert 0 < tfs.sum() < len(tfs)
+    z = readout_zscores(prior.R, prior.R.multiply(prior.R).tocsr(), D, P)
+    assert (z[~tfs] != 0).any()  # non-TF readouts have z-scores too, and must not count
+    reading = prior.A.T @ (z * tfs[:, None])
     expected = np.where(reading != 0, np.sign(reading), np.sign(reference))
     np.testing.assert_array_equal(np.sign(got)[reference != 0], expected[reference != 0])
     assert (np.sign(got) != np.sign(reference)).any() and (reading != 0).any() and (reading == 0).any()

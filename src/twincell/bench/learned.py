@@ -548,11 +548,11 @@ class TwinCellPriorFootprint(TwinCellPrior):
 @register_method
 class TwinCellKnownDirection(TwinCellMethod):
     """TwinCell's ranking with directions read along known signs: for a node with a known-sign edge into a TF whose
-    footprint the signature defines, the sign of ``sum_h A_prior[h, g] z_h`` (the untrained prior's one-hop edges
-    ``g -> h``, which carry only known signs, times the readout z-scores of the footprint score,
-    :func:`twincell.identify.null.readout_zscores`); every other node keeps ``twincell``'s direction. Sizes are
-    ``twincell``'s, so every ranking equals it. The seventeenth round's direction design (docs/model.md): it failed
-    its rule, so it runs only when named. Trained like ``twincell``."""
+    footprint the signature defines, the sign of ``sum_h A_prior[h, g] z_h`` over the TFs ``h`` (the untrained prior's
+    one-hop edges ``g -> h``, which carry only known signs, times the TFs' readout z-scores of the footprint score,
+    :func:`twincell.identify.null.readout_zscores`; TFs = the network's CollecTRI regulators); every other node keeps
+    ``twincell``'s direction. Sizes are ``twincell``'s, so every ranking equals it. The seventeenth round's direction
+    design (docs/model.md): it failed its rule, so it runs only when named. Trained like ``twincell``."""
 
     name = "twincell_known_direction"
     description = ("TwinCell's ranking; direction from the known-sign edges into TFs times their footprints' "
@@ -563,15 +563,20 @@ class TwinCellKnownDirection(TwinCellMethod):
     def __init__(self, resources: Resources) -> None:
         super().__init__(resources)
         self.prior = TwinCell.prior(resources.network, seed=resources.seed)
+        network = resources.network
+        self.tfs = np.isin(self.prior.operator(None).genes.astype(str),
+                           network.edges.loc[network.layer_mask("tf"), "source"].unique())
 
     def signed_scores(self, signatures: Sequence[pd.Series], context: str | None = None) -> pd.DataFrame:
-        """``twincell``'s scores, their signs replaced by the known-sign one-hop reading where it is not 0."""
+        """``twincell``'s scores, their signs replaced by the known-sign one-hop reading of TF footprints where it is
+        not 0."""
         plain = super().signed_scores(signatures, context)
         op = self.prior.operator(None)
         footprint = footprint_matrices(op)
         genes = pd.Index(op.genes.astype(str))
         D, present = desired_changes(signatures, genes)
-        known = pd.DataFrame(footprint.A_T @ readout_zscores(footprint.R, footprint.R_sq, D, present), index=genes)
+        z = readout_zscores(footprint.R, footprint.R_sq, D, present) * self.tfs[:, None]
+        known = pd.DataFrame(footprint.A_T @ z, index=genes)
         known = known.reindex(plain.index, fill_value=0.0).to_numpy()
         return pd.DataFrame(np.abs(plain.to_numpy()) * np.where(known != 0, np.sign(known), np.sign(plain.to_numpy())),
                             index=plain.index, columns=plain.columns)

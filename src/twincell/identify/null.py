@@ -493,16 +493,7 @@ class Footprint:
         ``r = m0 + sum_{k=1..K} (|A|^T)^k m`` (``m0``, ``m`` the masks of the nodes whose z-score the change defines,
         :func:`readout_zscores_defined`; the median per column, as :func:`reach_scaled`), sign the signed footprint
         score's (:meth:`scores`). A permutation of the values among the present genes moves the numerator only.
-
-        Parameters
-        ----------
-        D, present
-            (G,) or (G, B) desired change(s) and their gene masks (as :func:`readout_zscores`).
-
-        Returns
-        -------
-        np.ndarray
-            (N,) or (N, B) signed scores (positive: activating the node moves the cell towards ``d``).
+        ``D``, ``present`` and the (N,) or (N, B) signed result are as in :meth:`scores`.
         """
         z0, m0 = readout_zscores_defined(self.R0, self.R0_sq, D, present)
         z, m = readout_zscores_defined(self.R, self.R_sq, D, present)
