@@ -62,7 +62,8 @@ def python_environ(monkeypatch):
 def serve_app():
     """Start uvicorn on a free loopback port for an ASGI app (in a thread); returns its base URL.
 
-    Every server started through it stops at the end of the session.
+    Every server started through it stops at the end of the session: gracefully, then forced after 10 s; a server
+    thread still running after that fails the session's teardown instead of being left to the interpreter's exit.
     """
     import socket
     import threading
@@ -88,9 +89,15 @@ def serve_app():
         return f"http://127.0.0.1:{port}"
 
     yield start
-    for server, thread in servers:
+    for server, _ in servers:
         server.should_exit = True
+    for server, thread in servers:  # a graceful stop waits for open connections; then force it
         thread.join(timeout=10)
+        if thread.is_alive():
+            server.force_exit = True
+            thread.join(timeout=10)
+    stuck = [thread.name for _, thread in servers if thread.is_alive()]
+    assert not stuck, f"uvicorn server threads still running after the session: {stuck}"
 
 
 @pytest.fixture(scope="session")
