@@ -9,10 +9,11 @@ response:
 * **hop 1**: a directed PPI edge ``g -> h`` of known sign ``s`` into a CollecTRI TF ``h``: ``a s``;
 
 and compares it with the sign of ``h``'s mean ulm t-value over the drug's rows (decoupler's ulm on the CollecTRI
-regulons, :func:`twincell.bench.activity.ulm_activities`; every context of the drug). The null replaces each drug's
+regulons, :func:`twincell.bench.activity.ulm_activities`; every context of the drug), read raw (``activity``) and
+minus the TF's mean over the dataset's drugs (``centred``). The null replaces each drug's
 activities by another drug's of the same dataset (seeded permutations of the drugs within each dataset), which keeps
-every TF's tendency over all drugs. Prints, per hop (and per dataset), the number of pairs, the agreement, the null's
-mean and 95 % range, and the permutation p (share of permutations at least as high).
+every TF's tendency over all drugs. Prints, per reading and hop (and per dataset), the number of pairs, the
+agreement, the null's mean and 95 % range, and the permutation p (share of permutations at least as high).
 
     PYTHONPATH=src python benchmarks/eval_signed_paths.py [--permutations 200] [--out results/signed_paths]
 """
@@ -32,6 +33,9 @@ from twincell.network import Interactome
 
 #: Rows scored by one ulm call (bounds the dense target x rows matrix).
 CHUNK = 400
+#: ``activity``: each TF's mean ulm t-value over the drug's rows; ``centred``: that minus the TF's mean over the
+#: dataset's drugs (what every drug does to the TF removed).
+READINGS = ("activity", "centred")
 
 
 def drug_activities(data: PerturbationDataset, weights, tfs: pd.Index, targets: pd.Index) -> pd.DataFrame:
@@ -105,24 +109,32 @@ def main() -> None:
     edges = known_sign_edges(network)
     rng = np.random.default_rng(args.seed)
     rows, all_pairs = [], []
-    pooled = {hop: [np.zeros(2, int), np.zeros((args.permutations, 2), int), 0] for hop in (0, 1)}
+    pooled = {(reading, hop): [np.zeros(2, int), np.zeros((args.permutations, 2), int), 0]
+              for reading in READINGS for hop in (0, 1)}
     for data in load_drug_datasets():
         name = str(data.uns["source"])
-        activity = drug_activities(data, weights, tfs, targets)
+        raw = drug_activities(data, weights, tfs, targets)
+        readings = {"activity": raw, "centred": raw.sub(raw.mean(axis=1), axis=0)}
         pairs = prediction_pairs(drug_actions(data), tfs, edges)
-        pairs = pairs[pairs["drug"].isin(activity.columns)].assign(dataset=name)
-        drugs = activity.columns.to_numpy()
+        pairs = pairs[pairs["drug"].isin(raw.columns)].assign(dataset=name)
+        drugs = raw.columns.to_numpy()
         nulls = [dict(zip(drugs, rng.permutation(drugs))) for _ in range(args.permutations)]
-        all_pairs.append(pairs.assign(t=activity.stack().reindex(list(zip(pairs["tf"], pairs["drug"]))).to_numpy()))
-        for hop in (0, 1):
-            sub = pairs[pairs["hop"] == hop]
-            observed = np.array(agreement(sub, activity))
-            null = np.array([agreement(sub, activity, p) for p in nulls])
-            rows.append(summary_row(name, hop, sub["drug"].nunique(), tuple(observed), null))
-            pooled[hop][0] += observed
-            pooled[hop][1] += null
-            pooled[hop][2] += sub["drug"].nunique()
-    rows += [summary_row("all", hop, drugs, tuple(observed), null) for hop, (observed, null, drugs) in pooled.items()]
+        keys = list(zip(pairs["tf"], pairs["drug"]))
+        all_pairs.append(pairs.assign(t=raw.stack().reindex(keys).to_numpy(),
+                                      t_centred=readings["centred"].stack().reindex(keys).to_numpy()))
+        for reading, activity in readings.items():
+            for hop in (0, 1):
+                sub = pairs[pairs["hop"] == hop]
+                observed = np.array(agreement(sub, activity))
+                null = np.array([agreement(sub, activity, p) for p in nulls])
+                row = summary_row(name, hop, sub["drug"].nunique(), tuple(observed), null)
+                rows.append({"reading": reading, **row})
+                total = pooled[reading, hop]
+                total[0] += observed
+                total[1] += null
+                total[2] += sub["drug"].nunique()
+    rows += [{"reading": reading, **summary_row("all", hop, drugs, tuple(observed), null)}
+             for (reading, hop), (observed, null, drugs) in pooled.items()]
     pairs = pd.concat(all_pairs, ignore_index=True)
     table = pd.DataFrame(rows)
     table["excess"] = table["agreement"] - table["null_mean"]
