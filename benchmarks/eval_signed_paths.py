@@ -80,11 +80,12 @@ def prediction_pairs(actions: dict[str, dict[str, int]], tfs: pd.Index, edges: p
     return pd.DataFrame(rows, columns=["drug", "target", "tf", "hop", "predicted"])
 
 
-def agreement(pairs: pd.DataFrame, activity: pd.DataFrame, drug_of: dict[str, str] | None = None) -> tuple[int, int]:
-    """Number of pairs whose TF activity (in ``drug_of[drug]``'s response, default the drug's own) has the predicted
-    sign, and the number of pairs with a non-zero activity there."""
+def agreement(pairs: pd.DataFrame, activity: pd.Series, drug_of: dict[str, str] | None = None) -> tuple[int, int]:
+    """Number of pairs whose TF activity (``activity``: indexed by (TF, drug), a stacked TF x drug frame; in
+    ``drug_of[drug]``'s response, default the drug's own) has the predicted sign, and the number of pairs with a
+    non-zero activity there."""
     drugs = pairs["drug"] if drug_of is None else pairs["drug"].map(drug_of)
-    observed = np.sign(activity.stack().reindex(list(zip(pairs["tf"], drugs))).to_numpy())
+    observed = np.sign(activity.reindex(list(zip(pairs["tf"], drugs))).to_numpy())
     scored = np.isfinite(observed) & (observed != 0)
     return int((observed[scored] == pairs["predicted"].to_numpy()[scored]).sum()), int(scored.sum())
 
@@ -114,14 +115,14 @@ def main() -> None:
     for data in load_drug_datasets():
         name = str(data.uns["source"])
         raw = drug_activities(data, weights, tfs, targets)
-        readings = {"activity": raw, "centred": raw.sub(raw.mean(axis=1), axis=0)}
+        readings = {"activity": raw.stack(), "centred": raw.sub(raw.mean(axis=1), axis=0).stack()}
         pairs = prediction_pairs(drug_actions(data), tfs, edges)
         pairs = pairs[pairs["drug"].isin(raw.columns)].assign(dataset=name)
         drugs = raw.columns.to_numpy()
         nulls = [dict(zip(drugs, rng.permutation(drugs))) for _ in range(args.permutations)]
         keys = list(zip(pairs["tf"], pairs["drug"]))
-        all_pairs.append(pairs.assign(t=raw.stack().reindex(keys).to_numpy(),
-                                      t_centred=readings["centred"].stack().reindex(keys).to_numpy()))
+        all_pairs.append(pairs.assign(t=readings["activity"].reindex(keys).to_numpy(),
+                                      t_centred=readings["centred"].reindex(keys).to_numpy()))
         for reading, activity in readings.items():
             for hop in (0, 1):
                 sub = pairs[pairs["hop"] == hop]

@@ -46,7 +46,7 @@ def test_predictions_and_agreement_with_a_drug_permutation(script):
     pairs = script.prediction_pairs({"syn-inhibitor": {"SYNK": -1}, "syn-agonist": {"SYNT1": 1}}, tfs, edges)
     got = {(r.drug, r.tf, r.hop, r.predicted) for r in pairs.itertuples()}
     assert got == {("syn-inhibitor", "SYNT1", 1, -1), ("syn-inhibitor", "SYNT2", 1, 1), ("syn-agonist", "SYNT1", 0, 1)}
-    activity = pd.DataFrame({"syn-inhibitor": [-2.0, 0.0], "syn-agonist": [1.5, 3.0]}, index=tfs)
+    activity = pd.DataFrame({"syn-inhibitor": [-2.0, 0.0], "syn-agonist": [1.5, 3.0]}, index=tfs).stack()
     assert script.agreement(pairs, activity) == (2, 2)  # SYNT2 has no activity under the inhibitor
     swapped = {"syn-inhibitor": "syn-agonist", "syn-agonist": "syn-inhibitor"}
     assert script.agreement(pairs, activity, swapped) == (1, 3)  # only SYNT2 up under the agonist's response agrees
