@@ -47,9 +47,9 @@ from twincell.data.perturbation import PerturbationDataset
 from twincell.data.training_data import DEFAULT_DATASETS, load_bundled
 from twincell.errors import ModelFileError, TwinCellError
 from twincell.identify.head import FittingRows, InverseHead, head_inputs, held_out_rows
-from twincell.identify.inverse import FOOTPRINT_NULLS, common_basis, footprint_matrices, node_reach
-from twincell.identify.null import (Footprint, calibrate, centered_change, reach_scaled, readout_zscores,
-                                    remove_common, shuffled_changes)
+from twincell.identify.inverse import FOOTPRINT_NULLS, common_basis, footprint_matrices, node_reach, pathway_basis
+from twincell.identify.null import (Footprint, calibrate, centered_change, project_changes, reach_scaled,
+                                    readout_zscores, remove_common, shuffled_changes)
 from twincell.model import TwinCell
 
 #: tanh of this is 1.0 in float32: a learned-sign parameter set to +-SATURATED is a fixed sign.
@@ -119,7 +119,8 @@ class _TwinCellRanker(Method):
     #: ``center``: alignment minus its exact mean over permutations of the signature's values; ``reach``: alignment
     #: divided by the node's reach plus the median reach; ``share``: the unsigned adjoint of ``|d|`` divided so;
     #: ``blend``: the mean of the ranks by ``|alignment|`` and by the share; ``footprint``, ``footprint_max``,
-    #: ``footprint_share``: the readouts' permutation z-scores (:class:`twincell.identify.null.Footprint`).
+    #: ``footprint_share``: the readouts' permutation z-scores (:class:`twincell.identify.null.Footprint`);
+    #: ``progeny``: the alignment of the signature's projection onto PROGENy's pathway footprints.
     null = "none"
     #: shuffles per signature when ``null == "shuffle"``.
     n_null = 50
@@ -160,7 +161,9 @@ class _TwinCellRanker(Method):
         With ``null = "center"`` each signature is centred on its own genes first
         (:func:`twincell.identify.null.centered_change`; still one batched adjoint over all signatures).
         With ``null = "common"`` each signature loses its projection onto the operator's ``n_common``
-        common response directions on its own genes (:func:`twincell.identify.null.remove_common`).
+        common response directions on its own genes (:func:`twincell.identify.null.remove_common`); with
+        ``null = "progeny"`` it is replaced by its projection onto PROGENy's 14 pathway footprints on its own genes
+        (:func:`twincell.identify.null.project_changes`, :func:`twincell.identify.inverse.pathway_basis`).
         With ``null = "footprint"`` the scores are :meth:`twincell.identify.null.Footprint.scores` (the own
         transcript, when added, is part of the hop-0 readout that is z-scored), with ``null = "footprint_max"``
         :meth:`twincell.identify.null.Footprint.max_path_scores` (the strongest single walk), with
@@ -179,9 +182,12 @@ class _TwinCellRanker(Method):
         if self.null in (*FOOTPRINT_NULLS, "footprint_share"):
             footprint = Footprint.of(op, self_weight) if self_weight else footprint_matrices(op)
             return pd.DataFrame(footprint.null_scores(self.null, D, present, self.magnitude), index=genes)
-        if self.null in ("center", "common"):
-            D = (centered_change(D, present) if self.null == "center" else
-                 remove_common(D, present, common_basis(op, self.n_common, self.unit_columns, self.resources.seed)))
+        if self.null == "center":
+            D = centered_change(D, present)
+        elif self.null == "common":
+            D = remove_common(D, present, common_basis(op, self.n_common, self.unit_columns, self.resources.seed))
+        elif self.null == "progeny":
+            D = project_changes(D, present, pathway_basis(op))
         if self.null == "shuffle":
             columns = []
             for j in range(len(signatures)):
@@ -433,6 +439,20 @@ class TwinCellFootprintShare(_FailedScoreDesign):
     description = ("TwinCell, |A|-weighted mean size of the permutation z-scored footprints a node reaches, signed by "
                    "the footprint score")
     null = "footprint_share"
+
+
+@register_method
+class TwinCellProgeny(_TwinCellScore):
+    """TwinCell scored on the part of each signature that PROGENy's 14 pathway footprints explain: its least-squares
+    projection onto them on its own genes (decoupler's ``mlm`` pathway activities times the footprints;
+    :func:`twincell.identify.null.project_changes`), then the exact adjoint. The ranking can read the case only
+    through its 14 pathway activities. The eighteenth round's design (docs/model.md); it runs only when named until
+    its rule decides. Trained like ``twincell``."""
+
+    name = "twincell_progeny"
+    description = "TwinCell, adjoint of the signature's projection onto PROGENy's 14 pathway footprints"
+    null = "progeny"
+    in_default_run = False
 
 
 class _TwinCellHead(_TwinCellScore):

@@ -50,6 +50,7 @@ import scipy.sparse as sp
 
 from twincell._progress import track
 from twincell.data.drugs import DrugTargets
+from twincell.data.pathways import load_progeny
 from twincell.errors import ContextError, SignatureError, TwinCellError
 from twincell.identify.null import (
     Footprint,
@@ -312,6 +313,13 @@ def common_basis(operator: OperatorLike, n_common: int, unit_columns: bool = Tru
     computed once per operator and setting and kept with its :func:`ranking_setup`."""
     return ranking_setup(operator).derived(f"common_directions/{int(n_common)}/{bool(unit_columns)}/{int(seed)}",
                                            lambda: common_directions(operator, n_common, unit_columns, seed))
+
+
+def pathway_basis(operator: OperatorLike) -> np.ndarray:
+    """(G, 14) PROGENy pathway footprints on ``operator``'s gene order (:func:`~twincell.data.pathways.load_progeny`;
+    0 for genes outside PROGENy), built once per operator and kept with its :func:`ranking_setup`."""
+    return ranking_setup(operator).derived(
+        "progeny", lambda: load_progeny().reindex(operator.genes.astype(str), fill_value=0.0).to_numpy(float))
 
 
 def footprint_matrices(operator: OperatorLike) -> Footprint:

@@ -29,6 +29,11 @@ change restricted to its genes ``S`` loses its least-squares projection onto ``U
 (:func:`remove_common`): ``d'_S = d_S - U_S U_S^+ d_S``, 0 off ``S``; the score is the exact adjoint
 of ``d'``. ``k = 0`` leaves ``d`` unchanged.
 
+**Pathway projection.** :func:`project_changes` keeps only the part of the change that a few given gene profiles
+explain: ``p_S = U_S U_S^+ d_S`` on the change's genes ``S``, 0 off ``S``. With PROGENy's 14 pathway footprints as
+``U`` (:func:`twincell.data.pathways.load_progeny`) that is the change as the pathways' activities (decoupler's
+``mlm`` estimate) explain it; the score is the exact adjoint of ``p`` (TwinBench's ``twincell_progeny``).
+
 **Footprint score.** The adjoint is ``R0^T d + sum_{k=1..K} (A^T)^k R^T d``; its readout stage
 ``y = R^T d`` is, for a TF, the weighted sum of its targets' changes (its activity footprint). Under
 uniform permutations of ``d``'s values among the ``n`` present genes ``S``, the linear statistic
@@ -330,11 +335,43 @@ def common_directions(operator: Any, n_common: int, unit_columns: bool = False, 
     return U
 
 
+def project_changes(D: np.ndarray, present: np.ndarray, U: np.ndarray) -> np.ndarray:
+    """Least-squares projection of desired change(s) onto the columns of ``U``, on their own genes.
+
+    For each column ``d`` with genes ``S`` (its ``present`` mask): ``p_S = U_S x`` with ``x = argmin ||d_S - U_S x||``
+    (``U_S`` = rows ``S`` of ``U``; the minimum-norm ``x`` when it is not unique), and ``p = 0`` off ``S``. With
+    ``|S| <= rank(U_S)`` the projection is ``d_S`` itself.
+
+    Parameters
+    ----------
+    D
+        (G,) desired change on the operator's gene order (0 where a gene has no value), or (G, B).
+    present
+        (G,) bool mask of the genes that have a value, or (G, B) one mask per column of ``D``.
+    U
+        (G, k) directions (e.g. :func:`common_directions`, or pathway footprints); k = 0 projects onto nothing.
+
+    Returns
+    -------
+    np.ndarray
+        float64 array shaped like ``D``.
+    """
+    D = np.asarray(D, float)
+    cols = D.reshape(len(D), -1)
+    masks = np.broadcast_to(present.reshape(len(present), -1), cols.shape)
+    out = np.zeros_like(cols)
+    if U.shape[1]:
+        for j in range(cols.shape[1]):
+            rows = np.flatnonzero(masks[:, j])
+            out[rows, j] = U[rows] @ np.linalg.lstsq(U[rows], cols[rows, j], rcond=None)[0]
+    return out.reshape(D.shape)
+
+
 def remove_common(D: np.ndarray, present: np.ndarray, U: np.ndarray) -> np.ndarray:
     """Desired change(s) minus their least-squares projection onto the common directions, on their own genes.
 
     For each column ``d`` with genes ``S`` (its ``present`` mask): ``d'_S = d_S - U_S x`` with
-    ``x = argmin ||d_S - U_S x||`` (``U_S`` = rows ``S`` of ``U``), and ``d' = 0`` off ``S``, so genes
+    ``x = argmin ||d_S - U_S x||`` (:func:`project_changes`), and ``d' = 0`` off ``S``, so genes
     the signature did not measure get no value. ``d'_S`` is orthogonal to every column of ``U_S``.
     With ``|S| <= rank(U_S)`` nothing is left (``d' = 0``).
 
@@ -353,16 +390,8 @@ def remove_common(D: np.ndarray, present: np.ndarray, U: np.ndarray) -> np.ndarr
         float64 array shaped like ``D``.
     """
     D = np.asarray(D, float)
-    cols = D.reshape(len(D), -1)
-    masks = np.broadcast_to(present.reshape(len(present), -1), cols.shape)
-    out = np.zeros_like(cols)
-    for j in range(cols.shape[1]):
-        rows = np.flatnonzero(masks[:, j])
-        d_s = cols[rows, j]
-        if U.shape[1]:
-            d_s = d_s - U[rows] @ np.linalg.lstsq(U[rows], d_s, rcond=None)[0]
-        out[rows, j] = d_s
-    return out.reshape(D.shape)
+    masks = np.broadcast_to(present.reshape(len(present), -1), D.reshape(len(D), -1).shape).reshape(D.shape)
+    return np.where(masks, D, 0.0) - project_changes(D, present, U)
 
 
 def readout_zscores(R: sp.csr_matrix, R_sq: sp.csr_matrix, D: np.ndarray, present: np.ndarray) -> np.ndarray:
