@@ -18,7 +18,7 @@ from twincell.network import Interactome
 EXPECTED = {"twincell", "twincell_prior", "linear", "network_propagation", "de", "degree", "druggability",
             "popular_targets", "random", "mean", "training_exposure", "random_sign_prior", "twincell_calibrated",
             "twincell_centered", "twincell_common_response", "twincell_reach", "twincell_share", "twincell_blend", "tf_activity",
-            "neighbourhood"}
+            "neighbourhood", "connectivity"}
 
 
 def synthetic_network() -> Interactome:
@@ -431,3 +431,43 @@ def test_designs_that_failed_their_rule_run_only_when_named():
     assert not table.loc[sorted(failed), "in_default_run"].any()
     assert set(default_method_names()) == set(METHODS) - failed
     assert {"twincell", "tf_activity", "twincell_common_response"} <= set(default_method_names())
+
+
+def test_connectivity_reverses_with_the_measured_responses_of_the_perturbed_genes(resources):
+    """Synthetic training rows: SYNA over-expressed twice (responses y and 0.5 y), SYNB knocked down once (response
+    z orthogonal to y), SYNC and SYND together by one activating drug (response y + z). A signature equal to y is
+    reversed by inhibiting SYNA (cosine -1 on both of its rows) and its signed score is exactly the mean of the rows'
+    signed cosines; genes no row perturbed get no score."""
+    genes = [f"SYN{g}" for g in "VWXYZ"]
+    y, z = np.array([1.0, -1.0, 0.0, 0.0, 2.0]), np.array([1.0, 1.0, 0.0, 0.0, 0.0])
+    X = np.vstack([y, 0.5 * y, z, y + z])
+    obs = pd.DataFrame({"perturbation": ["oe_a1", "oe_a2", "kd_b", "drug_cd"],
+                        "perturbation_type": ["overexpression", "overexpression", "knockdown", "drug"],
+                        "targets": ["SYNA:+1", "SYNA:+1", "SYNB:-1", "SYNC:+1;SYND:+1"],
+                        "context": "ctx", "dose": np.nan, "dataset": "synthetic"}, index=[f"r{i}" for i in range(4)])
+    adata = ad.AnnData(X=X.astype(np.float32), obs=obs, var=pd.DataFrame(index=pd.Index(genes, name="gene")))
+    adata.uns.update({"value_type": "zscore", "rank_derived": False, "source": "synthetic",
+                      "provenance": {"origin": "synthetic"}, "unmapped_genes": [], "unmatched_perturbations": []})
+    data = PerturbationDataset(adata, validate=False)
+    data.validate(check_genes=False)  # synthetic gene names are not HGNC symbols
+    (conn,) = make_methods(["connectivity"], resources)
+    assert not conn.is_fitted and conn.gives_direction and conn.sees_input
+    conn.fit(data)
+    signature = pd.Series(y, index=genes)
+    signed = conn.signed_scores([signature])[0]
+    assert set(signed.index) == {"SYNA", "SYNB", "SYNC", "SYND"}
+    cos = lambda a, b: a @ b / np.linalg.norm(a) / np.linalg.norm(b)  # noqa: E731
+    np.testing.assert_allclose(signed["SYNA"], -1.0)
+    np.testing.assert_allclose(signed["SYNB"], -1.0 * cos(-y, z), atol=1e-12)  # orthogonal: 0
+    np.testing.assert_allclose(signed[["SYNC", "SYND"]], cos(-y, y + z))
+    assert conn.target_directions(signature)["SYNA"] == -1
+    assert conn.rank_targets(signature).idxmax() == "SYNA"
+    # on a signature measuring two genes only, cosines use those genes alone
+    part = pd.Series({"SYNV": 1.0, "SYNW": 1.0})
+    # knocking SYNB down raised V and W, so activating it reverses their rise
+    np.testing.assert_allclose(conn.signed_scores([part])[0]["SYNB"], 1.0)
+    scores = run_method(conn, sig({"SYNV": 1.0, "SYNW": -1.0}))  # every network gene, unperturbed ones last
+    assert scores.idxmax() == "SYNA"
+    np.testing.assert_allclose(scores[["SYNC", "SYND"]], 1 / np.sqrt(2))
+    unperturbed = scores.drop(["SYNA", "SYNB", "SYNC", "SYND"])
+    assert scores["SYNB"] == 0.0 and (unperturbed == scores.min()).all() and scores.min() < 0.0

@@ -2,7 +2,8 @@
 
 Signature-driven baselines
     ``linear`` (ridge over gene embeddings), ``network_propagation`` (random walk with restart),
-    ``neighbourhood`` (mean |change| of a gene's network neighbours), ``de`` (rank by |change|).
+    ``neighbourhood`` (mean |change| of a gene's network neighbours), ``de`` (rank by |change|),
+    ``connectivity`` (signature reversal by the measured training responses, CMap-style: no network).
 Controls that see no disease (``sees_input = False``)
     ``degree`` (hub bias), ``druggability`` (number of drugs targeting the gene), ``popular_targets``
     (number of approved indications of the gene's drugs), ``training_exposure`` (how often the default
@@ -169,6 +170,85 @@ class LinearRidge(Method):
 
 
 # --------------------------------------------------------------------------- inverse baselines
+@register_method
+class Connectivity(Method):
+    r"""Signature reversal by the measured training responses (the Connectivity Map's reading; no network).
+
+    Each training row :math:`r` (response :math:`y_r`, NaN read as 0; targets :math:`t` with signs :math:`a_{rt}`,
+    +1 over-expression / activation, -1 knock-down / inhibition) is scored against the desired change
+    :math:`d = -s` (the signature reversed) on the signature's genes :math:`S`:
+    :math:`c_r = \langle d_S, y_{r,S} \rangle / (\lVert d_S \rVert \lVert y_{r,S} \rVert)` (cosine; 0 where the
+    row measures none of :math:`S`). A gene's signed score is the mean of :math:`a_{rt} c_r` over the rows that
+    perturb it: positive when activating it moved cells the way the signature must move. Genes no training row
+    perturbed get no score (they rank last): the reading cannot reach them. Direction: the sign.
+    """
+
+    name = "connectivity"
+    description = ("Signature reversal by the training responses (cosine on the signature's genes), averaged per "
+                   "perturbed gene with the perturbation's sign; no network")
+    reference = "Lamb et al. 2006, Science (Connectivity Map); Subramanian et al. 2017, Cell (L1000)"
+    needs_training = True
+    gives_direction = True
+
+    def __init__(self, resources: Resources) -> None:
+        super().__init__(resources)
+        self.measured: pd.Index | None = None  # the training responses' genes
+        self.responses: np.ndarray | None = None  # (rows, genes), NaN as 0
+        self.votes: pd.DataFrame | None = None  # (rows, perturbed genes): a_rt / n_t
+
+    @property
+    def is_fitted(self) -> bool:
+        """True once :meth:`fit` ran."""
+        return self.responses is not None
+
+    def fit(self, train: PerturbationDataset) -> Connectivity:
+        """Keep ``train``'s responses and each perturbed gene's signed, averaging vote over its rows.
+
+        Raises
+        ------
+        TwinCellError
+            If no training row has a target with a known sign.
+        """
+        targets = [train.targets_of(i) for i in range(train.n_obs)]
+        genes = sorted({g for t in targets for g, a in t.items() if a != 0})
+        if not genes:
+            raise TwinCellError("the connectivity baseline found no training row with a target of known sign",
+                                "train on perturbations whose obs['targets'] give each target a sign")
+        column = {g: j for j, g in enumerate(genes)}
+        rows, cols, signs = zip(*[(i, column[g], float(a)) for i, t in enumerate(targets) for g, a in t.items()
+                                  if a != 0])
+        votes = np.zeros((train.n_obs, len(genes)))
+        votes[rows, cols] = signs
+        votes /= np.abs(votes).sum(axis=0, keepdims=True)  # mean over each gene's rows
+        self.measured, self.responses = pd.Index(train.genes), _filled(train)
+        self.votes = pd.DataFrame(votes, columns=genes)
+        return self
+
+    def signed_scores(self, signatures: Sequence[pd.Series]) -> pd.DataFrame:
+        """Mean signed reversal :math:`\sum_r a_{rt} c_r / n_t` of every perturbed gene (genes x signatures)."""
+        _require_fitted(self, "responses")
+        Y = self.responses
+        D = -np.column_stack([s.reindex(self.measured).to_numpy(float) for s in signatures])
+        on = np.isfinite(D)
+        D = np.where(on, D, 0.0)
+        row_norms = np.sqrt(np.square(Y) @ on)  # (rows, B): each row's norm on each signature's genes
+        denom = row_norms * np.linalg.norm(D, axis=0)
+        cosine = np.divide(Y @ D, denom, out=np.zeros_like(denom), where=denom > 0)
+        return pd.DataFrame(self.votes.to_numpy().T @ cosine, index=self.votes.columns)
+
+    def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
+        """|mean signed reversal| of every gene a training row perturbed."""
+        return self.rank_targets_many([signature], context)[0]
+
+    def rank_targets_many(self, signatures: Sequence[pd.Series], context: str | None = None) -> pd.DataFrame:
+        """|mean signed reversal| for many signatures in one product (perturbed genes x signatures)."""
+        return self.signed_scores(signatures).abs()
+
+    def target_directions(self, signature: pd.Series, context: str | None = None) -> pd.Series:
+        """Sign of the mean signed reversal: +1 activate, -1 inhibit, 0 where it is 0."""
+        return np.sign(self.signed_scores([signature])[0]).astype(int)
+
+
 @register_method
 class DifferentialExpression(Method):
     """Ranks the signature's own genes by |change|; genes outside the signature rank last."""
