@@ -348,8 +348,9 @@ class TwinCellCentered(_TwinCellScore):
 
 
 class _FailedScoreDesign(_TwinCellScore):
-    """A score design of issue 12 that failed its round's tier-2 rule (rounds 10-12 and 16 in docs/model.md): registered
-    so its round can be rerun, but it runs only when named, so a default TwinBench run does not score it on tier 3."""
+    """A score design of issue 12 that failed its round's tier-2 rule (rounds 10-12, 16 and 18 in docs/model.md):
+    registered so its round can be rerun, but it runs only when named, so a default TwinBench run does not score it on
+    tier 3."""
 
     in_default_run = False
 
@@ -442,17 +443,16 @@ class TwinCellFootprintShare(_FailedScoreDesign):
 
 
 @register_method
-class TwinCellProgeny(_TwinCellScore):
+class TwinCellProgeny(_FailedScoreDesign):
     """TwinCell scored on the part of each signature that PROGENy's 14 pathway footprints explain: its least-squares
     projection onto them on its own genes (decoupler's ``mlm`` pathway activities times the footprints;
     :func:`twincell.identify.null.project_changes`), then the exact adjoint. The ranking can read the case only
-    through its 14 pathway activities. The eighteenth round's design (docs/model.md); it runs only when named until
-    its rule decides. Trained like ``twincell``."""
+    through its 14 pathway activities. The eighteenth round's design (docs/model.md): it failed its rule, so it runs
+    only when named. Trained like ``twincell``."""
 
     name = "twincell_progeny"
     description = "TwinCell, adjoint of the signature's projection onto PROGENy's 14 pathway footprints"
     null = "progeny"
-    in_default_run = False
 
 
 class _TwinCellHead(_TwinCellScore):
