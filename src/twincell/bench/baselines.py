@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from sklearn.decomposition import PCA
 
 from twincell.bench.exposure import default_training_exposure
@@ -194,7 +195,8 @@ class Connectivity(Method):
         super().__init__(resources)
         self.measured: pd.Index | None = None  # the training responses' genes
         self.responses: np.ndarray | None = None  # (rows, genes), NaN as 0
-        self.votes: pd.DataFrame | None = None  # (rows, perturbed genes): a_rt / n_t
+        self.votes: sp.csc_matrix | None = None  # (rows, perturbed genes): a_rt / n_t
+        self.perturbed: pd.Index | None = None  # the votes' genes
 
     @property
     def is_fitted(self) -> bool:
@@ -217,11 +219,11 @@ class Connectivity(Method):
         column = {g: j for j, g in enumerate(genes)}
         rows, cols, signs = zip(*[(i, column[g], float(a)) for i, t in enumerate(targets) for g, a in t.items()
                                   if a != 0])
-        votes = np.zeros((train.n_obs, len(genes)))
-        votes[rows, cols] = signs
-        votes /= np.abs(votes).sum(axis=0, keepdims=True)  # mean over each gene's rows
+        votes = sp.csc_matrix((signs, (rows, cols)), shape=(train.n_obs, len(genes)))
+        n_rows = np.asarray(abs(votes).sum(axis=0)).ravel()
+        self.votes = (votes @ sp.diags(1.0 / n_rows)).tocsc()  # the mean over each gene's rows
+        self.perturbed = pd.Index(genes)
         self.measured, self.responses = pd.Index(train.genes), _filled(train)
-        self.votes = pd.DataFrame(votes, columns=genes)
         return self
 
     def signed_scores(self, signatures: Sequence[pd.Series]) -> pd.DataFrame:
@@ -234,7 +236,7 @@ class Connectivity(Method):
         row_norms = np.sqrt(np.square(Y) @ on)  # (rows, B): each row's norm on each signature's genes
         denom = row_norms * np.linalg.norm(D, axis=0)
         cosine = np.divide(Y @ D, denom, out=np.zeros_like(denom), where=denom > 0)
-        return pd.DataFrame(self.votes.to_numpy().T @ cosine, index=self.votes.columns)
+        return pd.DataFrame(self.votes.T @ cosine, index=self.perturbed)
 
     def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
         """|mean signed reversal| of every gene a training row perturbed."""
