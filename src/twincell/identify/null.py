@@ -510,10 +510,11 @@ class Footprint:
         np.ndarray
             (N,) or (N, B) signed scores (positive: activating the node moves the cell towards ``d``).
         """
-        z0, z, signed = self._signed(D, present)
+        z0, z, _, _ = self._zscores(D, present)
+        signed = self._signed(z0, z)
         if not magnitude:
             return signed
-        return np.sign(signed) * (np.abs(z0) + self._upstream(self.abs_A_T, np.abs(z)))
+        return np.sign(signed) * self._size(z0, z)
 
     def share_scores(self, D: np.ndarray, present: np.ndarray) -> np.ndarray:
         """Footprint-share score: the ``|A|``-weighted mean size of the footprints a node reaches.
@@ -524,11 +525,8 @@ class Footprint:
         score's (:meth:`scores`). A permutation of the values among the present genes moves the numerator only.
         ``D``, ``present`` and the (N,) or (N, B) signed result are as in :meth:`scores`.
         """
-        z0, m0 = readout_zscores_defined(self.R0, self.R0_sq, D, present)
-        z, m = readout_zscores_defined(self.R, self.R_sq, D, present)
-        signed = z0 + self._upstream(self.A_T, z)
-        size = np.abs(z0) + self._upstream(self.abs_A_T, np.abs(z))
-        return np.sign(signed) * reach_scaled(size, m0 + self._upstream(self.abs_A_T, m))
+        z0, z, m0, m = self._zscores(D, present)
+        return np.sign(self._signed(z0, z)) * reach_scaled(self._size(z0, z), m0 + self._upstream(self.abs_A_T, m))
 
     def null_scores(self, null: str, D: np.ndarray, present: np.ndarray, magnitude: bool = False) -> np.ndarray:
         """The score of one footprint null: ``"footprint"`` (:meth:`scores`, with ``magnitude``), ``"footprint_max"``
@@ -537,12 +535,20 @@ class Footprint:
             return self.scores(D, present, magnitude)
         return self.max_path_scores(D, present) if null == "footprint_max" else self.share_scores(D, present)
 
-    def _signed(self, D: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``z0``, ``z`` (:func:`readout_zscores` of ``R0^T d`` and ``R^T d``) and the signed score
-        ``z0 + sum_{k=1..K} (A^T)^k z``."""
-        z0 = readout_zscores(self.R0, self.R0_sq, D, present)
-        z = readout_zscores(self.R, self.R_sq, D, present)
-        return z0, z, z0 + self._upstream(self.A_T, z)
+    def _zscores(self, D: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``z0``, ``z`` (the permutation z-scores of ``R0^T d`` and ``R^T d``) and the masks ``m0``, ``m`` of where
+        they are defined (:func:`readout_zscores_defined`)."""
+        z0, m0 = readout_zscores_defined(self.R0, self.R0_sq, D, present)
+        z, m = readout_zscores_defined(self.R, self.R_sq, D, present)
+        return z0, z, m0, m
+
+    def _signed(self, z0: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """The signed footprint score ``z0 + sum_{k=1..K} (A^T)^k z``."""
+        return z0 + self._upstream(self.A_T, z)
+
+    def _size(self, z0: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """The unsigned footprint size ``|z0| + sum_{k=1..K} (|A|^T)^k |z|``."""
+        return np.abs(z0) + self._upstream(self.abs_A_T, np.abs(z))
 
     def _upstream(self, A_T: sp.csr_matrix, z: np.ndarray) -> np.ndarray:
         """``sum_{k=1..K} (A_T)^k z`` (:func:`propagate_upstream`)."""
@@ -589,7 +595,8 @@ class Footprint:
         np.ndarray
             (N,) or (N, B) signed scores (positive: activating the node moves the cell towards ``d``).
         """
-        z0, z, signed = self._signed(D, present)
+        z0, z, _, _ = self._zscores(D, present)
+        signed = self._signed(z0, z)
         abs_z = np.abs(z).reshape(len(z), -1)
         size = np.abs(z0).reshape(abs_z.shape).copy()
         if self.n_hops > 0:
