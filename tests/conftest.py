@@ -64,6 +64,13 @@ def serve_app():
 
     Every server started through it stops at the end of the session: gracefully, then forced after 10 s; a server
     thread still running after that fails the session's teardown instead of being left to the interpreter's exit.
+
+    The servers run on asyncio's own event loop (``loop="asyncio"``, unless a test passes another). Several of them
+    live at once, each in a thread of the test process; on uvloop, ``uvicorn``'s default, a fresh-clone test run
+    crashed with a segmentation fault inside one server thread while a connection closed (rare; not reproduced on
+    demand; native crashes on connection close are reported for uvloop, MagicStack/uvloop#706). The service itself
+    runs one loop per process (``twincell serve``, one per worker process, as ``benchmarks/load_service.py`` runs
+    it), where uvloop stays uvicorn's choice.
     """
     import socket
     import threading
@@ -77,6 +84,7 @@ def serve_app():
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
+        config.setdefault("loop", "asyncio")
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
