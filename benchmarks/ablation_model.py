@@ -17,7 +17,8 @@ Designs that keep only a share of the training perturbations (``data_half``, ``d
 ``--tiers12-only``; so are the designs that add tier 2's training drugs to the tier's training (``chosen_drugs``,
 ``chosen_drugs_common``, ``shared_chosen_drugs``; their default model would train on every drug, as ``chosen``'s does),
 which need ``--drug-test-fraction`` below 1 (a seeded share of the drugs held out as ``T2-drug`` cases, the rest
-training drugs; :func:`twincell.bench.tier2_drugs.split_drugs`).
+training drugs; :func:`twincell.bench.tier2_drugs.split_drugs`), and the in-sample analyses that add the cases' own
+rows instead (``chosen_cases``, ``chosen_cases_common``).
 
 Every design's rows carry its validation loss, the number of unsigned edges its training opened, the
 inverse-task validation metrics (the held-out perturbations' targets ranked by the adjoint of their responses:
@@ -58,10 +59,10 @@ from sklearn.metrics import roc_auc_score
 
 from twincell.bench import run_benchmark
 from twincell.bench.learned import TwinCellMethod
-from twincell.bench.methods import METHODS, Method
+from twincell.bench.methods import METHODS, Method, Resources
 from twincell.bench.run import PREFIX, skill_table, summary_table
 from twincell.bench.tier2 import STRATA, VARIANTS
-from twincell.bench.tier2_drugs import load_drug_datasets, training_drug_rows
+from twincell.bench.tier2_drugs import load_drug_datasets, split_drugs, training_drug_rows
 from twincell.context import ContextRegistry
 from twincell.data.perturbation import PerturbationDataset
 from twincell.data.training_data import load_bundled, load_default_training_data
@@ -99,6 +100,9 @@ class Design:
     #: rows) or ``common`` (their rows replaced by their context's mean response: a target-blind control). Tiers 1-2
     #: analyses: the design's default model would be ``chosen``'s, which trains on every drug.
     drugs: Literal["responses", "common"] | None = None
+    #: Whose rows ``drugs`` adds: tier 2's training drugs, or its held-out drugs, the ``T2-drug`` cases themselves (an
+    #: in-sample analysis: can the adjoint read a response the model was trained on?).
+    drug_rows: Literal["training", "cases"] = "training"
 
     @property
     def analysis(self) -> bool:
@@ -197,6 +201,12 @@ DESIGNS = {d.name: d for d in (
     Design("chosen_drugs_common", CHOSEN, {"causal_shrinkage": True}, cytosig=True, drugs="common",
            note="chosen_drugs with each training drug's rows replaced by their context's mean response (a target-blind "
                 "control of the thirteenth round)"),
+    Design("chosen_cases", CHOSEN, {"causal_shrinkage": True}, cytosig=True, drugs="responses", drug_rows="cases",
+           note="chosen + every row of tier 2's held-out drugs, the T2-drug cases themselves: in sample, can the adjoint "
+                "read a response the model was trained on? (needs --drug-test-fraction < 1)"),
+    Design("chosen_cases_common", CHOSEN, {"causal_shrinkage": True}, cytosig=True, drugs="common", drug_rows="cases",
+           note="chosen_cases with each case drug's rows replaced by their context's mean response (its target-blind "
+                "control)"),
     Design("shared_chosen_drugs", SHARED_CHOSEN, {"causal_shrinkage": True}, cytosig=True, drugs="responses",
            note="shared_chosen + tier 2's training drugs: do shared edge parameters carry what drugs teach to targets "
                 "no training row perturbed? (fourteenth round; needs --drug-test-fraction < 1)"),
@@ -251,6 +261,15 @@ def open_signs(model: TwinCell, threshold: float = 0.01) -> int:
     return int((layer.sign()[layer.unknown].detach().abs() > threshold).sum())
 
 
+def drug_names(datasets: Sequence[PerturbationDataset], resources: Resources,
+               which: Literal["training", "cases"]) -> frozenset[str]:
+    """Tier 2's training drugs, or its cases: every drug with a network target that is not a training drug."""
+    if which == "training":
+        return resources.training_drugs
+    every, _ = split_drugs(datasets, pd.Index(resources.network.genes), 1.0, resources.seed)
+    return every - resources.training_drugs
+
+
 def design_method(design: Design) -> type[Method]:
     """A ``twincell`` method class that trains with ``design`` inside tiers 1 and 2."""
 
@@ -261,7 +280,8 @@ def design_method(design: Design) -> type[Method]:
             model = TwinCell(self.resources.network, dim, seed=self.resources.seed, **design.hparams)
             extra = [training_cytokines(self.resources.held_out)] if design.cytosig else []
             if design.drugs is not None and self.resources.training_drugs:  # none in the held-out cell type's tier 1
-                rows = training_drug_rows(load_drug_datasets(), self.resources.training_drugs)
+                datasets = load_drug_datasets()
+                rows = training_drug_rows(datasets, drug_names(datasets, self.resources, design.drug_rows))
                 extra += [d.common_response() for d in rows] if design.drugs == "common" else rows
             train = keep_perturbations(train, design.train_fraction, self.resources.seed)
             if design.common_response:
@@ -434,7 +454,7 @@ def main() -> None:
                         help="--inverse-grid trains this design's hyper-parameters")
     parser.add_argument("--drug-test-fraction", type=float, default=1.0,
                         help="share of the drugs tier 2 holds out as cases; the rest are training drugs (designs "
-                             "chosen_drugs*: below 1 to have any)")
+                             "chosen_drugs*, chosen_cases*: below 1)")
     parser.add_argument("--out", default="results/ablation")
     args = parser.parse_args()
     names = args.designs.split(",")
@@ -442,7 +462,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown designs {unknown}; any of {','.join(DESIGNS)}")
     if any(DESIGNS[n].drugs for n in names) and args.drug_test_fraction >= 1.0:
-        parser.error("the chosen_drugs* designs train on tier 2's training drugs: give --drug-test-fraction below 1")
+        parser.error("the chosen_drugs* and chosen_cases* designs split tier 2's drugs: give --drug-test-fraction below 1")
     partial = [n for n in names if DESIGNS[n].analysis]
     if partial and not args.tiers12_only:
         parser.error(f"{','.join(partial)}: tiers 1-2 analyses, run them with --tiers12-only")

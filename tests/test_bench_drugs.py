@@ -17,7 +17,7 @@ from twincell.data.perturbation import PerturbationDataset
 from twincell.data.training_data import load_bundled
 from twincell.errors import TwinCellError
 from twincell.network import Interactome
-from test_bench_cytokines import run_tier2_with_spy
+from test_bench_cytokines import _ablation_module, run_tier2_with_spy
 from test_bench_tiers import _overexpression_dataset, drugs, net  # noqa: F401  (synthetic fixtures)
 
 
@@ -183,6 +183,10 @@ def test_a_drug_split_scores_only_held_out_drugs_and_counts_training_drug_target
     held, training = split_drugs(datasets, pd.Index(network.genes), 0.5, seed=0)
     res, seen = run_tier2_with_spy(drug_test_fraction=0.5)
     assert seen and all(r.training_drugs == training for r in seen)
+    # the ablation's in-sample designs (chosen_cases*) train on exactly the held-out drugs, the others on the rest
+    ablation = _ablation_module()
+    assert ablation.drug_names(datasets, seen[0], "cases") == held
+    assert ablation.drug_names(datasets, seen[0], "training") == training
     per = res.tier2_cases
     drug_rows = per[per["variant"].isin(list(DRUG_VARIANTS))]
     assert {p.split("@")[0] for p in drug_rows["perturbation"]} <= held
