@@ -15,7 +15,11 @@ Two parts (run one or both):
   signed score and direction; then tier 3's ``direction_accuracy`` split into coverage (a direction at all)
   and accuracy when a direction is given, per action and per node class (transcription factor: a gene with
   outgoing edges in the interactome's TF layer), and the three direction metrics as TwinBench aggregates
-  them. Writes ``tier3_directions.csv``.
+  them. Writes ``tier3_directions.csv``. Each pair also says how the default model's training data perturbed the
+  gene (``seen``: ``drug`` by a drug row, ``other`` only by an over-expression or a cytokine's receptors, ``none``),
+  and the balanced accuracy is broken down by it, beside the target-blind twin (``twincell_common_response``),
+  which learned no target-specific response: do the directions the model learned from drugs (in sample, tier 2's
+  ``chosen_cases``) carry to the diseases at the targets it saw?
 
     PYTHONPATH=src python benchmarks/eval_direction.py --tier2 --seed 0 [1 2] [--quick] --out results/direction
     PYTHONPATH=src python benchmarks/eval_direction.py --tier3 --out results/direction
@@ -32,18 +36,23 @@ from eval_common_directions import train_tier2
 from scipy.stats import binomtest
 
 from twincell.bench.diseases import approved_directions, bundled_signatures, disease_of, read_targets
-from twincell.bench.learned import RandomSignPrior, TwinCellMethod, TwinCellPrior, desired_changes
+from twincell.bench.exposure import perturbation_target_counts
+from twincell.bench.learned import (RandomSignPrior, TwinCellCommonResponse, TwinCellMethod, TwinCellPrior,
+                                    desired_changes)
 from twincell.bench.methods import Method, Resources
 from twincell.bench.run import TIER2_LABEL
 from twincell.bench.tier2 import run_tier2
 from twincell.bench.tier3 import DIRECTION_METRICS
 from twincell.data.drugs import DrugTargets
 from twincell.data.perturbation import PerturbationDataset
+from twincell.data.training_data import load_default_training_data
 from twincell.model import default_model
 from twincell.network import Interactome
 
 #: Methods of the audit, in print order; all share the ranking code of ``twincell`` (adjoint, D = -signature).
 CONTROLS = (TwinCellPrior, RandomSignPrior)
+#: Tier 3's further control: the default model's target-blind twin (trained on first use, then cached).
+TIER3_CONTROLS = (*CONTROLS, TwinCellCommonResponse)
 N_TOP = 6
 
 
@@ -117,7 +126,8 @@ def tier3_directions(network: Interactome, drugs: DrugTargets) -> pd.DataFrame:
         ``method, disease, gene, known, signature, score, hop0, predicted, tf, drugs``: ``known`` is the approved
         drugs' direction (+1 activate, -1 inhibit), ``predicted`` the sign of ``score`` (0: no direction),
         ``hop0`` the part of ``score`` from the gene's own readout (``R0^T d``, no propagation), ``tf``
-        whether the gene has outgoing transcriptional (TF-layer) edges.
+        whether the gene has outgoing transcriptional (TF-layer) edges, ``seen`` how the default model's training
+        data perturbed it (:func:`training_perturbation_kind`).
     """
     targets = read_targets()
     known = approved_directions(targets, drugs)
@@ -126,8 +136,9 @@ def tier3_directions(network: Interactome, drugs: DrugTargets) -> pd.DataFrame:
     edges = network.edges
     tfs = set(edges.loc[edges["layer"] == "tf", "source"])
     resources = Resources(network, drugs, 0, model=default_model())
+    seen = training_perturbation_kind()
     rows = []
-    for cls in (TwinCellMethod, *CONTROLS):
+    for cls in (TwinCellMethod, *TIER3_CONTROLS):
         method = cls(resources)
         scores = method.signed_scores([s.logfc for s in signatures])
         scores.columns = [s.name for s in signatures]
@@ -143,8 +154,28 @@ def tier3_directions(network: Interactome, drugs: DrugTargets) -> pd.DataFrame:
                              "signature": name, "score": value,
                              "hop0": float(hop0.at[gene, name]) if gene in hop0.index else np.nan,
                              "predicted": int(np.sign(np.nan_to_num(value))),
-                             "tf": gene in tfs, "drugs": drug_names[disease, gene]})
+                             "tf": gene in tfs, "seen": seen.get(gene, "none"), "drugs": drug_names[disease, gene]})
     return pd.DataFrame(rows)
+
+
+def training_perturbation_kind() -> dict[str, str]:
+    """Gene -> ``drug`` if a drug row of the default model's training data perturbs it, else ``other`` if an
+    over-expression or a cytokine's receptor subunits do (genes absent: never perturbed)."""
+    data = load_default_training_data()
+    is_drug = [bool((d.obs["perturbation_type"] == "drug").all()) for d in data]
+    kind = dict.fromkeys(perturbation_target_counts([d for d, x in zip(data, is_drug) if not x]).index, "other")
+    return kind | dict.fromkeys(perturbation_target_counts([d for d, x in zip(data, is_drug) if x]).index, "drug")
+
+
+def balanced_by(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Per group of ``by``: pairs per action, the share right per action ("no direction" a miss) and their mean, the
+    balanced accuracy (pooled over pairs; a constant direction scores 0.5)."""
+    t = table.assign(right=table["predicted"] == table["known"])
+    acc = t.pivot_table(index=by, columns="known", values="right", aggfunc="mean", sort=False)
+    pairs = t.pivot_table(index=by, columns="known", values="right", aggfunc="size", sort=False)
+    out = pd.DataFrame({"pairs_inhibit": pairs.get(-1), "pairs_activate": pairs.get(1),
+                        "right_inhibit": acc.get(-1), "right_activate": acc.get(1)})
+    return out.assign(balanced=out[["right_inhibit", "right_activate"]].mean(axis=1, skipna=False)).round(3)
 
 
 def direction_breakdown(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -222,6 +253,8 @@ def main() -> None:
         print(wide.to_string(float_format=lambda v: f"{v:+.2e}"))
         for by in (["method", "known"], ["method", "known", "tf"], ["method", "disease", "known"]):
             print(direction_breakdown(table, by).to_string())
+        print("balanced direction accuracy by how training perturbed the gene (pairs pooled over signatures)")
+        print(balanced_by(table, ["method", "seen"]).to_string())
         print("transcription factors that drugs activate: share of the score from their own readout (hop 0)")
         print(hop0_share(table).to_string())
         print("as TwinBench reports them (mean over diseases of the mean over signatures):")
