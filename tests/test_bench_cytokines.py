@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,6 +13,7 @@ from twincell.bench.methods import METHODS, run_method
 from twincell.bench.run import CYTOKINE_LABEL, BenchResult, split_cytokines, summary_table
 from twincell.bench.tier2 import observed_response, run_receptor_recovery, run_tier2
 from twincell.data.perturbation import PerturbationDataset
+from benchmark_scripts import load_script
 from test_bench_tiers import _overexpression_dataset, drugs, net  # noqa: F401  (synthetic fixtures)
 
 PER_CASE = ["auroc", "recall_at_1", "recall_at_10", "recall_at_100", "ndcg", "rank", "distance_top1",
@@ -71,13 +68,8 @@ def run_tier2_with_spy(**options) -> tuple[BenchResult, list[Resources]]:
 
 
 def _ablation_module():
-    """benchmarks/ablation_model.py, imported from its file (benchmarks/ is not a package)."""
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "ablation_model.py"
-    spec = importlib.util.spec_from_file_location("ablation_model", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    """benchmarks/ablation_model.py, imported from its file."""
+    return load_script("ablation_model")
 
 
 def test_held_out_cytokines_are_scored_and_never_reach_training():

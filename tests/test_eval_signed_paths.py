@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
 from twincell.network import Interactome
+from benchmark_scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def script():
-    """The script, imported from its file (benchmarks/ is not a package)."""
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "eval_signed_paths.py"
-    spec = importlib.util.spec_from_file_location("eval_signed_paths", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """The script, imported from its file."""
+    return load_script("eval_signed_paths")
 
 
 def _network() -> Interactome:
