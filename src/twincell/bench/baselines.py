@@ -195,6 +195,7 @@ class Connectivity(Method):
         super().__init__(resources)
         self.measured: pd.Index | None = None  # the training responses' genes
         self.responses: np.ndarray | None = None  # (rows, genes), NaN as 0
+        self.squared: np.ndarray | None = None  # the responses squared, for each row's norm on a signature's genes
         self.votes: sp.csc_matrix | None = None  # (rows, perturbed genes): a_rt / n_t
         self.perturbed: pd.Index | None = None  # the votes' genes
 
@@ -224,6 +225,7 @@ class Connectivity(Method):
         self.votes = (votes @ sp.diags(1.0 / n_rows)).tocsc()  # the mean over each gene's rows
         self.perturbed = pd.Index(genes)
         self.measured, self.responses = pd.Index(train.genes), _filled(train)
+        self.squared = np.square(self.responses)
         return self
 
     def signed_scores(self, signatures: Sequence[pd.Series]) -> pd.DataFrame:
@@ -233,7 +235,7 @@ class Connectivity(Method):
         D = -np.column_stack([s.reindex(self.measured).to_numpy(float) for s in signatures])
         on = np.isfinite(D)
         D = np.where(on, D, 0.0)
-        row_norms = np.sqrt(np.square(Y) @ on)  # (rows, B): each row's norm on each signature's genes
+        row_norms = np.sqrt(self.squared @ on)  # (rows, B): each row's norm on each signature's genes
         denom = row_norms * np.linalg.norm(D, axis=0)
         cosine = np.divide(Y @ D, denom, out=np.zeros_like(denom), where=denom > 0)
         return pd.DataFrame(self.votes.T @ cosine, index=self.perturbed)

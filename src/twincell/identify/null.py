@@ -361,9 +361,10 @@ def project_changes(D: np.ndarray, present: np.ndarray, U: np.ndarray) -> np.nda
     masks = np.broadcast_to(present.reshape(len(present), -1), cols.shape)
     out = np.zeros_like(cols)
     if U.shape[1]:
-        for j in range(cols.shape[1]):
-            rows = np.flatnonzero(masks[:, j])
-            out[rows, j] = U[rows] @ np.linalg.lstsq(U[rows], cols[rows, j], rcond=None)[0]
+        shared, group = np.unique(masks.T, axis=0, return_inverse=True)  # columns with one mask: one solve
+        for k, mask in enumerate(shared):
+            rows, js = np.flatnonzero(mask), np.flatnonzero(group.ravel() == k)
+            out[np.ix_(rows, js)] = U[rows] @ np.linalg.lstsq(U[rows], cols[np.ix_(rows, js)], rcond=None)[0]
     return out.reshape(D.shape)
 
 
