@@ -18,7 +18,7 @@ from twincell.network import Interactome
 EXPECTED = {"twincell", "twincell_prior", "linear", "network_propagation", "de", "degree", "druggability",
             "popular_targets", "random", "mean", "training_exposure", "random_sign_prior", "twincell_calibrated",
             "twincell_centered", "twincell_common_response", "twincell_reach", "twincell_share", "twincell_blend", "tf_activity",
-            "neighbourhood", "connectivity"}
+            "neighbourhood", "connectivity", "connectivity_drugs"}
 
 
 def synthetic_network() -> Interactome:
@@ -471,3 +471,30 @@ def test_connectivity_reverses_with_the_measured_responses_of_the_perturbed_gene
     np.testing.assert_allclose(scores[["SYNC", "SYND"]], 1 / np.sqrt(2))
     unperturbed = scores.drop(["SYNA", "SYNB", "SYNC", "SYND"])
     assert scores["SYNB"] == 0.0 and (unperturbed == scores.min()).all() and scores.min() < 0.0
+
+
+def test_connectivity_drugs_reads_only_the_training_drugs_bundled_responses(interactome):
+    """On real bundled drug responses: trained on two Tahoe-only drugs, ``connectivity_drugs`` scores exactly what
+    ``connectivity`` scores when fitted on those drugs' Tahoe rows (a signature on genes every drug dataset measures);
+    with no training drug it ranks nothing."""
+    from twincell.bench.tier2_drugs import load_drug_datasets
+
+    datasets = load_drug_datasets()
+    names = [set(d.obs["perturbation"].astype(str)) for d in datasets]
+    signed = {str(p) for i, p in enumerate(datasets[0].obs["perturbation"])
+              if any(a != 0 for a in datasets[0].targets_of(i).values())}
+    only_tahoe = sorted(signed - names[1] - names[2])[:2]
+    drugs = DrugTargets.universe()
+    (none,) = make_methods(["connectivity_drugs"], Resources(interactome, drugs, seed=0))
+    assert none.trains_on_drugs and none.fit(None).perturbed.empty
+    shared = sorted(set.intersection(*(set(map(str, d.genes)) for d in datasets)))[:300]
+    signature = pd.Series(np.random.default_rng(0).normal(size=len(shared)), index=shared)
+    assert run_method(none, sig(signature.to_dict())).nunique() == 1  # every candidate ties: nothing to rank
+    (conn_drugs,) = make_methods(["connectivity_drugs"],
+                                 Resources(interactome, drugs, seed=0, training_drugs=frozenset(only_tahoe)))
+    conn_drugs.fit(None)
+    (conn,) = make_methods(["connectivity"], Resources(interactome, drugs, seed=0))
+    conn.fit(datasets[0].subset(datasets[0].obs["perturbation"].astype(str).isin(only_tahoe).to_numpy()))
+    expected = conn.signed_scores([signature])[0]
+    assert len(expected) >= 1
+    pd.testing.assert_series_equal(conn_drugs.signed_scores([signature])[0], expected, rtol=1e-12)

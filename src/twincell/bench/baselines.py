@@ -3,7 +3,8 @@
 Signature-driven baselines
     ``linear`` (ridge over gene embeddings), ``network_propagation`` (random walk with restart),
     ``neighbourhood`` (mean |change| of a gene's network neighbours), ``de`` (rank by |change|),
-    ``connectivity`` (signature reversal by the measured training responses, CMap-style: no network).
+    ``connectivity`` (signature reversal by the measured training responses, CMap-style: no network),
+    ``connectivity_drugs`` (the same reading of the bundled drug responses, the Connectivity Map's own use).
 Controls that see no disease (``sees_input = False``)
     ``degree`` (hub bias), ``druggability`` (number of drugs targeting the gene), ``popular_targets``
     (number of approved indications of the gene's drugs), ``training_exposure`` (how often the default
@@ -30,6 +31,7 @@ from sklearn.decomposition import PCA
 
 from twincell.bench.exposure import default_training_exposure
 from twincell.bench.methods import Method, Resources, register_method
+from twincell.bench.tier2_drugs import load_drug_datasets, training_drug_rows
 from twincell.data.perturbation import PerturbationDataset
 from twincell.errors import TwinCellError
 from twincell.network.propagation import random_walk_with_restart, symmetric_weights, walk_transition
@@ -38,6 +40,14 @@ from twincell.network.propagation import random_walk_with_restart, symmetric_wei
 def _filled(data: PerturbationDataset) -> np.ndarray:
     """Responses with unmeasured (NaN) entries read as no change, float64 (n_obs, n_genes)."""
     return np.nan_to_num(np.asarray(data.X, dtype=np.float64), nan=0.0)
+
+
+def _sparse_rows(data: PerturbationDataset, rows: Sequence[int], genes: pd.Index) -> sp.csr_matrix:
+    """Rows ``rows`` of ``data``'s responses as a float64 sparse matrix over ``genes`` (NaN and unmeasured: 0)."""
+    X = np.asarray(data.X[np.asarray(rows, dtype=np.int64)], dtype=np.float64).reshape(len(rows), -1)
+    r, c = np.nonzero(np.nan_to_num(X))
+    cols = genes.get_indexer(pd.Index(data.genes).astype(str))
+    return sp.csr_matrix((X[r, c], (r, cols[c])), shape=(len(rows), len(genes)))
 
 
 def _require_fitted(method: Method, attr: str) -> None:
@@ -194,8 +204,8 @@ class Connectivity(Method):
     def __init__(self, resources: Resources) -> None:
         super().__init__(resources)
         self.measured: pd.Index | None = None  # the training responses' genes
-        self.responses: np.ndarray | None = None  # (rows, genes), NaN as 0
-        self.squared: np.ndarray | None = None  # the responses squared, for each row's norm on a signature's genes
+        self.responses: sp.csr_matrix | None = None  # (rows, genes), NaN as 0; only rows with a signed target
+        self.squared: sp.csr_matrix | None = None  # the responses squared, for each row's norm on a signature's genes
         self.votes: sp.csc_matrix | None = None  # (rows, perturbed genes): a_rt / n_t
         self.perturbed: pd.Index | None = None  # the votes' genes
 
@@ -212,32 +222,38 @@ class Connectivity(Method):
         TwinCellError
             If no training row has a target with a known sign.
         """
-        targets = [train.targets_of(i) for i in range(train.n_obs)]
-        genes = sorted({g for t in targets for g, a in t.items() if a != 0})
-        if not genes:
+        return self._keep([train])
+
+    def _keep(self, datasets: Sequence[PerturbationDataset]) -> Connectivity:
+        """Keep the rows of ``datasets`` that have a signed target (sparse, on the union of their genes) and the
+        votes; with no dataset, every score is empty (nothing ranks)."""
+        parts = [(d, [i for i in range(d.n_obs) if any(a != 0 for a in d.targets_of(i).values())]) for d in datasets]
+        targets = [{g: a for g, a in d.targets_of(i).items() if a != 0} for d, rows in parts for i in rows]
+        if datasets and not targets:
             raise TwinCellError("the connectivity baseline found no training row with a target of known sign",
                                 "train on perturbations whose obs['targets'] give each target a sign")
-        column = {g: j for j, g in enumerate(genes)}
-        rows, cols, signs = zip(*[(i, column[g], float(a)) for i, t in enumerate(targets) for g, a in t.items()
-                                  if a != 0])
-        votes = sp.csc_matrix((signs, (rows, cols)), shape=(train.n_obs, len(genes)))
-        n_rows = np.asarray(abs(votes).sum(axis=0)).ravel()
+        self.measured = pd.Index(sorted({str(g) for d in datasets for g in d.genes}))
+        self.responses = sp.vstack([_sparse_rows(d, rows, self.measured) for d, rows in parts] or
+                                   [sp.csr_matrix((0, len(self.measured)))], format="csr")
+        self.squared = self.responses.multiply(self.responses).tocsr()
+        self.perturbed = pd.Index(sorted({g for t in targets for g in t}))
+        column = {g: j for j, g in enumerate(self.perturbed)}
+        entries = [(i, column[g], float(a)) for i, t in enumerate(targets) for g, a in t.items()]
+        rows, cols, signs = zip(*entries) if entries else ((), (), ())
+        votes = sp.csc_matrix((signs, (rows, cols)), shape=(len(targets), len(self.perturbed)))
+        n_rows = np.maximum(np.asarray(abs(votes).sum(axis=0)).ravel(), 1.0)
         self.votes = (votes @ sp.diags(1.0 / n_rows)).tocsc()  # the mean over each gene's rows
-        self.perturbed = pd.Index(genes)
-        self.measured, self.responses = pd.Index(train.genes), _filled(train)
-        self.squared = np.square(self.responses)
         return self
 
     def signed_scores(self, signatures: Sequence[pd.Series]) -> pd.DataFrame:
         """Mean signed reversal :math:`\sum_r a_{rt} c_r / n_t` of every perturbed gene (genes x signatures)."""
         _require_fitted(self, "responses")
-        Y = self.responses
         D = -np.column_stack([s.reindex(self.measured).to_numpy(float) for s in signatures])
         on = np.isfinite(D)
         D = np.where(on, D, 0.0)
-        row_norms = np.sqrt(self.squared @ on)  # (rows, B): each row's norm on each signature's genes
+        row_norms = np.sqrt(self.squared @ on.astype(float))  # (rows, B): each row's norm on each signature's genes
         denom = row_norms * np.linalg.norm(D, axis=0)
-        cosine = np.divide(Y @ D, denom, out=np.zeros_like(denom), where=denom > 0)
+        cosine = np.divide(self.responses @ D, denom, out=np.zeros_like(denom), where=denom > 0)
         return pd.DataFrame(self.votes.T @ cosine, index=self.perturbed)
 
     def rank_targets(self, signature: pd.Series, context: str | None = None) -> pd.Series:
@@ -251,6 +267,29 @@ class Connectivity(Method):
     def target_directions(self, signature: pd.Series, context: str | None = None) -> pd.Series:
         """Sign of the mean signed reversal: +1 activate, -1 inhibit, 0 where it is 0."""
         return np.sign(self.signed_scores([signature])[0]).astype(int)
+
+
+@register_method
+class ConnectivityDrugs(Connectivity):
+    """:class:`Connectivity` on the bundled drug responses (Tahoe-100M lines, NeurIPS PBMC types, sci-Plex) instead of
+    the tier's over-expressions: the Connectivity Map's own use, drugs whose responses reverse a signature voting for
+    their DrugCentral targets (inhibitors with sign -1).
+
+    It trains on the rows of ``resources.training_drugs`` (every drug with a network target in tier 3; in tier 2 the
+    training drugs of a ``--drug-test-fraction`` split, none by default, when it ranks nothing) and ignores the tier's
+    training rows. Rank-derived values need no scale: the cosine has none.
+    """
+
+    name = "connectivity_drugs"
+    trains_on_drugs = True
+    description = ("Signature reversal by the bundled drug responses (cosine on the signature's genes), averaged per "
+                   "DrugCentral target with the drug's action; no network")
+    reference = "Lamb et al. 2006, Science (Connectivity Map); Sirota et al. 2011, Sci Transl Med"
+
+    def fit(self, train: PerturbationDataset) -> ConnectivityDrugs:
+        """Keep the training drugs' responses and votes (``train`` is not used: see the class)."""
+        drugs = self.resources.training_drugs
+        return self._keep(training_drug_rows(load_drug_datasets(), drugs) if drugs else [])
 
 
 @register_method

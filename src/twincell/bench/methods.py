@@ -53,8 +53,10 @@ class Resources:
         Perturbation names a tier tests on (tier 2's held-out cytokines): a method that adds bundled training
         data of its own beyond ``train`` must leave these rows out.
     training_drugs
-        Drugs whose bundled signature rows a method may add to its training (tier 2's training drugs,
-        :func:`twincell.bench.tier2_drugs.split_drugs`; empty unless the run holds out only part of the drugs).
+        Drugs whose bundled signature rows a method may add to its training: in tier 2 its training drugs
+        (:func:`twincell.bench.tier2_drugs.split_drugs`; empty unless the run holds out only part of the drugs), in
+        tier 3 every drug with a network target when a method reads them (``Method.trains_on_drugs``), as the
+        default model trains on every drug.
     """
 
     network: Interactome
@@ -89,6 +91,9 @@ class Method(ABC):
     in_default_run
         ``False`` for a design that failed its round's tier-2 rule (issue 12): it runs when named, not by default,
         so a default TwinBench run does not score it on tier 3.
+    trains_on_drugs
+        ``True`` when :meth:`fit` reads the bundled drug responses of :attr:`Resources.training_drugs` (tier 3
+        then lists every drug with a network target there).
     """
 
     name: ClassVar[str]
@@ -100,6 +105,7 @@ class Method(ABC):
     predicts_response: ClassVar[bool] = False
     gives_direction: ClassVar[bool] = False
     in_default_run: ClassVar[bool] = True
+    trains_on_drugs: ClassVar[bool] = False
 
     def __init__(self, resources: Resources) -> None:
         self.resources = resources

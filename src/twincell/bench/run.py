@@ -606,7 +606,8 @@ def _run_context_tier1(names: Sequence[str], network: Interactome, drugs: DrugTa
 def _run_tier3(names: Sequence[str], network: Interactome, drugs: DrugTargets, settings: BenchSettings, seed: int,
                signature_files: Sequence[str | os.PathLike], targets_file: str | os.PathLike | None, bundled: bool,
                model: TwinCell | None, facts: dict[str, str]) -> Tier3Result:
-    """Tier 3 on the disease signatures; learned baselines train on all of LINCS, TwinCell is the default model."""
+    """Tier 3 on the disease signatures; learned baselines train on all of LINCS (or every bundled drug), TwinCell is
+    the default model."""
     signatures = (bundled_signatures() if bundled else []) + read_signature_files(signature_files)
     if not signatures:
         raise TwinCellError("tier 3 has no disease signature", "keep the bundled signatures or pass --signature FILE")
@@ -617,15 +618,21 @@ def _run_tier3(names: Sequence[str], network: Interactome, drugs: DrugTargets, s
     uses_model = {n for n in names if n in METHODS and issubclass(METHODS[n], learned.TwinCellMethod)}
     needs_model = bool(uses_model) and model is None
     exposure = default_training_exposure()
+    ranking = [n for n in check_method_names(names) if METHODS[n].ranks_targets]
+    every_drug = (split_drugs(load_drug_datasets(), candidates, 1.0, seed)[0]
+                  if any(METHODS[n].trains_on_drugs for n in ranking) else frozenset())
     resources = Resources(network, drugs, seed, model=default_model() if needs_model else model,
-                          training_exposure=exposure)
-    rankers = make_methods([n for n in check_method_names(names) if METHODS[n].ranks_targets], resources)
+                          training_exposure=exposure, training_drugs=every_drug)
+    rankers = make_methods(ranking, resources)
     if not all(m.is_fitted for m in rankers):
         rankers = _fit(rankers, load_bundled(TIER2_DATASET))
     facts["tier 3 data"] = (f"{len(signatures)} signatures; targets from {targets.attrs.get('source')} "
                             f"({targets['disease'].nunique()} diseases, {len(targets)} disease-target pairs)")
     if uses_model:
         facts["tier 3 TwinCell model"] = repr(resources.model)
+    if every_drug:
+        facts["tier 3 drug responses"] = (f"{len(every_drug)} drugs with a network target, every context, for "
+                                          f"{', '.join(m.name for m in rankers if m.trains_on_drugs)}")
     facts["tier 3 training exposure"] = (f"{len(exposure)} genes were perturbation targets of the default model's "
                                          f"training data (left out of auroc_druggable_unseen)")
     return run_tier3(rankers, tasks, drugs.druggable_genes(), exposed=set(exposure.index),
