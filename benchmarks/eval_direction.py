@@ -19,7 +19,9 @@ Two parts (run one or both):
   gene (``seen``: ``drug`` by a drug row, ``other`` only by an over-expression or a cytokine's receptors, ``none``),
   and the balanced accuracy is broken down by it, beside the target-blind twin (``twincell_common_response``),
   which learned no target-specific response: do the directions the model learned from drugs (in sample, tier 2's
-  ``chosen_cases``) carry to the diseases at the targets it saw?
+  ``chosen_cases``) carry to the diseases at the targets it saw? Last, the druggable AUROC of the approved targets
+  that drugs inhibit, ranked by |score| and by -score (the ``direction="inhibit"`` ranking users ask for), per
+  method; writes ``stated_direction.csv``.
 
     PYTHONPATH=src python benchmarks/eval_direction.py --tier2 --seed 0 [1 2] [--quick] --out results/direction
     PYTHONPATH=src python benchmarks/eval_direction.py --tier3 --out results/direction
@@ -34,6 +36,7 @@ import numpy as np
 import pandas as pd
 from eval_common_directions import train_tier2
 from scipy.stats import binomtest
+from sklearn.metrics import roc_auc_score
 
 from twincell.bench.diseases import approved_directions, bundled_signatures, disease_of, read_targets
 from twincell.bench.exposure import perturbation_target_counts
@@ -117,27 +120,14 @@ def action_coding(drugs: DrugTargets) -> pd.DataFrame:
             .sort_values(["sign", "rows"], ascending=[True, False]))
 
 
-def tier3_directions(network: Interactome, drugs: DrugTargets) -> pd.DataFrame:
-    """Signed score and direction of each method for every approved target with a known action, per signature.
+def signed_score_tables(network: Interactome, drugs: DrugTargets) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """Method name -> (signed scores, hop-0 part), nodes x bundled signatures, for the default model and the controls.
 
-    Returns
-    -------
-    DataFrame
-        ``method, disease, gene, known, signature, score, hop0, predicted, tf, drugs``: ``known`` is the approved
-        drugs' direction (+1 activate, -1 inhibit), ``predicted`` the sign of ``score`` (0: no direction),
-        ``hop0`` the part of ``score`` from the gene's own readout (``R0^T d``, no propagation), ``tf``
-        whether the gene has outgoing transcriptional (TF-layer) edges, ``seen`` how the default model's training
-        data perturbed it (:func:`training_perturbation_kind`).
+    ``hop0`` is the part of each score from the node's own readout (``R0^T d``, no propagation).
     """
-    targets = read_targets()
-    known = approved_directions(targets, drugs)
-    drug_names = targets.set_index(["disease", "gene"])["drugs"]
     signatures = bundled_signatures()
-    edges = network.edges
-    tfs = set(edges.loc[edges["layer"] == "tf", "source"])
     resources = Resources(network, drugs, 0, model=default_model())
-    seen = training_perturbation_kind()
-    rows = []
+    tables = {}
     for cls in (TwinCellMethod, *TIER3_CONTROLS):
         method = cls(resources)
         scores = method.signed_scores([s.logfc for s in signatures])
@@ -145,16 +135,78 @@ def tier3_directions(network: Interactome, drugs: DrugTargets) -> pd.DataFrame:
         op = method.model.operator(None)
         D, _ = desired_changes([s.logfc for s in signatures], scores.index)
         hop0 = pd.DataFrame(np.asarray(getattr(op, "readout0", op.R).T @ D), index=scores.index, columns=scores.columns)
+        tables[method.name] = (scores, hop0)
+    return tables
+
+
+def tier3_directions(network: Interactome, drugs: DrugTargets,
+                     tables: dict[str, tuple[pd.DataFrame, pd.DataFrame]]) -> pd.DataFrame:
+    """Signed score and direction of each method for every approved target with a known action, per signature.
+
+    Parameters
+    ----------
+    tables
+        :func:`signed_score_tables`.
+
+    Returns
+    -------
+    DataFrame
+        ``method, disease, gene, known, signature, score, hop0, predicted, tf, seen, drugs``: ``known`` is the
+        approved drugs' direction (+1 activate, -1 inhibit), ``predicted`` the sign of ``score`` (0: no direction),
+        ``hop0`` the part of ``score`` from the gene's own readout, ``tf`` whether the gene has outgoing
+        transcriptional (TF-layer) edges, ``seen`` how the default model's training data perturbed it
+        (:func:`training_perturbation_kind`).
+    """
+    targets = read_targets()
+    known = approved_directions(targets, drugs)
+    drug_names = targets.set_index(["disease", "gene"])["drugs"]
+    edges = network.edges
+    tfs = set(edges.loc[edges["layer"] == "tf", "source"])
+    seen = training_perturbation_kind()
+    rows = []
+    for method, (scores, hop0) in tables.items():
         for (disease, gene), direction in known.items():
             for name in scores.columns:
                 if disease_of(name).lower() != disease.lower():
                     continue
                 value = float(scores.at[gene, name]) if gene in scores.index else np.nan
-                rows.append({"method": method.name, "disease": disease, "gene": gene, "known": int(direction),
+                rows.append({"method": method, "disease": disease, "gene": gene, "known": int(direction),
                              "signature": name, "score": value,
                              "hop0": float(hop0.at[gene, name]) if gene in hop0.index else np.nan,
                              "predicted": int(np.sign(np.nan_to_num(value))),
                              "tf": gene in tfs, "seen": seen.get(gene, "none"), "drugs": drug_names[disease, gene]})
+    return pd.DataFrame(rows)
+
+
+def stated_direction_aurocs(scores: pd.DataFrame, known: pd.Series, druggable: set[str]) -> pd.DataFrame:
+    """Druggable AUROC of the inhibited approved targets ranked by |score| and by -score (``direction="inhibit"``).
+
+    Parameters
+    ----------
+    scores
+        Signed scores, nodes x signatures (positive: activate).
+    known
+        (disease, gene) -> approved drugs' direction (+1 / -1; :func:`approved_directions`).
+    druggable
+        The druggable universe: candidates are its genes among the nodes, less the disease's activated targets.
+
+    Returns
+    -------
+    DataFrame
+        Per signature: ``disease, signature, n_positives, both, inhibit`` (NaN without a positive).
+    """
+    rows = []
+    for name in scores.columns:
+        disease = disease_of(name).lower()
+        actions = known[[d.lower() == disease for d in known.index.get_level_values(0)]].droplevel(0)
+        pool = scores.index[scores.index.isin(list(druggable)) & ~scores.index.isin(actions[actions > 0].index)]
+        positives = pool.intersection(actions[actions < 0].index)
+        signed = scores.loc[pool, name]
+        labels = pool.isin(positives)
+        both, inhibit = ((roc_auc_score(labels, v) if 0 < labels.sum() < len(labels) else np.nan)
+                         for v in (signed.abs(), -signed))
+        rows.append({"disease": disease, "signature": name, "n_positives": int(labels.sum()), "both": both,
+                     "inhibit": inhibit})
     return pd.DataFrame(rows)
 
 
@@ -245,7 +297,8 @@ def main() -> None:
         network, drugs = Interactome.default(), DrugTargets.universe()
         print(signature_orientation().to_string(index=False))
         print(action_coding(drugs).to_string(index=False))
-        table = tier3_directions(network, drugs)
+        tables = signed_score_tables(network, drugs)
+        table = tier3_directions(network, drugs, tables)
         args.out.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out / "tier3_directions.csv", index=False)
         wide = table.pivot_table(index=["disease", "gene", "known", "tf", "signature"], columns="method",
@@ -259,6 +312,15 @@ def main() -> None:
         print(hop0_share(table).to_string())
         print("as TwinBench reports them (mean over diseases of the mean over signatures):")
         print(twinbench_means(table).to_string())
+        known, druggable = approved_directions(read_targets(), drugs), drugs.druggable_genes()
+        stated = pd.concat([stated_direction_aurocs(scores, known, druggable).assign(method=name)
+                            for name, (scores, _) in tables.items()])
+        stated.to_csv(args.out / "stated_direction.csv", index=False)
+        print("inhibited approved targets among drug targets: AUROC of |score| (both) and of -score (inhibit),")
+        print("mean over diseases of the mean over signatures")
+        means = stated.groupby(["method", "disease"], sort=False)[["both", "inhibit"]].mean()
+        print(means.groupby(level="method", sort=False).mean().assign(
+            inhibit_minus_both=lambda t: t["inhibit"] - t["both"]).round(3).to_string())
 
 
 if __name__ == "__main__":

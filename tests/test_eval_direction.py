@@ -39,3 +39,17 @@ def test_training_perturbation_kind_labels_drug_targets_before_other_perturbatio
     assert by_drugs and {g for g, k in kind.items() if k == "drug"} == by_drugs
     assert set(kind.values()) == {"drug", "other"}
     assert kind["IFNAR1"] == "other"  # type I interferon's receptor: perturbed through CytoSig's IFN1 alone
+
+
+def test_stated_direction_aurocs_rank_inhibited_targets_by_size_and_by_minus_score(script):
+    """Synthetic scores: SYNA is the disease's inhibited target, SYNB its activated one (left out), SYNF is no drug
+    target. When the score says "activate SYNA" the |score| ranking still puts it first, the "inhibit" ranking last."""
+    known = pd.Series({("SLE", "SYNA"): -1, ("SLE", "SYNB"): 1})
+    druggable = {"SYNA", "SYNB", "SYNC", "SYND", "SYNE"}
+    genes = ["SYNA", "SYNB", "SYNC", "SYND", "SYNE", "SYNF"]
+    scores = pd.DataFrame({"SLE_right": [-3.0, 5.0, 2.0, -1.0, 0.5, 10.0],
+                           "SLE_wrong": [3.0, 5.0, 2.0, -1.0, 0.5, 10.0]}, index=genes)
+    out = script.stated_direction_aurocs(scores, known, druggable).set_index("signature")
+    assert (out["n_positives"] == 1).all() and (out["disease"] == "sle").all()
+    assert out.loc["SLE_right", "both"] == 1.0 and out.loc["SLE_right", "inhibit"] == 1.0
+    assert out.loc["SLE_wrong", "both"] == 1.0 and out.loc["SLE_wrong", "inhibit"] == 0.0
