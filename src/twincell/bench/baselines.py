@@ -227,8 +227,9 @@ class Connectivity(Method):
     def _keep(self, datasets: Sequence[PerturbationDataset]) -> Connectivity:
         """Keep the rows of ``datasets`` that have a signed target (sparse, on the union of their genes) and the
         votes; with no dataset, every score is empty (nothing ranks)."""
-        parts = [(d, [i for i in range(d.n_obs) if any(a != 0 for a in d.targets_of(i).values())]) for d in datasets]
-        targets = [{g: a for g, a in d.targets_of(i).items() if a != 0} for d, rows in parts for i in rows]
+        signed = [[{g: a for g, a in d.targets_of(i).items() if a != 0} for i in range(d.n_obs)] for d in datasets]
+        parts = [(d, [i for i, t in enumerate(rows) if t]) for d, rows in zip(datasets, signed)]
+        targets = [t for rows in signed for t in rows if t]
         if datasets and not targets:
             raise TwinCellError("the connectivity baseline found no training row with a target of known sign",
                                 "train on perturbations whose obs['targets'] give each target a sign")

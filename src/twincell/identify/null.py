@@ -186,6 +186,11 @@ def shuffled_changes(d: np.ndarray, present: np.ndarray, n_null: int, seed: int 
     return D
 
 
+def _mask_like(present: np.ndarray, D: np.ndarray) -> np.ndarray:
+    """The gene mask(s) ``present`` ((G,), or (G, B) one per column) broadcast to ``D``'s shape ((G,) or (G, B))."""
+    return np.broadcast_to(present.reshape(present.shape + (1,) * (D.ndim - present.ndim)), D.shape)
+
+
 def centered_change(D: np.ndarray, present: np.ndarray) -> np.ndarray:
     """Desired change(s) minus their mean over their own genes (0 elsewhere).
 
@@ -206,7 +211,7 @@ def centered_change(D: np.ndarray, present: np.ndarray) -> np.ndarray:
         float64 array shaped like ``D``: ``D - mean(D[present])`` on present genes, 0 elsewhere.
     """
     D = np.asarray(D, float)
-    mask = np.broadcast_to(present.reshape(present.shape + (1,) * (D.ndim - present.ndim)), D.shape)
+    mask = _mask_like(present, D)
     mean = np.where(mask, D, 0.0).sum(axis=0) / np.maximum(mask.sum(axis=0), 1)
     return np.where(mask, D - mean, 0.0)
 
@@ -358,7 +363,7 @@ def project_changes(D: np.ndarray, present: np.ndarray, U: np.ndarray) -> np.nda
     """
     D = np.asarray(D, float)
     cols = D.reshape(len(D), -1)
-    masks = np.broadcast_to(present.reshape(len(present), -1), cols.shape)
+    masks = _mask_like(present, D).reshape(cols.shape)
     out = np.zeros_like(cols)
     if U.shape[1]:
         shared, group = np.unique(masks.T, axis=0, return_inverse=True)  # columns with one mask: one solve
@@ -391,8 +396,7 @@ def remove_common(D: np.ndarray, present: np.ndarray, U: np.ndarray) -> np.ndarr
         float64 array shaped like ``D``.
     """
     D = np.asarray(D, float)
-    masks = np.broadcast_to(present.reshape(len(present), -1), D.reshape(len(D), -1).shape).reshape(D.shape)
-    return np.where(masks, D, 0.0) - project_changes(D, present, U)
+    return np.where(_mask_like(present, D), D, 0.0) - project_changes(D, present, U)
 
 
 def readout_zscores(R: sp.csr_matrix, R_sq: sp.csr_matrix, D: np.ndarray, present: np.ndarray) -> np.ndarray:
@@ -437,7 +441,7 @@ def readout_zscores_defined(R: sp.csr_matrix, R_sq: sp.csr_matrix, D: np.ndarray
     """
     D = np.asarray(D, float)
     cols = D.reshape(len(D), -1)
-    P = np.broadcast_to(present.reshape(len(present), -1), cols.shape).astype(float)
+    P = _mask_like(present, D).reshape(cols.shape).astype(float)
     n = P.sum(axis=0)
     dm = np.where(P > 0, cols, 0.0)
     dbar = dm.sum(axis=0) / np.maximum(n, 1.0)
