@@ -280,7 +280,7 @@ def design_method(design: Design) -> type[Method]:
             model = TwinCell(self.resources.network, dim, seed=self.resources.seed, **design.hparams)
             extra = [training_cytokines(self.resources.held_out)] if design.cytosig else []
             if design.drugs is not None and self.resources.training_drugs:  # none in the held-out cell type's tier 1
-                datasets = load_drug_datasets()
+                datasets = self.resources.drug_datasets or load_drug_datasets()
                 rows = training_drug_rows(datasets, drug_names(datasets, self.resources, design.drug_rows))
                 extra += [d.common_response() for d in rows] if design.drugs == "common" else rows
             train = keep_perturbations(train, design.train_fraction, self.resources.seed)

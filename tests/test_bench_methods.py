@@ -490,11 +490,13 @@ def test_connectivity_drugs_reads_only_the_training_drugs_bundled_responses(inte
     shared = sorted(set.intersection(*(set(map(str, d.genes)) for d in datasets)))[:300]
     signature = pd.Series(np.random.default_rng(0).normal(size=len(shared)), index=shared)
     assert run_method(none, sig(signature.to_dict())).nunique() == 1  # every candidate ties: nothing to rank
-    (conn_drugs,) = make_methods(["connectivity_drugs"],
-                                 Resources(interactome, drugs, seed=0, training_drugs=frozenset(only_tahoe)))
-    conn_drugs.fit(None)
     (conn,) = make_methods(["connectivity"], Resources(interactome, drugs, seed=0))
     conn.fit(datasets[0].subset(datasets[0].obs["perturbation"].astype(str).isin(only_tahoe).to_numpy()))
     expected = conn.signed_scores([signature])[0]
     assert len(expected) >= 1
-    pd.testing.assert_series_equal(conn_drugs.signed_scores([signature])[0], expected, rtol=1e-12)
+    # the rows come from the datasets the tier passes (Resources.drug_datasets), or are loaded when it passes none
+    for shared in (tuple(datasets), ()):
+        (conn_drugs,) = make_methods(["connectivity_drugs"], Resources(
+            interactome, drugs, seed=0, training_drugs=frozenset(only_tahoe), drug_datasets=shared))
+        conn_drugs.fit(None)
+        pd.testing.assert_series_equal(conn_drugs.signed_scores([signature])[0], expected, rtol=1e-12)

@@ -288,9 +288,11 @@ class ConnectivityDrugs(Connectivity):
     reference = "Lamb et al. 2006, Science (Connectivity Map); Sirota et al. 2011, Sci Transl Med"
 
     def fit(self, train: PerturbationDataset) -> ConnectivityDrugs:
-        """Keep the training drugs' responses and votes (``train`` is not used: see the class)."""
+        """Keep the training drugs' responses and votes (``train`` is not used: see the class); their rows come from
+        ``resources.drug_datasets``, loaded here only when the tier passed none."""
         drugs = self.resources.training_drugs
-        return self._keep(training_drug_rows(load_drug_datasets(), drugs) if drugs else [])
+        return self._keep(training_drug_rows(self.resources.drug_datasets or load_drug_datasets(), drugs)
+                          if drugs else [])
 
 
 @register_method

@@ -57,6 +57,10 @@ class Resources:
         (:func:`twincell.bench.tier2_drugs.split_drugs`; empty unless the run holds out only part of the drugs), in
         tier 3 every drug with a network target when a method reads them (``Method.trains_on_drugs``), as the
         default model trains on every drug.
+    drug_datasets
+        The bundled drug-signature datasets the tier already loaded
+        (:func:`twincell.bench.tier2_drugs.load_drug_datasets`), for the methods that train on ``training_drugs`` to
+        take their rows from instead of loading them again; empty when the tier loaded none.
     """
 
     network: Interactome
@@ -68,6 +72,7 @@ class Resources:
     training_exposure: pd.Series | None = None
     held_out: frozenset[str] = frozenset()
     training_drugs: frozenset[str] = frozenset()
+    drug_datasets: tuple[PerturbationDataset, ...] = field(default=(), repr=False, compare=False)
 
 
 class Method(ABC):

@@ -492,7 +492,8 @@ def _run_perturbation_tiers(tiers: Sequence[int], names: Sequence[str], network:
     test_drugs, training_drugs = split_drugs(drug_data, pd.Index(network.genes), settings.drug_test_fraction, seed)
     resources = Resources(network, drugs, seed, train_options=train_options,
                           training_exposure=perturbation_target_counts([train]),
-                          held_out=frozenset(cytokine_split.held_out), training_drugs=training_drugs)
+                          held_out=frozenset(cytokine_split.held_out), training_drugs=training_drugs,
+                          drug_datasets=tuple(drug_data))
     wanted = _with_mean(names) if 1 in tiers else list(names)
     methods = _fit(make_methods(wanted, resources), train)
     facts["tier 1/2 data"] = (f"{TIER2_DATASET}: {train.n_obs} training rows; {len(split.held_out)} target genes "
@@ -619,10 +620,10 @@ def _run_tier3(names: Sequence[str], network: Interactome, drugs: DrugTargets, s
     needs_model = bool(uses_model) and model is None
     exposure = default_training_exposure()
     ranking = [n for n in check_method_names(names) if METHODS[n].ranks_targets]
-    every_drug = (split_drugs(load_drug_datasets(), candidates, 1.0, seed)[0]
-                  if any(METHODS[n].trains_on_drugs for n in ranking) else frozenset())
+    drug_data = tuple(load_drug_datasets()) if any(METHODS[n].trains_on_drugs for n in ranking) else ()
+    every_drug = split_drugs(drug_data, candidates, 1.0, seed)[0] if drug_data else frozenset()
     resources = Resources(network, drugs, seed, model=default_model() if needs_model else model,
-                          training_exposure=exposure, training_drugs=every_drug)
+                          training_exposure=exposure, training_drugs=every_drug, drug_datasets=drug_data)
     rankers = make_methods(ranking, resources)
     if not all(m.is_fitted for m in rankers):
         rankers = _fit(rankers, load_bundled(TIER2_DATASET))
