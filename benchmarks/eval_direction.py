@@ -36,13 +36,13 @@ import numpy as np
 import pandas as pd
 from eval_common_directions import train_tier2
 from scipy.stats import binomtest
-from sklearn.metrics import roc_auc_score
 
 from twincell.bench.diseases import approved_directions, bundled_signatures, disease_of, read_targets
 from twincell.bench.exposure import perturbation_target_counts
 from twincell.bench.learned import (RandomSignPrior, TwinCellCommonResponse, TwinCellMethod, TwinCellPrior,
                                     desired_changes)
 from twincell.bench.methods import Method, Resources
+from twincell.bench.metrics import auroc
 from twincell.bench.run import TIER2_LABEL
 from twincell.bench.tier2 import run_tier2
 from twincell.bench.tier3 import DIRECTION_METRICS
@@ -202,10 +202,9 @@ def stated_direction_aurocs(scores: pd.DataFrame, known: pd.Series, druggable: s
         pool = scores.index[scores.index.isin(list(druggable)) & ~scores.index.isin(actions[actions > 0].index)]
         positives = pool.intersection(actions[actions < 0].index)
         signed = scores.loc[pool, name]
-        labels = pool.isin(positives)
-        both, inhibit = ((roc_auc_score(labels, v) if 0 < labels.sum() < len(labels) else np.nan)
-                         for v in (signed.abs(), -signed))
-        rows.append({"disease": disease, "signature": name, "n_positives": int(labels.sum()), "both": both,
+        defined = 0 < len(positives) < len(pool)
+        both, inhibit = ((auroc(v, positives) if defined else np.nan) for v in (signed.abs(), -signed))
+        rows.append({"disease": disease, "signature": name, "n_positives": len(positives), "both": both,
                      "inhibit": inhibit})
     return pd.DataFrame(rows)
 

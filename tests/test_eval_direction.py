@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from benchmark_scripts import load_script
 from twincell.data.perturbation import parse_targets
 from twincell.data.training_data import load_default_training_data
+from benchmark_scripts import load_script
 
 
 @pytest.fixture(scope="module")
