@@ -632,7 +632,10 @@ def _run_tier3(names: Sequence[str], network: Interactome, drugs: DrugTargets, s
     if uses_model:
         facts["tier 3 TwinCell model"] = repr(resources.model)
     if every_drug:
-        facts["tier 3 drug responses"] = (f"{len(every_drug)} drugs with a network target, every context, for "
+        rows = training_drug_rows(drug_data, every_drug)
+        facts["tier 3 drug responses"] = (f"{len(every_drug)} drugs with a network target, every context "
+                                          f"({sum(d.n_obs for d in rows)} rows, "
+                                          f"{len(perturbation_target_counts(rows))} target genes), for "
                                           f"{', '.join(m.name for m in rankers if m.trains_on_drugs)}")
     facts["tier 3 training exposure"] = (f"{len(exposure)} genes were perturbation targets of the default model's "
                                          f"training data (left out of auroc_druggable_unseen)")
