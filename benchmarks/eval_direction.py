@@ -160,8 +160,7 @@ def tier3_directions(network: Interactome, drugs: DrugTargets,
     targets = read_targets()
     known = approved_directions(targets, drugs)
     drug_names = targets.set_index(["disease", "gene"])["drugs"]
-    edges = network.edges
-    tfs = set(edges.loc[edges["layer"] == "tf", "source"])
+    tfs = set(np.asarray(network.genes)[network.tf_mask])
     seen = training_perturbation_kind()
     rows = []
     for method, (scores, hop0) in tables.items():

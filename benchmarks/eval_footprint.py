@@ -63,7 +63,7 @@ def spread_check(n_shuffles: int = 30, seed: int = 0) -> None:
     P = np.repeat(present[:, None], D.shape[1], axis=1)
     footprint = footprint_matrices(op)
     network = Interactome.default()
-    tfs = set(np.asarray(network.genes)[np.asarray((network.adjacency("tf") != 0).sum(axis=1)).ravel() > 0])
+    tfs = set(np.asarray(network.genes)[network.tf_mask])
     for name, null, S in (("adjoint", "none", np.asarray(op.adjoint(D), dtype=float)),
                           ("footprint", "footprint", footprint.scores(D, P)),
                           ("footprint_max", "footprint_max", footprint.max_path_scores(D, P))):

@@ -45,6 +45,16 @@ def test_collectri_tf_layer(interactome):
     assert (tf["sign"] != 0).all()
 
 
+def test_tf_mask_marks_the_sources_of_tf_edges(interactome):
+    mask = interactome.tf_mask
+    genes = pd.Index(interactome.genes)
+    assert mask.shape == (interactome.n_nodes,) and mask.dtype == bool
+    assert set(genes[mask]) == set(interactome.edges.loc[interactome.layer_mask("tf"), "source"])
+    assert mask[genes.get_loc("STAT1")] and not mask[genes.get_loc("JAK1")]   # a TF; a kinase with no TF edge
+    with pytest.raises(ValueError):
+        mask[0] = not mask[0]                        # shared by every caller: read-only
+
+
 def test_undirected_pairs_are_stored_both_ways(interactome):
     ppi = interactome.edges[interactome.layer_mask("ppi")]
     pairs = set(zip(ppi["source"], ppi["target"]))

@@ -584,8 +584,7 @@ class TwinCellKnownDirection(TwinCellMethod):
         super().__init__(resources)
         self.prior = TwinCell.prior(resources.network, seed=resources.seed)
         network = resources.network
-        self.tfs = np.isin(self.prior.operator(None).genes.astype(str),
-                           network.edges.loc[network.layer_mask("tf"), "source"].unique())
+        self.tfs = np.isin(self.prior.operator(None).genes.astype(str), np.asarray(network.genes)[network.tf_mask])
 
     def signed_scores(self, signatures: Sequence[pd.Series], context: str | None = None) -> pd.DataFrame:
         """``twincell``'s scores, their signs replaced by the known-sign one-hop reading of TF footprints where it is

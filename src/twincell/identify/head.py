@@ -149,9 +149,8 @@ class HeadInputs:
         if not np.array_equal(genes, np.asarray(network.genes).astype(str)):
             raise TwinCellError("the operator's genes are not the network's genes",
                                 "build the inverse head from a model and the interactome it was built on")
-        tf_out = np.asarray((network.adjacency("tf") != 0).sum(axis=1)).ravel()
         return cls(operator=operator, footprint=footprint or Footprint.of(operator), transition=walk_transition(network),
-                   degree=np.log1p(network.degree("ppi").to_numpy(float)), is_tf=(tf_out > 0).astype(float))
+                   degree=np.log1p(network.degree("ppi").to_numpy(float)), is_tf=network.tf_mask.astype(float))
 
     def plain_scores(self, D: np.ndarray) -> np.ndarray:
         """(N, B) plain adjoint scores of the desired changes ``D`` (G, B)."""

@@ -26,7 +26,7 @@ NODE_CLASSES = ("tf", "ligand", "receptor")
 def node_classes(interactome: Interactome) -> np.ndarray:
     """(N, 3) float32 multi-hot node classes ``tf, ligand, receptor`` (see the module docstring)."""
     out = np.zeros((interactome.n_nodes, len(NODE_CLASSES)), np.float32)
-    out[np.unique(interactome.src[interactome.layer_mask("tf")]), 0] = 1.0
+    out[:, 0] = interactome.tf_mask
     pairs = load_ligand_receptor()
     index = interactome.gene_index
     ligands = {g for complex_ in pairs["ligand"] for g in complex_.split("_")}

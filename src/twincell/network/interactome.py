@@ -252,6 +252,15 @@ class Interactome:
         """Boolean mask over :attr:`edges` of one layer (``ppi`` or ``tf``)."""
         return (self.edges["layer"] == layer).to_numpy()
 
+    @cached_property
+    def tf_mask(self) -> np.ndarray:
+        """Read-only boolean mask over :attr:`genes`, shape (N,): the transcription factors, i.e. the nodes with at
+        least one TF-layer (TF -> target gene) edge."""
+        mask = np.zeros(self.n_nodes, bool)
+        mask[self.src[self.layer_mask("tf")]] = True
+        mask.flags.writeable = False
+        return mask
+
     def node_index(self, genes: Iterable[str], *, strict: bool = True) -> np.ndarray:
         """Node indices of ``genes`` (HGNC symbols).
 
