@@ -205,3 +205,23 @@ def test_a_drug_split_scores_only_held_out_drugs_and_counts_training_drug_target
     for (method, source), rows in drug_rows[drug_rows["variant"] == "all_targets"].groupby(["method", "source"]):
         row = sources.loc[(method, source, "all_targets")]
         assert row["cases"] == len(rows) and row["auroc"] == pytest.approx(rows["auroc"].mean())
+
+
+def test_tier2_leaves_out_a_drug_trained_method_that_has_no_training_drug(resources):
+    """With every drug a tier-2 case, ``connectivity_drugs`` would rank nothing and score chance: tier 2 leaves it out
+    and its facts say why; with training drugs it stays; alone, it is a clear error."""
+    from twincell.bench.run import _tier2_rankers
+    methods = make_methods(["connectivity_drugs", "degree"], resources)
+    facts: dict[str, str] = {}
+    kept = _tier2_rankers(methods, ["connectivity_drugs", "degree"], frozenset(), facts, only_tier=True)
+    assert [m.name for m in kept] == ["degree"]
+    assert facts["tier 2 not scored"].startswith("connectivity_drugs: every drug is a tier-2 case")
+    facts = {}
+    kept = _tier2_rankers(methods, ["connectivity_drugs", "degree"], frozenset({"d0"}), facts, only_tier=True)
+    assert [m.name for m in kept] == ["connectivity_drugs", "degree"] and facts == {}
+    assert _tier2_rankers(methods, ["connectivity_drugs"], frozenset(), {}, only_tier=False) == []  # tier 1 or 3 runs
+    with pytest.raises(TwinCellError, match="no method can be scored on tier 2") as err:
+        _tier2_rankers(methods, ["connectivity_drugs"], frozenset(), {}, only_tier=True)
+    assert "--drug-test-fraction" in err.value.hint
+    with pytest.raises(TwinCellError, match="none of them ranks targets"):
+        _tier2_rankers(methods, ["mean"], frozenset(), {}, only_tier=True)

@@ -499,8 +499,8 @@ def _run_perturbation_tiers(tiers: Sequence[int], names: Sequence[str], network:
     facts["tier 1/2 data"] = (f"{TIER2_DATASET}: {train.n_obs} training rows; {len(split.held_out)} target genes "
                               f"held out, {test.n_obs} of their rows used (>= 10 measured genes)")
     parts, cases = [], pd.DataFrame()
-    if 2 in tiers:
-        rankers = [m for m in methods if m.ranks_targets and m.name in names]
+    rankers = _tier2_rankers(methods, names, training_drugs, facts, only_tier=tiers == [2]) if 2 in tiers else []
+    if rankers:
         t2 = run_tier2(rankers, test, dataset=TIER2_LABEL, common=train.mean_response(), n_boot=settings.n_boot,
                        seed=seed)
         facts["tier 2 cases"] = _case_facts(t2)
@@ -523,6 +523,30 @@ def _run_perturbation_tiers(tiers: Sequence[int], names: Sequence[str], network:
         parts.append(run_tier1(forward, baseline, test, dataset=TIER2_LABEL,
                                n_boot=settings.n_boot, seed=seed))
     return parts, cases
+
+
+def _tier2_rankers(methods: Sequence[Method], names: Sequence[str], training_drugs: frozenset[str],
+                   facts: dict[str, str], *, only_tier: bool) -> list[Method]:
+    """The named ranking methods that tier 2 can score: a method that trains on the bundled drug responses
+    (``trains_on_drugs``) is left out when the split leaves it no training drug (it would rank nothing and score
+    chance), and the facts say why.
+
+    Raises
+    ------
+    TwinCellError
+        If that leaves nothing to score and tier 2 is the only tier asked for (``only_tier``).
+    """
+    rankers = [m for m in methods if m.ranks_targets and m.name in names]
+    idle = [m.name for m in rankers if m.trains_on_drugs and not training_drugs]
+    why = f"{', '.join(idle)}: every drug is a tier-2 case, so no drug is left to train on"
+    fix = "give --drug-test-fraction below 1, e.g. 0.5, to score it on the held-out drugs"
+    if idle:
+        facts["tier 2 not scored"] = f"{why} ({fix})"
+    kept = [m for m in rankers if m.name not in idle]
+    if only_tier and not kept:
+        raise TwinCellError(f"no method can be scored on tier 2 ({why if idle else 'none of them ranks targets'})",
+                            fix if idle else "name a method that ranks targets: twincell bench --list-methods lists them")
+    return kept
 
 
 def split_cytokines(seed: int) -> tuple[Split, PerturbationDataset, PerturbationDataset]:
