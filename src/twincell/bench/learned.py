@@ -49,7 +49,7 @@ from twincell.errors import ModelFileError, TwinCellError
 from twincell.identify.head import FittingRows, InverseHead, head_inputs, held_out_rows
 from twincell.identify.inverse import FOOTPRINT_NULLS, common_basis, footprint_matrices, node_reach, pathway_basis
 from twincell.identify.null import (Footprint, calibrate, centered_change, project_changes, reach_scaled,
-                                    readout_zscores, remove_common, shuffled_changes)
+                                    readout_zscores, remove_common, shuffled_changes, top_changes)
 from twincell.model import TwinCell
 
 #: tanh of this is 1.0 in float32: a learned-sign parameter set to +-SATURATED is a fixed sign.
@@ -120,7 +120,8 @@ class _TwinCellRanker(Method):
     #: divided by the node's reach plus the median reach; ``share``: the unsigned adjoint of ``|d|`` divided so;
     #: ``blend``: the mean of the ranks by ``|alignment|`` and by the share; ``footprint``, ``footprint_max``,
     #: ``footprint_share``: the readouts' permutation z-scores (:class:`twincell.identify.null.Footprint`);
-    #: ``progeny``: the alignment of the signature's projection onto PROGENy's pathway footprints.
+    #: ``progeny``: the alignment of the signature's projection onto PROGENy's pathway footprints; ``top``: the
+    #: alignment of the signature cut to its ``n_top`` largest increases and decreases.
     null = "none"
     #: shuffles per signature when ``null == "shuffle"``.
     n_null = 50
@@ -130,6 +131,8 @@ class _TwinCellRanker(Method):
     unit_columns = True
     #: ``footprint`` only: size from the unsigned propagation of ``|z|`` (sign from the signed score).
     magnitude = False
+    #: ``top`` only: genes kept on each side of a signature (:func:`twincell.identify.null.top_changes`).
+    n_top = 150
 
     def __init__(self, resources: Resources) -> None:
         super().__init__(resources)
@@ -163,7 +166,9 @@ class _TwinCellRanker(Method):
         With ``null = "common"`` each signature loses its projection onto the operator's ``n_common``
         common response directions on its own genes (:func:`twincell.identify.null.remove_common`); with
         ``null = "progeny"`` it is replaced by its projection onto PROGENy's 14 pathway footprints on its own genes
-        (:func:`twincell.identify.null.project_changes`, :func:`twincell.identify.inverse.pathway_basis`).
+        (:func:`twincell.identify.null.project_changes`, :func:`twincell.identify.inverse.pathway_basis`); with
+        ``null = "top"`` it keeps only its ``n_top`` largest increases and decreases
+        (:func:`twincell.identify.null.top_changes`).
         With ``null = "footprint"`` the scores are :meth:`twincell.identify.null.Footprint.scores` (the own
         transcript, when added, is part of the hop-0 readout that is z-scored), with ``null = "footprint_max"``
         :meth:`twincell.identify.null.Footprint.max_path_scores` (the strongest single walk), with
@@ -188,6 +193,8 @@ class _TwinCellRanker(Method):
             D = remove_common(D, present, common_basis(op, self.n_common, self.unit_columns, self.resources.seed))
         elif self.null == "progeny":
             D = project_changes(D, present, pathway_basis(op))
+        elif self.null == "top":
+            D = top_changes(D, present, self.n_top)
         if self.null == "shuffle":
             columns = []
             for j in range(len(signatures)):
@@ -453,6 +460,19 @@ class TwinCellProgeny(_FailedScoreDesign):
     name = "twincell_progeny"
     description = "TwinCell, adjoint of the signature's projection onto PROGENy's 14 pathway footprints"
     null = "progeny"
+
+
+@register_method
+class TwinCellTop(_TwinCellScore):
+    """TwinCell on each signature cut to its 150 largest increases and 150 largest decreases, the Connectivity Map's
+    query (:func:`twincell.identify.null.top_changes`), then the exact adjoint: a dense signature's many small changes
+    no longer add up to each node's reach. The nineteenth round's design (docs/model.md); it runs only when named
+    until its rule has decided. Trained like ``twincell``."""
+
+    name = "twincell_top"
+    description = "TwinCell, adjoint of the signature cut to its top 150 up and top 150 down genes"
+    null = "top"
+    in_default_run = False
 
 
 class _TwinCellHead(_TwinCellScore):

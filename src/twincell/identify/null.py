@@ -77,6 +77,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from twincell.errors import TwinCellError
+
 if TYPE_CHECKING:
     from twincell.identify.explain import AbsColumns
 
@@ -214,6 +216,41 @@ def centered_change(D: np.ndarray, present: np.ndarray) -> np.ndarray:
     mask = _mask_like(present, D)
     mean = np.where(mask, D, 0.0).sum(axis=0) / np.maximum(mask.sum(axis=0), 1)
     return np.where(mask, D - mean, 0.0)
+
+
+def top_changes(D: np.ndarray, present: np.ndarray, n_each: int) -> np.ndarray:
+    """Desired change(s) cut to their ``n_each`` largest increases and ``n_each`` largest decreases.
+
+    The Connectivity Map queries with a signature's top 150 up and top 150 down genes (Lamb et al. 2006; Subramanian
+    et al. 2017); this is that cut of a dense signature, on its own genes.
+
+    Parameters
+    ----------
+    D
+        (N,) desired change on the operator's gene order (0 where a gene has no value), or (N, B) several changes.
+    present
+        (N,) bool mask of the genes that have a value, or (N, B) one mask per column of ``D``.
+    n_each
+        Genes kept on each side (positive and negative changes), per column; ties at the cut are broken by gene
+        order.
+
+    Returns
+    -------
+    np.ndarray
+        float64 array shaped like ``D``: ``D`` on the kept genes, 0 elsewhere (a column with fewer than ``n_each``
+        changes of a sign keeps all of them).
+    """
+    if n_each < 1:
+        raise TwinCellError(f"n_each must be at least 1, got {n_each}", "keep at least one gene on each side")
+    D = np.asarray(D, float)
+    mask = _mask_like(present, D)
+    keep = np.zeros(D.shape, bool)
+    for sign in (1.0, -1.0):
+        size = np.where(mask & (sign * D > 0), sign * D, 0.0)
+        order = np.argsort(-size, axis=0, kind="stable")[:n_each]
+        chosen = np.take_along_axis(size, order, axis=0) > 0
+        np.put_along_axis(keep, order, np.take_along_axis(keep, order, axis=0) | chosen, axis=0)
+    return np.where(keep, D, 0.0)
 
 
 def calibrate(observed: np.ndarray, null_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
