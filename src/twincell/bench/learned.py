@@ -355,7 +355,7 @@ class TwinCellCentered(_TwinCellScore):
 
 
 class _FailedScoreDesign(_TwinCellScore):
-    """A score design of issue 12 that failed its round's tier-2 rule (rounds 10-12, 16 and 18 in docs/model.md):
+    """A score design of issue 12 that failed its round's tier-2 rule (rounds 10-12, 16, 18 and 19 in docs/model.md):
     registered so its round can be rerun, but it runs only when named, so a default TwinBench run does not score it on
     tier 3."""
 
@@ -463,16 +463,15 @@ class TwinCellProgeny(_FailedScoreDesign):
 
 
 @register_method
-class TwinCellTop(_TwinCellScore):
+class TwinCellTop(_FailedScoreDesign):
     """TwinCell on each signature cut to its 150 largest increases and 150 largest decreases, the Connectivity Map's
     query (:func:`twincell.identify.null.top_changes`), then the exact adjoint: a dense signature's many small changes
-    no longer add up to each node's reach. The nineteenth round's design (docs/model.md); it runs only when named
-    until its rule has decided. Trained like ``twincell``."""
+    no longer add up to each node's reach. The nineteenth round's design (docs/model.md): it failed its rule, so it
+    runs only when named. Trained like ``twincell``."""
 
     name = "twincell_top"
     description = "TwinCell, adjoint of the signature cut to its top 150 up and top 150 down genes"
     null = "top"
-    in_default_run = False
 
 
 class _TwinCellHead(_TwinCellScore):
