@@ -74,18 +74,37 @@ def test_interrupted_save_keeps_the_previous_model(trained, tmp_path, monkeypatc
     TwinCell.load(target)
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda d: (d / "weights.pt").write_bytes(b"garbage"), "corrupt"),
-    (lambda d: (d / "interactome.parquet").unlink(), "incomplete: interactome.parquet is missing"),
-    (lambda d: (d / "config.json").write_text("{not json"), "config.json is corrupt"),
-    (lambda d: (d / "config.json").unlink(), "no config.json"),
+@pytest.mark.parametrize("damage, message, in_config", [
+    (lambda d: (d / "weights.pt").write_bytes(b"garbage"), "corrupt", False),
+    (lambda d: (d / "interactome.parquet").unlink(), "incomplete: interactome.parquet is missing", False),
+    (lambda d: (d / "config.json").write_text("{not json"), "config.json is corrupt", True),
+    (lambda d: (d / "config.json").unlink(), "no config.json", True),
+    (lambda d: (d / "config.json").write_text("[]"), "JSON list, not an object", True),
+    (lambda d: _edit_config(d, files=None), "files missing or of the wrong type", True),
+    (lambda d: _edit_config(d, context_dim=None), "context_dim missing or of the wrong type", True),
+    (lambda d: ((d / "config.json").unlink(), (d / "config.json").mkdir()), "corrupt or unreadable", True),
+    (lambda d: ((d / "weights.pt").unlink(), (d / "weights.pt").mkdir()), "a folder is in its place", False),
 ])
-def test_broken_model_directories_raise_model_file_error(trained, tmp_path, damage, message):
+def test_broken_model_directories_raise_model_file_error(trained, tmp_path, damage, message, in_config):
     model, _ = trained
     d = model.save(tmp_path / "m")
     damage(d)
     with pytest.raises(ModelFileError, match=message):
         TwinCell.load(d)
+    if in_config:                                      # the inference path reads the same config.json
+        with pytest.raises(ModelFileError, match=message):
+            model_io.open_model(d)
+
+
+def _edit_config(directory, **changes) -> None:
+    """Rewrite a saved model's config.json with ``changes`` (a value None deletes the key)."""
+    cfg = json.loads((directory / "config.json").read_text())
+    for key, value in changes.items():
+        if value is None:
+            cfg.pop(key)
+        else:
+            cfg[key] = value
+    (directory / "config.json").write_text(json.dumps(cfg))
 
 
 def test_version_mismatch_and_missing_directory(trained, tmp_path):
@@ -123,9 +142,20 @@ def test_save_refuses_a_directory_of_other_files(trained, tmp_path):
     model.save(work, overwrite=True)
     assert not (work / "notes.txt").exists() and TwinCell.load(work).context_dim == DIM
     model.save(work)                                                  # a TwinCell model directory is replaced
+    (work / "notes.txt").write_text("notes written beside the model")
+    (work / "plots").mkdir()
+    with pytest.raises(ModelFileError, match=r"2 other file\(s\) or folder\(s\) \(notes.txt, plots\)"):
+        model.save(work)                                              # before: both silently deleted
+    assert (work / "notes.txt").exists() and (work / "plots").is_dir() and TwinCell.load(work).context_dim == DIM
+    model.save(work, overwrite=True)
+    assert sorted(p.name for p in work.iterdir()) == sorted(["config.json", *json.loads(
+        (work / "config.json").read_text())["files"]])
     empty = tmp_path / "empty"
     empty.mkdir()
     model.save(empty)
+    (tmp_path / "a_file").write_text("synthetic")
+    with pytest.raises(ModelFileError, match="a_file is a file, not a folder"):
+        model.save(tmp_path / "a_file" / "model")                    # before: a bare FileExistsError
 
 
 def test_save_never_replaces_the_working_directory(trained, tmp_path, monkeypatch):

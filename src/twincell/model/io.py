@@ -54,19 +54,29 @@ def _sha256(file: Path) -> str:
     return h.hexdigest()
 
 
-def _is_model_dir(directory: Path) -> bool:
+def _model_config(directory: Path) -> dict | None:
+    """The ``config.json`` of a TwinCell model directory, or None when ``directory`` does not hold one."""
     try:
-        return "format" in json.loads((directory / "config.json").read_text())
+        config = json.loads((directory / "config.json").read_text())
     except (OSError, ValueError, TypeError):
-        return False
+        return None
+    return config if isinstance(config, dict) and "format" in config else None
+
+
+def _foreign_entries(directory: Path, config: dict) -> list[str]:
+    """Names in a model directory that are not the model's own files (``config.json`` and its listed files)."""
+    files = config.get("files")
+    own = {"config.json", *(files if isinstance(files, dict) else ())}
+    return sorted(p.name for p in directory.iterdir() if p.name not in own)
 
 
 def check_output_dir(directory: str | os.PathLike, overwrite: bool = False) -> Path:
     """Check that a model may be written to ``directory``; returns its absolute path.
 
-    Allowed: a new path, an empty directory, or a directory holding a TwinCell model (it is
-    replaced). Anything else (a file, a directory of other files) only with ``overwrite=True``; the
-    working directory, its parents and the home directory never.
+    Allowed: a new path, an empty directory, or a directory holding a TwinCell model and nothing else (it is
+    replaced). Anything else (a file, a directory of other files, a model directory with files of the user's
+    beside the model's) only with ``overwrite=True``; the working directory, its parents and the home directory
+    never.
 
     Raises
     ------
@@ -79,14 +89,23 @@ def check_output_dir(directory: str | os.PathLike, overwrite: bool = False) -> P
         raise ModelFileError(f"refusing to write a model to {target}: saving replaces the whole directory, and this "
                              "is the working directory, one of its parents or the home directory",
                              "give a new directory, e.g. --out models/my_model")
-    if not target.exists() or (target.is_dir() and _is_model_dir(target)):
+    blocking = next((parent for parent in target.parents if parent.exists() and not parent.is_dir()), None)
+    if blocking is not None:
+        raise ModelFileError(f"cannot write a model to {target}: {blocking} is a file, not a folder",
+                             "give a directory whose parents are folders")
+    if not target.exists() or overwrite or (target.is_dir() and not any(target.iterdir())):
         return target
-    if target.is_dir() and not any(target.iterdir()):
-        return target
-    if not overwrite:
+    config = _model_config(target) if target.is_dir() else None
+    if config is None:
         what = "a file" if not target.is_dir() else "a directory that is not a TwinCell model (no model config.json)"
         raise ModelFileError(f"{target} is {what}; saving a model there would delete it",
                              "give a new directory, or pass overwrite=True / --overwrite to replace it")
+    foreign = _foreign_entries(target, config)
+    if foreign:
+        raise ModelFileError(f"{target} holds a TwinCell model and {len(foreign)} other file(s) or folder(s) "
+                             f"({', '.join(foreign[:10])}); saving a model there replaces the whole directory and "
+                             "would delete them", "move them out, give a new directory, or pass overwrite=True / "
+                             "--overwrite to replace everything")
     return target
 
 
@@ -208,8 +227,9 @@ def read_config(directory: Path, verify: tuple[str, ...] | None = None) -> dict:
         raise ModelFileError(f"{directory} is not a TwinCell model (no config.json)", hint)
     try:
         config = json.loads(cfg_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"{cfg_file} is corrupt: {exc}", hint) from exc
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise ModelFileError(f"{cfg_file} is corrupt or unreadable: {exc}", hint) from exc
+    _check_config_structure(config, cfg_file)
     fmt, written_by = config.get("format"), config.get("twincell_version")
     if fmt != FORMAT_VERSION:
         newer = isinstance(fmt, int) and fmt > FORMAT_VERSION
@@ -227,11 +247,32 @@ def read_config(directory: Path, verify: tuple[str, ...] | None = None) -> dict:
     return config
 
 
+#: Keys of a model's ``config.json`` and the JSON types they must have (``metadata`` and ``datasets`` may be absent).
+CONFIG_TYPES: dict[str, tuple[type, ...]] = {"files": (dict,), "context_dim": (int,), "hparams": (dict,),
+                                             "metadata": (dict,), "datasets": (list,)}
+
+
+def _check_config_structure(config: object, cfg_file: Path) -> None:
+    """Raise ModelFileError unless ``config`` is an object whose keys of :data:`CONFIG_TYPES` have their types
+    (``format`` is checked by the caller, so a config of another format version still says so)."""
+    if not isinstance(config, dict):
+        raise ModelFileError(f"{cfg_file} is corrupt: it holds a JSON {type(config).__name__}, not an object", _HINT)
+    if config.get("format") != FORMAT_VERSION:
+        return
+    optional = ("metadata", "datasets")
+    wrong = [key for key, types in CONFIG_TYPES.items()
+             if (key in config or key not in optional) and (not isinstance(config.get(key), types)
+                                                              or isinstance(config.get(key), bool))]
+    if wrong:
+        raise ModelFileError(f"{cfg_file} is corrupt: {', '.join(wrong)} missing or of the wrong type", _HINT)
+
+
 def _verify_file(directory: Path, name: str, expected: str | None) -> None:
     """Raise ModelFileError when a model file is missing or its SHA-256 differs from ``expected``."""
     f = directory / name
-    if not f.exists():
-        raise ModelFileError(f"model directory {directory} is incomplete: {name} is missing", _HINT)
+    if not f.is_file():
+        raise ModelFileError(f"model directory {directory} is incomplete: {name} is missing"
+                             + (" (a folder is in its place)" if f.exists() else ""), _HINT)
     if expected != _sha256(f):
         raise ModelFileError(f"{f} is corrupt (its checksum does not match config.json)", _HINT)
 
