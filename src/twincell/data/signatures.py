@@ -197,13 +197,25 @@ def _gene_ids(table: pd.DataFrame, gene_col: str | None, cols: list[str], label:
                          f"name it with gene_col / --gene-col; recognised names: {', '.join(GENE_COLUMNS[:-1])}")
 
 
-def _check_magnitudes(ids: pd.Series, logfc: pd.Series, lcol: str, label: str) -> None:
-    """Refuse absurd log fold changes (above :data:`MAX_ABS_LOGFC`), naming a few of them."""
-    huge = logfc.abs() > MAX_ABS_LOGFC
+def check_magnitudes(ids: pd.Series | pd.Index, logfc: pd.Series, what: str) -> None:
+    """Refuse absurd log fold changes (above :data:`MAX_ABS_LOGFC`), naming a few of them.
+
+    Parameters
+    ----------
+    ids, logfc
+        Gene identifiers and their values, aligned by position.
+    what
+        Where the values come from, for the message (e.g. ``"column 'logFC' of de.tsv"``).
+
+    Raises
+    ------
+    SignatureError
+        If any |value| exceeds :data:`MAX_ABS_LOGFC`.
+    """
+    huge = (logfc.abs() > MAX_ABS_LOGFC).to_numpy()
     if huge.any():
-        examples = ", ".join(f"{i}: {v:.3g}" for i, v in zip(ids[huge][:3], logfc[huge][:3]))
-        raise SignatureError(f"{int(huge.sum())} values of column {lcol!r} of {label} exceed |logFC| "
-                             f"{MAX_ABS_LOGFC:,.0f} (e.g. {examples})",
+        examples = ", ".join(f"{i}: {v:.3g}" for i, v in zip(np.asarray(ids)[huge][:3], logfc.to_numpy()[huge][:3]))
+        raise SignatureError(f"{int(huge.sum())} values of {what} exceed |logFC| {MAX_ABS_LOGFC:,.0f} (e.g. {examples})",
                              "give log2 fold changes (not raw ratios or statistics); fix or drop these rows")
 
 
@@ -268,7 +280,7 @@ def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | 
     if n_missing:
         logger.warning("%s: %d rows without a finite log fold change were left out (%s)", label, n_missing,
                        ", ".join(missing_ids[:10]) + (" ..." if n_missing > 10 else ""))
-    _check_magnitudes(genes[keep], logfc[keep], lcol, label)
+    check_magnitudes(genes[keep], logfc[keep], f"column {lcol!r} of {label}")
     if padj_max is not None:
         if padj is None:
             raise SignatureError(f"{label} has no adjusted p-value column to filter on",

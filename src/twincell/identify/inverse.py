@@ -51,6 +51,7 @@ import scipy.sparse as sp
 from twincell._progress import track
 from twincell.data.drugs import DrugTargets
 from twincell.data.pathways import load_progeny
+from twincell.data.signatures import check_magnitudes
 from twincell.errors import ContextError, SignatureError, TwinCellError
 from twincell.identify.null import (
     Footprint,
@@ -149,7 +150,9 @@ def align_change(desired_change: pd.Series, genes: np.ndarray | pd.Index) -> tup
     Raises
     ------
     SignatureError
-        Empty change, NaN or infinite values, duplicated genes, or no gene in the network.
+        Empty change, NaN or infinite values, values above
+        :data:`~twincell.data.signatures.MAX_ABS_LOGFC`, duplicated genes, no gene in the network, or only zeros
+        on the network's genes.
     """
     if not isinstance(desired_change, pd.Series):
         raise SignatureError("the desired change must be a pandas Series indexed by gene, "
@@ -166,6 +169,7 @@ def align_change(desired_change: pd.Series, genes: np.ndarray | pd.Index) -> tup
     if len(dup):
         raise SignatureError(f"the desired change lists genes more than once: {', '.join(map(str, dup[:10]))}",
                              "keep one value per gene")
+    check_magnitudes(values.index, values, "the desired change")
     index = genes if isinstance(genes, pd.Index) else pd.Index(np.asarray(genes))
     pos = index.get_indexer(values.index)
     absent = [str(g) for g in values.index[pos < 0]]
@@ -175,6 +179,10 @@ def align_change(desired_change: pd.Series, genes: np.ndarray | pd.Index) -> tup
                              "use HGNC symbols (read the signature with read_signature)")
     d = np.zeros(len(genes))
     d[pos[pos >= 0]] = values.to_numpy(float)[pos >= 0]
+    if not d.any():
+        raise SignatureError(f"every value of the desired change on its {int((pos >= 0).sum())} gene(s) in the network "
+                             "is 0, so no target can move the cells towards it",
+                             "give the signature's non-zero changes (log fold changes of the genes that differ)")
     present = np.zeros(len(genes), bool)
     present[pos[pos >= 0]] = True
     return d, present, absent
