@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from twincell.cli import identify as identify_cli
 from twincell.cli.main import app
 from twincell.context import ContextRegistry
-from twincell.errors import ContextError
+from twincell.errors import ContextError, TwinCellError
 from twincell.identify import resolve_context
 
 runner = CliRunner()
@@ -40,6 +40,35 @@ def test_identify_options_are_checked_before_the_model_loads(no_model_load, tmp_
     res = runner.invoke(app, ["identify", "--disease", "SLE", "--out", str(tmp_path), *args])
     assert res.exit_code == 2, res.output
     assert option in res.output
+
+
+def _write_signature(path) -> str:
+    path.write_text("gene\tlogFC\nSTAT1\t1.5\nIFI6\t2.0\nJAK1\t-0.5\n")
+    return str(path)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--disease", "SLE", "--gene-col", "nope"], "--gene-col only with --signature"),
+    (["--disease", "SLE", "--layer", "counts", "--de", "deseq2"], "--layer, --de only with --h5ad"),
+    (["--signature", "SIG", "--signature", "SIG"], "names the same file more than once"),
+])
+def test_identify_refuses_options_its_input_would_ignore(no_model_load, tmp_path, args, message):
+    sig = _write_signature(tmp_path / "synthetic_sig.tsv")
+    res = runner.invoke(app, ["identify", *[sig if a == "SIG" else a for a in args], "--out", str(tmp_path / "o")])
+    assert isinstance(res.exception, TwinCellError) and message in res.exception.problem   # `twincell` exits 2
+
+
+def test_identify_out_is_checked_before_the_model_loads(no_model_load, tmp_path):
+    (tmp_path / "a_file").write_text("synthetic")
+    res = runner.invoke(app, ["identify", "--disease", "SLE", "--out", str(tmp_path / "a_file")])
+    assert isinstance(res.exception, TwinCellError) and "is a file, not a folder" in res.exception.problem  # was a bare traceback
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "targets.csv").write_text("my own synthetic table")
+    (mine / "notes.txt").write_text("synthetic notes")
+    res = runner.invoke(app, ["identify", "--disease", "SLE", "--out", str(mine)])
+    assert isinstance(res.exception, TwinCellError) and "already holds targets.csv" in res.exception.problem
+    assert (mine / "targets.csv").read_text() == "my own synthetic table"   # was silently replaced
 
 
 def test_network_paths_k_must_be_positive(tmp_path):

@@ -32,6 +32,9 @@ def test_report_files(interactome, tmp_path):
     sig = load_disease_signature("SLE")
     result = identify_targets(TwinCell.prior(interactome).operator(None), sig, n_explain=2, k=3)
     files = write_report(result, tmp_path / "out", top=10)
+    (tmp_path / "out" / "notes.txt").write_text("synthetic notes kept beside the report")
+    assert write_report(result, tmp_path / "out", top=10) == files      # an earlier report's folder is rewritten
+    assert (tmp_path / "out" / "notes.txt").exists()                    # and nothing else in it is touched
     ranking = pd.read_csv(files["ranking"])
     assert len(ranking) == interactome.n_nodes
     assert ranking["gene"].tolist() == result.ranking["gene"].tolist()

@@ -47,13 +47,20 @@ def identify(
 ) -> None:
     """Rank every protein by how well perturbing it reverses a disease signature, list the drug targets, show why."""
     from twincell.data.signatures import load_disease_signature, read_signature, signature_from_h5ad
-    from twincell.identify import identify_targets, resolve_context, write_report
+    from twincell.identify import check_report_dir, identify_targets, resolve_context, write_report
     from twincell.identify.actionable import brief_targets
     from twincell.model.default import default_model_dir
 
     if sum(bool(x) for x in (signature, disease, h5ad)) != 1:
         raise SignatureError("give exactly one of --signature FILE (repeatable), --disease NAME or --h5ad FILE",
                              "e.g. twincell identify --disease SLE --out results/")
+    _check_options(signature, h5ad, {"--gene-col": gene_col, "--logfc-col": logfc_col, "--padj-col": padj_col},
+                   {"--groupby": groupby, "--disease-group": disease_group, "--control-group": control_group,
+                    "--layer": layer, "--log-base": log_base, "--var-col": var_col, "--de": de != "wilcoxon"})
+    if padj_max is not None and h5ad is not None:
+        raise SignatureError("--padj-max applies to signature tables and bundled signatures, not to --h5ad",
+                             "drop it: the --h5ad signature keeps every tested gene")
+    check_report_dir(out)                      # before any work: a bad --out fails fast
     if h5ad is not None:
         if not (groupby and disease_group and control_group):
             raise SignatureError("--h5ad needs --groupby, --disease-group and --control-group",
@@ -84,3 +91,20 @@ def identify(
         console.print(str(e))
     console.print(f"wrote {', '.join(str(files[key]) for key in ('targets', 'ranking', 'paths', 'run'))} "
                   f"and {files['report']}")
+
+
+def _check_options(signature: list[Path] | None, h5ad: Path | None, table_options: dict[str, object],
+                   h5ad_options: dict[str, object]) -> None:
+    """Refuse options that the chosen input would ignore, and a signature file given twice."""
+    table_unused = [name for name, value in table_options.items() if value and not signature]
+    h5ad_unused = [name for name, value in h5ad_options.items() if value and h5ad is None]
+    reasons = ([f"{', '.join(table_unused)} only with --signature"] if table_unused else []) + \
+              ([f"{', '.join(h5ad_unused)} only with --h5ad"] if h5ad_unused else [])
+    if reasons:
+        raise SignatureError(f"options that this input would ignore: {'; '.join(reasons)}",
+                             "drop them, or give the input they belong to")
+    files = [Path(f).resolve() for f in signature or ()]
+    twice = sorted({str(f) for f in files if files.count(f) > 1})
+    if twice:
+        raise SignatureError(f"--signature names the same file more than once: {', '.join(twice)}",
+                             "give each signature once (each counts as one independent signature)")

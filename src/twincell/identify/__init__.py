@@ -11,8 +11,8 @@ from twincell.identify.explain import Explanation, explain, explain_many
 from twincell.identify.inverse import rank_targets, target_scores
 
 _LAZY = {"baseline_context": "context", "resolve_context": "context", "IdentifyResult": "report",
-         "identify_targets": "report", "write_report": "report"}
+         "check_report_dir": "report", "identify_targets": "report", "write_report": "report"}
 
-__all__ = ["Explanation", "IdentifyResult", "baseline_context", "explain", "explain_many", "identify_targets",
-           "rank_targets", "resolve_context", "target_scores", "write_report"]
+__all__ = ["Explanation", "IdentifyResult", "baseline_context", "check_report_dir", "explain", "explain_many",
+           "identify_targets", "rank_targets", "resolve_context", "target_scores", "write_report"]
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -17,7 +17,7 @@ from twincell._cache import cache_dir
 from twincell._progress import bar
 from twincell.data.drugs import DrugTargets
 from twincell.data.signatures import Signature
-from twincell.errors import SignatureError
+from twincell.errors import SignatureError, TwinCellError
 from twincell.identify.actionable import (FRAGILE_MIN_GENES, FRAGILE_SHARE, actionable_targets, combine_rankings,
                                           drug_annotation, fragility)
 from twincell.identify.explain import Explanation, explain_many
@@ -260,6 +260,44 @@ def _targets_rows(targets: pd.DataFrame, top: int) -> list[dict[str, Any]]:
     return rows
 
 
+#: The files :func:`write_report` writes into its output folder.
+REPORT_FILES: tuple[str, ...] = ("targets.csv", "ranking.csv", "paths.csv", "run.json", "report.html")
+
+
+def check_report_dir(out_dir: str | Path) -> Path:
+    """Check that :func:`write_report` may write into ``out_dir``; returns it as a ``Path``.
+
+    Allowed: a new folder, a folder without any of :data:`REPORT_FILES`, or the folder of an earlier report (its
+    ``run.json`` lists those files), whose files are replaced. Other files in the folder are never touched.
+
+    Raises
+    ------
+    TwinCellError
+        If ``out_dir`` or one of its parents is a file, or the folder holds files named like the report's that an
+        earlier report did not write (they would be replaced).
+    """
+    out = Path(out_dir)
+    blocking = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise TwinCellError(f"cannot write the report to {out}: {blocking} is a file, not a folder",
+                            "give a folder for --out (it is created if needed)")
+    clash = [name for name in REPORT_FILES if (out / name).exists()]
+    if clash and not _earlier_report(out):
+        raise TwinCellError(f"{out} already holds {', '.join(clash)}, not written by an earlier twincell report; "
+                            "writing the report there would replace them", "give a new --out folder, or move them")
+    return out
+
+
+def _earlier_report(out: Path) -> bool:
+    """True when ``out/run.json`` is the provenance of an earlier :func:`write_report` (it lists the report's files)."""
+    try:
+        run = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    files = run.get("files") if isinstance(run, dict) else None
+    return isinstance(files, dict) and set(files.values()) <= set(REPORT_FILES) and "run.json" in files.values()
+
+
 def write_report(result: IdentifyResult, out_dir: str | Path, *, top: int = 50, title: str = "") -> dict[str, Path]:
     """Write ``targets.csv``, ``ranking.csv`` (all genes), ``paths.csv``, ``run.json`` and ``report.html``.
 
@@ -268,7 +306,7 @@ def write_report(result: IdentifyResult, out_dir: str | Path, *, top: int = 50, 
     result
         Output of :func:`identify_targets`.
     out_dir
-        Output directory (created if needed).
+        Output directory (created if needed; checked by :func:`check_report_dir`).
     top
         Rows of the actionable list and of the full ranking shown in the HTML report.
     title
@@ -279,10 +317,9 @@ def write_report(result: IdentifyResult, out_dir: str | Path, *, top: int = 50, 
     dict
         ``targets``, ``ranking``, ``paths``, ``run`` and ``report`` file paths (also stored in ``result.files``).
     """
-    out = Path(out_dir)
+    out = check_report_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    files = {"targets": out / "targets.csv", "ranking": out / "ranking.csv", "paths": out / "paths.csv",
-             "run": out / "run.json", "report": out / "report.html"}
+    files = dict(zip(("targets", "ranking", "paths", "run", "report"), (out / name for name in REPORT_FILES)))
     result.targets.to_csv(files["targets"], index=False)
     result.ranking.to_csv(files["ranking"], index=False)
     frames = [e.to_frame() for e in result.explanations]
