@@ -44,6 +44,11 @@ def test_columns_named_by_flags_and_padj_filter():
     table = pd.DataFrame({"id": GENES, "effect": LOGFC, "q": PADJ})
     sig = read_signature(table, gene_col="id", logfc_col="effect", padj_col="q", padj_max=0.05)
     assert list(sig.logfc.index) == ["IRF7", "STAT1", "TNF"]  # sorted by padj, IL6 (0.3) filtered out
+    assert sig.padj_filtered == ["IL6"] and sig.padj_max == 0.05
+    assert "1 rows with padj above 0.05 or missing left out" in sig.summary()
+    with_nan = table.assign(q=[1e-5, 1e-8, np.nan, 0.3])
+    assert read_signature(with_nan, gene_col="id", logfc_col="effect", padj_col="q", padj_max=0.05).padj_filtered \
+        == ["TNF", "IL6"]                                      # a missing padj is counted, not lost silently
     with pytest.raises(SignatureError, match="no column 'nope'"):
         read_signature(table, gene_col="nope", logfc_col="effect")
 
@@ -74,6 +79,16 @@ def test_bad_signatures_raise_clear_errors(table, message):
     with pytest.raises(SignatureError, match=message) as info:
         read_signature(table)
     assert info.value.hint
+
+
+def test_entrez_ids_read_as_float_and_rows_without_an_id(tmp_path):
+    """A column of Entrez IDs with one missing value is read by pandas as float (6772.0): the IDs still map, and the
+    row without an ID is counted, not listed as an unmapped gene called 'nan'."""
+    f = tmp_path / "synthetic_entrez.csv"
+    f.write_text("entrezgene_id,log2FoldChange\n6772,1.5\n10410,2.0\nNA,0.7\n4599,-1.1\n")
+    sig = read_signature(f)
+    assert sorted(sig.logfc.index) == ["IFITM3", "MX1", "STAT1"] and sig.unmapped == []
+    assert sig.n_rows_without_id == 1 and "1 rows without a gene ID" in sig.summary()
 
 
 def test_missing_file(tmp_path):

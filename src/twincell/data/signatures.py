@@ -98,6 +98,12 @@ class Signature:
     log_base
         For signatures computed from an AnnData: the log base of the expression the fold changes were
         computed from and how it was known (e.g. ``"e (log1p of counts, applied by TwinCell)"``).
+    n_rows_without_id
+        Rows left out because their gene identifier was empty or missing.
+    padj_max
+        The adjusted p-value threshold the rows were filtered with, if any.
+    padj_filtered
+        Identifiers of the rows that threshold left out (adjusted p-value above it, or missing).
     """
 
     name: str
@@ -112,6 +118,9 @@ class Signature:
     merged: dict[str, list[str]] = field(default_factory=dict)
     sex_genes_removed: list[str] = field(default_factory=list)
     log_base: str | None = None
+    n_rows_without_id: int = 0
+    padj_max: float | None = None
+    padj_filtered: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.logfc)
@@ -154,11 +163,15 @@ class Signature:
         return {"found": len(self.logfc) - len(absent), "absent": len(absent), "absent_genes": absent}
 
     def summary(self) -> str:
-        """One line: genes kept, unmapped identifiers, rows without a value, collapsed duplicates."""
+        """One line: genes kept, unmapped identifiers, rows without a value, collapsed duplicates, and rows without a
+        gene identifier or left out by ``padj_max`` when there are any."""
         up = int((self.logfc > 0).sum())
+        extra = f", {self.n_rows_without_id} rows without a gene ID" if self.n_rows_without_id else ""
+        if self.padj_max is not None:
+            extra += f", {len(self.padj_filtered)} rows with padj above {self.padj_max:g} or missing left out"
         return (f"signature {self.name}: {len(self)} genes ({up} up, {len(self) - up} down; {self.method}); "
                 f"{len(self.unmapped)} unmapped IDs, {self.n_missing_values} rows without a finite logFC, "
-                f"{len(self.collapsed)} genes from several rows")
+                f"{len(self.collapsed)} genes from several rows{extra}")
 
 
 def _pick(columns: list[str], candidates: tuple[str, ...], given: str | None, what: str, source: str) -> str | None:
@@ -189,12 +202,20 @@ def _gene_ids(table: pd.DataFrame, gene_col: str | None, cols: list[str], label:
     if gcol == "Unnamed: 0" and gene_col is None and pd.api.types.is_numeric_dtype(table[gcol]):
         gcol = None
     if gcol is not None:
-        return table[gcol].astype(str)
+        return _id_strings(table[gcol])
     index = table.index
     if not isinstance(index, pd.MultiIndex) and not pd.api.types.is_numeric_dtype(index) and not index.hasnans:
         return table.index.astype(str).to_series(index=table.index)
     raise SignatureError(f"{label} has no recognised gene column (columns: {', '.join(cols)})",
                          f"name it with gene_col / --gene-col; recognised names: {', '.join(GENE_COLUMNS[:-1])}")
+
+
+def _id_strings(ids: pd.Series) -> pd.Series:
+    """Gene identifiers as text: a missing one is ``""``, and whole numbers of a float column (Entrez IDs of a column
+    that pandas read as float because one was missing) lose their ``.0``."""
+    if pd.api.types.is_float_dtype(ids):
+        return ids.map(lambda v: "" if pd.isna(v) else str(int(v)) if float(v).is_integer() else str(v))
+    return ids.map(lambda v: "" if pd.isna(v) else str(v))
 
 
 def check_magnitudes(ids: pd.Series | pd.Index, logfc: pd.Series, what: str) -> None:
@@ -271,23 +292,33 @@ def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | 
         raise SignatureError(f"column {lcol!r} of {label} holds no numbers",
                              "point logfc_col at the log fold change column")
     padj = pd.to_numeric(table[pcol], errors="coerce") if pcol is not None else None
-    keep = logfc.notna().to_numpy() & np.isfinite(logfc.to_numpy(float, na_value=np.nan))
-    n_missing = int((~keep).sum())
+    has_id = (genes.str.strip() != "").to_numpy()
+    if not has_id.any():
+        raise SignatureError(f"every gene identifier of {label} is empty", "point gene_col at the gene column")
+    if not has_id.all():
+        logger.warning("%s: %d rows without a gene identifier were left out", label, int((~has_id).sum()))
+    keep = logfc.notna().to_numpy() & np.isfinite(logfc.to_numpy(float, na_value=np.nan)) & has_id
+    n_missing = int((~keep & has_id).sum())
     if not keep.any():
         raise SignatureError(f"all {len(table)} log fold changes in {label} are missing",
                              f"fill in column {lcol!r}")
-    missing_ids = genes[~keep].tolist()
+    missing_ids = genes[~keep & has_id].tolist()
     if n_missing:
         logger.warning("%s: %d rows without a finite log fold change were left out (%s)", label, n_missing,
                        ", ".join(missing_ids[:10]) + (" ..." if n_missing > 10 else ""))
     check_magnitudes(genes[keep], logfc[keep], f"column {lcol!r} of {label}")
+    padj_filtered: list[str] = []
     if padj_max is not None:
         if padj is None:
             raise SignatureError(f"{label} has no adjusted p-value column to filter on",
                                  "name it with padj_col or drop padj_max")
-        keep &= (padj <= padj_max).to_numpy()
+        passed = (padj <= padj_max).to_numpy()
+        padj_filtered = genes[keep & ~passed].tolist()
+        keep &= passed
         if not keep.any():
             raise SignatureError(f"no gene of {label} has adjusted p-value <= {padj_max}", "raise padj_max")
+        logger.info("%s: %d rows with adjusted p-value above %g or missing were left out (padj_max)", label,
+                    len(padj_filtered), padj_max)
     ids, values = genes.to_numpy()[keep], logfc.to_numpy(float)[keep]
     pvalues = padj.to_numpy(float)[keep] if padj is not None else np.full(len(ids), np.nan)
     mapping = (mapper or GeneMapper.default()).map(ids)
@@ -318,7 +349,9 @@ def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | 
                      padj=pd.Series(pvalues[first], index=index, name="padj") if padj is not None else None,
                      method=method,
                      source=label, unmapped=list(mapping.unmapped), n_missing_values=n_missing,
-                     collapsed=list(merged), missing_ids=missing_ids, merged=merged)
+                     collapsed=list(merged), missing_ids=missing_ids, merged=merged,
+                     n_rows_without_id=int((~has_id).sum()), padj_max=padj_max,
+                     padj_filtered=padj_filtered)
 
 
 def _is_count_matrix(X: Any) -> bool:

@@ -96,7 +96,9 @@ def signature_summary(signature: Signature, genes: np.ndarray) -> dict[str, Any]
             "n_down": int((signature.logfc < 0).sum()), "n_in_network": coverage["found"],
             "not_in_network": coverage["absent_genes"], "unmapped": list(signature.unmapped),
             "sex_genes_removed": list(signature.sex_genes_removed),
-            "rows_without_logfc": list(signature.missing_ids), "merged_rows": dict(signature.merged)}
+            "rows_without_logfc": list(signature.missing_ids), "merged_rows": dict(signature.merged),
+            "rows_without_gene_id": signature.n_rows_without_id, "padj_max": signature.padj_max,
+            "left_out_by_padj_max": list(signature.padj_filtered)}
 
 
 def run_provenance(model_or_operator: Any, operator: Any, summaries: list[dict[str, Any]],
