@@ -131,6 +131,38 @@ def test_from_edges_errors():
         Interactome.from_edges(pd.DataFrame({"source": ["JAK1"], "target": ["STAT1"], "weight": ["high"]}))
     with pytest.raises(TwinCellError, match="invalid interactome sources"):
         Interactome.build(sources=["omnipath"])
+    for weights in ([150.0], [float("inf")]):               # STRING's 0-1000 scores are not probabilities
+        with pytest.raises(DataFileError, match=r"evidence scores in \(0, 1\]"):
+            Interactome.from_edges(pd.DataFrame({"source": ["JAK1"], "target": ["STAT1"], "weight": weights}))
+    with pytest.raises(DataFileError, match="neither numbers nor known words: activ"):
+        Interactome.from_edges(pd.DataFrame({"source": ["JAK1"], "target": ["STAT1"], "sign": ["activ"]}))
+    with pytest.raises(DataFileError, match="neither directed nor undirected: maybe"):
+        Interactome.from_edges(pd.DataFrame({"source": ["JAK1"], "target": ["STAT1"], "directed": ["maybe"]}))
+
+
+def test_from_edges_reads_common_sign_and_direction_codings_and_reports_what_it_leaves_out(caplog):
+    df = pd.DataFrame({"source": ["JAK1", "TYK2", "SOCS1", "MX1", "JAK1", "NOT_A_GENE", "STAT1"],
+                       "target": ["STAT1", "STAT1", "JAK1", "MX1", "STAT1", "STAT1", "IRF1"],
+                       "sign": ["activation", "+", "inhibition", "1", "+", "-", np.nan],
+                       "directed": [1.0, "yes", True, 1, 1, 0, np.nan]})
+    net = Interactome.from_edges(df, name="synthetic_table")
+    edges = net.edges.set_index(["source", "target"])
+    assert edges.loc[("JAK1", "STAT1"), "sign"] == 1 and edges.loc[("TYK2", "STAT1"), "sign"] == 1
+    assert edges.loc[("SOCS1", "JAK1"), "sign"] == -1 and edges.loc[("STAT1", "IRF1"), "sign"] == 0
+    assert edges["directed"].all() and ("STAT1", "JAK1") not in edges.index   # 1.0 and NaN mean directed
+    assert net.meta["left_out"] == {"rows_with_an_unmapped_gene": 1, "self_loops": 1, "duplicate_edges": 1}
+    assert "left out 1 rows with an unmapped gene, 1 self loops, 1 duplicate edges" in caplog.text
+    undirected = Interactome.from_edges(pd.DataFrame({"source": ["JAK1"], "target": ["STAT1"], "directed": [0.0]}))
+    assert set(zip(undirected.edges["source"], undirected.edges["target"])) == {("JAK1", "STAT1"), ("STAT1", "JAK1")}
+
+
+def test_paths_and_neighbourhood_check_their_arguments(interactome):
+    with pytest.raises(TwinCellError, match="k must be at least 1"):
+        interactome.paths("JAK1", "STAT1", k=0)
+    with pytest.raises(TwinCellError, match="unknown layer 'TF'"):
+        interactome.paths("JAK1", "STAT1", layer="TF")
+    with pytest.raises(TwinCellError, match="at least 1 node"):
+        interactome.neighbourhood("JAK1", 0)
 
 
 def test_min_weight_and_source_options():

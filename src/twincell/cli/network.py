@@ -52,4 +52,7 @@ def paths(source: str, target: str, k: int = typer.Option(5, min=1, max=MAX_PATH
     """The k most probable simple paths from SOURCE to TARGET."""
     net = load_network(network)
     rows = [{"path": str(p), "sign": p.sign, "probability": p.probability} for p in net.paths(source, target, k)]
+    if not rows:
+        console.print(f"no path from {source} to {target} in {net!r}")
+        return
     print_table(pd.DataFrame(rows), title=f"{source} -> {target}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Iterable, Sequence
 from functools import cached_property
@@ -35,6 +36,8 @@ from twincell.data import genes as genes_module
 from twincell.data.genes import GeneMapper, IdKind
 from twincell.errors import DataFileError, TwinCellError, UnknownGeneError
 from twincell.network import build
+
+logger = logging.getLogger(__name__)
 from twincell.network.paths import SignedPath, k_shortest_paths
 
 EDGE_COLUMNS = ("source", "target", "weight", "sign", "directed", "layer", "sources")
@@ -60,9 +63,13 @@ class Interactome:
         if edges.empty:
             raise TwinCellError("the interactome has no edges",
                                 "check the sources and the minimum evidence score (--min-weight)")
-        if edges["weight"].isna().any() or (edges["weight"] <= 0).any():
-            raise DataFileError("edge weights must be positive numbers (found NaN or <= 0)",
-                                "drop or fix those rows; weights are evidence scores in (0, 1]")
+        weights = pd.to_numeric(edges["weight"], errors="coerce")
+        if weights.isna().any() or (weights <= 0).any() or (weights > 1).any():
+            raise DataFileError(f"edge weights must be evidence scores in (0, 1] (found {int(weights.isna().sum())} "
+                                f"NaN, {int((weights <= 0).sum())} <= 0, {int((weights > 1).sum())} above 1, e.g. "
+                                f"{weights[weights.isna() | (weights <= 0) | (weights > 1)].head(3).tolist()})",
+                                "drop or fix those rows, or rescale the scores (STRING's combined score: divide by "
+                                "1000); paths multiply weights as probabilities")
         e = edges.loc[:, list(EDGE_COLUMNS)].copy()
         e["layer"] = pd.Categorical(e["layer"], categories=["ppi", "tf"])
         if e["layer"].isna().any():
@@ -140,21 +147,31 @@ class Interactome:
         Parameters
         ----------
         df
-            One row per edge. Required: ``source``, ``target``. Optional: ``weight`` (default 1),
-            ``sign`` (+1/-1/0, default 0), ``directed`` (default True; undirected rows are added in
-            both directions), ``layer`` (``ppi``/``tf``, default ``ppi``). Column names are arguments.
+            One row per edge. Required: ``source``, ``target``. Optional: ``weight`` (an evidence score in (0, 1],
+            default 1), ``sign`` (the sign of a number, or a word of :data:`SIGN_WORDS` such as ``activation`` /
+            ``inhibition`` or ``+`` / ``-``; default 0), ``directed`` (booleans, 1/0 or yes/no, default True;
+            undirected rows are added in both directions), ``layer`` (``ppi``/``tf``, default ``ppi``). Column
+            names are arguments.
         id_kind
             Gene identifier type, or ``auto`` to detect it per ID.
+
+        Returns
+        -------
+        Interactome
+            Its ``meta`` lists the identifiers that did not map (``unmapped_ids``) and counts the rows left out
+            (``left_out``: rows with an unmapped gene, self-loops, duplicate edges), which are also logged.
 
         Raises
         ------
         DataFileError
-            Missing columns, NaN or non-positive weights, or no edge left after ID mapping.
+            Missing columns, weights outside (0, 1] or missing, signs or directions it cannot read, or no edge
+            left after ID mapping.
         """
         for col in (source, target):
             if col not in df.columns:
                 raise DataFileError(f"network table has no column {col!r} (columns: {list(df.columns)})",
-                                    "name the columns with --source-col/--target-col or rename them")
+                                    "rename the columns to source and target (in Python: from_edges(df, source=..., "
+                                    "target=...))")
         if df.empty:
             raise DataFileError("the network table is empty", "give at least one edge")
         mapper = mapper or GeneMapper.default()
@@ -168,18 +185,29 @@ class Interactome:
             "source": df[source].astype(str).map(res.symbols),
             "target": df[target].astype(str).map(res.symbols),
             "weight": w.astype("float32"),
-            "sign": pd.to_numeric(col(sign, 0), errors="coerce").fillna(0).clip(-1, 1).astype("int8"),
-            "directed": col(directed, True).astype(str).str.lower().isin(["true", "1", "yes"]),
+            "sign": _parse_signs(col(sign, 0), sign),
+            "directed": _parse_directed(col(directed, True), directed),
             "layer": col(layer, "ppi").astype(str),
             "sources": name,
-        }).dropna(subset=["source", "target"])
+        })
+        unmapped_rows = int(e[["source", "target"]].isna().any(axis=1).sum())
+        e = e.dropna(subset=["source", "target"])
+        self_loops = int((e["source"] == e["target"]).sum())
         e = e[e["source"] != e["target"]]
         if e.empty:
             raise DataFileError("no edge of the network table has both genes mapped to HGNC symbols",
                                 f"check the gene ID type ({res.summary()})")
         rev = e[~e["directed"]].rename(columns={"source": "target", "target": "source"})
-        e = pd.concat([e, rev], ignore_index=True).drop_duplicates(["source", "target", "layer"])
-        return cls(e, {"sources": [name], "unmapped_ids": res.unmapped, "built_by": f"twincell {__version__}"})
+        both = pd.concat([e, rev], ignore_index=True)
+        e = both.drop_duplicates(["source", "target", "layer"])
+        left_out = {"rows_with_an_unmapped_gene": unmapped_rows, "self_loops": self_loops,
+                    "duplicate_edges": len(both) - len(e)}
+        if any(left_out.values()):
+            logger.warning("network table %s: left out %s", name,
+                           ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in left_out.items() if n)
+                           + (f" (unmapped IDs: {', '.join(res.unmapped[:10])})" if res.unmapped else ""))
+        return cls(e, {"sources": [name], "unmapped_ids": res.unmapped, "left_out": left_out,
+                       "built_by": f"twincell {__version__}"})
 
     # ------------------------------------------------------------------ persistence
     def save(self, file: str | os.PathLike) -> Path:
@@ -329,7 +357,15 @@ class Interactome:
         return Interactome(e.assign(layer=e["layer"].astype(str)), {**self.meta, "subgraph_of": self.fingerprint})
 
     def neighbourhood(self, seed: str, size: int) -> list[str]:
-        """The ``size`` nodes nearest ``seed`` by breadth-first search, ignoring edge direction (seed first)."""
+        """The ``size`` nodes nearest ``seed`` by breadth-first search, ignoring edge direction (seed first).
+
+        Raises
+        ------
+        TwinCellError
+            If ``size`` is below 1.
+        """
+        if size < 1:
+            raise TwinCellError(f"a neighbourhood needs at least 1 node, got size={size}", "give size >= 1")
         a = self.adjacency()
         both = (a + a.T).tocsr()
         start = int(self.node_index([seed])[0])
@@ -349,8 +385,71 @@ class Interactome:
 
         Each path carries its nodes, the signs of its edges, its overall sign (product) and its
         probability (product of edge weights).
+
+        Raises
+        ------
+        TwinCellError
+            If ``k`` is below 1 or ``layer`` is not ``None``, ``"ppi"`` or ``"tf"``.
+        UnknownGeneError
+            If ``source`` or ``target`` is not a node.
         """
+        if k < 1:
+            raise TwinCellError(f"k must be at least 1, got {k}", "ask for k >= 1 paths")
+        if layer not in (None, "ppi", "tf"):
+            raise TwinCellError(f"unknown layer {layer!r}", "use layer=None (both), 'ppi' or 'tf'")
         i, j = self.node_index([source, target])
         a = self.adjacency(layer)
         signs = self.adjacency(layer, signed=True)
         return k_shortest_paths(a, signs, self.genes, int(i), int(j), k)
+
+
+#: Words that edge tables use for an edge's sign (case-insensitive), besides numbers.
+SIGN_WORDS: dict[str, int] = {"+": 1, "-": -1, "activation": 1, "activates": 1, "activating": 1, "stimulation": 1,
+                              "positive": 1, "up": 1, "inhibition": -1, "inhibits": -1, "inhibiting": -1,
+                              "repression": -1, "negative": -1, "down": -1, "": 0, "0": 0, "unknown": 0}
+#: Words that edge tables use for directed (True) and undirected (False) edges, besides numbers and booleans.
+DIRECTED_WORDS: dict[str, bool] = {"true": True, "yes": True, "directed": True, "t": True, "y": True,
+                                   "false": False, "no": False, "undirected": False, "f": False, "n": False}
+
+
+def _parse_signs(values: pd.Series, column: str | None) -> pd.Series:
+    """Edge signs as int8 -1 / 0 / +1: the sign of a number, or a word of :data:`SIGN_WORDS`; missing is 0.
+
+    Raises
+    ------
+    DataFileError
+        Naming the values that are neither.
+    """
+    numbers = pd.to_numeric(values, errors="coerce")
+    words = values.where(numbers.isna() & values.notna()).dropna().astype(str).str.strip().str.lower()
+    unknown = sorted(set(words) - set(SIGN_WORDS))
+    if unknown:
+        raise DataFileError(f"network column {column!r} has signs that are neither numbers nor known words: "
+                            f"{', '.join(unknown[:5])}",
+                            "use +1 / -1 / 0, +/-, activation/inhibition or positive/negative")
+    return np.sign(numbers.fillna(words.map(SIGN_WORDS)).fillna(0)).astype("int8")
+
+
+def _parse_directed(values: pd.Series, column: str | None) -> pd.Series:
+    """Edge directedness as bool: booleans, numbers (non-zero = directed), or a word of :data:`DIRECTED_WORDS`; a
+    missing value is directed (the default).
+
+    Raises
+    ------
+    DataFileError
+        Naming the values that are none of these.
+    """
+    raw = values.to_numpy(object)
+    numbers = pd.to_numeric(pd.Series([int(v) if isinstance(v, (bool, np.bool_)) else v for v in raw], dtype=object),
+                            errors="coerce").to_numpy(float)
+    is_number = ~np.isnan(numbers)
+    is_word = ~is_number & values.notna().to_numpy()
+    words = pd.Series(raw[is_word], dtype=object).astype(str).str.strip().str.lower()
+    unknown = sorted(set(words) - set(DIRECTED_WORDS))
+    if unknown:
+        raise DataFileError(f"network column {column!r} has values that say neither directed nor undirected: "
+                            f"{', '.join(unknown[:5])}", "use true/false, yes/no or 1/0")
+    out = np.ones(len(raw), bool)
+    out[is_number] = numbers[is_number] != 0
+    out[is_word] = words.map(DIRECTED_WORDS).to_numpy(bool)
+    return pd.Series(out, index=values.index)
