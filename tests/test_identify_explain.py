@@ -152,6 +152,12 @@ def test_explain_many_checks_targets_and_directions_before_searching(synthetic):
     with pytest.raises(TwinCellError, match="unknown direction"):
         explain_many(model, genes, change, direction="up")
     assert explain_many(model, [], change) == []
+    assert [e.target for e in explain_many(model, genes[0], change, k=2)] == [genes[0]]   # one name, not its letters
+    for k in (0, -1, "5", None):
+        with pytest.raises(TwinCellError, match="k must be"):
+            explain_many(model, genes, change, k=k)
+    with pytest.raises(TwinCellError, match="direction must be"):
+        explain_many(model, genes, change, direction=None)
 
 
 def test_reach_bounds_and_entries_equal_dense_reference():

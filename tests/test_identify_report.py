@@ -14,7 +14,7 @@ from twincell.data.bundled import path
 from twincell.data.signatures import load_disease_signature
 from twincell.context import default_encoder
 from twincell.context.bundled import kang_control_cells
-from twincell.errors import ContextError, DataFileError, SignatureError
+from twincell.errors import ContextError, DataFileError, SignatureError, TwinCellError
 from twincell.identify import baseline_context, identify_targets, write_report
 from twincell.identify.actionable import TARGET_COLUMNS
 from twincell.model import TwinCell
@@ -63,6 +63,18 @@ def test_report_files(interactome, tmp_path):
     drug_section = html[html.index("Drug targets ("):html.index("All proteins: top")]
     assert targets["gene"].iloc[0] in drug_section and targets["drugs"].iloc[0].split(";")[0] in drug_section
     assert drug_section.count('class="fragile-row"') == sum(g in run["fragile_targets"] for g in targets["gene"].head(10))
+
+
+def test_identify_targets_checks_its_arguments(interactome):
+    op = TwinCell.prior(interactome).operator(None)
+    sig = load_disease_signature("SLE")
+    for wrong in (sig.desired_change(), "SLE", [sig, "SLE"]):
+        with pytest.raises(SignatureError, match="takes Signature objects"):
+            identify_targets(op, wrong)
+    with pytest.raises(TwinCellError, match="n_explain must be at least 0"):
+        identify_targets(op, sig, n_explain=-1)                  # was: every target but the last explained
+    with pytest.raises(TwinCellError, match="k must be at least 1"):
+        identify_targets(op, sig, k=0)
 
 
 def test_cli_identify_writes_ranking_paths_and_report(prior_dir, tmp_path):

@@ -161,7 +161,7 @@ def test_paths_and_neighbourhood_check_their_arguments(interactome):
         interactome.paths("JAK1", "STAT1", k=0)
     with pytest.raises(TwinCellError, match="unknown layer 'TF'"):
         interactome.paths("JAK1", "STAT1", layer="TF")
-    with pytest.raises(TwinCellError, match="at least 1 node"):
+    with pytest.raises(TwinCellError, match="size must be at least 1"):
         interactome.neighbourhood("JAK1", 0)
 
 

@@ -7,6 +7,7 @@ service can show it as is (no bare tracebacks).
 from __future__ import annotations
 
 import importlib
+import numbers
 from types import ModuleType
 
 
@@ -53,6 +54,21 @@ class ContextError(TwinCellError):
 
 class MissingDependencyError(TwinCellError):
     """An optional dependency that a feature needs is not installed (names the extra that installs it)."""
+
+
+def check_count(value: object, name: str, minimum: int = 1) -> int:
+    """``value`` as an int, when it is a whole number (not a bool) of at least ``minimum``.
+
+    Raises
+    ------
+    TwinCellError
+        Naming ``name``, when it is not a whole number or is below ``minimum``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TwinCellError(f"{name} must be a whole number, got {value!r}", f"give {name} >= {minimum}")
+    if value < minimum:
+        raise TwinCellError(f"{name} must be at least {minimum}, got {value}", f"give {name} >= {minimum}")
+    return int(value)
 
 
 def optional_import(module: str, extra: str, feature: str) -> ModuleType:

@@ -35,7 +35,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from twincell.data.drugs import DrugTargets
-from twincell.errors import TwinCellError
+from twincell.errors import check_count
 from twincell.identify.explain import AbsColumns
 from twincell.identify.inverse import align_change, ranking_setup, resolve_operator
 from twincell.identify.null import degree_matched_zscores
@@ -511,8 +511,8 @@ def drug_target_list(model_or_operator: Any, desired_change: pd.Series, ranking:
     pd.DataFrame
         :func:`actionable_targets` output (its first ``top`` rows).
     """
-    if top is not None and top < 1:
-        raise TwinCellError(f"top must be at least 1 (got {top})", "ask for one drug target or more, or leave top out")
+    if top is not None:
+        top = check_count(top, "top")
     op = resolve_operator(model_or_operator, context)
     genes = ranking_setup(op).gene_index
     d, _, _ = align_change(desired_change, genes)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from twincell.errors import TwinCellError, UnknownGeneError
+from twincell.errors import TwinCellError, UnknownGeneError, check_count
 from twincell.identify import kernels
 from twincell.identify.inverse import Direction, align_change, ranking_setup, resolve_operator
 
@@ -419,7 +419,11 @@ def explain_many(model_or_operator: Any, targets: Sequence[str], desired_change:
     UnknownGeneError
         Naming every target that is not a node of the network (before any search runs).
     """
-    targets = [str(t) for t in targets]
+    targets = [targets] if isinstance(targets, str) else [str(t) for t in targets]
+    k = check_count(k, "k")
+    if not isinstance(direction, Iterable):
+        raise TwinCellError(f"direction must be 'both', 'activate' or 'inhibit' (or one per target), got {direction!r}",
+                            "use 'both', 'activate' or 'inhibit'")
     directions = [direction] * len(targets) if isinstance(direction, str) else [str(x) for x in direction]
     if len(directions) != len(targets):
         raise TwinCellError(f"{len(directions)} directions for {len(targets)} targets",

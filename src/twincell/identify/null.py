@@ -77,7 +77,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from twincell.errors import TwinCellError
+from twincell.errors import check_count
 
 if TYPE_CHECKING:
     from twincell.identify.explain import AbsColumns
@@ -240,8 +240,7 @@ def top_changes(D: np.ndarray, present: np.ndarray, n_each: int) -> np.ndarray:
         float64 array shaped like ``D``: ``D`` on the kept genes, 0 elsewhere (a column with fewer than ``n_each``
         changes of a sign keeps all of them).
     """
-    if n_each < 1:
-        raise TwinCellError(f"n_each must be at least 1, got {n_each}", "keep at least one gene on each side")
+    n_each = check_count(n_each, "n_each")
     D = np.asarray(D, float)
     mask = _mask_like(present, D)
     keep = np.zeros(D.shape, bool)

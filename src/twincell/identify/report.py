@@ -17,7 +17,7 @@ from twincell._cache import cache_dir
 from twincell._progress import bar
 from twincell.data.drugs import DrugTargets
 from twincell.data.signatures import Signature
-from twincell.errors import SignatureError, TwinCellError
+from twincell.errors import SignatureError, TwinCellError, check_count
 from twincell.identify.actionable import (FRAGILE_MIN_GENES, FRAGILE_SHARE, actionable_targets, combine_rankings,
                                           drug_annotation, fragility)
 from twincell.identify.explain import Explanation, explain_many
@@ -175,9 +175,18 @@ def identify_targets(model_or_operator: Any, signature: Signature | Sequence[Sig
     Raises
     ------
     SignatureError
-        No signature, or several signatures with a one-sided ``direction``.
+        No signature, anything but :class:`~twincell.data.signatures.Signature` objects, or several signatures with
+        a one-sided ``direction``.
+    TwinCellError
+        ``n_explain`` not a whole number >= 0 or ``k`` not one >= 1.
     """
-    sigs = [signature] if isinstance(signature, Signature) else list(signature)
+    sigs = [signature] if isinstance(signature, Signature) else (
+        list(signature) if isinstance(signature, Sequence) and not isinstance(signature, str) else [signature])
+    if not all(isinstance(s, Signature) for s in sigs):
+        raise SignatureError(f"identify_targets takes Signature objects, got {type(signature).__name__}",
+                             "read one with twincell.data.signatures.read_signature or load_disease_signature "
+                             "(rank_targets takes a plain desired-change Series)")
+    n_explain, k = check_count(n_explain, "n_explain", minimum=0), check_count(k, "k")
     if not sigs:
         raise SignatureError("no signature was given", "give at least one disease signature")
     if len(sigs) > 1 and direction != "both":

@@ -34,7 +34,7 @@ from twincell._cache import atomic_write, code_key
 from twincell._cache import cache_dir as default_cache_dir
 from twincell.data import genes as genes_module
 from twincell.data.genes import GeneMapper, IdKind
-from twincell.errors import DataFileError, TwinCellError, UnknownGeneError
+from twincell.errors import DataFileError, TwinCellError, UnknownGeneError, check_count
 from twincell.network import build
 
 logger = logging.getLogger(__name__)
@@ -362,10 +362,9 @@ class Interactome:
         Raises
         ------
         TwinCellError
-            If ``size`` is below 1.
+            If ``size`` is not a whole number of at least 1.
         """
-        if size < 1:
-            raise TwinCellError(f"a neighbourhood needs at least 1 node, got size={size}", "give size >= 1")
+        size = check_count(size, "size")
         a = self.adjacency()
         both = (a + a.T).tocsr()
         start = int(self.node_index([seed])[0])
@@ -389,12 +388,11 @@ class Interactome:
         Raises
         ------
         TwinCellError
-            If ``k`` is below 1 or ``layer`` is not ``None``, ``"ppi"`` or ``"tf"``.
+            If ``k`` is not a whole number of at least 1, or ``layer`` is not ``None``, ``"ppi"`` or ``"tf"``.
         UnknownGeneError
             If ``source`` or ``target`` is not a node.
         """
-        if k < 1:
-            raise TwinCellError(f"k must be at least 1, got {k}", "ask for k >= 1 paths")
+        k = check_count(k, "k")
         if layer not in (None, "ppi", "tf"):
             raise TwinCellError(f"unknown layer {layer!r}", "use layer=None (both), 'ppi' or 'tf'")
         i, j = self.node_index([source, target])
