@@ -93,6 +93,27 @@ def test_semicolon_with_decimal_commas(tmp_path):
     assert read_signature(f).logfc.to_dict() == {"STAT1": 1.5, "IRF7": -2.25}
 
 
+def test_tab_separated_with_decimal_commas(tmp_path):
+    f = tmp_path / "synthetic_excel_de.tsv"
+    f.write_text("gene\tlogFC\nSTAT1\t1,5\nIRF7\t-2,25\n")
+    assert read_signature(f).logfc.to_dict() == {"STAT1": 1.5, "IRF7": -2.25}   # was: "holds no numbers"
+
+
+def test_comment_lines_above_the_header_are_skipped(tmp_path):
+    f = tmp_path / "synthetic_commented.tsv"
+    f.write_text("# exported by limma 3.58\n# contrast: SLE - healthy\ngene\tlogFC\nSTAT1\t1.5\nIRF7\t-2.25\n")
+    assert read_signature(f).logfc.to_dict() == {"STAT1": 1.5, "IRF7": -2.25}
+
+
+def test_a_ragged_row_is_named_not_hidden_by_the_delimiter_sniffer(tmp_path):
+    f = tmp_path / "synthetic_ragged.csv"
+    rows = "".join(f"G{i},{i / 10}\n" for i in range(1, 20))
+    f.write_text("gene,logFC\n" + rows + "STAT1,1.5,oops\n")
+    assert sniff_delimiter(f.read_text()) == ","
+    with pytest.raises(DataFileError, match="Expected 2 fields in line 21, saw 3"):
+        read_signature(f)
+
+
 def test_r_row_names_header_one_field_short():
     assert sniff_delimiter('"logFC"\t"adj.P.Val"\n"STAT1"\t1.5\t0.01\n') == "\t"
 

@@ -111,8 +111,9 @@ def decode_text(data: bytes, label: str, max_bytes: int | None = None) -> str:
 def sniff_delimiter(text: str) -> str:
     """The delimiter of a delimited table: the candidate giving the most columns, consistently over the first lines.
 
-    A header may have one field fewer than the data rows (R's ``write.table`` with row names).
-    A text with a single column gets a tab.
+    A header may have one field fewer than the data rows (R's ``write.table`` with row names). A few ragged rows
+    (at most a tenth) do not hide the delimiter, so that the parser names them. A text with a single column gets a
+    tab.
     """
     lines = [ln for ln in text.splitlines()[:_SNIFF_LINES] if ln.strip() and not ln.startswith("#")]
     best, best_n = "\t", 1
@@ -121,15 +122,24 @@ def sniff_delimiter(text: str) -> str:
         if not rows:
             continue
         n = len(rows[0])
-        if n > best_n and all(len(r) in (n, n + 1) for r in rows[1:]):
+        consistent = sum(len(r) in (n, n + 1) for r in rows[1:])
+        if n > best_n and consistent >= 0.9 * (len(rows) - 1):
             best, best_n = delim, n
     return best
 
 
+def _without_leading_comments(text: str) -> str:
+    """``text`` without the ``#`` comment lines above its header (featureCounts' ``# Program:...``, export notes)."""
+    lines = text.splitlines(keepends=True)
+    first = next((i for i, line in enumerate(lines) if not line.lstrip().startswith("#")), len(lines))
+    return "".join(lines[first:])
+
+
 def _decimal(text: str, sep: str) -> str:
-    if sep != ";":
+    """``","`` when the fields of a ``;``- or tab-separated table write decimals with commas and none with points."""
+    if sep not in (";", "\t"):
         return "."
-    fields = [f.strip() for ln in text.splitlines()[1:_SNIFF_LINES] for f in ln.split(";")]
+    fields = [f.strip() for ln in text.splitlines()[1:_SNIFF_LINES] for f in ln.split(sep)]
     comma = sum(bool(_DECIMAL_COMMA.match(f)) for f in fields)
     point = sum(bool(_DECIMAL_POINT.match(f)) for f in fields)
     return "," if comma > 0 and point == 0 else "."
@@ -180,7 +190,8 @@ def read_user_table(source: str | os.PathLike | bytes, *, what: str = "table",
 
 def parse_table(text: str, label: str, hint: str = "give a CSV or TSV table with a header row",
                 **kwargs: object) -> pd.DataFrame:
-    """Parse the text of a delimited table with its sniffed delimiter (and decimal comma after ``;``).
+    """Parse the text of a delimited table with its sniffed delimiter (and decimal commas in ``;`` or tab tables),
+    after the ``#`` comment lines above its header.
 
     Parameters
     ----------
@@ -196,6 +207,7 @@ def parse_table(text: str, label: str, hint: str = "give a CSV or TSV table with
     DataFileError
         An empty text or a table pandas cannot parse.
     """
+    text = _without_leading_comments(text)
     if not text.strip():
         raise DataFileError(f"{label} is empty", hint)
     sep = sniff_delimiter(text)
