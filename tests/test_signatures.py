@@ -91,6 +91,17 @@ def test_entrez_ids_read_as_float_and_rows_without_an_id(tmp_path):
     assert sig.n_rows_without_id == 1 and "1 rows without a gene ID" in sig.summary()
 
 
+def test_read_signature_names_a_wrong_source_or_threshold(caplog):
+    with pytest.raises(SignatureError, match="reads a file path or a DataFrame, got Series"):
+        read_signature(pd.Series({"STAT1": 1.0}))
+    table = pd.DataFrame({"gene": GENES, "logFC": LOGFC, "padj": PADJ})
+    for wrong in ("0.05", 5, True):
+        with pytest.raises(SignatureError, match="padj_max must be a number between 0 and 1"):
+            read_signature(table, padj_max=wrong)
+    read_signature(pd.DataFrame({"gene": GENES, "pvalue": PADJ}), logfc_col="pvalue")
+    assert "is it a p-value column rather than log fold changes" in caplog.text
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(DataFileError, match="does not exist"):
         read_signature(tmp_path / "absent.tsv")

@@ -18,6 +18,7 @@ change for target identification is the reversed signature, ``-logFC`` (healthy 
 from __future__ import annotations
 
 import logging
+import numbers
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -272,6 +273,13 @@ def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | 
     DataFileError
         An unreadable file (see :func:`twincell.data.tables.read_user_table`).
     """
+    if not isinstance(source, (str, os.PathLike, pd.DataFrame)):
+        raise SignatureError(f"read_signature reads a file path or a DataFrame, got {type(source).__name__}",
+                             "for a Series of log fold changes indexed by gene: "
+                             "read_signature(series.rename('logFC').rename_axis('gene').reset_index())")
+    if padj_max is not None and (isinstance(padj_max, bool) or not isinstance(padj_max, numbers.Real)
+                                 or not 0 <= padj_max <= 1):
+        raise SignatureError(f"padj_max must be a number between 0 and 1, got {padj_max!r}", "e.g. padj_max=0.05")
     label = str(source) if not isinstance(source, pd.DataFrame) else "the signature table"
     table = source.copy() if isinstance(source, pd.DataFrame) else _read_table(source)
     if name is None:
@@ -307,6 +315,11 @@ def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | 
         logger.warning("%s: %d rows without a finite log fold change were left out (%s)", label, n_missing,
                        ", ".join(missing_ids[:10]) + (" ..." if n_missing > 10 else ""))
     check_magnitudes(genes[keep], logfc[keep], f"column {lcol!r} of {label}")
+    kept = logfc[keep]
+    if len(kept) >= 3 and kept.between(0, 1).all():
+        logger.warning("%s: every value of column %r lies between 0 and 1: is it a p-value column rather than log "
+                       "fold changes? (a signature's log fold changes go both ways; name the right one with "
+                       "logfc_col / --logfc-col)", label, lcol)
     padj_filtered: list[str] = []
     if padj_max is not None:
         if padj is None:

@@ -13,6 +13,8 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from twincell.pl._checks import require_table
+
 ACTIVATING = "#1a7f37"
 INHIBITING = "#cf222e"
 READOUT_LEGEND = "#57606a"
@@ -126,7 +128,9 @@ def walk_graph(explanation: ExplanationLike) -> WalkGraph:
         inhibiting; width 1-4 by |strength| relative to the strongest protein edge, readouts 1.2; edges
         that go back, stay in a column or would pass behind a box curved), the title and the axis limits.
     """
-    table = explanation.paths
+    table = require_table(getattr(explanation, "paths", None), ("nodes", "strengths", "gene", "readout"),
+                          "the explanation's walk table (.paths)",
+                          "pass an Explanation from twincell.identify.explain / explain_many", allow_empty=True)
     depth, edges, transcripts = _graph(table)
     if not depth:
         depth = {explanation.target: 0}

@@ -9,6 +9,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
+from twincell.errors import TwinCellError
+from twincell.pl._checks import require_table
+
 #: Methods drawn with a solid line; the rest (baselines, controls) are dashed / dotted.
 HIGHLIGHT = ("twincell", "twincell_calibrated", "twincell_prior")
 CONTROLS = ("degree", "druggability", "popular_targets", "training_exposure", "random")
@@ -34,10 +37,18 @@ def roc_curves(roc: pd.DataFrame, disease: str, *, universe: str = "druggable", 
     Returns
     -------
     Axes
+
+    Raises
+    ------
+    TwinCellError
+        If ``roc`` is not such a table, or holds no curve of ``disease`` in ``universe``.
     """
+    roc = require_table(roc, ("universe", "method", "disease", "fpr", "tpr"), "the ROC table",
+                        "pass BenchResult.roc (TwinBench tier 3)", allow_empty=True)
     sub = roc[(roc["disease"] == disease) & (roc["universe"] == universe)]
     if sub.empty:
-        raise ValueError(f"no ROC curve for disease {disease!r} in universe {universe!r}")
+        raise TwinCellError(f"no ROC curve for disease {disease!r} in universe {universe!r}",
+                            f"diseases in the table: {', '.join(map(str, sorted(set(roc['disease']))))}")
     ax = ax or plt.subplots(figsize=(4.2, 4.2))[1]
     names = list(methods) if methods is not None else list(dict.fromkeys(sub["method"]))
     for name in names:
@@ -72,7 +83,17 @@ def metric_table(summary: pd.DataFrame, *, lower_is_better: Iterable[str] = (), 
     Returns
     -------
     Axes
+
+    Raises
+    ------
+    TwinCellError
+        If ``summary`` is not a non-empty table of numbers.
     """
+    summary = require_table(summary, (), "the method x metric table", "pass BenchResult.summary()")
+    text = [str(c) for c in summary.columns if not pd.api.types.is_numeric_dtype(summary[c])]
+    if text:
+        raise TwinCellError(f"the method x metric table has non-numeric column(s) {', '.join(text)}",
+                            "keep the metric columns (method names belong in the index)")
     values = summary.to_numpy(float)
     lo, hi = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
     span = np.where(hi > lo, hi - lo, 1.0)

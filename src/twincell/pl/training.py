@@ -7,7 +7,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
-from twincell.errors import TwinCellError
+from twincell.pl._checks import require_table
 
 
 def training_curves(history: pd.DataFrame, ax: Axes | None = None) -> Axes:
@@ -20,12 +20,17 @@ def training_curves(history: pd.DataFrame, ax: Axes | None = None) -> Axes:
         ``val_<dataset>`` columns.
     ax
         Axes to draw on (default: a new figure).
+
+    Raises
+    ------
+    TwinCellError
+        If ``history`` is not a table with ``epoch`` and ``train_loss`` rows.
     """
-    if history is None or len(history) == 0 or "train_loss" not in history:
-        raise TwinCellError("the training history is empty", "train the model first (TwinCell.fit)")
+    history = require_table(history, ("epoch", "train_loss"), "the training history",
+                            "train the model first (TwinCell.fit) and pass TwinCell.history")
     ax = ax or plt.subplots(figsize=(5, 3.5))[1]
     ax.plot(history["epoch"], history["train_loss"], marker="o", label="train")
-    if history["val_loss"].notna().any():
+    if "val_loss" in history and history["val_loss"].notna().any():
         ax.plot(history["epoch"], history["val_loss"], marker="o", label="held-out perturbations")
     for col in [c for c in history.columns if c.startswith("val_") and c != "val_loss"]:
         ax.plot(history["epoch"], history[col], ls="--", lw=1, label=f"held-out: {col[4:]}")

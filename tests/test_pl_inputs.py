@@ -1,0 +1,35 @@
+"""Every figure refuses a wrong input with a TwinCellError that names it (synthetic tables), instead of a bare
+KeyError or ValueError from pandas or matplotlib."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from twincell import pl  # noqa: E402
+from twincell.errors import TwinCellError  # noqa: E402
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: pl.roc_curves(pd.DataFrame(columns=["universe", "method", "disease", "fpr", "tpr"]), "SLE"),
+     "no ROC curve for disease 'SLE'"),
+    (lambda: pl.roc_curves(pd.DataFrame({"disease": ["SLE"]}), "SLE"), "lacks column(s) universe, method"),
+    (lambda: pl.roc_curves([1, 2], "SLE"), "must be a pandas DataFrame, got list"),
+    (lambda: pl.metric_table(pd.DataFrame({"method": ["a"], "auroc": [0.7]})), "non-numeric column(s) method"),
+    (lambda: pl.metric_table(pd.DataFrame()), "the method x metric table is empty"),
+    (lambda: pl.training_curves(pd.DataFrame({"loss": [1.0]})), "lacks column(s) epoch, train_loss"),
+    (lambda: pl.paths(pd.DataFrame({"gene": ["STAT1"]})), "must be a pandas DataFrame, got NoneType"),
+])
+def test_figures_name_a_wrong_input(call, message):
+    with pytest.raises(TwinCellError) as info:
+        call()
+    assert message in info.value.problem
+
+
+def test_training_curves_without_a_validation_column_still_draw():
+    ax = pl.training_curves(pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.8]}))   # was: KeyError 'val_loss'
+    assert [line.get_label() for line in ax.get_lines()] == ["train"]
