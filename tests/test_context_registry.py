@@ -105,6 +105,10 @@ def test_registry_basics_and_errors(tmp_path):
     with pytest.raises(DataFileError, match="context registry format 99, expected 1") as err:
         ContextRegistry.load(tmp_path / "future.npz")
     assert err.value.hint == "re-create the file with this TwinCell version"
+    np.savez(tmp_path / "pickled.npz", format=np.array(1), ids=np.array([{"synthetic": 1}], dtype=object))
+    with pytest.raises(DataFileError, match="pickled Python objects, which TwinCell never loads") as err:
+        ContextRegistry.load(tmp_path / "pickled.npz")
+    assert "allow_pickle" not in err.value.problem
 
 
 def test_default_registry_covers_every_bundled_dataset_context(registry):

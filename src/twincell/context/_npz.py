@@ -26,4 +26,6 @@ def open_versioned_npz(path: str | os.PathLike, fmt: int, what: str, hint: str) 
     except DataFileError:
         raise
     except (OSError, KeyError, ValueError, IndexError, zipfile.BadZipFile) as exc:
-        raise DataFileError(f"cannot read {what} {path}: {exc}", hint) from exc
+        why = ("it holds pickled Python objects, which TwinCell never loads (unpickling can run code)"
+               if "allow_pickle" in str(exc) else str(exc))
+        raise DataFileError(f"cannot read {what} {path}: {why}", hint) from exc
