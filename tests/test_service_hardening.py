@@ -411,3 +411,58 @@ def test_no_asset_comes_from_a_cdn(client):
     for path in ("/", "/static/app.js", "/static/style.css"):
         text = client.get(path).text
         assert "cdn." not in text and "unpkg" not in text and "https://" not in text, path
+
+
+# ------------------------------------------------------------------- review of this release: inputs still let through
+def test_multi_member_gzip_is_read_whole_and_junk_after_it_refused(client):
+    """bgzip and `cat a.gz b.gz` write several gzip members: all are read (the first alone dropped rows)."""
+    two = gzip.compress(b"gene,logFC\nSTAT1,0.8\n") + gzip.compress(b"IRF1,0.5\nJAK2,-0.25\n")
+    r = client.post("/v1/signature", files={"file": ("two_members.csv.gz", two)})
+    assert r.status_code == 200 and r.json()["signature"] == EXPECTED
+    r = client.post("/v1/signature", files={"file": ("junk.csv.gz", gzip.compress(SYNTHETIC_TABLE.encode()) + b"junk")})
+    assert r.status_code == 400 and "not gzip data" in r.json()["detail"][0]["msg"]
+
+
+def test_old_mac_line_endings_count_against_the_row_limit(service_model):
+    small = TestClient(create_app(service_model, limits=ServiceLimits(max_genes=1_000)), base_url="http://localhost")
+    rows = "gene,logFC\r" + "".join(f"SYN{i},0.5\r" for i in range(2_000))
+    r = small.post("/v1/signature", files={"file": ("cr.csv", rows.encode())})
+    assert r.status_code == 422 and "1,000 rows" in r.json()["detail"][0]["msg"]
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"signature": {"STAT1": 1.0, " STAT1 ": -1.0}}, "names the same gene more than once"),
+    ({"signature": {"STAT1": True, "IRF1": 0.5}}, "true/false values for STAT1"),
+    ({"signature": {"STAT1": "1.5"}}, "valid number"),
+    ({"signature": SIGNATURE, "top": "5"}, "valid integer"),
+])
+def test_json_gene_maps_and_counts_are_taken_as_given(client, rank_calls, body, message):
+    r = client.post("/v1/targets", json=body)
+    assert r.status_code == 422 and message in str(r.json()["detail"]) and not rank_calls
+
+
+def test_predict_checks_its_genes_and_top_like_the_other_endpoints(client):
+    r = client.post("/v1/predict", json={"perturbation": {"JAK1": -1, " JAK1": 1}})
+    assert r.status_code == 422 and "names the same gene more than once" in str(r.json()["detail"])
+    r = client.post("/v1/predict", json={"perturbation": {"JAK1": True}})
+    assert r.status_code == 422 and "true/false" in str(r.json()["detail"])
+    r = client.post("/v1/predict", json={"perturbation": {"JAK1": -1}, "top": 25_000})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "top"]    # max_top, as for /targets
+
+
+def test_errors_name_the_field_they_come_from(client):
+    r = client.post("/v1/targets", json={"signature": {"OR1A1": 1.0, "OR2A4": -1.0}})   # no gene in the network
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "signature"]
+    r = client.post("/v1/explain", json={"target": "STAT1", "signature": {"OR1A1": 1.0, "OR2A4": -1.0}})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "signature"]
+    r = client.post("/v1/predict", json={"perturbation": {"JAK1": -1}, "context": "nope"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "context"]
+
+
+def test_upload_endpoints_refuse_unknown_form_fields(client, rank_calls):
+    r = client.post("/v1/targets/upload", files={"file": ("s.csv", SYNTHETIC_TABLE.encode())},
+                    data={"drection": "inhibit", "tpo": "3"})
+    assert r.status_code == 422 and "unknown form field(s) 'drection', 'tpo'" in r.json()["detail"][0]["msg"]
+    assert not rank_calls
+    r = client.post("/v1/signature", files={"file": ("s.csv", SYNTHETIC_TABLE.encode())}, data={"top": "3"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "top"]

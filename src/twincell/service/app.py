@@ -16,7 +16,7 @@ unreadable upload) in FastAPI's validation-error shape, naming the request field
 import gc
 import io
 import zlib
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from importlib.resources import files
 from pathlib import Path
@@ -26,7 +26,7 @@ import anndata as ad
 import anyio.to_thread
 import numpy as np
 import pandas as pd
-from fastapi import APIRouter, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -82,12 +82,29 @@ class FieldError(Exception):
 
 
 @contextmanager
-def blame(*loc: str) -> Iterator[None]:
-    """Attribute any :class:`TwinCellError` raised inside the block to the request field ``loc``."""
+def blame(*loc: str, signature: tuple[str, ...] | None = None, context: tuple[str, ...] | None = None,
+          ) -> Iterator[None]:
+    """Attribute any :class:`TwinCellError` raised inside the block to the request field ``loc``, a
+    :class:`SignatureError` to ``signature`` and a :class:`ContextError` to ``context`` when those are given."""
     try:
         yield
     except TwinCellError as exc:
-        raise FieldError(loc, exc) from exc
+        where = (signature if isinstance(exc, SignatureError) else context if isinstance(exc, ContextError) else None)
+        raise FieldError(where or loc, exc) from exc
+
+
+def only_form_fields(*names: str) -> Callable[[Request], Awaitable[None]]:
+    """A dependency that refuses form fields other than ``names`` (a misspelt ``drection`` would otherwise be ignored
+    and its default used), as the JSON endpoints refuse unknown keys."""
+    allowed = frozenset(names)
+
+    async def check(request: Request) -> None:
+        unknown = sorted(set((await request.form()).keys()) - allowed)
+        if unknown:
+            raise FieldError(("body", unknown[0]), TwinCellError(
+                f"unknown form field(s) {', '.join(map(repr, unknown))}", f"the fields are {', '.join(sorted(allowed))}"))
+
+    return check
 
 
 def _field_error_response(_: Request, exc: FieldError) -> JSONResponse:
@@ -120,13 +137,17 @@ def inflate(stream: BinaryIO, chunk_bytes: int = UPLOAD_CHUNK) -> Iterator[bytes
             yield data
             data = stream.read(chunk_bytes)
         return
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    while data and not inflater.eof:
-        yield inflater.decompress(data, chunk_bytes)
-        data = inflater.unconsumed_tail or stream.read(chunk_bytes)
-    yield inflater.flush()
-    if not inflater.eof:
-        raise zlib.error("the gzip stream ends early (truncated file)")
+    while data:  # one gzip member after another (bgzip, `cat a.gz b.gz`)
+        if data[:2] != GZIP_MAGIC:
+            raise zlib.error("bytes that are not gzip data follow the gzip data")
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        while data and not inflater.eof:
+            yield inflater.decompress(data, chunk_bytes)
+            data = inflater.unconsumed_tail or stream.read(chunk_bytes)
+        yield inflater.flush()
+        if not inflater.eof:
+            raise zlib.error("the gzip stream ends early (truncated file)")
+        data = inflater.unused_data or stream.read(chunk_bytes)
 
 
 def upload_text(file: UploadFile, max_bytes: int, max_rows: int) -> str:
@@ -149,7 +170,7 @@ def upload_text(file: UploadFile, max_bytes: int, max_rows: int) -> str:
             if len(buf) > max_bytes:
                 raise SignatureError(f"the uploaded signature {name!r} is larger than the limit of {max_bytes:,} "
                                      "bytes (uncompressed)", "keep the most significant genes")
-            if buf.count(b"\n") > max_rows + 1:
+            if buf.count(b"\n") + buf.count(b"\r") - buf.count(b"\r\n") > max_rows + 1:  # \n, \r\n or old-Mac \r
                 raise SignatureError(f"the uploaded signature {name!r} has more than the limit of {max_rows:,} rows",
                                      "keep the most significant genes")
     except zlib.error as exc:
@@ -303,9 +324,9 @@ def create_app(model: TwinCell, *, token: str | None = None, limits: ServiceLimi
                                merged_rows=sig.merged, sex_genes_removed=sig.sex_genes_removed)
 
     def rank(sig: Signature, context: str | np.ndarray | None, label: str | None, direction: str,
-             top: int) -> Response:
+             top: int, signature_field: str) -> Response:
         desired = sig.desired_change()
-        with blame("body", "context"):
+        with blame("body", "context", signature=("body", signature_field)):
             table = rank_targets(model, desired, context=context, direction=direction)
             drugs = drug_target_list(model, desired, table, context=context, top=top)
         fragile = set(drugs.attrs["fragile"])
@@ -318,9 +339,10 @@ def create_app(model: TwinCell, *, token: str | None = None, limits: ServiceLimi
     def targets(request: TargetsRequest) -> Response:
         """Rank every protein as a target for reversing a disease signature (JSON gene -> logFC)."""
         return rank(signature_from_mapping(request.signature), context_of(request), request.context_label(),
-                    request.direction, request.top)
+                    request.direction, request.top, "signature")
 
-    @v1.post("/targets/upload", response_model=TargetsResponse)
+    @v1.post("/targets/upload", response_model=TargetsResponse,
+             dependencies=[Depends(only_form_fields("file", "context", "direction", "top"))])
     def targets_upload(
         file: Annotated[UploadFile, File(description="Disease signature table (CSV/TSV, optionally gzipped) with a "
                                                      "gene and a log-fold-change column.")],
@@ -329,9 +351,9 @@ def create_app(model: TwinCell, *, token: str | None = None, limits: ServiceLimi
         top: Annotated[int, Form(ge=1, le=limits.max_top)] = 50,
     ) -> Response:
         """Rank targets for a disease signature uploaded as a table (context by id)."""
-        return rank(read_upload(file, limits), context, context, direction, top)
+        return rank(read_upload(file, limits), context, context, direction, top, "file")
 
-    @v1.post("/signature", response_model=SignatureParsed)
+    @v1.post("/signature", response_model=SignatureParsed, dependencies=[Depends(only_form_fields("file"))])
     def signature(file: Annotated[UploadFile, File(description="Disease signature table (CSV/TSV) with a gene "
                                                                "and a log-fold-change column.")]) -> SignatureParsed:
         """Parse a signature table to HGNC symbols (the page sends the result to /v1/targets)."""
@@ -341,7 +363,7 @@ def create_app(model: TwinCell, *, token: str | None = None, limits: ServiceLimi
     def explanation(request: ExplainRequest) -> tuple[Signature, Explanation]:
         sig = signature_from_mapping(request.signature)
         context = context_of(request)
-        with blame("body", "target"):
+        with blame("body", "target", signature=("body", "signature"), context=("body", "context")):
             return sig, explain(model, request.target, sig.desired_change(), context=context, k=request.k)
 
     @v1.post("/explain", response_model=ExplainResponse)
@@ -370,7 +392,7 @@ def create_app(model: TwinCell, *, token: str | None = None, limits: ServiceLimi
     def predict(request: PredictRequest) -> PredictResponse:
         """Predicted expression change of every gene for a perturbation (largest absolute change first)."""
         context = context_of(request)
-        with blame("body", "perturbation"):
+        with blame("body", "perturbation", context=("body", "context")):
             change = model.predict(request.perturbation, context, perturbation_type=request.perturbation_type)
         change = change.iloc[np.argsort(-change.abs().to_numpy(), kind="stable")]
         return PredictResponse(context=request.context_label(), perturbation=request.perturbation,

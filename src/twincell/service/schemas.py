@@ -15,13 +15,34 @@ from twincell.service.limits import ServiceLimits
 
 GeneId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
                    Field(description="Gene identifier: HGNC symbol, alias, Ensembl, Entrez or UniProt ID.")]
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]  # a number: not true, not "1.5"
+Count = Annotated[int, Field(strict=True)]
 ContextId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 Direction = Literal["both", "activate", "inhibit"]
 
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _distinct_genes_and_no_booleans(cls, data: Any) -> Any:
+        """Refuse a gene map whose keys name one gene twice once spaces are trimmed (JSON keeps only one of them),
+        and booleans as values (``true`` is not a log fold change or a sign)."""
+        for field, value in (data.items() if isinstance(data, dict) else ()):
+            if not isinstance(value, dict):
+                continue
+            keys: dict[str, list[str]] = {}
+            for key in value:
+                keys.setdefault(str(key).strip(), []).append(str(key))
+            twice = [" / ".join(map(repr, k)) for k in keys.values() if len(k) > 1]
+            if twice:
+                raise ValueError(f"`{field}` names the same gene more than once once spaces are trimmed: "
+                                 f"{'; '.join(twice[:5])}; give each gene once")
+            flags = [str(k) for k, v in value.items() if isinstance(v, bool)]
+            if flags:
+                raise ValueError(f"`{field}` has true/false values for {', '.join(flags[:5])}; give numbers")
+        return data
 
 
 @dataclass(frozen=True)
@@ -74,14 +95,14 @@ def request_models(limits: ServiceLimits) -> RequestModels:
 
         signature: dict[GeneId, FiniteFloat] = signature_field
         direction: Direction = Field("both", description="Which targets to rank: to activate, to inhibit, or both.")
-        top: int = Field(50, ge=1, le=limits.max_top, description="Number of ranked targets returned.")
+        top: Count = Field(50, ge=1, le=limits.max_top, description="Number of ranked targets returned.")
 
     class ExplainRequest(ContextFields):
         """Explain one target's score by its top signed walks to the responding genes."""
 
         target: GeneId = Field(description="HGNC symbol of the target protein.")
         signature: dict[GeneId, FiniteFloat] = signature_field
-        k: int = Field(5, ge=1, le=limits.max_paths, description="Number of walks returned.")
+        k: Count = Field(5, ge=1, le=limits.max_paths, description="Number of walks returned.")
 
     class PredictRequest(ContextFields):
         """Predict the expression change caused by a perturbation."""
@@ -92,8 +113,8 @@ def request_models(limits: ServiceLimits) -> RequestModels:
             examples=[{"JAK1": -1}])
         perturbation_type: Literal["drug", "cytokine", "overexpression", "knockdown", "knockout"] = Field(
             "drug", description="Genetic types add the perturbed genes' own-transcript term.")
-        top: int = Field(100, ge=1, le=limits.max_genes,
-                         description="Number of genes returned, largest absolute change first.")
+        top: Count = Field(100, ge=1, le=limits.max_top,
+                           description="Number of genes returned, largest absolute change first.")
 
     return RequestModels(TargetsRequest, ExplainRequest, PredictRequest)
 
