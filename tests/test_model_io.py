@@ -150,6 +150,8 @@ def test_save_refuses_a_directory_of_other_files(trained, tmp_path):
     model.save(work, overwrite=True)
     assert sorted(p.name for p in work.iterdir()) == sorted(["config.json", *json.loads(
         (work / "config.json").read_text())["files"]])
+    (work / "training_curves.png").write_bytes(b"synthetic figure")   # what `twincell train` writes beside it
+    model.save(work)                                                  # so retraining into --out still works
     empty = tmp_path / "empty"
     empty.mkdir()
     model.save(empty)

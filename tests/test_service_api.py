@@ -305,3 +305,5 @@ def test_context_profile_is_encoded_with_the_model_encoder(service_model):
     np.testing.assert_allclose(got, expected.loc[got.index], rtol=1e-6)
     r = client.post("/v1/predict", json={**body, "context_profile": {"NOT_A_GENE_XYZ": 5.0}})
     assert r.status_code == 422 and error_locs(r) == [["body", "context_profile"]]
+    r = client.post("/v1/predict", json={**body, "context_profile": dict.fromkeys(profile, 0.0)})
+    assert r.status_code == 422 and "express none of the" in r.json()["detail"][0]["msg"]   # was encoded as 200

@@ -214,7 +214,8 @@ class ExpressionEncoder:
         Raises
         ------
         ContextError
-            If the encoder is not fitted, a platform is unknown, no platform gene is present, or values are negative.
+            If the encoder is not fitted, a platform is unknown, no platform gene is present, a profile expresses none
+            of them, or values are negative.
         """
         if not self.is_fitted:
             raise ContextError("the ExpressionEncoder is not fitted", "call fit(reference) or use ExpressionEncoder.default()")
@@ -243,6 +244,12 @@ class ExpressionEncoder:
             for start in range(0, len(rows_all), _CHUNK):
                 rows = rows_all[start:start + _CHUNK]
                 values = _median_scaled(_values(adata, rows), agg, median_vec)
+                empty = ~(values[:, genes] > 0).any(axis=1)
+                if empty.any():
+                    raise ContextError(f"{int(empty.sum())} profile(s) express none of the {int(genes.sum())} reference "
+                                       f"genes of platform {plat!r} present (e.g. {adata.obs_names[rows[empty][0]]}): "
+                                       "there is nothing to rank", "give linear-scale expression (counts, CPM, TPM) "
+                                       "of the profile's genes, not zeros")
                 scores = np.full_like(values, np.nan)
                 scores[:, genes] = rank_value_scores(values[:, genes])
                 z = self._standardise(scores, plat)

@@ -63,10 +63,15 @@ def _model_config(directory: Path) -> dict | None:
     return config if isinstance(config, dict) and "format" in config else None
 
 
+#: Files that TwinCell itself writes beside a saved model (``twincell train``'s figure); replaced with the model.
+MODEL_EXTRAS = ("training_curves.png",)
+
+
 def _foreign_entries(directory: Path, config: dict) -> list[str]:
-    """Names in a model directory that are not the model's own files (``config.json`` and its listed files)."""
+    """Names in a model directory that are neither the model's own files (``config.json`` and its listed files) nor
+    :data:`MODEL_EXTRAS`."""
     files = config.get("files")
-    own = {"config.json", *(files if isinstance(files, dict) else ())}
+    own = {"config.json", *MODEL_EXTRAS, *(files if isinstance(files, dict) else ())}
     return sorted(p.name for p in directory.iterdir() if p.name not in own)
 
 
