@@ -108,12 +108,37 @@ def test_shuffles_keep_values_and_move_them(net):
     assert not permuted.logfc.equals(s.logfc)
 
 
+def test_clinical_tasks_refuse_two_signatures_of_one_name_and_say_when_no_target_is_listed(net):
+    rng = np.random.default_rng(1)
+    g = list(net.genes)
+    targets = pd.DataFrame({"disease": ["DisA"], "gene": [g[0]]})
+    twins = [_signature("DisA_s1", g, rng, g[:3]), _signature("DisA_s1", g, rng, g[:3])]
+    with pytest.raises(TwinCellError, match="several disease signatures are named DisA_s1"):
+        clinical_tasks(twins, targets, pd.Index(g))                   # was a bare ValueError deep in the metrics
+    tasks = clinical_tasks([_signature("DisB_s1", g, rng, g[:3])], targets, pd.Index(g))
+    assert {t.disease: t.status for t in tasks} == {"DisA": "no signature", "DisB": "no target listed"}
+
+
+def test_a_tier3_run_with_nothing_to_score_is_an_error(tmp_path):
+    from twincell.bench import run_benchmark
+
+    sig = tmp_path / "MyDis_synthetic.tsv"
+    sig.write_text("gene\tlogFC\nSTAT1\t1.5\nIRF1\t1.0\nJAK2\t-0.5\n")
+    targets = tmp_path / "targets.tsv"
+    targets.write_text("disease\tgene_symbol\nOtherDis\tJAK1\n")
+    with pytest.raises(TwinCellError, match="no disease has both a signature and an approved target") as err:
+        run_benchmark((3,), ["de"], quick=True, bundled=False, signature_files=[sig], targets_file=targets)
+    assert "MyDis: no target listed" in err.value.problem and "OtherDis: no signature" in err.value.problem
+
+
 def test_disease_of_and_target_files(tmp_path):
     assert disease_of("SLE_GSE50772_PBMC") == "SLE" and disease_of("Lupus") == "Lupus"
     f = tmp_path / "targets.tsv"
-    f.write_text("disease\tgene_symbol\nNewDisease\tEGFR\nNewDisease\tENSG00000141510\nNewDisease\tNOT_A_GENE_X\n")
+    f.write_text("disease\tgene_symbol\nNewDisease\tEGFR\nNewDisease\tENSG00000141510\nNewDisease\tNOT_A_GENE_X\n"
+                 "NewDisease\t\n\tEGFR\n")
     t = read_targets(f)
     assert set(t["gene"]) == {"EGFR", "TP53"} and t.attrs["unmapped"] == ["NOT_A_GENE_X"]
+    assert t.attrs["blank_rows"] == 2                                 # counted, not dropped silently
     bad = tmp_path / "bad.tsv"
     bad.write_text("illness\tgene\nX\tEGFR\n")
     with pytest.raises(DataFileError, match="disease"):

@@ -22,7 +22,7 @@ from twincell.data.drugs import DrugTargets
 from twincell.data.genes import GeneMapper
 from twincell.data.signatures import Signature, list_disease_signatures, read_signature
 from twincell.data.tables import read_user_table
-from twincell.errors import DataFileError
+from twincell.errors import DataFileError, TwinCellError
 
 TARGET_GENE_COLUMNS = ("gene_symbol", "gene")
 
@@ -45,7 +45,8 @@ def read_targets(file: str | os.PathLike | None = None) -> pd.DataFrame:
     -------
     DataFrame
         Unique ``disease, gene`` rows with ``drugs`` (``;``-joined approved drugs of that pair, empty
-        without a ``drug`` column). ``attrs["unmapped"]`` lists gene IDs that did not map.
+        without a ``drug`` column). ``attrs["unmapped"]`` lists gene IDs that did not map, ``attrs["blank_rows"]``
+        counts rows left out for an empty disease or gene.
 
     Raises
     ------
@@ -59,7 +60,9 @@ def read_targets(file: str | os.PathLike | None = None) -> pd.DataFrame:
     if "disease" not in raw.columns or gene_col is None:
         raise DataFileError(f"target file {p} needs a 'disease' and a 'gene_symbol' (or 'gene') column; "
                             f"it has: {', '.join(raw.columns)}", "rename the columns")
-    raw = raw[(raw["disease"].str.strip() != "") & (raw[gene_col].str.strip() != "")]
+    filled = (raw["disease"].str.strip() != "") & (raw[gene_col].str.strip() != "")
+    blank_rows = int((~filled).sum())
+    raw = raw[filled]
     if raw.empty:
         raise DataFileError(f"target file {p} lists no (disease, gene) pair", "add at least one row")
     mapping = GeneMapper.default().map(raw[gene_col].str.strip())
@@ -71,6 +74,7 @@ def read_targets(file: str | os.PathLike | None = None) -> pd.DataFrame:
            .agg(lambda d: ";".join(sorted({x for x in d if x}))).rename(columns={"drug": "drugs"})
            .sort_values(["disease", "gene"]).reset_index(drop=True))
     out.attrs["unmapped"] = list(mapping.unmapped)
+    out.attrs["blank_rows"] = blank_rows
     out.attrs["source"] = str(p)
     return out
 
@@ -138,11 +142,11 @@ class ClinicalTask:
 
     @property
     def status(self) -> str:
-        """``scored``, ``no signature`` or ``no target in network``."""
+        """``scored``, ``no signature``, ``no target listed`` or ``no target in network``."""
         if not self.signatures:
             return "no signature"
         if not self.targets:
-            return "no target in network"
+            return "no target in network" if self.targets_absent else "no target listed"
         return "scored"
 
 
@@ -160,7 +164,17 @@ def clinical_tasks(signatures: Sequence[Signature], targets: pd.DataFrame, candi
         ``disease, gene`` table (:func:`read_targets`).
     candidates
         Candidate genes (the network's genes).
+
+    Raises
+    ------
+    TwinCellError
+        If two signatures have the same name (their scores would be mixed).
     """
+    seen = pd.Series([s.name for s in signatures], dtype=object)
+    twice = sorted(set(seen[seen.duplicated()]))
+    if twice:
+        raise TwinCellError(f"several disease signatures are named {', '.join(twice)}",
+                            "give each signature file its own name (<Disease>_<study>.tsv): the name is the file stem")
     names: dict[str, str] = {}
     for d in list(targets["disease"]) + [disease_of(s.name) for s in signatures]:
         names.setdefault(d.lower(), d)

@@ -639,6 +639,10 @@ def _run_tier3(names: Sequence[str], network: Interactome, drugs: DrugTargets, s
     targets = read_targets(targets_file)
     candidates = pd.Index(network.genes)
     tasks = clinical_tasks(signatures, targets, candidates)
+    if not any(t.status == "scored" for t in tasks):
+        raise TwinCellError("no disease has both a signature and an approved target in the network ("
+                            + "; ".join(f"{t.disease}: {t.status}" for t in tasks) + ")",
+                            "name signature files <Disease>_<study>.tsv after the diseases of the target table")
     # every ranking of the trained TwinCell (plain, calibrated, centred, common) scores the default model
     uses_model = {n for n in names if n in METHODS and issubclass(METHODS[n], learned.TwinCellMethod)}
     needs_model = bool(uses_model) and model is None
@@ -652,7 +656,11 @@ def _run_tier3(names: Sequence[str], network: Interactome, drugs: DrugTargets, s
     if not all(m.is_fitted for m in rankers):
         rankers = _fit(rankers, load_bundled(TIER2_DATASET))
     facts["tier 3 data"] = (f"{len(signatures)} signatures; targets from {targets.attrs.get('source')} "
-                            f"({targets['disease'].nunique()} diseases, {len(targets)} disease-target pairs)")
+                            f"({targets['disease'].nunique()} diseases, {len(targets)} disease-target pairs; "
+                            f"left out: {targets.attrs.get('blank_rows', 0)} rows without a disease or gene, "
+                            f"{len(targets.attrs.get('unmapped', []))} unmapped gene IDs"
+                            + (f": {', '.join(targets.attrs['unmapped'][:10])}" if targets.attrs.get("unmapped") else "")
+                            + ")")
     if uses_model:
         facts["tier 3 TwinCell model"] = repr(resources.model)
     if every_drug:
