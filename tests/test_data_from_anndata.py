@@ -82,3 +82,18 @@ def test_errors():
     only_ctrl_in_b = a[~((a.obs["cell_type"] == "T") & (a.obs["guide"] == "ctrl")).to_numpy()].copy()
     ds = from_anndata(only_ctrl_in_b, "guide", "ctrl", "cell_type")
     assert set(ds.obs["context"]) == {"B"} and list(ds.uns["dropped_groups"]) == ["KO/T"]
+
+
+def test_user_mistakes_in_doses_targets_and_min_cells_are_named():
+    """Found by review: these gave a silent NaN dose, a bare ValueError/AttributeError or a bare TypeError."""
+    a = synthetic_screen()
+    a.obs["dose"] = "10uM"
+    with pytest.raises(DataFileError, match="doses that are not numbers: 10uM"):
+        from_anndata(a, "guide", "ctrl", "cell_type", dose_key="dose")
+    for targets in ({"KO": {"EGFR": "inhibit"}}, {"KO": ["EGFR"]}, {"KO": {"EGFR": True}}):
+        with pytest.raises(DataFileError, match="must map each gene to \\+1"):
+            from_anndata(a, "guide", "ctrl", "cell_type", targets=targets)
+    with pytest.raises(DataFileError, match="min_cells=7 leaves no control group \\(the largest group has 6 cells\\)"):
+        from_anndata(a, "guide", "ctrl", "cell_type", min_cells=7)
+    a.obs["dose"] = 10.0
+    assert (from_anndata(a, "guide", "ctrl", "cell_type", dose_key="dose").obs["dose"] == 10.0).all()

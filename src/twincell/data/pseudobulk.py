@@ -315,6 +315,13 @@ def from_anndata(adata: ad.AnnData, perturbation_key: str, control_value: str, c
         raise DataFileError("no gene of the AnnData maps to an HGNC symbol",
                             "pass gene_key naming a var column with symbols or Ensembl IDs")
 
+    if dose_key:
+        doses = pd.to_numeric(obs[dose_key], errors="coerce")
+        words = sorted(set(obs.loc[doses.isna(), dose_key].astype(str)))
+        if words:
+            raise DataFileError(f"obs column {dose_key!r} holds doses that are not numbers: {', '.join(words[:5])}",
+                                "give doses as numbers in one unit (e.g. 10 for 10 uM) and name the unit elsewhere")
+    mapped_targets = _map_targets(targets or {}, mapper)  # checked before the counts are read
     group_keys = [k for k in (perturbation_key, context_key, dose_key, replicate_key) if k]
     gid, uniq = pd.MultiIndex.from_frame(obs[group_keys].astype(str)).factorize(sort=True)
     n_groups = len(uniq)
@@ -338,6 +345,9 @@ def from_anndata(adata: ad.AnnData, perturbation_key: str, control_value: str, c
     table = GroupSums(table.keys[keep].reset_index(drop=True), table.sums[keep], table.n_cells[keep])
     totals = totals[keep]
     is_control = (table.keys[perturbation_key] == str(control_value)).to_numpy()
+    if not is_control.any() or is_control.all():
+        raise DataFileError(f"min_cells={min_cells} leaves {'no control' if not is_control.any() else 'no treated'} "
+                            f"group (the largest group has {int(np.bincount(gid).max())} cells)", "lower min_cells")
     match_on = [context_key] + ([replicate_key] if replicate_key else [])
     treated, deltas, unmatched = control_deltas(table, totals, is_control, match_on)
     if len(treated) == 0:
@@ -353,7 +363,6 @@ def from_anndata(adata: ad.AnnData, perturbation_key: str, control_value: str, c
             n_control_cells=np.bincount(rid, treated["n_control_cells"]).astype(int))
     else:
         rows = treated.rename(columns={replicate_key: "replicate"}) if replicate_key else treated
-    mapped_targets = _map_targets(targets or {}, mapper)
     out_obs = pd.DataFrame({
         "perturbation": rows[perturbation_key].astype(str), "perturbation_type": perturbation_type,
         "targets": rows[perturbation_key].astype(str).map(lambda p: format_targets(mapped_targets.get(p, {}))),
@@ -381,10 +390,14 @@ def _labels(keys: pd.DataFrame) -> list[str]:
 
 
 def _map_targets(targets: Mapping[str, Mapping[str, int]], mapper: GeneMapper | None) -> dict[str, dict[str, int]]:
-    """Map the gene IDs of user-given targets to HGNC symbols; unknown genes raise an error naming them."""
+    """Map the gene IDs of user-given targets to HGNC symbols; unknown genes, and anything but a gene -> +1 / -1
+    mapping per perturbation, raise an error naming them."""
     mapper = mapper or GeneMapper.default()
     out: dict[str, dict[str, int]] = {}
     for pert, genes in targets.items():
+        if not isinstance(genes, Mapping) or any(isinstance(s, bool) or s not in (-1, 1) for s in genes.values()):
+            raise DataFileError(f"targets of {pert!r} must map each gene to +1 (activated) or -1 (inhibited), "
+                                f"got {genes!r}", "e.g. targets={'sgEGFR': {'EGFR': -1}}")
         res = mapper.map(genes)
         if res.unmapped:
             raise UnknownGeneError(res.unmapped, f"targets of {pert!r} not recognised: {res.unmapped}",
