@@ -330,3 +330,35 @@ def test_too_many_key_values_in_one_shard_is_named(tmp_path):
     with pytest.raises(DataFileError, match="distinct 'sample' values") as info:
         shard_sums(str(tmp_path / "train-00000-of-00001.parquet"), np.array([-1, -1, -1, 0], np.int32), 1)
     assert "split" in info.value.hint
+
+
+def test_user_mistakes_in_plates_metadata_and_units_are_named(tmp_path, synthetic_tahoe):
+    """Found by review: a misspelt plate was ignored, duplicated metadata rows were resolved silently, nM doses were
+    read as uM, and an empty gene table gave a bare numpy error."""
+    with pytest.raises(DataFileError, match="no cell of plate\\(s\\) plate_2 .*found: plate1"):
+        prepare_tahoe(synthetic_tahoe, plates=["plate1", "plate_2"])
+    with pytest.raises(DataFileError, match="no cell of plate\\(s\\) Plate1"):
+        prepare_tahoe(synthetic_tahoe, plates=["Plate1"])
+    assert parse_dose("[('Drug', 50.0, 'nM')]") == pytest.approx(0.05)
+    with pytest.raises(DataFileError, match="unknown dose unit 'ug/ml'"):
+        parse_dose("[('Drug', 5.0, 'ug/ml')]")
+    twice = shutil.copytree(synthetic_tahoe, tmp_path / "twice")
+    samples = pq.read_table(twice / "metadata" / "sample_metadata.parquet").to_pandas()
+    wrong = samples.head(2).assign(drugname_drugconc="[('X', 9.9, 'uM')]")
+    pq.write_table(pa.Table.from_pandas(pd.concat([samples, wrong]), preserve_index=False),
+                   twice / "metadata" / "sample_metadata.parquet")
+    with pytest.raises(DataFileError, match="lists 2 sample\\(s\\) more than once with different drugname_drugconc"):
+        prepare_tahoe(twice)
+    drugs = shutil.copytree(synthetic_tahoe, tmp_path / "drugs_twice")
+    table = pq.read_table(drugs / "metadata" / "drug_metadata.parquet").to_pandas()
+    named = table[table["drug"].notna()]
+    again = named.head(1).assign(targets="NOTCH1")
+    pq.write_table(pa.Table.from_pandas(pd.concat([table, named.head(1), again]), preserve_index=False),
+                   drugs / "metadata" / "drug_metadata.parquet")          # an exact repeat is fine, a conflict is not
+    with pytest.raises(DataFileError, match="lists 1 drug\(s\) more than once with different targets"):
+        prepare_tahoe(drugs)
+    empty = shutil.copytree(synthetic_tahoe, tmp_path / "empty_genes")
+    genes = pq.read_table(empty / "metadata" / "gene_metadata.parquet")
+    pq.write_table(genes.slice(0, 0), empty / "metadata" / "gene_metadata.parquet")
+    with pytest.raises(DataFileError, match="lists no gene token"):
+        prepare_tahoe(empty)

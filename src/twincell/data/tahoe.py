@@ -144,7 +144,14 @@ def token_columns(genes: pd.DataFrame, mapper: GeneMapper | None = None,
     -------
     lookup, symbols, unmapped
         ``lookup``: int32 array indexed by token id; ``unmapped``: Ensembl IDs (or symbols) that did not map.
+
+    Raises
+    ------
+    DataFileError
+        If the gene table is empty.
     """
+    if genes.empty:
+        raise DataFileError("gene_metadata.parquet lists no gene token", "use the gene metadata of the same release")
     mapper = mapper or GeneMapper.default()
     tokens = genes["token_id"].to_numpy(np.int64)
     ens = genes["ensembl_id"].astype(str).tolist()
@@ -502,28 +509,57 @@ def _connect(client_class: Callable[..., Any], scheduler: str) -> Any:
                             "in-process") from exc
 
 
+def _unique_rows(table: pd.DataFrame, key: str, value: str, what: str) -> pd.DataFrame:
+    """``table`` indexed by ``key``, one row per key; repeated keys are allowed only where ``value`` agrees.
+
+    Raises
+    ------
+    DataFileError
+        Naming the keys listed more than once with different ``value`` (which row to trust is not ours to guess).
+    """
+    rows = table.drop_duplicates([key, value])
+    clash = sorted(set(rows.loc[rows[key].duplicated(), key].astype(str)))
+    if clash:
+        raise DataFileError(f"{what} lists {len(clash)} {key}(s) more than once with different {value}: "
+                            f"{', '.join(clash[:5])}", "keep one row per " + key)
+    return rows.set_index(key)
+
+
+#: Dose units of ``drugname_drugconc`` and their factor to µM.
+DOSE_UNITS_UM: dict[str, float] = {"uM": 1.0, "µM": 1.0, "nM": 1e-3, "mM": 1e3, "pM": 1e-6}
+
+
 def parse_dose(drugname_drugconc: str) -> float:
     """Dose (µM) from a ``drugname_drugconc`` literal such as ``"[('Infigratinib', 0.05, 'uM')]"``.
 
     Raises
     ------
     DataFileError
-        If the value is not a list of (name, dose, unit) tuples.
+        If the value is not a list of (name, dose, unit) tuples, or its unit is not one of :data:`DOSE_UNITS_UM`.
     """
     try:
         parsed = ast.literal_eval(str(drugname_drugconc))
-        return float(parsed[0][1])
+        dose, unit = float(parsed[0][1]), str(parsed[0][2]).strip()
     except (ValueError, SyntaxError, IndexError, TypeError) as exc:
         raise DataFileError(f"cannot parse drugname_drugconc {drugname_drugconc!r}",
                             "expected a list of (name, dose, unit) tuples") from exc
+    if unit not in DOSE_UNITS_UM:
+        raise DataFileError(f"unknown dose unit {unit!r} in drugname_drugconc {drugname_drugconc!r}",
+                            f"known units: {', '.join(DOSE_UNITS_UM)}")
+    return dose * DOSE_UNITS_UM[unit]
 
 
 def drug_targets_table(drugs: pd.DataFrame, mapper: GeneMapper | None = None) -> tuple[dict[str, str], list[str]]:
     """Drug -> formatted ``targets`` string from Tahoe's drug_metadata, and the target symbols that did not map."""
     mapper = mapper or GeneMapper.default()
+    rows = drugs[["drug", "targets", "moa-broad"]].drop_duplicates()  # a drug may repeat with the same fields
+    clash = sorted(set(rows.loc[rows["drug"].notna() & rows["drug"].duplicated(), "drug"].astype(str)))
+    if clash:
+        raise DataFileError(f"drug_metadata.parquet lists {len(clash)} drug(s) more than once with different targets "
+                            f"or mechanism: {', '.join(clash[:5])}", "keep one row per drug")
     out: dict[str, str] = {}
     unmapped: set[str] = set()
-    for name, targets, moa in drugs[["drug", "targets", "moa-broad"]].itertuples(index=False):
+    for name, targets, moa in rows.itertuples(index=False):
         if name is None or pd.isna(name):
             continue
         genes = [g for g in re.split(r"[\s|,;]+", str(targets)) if g] if isinstance(targets, str) else []
@@ -596,8 +632,18 @@ def prepare_tahoe(src: str | Path, *, scheduler: str | None = None, plates: Sequ
     mapper = mapper or GeneMapper.default()
     layout = open_tahoe(src)
     lookup, symbols, unmapped = token_columns(layout.genes, mapper)
-    raw = aggregate_shards(layout.shards, lookup, len(symbols), scheduler=scheduler, plates=plates)
-    samples = layout.samples.drop_duplicates("sample").set_index("sample")
+    try:
+        raw = aggregate_shards(layout.shards, lookup, len(symbols), scheduler=scheduler, plates=plates)
+    except DataFileError as exc:
+        if plates is None:
+            raise
+        raise DataFileError(f"no cell of plate(s) {', '.join(plates)} in {src}", "check the plate names "
+                            "(e.g. plate1; they are case-sensitive)") from exc
+    missing = sorted(set(plates or ()) - set(raw.keys["plate"]))
+    if missing:
+        raise DataFileError(f"no cell of plate(s) {', '.join(missing)} in {src} (found: "
+                            f"{', '.join(sorted(set(raw.keys['plate'])))})", "check the plate names")
+    samples = _unique_rows(layout.samples, "sample", "drugname_drugconc", "sample_metadata.parquet")
     unknown = sorted(set(raw.keys["sample"]) - set(samples.index))
     if unknown:
         raise DataFileError(f"samples {unknown[:10]} of the shards are not in sample_metadata.parquet",
