@@ -192,3 +192,21 @@ def test_cli_list_and_encode(tmp_path, monkeypatch, python_environ):
     assert res.exit_code == 0, res.output
     reg = ContextRegistry.load(tmp_path / "ctx.npz")
     assert reg.encoder_name == "expression-pca" and set(reg.ids) == set(kang.obs["context"])
+
+
+def test_filter_pass_losses_are_named_and_the_saved_file_is_the_one_reported(tmp_path, caplog):
+    """Review findings: a context whose cells all fail filter_pass vanished without a word, and `--out ctx` wrote
+    ctx.npz while reporting ctx."""
+    adata = kang_control_cells()
+    rows = np.concatenate([np.flatnonzero(adata.obs["context"] == c)[:10] for c in ("B cells", "CD14+ Monocytes")])
+    adata = adata[rows].copy()
+    adata.obs["filter_pass"] = (adata.obs["context"] != "B cells").astype(int).to_numpy()
+    reg = encode_contexts(adata, "context", default_encoder())
+    assert reg.ids == ["CD14+ Monocytes"]
+    assert "10 of 20 profiles fail obs['filter_pass']" in caplog.text and "not encoded: B cells" in caplog.text
+    adata.obs["filter_pass"] = 0
+    with pytest.raises(ContextError, match="no cell has obs\\['filter_pass'\\] == 1"):
+        encode_contexts(adata, "context", default_encoder())
+    assert reg.save(tmp_path / "ctx") == tmp_path / "ctx.npz" and ContextRegistry.load(tmp_path / "ctx.npz").ids
+    with pytest.raises(DataFileError, match="is a directory"):
+        reg.save(tmp_path)

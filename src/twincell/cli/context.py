@@ -41,5 +41,4 @@ def encode(
 
     encoder = make_encoder(geneformer_dir, layer=layer, pooling=pooling, batch_size=batch_size)
     reg = encode_h5ad(h5ad, key, encoder)
-    reg.save(out)
-    console.print(f"{reg} -> {out}")
+    console.print(f"{reg} -> {reg.save(out)}")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import anndata as ad
@@ -15,6 +17,8 @@ import pandas as pd
 from twincell.context._npz import open_versioned_npz
 from twincell.context.tokenizer import passing_cells
 from twincell.errors import ContextError, DataFileError
+
+logger = logging.getLogger(__name__)
 
 _FORMAT = 1
 _INFO_FIELDS = ("source", "has_baseline", "datasets", "n_profiles", "note")
@@ -193,11 +197,26 @@ class ContextRegistry:
             self.add(i, other._vectors[i], replace=replace, **other._info[i])
 
     # -- persistence -------------------------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the registry to one ``.npz`` file (vectors, ids, encoder name, provenance as JSON; no pickles)."""
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the registry to one ``.npz`` file (vectors, ids, encoder name, provenance as JSON; no pickles).
+
+        Returns
+        -------
+        Path
+            The file written: ``path`` with ``.npz`` added when it has another suffix (numpy's rule).
+
+        Raises
+        ------
+        DataFileError
+            If ``path`` is an existing directory.
+        """
+        target = Path(path) if str(path).endswith(".npz") else Path(f"{path}.npz")
+        if Path(path).is_dir() or target.is_dir():
+            raise DataFileError(f"{path} is a directory", "give a file name for the registry, e.g. contexts.npz")
         info = json.dumps([self._info[i] for i in self.ids])
-        np.savez_compressed(path, format=np.array(_FORMAT), encoder_name=np.array(self.encoder_name),
+        np.savez_compressed(target, format=np.array(_FORMAT), encoder_name=np.array(self.encoder_name),
                             ids=np.array(self.ids, dtype=str), matrix=self.matrix(), info=np.array(info))
+        return target
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ContextRegistry:
@@ -260,7 +279,8 @@ def encode_contexts(adata: ad.AnnData, context_key: str, encoder: ContextEncoder
     Raises
     ------
     ContextError
-        If the column is missing or has missing values.
+        If the column is missing or has missing values, or no profile passes ``obs["filter_pass"]`` (profiles
+        that fail it are left out with a warning naming the contexts that lose every profile).
     """
     if context_key not in adata.obs.columns:
         raise ContextError(f"obs has no column {context_key!r}", f"available columns: {list(adata.obs.columns)}")
@@ -269,6 +289,9 @@ def encode_contexts(adata: ad.AnnData, context_key: str, encoder: ContextEncoder
         raise ContextError(f"obs[{context_key!r}] is empty or has missing values", "give every cell/sample a context id")
     keep = passing_cells(adata.obs)
     if not keep.all():
+        lost = sorted(set(labels.astype(str)) - set(labels[keep].astype(str)))
+        logger.warning("%d of %d profiles fail obs['filter_pass'] and are left out%s", int((~keep).sum()), len(keep),
+                       f"; contexts with no profile left, not encoded: {', '.join(lost)}" if lost else "")
         adata, labels = adata[keep], labels[keep]
     emb = encoder.encode(adata, **encode_kwargs)
     labels = labels.astype(str).to_numpy()
