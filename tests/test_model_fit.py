@@ -107,14 +107,18 @@ def test_resume_from_checkpoint_continues_training(net, tmp_path):
     np.testing.assert_allclose(resumed.history["train_loss"], straight.history["train_loss"], rtol=1e-4)
 
 
-def test_skipped_examples_and_dropped_targets_are_reported(net, contexts):
+def test_skipped_examples_and_dropped_targets_are_reported(net, contexts, caplog):
     truth = truth_model(net, contexts, gated=True)
     data = simulate_responses(truth, [{net.genes[0]: 1}, {net.genes[1]: -1}], ["ctx1"], name="synthetic_targets")
     data.adata.obs["targets"] = [f"{net.genes[0]}:+1;NOT_IN_NETWORK:-1", "NOT_IN_NETWORK:+1"]
+    caplog.set_level("INFO")
     model = TwinCell(net, DIM).fit(data, contexts, max_epochs=1, validation_fraction=0.0)
     info = model.datasets[0]
     assert info.n_rows_used == 1 and info.skipped_perturbations == ["synthetic_pert1"]
     assert info.dropped_targets == ["NOT_IN_NETWORK:+1", "NOT_IN_NETWORK:-1"]
+    assert "synthetic_targets: 1 of 2 rows not used (no target in the network" in caplog.text   # said, not only stored
+    TwinCell(net, DIM).fit(data, contexts, max_epochs=1, validation_fraction=0.1)              # 1 perturbation
+    assert "no validation split: 1 perturbation(s) are too few to hold 10% out" in caplog.text
 
 
 def test_fit_errors_are_clear(net, contexts):

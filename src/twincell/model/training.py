@@ -57,6 +57,7 @@ positive scale of the dataset's predictions only, so target rankings do not chan
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -76,6 +77,8 @@ from twincell.model.module import TwinCellModule
 
 if TYPE_CHECKING:
     from twincell.data.perturbation import PerturbationDataset
+
+logger = logging.getLogger(__name__)
 
 GENETIC_TYPES = ("overexpression", "knockdown", "knockout")
 ABSOLUTE_TYPES = ("zscore", "log_fold_change")
@@ -225,6 +228,10 @@ def prepare_rows(datasets: Sequence, context_ids: Sequence[str], gene_index: Map
             n_genes_in_network=len(in_net), mean_square=float(np.mean(vals ** 2)) if len(vals) else 1.0,
             skipped_perturbations=sorted(set(skipped)), dropped_targets=sorted(dropped),
             provenance={str(k): str(v) for k, v in dict(adata.uns.get("provenance", {})).items()}))
+        if skipped:
+            logger.info("%s: %d of %d rows not used (no target in the network, or no measured gene): %s", name,
+                        len(skipped), adata.n_obs, ", ".join(sorted(set(skipped))[:10])
+                        + (" ..." if len(set(skipped)) > 10 else ""))
     n_used = sum(i.n_rows_used for i in infos)
     if n_used == 0:
         raise TwinCellError("no training example has a target in the network and a measured gene",
@@ -260,6 +267,9 @@ def split_validation(rows: TrainingRows, fraction: float, rng: np.random.Generat
         owner, names, keys = np.arange(len(rows)), np.unique(rows.perturbation), rows.perturbation
     n_val = int(round(fraction * len(names)))
     if fraction <= 0 or n_val == 0 or n_val >= len(names):
+        if fraction > 0:
+            logger.warning("no validation split: %d %s(s) are too few to hold %.0f%% out; the best epoch is chosen "
+                           "on the training loss", len(names), by, 100 * fraction)
         return np.zeros(len(rows), bool)
     held = rng.choice(names, size=n_val, replace=False)
     mask = np.zeros(len(rows), bool)
