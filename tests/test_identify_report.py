@@ -15,7 +15,7 @@ from twincell.data.signatures import load_disease_signature
 from twincell.context import default_encoder
 from twincell.context.bundled import kang_control_cells
 from twincell.errors import ContextError, DataFileError, SignatureError, TwinCellError
-from twincell.identify import baseline_context, identify_targets, write_report
+from twincell.identify import baseline_context, explain, identify_targets, rank_targets, write_report
 from twincell.identify.actionable import TARGET_COLUMNS
 from twincell.model import TwinCell
 
@@ -63,6 +63,15 @@ def test_report_files(interactome, tmp_path):
     drug_section = html[html.index("Drug targets ("):html.index("All proteins: top")]
     assert targets["gene"].iloc[0] in drug_section and targets["drugs"].iloc[0].split(";")[0] in drug_section
     assert drug_section.count('class="fragile-row"') == sum(g in run["fragile_targets"] for g in targets["gene"].head(10))
+
+
+def test_a_target_that_reaches_no_signature_gene_has_no_direction(interactome):
+    op = TwinCell.prior(interactome).operator(None)             # untrained: unsigned edges carry nothing
+    change = load_disease_signature("SLE").desired_change()
+    ranking = rank_targets(op, change)
+    silent = ranking.loc[ranking["direction"] == "none", "gene"].iloc[0]
+    e = explain(op, silent, change)
+    assert e.score == 0 and e.direction == "none"               # was "activate", unlike the ranking
 
 
 def test_identify_targets_checks_its_arguments(interactome):

@@ -51,7 +51,9 @@ class Explanation:
     target
         The perturbed gene.
     direction
-        ``activate`` or ``inhibit``; contributions and score are for this direction (positive =
+        ``activate`` or ``inhibit`` (``none`` when asked for ``both`` and the score is 0: the target reaches no
+        signature gene, as :func:`~twincell.identify.rank_targets` says); contributions and score are for this
+        direction (positive =
         moves the cell towards the desired change).
     score
         The target's alignment score ``<d, M u>`` in that direction.
@@ -448,8 +450,8 @@ def explain_many(model_or_operator: Any, targets: Sequence[str], desired_change:
 def _explanation(op: Any, search: WalkSearch, d: np.ndarray, target: str, i: int, signed: float, k: int,
                  direction: str) -> Explanation:
     """One target's explanation from a shared :class:`WalkSearch` (see :func:`explain_many`)."""
-    if direction not in ("activate", "inhibit"):
-        direction = "inhibit" if signed < 0 else "activate"
+    if direction not in ("activate", "inhibit"):  # "both" / "none": the score's own sign, "none" when it has none
+        direction = "inhibit" if signed < 0 else "activate" if signed > 0 else "none"
     sign = -1.0 if direction == "inhibit" else 1.0
     score = sign * signed
     A, R, R0 = search.A, search.readout, search.readout0
