@@ -87,21 +87,15 @@ def test_delimiter_is_sniffed_not_taken_from_extension(tmp_path, name, sep):
     assert read_signature(f).logfc.to_dict() == dict(zip(GENES, LOGFC))
 
 
-def test_semicolon_with_decimal_commas(tmp_path):
-    f = tmp_path / "synthetic_excel_de.csv"
-    f.write_text("gene;logFC\nSTAT1;1,5\nIRF7;-2,25\n")
-    assert read_signature(f).logfc.to_dict() == {"STAT1": 1.5, "IRF7": -2.25}
-
-
-def test_tab_separated_with_decimal_commas(tmp_path):
-    f = tmp_path / "synthetic_excel_de.tsv"
-    f.write_text("gene\tlogFC\nSTAT1\t1,5\nIRF7\t-2,25\n")
-    assert read_signature(f).logfc.to_dict() == {"STAT1": 1.5, "IRF7": -2.25}   # was: "holds no numbers"
-
-
-def test_comment_lines_above_the_header_are_skipped(tmp_path):
-    f = tmp_path / "synthetic_commented.tsv"
-    f.write_text("# exported by limma 3.58\n# contrast: SLE - healthy\ngene\tlogFC\nSTAT1\t1.5\nIRF7\t-2.25\n")
+@pytest.mark.parametrize(("name", "text"), [
+    ("synthetic_excel_de.csv", "gene;logFC\nSTAT1;1,5\nIRF7;-2,25\n"),            # Excel, European locale
+    ("synthetic_excel_de.tsv", "gene\tlogFC\nSTAT1\t1,5\nIRF7\t-2,25\n"),        # was: "holds no numbers"
+    ("synthetic_commented.tsv", "# exported by limma 3.58\n# contrast: SLE - healthy\ngene\tlogFC\nSTAT1\t1.5\n"
+                                "IRF7\t-2.25\n"),                                # was: the header read as a comment
+])
+def test_decimal_commas_and_comment_lines(tmp_path, name, text):
+    f = tmp_path / name
+    f.write_text(text)
     assert read_signature(f).logfc.to_dict() == {"STAT1": 1.5, "IRF7": -2.25}
 
 
