@@ -345,3 +345,18 @@ def test_page_shows_drug_targets_first_and_downloads_them(live_service):
         browser.close()
     assert tuple(table.columns) == TARGET_COLUMNS and table["gene"].tolist() == genes and len(genes) == 6
     assert len(ranking) == 6 and list(ranking.columns) == ["gene", "score", "direction", "rank", "z_score", "druggable"]
+
+
+@pytest.mark.slow
+def test_combined_signatures_explain_each_target_with_a_signature_that_supports_it_on_the_default_model():
+    """Default model, UC's three bundled signatures combined: every explained target is explained by the signature
+    that supports its combined direction most, so its walks' score in that direction is never negative (the
+    signature of largest |support| was used before, and could oppose it: NR1I2 'inhibit' explained at -98.6)."""
+    from twincell.data.signatures import list_disease_signatures, load_disease_signature
+    from twincell.identify import identify_targets
+    from twincell.model import open_default_model
+
+    names = list_disease_signatures().query("disease == 'UC'")["signature"]
+    result = identify_targets(open_default_model().operator(None), [load_disease_signature("UC", s) for s in names],
+                              n_explain=500, k=2)
+    assert len(result.explanations) > 500 and all(e.score >= 0 for e in result.explanations)

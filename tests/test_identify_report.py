@@ -39,7 +39,8 @@ def test_report_files(interactome, tmp_path):
     assert len(ranking) == interactome.n_nodes
     assert ranking["gene"].tolist() == result.ranking["gene"].tolist()
     paths = pd.read_csv(files["paths"])
-    assert list(paths["target"].unique()) == ranking["gene"].head(2).tolist()
+    explained = [*ranking["gene"].head(2), *ranking.loc[ranking["druggable"], "gene"].head(2)]   # proteins, drug targets
+    assert list(paths["target"].unique()) == [g for g in ranking["gene"] if g in explained]    # in ranking order
     assert paths.groupby("target").size().le(3).all()
     targets = pd.read_csv(files["targets"], keep_default_na=False)
     assert tuple(targets.columns) == TARGET_COLUMNS
@@ -53,7 +54,7 @@ def test_report_files(interactome, tmp_path):
     assert run["context"]["context"] == "context-free"
     assert run["signatures"][0]["source"].endswith("SLE_GSE50772_PBMC.tsv.gz")
     html = files["report"].read_text()
-    assert html.count("data:image/svg+xml;base64,") == 2
+    assert html.count("data:image/svg+xml;base64,") == len(explained) == 4   # one figure per explained target
     assert "context-free edge strengths" in html
     assert sig.name in html and ranking["gene"].iloc[0] in html
     assert "<script" not in html
@@ -72,6 +73,14 @@ def test_a_target_that_reaches_no_signature_gene_has_no_direction(interactome):
     silent = ranking.loc[ranking["direction"] == "none", "gene"].iloc[0]
     e = explain(op, silent, change)
     assert e.score == 0 and e.direction == "none"               # was "activate", unlike the ranking
+
+
+def test_no_explanation_still_writes_a_readable_paths_table(interactome, tmp_path):
+    result = identify_targets(TwinCell.prior(interactome).operator(None), load_disease_signature("SLE"), n_explain=0)
+    paths = pd.read_csv(write_report(result, tmp_path / "out")["paths"])        # was an empty file: EmptyDataError
+    assert paths.empty and list(paths.columns)[:3] == ["target", "direction", "target_score"]
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["scoring"]["direction"] == "both" and run["scoring"]["n_explain"] == 0   # the options are recorded
 
 
 def test_identify_targets_checks_its_arguments(interactome):

@@ -35,7 +35,8 @@ def identify(
                              "report.html)."),
     model: Path = typer.Option(None, "--model", help="Saved model directory (default: the bundled default model)."),
     top: int = typer.Option(50, "--top", min=1, help="Targets shown in the report and printed."),
-    n_explain: int = typer.Option(5, "--explain", min=0, max=MAX_EXPLAIN, help="Top targets explained by signalling walks."),
+    n_explain: int = typer.Option(5, "--explain", min=0, max=MAX_EXPLAIN, help="Explain the best N proteins and the "
+                                  "best N drug targets by their signalling walks."),
     k: int = typer.Option(5, "--paths", min=1, max=MAX_PATHS, help="Walks per explained target."),
     direction: Literal["both", "inhibit", "activate"] = typer.Option("both", "--direction", help="Target direction."),
     normalize: Literal["none", "cosine"] = typer.Option("none", "--normalize",
@@ -72,8 +73,9 @@ def identify(
     else:
         sigs = [read_signature(f, gene_col=gene_col, logfc_col=logfc_col, padj_col=padj_col, padj_max=padj_max)
                 for f in signature]
-    for sig in sigs:
-        console.print(sig.summary() + (f"; log base {sig.log_base}" if sig.log_base else ""))
+    for sig in sigs:  # as it is scored: without the sex-chromosome genes unless they are kept
+        shown = sig if keep_sex_genes else sig.without_sex_genes()
+        console.print(shown.summary() + (f"; log base {sig.log_base}" if sig.log_base else ""))
     twin = open_model(model)
     result = identify_targets(twin, sigs, resolve_context(context, twin), n_explain=n_explain, k=k, direction=direction,  # type: ignore[arg-type]
                               normalize=normalize, keep_sex_genes=keep_sex_genes,  # type: ignore[arg-type]

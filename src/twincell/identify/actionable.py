@@ -18,7 +18,7 @@ Three things turn a ranking of every protein into a list a drug hunter can act o
   all N nodes at once, or, for the rows a list returns, only from those nodes.
   A target is **fragile** when ``top_walk_share > 0.5`` (one walk onto one gene carries more than half of its
   score, e.g. a TF edge onto a sex-chromosome gene) or when it reaches fewer than 3 signature genes at all.
-  Within K = 3 hops most proteins of the interactome reach most signature genes through some (often tiny)
+  Within the model's K hops most proteins of the interactome reach most signature genes through some (often tiny)
   walk, so in practice the share is what flags a target; the reach count catches peripheral proteins.
 
 Several signatures of one disease are combined by :func:`combine_rankings`.

@@ -40,6 +40,8 @@ from twincell.identify.inverse import Direction, align_change, ranking_setup, re
 logger = logging.getLogger("twincell.identify")
 
 PATH_COLUMNS = ("rank", "path", "nodes", "gene", "hops", "strengths", "readout", "change", "contribution", "share")
+#: Columns of :meth:`Explanation.to_frame` (``paths.csv``): the target, its direction and score, then :data:`PATH_COLUMNS`.
+PATHS_CSV_COLUMNS = ("target", "direction", "target_score", *PATH_COLUMNS)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from twincell.data.signatures import Signature
 from twincell.errors import SignatureError, TwinCellError, check_count
 from twincell.identify.actionable import (FRAGILE_MIN_GENES, FRAGILE_SHARE, actionable_targets, combine_rankings,
                                           drug_annotation, fragility)
-from twincell.identify.explain import Explanation, explain_many
+from twincell.identify.explain import PATHS_CSV_COLUMNS, Explanation, explain_many
 from twincell.identify.inverse import Direction, Normalize, align_change, rank_targets, resolve_operator
 from twincell.identify.null import operator_degree
 from twincell.pl.svg import paths_svg
@@ -133,7 +133,9 @@ def run_provenance(model_or_operator: Any, operator: Any, summaries: list[dict[s
         "genes_left_out": {s["name"]: {"sex_genes": s["sex_genes_removed"], "unmapped": s["unmapped"],
                                        "not_in_network": s["not_in_network"],
                                        "rows_without_logfc": s["rows_without_logfc"],
-                                       "merged_rows": s["merged_rows"]} for s in summaries},
+                                       "merged_rows": s["merged_rows"],
+                                       "rows_without_gene_id": s["rows_without_gene_id"],
+                                       "left_out_by_padj_max": s["left_out_by_padj_max"]} for s in summaries},
         "rules": {"fragile": f"top_walk_share > {FRAGILE_SHARE} or fewer than {FRAGILE_MIN_GENES} signature "
                             "genes reached within K hops",
                   "direction_agrees": "agrees: a drug acts in the predicted direction; conflict: the drugs with a "
@@ -159,7 +161,8 @@ def identify_targets(model_or_operator: Any, signature: Signature | Sequence[Sig
     context
         Context id or vector, or None for the context-free edge strengths.
     n_explain
-        Number of top targets to explain.
+        Targets explained by their walks: the best ``n_explain`` proteins and the best ``n_explain`` drug targets
+        (the actionable list's first rows), in ranking order; each with the signature that supports it most.
     k
         Walks per explained target.
     direction, normalize
@@ -194,7 +197,7 @@ def identify_targets(model_or_operator: Any, signature: Signature | Sequence[Sig
                              "drop --direction or rank one signature at a time")
     if not keep_sex_genes:
         sigs = [s.without_sex_genes() for s in sigs]
-    with bar(desc="identifying targets", total=1 + 2 * len(sigs) + n_explain, unit="step") as progress:
+    with bar(desc="identifying targets", total=2 + 2 * len(sigs), unit="step") as progress:
         op = resolve_operator(model_or_operator, context)
         progress.update(1)
         rankings, flags, changes = [], [], []
@@ -210,7 +213,7 @@ def identify_targets(model_or_operator: Any, signature: Signature | Sequence[Sig
             changes.append(desired)
             progress.update(1)
         if len(sigs) == 1:
-            ranking, flag, support = rankings[0], flags[0], None
+            ranking, flag, best = rankings[0], flags[0], np.zeros(len(rankings[0]), np.int64)
         else:
             ranking = combine_rankings(rankings, operator_degree(op.A), op.genes)
             support = ranking.set_index("gene")[[f"support_{j + 1}" for j in range(len(sigs))]]
@@ -218,16 +221,17 @@ def identify_targets(model_or_operator: Any, signature: Signature | Sequence[Sig
             best = np.argmax(support.to_numpy() * sign[:, None], axis=1)  # the signature supporting each gene most
             flag = pd.concat([flags[j].loc[flags[j].index.intersection(support.index[best == j])]
                               for j in range(len(sigs))])
-        top = ranking.head(n_explain)
-        which = np.array([0 if support is None else int(np.argmax(support.loc[gene].abs().to_numpy()))
-                          for gene in top["gene"]], dtype=np.int64)  # the signature that explains each target
+        # the best n_explain proteins and the best n_explain drug targets, in ranking order
+        chosen = np.union1d(np.arange(min(n_explain, len(ranking))),
+                            np.flatnonzero(ranking["druggable"].to_numpy(bool))[:n_explain])
+        top, which = ranking.iloc[chosen], best[chosen]  # each explained by the signature that supports it most
         explanations: list[Explanation] = [None] * len(top)  # type: ignore[list-item]
         for j in np.unique(which):  # one shared explain setup per signature
             rows = np.flatnonzero(which == j)
             for i, e in zip(rows, explain_many(op, top["gene"].iloc[rows], changes[j], k=k,
                                                direction=top["direction"].iloc[rows])):
                 explanations[i] = e
-        progress.update(len(top))
+        progress.update(1)
     targets = actionable_targets(ranking, flag, drug_targets)
     summaries = [signature_summary(s, op.genes) for s in sigs]
     attrs = rankings[0].attrs
@@ -244,6 +248,9 @@ def identify_targets(model_or_operator: Any, signature: Signature | Sequence[Sig
                                 "combined direction; fragility flags and walks come from the signature that "
                                 "supports the target most")
     provenance = run_provenance(model_or_operator, op, summaries, model_source)
+    provenance["scoring"] = {"method": attrs["method"], "normalize": attrs["normalize"],
+                             "direction": attrs["direction"], "n_hops": attrs["n_hops"], "n_explain": n_explain,
+                             "k": k, "keep_sex_genes": keep_sex_genes}
     facts["model"] = (f"{provenance['model']['directory'] or 'in memory'} (TwinCell "
                       f"{provenance['model']['version'] or '?'}, trained: {provenance['model']['trained']})")
     facts["network"] = str(provenance["network"]["fingerprint"])
@@ -334,7 +341,8 @@ def write_report(result: IdentifyResult, out_dir: str | Path, *, top: int = 50, 
     result.targets.to_csv(files["targets"], index=False)
     result.ranking.to_csv(files["ranking"], index=False)
     frames = [e.to_frame() for e in result.explanations]
-    (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()).to_csv(files["paths"], index=False)
+    (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(PATHS_CSV_COLUMNS))).to_csv(
+        files["paths"], index=False)  # a header even without explanations (--explain 0)
     run = {**result.provenance, "signature_summaries": result.signatures,
            "n_targets": len(result.targets), "fragile_targets": result.targets.attrs.get("fragile", []),
            "files": {key: path.name for key, path in files.items()}}
