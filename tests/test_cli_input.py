@@ -142,3 +142,42 @@ def test_resolve_context_registry_checks(service_model, tmp_path):
     wrong.save(tmp_path / "wrong.npz")
     with pytest.raises(ContextError, match="dim"):
         resolve_context(str(tmp_path / "wrong.npz"), service_model)
+
+
+def test_commands_check_ports_paths_and_values_before_the_work(tmp_path, monkeypatch):
+    """Review findings: these exited 1 with a traceback (or only after the whole run), or silently did nothing."""
+    import socket
+
+    from twincell.errors import TwinCellError
+    from twincell.model import TwinCell
+    from twincell.model.synthetic import synthetic_interactome
+    from twincell.network import Interactome
+    from twincell.service.server import check_bindable
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(TwinCellError, match="cannot serve on 127.0.0.1"):
+            check_bindable("127.0.0.1", taken.getsockname()[1])
+    with pytest.raises(TwinCellError, match="outside 1-65535"):
+        check_bindable("127.0.0.1", 70_000)                       # was served on 70000 - 65536 = 4464
+    with pytest.raises(TwinCellError, match="cannot resolve --host"):
+        check_bindable("not a host", 8000)
+    with pytest.raises(TwinCellError, match="min_weight must lie in \\[0, 1\\)"):
+        Interactome.build(min_weight=5)                            # was every PPI edge dropped, exit 0
+    with pytest.raises(TwinCellError, match="is a directory, not a file"):
+        Interactome.from_edges(pd.DataFrame({"source": ["JAK1"], "target": ["STAT1"]})).save(tmp_path)
+    assert not list(tmp_path.glob(".*.tmp*"))                      # and no temporary file is left behind
+    net = synthetic_interactome(n_nodes=10, n_edges=20, seed=1)
+    with pytest.raises(TwinCellError, match="unknown device 'foo'"):
+        TwinCell(net, 2, device="foo")
+    with pytest.raises(TwinCellError, match="learning rate must be a positive number"):
+        TwinCell(net, 2).fit(object(), lr=-1.0)
+    res = runner.invoke(app, ["train", "--out", str(tmp_path / "m"), "--resume"])
+    assert isinstance(res.exception, TwinCellError) and "--resume needs --checkpoint" in res.exception.problem
+    (tmp_path / "a_file").write_text("synthetic")
+    res = runner.invoke(app, ["bench", "--quick", "--tiers", "1", "--methods", "random", "--out", str(tmp_path / "a_file")])
+    assert isinstance(res.exception, TwinCellError) and "is a file" in res.exception.problem
+    for methods in ("random,", ""):
+        res = runner.invoke(app, ["bench", "--quick", "--tiers", "1", "--methods", methods, "--out", str(tmp_path / "b")])
+        assert isinstance(res.exception, TwinCellError) and "empty name" in res.exception.problem

@@ -106,7 +106,7 @@ def test_registry_basics_and_errors(tmp_path):
         ContextRegistry.load(tmp_path / "future.npz")
     assert err.value.hint == "re-create the file with this TwinCell version"
     np.savez(tmp_path / "pickled.npz", format=np.array(1), ids=np.array([{"synthetic": 1}], dtype=object))
-    with pytest.raises(DataFileError, match="pickled Python objects, which TwinCell never loads") as err:
+    with pytest.raises(DataFileError, match="not an .npz archive written by TwinCell") as err:
         ContextRegistry.load(tmp_path / "pickled.npz")
     assert "allow_pickle" not in err.value.problem
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from twincell import __version__
+from twincell.errors import TwinCellError
 
 T = TypeVar("T")
 
@@ -30,13 +31,24 @@ def atomic_write(file: str | os.PathLike, write: Callable[[Path], object], suffi
     """Call ``write(tmp)`` on a per-process temporary sibling of ``file``, then rename it onto ``file``.
 
     Readers (and parallel writers, e.g. pytest-xdist workers) never see half a file. ``suffix`` ends the
-    temporary name where the writer insists on an extension (``np.savez`` appends ``.npz``).
+    temporary name where the writer insists on an extension (``np.savez`` appends ``.npz``). A failed write leaves
+    no temporary file behind.
+
+    Raises
+    ------
+    TwinCellError
+        If ``file`` is an existing directory (checked before ``write`` runs).
     """
     file = Path(file)
+    if file.is_dir():
+        raise TwinCellError(f"{file} is a directory, not a file", "give a file name, e.g. network.parquet")
     file.parent.mkdir(parents=True, exist_ok=True)
     tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp{suffix}")
-    write(tmp)
-    os.replace(tmp, file)
+    try:
+        write(tmp)
+        os.replace(tmp, file)
+    finally:
+        tmp.unlink(missing_ok=True)
     return file
 
 

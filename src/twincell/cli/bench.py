@@ -48,13 +48,18 @@ def bench(
         return
     if out is None:
         raise TwinCellError("--out is required", "e.g. twincell bench --tiers 1,2,3 --out bench/")
+    if out.exists() and not out.is_dir():  # found before the run, not after hours of it
+        raise TwinCellError(f"--out {out} is a file", "give a folder for the report, e.g. --out bench/")
+    names = None if methods is None else [m.strip() for m in methods.split(",")]
+    if names is not None and not all(names):
+        raise TwinCellError(f"--methods {methods!r} has an empty name", "e.g. --methods twincell,degree")
     seed_list = parse_seeds(seeds) if seeds is not None else None
     loaded = None
     if model is not None:
         from twincell.model import TwinCell
 
         loaded = TwinCell.load(model)
-    result = run_benchmark(_tiers(tiers), methods.split(",") if methods else None, quick=quick, seed=seed,
+    result = run_benchmark(_tiers(tiers), names, quick=quick, seed=seed,
                            seeds=seed_list, signature_files=signature or (), targets_file=targets,
                            bundled=not no_bundled, model=loaded, drug_test_fraction=drug_test_fraction)
     files = write_report(result, out)

@@ -13,7 +13,7 @@ from twincell.cli._common import console, load_model
 def serve(
     model: Path = typer.Option(None, "--model", help="Saved model directory (default: the bundled default model)."),
     host: str = typer.Option("127.0.0.1", help="Address to bind; loopback by default."),
-    port: int = typer.Option(8000, help="TCP port."),
+    port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
     token_file: Path = typer.Option(None, "--token-file",
                                     help="File whose first line is the API bearer token "
                                          "(default: $TWINCELL_API_TOKEN; none = no auth)."),
@@ -27,8 +27,10 @@ def serve(
     """Serve the HTTP API (/v1/...) and the browsable page (/) for one model, loaded once per worker."""
     from twincell.model.default import default_model_dir
     from twincell.service.auth import allowed_host_names, resolve_token
+    from twincell.service.server import check_bindable
     from twincell.service.server import serve as run_server
 
+    check_bindable(host, port)  # a bad address or a taken port fails before the model loads
     token = resolve_token(token_file)
     loaded = load_model(model)  # fails here, in one process, on a bad directory; trains the default model once
     if not _is_loopback(host) and token is None:

@@ -8,6 +8,7 @@ import typer
 
 from twincell.cli._common import console, print_table
 from twincell.cli.network import load_network
+from twincell.errors import TwinCellError
 
 
 def train(
@@ -34,6 +35,9 @@ def train(
     from twincell.model.default import train_default_model
     from twincell.pl import training_curves
 
+    if resume and checkpoint is None:
+        raise TwinCellError("--resume needs --checkpoint FILE (the checkpoint to continue from)",
+                            "e.g. --checkpoint train.ckpt --resume")
     overrides = {k: v for k, v in {"max_epochs": epochs, "batch_size": batch_size, "lr": lr}.items() if v is not None}
     model = train_default_model(
         out, datasets=[PerturbationDataset.read(f) for f in data] if data else None,

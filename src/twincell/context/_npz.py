@@ -26,6 +26,7 @@ def open_versioned_npz(path: str | os.PathLike, fmt: int, what: str, hint: str) 
     except DataFileError:
         raise
     except (OSError, KeyError, ValueError, IndexError, zipfile.BadZipFile) as exc:
-        why = ("it holds pickled Python objects, which TwinCell never loads (unpickling can run code)"
-               if "allow_pickle" in str(exc) else str(exc))
+        why = ("it is not an .npz archive written by TwinCell (numpy would have to unpickle it, which TwinCell never "
+               "does: unpickling can run code)" if "allow_pickle" in str(exc)
+               else f"it is not a TwinCell {what} (no {exc} entry)" if isinstance(exc, KeyError) else str(exc))
         raise DataFileError(f"cannot read {what} {path}: {why}", hint) from exc

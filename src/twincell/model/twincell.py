@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -274,6 +275,8 @@ class TwinCell:
         datasets = [datasets] if not isinstance(datasets, Sequence) else list(datasets)
         if not datasets:
             raise TwinCellError("no training data given", "pass at least one PerturbationDataset")
+        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+            raise TwinCellError(f"the learning rate must be a positive number, got {lr!r}", "e.g. lr=0.02 (--lr 0.02)")
         table, encoder = context_table(contexts)
         if self.gated and not table:
             raise ContextError("a context-gated model needs context embeddings to train",
@@ -509,7 +512,10 @@ class TwinCell:
 
 
 def _device(device: str | torch.device) -> torch.device:
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise TwinCellError(f"unknown device {device!r}", "use device='cpu' or device='cuda'") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise TwinCellError("device='cuda' was asked for but no CUDA GPU is available", "use device='cpu'")
     return dev

@@ -96,12 +96,20 @@ class Interactome:
         sources
             Any of ``pathlinker`` (required), ``omnipath``, ``signor``, ``psp``, ``collectri``.
         min_weight
-            Minimum PathLinker evidence score of a PPI edge.
+            Minimum PathLinker evidence score of a PPI edge, in [0, 1).
+
+        Raises
+        ------
+        TwinCellError
+            Unknown sources, no ``pathlinker``, or a ``min_weight`` outside [0, 1) (it would drop every PPI edge).
         """
         unknown = set(sources) - set(build.ALL_SOURCES)
         if unknown or "pathlinker" not in sources:
             raise TwinCellError(f"invalid interactome sources {sorted(sources)}",
                                 f"use 'pathlinker' plus any of {', '.join(build.ALL_SOURCES[1:])}")
+        if not 0 <= min_weight < 1:  # also refuses NaN
+            raise TwinCellError(f"min_weight must lie in [0, 1), got {min_weight}",
+                                "PathLinker's evidence scores run from 0 to 1; e.g. --min-weight 0.5")
         mapper = mapper or GeneMapper.default()
         ppi, unmapped_ppi = build.pathlinker_edges(mapper, min_weight)
         ppi = build.apply_signs(ppi, build.sign_votes(mapper, [s for s in sources if s in build.SIGN_SOURCES]))

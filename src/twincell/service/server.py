@@ -34,6 +34,7 @@ except ImportError:  # pragma: no cover - without httptools: uvicorn's pure-Pyth
     from uvicorn.protocols.http.h11_impl import H11Protocol as BaseHTTPProtocol  # type: ignore[assignment]
 from uvicorn.supervisors import Multiprocess
 
+from twincell.errors import TwinCellError
 from twincell.identify import kernels, rank_targets
 from twincell.identify.actionable import drug_target_list
 from twincell.model import TwinCell
@@ -243,6 +244,31 @@ def serve(model: TwinCell | Path, *, host: str, port: int, token: str | None, al
     finally:
         loads.unlink(missing_ok=True)
         os.environ.pop(LOADS_ENV, None)
+
+
+def check_bindable(host: str, port: int) -> None:
+    """Check that ``host:port`` can be bound now, before any model is loaded or worker started.
+
+    Raises
+    ------
+    TwinCellError
+        If ``host`` does not resolve, ``port`` is outside 1-65535, or the address is taken or not this machine's.
+    """
+    if not 1 <= port <= 65535:
+        raise TwinCellError(f"port {port} is outside 1-65535", "give --port a TCP port, e.g. 8000")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise TwinCellError(f"cannot resolve --host {host!r}: {exc}",
+                            "give an address or host name of this machine, e.g. 127.0.0.1 or 0.0.0.0") from exc
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise TwinCellError(f"cannot serve on {host}:{port}: {exc.strerror or exc}",
+                                "choose a free port (--port), stop the process holding it, or give --host an "
+                                "address of this machine") from exc
 
 
 def reuse_port_socket(host: str, port: int) -> socket.socket:
