@@ -431,7 +431,7 @@ def test_old_mac_line_endings_count_against_the_row_limit(service_model):
 
 
 @pytest.mark.parametrize(("body", "message"), [
-    ({"signature": {"STAT1": 1.0, " STAT1 ": -1.0}}, "names the same gene more than once"),
+    ({"signature": {"STAT1": 1.0, " STAT1 ": -1.0}}, "names the same gene twice after trimming spaces"),
     ({"signature": {"STAT1": True, "IRF1": 0.5}}, "true/false values for STAT1"),
     ({"signature": {"STAT1": "1.5"}}, "valid number"),
     ({"signature": SIGNATURE, "top": "5"}, "valid integer"),
@@ -443,7 +443,7 @@ def test_json_gene_maps_and_counts_are_taken_as_given(client, rank_calls, body, 
 
 def test_predict_checks_its_genes_and_top_like_the_other_endpoints(client):
     r = client.post("/v1/predict", json={"perturbation": {"JAK1": -1, " JAK1": 1}})
-    assert r.status_code == 422 and "names the same gene more than once" in str(r.json()["detail"])
+    assert r.status_code == 422 and "names the same gene twice after trimming spaces" in str(r.json()["detail"])
     r = client.post("/v1/predict", json={"perturbation": {"JAK1": True}})
     assert r.status_code == 422 and "true/false" in str(r.json()["detail"])
     r = client.post("/v1/predict", json={"perturbation": {"JAK1": -1}, "top": 25_000})

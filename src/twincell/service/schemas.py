@@ -37,7 +37,7 @@ class _Request(BaseModel):
                 keys.setdefault(str(key).strip(), []).append(str(key))
             twice = [" / ".join(map(repr, k)) for k in keys.values() if len(k) > 1]
             if twice:
-                raise ValueError(f"`{field}` names the same gene more than once once spaces are trimmed: "
+                raise ValueError(f"`{field}` names the same gene twice after trimming spaces: "
                                  f"{'; '.join(twice[:5])}; give each gene once")
             flags = [str(k) for k, v in value.items() if isinstance(v, bool)]
             if flags:
