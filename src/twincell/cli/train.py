@@ -16,7 +16,7 @@ def train(
                              "atomically); anything else needs --overwrite."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out even if it holds other files."),
     data: list[Path] = typer.Option(None, "--data", help="PerturbationDataset .h5ad file(s); default: the bundled "
-                                                         "LINCS + Tahoe + NeurIPS + sci-Plex data."),
+                                                         "LINCS + Tahoe + NeurIPS + sci-Plex + CytoSig data."),
     contexts: Path = typer.Option(None, "--contexts", help="Saved ContextRegistry; default: the bundled contexts."),
     network: Path = typer.Option(None, "--network", help="Saved network (.parquet) or edge table (.tsv/.csv)."),
     epochs: int = typer.Option(None, min=1, help="Maximum number of epochs (default: the default model's, 8)."),
