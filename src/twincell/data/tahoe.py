@@ -509,20 +509,21 @@ def _connect(client_class: Callable[..., Any], scheduler: str) -> Any:
                             "in-process") from exc
 
 
-def _unique_rows(table: pd.DataFrame, key: str, value: str, what: str) -> pd.DataFrame:
-    """``table`` indexed by ``key``, one row per key; repeated keys are allowed only where ``value`` agrees.
+def _unique_rows(table: pd.DataFrame, key: str, values: Sequence[str], what: str) -> pd.DataFrame:
+    """The ``key`` and ``values`` columns of ``table``, one row per key: a key may repeat only with the same values
+    (rows with a missing key are kept as they are).
 
     Raises
     ------
     DataFileError
-        Naming the keys listed more than once with different ``value`` (which row to trust is not ours to guess).
+        Naming the keys listed more than once with different values (which row to trust is not ours to guess).
     """
-    rows = table.drop_duplicates([key, value])
-    clash = sorted(set(rows.loc[rows[key].duplicated(), key].astype(str)))
+    rows = table[[key, *values]].drop_duplicates()
+    clash = sorted(set(rows.loc[rows[key].notna() & rows[key].duplicated(), key].astype(str)))
     if clash:
-        raise DataFileError(f"{what} lists {len(clash)} {key}(s) more than once with different {value}: "
-                            f"{', '.join(clash[:5])}", "keep one row per " + key)
-    return rows.set_index(key)
+        raise DataFileError(f"{what} lists {len(clash)} {key}(s) more than once with different "
+                            f"{' or '.join(values)}: {', '.join(clash[:5])}", "keep one row per " + key)
+    return rows
 
 
 #: Dose units of ``drugname_drugconc`` and their factor to µM.
@@ -552,13 +553,9 @@ def parse_dose(drugname_drugconc: str) -> float:
 def drug_targets_table(drugs: pd.DataFrame, mapper: GeneMapper | None = None) -> tuple[dict[str, str], list[str]]:
     """Drug -> formatted ``targets`` string from Tahoe's drug_metadata, and the target symbols that did not map."""
     mapper = mapper or GeneMapper.default()
-    rows = drugs[["drug", "targets", "moa-broad"]].drop_duplicates()  # a drug may repeat with the same fields
-    clash = sorted(set(rows.loc[rows["drug"].notna() & rows["drug"].duplicated(), "drug"].astype(str)))
-    if clash:
-        raise DataFileError(f"drug_metadata.parquet lists {len(clash)} drug(s) more than once with different targets "
-                            f"or mechanism: {', '.join(clash[:5])}", "keep one row per drug")
     out: dict[str, str] = {}
     unmapped: set[str] = set()
+    rows = _unique_rows(drugs, "drug", ("targets", "moa-broad"), "drug_metadata.parquet")
     for name, targets, moa in rows.itertuples(index=False):
         if name is None or pd.isna(name):
             continue
@@ -643,7 +640,8 @@ def prepare_tahoe(src: str | Path, *, scheduler: str | None = None, plates: Sequ
     if missing:
         raise DataFileError(f"no cell of plate(s) {', '.join(missing)} in {src} (found: "
                             f"{', '.join(sorted(set(raw.keys['plate'])))})", "check the plate names")
-    samples = _unique_rows(layout.samples, "sample", "drugname_drugconc", "sample_metadata.parquet")
+    samples = _unique_rows(layout.samples, "sample", ("drugname_drugconc",), "sample_metadata.parquet").set_index(
+        "sample")
     unknown = sorted(set(raw.keys["sample"]) - set(samples.index))
     if unknown:
         raise DataFileError(f"samples {unknown[:10]} of the shards are not in sample_metadata.parquet",
