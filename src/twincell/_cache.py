@@ -52,6 +52,13 @@ def atomic_write(file: str | os.PathLike, write: Callable[[Path], object], suffi
     return file
 
 
+def file_in_the_way(path: str | os.PathLike) -> Path | None:
+    """The first of ``path`` and its parents that exists and is not a folder (a file that blocks creating folders
+    there), or None."""
+    path = Path(path)
+    return next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+
+
 def cached_build(name: str, sources: Iterable[str | os.PathLike], build: Callable[[], T]) -> T:
     """``build()`` once per code and data version: later calls (other processes too) read its pickle.
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from twincell._cache import cache_dir
+from twincell._cache import cache_dir, file_in_the_way
 from twincell._progress import bar
 from twincell.data.drugs import DrugTargets
 from twincell.data.signatures import Signature
@@ -295,7 +295,7 @@ def check_report_dir(out_dir: str | Path) -> Path:
         earlier report did not write (they would be replaced).
     """
     out = Path(out_dir)
-    blocking = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    blocking = file_in_the_way(out)
     if blocking is not None:
         raise TwinCellError(f"cannot write the report to {out}: {blocking} is a file, not a folder",
                             "give a folder for --out (it is created if needed)")

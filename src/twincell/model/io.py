@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from twincell import __version__
+from twincell._cache import file_in_the_way
 from twincell.errors import DataFileError, ModelFileError
 from twincell.model.operator import PropagationOperator
 
@@ -94,7 +95,7 @@ def check_output_dir(directory: str | os.PathLike, overwrite: bool = False) -> P
         raise ModelFileError(f"refusing to write a model to {target}: saving replaces the whole directory, and this "
                              "is the working directory, one of its parents or the home directory",
                              "give a new directory, e.g. --out models/my_model")
-    blocking = next((parent for parent in target.parents if parent.exists() and not parent.is_dir()), None)
+    blocking = file_in_the_way(target.parent)
     if blocking is not None:
         raise ModelFileError(f"cannot write a model to {target}: {blocking} is a file, not a folder",
                              "give a directory whose parents are folders")
