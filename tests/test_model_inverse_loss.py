@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from twincell.data.perturbation import PerturbationDataset
 from twincell.errors import TwinCellError
 from twincell.model import TwinCell
 from twincell.model.module import EdgeSet, edge_spmm_t
@@ -42,8 +43,9 @@ def trained(net, data):
     """A gated model trained a few epochs on synthetic responses in two synthetic contexts."""
     adata = data.adata.copy()
     adata.obs["context"] = np.where(np.arange(adata.n_obs) % 2, "synthetic_ctxA", "synthetic_ctxB")
+    contextual = PerturbationDataset(adata, validate=False)  # synthetic gene names are not HGNC symbols
     model = TwinCell(net, DIM, gate_mode="modulate", seed=0)
-    return model.fit(adata, SYNTHETIC_CONTEXTS, max_epochs=5, lr=0.05, batch_size=16, validation_fraction=0.2,
+    return model.fit(contextual, SYNTHETIC_CONTEXTS, max_epochs=5, lr=0.05, batch_size=16, validation_fraction=0.2,
                      patience=5, inverse_loss=0.3)
 
 

@@ -2,7 +2,10 @@
 
 Layers, bottom up (a lower layer never imports a higher one)::
 
-    data -> network -> context -> model -> identify -> bench -> pl -> service / cli
+    data -> network -> pl -> context -> model -> identify -> bench -> service / cli
+
+``pl`` (figures) takes plain results and imports nothing above ``network``, so the ``identify`` and ``bench``
+reports can draw with it.
 
 Sub-packages are imported lazily so that ``import twincell`` stays light.
 """
@@ -14,7 +17,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("data", "network", "context", "model", "identify", "bench", "pl", "service", "cli")
+_SUBPACKAGES = ("data", "network", "pl", "context", "model", "identify", "bench", "service", "cli")
 
 __all__ = ["__version__", *_SUBPACKAGES]
 

@@ -63,10 +63,29 @@ def read_expression(path: str | os.PathLike) -> ad.AnnData:
 def encode_h5ad(path: str | os.PathLike, context_key: str, encoder: ContextEncoder, **encode_kwargs: Any) -> ContextRegistry:
     """Encode the contexts of an ``.h5ad`` file: one context per value of ``obs[context_key]`` (mean over its profiles).
 
+    Parameters
+    ----------
+    path
+        The ``.h5ad`` file of cells or samples (read with :func:`read_expression`).
+    context_key
+        ``obs`` column with the context id of each profile.
+    encoder
+        A fitted encoder (``ExpressionEncoder`` or ``GeneformerEncoder``).
+    **encode_kwargs
+        Passed to :func:`~twincell.context.registry.encode_contexts` (``datasets=``) and on to
+        ``encoder.encode`` (e.g. ``platform=`` or ``gene_key=``).
+
     Returns
     -------
     ContextRegistry
         Contexts of the file, with the file name as their source.
+
+    Raises
+    ------
+    DataFileError
+        If the file is missing or not a readable h5ad.
+    ContextError
+        As for :func:`~twincell.context.registry.encode_contexts` (missing or incomplete ``obs[context_key]``).
     """
     adata = read_expression(path)
     return encode_contexts(adata, context_key, encoder, source=Path(path).name, **encode_kwargs)

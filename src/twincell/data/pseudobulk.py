@@ -27,7 +27,7 @@ import scipy.sparse as sp
 from twincell._progress import bar
 from twincell.data.genes import GeneMapper
 from twincell.data.perturbation import PERTURBATION_TYPES, PerturbationDataset, format_targets
-from twincell.errors import DataFileError, UnknownGeneError, optional_import
+from twincell.errors import DataFileError, TwinCellError, UnknownGeneError, optional_import
 
 CP10K_TRANSFORM = "log1p(CP10k) of summed counts, treated minus matched control (natural log)"
 
@@ -237,6 +237,38 @@ def control_deltas(sums: GroupSums, totals: np.ndarray, is_control: np.ndarray, 
     return treated, deltas.astype(np.float32), treated_keys[~has].reset_index(drop=True)
 
 
+def check_anndata_keys(adata: ad.AnnData, *, layer: str | None = None, var_column: str | None = None,
+                       error: type[TwinCellError] = DataFileError) -> None:
+    """Check that an AnnData has the layer and the var column that the caller was asked to read.
+
+    Parameters
+    ----------
+    adata
+        The AnnData (in memory or backed).
+    layer
+        Name of a layer of ``adata.layers`` (None: ``X`` is read, nothing to check).
+    var_column
+        Name of a column of ``adata.var`` (None: ``var_names`` are read, nothing to check).
+    error
+        The TwinCellError subclass to raise.
+
+    Raises
+    ------
+    TwinCellError
+        ``error``, naming the missing layer or column and listing those the AnnData has.
+    """
+    if layer is not None and layer not in adata.layers:
+        have = list(map(str, adata.layers.keys()))
+        raise error(f"AnnData has no layer {layer!r}",
+                    (f"choose one of its layers: {', '.join(have)}" if have else "it has no layers")
+                    + ", or give no layer to use X")
+    if var_column is not None and var_column not in adata.var.columns:
+        have = list(map(str, adata.var.columns))
+        raise error(f"AnnData var has no column {var_column!r}",
+                    (f"choose one of its var columns: {', '.join(have)}" if have else "its var table has no columns")
+                    + ", or give no column to use var_names")
+
+
 def _chunks(adata: ad.AnnData, layer: str | None, chunk_size: int):
     """Yield (start, stop, rows) blocks of the count matrix; works on backed h5ad (only X) and in memory."""
     if layer is not None and adata.isbacked:
@@ -293,10 +325,12 @@ def from_anndata(adata: ad.AnnData, perturbation_key: str, control_value: str, c
     Raises
     ------
     DataFileError
-        Missing obs columns, no control cells, negative counts or NaNs, no group with a control.
+        Missing obs columns, ``layer`` or ``gene_key`` column, no control cells, negative counts or NaNs, no group
+        with a control.
     """
     if perturbation_type not in PERTURBATION_TYPES:
         raise DataFileError(f"unknown perturbation_type {perturbation_type!r}", f"use one of {PERTURBATION_TYPES}")
+    check_anndata_keys(adata, layer=layer, var_column=gene_key)
     keys = [perturbation_key, context_key] + [k for k in (dose_key, replicate_key) if k]
     missing = [k for k in keys if k not in adata.obs.columns]
     if missing:

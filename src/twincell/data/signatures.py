@@ -241,6 +241,71 @@ def check_magnitudes(ids: pd.Series | pd.Index, logfc: pd.Series, what: str) -> 
                              "give log2 fold changes (not raw ratios or statistics); fix or drop these rows")
 
 
+def check_change(values: Any, what: str) -> pd.Series:
+    """The checks every signature entry point shares: ``values`` as a float Series (gene -> change).
+
+    Parameters
+    ----------
+    values
+        Gene -> change (a log fold change, z-score or desired change).
+    what
+        How to name the values in messages (e.g. ``"the desired change"``, ``"signature 'SLE'"``).
+
+    Returns
+    -------
+    pd.Series
+        The values as float, same index.
+
+    Raises
+    ------
+    SignatureError
+        Not a pandas Series, empty, missing / non-numeric / infinite values (naming the genes), a gene listed twice,
+        values above :data:`MAX_ABS_LOGFC`, or only zeros.
+    """
+    if not isinstance(values, pd.Series):
+        raise SignatureError(f"{what} must be a pandas Series indexed by gene, got {type(values).__name__}",
+                             "pass a Series gene -> change, e.g. read_signature(...).desired_change()")
+    if values.empty:
+        raise SignatureError(f"{what} is empty", "give at least one gene with a change")
+    numbers = pd.to_numeric(values, errors="coerce").astype(float)
+    bad = numbers.index[~np.isfinite(numbers.to_numpy())]
+    if len(bad):
+        raise SignatureError(f"{what} has {len(bad)} missing or non-numeric value(s), e.g. {', '.join(map(str, bad[:10]))}",
+                             "drop those genes or fill in their change")
+    twice = numbers.index[numbers.index.duplicated()].unique()
+    if len(twice):
+        raise SignatureError(f"{what} lists genes more than once: {', '.join(map(str, twice[:10]))}",
+                             "keep one value per gene")
+    check_magnitudes(numbers.index, numbers, what)
+    if not (numbers != 0).any():
+        raise SignatureError(f"{what} is all zero", "a signature needs at least one changed gene")
+    return numbers
+
+
+def signature_from_series(values: Any, name: str) -> Signature:
+    """A Series gene ID -> change as a :class:`Signature` on HGNC symbols.
+
+    The checks of :func:`check_change`, then the gene IDs (symbols, Ensembl, Entrez, UniProt, aliases; any case)
+    mapped by :func:`read_signature`, which lists the unmapped ones on the result and merges genes that several IDs
+    map to. The one path from a user's Series to symbols: the library's ranking and TwinBench's methods both take it.
+
+    Parameters
+    ----------
+    values
+        Gene ID -> change.
+    name
+        The signature's name (messages call it ``signature '<name>'``).
+
+    Raises
+    ------
+    SignatureError
+        As :func:`check_change`, or when no ID maps to a gene.
+    """
+    numbers = check_change(values, f"signature {name!r}")
+    table = pd.DataFrame({"gene": numbers.index.astype(str), "logfc": numbers.to_numpy()})
+    return read_signature(table, gene_col="gene", logfc_col="logfc", name=name)
+
+
 def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | None = None,
                    logfc_col: str | None = None, padj_col: str | None = None, padj_max: float | None = None,
                    name: str | None = None, method: str = "table", mapper: GeneMapper | None = None) -> Signature:
@@ -280,7 +345,8 @@ def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | 
     if padj_max is not None and (isinstance(padj_max, bool) or not isinstance(padj_max, numbers.Real)
                                  or not 0 <= padj_max <= 1):
         raise SignatureError(f"padj_max must be a number between 0 and 1, got {padj_max!r}", "e.g. padj_max=0.05")
-    label = str(source) if not isinstance(source, pd.DataFrame) else "the signature table"
+    label = (str(source) if not isinstance(source, pd.DataFrame)
+             else f"signature {name!r}" if name else "the signature table")
     table = source.copy() if isinstance(source, pd.DataFrame) else _read_table(source)
     if name is None:
         name = "signature" if isinstance(source, pd.DataFrame) else Path(source).name.split(".")[0]
@@ -431,11 +497,14 @@ def signature_from_anndata(adata: Any, groupby: str, disease: str, healthy: str,
     Raises
     ------
     SignatureError
-        Unknown column or groups, the same group twice, too few samples, non-count data given to ``deseq2``, or
-        log-normalised data whose log base is neither given nor recorded in ``adata.uns``.
+        Unknown column, layer or groups, the same group twice, too few samples, non-count data given to ``deseq2``,
+        or log-normalised data whose log base is neither given nor recorded in ``adata.uns``.
     """
     import anndata as ad
 
+    from twincell.data.pseudobulk import check_anndata_keys
+
+    check_anndata_keys(adata, layer=layer, var_column=gene_col, error=SignatureError)
     if groupby not in adata.obs.columns:
         raise SignatureError(f"AnnData obs has no column {groupby!r}",
                              f"choose one of: {', '.join(map(str, adata.obs.columns))}")

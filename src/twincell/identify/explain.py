@@ -376,8 +376,22 @@ def explain(model_or_operator: Any, target: str, desired_change: pd.Series, cont
             k: int = 5, direction: Direction = "both") -> Explanation:
     """The top-``k`` signalling walks from ``target`` to the genes that respond, and their share of its score.
 
-    ``target`` is the HGNC symbol of the perturbed protein and ``direction`` its direction (``both``:
-    its best one); the other parameters are those of :func:`explain_many`, which this calls for one target.
+    :func:`explain_many` for one target.
+
+    Parameters
+    ----------
+    model_or_operator
+        A model with ``.operator(context)`` or a propagation operator.
+    target
+        HGNC symbol of the perturbed protein.
+    desired_change
+        Desired expression change per HGNC symbol (as for :func:`~twincell.identify.rank_targets`).
+    context
+        Context id or vector; None uses the context-free edge strengths.
+    k
+        Number of walks.
+    direction
+        Direction of the perturbation: ``activate``, ``inhibit`` or ``both`` (its best one).
 
     Returns
     -------

@@ -7,8 +7,9 @@ Layout of a model directory::
     weights.pt           torch state dicts of the module and the per-dataset heads
     interactome.parquet  the network the model was trained on (Interactome.save)
     contexts.npz         context ids and the embeddings the model was trained with
-    history.json         training curve, one record per epoch
-    operator.npz         the context-free PropagationOperator as plain CSR arrays (PropagationOperator.save)
+    history.json         training curve, one record per epoch (floats written to read back exactly)
+    operator.npz         the context-free PropagationOperator as plain CSR arrays (PropagationOperator.save);
+                         its n_hops and damping are checked against config.json on load
 
 The directory is first written under a temporary name next to the target and then renamed, so an
 interrupted save never leaves a half-written model.
@@ -22,12 +23,14 @@ written before ``operator.npz`` existed are still read (the operator is then bui
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
 import shutil
 import threading
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,6 +42,8 @@ from twincell.errors import DataFileError, ModelFileError
 from twincell.model.operator import PropagationOperator
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from twincell.model.twincell import TwinCell
 
 FORMAT_VERSION = 1
@@ -163,7 +168,7 @@ def save_model(model: TwinCell, directory: str | os.PathLike, *, overwrite: bool
         vecs = (np.stack([model.contexts[i] for i in ids]) if len(ids)
                 else np.zeros((0, model.context_dim), np.float32))
         np.savez(tmp / "contexts.npz", ids=ids, vectors=vecs)
-        (tmp / "history.json").write_text(model.history.to_json(orient="records"))
+        (tmp / "history.json").write_text(_history_json(model.history))
         model.operator(None).save(tmp / OPERATOR_FILE)
         config = {"format": FORMAT_VERSION, "twincell_version": __version__, "context_dim": model.context_dim,
                   "hparams": model.hparams, "interactome_fingerprint": model.interactome.fingerprint,
@@ -181,6 +186,24 @@ def save_model(model: TwinCell, directory: str | os.PathLike, *, overwrite: bool
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def _history_json(history: pd.DataFrame) -> str:
+    """A training history as JSON records, one per epoch, that :func:`_read_history` reads back unchanged.
+
+    Floats are written by :func:`json.dumps` (the shortest text that reads back to the same double; pandas'
+    ``to_json`` keeps at most 15 decimals) and NaN as ``null``.
+    """
+    records = history.astype(object).where(history.notna(), None).to_dict(orient="records")
+    return json.dumps(records, default=_json_default)
+
+
+def _read_history(file: Path) -> pd.DataFrame:
+    """The history written by :func:`_history_json` (floats parsed exactly, ``null`` as NaN, no dtype guessing)."""
+    import pandas as pd
+
+    return pd.read_json(io.StringIO(file.read_text()), orient="records", dtype=False, precise_float=True,
+                        convert_dates=False)
 
 
 def _json_default(obj):
@@ -306,7 +329,6 @@ def load_model(directory: str | os.PathLike, device: str = "cpu") -> TwinCell:
         Whatever is wrong with the directory: missing, incomplete, corrupt, another format version,
         weights that do not fit the saved configuration.
     """
-    import pandas as pd
     import torch
 
     from twincell.model.training import DatasetHeads, DatasetInfo
@@ -335,12 +357,44 @@ def load_model(directory: str | os.PathLike, device: str = "cpu") -> TwinCell:
             model.heads.load_state_dict({"shrink": torch.ones(len(model.datasets)), **weights["heads"]})
         ctx = np.load(directory / "contexts.npz", allow_pickle=False)
         model.contexts = {str(i): v.astype(np.float32) for i, v in zip(ctx["ids"], ctx["vectors"])}
-        model.history = pd.DataFrame(json.loads((directory / "history.json").read_text()))
+        model.history = _read_history(directory / "history.json")
     except (KeyError, TypeError, RuntimeError, ValueError, OSError) as exc:
         raise ModelFileError(f"{directory} does not hold a loadable TwinCell model: {exc}",
                              "re-save the model, or train it again") from exc
+    if OPERATOR_FILE in config["files"]:
+        check_stored_operator(PropagationOperator.load(directory / OPERATOR_FILE), model.hparams, directory)
     model.metadata = dict(config.get("metadata", {}))
     return model
+
+
+def check_stored_operator(operator: PropagationOperator, hparams: Mapping[str, object], directory: Path) -> None:
+    """Check that ``operator.npz`` was built with the propagation settings that ``config.json`` states.
+
+    ``n_hops`` and ``damping`` do not change the shapes of the weights, so a hand-edited ``config.json`` still
+    loads; the context-free operator (served from ``operator.npz``) would then disagree with every other
+    context's. ``damping`` is compared where the stored operator records it (models saved since it does).
+
+    Parameters
+    ----------
+    operator
+        The operator read from ``operator.npz``.
+    hparams
+        The hyper-parameters of ``config.json`` (or of the model built from it).
+    directory
+        The model directory, for the message.
+
+    Raises
+    ------
+    ModelFileError
+        Naming each setting whose values differ, with both values.
+    """
+    stored = {"n_hops": operator.n_hops, "damping": operator.meta.get("damping")}
+    wrong = [f"{key} is {value!r} in {OPERATOR_FILE} but {hparams[key]!r} in config.json"
+             for key, value in stored.items() if value is not None and key in hparams and value != hparams[key]]
+    if wrong:
+        raise ModelFileError(f"{directory}: config.json does not match the saved operator: {'; '.join(wrong)}",
+                             "restore config.json as it was saved (these settings cannot change after training), "
+                             "or train the model again with the settings you want")
 
 
 class SavedModel:
@@ -401,7 +455,9 @@ class SavedModel:
         if context is None and OPERATOR_FILE in self.config.get("files", {}):
             with self._lock:
                 if self._stored is None:
-                    self._stored = PropagationOperator.load(self.directory / OPERATOR_FILE)
+                    stored = PropagationOperator.load(self.directory / OPERATOR_FILE)
+                    check_stored_operator(stored, self.config["hparams"], self.directory)
+                    self._stored = stored
                 return self._stored
         return self.model.operator(context)
 

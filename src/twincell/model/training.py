@@ -62,7 +62,6 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import anndata as ad
 import numpy as np
@@ -71,12 +70,9 @@ import torch
 
 from twincell._cache import atomic_write
 from twincell._progress import bar
-from twincell.data.perturbation import parse_targets
+from twincell.data.perturbation import PerturbationDataset, parse_targets
 from twincell.errors import ContextError, DataFileError, TwinCellError
 from twincell.model.module import TwinCellModule
-
-if TYPE_CHECKING:
-    from twincell.data.perturbation import PerturbationDataset
 
 logger = logging.getLogger(__name__)
 
@@ -130,9 +126,50 @@ class TrainingRows:
         return len(self.dataset)
 
 
+def as_dataset(dataset: PerturbationDataset | ad.AnnData) -> PerturbationDataset:
+    """A PerturbationDataset as it is; a bare AnnData wrapped in one, which validates it.
+
+    Parameters
+    ----------
+    dataset
+        A :class:`~twincell.data.perturbation.PerturbationDataset`, or an AnnData in its layout.
+
+    Returns
+    -------
+    PerturbationDataset
+        ``dataset`` itself, or the AnnData wrapped (the AnnData is not copied).
+
+    Raises
+    ------
+    DataFileError, UnknownGeneError
+        An AnnData that breaks the contract (:meth:`~twincell.data.perturbation.PerturbationDataset.validate`:
+        sparse or non-float32 X, infinite values, unknown perturbation types, missing ``uns`` keys, duplicate
+        or non-HGNC genes ...). Wrap it with ``PerturbationDataset(adata, validate=False)`` to skip the checks.
+    """
+    return PerturbationDataset(dataset) if isinstance(dataset, ad.AnnData) else dataset
+
+
 def as_adata(dataset: PerturbationDataset | ad.AnnData) -> ad.AnnData:
-    """The AnnData of a PerturbationDataset (or an AnnData given directly)."""
-    adata = getattr(dataset, "adata", dataset)
+    """The AnnData of a PerturbationDataset; a bare AnnData is validated first (:func:`as_dataset`).
+
+    Parameters
+    ----------
+    dataset
+        A :class:`~twincell.data.perturbation.PerturbationDataset`, or an AnnData in its layout.
+
+    Returns
+    -------
+    AnnData
+        The dataset's AnnData (not a copy).
+
+    Raises
+    ------
+    DataFileError
+        An AnnData that breaks the contract, or a dataset without the obs columns training needs.
+    TwinCellError
+        An object that is neither.
+    """
+    adata = getattr(as_dataset(dataset), "adata", dataset)
     if not hasattr(adata, "obs") or not hasattr(adata, "X"):
         raise TwinCellError(f"cannot train on a {type(dataset).__name__}",
                             "pass twincell.data.perturbation.PerturbationDataset objects (or AnnData in that layout)")

@@ -30,12 +30,15 @@ from twincell.model.coexpression import bundled_coexpression, sign_prior_values
 from twincell.model.module import TwinCellModule, prior_sign
 from twincell.model.operator import PropagationOperator
 from twincell.model.training import (
-    GENETIC_TYPES, DatasetHeads, DatasetInfo, FitConfig, Trainer, as_adata, dataset_name, prepare_rows,
+    GENETIC_TYPES, DatasetHeads, DatasetInfo, FitConfig, Trainer, as_adata, as_dataset, dataset_name, prepare_rows,
 )
 from twincell.network import Interactome
 
 if TYPE_CHECKING:
+    import anndata as ad
+
     from twincell.context import ContextRegistry
+    from twincell.data.perturbation import PerturbationDataset
 
 #: Chosen on TwinBench tiers 1-2 and validation loss (benchmarks/ablation_model.py, docs/model.md): in-degree
 #: normalisation with damping 0.8 and K = 4, modulating gates; free per-edge parameters; no sign prior (it cost
@@ -212,7 +215,8 @@ class TwinCell:
         return torch.as_tensor(vec, device=self.device), label
 
     # ------------------------------------------------------------------ training
-    def fit(self, datasets, contexts=None, *, max_epochs: int = 30, batch_size: int = 128, lr: float = 0.02,
+    def fit(self, datasets: PerturbationDataset | ad.AnnData | Sequence[PerturbationDataset | ad.AnnData],
+            contexts: ContextRegistry | Mapping[str, np.ndarray] | None = None, *, max_epochs: int = 30, batch_size: int = 128, lr: float = 0.02,
             l1: float = 1e-3, gate_entropy: float = 1e-3, validation_fraction: float = 0.1,
             validation_split: str = "perturbation", residual_loss: bool = False, causal_shrinkage: bool = True,
             patience: int = 3, inverse_loss: float = 0.0, inverse_temperature: float = 3.0,
@@ -225,7 +229,8 @@ class TwinCell:
         ----------
         datasets
             One PerturbationDataset or a list; each keeps its own loss (MSE for z-scores / log fold
-            changes, correlation for rank-derived values) and scale.
+            changes, correlation for rank-derived values) and scale. An AnnData in the dataset layout is
+            wrapped in a PerturbationDataset, which validates it.
         contexts
             ContextRegistry (or ``{id: vector}``) holding every context of the datasets. Optional
             for a gate-free model.
@@ -272,7 +277,7 @@ class TwinCell:
             self, with :attr:`history` (one row per epoch; ``kept`` marks the epoch whose weights were kept) and
             :attr:`metadata` filled in.
         """
-        datasets = [datasets] if not isinstance(datasets, Sequence) else list(datasets)
+        datasets = [as_dataset(ds) for ds in ([datasets] if not isinstance(datasets, Sequence) else datasets)]
         if not datasets:
             raise TwinCellError("no training data given", "pass at least one PerturbationDataset")
         if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
@@ -376,7 +381,7 @@ class TwinCell:
         y = self._forward(u[:, None], context, np.array([perturbation_type in GENETIC_TYPES]))[:, 0]
         return pd.Series(y, index=pd.Index(self.genes, name="gene"), name="predicted_change")
 
-    def predict_dataset(self, dataset, *, background: bool = True) -> np.ndarray:
+    def predict_dataset(self, dataset: PerturbationDataset | ad.AnnData, *, background: bool = True) -> np.ndarray:
         """Predictions for every example of a PerturbationDataset, aligned to its ``X``.
 
         For a dataset the model was trained on (same name), predictions are in that dataset's units
@@ -387,6 +392,18 @@ class TwinCell:
         on, a gene outside the network gets its background alone (measured in training; NaN otherwise), and
         so does an example without a target in the network (it has no causal part). Without them, both
         get NaN.
+
+        Parameters
+        ----------
+        dataset
+            The examples to predict (an AnnData in the dataset layout is validated as a PerturbationDataset).
+        background
+            Add the dataset's background (for a dataset the model was trained on; see above).
+
+        Returns
+        -------
+        np.ndarray
+            (n_examples, n_genes) float64 predictions, aligned to ``dataset``'s ``X`` (NaN where there is none).
         """
         adata = as_adata(dataset)
         gi = self.interactome.gene_index
@@ -460,7 +477,7 @@ class TwinCell:
         return PropagationOperator(genes=self.genes, A=A, R=R, R0=T, n_hops=int(m.n_hops),
                                    context_free=c is None, context=label,
                                    meta={"trained": bool(self.metadata.get("trained")),
-                                         "interactome": self.interactome.fingerprint})
+                                         "interactome": self.interactome.fingerprint, "damping": float(m.damping)})
 
     def edge_table(self, context: str | np.ndarray | None = None) -> pd.DataFrame:
         """Every edge with its prior and learned parameters in one context.

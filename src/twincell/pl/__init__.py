@@ -1,4 +1,4 @@
-"""Figures (matplotlib): one API, ``pl.<name>(result, ax=None) -> Axes``.
+"""Figures (matplotlib): one API, ``pl.<name>(result, *, ax=None) -> Axes``.
 
 matplotlib is imported on first use (``paths`` imports it when called, the other figures are imported
 lazily), so that importing ``twincell.pl`` or the reports' standalone SVG (``twincell.pl.svg``) stays light.

@@ -30,7 +30,7 @@ def roc_curves(roc: pd.DataFrame, disease: str, *, universe: str = "druggable", 
     universe
         ``druggable`` (negatives = other drug targets, the headline) or ``all`` (every network gene).
     methods
-        Methods to draw, in legend order (default all in the table).
+        Methods to draw, in legend order (default all in the table's curves of ``disease``).
     ax
         Axes to draw on (default a new figure).
 
@@ -41,7 +41,8 @@ def roc_curves(roc: pd.DataFrame, disease: str, *, universe: str = "druggable", 
     Raises
     ------
     TwinCellError
-        If ``roc`` is not such a table, or holds no curve of ``disease`` in ``universe``.
+        If ``roc`` is not such a table, holds no curve of ``disease`` in ``universe``, or none of a method of
+        ``methods``.
     """
     roc = require_table(roc, ("universe", "method", "disease", "fpr", "tpr"), "the ROC table",
                         "pass BenchResult.roc (TwinBench tier 3)", allow_empty=True)
@@ -49,8 +50,13 @@ def roc_curves(roc: pd.DataFrame, disease: str, *, universe: str = "druggable", 
     if sub.empty:
         raise TwinCellError(f"no ROC curve for disease {disease!r} in universe {universe!r}",
                             f"diseases in the table: {', '.join(map(str, sorted(set(roc['disease']))))}")
+    available = list(dict.fromkeys(sub["method"]))
+    names = list(methods) if methods is not None else available
+    missing = [name for name in names if name not in available]
+    if missing:
+        raise TwinCellError(f"no ROC curve of method(s) {', '.join(map(str, missing))} for disease {disease!r} in "
+                            f"universe {universe!r}", f"methods in the table: {', '.join(map(str, available))}")
     ax = ax or plt.subplots(figsize=(4.2, 4.2))[1]
-    names = list(methods) if methods is not None else list(dict.fromkeys(sub["method"]))
     for name in names:
         curve = sub[sub["method"] == name]
         style = "-" if name in HIGHLIGHT else (":" if name in CONTROLS else "--")

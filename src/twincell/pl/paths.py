@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 
-def paths(explanation: ExplanationLike, ax: Axes | None = None) -> Axes:
+def paths(explanation: ExplanationLike, *, ax: Axes | None = None) -> Axes:
     """Draw a target's top walks: proteins as boxes, edges coloured by sign, width by strength.
 
     Parameters

@@ -10,7 +10,7 @@ from matplotlib.ticker import MaxNLocator
 from twincell.pl._checks import require_table
 
 
-def training_curves(history: pd.DataFrame, ax: Axes | None = None) -> Axes:
+def training_curves(history: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     """Training and validation loss per epoch (plus per-dataset validation losses, dashed).
 
     Parameters
@@ -20,6 +20,12 @@ def training_curves(history: pd.DataFrame, ax: Axes | None = None) -> Axes:
         ``val_<dataset>`` columns.
     ax
         Axes to draw on (default: a new figure).
+
+    Returns
+    -------
+    Axes
+        One line per loss against the epoch: training (solid), held-out perturbations and each dataset's
+        held-out loss (dashed).
 
     Raises
     ------
