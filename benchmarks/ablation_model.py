@@ -239,10 +239,11 @@ def fit_summary(model: TwinCell, label: str) -> dict[str, float]:
             f"s/epoch ({label})": round(float(h["seconds"].mean()), 2), f"epochs ({label})": len(h)}
 
 
-def training_cytokines(held_out: frozenset[str]) -> PerturbationDataset:
-    """The bundled CytoSig rows a design trains on inside tiers 1-2: all but the tier's held-out cytokines."""
+def training_cytokines(held_out: frozenset[str], held_out_genes: frozenset[str]) -> PerturbationDataset:
+    """The bundled CytoSig rows a design trains on inside tiers 1-2: all but the tier's held-out cytokines and the
+    cytokines that enter through one of its held-out LINCS target genes."""
     data = load_bundled("cytosig")
-    return data.subset(~data.obs["perturbation"].isin(held_out).to_numpy())
+    return data.subset(~data.obs["perturbation"].isin(held_out).to_numpy()).without_targets(held_out_genes)
 
 
 def keep_perturbations(data: PerturbationDataset, fraction: float, seed: int) -> PerturbationDataset:
@@ -278,10 +279,12 @@ def design_method(design: Design) -> type[Method]:
             contexts = self.resources.contexts
             dim = 0 if contexts is None else int(contexts.dim)
             model = TwinCell(self.resources.network, dim, seed=self.resources.seed, **design.hparams)
-            extra = [training_cytokines(self.resources.held_out)] if design.cytosig else []
+            extra = ([training_cytokines(self.resources.held_out, self.resources.held_out_genes)]
+                     if design.cytosig else [])
             if design.drugs is not None and self.resources.training_drugs:  # none in the held-out cell type's tier 1
                 datasets = self.resources.drug_datasets or load_drug_datasets()
-                rows = training_drug_rows(datasets, drug_names(datasets, self.resources, design.drug_rows))
+                rows = training_drug_rows(datasets, drug_names(datasets, self.resources, design.drug_rows),
+                                          self.resources.held_out_genes)
                 extra += [d.common_response() for d in rows] if design.drugs == "common" else rows
             train = keep_perturbations(train, design.train_fraction, self.resources.seed)
             if design.common_response:

@@ -87,8 +87,14 @@ def test_held_out_cytokines_are_scored_and_never_reach_training():
     assert {p.split("@")[0] for p in blind["perturbation"]} >= held and blind["common_share"].between(0, 1).all()
     assert set(res.table["signature"]) >= {f"{CYTOKINE_LABEL}, all_receptors", f"{CYTOKINE_LABEL}, unseen_receptors"}
     # what an ablation design trains on inside tiers 1-2: CytoSig without the held-out cytokines
-    training = _ablation_module().training_cytokines(held)
+    training = _ablation_module().training_cytokines(held, frozenset())
     assert not held & set(training.obs["perturbation"]) and training.n_obs + len(held) == len(split.test_masks[0])
+    # ... and without the cytokines that enter through one of tier 2's held-out LINCS target genes
+    receptors = {g for i in range(training.n_obs) for g in training.targets_of(i)}
+    gene = sorted(receptors)[0]
+    without = _ablation_module().training_cytokines(held, frozenset({gene}))
+    assert 0 < without.n_obs < training.n_obs
+    assert not any(gene in without.targets_of(i) for i in range(without.n_obs))
 
 
 def test_multi_positive_auroc_and_recall_equal_their_definitions_on_synthetic_cytokines(net, resources):
@@ -138,12 +144,14 @@ def test_blind_cytokine_view_ranks_every_case_by_the_training_mean_alone(net, re
 
 
 def test_one_positive_receptor_recovery_equals_tier2_lincs_definitions(net, resources):
-    """With one target per row the multi-positive scoring gives tier 2's single-target values (LINCS unchanged)."""
+    """With one target per row the multi-positive scoring gives tier 2's single-target values (LINCS unchanged). The
+    targets' own transcripts are unmeasured, so tier 2's ``network_only`` (which leaves them out) ranks the same
+    responses as the multi-positive scoring."""
     genes = list(net.genes)
     rng = np.random.default_rng(1)
     pert = genes[:8]
     X = rng.normal(scale=0.3, size=(len(pert), len(genes)))
-    X[np.arange(8), np.arange(8)] = 4.0
+    X[np.arange(8), np.arange(8)] = np.nan
     data = _synthetic_perturbations(genes, [[g] for g in pert], X)
     methods = make_methods(["de", "network_propagation", "twincell_prior"], resources)
     single = run_tier2(methods, data, dataset="synthetic", n_boot=20, seed=0)

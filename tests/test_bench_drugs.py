@@ -190,7 +190,13 @@ def test_a_drug_split_scores_only_held_out_drugs_and_counts_training_drug_target
     per = res.tier2_cases
     drug_rows = per[per["variant"].isin(list(DRUG_VARIANTS))]
     assert {p.split("@")[0] for p in drug_rows["perturbation"]} <= held
-    trained_targets = set(perturbation_target_counts(training_drug_rows(datasets, training)).index)
+    # a training drug's rows that perturb one of the held-out LINCS targets are not trained on (nor counted as seen)
+    held_genes = seen[0].held_out_genes
+    assert held_genes and all(r.held_out_genes == held_genes for r in seen)
+    trained_rows = training_drug_rows(datasets, training, held_genes)
+    trained_targets = set(perturbation_target_counts(trained_rows).index)
+    assert not trained_targets & held_genes
+    assert sum(d.n_obs for d in trained_rows) < sum(d.n_obs for d in training_drug_rows(datasets, training))
     unseen = drug_rows[drug_rows["variant"] == "unseen_targets"]
     listed = {g for t in unseen["target"] for g in str(t).split(";")}
     assert trained_targets and not listed & trained_targets

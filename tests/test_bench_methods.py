@@ -108,8 +108,21 @@ def test_prepare_signature_maps_ids_and_rejects_bad_input():
         prepare_signature(pd.Series(dtype=float))
     with pytest.raises(SignatureError, match="all zero"):
         prepare_signature(pd.Series({"EGFR": 0.0}))
-    with pytest.raises(SignatureError, match="not a pandas Series"):
+    with pytest.raises(SignatureError, match="must be a pandas Series"):
         prepare_signature({"EGFR": 1.0})
+    with pytest.raises(SignatureError, match="more than once: EGFR"):
+        prepare_signature(pd.Series([1.0, 2.0], index=["EGFR", "EGFR"]))
+
+
+@pytest.mark.parametrize("values, message", [({"EGFR": np.nan, "TP53": 1.0}, "missing or non-numeric"),
+                                             ({"EGFR": 0.0}, "all zero"), ({"EGFR": 5000.0}, "exceed")])
+def test_a_read_signature_gets_the_same_checks_as_a_series(values, message):
+    """A :class:`Signature` built by hand is checked like a raw Series: no method sees NaN, zeros or absurd values."""
+    logfc = pd.Series(values, name="logfc")
+    with pytest.raises(SignatureError, match=message):
+        prepare_signature(Signature(name="hand-made", logfc=logfc))
+    with pytest.raises(SignatureError, match=message):
+        prepare_signature(logfc)
 
 
 def test_network_propagation_ranks_the_seeds_neighbours_first(resources):

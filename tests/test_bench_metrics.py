@@ -94,7 +94,7 @@ def test_forward_metrics_on_known_inputs():
     assert m["mse_top20"] == pytest.approx(np.mean((o[top] - p[top]) ** 2))
     assert m["l2_ratio"] == pytest.approx(np.linalg.norm(p - o) / np.linalg.norm(0.1 - o))
     assert forward_metrics(obs, mean, mean)["l2_ratio"] == pytest.approx(1.0)
-    assert np.isnan(forward_metrics(obs, mean, mean)["pearson"])  # constant prediction: no correlation
+    assert forward_metrics(obs, mean, mean)["pearson"] == 0.0  # constant prediction: no association, scored 0
 
 
 def test_forward_metrics_reject_non_finite_predictions():

@@ -291,8 +291,8 @@ class ConnectivityDrugs(Connectivity):
         """Keep the training drugs' responses and votes (``train`` is not used: see the class); their rows come from
         ``resources.drug_datasets``, loaded here only when the tier passed none."""
         drugs = self.resources.training_drugs
-        return self._keep(training_drug_rows(self.resources.drug_datasets or load_drug_datasets(), drugs)
-                          if drugs else [])
+        return self._keep(training_drug_rows(self.resources.drug_datasets or load_drug_datasets(), drugs,
+                                             self.resources.held_out_genes) if drugs else [])
 
 
 @register_method
@@ -469,13 +469,15 @@ class Druggability(_FixedScores):
     """Ranks genes by how many drugs of the bundled drug table target them (0 for undrugged genes).
 
     Its direction is "inhibit" for every gene: the majority action of approved drugs, a class prior
-    that knows neither the disease nor the gene.
+    that knows neither the disease nor the gene. Scored with the case's own drugs hidden from the table
+    (:meth:`~twincell.bench.methods.Method.hiding_drugs`): a held-out drug's targets, a disease's approved drugs.
     """
 
     name = "druggability"
     description = ("Input-independent control: is the gene a drug target (ties broken by the number of drugs); "
                    "direction: inhibit every gene")
     gives_direction = True
+    reads_drug_table = True
 
     def fixed_scores(self, resources: Resources) -> pd.Series:
         """Number of drugs per target gene (druggable genes first, then by drug count)."""
@@ -492,13 +494,15 @@ class PopularTargets(_FixedScores):
 
     Its direction is the action most of the gene's drugs have in the drug table (the ``sign`` column:
     agonists and activators +1, inhibitors and antagonists -1); inhibit where no drug's action is
-    known or the two actions tie. What the drug table already knows about the gene, with no disease.
+    known or the two actions tie. What the drug table already knows about the gene, with no disease: scored with
+    the case's own drugs hidden from it (:meth:`~twincell.bench.methods.Method.hiding_drugs`).
     """
 
     name = "popular_targets"
     description = ("Input-independent control: number of approved indications targeting the gene; "
                    "direction: the action most of its drugs have")
     gives_direction = True
+    reads_drug_table = True
 
     def fixed_scores(self, resources: Resources) -> pd.Series:
         """Indication count per target gene."""

@@ -133,12 +133,17 @@ class ClinicalTask:
         Approved targets that are candidate genes (the positives).
     targets_absent
         Approved targets that are not candidates (reported, cannot be ranked).
+    drugs
+        The disease's approved drugs named by the target table (its ``drugs`` column; empty without one): the
+        answer, hidden from the methods that rank from the drug table
+        (:meth:`~twincell.bench.methods.Method.hiding_drugs`).
     """
 
     disease: str
     signatures: tuple[Signature, ...]
     targets: tuple[str, ...]
     targets_absent: tuple[str, ...]
+    drugs: tuple[str, ...] = ()
 
     @property
     def status(self) -> str:
@@ -161,7 +166,7 @@ def clinical_tasks(signatures: Sequence[Signature], targets: pd.DataFrame, candi
     signatures
         Disease signatures; the disease is the name's prefix (:func:`disease_of`).
     targets
-        ``disease, gene`` table (:func:`read_targets`).
+        ``disease, gene`` table, optionally with ``drugs`` (:func:`read_targets`).
     candidates
         Candidate genes (the network's genes).
 
@@ -180,8 +185,10 @@ def clinical_tasks(signatures: Sequence[Signature], targets: pd.DataFrame, candi
         names.setdefault(d.lower(), d)
     tasks = []
     for key in sorted(names):
-        genes = sorted(set(targets.loc[targets["disease"].str.lower() == key, "gene"]))
+        rows = targets[targets["disease"].str.lower() == key]
+        genes = sorted(set(rows["gene"]))
+        drugs = sorted({d for joined in rows.get("drugs", ()) for d in str(joined).split(";") if d})
         sigs = tuple(s for s in signatures if disease_of(s.name).lower() == key)
         tasks.append(ClinicalTask(names[key], sigs, tuple(g for g in genes if g in candidates),
-                                  tuple(g for g in genes if g not in candidates)))
+                                  tuple(g for g in genes if g not in candidates), tuple(drugs)))
     return tasks

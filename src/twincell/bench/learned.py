@@ -531,7 +531,7 @@ class _TwinCellHead(_TwinCellScore):
         return pd.DataFrame(scores, index=genes)
 
     def own_transcript_variant(self) -> None:
-        """None: the head ranks from the network's features only (tier 2's two variants are the same)."""
+        """None: the head has no self term (tier 2's ``with_own_transcript`` variant gives it the full response)."""
         return None
 
 

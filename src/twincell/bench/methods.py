@@ -12,8 +12,8 @@ returns its scores over the same candidate genes for every method alike. Signatu
 from __future__ import annotations
 
 from abc import ABC
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import ClassVar, TypeVar
 
 import numpy as np
@@ -21,8 +21,8 @@ import pandas as pd
 
 from twincell.data.drugs import DrugTargets
 from twincell.data.perturbation import PerturbationDataset
-from twincell.data.signatures import Signature, read_signature
-from twincell.errors import SignatureError, TwinCellError
+from twincell.data.signatures import Signature, check_change, signature_from_series
+from twincell.errors import TwinCellError
 from twincell.network import Interactome
 
 
@@ -52,6 +52,10 @@ class Resources:
     held_out
         Perturbation names a tier tests on (tier 2's held-out cytokines): a method that adds bundled training
         data of its own beyond ``train`` must leave these rows out.
+    held_out_genes
+        Target genes a tier tests on (tier 2's held-out LINCS targets): a method that adds bundled training data of
+        its own beyond ``train`` must leave out the rows that perturb them
+        (:meth:`~twincell.data.perturbation.PerturbationDataset.without_targets`).
     training_drugs
         Drugs whose bundled signature rows a method may add to its training: in tier 2 its training drugs
         (:func:`twincell.bench.tier2_drugs.split_drugs`; empty unless the run holds out only part of the drugs), in
@@ -71,6 +75,7 @@ class Resources:
     train_options: dict = field(default_factory=dict)
     training_exposure: pd.Series | None = None
     held_out: frozenset[str] = frozenset()
+    held_out_genes: frozenset[str] = frozenset()
     training_drugs: frozenset[str] = frozenset()
     drug_datasets: tuple[PerturbationDataset, ...] = field(default=(), repr=False, compare=False)
 
@@ -99,6 +104,10 @@ class Method(ABC):
     trains_on_drugs
         ``True`` when :meth:`fit` reads the bundled drug responses of :attr:`Resources.training_drugs` (tier 3
         then lists every drug with a network target there).
+    reads_drug_table
+        ``True`` when the ranking is computed from the drug table itself (:attr:`Resources.drugs`): the
+        disease-blind drug controls. A tier scores such a method with the case's own drugs hidden from that table
+        (:meth:`hiding_drugs`), since their target pairs are the answer.
     """
 
     name: ClassVar[str]
@@ -111,6 +120,7 @@ class Method(ABC):
     gives_direction: ClassVar[bool] = False
     in_default_run: ClassVar[bool] = True
     trains_on_drugs: ClassVar[bool] = False
+    reads_drug_table: ClassVar[bool] = False
 
     def __init__(self, resources: Resources) -> None:
         self.resources = resources
@@ -176,10 +186,23 @@ class Method(ABC):
         """
         raise TwinCellError(f"method {self.name!r} gives no direction", "use a method with gives_direction = True")
 
+    def hiding_drugs(self, drugs: Collection[str]) -> Method:
+        """The method as it ranks when ``drugs`` are left out of the drug table it reads.
+
+        ``drugs`` are the answer of the case being scored (a held-out drug in tier 2, the drugs approved for the
+        disease in tier 3). A method that does not rank from the drug table (``reads_drug_table`` False), or an
+        empty ``drugs``, returns ``self``; otherwise a new instance on :meth:`DrugTargets.without_drugs
+        <twincell.data.drugs.DrugTargets.without_drugs>` (methods that read the table need no training).
+        """
+        if not self.reads_drug_table or not drugs:
+            return self
+        return type(self)(replace(self.resources, drugs=self.resources.drugs.without_drugs(drugs)))
+
     def own_transcript_variant(self) -> Method | None:
         """The method with the over-expressed gene's own transcript in its model (tier 2), or None.
 
-        None (the default) means the method has no such term: its ranking is the same either way.
+        None (the default) means the method has no such term: tier 2's ``with_own_transcript`` variant then ranks
+        the full response (the target's transcript included) with the method itself.
         """
         return None
 
@@ -249,40 +272,28 @@ def prepare_signature(signature: pd.Series | Signature, name: str | None = None)
     Parameters
     ----------
     signature
-        Gene ID (symbol, Ensembl, Entrez, UniProt, alias) -> change; an already read
-        :class:`~twincell.data.signatures.Signature` (on HGNC symbols) is returned as is.
+        Gene ID (symbol, Ensembl, Entrez, UniProt, alias) -> change, or an already read
+        :class:`~twincell.data.signatures.Signature` (on HGNC symbols), whose values get the same checks.
     name
         Label for messages (default the Series name).
 
     Returns
     -------
     Signature
-        Values on unique HGNC symbols, mapped and de-duplicated by
-        :func:`~twincell.data.signatures.read_signature` (unmapped IDs listed on the result).
+        Values on unique HGNC symbols, mapped by :func:`~twincell.data.signatures.signature_from_series` (unmapped
+        IDs listed on the result); a given :class:`Signature` as is.
 
     Raises
     ------
     SignatureError
-        If the signature is not a numeric Series, is empty, has NaN / infinite values (naming the
-        genes), maps to no gene, or is all zero.
+        As :func:`~twincell.data.signatures.check_change` (not a numeric Series, empty, NaN / infinite values naming
+        the genes, a gene twice, absurd values, all zero), or when no ID maps to a gene.
     """
     if isinstance(signature, Signature):
+        check_change(signature.logfc, f"signature {signature.name!r}")
         return signature
     label = name or str(signature.name if isinstance(signature, pd.Series) and signature.name else "signature")
-    if not isinstance(signature, pd.Series):
-        raise SignatureError(f"signature {label!r} is a {type(signature).__name__}, not a pandas Series",
-                             "pass a Series indexed by gene with the change as values")
-    if signature.empty:
-        raise SignatureError(f"signature {label!r} is empty", "pass at least one gene with a change")
-    values = pd.to_numeric(signature, errors="coerce")
-    bad = values.index[~np.isfinite(values.to_numpy(float))]
-    if len(bad):
-        raise SignatureError(f"signature {label!r} has {len(bad)} missing or non-numeric values: "
-                             f"{', '.join(map(str, bad[:10]))}", "drop those genes or fill in their change")
-    if not (values != 0).any():
-        raise SignatureError(f"signature {label!r} is all zero", "a signature needs at least one changed gene")
-    table = pd.DataFrame({"gene": values.index.astype(str), "logfc": values.to_numpy(float)})
-    return read_signature(table, gene_col="gene", logfc_col="logfc", name=label)
+    return signature_from_series(signature, label)
 
 
 def _on_candidates(method: Method, scores: pd.DataFrame, candidates: pd.Index) -> pd.DataFrame:

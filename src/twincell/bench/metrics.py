@@ -275,7 +275,10 @@ def _predicted_for(predicted: pd.Series, known: pd.Series) -> np.ndarray | None:
 
 
 def empirical_p(observed: float, null: np.ndarray) -> float:
-    """One-sided empirical p-value ``(1 + #{null >= observed}) / (1 + #null)`` (floor ``1 / (1 + #null)``)."""
+    """One-sided empirical p-value ``(1 + #{null >= observed}) / (1 + #null)`` (floor ``1 / (1 + #null)``); NaN when
+    ``observed`` is not finite (nothing was measured, so nothing is significant)."""
+    if not np.isfinite(observed):
+        return np.nan
     null = np.asarray(null, dtype=float)
     return float((1 + np.sum(null >= observed - 1e-12)) / (1 + len(null)))
 
@@ -336,6 +339,10 @@ def forward_metrics(observed: np.ndarray, predicted: np.ndarray, mean_prediction
 
 
 def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    if np.ptp(x) == 0 or np.ptp(y) == 0:
+    """Pearson's r of the observed ``x`` and the predicted ``y``: 0 for a constant prediction (it carries no
+    association, and scoring it 0 keeps the row in every method's mean), NaN for a constant observation."""
+    if np.ptp(x) == 0:
         return np.nan
+    if np.ptp(y) == 0:
+        return 0.0
     return float(stats.pearsonr(x, y).statistic)

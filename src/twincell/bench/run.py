@@ -48,7 +48,7 @@ from twincell.bench.tier2 import (COMMON_VARIANTS, RECEPTOR_VARIANTS, RICH_GENES
                                   observed_genes, run_receptor_recovery, run_tier2, source_table)
 from twincell.bench.tier2_drugs import (DRUG_VARIANTS, load_drug_datasets, run_drug_recovery, split_drugs,
                                         training_drug_rows)
-from twincell.bench.tier3 import MEAN, Tier3Result, run_tier3
+from twincell.bench.tier3 import COMBINED, MEAN, Tier3Result, run_tier3
 from twincell.context import ContextRegistry
 from twincell.data.drugs import DrugTargets
 from twincell.data.perturbation import PerturbationDataset
@@ -270,8 +270,10 @@ def skill_table(table: pd.DataFrame) -> pd.DataFrame:
 
     Per-disease metrics are the mean over diseases of each disease's mean over its signatures;
     ``mode_collapse_n_significant_druggable`` (diseases with p < 0.05) and
-    ``mode_collapse_fisher_p_druggable`` (Fisher's combined p) are over all diseases. Methods keep
-    their order; a metric a method does not have (the direction metrics) is NaN.
+    ``mode_collapse_fisher_p_druggable`` (Fisher's combined p) are over all diseases. A disease without a value
+    for a metric (e.g. no approved target unseen in training) is left out of that mean, and the run's facts name it
+    (:func:`diseases_without_value`). Methods keep their order; a metric a method does not have (the direction
+    metrics) is NaN.
     """
     t = table[(table["tier"] == 3) & (table["signature"] == MEAN) & table["metric"].isin(SKILL_METRICS)]
     if t.empty:
@@ -492,7 +494,8 @@ def _run_perturbation_tiers(tiers: Sequence[int], names: Sequence[str], network:
     test_drugs, training_drugs = split_drugs(drug_data, pd.Index(network.genes), settings.drug_test_fraction, seed)
     resources = Resources(network, drugs, seed, train_options=train_options,
                           training_exposure=perturbation_target_counts([train]),
-                          held_out=frozenset(cytokine_split.held_out), training_drugs=training_drugs,
+                          held_out=frozenset(cytokine_split.held_out), held_out_genes=frozenset(split.held_out),
+                          training_drugs=training_drugs,
                           drug_datasets=tuple(drug_data))
     wanted = _with_mean(names) if 1 in tiers else list(names)
     methods = _fit(make_methods(wanted, resources), train)
@@ -505,7 +508,8 @@ def _run_perturbation_tiers(tiers: Sequence[int], names: Sequence[str], network:
                        seed=seed)
         facts["tier 2 cases"] = _case_facts(t2)
         seen = frozenset(perturbation_target_counts([train, cytokine_train,
-                                                     *training_drug_rows(drug_data, training_drugs)]).index)
+                                                     *training_drug_rows(drug_data, training_drugs,
+                                                                         resources.held_out_genes)]).index)
         t2c = run_receptor_recovery(rankers, cytokine_test, seen, dataset=CYTOKINE_LABEL,
                                     common=cytokine_train.mean_response(), n_boot=settings.n_boot,
                                     seed=seed)
@@ -671,6 +675,26 @@ def _run_tier3(names: Sequence[str], network: Interactome, drugs: DrugTargets, s
                                           f"{', '.join(m.name for m in rankers if m.trains_on_drugs)}")
     facts["tier 3 training exposure"] = (f"{len(exposure)} genes were perturbation targets of the default model's "
                                          f"training data (left out of auroc_druggable_unseen)")
-    return run_tier3(rankers, tasks, drugs.druggable_genes(), exposed=set(exposure.index),
-                     directions=approved_directions(targets, drugs), n_boot=settings.n_boot,
-                     n_shuffles=settings.n_shuffles, seed=seed)
+    result = run_tier3(rankers, tasks, drugs.druggable_genes() | set(targets["gene"]), exposed=set(exposure.index),
+                       directions=approved_directions(targets, drugs), n_boot=settings.n_boot,
+                       n_shuffles=settings.n_shuffles, seed=seed)
+    gaps = diseases_without_value(result.table)
+    if gaps:
+        facts["tier 3 means over fewer diseases"] = "; ".join(f"{metric}: no value for {', '.join(diseases)}"
+                                                             for metric, diseases in gaps.items())
+    return result
+
+
+def diseases_without_value(table: pd.DataFrame) -> dict[str, list[str]]:
+    """Skill metrics whose tier-3 mean leaves out diseases: metric -> the scored diseases without a value for it.
+
+    A disease has no ``auroc_druggable_unseen`` when every approved target of it was perturbed in training, and no
+    direction metric when no approved drug's action is known; :func:`skill_table` then averages the other diseases.
+    Only diseases some method scored are counted, and only metrics some method has.
+    """
+    t = table[(table["tier"] == 3) & (table["signature"] == MEAN) & table["metric"].isin(SKILL_METRICS)
+              & (table["disease"] != COMBINED)]
+    scored = set(t.loc[t["metric"] == "auroc_druggable", "disease"])
+    t = t[t["disease"].isin(scored)]
+    valued = t[t["value"].notna()].groupby("metric")["disease"].agg(set)
+    return {metric: sorted(scored - diseases) for metric, diseases in valued.items() if scored - diseases}

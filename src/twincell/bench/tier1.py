@@ -69,7 +69,7 @@ def run_tier1(methods: Sequence[Method], baseline: Method, test: PerturbationDat
         per_row = pd.DataFrame([forward_metrics(o, p, b) for o, p, b in zip(observed, pred, base)])
         for metric in FORWARD_METRICS:
             values = per_row[metric].to_numpy()
-            with warnings.catch_warnings():  # a method whose every prediction is constant has no Pearson (NaN)
+            with warnings.catch_warnings():  # a constant observed response has no Pearson (NaN)
                 warnings.simplefilter("ignore", RuntimeWarning)
                 lo, hi = percentile_ci(np.nanmean(values[resample], axis=1))
             rows.append({"tier": 1, "method": method.name, "disease": "", "signature": dataset, "metric": metric,

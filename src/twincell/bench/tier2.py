@@ -33,12 +33,12 @@ whatever a method reads from the case shows mostly on the rich cases.
 
 Two variants, both reported (``signature`` = ``<dataset>, <variant>``):
 
-* ``network_only``: every method as it ranks drug targets; for TwinCell that is the drug operator,
-  which leaves out the perturbed gene's own transcript: what propagation alone recovers;
-* ``with_own_transcript``: methods that model the over-expressed gene's own transcript
-  (:meth:`~twincell.bench.methods.Method.own_transcript_variant`, TwinCell's genetic self term)
-  include it, as the data contain it (the target's transcript is measured in some responses);
-  the other methods rank as in ``network_only``.
+* ``network_only``: the response without the over-expressed gene's own transcript (an over-expression raises it,
+  so any method that reads large changes would name it), every method as it ranks drug targets (for TwinCell the
+  drug operator, which has no self term): what the network's other genes say;
+* ``with_own_transcript``: the response as measured (the target's own transcript is in some responses, often as
+  the largest change), and methods that model that transcript
+  (:meth:`~twincell.bench.methods.Method.own_transcript_variant`, TwinCell's genetic self term) include it.
 
 Three more views of the same held-out cases, given the training split's mean response (``common``), show where a
 ranking's skill comes from (:func:`common_views`), all ``network_only`` rankings:
@@ -154,12 +154,16 @@ class RecoveryCase:
     directions
         Per positive, +1 when activating it reproduces the response and -1 when inhibiting it does (a drug's
         action on each of its targets); empty: +1 for every positive.
+    drugs
+        The drugs whose drug-table entries are the case's answer (a held-out drug), hidden from the methods that
+        rank from that table (:meth:`~twincell.bench.methods.Method.hiding_drugs`).
     """
 
     signature: Signature
     positives: tuple[str, ...]
     ignored: frozenset[str] = frozenset()
     directions: tuple[int, ...] = ()
+    drugs: tuple[str, ...] = ()
 
     def expected_directions(self) -> np.ndarray:
         """(len(positives),) the direction that reproduces the response at each positive: ``directions``, or +1 for
@@ -174,7 +178,8 @@ def recovery_cases(test: PerturbationDataset, candidates: pd.Index,
     Returns
     -------
     cases
-        (signature of the observed response, true target) per usable row.
+        (signature of the observed response, true target) per usable row: at least ``min_genes`` measured genes
+        besides the target.
     excluded
         Counts of rows left out: ``not_one_target``, ``target_not_in_network``, ``too_few_genes``.
     """
@@ -187,11 +192,16 @@ def recovery_cases(test: PerturbationDataset, candidates: pd.Index,
             excluded["not_one_target"] += 1
         elif targets[0] not in candidates:
             excluded["target_not_in_network"] += 1
-        elif measured.sum() < min_genes:
+        elif (measured & (test.genes != targets[0])).sum() < min_genes:
             excluded["too_few_genes"] += 1
         else:
             cases.append((observed_response(test, i), targets[0]))
     return cases, excluded
+
+
+def without_genes(signature: Signature, genes: Sequence[str]) -> Signature:
+    """``signature`` with ``genes`` left out of its values (those it does not list are ignored)."""
+    return replace(signature, logfc=signature.logfc.drop(list(genes), errors="ignore"))
 
 
 def observed_response(data: PerturbationDataset, i: int) -> Signature:
@@ -209,8 +219,8 @@ def hop_distances(network: Interactome, sources: Sequence[str]) -> np.ndarray:
     return shortest_path(a, directed=False, unweighted=True, indices=network.node_index(sources))
 
 
-def positive_distances(network: Interactome, positives: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
-    """Per case, hops from every gene to its nearest positive, and the mean of that over the other genes.
+def positive_distances(network: Interactome, positives: Sequence[Sequence[str]]) -> np.ndarray:
+    """Per case, hops from every gene to its nearest positive.
 
     Parameters
     ----------
@@ -221,18 +231,14 @@ def positive_distances(network: Interactome, positives: Sequence[Sequence[str]])
 
     Returns
     -------
-    distance
+    ndarray
         (C, N) hops from each gene to the case's nearest positive (NaN when unreachable).
-    distance_random
-        (C,) what a random pick would score: the mean of ``distance`` over the reachable genes that are not positives.
     """
     genes = sorted({g for case in positives for g in case})
     row = {g: i for i, g in enumerate(genes)}
     dist = hop_distances(network, genes)
     finite = np.where(np.isfinite(dist), dist, np.nan)
-    nearest = np.stack([np.fmin.reduce(finite[[row[g] for g in case]], axis=0) for case in positives])
-    n_pos = np.array([len(case) for case in positives])
-    return nearest, np.nansum(nearest, axis=1) / (np.isfinite(nearest).sum(axis=1) - n_pos)
+    return np.stack([np.fmin.reduce(finite[[row[g] for g in case]], axis=0) for case in positives])
 
 
 def run_tier2(methods: Sequence[Method], test: PerturbationDataset, *, dataset: str, common: pd.Series | None = None,
@@ -262,8 +268,9 @@ def run_tier2(methods: Sequence[Method], test: PerturbationDataset, *, dataset: 
     if not cases:
         raise TwinCellError(f"no held-out perturbation of {dataset} is usable for target recovery ({excluded})",
                             f"tier 2 needs perturbations with one known target in the network and >= {min_genes} measured genes")
-    views = [[(VARIANTS[0], RecoveryCase(sig, (target,)))] for sig, target in cases]
-    per_df = _with_common_views(methods, views, common, str(test.uns["source"]), own_variant=VARIANTS[1])
+    views = [[(VARIANTS[0], RecoveryCase(without_genes(sig, [target]), (target,)))] for sig, target in cases]
+    own = [[(VARIANTS[1], RecoveryCase(sig, (target,)))] for sig, target in cases]
+    per_df = _with_common_views(methods, views, common, str(test.uns["source"]), own_views=own)
     targets = [t for _, t in cases]
     class_of = dict(zip(targets, target_classes(network, targets)))
     per_df.insert(per_df.columns.get_loc("target") + 1, "target_class", per_df["target"].map(class_of))
@@ -320,11 +327,13 @@ def _fit_on_common(signature: Signature, common: pd.Series) -> tuple[pd.Series, 
 
 
 def _with_common_views(methods: Sequence[Method], views: Sequence[Sequence[tuple[str, RecoveryCase]]],
-                       common: pd.Series | None, source: str, own_variant: str | None = None) -> pd.DataFrame:
-    """Per-case rows of ``views`` (:func:`_per_case_rows`) and, with ``common``, of the :data:`COMMON_VARIANTS` views
-    of each response's first case (each its own ranking), with every row's ``common_r`` and ``common_share``;
-    ``source`` (the held-out rows' dataset, ``uns["source"]``) follows each row's ``perturbation``."""
-    rows = _per_case_rows(methods, views, own_variant=own_variant)
+                       common: pd.Series | None, source: str,
+                       own_views: Sequence[Sequence[tuple[str, RecoveryCase]]] = ()) -> pd.DataFrame:
+    """Per-case rows of ``views`` and ``own_views`` (:func:`_per_case_rows`) and, with ``common``, of the
+    :data:`COMMON_VARIANTS` views of each response's first case in ``views`` (each its own ranking), with every
+    row's ``common_r`` and ``common_share``; ``source`` (the held-out rows' dataset, ``uns["source"]``) follows each
+    row's ``perturbation``."""
+    rows = _per_case_rows(methods, views, own_views)
     firsts = [row[0][1] for row in views]
     if common is not None:
         rows += _per_case_rows(methods, [[view] for case in firsts for view in common_views(case, common)])
@@ -449,8 +458,9 @@ def receptor_cases(test: PerturbationDataset, candidates: pd.Index, seen: frozen
                 excluded[f"{variant}: {reason}"] += 1
         if kept:
             response = observed_response(test, i)
+            drugs = (str(test.obs["perturbation"].iloc[i]),) if test.obs["perturbation_type"].iloc[i] == "drug" else ()
             views.append([(variant, RecoveryCase(response, tuple(positives), (outside - set(positives)) | left_out,
-                                                 tuple(int(np.sign(targets[g])) for g in positives)))
+                                                 tuple(int(np.sign(targets[g])) for g in positives), drugs))
                           for variant, positives, left_out in kept])
     return views, excluded
 
@@ -538,25 +548,21 @@ def run_multi_target_recovery(methods: Sequence[Method], groups: Sequence[tuple[
 
 
 def _per_case_rows(methods: Sequence[Method], responses: Sequence[Sequence[tuple[str, RecoveryCase]]],
-                   own_variant: str | None = None) -> list[dict]:
+                   own_responses: Sequence[Sequence[tuple[str, RecoveryCase]]] = ()) -> list[dict]:
     """Per method and held-out response, one row of metrics (:func:`_case_rows`) per ``(variant, case)`` view of
-    it: the response is ranked once per method and scored against each view's positives. With ``own_variant``
-    each method's own-transcript ranking (the method itself when it has none) follows as that variant."""
+    it: the response is ranked once per method and scored against each view's positives. ``own_responses`` are
+    ranked the same way by each method's own-transcript variant (the method itself when it has none), after
+    ``responses``."""
     network = methods[0].resources.network
     candidates = pd.Index(network.genes)
-    distance, distance_random = positive_distances(network, [case.positives for views in responses
-                                                             for _, case in views])
-    per_view = iter(zip(distance, distance_random))
-    geometry = [[(variant, case, *next(per_view)) for variant, case in views] for views in responses]
+    both = [*responses, *own_responses]
+    per_view = iter(positive_distances(network, [case.positives for views in both for _, case in views]))
+    geometry = [[(variant, case, next(per_view)) for variant, case in views] for views in both]
     per: list[dict] = []
     for method in track(methods, desc="tier 2 methods", total=len(methods)):
-        own = method.own_transcript_variant()
-        for views in track(geometry, desc=f"tier 2 {method.name}", total=len(geometry)):
-            rows = _case_rows(method, views, candidates)
-            per += rows
-            if own_variant is not None:
-                per += [{**row, "variant": own_variant} for row in (rows if own is None else
-                                                                     _case_rows(own, views, candidates))]
+        own = method.own_transcript_variant() or method
+        for k, views in enumerate(track(geometry, desc=f"tier 2 {method.name}", total=len(geometry))):
+            per += _case_rows(method if k < len(responses) else own, views, candidates)
     return per
 
 
@@ -578,20 +584,26 @@ def tier2_table(per_case: pd.DataFrame, dataset: str, n_boot: int, seed: int) ->
     return pd.DataFrame(rows)
 
 
-def _case_rows(method: Method, views: Sequence[tuple[str, RecoveryCase, np.ndarray, float]],
+def _case_rows(method: Method, views: Sequence[tuple[str, RecoveryCase, np.ndarray]],
                candidates: pd.Index) -> list[dict]:
-    """One method's ranking of one held-out response (shared by ``views``: ``(variant, case, distance,
-    distance_random)``), scored per view: the positives' metrics (means over positives; ``rank`` their median
-    rank), the top pick's distance to the nearest positive and, for methods that give one, the mean direction for
-    the positives and the share of them it would move the way that reproduces the response
-    (:meth:`RecoveryCase.expected_directions`; see :func:`reproducing_directions`)."""
+    """One method's ranking of one held-out response (shared by ``views``: ``(variant, case, distance)``, with
+    ``distance`` the (N,) hops of :func:`positive_distances`), scored per view among the genes the case does not
+    ignore: the positives' metrics (means over positives; ``rank`` their median rank), the top pick's distance to
+    the nearest positive beside ``distance_random`` (what a random pick of a reachable non-positive would score)
+    and, for methods that give one, the mean direction for the positives and the share of them it would move the
+    way that reproduces the response (:meth:`RecoveryCase.expected_directions`; see
+    :func:`reproducing_directions`)."""
     response = views[0][1].signature
+    method = method.hiding_drugs(views[0][1].drugs)
     scores = run_method(method, response, candidates=candidates)
-    top = scores.to_numpy() == scores.max()
+    values = scores.to_numpy()
     directions = reproducing_directions(method, response) if method.gives_direction else None
     rows = []
-    for variant, case, distance, distance_random in views:
+    for variant, case, distance in views:
         negatives = candidates.difference(case.ignored) if case.ignored else None
+        pickable = ~candidates.isin(list(case.ignored))
+        top = pickable & (values == values[pickable].max())
+        others = pickable & ~candidates.isin(case.positives) & ~np.isnan(distance)
         m = RankedPositives.from_scores(scores, case.positives, negatives).metrics(TIER2_KS)
         signs = (np.full(len(case.positives), np.nan) if directions is None
                  else _direction_signs(directions, case.positives))
@@ -600,7 +612,8 @@ def _case_rows(method: Method, views: Sequence[tuple[str, RecoveryCase, np.ndarr
                      "target": ";".join(case.positives), "n_genes": len(response.logfc),
                      "rank": float(m.pop("median_rank")[0]),
                      **{key: float(v[0]) for key, v in m.items()},
-                     "distance_top1": float(np.nanmean(distance[top])), "distance_random": distance_random,
+                     "distance_top1": float(np.nanmean(distance[top])),
+                     "distance_random": float(distance[others].mean()),
                      "direction": float(signs.mean()),
                      "direction_accuracy": np.nan if directions is None else float(right.mean())})
     return rows

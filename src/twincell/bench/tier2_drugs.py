@@ -16,8 +16,9 @@ Cases (:func:`drug_cases`), per dataset: every drug with at least one DrugCentra
 case, the response of one of its contexts drawn with the seed (so seeds see different cell lines). Positives are
 its targets in the network, each with the drug's action as the direction that reproduces the response (-1 for an
 inhibitor, +1 for an agonist): ``direction_accuracy`` is the share of them the method would move that way. Variants
-(:data:`DRUG_VARIANTS`): ``all_targets``, and ``unseen_targets`` (targets that no training row perturbed; the seen
-ones are neither positive nor negative).
+(:data:`DRUG_VARIANTS`): ``all_targets``, and ``unseen_targets`` (targets that no training row perturbed: LINCS's
+training split, the training cytokines and the training drugs, one set for every method whether it trains on them or
+not; the seen ones are neither positive nor negative).
 
 Drug split (:func:`split_drugs`): by default every drug is a case. With a test fraction below 1, a seeded share of the
 drugs with a network target are the cases, the rest are *training drugs* (one split over the three datasets by drug
@@ -99,10 +100,13 @@ def split_drugs(datasets: Sequence[PerturbationDataset], candidates: pd.Index, t
     return held_out, frozenset(ordered) - held_out
 
 
-def training_drug_rows(datasets: Sequence[PerturbationDataset], training: Collection[str]) -> list[PerturbationDataset]:
-    """Every row (all contexts) of the drugs in ``training`` (:func:`split_drugs`), one dataset per dataset of
-    ``datasets`` that has any; empty when ``training`` is."""
-    parts = [data.subset(data.obs["perturbation"].astype(str).isin(training).to_numpy()) for data in datasets]
+def training_drug_rows(datasets: Sequence[PerturbationDataset], training: Collection[str],
+                       held_out_genes: Collection[str] = ()) -> list[PerturbationDataset]:
+    """Every row (all contexts) of the drugs in ``training`` (:func:`split_drugs`) that perturbs none of
+    ``held_out_genes`` (another tier's test targets, :attr:`~twincell.bench.methods.Resources.held_out_genes`), one
+    dataset per dataset of ``datasets`` that has any; empty when ``training`` is."""
+    parts = [data.subset(data.obs["perturbation"].astype(str).isin(training).to_numpy()).without_targets(held_out_genes)
+             for data in datasets]
     return [data for data in parts if data.n_obs]
 
 

@@ -219,13 +219,15 @@ def run_tier3(methods: Sequence[Method], tasks: Sequence[ClinicalTask], druggabl
             rows += [_row(m.name, t.disease, NO_SIGNATURE, f"auroc{suffix}", np.nan)
                      for m in methods for suffix in UNIVERSES.values()]
     for method in track(methods, desc="tier 3 methods", total=len(methods)):
-        real = run_method_many(method, all_sigs, candidates=candidates)
-        turned = ({s.name: method.target_directions(s.logfc.rename(s.name)) for s in all_sigs}
-                  if method.gives_direction and directions is not None else None)
+        shared = run_method_many(method, all_sigs, candidates=candidates)
         first = len(rows)
         for ft in track(fixed, desc=f"tier 3 {method.name}", total=len(fixed)):
+            ranker = method.hiding_drugs(ft.task.drugs)  # a drug-table control never sees the disease's own drugs
+            real = shared if ranker is method else run_method_many(ranker, all_sigs, candidates=candidates)
             names = [s.name for s in ft.task.signatures]
-            null = {n: run_method_many(method, shuffles[n], candidates=candidates).to_numpy() for n in names}
+            turned = ({n: ranker.target_directions(s.logfc.rename(n)) for n, s in zip(names, ft.task.signatures)}
+                      if method.gives_direction and directions is not None else None)
+            null = {n: run_method_many(ranker, shuffles[n], candidates=candidates).to_numpy() for n in names}
             for universe, negatives in universes.items():
                 r, tgt, roc = _score_task(method.name, _TaskScorer(ft.task, negatives), ft, real, null, universe)
                 rows += r
@@ -252,8 +254,9 @@ def _fixed_task(task: ClinicalTask, candidates: pd.Index, druggable: np.ndarray,
                 directions: pd.Series | None, rng: np.random.Generator, n_boot: int) -> _Task:
     """Masks, bootstrap resamples and known directions of one disease, shared by every method."""
     positive = np.asarray(candidates.isin(task.targets))
-    known = (directions[directions.index.get_level_values(0) == task.disease].droplevel(0)
-             if directions is not None and len(directions) else pd.Series(dtype=int))
+    known = pd.Series(dtype=int)
+    if directions is not None and len(directions):  # disease keys match case-insensitively, as clinical_tasks groups
+        known = directions[directions.index.get_level_values(0).str.lower() == task.disease.lower()].droplevel(0)
     ft = _Task(task, positive, {"": ~positive, "_druggable": druggable & ~positive},
                rng.integers(0, len(task.targets), size=(n_boot, len(task.targets))),
                directions=known[known.index.isin(task.targets)])

@@ -221,6 +221,19 @@ class DrugTargets:
                 unmatched.append(name)
         return matched, unmatched
 
+    def without_drugs(self, names: Iterable[str]) -> DrugTargets:
+        """A copy without the drugs ``names`` match (their target pairs and indications).
+
+        What a drug-table control may know when those drugs are the answer it is scored on: a held-out drug's own
+        targets, or the drugs approved for the disease under test. Names that match no drug hide nothing.
+        """
+        hidden = set().union(*(self._drug_ids(str(n)) for n in names))
+        if not hidden:
+            return self
+        return DrugTargets(self.table[~self.table["drug_id"].isin(hidden)],
+                           self.indications[~self.indications["drug_id"].isin(hidden)],
+                           self.unmapped_genes, self.n_nonhuman_rows)
+
     def druggable_genes(self) -> set[str]:
         """Genes targeted by at least one drug."""
         return set(self.table["gene"])

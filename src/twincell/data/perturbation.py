@@ -16,7 +16,7 @@ Layout (see ``docs/ARCHITECTURE.md``)
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import anndata as ad
@@ -186,7 +186,9 @@ class PerturbationDataset:
                                 "state what the values are: zscore, log_fold_change or rank_inverse_normal")
         if not isinstance(a.X, np.ndarray) or a.X.dtype != np.float32 or a.X.ndim != 2:
             raise DataFileError(f"{src}: X must be a dense float32 matrix, got {type(a.X).__name__}"
-                                f" {getattr(a.X, 'dtype', '')}", "convert with np.asarray(X, dtype=np.float32)")
+                                f" {getattr(a.X, 'dtype', '')}",
+                                "convert with adata.X = adata.X.toarray().astype(np.float32) for a sparse matrix, "
+                                "np.asarray(adata.X, dtype=np.float32) otherwise")
         if a.var_names.has_duplicates or (a.var_names == "").any():
             dup = a.var_names[a.var_names.duplicated()].unique().tolist()[:10]
             raise DataFileError(f"{src}: gene columns must be unique non-empty symbols (duplicates: {dup})",
@@ -223,6 +225,14 @@ class PerturbationDataset:
     def subset(self, mask: np.ndarray | Sequence[bool] | Sequence[int]) -> PerturbationDataset:
         """The examples selected by a boolean mask or integer positions (a copy)."""
         return PerturbationDataset(self.adata[np.asarray(mask)].copy(), validate=False)
+
+    def without_targets(self, genes: Collection[str]) -> PerturbationDataset:
+        """The rows that perturb none of ``genes`` (a non-zero sign on one of them leaves a row out; a copy)."""
+        wanted = set(genes)
+        if not wanted:
+            return self
+        return self.subset(np.array([not any(s != 0 and g in wanted for g, s in self.targets_of(i).items())
+                                     for i in range(self.n_obs)], dtype=bool))
 
     def mean_response(self) -> pd.Series:
         """Each gene's mean response over the rows that measure it, indexed by gene (NaN where no row does)."""

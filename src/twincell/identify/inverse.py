@@ -51,7 +51,8 @@ import scipy.sparse as sp
 from twincell._progress import track
 from twincell.data.drugs import DrugTargets
 from twincell.data.pathways import load_progeny
-from twincell.data.signatures import check_magnitudes
+from twincell.data.genes import GeneMapper
+from twincell.data.signatures import check_change, signature_from_series
 from twincell.errors import ContextError, SignatureError, TwinCellError
 from twincell.identify.null import (
     Footprint,
@@ -129,12 +130,14 @@ def resolve_operator(model_or_operator: Any, context: str | np.ndarray | None = 
 
 
 def align_change(desired_change: pd.Series, genes: np.ndarray | pd.Index) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Place a desired change (indexed by HGNC symbol) on the operator's gene order.
+    """Place a desired change on the operator's gene order.
 
     Parameters
     ----------
     desired_change
-        Desired expression change per gene (e.g. healthy minus disease log fold change).
+        Desired expression change per gene (e.g. healthy minus disease log fold change), indexed by HGNC symbol or
+        any other gene ID: when some index entry is neither a network gene nor an HGNC symbol, the IDs are mapped
+        to symbols as TwinBench maps a signature (:func:`~twincell.data.signatures.signature_from_series`).
     genes
         (N,) the operator's gene order (a ``pd.Index`` of it is used as is, e.g. ``ranking_setup(op).gene_index``).
 
@@ -145,38 +148,27 @@ def align_change(desired_change: pd.Series, genes: np.ndarray | pd.Index) -> tup
     present
         (N,) bool mask of genes that have a value.
     absent
-        Genes of ``desired_change`` that are not in the network (reported, not used).
+        IDs of ``desired_change`` that map to no gene, then genes that are not in the network (reported, not used).
 
     Raises
     ------
     SignatureError
-        Empty change, NaN or infinite values, values above
-        :data:`~twincell.data.signatures.MAX_ABS_LOGFC`, duplicated genes, no gene in the network, or only zeros
-        on the network's genes.
+        As :func:`~twincell.data.signatures.check_change` (not a Series, empty, NaN or infinite values, a gene twice,
+        values above :data:`~twincell.data.signatures.MAX_ABS_LOGFC`, all zero), no gene in the network, or only
+        zeros on the network's genes.
     """
-    if not isinstance(desired_change, pd.Series):
-        raise SignatureError("the desired change must be a pandas Series indexed by gene, "
-                             f"got {type(desired_change).__name__}",
-                             "use twincell.data.signatures.read_signature(...).desired_change()")
-    if desired_change.empty:
-        raise SignatureError("the desired change is empty", "give at least one gene with a value")
-    values = pd.to_numeric(desired_change, errors="coerce")
-    bad = values.index[~np.isfinite(values.to_numpy(float))]
-    if len(bad):
-        raise SignatureError(f"the desired change has {len(bad)} missing or non-numeric value(s), e.g. "
-                             f"{', '.join(map(str, bad[:10]))}", "drop those genes or fill them in")
-    dup = desired_change.index[desired_change.index.duplicated()].unique()
-    if len(dup):
-        raise SignatureError(f"the desired change lists genes more than once: {', '.join(map(str, dup[:10]))}",
-                             "keep one value per gene")
-    check_magnitudes(values.index, values, "the desired change")
+    values = check_change(desired_change, "the desired change")
     index = genes if isinstance(genes, pd.Index) else pd.Index(np.asarray(genes))
+    unmapped: list[str] = []
+    if not values.index.isin(index).all() and not values.index.isin(list(GeneMapper.default().symbols)).all():
+        mapped = signature_from_series(values, "desired change")
+        values, unmapped = mapped.logfc, [str(g) for g in mapped.unmapped]
     pos = index.get_indexer(values.index)
-    absent = [str(g) for g in values.index[pos < 0]]
+    absent = [*unmapped, *(str(g) for g in values.index[pos < 0])]
     if (pos < 0).all():
         raise SignatureError(f"none of the {len(values)} genes of the desired change is in the network "
                              f"(e.g. {', '.join(absent[:5])})",
-                             "use HGNC symbols (read the signature with read_signature)")
+                             "give human gene IDs (HGNC symbols, Ensembl, Entrez or UniProt IDs are mapped)")
     d = np.zeros(len(genes))
     d[pos[pos >= 0]] = values.to_numpy(float)[pos >= 0]
     if not d.any():
@@ -476,12 +468,22 @@ def signed_scores(operator: OperatorLike, d: np.ndarray, present: np.ndarray, *,
 def target_scores(model_or_operator: Any, desired_change: pd.Series, context: str | np.ndarray | None = None,
                   direction: Direction = "both", null: Null = "none", n_null: int = 100, seed: int = 0,
                   n_common: int = 20, unit_columns: bool = True) -> pd.Series:
-    """Adjoint score of every node in ``direction`` (gene -> score, node order): the one pass of
-    :func:`rank_targets` without its z-scores, druggability and sorting, for callers that rank many
-    signatures (TwinBench). Same scores as ``rank_targets(..., method="adjoint", normalize="none")``
-    with the same ``null`` (``none``, ``shuffle``, ``center``, ``common``, ``footprint`` or ``footprint_max``),
-    ``n_null``, ``seed``,
-    ``n_common`` and ``unit_columns``.
+    """Adjoint score of every node in ``direction``: the one pass of :func:`rank_targets` without its z-scores,
+    druggability and sorting, for callers that rank many signatures (TwinBench).
+
+    Parameters
+    ----------
+    model_or_operator, desired_change, context, direction
+        As in :func:`rank_targets` (``desired_change`` placed on the network by :func:`align_change`).
+    null, n_null, seed, n_common, unit_columns
+        As in :func:`rank_targets`: ``none``, ``shuffle``, ``center``, ``common``, ``footprint`` or
+        ``footprint_max``, with their settings.
+
+    Returns
+    -------
+    pd.Series
+        (N,) score per network gene, in the operator's node order (name ``score``): the same scores as
+        ``rank_targets(..., method="adjoint", normalize="none")`` with the same options.
     """
     _check_options(direction, null=null, n_null=n_null, n_common=n_common)
     op = resolve_operator(model_or_operator, context)
