@@ -16,6 +16,7 @@ from twincell.bench.tier2 import positive_distances, receptor_cases, run_multi_t
 from twincell.bench.tier3 import run_tier3
 from twincell.data.drugs import DrugTargets
 from twincell.data.signatures import Signature
+from twincell.errors import SignatureError
 from twincell.identify.inverse import align_change
 from twincell.model.synthetic import synthetic_interactome
 from test_bench_cytokines import _synthetic_perturbations
@@ -131,3 +132,22 @@ def test_skill_means_over_fewer_diseases_are_named():
                           for m, d, k, v in rows])
     assert diseases_without_value(table) == {"auroc_druggable_unseen": ["B"]}
     assert diseases_without_value(table[table["disease"] != "B"]) == {}
+
+
+def test_network_genes_are_used_as_given_and_one_gene_under_two_ids_is_refused(net):
+    """Only IDs outside the network are mapped: a synthetic network's own names stay, an unknown extra is absent."""
+    genes = pd.Index(net.genes[:4])
+    d, present, absent = align_change(pd.Series([1.0, 2.0, 3.0], index=[*genes[:2], "EXTRA_UNKNOWN"]), genes)
+    assert d.tolist() == [1.0, 2.0, 0.0, 0.0] and absent == ["EXTRA_UNKNOWN"]
+    d, _, absent = align_change(pd.Series([1.0, 2.0], index=[genes[0], "TP53"]), genes)
+    assert d.tolist() == [1.0, 0.0, 0.0, 0.0] and absent == ["TP53"]
+    with pytest.raises(SignatureError, match="one gene under several IDs: TP53 <- TP53, ENSG00000141510"):
+        align_change(pd.Series({"TP53": 1.0, "ENSG00000141510": -2.0, "EGFR": 0.5}), pd.Index(["TP53", "EGFR"]))
+
+
+def test_hiding_a_drug_hides_its_salt_forms():
+    table = pd.DataFrame({"drug_id": [1, 2, 3, 4], "gene": ["NR3C1", "NR3C1", "NR3C1", "EGFR"],
+                          "drug": ["prednisolone", "prednisolone acetate", "prednisolone sodium phosphate", "erlotinib"],
+                          "sign": 1, "action_type": "AGONIST"})
+    hidden = DrugTargets(table).without_drugs(["Prednisolone"])
+    assert set(hidden.table["drug"]) == {"erlotinib"}

@@ -7,7 +7,9 @@ Data per tier (all splits from :func:`twincell.data.splits.make_split`, seeded):
 * tier 2 (held-out cytokines): a seeded third of CytoSig's cytokines (split by perturbation), whose
   receptor subunits the methods recover from the response (:func:`twincell.bench.tier2.run_receptor_recovery`);
   the methods are the ones fitted for LINCS, and a method that trains on CytoSig itself (the ablation's
-  designs) is told the held-out cytokines through :attr:`Resources.held_out`;
+  designs) is told the held-out cytokines through :attr:`Resources.held_out`; a method that adds any bundled
+  training data leaves out the rows that perturb a held-out LINCS target (:attr:`Resources.held_out_genes`), and
+  the ``seen`` targets of the unseen variants are those of the rows left;
 * tier 2 (drugs): one response per drug with a DrugCentral target in the network, from the bundled drug signatures
   (Tahoe-100M lines, NeurIPS 2023 PBMC types, sci-Plex 3), whose targets the methods recover
   (:mod:`twincell.bench.tier2_drugs`; negatives: the other druggable genes); tier 2's methods are fitted on LINCS
@@ -507,9 +509,9 @@ def _run_perturbation_tiers(tiers: Sequence[int], names: Sequence[str], network:
         t2 = run_tier2(rankers, test, dataset=TIER2_LABEL, common=train.mean_response(), n_boot=settings.n_boot,
                        seed=seed)
         facts["tier 2 cases"] = _case_facts(t2)
-        seen = frozenset(perturbation_target_counts([train, cytokine_train,
-                                                     *training_drug_rows(drug_data, training_drugs,
-                                                                         resources.held_out_genes)]).index)
+        held_genes = resources.held_out_genes  # what a method may add to its training leaves these genes' rows out
+        seen = frozenset(perturbation_target_counts([train, cytokine_train.without_targets(held_genes),
+                                                     *training_drug_rows(drug_data, training_drugs, held_genes)]).index)
         t2c = run_receptor_recovery(rankers, cytokine_test, seen, dataset=CYTOKINE_LABEL,
                                     common=cytokine_train.mean_response(), n_boot=settings.n_boot,
                                     seed=seed)

@@ -5,7 +5,8 @@ ranks all network genes from the observed response (the signature), and the true
 scored in PDGrapher's units: AUROC, recall@1/10/100 (with one target per perturbation, recall@10 is
 the share of perturbations with the true target in the top 10), nDCG, median rank, and the network
 distance (hops, undirected) from the top prediction to the true target, beside the distance a random
-pick would have (``distance_random``: mean distance from the target to all other network genes).
+pick would have (``distance_random``: mean distance from the target to the other reachable genes the case scores;
+the top pick, too, is taken among the genes the case scores).
 Methods that give a direction (:attr:`~twincell.bench.methods.Method.gives_direction`) are also
 scored on it: every held-out perturbation over-expresses its target, so the way to reproduce the
 observed response is to *activate* the target. ``direction_accuracy`` is the share of perturbations

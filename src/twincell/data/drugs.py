@@ -222,12 +222,15 @@ class DrugTargets:
         return matched, unmatched
 
     def without_drugs(self, names: Iterable[str]) -> DrugTargets:
-        """A copy without the drugs ``names`` match (their target pairs and indications).
+        """A copy without the drugs ``names`` match, and every salt form of them (their target pairs and indications).
 
         What a drug-table control may know when those drugs are the answer it is scored on: a held-out drug's own
-        targets, or the drugs approved for the disease under test. Names that match no drug hide nothing.
+        targets, or the drugs approved for the disease under test. ``"prednisolone"`` also hides prednisolone acetate
+        and prednisolone sodium phosphate (one parent name, :func:`normalize_drug_name`). Names that match no drug hide
+        nothing.
         """
-        hidden = set().union(*(self._drug_ids(str(n)) for n in names))
+        matched = set().union(*(self._drug_ids(str(n)) for n in names))
+        hidden = matched.union(*(self._normalized[normalize_drug_name(self._name_of[i])] for i in matched))
         if not hidden:
             return self
         return DrugTargets(self.table[~self.table["drug_id"].isin(hidden)],

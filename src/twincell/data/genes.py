@@ -20,7 +20,7 @@ import pickle
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -102,9 +102,9 @@ class GeneMapper:
         """The mapper built from the bundled tables (built once per process)."""
         return _default_mapper()
 
-    @property
+    @cached_property
     def symbols(self) -> frozenset[str]:
-        """All current HGNC approved symbols."""
+        """All current HGNC approved symbols (built once per mapper)."""
         return frozenset(self._symbol.values())
 
     def ensembl_of(self, symbols: Iterable[str]) -> dict[str, str]:

@@ -52,7 +52,7 @@ from twincell._progress import track
 from twincell.data.drugs import DrugTargets
 from twincell.data.pathways import load_progeny
 from twincell.data.genes import GeneMapper
-from twincell.data.signatures import check_change, signature_from_series
+from twincell.data.signatures import check_change
 from twincell.errors import ContextError, SignatureError, TwinCellError
 from twincell.identify.null import (
     Footprint,
@@ -135,9 +135,10 @@ def align_change(desired_change: pd.Series, genes: np.ndarray | pd.Index) -> tup
     Parameters
     ----------
     desired_change
-        Desired expression change per gene (e.g. healthy minus disease log fold change), indexed by HGNC symbol or
-        any other gene ID: when some index entry is neither a network gene nor an HGNC symbol, the IDs are mapped
-        to symbols as TwinBench maps a signature (:func:`~twincell.data.signatures.signature_from_series`).
+        Desired expression change per gene (e.g. healthy minus disease log fold change), indexed by the network's
+        gene names (HGNC symbols for the bundled interactome) or any other gene ID: entries that are not network
+        genes are mapped to HGNC symbols (:class:`~twincell.data.genes.GeneMapper`: Ensembl, Entrez, UniProt,
+        aliases, any case) when some of them is not already an HGNC symbol; network genes are used as given.
     genes
         (N,) the operator's gene order (a ``pd.Index`` of it is used as is, e.g. ``ranking_setup(op).gene_index``).
 
@@ -148,23 +149,20 @@ def align_change(desired_change: pd.Series, genes: np.ndarray | pd.Index) -> tup
     present
         (N,) bool mask of genes that have a value.
     absent
-        IDs of ``desired_change`` that map to no gene, then genes that are not in the network (reported, not used).
+        Entries of ``desired_change`` that are not network genes (as given), reported, not used.
 
     Raises
     ------
     SignatureError
         As :func:`~twincell.data.signatures.check_change` (not a Series, empty, NaN or infinite values, a gene twice,
-        values above :data:`~twincell.data.signatures.MAX_ABS_LOGFC`, all zero), no gene in the network, or only
-        zeros on the network's genes.
+        values above :data:`~twincell.data.signatures.MAX_ABS_LOGFC`, all zero), one gene under several IDs, no
+        gene in the network, or only zeros on the network's genes.
     """
     values = check_change(desired_change, "the desired change")
     index = genes if isinstance(genes, pd.Index) else pd.Index(np.asarray(genes))
-    unmapped: list[str] = []
-    if not values.index.isin(index).all() and not values.index.isin(list(GeneMapper.default().symbols)).all():
-        mapped = signature_from_series(values, "desired change")
-        values, unmapped = mapped.logfc, [str(g) for g in mapped.unmapped]
-    pos = index.get_indexer(values.index)
-    absent = [*unmapped, *(str(g) for g in values.index[pos < 0])]
+    keys = _network_keys(values.index, index)
+    pos = index.get_indexer(keys)
+    absent = [str(g) for g in values.index[pos < 0]]
     if (pos < 0).all():
         raise SignatureError(f"none of the {len(values)} genes of the desired change is in the network "
                              f"(e.g. {', '.join(absent[:5])})",
@@ -178,6 +176,30 @@ def align_change(desired_change: pd.Series, genes: np.ndarray | pd.Index) -> tup
     present = np.zeros(len(genes), bool)
     present[pos[pos >= 0]] = True
     return d, present, absent
+
+
+def _network_keys(ids: pd.Index, network: pd.Index) -> pd.Index:
+    """``ids`` with the entries that are not network genes mapped to HGNC symbols where some of them is not one
+    already (unmapped IDs kept as given, so they stay absent); network genes as given.
+
+    Raises
+    ------
+    SignatureError
+        If two IDs name one gene (e.g. ``TP53`` and ``ENSG00000141510``): which value to use is the caller's choice.
+    """
+    outside = ids[~ids.isin(network)]
+    mapper = GeneMapper.default()
+    if all(str(g) in mapper.symbols for g in outside):
+        return ids
+    symbol_of = mapper.map(outside.astype(str)).symbols
+    keys = pd.Index([symbol_of.get(g, g) for g in ids.astype(str)])
+    twice = keys[keys.duplicated(keep=False)]
+    if len(twice):
+        named = {k: [str(i) for i, key in zip(ids, keys) if key == k] for k in dict.fromkeys(twice)}
+        raise SignatureError("the desired change names one gene under several IDs: "
+                             + "; ".join(f"{k} <- {', '.join(v)}" for k, v in list(named.items())[:5]),
+                             "keep one value per gene")
+    return keys
 
 
 def simulate_scores(operator: OperatorLike, d: np.ndarray, nodes: Sequence[int] | np.ndarray | None = None,
