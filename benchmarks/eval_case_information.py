@@ -50,7 +50,7 @@ def main() -> None:
     rows = []
     for i in range(data.n_obs):
         perturbed = [g for g, s in data.targets_of(i).items() if s > 0]
-        measured = np.isfinite(X[i])
+        measured = np.isfinite(X[i]) & ~np.isin(data.genes, perturbed)  # its own transcript left out, as tier 2 does
         if len(perturbed) != 1 or perturbed[0] not in tfs or measured.sum() < MIN_GENES:
             continue
         genes = data.genes[measured]

@@ -5,7 +5,7 @@ trains TwinCell once on the tier-2 training split (:func:`eval_common_directions
 ``twincell bench --tiers 2``), fits both heads on the model's validation perturbations of that split
 (:meth:`twincell.bench.learned._TwinCellHead.fit_head`; never on test rows), prints their fitted weights,
 then ranks every tier-2 test case (recover the over-expressed gene from its response, ``network_only``:
-the drug operator without the own transcript) with ``twincell``, both heads, ``network_propagation`` and
+the response without the gene's own transcript, the drug operator) with ``twincell``, both heads, ``network_propagation`` and
 ``degree``, one batched call per method. Per seed and method: mean AUROC, median rank and mean recall@10
 over the cases (TwinBench's tier-2 units). Then paired mean / sd over seeds of each method's difference to
 ``twincell`` with a Wilcoxon signed-rank p, and the keep rule: a head is kept only if its paired mean AUROC
@@ -39,7 +39,7 @@ from twincell.bench.baselines import Degree, NetworkPropagation
 from twincell.bench.learned import TwinCellHead, TwinCellHeadPrior, TwinCellMethod, _TwinCellHead
 from twincell.bench.methods import Method, Resources, run_method_many
 from twincell.bench.metrics import RankedPositives
-from twincell.bench.tier2 import recovery_cases
+from twincell.bench.tier2 import recovery_cases, without_genes
 from twincell.data.drugs import DrugTargets
 from twincell.data.perturbation import PerturbationDataset
 from twincell.data.signatures import load_disease_signature
@@ -70,7 +70,7 @@ def case_metrics(method: Method, test: PerturbationDataset) -> pd.DataFrame:
     """Rank, AUROC and recall@10 of the true target for every tier-2 case (columns ``case, rank, auroc,
     recall_at_10``), from batched rankings over the network's genes."""
     candidates = pd.Index(method.resources.network.genes)
-    cases, _ = recovery_cases(test, candidates)
+    cases = [(without_genes(sig, [target]), target) for sig, target in recovery_cases(test, candidates)[0]]
     rows = []
     for start in range(0, len(cases), CHUNK):
         chunk = cases[start:start + CHUNK]

@@ -99,9 +99,10 @@ def test_run_method_validates_method_output(resources):
 
 
 def test_prepare_signature_maps_ids_and_rejects_bad_input():
-    s = prepare_signature(pd.Series({"ENSG00000141510": 1.5, "tp53": 0.5, "EGFR": -2.0}, name="mixed"))
-    assert set(s.logfc.index) == {"EGFR", "TP53"}
-    assert s.logfc["TP53"] == 1.5  # two IDs of TP53: the larger |change| is kept
+    s = prepare_signature(pd.Series({"ENSG00000141510": 1.5, "egfr": -2.0}, name="mixed"))
+    assert s.logfc.to_dict() == {"TP53": 1.5, "EGFR": -2.0}
+    with pytest.raises(SignatureError, match="one gene under several IDs: TP53 <- ENSG00000141510, tp53"):
+        prepare_signature(pd.Series({"ENSG00000141510": 1.5, "tp53": 0.5, "EGFR": -2.0}, name="mixed"))
     with pytest.raises(SignatureError, match="missing or non-numeric"):
         prepare_signature(pd.Series({"EGFR": np.nan, "TP53": 1.0}))
     with pytest.raises(SignatureError, match="empty"):

@@ -101,6 +101,10 @@ def test_head_methods_fit_on_the_models_validation_perturbations_only():
     trained_targets = {g for i in range(data.n_obs) if data.obs["perturbation"].iloc[i] not in held
                        for g in data.targets_of(i)}
     assert not {str(net.genes[t]) for ts in method.fitting_rows.targets for t in ts} & trained_targets
+    # an over-expression's own transcript is not part of the response the head learns from (as in tier 2)
+    rows = method.fitting_rows
+    for k, ts in enumerate(rows.targets):
+        assert not rows.present[ts, k].any() and not rows.D[ts, k].any()
 
     signature = pd.Series(np.linspace(-1, 1, 12), index=net.genes[5:17], name="synthetic")
     scores = run_method(method, Signature(name="synthetic", logfc=signature, method="synthetic"))

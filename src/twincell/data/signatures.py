@@ -286,8 +286,9 @@ def signature_from_series(values: Any, name: str) -> Signature:
     """A Series gene ID -> change as a :class:`Signature` on HGNC symbols.
 
     The checks of :func:`check_change`, then the gene IDs (symbols, Ensembl, Entrez, UniProt, aliases; any case)
-    mapped by :func:`read_signature`, which lists the unmapped ones on the result and merges genes that several IDs
-    map to. The one path from a user's Series to symbols: the library's ranking and TwinBench's methods both take it.
+    mapped by :func:`read_signature`, which lists the unmapped ones on the result. TwinBench's path from a Series to
+    symbols (:func:`twincell.bench.methods.prepare_signature`); the library's ranking maps only the IDs outside the
+    network (:func:`twincell.identify.inverse.align_change`). Both refuse one gene under several IDs.
 
     Parameters
     ----------
@@ -299,11 +300,17 @@ def signature_from_series(values: Any, name: str) -> Signature:
     Raises
     ------
     SignatureError
-        As :func:`check_change`, or when no ID maps to a gene.
+        As :func:`check_change`, when no ID maps to a gene, or when several IDs map to one gene (which value to use
+        is the caller's choice).
     """
     numbers = check_change(values, f"signature {name!r}")
     table = pd.DataFrame({"gene": numbers.index.astype(str), "logfc": numbers.to_numpy()})
-    return read_signature(table, gene_col="gene", logfc_col="logfc", name=name)
+    signature = read_signature(table, gene_col="gene", logfc_col="logfc", name=name)
+    if signature.merged:
+        raise SignatureError(f"signature {name!r} names one gene under several IDs: "
+                             + "; ".join(f"{g} <- {', '.join(ids)}" for g, ids in list(signature.merged.items())[:5]),
+                             "keep one value per gene")
+    return signature
 
 
 def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | None = None,

@@ -385,7 +385,7 @@ def explain(model_or_operator: Any, target: str, desired_change: pd.Series, cont
     target
         HGNC symbol of the perturbed protein.
     desired_change
-        Desired expression change per HGNC symbol (as for :func:`~twincell.identify.rank_targets`).
+        Desired expression change per gene (as for :func:`~twincell.identify.rank_targets`).
     context
         Context id or vector; None uses the context-free edge strengths.
     k
@@ -418,7 +418,7 @@ def explain_many(model_or_operator: Any, targets: Sequence[str], desired_change:
     targets
         HGNC symbols of the perturbed proteins.
     desired_change
-        Desired expression change per HGNC symbol (as for :func:`~twincell.identify.rank_targets`).
+        Desired expression change per gene (as for :func:`~twincell.identify.rank_targets`).
     context
         Context id or vector; None uses the context-free edge strengths.
     k

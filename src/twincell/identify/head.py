@@ -38,6 +38,7 @@ from twincell.errors import TwinCellError
 from twincell.identify.inverse import footprint_matrices, ranking_setup
 from twincell.identify.null import Footprint
 from twincell.model import TwinCell
+from twincell.model.training import GENETIC_TYPES
 from twincell.network import Interactome
 from twincell.network.propagation import random_walk_with_restart, walk_transition
 
@@ -323,8 +324,10 @@ def held_out_rows(model: TwinCell, datasets: Sequence[PerturbationDataset], max_
     Those are the rows of the model's validation perturbations (``model.metadata["validation_perturbations"]``,
     held out of the gradient steps in every context), restricted to their network targets that no training row
     (any other row of ``datasets``) perturbed, so that no adjoint score of a fitting target was trained towards
-    its own response; rows with no such target or fewer than :data:`MIN_MEASURED` measured genes are left out,
-    and at most ``max_rows`` are drawn at random (seeded).
+    its own response. A genetic perturbation's (over-expression, knock-down, knock-out) own transcripts are left out
+    of its response, as tier 2's ``network_only`` view leaves them out: that change is the perturbation itself, not
+    signal the network carries. Rows with no such target or fewer than :data:`MIN_MEASURED` other measured genes are
+    left out, and at most ``max_rows`` are drawn at random (seeded).
 
     Raises
     ------
@@ -344,10 +347,13 @@ def held_out_rows(model: TwinCell, datasets: Sequence[PerturbationDataset], max_
         in_net = np.array([g in index for g in ds.genes])
         nodes = np.array([index[g] for g in np.asarray(ds.genes)[in_net]], dtype=int)
         X = np.asarray(ds.X[rows][:, in_net], dtype=float)
+        genes = np.asarray(ds.genes)[in_net]
         for r, i in enumerate(rows):
             t = [index[g] for g, s in ds.targets_of(int(i)).items() if s != 0 and g in index and g not in trained]
             values = X[r]
             measured = np.isfinite(values)
+            if ds.obs["perturbation_type"].iloc[i] in GENETIC_TYPES:
+                measured &= ~np.isin(genes, list(ds.targets_of(int(i))))
             if not t or measured.sum() < MIN_MEASURED:
                 continue
             d, m = np.zeros(len(index)), np.zeros(len(index), bool)

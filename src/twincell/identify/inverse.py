@@ -529,8 +529,8 @@ def rank_targets(model_or_operator: Any, desired_change: pd.Series, context: str
     model_or_operator
         A model with ``.operator(context)`` or a propagation operator.
     desired_change
-        Desired expression change per HGNC symbol, typically ``-(disease signature)``
-        (:meth:`twincell.data.signatures.Signature.desired_change`).
+        Desired expression change per gene (network gene names; other gene IDs are mapped, :func:`align_change`),
+        typically ``-(disease signature)`` (:meth:`twincell.data.signatures.Signature.desired_change`).
     context
         Context id or vector; None uses the model's context-free edge strengths (stated in the output).
     direction
