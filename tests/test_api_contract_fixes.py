@@ -94,25 +94,20 @@ def counts():
     return a
 
 
-def test_signature_from_anndata_names_missing_layer_and_gene_column(counts):
-    with pytest.raises(SignatureError, match="no layer 'nope'") as err:    # was: KeyError: 'nope'
-        signature_from_anndata(counts, "grp", "A", "B", layer="nope")
+@pytest.mark.parametrize("read, error, gene_option", [
+    (lambda a, **kw: signature_from_anndata(a, "grp", "A", "B", **kw), SignatureError, "gene_col"),
+    (lambda a, **kw: from_anndata(a, "drug", "ctrl", "cell_line", **kw), DataFileError, "gene_key"),
+])
+def test_anndata_readers_name_a_missing_layer_and_gene_column(counts, read, error, gene_option):
+    with pytest.raises(error, match="no layer 'nope'") as err:    # was: KeyError: 'nope'
+        read(counts, layer="nope")
     assert "counts" in err.value.hint
-    with pytest.raises(SignatureError, match="no column 'gene'") as err:
-        signature_from_anndata(counts, "grp", "A", "B", gene_col="gene")
-    assert "symbol" in err.value.hint
-
-
-def test_from_anndata_names_missing_layer_and_gene_column(counts):
-    with pytest.raises(DataFileError, match="no layer 'nope'") as err:     # was: KeyError: 'nope'
-        from_anndata(counts, "drug", "ctrl", "cell_line", layer="nope")
-    assert "counts" in err.value.hint
-    with pytest.raises(DataFileError, match="no column 'gene'") as err:
-        from_anndata(counts, "drug", "ctrl", "cell_line", gene_key="gene")
+    with pytest.raises(error, match="no column 'gene'") as err:
+        read(counts, **{gene_option: "gene"})
     assert "symbol" in err.value.hint
     del counts.layers["counts"]
-    with pytest.raises(DataFileError, match="no layer 'counts'") as err:
-        from_anndata(counts, "drug", "ctrl", "cell_line", layer="counts")
+    with pytest.raises(error, match="no layer 'counts'") as err:
+        read(counts, layer="counts")
     assert "it has no layers" in err.value.hint
 
 
