@@ -287,7 +287,7 @@ def prepare_signature(signature: pd.Series | Signature, name: str | None = None)
     ------
     SignatureError
         As :func:`~twincell.data.signatures.check_change` (not a numeric Series, empty, NaN / infinite values naming
-        the genes, a gene twice, absurd values, all zero), or when no ID maps to a gene.
+        the genes, a gene twice, absurd values, all zero), when no ID maps to a gene, or when several IDs name one gene.
     """
     if isinstance(signature, Signature):
         check_change(signature.logfc, f"signature {signature.name!r}")
