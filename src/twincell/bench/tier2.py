@@ -558,7 +558,7 @@ def _per_case_rows(methods: Sequence[Method], responses: Sequence[Sequence[tuple
     candidates = pd.Index(network.genes)
     both = [*responses, *own_responses]
     per_view = iter(positive_distances(network, [case.positives for views in both for _, case in views]))
-    geometry = [[(variant, case, next(per_view)) for variant, case in views] for views in both]
+    geometry = [[_ScoredView.of(variant, case, next(per_view), candidates) for variant, case in views] for views in both]
     per: list[dict] = []
     for method in track(methods, desc="tier 2 methods", total=len(methods)):
         own = method.own_transcript_variant() or method
@@ -585,36 +585,65 @@ def tier2_table(per_case: pd.DataFrame, dataset: str, n_boot: int, seed: int) ->
     return pd.DataFrame(rows)
 
 
-def _case_rows(method: Method, views: Sequence[tuple[str, RecoveryCase, np.ndarray]],
-               candidates: pd.Index) -> list[dict]:
-    """One method's ranking of one held-out response (shared by ``views``: ``(variant, case, distance)``, with
-    ``distance`` the (N,) hops of :func:`positive_distances`), scored per view among the genes the case does not
-    ignore: the positives' metrics (means over positives; ``rank`` their median rank), the top pick's distance to
-    the nearest positive beside ``distance_random`` (what a random pick of a reachable non-positive would score)
-    and, for methods that give one, the mean direction for the positives and the share of them it would move the
-    way that reproduces the response (:meth:`RecoveryCase.expected_directions`; see
-    :func:`reproducing_directions`)."""
-    response = views[0][1].signature
-    method = method.hiding_drugs(views[0][1].drugs)
+@dataclass(frozen=True)
+class _ScoredView:
+    """What scoring one view of a case needs besides a method's ranking, computed once for every method.
+
+    Attributes
+    ----------
+    variant, case
+        The view.
+    distance
+        (N,) hops from each candidate to the case's nearest positive (:func:`positive_distances`).
+    negatives
+        The candidates the case does not ignore (None: every candidate).
+    pickable
+        (N,) bool, the candidates the case does not ignore: where a top pick is taken.
+    distance_random
+        What a random pick of a reachable non-positive among them would score.
+    """
+
+    variant: str
+    case: RecoveryCase
+    distance: np.ndarray
+    negatives: pd.Index | None
+    pickable: np.ndarray
+    distance_random: float
+
+    @classmethod
+    def of(cls, variant: str, case: RecoveryCase, distance: np.ndarray, candidates: pd.Index) -> _ScoredView:
+        """The view's geometry over ``candidates`` (the network's genes, in the rankings' order)."""
+        pickable = ~candidates.isin(list(case.ignored))
+        others = pickable & ~candidates.isin(case.positives) & ~np.isnan(distance)
+        return cls(variant, case, distance, candidates.difference(case.ignored) if case.ignored else None, pickable,
+                   float(distance[others].mean()))
+
+
+def _case_rows(method: Method, views: Sequence[_ScoredView], candidates: pd.Index) -> list[dict]:
+    """One method's ranking of one held-out response (shared by ``views``), scored per view among the genes the
+    case does not ignore: the positives' metrics (means over positives; ``rank`` their median rank), the top pick's
+    distance to the nearest positive beside ``distance_random`` and, for methods that give one, the mean direction
+    for the positives and the share of them it would move the way that reproduces the response
+    (:meth:`RecoveryCase.expected_directions`; see :func:`reproducing_directions`)."""
+    response = views[0].case.signature
+    method = method.hiding_drugs(views[0].case.drugs)
     scores = run_method(method, response, candidates=candidates)
     values = scores.to_numpy()
     directions = reproducing_directions(method, response) if method.gives_direction else None
     rows = []
-    for variant, case, distance in views:
-        negatives = candidates.difference(case.ignored) if case.ignored else None
-        pickable = ~candidates.isin(list(case.ignored))
-        top = pickable & (values == values[pickable].max())
-        others = pickable & ~candidates.isin(case.positives) & ~np.isnan(distance)
-        m = RankedPositives.from_scores(scores, case.positives, negatives).metrics(TIER2_KS)
+    for view in views:
+        case, distance = view.case, view.distance
+        top = view.pickable & (values == values[view.pickable].max())
+        m = RankedPositives.from_scores(scores, case.positives, view.negatives).metrics(TIER2_KS)
         signs = (np.full(len(case.positives), np.nan) if directions is None
                  else _direction_signs(directions, case.positives))
         right = signs == case.expected_directions()
-        rows.append({"variant": variant, "method": method.name, "perturbation": response.name,
+        rows.append({"variant": view.variant, "method": method.name, "perturbation": response.name,
                      "target": ";".join(case.positives), "n_genes": len(response.logfc),
                      "rank": float(m.pop("median_rank")[0]),
                      **{key: float(v[0]) for key, v in m.items()},
                      "distance_top1": float(np.nanmean(distance[top])),
-                     "distance_random": float(distance[others].mean()),
+                     "distance_random": view.distance_random,
                      "direction": float(signs.mean()),
                      "direction_accuracy": np.nan if directions is None else float(right.mean())})
     return rows

@@ -50,12 +50,6 @@ DRUG_DATASETS: tuple[str, ...] = ("signatures_tahoe", "signatures_neurips", "sig
 DRUG_VARIANTS: dict[str, bool] = {"all_targets": False, "unseen_targets": True}
 
 
-def _has_network_target(data: PerturbationDataset, wanted: Collection[str]) -> np.ndarray:
-    """Per row of ``data``: whether its drug has a non-zero target among ``wanted``."""
-    return np.array([any(s != 0 and g in wanted for g, s in data.targets_of(i).items()) for i in range(data.n_obs)],
-                    dtype=bool)
-
-
 def load_drug_datasets(names: Sequence[str] = DRUG_DATASETS) -> list[PerturbationDataset]:
     """The bundled drug-signature datasets (default :data:`DRUG_DATASETS`), loaded once for a tier-2 run to share."""
     return [load_bundled(name) for name in names]
@@ -93,7 +87,7 @@ def split_drugs(datasets: Sequence[PerturbationDataset], candidates: pd.Index, t
     wanted = set(candidates)
     names: set[str] = set()
     for data in datasets:
-        names |= set(data.obs["perturbation"].astype(str)[_has_network_target(data, wanted)])
+        names |= set(data.obs["perturbation"].astype(str)[data.perturbs(wanted)])
     ordered = sorted(names)
     n_test = len(ordered) if test_fraction == 1.0 else max(1, round(test_fraction * len(ordered)))
     held_out = frozenset(np.random.default_rng(seed).choice(ordered, size=n_test, replace=False).tolist())
@@ -138,7 +132,7 @@ def drug_cases(data: PerturbationDataset, candidates: pd.Index, seed: int,
         it): :meth:`~twincell.data.perturbation.PerturbationDataset.mean_response` of those rows.
     """
     names = data.obs["perturbation"].astype(str).to_numpy()
-    has_target = _has_network_target(data, set(candidates))
+    has_target = data.perturbs(candidates)
     case = has_target if drugs is None else has_target & np.isin(names, list(drugs))
     rows = pd.Series(np.arange(data.n_obs)[case]).groupby(names[case]).agg(list)  # drug -> its rows
     rng = np.random.default_rng(seed)

@@ -226,13 +226,15 @@ class PerturbationDataset:
         """The examples selected by a boolean mask or integer positions (a copy)."""
         return PerturbationDataset(self.adata[np.asarray(mask)].copy(), validate=False)
 
-    def without_targets(self, genes: Collection[str]) -> PerturbationDataset:
-        """The rows that perturb none of ``genes`` (a non-zero sign on one of them leaves a row out; a copy)."""
+    def perturbs(self, genes: Collection[str]) -> np.ndarray:
+        """(n_obs,) bool: whether each row perturbs one of ``genes`` (a non-zero sign on it)."""
         wanted = set(genes)
-        if not wanted:
-            return self
-        return self.subset(np.array([not any(s != 0 and g in wanted for g, s in self.targets_of(i).items())
-                                     for i in range(self.n_obs)], dtype=bool))
+        return np.array([any(s != 0 and g in wanted for g, s in self.targets_of(i).items()) for i in range(self.n_obs)],
+                        dtype=bool)
+
+    def without_targets(self, genes: Collection[str]) -> PerturbationDataset:
+        """The rows that perturb none of ``genes`` (:meth:`perturbs`; a copy, or ``self`` when ``genes`` is empty)."""
+        return self.subset(~self.perturbs(genes)) if len(genes) else self
 
     def mean_response(self) -> pd.Series:
         """Each gene's mean response over the rows that measure it, indexed by gene (NaN where no row does)."""

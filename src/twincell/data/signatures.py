@@ -267,19 +267,19 @@ def check_change(values: Any, what: str) -> pd.Series:
                              "pass a Series gene -> change, e.g. read_signature(...).desired_change()")
     if values.empty:
         raise SignatureError(f"{what} is empty", "give at least one gene with a change")
-    numbers = pd.to_numeric(values, errors="coerce").astype(float)
-    bad = numbers.index[~np.isfinite(numbers.to_numpy())]
+    change = pd.to_numeric(values, errors="coerce").astype(float)
+    bad = change.index[~np.isfinite(change.to_numpy())]
     if len(bad):
         raise SignatureError(f"{what} has {len(bad)} missing or non-numeric value(s), e.g. {', '.join(map(str, bad[:10]))}",
                              "drop those genes or fill in their change")
-    twice = numbers.index[numbers.index.duplicated()].unique()
+    twice = change.index[change.index.duplicated()].unique()
     if len(twice):
         raise SignatureError(f"{what} lists genes more than once: {', '.join(map(str, twice[:10]))}",
                              "keep one value per gene")
-    check_magnitudes(numbers.index, numbers, what)
-    if not (numbers != 0).any():
+    check_magnitudes(change.index, change, what)
+    if not (change != 0).any():
         raise SignatureError(f"{what} is all zero", "a signature needs at least one changed gene")
-    return numbers
+    return change
 
 
 def signature_from_series(values: Any, name: str) -> Signature:
@@ -303,8 +303,8 @@ def signature_from_series(values: Any, name: str) -> Signature:
         As :func:`check_change`, when no ID maps to a gene, or when several IDs map to one gene (which value to use
         is the caller's choice).
     """
-    numbers = check_change(values, f"signature {name!r}")
-    table = pd.DataFrame({"gene": numbers.index.astype(str), "logfc": numbers.to_numpy()})
+    change = check_change(values, f"signature {name!r}")
+    table = pd.DataFrame({"gene": change.index.astype(str), "logfc": change.to_numpy()})
     signature = read_signature(table, gene_col="gene", logfc_col="logfc", name=name)
     if signature.merged:
         raise SignatureError(f"signature {name!r} names one gene under several IDs: "

@@ -349,11 +349,12 @@ def held_out_rows(model: TwinCell, datasets: Sequence[PerturbationDataset], max_
         X = np.asarray(ds.X[rows][:, in_net], dtype=float)
         genes = np.asarray(ds.genes)[in_net]
         for r, i in enumerate(rows):
-            t = [index[g] for g, s in ds.targets_of(int(i)).items() if s != 0 and g in index and g not in trained]
+            perturbed = ds.targets_of(int(i))
+            t = [index[g] for g, s in perturbed.items() if s != 0 and g in index and g not in trained]
             values = X[r]
             measured = np.isfinite(values)
             if ds.obs["perturbation_type"].iloc[i] in GENETIC_TYPES:
-                measured &= ~np.isin(genes, list(ds.targets_of(int(i))))
+                measured &= ~np.isin(genes, list(perturbed))
             if not t or measured.sum() < MIN_MEASURED:
                 continue
             d, m = np.zeros(len(index)), np.zeros(len(index), bool)
