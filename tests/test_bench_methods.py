@@ -435,12 +435,14 @@ def test_twincell_blend_is_the_mean_of_the_plain_and_share_ranks_signed_by_the_a
 
 
 def test_designs_that_failed_their_rule_run_only_when_named():
-    """Issue 12's failed score designs stay registered (runnable by name) but out of a default TwinBench run, so a
-    default run does not score them on tier 3; everything else runs by default."""
+    """Issue 12's failed score designs, and the forward predictions a design replaced (round 20's ablation), stay
+    registered (runnable by name) but out of a default TwinBench run, so a default run does not score them on tier 3;
+    everything else runs by default."""
     from twincell.bench.methods import default_method_names
 
     failed = {"twincell_reach", "twincell_share", "twincell_blend", "twincell_footprint_share",
-              "twincell_prior_footprint", "twincell_known_direction", "twincell_progeny", "twincell_top"}
+              "twincell_prior_footprint", "twincell_known_direction", "twincell_progeny", "twincell_top",
+              "twincell_joint_shrinkage"}
     table = list_methods().set_index("name")
     assert not table.loc[sorted(failed), "in_default_run"].any()
     assert set(default_method_names()) == set(METHODS) - failed
@@ -514,3 +516,10 @@ def test_connectivity_drugs_reads_only_the_training_drugs_bundled_responses(inte
             interactome, drugs, seed=0, training_drugs=frozenset(only_tahoe), drug_datasets=shared))
         conn_drugs.fit(None)
         pd.testing.assert_series_equal(conn_drugs.signed_scores([signature])[0], expected, rtol=1e-12)
+    # a case's own drug is the answer: scored without its responses, by any of its names; other names hide nothing
+    hiding = conn_drugs.hiding_drugs([only_tahoe[0].upper()])
+    assert hiding is not conn_drugs and hiding.resources.training_drugs == frozenset(only_tahoe[1:])
+    assert conn_drugs.hiding_drugs(["no such drug"]) is conn_drugs and conn_drugs.hiding_drugs([]) is conn_drugs
+    (alone,) = make_methods(["connectivity_drugs"], Resources(interactome, drugs, seed=0,
+                                                             training_drugs=frozenset(only_tahoe[1:])))
+    pd.testing.assert_series_equal(hiding.signed_scores([signature])[0], alone.fit().signed_scores([signature])[0])

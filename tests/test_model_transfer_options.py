@@ -15,7 +15,10 @@ from twincell.model import TwinCell
 from twincell.model.features import NODE_CLASS_NAMES, node_class_index, node_classes
 from twincell.model.module import prior_sign
 from twincell.model.synthetic import simulate_responses, synthetic_interactome
-from twincell.model.training import DatasetHeads, FitConfig, Trainer, prepare_rows, shrinkage_factor
+from twincell.data.perturbation import parse_targets
+from twincell.errors import TwinCellError
+from twincell.model.training import (DatasetHeads, FitConfig, Trainer, prepare_rows, shrinkage_factor,
+                                     shrinkage_factors)
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +104,49 @@ def test_causal_shrinkage_recovers_a_known_shrink_factor(net):
     trainer = Trainer(model.module, heads, rows, infos, None, FitConfig(validation_fraction=0.5, causal_shrinkage=True))
     heads.background.fill_(2.0)  # the exact background, so that the residual is the true causal response
     alpha = trainer.fit_shrinkage()
-    assert alpha == pytest.approx([0.4], abs=1e-4)
+    assert alpha == pytest.approx(np.array([[0.4, 0.4]]), abs=1e-4)  # "joint": one factor for both parts
     assert float(heads.causal_factor(0)) == pytest.approx(0.4, abs=1e-4)
+
+
+def test_shrinkage_factors_fit_the_two_parts_together():
+    rng = np.random.default_rng(1)
+    network, own = rng.standard_normal(4000), np.where(rng.random(4000) < 0.1, 3.0, 0.0)  # synthetic parts
+    residual = 0.3 * network + 0.8 * own + 0.05 * rng.standard_normal(4000)
+    assert shrinkage_factors(network, own, residual) == pytest.approx((0.3, 0.8), abs=0.01)
+    assert shrinkage_factors(network, own, -network + 2.0 * own) == pytest.approx((0.0, 1.0))  # bounded to [0, 1]
+    assert shrinkage_factors(network, np.zeros(4000), residual) == (shrinkage_factor(network, residual), 1.0)
+    assert shrinkage_factors(np.zeros(4000), own, residual)[0] == 1.0
+
+
+def test_fit_config_reads_the_old_boolean_shrinkage_and_refuses_unknown_modes():
+    assert FitConfig(causal_shrinkage=True).causal_shrinkage == "joint"
+    assert FitConfig(causal_shrinkage=False).causal_shrinkage == "none"
+    with pytest.raises(TwinCellError, match="causal_shrinkage"):
+        FitConfig(causal_shrinkage="both")
+    with pytest.raises(TwinCellError, match="background_rows"):
+        FitConfig(background_rows="validation")
+
+
+def test_split_shrinkage_keeps_a_right_self_term_when_the_network_part_is_too_large(net):
+    """Over-expression rows of a model whose network part is 2.5 times too large and whose self term is right:
+    "split" gives the network part 0.4 and the self term 1; "joint" must compromise on one factor between them."""
+    truth = TwinCell(net, 0, context_gates=False, sign_prior=True, seed=2)
+    data = simulate_responses(truth, [{g: 1} for g in net.genes], [None], perturbation_type="overexpression",
+                              name="synthetic_split")
+    rows, infos = prepare_rows([data], ["mean"], net.gene_index)
+    model = TwinCell(net, 0, context_gates=False, sign_prior=True, seed=2)
+    with torch.no_grad():
+        model.module.log_gain.add_(float(np.log(2.5)))
+        model.module.self_weight.copy_(truth.module.self_weight)  # the network part scales with the gain, not this
+    alphas = {}
+    for mode in ("split", "joint"):
+        heads = DatasetHeads(infos, 1, net.n_nodes)
+        trainer = Trainer(model.module, heads, rows, infos, None,
+                          FitConfig(validation_fraction=0.5, causal_shrinkage=mode))
+        heads.background.zero_()  # the exact background (the truth has none)
+        alphas[mode] = trainer.fit_shrinkage()[0]
+    assert alphas["split"] == pytest.approx([0.4, 1.0], abs=1e-3)
+    assert alphas["joint"][0] == alphas["joint"][1] and 0.4 + 1e-3 < alphas["joint"][0] < 1.0 - 1e-3
 
 
 def test_fit_with_causal_shrinkage_scales_only_the_causal_part(net, tmp_path):
@@ -127,6 +171,35 @@ def test_fit_with_causal_shrinkage_scales_only_the_causal_part(net, tmp_path):
     assert (model.operator(None).A != reference.operator(None).A).nnz == 0  # same training, rankings untouched
     loaded = TwinCell.load(model.save(tmp_path / "m"))
     assert float(loaded.heads.causal_factor(0)) == pytest.approx(alpha)
+
+
+def test_split_shrinkage_and_background_over_every_row_change_only_forward_predictions(net, tmp_path):
+    """predict_dataset = background over every row + alpha_net * network part + alpha_self * self term (the default);
+    the operator is the one-factor, training-row model's (same training), and both factors survive save / load."""
+    truth = TwinCell(net, 0, context_gates=False, sign_prior=True, seed=4)
+    data = simulate_responses(truth, [{g: 1} for g in net.genes], [None], noise=0.5, seed=1,
+                              perturbation_type="overexpression", name="synthetic_split_fit")
+    model = TwinCell(net, 0, context_gates=False, seed=4)
+    reference = TwinCell(net, 0, context_gates=False, seed=4)
+    model.fit(data, max_epochs=2, validation_fraction=0.3)  # "split" and "all" are the defaults
+    reference.fit(data, max_epochs=2, validation_fraction=0.3, causal_shrinkage="joint", background_rows="training")
+    a_net = model.metadata["causal_shrinkage"]["synthetic_split_fit"]
+    a_self = model.metadata["self_shrinkage"]["synthetic_split_fit"]
+    assert reference.metadata["self_shrinkage"] == reference.metadata["causal_shrinkage"]
+    nodes = model.interactome.node_index(list(data.genes))
+    background = model.heads.offset(0, 0).numpy().astype(np.float64)[nodes]
+    np.testing.assert_allclose(background, np.nanmean(np.asarray(data.X, float), axis=0), rtol=1e-5, atol=1e-6)
+    causal = model.predict_dataset(data, background=False)
+    own = np.zeros_like(causal)
+    rows = np.arange(data.n_obs)
+    target_columns = [list(data.genes).index(next(iter(parse_targets(t)))) for t in data.obs["targets"]]
+    own[rows, target_columns] = float(model.module.self_weight.detach())  # each row over-expresses one gene (+1)
+    np.testing.assert_allclose(model.predict_dataset(data), background + a_net * (causal - own) + a_self * own,
+                               rtol=1e-5, atol=1e-5)
+    assert (model.operator(None).A != reference.operator(None).A).nnz == 0
+    loaded = TwinCell.load(model.save(tmp_path / "m"))
+    assert (float(loaded.heads.causal_factor(0)), float(loaded.heads.self_factor(0))) == pytest.approx((a_net, a_self))
+    np.testing.assert_allclose(loaded.predict_dataset(data), model.predict_dataset(data), rtol=1e-6, atol=1e-6)
 
 
 def test_sign_prior_and_class_attenuation_survive_save_and_load(net, tmp_path):

@@ -246,6 +246,8 @@ class TwinCellMethod(_TwinCellRanker):
     description = "TwinCell: learned signed propagation over the interactome, one-pass adjoint ranking"
     reference = "this package"
     needs_training = True
+    #: fit options of this method on top of ``resources.train_options`` (a design's own settings).
+    fit_options: dict = {}
 
     def __init__(self, resources: Resources) -> None:
         super().__init__(resources)
@@ -258,7 +260,7 @@ class TwinCellMethod(_TwinCellRanker):
         (:func:`shared_fit`): ``twincell`` and each of its scores (``twincell_calibrated``, ``twincell_head``, ...) fitted
         on the same split with the same resources rank with one model, trained once.
         """
-        self.model = shared_fit(self.resources, train)
+        self.model = shared_fit(self.resources, train, self.fit_options)
         return self
 
 
@@ -268,25 +270,42 @@ _SHARED_FITS: weakref.WeakKeyDictionary[PerturbationDataset, list[tuple[Resource
     weakref.WeakKeyDictionary()
 
 
-def shared_fit(resources: Resources, train: PerturbationDataset) -> TwinCell:
-    """TwinCell trained on ``train`` with the network, contexts, seed and ``train_options`` of ``resources``, once.
+def shared_fit(resources: Resources, train: PerturbationDataset, fit_options: dict | None = None) -> TwinCell:
+    """TwinCell trained on ``train`` with the network, contexts, seed and ``train_options`` of ``resources`` (updated
+    by ``fit_options``), once.
 
     A second call with the same split (the same object) and resources that match (the same network and context
     objects, the same seed and options) returns the same model instead of training an identical one: a TwinBench run
     trains one TwinCell per split for ``twincell`` and all of its scores, not one per score. Models are kept while
     ``train`` lives.
     """
-    options = json.dumps(resources.train_options, sort_keys=True, default=str)
+    merged = {**resources.train_options, **(fit_options or {})}
+    options = json.dumps(merged, sort_keys=True, default=str)
     fitted = _SHARED_FITS.setdefault(train, [])
     for given, given_options, model in fitted:
         if (given.network is resources.network and given.contexts is resources.contexts
                 and given.seed == resources.seed and given_options == options):
             return model
     dim = 0 if resources.contexts is None else int(resources.contexts.dim)
-    model = TwinCell(resources.network, dim, seed=resources.seed).fit([train], resources.contexts,
-                                                                    **resources.train_options)
+    model = TwinCell(resources.network, dim, seed=resources.seed).fit([train], resources.contexts, **merged)
     fitted.append((resources, options, model))
     return model
+
+
+@register_method
+class TwinCellJointShrinkage(TwinCellMethod):
+    """Ablation of round 20: TwinCell's forward predictions as before it, one shrinkage factor on the whole causal part
+    and the background averaged over the training rows only (``fit(causal_shrinkage="joint",
+    background_rows="training")``; the default is ``"split"`` and ``"all"``).
+
+    Its rankings are ``twincell``'s: only :meth:`~twincell.model.TwinCell.predict_dataset` differs, so it is scored on
+    tier 1 (forward prediction) and runs only when named.
+    """
+
+    name = "twincell_joint_shrinkage"
+    description = "Ablation (round 20): forward predictions with one shrinkage factor, background over training rows"
+    in_default_run = False
+    fit_options = {"causal_shrinkage": "joint", "background_rows": "training"}
 
 
 @register_method

@@ -353,8 +353,10 @@ def load_model(directory: str | os.PathLike, device: str = "cpu") -> TwinCell:
             n_contexts = len(config.get("metadata", {}).get("context_ids", []))
             n_extra = len(config.get("metadata", {}).get("background_genes", []))  # none before they existed
             model.heads = DatasetHeads(model.datasets, n_contexts, net.n_nodes, n_extra).to(model.device)
-            # heads saved before causal shrinkage existed have none: factor 1 (the causal part unshrunk)
-            model.heads.load_state_dict({"shrink": torch.ones(len(model.datasets)), **weights["heads"]})
+            # heads saved before causal shrinkage existed have none: factor 1 (the causal part unshrunk); heads saved
+            # before the self term had its own factor shrank it with the network part's
+            shrink = weights["heads"].get("shrink", torch.ones(len(model.datasets)))
+            model.heads.load_state_dict({"shrink": shrink, "shrink_self": shrink, **weights["heads"]})
         ctx = np.load(directory / "contexts.npz", allow_pickle=False)
         model.contexts = {str(i): v.astype(np.float32) for i, v in zip(ctx["ids"], ctx["vectors"])}
         model.history = _read_history(directory / "history.json")

@@ -48,11 +48,16 @@ perturbation (or one identical to it) in a softmax over the batch's rows: ``-log
 (:func:`contrastive_row_losses`). Cosines ignore each prediction's size (a node's reach) and a response shared by
 every row gives every j the same logit, so neither earns anything. Total: ``forward + weight * contrastive``.
 
-Causal shrinkage (``causal_shrinkage``, on by default): after training, one factor ``alpha_d`` in [0, 1] per dataset
-on the causal part of its prediction, ``b_{d,c} + alpha_d * s_d * y_hat``, chosen in closed form by
-least squares on the validation rows (:func:`shrinkage_factor`). A causal part that does not help on
-held-out perturbations gets ``alpha -> 0`` (the prediction falls back to the background); it is a
-positive scale of the dataset's predictions only, so target rankings do not change.
+Causal shrinkage (``causal_shrinkage``, ``"split"`` by default): after training, factors in [0, 1] per dataset
+on the causal part of its prediction, chosen by least squares on the validation rows. ``"joint"``: one factor
+``alpha_d`` on the whole causal part, ``b_{d,c} + alpha_d * s_d * y_hat`` (:func:`shrinkage_factor`); ``"split"``:
+one on the network part and one on the genetic self term, fitted together
+(``b_{d,c} + s_d * (alpha_net * y_net + alpha_self * y_self)``, :func:`shrinkage_factors`); ``"none"``: 1. A part
+that does not help on held-out perturbations gets its factor -> 0 (the prediction falls back to the background);
+they scale the dataset's predictions only, so target rankings do not change.
+
+Background rows (``background_rows``): the background ``b_{d,c}`` is the mean over the training rows (``"training"``) or, once early stopping and the shrinkage fit are done, over the training and validation rows together
+(``"all"``, the default since the twentieth design round: what the mean-response baseline averages).
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import torch
+from scipy.optimize import lsq_linear
 
 from twincell._cache import atomic_write
 from twincell._progress import bar
@@ -337,8 +343,9 @@ class DatasetHeads(torch.nn.Module):
     of a screen: transfection, vehicle, culture drift) over the N nodes and the X measured genes outside
     the network (``TrainingRows.extra_genes``: the model predicts their background alone); contexts
     without training rows of that dataset use the dataset's mean over all contexts (last slot). A
-    dataset's prediction is ``alpha_d * s_d * Y + b_{d,c}``; ``Y`` alone is the perturbation-specific,
-    causal effect and ``alpha_d`` its causal shrinkage (:meth:`causal_factor`).
+    dataset's prediction is ``s_d * (alpha_d * Y_net + alpha_self_d * Y_self) + b_{d,c}``; ``Y = Y_net + Y_self``
+    alone is the perturbation-specific, causal effect (``Y_self`` the genetic self term) and ``alpha_d``,
+    ``alpha_self_d`` its causal shrinkage (:meth:`causal_factor`, :meth:`self_factor`).
     """
 
     def __init__(self, infos: Sequence[DatasetInfo], n_contexts: int, n_nodes: int, n_extra: int = 0) -> None:
@@ -354,14 +361,19 @@ class DatasetHeads(torch.nn.Module):
         seen[:, -1] = True
         self.register_buffer("seen", seen)
         self.register_buffer("shrink", torch.ones(len(infos)))
+        self.register_buffer("shrink_self", torch.ones(len(infos)))
 
     def scale(self, d: int) -> torch.Tensor:
         """Output scale of dataset ``d``."""
         return torch.exp(self.log_scale[d] * self.free[d])
 
     def causal_factor(self, d: int) -> torch.Tensor:
-        """Causal shrinkage ``alpha_d`` of dataset ``d`` (1 when fitted with ``causal_shrinkage=False``)."""
+        """Causal shrinkage ``alpha_d`` of dataset ``d``'s network part (1 when fitted with ``causal_shrinkage="none"``)."""
         return self.shrink[d]
+
+    def self_factor(self, d: int) -> torch.Tensor:
+        """Causal shrinkage of dataset ``d``'s genetic self term (``alpha_d`` unless fitted ``"split"``)."""
+        return self.shrink_self[d]
 
     def offset(self, d: int, c: int | None) -> torch.Tensor:
         """(N + X,) background of dataset ``d`` in context ``c`` (dataset mean when c is None or unseen)."""
@@ -387,6 +399,12 @@ class DatasetHeads(torch.nn.Module):
         self.seen.copy_(torch.as_tensor(seen))
 
 
+#: ``causal_shrinkage`` modes; ``True`` means ``"joint"`` and ``False`` ``"none"`` (the option's old booleans).
+SHRINKAGE_MODES = ("joint", "split", "none")
+#: ``background_rows`` modes: which rows the background averages after training.
+BACKGROUND_ROWS = ("training", "all")
+
+
 def shrinkage_factor(causal: np.ndarray, residual: np.ndarray) -> float:
     """Least-squares factor on the causal part, clipped to [0, 1]: ``argmin_a ||residual - a causal||^2``.
 
@@ -406,6 +424,31 @@ def shrinkage_factor(causal: np.ndarray, residual: np.ndarray) -> float:
     if denominator <= 0:
         return 1.0
     return float(np.clip(np.dot(causal, residual) / denominator, 0.0, 1.0))
+
+
+def shrinkage_factors(network: np.ndarray, own: np.ndarray, residual: np.ndarray) -> tuple[float, float]:
+    """Factors in [0, 1] on the network part and the self term, fitted together:
+    ``argmin ||residual - a_net network - a_self own||^2`` with both bounded to [0, 1].
+
+    Parameters
+    ----------
+    network, own, residual
+        (M,) at measured entries (dataset units): the network part of the causal predictions, the genetic self
+        term (0 for a drug or cytokine row), and the observed values minus the dataset's background.
+
+    Returns
+    -------
+    tuple of float
+        ``(a_net, a_self)``; a part that is all zero gets 1 (it multiplies nothing), and the other part then gets
+        :func:`shrinkage_factor`.
+    """
+    has_net, has_own = bool(np.any(network)), bool(np.any(own))
+    if not (has_net and has_own):
+        return (shrinkage_factor(network, residual) if has_net else 1.0,
+                shrinkage_factor(own, residual) if has_own else 1.0)
+    fit = lsq_linear(np.column_stack([network, own]).astype(np.float64), residual.astype(np.float64),
+                     bounds=(0.0, 1.0))
+    return float(fit.x[0]), float(fit.x[1])
 
 
 def reference_dataset(infos: Sequence[DatasetInfo]) -> int | None:
@@ -575,7 +618,8 @@ class FitConfig:
     validation_fraction: float = 0.1
     validation_split: str = "perturbation"
     residual_loss: bool = False
-    causal_shrinkage: bool = True
+    causal_shrinkage: bool | str = "split"
+    background_rows: str = "all"
     patience: int = 3
     time_budget_s: float | None = None
     seed: int = 0
@@ -586,6 +630,12 @@ class FitConfig:
     select_on: str = "loss"
 
     def __post_init__(self) -> None:
+        if isinstance(self.causal_shrinkage, bool):
+            self.causal_shrinkage = "joint" if self.causal_shrinkage else "none"
+        for name, value, allowed in (("causal_shrinkage", self.causal_shrinkage, SHRINKAGE_MODES),
+                                     ("background_rows", self.background_rows, BACKGROUND_ROWS)):
+            if value not in allowed:
+                raise TwinCellError(f"{name} must be one of {allowed}, not {value!r}")
         if self.select_on not in SELECTION_METRICS:
             raise TwinCellError(f"select_on must be one of {SELECTION_METRICS}, not {self.select_on!r}")
         if self.select_on != "loss" and self.validation_fraction <= 0:
@@ -689,24 +739,32 @@ class Trainer:
                     self.heads.log_scale[d] = float(np.log(r / base))
 
     def fit_shrinkage(self) -> np.ndarray:
-        """Set and return (n_datasets,) causal shrinkage factors fitted on the validation rows.
+        """Set and return (n_datasets, 2) causal shrinkage factors fitted on the validation rows: the network part's
+        and the self term's.
 
-        Each dataset's factor is :func:`shrinkage_factor` of its causal predictions against its
-        validation values minus their background; a dataset without validation rows keeps 1.
+        ``"joint"``: one :func:`shrinkage_factor` of each dataset's causal predictions against its validation values
+        minus their background, for both parts; ``"split"``: :func:`shrinkage_factors`. A dataset without
+        validation rows keeps 1.
         """
         n = len(self.infos)
-        causal: list[list[np.ndarray]] = [[] for _ in range(n)]
-        residual: list[list[np.ndarray]] = [[] for _ in range(n)]
+        parts: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in range(n)]
         with torch.no_grad():
             for members in make_batches(self.rows, self.val_idx, self.config.batch_size, None):
                 b = build_batch(self.rows, members, self.module.n_nodes, self.device)
                 pred, _ = self.module(b.U, self._context(b.context), b.genetic)
-                d = b.dataset
-                causal[d].append((self.heads.scale(d) * pred[b.obs_node, b.obs_col]).cpu().numpy())
-                residual[d].append((b.obs_value - self.heads.offset(d, b.context)[b.obs_node]).cpu().numpy())
-        alpha = np.array([shrinkage_factor(np.concatenate(causal[d]), np.concatenate(residual[d]))
-                          if causal[d] else 1.0 for d in range(n)])
-        self.heads.shrink.copy_(torch.as_tensor(alpha, dtype=self.heads.shrink.dtype))
+                d, scale = b.dataset, self.heads.scale(b.dataset)
+                own = self.module.self_weight * b.U * b.genetic.to(b.U.dtype)[None, :]
+                at = (b.obs_node, b.obs_col)
+                parts[d].append(tuple(x.cpu().numpy() for x in (scale * (pred - own)[at], scale * own[at],
+                                                                b.obs_value - self.heads.offset(d, b.context)[b.obs_node])))
+        alpha = np.ones((n, 2))
+        for d in range(n):
+            if parts[d]:
+                network, own, residual = (np.concatenate(x) for x in zip(*parts[d]))
+                alpha[d] = (shrinkage_factors(network, own, residual) if self.config.causal_shrinkage == "split"
+                            else shrinkage_factor(network + own, residual))
+        self.heads.shrink.copy_(torch.as_tensor(alpha[:, 0], dtype=self.heads.shrink.dtype))
+        self.heads.shrink_self.copy_(torch.as_tensor(alpha[:, 1], dtype=self.heads.shrink_self.dtype))
         return alpha
 
     def evaluate(self, idx: np.ndarray) -> dict[str, float]:
@@ -843,8 +901,10 @@ class Trainer:
         if self.best is not None:
             self.module.load_state_dict(self.best[1])
             self.heads.load_state_dict(self.best[2])
-        if cfg.causal_shrinkage:
+        if cfg.causal_shrinkage != "none":
             self.fit_shrinkage()
+        if cfg.background_rows == "all":
+            self.heads.set_background(self.rows, np.concatenate([self.train_idx, self.val_idx]))
         history = pd.DataFrame(self.history)
         if not history.empty:
             history["kept"] = history["epoch"] == self.best_epoch

@@ -218,8 +218,8 @@ class TwinCell:
     def fit(self, datasets: PerturbationDataset | ad.AnnData | Sequence[PerturbationDataset | ad.AnnData],
             contexts: ContextRegistry | Mapping[str, np.ndarray] | None = None, *, max_epochs: int = 30, batch_size: int = 128, lr: float = 0.02,
             l1: float = 1e-3, gate_entropy: float = 1e-3, validation_fraction: float = 0.1,
-            validation_split: str = "perturbation", residual_loss: bool = False, causal_shrinkage: bool = True,
-            patience: int = 3, inverse_loss: float = 0.0, inverse_temperature: float = 3.0,
+            validation_split: str = "perturbation", residual_loss: bool = False,
+            causal_shrinkage: bool | str = "split", background_rows: str = "all", patience: int = 3, inverse_loss: float = 0.0, inverse_temperature: float = 3.0,
             contrastive_loss: float = 0.0, contrastive_temperature: float = 0.1, select_on: str = "loss",
             time_budget_s: float | None = None, seed: int | None = None, checkpoint: str | os.PathLike | None = None,
             resume: bool = False) -> TwinCell:
@@ -246,10 +246,15 @@ class TwinCell:
             Take the losses on the response minus each dataset's background (see
             :mod:`twincell.model.training`), so that only the causal part can lower them.
         causal_shrinkage
-            After training (default), fit one factor in [0, 1] per dataset on the causal part of
-            :meth:`predict_dataset` by least squares on the validation rows (0: the background alone
-            predicts the held-out perturbations best); stored with the model, reported in
-            ``metadata["causal_shrinkage"]``. Rankings and :meth:`operator` do not use it.
+            After training, fit factors in [0, 1] per dataset on the causal part of :meth:`predict_dataset` by
+            least squares on the validation rows (0: the background alone predicts the held-out perturbations
+            best): ``"split"`` (default) one on the network part and one on the genetic self term, ``"joint"``
+            (or True) one factor on the whole causal part, ``"none"`` (or False) none. Stored with the model,
+            reported in ``metadata["causal_shrinkage"]`` (network part) and ``metadata["self_shrinkage"]``.
+            Rankings and :meth:`operator` do not use them.
+        background_rows
+            ``"all"`` (default): after early stopping and the shrinkage fit, each dataset's background is its mean
+            over the training and validation rows; ``"training"``: over the training rows only.
         inverse_loss, inverse_temperature
             Weight lambda (0: off, the default) and temperature tau of the auxiliary inverse loss: each
             training row's background-removed response, scored against every node by the drug operator's
@@ -303,7 +308,8 @@ class TwinCell:
         self.heads = DatasetHeads(infos, len(ids), self.interactome.n_nodes, len(rows.extra_genes)).to(self.device)
         config = FitConfig(max_epochs=max_epochs, batch_size=batch_size, lr=lr, l1=l1, gate_entropy=gate_entropy,
                            validation_fraction=validation_fraction, validation_split=validation_split,
-                           residual_loss=residual_loss, causal_shrinkage=causal_shrinkage, patience=patience,
+                           residual_loss=residual_loss, causal_shrinkage=causal_shrinkage,
+                           background_rows=background_rows, patience=patience,
                            inverse_loss=inverse_loss, inverse_temperature=inverse_temperature,
                            contrastive_loss=contrastive_loss, contrastive_temperature=contrastive_temperature,
                            select_on=select_on, time_budget_s=time_budget_s,
@@ -321,6 +327,7 @@ class TwinCell:
             "validation_perturbations": sorted(set(rows.perturbation[trainer.val_idx])),
             "reference_units": next((i.value_type + f" ({i.name})" for i in infos if i.loss == "mse"), "arbitrary"),
             "causal_shrinkage": {i.name: float(self.heads.causal_factor(d)) for d, i in enumerate(infos)},
+            "self_shrinkage": {i.name: float(self.heads.self_factor(d)) for d, i in enumerate(infos)},
             "training_seconds": time.monotonic() - t0, "device": str(self.device)})
         return self
 
@@ -386,8 +393,9 @@ class TwinCell:
 
         For a dataset the model was trained on (same name), predictions are in that dataset's units
         (its learned scale) and, with ``background``, are its mean training response in the example's
-        context plus the causal part times the dataset's causal shrinkage ``alpha_d`` (1 when fitted
-        with ``causal_shrinkage=False``; see :class:`~twincell.model.training.DatasetHeads`); otherwise they
+        context plus the causal part, its network part times the dataset's causal shrinkage ``alpha_d`` and its
+        genetic self term times ``alpha_self_d`` (both 1 when fitted with ``causal_shrinkage="none"``; see
+        :class:`~twincell.model.training.DatasetHeads`); otherwise they
         are the causal effect in reference units. With ``background`` and a dataset the model was trained
         on, a gene outside the network gets its background alone (measured in training; NaN otherwise), and
         so does an example without a target in the network (it has no causal part). Without them, both
@@ -430,9 +438,11 @@ class TwinCell:
             if d is not None:
                 with torch.no_grad():
                     Y = Y * float(self.heads.scale(d))
-                    if background:  # (N + X, B): alpha * causal part + background, background alone off the network
+                    if background:  # (N + X, B): shrunk causal parts + background, background alone off the network
                         offset = self.heads.offset(d, ctx_ids.get(ctx)).cpu().numpy().astype(np.float64)
-                        Y = float(self.heads.causal_factor(d)) * Y + offset[:n, None]
+                        own = float(self.module.self_weight) * float(self.heads.scale(d)) * U * genetic[None, :]
+                        Y = (float(self.heads.causal_factor(d)) * (Y - own) + float(self.heads.self_factor(d)) * own
+                             + offset[:n, None])
                         Y = np.vstack([Y, np.broadcast_to(offset[n:, None], (len(offset) - n, Y.shape[1]))])
                         cols = col_background
             pred = np.where(cols[None, :] >= 0, Y[np.maximum(cols, 0)].T, np.nan)
