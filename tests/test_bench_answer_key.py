@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from twincell.bench import Resources, make_methods
-from twincell.bench.diseases import clinical_tasks
+from twincell.bench.diseases import clinical_tasks, drugless_when_hidden
 from twincell.bench.metrics import empirical_p, forward_metrics
 from twincell.bench.run import diseases_without_value
 from twincell.bench.tier2 import positive_distances, receptor_cases, run_multi_target_recovery
@@ -72,6 +72,25 @@ def test_tier3_drug_controls_score_without_the_disease_s_approved_drugs(drugs, n
     told = clinical_tasks([sig], targets.drop(columns="drugs"), pd.Index(genes))  # no drug column: nothing to hide
     res = run_tier3(methods[:1], told, drugs.druggable_genes(), n_boot=10, n_shuffles=5)
     assert res.table.query("signature == 'mean' and metric == 'auroc_druggable'")["value"].item() == 1.0
+
+
+def test_drugless_when_hidden_counts_what_the_drug_controls_are_left_with(drugs, net):
+    """DisA's targets (genes 0, 1) keep their ``syn-`` drug once ``answer-x`` is hidden; DisB's target gene 40 has no
+    drug at all (for DisA it is a negative without a drug) and gene 41's only drug is DisB's own ``answer-y``, which
+    also hits gene 42, a negative."""
+    genes = list(net.genes)
+    table = pd.concat([drugs.table, pd.DataFrame({"drug_id": [98, 98], "drug": ["answer-y"] * 2,
+                                                  "gene": [genes[41], genes[42]], "sign": -1,
+                                                  "action_type": "INHIBITOR"})], ignore_index=True)
+    extended = DrugTargets(table, drugs.indications)
+    sig = {d: Signature(name=f"{d}_s1", logfc=pd.Series(1.0, index=genes, name="logfc")) for d in ("DisA", "DisB")}
+    targets = pd.DataFrame({"disease": ["DisA", "DisA", "DisB", "DisB"], "gene": [genes[0], genes[1], genes[40], genes[41]],
+                            "drugs": ["answer-x", "answer-x", "answer-y", "answer-y"]})
+    tasks = clinical_tasks(list(sig.values()), targets, pd.Index(genes))
+    universe = extended.druggable_genes() | set(targets["gene"])
+    counts = drugless_when_hidden(tasks, extended, universe)
+    assert counts.loc["DisA"].tolist() == [2, 0, len(universe) - 2, 1]  # DisA's drugless negative: gene 40
+    assert counts.loc["DisB"].tolist() == [2, 2, len(universe) - 2, 1]  # DisB's: gene 42
 
 
 def test_tier2_drug_cases_hide_their_own_drug_from_the_drug_controls(drugs, net):

@@ -75,7 +75,8 @@ def test_sign_conflicts_and_bad_tables():
 
 
 def test_universe_adds_approved_targets_that_drugcentral_lacks():
-    """CAMLG (cyclosporine, SLE; DrugBank via PharmacotherapyDB) is not a DrugCentral 2016 target but is in the universe."""
+    """CAMLG (cyclosporine, SLE; DrugBank via PharmacotherapyDB) is not a DrugCentral 2016 target but is in the universe,
+    as a target of DrugCentral's ciclosporin (the same drug under its INN), not of a second drug."""
     from twincell.data.drugs import APPROVED_ACTION, read_approved_targets
 
     central, universe = DrugTargets.default(), DrugTargets.universe()
@@ -84,10 +85,26 @@ def test_universe_adds_approved_targets_that_drugcentral_lacks():
     assert central.druggable_genes() <= universe.druggable_genes()
     assert set(read_approved_targets()["gene"]) <= universe.druggable_genes()
     row = universe.table[universe.table["gene"] == "CAMLG"].iloc[0]
-    assert row["drug"] == "cyclosporine" and row["action_type"] == APPROVED_ACTION and row["sign"] == 0
+    assert row["drug"] == "ciclosporin" and row["action_type"] == APPROVED_ACTION and row["sign"] == 0
     per_gene = universe.per_gene()
     assert per_gene.loc["CAMLG", "drug_actions"] == "unknown"
     drugs = per_gene.loc["JAK1", "drugs"].split(";")
     actions = per_gene.loc["JAK1", "drug_actions"].split(";")
     assert dict(zip(drugs, actions))["tofacitinib"] == "inhibitor"  # DrugCentral 2016: tofacitinib INHIBITOR JAK1
-    assert "systemic lupus erythematosus" in universe.indications_per_gene()["CAMLG"]
+    assert "severe recalcitrant psoriasis" in universe.indications_per_gene()["CAMLG"]  # ciclosporin's, DrugCentral's
+
+
+def test_approved_drug_names_resolve_to_drugcentral_under_their_other_names():
+    """The approved-target table's USAN / common names find DrugCentral's INN entries: one drug, its action known,
+    hidden together (TwinBench hides a disease's drugs by name)."""
+    from twincell.data.drugs import DRUG_NAME_SYNONYMS, read_approved_targets
+
+    central, universe = DrugTargets.default(), DrugTargets.universe()
+    for name, inn in DRUG_NAME_SYNONYMS.items():
+        assert central.resolve(name) == [inn] and central.resolve(name.upper()) == [inn]
+        assert name not in universe.drugs  # no second copy under the approved table's spelling
+    approved = {n.lower() for n in read_approved_targets()["drug"]}
+    assert set(DRUG_NAME_SYNONYMS) <= approved
+    assert central.targets("hydroxyurea") == {"RRM1": -1, "RRM2": -1}  # hydroxycarbamide: INHIBITOR
+    hidden = universe.without_drugs(["cyclosporine"])
+    assert "ciclosporin" not in hidden.drugs and "PPIA" not in hidden.druggable_genes()

@@ -136,6 +136,8 @@ def test_model_receives_context_and_operator_rejects_one(prior_model, sle_change
     (pd.Series({"STAT1": 1e308, "IFI6": -1e308}), r"2 values of the desired change exceed \|logFC\| 1,000"),
     (pd.Series({"IFI6": 0.0, "SYN_NOT_A_GENE": 2.5}), "every value of the desired change on its 1 gene"),
     (pd.Series({"IFI6": 0.0, "STAT1": 0.0}), "the desired change is all zero"),
+    (pd.Series([1.0, -2.0, 0.5]), "indexed by row numbers"),  # a table's column without its gene index
+    (pd.Series([1.0, -2.0], index=pd.Index([0, 1])), "indexed by row numbers"),
 ])
 def test_bad_desired_change(prior_model, change, message):
     with pytest.raises(SignatureError, match=message):
@@ -146,6 +148,24 @@ def test_bad_options(prior_model, sle_change):
     for kwargs in ({"direction": "up"}, {"method": "loop"}, {"normalize": "l2"}):
         with pytest.raises(TwinCellError, match="unknown"):
             rank_targets(prior_model, sle_change, **kwargs)
+    for kwargs, name in (({"normalize": "cosine", "n_probes": 0}, "n_probes"), ({"n_probes": 2.5}, "n_probes"),
+                         ({"n_degree_bins": -3}, "n_degree_bins"), ({"null": "shuffle", "seed": -1}, "seed")):
+        with pytest.raises(TwinCellError, match=name):
+            rank_targets(prior_model, sle_change, **kwargs)
+
+
+@pytest.mark.parametrize("null", ["center", "shuffle", "footprint", "footprint_max"])
+def test_permutation_nulls_refuse_a_change_whose_values_are_all_equal(prior_model, null):
+    """A gene set with one value (or one gene) is its own only permutation: every such score would be 0."""
+    with pytest.raises(SignatureError, match="all have the value 1"):
+        rank_targets(prior_model, pd.Series(1.0, index=["STAT1", "IRF7", "IFI6"]), null=null)
+
+
+def test_common_null_refuses_a_change_it_removes_entirely(prior_model):
+    """Five genes and 20 common directions: the projection takes all of it; rounding residue is not ranked."""
+    change = pd.Series([1.0, -2.0, 0.5, 3.0, -1.5], index=["STAT1", "IRF7", "IFI6", "MX1", "ISG15"])
+    with pytest.raises(SignatureError, match="removed all of the change"):
+        rank_targets(prior_model, change, null="common", n_common=20)
 
 
 def test_degree_matched_null_removes_degree_advantage():

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from twincell.errors import TwinCellError
+from twincell.errors import SignatureError, TwinCellError
 from twincell.identify import rank_targets, target_scores
 from twincell.identify.inverse import common_basis
 from twincell.identify.null import common_directions, randomized_left_singular, remove_common, hutchinson_sq_norms
@@ -113,11 +113,15 @@ def test_batched_changes_equal_one_by_one():
 
 
 def test_a_signature_inside_the_common_directions_is_removed_entirely():
+    """Nothing is left, exactly (no rounding residue): the bench's batched form scores 0 for every node, and the
+    user-facing ranking refuses the signature instead of ranking nothing."""
     op = _synthetic_operator()
     U = common_directions(op, 3)
     change = pd.Series(U[:, 0] + 2 * U[:, 2], index=op.genes)  # synthetic: lies in span(U_3) on all genes
-    scores = target_scores(op, change, null="common", n_common=3, unit_columns=False)
-    np.testing.assert_allclose(scores, 0.0, atol=1e-8 * np.abs(target_scores(op, change)).max())
+    d = change.to_numpy()[:, None]
+    assert not remove_common(np.hstack([d, d + 1.0]), np.ones((len(d), 2), bool), U)[:, 0].any()
+    with pytest.raises(SignatureError, match="removed all of the change"):
+        target_scores(op, change, null="common", n_common=3, unit_columns=False)
 
 
 def test_common_null_options_are_checked():

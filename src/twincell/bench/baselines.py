@@ -22,7 +22,8 @@ reverses it when perturbed the other way, so both directions count (as ``directi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,7 @@ from sklearn.decomposition import PCA
 from twincell.bench.exposure import default_training_exposure
 from twincell.bench.methods import Method, Resources, register_method
 from twincell.bench.tier2_drugs import load_drug_datasets, training_drug_rows
+from twincell.data.drugs import normalize_drug_name
 from twincell.data.perturbation import PerturbationDataset
 from twincell.errors import TwinCellError
 from twincell.network.propagation import random_walk_with_restart, symmetric_weights, walk_transition
@@ -278,7 +280,8 @@ class ConnectivityDrugs(Connectivity):
 
     It trains on the rows of ``resources.training_drugs`` (every drug with a network target in tier 3; in tier 2 the
     training drugs of a ``--drug-test-fraction`` split, none by default, when it ranks nothing) and ignores the tier's
-    training rows. Rank-derived values need no scale: the cosine has none.
+    training rows. Rank-derived values need no scale: the cosine has none. A case's own drugs are the answer, so it
+    scores each case without their responses (:meth:`hiding_drugs`; tier 3: the disease's approved drugs).
     """
 
     name = "connectivity_drugs"
@@ -287,12 +290,24 @@ class ConnectivityDrugs(Connectivity):
                    "DrugCentral target with the drug's action; no network")
     reference = "Lamb et al. 2006, Science (Connectivity Map); Sirota et al. 2011, Sci Transl Med"
 
-    def fit(self, train: PerturbationDataset) -> ConnectivityDrugs:
+    def fit(self, train: PerturbationDataset | None = None) -> ConnectivityDrugs:
         """Keep the training drugs' responses and votes (``train`` is not used: see the class); their rows come from
         ``resources.drug_datasets``, loaded here only when the tier passed none."""
         drugs = self.resources.training_drugs
         return self._keep(training_drug_rows(self.resources.drug_datasets or load_drug_datasets(), drugs,
                                              self.resources.held_out_genes) if drugs else [])
+
+    def hiding_drugs(self, drugs: Collection[str]) -> Method:
+        """The method refitted without the responses of the training drugs that ``drugs`` name (matched through the
+        drug table: salt forms and other names of one drug, :meth:`~twincell.data.drugs.DrugTargets.resolve`), or
+        ``self`` when it profiles none of them."""
+        table = self.resources.drugs
+        named = {r for n in drugs for r in table.resolve(n)} | {normalize_drug_name(n) for n in drugs}
+        hidden = {d for d in self.resources.training_drugs
+                  if normalize_drug_name(d) in named or named.intersection(table.resolve(d))}
+        if not hidden:
+            return self
+        return type(self)(replace(self.resources, training_drugs=self.resources.training_drugs - hidden)).fit()
 
 
 @register_method

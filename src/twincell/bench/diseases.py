@@ -192,3 +192,37 @@ def clinical_tasks(signatures: Sequence[Signature], targets: pd.DataFrame, candi
         tasks.append(ClinicalTask(names[key], sigs, tuple(g for g in genes if g in candidates),
                                   tuple(g for g in genes if g not in candidates), tuple(drugs)))
     return tasks
+
+
+def drugless_when_hidden(tasks: Sequence[ClinicalTask], drugs: DrugTargets, universe: Iterable[str]) -> pd.DataFrame:
+    """What the drug-table controls are left with on tier 3: per scored disease, how many of its approved targets (and
+    of the other druggable genes it is ranked against) have no drug once its approved drugs are hidden
+    (:meth:`~twincell.data.drugs.DrugTargets.without_drugs`, as the controls score it).
+
+    Parameters
+    ----------
+    tasks
+        Tier 3's diseases; only ``scored`` ones are counted.
+    drugs
+        The drug table.
+    universe
+        The druggable genes tier 3 ranks (positives included).
+
+    Returns
+    -------
+    DataFrame
+        Indexed by disease: ``targets`` (approved targets in the universe), ``targets_without_drug``, ``negatives``
+        (the universe's other genes), ``negatives_without_drug``.
+    """
+    universe = set(universe)
+    rows = {}
+    for task in tasks:
+        if task.status != "scored":
+            continue
+        left = drugs.without_drugs(task.drugs).druggable_genes()
+        positives = universe & set(task.targets)
+        negatives = universe - positives
+        rows[task.disease] = {"targets": len(positives), "targets_without_drug": len(positives - left),
+                              "negatives": len(negatives), "negatives_without_drug": len(negatives - left)}
+    return pd.DataFrame.from_dict(rows, orient="index",
+                                  columns=["targets", "targets_without_drug", "negatives", "negatives_without_drug"])

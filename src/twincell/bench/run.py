@@ -40,8 +40,8 @@ import pandas as pd
 
 from twincell._progress import bar
 from twincell.bench import baselines, learned  # noqa: F401  (registers the methods)
-from twincell.bench.diseases import (approved_directions, bundled_signatures, clinical_tasks, read_signature_files,
-                                     read_targets)
+from twincell.bench.diseases import (approved_directions, bundled_signatures, clinical_tasks, drugless_when_hidden,
+                                     read_signature_files, read_targets)
 from twincell.bench.exposure import default_training_exposure, perturbation_target_counts
 from twincell.bench.methods import (METHODS, Method, Resources, check_method_names, default_method_names,
                                     make_methods)
@@ -677,7 +677,11 @@ def _run_tier3(names: Sequence[str], network: Interactome, drugs: DrugTargets, s
                                           f"{', '.join(m.name for m in rankers if m.trains_on_drugs)}")
     facts["tier 3 training exposure"] = (f"{len(exposure)} genes were perturbation targets of the default model's "
                                          f"training data (left out of auroc_druggable_unseen)")
-    result = run_tier3(rankers, tasks, drugs.druggable_genes() | set(targets["gene"]), exposed=set(exposure.index),
+    druggable = drugs.druggable_genes() | set(targets["gene"])
+    if any(m.reads_drug_table for m in rankers):
+        facts["tier 3 drug-table controls"] = _drugless_facts(drugless_when_hidden(tasks, drugs,
+                                                                                   candidates.intersection(druggable)))
+    result = run_tier3(rankers, tasks, druggable, exposed=set(exposure.index),
                        directions=approved_directions(targets, drugs), n_boot=settings.n_boot,
                        n_shuffles=settings.n_shuffles, seed=seed)
     gaps = diseases_without_value(result.table)
@@ -685,6 +689,15 @@ def _run_tier3(names: Sequence[str], network: Interactome, drugs: DrugTargets, s
         facts["tier 3 means over fewer diseases"] = "; ".join(f"{metric}: no value for {', '.join(diseases)}"
                                                              for metric, diseases in gaps.items())
     return result
+
+
+def _drugless_facts(counts: pd.DataFrame) -> str:
+    """Why tier 3's drug-table controls have no fair version: what hiding each disease's approved drugs leaves."""
+    per = ", ".join(f"{d} {r.targets_without_drug}/{r.targets}" for d, r in counts.iterrows())
+    total = counts.sum()
+    return (f"each disease's approved drugs hidden, {total['targets_without_drug']} of {total['targets']} approved "
+            f"targets have no drug left ({per}), against {total['negatives_without_drug']} of "
+            f"{total['negatives']} other druggable genes (summed over diseases)")
 
 
 def diseases_without_value(table: pd.DataFrame) -> dict[str, list[str]]:

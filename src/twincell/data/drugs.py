@@ -45,6 +45,18 @@ SALT_WORDS = frozenset({
     "gluconate", "nitrate", "oxalate", "malate", "napsylate", "pamoate", "hyclate", "trifluoroacetate", "tfa",
     "salt", "anhydrous",
 })
+#: Names of one substance that the bundled tables spell differently: the approved-target table's name (US adopted
+#: name or common name; lower case) -> DrugCentral 2016's (international nonproprietary name, or the only form
+#: DrugCentral lists). Without them the approved table's drug would be a second drug of its own, its action unknown,
+#: and hiding a disease's drugs by name would leave DrugCentral's copy in place. Each pair is the same drug under
+#: its USAN / INN (or L-DOPA / levodopa) names; the ester is the form DrugCentral lists for beclometasone.
+DRUG_NAME_SYNONYMS: dict[str, str] = {
+    "cyclosporine": "ciclosporin",
+    "hydroxyurea": "hydroxycarbamide",
+    "calcipotriol": "calcipotriene",
+    "l-dopa": "levodopa",
+    "beclomethasone": "beclometasone dipropionate",
+}
 _PAREN = re.compile(r"\(([^()]*)\)")
 _SPACE = re.compile(r"\s+")
 
@@ -71,9 +83,11 @@ def normalize_drug_name(name: str) -> str:
 
 
 def name_candidates(name: str) -> list[str]:
-    """Keys tried, in order, to match ``name``: exact lower-case, normalised, then each parenthesised alias."""
+    """Keys tried, in order, to match ``name``: exact lower-case, normalised, each parenthesised alias, then the
+    :data:`DRUG_NAME_SYNONYMS` of those keys."""
     exact = _SPACE.sub(" ", str(name).strip().lower())
     keys = [exact, normalize_drug_name(name)] + [normalize_drug_name(inner) for inner in _PAREN.findall(str(name))]
+    keys += [DRUG_NAME_SYNONYMS[k] for k in keys if k in DRUG_NAME_SYNONYMS]
     return [k for k in dict.fromkeys(keys) if k]
 
 

@@ -259,14 +259,19 @@ def check_change(values: Any, what: str) -> pd.Series:
     Raises
     ------
     SignatureError
-        Not a pandas Series, empty, missing / non-numeric / infinite values (naming the genes), a gene listed twice,
-        values above :data:`MAX_ABS_LOGFC`, or only zeros.
+        Not a pandas Series, empty, indexed by row numbers (0, 1, 2, ...: a table's column without its gene
+        index), missing / non-numeric / infinite values (naming the genes), a gene listed twice, values above
+        :data:`MAX_ABS_LOGFC`, or only zeros.
     """
     if not isinstance(values, pd.Series):
         raise SignatureError(f"{what} must be a pandas Series indexed by gene, got {type(values).__name__}",
                              "pass a Series gene -> change, e.g. read_signature(...).desired_change()")
     if values.empty:
         raise SignatureError(f"{what} is empty", "give at least one gene with a change")
+    if _row_numbers(values.index):
+        raise SignatureError(f"{what} is indexed by row numbers (0 to {len(values) - 1}), not by genes: they would "
+                             "be read as Entrez IDs (1 = A1BG, 2 = A2M, ...)",
+                             "index the values by their gene column, e.g. table.set_index('gene')['logFC']")
     change = pd.to_numeric(values, errors="coerce").astype(float)
     bad = change.index[~np.isfinite(change.to_numpy())]
     if len(bad):
@@ -280,6 +285,15 @@ def check_change(values: Any, what: str) -> pd.Series:
     if not (change != 0).any():
         raise SignatureError(f"{what} is all zero", "a signature needs at least one changed gene")
     return change
+
+
+def _row_numbers(index: pd.Index) -> bool:
+    """True for a pandas RangeIndex, or integers that are exactly 0, 1, ..., n-1 (0 is no Entrez ID)."""
+    if isinstance(index, pd.RangeIndex):
+        return True
+    if not pd.api.types.is_integer_dtype(index.dtype):
+        return False
+    return bool(np.array_equal(np.asarray(index), np.arange(len(index))))
 
 
 def signature_from_series(values: Any, name: str) -> Signature:

@@ -53,7 +53,7 @@ from twincell.data.drugs import DrugTargets
 from twincell.data.pathways import load_progeny
 from twincell.data.genes import GeneMapper
 from twincell.data.signatures import check_change
-from twincell.errors import ContextError, SignatureError, TwinCellError
+from twincell.errors import ContextError, SignatureError, TwinCellError, check_count
 from twincell.identify.null import (
     Footprint,
     binned_zscores,
@@ -391,8 +391,8 @@ def _direction_scores(signed: np.ndarray, direction: Direction) -> tuple[np.ndar
 
 
 def _check_options(direction: str, method: str = "adjoint", normalize: str = "none", null: str = "none",
-                   n_null: int = 2, n_common: int = 0) -> None:
-    """Raise a TwinCellError naming the first unknown option value."""
+                   n_null: int = 2, n_common: int = 0, n_probes: int = 1, n_degree_bins: int = 1, seed: int = 0) -> None:
+    """Raise a TwinCellError naming the first unknown or out-of-range option value."""
     if direction not in ("both", "inhibit", "activate"):
         raise TwinCellError(f"unknown direction {direction!r}", "use 'both', 'inhibit' or 'activate'")
     if method not in ("adjoint", "simulate"):
@@ -422,6 +422,9 @@ def _check_options(direction: str, method: str = "adjoint", normalize: str = "no
     if null in ("center", "common", *FOOTPRINT_NULLS) and normalize == "cosine":
         raise TwinCellError(f"normalize='cosine' and null={null!r} were both given",
                             "use one: this score divides nothing per candidate by design (it keeps each node's reach)")
+    check_count(n_probes, "n_probes")
+    check_count(n_degree_bins, "n_degree_bins")
+    check_count(seed, "seed", minimum=0)
 
 
 def signed_scores(operator: OperatorLike, d: np.ndarray, present: np.ndarray, *, method: Method = "adjoint",
@@ -464,6 +467,11 @@ def signed_scores(operator: OperatorLike, d: np.ndarray, present: np.ndarray, *,
     sq_norms
         (N,) exact squared response norms over ``present`` genes when ``method="simulate"``, else None.
     """
+    if null in (*FOOTPRINT_NULLS, "shuffle", "center") and np.ptp(d[present]) == 0:
+        raise SignatureError(f"null={null!r} scores a change against permutations of its values, and this change's "
+                             f"{int(present.sum())} network gene(s) all have the value {d[present][0]:g}: every "
+                             "permutation is the change itself, so every score would be 0",
+                             "give a signature with values that differ (e.g. log fold changes), or use null='none'")
     if null in FOOTPRINT_NULLS:
         score = footprint_matrices(operator).null_scores(null, d, present)
         return score, np.asarray(operator.adjoint(d), dtype=float), None
@@ -473,6 +481,10 @@ def signed_scores(operator: OperatorLike, d: np.ndarray, present: np.ndarray, *,
         D = np.column_stack([centered_change(d, present), d])
     elif null == "common":
         D = np.column_stack([remove_common(d, present, common_basis(operator, n_common, unit_columns, seed)), d])
+        if not D[:, 0].any():
+            raise SignatureError(f"null='common' removed all of the change: its {int(present.sum())} network genes "
+                                 f"lie within the span of the {n_common} common response directions on them",
+                                 "give a signature on more genes than n_common, lower n_common, or use null='none'")
     else:
         D = d
     if method == "adjoint":
@@ -507,7 +519,7 @@ def target_scores(model_or_operator: Any, desired_change: pd.Series, context: st
         (N,) score per network gene, in the operator's node order (name ``score``): the same scores as
         ``rank_targets(..., method="adjoint", normalize="none")`` with the same options.
     """
-    _check_options(direction, null=null, n_null=n_null, n_common=n_common)
+    _check_options(direction, null=null, n_null=n_null, n_common=n_common, seed=seed)
     op = resolve_operator(model_or_operator, context)
     setup = ranking_setup(op)
     d, present, _ = align_change(desired_change, setup.gene_index)
@@ -587,7 +599,7 @@ def rank_targets(model_or_operator: Any, desired_change: pd.Series, context: str
         ``df.attrs`` records the method, normalisation, null, context, whether the context-free
         strengths were used and the signature genes found / absent in the network.
     """
-    _check_options(direction, method, normalize, null, n_null, n_common)
+    _check_options(direction, method, normalize, null, n_null, n_common, n_probes, n_degree_bins, seed)
     op = resolve_operator(model_or_operator, context)
     setup = ranking_setup(op)
     d, present, absent = align_change(desired_change, setup.gene_index)

@@ -210,12 +210,28 @@ def centered_change(D: np.ndarray, present: np.ndarray) -> np.ndarray:
     Returns
     -------
     np.ndarray
-        float64 array shaped like ``D``: ``D - mean(D[present])`` on present genes, 0 elsewhere.
+        float64 array shaped like ``D``: ``D - mean(D[present])`` on present genes, 0 elsewhere; exactly 0 for a
+        change whose values are all equal (one gene, or a gene set with one value: :func:`numerical_zero`).
     """
     D = np.asarray(D, float)
     mask = _mask_like(present, D)
     mean = np.where(mask, D, 0.0).sum(axis=0) / np.maximum(mask.sum(axis=0), 1)
-    return np.where(mask, D - mean, 0.0)
+    return numerical_zero(np.where(mask, D - mean, 0.0), D)
+
+
+#: A change left with at most this share of its norm after a null removed its common part is nothing: rounding.
+RESIDUE = 1e-9
+
+
+def numerical_zero(adjusted: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """``adjusted`` with each column set to exactly 0 where its norm is at most ``RESIDUE`` times ``original``'s.
+
+    What a null removes can be all of a change (a constant change centred, a change on fewer genes than the common
+    directions projected out); floating point then leaves residue of about 1e-14 of its size, whose ranking would
+    be noise with a direction. Shapes (G,) or (G, B), like each other.
+    """
+    norm = np.linalg.norm(adjusted, axis=0)
+    return np.where(norm <= RESIDUE * np.linalg.norm(original, axis=0), 0.0, adjusted)
 
 
 def top_changes(D: np.ndarray, present: np.ndarray, n_each: int) -> np.ndarray:
@@ -415,7 +431,7 @@ def remove_common(D: np.ndarray, present: np.ndarray, U: np.ndarray) -> np.ndarr
     For each column ``d`` with genes ``S`` (its ``present`` mask): ``d'_S = d_S - U_S x`` with
     ``x = argmin ||d_S - U_S x||`` (:func:`project_changes`), and ``d' = 0`` off ``S``, so genes
     the signature did not measure get no value. ``d'_S`` is orthogonal to every column of ``U_S``.
-    With ``|S| <= rank(U_S)`` nothing is left (``d' = 0``).
+    With ``|S| <= rank(U_S)`` nothing is left: ``d' = 0`` exactly (:func:`numerical_zero`).
 
     Parameters
     ----------
@@ -432,7 +448,7 @@ def remove_common(D: np.ndarray, present: np.ndarray, U: np.ndarray) -> np.ndarr
         float64 array shaped like ``D``.
     """
     D = np.asarray(D, float)
-    return np.where(_mask_like(present, D), D, 0.0) - project_changes(D, present, U)
+    return numerical_zero(np.where(_mask_like(present, D), D, 0.0) - project_changes(D, present, U), D)
 
 
 def readout_zscores(R: sp.csr_matrix, R_sq: sp.csr_matrix, D: np.ndarray, present: np.ndarray) -> np.ndarray:
