@@ -42,6 +42,8 @@ def test_report_files(interactome, tmp_path):
     explained = [*ranking["gene"].head(2), *ranking.loc[ranking["druggable"], "gene"].head(2)]   # proteins, drug targets
     assert list(paths["target"].unique()) == [g for g in ranking["gene"] if g in explained]    # in ranking order
     assert paths.groupby("target").size().le(3).all()
+    assert list(paths.columns[:4]) == ["target", "direction", "target_score", "signature"]
+    assert set(paths["signature"]) == {sig.name}  # the signature each target's walks were computed with
     targets = pd.read_csv(files["targets"], keep_default_na=False)
     assert tuple(targets.columns) == TARGET_COLUMNS
     assert targets["gene"].tolist() == ranking.loc[ranking["druggable"], "gene"].tolist()
@@ -56,6 +58,7 @@ def test_report_files(interactome, tmp_path):
     html = files["report"].read_text()
     assert html.count("data:image/svg+xml;base64,") == len(explained) == 4   # one figure per explained target
     assert "context-free edge strengths" in html
+    assert "score = alignment of the predicted expression response" in html and "better direction" in html
     assert sig.name in html and ranking["gene"].iloc[0] in html
     assert "<script" not in html
     # the report opens with the signature summary, then the drug targets, then all proteins
@@ -123,6 +126,20 @@ def test_cli_identify_combines_several_signature_files(prior_dir, tmp_path):
     assert list(targets.columns) == [*TARGET_COLUMNS, "n_signatures_agree"]
     assert [s["name"] for s in json.loads((out / "run.json").read_text())["signatures"]] == ["synthetic_a",
                                                                                             "synthetic_b"]
+    # the score is the combined z-support, not an alignment, and each explanation names the signature it used
+    assert "score = mean over the 2 signatures" in (out / "report.html").read_text()
+    assert set(pd.read_csv(out / "paths.csv")["signature"]) <= {"synthetic_a", "synthetic_b"}
+
+
+def test_run_records_what_the_context_was_made_from_and_a_one_sided_score(interactome, tmp_path):
+    op = TwinCell.prior(interactome).operator(None)
+    result = identify_targets(op, load_disease_signature("SLE"), n_explain=1, k=2, direction="inhibit",
+                              context_source="synthetic_contexts.npz:patient_1")
+    assert result.provenance["context"]["source"] == "synthetic_contexts.npz:patient_1"
+    assert result.facts["context"].endswith("from synthetic_contexts.npz:patient_1")
+    assert "when the gene is inhibited: positive moves the cells towards" in result.facts["score"]
+    write_report(result, tmp_path / "one")
+    assert json.loads((tmp_path / "one" / "run.json").read_text())["context"]["source"].endswith(":patient_1")
 
 
 def test_cli_identify_from_signature_file(prior_dir, tmp_path):

@@ -77,7 +77,8 @@ def identify(
         shown = sig if keep_sex_genes else sig.without_sex_genes()
         console.print(shown.summary() + (f"; log base {sig.log_base}" if sig.log_base else ""))
     twin = open_model(model)
-    result = identify_targets(twin, sigs, resolve_context(context, twin), n_explain=n_explain, k=k, direction=direction,  # type: ignore[arg-type]
+    result = identify_targets(twin, sigs, resolve_context(context, twin), context_source=context, n_explain=n_explain,
+                              k=k, direction=direction,  # type: ignore[arg-type]
                               normalize=normalize, keep_sex_genes=keep_sex_genes,  # type: ignore[arg-type]
                               model_source=str(model or default_model_dir()))
     files = write_report(result, out, top=top)

@@ -147,7 +147,7 @@ class DrugTargets:
         """The druggable universe: DrugCentral 2016 ∪ the bundled approved-target table, built once.
 
         This is the one table behind every ``druggable`` column, the TwinBench druggable-genome metrics and
-        the disease-blind drug controls. Approved-table pairs that DrugCentral lacks (e.g. cyclosporine ->
+        the disease-blind drug controls. Approved-table pairs that DrugCentral lacks (e.g. ciclosporin ->
         CAMLG, from DrugBank via PharmacotherapyDB, or post-2016 approvals) are added with action type
         ``APPROVED TARGET`` (sign 0: the table records no direction); their drug joins the DrugCentral drug of
         the same name where one exists, and the approved indication is recorded for drugs DrugCentral lacks.

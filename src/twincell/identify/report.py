@@ -56,6 +56,9 @@ class IdentifyResult:
         :func:`~twincell.identify.actionable.combine_rankings` output).
     explanations
         One :class:`Explanation` per explained top target.
+    explained_with
+        The name of the signature each explanation's walks were computed with, parallel to ``explanations`` (the
+        signature that supports the target most when several were combined).
     facts
         Run description shown in the report (signature, coverage, context, method).
     targets
@@ -73,6 +76,7 @@ class IdentifyResult:
     ranking: pd.DataFrame
     explanations: list[Explanation]
     facts: dict[str, str]
+    explained_with: list[str] = field(default_factory=list)
     targets: pd.DataFrame = field(default_factory=pd.DataFrame)
     signatures: list[dict[str, Any]] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
@@ -102,7 +106,7 @@ def signature_summary(signature: Signature, genes: np.ndarray) -> dict[str, Any]
 
 
 def run_provenance(model_or_operator: Any, operator: Any, summaries: list[dict[str, Any]],
-                   model_source: str | None = None) -> dict[str, Any]:
+                   model_source: str | None = None, context_source: str | None = None) -> dict[str, Any]:
     """Where a run's numbers come from: model, network, context and encoder, signatures, genes left out.
 
     Parameters
@@ -115,6 +119,8 @@ def run_provenance(model_or_operator: Any, operator: Any, summaries: list[dict[s
         :func:`signature_summary` of each signature.
     model_source
         Where the model was loaded from (a directory), when known.
+    context_source
+        What the context was given as (a context id, ``FILE.npz[:ID]`` or a baseline ``.h5ad``), when known.
     """
     from twincell import __version__
 
@@ -127,7 +133,7 @@ def run_provenance(model_or_operator: Any, operator: Any, summaries: list[dict[s
         "network": {"fingerprint": meta.get("interactome", operator.meta.get("interactome")),
                     "summary": meta.get("interactome_summary")},
         "context": {"context": "context-free" if operator.context_free else str(operator.context),
-                    "encoder": meta.get("context_encoder")},
+                    "source": context_source, "encoder": meta.get("context_encoder")},
         "signatures": [{"name": s["name"], "source": s["source"], "method": s["method"], "log_base": s["log_base"]}
                        for s in summaries],
         "genes_left_out": {s["name"]: {"sex_genes": s["sex_genes_removed"], "unmapped": s["unmapped"],
@@ -147,7 +153,8 @@ def run_provenance(model_or_operator: Any, operator: Any, summaries: list[dict[s
 def identify_targets(model_or_operator: Any, signature: Signature | Sequence[Signature],
                      context: str | np.ndarray | None = None, *, n_explain: int = 5, k: int = 5,
                      direction: Direction = "both", normalize: Normalize = "none", keep_sex_genes: bool = False,
-                     drug_targets: DrugTargets | None = None, model_source: str | None = None) -> IdentifyResult:
+                     drug_targets: DrugTargets | None = None, model_source: str | None = None,
+                     context_source: str | None = None) -> IdentifyResult:
     """Rank all targets for reversing one or several signatures, list the drug targets, explain the best.
 
     Parameters
@@ -174,6 +181,9 @@ def identify_targets(model_or_operator: Any, signature: Signature | Sequence[Sig
         Drug-target table of the actionable list (default: :meth:`DrugTargets.universe`).
     model_source
         Where the model was loaded from, recorded in the provenance.
+    context_source
+        What ``context`` was made from (e.g. ``twincell identify --context``'s ``FILE.npz:ID`` or baseline ``.h5ad``),
+        recorded in the provenance and the report: a context vector has no name of its own.
 
     Raises
     ------
@@ -238,16 +248,18 @@ def identify_targets(model_or_operator: Any, signature: Signature | Sequence[Sig
     facts = {
         "signature": "; ".join(f"{s.name} ({s.method}; {s.source})" for s in sigs),
         "desired change": "reverse of the disease signature: -logFC (healthy minus disease)",
-        "context": str(attrs["context"]) + (" (model's context-free edge strengths)" if attrs["context_free"] else ""),
+        "context": str(attrs["context"]) + (" (model's context-free edge strengths)" if attrs["context_free"] else "")
+                   + (f" from {context_source}" if context_source else ""),
         "scoring": (f"{attrs['method']} pass, normalisation {attrs['normalize']}, direction {attrs['direction']}, "
                     f"walks up to {attrs['n_hops']} hops"),
+        "score": score_description(len(sigs), direction, normalize),
     }
     if len(sigs) > 1:
         facts["combination"] = (f"{len(sigs)} signatures ranked each and combined: mean of the signed, non-negative "
                                 "degree-matched z-scores; n_signatures_agree counts the signatures that support the "
                                 "combined direction; fragility flags and walks come from the signature that "
                                 "supports the target most")
-    provenance = run_provenance(model_or_operator, op, summaries, model_source)
+    provenance = run_provenance(model_or_operator, op, summaries, model_source, context_source)
     provenance["scoring"] = {"method": attrs["method"], "normalize": attrs["normalize"],
                              "direction": attrs["direction"], "n_hops": attrs["n_hops"], "n_explain": n_explain,
                              "k": k, "keep_sex_genes": keep_sex_genes}
@@ -257,7 +269,22 @@ def identify_targets(model_or_operator: Any, signature: Signature | Sequence[Sig
     facts["context encoder"] = str(provenance["context"]["encoder"])
     ranking.attrs.update(attrs)
     return IdentifyResult(ranking=ranking, explanations=explanations, facts=facts, targets=targets,
-                          signatures=summaries, provenance=provenance, title=" + ".join(s.name for s in sigs))
+                          signatures=summaries, provenance=provenance, title=" + ".join(s.name for s in sigs),
+                          explained_with=[sigs[j].name for j in which])
+
+
+def score_description(n_signatures: int, direction: Direction, normalize: Normalize) -> str:
+    """What the ``score`` column of a run's ranking is, in words (the report's and ``run.json``'s)."""
+    if n_signatures > 1:
+        return (f"mean over the {n_signatures} signatures of each one's signed, non-negative degree-matched z-score "
+                "(support_1, support_2, ... in ranking.csv), in the combined direction")
+    what = ("cosine between the predicted expression response to perturbing the gene and the desired change "
+            "(the alignment divided by both norms; the response norm estimated)" if normalize == "cosine" else
+            "alignment of the predicted expression response to perturbing the gene with the desired change")
+    if direction == "both":
+        return f"{what}, in the gene's better direction (inhibit or activate)"
+    return (f"{what}, when the gene is {'inhibited' if direction == 'inhibit' else 'activated'}: positive moves the "
+            "cells towards the desired change, negative away from it")
 
 
 def _svg(explanation: Explanation) -> str:
@@ -277,6 +304,10 @@ def _targets_rows(targets: pd.DataFrame, top: int) -> list[dict[str, Any]]:
         rows.append({"cells": cells, "fragile": row["gene"] in fragile})
     return rows
 
+
+#: Columns of ``paths.csv``: :data:`~twincell.identify.explain.PATHS_CSV_COLUMNS` with, after the target's score, the
+#: signature its walks were computed with.
+REPORT_PATHS_COLUMNS: tuple[str, ...] = (*PATHS_CSV_COLUMNS[:3], "signature", *PATHS_CSV_COLUMNS[3:])
 
 #: The files :func:`write_report` writes into its output folder.
 REPORT_FILES: tuple[str, ...] = ("targets.csv", "ranking.csv", "paths.csv", "run.json", "report.html")
@@ -340,20 +371,21 @@ def write_report(result: IdentifyResult, out_dir: str | Path, *, top: int = 50, 
     files = dict(zip(("targets", "ranking", "paths", "run", "report"), (out / name for name in REPORT_FILES)))
     result.targets.to_csv(files["targets"], index=False)
     result.ranking.to_csv(files["ranking"], index=False)
-    frames = [e.to_frame() for e in result.explanations]
-    (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(PATHS_CSV_COLUMNS))).to_csv(
-        files["paths"], index=False)  # a header even without explanations (--explain 0)
+    frames = [e.to_frame().assign(signature=name) for e, name in zip(result.explanations, result.explained_with)]
+    (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(REPORT_PATHS_COLUMNS)))[
+        list(REPORT_PATHS_COLUMNS)].to_csv(files["paths"], index=False)  # a header even without explanations
     run = {**result.provenance, "signature_summaries": result.signatures,
            "n_targets": len(result.targets), "fragile_targets": result.targets.attrs.get("fragile", []),
            "files": {key: path.name for key, path in files.items()}}
     files["run"].write_text(json.dumps(run, indent=2, default=str), encoding="utf-8")
     fmt = "{:.4g}".format
     items = [{"target": e.target, "direction": e.direction, "n_paths": len(e.paths), "score": f"{e.score:.4g}",
-              "share": f"{e.covered_share:.1%}", "svg": _svg(e),
+              "signature": name, "share": f"{e.covered_share:.1%}", "svg": _svg(e),
               "table_html": e.paths.drop(columns=["nodes", "strengths"]).to_html(index=False, float_format=fmt)}
-             for e in result.explanations]
+             for e, name in zip(result.explanations, result.explained_with)]
     html = _templates().get_template("identify_report.html.j2").render(
         title=title or result.title, facts=list(result.facts.items()), signatures=result.signatures,
+        score_description=result.facts.get("score", ""),
         context_free=bool(result.ranking.attrs.get("context_free")), n_top=min(top, len(result.ranking)),
         target_columns=list(result.targets.columns), target_rows=_targets_rows(result.targets, top),
         n_targets=len(result.targets), n_fragile=len(result.targets.attrs.get("fragile", [])),

@@ -147,7 +147,8 @@ class TargetRow(BaseModel):
 
 
 class DrugTargetRow(BaseModel):
-    """One drug target of the actionable list (the columns of ``targets.csv``)."""
+    """One drug target of the actionable list: the columns of ``targets.csv`` and ``fragile`` (kept in ``run.json``'s
+    ``fragile_targets`` by the command line's report)."""
 
     gene: str
     rank: int = Field(description="Rank among drug targets.")
