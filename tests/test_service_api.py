@@ -71,7 +71,7 @@ def test_targets_match_the_library_and_list_unknown_genes(client, service_model,
     np.testing.assert_allclose(got["score"], expected["score"])
     assert body["signature"] == {"n_genes": 4, "unmapped_genes": ["NOT_A_GENE_XYZ"], "absent_genes": [absent_gene],
                                  "collapsed_genes": [], "rows_without_value": [], "merged_rows": {},
-                                 "sex_genes_removed": []}
+                                 "sex_genes_removed": [], "rows_without_gene_id": 0}
 
 
 @pytest.mark.parametrize("options", [{"context": "synthetic_ctx_a", "direction": "both", "top": 40},

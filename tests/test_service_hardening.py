@@ -466,3 +466,15 @@ def test_upload_endpoints_refuse_unknown_form_fields(client, rank_calls):
     assert not rank_calls
     r = client.post("/v1/signature", files={"file": ("s.csv", SYNTHETIC_TABLE.encode())}, data={"top": "3"})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "top"]
+
+
+def test_rows_without_a_gene_id_are_counted_in_the_service_report(client):
+    """A GEO2R table's unannotated probes (empty gene symbol) are left out and counted, as the command line does."""
+    table = ('"ID"\t"adj.P.Val"\t"logFC"\t"Gene.symbol"\n"p1"\t0.001\t2.5\t"STAT1"\n"p2"\t0.002\t-3.1\t""\n'
+             '"p3"\t0.004\t1.2\t"IFI6"\n"p4"\t0.01\t4.0\t""\n"p5"\t0.02\t-1.0\t"MX1"\n').encode()
+    r = client.post("/v1/signature", files={"file": ("synthetic_geo2r.tsv", table)})
+    assert r.status_code == 200, r.text
+    assert r.json()["report"]["rows_without_gene_id"] == 2 and set(r.json()["signature"]) == {"STAT1", "IFI6", "MX1"}
+    r = client.post("/v1/targets/upload", files={"file": ("synthetic_geo2r.tsv", table)}, data={"top": "1"})
+    assert r.status_code == 200, r.text
+    assert r.json()["signature"]["rows_without_gene_id"] == 2

@@ -106,6 +106,22 @@ def test_a_ragged_row_is_named_not_hidden_by_the_delimiter_sniffer(tmp_path):
     assert sniff_delimiter(f.read_text()) == ","
     with pytest.raises(DataFileError, match="Expected 2 fields in line 21, saw 3"):
         read_signature(f)
+    f.write_text("gene,logFC\nIRF7,2.0\nSTAT1,1.5,oops\nMX1,0.5\n")  # one ragged row in a short table, too
+    with pytest.raises(DataFileError, match="Expected 2 fields in line 3, saw 3"):
+        read_signature(f)
+
+
+def test_json_web_pages_and_giant_fields_are_named(tmp_path):
+    """A service request body (JSON) or a saved web page is not a table; a field beyond the csv module's 128 KB limit
+    does not crash the delimiter sniffer."""
+    f = tmp_path / "synthetic_request.json"
+    f.write_text('{"signature": {' + ", ".join(f'"G{i}": {i / 7:.3f}' for i in range(20_000)) + "}}")
+    with pytest.raises(DataFileError, match="is JSON, not a delimited table"):
+        read_signature(f)
+    f.write_text("<!DOCTYPE html>\n<html><body>gene,logFC</body></html>\n")
+    with pytest.raises(DataFileError, match="HTML or XML"):
+        read_signature(f)
+    assert sniff_delimiter("gene\tnote\nSTAT1\t" + '"' + "x" * 200_000 + '"\n') == "\t"
 
 
 def test_r_row_names_header_one_field_short():

@@ -112,20 +112,33 @@ def sniff_delimiter(text: str) -> str:
     """The delimiter of a delimited table: the candidate giving the most columns, consistently over the first lines.
 
     A header may have one field fewer than the data rows (R's ``write.table`` with row names). A few ragged rows
-    (at most a tenth) do not hide the delimiter, so that the parser names them. A text with a single column gets a
-    tab.
+    (one, or at most a tenth) do not hide the delimiter, so that the parser names them. A text with a single column
+    gets a tab. A field longer than the csv module allows rules its delimiter out (pandas reads such fields).
     """
     lines = [ln for ln in text.splitlines()[:_SNIFF_LINES] if ln.strip() and not ln.startswith("#")]
     best, best_n = "\t", 1
     for delim in DELIMITERS:
-        rows = list(csv.reader(lines, delimiter=delim))
+        try:
+            rows = list(csv.reader(lines, delimiter=delim))
+        except csv.Error:
+            continue
         if not rows:
             continue
         n = len(rows[0])
-        consistent = sum(len(r) in (n, n + 1) for r in rows[1:])
-        if n > best_n and consistent >= 0.9 * (len(rows) - 1):
+        ragged = sum(len(r) not in (n, n + 1) for r in rows[1:])
+        if n > best_n and ragged <= max(1.0, 0.1 * (len(rows) - 1)):
             best, best_n = delim, n
     return best
+
+
+def _not_a_table(text: str) -> str | None:
+    """What ``text`` is instead of a delimited table, when it is recognisably JSON or a web page (else None)."""
+    head = text.lstrip()[:512].lower()
+    if head.startswith(("{", "[")):
+        return "JSON"
+    if head.startswith(("<!doctype html", "<html", "<?xml")) or "<html" in head:
+        return "HTML or XML (a web page?)"
+    return None
 
 
 def _without_leading_comments(text: str) -> str:
@@ -210,6 +223,9 @@ def parse_table(text: str, label: str, hint: str = "give a CSV or TSV table with
     text = _without_leading_comments(text)
     if not text.strip():
         raise DataFileError(f"{label} is empty", hint)
+    kind = _not_a_table(text)
+    if kind:
+        raise DataFileError(f"{label} is {kind}, not a delimited table", hint)
     sep = sniff_delimiter(text)
     try:
         return pd.read_csv(io.StringIO(text), sep=sep, decimal=_decimal(text, sep), **kwargs)  # type: ignore[arg-type]

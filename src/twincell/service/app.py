@@ -321,7 +321,8 @@ def create_app(model: TwinCell, *, token: str | None = None, limits: ServiceLimi
         cov = sig.coverage(nodes)
         return SignatureReport(n_genes=cov["found"], unmapped_genes=sig.unmapped, absent_genes=cov["absent_genes"],
                                collapsed_genes=sig.collapsed, rows_without_value=sig.missing_ids,
-                               merged_rows=sig.merged, sex_genes_removed=sig.sex_genes_removed)
+                               merged_rows=sig.merged, sex_genes_removed=sig.sex_genes_removed,
+                               rows_without_gene_id=sig.n_rows_without_id)
 
     def rank(sig: Signature, context: str | np.ndarray | None, label: str | None, direction: str,
              top: int, signature_field: str) -> Response:

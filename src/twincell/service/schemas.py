@@ -133,6 +133,8 @@ class SignatureReport(BaseModel):
     sex_genes_removed: list[str] = Field(default_factory=list,
                                          description="Y-chromosome genes and XIST/TSIX left out (they follow the "
                                                      "donors' sex, not the disease).")
+    rows_without_gene_id: int = Field(0, ge=0, description="Rows of an uploaded table left out for an empty gene "
+                                                           "identifier (e.g. unannotated microarray probes).")
 
 
 class TargetRow(BaseModel):
