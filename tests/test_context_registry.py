@@ -194,6 +194,32 @@ def test_cli_list_and_encode(tmp_path, monkeypatch, python_environ):
     assert reg.encoder_name == "expression-pca" and set(reg.ids) == set(kang.obs["context"])
 
 
+def test_row_number_var_names_are_refused_and_var_col_names_the_genes(tmp_path, python_environ, monkeypatch):
+    """var_names reset to 0..n-1 (the symbols kept in a column) would be read as Entrez IDs: refused, with the
+    column named by --var-col the contexts are the same as from the original file."""
+    monkeypatch.delenv("TWINCELL_GENEFORMER_DIR", raising=False)
+    kang = kang_control_cells()[:60].copy()
+    kang.var = pd.DataFrame({"gene_symbol": kang.var_names.astype(str)}, index=kang.var_names)  # symbols only
+    reset = kang.copy()
+    reset.var_names = [str(i) for i in range(reset.n_vars)]
+    with pytest.raises(ContextError, match="row numbers"):
+        encode_contexts(reset, "context", default_encoder())
+    with ad.settings.override(allow_write_nullable_strings=True):  # pandas 3's default string columns
+        reset.write_h5ad(tmp_path / "reset.h5ad")
+        kang.write_h5ad(tmp_path / "cells.h5ad")
+    runner = CliRunner()
+    res = runner.invoke(app, ["context", "encode", "--h5ad", str(tmp_path / "reset.h5ad"), "--key", "context",
+                              "--out", str(tmp_path / "bad.npz")])
+    assert isinstance(res.exception, ContextError) and "row numbers" in res.exception.problem  # exit 2 in `twincell`
+    assert "--var-col" in res.exception.hint
+    for name, extra in (("reset", ["--var-col", "gene_symbol"]), ("cells", [])):
+        res = runner.invoke(app, ["context", "encode", "--h5ad", str(tmp_path / f"{name}.h5ad"), "--key", "context",
+                                  "--out", str(tmp_path / f"{name}.npz"), *extra])
+        assert res.exit_code == 0, res.output
+    np.testing.assert_allclose(ContextRegistry.load(tmp_path / "reset.npz").matrix(),
+                               ContextRegistry.load(tmp_path / "cells.npz").matrix(), rtol=1e-5, atol=1e-6)
+
+
 def test_filter_pass_losses_are_named_and_the_saved_file_is_the_one_reported(tmp_path, caplog):
     """Review findings: a context whose cells all fail filter_pass vanished without a word, and `--out ctx` wrote
     ctx.npz while reporting ctx."""

@@ -268,6 +268,10 @@ def kang():
 
 def test_log_base_is_detected_given_or_asked_for(kang):
     counts = signature_from_anndata(kang, "condition", "stim", "ctrl", gene_col="ensembl_id")
+    reset = kang.copy()
+    reset.var_names = [str(i) for i in range(reset.n_vars)]  # a reset index: row numbers, not Entrez IDs
+    with pytest.raises(SignatureError, match="row numbers"):
+        signature_from_anndata(reset, "condition", "stim", "ctrl")
     assert counts.log_base.startswith("e (log1p of counts")
     X = kang.X.toarray()
     log2 = ad.AnnData(np.log2(X / X.sum(axis=1, keepdims=True) * 1e4 + 1), obs=kang.obs, var=kang.var)

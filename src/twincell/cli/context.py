@@ -35,10 +35,12 @@ def encode(
     layer: int = typer.Option(-1, help="Geneformer layer: -1 = second-to-last (default), 0 = last."),
     pooling: str = typer.Option(None, help="Geneformer pooling: cls (V2 default) or mean."),
     batch_size: int = typer.Option(16, min=1, help="Cells per Geneformer forward pass."),
+    var_col: str = typer.Option(None, "--var-col", help="var column with gene symbols or Ensembl IDs (default: "
+                                "var_names, or an 'ensembl_id' column)."),
 ) -> None:
     """Encode the contexts of an .h5ad file and save them as a context registry."""
     from twincell.context.encode import encode_h5ad, make_encoder
 
     encoder = make_encoder(geneformer_dir, layer=layer, pooling=pooling, batch_size=batch_size)
-    reg = encode_h5ad(h5ad, key, encoder)
+    reg = encode_h5ad(h5ad, key, encoder, var_col=var_col)
     console.print(f"{reg} -> {reg.save(out)}")

@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import anndata as ad
+import pandas as pd
 
 from twincell.context.bundled import default_encoder
 from twincell.context.geneformer import ENV_MODEL_DIR, GeneformerEncoder
 from twincell.context.registry import ContextEncoder, ContextRegistry, encode_contexts
+from twincell.data.pseudobulk import check_anndata_keys
 from twincell.errors import DataFileError
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,8 @@ def read_expression(path: str | os.PathLike) -> ad.AnnData:
         raise DataFileError(f"cannot read {p} as h5ad: {exc}", "write the file with anndata (adata.write_h5ad)") from exc
 
 
-def encode_h5ad(path: str | os.PathLike, context_key: str, encoder: ContextEncoder, **encode_kwargs: Any) -> ContextRegistry:
+def encode_h5ad(path: str | os.PathLike, context_key: str, encoder: ContextEncoder, *, var_col: str | None = None,
+                **encode_kwargs: Any) -> ContextRegistry:
     """Encode the contexts of an ``.h5ad`` file: one context per value of ``obs[context_key]`` (mean over its profiles).
 
     Parameters
@@ -71,9 +74,11 @@ def encode_h5ad(path: str | os.PathLike, context_key: str, encoder: ContextEncod
         ``obs`` column with the context id of each profile.
     encoder
         A fitted encoder (``ExpressionEncoder`` or ``GeneformerEncoder``).
+    var_col
+        ``var`` column with the gene symbols or Ensembl IDs (default: ``var_names``, or an ``ensembl_id`` column).
     **encode_kwargs
         Passed to :func:`~twincell.context.registry.encode_contexts` (``datasets=``) and on to
-        ``encoder.encode`` (e.g. ``platform=`` or ``gene_key=``).
+        ``encoder.encode`` (e.g. ``platform=``).
 
     Returns
     -------
@@ -88,4 +93,8 @@ def encode_h5ad(path: str | os.PathLike, context_key: str, encoder: ContextEncod
         As for :func:`~twincell.context.registry.encode_contexts` (missing or incomplete ``obs[context_key]``).
     """
     adata = read_expression(path)
+    if var_col is not None:
+        check_anndata_keys(adata, var_column=var_col)
+        adata.var_names = pd.Index(adata.var[var_col].astype(str))
+        adata.var_names_make_unique()
     return encode_contexts(adata, context_key, encoder, source=Path(path).name, **encode_kwargs)

@@ -37,6 +37,18 @@ _ENTREZ = re.compile(r"^\d+$")
 _UNIPROT = re.compile(r"^([OPQ][0-9][A-Z0-9]{3}[0-9]|[A-NR-Z][0-9]([A-Z][A-Z0-9]{2}[0-9]){1,2})(-\d+)?$")
 
 
+def are_row_numbers(ids: Iterable[object]) -> bool:
+    """True when ``ids`` are exactly 0, 1, ..., n-1 (as numbers or text): row numbers, not gene IDs.
+
+    A table's column without its gene index, or an AnnData whose ``var_names`` were reset, would otherwise be read as
+    Entrez IDs (1 = A1BG, 2 = A2M, ...); 0 is no Entrez ID, so a run from 0 is never a gene list.
+    """
+    if isinstance(ids, pd.RangeIndex):
+        return True
+    text = [str(i) for i in ids]
+    return bool(text) and text == [str(i) for i in range(len(text))]
+
+
 def detect_kind(identifier: str) -> IdKind:
     """Guess the identifier type of one gene ID (``ensembl``, ``entrez``, ``uniprot`` or ``symbol``)."""
     s = identifier.strip()

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from twincell.data.bundled import path as bundled_path
-from twincell.data.genes import GeneMapper
+from twincell.data.genes import GeneMapper, are_row_numbers
 from twincell.data.tables import read_user_table
 from twincell.errors import DataFileError, SignatureError, optional_import
 
@@ -268,7 +268,7 @@ def check_change(values: Any, what: str) -> pd.Series:
                              "pass a Series gene -> change, e.g. read_signature(...).desired_change()")
     if values.empty:
         raise SignatureError(f"{what} is empty", "give at least one gene with a change")
-    if _row_numbers(values.index):
+    if are_row_numbers(values.index):
         raise SignatureError(f"{what} is indexed by row numbers (0 to {len(values) - 1}), not by genes: they would "
                              "be read as Entrez IDs (1 = A1BG, 2 = A2M, ...)",
                              "index the values by their gene column, e.g. table.set_index('gene')['logFC']")
@@ -285,15 +285,6 @@ def check_change(values: Any, what: str) -> pd.Series:
     if not (change != 0).any():
         raise SignatureError(f"{what} is all zero", "a signature needs at least one changed gene")
     return change
-
-
-def _row_numbers(index: pd.Index) -> bool:
-    """True for a pandas RangeIndex, or integers that are exactly 0, 1, ..., n-1 (0 is no Entrez ID)."""
-    if isinstance(index, pd.RangeIndex):
-        return True
-    if not pd.api.types.is_integer_dtype(index.dtype):
-        return False
-    return bool(np.array_equal(np.asarray(index), np.arange(len(index))))
 
 
 def signature_from_series(values: Any, name: str) -> Signature:
@@ -541,6 +532,11 @@ def signature_from_anndata(adata: Any, groupby: str, disease: str, healthy: str,
     sub = adata[groups.isin([disease, healthy]).to_numpy()]
     X = sub.layers[layer] if layer is not None else sub.X
     var_names = (sub.var[gene_col] if gene_col is not None else sub.var_names).astype(str).to_numpy()
+    if are_row_numbers(var_names):
+        raise SignatureError(f"the AnnData's {'var[' + repr(gene_col) + ']' if gene_col else 'var_names'} are row "
+                             f"numbers (0 to {len(var_names) - 1}), not genes: they would be read as Entrez IDs",
+                             "name the var column that holds gene symbols or Ensembl IDs (gene_col / --var-col), "
+                             f"e.g. one of: {', '.join(map(str, adata.var.columns)) or 'none here'}")
     work = ad.AnnData(X=X.copy(), obs=pd.DataFrame({"group": groups[groups.isin([disease, healthy])].to_numpy()},
                                                     index=sub.obs_names.astype(str)))
     work.var_names = pd.Index(np.arange(len(var_names)).astype(str))  # unique keys; gene names restored below
