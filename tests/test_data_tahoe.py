@@ -120,13 +120,26 @@ def test_parse_dose():
         parse_dose("0.05 uM")
 
 
-def test_malformed_inputs(tmp_path, synthetic_tahoe):
+def test_malformed_inputs(tmp_path, synthetic_tahoe, caplog):
     with pytest.raises(DataFileError, match="no expression shards"):
         open_tahoe(tmp_path)
     broken = shutil.copytree(synthetic_tahoe, tmp_path / "broken")
     (broken / "metadata" / "sample_metadata.parquet").unlink()
     with pytest.raises(DataFileError, match="sample_metadata.parquet is missing"):
         open_tahoe(broken)
+    plate_without = shutil.copytree(synthetic_tahoe, tmp_path / "plate_without_control")
+    shards = sorted((plate_without / "data").glob("*.parquet"))
+    plate = pq.read_table(shards[0]).column("plate")[0].as_py()
+    for shard in shards:  # one plate loses its DMSO_TF wells: its treated groups are left out, and said so
+        table = pq.read_table(shard)
+        keep = pc.invert(pc.and_(pc.equal(table.column("drug"), "DMSO_TF"), pc.equal(table.column("plate"), plate)))
+        pq.write_table(table.filter(keep), shard)
+    with caplog.at_level("WARNING", logger="twincell.data.tahoe"):
+        ds = prepare_tahoe(plate_without)
+    left_out = list(ds.adata.uns["groups_without_control"])
+    assert left_out and all(g.endswith(f"/{plate}") for g in left_out)
+    assert f"{len(left_out)} treated groups (drug/dose/cell line/plate) have no DMSO_TF cells" in caplog.text
+    assert "gene tokens map to no HGNC symbol" in caplog.text  # the fixture's unmapped Ensembl ID
     no_ctrl = shutil.copytree(synthetic_tahoe, tmp_path / "no_ctrl")
     for shard in (no_ctrl / "data").glob("*.parquet"):
         table = pq.read_table(shard)
@@ -277,6 +290,26 @@ def test_cell_names_map_to_bundled_context_ids():
                           "Cell_ID_Cellosaur": ["CVCL_XXXX_SYNTHETIC", "CVCL_0023", "CVCL_YYYY_SYNTHETIC", "CVCL_Z"]})
     assert context_names(lines) == {"CVCL_XXXX_SYNTHETIC": "HEPG2_C3A", "CVCL_0023": "A549",
                                     "CVCL_YYYY_SYNTHETIC": "HTERT_HPNE", "CVCL_Z": "MADE_UP_LINE_7"}
+
+
+@pytest.mark.parametrize(("column", "kind"), [("genes", pa.list_(pa.float64())), ("expressions", pa.list_(pa.string())),
+                                              ("drug", pa.int64()), ("plate", pa.int64())])
+def test_every_shard_s_column_types_are_checked_before_any_cell_is_read(tmp_path, synthetic_tahoe, column, kind):
+    """A later shard with another column type (float tokens, text counts, integer-coded drugs or plates) is named up
+    front; before, it crashed inside numba or pyarrow, at the final write, or silently merged groups."""
+    broken = shutil.copytree(synthetic_tahoe, tmp_path / f"types_{column}")
+    shard = sorted((broken / "data").glob("*.parquet"))[-1]
+    table = pq.read_table(shard)
+    values = table.column(column)
+    if column in ("drug", "plate"):  # integer codes of the strings
+        codes = {v: i for i, v in enumerate(sorted(set(values.to_pylist())))}
+        replaced = pa.array([codes[v] for v in values.to_pylist()], kind)
+    else:
+        replaced = pc.cast(values, kind)
+    pq.write_table(table.set_column(table.schema.get_field_index(column), column, replaced), shard)
+    with pytest.raises(DataFileError, match=f"{shard.name} has columns of other types.*{column} is") as info:
+        open_tahoe(broken)
+    assert "schema" in info.value.hint
 
 
 def test_corrupt_shard_names_the_file(tmp_path, synthetic_tahoe):

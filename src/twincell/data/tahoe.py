@@ -27,6 +27,7 @@ cluster given its scheduler address.
 from __future__ import annotations
 
 import ast
+import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -56,6 +57,8 @@ from twincell.data.pseudobulk import (
 from twincell.errors import DataFileError, TwinCellError, optional_import
 
 CONTROL_DRUG = "DMSO_TF"
+log = logging.getLogger(__name__)
+
 EXPRESSION_COLUMNS = ("genes", "expressions", "drug", "sample", "BARCODE_SUB_LIB_ID", "cell_line_id", "moa-fine",
                       "canonical_smiles", "pubchem_cid", "plate")
 LIST_COLUMNS = ("genes", "expressions")
@@ -98,13 +101,54 @@ class TahoeLayout:
         return sum(pq.ParquetFile(s).metadata.num_rows for s in self.shards)
 
 
+def _column_kind(kind: pa.DataType) -> str:
+    """``list<int>``, ``list<float>``, ``string`` or the type itself: what :func:`check_shard_schema` compares."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        inner = kind.value_type
+        return ("list<int>" if pa.types.is_integer(inner) else "list<float>" if pa.types.is_floating(inner)
+                else f"list<{inner}>")
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return "string"
+    return str(kind)
+
+
+#: What each read column of an expression shard must hold (the published schema: ``genes`` list<int64>,
+#: ``expressions`` list<float32>, the keys strings), as :func:`_column_kind` names it.
+SHARD_KINDS = {"genes": "list<int>", "expressions": "list<float>", "drug": "string", "sample": "string",
+               "cell_line_id": "string", "plate": "string"}
+
+
+def check_shard_schema(shard: Path, schema: pa.Schema) -> None:
+    """Refuse an expression shard whose footer lacks a read column or gives one another type than Tahoe's.
+
+    Raises
+    ------
+    DataFileError
+        Naming the shard, the columns and their types, before any cell is read.
+    """
+    missing = [c for c in READ_COLUMNS if c not in schema.names]
+    if missing:
+        raise DataFileError(f"expression shard {shard} lacks columns {missing}",
+                            f"Tahoe shards hold {list(EXPRESSION_COLUMNS)}")
+    wrong = {c: _column_kind(schema.field(c).type) for c in READ_COLUMNS
+             if _column_kind(schema.field(c).type) != SHARD_KINDS[c]}
+    if wrong:
+        raise DataFileError(f"expression shard {shard} has columns of other types than Tahoe-100M's: "
+                            + ", ".join(f"{c} is {k}, expected {SHARD_KINDS[c]}" for c, k in wrong.items()),
+                            "check the shard against the published schema (genes list<int64>, expressions "
+                            "list<float32>, drug / sample / cell_line_id / plate strings), or download it again")
+
+
 def open_tahoe(root: str | Path) -> TahoeLayout:
     """Find the expression shards and read the metadata tables of a Tahoe-100M directory.
 
     Raises
     ------
     DataFileError
-        If ``data/train-*.parquet`` or a metadata table is missing, or a table lacks its columns.
+        If ``data/train-*.parquet`` or a metadata table is missing, a table lacks its columns, or an expression
+        shard's footer lacks a column or types it otherwise than Tahoe does (:func:`check_shard_schema`).
     """
     root = Path(root)
     shards = sorted((root / "data").glob("train-*.parquet"))
@@ -124,11 +168,8 @@ def open_tahoe(root: str | Path) -> TahoeLayout:
         if missing:
             raise DataFileError(f"{f} lacks columns {missing}", "check the file against the Tahoe-100M schema")
         tables[name] = df
-    schema = open_shard(shards[0]).schema_arrow
-    missing = [c for c in READ_COLUMNS if c not in schema.names]
-    if missing:
-        raise DataFileError(f"expression shard {shards[0]} lacks columns {missing}",
-                            f"Tahoe shards hold {list(EXPRESSION_COLUMNS)}")
+    for shard in shards:
+        check_shard_schema(shard, open_shard(shard).schema_arrow)
     return TahoeLayout(root, shards, tables["gene_metadata"], tables["sample_metadata"], tables["drug_metadata"],
                        tables["cell_line_metadata"])
 
@@ -677,12 +718,26 @@ def prepare_tahoe(src: str | Path, *, scheduler: str | None = None, plates: Sequ
              "unmapped_target_genes": np.asarray(unmapped_targets, dtype=object),
              "groups_without_control": np.asarray(
                  ["/".join(map(str, r)) for r in unmatched.itertuples(index=False)], dtype=object)})
+    _report_left_out(ds, len(symbols))
     if out is not None:
         try:
             ds.write(out)
         except OSError as exc:
             raise DataFileError(f"cannot write {out}: {exc}", "give a writable .h5ad path with --out") from exc
     return ds
+
+
+def _report_left_out(ds: PerturbationDataset, n_genes: int) -> None:
+    """Warn about what :func:`prepare_tahoe` left out or could not annotate (all kept in the dataset's ``uns``)."""
+    uns = ds.adata.uns
+    for key, what in (("groups_without_control", "treated groups (drug/dose/cell line/plate) have no DMSO_TF cells of "
+                                                 "the same cell line and plate and were left out"),
+                      ("unmapped_genes", f"gene tokens map to no HGNC symbol and were left out ({n_genes} kept)"),
+                      ("unmatched_perturbations", "drugs have no row in drug_metadata.parquet: kept, without targets")):
+        items = [str(v) for v in np.asarray(uns.get(key, []), dtype=object).ravel()]
+        if items:
+            log.warning("Tahoe: %d %s: %s%s (uns[%r])", len(items), what, ", ".join(items[:5]),
+                        " ..." if len(items) > 5 else "", key)
 
 
 def _output_file(out: str | Path) -> Path:
