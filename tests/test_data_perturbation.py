@@ -49,6 +49,9 @@ def test_build_follows_contract():
     (lambda a: a.X.__setitem__((0, 0), np.inf), "infinite"),
     (lambda a: a.uns.__setitem__("value_type", "counts"), "value_type"),
     (lambda a: a.uns.pop("provenance"), "uns lacks keys"),
+    (lambda a: a.X.__setitem__((2, 1), 1e30), r"1 values exceed \|1,000\| \(largest 1e\+30"),  # overflows float32 loss
+    (lambda a: a.uns.__setitem__("provenance", "from the lab"), "provenance is str"),
+    (lambda a: a.uns.__setitem__("unmapped_genes", "GENE1"), "unmapped_genes is str"),
 ])
 def test_validation_errors(breaker, message):
     ds = synthetic_dataset()

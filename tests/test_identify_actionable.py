@@ -291,6 +291,22 @@ def test_log_base_is_detected_given_or_asked_for(kang):
         signature_from_anndata(log2, "condition", "stim", "ctrl", gene_col="ensembl_id", log_base="ten")
 
 
+def test_gaps_and_negative_expression_are_named_not_read_as_log_data(kang):
+    """Counts with a few NaN (or scaled data) would pass for log-normalised data of unknown base; they are named, and
+    a .raw holding the counts is pointed to."""
+    X = kang.X.toarray()
+    gaps = X.copy()
+    gaps[:2, :5] = np.nan
+    with pytest.raises(SignatureError, match="10 missing or infinite value"):
+        signature_from_anndata(ad.AnnData(gaps, obs=kang.obs, var=kang.var), "condition", "stim", "ctrl",
+                               gene_col="ensembl_id")
+    scaled = ad.AnnData((X - X.mean(axis=0)) / (X.std(axis=0) + 1e-9), obs=kang.obs, var=kang.var)
+    scaled.raw = kang
+    with pytest.raises(SignatureError, match="negative value") as info:
+        signature_from_anndata(scaled, "condition", "stim", "ctrl", gene_col="ensembl_id", method="deseq2")
+    assert "adata.raw" in info.value.hint
+
+
 def test_service_returns_the_drug_targets_of_its_ranking(service_model):
     from fastapi.testclient import TestClient
 

@@ -135,3 +135,16 @@ def test_fit_errors_are_clear(net, contexts):
         TwinCell(net, DIM).fit(data, contexts)
     with pytest.raises(TwinCellError, match="history is empty"):
         pl.training_curves(TwinCell(net, DIM).history)
+
+
+def test_training_that_diverges_stops_with_a_named_error():
+    """A response of 1e30 in an unvalidated dataset (validate=False skips the magnitude check) overflows the float32
+    loss: training stops naming the epoch instead of saving a model whose every edge is NaN."""
+    from twincell.data.perturbation import PerturbationDataset
+
+    net = synthetic_interactome(n_nodes=40, n_edges=120, signed_share=0.3, seed=7)
+    truth = TwinCell(net, 0, context_gates=False, sign_prior=True, seed=2)
+    adata = simulate_responses(truth, [{g: 1} for g in net.genes], [None], name="synthetic_diverge").adata.copy()
+    adata.X[3, 2] = 1e30
+    with pytest.raises(TwinCellError, match="training diverged in epoch 1: the training loss is nan"):
+        TwinCell(net, 0, context_gates=False, seed=2).fit(PerturbationDataset(adata, validate=False), max_epochs=2)

@@ -30,6 +30,9 @@ OBS_COLUMNS = ("perturbation", "perturbation_type", "targets", "context", "dose"
 PERTURBATION_TYPES = ("drug", "knockout", "knockdown", "overexpression", "cytokine")
 VALUE_TYPES = ("zscore", "log_fold_change", "rank_inverse_normal")
 UNS_KEYS = ("value_type", "rank_derived", "source", "provenance", "unmapped_genes", "unmatched_perturbations")
+#: Largest |value| a response may hold: z-scores, log fold changes and rank scores are far below it (the bundled
+#: data reach 50); larger ones are units gone wrong (raw counts, a failed log) and overflow float32 in training.
+MAX_ABS_RESPONSE = 1000.0
 
 
 def format_targets(targets: Mapping[str, int]) -> str:
@@ -165,8 +168,9 @@ class PerturbationDataset:
         Raises
         ------
         DataFileError
-            Empty dataset, missing obs columns or uns keys, bad types, unknown perturbation types,
-            empty perturbation / context ids, infinite values or rows without any measured value.
+            Empty dataset, missing obs columns or uns keys, bad types (of X, dose or the uns keys), unknown
+            perturbation types, empty perturbation / context ids, infinite values, values above
+            :data:`MAX_ABS_RESPONSE` or rows without any measured value.
         UnknownGeneError
             Column or target genes that are not HGNC symbols.
         """
@@ -181,6 +185,14 @@ class PerturbationDataset:
         missing_uns = [k for k in UNS_KEYS if k not in a.uns]
         if missing_uns:
             raise DataFileError(f"{src}: uns lacks keys {missing_uns}", f"provide all of {list(UNS_KEYS)}")
+        kinds = {"source": str, "provenance": Mapping, "rank_derived": (bool, np.bool_)}
+        wrong = [f"{k} is {type(a.uns[k]).__name__}" for k, kind in kinds.items() if not isinstance(a.uns[k], kind)]
+        wrong += [f"{k} is {type(a.uns[k]).__name__}" for k in ("unmapped_genes", "unmatched_perturbations")
+                  if isinstance(a.uns[k], (str, bytes, Mapping)) or not np.iterable(a.uns[k])]
+        if wrong:
+            raise DataFileError(f"{src}: uns keys of the wrong type ({'; '.join(wrong)})",
+                                "uns['source'] is a string, uns['provenance'] a dict of strings, uns['rank_derived'] a "
+                                "bool, uns['unmapped_genes'] and uns['unmatched_perturbations'] lists of strings")
         if a.uns["value_type"] not in VALUE_TYPES:
             raise DataFileError(f"{src}: value_type {a.uns['value_type']!r} is not one of {VALUE_TYPES}",
                                 "state what the values are: zscore, log_fold_change or rank_inverse_normal")
@@ -206,6 +218,13 @@ class PerturbationDataset:
             raise DataFileError(f"{src}: obs 'dose' must be float (NaN if unknown)", "convert dose to float")
         if np.isinf(a.X).any():
             raise DataFileError(f"{src}: X holds infinite values", "replace them before building the dataset")
+        huge = np.abs(np.nan_to_num(a.X)) > MAX_ABS_RESPONSE
+        if huge.any():
+            rows = a.obs_names[huge.any(axis=1)].tolist()
+            raise DataFileError(f"{src}: {int(huge.sum())} values exceed |{MAX_ABS_RESPONSE:,.0f}| (largest "
+                                f"{float(np.nanmax(np.abs(a.X))):.3g}; examples {rows[:5]})",
+                                "give responses as z-scores, log fold changes or rank scores, not raw counts or "
+                                "intensities")
         empty_rows = np.isnan(a.X).all(axis=1)
         if empty_rows.any():
             names = a.obs_names[empty_rows].tolist()[:5]

@@ -445,6 +445,28 @@ def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | 
                      padj_filtered=padj_filtered)
 
 
+def _check_expression(X: Any, where: str, has_raw: bool) -> None:
+    """Refuse missing, infinite or negative expression values, which no fold change reads correctly.
+
+    Counts and log-normalised expression are finite and non-negative; NaN or infinity is a gap the data do not
+    explain, and a negative value means scaled or centred data (``sc.pp.scale``), whose differences are no log fold
+    changes. A reading that went on would be wrong without a word (counts with NaN pass for log data, for instance).
+    """
+    values = np.asarray(X.data if hasattr(X, "data") and not isinstance(X, np.ndarray) else X, dtype=float)
+    bad = int((~np.isfinite(values)).sum())
+    negative = int((values < 0).sum())
+    raw = (" This AnnData has a .raw: if it holds the counts, store them as a layer "
+           "(adata.layers['counts'] = adata.raw.X) and pass layer='counts' / --layer counts.") if has_raw else ""
+    if bad:
+        raise SignatureError(f"the expression ({where}) has {bad} missing or infinite value(s)",
+                             "pass raw counts or log-normalised expression without gaps (another layer, or fill / "
+                             "drop those genes)" + raw)
+    if negative:
+        raise SignatureError(f"the expression ({where}) has {negative} negative value(s): scaled or centred data "
+                             "(e.g. sc.pp.scale) give no log fold changes",
+                             "pass raw counts or log-normalised expression (another layer)" + raw)
+
+
 def _is_count_matrix(X: Any) -> bool:
     values = X.data if hasattr(X, "data") and not isinstance(X, np.ndarray) else np.asarray(X)
     values = np.asarray(values)
@@ -531,6 +553,7 @@ def signature_from_anndata(adata: Any, groupby: str, disease: str, healthy: str,
                                  f"need at least 2 per group; groups present: {', '.join(sorted(groups.unique()))}")
     sub = adata[groups.isin([disease, healthy]).to_numpy()]
     X = sub.layers[layer] if layer is not None else sub.X
+    _check_expression(X, f"layer {layer!r}" if layer is not None else "X", adata.raw is not None)
     var_names = (sub.var[gene_col] if gene_col is not None else sub.var_names).astype(str).to_numpy()
     if are_row_numbers(var_names):
         raise SignatureError(f"the AnnData's {'var[' + repr(gene_col) + ']' if gene_col else 'var_names'} are row "

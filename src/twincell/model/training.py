@@ -877,6 +877,10 @@ class Trainer:
         while self.epoch < cfg.max_epochs:
             t0 = time.monotonic()
             tr = self.train_epoch(deadline)
+            if not np.isfinite(tr["loss"]):
+                raise TwinCellError(f"training diverged in epoch {self.epoch + 1}: the training loss is {tr['loss']}",
+                                    "check the training data's values (z-scores, log fold changes or rank scores; "
+                                    "no raw counts), or lower the learning rate (--lr / fit(lr=...))")
             self.epoch += 1
             va = self.evaluate(self.val_idx) if len(self.val_idx) else {}
             score = self._selection_score(va, tr)
