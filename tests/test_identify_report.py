@@ -178,6 +178,8 @@ def test_baseline_expression_becomes_the_models_context_vector():
 
     with pytest.raises(ContextError, match="geneformer-V1-6L"):
         baseline_context(cells, OtherModel(), encoder)
+    with pytest.raises(ContextError, match="no cells or samples"):
+        baseline_context(cells[:0], GatedModel(), encoder)
 
 
 def test_cli_identify_from_h5ad(prior_dir, tmp_path):

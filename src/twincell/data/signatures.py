@@ -211,6 +211,14 @@ def _gene_ids(table: pd.DataFrame, gene_col: str | None, cols: list[str], label:
                          f"name it with gene_col / --gene-col; recognised names: {', '.join(GENE_COLUMNS[:-1])}")
 
 
+def _p_values(column: pd.Series) -> pd.Series:
+    """P-values as numbers; R's printed bounds such as ``< 2.2e-16`` (``format.pval``) count as their bound."""
+    if pd.api.types.is_numeric_dtype(column):
+        return column.astype(float)
+    text = column.astype("string").str.strip().str.replace(r"^<\s*=?\s*", "", regex=True)
+    return pd.to_numeric(text, errors="coerce")
+
+
 def _id_strings(ids: pd.Series) -> pd.Series:
     """Gene identifiers as text: a missing one is ``""``, and whole numbers of a float column (Entrez IDs of a column
     that pandas read as float because one was missing) lose their ``.0``."""
@@ -377,7 +385,7 @@ def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | 
     if non_numeric == len(table):
         raise SignatureError(f"column {lcol!r} of {label} holds no numbers",
                              "point logfc_col at the log fold change column")
-    padj = pd.to_numeric(table[pcol], errors="coerce") if pcol is not None else None
+    padj = _p_values(table[pcol]) if pcol is not None else None
     has_id = (genes.str.strip() != "").to_numpy()
     if not has_id.any():
         raise SignatureError(f"every gene identifier of {label} is empty", "point gene_col at the gene column")

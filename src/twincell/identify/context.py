@@ -43,6 +43,9 @@ def baseline_context(expression: ad.AnnData | str | os.PathLike, model: Any | No
     from twincell.context import default_encoder, read_expression
 
     adata = expression if isinstance(expression, ad.AnnData) else read_expression(expression)
+    if adata.n_obs == 0:
+        raise ContextError("the baseline expression has no cells or samples", "give the patients' baseline profiles "
+                           "(an .h5ad with at least one cell or sample)")
     enc = encoder or default_encoder()
     trained_with = (getattr(model, "metadata", None) or {}).get("context_encoder")
     context_dim = getattr(model, "context_dim", enc.dim)
