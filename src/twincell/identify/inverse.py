@@ -391,7 +391,8 @@ def _direction_scores(signed: np.ndarray, direction: Direction) -> tuple[np.ndar
 
 
 def _check_options(direction: str, method: str = "adjoint", normalize: str = "none", null: str = "none",
-                   n_null: int = 2, n_common: int = 0, n_probes: int = 1, n_degree_bins: int = 1, seed: int = 0) -> None:
+                   n_null: int = 2, n_common: int = 0, n_probes: int = 1, n_degree_bins: int = 1,
+                   seed: int = 0) -> None:
     """Raise a TwinCellError naming the first unknown or out-of-range option value."""
     if direction not in ("both", "inhibit", "activate"):
         raise TwinCellError(f"unknown direction {direction!r}", "use 'both', 'inhibit' or 'activate'")
@@ -599,7 +600,8 @@ def rank_targets(model_or_operator: Any, desired_change: pd.Series, context: str
         ``df.attrs`` records the method, normalisation, null, context, whether the context-free
         strengths were used and the signature genes found / absent in the network.
     """
-    _check_options(direction, method, normalize, null, n_null, n_common, n_probes, n_degree_bins, seed)
+    _check_options(direction, method, normalize, null, n_null, n_common, n_probes=n_probes,
+                   n_degree_bins=n_degree_bins, seed=seed)
     op = resolve_operator(model_or_operator, context)
     setup = ranking_setup(op)
     d, present, absent = align_change(desired_change, setup.gene_index)

@@ -56,8 +56,9 @@ one on the network part and one on the genetic self term, fitted together
 that does not help on held-out perturbations gets its factor -> 0 (the prediction falls back to the background);
 they scale the dataset's predictions only, so target rankings do not change.
 
-Background rows (``background_rows``): the background ``b_{d,c}`` is the mean over the training rows (``"training"``) or, once early stopping and the shrinkage fit are done, over the training and validation rows together
-(``"all"``, the default since the twentieth design round: what the mean-response baseline averages).
+Background rows (``background_rows``): the background ``b_{d,c}`` is the mean over the training rows
+(``"training"``) or, once early stopping and the shrinkage fit are done, over the training and validation rows
+together (``"all"``, the default since the twentieth design round: what the mean-response baseline averages).
 """
 
 from __future__ import annotations
@@ -368,7 +369,8 @@ class DatasetHeads(torch.nn.Module):
         return torch.exp(self.log_scale[d] * self.free[d])
 
     def causal_factor(self, d: int) -> torch.Tensor:
-        """Causal shrinkage ``alpha_d`` of dataset ``d``'s network part (1 when fitted with ``causal_shrinkage="none"``)."""
+        """Causal shrinkage ``alpha_d`` of dataset ``d``'s network part (1 when fitted with
+        ``causal_shrinkage="none"``)."""
         return self.shrink[d]
 
     def self_factor(self, d: int) -> torch.Tensor:
@@ -755,8 +757,8 @@ class Trainer:
                 d, scale = b.dataset, self.heads.scale(b.dataset)
                 own = self.module.self_weight * b.U * b.genetic.to(b.U.dtype)[None, :]
                 at = (b.obs_node, b.obs_col)
-                parts[d].append(tuple(x.cpu().numpy() for x in (scale * (pred - own)[at], scale * own[at],
-                                                                b.obs_value - self.heads.offset(d, b.context)[b.obs_node])))
+                residual = b.obs_value - self.heads.offset(d, b.context)[b.obs_node]
+                parts[d].append(tuple(x.cpu().numpy() for x in (scale * (pred - own)[at], scale * own[at], residual)))
         alpha = np.ones((n, 2))
         for d in range(n):
             if parts[d]:

@@ -219,7 +219,8 @@ class TwinCell:
             contexts: ContextRegistry | Mapping[str, np.ndarray] | None = None, *, max_epochs: int = 30, batch_size: int = 128, lr: float = 0.02,
             l1: float = 1e-3, gate_entropy: float = 1e-3, validation_fraction: float = 0.1,
             validation_split: str = "perturbation", residual_loss: bool = False,
-            causal_shrinkage: bool | str = "split", background_rows: str = "all", patience: int = 3, inverse_loss: float = 0.0, inverse_temperature: float = 3.0,
+            causal_shrinkage: bool | str = "split", background_rows: str = "all", patience: int = 3,
+            inverse_loss: float = 0.0, inverse_temperature: float = 3.0,
             contrastive_loss: float = 0.0, contrastive_temperature: float = 0.1, select_on: str = "loss",
             time_budget_s: float | None = None, seed: int | None = None, checkpoint: str | os.PathLike | None = None,
             resume: bool = False) -> TwinCell:
