@@ -140,7 +140,8 @@ DESIGNS = {d.name: d for d in (
     Design("cytosig", OLD, cytosig=True, note="+ CytoSig cytokines through LIANA receptors"),
     Design("all", ALL, CAUSAL_FIT, cytosig=True, note="every change above"),
     Design("chosen", CHOSEN, {"causal_shrinkage": True}, cytosig=True,
-           note="today's default: cascade + modulating gates + CytoSig + causal shrinkage (rounds 1-2: no shrinkage)"),
+           note="the default of rounds 2-19: cascade + modulating gates + CytoSig + causal shrinkage (joint; round 20 "
+                "split it)"),
     Design("chosen_without_cytosig", CHOSEN, {"causal_shrinkage": True},
            note="chosen without CytoSig in training: what the cytokines teach, on tier 2's held-out cytokines"),
     Design("sign_prior", {**CHOSEN, "sign_prior": True}, cytosig=True,

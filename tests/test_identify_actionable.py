@@ -305,6 +305,12 @@ def test_gaps_and_negative_expression_are_named_not_read_as_log_data(kang):
     with pytest.raises(SignatureError, match="negative value") as info:
         signature_from_anndata(scaled, "condition", "stim", "ctrl", gene_col="ensembl_id", method="deseq2")
     assert "adata.raw" in info.value.hint
+    # voom-style log2 of normalised counts goes negative below 1 (here counts per 100 of these small cells; log-CPM of
+    # bulk data): scanpy's fold change would undo the log as 2**x - 1 < 0, so it is refused even with its base
+    log_cpm = ad.AnnData(np.log2((X + 0.5) / (X.sum(axis=1, keepdims=True) + 1) * 100), obs=kang.obs, var=kang.var)
+    with pytest.raises(SignatureError, match="log values below 1") as info:
+        signature_from_anndata(log_cpm, "condition", "stim", "ctrl", gene_col="ensembl_id", log_base="2")
+    assert "limma / edgeR" in info.value.hint
 
 
 def test_service_returns_the_drug_targets_of_its_ranking(service_model):

@@ -144,6 +144,12 @@ def test_bad_desired_change(prior_model, change, message):
         rank_targets(prior_model, change)
 
 
+def test_a_range_of_entrez_ids_is_not_row_numbers(prior_model):
+    """RangeIndex(7157, 7159) are Entrez IDs (TP53, TP53BP1), read as such; only 0, 1, ... are row numbers."""
+    ranked = rank_targets(prior_model, pd.Series([1.0, -2.0], index=pd.RangeIndex(7157, 7159)))
+    assert ranked.attrs["signature_genes_found"] == 2
+
+
 def test_bad_options(prior_model, sle_change):
     for kwargs in ({"direction": "up"}, {"method": "loop"}, {"normalize": "l2"}):
         with pytest.raises(TwinCellError, match="unknown"):

@@ -131,6 +131,20 @@ def test_cli_identify_combines_several_signature_files(prior_dir, tmp_path):
     assert set(pd.read_csv(out / "paths.csv")["signature"]) <= {"synthetic_a", "synthetic_b"}
 
 
+def test_a_result_built_without_explained_with_still_writes_its_walks(interactome, tmp_path):
+    """IdentifyResult made by hand (no explained_with): every explanation is the title's, nothing is dropped."""
+    import dataclasses
+
+    result = identify_targets(TwinCell.prior(interactome).operator(None), load_disease_signature("SLE"),
+                              n_explain=1, k=2)
+    bare = dataclasses.replace(result, explained_with=[])
+    paths = pd.read_csv(write_report(bare, tmp_path / "bare")["paths"])
+    assert len(paths) == sum(len(e.paths) for e in result.explanations) > 0
+    assert set(paths["signature"]) == {result.title}
+    with pytest.raises(TwinCellError, match="one signature name per explanation"):
+        write_report(dataclasses.replace(result, explained_with=["one"] * 7), tmp_path / "wrong")
+
+
 def test_run_records_what_the_context_was_made_from_and_a_one_sided_score(interactome, tmp_path):
     op = TwinCell.prior(interactome).operator(None)
     result = identify_targets(op, load_disease_signature("SLE"), n_explain=1, k=2, direction="inhibit",

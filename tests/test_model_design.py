@@ -238,7 +238,8 @@ def test_selection_on_the_inverse_task_keeps_the_epoch_that_ranks_targets_best(n
     model = TwinCell(net, 0, context_gates=False, seed=0)
     heads = DatasetHeads(infos, 1, net.n_nodes)
     config = FitConfig(max_epochs=8, patience=8, lr=0.2, batch_size=8, validation_fraction=0.3,
-                       causal_shrinkage=False, select_on="inverse_auroc")
+                       causal_shrinkage=False, background_rows="training", select_on="inverse_auroc")  # the
+    # background the epochs were scored with (the default refits it over every row after training)
     trainer = Trainer(model.module, heads, rows, infos, None, config)
     history = trainer.fit()
     best = history["inverse_auroc_val"].to_numpy()

@@ -122,6 +122,8 @@ def test_json_web_pages_and_giant_fields_are_named(tmp_path):
     with pytest.raises(DataFileError, match="HTML or XML"):
         read_signature(f)
     assert sniff_delimiter("gene\tnote\nSTAT1\t" + '"' + "x" * 200_000 + '"\n') == "\t"
+    f.write_text("[gene]\tlogFC\nSTAT1\t1.5\nIRF7\t-0.5\n")  # a bracketed header is a table, not JSON
+    assert read_signature(f, gene_col="[gene]").logfc.to_dict() == {"STAT1": 1.5, "IRF7": -0.5}
 
 
 def test_r_row_names_header_one_field_short():

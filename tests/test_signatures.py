@@ -51,7 +51,7 @@ def test_columns_named_by_flags_and_padj_filter():
         == ["TNF", "IL6"]                                      # a missing padj is counted, not lost silently
     with pytest.raises(SignatureError, match="no column 'nope'"):
         read_signature(table, gene_col="nope", logfc_col="effect")
-    printed = table.assign(q=["< 2.2e-16", "<2.2e-16", "0.01", "0.3"])  # p-values as R's format.pval prints them
+    printed = table.assign(q=["< 2.2e-16", "<2.2e-16", "0.01 **", "> 0.99"])  # as R and spreadsheets print them
     kept = read_signature(printed, gene_col="id", logfc_col="effect", padj_col="q", padj_max=0.05)
     assert kept.padj_filtered == ["IL6"] and kept.padj.to_dict() == {"STAT1": 2.2e-16, "IRF7": 2.2e-16, "TNF": 0.01}
 

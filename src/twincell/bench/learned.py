@@ -298,8 +298,10 @@ class TwinCellJointShrinkage(TwinCellMethod):
     and the background averaged over the training rows only (``fit(causal_shrinkage="joint",
     background_rows="training")``; the default is ``"split"`` and ``"all"``).
 
-    Its rankings are ``twincell``'s: only :meth:`~twincell.model.TwinCell.predict_dataset` differs, so it is scored on
-    tier 1 (forward prediction) and runs only when named.
+    It trains its own model with ``twincell``'s seed and settings; the options differ only in steps after training, so
+    its rankings are ``twincell``'s wherever training repeats (it does on the 2-core CPU: round 20's run gave identical
+    training histories) and only :meth:`~twincell.model.TwinCell.predict_dataset` differs. It is scored on tier 1
+    (forward prediction) and runs only when named.
     """
 
     name = "twincell_joint_shrinkage"

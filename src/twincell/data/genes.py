@@ -44,7 +44,7 @@ def are_row_numbers(ids: Iterable[object]) -> bool:
     Entrez IDs (1 = A1BG, 2 = A2M, ...); 0 is no Entrez ID, so a run from 0 is never a gene list.
     """
     if isinstance(ids, pd.RangeIndex):
-        return True
+        return len(ids) > 0 and ids.start == 0 and ids.step == 1
     text = [str(i) for i in ids]
     return bool(text) and text == [str(i) for i in range(len(text))]
 

@@ -212,10 +212,12 @@ def _gene_ids(table: pd.DataFrame, gene_col: str | None, cols: list[str], label:
 
 
 def _p_values(column: pd.Series) -> pd.Series:
-    """P-values as numbers; R's printed bounds such as ``< 2.2e-16`` (``format.pval``) count as their bound."""
+    """P-values as numbers; printed bounds such as R's ``< 2.2e-16`` (``format.pval``) or ``> 0.99`` count as their
+    bound, and trailing significance stars (``1e-5 ***``) are dropped."""
     if pd.api.types.is_numeric_dtype(column):
         return column.astype(float)
-    text = column.astype("string").str.strip().str.replace(r"^<\s*=?\s*", "", regex=True)
+    text = (column.astype("string").str.strip().str.replace(r"^[<>]\s*=?\s*", "", regex=True)
+            .str.replace(r"\s*\*+$", "", regex=True))
     return pd.to_numeric(text, errors="coerce")
 
 
@@ -454,15 +456,16 @@ def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | 
 
 
 def _check_expression(X: Any, where: str, has_raw: bool) -> None:
-    """Refuse missing, infinite or negative expression values, which no fold change reads correctly.
+    """Refuse missing, infinite or negative expression values, which no fold change here reads correctly.
 
-    Counts and log-normalised expression are finite and non-negative; NaN or infinity is a gap the data do not
-    explain, and a negative value means scaled or centred data (``sc.pp.scale``), whose differences are no log fold
-    changes. A reading that went on would be wrong without a word (counts with NaN pass for log data, for instance).
+    NaN or infinity is a gap the data do not explain: counts with a few NaN would otherwise pass for log data of
+    unknown base. Negative values are scaled or centred data (``sc.pp.scale``), or log values below 1 (log-CPM with a
+    small prior count); scanpy's fold changes undo the log as ``base ** x - 1``, which is negative there, so
+    neither gives a log fold change. Counts are never negative.
     """
-    values = np.asarray(X.data if hasattr(X, "data") and not isinstance(X, np.ndarray) else X, dtype=float)
-    bad = int((~np.isfinite(values)).sum())
-    negative = int((values < 0).sum())
+    values = np.asarray(X.data if hasattr(X, "data") and not isinstance(X, np.ndarray) else X)
+    bad = int(values.size - np.count_nonzero(np.isfinite(values)))
+    negative = int(np.count_nonzero(values < 0))
     raw = (" This AnnData has a .raw: if it holds the counts, store them as a layer "
            "(adata.layers['counts'] = adata.raw.X) and pass layer='counts' / --layer counts.") if has_raw else ""
     if bad:
@@ -471,8 +474,10 @@ def _check_expression(X: Any, where: str, has_raw: bool) -> None:
                              "drop those genes)" + raw)
     if negative:
         raise SignatureError(f"the expression ({where}) has {negative} negative value(s): scaled or centred data "
-                             "(e.g. sc.pp.scale) give no log fold changes",
-                             "pass raw counts or log-normalised expression (another layer)" + raw)
+                             "(e.g. sc.pp.scale) or log values below 1 (log-CPM) give no fold changes here",
+                             "pass raw counts or log1p-style expression such as log2(CPM + 1) (another layer); for "
+                             "log-CPM, take the fold changes from limma / edgeR and pass them as a signature table"
+                             + raw)
 
 
 def _is_count_matrix(X: Any) -> bool:
@@ -526,7 +531,7 @@ def signature_from_anndata(adata: Any, groupby: str, disease: str, healthy: str,
     layer
         Use ``adata.layers[layer]`` instead of ``adata.X``.
     log_base
-        Log base of log-normalised (non-count) data for ``wilcoxon`` (``2`` for log2 microarray or log2-CPM
+        Log base of log-normalised (non-count) data for ``wilcoxon`` (``2`` for log2 microarray or log2(CPM + 1)
         data, ``e`` for scanpy's ``log1p``). scanpy un-logs group means before taking the log2 fold change, so a
         wrong base scales every fold change (log2 data read as natural log inflates them 1.44x). When None it is
         read from ``adata.uns["log1p"]["base"]`` (set by scanpy's ``log1p``); raw counts need none. The base
@@ -638,7 +643,7 @@ def _wilcoxon_table(work: Any, disease: str, healthy: str, log_base: str | float
     else:
         raise SignatureError("the expression is log-normalised (not counts) and its log base is unknown: scanpy's "
                              "fold changes depend on it (log2 data read as natural log inflate them 1.44x)",
-                             "give the base: log_base= / --log-base 2 (log2 microarray or log2-CPM data) or e "
+                             "give the base: log_base= / --log-base 2 (log2 microarray or log2(CPM + 1) data) or e "
                              "(scanpy log1p); or pass raw counts")
     sc.tl.rank_genes_groups(work, "group", groups=[disease], reference=healthy, method="wilcoxon",
                             corr_method="benjamini-hochberg")

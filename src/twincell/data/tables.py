@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import json
 import gzip
 import io
 import logging
@@ -135,7 +136,12 @@ def _not_a_table(text: str) -> str | None:
     """What ``text`` is instead of a delimited table, when it is recognisably JSON or a web page (else None)."""
     head = text.lstrip()[:512].lower()
     if head.startswith(("{", "[")):
-        return "JSON"
+        try:
+            json.loads(text)
+        except ValueError:
+            pass  # e.g. a header such as "[gene]<TAB>logFC": a table after all
+        else:
+            return "JSON"
     if head.startswith(("<!doctype html", "<html", "<?xml")) or "<html" in head:
         return "HTML or XML (a web page?)"
     return None

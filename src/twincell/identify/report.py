@@ -56,9 +56,6 @@ class IdentifyResult:
         :func:`~twincell.identify.actionable.combine_rankings` output).
     explanations
         One :class:`Explanation` per explained top target.
-    explained_with
-        The name of the signature each explanation's walks were computed with, parallel to ``explanations`` (the
-        signature that supports the target most when several were combined).
     facts
         Run description shown in the report (signature, coverage, context, method).
     targets
@@ -71,17 +68,34 @@ class IdentifyResult:
         Short label of the run (the signature's name).
     files
         Written files (``ranking``, ``targets``, ``paths``, ``run``, ``report``) once :func:`write_report` ran.
+    explained_with
+        The name of the signature each explanation's walks were computed with, parallel to ``explanations`` (the
+        signature that supports the target most when several were combined); empty means ``title`` for all.
     """
 
     ranking: pd.DataFrame
     explanations: list[Explanation]
     facts: dict[str, str]
-    explained_with: list[str] = field(default_factory=list)
     targets: pd.DataFrame = field(default_factory=pd.DataFrame)
     signatures: list[dict[str, Any]] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
     title: str = ""
     files: dict[str, Path] = field(default_factory=dict)
+    explained_with: list[str] = field(default_factory=list)
+
+    def explanation_signatures(self) -> list[str]:
+        """:attr:`explained_with`, or ``title`` for every explanation when it is empty.
+
+        Raises
+        ------
+        TwinCellError
+            If it names another number of signatures than there are explanations.
+        """
+        names = self.explained_with or [self.title] * len(self.explanations)
+        if len(names) != len(self.explanations):
+            raise TwinCellError(f"explained_with names {len(names)} signatures for {len(self.explanations)} "
+                                "explanations", "give one signature name per explanation, or none")
+        return names
 
 
 def signature_summary(signature: Signature, genes: np.ndarray) -> dict[str, Any]:
@@ -371,7 +385,8 @@ def write_report(result: IdentifyResult, out_dir: str | Path, *, top: int = 50, 
     files = dict(zip(("targets", "ranking", "paths", "run", "report"), (out / name for name in REPORT_FILES)))
     result.targets.to_csv(files["targets"], index=False)
     result.ranking.to_csv(files["ranking"], index=False)
-    frames = [e.to_frame().assign(signature=name) for e, name in zip(result.explanations, result.explained_with)]
+    used = result.explanation_signatures()
+    frames = [e.to_frame().assign(signature=name) for e, name in zip(result.explanations, used)]
     (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(REPORT_PATHS_COLUMNS)))[
         list(REPORT_PATHS_COLUMNS)].to_csv(files["paths"], index=False)  # a header even without explanations
     run = {**result.provenance, "signature_summaries": result.signatures,
@@ -382,7 +397,7 @@ def write_report(result: IdentifyResult, out_dir: str | Path, *, top: int = 50, 
     items = [{"target": e.target, "direction": e.direction, "n_paths": len(e.paths), "score": f"{e.score:.4g}",
               "signature": name, "share": f"{e.covered_share:.1%}", "svg": _svg(e),
               "table_html": e.paths.drop(columns=["nodes", "strengths"]).to_html(index=False, float_format=fmt)}
-             for e, name in zip(result.explanations, result.explained_with)]
+             for e, name in zip(result.explanations, used)]
     html = _templates().get_template("identify_report.html.j2").render(
         title=title or result.title, facts=list(result.facts.items()), signatures=result.signatures,
         score_description=result.facts.get("score", ""),
