@@ -136,8 +136,9 @@ def test_model_receives_context_and_operator_rejects_one(prior_model, sle_change
     (pd.Series({"STAT1": 1e308, "IFI6": -1e308}), r"2 values of the desired change exceed \|logFC\| 1,000"),
     (pd.Series({"IFI6": 0.0, "SYN_NOT_A_GENE": 2.5}), "every value of the desired change on its 1 gene"),
     (pd.Series({"IFI6": 0.0, "STAT1": 0.0}), "the desired change is all zero"),
-    (pd.Series([1.0, -2.0, 0.5]), "indexed by row numbers"),  # a table's column without its gene index
-    (pd.Series([1.0, -2.0], index=pd.Index([0, 1])), "indexed by row numbers"),
+    (pd.Series([1.0, -2.0, 0.5]), "are row numbers"),  # a table's column without its gene index
+    (pd.Series([1.0, -2.0], index=pd.Index([0, 1])), "are row numbers"),
+    (pd.Series([1.0, -2.0, 0.5], index=pd.Index([0, 3, 4])), "are row numbers"),  # what a filter left of a reset index
 ])
 def test_bad_desired_change(prior_model, change, message):
     with pytest.raises(SignatureError, match=message):

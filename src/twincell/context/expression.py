@@ -31,7 +31,7 @@ from sklearn.utils.extmath import randomized_svd
 
 from twincell.context._npz import open_versioned_npz
 from twincell.context.dictionaries import medians_by_symbol
-from twincell.data.genes import GeneMapper, are_row_numbers
+from twincell.data.genes import GeneMapper, row_number_problem, var_column_hint
 from twincell.errors import ContextError
 
 log = logging.getLogger(__name__)
@@ -291,12 +291,6 @@ class ExpressionEncoder:
         return enc
 
 
-def _var_column_hint(adata: ad.AnnData) -> str:
-    """The hint of an error about the expression's gene IDs: where to find them."""
-    return ("give the var column with gene symbols or Ensembl IDs (twincell context encode --var-col), or set "
-            f"adata.var_names from it; var columns here: {', '.join(map(str, adata.var.columns)) or 'none'}")
-
-
 def hgnc_symbols(adata: ad.AnnData, gene_key: str | None = None) -> list[str | None]:
     """HGNC symbol of each ``var`` entry (``None`` where unmapped; the unmapped ones are logged).
 
@@ -307,9 +301,9 @@ def hgnc_symbols(adata: ad.AnnData, gene_key: str | None = None) -> list[str | N
         raise ContextError(f"var column {gene_key!r} not found", f"available: {list(adata.var.columns)}")
     mapper = GeneMapper.default()
     ids = [str(g) for g in (adata.var[gene_key] if gene_key else adata.var_names)]
-    if are_row_numbers(ids) and not (gene_key is None and "ensembl_id" in adata.var.columns):
-        raise ContextError(f"the expression's {'var[' + repr(gene_key) + ']' if gene_key else 'var_names'} are row "
-                           f"numbers (0 to {len(ids) - 1}), not genes", _var_column_hint(adata))
+    problem = row_number_problem(ids, f"the expression's {'var[' + repr(gene_key) + ']' if gene_key else 'var_names'}")
+    if problem and not (gene_key is None and "ensembl_id" in adata.var.columns):
+        raise ContextError(problem, var_column_hint(adata.var.columns))
     result = mapper.map(ids)
     symbols = [result.symbols.get(i) for i in ids]
     if gene_key is None and "ensembl_id" in adata.var.columns:

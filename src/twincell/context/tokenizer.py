@@ -31,7 +31,7 @@ import scipy.sparse as sp
 
 from twincell._progress import bar
 from twincell.context.dictionaries import SPECIAL_TOKENS, GeneformerDictionaries
-from twincell.data.genes import GeneMapper, are_row_numbers
+from twincell.data.genes import GeneMapper, row_number_problem, var_column_hint
 from twincell.errors import ContextError
 
 log = logging.getLogger(__name__)
@@ -237,11 +237,9 @@ class RankValueTokenizer:
                      adata.n_obs, FILTER_KEY)
             adata = adata[keep]
         gene_ids = [str(g) for g in (adata.var[gene_key] if gene_key else adata.var_names)]
-        if are_row_numbers(gene_ids):
-            raise ContextError(f"the cells' {'var[' + repr(gene_key) + ']' if gene_key else 'var_names'} are row "
-                               f"numbers (0 to {len(gene_ids) - 1}), not genes",
-                               "name a var column with Ensembl IDs or symbols (gene_key / twincell context encode "
-                               f"--var-col); var columns here: {', '.join(map(str, adata.var.columns)) or 'none'}")
+        problem = row_number_problem(gene_ids, f"the cells' {'var[' + repr(gene_key) + ']' if gene_key else 'var_names'}")
+        if problem:
+            raise ContextError(problem, var_column_hint(adata.var.columns))
         m, kept, unmapped, oov = self.gene_matrix(gene_ids)
         if m.shape[1] == 0:
             raise ContextError(f"none of the {len(gene_ids)} genes is in the Geneformer {self.version} vocabulary",

@@ -38,15 +38,31 @@ _UNIPROT = re.compile(r"^([OPQ][0-9][A-Z0-9]{3}[0-9]|[A-NR-Z][0-9]([A-Z][A-Z0-9]
 
 
 def are_row_numbers(ids: Iterable[object]) -> bool:
-    """True when ``ids`` are exactly 0, 1, ..., n-1 (as numbers or text): row numbers, not gene IDs.
+    """True when ``ids`` are whole numbers (as numbers or text) that include 0: row numbers, not gene IDs.
 
-    A table's column without its gene index, or an AnnData whose ``var_names`` were reset, would otherwise be read as
-    Entrez IDs (1 = A1BG, 2 = A2M, ...); 0 is no Entrez ID, so a run from 0 is never a gene list.
+    A table's column without its gene index, or an AnnData whose ``var_names`` were reset (0, 1, 2, ..., or what a
+    filter left of them), would otherwise be read as Entrez IDs (1 = A1BG, 2 = A2M, ...). 0 is no Entrez ID, so a list
+    of numbers holding it is never a gene list; numbers without a 0 (e.g. 7157, 7158) are read as Entrez IDs.
     """
     if isinstance(ids, pd.RangeIndex):
-        return len(ids) > 0 and ids.start == 0 and ids.step == 1
+        return 0 in ids
     text = [str(i) for i in ids]
-    return bool(text) and text == [str(i) for i in range(len(text))]
+    return "0" in text and all(t.isdigit() for t in text)
+
+
+def row_number_problem(ids: Iterable[object], what: str) -> str | None:
+    """The error text for ``ids`` that :func:`are_row_numbers` flags, naming ``what`` held them; None otherwise."""
+    ids = ids if isinstance(ids, pd.RangeIndex) else list(ids)
+    if not are_row_numbers(ids):
+        return None
+    return (f"{what} are row numbers ({len(ids)} of them, from 0), not genes: they would be read as Entrez IDs "
+            "(1 = A1BG, 2 = A2M, ...)")
+
+
+def var_column_hint(var_columns: Iterable[object]) -> str:
+    """The hint of a :func:`row_number_problem` in an AnnData's genes: which ``var`` column to name instead."""
+    return ("name the var column with gene symbols or Ensembl IDs (gene_col / gene_key / --var-col), or set "
+            f"adata.var_names from it; var columns here: {', '.join(map(str, var_columns)) or 'none'}")
 
 
 def detect_kind(identifier: str) -> IdKind:

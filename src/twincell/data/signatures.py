@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from twincell.data.bundled import path as bundled_path
-from twincell.data.genes import GeneMapper, are_row_numbers
+from twincell.data.genes import GeneMapper, row_number_problem, var_column_hint
 from twincell.data.tables import read_user_table
 from twincell.errors import DataFileError, SignatureError, optional_import
 
@@ -278,10 +278,9 @@ def check_change(values: Any, what: str) -> pd.Series:
                              "pass a Series gene -> change, e.g. read_signature(...).desired_change()")
     if values.empty:
         raise SignatureError(f"{what} is empty", "give at least one gene with a change")
-    if are_row_numbers(values.index):
-        raise SignatureError(f"{what} is indexed by row numbers (0 to {len(values) - 1}), not by genes: they would "
-                             "be read as Entrez IDs (1 = A1BG, 2 = A2M, ...)",
-                             "index the values by their gene column, e.g. table.set_index('gene')['logFC']")
+    problem = row_number_problem(values.index, f"the index of {what}")
+    if problem:
+        raise SignatureError(problem, "index the values by their gene column, e.g. table.set_index('gene')['logFC']")
     change = pd.to_numeric(values, errors="coerce").astype(float)
     bad = change.index[~np.isfinite(change.to_numpy())]
     if len(bad):
@@ -568,11 +567,10 @@ def signature_from_anndata(adata: Any, groupby: str, disease: str, healthy: str,
     X = sub.layers[layer] if layer is not None else sub.X
     _check_expression(X, f"layer {layer!r}" if layer is not None else "X", adata.raw is not None)
     var_names = (sub.var[gene_col] if gene_col is not None else sub.var_names).astype(str).to_numpy()
-    if are_row_numbers(var_names):
-        raise SignatureError(f"the AnnData's {'var[' + repr(gene_col) + ']' if gene_col else 'var_names'} are row "
-                             f"numbers (0 to {len(var_names) - 1}), not genes: they would be read as Entrez IDs",
-                             "name the var column that holds gene symbols or Ensembl IDs (gene_col / --var-col), "
-                             f"e.g. one of: {', '.join(map(str, adata.var.columns)) or 'none here'}")
+    where = f"var[{gene_col!r}]" if gene_col else "var_names"
+    problem = row_number_problem(var_names, f"the AnnData's {where}")
+    if problem:
+        raise SignatureError(problem, var_column_hint(adata.var.columns))
     work = ad.AnnData(X=X.copy(), obs=pd.DataFrame({"group": groups[groups.isin([disease, healthy])].to_numpy()},
                                                     index=sub.obs_names.astype(str)))
     work.var_names = pd.Index(np.arange(len(var_names)).astype(str))  # unique keys; gene names restored below
