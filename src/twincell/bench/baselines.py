@@ -298,13 +298,13 @@ class ConnectivityDrugs(Connectivity):
                                              self.resources.held_out_genes) if drugs else [])
 
     def hiding_drugs(self, drugs: Collection[str]) -> Method:
-        """The method refitted without the responses of the training drugs that ``drugs`` name (matched through the
-        drug table: salt forms and other names of one drug, :meth:`~twincell.data.drugs.DrugTargets.resolve`), or
-        ``self`` when it profiles none of them."""
+        """The method refitted without the responses of the training drugs that ``drugs`` name: the same drugs the
+        drug-table controls hide (:meth:`~twincell.data.drugs.DrugTargets.same_drug_ids`: salt forms and other names
+        of one drug), and, for drugs the table lacks, the same parent name. ``self`` when it profiles none of them."""
         table = self.resources.drugs
-        named = {r for n in drugs for r in table.resolve(n)} | {normalize_drug_name(n) for n in drugs}
+        ids, parents = table.same_drug_ids(drugs), {normalize_drug_name(n) for n in drugs}
         hidden = {d for d in self.resources.training_drugs
-                  if normalize_drug_name(d) in named or named.intersection(table.resolve(d))}
+                  if normalize_drug_name(d) in parents or table.same_drug_ids([d]) & ids}
         if not hidden:
             return self
         return type(self)(replace(self.resources, training_drugs=self.resources.training_drugs - hidden)).fit()

@@ -235,6 +235,12 @@ class DrugTargets:
                 unmatched.append(name)
         return matched, unmatched
 
+    def same_drug_ids(self, names: Iterable[str]) -> set[int]:
+        """Ids of the drugs ``names`` match (:meth:`resolve`) and of every salt form of them (one parent name,
+        :func:`normalize_drug_name`): the drugs that hiding ``names`` hides (empty when none matches)."""
+        matched = set().union(*(self._drug_ids(str(n)) for n in names))
+        return matched.union(*(self._normalized[normalize_drug_name(self._name_of[i])] for i in matched))
+
     def without_drugs(self, names: Iterable[str]) -> DrugTargets:
         """A copy without the drugs ``names`` match, and every salt form of them (their target pairs and indications).
 
@@ -243,8 +249,7 @@ class DrugTargets:
         and prednisolone sodium phosphate (one parent name, :func:`normalize_drug_name`). Names that match no drug hide
         nothing.
         """
-        matched = set().union(*(self._drug_ids(str(n)) for n in names))
-        hidden = matched.union(*(self._normalized[normalize_drug_name(self._name_of[i])] for i in matched))
+        hidden = self.same_drug_ids(names)
         if not hidden:
             return self
         return DrugTargets(self.table[~self.table["drug_id"].isin(hidden)],
