@@ -462,7 +462,7 @@ def _check_expression(X: Any, where: str, has_raw: bool) -> None:
     small prior count); scanpy's fold changes undo the log as ``base ** x - 1``, which is negative there, so
     neither gives a log fold change. Counts are never negative.
     """
-    values = np.asarray(X.data if hasattr(X, "data") and not isinstance(X, np.ndarray) else X)
+    values = _stored_values(X)
     bad = int(values.size - np.count_nonzero(np.isfinite(values)))
     negative = int(np.count_nonzero(values < 0))
     raw = (" This AnnData has a .raw: if it holds the counts, store them as a layer "
@@ -479,9 +479,13 @@ def _check_expression(X: Any, where: str, has_raw: bool) -> None:
                              + raw)
 
 
+def _stored_values(X: Any) -> np.ndarray:
+    """The values an expression matrix stores: a sparse matrix's non-zeros, a dense one's every entry."""
+    return np.asarray(X.data if hasattr(X, "data") and not isinstance(X, np.ndarray) else X)
+
+
 def _is_count_matrix(X: Any) -> bool:
-    values = X.data if hasattr(X, "data") and not isinstance(X, np.ndarray) else np.asarray(X)
-    values = np.asarray(values)
+    values = _stored_values(X)
     return bool(values.size) and bool((values >= 0).all()) and bool(np.allclose(values, np.round(values)))
 
 

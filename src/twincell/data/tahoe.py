@@ -132,8 +132,8 @@ def check_shard_schema(shard: Path, schema: pa.Schema) -> None:
     if missing:
         raise DataFileError(f"expression shard {shard} lacks columns {missing}",
                             f"Tahoe shards hold {list(EXPRESSION_COLUMNS)}")
-    wrong = {c: _column_kind(schema.field(c).type) for c in READ_COLUMNS
-             if _column_kind(schema.field(c).type) != SHARD_KINDS[c]}
+    kinds = {c: _column_kind(schema.field(c).type) for c in READ_COLUMNS}
+    wrong = {c: k for c, k in kinds.items() if k != SHARD_KINDS[c]}
     if wrong:
         raise DataFileError(f"expression shard {shard} has columns of other types than Tahoe-100M's: "
                             + ", ".join(f"{c} is {k}, expected {SHARD_KINDS[c]}" for c, k in wrong.items()),

@@ -551,8 +551,13 @@ class TwinCellModule(nn.Module):
         values = self.edge_values(context)
         Y = self.readout(self.propagate(U, values), U, values)
         if genetic is not None and bool(genetic.any()):
-            Y = Y + self.self_weight * U * genetic.to(U.dtype)[None, :]
+            Y = Y + self.self_term(U, genetic)
         return Y, values
+
+    def self_term(self, U: torch.Tensor, genetic: torch.Tensor) -> torch.Tensor:
+        """(N, B) the genetic self term of :meth:`forward`, ``self_weight * U`` in the genetic columns (0 elsewhere):
+        a perturbed gene's own transcript, which the forward prediction includes and causal shrinkage scales apart."""
+        return self.self_weight * U * genetic.to(U.dtype)[None, :]
 
     def gate_entropy(self, values: dict[str, torch.Tensor | None]) -> torch.Tensor | None:
         """Mean binary entropy of the switch gates in ``values`` (None without gates or for modulating gates)."""

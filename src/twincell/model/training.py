@@ -755,7 +755,7 @@ class Trainer:
                 b = build_batch(self.rows, members, self.module.n_nodes, self.device)
                 pred, _ = self.module(b.U, self._context(b.context), b.genetic)
                 d, scale = b.dataset, self.heads.scale(b.dataset)
-                own = self.module.self_weight * b.U * b.genetic.to(b.U.dtype)[None, :]
+                own = self.module.self_term(b.U, b.genetic)
                 at = (b.obs_node, b.obs_col)
                 residual = b.obs_value - self.heads.offset(d, b.context)[b.obs_node]
                 parts[d].append(tuple(x.cpu().numpy() for x in (scale * (pred - own)[at], scale * own[at], residual)))

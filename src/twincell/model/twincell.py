@@ -358,12 +358,15 @@ class TwinCell:
         np.add.at(u, self.interactome.node_index(genes), vals)
         return u
 
-    def _forward(self, U: np.ndarray, context, genetic: np.ndarray) -> np.ndarray:
+    def _forward(self, U: np.ndarray, context, genetic: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, B) predictions of the columns of ``U`` in reference units, and the genetic self term they include."""
         c, _ = self._context_tensor(context)
         with torch.no_grad():
-            Y, _ = self.module(torch.as_tensor(U, dtype=torch.float32, device=self.device), c,
-                               torch.as_tensor(genetic, device=self.device))
-        return Y.cpu().numpy().astype(np.float64)
+            u = torch.as_tensor(U, dtype=torch.float32, device=self.device)
+            g = torch.as_tensor(genetic, device=self.device)
+            Y, _ = self.module(u, c, g)
+            own = self.module.self_term(u, g)
+        return Y.cpu().numpy().astype(np.float64), own.cpu().numpy().astype(np.float64)
 
     def predict(self, perturbation: Mapping[str, float], context: str | np.ndarray | None = None, *,
                 perturbation_type: str = "drug") -> pd.Series:
@@ -386,7 +389,7 @@ class TwinCell:
             (``metadata["reference_units"]``).
         """
         u = self.perturbation_vector(perturbation)
-        y = self._forward(u[:, None], context, np.array([perturbation_type in GENETIC_TYPES]))[:, 0]
+        y = self._forward(u[:, None], context, np.array([perturbation_type in GENETIC_TYPES]))[0][:, 0]
         return pd.Series(y, index=pd.Index(self.genes, name="gene"), name="predicted_change")
 
     def predict_dataset(self, dataset: PerturbationDataset | ad.AnnData, *, background: bool = True) -> np.ndarray:
@@ -434,14 +437,14 @@ class TwinCell:
                         U[gi[g], j] += s
                         ok[j] = True
             genetic = obs["perturbation_type"].astype(str).isin(GENETIC_TYPES).to_numpy()[idx]
-            Y = self._forward(U, ctx, genetic)
+            Y, own = self._forward(U, ctx, genetic)
             cols = col_node
             if d is not None:
                 with torch.no_grad():
-                    Y = Y * float(self.heads.scale(d))
+                    scale = float(self.heads.scale(d))
+                    Y, own = Y * scale, own * scale
                     if background:  # (N + X, B): shrunk causal parts + background, background alone off the network
                         offset = self.heads.offset(d, ctx_ids.get(ctx)).cpu().numpy().astype(np.float64)
-                        own = float(self.module.self_weight) * float(self.heads.scale(d)) * U * genetic[None, :]
                         Y = (float(self.heads.causal_factor(d)) * (Y - own) + float(self.heads.self_factor(d)) * own
                              + offset[:n, None])
                         Y = np.vstack([Y, np.broadcast_to(offset[n:, None], (len(offset) - n, Y.shape[1]))])
