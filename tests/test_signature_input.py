@@ -121,7 +121,13 @@ def test_json_web_pages_and_giant_fields_are_named(tmp_path):
     f.write_text("<!DOCTYPE html>\n<html><body>gene,logFC</body></html>\n")
     with pytest.raises(DataFileError, match="HTML or XML"):
         read_signature(f)
-    assert sniff_delimiter("gene\tnote\nSTAT1\t" + '"' + "x" * 200_000 + '"\n') == "\t"
+    import csv
+
+    limit = csv.field_size_limit()
+    giant = '"' + "x" * 200_000 + '"'  # beyond the csv module's 128 KB field limit
+    assert sniff_delimiter(f"gene,note\nSTAT1,{giant}\nIRF7,y\n") == ","
+    assert sniff_delimiter(f"gene;note\nSTAT1;{giant}\nIRF7;y\n") == ";"
+    assert csv.field_size_limit() == limit  # the process-wide limit is restored
     f.write_text("[gene]\tlogFC\nSTAT1\t1.5\nIRF7\t-0.5\n")  # a bracketed header is a table, not JSON
     assert read_signature(f, gene_col="[gene]").logfc.to_dict() == {"STAT1": 1.5, "IRF7": -0.5}
 

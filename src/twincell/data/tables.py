@@ -20,6 +20,7 @@ import json
 import gzip
 import io
 import logging
+import threading
 import os
 import re
 import zlib
@@ -109,20 +110,28 @@ def decode_text(data: bytes, label: str, max_bytes: int | None = None) -> str:
             return data.decode("latin-1")
 
 
+#: Held while :func:`sniff_delimiter` lifts the csv module's (process-wide) field limit.
+_FIELD_LIMIT_LOCK = threading.Lock()
+
+
 def sniff_delimiter(text: str) -> str:
     """The delimiter of a delimited table: the candidate giving the most columns, consistently over the first lines.
 
     A header may have one field fewer than the data rows (R's ``write.table`` with row names). A few ragged rows
     (one, or at most a tenth) do not hide the delimiter, so that the parser names them. A text with a single column
-    gets a tab. A field longer than the csv module allows rules its delimiter out (pandas reads such fields).
+    gets a tab. Fields of any length are read: the csv module's field limit guards against reading unbounded input,
+    and the text is in memory already, so it is lifted to the text's length while the lines are split.
     """
     lines = [ln for ln in text.splitlines()[:_SNIFF_LINES] if ln.strip() and not ln.startswith("#")]
     best, best_n = "\t", 1
-    for delim in DELIMITERS:
+    with _FIELD_LIMIT_LOCK:
+        limit = csv.field_size_limit()
+        csv.field_size_limit(max(limit, len(text)))
         try:
-            rows = list(csv.reader(lines, delimiter=delim))
-        except csv.Error:
-            continue
+            split = {delim: list(csv.reader(lines, delimiter=delim)) for delim in DELIMITERS}
+        finally:
+            csv.field_size_limit(limit)
+    for delim, rows in split.items():
         if not rows:
             continue
         n = len(rows[0])
