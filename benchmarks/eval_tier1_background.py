@@ -5,8 +5,8 @@ causal part is shrunk to nothing predicts its background (each dataset's mean tr
 the row's context, or over all contexts for a new one). This script scores, on TwinBench's own tier-1
 splits (seed 0):
 
-* ``background``: that prediction computed from the training split directly (no model), on every
-  measured gene, and ``background, network genes only``: the same with genes that are not network
+* ``background``: that prediction, TwinBench's perturbation-blind control ``background``
+  (:class:`twincell.bench.baselines.Background`, no model), on every measured gene, and ``background, network genes only``: the same with genes that are not network
   nodes predicted as 0 (what TwinCell predicted there before its background covered them);
 * TwinCell trained inside TwinBench with each design of ``benchmarks/ablation_model.py`` given.
 
@@ -16,19 +16,16 @@ splits (seed 0):
 from __future__ import annotations
 
 import argparse
-import warnings
-
 import numpy as np
 import pandas as pd
 
 from ablation_model import DESIGNS, design_method, registered, tier_rows
 from twincell.bench import run_benchmark
-from twincell.bench.baselines import MeanResponse
+from twincell.bench.baselines import Background, MeanResponse
 from twincell.bench.methods import Resources
 from twincell.bench.metrics import forward_metrics
 from twincell.bench.run import TIER1_CONTEXT_DATASET, TIER2_DATASET, BenchSettings, _subsample
 from twincell.data.drugs import DrugTargets
-from twincell.data.perturbation import PerturbationDataset
 from twincell.data.splits import make_split
 from twincell.data.training_data import load_bundled
 from twincell.network import Interactome
@@ -36,17 +33,6 @@ from twincell.network import Interactome
 #: TwinBench's tier-1 splits: (dataset, split kind, test fraction, row label prefix).
 SPLITS = ((TIER2_DATASET, "target", BenchSettings().test_fraction, "T1-perturbation"),
           (TIER1_CONTEXT_DATASET, "context", 0.25, "T1-context"))
-
-
-def background_prediction(train: PerturbationDataset, test: PerturbationDataset) -> np.ndarray:
-    """(rows, genes) mean training response in each test row's context (over all contexts if unseen)."""
-    X = np.asarray(train.X, dtype=float)
-    contexts = train.obs["context"].astype(str).to_numpy()
-    with warnings.catch_warnings():  # genes never measured in a context have no mean: 0
-        warnings.simplefilter("ignore", RuntimeWarning)
-        overall = np.nan_to_num(np.nanmean(X, axis=0))
-        per_context = {c: np.nan_to_num(np.nanmean(X[contexts == c], axis=0)) for c in np.unique(contexts)}
-    return np.vstack([per_context.get(str(c), overall) for c in test.obs["context"]])
 
 
 def background_rows(network: Interactome) -> list[dict]:
@@ -57,11 +43,12 @@ def background_rows(network: Interactome) -> list[dict]:
         (train,), (test,) = make_split(data, kind, fraction, 0).apply([data])
         if kind == "target":
             test = _subsample(test, BenchSettings().max_tier2_cases, 0)
-        base = MeanResponse(Resources(network, DrugTargets.default(), 0)).fit(train).predict_response(test).to_numpy(float)
+        resources = Resources(network, DrugTargets.default(), 0)
+        base = MeanResponse(resources).fit(train).predict_response(test).to_numpy(float)
         observed = np.asarray(test.X, dtype=float)
         keep = np.isfinite(observed).sum(axis=1) >= 20
         in_network = np.array([g in network.gene_index for g in test.genes])
-        bg = background_prediction(train, test)
+        bg = Background(resources).fit(train).predict_response(test).to_numpy(float)
         for label, pred in (("background", bg), ("background, network genes only", np.where(in_network, bg, 0.0))):
             metrics = pd.DataFrame([forward_metrics(o, p, b) for o, p, b in zip(observed[keep], pred[keep], base[keep])])
             rows.append({"method": label, f"{prefix} l2_ratio": metrics["l2_ratio"].mean(),

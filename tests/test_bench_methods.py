@@ -18,7 +18,7 @@ from twincell.network import Interactome
 EXPECTED = {"twincell", "twincell_prior", "linear", "network_propagation", "de", "degree", "druggability",
             "popular_targets", "random", "mean", "training_exposure", "random_sign_prior", "twincell_calibrated",
             "twincell_centered", "twincell_common_response", "twincell_reach", "twincell_share", "twincell_blend", "tf_activity",
-            "neighbourhood", "connectivity", "connectivity_drugs"}
+            "neighbourhood", "connectivity", "connectivity_drugs", "mean_shrunk", "background"}
 
 
 def synthetic_network() -> Interactome:

@@ -13,7 +13,9 @@ Controls that see no disease (``sees_input = False``)
     of approved drugs, a class prior), ``popular_targets`` gives each gene the action most of its drugs
     have in the drug table.
 Forward only
-    ``mean`` (mean training response).
+    ``mean`` (the perturbation's mean training response: tier 1's denominator), ``mean_shrunk`` (the same shrunk
+    toward the mean of all training rows by a factor fitted leaving one training context out) and the control
+    ``background`` (the mean of all training rows, whatever the perturbation: tier 1's perturbation-blind control).
 
 Signature-driven methods rank by |alignment|: a gene whose perturbation explains a change also
 reverses it when perturbed the other way, so both directions count (as ``direction="both"`` in
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import replace
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -58,9 +61,61 @@ def _require_fitted(method: Method, attr: str) -> None:
 
 
 # --------------------------------------------------------------------------- forward baselines
+def _mean_responses(X: np.ndarray, genes: pd.Index, perturbations: np.ndarray) -> tuple[pd.Series, pd.DataFrame]:
+    """Mean response over all rows of ``X`` (n_rows, n_genes) and per perturbation name (perturbations x genes).
+
+    NaN-aware: unmeasured entries are left out of each mean; a gene no row measured is 0.
+    """
+    frame = pd.DataFrame(X, columns=genes)
+    return frame.mean(axis=0).fillna(0.0), frame.groupby(perturbations).mean().fillna(0.0)
+
+
+def context_transfer_factor(data: PerturbationDataset) -> tuple[float, int]:
+    r"""Least-squares factor by which a perturbation's mean response in other contexts carries to a new context.
+
+    Each context :math:`c` of ``data`` is left out in turn; its rows :math:`y` whose perturbation :math:`p` the other
+    contexts also measured are predicted as :math:`o + a (m_p - o)`, with :math:`m_p` the perturbation's mean and
+    :math:`o` the mean of all rows over the other contexts. :math:`a` minimises the squared error over every such
+    row and measured gene, clipped to [0, 1] (0: the perturbation-blind mean transfers best, 1: the plain
+    per-perturbation mean).
+
+    Returns
+    -------
+    (float, int)
+        The factor (1.0 when no perturbation was measured in two contexts: nothing to fit) and the number of rows
+        it was fitted on.
+    """
+    X = np.asarray(data.X, dtype=np.float64)
+    contexts = data.obs["context"].astype(str).to_numpy()
+    perturbations = data.obs["perturbation"].astype(str).to_numpy()
+    num = den = 0.0
+    n_rows = 0
+    for context in np.unique(contexts):
+        inside = contexts == context
+        overall, per = _mean_responses(X[~inside], data.genes, perturbations[~inside])
+        rows = np.flatnonzero(inside & np.isin(perturbations, per.index))
+        if not len(rows):
+            continue
+        shift = per.loc[perturbations[rows]].to_numpy() - overall.to_numpy()
+        residual = X[rows] - overall.to_numpy()
+        measured = np.isfinite(residual)
+        num += float((shift * residual)[measured].sum())
+        den += float((shift**2)[measured].sum())
+        n_rows += len(rows)
+    return (float(np.clip(num / den, 0.0, 1.0)) if den > 0 else 1.0), n_rows
+
+
 @register_method
 class MeanResponse(Method):
-    """Predicts the perturbation's mean training response, or the mean over all training rows if unseen."""
+    """Predicts the perturbation's mean training response, or the mean over all training rows if unseen.
+
+    Attributes
+    ----------
+    group_by
+        The ``obs`` column whose value a row's prediction is the training mean of (``perturbation`` here).
+    overall, per_group
+        After :meth:`fit`: the mean over all training rows (genes) and per value of ``group_by`` (values x genes).
+    """
 
     name = "mean"
     description = "Mean training response of the same perturbation (other contexts); global mean if unseen"
@@ -68,10 +123,11 @@ class MeanResponse(Method):
     needs_training = True
     ranks_targets = False
     predicts_response = True
+    group_by: ClassVar[str] = "perturbation"
 
     def __init__(self, resources: Resources) -> None:
         super().__init__(resources)
-        self.per_perturbation: pd.DataFrame | None = None
+        self.per_group: pd.DataFrame | None = None
         self.overall: pd.Series | None = None
 
     @property
@@ -80,20 +136,66 @@ class MeanResponse(Method):
         return self.overall is not None
 
     def fit(self, train: PerturbationDataset) -> MeanResponse:
-        """Average the training responses per perturbation and overall (NaN-aware; never-measured genes are 0)."""
-        frame = pd.DataFrame(np.asarray(train.X, dtype=np.float64), columns=train.genes)
-        self.overall = frame.mean(axis=0).fillna(0.0)
-        self.per_perturbation = frame.groupby(train.obs["perturbation"].to_numpy()).mean().fillna(0.0)
+        """Average the training responses per ``group_by`` value and overall (NaN-aware; never-measured genes are 0)."""
+        self.overall, self.per_group = _mean_responses(np.asarray(train.X, dtype=np.float64), train.genes,
+                                                       train.obs[self.group_by].astype(str).to_numpy())
         return self
 
     def predict_response(self, data: PerturbationDataset) -> pd.DataFrame:
         """Per-row prediction over ``data.genes`` (genes unseen in training: 0)."""
         _require_fitted(self, "overall")
-        table = self.per_perturbation.reindex(columns=data.genes, fill_value=0.0)
+        table = self.per_group.reindex(columns=data.genes, fill_value=0.0)
         overall = self.overall.reindex(data.genes, fill_value=0.0)
         rows = [table.loc[p].to_numpy() if p in table.index else overall.to_numpy()
-                for p in data.obs["perturbation"]]
+                for p in data.obs[self.group_by].astype(str)]
         return pd.DataFrame(np.vstack(rows), columns=data.genes)
+
+
+@register_method
+class ShrunkMeanResponse(MeanResponse):
+    r"""The perturbation's mean training response shrunk toward the mean of all training rows.
+
+    Prediction :math:`o + a (m_p - o)` for a perturbation :math:`p` seen in training (:math:`m_p` its mean training
+    response, :math:`o` the mean of all training rows), :math:`o` for an unseen one; the factor :math:`a` in [0, 1]
+    is fitted on the training rows alone, leaving one training context out at a time
+    (:func:`context_transfer_factor`): how much of a perturbation's response in some contexts carries to another.
+    With one training context (or no perturbation measured in two) :math:`a = 1`, the plain ``mean``.
+    """
+
+    name = "mean_shrunk"
+    description = ("Mean training response of the same perturbation, shrunk toward the mean of all training rows "
+                   "by a factor fitted leaving one training context out")
+    reference = "empirical-Bayes shrinkage of the mean baseline (James & Stein 1961), fitted by cross-validation"
+
+    def __init__(self, resources: Resources) -> None:
+        super().__init__(resources)
+        self.factor: float | None = None
+        self.n_factor_rows = 0
+
+    def fit(self, train: PerturbationDataset) -> ShrunkMeanResponse:
+        """Average the training responses, then fit the shrinkage factor (:attr:`factor`, fitted on
+        :attr:`n_factor_rows` rows)."""
+        super().fit(train)
+        self.factor, self.n_factor_rows = context_transfer_factor(train)
+        return self
+
+    def predict_response(self, data: PerturbationDataset) -> pd.DataFrame:
+        """Per-row prediction over ``data.genes`` (genes unseen in training: 0)."""
+        overall = self.overall.reindex(data.genes, fill_value=0.0).to_numpy()
+        return overall + self.factor * (super().predict_response(data) - overall)
+
+
+@register_method
+class Background(MeanResponse):
+    """Control: the mean training response in the row's context (of all training rows for a new context), whatever
+    the perturbation: what TwinCell predicts with its causal part shrunk to nothing (its background)."""
+
+    name = "background"
+    description = ("Mean training response in the row's context (all training rows for a new context), whatever the "
+                   "perturbation: tier 1's perturbation-blind control")
+    reference = "the perturbation-blind control of the mean baseline; TwinCell's background"
+    sees_input = False
+    group_by = "context"
 
 
 @register_method

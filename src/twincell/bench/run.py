@@ -617,21 +617,35 @@ def _drug_facts(result: Tier2Result, n_test: int, n_training: int) -> str:
             f"mean response of the drugs with no target in the network")
 
 
-def _run_context_tier1(names: Sequence[str], network: Interactome, drugs: DrugTargets, settings: BenchSettings,
-                       seed: int, train_options: dict, facts: dict[str, str]) -> pd.DataFrame:
-    """Tier 1 on drug signatures of a held-out cell type (context-gated TwinCell)."""
-    data = load_bundled(TIER1_CONTEXT_DATASET)
-    split = make_split(data, "context", 0.25, seed)
-    (train,), (test,) = split.apply([data])
-    resources = Resources(network, drugs, seed, contexts=ContextRegistry.default(), train_options=train_options)
+def held_out_context_tier1(names: Sequence[str], train: PerturbationDataset, test: PerturbationDataset, *,
+                           network: Interactome, drugs: DrugTargets, seed: int = 0, train_options: dict | None = None,
+                           n_boot: int = 1000, contexts: ContextRegistry | None = None) -> pd.DataFrame:
+    """Tier 1 on rows of contexts ``train`` never saw (context-gated TwinCell).
+
+    The forward methods among ``names`` (``mean``, the ``l2_ratio`` denominator, added when missing) are fitted on
+    ``train`` and scored on ``test`` by :func:`~twincell.bench.tier1.run_tier1`, labelled
+    :data:`TIER1_CONTEXT_LABEL`. ``train_options`` go to the learned methods' training; ``contexts`` are the context
+    embeddings (None: :meth:`ContextRegistry.default`).
+    """
+    resources = Resources(network, drugs, seed, contexts=contexts or ContextRegistry.default(),
+                          train_options=train_options or {})
     forward = make_methods([n for n in check_method_names(_with_mean(names)) if METHODS[n].predicts_response],
                            resources)
     forward = _fit(forward, train)
+    baseline = next(m for m in forward if m.name == "mean")
+    return run_tier1(forward, baseline, test, dataset=TIER1_CONTEXT_LABEL, n_boot=n_boot, seed=seed)
+
+
+def _run_context_tier1(names: Sequence[str], network: Interactome, drugs: DrugTargets, settings: BenchSettings,
+                       seed: int, train_options: dict, facts: dict[str, str]) -> pd.DataFrame:
+    """Tier 1 on drug signatures of a held-out cell type, drawn by the seed."""
+    data = load_bundled(TIER1_CONTEXT_DATASET)
+    split = make_split(data, "context", 0.25, seed)
+    (train,), (test,) = split.apply([data])
     facts["tier 1 contexts"] = (f"{TIER1_CONTEXT_DATASET}: {train.n_obs} training rows; held-out context(s) "
                                 f"{', '.join(split.held_out)} ({test.n_obs} rows)")
-    baseline = next(m for m in forward if m.name == "mean")
-    return run_tier1(forward, baseline, test, dataset=TIER1_CONTEXT_LABEL,
-                     n_boot=settings.n_boot, seed=seed)
+    return held_out_context_tier1(names, train, test, network=network, drugs=drugs, seed=seed,
+                                  train_options=train_options, n_boot=settings.n_boot)
 
 
 def _run_tier3(names: Sequence[str], network: Interactome, drugs: DrugTargets, settings: BenchSettings, seed: int,
