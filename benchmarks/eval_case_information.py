@@ -11,7 +11,7 @@ ranking with the response replaced by the dataset's mean response on the row's g
 is printed beside it, by bins of measured genes. TwinBench's ``tier2.RICH_GENES`` was chosen from this
 table.
 
-    PYTHONPATH=src python benchmarks/eval_case_information.py [--bins 10,20,30,100] [--tmin 5]
+    PYTHONPATH=src python benchmarks/eval_case_information.py [--bins 10,20,30,100] [--tmin 5] [--quick]
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ from twincell.data.lincs import load_lincs_overexpression
 from twincell.network import Interactome
 
 
+#: LINCS rows a ``--quick`` smoke run reads.
+QUICK_ROWS = 300
+
+
 def tf_auroc(t: pd.Series, target: str) -> float:
     """AUROC of ``target`` among the TFs by signed activity (higher = more active); NaN activities tie lowest."""
     scores = t.fillna(t.min() - 1.0 if t.notna().any() else 0.0)
@@ -40,6 +44,7 @@ def main() -> None:
     parser.add_argument("--tmin", type=int, default=TMIN,
                         help=f"fewest regulon targets among a row's genes for a TF to get an activity (default {TMIN}, "
                              "decoupler's and tf_activity's)")
+    parser.add_argument("--quick", action="store_true", help=f"smoke run: the first {QUICK_ROWS} LINCS rows only")
     args = parser.parse_args()
     edges = [int(b) for b in args.bins.split(",")]
     network = Interactome.default()
@@ -48,7 +53,7 @@ def main() -> None:
     X = np.asarray(data.X, dtype=float)
     mean = data.mean_response()
     rows = []
-    for i in range(data.n_obs):
+    for i in range(min(data.n_obs, QUICK_ROWS) if args.quick else data.n_obs):
         perturbed = [g for g, s in data.targets_of(i).items() if s > 0]
         measured = np.isfinite(X[i]) & ~np.isin(data.genes, perturbed)  # its own transcript left out, as tier 2 does
         if len(perturbed) != 1 or perturbed[0] not in tfs or measured.sum() < MIN_GENES:

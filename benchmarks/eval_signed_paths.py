@@ -15,7 +15,7 @@ activities by another drug's of the same dataset (seeded permutations of the dru
 every TF's tendency over all drugs. Prints, per reading and hop (and per dataset), the number of pairs, the
 agreement, the null's mean and 95 % range, and the permutation p (share of permutations at least as high).
 
-    PYTHONPATH=src python benchmarks/eval_signed_paths.py [--permutations 200] [--out results/signed_paths]
+    PYTHONPATH=src python benchmarks/eval_signed_paths.py [--permutations 200] [--out results/signed_paths] [--quick]
 """
 
 from __future__ import annotations
@@ -104,7 +104,10 @@ def main() -> None:
     parser.add_argument("--permutations", type=int, default=200, help="drug permutations of the null (default 200)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="folder for signed_paths.csv and signed_pairs.csv")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 20 permutations")
     args = parser.parse_args()
+    if args.quick:
+        args.permutations = min(args.permutations, 20)
     network = Interactome.default()
     weights, tfs, targets = regulon_matrix(network)
     edges = known_sign_edges(network)

@@ -66,6 +66,17 @@ def test_non_utf8_upload_names_the_encoding(client):
     assert "UTF-8" in item["msg"] and "CSV UTF-8" in item["hint"]
 
 
+@pytest.mark.parametrize("payload, what", [(b"PAR1gene,logFC\nSTAT1,0.8\n", "a parquet file"),
+                                           (b"PK\x03\x04gene,logFC\nSTAT1,0.8\n", "an Excel .xlsx workbook")])
+def test_binary_uploads_are_named_even_when_their_bytes_decode(client, payload, what):
+    """Synthetic files with a binary format's magic bytes and otherwise UTF-8 bytes: 400 naming the format, as the
+    library's reader does, not a 422 about the signature."""
+    r = client.post("/v1/signature", files={"file": ("table.csv", gzip.compress(payload))})
+    assert r.status_code == 400, r.text
+    (item,) = r.json()["detail"]
+    assert what in item["msg"] and "CSV" in item["hint"]
+
+
 # ----------------------------------------------------------------------------------------------- item 13: gzip bomb
 def synthetic_gzip(n_bytes: int) -> bytes:
     """A gzip stream of ``n_bytes`` of CSV (one header, then the same synthetic row), compressed in pieces."""

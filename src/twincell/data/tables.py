@@ -59,6 +59,14 @@ def _decompress(data: bytes, label: str, max_bytes: int | None) -> bytes:
                             "compress the table again (gzip FILE) or give it uncompressed") from exc
 
 
+def refuse_binary(data: bytes, label: str) -> None:
+    """Raise :class:`DataFileError` (naming the format and what to export instead) when ``data`` (decompressed)
+    starts with the magic bytes of a binary format users mistake for a table (workbooks, parquet, HDF5, PDF, ...)."""
+    for magic, what, fix in _BINARY:
+        if data.startswith(magic):
+            raise DataFileError(f"{label} is {what}, not a text table", fix)
+
+
 def decode_text(data: bytes, label: str, max_bytes: int | None = None) -> str:
     """Bytes of a table -> text: gunzip if gzip, detect the encoding, refuse binary formats.
 
@@ -81,9 +89,7 @@ def decode_text(data: bytes, label: str, max_bytes: int | None = None) -> str:
     if max_bytes is not None and len(data) > max_bytes:
         raise DataFileError(f"{label} is larger than the limit of {max_bytes:,} bytes (uncompressed)",
                             "send a smaller table, e.g. only the significant genes")
-    for magic, what, fix in _BINARY:
-        if data.startswith(magic):
-            raise DataFileError(f"{label} is {what}, not a text table", fix)
+    refuse_binary(data, label)
     head = data[:4096]
     encoding = next((enc for bom, enc in _BOMS if data.startswith(bom)), None)
     if encoding is None and b"\x00" in head:

@@ -39,7 +39,7 @@ from pydantic_core import to_json
 from twincell import __version__
 from twincell.context import ExpressionEncoder, default_encoder
 from twincell.data.signatures import Signature, read_signature
-from twincell.data.tables import parse_table
+from twincell.data.tables import parse_table, refuse_binary
 from twincell.errors import ContextError, DataFileError, SignatureError, TwinCellError
 from twincell.identify import Explanation, explain, rank_targets
 from twincell.identify.actionable import drug_target_list
@@ -158,7 +158,7 @@ def upload_text(file: UploadFile, max_bytes: int, max_rows: int) -> str:
     Raises
     ------
     DataFileError
-        Corrupt gzip data or text that is not UTF-8 / UTF-16.
+        Corrupt gzip data, a binary format (a workbook, parquet, ...: named) or text that is not UTF-8 / UTF-16.
     SignatureError
         The table is larger than the limits.
     """
@@ -177,6 +177,7 @@ def upload_text(file: UploadFile, max_bytes: int, max_rows: int) -> str:
         raise DataFileError(f"the uploaded signature {name!r} is not valid gzip data: {exc}",
                             "upload the table itself or a complete .gz file") from exc
     data = bytes(buf)
+    refuse_binary(data, f"the uploaded signature {name!r}")
     try:
         return data.decode("utf-16") if data[:2] in UTF16_BOMS else data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
