@@ -269,7 +269,9 @@ def encode_contexts(adata: ad.AnnData, context_key: str, encoder: ContextEncoder
     datasets
         Dataset name(s) stored with every context.
     **encode_kwargs
-        Passed to ``encoder.encode`` (e.g. ``platform=`` or ``gene_key=``).
+        Passed to ``encoder.encode`` (e.g. ``platform=`` for the expression encoder, ``gene_key=`` or ``layer=`` for
+        Geneformer's tokenizer); the expression encoder reads gene IDs from ``var_names`` (or its ``ensembl_id``
+        column), so set ``var_names`` from another column first (as ``encode_h5ad(var_col=...)`` does).
 
     Returns
     -------

@@ -562,6 +562,7 @@ def signature_from_anndata(adata: Any, groupby: str, disease: str, healthy: str,
         raise SignatureError(f"disease and healthy are the same group ({disease!r})",
                              "compare two different groups of obs[groupby], e.g. disease='SLE', healthy='control'")
     groups = adata.obs[groupby].astype(str)
+    disease, healthy = str(disease), str(healthy)  # labels compare as text, as the groups do (0/1 columns too)
     for g in (disease, healthy):
         n = int((groups == g).sum())
         if n < 2:
