@@ -214,11 +214,15 @@ class ExpressionEncoder:
         Raises
         ------
         ContextError
-            If the encoder is not fitted, a platform is unknown, no platform gene is present, a profile expresses none
-            of them, or values are negative.
+            If the encoder is not fitted, the expression is log-normalised (``uns["log1p"]``), a platform is unknown,
+            no platform gene is present, a profile expresses none of them, or values are negative.
         """
         if not self.is_fitted:
             raise ContextError("the ExpressionEncoder is not fitted", "call fit(reference) or use ExpressionEncoder.default()")
+        if "log1p" in adata.uns:  # scanpy's mark of log-normalised X: ranks and scales would differ from counts'
+            raise ContextError("the expression is log-normalised (adata.uns['log1p'] is set); the encoder reads raw "
+                               "counts or linear-scale expression", "pass the raw counts (e.g. adata.raw.to_adata() or "
+                               "a counts layer copied into X)")
         if platform is None and platform_key not in adata.obs.columns:
             platform = self.default_platform
         labels = _platform_labels(adata, platform_key, platform)
