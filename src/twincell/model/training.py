@@ -610,8 +610,9 @@ def target_ranks(scores: torch.Tensor, U: torch.Tensor) -> tuple[np.ndarray, np.
 
 #: Validation metrics of the inverse task (:meth:`Trainer.evaluate`), in the history as ``<name>_val``.
 INVERSE_METRICS = ("inverse_auroc", "inverse_rank", "inverse_auroc_unseen")
-#: Fit settings a resumed training may change (the limits it trains on to); any other change is refused.
-RESUMABLE_CHANGES = frozenset({"max_epochs", "time_budget_s"})
+#: Fit settings a resumed training may change (the limits it trains on to, early stopping's patience included); any
+#: other change is refused.
+RESUMABLE_CHANGES = frozenset({"max_epochs", "time_budget_s", "patience"})
 #: What early stopping and model selection maximise on the validation rows: minus the loss, or an inverse metric.
 SELECTION_METRICS = ("loss", "inverse_auroc", "inverse_auroc_unseen")
 
@@ -862,8 +863,8 @@ class Trainer:
         Raises
         ------
         TwinCellError
-            When the checkpoint was written with other fit settings than this trainer's (``max_epochs`` and
-            ``time_budget_s`` may change: resuming trains on to the new limits).
+            When the checkpoint was written with other fit settings than this trainer's (``max_epochs``,
+            ``time_budget_s`` and ``patience`` may change: resuming trains on to the new limits).
         """
         saved = state.get("config")  # checkpoints written before the settings were stored carry none
         if saved is not None:
