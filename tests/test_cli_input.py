@@ -181,3 +181,84 @@ def test_commands_check_ports_paths_and_values_before_the_work(tmp_path, monkeyp
     for methods in ("random,", ""):
         res = runner.invoke(app, ["bench", "--quick", "--tiers", "1", "--methods", methods, "--out", str(tmp_path / "b")])
         assert isinstance(res.exception, TwinCellError) and "empty name" in res.exception.problem
+
+
+def test_signature_p_values_out_of_range_and_the_summary_counts(tmp_path, caplog):
+    from twincell.data.signatures import read_signature
+    from twincell.errors import SignatureError
+
+    table = pd.DataFrame({"gene": ["STAT1", "IFI6", "JAK1", "MX1"], "logFC": [1.5, 0.0, -0.5, 2.0],
+                          "padj": [0.01, 0.2, -1.0, 3.0]})   # synthetic: two p-values outside [0, 1]
+    with pytest.raises(SignatureError, match="column 'padj' .* is not adjusted p-values: 2 value"):
+        read_signature(table, padj_max=0.05)
+    with pytest.raises(SignatureError, match="2 value"):
+        read_signature(table.rename(columns={"padj": "q"}), padj_col="q")
+    sig = read_signature(table)   # auto-detected: not used, said so
+    assert sig.padj is None and "is not used" in caplog.text
+    assert "(2 up, 1 down, 1 unchanged;" in sig.summary()
+
+
+def test_two_signature_files_of_one_name_keep_their_own_provenance(saved_model, tmp_path):
+    model_dir, sig = saved_model
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "sig.tsv").write_text(sig.read_text())
+    res = runner.invoke(app, ["identify", "--model", str(model_dir), "--signature", str(tmp_path / "a" / "sig.tsv"),
+                              "--signature", str(tmp_path / "b" / "sig.tsv"), "--out", str(tmp_path / "o"),
+                              "--explain", "0", "--top", "5"])
+    assert res.exit_code == 0, res.output
+    run = json.loads((tmp_path / "o" / "run.json").read_text())
+    assert set(run["genes_left_out"]) == {"sig", "sig #2"}
+
+
+def test_unwritable_out_fails_before_the_work(no_model_load, tmp_path):
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere" / "target")
+    res = runner.invoke(app, ["identify", "--disease", "SLE", "--out", str(tmp_path / "dangling")])
+    assert isinstance(res.exception, TwinCellError) and "cannot write the report" in res.exception.problem
+
+
+def test_outputs_never_replace_other_files_and_ignored_options_are_refused(tmp_path, monkeypatch):
+    from twincell.context.encode import make_encoder
+    from twincell.errors import DataFileError
+    from twincell.network import Interactome
+
+    precious = tmp_path / "precious.npz"
+    precious.write_text("synthetic user notes")
+    with pytest.raises(DataFileError, match="is not a context registry"):
+        ContextRegistry("synthetic-encoder", 2).save(precious)
+    assert precious.read_text() == "synthetic user notes"
+    net = Interactome.from_edges(pd.DataFrame({"source": ["STAT1"], "target": ["IRF1"]}))
+    mine = tmp_path / "mine.parquet"
+    mine.write_text("synthetic")
+    with pytest.raises(DataFileError, match="not a TwinCell interactome"):
+        net.save(mine)
+    with pytest.raises(DataFileError, match="saved as parquet"):
+        net.save(tmp_path / "net.tsv")
+    net.save(tmp_path / "net.parquet")
+    net.save(tmp_path / "net.parquet")   # an earlier network is replaced
+    monkeypatch.delenv("TWINCELL_GENEFORMER_DIR", raising=False)
+    with pytest.raises(ContextError, match="Geneformer options \\(pooling\\)"):
+        make_encoder(None, pooling="mean")
+
+
+def test_a_log_base_that_would_be_ignored_and_log_normalised_contexts_are_refused():
+    import anndata as ad
+
+    from twincell.context.expression import ExpressionEncoder
+    from twincell.data.signatures import signature_from_anndata
+    from twincell.errors import SignatureError
+
+    rng = np.random.default_rng(0)   # synthetic counts: 8 samples x 3 genes, two groups
+    counts = ad.AnnData(rng.poisson(5, (8, 3)).astype(np.float32),
+                        obs=pd.DataFrame({"condition": ["d"] * 4 + ["h"] * 4}, index=[f"c{i}" for i in range(8)]),
+                        var=pd.DataFrame(index=["EGFR", "STAT1", "JUN"]))
+    for method in ("wilcoxon", "deseq2"):
+        with pytest.raises(SignatureError, match="log_base=2 would be ignored"):
+            signature_from_anndata(counts, "condition", "d", "h", method=method, log_base=2)
+    with pytest.raises(SignatureError, match="log base 'foo' is not understood"):
+        signature_from_anndata(counts, "condition", "d", "h", log_base="foo")
+    logged = counts.copy()
+    logged.X = np.log1p(logged.X)
+    logged.uns["log1p"] = {"base": None}
+    with pytest.raises(ContextError, match="log-normalised"):
+        ExpressionEncoder.default().encode(logged)

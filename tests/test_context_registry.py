@@ -236,3 +236,23 @@ def test_filter_pass_losses_are_named_and_the_saved_file_is_the_one_reported(tmp
     assert reg.save(tmp_path / "ctx") == tmp_path / "ctx.npz" and ContextRegistry.load(tmp_path / "ctx.npz").ids
     with pytest.raises(DataFileError, match="is a directory"):
         reg.save(tmp_path)
+
+
+def test_row_number_var_names_are_never_read_beside_an_ensembl_column():
+    """var_names reset to row numbers with an ``ensembl_id`` column: the Ensembl IDs map, and a gene whose Ensembl ID
+    does not map stays unmapped instead of falling back to its row number read as an Entrez ID (2 = A2M)."""
+    from twincell.context.expression import hgnc_symbols
+
+    a = ad.AnnData(np.ones((2, 4), np.float32))
+    a.var_names = [str(i) for i in range(4)]
+    a.var["ensembl_id"] = ["ENSG00000141510", "ENSG00000146648", "ENSG00000000000", "ENSG00000136997"]
+    assert hgnc_symbols(a) == ["TP53", "EGFR", None, "MYC"]
+
+
+def test_tokenizer_names_a_missing_layer():
+    from twincell.context.dictionaries import GeneformerDictionaries
+    from twincell.context.tokenizer import RankValueTokenizer
+
+    a = ad.AnnData(np.ones((2, 3), np.float32), var=pd.DataFrame(index=["TP53", "EGFR", "MYC"]))
+    with pytest.raises(ContextError, match="counts"):
+        RankValueTokenizer(GeneformerDictionaries.bundled_v1()).tokenize(a, layer="counts")

@@ -97,3 +97,28 @@ def test_user_mistakes_in_doses_targets_and_min_cells_are_named():
         from_anndata(a, "guide", "ctrl", "cell_type", min_cells=7)
     a.obs["dose"] = 10.0
     assert (from_anndata(a, "guide", "ctrl", "cell_type", dose_key="dose").obs["dose"] == 10.0).all()
+
+
+def test_row_number_genes_non_counts_and_merged_genes():
+    a = synthetic_screen(sparse=False)
+    reset = a.copy()
+    reset.var_names = [str(i) for i in range(a.n_vars)]  # var_names reset: 0..3 would read as Entrez 1 = A1BG, ...
+    with pytest.raises(DataFileError, match="are row numbers"):
+        from_anndata(reset, "guide", "ctrl", "cell_type")
+    for value, message in ((np.inf, "NaN, infinite or negative"), (0.5, "not whole numbers")):
+        bad = a.copy()
+        bad.X[0, 1] = value
+        with pytest.raises(DataFileError, match=message):
+            from_anndata(bad, "guide", "ctrl", "cell_type")
+    merged = a.copy()
+    merged.var_names = ["EGFR", "ENSG00000146648.16", "MYC", "JUN"]  # EGFR twice: summed, and said so
+    ds = from_anndata(merged, "guide", "ctrl", "cell_type")
+    assert list(ds.genes) == ["EGFR", "JUN", "MYC"]
+    assert list(ds.uns["merged_genes"]) == ["EGFR: EGFR, ENSG00000146648.16"]
+
+
+def test_per_replicate_rows_can_be_written(tmp_path):
+    ds = from_anndata(synthetic_screen(), "guide", "ctrl", "cell_type", "donor", combine_replicates=False)
+    assert ds.obs["n_cells"].dtype.kind == "i"
+    ds.write(tmp_path / "screen.h5ad")
+    assert ad.read_h5ad(tmp_path / "screen.h5ad").obs["n_control_cells"].tolist() == ds.obs["n_control_cells"].tolist()

@@ -395,3 +395,22 @@ def test_user_mistakes_in_plates_metadata_and_units_are_named(tmp_path, syntheti
     pq.write_table(genes.slice(0, 0), empty / "metadata" / "gene_metadata.parquet")
     with pytest.raises(DataFileError, match="lists no gene token"):
         prepare_tahoe(empty)
+
+
+def test_gene_tokens_summed_into_one_symbol_are_listed(synthetic_tahoe, tmp_path):
+    """The synthetic gene table with one more token whose Ensembl ID maps to a symbol another token already has: both
+    tokens' counts are summed into that symbol, and uns['merged_genes'] says which."""
+    import shutil
+
+    from twincell.data.genes import merged_gene_ids
+
+    assert merged_gene_ids(["ENSG00000141510", "TP53", "EGFR"], ["TP53", "TP53", "EGFR"]) == ["TP53: ENSG00000141510, TP53"]
+    assert list(prepare_tahoe(synthetic_tahoe).uns["merged_genes"]) == []
+    root = tmp_path / "merged"
+    shutil.copytree(synthetic_tahoe, root)
+    genes = pd.read_parquet(root / "metadata" / "gene_metadata.parquet")
+    mapped = genes[genes["ensembl_id"] != SYNTHETIC_UNMAPPED_ENSEMBL]
+    twin = mapped.iloc[[0]].assign(token_id=int(genes["token_id"].max()) + 1)
+    pd.concat([genes, twin], ignore_index=True).to_parquet(root / "metadata" / "gene_metadata.parquet", index=False)
+    merged = list(prepare_tahoe(root).uns["merged_genes"])
+    assert len(merged) == 1 and merged[0].count(str(mapped["ensembl_id"].iloc[0])) == 2

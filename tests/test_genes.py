@@ -16,6 +16,7 @@ def mapper() -> GeneMapper:
     ("STAT1", "STAT1", "symbol"),
     ("stat1", "STAT1", "symbol"),
     ("6772", "STAT1", "entrez"),
+    ("6772.0", "STAT1", "entrez"),    # from a float column (one NaN makes a column of Entrez IDs float)
     ("ENSG00000115415", "STAT1", "ensembl"),
     ("ENSG00000115415.19", "STAT1", "ensembl"),
     ("P42224", "STAT1", "uniprot"),
@@ -46,6 +47,6 @@ def test_forced_kind_does_not_guess(mapper):
 
 def test_detect_kind():
     assert detect_kind("ENSG00000115415") == "ensembl"
-    assert detect_kind("6772") == "entrez"
+    assert detect_kind("6772") == "entrez" and detect_kind("6772.0") == "entrez" and detect_kind("6772.5") != "entrez"
     assert detect_kind("P42224") == "uniprot"
     assert detect_kind("TNFRSF13B") == "symbol"

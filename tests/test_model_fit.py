@@ -131,7 +131,7 @@ def test_fit_errors_are_clear(net, contexts):
     with pytest.raises(ContextError, match="dimension"):
         TwinCell(net, DIM + 2).fit(data, contexts)
     data.adata.obs["targets"] = ""
-    with pytest.raises(TwinCellError, match="no training example"):
+    with pytest.raises(TwinCellError, match="dataset 'synthetic_err': none of its 2 rows has a target"):
         TwinCell(net, DIM).fit(data, contexts)
     with pytest.raises(TwinCellError, match="history is empty"):
         pl.training_curves(TwinCell(net, DIM).history)

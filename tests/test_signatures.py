@@ -165,3 +165,8 @@ def test_anndata_input_errors(kang):
         signature_from_anndata(kang, "condition", "SLE", "ctrl")
     with pytest.raises(SignatureError, match="the same group"):          # was an AttributeError
         signature_from_anndata(kang, "condition", "ctrl", "ctrl")
+    coded = kang.copy()  # groups coded 1 / 0 in an integer column, named by integers
+    coded.obs["stimulated"] = (coded.obs["condition"].astype(str) != "ctrl").astype(int)
+    ints = signature_from_anndata(coded, "stimulated", 1, 0)
+    texts = signature_from_anndata(coded, "stimulated", "1", "0")
+    pd.testing.assert_series_equal(ints.logfc, texts.logfc)

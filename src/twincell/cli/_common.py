@@ -14,6 +14,9 @@ from rich.table import Table
 #: Rich console of every command. Output that is not a terminal (a log file, a pipe) gets 160 columns
 #: instead of rich's 80, so that tables are not cut (``COLUMNS`` overrides both).
 console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
+#: Console of errors, warnings and log records: stderr, so that a redirected stdout keeps results only and a failure
+#: is never silent on the terminal.
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() or "COLUMNS" in os.environ else 160)
 
 #: Upper bounds of CLI options, checked before the model loads: each explained target costs about 3 ms on
 #: the full network (its walk search and report figure) and adds a figure to the report, each path a Yen iteration.

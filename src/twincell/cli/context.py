@@ -32,15 +32,16 @@ def encode(
     out: Path = typer.Option(..., "--out", help="Output registry file (.npz)."),
     geneformer_dir: Path = typer.Option(None, "--geneformer-dir", help="Geneformer model directory (else "
                                         "$TWINCELL_GENEFORMER_DIR; without either, the ExpressionEncoder is used)."),
-    layer: int = typer.Option(-1, help="Geneformer layer: -1 = second-to-last (default), 0 = last."),
+    layer: int = typer.Option(None, help="Geneformer layer: -1 = second-to-last (default), 0 = last."),
     pooling: str = typer.Option(None, help="Geneformer pooling: cls (V2 default) or mean."),
-    batch_size: int = typer.Option(16, min=1, help="Cells per Geneformer forward pass."),
+    batch_size: int = typer.Option(None, min=1, help="Cells per Geneformer forward pass (default 16)."),
     var_col: str = typer.Option(None, "--var-col", help="var column with gene symbols or Ensembl IDs (default: "
                                 "var_names, or an 'ensembl_id' column)."),
 ) -> None:
     """Encode the contexts of an .h5ad file and save them as a context registry."""
     from twincell.context.encode import encode_h5ad, make_encoder
 
-    encoder = make_encoder(geneformer_dir, layer=layer, pooling=pooling, batch_size=batch_size)
+    given = {"layer": layer, "pooling": pooling, "batch_size": batch_size}
+    encoder = make_encoder(geneformer_dir, **{k: v for k, v in given.items() if v is not None})
     reg = encode_h5ad(h5ad, key, encoder, var_col=var_col)
     console.print(f"{reg} -> {reg.save(out)}")

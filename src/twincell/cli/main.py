@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 
-from twincell.cli._common import console
+from twincell.cli._common import err_console
 from twincell.errors import TwinCellError
 
 HELP = "TwinCell: which protein should a drug hit, and why?"
@@ -61,13 +61,13 @@ def run() -> None:
     from rich.logging import RichHandler
 
     logging.basicConfig(level=logging.INFO, format="%(message)s",
-                        handlers=[RichHandler(console=console, show_time=False, show_path=False)])
+                        handlers=[RichHandler(console=err_console, show_time=False, show_path=False)])
     try:
         build_app(sys.argv[1:])()
     except TwinCellError as exc:
-        console.print(f"[bold red]error:[/] {exc.problem}")
+        err_console.print(f"[bold red]error:[/] {exc.problem}")
         if exc.hint:
-            console.print(f"[yellow]hint:[/] {exc.hint}")
+            err_console.print(f"[yellow]hint:[/] {exc.hint}")
         sys.exit(2)
 
 

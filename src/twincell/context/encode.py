@@ -14,7 +14,7 @@ from twincell.context.bundled import default_encoder
 from twincell.context.geneformer import ENV_MODEL_DIR, GeneformerEncoder
 from twincell.context.registry import ContextEncoder, ContextRegistry, encode_contexts
 from twincell.data.pseudobulk import check_anndata_keys
-from twincell.errors import DataFileError
+from twincell.errors import ContextError, DataFileError
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,17 @@ def make_encoder(geneformer_dir: str | os.PathLike | None = None, **geneformer_o
     -------
     ContextEncoder
         The encoder; its ``name`` says which one it is, and the choice is logged.
+
+    Raises
+    ------
+    ContextError
+        Geneformer options without a Geneformer model (the fallback encoder would ignore them).
     """
     model_dir = geneformer_dir or os.environ.get(ENV_MODEL_DIR)
+    if geneformer_options and not model_dir:
+        raise ContextError(f"Geneformer options ({', '.join(sorted(geneformer_options))}) were given but no Geneformer "
+                           "model is configured: the fallback encoder would ignore them",
+                           f"give --geneformer-dir (or set {ENV_MODEL_DIR}), or drop those options")
     if model_dir:
         enc: ContextEncoder = GeneformerEncoder(model_dir, **geneformer_options)
     else:

@@ -214,11 +214,15 @@ class ExpressionEncoder:
         Raises
         ------
         ContextError
-            If the encoder is not fitted, a platform is unknown, no platform gene is present, a profile expresses none
-            of them, or values are negative.
+            If the encoder is not fitted, the expression is log-normalised (``uns["log1p"]``), a platform is unknown,
+            no platform gene is present, a profile expresses none of them, or values are negative.
         """
         if not self.is_fitted:
             raise ContextError("the ExpressionEncoder is not fitted", "call fit(reference) or use ExpressionEncoder.default()")
+        if "log1p" in adata.uns:  # scanpy's mark of log-normalised X: ranks and scales would differ from counts'
+            raise ContextError("the expression is log-normalised (adata.uns['log1p'] is set); the encoder reads raw "
+                               "counts or linear-scale expression", "pass the raw counts (e.g. adata.raw.to_adata() or "
+                               "a counts layer copied into X)")
         if platform is None and platform_key not in adata.obs.columns:
             platform = self.default_platform
         labels = _platform_labels(adata, platform_key, platform)
@@ -295,7 +299,8 @@ def hgnc_symbols(adata: ad.AnnData, gene_key: str | None = None) -> list[str | N
     """HGNC symbol of each ``var`` entry (``None`` where unmapped; the unmapped ones are logged).
 
     IDs come from ``var[gene_key]``, else ``var_names``; when ``gene_key`` is not given and ``var`` has an
-    ``ensembl_id`` column, its Ensembl IDs are used first and ``var_names`` only where they do not map.
+    ``ensembl_id`` column, its Ensembl IDs are used first and ``var_names`` only where they do not map (never when
+    ``var_names`` are row numbers: a gene whose Ensembl ID does not map is then unmapped).
     """
     if gene_key is not None and gene_key not in adata.var.columns:
         raise ContextError(f"var column {gene_key!r} not found", f"available: {list(adata.var.columns)}")
@@ -305,7 +310,7 @@ def hgnc_symbols(adata: ad.AnnData, gene_key: str | None = None) -> list[str | N
     if problem and not (gene_key is None and "ensembl_id" in adata.var.columns):
         raise ContextError(problem, var_column_hint(adata.var.columns))
     result = mapper.map(ids)
-    symbols = [result.symbols.get(i) for i in ids]
+    symbols = [None] * len(ids) if problem else [result.symbols.get(i) for i in ids]  # row numbers are no IDs
     if gene_key is None and "ensembl_id" in adata.var.columns:
         by_ensembl = mapper.to_symbols(adata.var["ensembl_id"].astype(str), kind="ensembl")
         symbols = [e or s for e, s in zip(by_ensembl, symbols)]

@@ -208,11 +208,18 @@ class ContextRegistry:
         Raises
         ------
         DataFileError
-            If ``path`` is an existing directory.
+            If ``path`` is an existing directory, or an existing file that is not a context registry (an earlier
+            registry is replaced; any other file is kept).
         """
         target = Path(path) if str(path).endswith(".npz") else Path(f"{path}.npz")
         if Path(path).is_dir() or target.is_dir():
             raise DataFileError(f"{path} is a directory", "give a file name for the registry, e.g. contexts.npz")
+        if target.exists():
+            try:
+                ContextRegistry.load(target)
+            except DataFileError as exc:
+                raise DataFileError(f"{target} exists and is not a context registry ({exc.problem}); saving would "
+                                    "replace it", "give another file name, or move that file") from exc
         info = json.dumps([self._info[i] for i in self.ids])
         np.savez_compressed(target, format=np.array(_FORMAT), encoder_name=np.array(self.encoder_name),
                             ids=np.array(self.ids, dtype=str), matrix=self.matrix(), info=np.array(info))
@@ -269,7 +276,9 @@ def encode_contexts(adata: ad.AnnData, context_key: str, encoder: ContextEncoder
     datasets
         Dataset name(s) stored with every context.
     **encode_kwargs
-        Passed to ``encoder.encode`` (e.g. ``platform=`` or ``gene_key=``).
+        Passed to ``encoder.encode`` (e.g. ``platform=`` for the expression encoder, ``gene_key=`` or ``layer=`` for
+        Geneformer's tokenizer); the expression encoder reads gene IDs from ``var_names`` (or its ``ensembl_id``
+        column), so set ``var_names`` from another column first (as ``encode_h5ad(var_col=...)`` does).
 
     Returns
     -------

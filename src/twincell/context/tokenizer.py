@@ -32,6 +32,7 @@ import scipy.sparse as sp
 from twincell._progress import bar
 from twincell.context.dictionaries import SPECIAL_TOKENS, GeneformerDictionaries
 from twincell.data.genes import GeneMapper, row_number_problem, var_column_hint
+from twincell.data.pseudobulk import check_anndata_keys
 from twincell.errors import ContextError
 
 log = logging.getLogger(__name__)
@@ -224,13 +225,12 @@ class RankValueTokenizer:
         Raises
         ------
         ContextError
-            On negative or non-finite counts, no vocabulary genes, non-positive totals, or cells
+            On a missing ``layer`` or ``gene_key`` column, negative or non-finite counts, no vocabulary genes, non-positive totals, or cells
             without any expressed vocabulary gene.
         """
         if gene_key is None:
             gene_key = "ensembl_id" if "ensembl_id" in adata.var.columns else None
-        if gene_key is not None and gene_key not in adata.var.columns:
-            raise ContextError(f"var column {gene_key!r} not found", f"available: {list(adata.var.columns)}")
+        check_anndata_keys(adata, layer=layer, var_column=gene_key, error=ContextError)
         keep = passing_cells(adata.obs)
         if not keep.all():
             log.info("Geneformer %s tokenizer: %d of %d cells pass obs[%r] == 1", self.version, int(keep.sum()),

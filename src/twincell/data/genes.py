@@ -18,7 +18,7 @@ from __future__ import annotations
 import gzip
 import pickle
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -33,12 +33,13 @@ from twincell.errors import DataFileError
 IdKind = Literal["auto", "symbol", "ensembl", "entrez", "uniprot"]
 
 _ENSEMBL = re.compile(r"^ENSG\d{11}(\.\d+)?$", re.IGNORECASE)
-_ENTREZ = re.compile(r"^\d+$")
+_ENTREZ = re.compile(r"^\d+(\.0+)?$")  # 7157 or, from a float column (one NaN makes it float), 7157.0
 _UNIPROT = re.compile(r"^([OPQ][0-9][A-Z0-9]{3}[0-9]|[A-NR-Z][0-9]([A-Z][A-Z0-9]{2}[0-9]){1,2})(-\d+)?$")
 
 
 def are_row_numbers(ids: Iterable[object]) -> bool:
-    """True when ``ids`` are whole numbers (as numbers or text) that include 0: row numbers, not gene IDs.
+    """True when ``ids`` are whole numbers (as numbers or text, ``7`` or ``7.0``) that include 0: row numbers, not
+    gene IDs.
 
     A table's column without its gene index, or an AnnData whose ``var_names`` were reset (0, 1, 2, ..., or what a
     filter left of them), would otherwise be read as Entrez IDs (1 = A1BG, 2 = A2M, ...). 0 is no Entrez ID, so a list
@@ -46,8 +47,8 @@ def are_row_numbers(ids: Iterable[object]) -> bool:
     """
     if isinstance(ids, pd.RangeIndex):
         return 0 in ids
-    text = [str(i) for i in ids]
-    return "0" in text and all(t.isdigit() for t in text)
+    text = [str(i).strip() for i in ids]
+    return all(_ENTREZ.match(t) for t in text) and any(float(t) == 0 for t in text)
 
 
 def row_number_problem(ids: Iterable[object], what: str) -> str | None:
@@ -63,6 +64,23 @@ def var_column_hint(var_columns: Iterable[object]) -> str:
     """The hint of a :func:`row_number_problem` in an AnnData's genes: which ``var`` column to name instead."""
     return ("name the var column with gene symbols or Ensembl IDs (gene_col / gene_key / --var-col), or set "
             f"adata.var_names from it; var columns here: {', '.join(map(str, var_columns)) or 'none'}")
+
+
+def merged_gene_ids(ids: Sequence[str], symbol_of: Sequence[str | None]) -> list[str]:
+    """The symbols that several input IDs map to (their values are then summed), as ``SYMBOL: id1, id2`` lines.
+
+    Parameters
+    ----------
+    ids
+        Input gene IDs (a matrix's columns).
+    symbol_of
+        The HGNC symbol each ID maps to (None: unmapped), aligned to ``ids``.
+    """
+    by_symbol: dict[str, list[str]] = {}
+    for gene_id, symbol in zip(ids, symbol_of):
+        if symbol:
+            by_symbol.setdefault(symbol, []).append(str(gene_id))
+    return [f"{s}: {', '.join(i)}" for s, i in sorted(by_symbol.items()) if len(i) > 1]
 
 
 def detect_kind(identifier: str) -> IdKind:

@@ -19,15 +19,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
+import logging
+
 import anndata as ad
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from twincell._progress import bar
-from twincell.data.genes import GeneMapper
+from twincell.data.genes import GeneMapper, merged_gene_ids, row_number_problem, var_column_hint
 from twincell.data.perturbation import PERTURBATION_TYPES, PerturbationDataset, format_targets
 from twincell.errors import DataFileError, TwinCellError, UnknownGeneError, optional_import
+
+log = logging.getLogger(__name__)
 
 CP10K_TRANSFORM = "log1p(CP10k) of summed counts, treated minus matched control (natural log)"
 
@@ -325,8 +329,8 @@ def from_anndata(adata: ad.AnnData, perturbation_key: str, control_value: str, c
     Raises
     ------
     DataFileError
-        Missing obs columns, ``layer`` or ``gene_key`` column, no control cells, negative counts or NaNs, no group
-        with a control.
+        Missing obs columns, ``layer`` or ``gene_key`` column, gene IDs that are row numbers, no control cells, counts
+        that are negative, not finite or not whole numbers (normalised data), no group with a control.
     """
     if perturbation_type not in PERTURBATION_TYPES:
         raise DataFileError(f"unknown perturbation_type {perturbation_type!r}", f"use one of {PERTURBATION_TYPES}")
@@ -344,7 +348,18 @@ def from_anndata(adata: ad.AnnData, perturbation_key: str, control_value: str, c
         raise DataFileError(f"no cell has {perturbation_key} == {control_value!r}",
                             f"values seen: {sorted(obs[perturbation_key].astype(str).unique())[:10]}")
     gene_ids = adata.var[gene_key] if gene_key else adata.var_names
+    problem = row_number_problem(gene_ids, f"the AnnData's {'var[' + repr(gene_key) + ']' if gene_key else 'var_names'}")
+    if problem:
+        raise DataFileError(problem, var_column_hint(adata.var.columns))
     M, symbols, unmapped = symbol_aggregator(gene_ids, mapper)
+    coo = M.tocoo()
+    symbol_of: list[str | None] = [None] * M.shape[0]
+    for row, col in zip(coo.row, coo.col):
+        symbol_of[row] = symbols[col]
+    merged = merged_gene_ids([str(g) for g in gene_ids], symbol_of)
+    if merged:
+        log.info("from_anndata: %d HGNC symbols each sum several input genes (uns['merged_genes']), e.g. %s",
+                 len(merged), "; ".join(merged[:3]))
     if not symbols:
         raise DataFileError("no gene of the AnnData maps to an HGNC symbol",
                             "pass gene_key naming a var column with symbols or Ensembl IDs")
@@ -365,9 +380,13 @@ def from_anndata(adata: ad.AnnData, perturbation_key: str, control_value: str, c
         for start, stop, block in _chunks(adata, layer, chunk_size):
             block = sp.csr_matrix(block) if sp.issparse(block) else np.asarray(block)
             data = block.data if sp.issparse(block) else block
-            if np.isnan(data).any() or (data < 0).any():
-                raise DataFileError(f"count matrix rows {start}-{stop} hold NaN or negative values",
+            if not np.isfinite(data).all() or (data < 0).any():
+                raise DataFileError(f"count matrix rows {start}-{stop} hold NaN, infinite or negative values",
                                     "from_anndata needs raw (non-negative) counts; pass layer= with the counts")
+            if not np.array_equal(data, np.round(data)):  # normalised or log data would be normalised again
+                raise DataFileError(f"count matrix rows {start}-{stop} hold values that are not whole numbers "
+                                    "(normalised or log-transformed data?)",
+                                    "from_anndata normalises raw counts itself; pass layer= with the raw counts")
             g = gid[start:stop]
             totals += np.bincount(g, np.asarray(block.sum(axis=1)).ravel(), n_groups)
             sums += group_sums(block @ M if sp.issparse(block) else sp.csr_matrix(block) @ M, g, n_groups)
@@ -403,7 +422,8 @@ def from_anndata(adata: ad.AnnData, perturbation_key: str, control_value: str, c
         "context": rows[context_key].astype(str),
         "dose": pd.to_numeric(rows[dose_key], errors="coerce") if dose_key else np.nan, "dataset": dataset})
     extra = [c for c in ("replicate", "n_replicates", "n_cells", "n_control_cells") if c in rows.columns]
-    out_obs[extra] = rows[extra].to_numpy()
+    for column in extra:  # one by one: a joint array would turn the counts into objects that h5ad cannot store
+        out_obs[column] = rows[column].to_numpy()
     unmatched_names = sorted(set(map(str, (targets or {}))) - set(out_obs["perturbation"]))
     return PerturbationDataset.build(
         deltas, out_obs, symbols, value_type="log_fold_change", source=dataset,
@@ -415,7 +435,8 @@ def from_anndata(adata: ad.AnnData, perturbation_key: str, control_value: str, c
                                    else "one row per replicate" if replicate_key else "none"),
                     "duplicate_genes": "input genes mapping to one symbol are summed before normalisation"},
         unmapped_genes=unmapped, unmatched_perturbations=unmatched_names,
-        uns={"dropped_groups": np.asarray(dropped + _labels(unmatched), dtype=object)})
+        uns={"dropped_groups": np.asarray(dropped + _labels(unmatched), dtype=object),
+             "merged_genes": np.asarray(merged, dtype=object)})
 
 
 def _labels(keys: pd.DataFrame) -> list[str]:

@@ -166,11 +166,13 @@ class Signature:
     def summary(self) -> str:
         """One line: genes kept, unmapped identifiers, rows without a value, collapsed duplicates, and rows without a
         gene identifier or left out by ``padj_max`` when there are any."""
-        up = int((self.logfc > 0).sum())
+        up, down = int((self.logfc > 0).sum()), int((self.logfc < 0).sum())
+        zero = len(self) - up - down
         extra = f", {self.n_rows_without_id} rows without a gene ID" if self.n_rows_without_id else ""
         if self.padj_max is not None:
             extra += f", {len(self.padj_filtered)} rows with padj above {self.padj_max:g} or missing left out"
-        return (f"signature {self.name}: {len(self)} genes ({up} up, {len(self) - up} down; {self.method}); "
+        return (f"signature {self.name}: {len(self)} genes ({up} up, {down} down"
+                + (f", {zero} unchanged" if zero else "") + f"; {self.method}); "
                 f"{len(self.unmapped)} unmapped IDs, {self.n_missing_values} rows without a finite logFC, "
                 f"{len(self.collapsed)} genes from several rows{extra}")
 
@@ -355,7 +357,8 @@ def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | 
     ------
     SignatureError
         No gene or log fold change column, a non-numeric one, an empty table, all values missing or
-        zero, values above :data:`MAX_ABS_LOGFC`, or no identifier mapping to an HGNC symbol.
+        zero, values above :data:`MAX_ABS_LOGFC`, no identifier mapping to an HGNC symbol, or an adjusted p-value
+        column the user named (or filters on) with values outside [0, 1] (an auto-detected one is then not used).
     DataFileError
         An unreadable file (see :func:`twincell.data.tables.read_user_table`).
     """
@@ -387,6 +390,14 @@ def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | 
         raise SignatureError(f"column {lcol!r} of {label} holds no numbers",
                              "point logfc_col at the log fold change column")
     padj = _p_values(table[pcol]) if pcol is not None else None
+    outside = padj[(padj < 0) | (padj > 1)] if padj is not None else pd.Series(dtype=float)
+    if len(outside):
+        problem = (f"column {pcol!r} of {label} is not adjusted p-values: {len(outside)} value(s) outside [0, 1], "
+                   f"e.g. {', '.join(f'{v:g}' for v in outside.iloc[:3])}")
+        if padj_col is not None or padj_max is not None:  # the user chose the column, or filters on it
+            raise SignatureError(problem, "name the adjusted p-value column with padj_col / --padj-col")
+        logger.warning("%s; it is not used (name the right one with padj_col / --padj-col)", problem)
+        padj = None
     has_id = (genes.str.strip() != "").to_numpy()
     if not has_id.any():
         raise SignatureError(f"every gene identifier of {label} is empty", "point gene_col at the gene column")
@@ -537,8 +548,9 @@ def signature_from_anndata(adata: Any, groupby: str, disease: str, healthy: str,
         Log base of log-normalised (non-count) data for ``wilcoxon`` (``2`` for log2 microarray or log2(CPM + 1)
         data, ``e`` for scanpy's ``log1p``). scanpy un-logs group means before taking the log2 fold change, so a
         wrong base scales every fold change (log2 data read as natural log inflates them 1.44x). When None it is
-        read from ``adata.uns["log1p"]["base"]`` (set by scanpy's ``log1p``); raw counts need none. The base
-        used is recorded in :attr:`Signature.log_base`.
+        read from ``adata.uns["log1p"]["base"]`` (set by scanpy's ``log1p``); raw counts need none, and a base
+        given with raw counts or ``deseq2`` is refused (it would be ignored). The base used is recorded in
+        :attr:`Signature.log_base`.
     name
         Label of the signature.
     mapper
@@ -562,6 +574,7 @@ def signature_from_anndata(adata: Any, groupby: str, disease: str, healthy: str,
         raise SignatureError(f"disease and healthy are the same group ({disease!r})",
                              "compare two different groups of obs[groupby], e.g. disease='SLE', healthy='control'")
     groups = adata.obs[groupby].astype(str)
+    disease, healthy = str(disease), str(healthy)  # labels compare as text, as the groups do (0/1 columns too)
     for g in (disease, healthy):
         n = int((groups == g).sum())
         if n < 2:
@@ -575,6 +588,13 @@ def signature_from_anndata(adata: Any, groupby: str, disease: str, healthy: str,
     problem = row_number_problem(var_names, f"the AnnData's {where}")
     if problem:
         raise SignatureError(problem, var_column_hint(adata.var.columns))
+    if log_base is not None:  # a base that would be ignored is refused, not dropped silently
+        parse_log_base(log_base)
+        unused = ("DESeq2 reads raw counts" if method == "deseq2"
+                  else "the expression is raw counts, which TwinCell log-normalises itself (natural log)"
+                  if _is_count_matrix(X) else None)
+        if unused:
+            raise SignatureError(f"log_base={log_base!r} would be ignored: {unused}", "drop log_base / --log-base")
     work = ad.AnnData(X=X.copy(), obs=pd.DataFrame({"group": groups[groups.isin([disease, healthy])].to_numpy()},
                                                     index=sub.obs_names.astype(str)))
     work.var_names = pd.Index(np.arange(len(var_names)).astype(str))  # unique keys; gene names restored below

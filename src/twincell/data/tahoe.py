@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 
 from twincell._progress import bar
 from twincell.data.bundled import read_table
-from twincell.data.genes import GeneMapper
+from twincell.data.genes import GeneMapper, merged_gene_ids
 from twincell.data.perturbation import PerturbationDataset, format_targets
 from twincell.data.pseudobulk import (
     BAD_COUNT,
@@ -670,6 +670,12 @@ def prepare_tahoe(src: str | Path, *, scheduler: str | None = None, plates: Sequ
     mapper = mapper or GeneMapper.default()
     layout = open_tahoe(src)
     lookup, symbols, unmapped = token_columns(layout.genes, mapper)
+    columns = lookup[layout.genes["token_id"].to_numpy(np.int64)]
+    merged = merged_gene_ids(layout.genes["ensembl_id"].astype(str).tolist(),
+                             [symbols[c] if c >= 0 else None for c in columns])
+    if merged:
+        log.info("Tahoe: %d HGNC symbols each sum the counts of several gene tokens (uns['merged_genes']), e.g. %s",
+                 len(merged), "; ".join(merged[:3]))
     try:
         raw = aggregate_shards(layout.shards, lookup, len(symbols), scheduler=scheduler, plates=plates)
     except DataFileError as exc:
@@ -714,7 +720,7 @@ def prepare_tahoe(src: str | Path, *, scheduler: str | None = None, plates: Sequ
                     "groups": "drug, dose (uM, from sample_metadata), cell line, plate",
                     "duplicate_genes": "tokens mapping to one HGNC symbol are summed"},
         unmapped_genes=unmapped, unmatched_perturbations=no_meta,
-        uns={"drug_target_caveat": TARGET_CAVEAT,
+        uns={"drug_target_caveat": TARGET_CAVEAT, "merged_genes": np.asarray(merged, dtype=object),
              "unmapped_target_genes": np.asarray(unmapped_targets, dtype=object),
              "groups_without_control": np.asarray(
                  ["/".join(map(str, r)) for r in unmatched.itertuples(index=False)], dtype=object)})

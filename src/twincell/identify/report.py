@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import tempfile
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -164,6 +166,19 @@ def run_provenance(model_or_operator: Any, operator: Any, summaries: list[dict[s
     }
 
 
+def distinct_names(signatures: Sequence[Signature]) -> list[Signature]:
+    """The signatures, a name that several share made distinct by its position among them (``sig``, ``sig #2``):
+    the report keys every signature's provenance by its name, and two files ``a/sig.tsv`` and ``b/sig.tsv`` are both
+    named ``sig``."""
+    counts = Counter(s.name for s in signatures)
+    seen: Counter[str] = Counter()
+    out = []
+    for s in signatures:
+        seen[s.name] += 1
+        out.append(s if counts[s.name] == 1 or seen[s.name] == 1 else replace(s, name=f"{s.name} #{seen[s.name]}"))
+    return out
+
+
 def identify_targets(model_or_operator: Any, signature: Signature | Sequence[Signature],
                      context: str | np.ndarray | None = None, *, n_explain: int = 5, k: int = 5,
                      direction: Direction = "both", normalize: Normalize = "none", keep_sex_genes: bool = False,
@@ -221,6 +236,7 @@ def identify_targets(model_or_operator: Any, signature: Signature | Sequence[Sig
                              "drop --direction or rank one signature at a time")
     if not keep_sex_genes:
         sigs = [s.without_sex_genes() for s in sigs]
+    sigs = distinct_names(sigs)
     with bar(desc="identifying targets", total=2 + 2 * len(sigs), unit="step") as progress:
         op = resolve_operator(model_or_operator, context)
         progress.update(1)
@@ -331,13 +347,14 @@ def check_report_dir(out_dir: str | Path) -> Path:
     """Check that :func:`write_report` may write into ``out_dir``; returns it as a ``Path``.
 
     Allowed: a new folder, a folder without any of :data:`REPORT_FILES`, or the folder of an earlier report (its
-    ``run.json`` lists those files), whose files are replaced. Other files in the folder are never touched.
+    ``run.json`` lists those files), whose files are replaced. Other files in the folder are never touched. The
+    folder is created (with its parents) and probed with a temporary file.
 
     Raises
     ------
     TwinCellError
-        If ``out_dir`` or one of its parents is a file, or the folder holds files named like the report's that an
-        earlier report did not write (they would be replaced).
+        If ``out_dir`` or one of its parents is a file, the folder holds files named like the report's that an
+        earlier report did not write (they would be replaced), or it cannot be created or written to.
     """
     out = Path(out_dir)
     blocking = file_in_the_way(out)
@@ -348,6 +365,12 @@ def check_report_dir(out_dir: str | Path) -> Path:
     if clash and not _earlier_report(out):
         raise TwinCellError(f"{out} already holds {', '.join(clash)}, not written by an earlier twincell report; "
                             "writing the report there would replace them", "give a new --out folder, or move them")
+    try:  # create it now and write a probe: an unwritable folder fails before the ranking, not after it
+        out.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out).close()
+    except OSError as exc:
+        raise TwinCellError(f"cannot write the report to {out}: {exc.strerror or exc}",
+                            "give a folder you can write to for --out (it is created if needed)") from exc
     return out
 
 

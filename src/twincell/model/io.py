@@ -332,9 +332,10 @@ def load_model(directory: str | os.PathLike, device: str = "cpu") -> TwinCell:
     import torch
 
     from twincell.model.training import DatasetHeads, DatasetInfo
-    from twincell.model.twincell import TwinCell
+    from twincell.model.twincell import TwinCell, torch_device
     from twincell.network import Interactome
 
+    device = torch_device(device)  # a device this machine lacks is the caller's mistake, not the files'
     directory = Path(directory)
     config = read_config(directory)
     try:

@@ -64,9 +64,10 @@ together (``"all"``, the default since the twentieth design round: what the mean
 from __future__ import annotations
 
 import logging
+import numbers
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import anndata as ad
@@ -78,7 +79,7 @@ from scipy.optimize import lsq_linear
 from twincell._cache import atomic_write
 from twincell._progress import bar
 from twincell.data.perturbation import PerturbationDataset, parse_targets
-from twincell.errors import ContextError, DataFileError, TwinCellError
+from twincell.errors import ContextError, DataFileError, TwinCellError, check_count
 from twincell.model.module import TwinCellModule
 
 logger = logging.getLogger(__name__)
@@ -227,8 +228,9 @@ def prepare_rows(datasets: Sequence, context_ids: Sequence[str], gene_index: Map
     for d, ds in enumerate(datasets):
         adata = as_adata(ds)
         name = dataset_name(adata, d)
-        if name in names:
-            name = f"{name}_{d}"
+        if name in names:  # each dataset keeps its own head, found again by its name (predict_dataset)
+            raise TwinCellError(f"two training datasets share the name {name!r} (uns['source'])",
+                                "concatenate them into one dataset, or give each its own uns['source']")
         names.add(name)
         obs = adata.obs
         unknown_ctx = sorted(set(obs["context"].astype(str)) - set(ctx_index))
@@ -243,8 +245,8 @@ def prepare_rows(datasets: Sequence, context_ids: Sequence[str], gene_index: Map
         Xn = X[:, in_net]
         skipped, dropped = [], set()
         used_rows = []
-        for i, text in enumerate(obs["targets"].astype(str).to_numpy()):
-            targets = parse_targets(text if text != "None" else "")
+        for i, text in enumerate(obs["targets"].to_numpy(dtype=object)):
+            targets = parse_targets(text)  # a missing value (None, NaN, pd.NA): targets unknown
             nodes = [(gene_index[g], s) for g, s in targets.items() if g in gene_index and s != 0]
             dropped.update(f"{g}:{s:+d}" if s else f"{g}:0" for g, s in targets.items()
                            if g not in gene_index or s == 0)
@@ -260,6 +262,10 @@ def prepare_rows(datasets: Sequence, context_ids: Sequence[str], gene_index: Map
             parts["obs_n"].append(int(measured_all.sum()))
             parts["obs_node"].append(col_node[measured_all])
             parts["obs_value"].append(X[i, measured_all])
+        if not used_rows:  # it would train nothing, yet fix a background and, if first, the model's units
+            raise TwinCellError(f"dataset {name!r}: none of its {adata.n_obs} rows has a target among the network's "
+                                f"genes and a measured value (targets such as {', '.join(sorted(dropped)[:5]) or 'none'})",
+                                "leave the dataset out, or give its targets and genes as HGNC symbols of network nodes")
         used = np.asarray(used_rows, dtype=np.int64)
         parts["dataset"].append(np.full(len(used), d))
         parts["context"].append(obs["context"].astype(str).map(ctx_index).to_numpy()[used])
@@ -604,6 +610,9 @@ def target_ranks(scores: torch.Tensor, U: torch.Tensor) -> tuple[np.ndarray, np.
 
 #: Validation metrics of the inverse task (:meth:`Trainer.evaluate`), in the history as ``<name>_val``.
 INVERSE_METRICS = ("inverse_auroc", "inverse_rank", "inverse_auroc_unseen")
+#: Fit settings a resumed training may change (the limits it trains on to, early stopping's patience included); any
+#: other change is refused.
+RESUMABLE_CHANGES = frozenset({"max_epochs", "time_budget_s", "patience"})
 #: What early stopping and model selection maximise on the validation rows: minus the loss, or an inverse metric.
 SELECTION_METRICS = ("loss", "inverse_auroc", "inverse_auroc_unseen")
 
@@ -632,6 +641,14 @@ class FitConfig:
     select_on: str = "loss"
 
     def __post_init__(self) -> None:
+        for name, minimum in (("max_epochs", 1), ("batch_size", 1), ("patience", 1), ("seed", 0)):
+            check_count(getattr(self, name), name, minimum)
+        if not (isinstance(self.validation_fraction, numbers.Real) and 0 <= self.validation_fraction < 1):
+            raise TwinCellError(f"validation_fraction must be a share in [0, 1), got {self.validation_fraction!r}",
+                                "e.g. 0.1 (0: no validation rows; the best epoch is then chosen on the training loss)")
+        if self.time_budget_s is not None and not (isinstance(self.time_budget_s, numbers.Real)
+                                                   and self.time_budget_s > 0):
+            raise TwinCellError(f"time_budget_s must be a number of seconds > 0 (or None), got {self.time_budget_s!r}")
         if isinstance(self.causal_shrinkage, bool):
             self.causal_shrinkage = "joint" if self.causal_shrinkage else "none"
         for name, value, allowed in (("causal_shrinkage", self.causal_shrinkage, SHRINKAGE_MODES),
@@ -643,7 +660,8 @@ class FitConfig:
         if self.select_on != "loss" and self.validation_fraction <= 0:
             raise TwinCellError(f"select_on={self.select_on!r} needs validation rows",
                                 "give validation_fraction > 0, or select on the loss")
-        for name, weight, hint in (("inverse_loss", True, "use 0 (off) or e.g. 0.1"),
+        for name, weight, hint in (("l1", True, "use e.g. 1e-3"), ("gate_entropy", True, "use e.g. 1e-3"),
+                                   ("inverse_loss", True, "use 0 (off) or e.g. 0.1"),
                                    ("inverse_temperature", False, "use e.g. 3"),
                                    ("contrastive_loss", True, "use 0 (off) or e.g. 0.3"),
                                    ("contrastive_temperature", False, "use e.g. 0.1")):
@@ -833,14 +851,30 @@ class Trainer:
         return {k: v / max(n, 1) for k, v in sums.items()} | {"n_examples": n}
 
     def state(self) -> dict:
-        """Everything needed to resume: weights, optimizer, history, best weights, counters."""
+        """Everything needed to resume: weights, optimizer, history, best weights, counters, the fit settings."""
         return {"module": self.module.state_dict(), "heads": self.heads.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "history": self.history, "epoch": self.epoch,
                 "best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
-                "rng": self.rng.bit_generator.state}
+                "rng": self.rng.bit_generator.state, "config": asdict(self.config)}
 
     def load_state(self, state: Mapping) -> None:
-        """Restore a :meth:`state` (resume from a checkpoint)."""
+        """Restore a :meth:`state` (resume from a checkpoint).
+
+        Raises
+        ------
+        TwinCellError
+            When the checkpoint was written with other fit settings than this trainer's (``max_epochs``,
+            ``time_budget_s`` and ``patience`` may change: resuming trains on to the new limits).
+        """
+        saved = state.get("config")  # checkpoints written before the settings were stored carry none
+        if saved is not None:
+            mine = asdict(self.config)
+            changed = sorted(k for k in set(saved) | set(mine)
+                             if k not in RESUMABLE_CHANGES and saved.get(k) != mine.get(k))
+            if changed:
+                raise TwinCellError("the checkpoint was written with other fit settings: "
+                                    + ", ".join(f"{k}={saved.get(k)!r} (now {mine.get(k)!r})" for k in changed),
+                                    "resume with the checkpoint's settings, or delete it to start afresh")
         self.module.load_state_dict(state["module"])
         self.heads.load_state_dict(state["heads"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -871,12 +905,14 @@ class Trainer:
         if resume and checkpoint is not None and checkpoint.exists():
             try:
                 self.load_state(torch.load(checkpoint, map_location=self.device, weights_only=False))
+            except TwinCellError:
+                raise
             except Exception as exc:
                 raise TwinCellError(f"cannot resume from checkpoint {checkpoint}: {exc}",
                                     "delete it to start afresh, or train with the same data and settings") from exc
         else:
             self.initialise_scales()
-        while self.epoch < cfg.max_epochs:
+        while self.epoch < cfg.max_epochs and self.bad_epochs < cfg.patience:  # a resumed early stop stays stopped
             t0 = time.monotonic()
             tr = self.train_epoch(deadline)
             if not np.isfinite(tr["loss"]):

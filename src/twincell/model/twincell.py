@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import threading
 import time
@@ -23,11 +24,11 @@ import scipy.sparse as sp
 import torch
 
 from twincell import __version__
-from twincell.data.perturbation import parse_targets
-from twincell.errors import ContextError, TwinCellError, UnknownGeneError
+from twincell.data.perturbation import PERTURBATION_TYPES, parse_targets
+from twincell.errors import ContextError, TwinCellError, UnknownGeneError, check_count
 from twincell.model.features import edge_features, node_class_index, node_classes
 from twincell.model.coexpression import bundled_coexpression, sign_prior_values
-from twincell.model.module import TwinCellModule, prior_sign
+from twincell.model.module import EDGE_MODELS, GATE_MODES, NORMALISATIONS, TwinCellModule, prior_sign
 from twincell.model.operator import PropagationOperator
 from twincell.model.training import (
     GENETIC_TYPES, DatasetHeads, DatasetInfo, FitConfig, Trainer, as_adata, as_dataset, dataset_name, prepare_rows,
@@ -51,6 +52,32 @@ DEFAULT_HPARAMS = {"n_hops": 4, "damping": 0.8, "gate_rank": 8, "context_gates":
                    "gate_mode": "modulate", "gate_bound": 0.5, "class_attenuation": False, "seed": 0}
 
 
+def check_hparams(hparams: Mapping[str, object]) -> None:
+    """Check TwinCell's hyper-parameter values (:data:`DEFAULT_HPARAMS` names them).
+
+    Raises
+    ------
+    TwinCellError
+        Naming the first value out of its range: ``n_hops`` and ``gate_rank`` whole numbers >= 1, ``seed`` >= 0,
+        ``damping`` in (0, 1], ``gate_bound`` > 0, ``direct_init`` finite, ``correction_penalty`` >= 0, the
+        switches True / False, the modes among their choices.
+    """
+    for name, minimum in (("n_hops", 1), ("gate_rank", 1), ("seed", 0)):
+        check_count(hparams[name], name, minimum)
+    for name, allowed in (("normalisation", NORMALISATIONS), ("edge_model", EDGE_MODELS), ("gate_mode", GATE_MODES)):
+        if hparams[name] not in allowed:
+            raise TwinCellError(f"{name} must be one of {allowed}, not {hparams[name]!r}")
+    for name, ok, rule in (("damping", lambda v: 0 < v <= 1, "in (0, 1]"), ("gate_bound", lambda v: v > 0, "> 0"),
+                           ("direct_init", lambda v: True, "finite"), ("correction_penalty", lambda v: v >= 0, ">= 0")):
+        value = hparams[name]
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or not ok(value):
+            raise TwinCellError(f"{name} must be a number {rule}, got {value!r}", f"e.g. {name}={DEFAULT_HPARAMS[name]}")
+    for name in ("context_gates", "learn_unknown_signs", "sign_prior", "receiver_sign", "learn_signalling",
+                 "coexpression_sign", "class_attenuation"):
+        if not isinstance(hparams[name], (bool, np.bool_)):
+            raise TwinCellError(f"{name} must be True or False, got {hparams[name]!r}")
+
+
 def coexpression_prior(interactome: Interactome, src: np.ndarray, dst: np.ndarray, sign: np.ndarray,
                        sign_prior: bool) -> np.ndarray:
     """(E,) co-expression prior sign of one layer's edges (:func:`twincell.model.coexpression.sign_prior_values`).
@@ -63,17 +90,39 @@ def coexpression_prior(interactome: Interactome, src: np.ndarray, dst: np.ndarra
 
 
 def context_table(contexts: ContextRegistry | Mapping[str, np.ndarray] | None) -> tuple[dict[str, np.ndarray], str | None]:
-    """``(id -> vector, encoder name)`` from a ContextRegistry-like object or a plain mapping."""
+    """``(id -> vector, encoder name)`` from a ContextRegistry-like object or a plain mapping.
+
+    Raises
+    ------
+    ContextError
+        Another kind of object, or vectors with non-finite values (named).
+    """
     if contexts is None:
         return {}, None
     if hasattr(contexts, "vector") and hasattr(contexts, "ids"):
-        ids = [str(i) for i in contexts.ids]
-        table = {i: np.asarray(contexts.vector(i), dtype=np.float32) for i in ids}
-        return table, getattr(contexts, "encoder_name", None)
-    if isinstance(contexts, Mapping):
-        return {str(k): np.asarray(v, dtype=np.float32) for k, v in contexts.items()}, None
-    raise ContextError(f"contexts must be a ContextRegistry or a dict of vectors, not {type(contexts).__name__}",
-                       "pass ContextRegistry.default() or {context_id: np.ndarray}")
+        table = {str(i): np.asarray(contexts.vector(str(i)), dtype=np.float32) for i in contexts.ids}
+        encoder = getattr(contexts, "encoder_name", None)
+    elif isinstance(contexts, Mapping):
+        table, encoder = {str(k): np.asarray(v, dtype=np.float32) for k, v in contexts.items()}, None
+    else:
+        raise ContextError(f"contexts must be a ContextRegistry or a dict of vectors, not {type(contexts).__name__}",
+                           "pass ContextRegistry.default() or {context_id: np.ndarray}")
+    bad = [k for k, v in table.items() if not np.isfinite(v).all()]
+    if bad:
+        raise ContextError(f"{len(bad)} context vector(s) hold NaN or infinite values: {', '.join(bad[:10])}",
+                           "encode those contexts again (twincell context encode) or leave them out")
+    return table, encoder
+
+
+def _training_context(context: str, ids: Mapping[str, int]) -> int | None:
+    """Index among the training contexts ``ids`` of ``context`` (exact, else the one id equal ignoring case, as
+    contexts are matched everywhere); None for a context the model never trained in."""
+    from twincell.context.registry import match_context_id  # lazy: the context package is heavy
+
+    try:
+        return ids[match_context_id(context, ids, "the model's training contexts")]
+    except ContextError:
+        return None
 
 
 class TwinCell:
@@ -136,12 +185,12 @@ class TwinCell:
         if unknown:
             raise TwinCellError(f"unknown TwinCell hyper-parameters {sorted(unknown)}",
                                 f"use any of {sorted(DEFAULT_HPARAMS)}")
-        if context_dim < 0:
-            raise TwinCellError(f"context_dim must be >= 0, got {context_dim}")
+        check_count(context_dim, "context_dim", 0)
         self.interactome = interactome
         self.context_dim = int(context_dim)
         self.hparams = {**DEFAULT_HPARAMS, **hparams}
-        self.device = _device(device)
+        check_hparams(self.hparams)
+        self.device = torch_device(device)
         self._edge_rows: dict[str, np.ndarray] = {}
         layers = {}
         needs_classes = self.hparams["edge_model"] != "free" or self.hparams["class_attenuation"]
@@ -341,8 +390,12 @@ class TwinCell:
         UnknownGeneError
             Genes that are not nodes of the network (all of them are named).
         TwinCellError
-            An empty perturbation or non-finite strengths.
+            A perturbation that is not a ``{gene: strength}`` mapping, an empty one, or strengths that are not finite
+            numbers.
         """
+        if not isinstance(perturbation, Mapping):
+            raise TwinCellError(f"a perturbation is a {{gene: signed strength}} mapping, not a {type(perturbation).__name__}",
+                                "e.g. {'MAP2K1': -1, 'MAP2K2': -1} for a MEK inhibitor")
         if not perturbation:
             raise TwinCellError("the perturbation is empty", "give at least one target, e.g. {'MAP2K1': -1}")
         genes = [str(g) for g in perturbation]
@@ -351,7 +404,7 @@ class TwinCell:
             raise UnknownGeneError(unknown, f"{len(unknown)} perturbed gene(s) not in the model's network: "
                                             f"{', '.join(unknown[:20])}",
                                    "use HGNC symbols of network nodes (map IDs with GeneMapper)")
-        vals = np.array([float(v) for v in perturbation.values()])
+        vals = pd.to_numeric(pd.Series(list(perturbation.values()), dtype=object), errors="coerce").to_numpy(float)
         if not np.isfinite(vals).all():
             raise TwinCellError("perturbation strengths must be finite numbers", "use +1 (activate) / -1 (inhibit)")
         u = np.zeros(self.interactome.n_nodes)
@@ -388,6 +441,9 @@ class TwinCell:
             Indexed by gene (network node order), in the reference dataset's units
             (``metadata["reference_units"]``).
         """
+        if perturbation_type not in PERTURBATION_TYPES:
+            raise TwinCellError(f"unknown perturbation type {perturbation_type!r}",
+                                f"use one of {', '.join(PERTURBATION_TYPES)}")
         u = self.perturbation_vector(perturbation)
         y = self._forward(u[:, None], context, np.array([perturbation_type in GENETIC_TYPES]))[0][:, 0]
         return pd.Series(y, index=pd.Index(self.genes, name="gene"), name="predicted_change")
@@ -432,7 +488,7 @@ class TwinCell:
             U = np.zeros((self.interactome.n_nodes, len(idx)))
             ok = np.zeros(len(idx), bool)
             for j, i in enumerate(idx):
-                for g, s in parse_targets(str(obs["targets"].iloc[i] or "")).items():
+                for g, s in parse_targets(obs["targets"].iloc[i]).items():
                     if g in gi and s != 0:
                         U[gi[g], j] += s
                         ok[j] = True
@@ -444,7 +500,7 @@ class TwinCell:
                     scale = float(self.heads.scale(d))
                     Y, own = Y * scale, own * scale
                     if background:  # (N + X, B): shrunk causal parts + background, background alone off the network
-                        offset = self.heads.offset(d, ctx_ids.get(ctx)).cpu().numpy().astype(np.float64)
+                        offset = self.heads.offset(d, _training_context(ctx, ctx_ids)).cpu().numpy().astype(np.float64)
                         Y = (float(self.heads.causal_factor(d)) * (Y - own) + float(self.heads.self_factor(d)) * own
                              + offset[:n, None])
                         Y = np.vstack([Y, np.broadcast_to(offset[n:, None], (len(offset) - n, Y.shape[1]))])
@@ -535,14 +591,15 @@ class TwinCell:
 
     def to(self, device: str) -> TwinCell:
         """Move the model to ``device`` (``cpu`` / ``cuda``)."""
-        self.device = _device(device)
+        self.device = torch_device(device)
         self.module.to(self.device)
         if self.heads is not None:
             self.heads.to(self.device)
         return self
 
 
-def _device(device: str | torch.device) -> torch.device:
+def torch_device(device: str | torch.device) -> torch.device:
+    """The torch device ``device`` names; a :class:`TwinCellError` for an unknown one or a GPU this machine lacks."""
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:

@@ -44,6 +44,14 @@ EDGE_COLUMNS = ("source", "target", "weight", "sign", "directed", "layer", "sour
 FORMAT_VERSION = 1
 
 
+def is_interactome_file(file: Path) -> bool:
+    """True when ``file`` is a parquet file with TwinCell's interactome provenance (any format version)."""
+    try:
+        return b"twincell_interactome" in (pq.read_schema(file).metadata or {})
+    except (OSError, pa.ArrowException):  # not parquet, unreadable: not a network
+        return False
+
+
 class Interactome:
     """Directed signed interactome over HGNC symbols.
 
@@ -219,8 +227,20 @@ class Interactome:
 
     # ------------------------------------------------------------------ persistence
     def save(self, file: str | os.PathLike) -> Path:
-        """Write the network (edges + provenance) to one parquet file, atomically."""
+        """Write the network (edges + provenance) to one parquet file, atomically.
+
+        Raises
+        ------
+        DataFileError
+            If ``file`` does not end in ``.parquet``, or exists and is not a TwinCell interactome (an earlier network
+            of any format version is replaced; any other file is kept).
+        """
         file = Path(file)
+        if file.suffix != ".parquet" and not file.is_dir():  # a folder is named as such by atomic_write
+            raise DataFileError(f"{file}: a network is saved as parquet", f"give a .parquet file, e.g. {file.with_suffix('.parquet').name}")
+        if file.is_file() and not is_interactome_file(file):
+            raise DataFileError(f"{file} exists and is not a TwinCell interactome; saving would replace it",
+                                "give another file name, or move that file")
         table = pa.Table.from_pandas(self.edges.assign(layer=self.edges["layer"].astype(str)), preserve_index=False)
         meta = {"twincell_interactome": json.dumps({"format": FORMAT_VERSION, **self.meta})}
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **{k: v.encode() for k, v in meta.items()}})

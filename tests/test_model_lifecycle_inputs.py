@@ -1,0 +1,144 @@
+"""The model's lifecycle under user mistakes: missing targets after a file round trip, clashing dataset names, context
+ids in another case, bad perturbations and options, resumed trainings, devices, datasets that train nothing.
+
+Every model here is trained on synthetic responses of a synthetic network.
+"""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from twincell.data.perturbation import PerturbationDataset
+from twincell.errors import ContextError, ModelFileError, TwinCellError
+from twincell.model import TwinCell
+from twincell.model.synthetic import simulate_responses, synthetic_interactome
+
+DIM = 4
+
+
+@pytest.fixture(scope="module")
+def net():
+    return synthetic_interactome(30, 80, 4, 5, seed=0)
+
+
+@pytest.fixture(scope="module")
+def contexts():
+    return {c: np.random.default_rng(i).normal(size=DIM).astype(np.float32) for i, c in enumerate(("A", "B"))}
+
+
+@pytest.fixture(scope="module")
+def data(net, contexts):
+    truth = TwinCell(net, DIM, seed=1)
+    truth.contexts = dict(contexts)
+    return simulate_responses(truth, [{g: -1} for g in net.genes[:20]], ["A", "B"], noise=0.1, name="synA")
+
+
+@pytest.fixture(scope="module")
+def model(net, contexts, data):
+    return TwinCell(net, DIM).fit(data, contexts, max_epochs=2)
+
+
+def test_a_missing_target_written_to_h5ad_means_targets_unknown(net, contexts, data, model, tmp_path):
+    adata = data.adata.copy()
+    targets = adata.obs["targets"].astype(object)
+    targets.iloc[0] = None
+    adata.obs["targets"] = targets
+    PerturbationDataset(adata, validate=False).write(tmp_path / "d.h5ad")  # anndata stores None as NaN
+    read = PerturbationDataset(ad.read_h5ad(tmp_path / "d.h5ad"), validate=False)
+    fitted = TwinCell(net, DIM).fit(read, contexts, max_epochs=1)
+    assert fitted.datasets[0].n_rows_used == data.n_obs - 1
+    pred = model.predict_dataset(read)
+    np.testing.assert_array_equal(np.isnan(pred[0]), np.isnan(model.predict_dataset(data)[0]))  # background only
+    read.adata.obs["targets"] = read.obs["targets"].astype(object).where(np.arange(read.n_obs) != 1, pd.NA)
+    assert np.isfinite(model.predict_dataset(read)[2]).any()
+
+
+def test_two_datasets_with_one_name_are_refused(net, contexts, data):
+    with pytest.raises(TwinCellError, match="two training datasets share the name 'synA'"):
+        TwinCell(net, DIM).fit([data, data], contexts, max_epochs=1)
+
+
+def test_a_context_id_in_another_case_gets_its_own_background(model, data):
+    lower = PerturbationDataset(data.adata.copy(), validate=False)
+    lower.adata.obs["context"] = lower.obs["context"].astype(str).str.lower()
+    np.testing.assert_allclose(model.predict_dataset(lower), model.predict_dataset(data))
+
+
+def test_predict_refuses_unknown_types_and_malformed_perturbations(model, net):
+    gene = net.genes[0]
+    genetic = model.predict({gene: -1}, "A", perturbation_type="knockout")[gene]
+    assert abs(genetic - model.predict({gene: -1}, "A")[gene]) > 0.5  # the genetic self term
+    with pytest.raises(TwinCellError, match="unknown perturbation type 'Knockout'"):
+        model.predict({gene: -1}, "A", perturbation_type="Knockout")
+    with pytest.raises(TwinCellError, match="mapping, not a list"):
+        model.predict([gene], "A")
+    with pytest.raises(TwinCellError, match="finite numbers"):
+        model.predict({gene: "x"}, "A")
+
+
+def test_resume_keeps_a_finished_run_and_refuses_changed_settings(net, contexts, data, tmp_path):
+    ckpt = tmp_path / "ck.pt"
+    kw = dict(max_epochs=40, patience=1, seed=5, lr=0.05, checkpoint=ckpt)
+    first = TwinCell(net, DIM).fit(data, contexts, **kw)
+    assert len(first.history) < 40  # stopped early
+    again = TwinCell(net, DIM).fit(data, contexts, resume=True, **kw)
+    assert list(again.history["epoch"]) == list(first.history["epoch"])
+    np.testing.assert_allclose(again.predict_dataset(data), first.predict_dataset(data))
+    with pytest.raises(TwinCellError, match=r"other fit settings: lr=0.05 \(now 0.001\)"):
+        TwinCell(net, DIM).fit(data, contexts, resume=True, **{**kw, "lr": 0.001})
+
+
+def test_load_on_a_missing_device_names_the_device_not_the_files(model, tmp_path):
+    model.save(tmp_path / "m")
+    with pytest.raises(TwinCellError, match="unknown device 'tpu0'") as err:
+        TwinCell.load(tmp_path / "m", device="tpu0")
+    assert not isinstance(err.value, ModelFileError)
+    if not torch.cuda.is_available():
+        with pytest.raises(TwinCellError, match="no CUDA GPU") as err:
+            TwinCell.load(tmp_path / "m", device="cuda")
+        assert not isinstance(err.value, ModelFileError)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"batch_size": 0}, "batch_size must be at least 1"),
+    ({"max_epochs": 2.5}, "max_epochs must be a whole number"),
+    ({"validation_fraction": float("nan")}, "validation_fraction must be a share in"),
+    ({"validation_fraction": 1.0}, "validation_fraction must be a share in"),
+    ({"l1": -1.0}, "l1 must be a finite weight >= 0"),
+    ({"time_budget_s": 0}, "time_budget_s must be a number of seconds > 0"),
+])
+def test_fit_options_out_of_range_are_named(net, contexts, data, options, message):
+    with pytest.raises(TwinCellError, match=message):
+        TwinCell(net, DIM).fit(data, contexts, **options)
+
+
+def test_a_nan_context_vector_is_named(net, contexts, data):
+    bad = {**contexts, "A": np.array([np.nan, 0, 0, 0], np.float32)}
+    with pytest.raises(ContextError, match="1 context vector\\(s\\) hold NaN or infinite values: A"):
+        TwinCell(net, DIM).fit(data, bad)
+
+
+@pytest.mark.parametrize("hparams, message", [
+    ({"normalisation": "foo"}, "normalisation must be one of"),
+    ({"damping": float("nan")}, "damping must be a number in \\(0, 1\\]"),
+    ({"damping": 1.5}, "damping must be a number in \\(0, 1\\]"),
+    ({"n_hops": -1}, "n_hops must be at least 1"),
+    ({"n_hops": 2.7}, "n_hops must be a whole number"),
+    ({"gate_bound": 0}, "gate_bound must be a number > 0"),
+    ({"sign_prior": "yes"}, "sign_prior must be True or False"),
+])
+def test_hyper_parameters_out_of_range_are_named(net, hparams, message):
+    with pytest.raises(TwinCellError, match=message):
+        TwinCell(net, 0, **hparams)
+
+
+def test_a_dataset_that_trains_nothing_is_refused(net, contexts, data):
+    outside = PerturbationDataset(data.adata.copy(), validate=False)
+    outside.adata.uns["source"] = "outside"
+    outside.adata.obs["targets"] = "NOTINNET:-1"
+    with pytest.raises(TwinCellError, match="dataset 'outside': none of its 40 rows has a target among the network"):
+        TwinCell(net, DIM).fit([outside, data], contexts, max_epochs=1)
