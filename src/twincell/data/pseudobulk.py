@@ -15,11 +15,10 @@ Library sizes ``total`` are taken over every gene of the input, mapped or not.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-
-import logging
 
 import anndata as ad
 import numpy as np
