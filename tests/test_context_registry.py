@@ -256,3 +256,12 @@ def test_tokenizer_names_a_missing_layer():
     a = ad.AnnData(np.ones((2, 3), np.float32), var=pd.DataFrame(index=["TP53", "EGFR", "MYC"]))
     with pytest.raises(ContextError, match="counts"):
         RankValueTokenizer(GeneformerDictionaries.bundled_v1()).tokenize(a, layer="counts")
+
+
+def test_read_expression_names_a_directory(tmp_path):
+    from twincell.context.encode import read_expression
+
+    with pytest.raises(DataFileError, match="is a directory, not an .h5ad file"):
+        read_expression(tmp_path)
+    with pytest.raises(DataFileError, match="does not exist"):
+        read_expression(tmp_path / "missing.h5ad")

@@ -110,6 +110,7 @@ def test_dask_local_cluster_equals_in_process(synthetic_tahoe):
 def test_plate_filter(synthetic_tahoe, prepared):
     one = prepare_tahoe(synthetic_tahoe, plates=["plate2"])
     assert set(one.obs["plate"]) == {"plate2"}
+    np.testing.assert_array_equal(prepare_tahoe(synthetic_tahoe, plates="plate2").X, one.X)  # one name, not letters
     full = prepared.obs["plate"].to_numpy() == "plate2"
     np.testing.assert_allclose(one.X, prepared.X[full], rtol=1e-6)
 

@@ -90,6 +90,12 @@ def test_paths_unknown_gene_is_reported(interactome):
     assert err.value.genes == ["NOT_A_GENE"]
 
 
+def test_paths_take_any_gene_id_the_mapper_reads(interactome):
+    by_symbol = [str(p) for p in interactome.paths("JAK1", "STAT1", 3)]
+    assert [str(p) for p in interactome.paths("jak1", "ENSG00000115415", 3)] == by_symbol   # STAT1's Ensembl ID
+    assert interactome.node_name("jak1") == "JAK1" and interactome.node_name("NOT_A_GENE") == "NOT_A_GENE"
+
+
 def test_save_load_round_trip(interactome, tmp_path):
     f = interactome.save(tmp_path / "net.parquet")
     back = Interactome.load(f)

@@ -117,6 +117,8 @@ def test_version_mismatch_and_missing_directory(trained, tmp_path):
         TwinCell.load(d)
     with pytest.raises(ModelFileError, match="does not exist"):
         TwinCell.load(tmp_path / "nowhere")
+    with pytest.raises(ModelFileError, match="is a file; a TwinCell model is a directory"):
+        TwinCell.load(d / "config.json")
 
 
 def test_weights_that_do_not_fit_the_config(trained, tmp_path):

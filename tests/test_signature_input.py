@@ -241,3 +241,14 @@ def test_target_files_use_the_same_reader(tmp_path):
     f = tmp_path / "synthetic_targets.csv"
     f.write_bytes(codecs.BOM_UTF8 + b"disease;gene_symbol\nNewDisease;EGFR\n")   # Excel: BOM and semicolons
     assert read_targets(f)[["disease", "gene"]].values.tolist() == [["NewDisease", "EGFR"]]
+
+
+def test_a_delimiter_ending_every_row_is_not_a_row_name_column(tmp_path):
+    """A synthetic TSV whose rows (not its header) end in a tab: pandas would read the genes as an index and shift
+    every column by one; R's unnamed row-name column (one field fewer in the header, every field filled) still reads."""
+    trailing = tmp_path / "trailing.tsv"
+    trailing.write_text("gene\tlogFC\nSTAT1\t1.5\t\nIFI6\t2.0\t\nJAK1\t-0.5\t\n")
+    r_names = tmp_path / "r_names.tsv"
+    r_names.write_text("logFC\tpadj\nSTAT1\t1.5\t0.01\nIFI6\t2.0\t0.02\nJAK1\t-0.5\t0.03\n")
+    for path in (trailing, r_names):
+        assert read_signature(path).logfc.to_dict() == {"STAT1": 1.5, "IFI6": 2.0, "JAK1": -0.5}

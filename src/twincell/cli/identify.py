@@ -34,7 +34,8 @@ def identify(
     out: Path = typer.Option(..., "--out", help="Output directory (targets.csv, ranking.csv, paths.csv, run.json, "
                              "report.html)."),
     model: Path = typer.Option(None, "--model", help="Saved model directory (default: the bundled default model)."),
-    top: int = typer.Option(50, "--top", min=1, help="Targets shown in the report and printed."),
+    top: int = typer.Option(50, "--top", min=1, help="Targets shown in the report (the first 20 of them printed; every "
+                            "target is in targets.csv and ranking.csv)."),
     n_explain: int = typer.Option(5, "--explain", min=0, max=MAX_EXPLAIN, help="Explain the best N proteins and the "
                                   "best N drug targets by their signalling walks."),
     k: int = typer.Option(5, "--paths", min=1, max=MAX_PATHS, help="Walks per explained target."),

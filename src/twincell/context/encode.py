@@ -63,6 +63,8 @@ def read_expression(path: str | os.PathLike) -> ad.AnnData:
         If the file is missing or not a readable h5ad.
     """
     p = Path(path)
+    if p.is_dir():
+        raise DataFileError(f"{p} is a directory, not an .h5ad file", "give the path of an .h5ad file")
     if not p.is_file():
         raise DataFileError(f"{p} does not exist", "give the path of an .h5ad file")
     try:

@@ -248,7 +248,14 @@ def parse_table(text: str, label: str, hint: str = "give a CSV or TSV table with
     if kind:
         raise DataFileError(f"{label} is {kind}, not a delimited table", hint)
     sep = sniff_delimiter(text)
+    options = {"sep": sep, "decimal": _decimal(text, sep), **kwargs}
     try:
-        return pd.read_csv(io.StringIO(text), sep=sep, decimal=_decimal(text, sep), **kwargs)  # type: ignore[arg-type]
+        frame = pd.read_csv(io.StringIO(text), **options)  # type: ignore[arg-type]
+        if (not isinstance(frame.index, pd.RangeIndex) and len(frame.columns) and "index_col" not in kwargs
+                and frame.iloc[:, -1].isna().all()):
+            # rows one field longer than the header, the extra one always empty: a delimiter ending every row (not
+            # R's unnamed row-name column), which pandas would read as an index, shifting every column by one
+            frame = pd.read_csv(io.StringIO(text), index_col=False, **options)  # type: ignore[arg-type]
+        return frame
     except Exception as exc:  # pandas raises many types for malformed text
         raise DataFileError(f"cannot read {label}: {exc}", hint) from exc

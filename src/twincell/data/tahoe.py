@@ -651,7 +651,7 @@ def prepare_tahoe(src: str | Path, *, scheduler: str | None = None, plates: Sequ
     scheduler
         ``dask.distributed`` scheduler address; ``None`` runs in-process.
     plates
-        Restrict to these plates.
+        Restrict to these plates (a single name may be given as a string).
     mapper
         Gene mapper (default: :meth:`GeneMapper.default`).
     out
@@ -667,6 +667,8 @@ def prepare_tahoe(src: str | Path, *, scheduler: str | None = None, plates: Sequ
     """
     if out is not None:
         out = _output_file(out)
+    if isinstance(plates, str):  # one plate name, not its letters
+        plates = [plates]
     mapper = mapper or GeneMapper.default()
     layout = open_tahoe(src)
     lookup, symbols, unmapped = token_columns(layout.genes, mapper)

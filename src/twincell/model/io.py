@@ -249,6 +249,9 @@ def read_config(directory: Path, verify: tuple[str, ...] | None = None) -> dict:
         The model was saved by a newer twincell release with the same format.
     """
     hint = _HINT
+    if directory.is_file():
+        raise ModelFileError(f"{directory} is a file; a TwinCell model is a directory",
+                             "give the model's directory (the one `twincell train --out DIR` wrote)")
     if not directory.is_dir():
         raise ModelFileError(f"model directory {directory} does not exist", "train one with `twincell train --out DIR`")
     cfg_file = directory / "config.json"

@@ -317,6 +317,13 @@ class Interactome:
         mask.flags.writeable = False
         return mask
 
+    def node_name(self, gene: str) -> str:
+        """``gene`` as the network names it: itself when it is a node, else its current HGNC symbol when
+        :class:`GeneMapper` maps it (Ensembl, Entrez, previous symbols, any case), else ``gene`` unchanged."""
+        if gene in self.gene_index:
+            return gene
+        return GeneMapper.default().map([gene]).symbols.get(gene, gene)
+
     def node_index(self, genes: Iterable[str], *, strict: bool = True) -> np.ndarray:
         """Node indices of ``genes`` (HGNC symbols).
 
@@ -418,12 +425,13 @@ class Interactome:
         TwinCellError
             If ``k`` is not a whole number of at least 1, or ``layer`` is not ``None``, ``"ppi"`` or ``"tf"``.
         UnknownGeneError
-            If ``source`` or ``target`` is not a node.
+            If ``source`` or ``target`` is not a node (either may be any ID :class:`GeneMapper` reads: an Ensembl or
+            Entrez ID, a previous symbol, a symbol in lower case).
         """
         k = check_count(k, "k")
         if layer not in (None, "ppi", "tf"):
             raise TwinCellError(f"unknown layer {layer!r}", "use layer=None (both), 'ppi' or 'tf'")
-        i, j = self.node_index([source, target])
+        i, j = self.node_index([self.node_name(source), self.node_name(target)])
         a = self.adjacency(layer)
         signs = self.adjacency(layer, signed=True)
         return k_shortest_paths(a, signs, self.genes, int(i), int(j), k)
