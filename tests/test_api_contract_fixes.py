@@ -160,6 +160,18 @@ def test_roc_curves_names_unknown_methods():
         pl.roc_curves(roc, "SLE", methods=["twincell", "nosuch"])
     assert err.value.hint == "methods in the table: twincell, degree"
     assert len(pl.roc_curves(roc, "SLE", methods=["degree"]).get_lines()) == 2   # the curve and the diagonal
+    assert len(pl.roc_curves(roc, methods="degree").get_lines()) == 2   # the first disease; one method as a string
+    with pytest.raises(TwinCellError, match="universe 'all'") as err:
+        pl.roc_curves(roc, universe="all")
+    assert "universes: druggable" in err.value.hint
+
+
+def test_metric_table_reads_one_lower_is_better_name_whole():
+    summary = pd.DataFrame({"mean_rank": [3.0, 10.0], "auroc": [0.7, 0.5]}, index=["synthetic_a", "synthetic_b"])
+    darkest = pl.metric_table(summary, lower_is_better="mean_rank").images[0].get_array()
+    assert darkest[0, 0] > darkest[1, 0]   # the lower rank is the better one, drawn darker
+    with pytest.raises(TwinCellError, match="does not have: mean rank"):
+        pl.metric_table(summary, lower_is_better=["mean rank"])
 
 
 @pytest.mark.parametrize("fn", [explain, encode_h5ad, TwinCell.fit, TwinCell.predict_dataset, pl.training_curves])

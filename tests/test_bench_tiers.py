@@ -288,7 +288,7 @@ def test_plot_functions_return_axes(tier3):
 
     res, _ = tier3
     assert isinstance(roc_curves(res.roc, "DisA"), Axes)
-    assert isinstance(metric_table(summary_table(res.table), lower_is_better=["T3 mode_collapse_p_druggable"]), Axes)
+    assert isinstance(metric_table(summary_table(res.table), lower_is_better=["T3 mode_collapse_fisher_p_druggable"]), Axes)
     with pytest.raises(ValueError, match="no ROC curve"):
         roc_curves(res.roc, "Unknown")
 

@@ -489,3 +489,35 @@ def test_rows_without_a_gene_id_are_counted_in_the_service_report(client):
     r = client.post("/v1/targets/upload", files={"file": ("synthetic_geo2r.tsv", table)}, data={"top": "1"})
     assert r.status_code == 200, r.text
     assert r.json()["signature"]["rows_without_gene_id"] == 2
+
+
+def test_explain_follows_the_direction_the_target_was_ranked_in(client):
+    ranked = client.post("/v1/targets", json={"signature": SIGNATURE, "direction": "activate", "top": 200}).json()
+    low = next(t for t in ranked["targets"] if t["score"] < 0)  # an "activate" row with a negative score
+    for direction, sign in (("activate", 1), ("both", -1)):
+        r = client.post("/v1/explain", json={"signature": SIGNATURE, "target": low["gene"], "direction": direction})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["score"] == pytest.approx(sign * low["score"])
+        assert body["direction"] == ("activate" if direction == "activate" else "inhibit")
+
+
+def test_upload_row_limit_counts_data_rows_in_any_encoding(service_model):
+    small = TestClient(create_app(service_model, limits=ServiceLimits(max_genes=3)), base_url="http://localhost")
+    crlf_utf16 = "\ufeffgene\tlogFC\r\nSTAT1\t0.8\r\nIRF1\t0.5\r\nJAK2\t-0.25\r\n".encode("utf-16-le")
+    blank_lines = b"gene,logFC\nSTAT1,0.8\n\nIRF1,0.5\n\nJAK2,-0.25\n"
+    for payload in (crlf_utf16, blank_lines):  # 3 data rows: within the limit (CRLF in UTF-16 was counted twice)
+        r = small.post("/v1/signature", files={"file": ("synthetic.txt", payload)})
+        assert r.status_code == 200, r.text
+        assert r.json()["signature"] == EXPECTED
+    r = small.post("/v1/signature", files={"file": ("synthetic.csv", b"gene,logFC\nSTAT1,1\nIRF1,1\nJAK2,1\nIL10,1")})
+    assert r.status_code == 422 and "more than the limit of 3 rows" in r.json()["detail"][0]["msg"]  # no final newline
+
+
+def test_schema_violations_carry_a_hint(client):
+    r = client.post("/v1/explain", json={"signature": SIGNATURE, "target": "STAT1", "colour": "red"})
+    (item,) = r.json()["detail"]
+    assert r.status_code == 422 and item["type"] == "extra_forbidden" and "/openapi.json" in item["hint"]
+    r = client.post("/v1/targets", content=b'{"signature": {"STAT1": 1.0}}',
+                    headers={"content-type": "application/x-www-form-urlencoded"})   # what `curl -d @body.json` sends
+    assert r.status_code == 422 and all("hint" in item for item in r.json()["detail"])

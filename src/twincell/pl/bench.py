@@ -17,8 +17,8 @@ HIGHLIGHT = ("twincell", "twincell_calibrated", "twincell_prior")
 CONTROLS = ("degree", "druggability", "popular_targets", "training_exposure", "random")
 
 
-def roc_curves(roc: pd.DataFrame, disease: str, *, universe: str = "druggable", methods: Sequence[str] | None = None,
-               ax: Axes | None = None) -> Axes:
+def roc_curves(roc: pd.DataFrame, disease: str | None = None, *, universe: str = "druggable",
+               methods: Sequence[str] | None = None, ax: Axes | None = None) -> Axes:
     """Mean ROC curve of each method for one disease (mean over the disease's signatures).
 
     Parameters
@@ -26,11 +26,11 @@ def roc_curves(roc: pd.DataFrame, disease: str, *, universe: str = "druggable", 
     roc
         Long table ``universe, method, disease, fpr, tpr`` (``Tier3Result.roc`` / ``BenchResult.roc``).
     disease
-        Disease key to draw.
+        Disease key to draw (default: the table's first disease).
     universe
         ``druggable`` (negatives = other drug targets, the headline) or ``all`` (every network gene).
     methods
-        Methods to draw, in legend order (default all in the table's curves of ``disease``).
+        Methods to draw, in legend order (default all in the table's curves of ``disease``); one name may be a string.
     ax
         Axes to draw on (default a new figure).
 
@@ -46,12 +46,15 @@ def roc_curves(roc: pd.DataFrame, disease: str, *, universe: str = "druggable", 
     """
     roc = require_table(roc, ("universe", "method", "disease", "fpr", "tpr"), "the ROC table",
                         "pass BenchResult.roc (TwinBench tier 3)", allow_empty=True)
+    if disease is None and len(roc):
+        disease = str(roc["disease"].iloc[0])
     sub = roc[(roc["disease"] == disease) & (roc["universe"] == universe)]
     if sub.empty:
         raise TwinCellError(f"no ROC curve for disease {disease!r} in universe {universe!r}",
-                            f"diseases in the table: {', '.join(map(str, sorted(set(roc['disease']))))}")
+                            f"diseases in the table: {', '.join(map(str, sorted(set(roc['disease']))))}; universes: "
+                            f"{', '.join(map(str, sorted(set(roc['universe']))))}")
     available = list(dict.fromkeys(sub["method"]))
-    names = list(methods) if methods is not None else available
+    names = ([methods] if isinstance(methods, str) else list(methods)) if methods is not None else available
     missing = [name for name in names if name not in available]
     if missing:
         raise TwinCellError(f"no ROC curve of method(s) {', '.join(map(str, missing))} for disease {disease!r} in "
@@ -80,7 +83,7 @@ def metric_table(summary: pd.DataFrame, *, lower_is_better: Iterable[str] = (), 
     summary
         Method x metric table (index = method names, numeric columns; NaN cells stay blank).
     lower_is_better
-        Columns where a smaller value is better (ranks, errors, p-values).
+        Columns where a smaller value is better (ranks, errors, p-values); one name may be a string.
     decimals
         Digits shown in the cells.
     ax
@@ -93,18 +96,23 @@ def metric_table(summary: pd.DataFrame, *, lower_is_better: Iterable[str] = (), 
     Raises
     ------
     TwinCellError
-        If ``summary`` is not a non-empty table of numbers.
+        If ``summary`` is not a non-empty table of numbers, or ``lower_is_better`` names a column it does not have.
     """
     summary = require_table(summary, (), "the method x metric table", "pass BenchResult.summary()")
     text = [str(c) for c in summary.columns if not pd.api.types.is_numeric_dtype(summary[c])]
     if text:
         raise TwinCellError(f"the method x metric table has non-numeric column(s) {', '.join(text)}",
                             "keep the metric columns (method names belong in the index)")
+    lower = [lower_is_better] if isinstance(lower_is_better, str) else list(lower_is_better)  # a name, not letters
+    unknown = [str(c) for c in lower if c not in summary.columns]
+    if unknown:
+        raise TwinCellError(f"lower_is_better names column(s) the table does not have: {', '.join(unknown)}",
+                            f"columns: {', '.join(map(str, summary.columns))}")
     values = summary.to_numpy(float)
     lo, hi = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
     span = np.where(hi > lo, hi - lo, 1.0)
     scaled = (values - lo) / span
-    flip = np.array([c in set(lower_is_better) for c in summary.columns])
+    flip = np.array([c in set(lower) for c in summary.columns])
     scaled[:, flip] = 1.0 - scaled[:, flip]
     ax = ax or plt.subplots(figsize=(1.0 + 0.9 * summary.shape[1], 0.8 + 0.38 * summary.shape[0]))[1]
     ax.imshow(np.ma.masked_invalid(scaled), cmap="Blues", vmin=-0.15, vmax=1.15, aspect="auto")

@@ -114,9 +114,24 @@ def _field_error_response(_: Request, exc: FieldError) -> JSONResponse:
     return JSONResponse({"detail": [item]}, status_code=status)
 
 
+#: Hints of the schema violations users make most, by pydantic error type (others get :data:`SCHEMA_HINT`).
+VALIDATION_HINTS = {
+    "extra_forbidden": "remove the field: the request's fields are in the schema at /openapi.json",
+    "missing": "add the field (the request's fields are in the schema at /openapi.json)",
+    "model_attributes_type": "send the body as a JSON object with the header Content-Type: application/json",
+    "dict_type": "give a JSON object here ({gene: value, ...})",
+    "too_long": "send fewer items: the limits are in the schema at /openapi.json",
+    "finite_number": "give finite numbers (no NaN or Infinity)",
+    "json_invalid": "send valid JSON with the header Content-Type: application/json",
+}
+SCHEMA_HINT = "see the request schema at /openapi.json"
+
+
 def _validation_error_response(_: Request, exc: RequestValidationError) -> JSONResponse:
-    """422 with ``loc``, ``msg`` and ``type`` per problem (the offending input is not echoed: it may be NaN or huge)."""
-    items = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    """422 with ``loc``, ``msg``, ``type`` and ``hint`` per problem (the offending input is not echoed: it may be NaN or
+    huge)."""
+    items = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"],
+              "hint": VALIDATION_HINTS.get(e["type"], SCHEMA_HINT)} for e in exc.errors()]
     return JSONResponse({"detail": items}, status_code=422)
 
 
@@ -153,7 +168,9 @@ def inflate(stream: BinaryIO, chunk_bytes: int = UPLOAD_CHUNK) -> Iterator[bytes
 def upload_text(file: UploadFile, max_bytes: int, max_rows: int) -> str:
     """The text of an uploaded table (gzip or plain; UTF-8 with or without byte-order mark, or UTF-16 with one).
 
-    Decompression stops as soon as the table passes ``max_bytes`` bytes or ``max_rows`` data rows.
+    Decompression stops as soon as the table passes ``max_bytes`` bytes or twice ``max_rows`` line breaks (room for
+    blank lines); the decoded text may then hold at most ``max_rows`` data rows (non-blank lines after the header and
+    any ``#`` comment lines above it), whatever its line endings and encoding.
 
     Raises
     ------
@@ -163,26 +180,37 @@ def upload_text(file: UploadFile, max_bytes: int, max_rows: int) -> str:
         The table is larger than the limits.
     """
     name = file.filename or "upload"
+    too_many = SignatureError(f"the uploaded signature {name!r} has more than the limit of {max_rows:,} rows",
+                              "keep the most significant genes")
     buf = bytearray()
+    breaks = 0
     try:
         for piece in inflate(file.file):
             buf += piece
+            breaks += piece.count(b"\n") + piece.count(b"\r")  # a rough bound, counted once per piece
             if len(buf) > max_bytes:
                 raise SignatureError(f"the uploaded signature {name!r} is larger than the limit of {max_bytes:,} "
                                      "bytes (uncompressed)", "keep the most significant genes")
-            if buf.count(b"\n") + buf.count(b"\r") - buf.count(b"\r\n") > max_rows + 1:  # \n, \r\n or old-Mac \r
-                raise SignatureError(f"the uploaded signature {name!r} has more than the limit of {max_rows:,} rows",
-                                     "keep the most significant genes")
+            if breaks > 4 * (max_rows + 1):  # CRLF counts twice, and blank lines are allowed
+                raise too_many
     except zlib.error as exc:
         raise DataFileError(f"the uploaded signature {name!r} is not valid gzip data: {exc}",
                             "upload the table itself or a complete .gz file") from exc
     data = bytes(buf)
     refuse_binary(data, f"the uploaded signature {name!r}")
+    encoding = "utf-16" if data[:2] in UTF16_BOMS else "utf-8-sig"
     try:
-        return data.decode("utf-16") if data[:2] in UTF16_BOMS else data.decode("utf-8-sig")
+        text = data.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise DataFileError(f"the uploaded signature {name!r} is not UTF-8 text ({exc.reason} at byte {exc.start})",
+        raise DataFileError(f"the uploaded signature {name!r} is not {'UTF-16' if encoding == 'utf-16' else 'UTF-8'} "
+                            f"text ({exc.reason} at byte {exc.start})",
                             "save the table as 'CSV UTF-8' (Excel) or re-encode it to UTF-8") from exc
+    lines = [line for line in text.splitlines() if line.strip()]
+    while lines and lines[0].lstrip().startswith("#"):  # comment lines above the header, as the table reader skips
+        lines.pop(0)
+    if len(lines) - 1 > max_rows:
+        raise too_many
+    return text
 
 
 def read_upload(file: UploadFile, limits: ServiceLimits) -> Signature:
@@ -366,7 +394,8 @@ def create_app(model: TwinCell, *, token: str | None = None, limits: ServiceLimi
         sig = signature_from_mapping(request.signature)
         context = context_of(request)
         with blame("body", "target", signature=("body", "signature"), context=("body", "context")):
-            return sig, explain(model, request.target, sig.desired_change(), context=context, k=request.k)
+            return sig, explain(model, request.target, sig.desired_change(), context=context, k=request.k,
+                                direction=request.direction)
 
     @v1.post("/explain", response_model=ExplainResponse)
     def explain_target(request: ExplainRequest) -> ExplainResponse:

@@ -102,6 +102,8 @@ def request_models(limits: ServiceLimits) -> RequestModels:
 
         target: GeneId = Field(description="HGNC symbol of the target protein.")
         signature: dict[GeneId, FiniteFloat] = signature_field
+        direction: Direction = Field("both", description="The direction the target was ranked in (the /v1/targets "
+                                                         "request's): its walks are explained for that direction.")
         k: Count = Field(5, ge=1, le=limits.max_paths, description="Number of walks returned.")
 
     class PredictRequest(ContextFields):

@@ -2,7 +2,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { signature: null, context: null, targets: [], drugTargets: [] };
+const state = { signature: null, context: null, direction: "both", targets: [], drugTargets: [] };
 
 const DRUG_TARGET_COLUMNS = ["gene", "rank", "overall_rank", "score", "direction", "z_score", "drugs", "drug_actions",
   "direction_agrees", "indications", "top_walk_share", "n_signature_genes_reached"];
@@ -68,7 +68,7 @@ function clearResults() {
   state.targets = state.drugTargets = [];  // nothing stale to download either
   $("results").hidden = true;
   $("explanation").hidden = true;
-  showUnknown([]);
+  showUnknown([], {});
 }
 
 function showError(message) {
@@ -76,13 +76,19 @@ function showError(message) {
   $("error").hidden = !message;
 }
 
-function showUnknown(genes) {
+// What the service left out of the signature, each kind with its own label: nothing is dropped silently.
+function showUnknown(genes, report) {
+  const shown = (items) => items.slice(0, 50).join(", ") + (items.length > 50 ? " ..." : "");
+  const parts = [];
+  if (genes.length) parts.push(`${genes.length} signature gene(s) not used (not mapped to HGNC or not in the network): ${shown(genes)}`);
+  const sex = report.sex_genes_removed || [];
+  if (sex.length) parts.push(`${sex.length} sex-chromosome gene(s) left out: ${shown(sex)}`);
+  const noValue = report.rows_without_value || [];
+  if (noValue.length) parts.push(`${noValue.length} row(s) without a finite value left out: ${shown(noValue)}`);
+  if (report.rows_without_gene_id) parts.push(`${report.rows_without_gene_id} row(s) without a gene ID left out`);
   const box = $("unknown");
-  box.hidden = genes.length === 0;
-  box.textContent = genes.length
-    ? `${genes.length} signature gene(s) not used (not mapped to HGNC or not in the network): ` +
-      genes.slice(0, 50).join(", ") + (genes.length > 50 ? " ..." : "")
-    : "";
+  box.hidden = parts.length === 0;
+  box.textContent = parts.join(". ");
 }
 
 function cell(row, text, numeric) {
@@ -128,12 +134,13 @@ async function rank() {
     const parsed = await (await api("v1/signature", { method: "POST", headers: headers(false), body: form })).json();
     state.signature = parsed.signature;
     state.context = $("context").value || null;
+    state.direction = $("direction").value;
     const body = {
       signature: state.signature, context: state.context,
-      direction: $("direction").value, top: parseInt($("top").value, 10) || 25,
+      direction: state.direction, top: parseInt($("top").value, 10) || 25,
     };
     const result = await (await api("v1/targets", { method: "POST", headers: headers(true), body: JSON.stringify(body) })).json();
-    showUnknown([...new Set([...parsed.report.unmapped_genes, ...result.signature.absent_genes])]);
+    showUnknown([...new Set([...parsed.report.unmapped_genes, ...result.signature.absent_genes])], parsed.report);
     renderDrugTargets(result.drug_targets);
     renderTargets(result.targets);
   } catch (e) {
@@ -180,7 +187,9 @@ function renderTargets(targets) {
 async function explain(row) {
   showError("");
   for (const r of row.parentElement.rows) r.classList.toggle("selected", r === row);
-  const body = JSON.stringify({ target: row.dataset.gene, signature: state.signature, context: state.context, k: 8 });
+  const body = JSON.stringify({
+    target: row.dataset.gene, signature: state.signature, context: state.context, direction: state.direction, k: 8,
+  });
   $("explanation").hidden = true;
   busy(true, "explaining " + row.dataset.gene + "…");
   try {
