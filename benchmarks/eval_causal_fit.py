@@ -23,6 +23,7 @@ import pandas as pd
 
 from twincell.data.perturbation import PerturbationDataset
 from twincell.data.training_data import load_default_training_data
+from twincell.model import TwinCell
 from twincell.model.default import default_model
 
 #: Rows per dataset a ``--quick`` smoke run scores (training and validation rows alike).
@@ -42,7 +43,7 @@ def pearson(part: np.ndarray, residual: np.ndarray) -> float:
     return float(np.corrcoef(part[both], residual[both])[0, 1]) if both.sum() > 2 and part[both].std() > 0 else np.nan
 
 
-def causal_fit(model, data: PerturbationDataset, validation: set[str]) -> list[dict]:
+def causal_fit(model: TwinCell, data: PerturbationDataset, validation: set[str]) -> list[dict]:
     """Correlations with the observed response minus the background, on training and on validation rows, of the
     causal part as predicted (shrunk) and of the network part alone, unshrunk (the rows read as drugs, without
     their genetic self term; a dataset's scale does not change a correlation)."""

@@ -27,6 +27,7 @@ from twincell.bench import Resources, make_methods
 from twincell.bench.baselines import context_transfer_factor
 from twincell.bench.run import TIER1_CONTEXT_DATASET, BenchSettings, held_out_context_tier1
 from twincell.context import ContextRegistry
+from twincell.data.perturbation import PerturbationDataset
 from twincell.data.drugs import DrugTargets
 from twincell.data.training_data import load_bundled
 from twincell.network import Interactome
@@ -34,7 +35,8 @@ from twincell.network import Interactome
 METHODS = "mean,mean_shrunk,background,linear,twincell,twincell_common_response,twincell_prior"
 
 
-def residual_correlation(resources: Resources, train, test, method: str) -> dict[str, float]:
+def residual_correlation(resources: Resources, train: PerturbationDataset, test: PerturbationDataset,
+                         method: str) -> dict[str, float]:
     """Pearson correlation of ``method``'s prediction minus ``background`` with the observed response minus
     ``background``, over every measured entry of the training rows and of the held-out rows (fitted on ``train``;
     TwinCell reuses the model trained on the same split with the same resources)."""

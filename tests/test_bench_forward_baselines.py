@@ -97,3 +97,12 @@ def test_shrunk_mean_and_background_predictions(resources):
     # an unseen perturbation: the shrunk mean predicts the mean of all training rows, as the mean does
     unseen = synthetic_contexts(effects[:2] + 5.0, noise[:1, :2], ["c4"], first=10)
     np.testing.assert_allclose(shrunk.predict_response(unseen).to_numpy(), np.tile(overall, (2, 1)), rtol=1e-6)
+
+
+def test_unfitted_forward_baselines_say_so(resources):
+    from twincell.errors import TwinCellError
+
+    data = synthetic_contexts(np.zeros((2, 3)), np.zeros((1, 2, 3)), ["c1"])
+    for method in make_methods(["mean", "mean_shrunk", "background"], resources):
+        with pytest.raises(TwinCellError, match="is not fitted"):
+            method.predict_response(data)

@@ -262,3 +262,12 @@ def test_a_log_base_that_would_be_ignored_and_log_normalised_contexts_are_refuse
     logged.uns["log1p"] = {"base": None}
     with pytest.raises(ContextError, match="log-normalised"):
         ExpressionEncoder.default().encode(logged)
+    restored = logged.copy()   # scanpy's mark kept, the counts put back into X: read as counts
+    restored.X = counts.X.copy()
+    assert ExpressionEncoder.default().encode(restored).shape[0] == 8
+
+
+def test_a_failed_out_check_or_later_error_leaves_no_folder_behind(no_model_load, tmp_path):
+    out = tmp_path / "new" / "report"
+    res = runner.invoke(app, ["identify", "--h5ad", str(tmp_path / "x.h5ad"), "--out", str(out)])
+    assert isinstance(res.exception, TwinCellError) and not (tmp_path / "new").exists()

@@ -15,7 +15,8 @@ Controls that see no disease (``sees_input = False``)
 Forward only
     ``mean`` (the perturbation's mean training response: tier 1's denominator), ``mean_shrunk`` (the same shrunk
     toward the mean of all training rows by a factor fitted leaving one training context out) and the control
-    ``background`` (the mean of all training rows, whatever the perturbation: tier 1's perturbation-blind control).
+    ``background`` (the mean training response in the row's context, of all training rows for a new context, whatever
+    the perturbation: tier 1's perturbation-blind control).
 
 Signature-driven methods rank by |alignment|: a gene whose perturbation explains a change also
 reverses it when perturbed the other way, so both directions count (as ``direction="both"`` in
@@ -181,6 +182,7 @@ class ShrunkMeanResponse(MeanResponse):
 
     def predict_response(self, data: PerturbationDataset) -> pd.DataFrame:
         """Per-row prediction over ``data.genes`` (genes unseen in training: 0)."""
+        _require_fitted(self, "factor")
         overall = self.overall.reindex(data.genes, fill_value=0.0).to_numpy()
         return overall + self.factor * (super().predict_response(data) - overall)
 

@@ -219,10 +219,10 @@ class ExpressionEncoder:
         """
         if not self.is_fitted:
             raise ContextError("the ExpressionEncoder is not fitted", "call fit(reference) or use ExpressionEncoder.default()")
-        if "log1p" in adata.uns:  # scanpy's mark of log-normalised X: ranks and scales would differ from counts'
-            raise ContextError("the expression is log-normalised (adata.uns['log1p'] is set); the encoder reads raw "
-                               "counts or linear-scale expression", "pass the raw counts (e.g. adata.raw.to_adata() or "
-                               "a counts layer copied into X)")
+        if "log1p" in adata.uns and not _whole_numbers(adata.X):  # scanpy's mark, and X is not counts (put back)
+            raise ContextError("the expression is log-normalised (adata.uns['log1p'] is set and X holds fractions); "
+                               "the encoder reads raw counts or linear-scale expression",
+                               "pass the raw counts in X (e.g. adata.raw.to_adata() or a copy with X = a counts layer)")
         if platform is None and platform_key not in adata.obs.columns:
             platform = self.default_platform
         labels = _platform_labels(adata, platform_key, platform)
@@ -293,6 +293,12 @@ class ExpressionEncoder:
             enc.platforms = {str(p): {k: f[f"platform{i}_{k}"] for k in ("measured", "mean", "std")}
                              for i, p in enumerate(f["platform_names"])}
         return enc
+
+
+def _whole_numbers(X: object) -> bool:
+    """True when every stored value of ``X`` (dense or sparse) is a whole number, as counts are."""
+    values = X.data if sp.issparse(X) else np.asarray(X)
+    return bool(np.array_equal(values, np.round(values)))
 
 
 def hgnc_symbols(adata: ad.AnnData, gene_key: str | None = None) -> list[str | None]:

@@ -348,7 +348,8 @@ def check_report_dir(out_dir: str | Path) -> Path:
 
     Allowed: a new folder, a folder without any of :data:`REPORT_FILES`, or the folder of an earlier report (its
     ``run.json`` lists those files), whose files are replaced. Other files in the folder are never touched. The
-    folder is created (with its parents) and probed with a temporary file.
+    folder is probed by creating it (with its parents) and a temporary file in it; the folders the probe created are
+    removed again.
 
     Raises
     ------
@@ -365,12 +366,18 @@ def check_report_dir(out_dir: str | Path) -> Path:
     if clash and not _earlier_report(out):
         raise TwinCellError(f"{out} already holds {', '.join(clash)}, not written by an earlier twincell report; "
                             "writing the report there would replace them", "give a new --out folder, or move them")
-    try:  # create it now and write a probe: an unwritable folder fails before the ranking, not after it
+    existing = next((p for p in (out, *out.parents) if p.exists()), None)
+    created = [p for p in (out, *out.parents) if existing is None or p not in (existing, *existing.parents)]
+    try:  # create it and write a probe: an unwritable folder fails before the ranking, not after it
         out.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=out).close()
     except OSError as exc:
         raise TwinCellError(f"cannot write the report to {out}: {exc.strerror or exc}",
                             "give a folder you can write to for --out (it is created if needed)") from exc
+    finally:  # the folders the probe created go again: write_report creates them, once there is a report
+        for folder in created:
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
     return out
 
 

@@ -216,7 +216,7 @@ def prepare_rows(datasets: Sequence, context_ids: Sequence[str], gene_index: Map
     ContextError
         A dataset's context is not among ``context_ids`` (all unknown ones are named).
     TwinCellError
-        No usable example is left.
+        Two datasets share a name, a dataset has no usable example, or no dataset is given.
     """
     ctx_index = {c: i for i, c in enumerate(context_ids)}
     n_nodes = len(gene_index)
@@ -230,7 +230,8 @@ def prepare_rows(datasets: Sequence, context_ids: Sequence[str], gene_index: Map
         name = dataset_name(adata, d)
         if name in names:  # each dataset keeps its own head, found again by its name (predict_dataset)
             raise TwinCellError(f"two training datasets share the name {name!r} (uns['source'])",
-                                "concatenate them into one dataset, or give each its own uns['source']")
+                                "name each when building it (from_anndata(..., dataset=NAME)) or set its "
+                                "uns['source'], or concatenate them into one dataset")
         names.add(name)
         obs = adata.obs
         unknown_ctx = sorted(set(obs["context"].astype(str)) - set(ctx_index))
@@ -282,10 +283,8 @@ def prepare_rows(datasets: Sequence, context_ids: Sequence[str], gene_index: Map
             logger.info("%s: %d of %d rows not used (no target in the network, or no measured gene): %s", name,
                         len(skipped), adata.n_obs, ", ".join(sorted(set(skipped))[:10])
                         + (" ..." if len(set(skipped)) > 10 else ""))
-    n_used = sum(i.n_rows_used for i in infos)
-    if n_used == 0:
-        raise TwinCellError("no training example has a target in the network and a measured gene",
-                            "check the targets column (GENE:+1 / GENE:-1 in HGNC symbols) and the gene columns")
+    if not infos:
+        raise TwinCellError("no training dataset was given", "pass at least one PerturbationDataset")
     cat = lambda k, dt: np.concatenate(parts[k]).astype(dt) if parts[k] else np.zeros(0, dt)  # noqa: E731
     rows = TrainingRows(
         dataset=cat("dataset", np.int64), context=cat("context", np.int64),

@@ -168,9 +168,10 @@ def inflate(stream: BinaryIO, chunk_bytes: int = UPLOAD_CHUNK) -> Iterator[bytes
 def upload_text(file: UploadFile, max_bytes: int, max_rows: int) -> str:
     """The text of an uploaded table (gzip or plain; UTF-8 with or without byte-order mark, or UTF-16 with one).
 
-    Decompression stops as soon as the table passes ``max_bytes`` bytes or twice ``max_rows`` line breaks (room for
-    blank lines); the decoded text may then hold at most ``max_rows`` data rows (non-blank lines after the header and
-    any ``#`` comment lines above it), whatever its line endings and encoding.
+    Decompression stops as soon as the table passes ``max_bytes`` bytes or four line breaks (``\\n`` and ``\\r``
+    counted apart) per allowed row (room for CRLF and blank lines); the decoded text may then hold at most
+    ``max_rows`` data rows (non-blank lines after the header and any ``#`` comment lines above it), whatever its line
+    endings and encoding.
 
     Raises
     ------
