@@ -32,6 +32,7 @@ from sklearn.utils.extmath import randomized_svd
 from twincell.context._npz import open_versioned_npz
 from twincell.context.dictionaries import medians_by_symbol
 from twincell.data.genes import GeneMapper, row_number_problem, var_column_hint
+from twincell.data.pseudobulk import whole_numbers
 from twincell.errors import ContextError
 
 log = logging.getLogger(__name__)
@@ -219,7 +220,7 @@ class ExpressionEncoder:
         """
         if not self.is_fitted:
             raise ContextError("the ExpressionEncoder is not fitted", "call fit(reference) or use ExpressionEncoder.default()")
-        if "log1p" in adata.uns and not _whole_numbers(adata.X):  # scanpy's mark, and X is not counts (put back)
+        if "log1p" in adata.uns and not whole_numbers(adata.X):  # scanpy's mark, and X is not counts (put back)
             raise ContextError("the expression is log-normalised (adata.uns['log1p'] is set and X holds fractions); "
                                "the encoder reads raw counts or linear-scale expression",
                                "pass the raw counts in X (e.g. adata.raw.to_adata() or a copy with X = a counts layer)")
@@ -293,12 +294,6 @@ class ExpressionEncoder:
             enc.platforms = {str(p): {k: f[f"platform{i}_{k}"] for k in ("measured", "mean", "std")}
                              for i, p in enumerate(f["platform_names"])}
         return enc
-
-
-def _whole_numbers(X: object) -> bool:
-    """True when every stored value of ``X`` (dense or sparse) is a whole number, as counts are."""
-    values = X.data if sp.issparse(X) else np.asarray(X)
-    return bool(np.array_equal(values, np.round(values)))
 
 
 def hgnc_symbols(adata: ad.AnnData, gene_key: str | None = None) -> list[str | None]:

@@ -225,8 +225,8 @@ class RankValueTokenizer:
         Raises
         ------
         ContextError
-            On a missing ``layer`` or ``gene_key`` column, negative or non-finite counts, no vocabulary genes, non-positive totals, or cells
-            without any expressed vocabulary gene.
+            On a missing ``layer`` or ``gene_key`` column, negative or non-finite counts, no vocabulary genes,
+            non-positive totals, or cells without any expressed vocabulary gene.
         """
         if gene_key is None:
             gene_key = "ensembl_id" if "ensembl_id" in adata.var.columns else None

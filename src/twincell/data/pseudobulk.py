@@ -240,6 +240,17 @@ def control_deltas(sums: GroupSums, totals: np.ndarray, is_control: np.ndarray, 
     return treated, deltas.astype(np.float32), treated_keys[~has].reset_index(drop=True)
 
 
+def stored_values(X: object) -> np.ndarray:
+    """The values an expression matrix stores: a sparse matrix's non-zeros, a dense one's every entry."""
+    return np.asarray(X.data if hasattr(X, "data") and not isinstance(X, np.ndarray) else X)
+
+
+def whole_numbers(X: object) -> bool:
+    """True when every stored value of ``X`` (dense or sparse) is exactly a whole number, as raw counts are."""
+    values = stored_values(X)
+    return bool(np.array_equal(values, np.round(values)))
+
+
 def check_anndata_keys(adata: ad.AnnData, *, layer: str | None = None, var_column: str | None = None,
                        error: type[TwinCellError] = DataFileError) -> None:
     """Check that an AnnData has the layer and the var column that the caller was asked to read.
@@ -382,7 +393,7 @@ def from_anndata(adata: ad.AnnData, perturbation_key: str, control_value: str, c
             if not np.isfinite(data).all() or (data < 0).any():
                 raise DataFileError(f"count matrix rows {start}-{stop} hold NaN, infinite or negative values",
                                     "from_anndata needs raw (non-negative) counts; pass layer= with the counts")
-            if not np.array_equal(data, np.round(data)):  # normalised or log data would be normalised again
+            if not whole_numbers(data):  # normalised or log data would be normalised again
                 raise DataFileError(f"count matrix rows {start}-{stop} hold values that are not whole numbers "
                                     "(normalised or log-transformed data?)",
                                     "from_anndata normalises raw counts itself; pass layer= with the raw counts")

@@ -29,6 +29,7 @@ import pandas as pd
 
 from twincell.data.bundled import path as bundled_path
 from twincell.data.genes import GeneMapper, row_number_problem, var_column_hint
+from twincell.data.pseudobulk import stored_values
 from twincell.data.tables import read_user_table
 from twincell.errors import DataFileError, SignatureError, optional_import
 
@@ -473,7 +474,7 @@ def _check_expression(X: Any, where: str, has_raw: bool) -> None:
     small prior count); scanpy's fold changes undo the log as ``base ** x - 1``, which is negative there, so
     neither gives a log fold change. Counts are never negative.
     """
-    values = _stored_values(X)
+    values = stored_values(X)
     bad = int(values.size - np.count_nonzero(np.isfinite(values)))
     negative = int(np.count_nonzero(values < 0))
     raw = (" This AnnData has a .raw: if it holds the counts, store them as a layer "
@@ -490,13 +491,8 @@ def _check_expression(X: Any, where: str, has_raw: bool) -> None:
                              + raw)
 
 
-def _stored_values(X: Any) -> np.ndarray:
-    """The values an expression matrix stores: a sparse matrix's non-zeros, a dense one's every entry."""
-    return np.asarray(X.data if hasattr(X, "data") and not isinstance(X, np.ndarray) else X)
-
-
 def _is_count_matrix(X: Any) -> bool:
-    values = _stored_values(X)
+    values = stored_values(X)
     return bool(values.size) and bool((values >= 0).all()) and bool(np.allclose(values, np.round(values)))
 
 

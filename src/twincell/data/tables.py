@@ -162,7 +162,7 @@ def _not_a_table(text: str) -> str | None:
     return None
 
 
-def _without_leading_comments(text: str) -> str:
+def without_leading_comments(text: str) -> str:
     """``text`` without the ``#`` comment lines above its header (featureCounts' ``# Program:...``, export notes)."""
     lines = text.splitlines(keepends=True)
     first = next((i for i, line in enumerate(lines) if not line.lstrip().startswith("#")), len(lines))
@@ -241,7 +241,7 @@ def parse_table(text: str, label: str, hint: str = "give a CSV or TSV table with
     DataFileError
         An empty text or a table pandas cannot parse.
     """
-    text = _without_leading_comments(text)
+    text = without_leading_comments(text)
     if not text.strip():
         raise DataFileError(f"{label} is empty", hint)
     kind = _not_a_table(text)

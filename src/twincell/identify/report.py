@@ -366,8 +366,7 @@ def check_report_dir(out_dir: str | Path) -> Path:
     if clash and not _earlier_report(out):
         raise TwinCellError(f"{out} already holds {', '.join(clash)}, not written by an earlier twincell report; "
                             "writing the report there would replace them", "give a new --out folder, or move them")
-    existing = next((p for p in (out, *out.parents) if p.exists()), None)
-    created = [p for p in (out, *out.parents) if existing is None or p not in (existing, *existing.parents)]
+    created = [p for p in (out, *out.parents) if not p.exists()]  # before the probe: what it will create
     try:  # create it and write a probe: an unwritable folder fails before the ranking, not after it
         out.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=out).close()

@@ -39,7 +39,7 @@ from pydantic_core import to_json
 from twincell import __version__
 from twincell.context import ExpressionEncoder, default_encoder
 from twincell.data.signatures import Signature, read_signature
-from twincell.data.tables import parse_table, refuse_binary
+from twincell.data.tables import parse_table, refuse_binary, without_leading_comments
 from twincell.errors import ContextError, DataFileError, SignatureError, TwinCellError
 from twincell.identify import Explanation, explain, rank_targets
 from twincell.identify.actionable import drug_target_list
@@ -206,9 +206,7 @@ def upload_text(file: UploadFile, max_bytes: int, max_rows: int) -> str:
         raise DataFileError(f"the uploaded signature {name!r} is not {'UTF-16' if encoding == 'utf-16' else 'UTF-8'} "
                             f"text ({exc.reason} at byte {exc.start})",
                             "save the table as 'CSV UTF-8' (Excel) or re-encode it to UTF-8") from exc
-    lines = [line for line in text.splitlines() if line.strip()]
-    while lines and lines[0].lstrip().startswith("#"):  # comment lines above the header, as the table reader skips
-        lines.pop(0)
+    lines = [line for line in without_leading_comments(text).splitlines() if line.strip()]  # as the reader reads it
     if len(lines) - 1 > max_rows:
         raise too_many
     return text
