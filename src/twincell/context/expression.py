@@ -32,7 +32,7 @@ from sklearn.utils.extmath import randomized_svd
 from twincell.context._npz import open_versioned_npz
 from twincell.context.dictionaries import medians_by_symbol
 from twincell.data.genes import GeneMapper, row_number_problem, var_column_hint
-from twincell.data.pseudobulk import whole_numbers
+from twincell.data.signatures import whole_numbers
 from twincell.errors import ContextError
 
 log = logging.getLogger(__name__)

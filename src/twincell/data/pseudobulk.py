@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from twincell._progress import bar
 from twincell.data.genes import GeneMapper, merged_gene_ids, row_number_problem, var_column_hint
 from twincell.data.perturbation import PERTURBATION_TYPES, PerturbationDataset, format_targets
+from twincell.data.signatures import whole_numbers
 from twincell.errors import DataFileError, TwinCellError, UnknownGeneError, optional_import
 
 log = logging.getLogger(__name__)
@@ -238,17 +239,6 @@ def control_deltas(sums: GroupSums, totals: np.ndarray, is_control: np.ndarray, 
     treated = treated_keys[has].reset_index(drop=True).assign(
         n_cells=sums.n_cells[~is_control][has], n_control_cells=pooled.n_cells[c])
     return treated, deltas.astype(np.float32), treated_keys[~has].reset_index(drop=True)
-
-
-def stored_values(X: object) -> np.ndarray:
-    """The values an expression matrix stores: a sparse matrix's non-zeros, a dense one's every entry."""
-    return np.asarray(X.data if hasattr(X, "data") and not isinstance(X, np.ndarray) else X)
-
-
-def whole_numbers(X: object) -> bool:
-    """True when every stored value of ``X`` (dense or sparse) is exactly a whole number, as raw counts are."""
-    values = stored_values(X)
-    return bool(np.array_equal(values, np.round(values)))
 
 
 def check_anndata_keys(adata: ad.AnnData, *, layer: str | None = None, var_column: str | None = None,

@@ -29,7 +29,6 @@ import pandas as pd
 
 from twincell.data.bundled import path as bundled_path
 from twincell.data.genes import GeneMapper, row_number_problem, var_column_hint
-from twincell.data.pseudobulk import stored_values
 from twincell.data.tables import read_user_table
 from twincell.errors import DataFileError, SignatureError, optional_import
 
@@ -489,6 +488,17 @@ def _check_expression(X: Any, where: str, has_raw: bool) -> None:
                              "pass raw counts or log1p-style expression such as log2(CPM + 1) (another layer); for "
                              "log-CPM, take the fold changes from limma / edgeR and pass them as a signature table"
                              + raw)
+
+
+def stored_values(X: Any) -> np.ndarray:
+    """The values an expression matrix stores: a sparse matrix's non-zeros, a dense one's every entry."""
+    return np.asarray(X.data if hasattr(X, "data") and not isinstance(X, np.ndarray) else X)
+
+
+def whole_numbers(X: Any) -> bool:
+    """True when every stored value of ``X`` (dense or sparse) is exactly a whole number, as raw counts are."""
+    values = stored_values(X)
+    return bool(np.array_equal(values, np.round(values)))
 
 
 def _is_count_matrix(X: Any) -> bool:
