@@ -219,6 +219,11 @@ DESIGNS = {d.name: d for d in (
            note="chosen without damping (gamma = 1, was 0.8): a cascade keeps its full size"),
     Design("damping_06", {**CHOSEN, "damping": 0.6}, {"causal_shrinkage": True}, cytosig=True,
            note="chosen with stronger damping (gamma = 0.6, was 0.8): shorter walks weigh more"),
+    Design("shared_network", {**SHARED_CHOSEN, "node_embedding": "network"}, {"causal_shrinkage": True}, cytosig=True,
+           note="shared_chosen + each end's position in the interactome's spectral embedding, and their product, as "
+                "edge features (twenty-first round)"),
+    Design("shared_strength_network", {**SHARED_STRENGTH, "node_embedding": "network"}, {"causal_shrinkage": True},
+           cytosig=True, note="shared_strength + the same embedding features (strengths only; per-edge signs)"),
 )}
 #: Tier-2 metrics by target class shown per design: tidy metric name -> column suffix (e.g. ``T2 auroc non-TF``).
 STRATUM_COLUMNS = {f"{metric}_{stratum}": f"{metric} {label}" for stratum, label in zip(STRATA, ("TF", "non-TF"))

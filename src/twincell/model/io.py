@@ -313,7 +313,8 @@ def _verify_file(directory: Path, name: str, expected: str | None) -> None:
 #: (a saved model without them was trained that way, whatever today's defaults are).
 LEGACY_HPARAMS = {"normalisation": "symmetric", "edge_model": "free", "correction_penalty": 10.0,
                   "gate_mode": "switch", "gate_bound": 0.5, "sign_prior": False, "class_attenuation": False,
-                  "coexpression_sign": False, "receiver_sign": False, "learn_signalling": True}
+                  "coexpression_sign": False, "receiver_sign": False, "learn_signalling": True,
+                  "node_embedding": "none"}
 
 
 def load_model(directory: str | os.PathLike, device: str = "cpu") -> TwinCell:

@@ -26,7 +26,8 @@ import torch
 from twincell import __version__
 from twincell.data.perturbation import PERTURBATION_TYPES, parse_targets
 from twincell.errors import ContextError, TwinCellError, UnknownGeneError, check_count
-from twincell.model.features import edge_features, node_class_index, node_classes
+from twincell.model.features import (NODE_EMBEDDINGS, edge_features, network_embedding, node_class_index,
+                                     node_classes)
 from twincell.model.coexpression import bundled_coexpression, sign_prior_values
 from twincell.model.module import EDGE_MODELS, GATE_MODES, NORMALISATIONS, TwinCellModule, prior_sign
 from twincell.model.operator import PropagationOperator
@@ -49,7 +50,8 @@ DEFAULT_HPARAMS = {"n_hops": 4, "damping": 0.8, "gate_rank": 8, "context_gates":
                    "learn_unknown_signs": True, "sign_prior": False, "receiver_sign": False,
                    "learn_signalling": True, "coexpression_sign": False,
                    "normalisation": "in_degree", "edge_model": "free", "correction_penalty": 10.0,
-                   "gate_mode": "modulate", "gate_bound": 0.5, "class_attenuation": False, "seed": 0}
+                   "gate_mode": "modulate", "gate_bound": 0.5, "class_attenuation": False, "node_embedding": "none",
+                   "seed": 0}
 
 
 def check_hparams(hparams: Mapping[str, object]) -> None:
@@ -60,13 +62,18 @@ def check_hparams(hparams: Mapping[str, object]) -> None:
     TwinCellError
         Naming the first value out of its range: ``n_hops`` and ``gate_rank`` whole numbers >= 1, ``seed`` >= 0,
         ``damping`` in (0, 1], ``gate_bound`` > 0, ``direct_init`` finite, ``correction_penalty`` >= 0, the
-        switches True / False, the modes among their choices.
+        switches True / False, the modes among their choices, ``node_embedding`` other than ``"none"`` only with a
+        shared edge model.
     """
     for name, minimum in (("n_hops", 1), ("gate_rank", 1), ("seed", 0)):
         check_count(hparams[name], name, minimum)
-    for name, allowed in (("normalisation", NORMALISATIONS), ("edge_model", EDGE_MODELS), ("gate_mode", GATE_MODES)):
+    for name, allowed in (("normalisation", NORMALISATIONS), ("edge_model", EDGE_MODELS), ("gate_mode", GATE_MODES),
+                          ("node_embedding", NODE_EMBEDDINGS)):
         if hparams[name] not in allowed:
             raise TwinCellError(f"{name} must be one of {allowed}, not {hparams[name]!r}")
+    if hparams["node_embedding"] != "none" and hparams["edge_model"] == "free":
+        raise TwinCellError(f"node_embedding={hparams['node_embedding']!r} adds edge features, which only a shared "
+                            "edge model uses", "pass edge_model='shared' or 'shared_strength' with it")
     for name, ok, rule in (("damping", lambda v: 0 < v <= 1, "in (0, 1]"), ("gate_bound", lambda v: v > 0, "> 0"),
                            ("direct_init", lambda v: True, "finite"), ("correction_penalty", lambda v: v >= 0, ">= 0")):
         value = hparams[name]
@@ -174,6 +181,10 @@ class TwinCell:
     class_attenuation
         Learn one attenuation per class (TF, receptor, ligand, other) of the receiving node of every
         signalling edge (:func:`~twincell.model.features.node_class_index`).
+    node_embedding
+        ``none``, or ``network``: the shared edge model's features also hold each end's position in the interactome's
+        spectral embedding and their product (:func:`~twincell.model.features.network_embedding`), so strengths and
+        signs can differ between network modules.
     seed
         Seeds initialisation, the validation split and batch order.
     device
@@ -195,6 +206,7 @@ class TwinCell:
         layers = {}
         needs_classes = self.hparams["edge_model"] != "free" or self.hparams["class_attenuation"]
         classes = node_classes(interactome) if needs_classes else None
+        embedding = network_embedding(interactome) if self.hparams["node_embedding"] == "network" else None
         e = interactome.edges
         edge_priors: dict[str, np.ndarray] = {}
         for layer in ("ppi", "tf"):
@@ -203,12 +215,12 @@ class TwinCell:
             self._edge_rows[layer] = rows
             src, dst, w0 = interactome.src[rows], interactome.dst[rows], e["weight"].to_numpy(np.float32)[rows]
             features = (None if self.hparams["edge_model"] == "free" else
-                        edge_features(src, dst, w0, e["directed"].to_numpy(bool)[rows], classes))
+                        edge_features(src, dst, w0, e["directed"].to_numpy(bool)[rows], classes, embedding))
             layers[layer] = (src, dst, w0, e["sign"].to_numpy(np.int8)[rows], features)
             if self.hparams["coexpression_sign"]:
                 edge_priors[layer] = coexpression_prior(interactome, src, dst, layers[layer][3],
                                                         self.hparams["sign_prior"])
-        module_hparams = {k: v for k, v in self.hparams.items() if k != "coexpression_sign"}
+        module_hparams = {k: v for k, v in self.hparams.items() if k not in ("coexpression_sign", "node_embedding")}
         self.module = TwinCellModule(interactome.n_nodes, layers, self.context_dim, **module_hparams,
                                      edge_priors=edge_priors,
                                      node_class=None if classes is None else node_class_index(classes)).to(self.device)
