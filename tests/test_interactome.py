@@ -59,8 +59,10 @@ def test_undirected_pairs_are_stored_both_ways(interactome):
     ppi = interactome.edges[interactome.layer_mask("ppi")]
     pairs = set(zip(ppi["source"], ppi["target"]))
     undirected = ppi[~ppi["directed"]]
-    # the reverse always exists; it may be marked directed where an isoform's row states a direction
+    # the reverse always exists, and is undirected too, even where an isoform's row states a direction
     assert all((t, s) in pairs for s, t in zip(undirected["source"], undirected["target"]))
+    directed = set(zip(ppi.loc[ppi["directed"], "source"], ppi.loc[ppi["directed"], "target"]))
+    assert not any((t, s) in directed for s, t in zip(undirected["source"], undirected["target"]))
 
 
 def test_adjacency_matches_edge_table(interactome):
@@ -162,6 +164,39 @@ def test_from_edges_reads_common_sign_and_direction_codings_and_reports_what_it_
     assert set(zip(undirected.edges["source"], undirected.edges["target"])) == {("JAK1", "STAT1"), ("STAT1", "JAK1")}
 
 
+@pytest.mark.parametrize("order", [1, -1])
+def test_from_edges_merges_rows_of_one_edge_whatever_their_order(order):
+    """Rows of the same edge merge as the bundled network's do, in any order: the largest weight, the majority sign
+    (a tie is unsigned), undirected both ways when any row of the pair is; an undirected row's sign stays on its own
+    direction."""
+    df = pd.DataFrame({"source": ["JAK1", "JAK1", "TYK2", "TYK2", "SOCS1"],
+                       "target": ["STAT1", "STAT1", "STAT1", "STAT1", "JAK1"],
+                       "weight": [0.2, 0.9, 0.5, 0.5, 0.7], "sign": [0, 1, 1, -1, -1],
+                       "directed": [False, True, True, True, False]}).iloc[::order]
+    edges = Interactome.from_edges(df, name="synthetic").edges.set_index(["source", "target"])
+    assert edges.loc[("JAK1", "STAT1"), ["weight", "sign"]].tolist() == [pytest.approx(0.9), 1]
+    assert not edges.loc[("JAK1", "STAT1"), "directed"] and not edges.loc[("STAT1", "JAK1"), "directed"]
+    assert edges.loc[("TYK2", "STAT1"), "sign"] == 0 and edges.loc[("TYK2", "STAT1"), "directed"]
+    assert edges.loc[("SOCS1", "JAK1"), "sign"] == -1 and edges.loc[("JAK1", "SOCS1"), "sign"] == 0
+
+
+def test_from_edges_names_a_missing_column_it_was_given_and_self_loops():
+    df = pd.DataFrame({"source": ["JAK1"], "target": ["STAT1"], "score": [0.5]})
+    with pytest.raises(DataFileError, match="no column 'score_x'"):
+        Interactome.from_edges(df, weight="score_x")
+    assert Interactome.from_edges(df, weight="score").edges["weight"].tolist() == [0.5]
+    with pytest.raises(DataFileError, match="every mapped row of the network table is a self-loop"):
+        Interactome.from_edges(pd.DataFrame({"source": ["JAK1", "STAT1"], "target": ["JAK1", "STAT1"]}))
+
+
+def test_adjacency_keeps_one_row_signed_or_not():
+    """A pair in both layers: the signed and the unsigned adjacency take their values from the same (heavier) row."""
+    net = Interactome.from_edges(pd.DataFrame({"source": ["JAK1", "JAK1"], "target": ["STAT1", "STAT1"],
+                                               "weight": [0.5, 1.0], "sign": [-1, 0], "layer": ["ppi", "tf"]}))
+    i, j = net.gene_index["JAK1"], net.gene_index["STAT1"]
+    assert net.adjacency()[i, j] == 1.0 and net.adjacency(signed=True)[i, j] == 0.0
+
+
 def test_paths_and_neighbourhood_check_their_arguments(interactome):
     with pytest.raises(TwinCellError, match="k must be at least 1"):
         interactome.paths("JAK1", "STAT1", k=0)
@@ -185,3 +220,5 @@ def test_neighbourhood_and_subgraph(interactome):
     assert set(sub.genes) <= set(genes)
     assert set(zip(sub.edges["source"], sub.edges["target"])) <= set(zip(interactome.edges["source"], interactome.edges["target"]))
     assert sub.meta["subgraph_of"] == interactome.fingerprint
+    with pytest.raises(TwinCellError, match="no edge of the interactome joins two of the 2 genes"):
+        interactome.subgraph(["STAT1", "A1BG"])

@@ -37,7 +37,8 @@ def pathlinker_edges(mapper: GeneMapper, min_weight: float = 0.0) -> tuple[pd.Da
     -------
     edges
         Columns ``source, target, weight, directed, evidence``; one row per directed symbol pair
-        (isoforms merged: max weight, directed if any row is directed). Rows with evidence score 0
+        (isoforms merged: max weight, directed if any row is directed, except that a pair any isoform row gives as
+        undirected is undirected both ways, :func:`undirected_pairs_agree`). Rows with evidence score 0
         (202 in the file, with real evidence listed) get the file's smallest positive score (0.0655).
     unmapped
         UniProt accessions without a current HGNC symbol (their edges are left out).
@@ -61,7 +62,20 @@ def pathlinker_edges(mapper: GeneMapper, min_weight: float = 0.0) -> tuple[pd.Da
     df = (df.sort_values("weight", ascending=False)
             .groupby(["source", "target"], sort=False, as_index=False)
             .agg(weight=("weight", "max"), directed=("directed", "any"), evidence=("evidence", "first")))
-    return df, res.unmapped
+    return undirected_pairs_agree(df), res.unmapped
+
+
+def undirected_pairs_agree(edges: pd.DataFrame) -> pd.DataFrame:
+    """``edges`` with a row marked undirected wherever its reverse row (same layer, if any) is undirected.
+
+    Merging rows (isoforms, duplicates) can leave ``A -> B`` directed beside an undirected ``B -> A``: one row of the
+    pair says the interaction has no known direction, so neither row claims one. ``edges`` has at most one row per
+    ``source, target`` (and ``layer``).
+    """
+    keys = ["source", "target", *(["layer"] if "layer" in edges.columns else [])]
+    reverse = edges.loc[~edges["directed"], keys].rename(columns={"source": "target", "target": "source"})
+    hit = edges[keys].merge(reverse.assign(reverse_undirected=True), on=keys, how="left")["reverse_undirected"]
+    return edges.assign(directed=edges["directed"].to_numpy(bool) & hit.isna().to_numpy())
 
 
 def sign_votes(mapper: GeneMapper, sources: Sequence[str]) -> pd.DataFrame:

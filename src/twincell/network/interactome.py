@@ -166,8 +166,11 @@ class Interactome:
             One row per edge. Required: ``source``, ``target``. Optional: ``weight`` (an evidence score in (0, 1],
             default 1), ``sign`` (the sign of a number, or a word of :data:`SIGN_WORDS` such as ``activation`` /
             ``inhibition`` or ``+`` / ``-``; default 0), ``directed`` (booleans, 1/0 or yes/no, default True;
-            undirected rows are added in both directions), ``layer`` (``ppi``/``tf``, default ``ppi``). Column
-            names are arguments.
+            undirected rows are added in both directions, the reverse unsigned: a sign belongs to one direction),
+            ``layer`` (``ppi``/``tf``, default ``ppi``). Column names are arguments; an optional column left at its
+            default name may be absent, one named otherwise must exist. Rows for the same edge (``source, target,
+            layer``) are merged as the bundled network's are: the largest weight, the majority sign (ties 0), and
+            undirected when any row of the pair is (:func:`twincell.network.build.undirected_pairs_agree`).
         id_kind
             Gene identifier type, or ``auto`` to detect it per ID.
 
@@ -175,13 +178,14 @@ class Interactome:
         -------
         Interactome
             Its ``meta`` lists the identifiers that did not map (``unmapped_ids``) and counts the rows left out
-            (``left_out``: rows with an unmapped gene, self-loops, duplicate edges), which are also logged.
+            (``left_out``: rows with an unmapped gene, self-loops, rows merged into another row of the same edge),
+            which are also logged.
 
         Raises
         ------
         DataFileError
             Missing columns, weights outside (0, 1] or missing, signs or directions it cannot read, or no edge
-            left after ID mapping.
+            left after ID mapping and self-loops.
         """
         for col in (source, target):
             if col not in df.columns:
@@ -190,6 +194,10 @@ class Interactome:
                                     "target=...))")
         if df.empty:
             raise DataFileError("the network table is empty", "give at least one edge")
+        for given, default in ((weight, "weight"), (sign, "sign"), (directed, "directed"), (layer, "layer")):
+            if given is not None and given != default and given not in df.columns:
+                raise DataFileError(f"network table has no column {given!r} (columns: {list(df.columns)})",
+                                    f"name an existing column, or pass {default}=None to use the default")
         mapper = mapper or GeneMapper.default()
         res = mapper.map(pd.unique(pd.concat([df[source].astype(str), df[target].astype(str)])), kind=id_kind)
         col = lambda c, default: df[c] if c is not None and c in df.columns else pd.Series(default, index=df.index)  # noqa: E731
@@ -210,12 +218,17 @@ class Interactome:
         e = e.dropna(subset=["source", "target"])
         self_loops = int((e["source"] == e["target"]).sum())
         e = e[e["source"] != e["target"]]
+        if e.empty and self_loops:
+            raise DataFileError(f"every mapped row of the network table is a self-loop (source == target: {self_loops} "
+                                f"rows; {unmapped_rows} rows with an unmapped gene)", "give edges between two genes")
         if e.empty:
             raise DataFileError("no edge of the network table has both genes mapped to HGNC symbols",
                                 f"check the gene ID type ({res.summary()})")
-        rev = e[~e["directed"]].rename(columns={"source": "target", "target": "source"})
+        rev = e[~e["directed"]].rename(columns={"source": "target", "target": "source"}).assign(sign=0)
         both = pd.concat([e, rev], ignore_index=True)
-        e = both.drop_duplicates(["source", "target", "layer"])
+        e = build.undirected_pairs_agree(both.groupby(["source", "target", "layer"], sort=False, as_index=False).agg(
+            weight=("weight", "max"), sign=("sign", lambda s: int(np.sign(s.sum()))), directed=("directed", "all"),
+            sources=("sources", "first")))
         left_out = {"rows_with_an_unmapped_gene": unmapped_rows, "self_loops": self_loops,
                     "duplicate_edges": len(both) - len(e)}
         if any(left_out.values()):
@@ -349,7 +362,8 @@ class Interactome:
         if signed:
             val = val * self.edges["sign"].to_numpy()[mask]
         key = self.src[mask] * self.n_nodes + self.dst[mask]
-        order = np.lexsort((-np.abs(val), key))
+        # the same row (largest weight, then signed before unsigned) whether or not the values are signed
+        order = np.lexsort((-np.abs(self.edges["sign"].to_numpy()[mask]), -self.edges["weight"].to_numpy()[mask], key))
         first = np.r_[True, key[order][1:] != key[order][:-1]]
         sel = order[first]
         return sp.csr_matrix((val[sel], (self.src[mask][sel], self.dst[mask][sel])), shape=(self.n_nodes, self.n_nodes))
@@ -385,9 +399,22 @@ class Interactome:
         }
 
     def subgraph(self, genes: Iterable[str]) -> Interactome:
-        """The network induced by ``genes`` (edges with both ends in the set), provenance kept."""
+        """The network induced by ``genes`` (edges with both ends in the set), provenance kept.
+
+        Its nodes are the genes of those edges: a gene with no edge inside the set is not a node of the subgraph.
+
+        Raises
+        ------
+        UnknownGeneError
+            A gene is not in the interactome.
+        TwinCellError
+            No edge has both ends in the set.
+        """
         keep = set(self.node_index(genes))
         mask = np.isin(self.src, list(keep)) & np.isin(self.dst, list(keep))
+        if not mask.any():
+            raise TwinCellError(f"no edge of the interactome joins two of the {len(keep)} genes given",
+                                "give a set of genes that interact, e.g. a node with its neighbourhood()")
         e = self.edges[mask]
         return Interactome(e.assign(layer=e["layer"].astype(str)), {**self.meta, "subgraph_of": self.fingerprint})
 
