@@ -14,10 +14,11 @@ import scipy.sparse as sp
 from twincell.data.bundled import path, read_table
 from twincell.data.genes import GeneMapper
 from twincell.data.signatures import SEX_GENES, read_signature, signature_from_anndata
-from twincell.errors import SignatureError, TwinCellError
+from twincell.errors import SignatureError, TwinCellError, UnknownGeneError
 from twincell.identify import explain, identify_targets
-from twincell.identify.actionable import (TARGET_COLUMNS, actionable_targets, best_walk_values, combine_rankings,
-                                          direction_agreement, drug_annotation, fragility, signature_genes_reached)
+from twincell.identify.actionable import (TARGET_COLUMNS, actionable_targets, best_walk_values, brief_targets,
+                                          combine_rankings, direction_agreement, drug_annotation, drug_target_list,
+                                          fragility, signature_genes_reached)
 from twincell.model import PropagationOperator, TwinCell
 
 
@@ -135,6 +136,32 @@ def test_fragility_share_and_flags_on_a_synthetic_operator():
     assert flags["fragile"].tolist() == expected.tolist()
     nodes = np.array([39, 2, 11])
     pd.testing.assert_frame_equal(fragility(op, d, op.adjoint(d), nodes=nodes), flags.iloc[nodes])
+    for outside in ([40], [-1]):
+        with pytest.raises(TwinCellError, match=r"node indices must lie in 0..39"):
+            fragility(op, d, op.adjoint(d), nodes=outside)
+
+
+def test_brief_targets_keeps_max_drugs_and_counts_the_rest():
+    targets = pd.DataFrame({"gene": ["SYN_A"], "rank": [1], "overall_rank": [3], "direction": ["inhibit"],
+                            "drugs": ["a;b;c"], "drug_actions": ["inhibitor;inhibitor;agonist"],
+                            "direction_agrees": [True], "top_walk_share": [0.2]})
+    assert brief_targets(targets, max_drugs=2)["drugs"].tolist() == ["a (inhibitor), b (inhibitor) +1"]
+    assert brief_targets(targets, max_drugs=0)["drugs"].tolist() == ["+3"]
+    assert brief_targets(targets, max_drugs=3)["drugs"].tolist() == ["a (inhibitor), b (inhibitor), c (agonist)"]
+    with pytest.raises(TwinCellError, match="max_drugs must be at least 0"):
+        brief_targets(targets, max_drugs=-1)
+
+
+def test_drug_target_list_refuses_a_ranking_of_another_network():
+    """A ranking row whose gene the operator lacks is named, not read as the last node (kernels on or off)."""
+    op = _synthetic_operator(n=40, seed=4)
+    change = _synthetic_change(op, 10)
+    ranking = pd.DataFrame({"gene": ["EGFR", *op.genes], "score": 1.0, "direction": "inhibit", "rank": 1,
+                            "z_score": 0.0})
+    with pytest.raises(UnknownGeneError, match="1 gene\(s\) of the ranking are not nodes of the model's network: EGFR"):
+        drug_target_list(op, change, ranking)
+    with pytest.raises(TwinCellError, match="rank_targets table"):
+        drug_target_list(op, change, {"gene": list(op.genes)})
 
 
 @pytest.mark.slow
@@ -219,6 +246,11 @@ def test_combine_rankings_on_a_synthetic_toy():
     assert combined.loc["SYN_D", "direction"] == "activate" and combined.loc["SYN_D", "score"] == pytest.approx(0.25)
     assert combined.index.tolist() == ["SYN_A", "SYN_C", "SYN_B", "SYN_D"]
     assert combined["rank"].tolist() == [1, 2, 3, 4]
+    with pytest.raises(TwinCellError, match="no ranking to combine"):
+        combine_rankings([], degree=np.ones(4), genes=genes)
+    other = first.assign(gene=[g.lower() for g in genes])  # another gene set: refused, not counted as no support
+    with pytest.raises(TwinCellError, match="ranking 2 does not rank exactly the operator's 4 genes"):
+        combine_rankings([first, other], degree=np.ones(4), genes=genes)
 
 
 def test_sex_genes_are_real_hgnc_symbols():

@@ -139,6 +139,7 @@ def test_model_receives_context_and_operator_rejects_one(prior_model, sle_change
     (pd.Series([1.0, -2.0, 0.5]), "are row numbers"),  # a table's column without its gene index
     (pd.Series([1.0, -2.0], index=pd.Index([0, 1])), "are row numbers"),
     (pd.Series([1.0, -2.0, 0.5], index=pd.Index([0, 3, 4])), "are row numbers"),  # what a filter left of a reset index
+    (pd.Series([1.0, -2.0], index=pd.MultiIndex.from_tuples([("STAT1", "a"), ("IRF7", "b")])), "indexed by 2 levels"),
 ])
 def test_bad_desired_change(prior_model, change, message):
     with pytest.raises(SignatureError, match=message):

@@ -136,6 +136,11 @@ def test_common_null_options_are_checked():
             rank_targets(op, change, **kwargs)
     with pytest.raises(TwinCellError, match="n_common"):
         target_scores(op, change, null="common", n_common=-3)
+    with pytest.raises(TwinCellError, match=f"need a network of more than {N_GENES} genes"):
+        rank_targets(op, change, null="common", n_common=N_GENES)
+    U = common_directions(op, N_GENES - 5)  # fewer than 10 columns left to oversample
+    assert U.shape == (N_GENES, N_GENES - 5)
+    np.testing.assert_allclose(U.T @ U, np.eye(N_GENES - 5), atol=1e-8)
 
 
 def test_twincell_common_bench_scores_are_identify_common_scores():

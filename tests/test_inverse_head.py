@@ -76,6 +76,9 @@ def test_bad_fitting_input_raises(synthetic_operator):
     inputs = HeadInputs.of(op, net)
     with pytest.raises(TwinCellError, match="no fitting perturbation"):
         InverseHead.fit(inputs, D, present, [np.array([], dtype=int)] * D.shape[1])
+    for n_lists in (D.shape[1] - 1, D.shape[1] + 1):  # one target list per response, neither fewer nor more
+        with pytest.raises(TwinCellError, match=f"{n_lists} target lists for {D.shape[1]} responses"):
+            InverseHead.fit(inputs, D, present, [np.array([0])] * n_lists)
     F = np.zeros((2, 5, 3))
     F[1, 2, 0] = np.nan
     with pytest.raises(TwinCellError, match="NaN"):

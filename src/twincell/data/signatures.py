@@ -271,8 +271,8 @@ def check_change(values: Any, what: str) -> pd.Series:
     Raises
     ------
     SignatureError
-        Not a pandas Series, empty, indexed by row numbers (0, 1, 2, ...: a table's column without its gene
-        index), missing / non-numeric / infinite values (naming the genes), a gene listed twice, values above
+        Not a pandas Series, empty, indexed by several levels or by row numbers (0, 1, 2, ...: a table's column
+        without its gene index), missing / non-numeric / infinite values (naming the genes), a gene listed twice, values above
         :data:`MAX_ABS_LOGFC`, or only zeros.
     """
     if not isinstance(values, pd.Series):
@@ -280,6 +280,10 @@ def check_change(values: Any, what: str) -> pd.Series:
                              "pass a Series gene -> change, e.g. read_signature(...).desired_change()")
     if values.empty:
         raise SignatureError(f"{what} is empty", "give at least one gene with a change")
+    if values.index.nlevels > 1:
+        raise SignatureError(f"{what} is indexed by {values.index.nlevels} levels ({list(values.index.names)})",
+                             "index the values by one gene ID column, e.g. values.droplevel(...) or "
+                             "table.set_index('gene')['logFC']")
     problem = row_number_problem(values.index, f"the index of {what}")
     if problem:
         raise SignatureError(problem, "index the values by their gene column, e.g. table.set_index('gene')['logFC']")

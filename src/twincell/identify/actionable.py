@@ -35,7 +35,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from twincell.data.drugs import DrugTargets
-from twincell.errors import check_count
+from twincell.errors import TwinCellError, UnknownGeneError, check_count
 from twincell.identify.explain import AbsColumns
 from twincell.identify.inverse import align_change, ranking_setup, resolve_operator
 from twincell.identify.null import degree_matched_zscores
@@ -257,8 +257,16 @@ def fragility(operator: Any, d: np.ndarray, signed_scores: np.ndarray,
         Indexed by gene (in ``nodes`` order): ``top_walk_share`` (best walk |contribution| / |score|; NaN for a
         zero score; above 1 when walks cancel), ``n_signature_genes_reached``, ``fragile`` (see
         :data:`FRAGILE_SHARE`).
+
+    Raises
+    ------
+    TwinCellError
+        A node index outside ``0 .. N - 1``.
     """
     index = np.arange(len(operator.genes)) if nodes is None else np.asarray(nodes, dtype=np.int64)
+    if len(index) and (index.min() < 0 or index.max() >= len(operator.genes)):
+        raise TwinCellError(f"node indices must lie in 0..{len(operator.genes) - 1}, got {index.min()}..{index.max()}",
+                            "give positions in the operator's gene order (ranking_setup(op).gene_index)")
     share, reached, fragile = _flag_values(operator, d, np.abs(np.asarray(signed_scores, dtype=float))[index], nodes)
     return pd.DataFrame({"top_walk_share": share, "n_signature_genes_reached": reached, "fragile": fragile},
                         index=pd.Index(ranking_setup(operator).names[index], name="gene"))
@@ -406,8 +414,19 @@ def combine_rankings(rankings: Sequence[pd.DataFrame], degree: np.ndarray, genes
     -------
     pd.DataFrame
         ``gene, score, direction, rank, z_score, druggable, n_signatures_agree, support_1 ..``, best first.
+
+    Raises
+    ------
+    TwinCellError
+        No ranking, or a ranking that does not list each of ``genes`` exactly once.
     """
     genes = np.asarray(genes).astype(str)
+    if not len(rankings):
+        raise TwinCellError("no ranking to combine", "pass one rank_targets output per signature")
+    for j, ranking in enumerate(rankings, start=1):
+        if ranking["gene"].duplicated().any() or set(ranking["gene"].astype(str)) != set(genes):
+            raise TwinCellError(f"ranking {j} does not rank exactly the operator's {len(genes)} genes, once each",
+                                "combine rank_targets outputs made with the same model and context")
     support = np.zeros((len(genes), len(rankings)))
     for j, ranking in enumerate(rankings):
         r = ranking.set_index("gene").reindex(genes)
@@ -443,9 +462,12 @@ def brief_targets(targets: pd.DataFrame, max_drugs: int = 2) -> pd.DataFrame:
         ``gene, rank, overall_rank, direction, drugs, agrees, walk_share`` (the last two are
         ``direction_agrees`` and ``top_walk_share``).
     """
+    max_drugs = check_count(max_drugs, "max_drugs", 0)
+
     def drugs(names: str, actions: str) -> str:
         pairs = [f"{n} ({a})" for n, a in zip(str(names).split(";"), str(actions).split(";"))]
-        return ", ".join(pairs[:max_drugs]) + (f" +{len(pairs) - max_drugs}" if len(pairs) > max_drugs else "")
+        return " ".join(filter(None, (", ".join(pairs[:max_drugs]),
+                                      f"+{len(pairs) - max_drugs}" if len(pairs) > max_drugs else "")))
 
     return pd.DataFrame({"gene": targets["gene"], "rank": targets["rank"], "overall_rank": targets["overall_rank"],
                          "direction": targets["direction"],
@@ -510,11 +532,26 @@ def drug_target_list(model_or_operator: Any, desired_change: pd.Series, ranking:
     -------
     pd.DataFrame
         :func:`actionable_targets` output (its first ``top`` rows).
+
+    Raises
+    ------
+    TwinCellError
+        ``ranking`` is not a table with a ``gene`` column.
+    UnknownGeneError
+        A gene of ``ranking`` is not a node of the model's network (a ranking made with another model).
     """
     if top is not None:
         top = check_count(top, "top")
     op = resolve_operator(model_or_operator, context)
     genes = ranking_setup(op).gene_index
+    if not isinstance(ranking, pd.DataFrame) or "gene" not in ranking.columns:
+        raise TwinCellError(f"ranking must be a rank_targets table with a 'gene' column, got {type(ranking).__name__}",
+                            "pass the ranking that rank_targets made with this model")
+    foreign = ranking["gene"][genes.get_indexer(ranking["gene"].to_numpy()) < 0]
+    if len(foreign):
+        raise UnknownGeneError(list(foreign), f"{len(foreign)} gene(s) of the ranking are not nodes of the model's "
+                               f"network: {', '.join(map(str, foreign[:10]))}",
+                               "pass the ranking that rank_targets made with this model")
     d, _, _ = align_change(desired_change, genes)
     attrs, drugs = ranking.attrs, _shared_annotation(drug_targets)
     ranking = pd.DataFrame(ranking)  # without the ranking's attrs, which pandas would deep-copy at every step

@@ -235,8 +235,12 @@ class InverseHead:
         Raises
         ------
         TwinCellError
-            If no response has a target, or a feature is NaN (:func:`fit_weights`).
+            If the target lists are not one per response, no response has a target, or a feature is NaN
+            (:func:`fit_weights`).
         """
+        if not len(targets) == D.shape[1] == present.shape[1]:
+            raise TwinCellError(f"{len(targets)} target lists for {D.shape[1]} responses ({present.shape[1]} masks)",
+                                "give one target list (possibly empty) per response column")
         keep = [b for b, t in enumerate(targets) if len(t)]
         if not keep:
             raise TwinCellError("no fitting perturbation of the inverse head has a network target",

@@ -1,6 +1,7 @@
 """One-pass inverse: rank every protein by how well perturbing it produces a desired change.
 
-For a linear propagation operator ``M = R (I + A + ... + A^K)`` (genes x nodes), perturbing node
+For a linear propagation operator ``M = R0 + R (A + ... + A^K)`` (genes x nodes; hop 0 reads out through
+``R0``, :mod:`twincell.model.operator`), perturbing node
 ``i`` by ``+1`` changes expression by ``M e_i``; its alignment with the desired change ``d`` is
 ``<d, M e_i> = (M^T d)_i``. One adjoint pass (``operator.adjoint(d)``) therefore scores all N
 candidates at once: ``s > 0`` means activating the node moves the cell towards ``d``, ``s < 0``
@@ -89,14 +90,15 @@ class OperatorLike(Protocol):
     genes: np.ndarray
     A: sp.csr_matrix
     R: sp.csr_matrix
+    readout0: sp.csr_matrix
     n_hops: int
     context_free: bool
 
     def forward(self, U: np.ndarray) -> np.ndarray:
-        """``R @ sum_{k<=K} A^k U`` for U (N,) or (N, B)."""
+        """``R0 @ U + R @ sum_{1<=k<=K} A^k U`` for U (N,) or (N, B)."""
 
     def adjoint(self, D: np.ndarray) -> np.ndarray:
-        """``(sum_{k<=K} A^k)^T R^T D`` for D (N,) or (N, B)."""
+        """``R0^T D + (sum_{1<=k<=K} A^k)^T R^T D`` for D (N,) or (N, B)."""
 
 
 def resolve_operator(model_or_operator: Any, context: str | np.ndarray | None = None) -> OperatorLike:
@@ -594,8 +596,9 @@ def rank_targets(model_or_operator: Any, desired_change: pd.Series, context: str
     Returns
     -------
     pd.DataFrame
-        One row per node, best first: ``gene, score, direction (activate | inhibit | none when the
-        score is 0), rank (1 = best), z_score (degree-matched), druggable`` and, with
+        One row per node, best first: ``gene, score, direction`` (with ``direction="both"`` the score's sign,
+        ``activate | inhibit``, or ``none`` when it is 0; with ``"activate"`` or ``"inhibit"`` that word on every
+        row), ``rank (1 = best), z_score (degree-matched), druggable`` and, with
         any ``null`` but ``"none"``, ``alignment`` (the exact alignment in the row's direction).
         ``df.attrs`` records the method, normalisation, null, context, whether the context-free
         strengths were used and the signature genes found / absent in the network.

@@ -77,7 +77,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from twincell.errors import check_count
+from twincell.errors import TwinCellError, check_count
 
 if TYPE_CHECKING:
     from twincell.identify.explain import AbsColumns
@@ -378,8 +378,16 @@ def common_directions(operator: Any, n_common: int, unit_columns: bool = False, 
     -------
     np.ndarray
         (G, k) orthonormal columns on the operator's gene order.
+
+    Raises
+    ------
+    TwinCellError
+        ``n_common`` is not below the operator's number of genes.
     """
     n = len(operator.genes)
+    if n_common >= n:
+        raise TwinCellError(f"n_common={n_common} common directions need a network of more than {n_common} genes; "
+                            f"this one has {n}", f"use n_common below {n} (e.g. 20)")
     if n_common == 0:
         return np.zeros((n, 0))
     scale = np.ones(n)
@@ -388,7 +396,7 @@ def common_directions(operator: Any, n_common: int, unit_columns: bool = False, 
         scale = np.divide(1.0, norms, out=np.zeros(n), where=norms > 0)
     U, _ = randomized_left_singular(lambda X: operator.forward(scale[:, None] * X),
                                     lambda Y: scale[:, None] * np.asarray(operator.adjoint(Y), dtype=float),
-                                    n, int(n_common), seed=seed)
+                                    n, int(n_common), n_oversample=min(10, n - int(n_common)), seed=seed)
     return U
 
 
