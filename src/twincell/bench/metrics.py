@@ -317,8 +317,8 @@ def forward_metrics(observed: np.ndarray, predicted: np.ndarray, mean_prediction
     dict
         ``pearson`` (all measured genes), ``pearson_top20`` / ``direction_accuracy_top20`` / ``mse_top20``
         (the 20 genes with the largest observed |change|), and ``l2_ratio`` = ||predicted - observed||
-        / ||mean_prediction - observed|| (below 1 beats the mean baseline). A constant prediction has
-        no defined correlation (``NaN``).
+        / ||mean_prediction - observed|| (below 1 beats the mean baseline). Correlations are 0 for a constant
+        prediction and NaN for a constant observation (:func:`_pearson`).
     """
     mask = np.isfinite(observed)
     obs, pred, base = observed[mask], predicted[mask], mean_prediction[mask]

@@ -52,7 +52,7 @@ from twincell.bench.tier2_drugs import (DRUG_VARIANTS, load_drug_datasets, run_d
                                         training_drug_rows)
 from twincell.bench.tier3 import COMBINED, MEAN, Tier3Result, run_tier3
 from twincell.context import ContextRegistry
-from twincell.data.drugs import DrugTargets
+from twincell.data.drugs import DrugTargets, normalize_drug_name
 from twincell.data.perturbation import PerturbationDataset
 from twincell.data.splits import Split, make_split
 from twincell.data.training_data import load_bundled
@@ -518,7 +518,8 @@ def _run_perturbation_tiers(tiers: Sequence[int], names: Sequence[str], network:
         facts["tier 2 cytokines"] = _cytokine_facts(t2c, cytokine_split.held_out, len(cytokine_split.test_masks[0]))
         t2d = run_drug_recovery(rankers, drug_data, seen, dataset=DRUG_LABEL, seed=seed,
                                 max_cases=settings.max_tier2_cases, drugs=test_drugs, n_boot=settings.n_boot)
-        facts["tier 2 drugs"] = _drug_facts(t2d, len(test_drugs), len(training_drugs))
+        facts["tier 2 drugs"] = _drug_facts(t2d, *(len({normalize_drug_name(n) for n in names})
+                                                   for names in (test_drugs, training_drugs)))
         for label, result in (("LINCS", t2), ("cytokine", t2c), ("drug", t2d)):
             facts[f"tier 2 {label} cases vs the training mean response"] = _common_facts(result.per_perturbation)
         cases = pd.concat([t2.per_perturbation, t2c.per_perturbation, t2d.per_perturbation], ignore_index=True)
@@ -611,7 +612,8 @@ def _drug_facts(result: Tier2Result, n_test: int, n_training: int) -> str:
     genes = per.loc[per["variant"] == next(iter(DRUG_VARIANTS)), "n_genes"]
     split = (f"{n_test} drugs held out, {n_training} training drugs (their targets count as seen)" if n_training
              else "every drug held out")
-    return (f"{split}; one seeded context per held-out drug with a target in the network; {scored}; "
+    return (f"{split}; one seeded context per held-out drug (all its spellings) with a signed target in the network; "
+            f"{scored}; "
             f"measured genes per response: "
             f"median {genes.median():.0f} (min {genes.min()}); excluded: {excluded}; the free view is the "
             f"mean response of the drugs with no target in the network")

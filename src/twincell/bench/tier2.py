@@ -415,8 +415,9 @@ def receptor_cases(test: PerturbationDataset, candidates: pd.Index, seen: frozen
     Parameters
     ----------
     test
-        Held-out perturbations; their targets in the network are the positives, each with its sign as the direction
-        that reproduces the response (+1 for a cytokine's receptor subunits; a drug's action: -1 for an inhibitor).
+        Held-out perturbations; their signed targets in the network are the positives, each with its sign as the
+        direction that reproduces the response (+1 for a cytokine's receptor subunits; a drug's action: -1 for an
+        inhibitor); targets of sign 0 (a drug's modulator or substrate target) are neither positive nor negative.
     candidates
         The network's genes: targets outside it are dropped.
     seen
@@ -446,6 +447,7 @@ def receptor_cases(test: PerturbationDataset, candidates: pd.Index, seen: frozen
     X = np.asarray(test.X)
     for i in range(test.n_obs):
         targets = {g: s for g, s in test.targets_of(i).items() if s != 0 and g in candidates}
+        unsigned = {g for g, s in test.targets_of(i).items() if s == 0 and g in candidates}  # e.g. a modulator's
         few = np.isfinite(X[i]).sum() < min_genes
         kept = []  # (variant, positives, left out) of the variants that keep the row
         for variant, known in variants.items():
@@ -460,7 +462,8 @@ def receptor_cases(test: PerturbationDataset, candidates: pd.Index, seen: frozen
         if kept:
             response = observed_response(test, i)
             drugs = (str(test.obs["perturbation"].iloc[i]),) if test.obs["perturbation_type"].iloc[i] == "drug" else ()
-            views.append([(variant, RecoveryCase(response, tuple(positives), (outside - set(positives)) | left_out,
+            views.append([(variant, RecoveryCase(response, tuple(positives),
+                                                 (outside - set(positives)) | left_out | unsigned,
                                                  tuple(int(np.sign(targets[g])) for g in positives), drugs))
                           for variant, positives, left_out in kept])
     return views, excluded

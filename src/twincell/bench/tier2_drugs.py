@@ -12,22 +12,26 @@ control), and the AUROC would measure that. Negatives are the other druggable ne
 (:meth:`~twincell.data.drugs.DrugTargets.druggable_genes` of the methods' drug table); the rest of the network is
 neither positive nor negative, in every variant and view.
 
-Cases (:func:`drug_cases`), per dataset: every drug with at least one DrugCentral target in the network gives one
-case, the response of one of its contexts drawn with the seed (so seeds see different cell lines). Positives are
-its targets in the network, each with the drug's action as the direction that reproduces the response (-1 for an
-inhibitor, +1 for an agonist): ``direction_accuracy`` is the share of them the method would move that way. Variants
+Cases (:func:`drug_cases`), per dataset: every drug with at least one signed DrugCentral target (an inhibitor's,
+an agonist's ...) in the network gives one case, the response of one of its contexts drawn with the seed (so seeds
+see different cell lines). A drug is named by :func:`~twincell.data.drugs.normalize_drug_name`, so the spellings of
+one drug (``Tofacitinib``, ``Tofacitinib citrate``) are one case. Positives are its signed targets in the network,
+each with the drug's action as the direction that reproduces the response (-1 for an inhibitor, +1 for an agonist):
+``direction_accuracy`` is the share of them the method would move that way. Its targets of unknown action
+(DrugCentral's modulators, substrates, "other") are neither positive nor negative; a drug with only such targets
+is not a case. Variants
 (:data:`DRUG_VARIANTS`): ``all_targets``, and ``unseen_targets`` (targets that no training row perturbed: LINCS's
 training split, the training cytokines and the training drugs, one set for every method whether it trains on them or
 not; the seen ones are neither positive nor negative).
 
 Drug split (:func:`split_drugs`): by default every drug is a case. With a test fraction below 1, a seeded share of the
-drugs with a network target are the cases, the rest are *training drugs* (one split over the three datasets by drug
-name, so a drug measured in two of them is on one side): a method may train on their rows
+drugs with a network target are the cases, the rest are *training drugs* (one split over the three datasets by
+normalised drug name, so a drug measured in two of them, under any spelling, is on one side): a method may train on their rows
 (:func:`training_drug_rows`), and their targets count as perturbed in training (the ``unseen_targets`` variant leaves
 them out).
 
 Disease-blind control (the ``case_free`` view of :func:`twincell.bench.tier2.common_views`): the mean response of the
-dataset's rows whose drug has no target in the network. Those rows are never cases, so no case leaks into the
+dataset's rows whose drug has no target in the network, of any action. Those rows are never cases, so no case leaks into the
 response that stands for "any drug in these cells"; the ``case_blind`` and ``specific`` views use it too.
 """
 
@@ -40,6 +44,7 @@ import pandas as pd
 
 from twincell.bench.methods import Method
 from twincell.bench.tier2 import MIN_GENES, Tier2Result, run_multi_target_recovery
+from twincell.data.drugs import normalize_drug_name
 from twincell.data.perturbation import PerturbationDataset
 from twincell.data.training_data import load_bundled
 from twincell.errors import TwinCellError
@@ -69,12 +74,14 @@ def split_drugs(datasets: Sequence[PerturbationDataset], candidates: pd.Index, t
     test_fraction
         Share of the drugs held out as cases, in (0, 1]; 1 holds out every drug (no training drug).
     seed
-        ``numpy.random.default_rng(seed)`` draws the held-out drugs from the sorted names.
+        ``numpy.random.default_rng(seed)`` draws the held-out drugs from the sorted normalised names
+        (:func:`~twincell.data.drugs.normalize_drug_name`).
 
     Returns
     -------
     held_out, training
-        Drug names (the ``perturbation`` column): the cases, and the drugs a method may train on.
+        Drug names as the datasets spell them (the ``perturbation`` column): the cases, and the drugs a method may
+        train on; every spelling of one drug is on the same side.
 
     Raises
     ------
@@ -88,10 +95,12 @@ def split_drugs(datasets: Sequence[PerturbationDataset], candidates: pd.Index, t
     names: set[str] = set()
     for data in datasets:
         names |= set(data.obs["perturbation"].astype(str)[data.perturbs(wanted)])
-    ordered = sorted(names)
+    drug_of = {name: normalize_drug_name(name) for name in names}
+    ordered = sorted(set(drug_of.values()))
     n_test = len(ordered) if test_fraction == 1.0 else max(1, round(test_fraction * len(ordered)))
-    held_out = frozenset(np.random.default_rng(seed).choice(ordered, size=n_test, replace=False).tolist())
-    return held_out, frozenset(ordered) - held_out
+    held_drugs = set(np.random.default_rng(seed).choice(ordered, size=n_test, replace=False).tolist())
+    held_out = frozenset(name for name, drug in drug_of.items() if drug in held_drugs)
+    return held_out, frozenset(names) - held_out
 
 
 def training_drug_rows(datasets: Sequence[PerturbationDataset], training: Collection[str],
@@ -107,7 +116,8 @@ def training_drug_rows(datasets: Sequence[PerturbationDataset], training: Collec
 def drug_cases(data: PerturbationDataset, candidates: pd.Index, seed: int,
                max_cases: int | None = None,
                drugs: Collection[str] | None = None) -> tuple[PerturbationDataset, pd.Series]:
-    """One response per drug with a target in the network, and the mean response of the other drugs' rows.
+    """One response per drug with a signed target in the network, and the mean response of the rows of drugs with no
+    network target of any action.
 
     Parameters
     ----------
@@ -126,20 +136,23 @@ def drug_cases(data: PerturbationDataset, candidates: pd.Index, seed: int,
     Returns
     -------
     cases
-        One row per drug with a target in ``candidates`` (and in ``drugs``; rows in the data's order).
+        One row per drug (:func:`~twincell.data.drugs.normalize_drug_name`: one per drug, whatever its spellings)
+        with a signed target in ``candidates`` (and in ``drugs``; rows in the data's order).
     common
-        Per gene, the mean response of the rows of drugs with no target in ``candidates`` (NaN where none measures
-        it): :meth:`~twincell.data.perturbation.PerturbationDataset.mean_response` of those rows.
+        Per gene, the mean response of the rows of drugs with no target in ``candidates`` of any action (NaN where
+        none measures it): :meth:`~twincell.data.perturbation.PerturbationDataset.mean_response` of those rows.
     """
     names = data.obs["perturbation"].astype(str).to_numpy()
-    has_target = data.perturbs(candidates)
-    case = has_target if drugs is None else has_target & np.isin(names, list(drugs))
-    rows = pd.Series(np.arange(data.n_obs)[case]).groupby(names[case]).agg(list)  # drug -> its rows
+    case = data.perturbs(candidates)
+    if drugs is not None:
+        case &= np.isin(names, list(drugs))
+    drug_of = np.array([normalize_drug_name(name) for name in names], dtype=object)
+    rows = pd.Series(np.arange(data.n_obs)[case]).groupby(drug_of[case]).agg(list)  # drug -> its rows
     rng = np.random.default_rng(seed)
     chosen = np.array([rng.choice(r) for r in rows], dtype=int)
     if max_cases is not None and len(chosen) > max_cases:
         chosen = rng.choice(chosen, size=max_cases, replace=False)
-    return data.subset(np.sort(chosen)), data.subset(~has_target).mean_response()
+    return data.subset(np.sort(chosen)), data.subset(~data.perturbs(candidates, signed=False)).mean_response()
 
 
 def run_drug_recovery(methods: Sequence[Method], datasets: Sequence[PerturbationDataset], seen: frozenset[str], *,

@@ -245,11 +245,12 @@ class PerturbationDataset:
         """The examples selected by a boolean mask or integer positions (a copy)."""
         return PerturbationDataset(self.adata[np.asarray(mask)].copy(), validate=False)
 
-    def perturbs(self, genes: Collection[str]) -> np.ndarray:
-        """(n_obs,) bool: whether each row perturbs one of ``genes`` (a non-zero sign on it)."""
+    def perturbs(self, genes: Collection[str], signed: bool = True) -> np.ndarray:
+        """(n_obs,) bool: whether each row perturbs one of ``genes`` (a non-zero sign on it; with ``signed=False`` a
+        target of any sign, e.g. a drug's target of unknown action)."""
         wanted = set(genes)
-        return np.array([any(s != 0 and g in wanted for g, s in self.targets_of(i).items()) for i in range(self.n_obs)],
-                        dtype=bool)
+        return np.array([any((s != 0 or not signed) and g in wanted for g, s in self.targets_of(i).items())
+                         for i in range(self.n_obs)], dtype=bool)
 
     def without_targets(self, genes: Collection[str]) -> PerturbationDataset:
         """The rows that perturb none of ``genes`` (:meth:`perturbs`; a copy, or ``self`` when ``genes`` is empty)."""
