@@ -226,9 +226,9 @@ class Interactome:
                                 f"check the gene ID type ({res.summary()})")
         rev = e[~e["directed"]].rename(columns={"source": "target", "target": "source"}).assign(sign=0)
         both = pd.concat([e, rev], ignore_index=True)
-        e = build.undirected_pairs_agree(both.groupby(["source", "target", "layer"], sort=False, as_index=False).agg(
-            weight=("weight", "max"), sign=("sign", lambda s: int(np.sign(s.sum()))), directed=("directed", "all"),
-            sources=("sources", "first")))
+        merged = both.groupby(["source", "target", "layer"], sort=False, as_index=False).agg(
+            weight=("weight", "max"), sign=("sign", "sum"), directed=("directed", "all"), sources=("sources", "first"))
+        e = build.undirected_pairs_agree(merged.assign(sign=np.sign(merged["sign"]).astype(np.int8)))
         left_out = {"rows_with_an_unmapped_gene": unmapped_rows, "self_loops": self_loops,
                     "duplicate_edges": len(both) - len(e)}
         if any(left_out.values()):
