@@ -158,7 +158,7 @@ def test_drug_target_list_refuses_a_ranking_of_another_network():
     change = _synthetic_change(op, 10)
     ranking = pd.DataFrame({"gene": ["EGFR", *op.genes], "score": 1.0, "direction": "inhibit", "rank": 1,
                             "z_score": 0.0})
-    with pytest.raises(UnknownGeneError, match="1 gene\(s\) of the ranking are not nodes of the model's network: EGFR"):
+    with pytest.raises(UnknownGeneError, match=r"1 gene\(s\) of the ranking are not nodes of the model's network: EGFR"):
         drug_target_list(op, change, ranking)
     with pytest.raises(TwinCellError, match="rank_targets table"):
         drug_target_list(op, change, {"gene": list(op.genes)})

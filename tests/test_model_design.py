@@ -76,7 +76,7 @@ def test_network_embedding_separates_the_modules_of_a_known_network():
     assert np.abs(first[24:]).max() < np.abs(first[:24]).min()
     np.testing.assert_array_equal(e, network_embedding(net, dim=3))
     assert np.abs(e).max() <= 1.0
-    with pytest.raises(ValueError, match="needs more"):
+    with pytest.raises(TwinCellError, match="needs more"):
         network_embedding(net, dim=net.n_nodes)
 
 

@@ -143,7 +143,7 @@ class BenchSettings:
         Training epochs of TwinCell per split (a fixed count, not a time budget, so that results do
         not depend on the machine's speed).
     drug_test_fraction
-        Share of the drugs with a network target that tier 2 holds out as cases (:func:`split_drugs`); the rest are
+        Share of the drugs with a signed network target that tier 2 holds out as cases (:func:`split_drugs`); the rest are
         training drugs a method may train on (only when tier 2 runs). 1 (the default): every drug is a case, none is
         in training.
     """
@@ -687,7 +687,9 @@ def _run_tier3(names: Sequence[str], network: Interactome, drugs: DrugTargets, s
         facts["tier 3 TwinCell model"] = repr(resources.model)
     if every_drug:
         rows = training_drug_rows(drug_data, every_drug)
-        facts["tier 3 drug responses"] = (f"{len(every_drug)} drugs with a network target, every context "
+        n_drugs = len({normalize_drug_name(name) for name in every_drug})
+        facts["tier 3 drug responses"] = (f"{n_drugs} drugs with a signed network target ({len(every_drug)} "
+                                          "spellings), every context "
                                           f"({sum(d.n_obs for d in rows)} rows, "
                                           f"{len(perturbation_target_counts(rows))} target genes), for "
                                           f"{', '.join(m.name for m in rankers if m.trains_on_drugs)}")

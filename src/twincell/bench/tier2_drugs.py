@@ -62,7 +62,8 @@ def load_drug_datasets(names: Sequence[str] = DRUG_DATASETS) -> list[Perturbatio
 
 def split_drugs(datasets: Sequence[PerturbationDataset], candidates: pd.Index, test_fraction: float,
                 seed: int) -> tuple[frozenset[str], frozenset[str]]:
-    """Split the drugs with a target in the network into cases (held out) and training drugs, by drug name.
+    """Split the drugs with a signed target in the network into cases (held out) and training drugs, by normalised
+    drug name.
 
     Parameters
     ----------

@@ -85,12 +85,12 @@ MAX_COMMON = 200
 
 @runtime_checkable
 class OperatorLike(Protocol):
-    """What identification needs from a :class:`twincell.model.PropagationOperator`."""
+    """What ranking needs from a :class:`twincell.model.PropagationOperator` (explanations and footprint scores also
+    read its hop-0 readout ``readout0``, ``R0`` below)."""
 
     genes: np.ndarray
     A: sp.csr_matrix
     R: sp.csr_matrix
-    readout0: sp.csr_matrix
     n_hops: int
     context_free: bool
 

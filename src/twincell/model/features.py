@@ -23,6 +23,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, eigsh
 
 from twincell.data.cytosig import load_ligand_receptor
+from twincell.errors import TwinCellError
 from twincell.network import Interactome
 
 NODE_CLASSES = ("tf", "ligand", "receptor")
@@ -74,12 +75,13 @@ def network_embedding(interactome: Interactome, dim: int = EMBEDDING_DIM) -> np.
 
     Raises
     ------
-    ValueError
+    TwinCellError
         When the interactome has ``dim + 1`` nodes or fewer.
     """
     n = interactome.n_nodes
     if n <= dim + 1:
-        raise ValueError(f"the interactome has {n} nodes; a {dim}-dimensional embedding needs more")
+        raise TwinCellError(f"the interactome has {n} nodes; a {dim}-dimensional network embedding needs more",
+                            "use node_embedding='none' on so small a network")
     a = interactome.adjacency()
     a = a.maximum(a.T).tocsr()
     degree = np.asarray(a.sum(axis=1)).ravel()
