@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from twincell.bench import METHODS, Method, Resources, list_methods, make_methods, register_method, run_method
-from twincell.bench.methods import prepare_signature
+from twincell.bench.methods import check_method_names, prepare_signature
 from twincell.data.drugs import DrugTargets
 from twincell.data.perturbation import PerturbationDataset
 from twincell.data.signatures import Signature
@@ -75,6 +75,28 @@ def test_register_method_rejects_taken_names_and_missing_metadata():
 def test_make_methods_names_unknown_methods(resources):
     with pytest.raises(TwinCellError, match="unknown method.*nope"):
         make_methods(["de", "nope"], resources)
+
+
+def test_method_names_are_read_once_each_and_a_string_as_a_list():
+    assert check_method_names("degree, de") == ["degree", "de"]
+    with pytest.raises(TwinCellError, match="method\\(s\\) named twice: degree"):
+        check_method_names(["degree", "de", "degree"])
+    with pytest.raises(TwinCellError, match="seed must be at least 0"):
+        Resources(synthetic_network(), synthetic_drugs(), seed=-1)
+
+
+def test_tier3_inputs_are_checked_before_tiers_1_and_2_run(monkeypatch, tmp_path):
+    """A missing signature file, or no method that ranks targets, stops the run before any tier trains."""
+    from twincell.bench import run
+
+    def no_tier_may_run(*args, **kwargs):
+        raise AssertionError("tiers 1-2 ran before tier 3's inputs were checked")
+
+    monkeypatch.setattr(run, "_run_seed", no_tier_may_run)
+    with pytest.raises(TwinCellError, match="does not exist"):
+        run.run_benchmark(tiers=[1, 2, 3], methods=["degree"], signature_files=[tmp_path / "SLE_missing.tsv"])
+    with pytest.raises(TwinCellError, match="no method named ranks targets"):
+        run.run_benchmark(tiers=[1, 3], methods=["mean"])
 
 
 def test_run_method_scores_every_candidate_and_puts_unscored_genes_last(resources):

@@ -54,6 +54,9 @@ from twincell.model import TwinCell
 
 #: tanh of this is 1.0 in float32: a learned-sign parameter set to +-SATURATED is a fixed sign.
 SATURATED = 20.0
+#: What to do when a method must read back the bundled training data of a model that has none recorded.
+BUNDLED_MODEL_HINT = ("give --model a model trained on bundled datasets (twincell train), or leave --model out for the "
+                      "default model (in Python: fit(train) first)")
 
 
 def desired_changes(signatures: Sequence[pd.Series], genes: pd.Index) -> tuple[np.ndarray, np.ndarray]:
@@ -93,7 +96,7 @@ def common_response_twin(model: TwinCell) -> TwinCell:
         If ``model`` is untrained or was trained on data that are not bundled.
     """
     names = bundled_training_names(model, "the common-response twin",
-                                   "give a model trained on bundled datasets, or call fit(train)")
+                                   BUNDLED_MODEL_HINT)
     settings = {"fit": model.metadata["fit"], "datasets": names, "hparams": model.hparams,
                 "context_dim": model.context_dim, "contexts": sorted(model.contexts),
                 "interactome": model.metadata["interactome"]}
@@ -538,7 +541,8 @@ class _TwinCellHead(_TwinCellScore):
             If the model was trained on data that are not bundled (its validation rows cannot be read back).
         """
         if self.head is None:
-            names = bundled_training_names(self._require_model(), f"method {self.name!r}", "call fit(train) first")
+            names = bundled_training_names(self._require_model(), f"method {self.name!r}",
+                                           BUNDLED_MODEL_HINT)
             self.fit_head([load_bundled(n) for n in names])
         return self.head
 

@@ -22,7 +22,7 @@ import pandas as pd
 from twincell.data.drugs import DrugTargets
 from twincell.data.perturbation import PerturbationDataset
 from twincell.data.signatures import Signature, check_change, signature_from_series
-from twincell.errors import TwinCellError
+from twincell.errors import TwinCellError, check_count
 from twincell.network import Interactome
 
 
@@ -79,6 +79,9 @@ class Resources:
     training_drugs: frozenset[str] = frozenset()
     drug_datasets: tuple[PerturbationDataset, ...] = field(default=(), repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        self.seed = check_count(self.seed, "seed", 0)
+
 
 class Method(ABC):
     """A target-identification method under TwinBench.
@@ -99,8 +102,8 @@ class Method(ABC):
     gives_direction
         ``True`` when :meth:`target_directions` says whether to activate or inhibit each gene.
     in_default_run
-        ``False`` for a design that failed its round's tier-2 rule (issue 12): it runs when named, not by default,
-        so a default TwinBench run does not score it on tier 3.
+        ``False`` for a design that failed its round's rule, or an ablation of one (issue 12): it runs when named,
+        not by default, so a default TwinBench run does not score it on tier 3.
     trains_on_drugs
         ``True`` when :meth:`fit` reads the bundled drug responses of :attr:`Resources.training_drugs` (tier 3
         then lists every drug with a network target there).
@@ -246,18 +249,21 @@ def list_methods() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def check_method_names(names: Iterable[str]) -> list[str]:
-    """The names as a list, after checking that every one is registered.
+def check_method_names(names: Iterable[str] | str) -> list[str]:
+    """The names as a list (a string is read as comma-separated names), after checking each is registered, once.
 
     Raises
     ------
     TwinCellError
-        Naming every unknown method.
+        Naming every unknown method, or the methods named twice.
     """
-    names = list(names)
+    names = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
     unknown = [n for n in names if n not in METHODS]
     if unknown:
-        raise TwinCellError(f"unknown method(s): {', '.join(unknown)}", f"choose from: {', '.join(METHODS)}")
+        raise TwinCellError(f"unknown method(s): {', '.join(map(str, unknown))}", f"choose from: {', '.join(METHODS)}")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise TwinCellError(f"method(s) named twice: {', '.join(twice)}", "name each method once")
     return names
 
 

@@ -421,6 +421,7 @@ def run_benchmark(tiers: Iterable[int] = (1, 2, 3), methods: Sequence[str] | Non
     names = check_method_names(methods if methods is not None else default_method_names())
     settings = replace(BenchSettings.quick() if quick else BenchSettings(), drug_test_fraction=drug_test_fraction)
     network = network or Interactome.default()
+    tier3_inputs = _tier3_inputs(names, network, signature_files, targets_file, bundled) if 3 in tiers else None
     drugs = DrugTargets.universe()
     train_options = {"max_epochs": settings.max_epochs, "patience": 1}
     first = seeds[0]
@@ -447,7 +448,7 @@ def run_benchmark(tiers: Iterable[int] = (1, 2, 3), methods: Sequence[str] | Non
             result.tier2_cases = pd.concat(cases, ignore_index=True)
     if 3 in tiers:
         lap = time.monotonic()
-        res = _run_tier3(names, network, drugs, settings, first, signature_files, targets_file, bundled, model, facts)
+        res = _run_tier3(names, network, drugs, settings, first, tier3_inputs, model, facts)
         parts.append(res.table.assign(seed=first))
         result.targets, result.roc, result.coverage = res.targets, res.roc, res.coverage
         facts["seconds, tier 3"] = f"{time.monotonic() - lap:.0f}"
@@ -650,21 +651,37 @@ def _run_context_tier1(names: Sequence[str], network: Interactome, drugs: DrugTa
                                   train_options=train_options, n_boot=settings.n_boot)
 
 
-def _run_tier3(names: Sequence[str], network: Interactome, drugs: DrugTargets, settings: BenchSettings, seed: int,
-               signature_files: Sequence[str | os.PathLike], targets_file: str | os.PathLike | None, bundled: bool,
-               model: TwinCell | None, facts: dict[str, str]) -> Tier3Result:
-    """Tier 3 on the disease signatures; learned baselines train on all of LINCS (or every bundled drug), TwinCell is
-    the default model."""
+def _tier3_inputs(names: Sequence[str], network: Interactome, signature_files: Sequence[str | os.PathLike],
+                  targets_file: str | os.PathLike | None, bundled: bool) -> tuple[list, pd.DataFrame, list]:
+    """Tier 3's signatures, approved targets and clinical tasks, read and checked before any tier runs.
+
+    Raises
+    ------
+    TwinCellError
+        No named method ranks targets, no signature, unreadable files (their loaders' errors), or no disease with
+        both a signature and an approved target in the network.
+    """
+    if not any(METHODS[n].ranks_targets for n in names):
+        raise TwinCellError(f"no method named ranks targets, which tier 3 scores ({', '.join(names)})",
+                            "name a method that ranks targets: twincell bench --list-methods lists them")
     signatures = (bundled_signatures() if bundled else []) + read_signature_files(signature_files)
     if not signatures:
         raise TwinCellError("tier 3 has no disease signature", "keep the bundled signatures or pass --signature FILE")
     targets = read_targets(targets_file)
-    candidates = pd.Index(network.genes)
-    tasks = clinical_tasks(signatures, targets, candidates)
+    tasks = clinical_tasks(signatures, targets, pd.Index(network.genes))
     if not any(t.status == "scored" for t in tasks):
         raise TwinCellError("no disease has both a signature and an approved target in the network ("
                             + "; ".join(f"{t.disease}: {t.status}" for t in tasks) + ")",
                             "name signature files <Disease>_<study>.tsv after the diseases of the target table")
+    return signatures, targets, tasks
+
+
+def _run_tier3(names: Sequence[str], network: Interactome, drugs: DrugTargets, settings: BenchSettings, seed: int,
+               inputs: tuple[list, pd.DataFrame, list], model: TwinCell | None, facts: dict[str, str]) -> Tier3Result:
+    """Tier 3 on the disease signatures (:func:`_tier3_inputs`); learned baselines train on all of LINCS (or every
+    bundled drug), TwinCell is the default model."""
+    signatures, targets, tasks = inputs
+    candidates = pd.Index(network.genes)
     # every ranking of the trained TwinCell (plain, calibrated, centred, common) scores the default model
     uses_model = {n for n in names if n in METHODS and issubclass(METHODS[n], learned.TwinCellMethod)}
     needs_model = bool(uses_model) and model is None

@@ -21,7 +21,8 @@ def bench(
     tiers: str = typer.Option("1,2,3", "--tiers", help="Comma-separated tiers: 1 forward, 2 target recovery, 3 clinical."),
     out: Path = typer.Option(None, "--out", help="Output directory (twinbench.csv, report.md/html, figures)."),
     methods: str = typer.Option(None, "--methods", help="Comma-separated method names (default: all registered except "
-                                                          "designs that failed their round's rule; --list-methods)."),
+                                                          "designs that failed their round's rule and ablations; "
+                                                          "--list-methods)."),
     quick: bool = typer.Option(False, "--quick", help="Small splits, few shuffles, short training (smoke run)."),
     seed: int = typer.Option(None, "--seed", help="Seed of splits, shuffles, bootstrap and training (default 0)."),
     seeds: str = typer.Option(None, "--seeds",
