@@ -95,8 +95,7 @@ def common_response_twin(model: TwinCell) -> TwinCell:
     TwinCellError
         If ``model`` is untrained or was trained on data that are not bundled.
     """
-    names = bundled_training_names(model, "the common-response twin",
-                                   BUNDLED_MODEL_HINT)
+    names = bundled_training_names(model, "the common-response twin", BUNDLED_MODEL_HINT)
     settings = {"fit": model.metadata["fit"], "datasets": names, "hparams": model.hparams,
                 "context_dim": model.context_dim, "contexts": sorted(model.contexts),
                 "interactome": model.metadata["interactome"]}
@@ -541,8 +540,7 @@ class _TwinCellHead(_TwinCellScore):
             If the model was trained on data that are not bundled (its validation rows cannot be read back).
         """
         if self.head is None:
-            names = bundled_training_names(self._require_model(), f"method {self.name!r}",
-                                           BUNDLED_MODEL_HINT)
+            names = bundled_training_names(self._require_model(), f"method {self.name!r}", BUNDLED_MODEL_HINT)
             self.fit_head([load_bundled(n) for n in names])
         return self.head
 

@@ -48,11 +48,11 @@ from twincell.bench.methods import (METHODS, Method, Resources, check_method_nam
 from twincell.bench.tier1 import run_tier1
 from twincell.bench.tier2 import (COMMON_VARIANTS, RECEPTOR_VARIANTS, RICH_GENES, VARIANTS, Tier2Result,
                                   observed_genes, run_receptor_recovery, run_tier2, source_table)
-from twincell.bench.tier2_drugs import (DRUG_VARIANTS, load_drug_datasets, run_drug_recovery, split_drugs,
-                                        training_drug_rows)
+from twincell.bench.tier2_drugs import (DRUG_VARIANTS, count_drugs, load_drug_datasets, run_drug_recovery,
+                                        split_drugs, training_drug_rows)
 from twincell.bench.tier3 import COMBINED, MEAN, Tier3Result, run_tier3
 from twincell.context import ContextRegistry
-from twincell.data.drugs import DrugTargets, normalize_drug_name
+from twincell.data.drugs import DrugTargets
 from twincell.data.perturbation import PerturbationDataset
 from twincell.data.splits import Split, make_split
 from twincell.data.training_data import load_bundled
@@ -519,8 +519,7 @@ def _run_perturbation_tiers(tiers: Sequence[int], names: Sequence[str], network:
         facts["tier 2 cytokines"] = _cytokine_facts(t2c, cytokine_split.held_out, len(cytokine_split.test_masks[0]))
         t2d = run_drug_recovery(rankers, drug_data, seen, dataset=DRUG_LABEL, seed=seed,
                                 max_cases=settings.max_tier2_cases, drugs=test_drugs, n_boot=settings.n_boot)
-        facts["tier 2 drugs"] = _drug_facts(t2d, *(len({normalize_drug_name(n) for n in names})
-                                                   for names in (test_drugs, training_drugs)))
+        facts["tier 2 drugs"] = _drug_facts(t2d, count_drugs(test_drugs), count_drugs(training_drugs))
         for label, result in (("LINCS", t2), ("cytokine", t2c), ("drug", t2d)):
             facts[f"tier 2 {label} cases vs the training mean response"] = _common_facts(result.per_perturbation)
         cases = pd.concat([t2.per_perturbation, t2c.per_perturbation, t2d.per_perturbation], ignore_index=True)
@@ -704,9 +703,8 @@ def _run_tier3(names: Sequence[str], network: Interactome, drugs: DrugTargets, s
         facts["tier 3 TwinCell model"] = repr(resources.model)
     if every_drug:
         rows = training_drug_rows(drug_data, every_drug)
-        n_drugs = len({normalize_drug_name(name) for name in every_drug})
-        facts["tier 3 drug responses"] = (f"{n_drugs} drugs with a signed network target ({len(every_drug)} "
-                                          "spellings), every context "
+        facts["tier 3 drug responses"] = (f"{count_drugs(every_drug)} drugs with a signed network target "
+                                          f"({len(every_drug)} spellings), every context "
                                           f"({sum(d.n_obs for d in rows)} rows, "
                                           f"{len(perturbation_target_counts(rows))} target genes), for "
                                           f"{', '.join(m.name for m in rankers if m.trains_on_drugs)}")

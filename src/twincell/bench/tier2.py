@@ -446,8 +446,9 @@ def receptor_cases(test: PerturbationDataset, candidates: pd.Index, seen: frozen
     outside = frozenset() if negatives is None else frozenset(candidates.difference(pd.Index(sorted(negatives))))
     X = np.asarray(test.X)
     for i in range(test.n_obs):
-        targets = {g: s for g, s in test.targets_of(i).items() if s != 0 and g in candidates}
-        unsigned = {g for g, s in test.targets_of(i).items() if s == 0 and g in candidates}  # e.g. a modulator's
+        in_network = {g: s for g, s in test.targets_of(i).items() if g in candidates}
+        targets = {g: s for g, s in in_network.items() if s != 0}
+        unsigned = set(in_network) - set(targets)  # e.g. a modulator's: neither positive nor negative
         few = np.isfinite(X[i]).sum() < min_genes
         kept = []  # (variant, positives, left out) of the variants that keep the row
         for variant, known in variants.items():

@@ -104,6 +104,12 @@ def split_drugs(datasets: Sequence[PerturbationDataset], candidates: pd.Index, t
     return held_out, frozenset(names) - held_out
 
 
+def count_drugs(spellings: Collection[str]) -> int:
+    """How many drugs ``spellings`` (drug names as the datasets spell them) name, each counted once
+    (:func:`~twincell.data.drugs.normalize_drug_name`)."""
+    return len({normalize_drug_name(name) for name in spellings})
+
+
 def training_drug_rows(datasets: Sequence[PerturbationDataset], training: Collection[str],
                        held_out_genes: Collection[str] = ()) -> list[PerturbationDataset]:
     """Every row (all contexts) of the drugs in ``training`` (:func:`split_drugs`) that perturbs none of
