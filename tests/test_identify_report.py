@@ -143,6 +143,30 @@ def test_a_result_built_without_explained_with_still_writes_its_walks(interactom
     assert set(paths["signature"]) == {result.title}
     with pytest.raises(TwinCellError, match="one signature name per explanation"):
         write_report(dataclasses.replace(result, explained_with=["one"] * 7), tmp_path / "wrong")
+    assert not (tmp_path / "wrong").exists()               # was: targets.csv and ranking.csv left, blocking the folder
+    assert write_report(result, tmp_path / "wrong")["run"].exists()
+    for top in (-3, 0, 2.5, "5"):                          # was: a report of all rows but 3, or a bare TypeError
+        with pytest.raises(TwinCellError, match="top must be"):
+            write_report(result, tmp_path / "top", top=top)
+
+
+def test_a_foreign_run_json_is_refused_by_name(tmp_path):
+    from twincell.identify.report import check_report_dir
+
+    (tmp_path / "run.json").write_text(json.dumps({"files": {"a": ["run.json"]}}))   # synthetic, not a report's
+    (tmp_path / "targets.csv").write_text("gene\n")
+    with pytest.raises(TwinCellError, match="not written by an earlier twincell report"):   # was: bare TypeError
+        check_report_dir(tmp_path)
+
+
+def test_a_combined_ranking_says_it_is_no_adjoint_alignment(interactome):
+    op = TwinCell.prior(interactome).operator(None)
+    sle = load_disease_signature("SLE")
+    result = identify_targets(op, [sle, load_disease_signature("UC")], n_explain=0)
+    attrs = result.ranking.attrs
+    assert attrs["method"] == "combined" and attrs["direction"] == "both"
+    assert attrs["signature_genes_found"] == [rank_targets(op, s.without_sex_genes().desired_change())
+                                              .attrs["signature_genes_found"] for s in (sle, load_disease_signature("UC"))]
 
 
 def test_run_records_what_the_context_was_made_from_and_a_one_sided_score(interactome, tmp_path):

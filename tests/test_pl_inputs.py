@@ -7,6 +7,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from types import SimpleNamespace  # noqa: E402
+
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
@@ -22,7 +24,15 @@ from twincell.errors import TwinCellError  # noqa: E402
     (lambda: pl.metric_table(pd.DataFrame({"method": ["a"], "auroc": [0.7]})), "non-numeric column(s) method"),
     (lambda: pl.metric_table(pd.DataFrame()), "the method x metric table is empty"),
     (lambda: pl.training_curves(pd.DataFrame({"loss": [1.0]})), "lacks column(s) epoch, train_loss"),
-    (lambda: pl.paths(pd.DataFrame({"gene": ["STAT1"]})), "must be a pandas DataFrame, got NoneType"),
+    (lambda: pl.paths(pd.DataFrame({"gene": ["STAT1"]})), "pl.paths takes an Explanation, got DataFrame"),
+    (lambda: pl.paths(SimpleNamespace(paths=pd.DataFrame())), "got SimpleNamespace (it has no target, direction"),
+    (lambda: pl.paths(SimpleNamespace(target="A", direction="inhibit", covered_share=1.0, paths=None)),
+     "the explanation's walk table (.paths) must be a pandas DataFrame, got NoneType"),
+    (lambda: pl.metric_table(pd.DataFrame({"auroc": [0.7]}), decimals=-1), "decimals must be at least 0"),
+    (lambda: pl.roc_curves(pd.DataFrame({"universe": ["druggable"], "method": ["m"], "disease": ["SLE"],
+                                         "fpr": [0.0], "tpr": [0.0]}), methods=[]), "methods is empty"),
+    (lambda: pl.training_curves(pd.DataFrame({"epoch": [1, 2], "train_loss": ["a", "b"]})),
+     "non-numeric column(s) train_loss"),
 ])
 def test_figures_name_a_wrong_input(call, message):
     with pytest.raises(TwinCellError) as info:
@@ -33,3 +43,8 @@ def test_figures_name_a_wrong_input(call, message):
 def test_training_curves_without_a_validation_column_still_draw():
     ax = pl.training_curves(pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.8]}))   # was: KeyError 'val_loss'
     assert [line.get_label() for line in ax.get_lines()] == ["train"]
+
+
+def test_training_curves_ignore_columns_that_are_not_named_by_strings():
+    history = pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.8], 0: ["x", "y"]})   # was: AttributeError
+    assert [line.get_label() for line in pl.training_curves(history).get_lines()] == ["train"]

@@ -297,7 +297,12 @@ def identify_targets(model_or_operator: Any, signature: Signature | Sequence[Sig
                       f"{provenance['model']['version'] or '?'}, trained: {provenance['model']['trained']})")
     facts["network"] = str(provenance["network"]["fingerprint"])
     facts["context encoder"] = str(provenance["context"]["encoder"])
-    ranking.attrs.update(attrs)
+    if len(sigs) == 1:
+        ranking.attrs.update(attrs)
+    else:  # the combined score is no adjoint alignment: its attrs say so and keep each signature's gene counts
+        ranking.attrs.update({**attrs, "method": "combined", "null": "none",
+                              **{key: [r.attrs[key] for r in rankings]
+                                 for key in ("signature_genes_found", "signature_genes_absent")}})
     return IdentifyResult(ranking=ranking, explanations=explanations, facts=facts, targets=targets,
                           signatures=summaries, provenance=provenance, title=" + ".join(s.name for s in sigs),
                           explained_with=[sigs[j].name for j in which])
@@ -387,7 +392,8 @@ def _earlier_report(out: Path) -> bool:
     except (OSError, ValueError):
         return False
     files = run.get("files") if isinstance(run, dict) else None
-    return isinstance(files, dict) and set(files.values()) <= set(REPORT_FILES) and "run.json" in files.values()
+    return (isinstance(files, dict) and all(isinstance(name, str) for name in files.values())
+            and set(files.values()) <= set(REPORT_FILES) and "run.json" in files.values())
 
 
 def write_report(result: IdentifyResult, out_dir: str | Path, *, top: int = 50, title: str = "") -> dict[str, Path]:
@@ -408,20 +414,25 @@ def write_report(result: IdentifyResult, out_dir: str | Path, *, top: int = 50, 
     -------
     dict
         ``targets``, ``ranking``, ``paths``, ``run`` and ``report`` file paths (also stored in ``result.files``).
+
+    Raises
+    ------
+    TwinCellError
+        ``top`` not a whole number >= 1, a folder :func:`check_report_dir` refuses, or a result whose explanations
+        do not match its ``explained_with``; nothing is written then. ``run.json`` is written first, so a folder a
+        failed write left behind is still recognised as a report's.
     """
+    top = check_count(top, "top")
     out = check_report_dir(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     files = dict(zip(("targets", "ranking", "paths", "run", "report"), (out / name for name in REPORT_FILES)))
-    result.targets.to_csv(files["targets"], index=False)
-    result.ranking.to_csv(files["ranking"], index=False)
+    # everything is built before the first file is written: a result that fails a check leaves the folder as it was
     used = result.explanation_signatures()
     frames = [e.to_frame().assign(signature=name) for e, name in zip(result.explanations, used)]
-    (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(REPORT_PATHS_COLUMNS)))[
-        list(REPORT_PATHS_COLUMNS)].to_csv(files["paths"], index=False)  # a header even without explanations
+    paths = (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(REPORT_PATHS_COLUMNS)))[
+        list(REPORT_PATHS_COLUMNS)]  # a header even without explanations
     run = {**result.provenance, "signature_summaries": result.signatures,
            "n_targets": len(result.targets), "fragile_targets": result.targets.attrs.get("fragile", []),
            "files": {key: path.name for key, path in files.items()}}
-    files["run"].write_text(json.dumps(run, indent=2, default=str), encoding="utf-8")
     fmt = "{:.4g}".format
     items = [{"target": e.target, "direction": e.direction, "n_paths": len(e.paths), "score": f"{e.score:.4g}",
               "signature": name, "share": f"{e.covered_share:.1%}", "svg": _svg(e),
@@ -436,6 +447,11 @@ def write_report(result: IdentifyResult, out_dir: str | Path, *, top: int = 50, 
         fragile_share=FRAGILE_SHARE, fragile_min_genes=FRAGILE_MIN_GENES,
         ranking_html=result.ranking.head(top).to_html(index=False, float_format=fmt),
         explanations=items)
+    out.mkdir(parents=True, exist_ok=True)
+    files["run"].write_text(json.dumps(run, indent=2, default=str), encoding="utf-8")  # first: marks the folder ours
+    result.targets.to_csv(files["targets"], index=False)
+    result.ranking.to_csv(files["ranking"], index=False)
+    paths.to_csv(files["paths"], index=False)
     files["report"].write_text(html, encoding="utf-8")
     result.files = files
     return files

@@ -13,6 +13,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from twincell.errors import TwinCellError
 from twincell.pl._checks import require_table
 
 ACTIVATING = "#1a7f37"
@@ -128,7 +129,11 @@ def walk_graph(explanation: ExplanationLike) -> WalkGraph:
         inhibiting; width 1-4 by |strength| relative to the strongest protein edge, readouts 1.2; edges
         that go back, stay in a column or would pass behind a box curved), the title and the axis limits.
     """
-    table = require_table(getattr(explanation, "paths", None), ("nodes", "strengths", "gene", "readout"),
+    missing = [a for a in ("target", "direction", "covered_share", "paths") if not hasattr(explanation, a)]
+    if missing:
+        raise TwinCellError(f"pl.paths takes an Explanation, got {type(explanation).__name__} (it has no "
+                            f"{', '.join(missing)})", "pass an Explanation from twincell.identify.explain / explain_many")
+    table = require_table(explanation.paths, ("nodes", "strengths", "gene", "readout"),
                           "the explanation's walk table (.paths)",
                           "pass an Explanation from twincell.identify.explain / explain_many", allow_empty=True)
     depth, edges, transcripts = _graph(table)

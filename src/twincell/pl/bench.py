@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from twincell.errors import TwinCellError
+from twincell.errors import TwinCellError, check_count
 from twincell.pl._checks import require_table
 
 #: Methods drawn with a solid line; the rest (baselines, controls) are dashed / dotted.
@@ -42,7 +42,7 @@ def roc_curves(roc: pd.DataFrame, disease: str | None = None, *, universe: str =
     ------
     TwinCellError
         If ``roc`` is not such a table, holds no curve of ``disease`` in ``universe``, or none of a method of
-        ``methods``.
+        ``methods``, or ``methods`` is empty.
     """
     roc = require_table(roc, ("universe", "method", "disease", "fpr", "tpr"), "the ROC table",
                         "pass BenchResult.roc (TwinBench tier 3)", allow_empty=True)
@@ -55,6 +55,8 @@ def roc_curves(roc: pd.DataFrame, disease: str | None = None, *, universe: str =
                             f"{', '.join(map(str, sorted(set(roc['universe']))))}")
     available = list(dict.fromkeys(sub["method"]))
     names = ([methods] if isinstance(methods, str) else list(methods)) if methods is not None else available
+    if not names:
+        raise TwinCellError("methods is empty: no curve to draw", "name at least one method, or leave methods out")
     missing = [name for name in names if name not in available]
     if missing:
         raise TwinCellError(f"no ROC curve of method(s) {', '.join(map(str, missing))} for disease {disease!r} in "
@@ -96,8 +98,10 @@ def metric_table(summary: pd.DataFrame, *, lower_is_better: Iterable[str] = (), 
     Raises
     ------
     TwinCellError
-        If ``summary`` is not a non-empty table of numbers, or ``lower_is_better`` names a column it does not have.
+        If ``summary`` is not a non-empty table of numbers, ``lower_is_better`` names a column it does not have, or
+        ``decimals`` is not a whole number >= 0.
     """
+    decimals = check_count(decimals, "decimals", minimum=0)
     summary = require_table(summary, (), "the method x metric table", "pass BenchResult.summary()")
     text = [str(c) for c in summary.columns if not pd.api.types.is_numeric_dtype(summary[c])]
     if text:

@@ -7,6 +7,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
+from twincell.errors import TwinCellError
 from twincell.pl._checks import require_table
 
 
@@ -30,15 +31,20 @@ def training_curves(history: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     Raises
     ------
     TwinCellError
-        If ``history`` is not a table with ``epoch`` and ``train_loss`` rows.
+        If ``history`` is not a table with ``epoch`` and ``train_loss`` rows, or a loss column is not numeric.
     """
     history = require_table(history, ("epoch", "train_loss"), "the training history",
                             "train the model first (TwinCell.fit) and pass TwinCell.history")
+    losses = [c for c in history.columns if c in ("epoch", "train_loss") or str(c).startswith("val_")]
+    text = [str(c) for c in losses if not pd.api.types.is_numeric_dtype(history[c])]
+    if text:
+        raise TwinCellError(f"the training history has non-numeric column(s) {', '.join(text)}",
+                            "pass TwinCell.history (epochs and losses are numbers)")
     ax = ax or plt.subplots(figsize=(5, 3.5))[1]
     ax.plot(history["epoch"], history["train_loss"], marker="o", label="train")
     if "val_loss" in history and history["val_loss"].notna().any():
         ax.plot(history["epoch"], history["val_loss"], marker="o", label="held-out perturbations")
-    for col in [c for c in history.columns if c.startswith("val_") and c != "val_loss"]:
+    for col in [c for c in losses if str(c).startswith("val_") and c != "val_loss"]:
         ax.plot(history["epoch"], history[col], ls="--", lw=1, label=f"held-out: {col[4:]}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss per example (lower is better)")
