@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from twincell.context import GeneformerDictionaries, GeneformerEncoder  # noqa: E402
-from twincell.errors import ContextError  # noqa: E402
+from twincell.errors import ContextError, TwinCellError  # noqa: E402
 
 GENES = [f"ENSG9{i:010d}" for i in range(1, 21)]  # synthetic Ensembl-shaped IDs
 
@@ -123,6 +123,38 @@ def test_env_var_and_bad_directories(checkouts, tmp_path, monkeypatch, python_en
         GeneformerEncoder(checkouts / "v1" / "Geneformer-V1-tiny", pooling="cls")
     with pytest.raises(ContextError, match="layer"):
         GeneformerEncoder(checkouts / "v1" / "Geneformer-V1-tiny", layer=-5)
+    with pytest.raises(ContextError, match="layer must be a whole number"):   # was: bare TypeError
+        GeneformerEncoder(checkouts / "v1" / "Geneformer-V1-tiny", layer="-1")
+    with pytest.raises(ContextError, match="unknown Geneformer version 'v1'"):   # was: bare KeyError
+        GeneformerEncoder(checkouts / "v1" / "Geneformer-V1-tiny", version="v1")
+    with pytest.raises(ContextError, match="does not exist"):   # was: the bundled copies, silently
+        GeneformerEncoder(checkouts / "v1" / "Geneformer-V1-tiny", dictionaries=tmp_path / "typo")
+    with pytest.raises(ContextError, match="V1 dictionaries .* not found"):   # a named folder must hold them
+        GeneformerEncoder(checkouts / "v1" / "Geneformer-V1-tiny", dictionaries=tmp_path)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    (broken / "model.safetensors").write_bytes(b"synthetic")
+    with pytest.raises(ContextError, match="is not valid JSON"):   # was: bare JSONDecodeError
+        GeneformerEncoder(broken)
+
+
+def test_the_name_says_a_layer_or_pooling_other_than_geneformers(checkouts):
+    """Embeddings of different layers must never share a name (a registry would mix them)."""
+    v1, v2 = checkouts / "v1" / "Geneformer-V1-tiny", checkouts / "v2" / "Geneformer-V2-tiny"
+    assert GeneformerEncoder(v1, layer=0).name == "geneformer-V1-3L:Geneformer-V1-tiny/layer 0/mean"
+    assert GeneformerEncoder(v2, version="V2").name == "geneformer-V2-3L:Geneformer-V2-tiny"
+    assert GeneformerEncoder(v2, version="V2", pooling="mean").name.endswith("/layer -1/mean")
+
+
+def test_n_counts_that_are_not_numbers_are_named(checkouts):
+    enc = GeneformerEncoder(checkouts / "v1" / "Geneformer-V1-tiny")
+    adata = synthetic_counts(3)
+    adata.obs["n_counts"] = ["12", "abc", "7"]
+    with pytest.raises(ContextError, match="obs\\['n_counts'\\] holds a value that is not a number .*cell1"):
+        enc.tokenize(adata)
+    with pytest.raises(TwinCellError, match="chunk_size must be at least 1"):
+        type(enc.tokenizer)(enc.dictionaries, chunk_size=0)
 
 
 def test_v2_without_dictionaries_is_a_clear_error(tmp_path):

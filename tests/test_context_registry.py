@@ -13,6 +13,7 @@ from twincell.cli.main import app
 from twincell.context import (ContextRegistry, ExpressionEncoder, GeneformerEncoder, default_encoder,
                               encode_contexts, rank_value_scores)
 from twincell.context.bundled import kang_control_cells
+from twincell.context.encode import encode_h5ad
 from twincell.data.bundled import path
 from twincell.errors import ContextError, DataFileError
 
@@ -45,7 +46,7 @@ def test_expression_encoder_fit_encode_and_reference_mean_is_zero(tmp_path):
     ref = synthetic_reference()
     enc = ExpressionEncoder(dim=4).fit(ref)
     emb = enc.encode(ref)
-    assert emb.shape == (40, 4) and enc.name == "expression-pca" and enc.dim == 4
+    assert emb.shape == (40, 4) and enc.name == f"expression-pca-{enc.fingerprint()}" and enc.dim == 4
     for plat in ("A", "B"):  # each platform is centred, so the balanced mean is the zero (default) vector
         np.testing.assert_allclose(emb[ref.obs["platform"] == plat].mean(axis=0), 0, atol=1e-5)
     np.testing.assert_allclose(emb.std(axis=0), 1.0, rtol=0.05)
@@ -54,7 +55,27 @@ def test_expression_encoder_fit_encode_and_reference_mean_is_zero(tmp_path):
     scaled.X = scaled.X * 13.0
     np.testing.assert_allclose(enc.encode(scaled), emb, atol=1e-5)
     enc.save(tmp_path / "enc.npz")
-    np.testing.assert_allclose(ExpressionEncoder.load(tmp_path / "enc.npz").encode(ref), emb, atol=1e-6)
+    loaded = ExpressionEncoder.load(tmp_path / "enc.npz")
+    np.testing.assert_allclose(loaded.encode(ref), emb, atol=1e-6)
+    assert loaded.name == enc.name and loaded.fingerprint() == enc.fingerprint()
+
+
+def test_two_fits_get_two_names_and_their_contexts_never_merge(tmp_path):
+    """A fit on other references is another encoder: its registry cannot be merged into one of the default's."""
+    ref = synthetic_reference()
+    a, b = ExpressionEncoder(dim=4).fit(ref), ExpressionEncoder(dim=4).fit(synthetic_reference(seed=1))
+    assert a.name != b.name and a.fingerprint() == ExpressionEncoder(dim=4).fit(ref).fingerprint()
+    ra, rb = (encode_contexts(ref, "platform", e) for e in (a, b))
+    with pytest.raises(ContextError, match="cannot merge"):
+        ra.update(rb)
+    assert default_encoder().name == "expression-pca"                  # the bundled fit keeps the plain name
+    keyed = ref.copy()
+    keyed.var["sym"] = keyed.var_names.astype(str)
+    keyed.var_names = [f"row{i}" for i in range(keyed.n_vars)]
+    enc = ExpressionEncoder(dim=4, gene_key="sym").fit(keyed)
+    enc.save(tmp_path / "keyed.npz")
+    np.testing.assert_allclose(ExpressionEncoder.load(tmp_path / "keyed.npz").encode(keyed), enc.encode(keyed),
+                               atol=1e-6)                             # was: gene_key lost, every gene unmatched
 
 
 def test_expression_encoder_errors():
@@ -218,6 +239,23 @@ def test_row_number_var_names_are_refused_and_var_col_names_the_genes(tmp_path, 
         assert res.exit_code == 0, res.output
     np.testing.assert_allclose(ContextRegistry.load(tmp_path / "reset.npz").matrix(),
                                ContextRegistry.load(tmp_path / "cells.npz").matrix(), rtol=1e-5, atol=1e-6)
+
+
+def test_var_col_is_read_over_an_ensembl_column_and_its_repeated_genes_are_summed(tmp_path):
+    """Synthetic split of real Kang counts: 30 genes' counts halved over two columns each, named by a symbol column,
+    beside an ensembl_id column that maps nothing: the contexts equal the unsplit cells' (was: ensembl_id read,
+    repeated genes renamed X-1 and lost)."""
+    kang = kang_control_cells()[:60].copy()
+    x = np.asarray(kang.X.todense() if sp.issparse(kang.X) else kang.X, dtype=np.float32)
+    split = ad.AnnData(np.hstack([x[:, 30:], x[:, :30] / 2, x[:, :30] / 2]), obs=kang.obs[["context"]].copy(),
+                       var=pd.DataFrame({"symbol": [*kang.var_names[30:], *kang.var_names[:30], *kang.var_names[:30]],
+                                         "ensembl_id": "ENSG_SYNTHETIC"}, index=[f"g{i}" for i in range(kang.n_vars + 30)]))
+    split.write_h5ad(tmp_path / "split.h5ad")
+    whole = ad.AnnData(x, obs=kang.obs[["context"]].copy(), var=pd.DataFrame(index=kang.var_names.astype(str)))
+    np.testing.assert_allclose(encode_h5ad(tmp_path / "split.h5ad", "context", default_encoder(), var_col="symbol",
+                                           platform="scrna").matrix(),
+                               encode_contexts(whole, "context", default_encoder(), platform="scrna").matrix(),
+                               atol=1e-5)
 
 
 def test_filter_pass_losses_are_named_and_the_saved_file_is_the_one_reported(tmp_path, caplog):

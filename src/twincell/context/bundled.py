@@ -36,6 +36,7 @@ from twincell.context.expression import ExpressionEncoder, hgnc_symbols
 from twincell.context.registry import ContextRegistry
 from twincell.data.bundled import path as bundled_path
 from twincell.data.bundled import read_table
+from twincell.data.genes import mapper_sources
 from twincell.errors import DataFileError
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,11 @@ NEURIPS_FROM_KANG = {"B_cells": ("B cells",), "T_cells": ("CD4 T cells", "CD8 T 
 #: Contexts of bundled datasets that have no baseline expression, and why.
 NO_BASELINE = {"NK_cells": "Kang 2018 (the bundled PBMC baseline) has no NK cells",
                "consensus": "LINCS consensus signatures pool many cell lines; there is no single baseline"}
+
+
+#: The bundled files the default encoder and registry are built from (with the gene mapper's: their cache key).
+REFERENCE_FILES = ("kang2018", "ccle_basal", "l1000_basal", "cell_line_map", "geneformer_v1_tokens",
+                   "geneformer_v1_medians", "geneformer_v1_names")
 
 
 def kang_control_cells() -> ad.AnnData:
@@ -168,6 +174,7 @@ def build_default(dim: int = DEFAULT_DIM) -> tuple[ExpressionEncoder, ContextReg
     """
     reference = reference_profiles()
     encoder = ExpressionEncoder(dim=dim, default_platform="scrna").fit(reference)
+    encoder.name = ExpressionEncoder.name  # the bundled fit's name (any other fit is named by its fingerprint)
     emb = encoder.encode(reference)
     row_of = {name: i for i, name in enumerate(reference.obs_names)}
     registry = ContextRegistry(encoder.name, encoder.dim)
@@ -184,7 +191,9 @@ def build_default(dim: int = DEFAULT_DIM) -> tuple[ExpressionEncoder, ContextReg
 
 def _cache_paths(dim: int) -> tuple[Path, Path]:
     here = Path(__file__).parent
-    key = code_key([here / f for f in ("bundled.py", "expression.py", "dictionaries.py", "registry.py")], f"dim {dim}")
+    data = [bundled_path(name) for name in REFERENCE_FILES]
+    key = code_key([*(here / f for f in ("bundled.py", "expression.py", "dictionaries.py", "registry.py")),
+                    *mapper_sources(), *data], f"dim {dim}")
     return cache_dir() / f"context-encoder-{key}.npz", cache_dir() / f"contexts-{key}.npz"
 
 

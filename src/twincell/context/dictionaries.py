@@ -131,18 +131,23 @@ class GeneformerDictionaries:
                    read_pickled_dict(collapse) if collapse else None, source=str(Path(tokens).parent))
 
     @classmethod
-    def find(cls, version: Version, search: Iterable[str | Path]) -> GeneformerDictionaries:
+    def find(cls, version: Version, search: Iterable[str | Path], *,
+             bundled_fallback: bool = True) -> GeneformerDictionaries:
         """Find a generation's dictionaries in a Geneformer checkout, by their official file names.
 
         Each directory in ``search`` is tried together with its ``geneformer/`` and
         ``geneformer/gene_dictionaries_30m/`` sub-directories (the layout of the official repository),
-        plain ``.pkl`` before ``.pkl.gz``. For V1, files not found fall back to the bundled official copies.
+        plain ``.pkl`` before ``.pkl.gz``. For V1, files not found fall back to the bundled official copies unless
+        ``bundled_fallback`` is False (a folder the user named must hold them).
 
         Raises
         ------
         ContextError
-            If the V2 token or median dictionary is not found.
+            If the token or median dictionary is not found (V1: only without ``bundled_fallback``), or ``version`` is
+            neither V1 nor V2.
         """
+        if version not in _FILE_NAMES:
+            raise ContextError(f"unknown Geneformer version {version!r}", "use 'V1' or 'V2'")
         dirs: list[Path] = []
         for d in search:
             for sub in ("", "geneformer", "geneformer/gene_dictionaries_30m", "gene_dictionaries_30m"):
@@ -159,11 +164,12 @@ class GeneformerDictionaries:
         if "tokens" in found and "medians" in found:
             log.info("Geneformer %s dictionaries from %s", version, found["tokens"].parent)
             return cls.from_files(found["tokens"], found["medians"], found.get("names"), found.get("collapse"), version)
-        if version == "V1":
+        if version == "V1" and bundled_fallback:
             log.info("Geneformer V1 dictionaries not in %s; using the bundled official gc30M copies", [str(d) for d in dirs])
             return cls.bundled_v1()
-        raise ContextError(f"Geneformer V2 dictionaries (token_dictionary_gc104M.pkl, gene_median_dictionary_gc104M.pkl) "
-                           f"not found in {[str(d) for d in dirs] or list(search)}",
+        raise ContextError(f"Geneformer {version} dictionaries ({', '.join(_FILE_NAMES[version]['tokens'][:1])}, "
+                           f"{', '.join(_FILE_NAMES[version]['medians'][:1])}) not found in "
+                           f"{[str(d) for d in dirs] or [str(d) for d in search]}",
                            "pass the folder of your Geneformer checkout that holds them (geneformer/ in the official repository)")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,7 @@ def encode_h5ad(path: str | os.PathLike, context_key: str, encoder: ContextEncod
         A fitted encoder (``ExpressionEncoder`` or ``GeneformerEncoder``).
     var_col
         ``var`` column with the gene symbols or Ensembl IDs (default: ``var_names``, or an ``ensembl_id`` column).
+        When given, only it is read (not an ``ensembl_id`` column beside it), and genes it names twice are summed.
     **encode_kwargs
         Passed to :func:`~twincell.context.registry.encode_contexts` (``datasets=``) and on to
         ``encoder.encode`` (e.g. ``platform=``).
@@ -106,6 +108,7 @@ def encode_h5ad(path: str | os.PathLike, context_key: str, encoder: ContextEncod
     adata = read_expression(path)
     if var_col is not None:
         check_anndata_keys(adata, var_column=var_col)
-        adata.var_names = pd.Index(adata.var[var_col].astype(str))
-        adata.var_names_make_unique()
+        with warnings.catch_warnings():  # repeated names are kept on purpose: the encoders sum them
+            warnings.filterwarnings("ignore", "Variable names are not unique", UserWarning)
+            adata.var = pd.DataFrame(index=pd.Index(adata.var[var_col].astype(str).to_numpy()))
     return encode_contexts(adata, context_key, encoder, source=Path(path).name, **encode_kwargs)

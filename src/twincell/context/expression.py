@@ -19,6 +19,7 @@ without baseline expression.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Mapping
@@ -78,13 +79,20 @@ class ExpressionEncoder:
     gene_key
         ``var`` column with gene IDs; default ``var_names``.
 
+    Attributes
+    ----------
+    name
+        The encoder's identity, saved with every context it encodes: ``expression-pca`` for the fit on TwinCell's
+        bundled references (:meth:`default`), ``expression-pca-<fingerprint>`` for any other fit (its
+        :meth:`fingerprint`), so that contexts of two different fits are never mixed.
+
     Examples
     --------
     >>> enc = ExpressionEncoder.default()          # fitted on the bundled references
     >>> emb = enc.encode(adata, platform="scrna")  # (n_obs, 16)
     """
 
-    name = "expression-pca"
+    name = "expression-pca"  # the bundled fit's; fit() names any other by its fingerprint
 
     def __init__(self, dim: int = 16, medians: Mapping[str, float] | None = None,
                  default_platform: str | None = None, gene_key: str | None = None) -> None:
@@ -172,7 +180,20 @@ class ExpressionEncoder:
             raise ContextError(f"{z.shape[0]} reference profiles cannot give {self.dim} principal axes",
                                "fit on more profiles or lower dim")
         self._fit_pca(z, w)
+        self.name = f"{ExpressionEncoder.name}-{self.fingerprint()}"
         return self
+
+    def fingerprint(self) -> str:
+        """8-hex-digit hash of what the fit learned (genes, medians, platform statistics, principal axes): two fits
+        encode alike exactly when their fingerprints agree."""
+        if not self.is_fitted:
+            raise ContextError("an unfitted ExpressionEncoder has no fingerprint", "call fit first")
+        h = hashlib.sha1("\t".join(self.genes.astype(str)).encode())
+        arrays = [np.array([self.medians[g] for g in self.genes]), self.center, self.components, self.scale,
+                  *(v for stats in self.platforms.values() for v in stats.values())]
+        for name, a in zip(["", *self.platforms], [np.asarray(a, dtype=np.float64) for a in arrays]):
+            h.update(name.encode() + a.tobytes())
+        return h.hexdigest()[:8]
 
     def _fit_pca(self, z: np.ndarray, w: np.ndarray) -> None:
         center = w @ z
@@ -199,7 +220,9 @@ class ExpressionEncoder:
         Parameters
         ----------
         adata
-            Profiles x genes (cells or bulk samples), linear-scale expression (raw counts, CPM, TPM; not log).
+            Profiles x genes (cells or bulk samples), linear-scale expression (raw counts, CPM, TPM; not log). In a
+            dense matrix ``NaN`` marks a gene not measured in that profile (left out of its ranks, as in :meth:`fit`,
+            not read as 0); a sparse matrix cannot mark one and must hold finite values.
         platform
             Reference platform whose gene set and statistics standardise the profiles (e.g. ``scrna``,
             ``rnaseq``, ``l1000`` for the default encoder); default: ``obs[platform_key]`` when present,
@@ -269,7 +292,8 @@ class ExpressionEncoder:
         arrays = {"format": np.array(_FORMAT), "dim": np.array(self.dim), "genes": self.genes.astype(str),
                   "medians": np.array([self.medians[g] for g in self.genes]), "center": self.center,
                   "components": self.components, "scale": self.scale, "evr": self.explained_variance_ratio,
-                  "default_platform": np.array(self.default_platform),
+                  "default_platform": np.array(self.default_platform), "name": np.array(self.name),
+                  "gene_key": np.array(self.gene_key or ""),
                   "platform_names": np.array(list(self.platforms), dtype=str)}
         for i, stats in enumerate(self.platforms.values()):
             for k, v in stats.items():
@@ -287,7 +311,9 @@ class ExpressionEncoder:
         """
         with open_versioned_npz(path, _FORMAT, "ExpressionEncoder file", "re-fit and save the encoder") as f:
             genes = f["genes"]
-            enc = cls(int(f["dim"]), dict(zip(genes.tolist(), f["medians"].tolist())), str(f["default_platform"]))
+            enc = cls(int(f["dim"]), dict(zip(genes.tolist(), f["medians"].tolist())), str(f["default_platform"]),
+                      (str(f["gene_key"]) or None) if "gene_key" in f else None)
+            enc.name = str(f["name"]) if "name" in f else cls.name  # files written before names held fingerprints
             enc.genes = genes
             enc.center, enc.components, enc.scale = f["center"], f["components"], f["scale"]
             enc.explained_variance_ratio = f["evr"]

@@ -73,10 +73,16 @@ class GeneformerEncoder:
         self.config = _read_config(self.model_dir)
         self.n_layers = int(self.config["num_hidden_layers"])
         self.input_size = int(self.config["max_position_embeddings"])
+        if version not in (None, "V1", "V2"):
+            raise ContextError(f"unknown Geneformer version {version!r}", "use 'V1' or 'V2' (or leave it out)")
         self.version: Version = version or ("V2" if self.input_size >= 4096 else "V1")
         if not isinstance(dictionaries, GeneformerDictionaries):
-            search = [dictionaries] if dictionaries else [self.model_dir, self.model_dir.parent]
-            dictionaries = GeneformerDictionaries.find(self.version, search)
+            if dictionaries and not Path(dictionaries).expanduser().is_dir():
+                raise ContextError(f"the dictionaries folder {dictionaries} does not exist",
+                                   "give the folder of your Geneformer checkout that holds the token and median "
+                                   "dictionaries, or leave it out (V1: the bundled copies)")
+            search = [Path(dictionaries).expanduser()] if dictionaries else [self.model_dir, self.model_dir.parent]
+            dictionaries = GeneformerDictionaries.find(self.version, search, bundled_fallback=not dictionaries)
         if dictionaries.version != self.version:
             raise ContextError(f"{dictionaries.version} dictionaries given for a {self.version} model in {self.model_dir}",
                                "use the dictionaries of the model's generation")
@@ -86,6 +92,8 @@ class GeneformerEncoder:
                                "the dictionaries belong to another Geneformer generation")
         self.dictionaries = dictionaries
         self.tokenizer = RankValueTokenizer(dictionaries, input_size=self.input_size)
+        if isinstance(layer, bool) or not isinstance(layer, int):
+            raise ContextError(f"layer must be a whole number, got {layer!r}", "use -1 (Geneformer's default) or 0")
         if layer > 0 or layer < -(self.n_layers - 1):
             raise ContextError(f"layer {layer} is outside -{self.n_layers - 1}..0 for a {self.n_layers}-layer model",
                                "use -1 (second-to-last layer, Geneformer's default) or 0 (last layer)")
@@ -102,8 +110,12 @@ class GeneformerEncoder:
     @property
     def name(self) -> str:
         """Encoder name saved with every context: generation, layers and checkpoint folder, e.g.
-        ``geneformer-V1-6L:Geneformer-V1-10M`` (two checkpoints of one size give different names)."""
-        return f"geneformer-{self.version}-{self.n_layers}L:{self.model_dir.resolve().name}"
+        ``geneformer-V1-6L:Geneformer-V1-10M`` (two checkpoints of one size give different names), then the layer
+        and pooling when they are not Geneformer's defaults (``...:Geneformer-V1-10M/layer 0/mean``): embeddings
+        of different layers or poolings are never mixed."""
+        name = f"geneformer-{self.version}-{self.n_layers}L:{self.model_dir.resolve().name}"
+        default = self.layer == -1 and self.pooling == ("cls" if self.version == "V2" else "mean")
+        return name if default else f"{name}/layer {self.layer}/{self.pooling}"
 
     @property
     def dim(self) -> int:
@@ -190,7 +202,14 @@ def _read_config(model_dir: Path) -> dict[str, Any]:
     if not any((model_dir / w).is_file() for w in _WEIGHT_FILES):
         raise ContextError(f"{model_dir} holds no weights ({' or '.join(_WEIGHT_FILES)})",
                            "download the model with git lfs (git lfs pull) or use the ExpressionEncoder")
-    config = json.loads(cfg.read_text())
+    try:
+        config = json.loads(cfg.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ContextError(f"{cfg} is not valid JSON: {exc}",
+                           "use the config.json that came with the Geneformer model") from exc
+    if not isinstance(config, dict):
+        raise ContextError(f"{cfg} holds a JSON {type(config).__name__}, not an object",
+                           "use the config.json that came with the Geneformer model")
     missing = [k for k in ("num_hidden_layers", "hidden_size", "max_position_embeddings", "vocab_size") if k not in config]
     if missing:
         raise ContextError(f"{cfg} lacks {missing}", "use the config.json that came with the Geneformer model")

@@ -33,7 +33,7 @@ from twincell._progress import bar
 from twincell.context.dictionaries import SPECIAL_TOKENS, GeneformerDictionaries
 from twincell.data.genes import GeneMapper, row_number_problem, var_column_hint
 from twincell.data.pseudobulk import check_anndata_keys
-from twincell.errors import ContextError
+from twincell.errors import ContextError, check_count
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class RankValueTokenizer:
         if self.input_size <= self.n_special:
             raise ContextError(f"input size {self.input_size} leaves no room for genes",
                                "use the model's max_position_embeddings")
-        self.chunk_size = int(chunk_size)
+        self.chunk_size = check_count(chunk_size, "chunk_size")
         self.pad_id = dictionaries.special("<pad>")
         self.cls_id = dictionaries.special("<cls>") if self.special_tokens else None
         self.eos_id = dictionaries.special("<eos>") if self.special_tokens else None
@@ -249,7 +249,14 @@ class RankValueTokenizer:
         token_of_col = np.array([self.dictionaries.tokens[k] for k in kept], dtype=np.int64)
         medians = np.array([self.dictionaries.medians[k] for k in kept], dtype=np.float64)
         x = adata.layers[layer] if layer else adata.X
-        totals = adata.obs[n_counts_key].to_numpy(dtype=float) if n_counts_key in adata.obs.columns else None
+        totals = None
+        if n_counts_key in adata.obs.columns:
+            totals = pd.to_numeric(adata.obs[n_counts_key], errors="coerce").to_numpy(dtype=float)
+            if np.isnan(totals).any():
+                bad = adata.obs_names[np.isnan(totals)][0]
+                raise ContextError(f"obs[{n_counts_key!r}] holds a value that is not a number (e.g. cell {bad!r})",
+                                   f"give each cell's total counts as a number in obs[{n_counts_key!r}], or drop the "
+                                   "column (totals are then summed from the counts)")
 
         ids, lengths = [], []
         with bar(desc=f"tokenizing ({self.version})", total=adata.n_obs, unit="cell") as pbar:
