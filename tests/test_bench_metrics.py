@@ -139,6 +139,12 @@ def test_direction_accuracy_counts_no_direction_as_a_miss():
     assert direction_accuracy(pd.Series({"A": 1, "B": 1, "C": -1}), known) == pytest.approx(2 / 3)
     assert direction_accuracy(pd.Series({"A": 1, "B": 0}), known) == pytest.approx(1 / 3)  # C missing, B none
     assert np.isnan(direction_accuracy(pd.Series({"A": 1}), pd.Series(dtype=int)))
+    # a signed strength counts by its sign (was: truncated to 0 or -2)
+    assert direction_accuracy(pd.Series({"A": 0.7, "B": -2.3, "C": -0.4}), known) == 1.0
+    with pytest.raises(TwinCellError, match="gene C more than one direction"):
+        direction_accuracy(pd.Series([1, -1, -1, 1], index=["A", "B", "C", "C"]), known)
+    with pytest.raises(TwinCellError, match="direction of gene B is not a number"):
+        direction_accuracy(pd.Series({"A": 1, "B": "inhibit"}), known)
 
 
 def test_direction_balanced_accuracy_averages_the_recall_of_each_known_class():

@@ -14,6 +14,7 @@ from sklearn.metrics import roc_auc_score  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from twincell.bench import BenchResult, Method, Resources, make_methods, summary_table, write_report  # noqa: E402
+from twincell.bench.run import BenchSettings  # noqa: E402
 from twincell.bench.diseases import clinical_tasks, disease_of, read_targets  # noqa: E402
 from twincell.bench.tier1 import run_tier1  # noqa: E402
 from twincell.bench.tier2 import RecoveryCase, common_share, common_views, run_tier2, source_table  # noqa: E402
@@ -143,6 +144,10 @@ def test_disease_of_and_target_files(tmp_path):
     bad.write_text("illness\tgene\nX\tEGFR\n")
     with pytest.raises(DataFileError, match="disease"):
         read_targets(bad)
+    unmapped = tmp_path / "unmapped.tsv"
+    unmapped.write_text("disease\tgene_symbol\tdrug\nFoo\tNOTAGENE1\tx\nFoo\tNOTAGENE2\t\n")
+    with pytest.raises(DataFileError, match="no gene ID of target file .* maps to a gene .*NOTAGENE1"):
+        read_targets(unmapped)                                        # was: a bare TypeError
     bundled = read_targets()
     assert set(bundled["disease"]) == {"SLE", "Parkinson", "Psoriasis", "Crohn", "UC"}
 
@@ -378,6 +383,23 @@ def test_a_ranking_equal_to_training_exposure_scores_what_the_control_scores(net
     # among genes never perturbed in training every gene ties at the floor: AUROC 0.5 exactly
     unseen = wide.xs("auroc_druggable_unseen", level="metric")["training_exposure"].dropna()
     assert len(unseen) and (unseen == 0.5).all()
+
+
+def test_no_unseen_negative_leaves_the_unseen_auroc_out_instead_of_stopping_tier3(net, drugs):
+    """Every druggable gene perturbed in training (synthetic exposure): no negative is left among the unseen genes,
+    so auroc_druggable_unseen is NaN and the rest of tier 3 is scored (was: the whole run stopped)."""
+    tasks = _synthetic_diseases(net, 3, np.random.default_rng(7))
+    exposed = set(drugs.druggable_genes()) - set(tasks[0].targets)   # Syn0: no unseen negative; the rest: no target
+    t = run_tier3(make_methods(["degree"], Resources(net, drugs, seed=0)), tasks, drugs.druggable_genes(),
+                  exposed=exposed, n_boot=10, n_shuffles=5, seed=0).table
+    assert t.loc[t["metric"] == "auroc_druggable_unseen", "value"].isna().all()
+    assert t.loc[t["metric"] == "auroc_druggable", "value"].notna().all()
+
+
+def test_bench_settings_are_checked():
+    for bad in ({"n_shuffles": 0}, {"n_boot": -1}, {"test_fraction": 1.0}, {"max_epochs": 0}):
+        with pytest.raises(TwinCellError):                            # was: a bare ValueError deep in tier 3
+            BenchSettings(**bad)
 
 
 class _ToyDirections(Method):

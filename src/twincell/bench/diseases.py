@@ -51,7 +51,7 @@ def read_targets(file: str | os.PathLike | None = None) -> pd.DataFrame:
     Raises
     ------
     DataFileError
-        If the file is missing, unreadable, lacks the columns, or is empty.
+        If the file is missing, unreadable, lacks the columns, is empty, or none of its gene IDs maps to a gene.
     """
     p = bundled_path("approved_targets") if file is None else Path(file)
     raw = read_user_table(p, what="target file", hint="give a TSV/CSV with disease and gene_symbol columns",
@@ -70,8 +70,11 @@ def read_targets(file: str | os.PathLike | None = None) -> pd.DataFrame:
     drugs = raw["drug"].str.strip() if "drug" in raw.columns else pd.Series("", index=raw.index)
     pairs = (pd.DataFrame({"disease": raw["disease"].str.strip().to_numpy(), "gene": genes.to_numpy(),
                            "drug": drugs.to_numpy()}).dropna(subset=["gene"]))
-    out = (pairs.groupby(["disease", "gene"], as_index=False)["drug"]
-           .agg(lambda d: ";".join(sorted({x for x in d if x}))).rename(columns={"drug": "drugs"})
+    if pairs.empty:
+        raise DataFileError(f"no gene ID of target file {p} maps to a gene (e.g. {', '.join(mapping.unmapped[:5])})",
+                            "use HGNC symbols, Ensembl, Entrez or UniProt IDs in the gene column")
+    out = (pairs.groupby(["disease", "gene"], as_index=False)
+           .agg(drugs=("drug", lambda d: ";".join(sorted({x for x in d if x}))))
            .sort_values(["disease", "gene"]).reset_index(drop=True))
     out.attrs["unmapped"] = list(mapping.unmapped)
     out.attrs["blank_rows"] = blank_rows

@@ -269,9 +269,26 @@ def direction_coverage(predicted: pd.Series, known: pd.Series) -> float:
 
 
 def _predicted_for(predicted: pd.Series, known: pd.Series) -> np.ndarray | None:
-    """Predicted directions of the genes of ``known``, in its order (0 where none), shape (len(known),);
-    None when ``known`` is empty."""
-    return None if known.empty else predicted.reindex(known.index).fillna(0).to_numpy(int)
+    """Predicted directions (signs: +1, -1, 0 where none) of the genes of ``known``, in its order, shape
+    (len(known),); None when ``known`` is empty. A signed strength counts by its sign.
+
+    Raises
+    ------
+    TwinCellError
+        If ``predicted`` gives a gene two directions or a direction that is not a number.
+    """
+    if known.empty:
+        return None
+    twice = predicted.index[predicted.index.duplicated()]
+    if len(twice):
+        raise TwinCellError(f"the predicted directions give gene {twice[0]} more than one direction",
+                            "return one direction per gene (+1 activate, -1 inhibit, 0 none)")
+    values = pd.to_numeric(predicted.reindex(known.index), errors="coerce")
+    bad = values.index[values.isna() & predicted.reindex(known.index).notna()]
+    if len(bad):
+        raise TwinCellError(f"the predicted direction of gene {bad[0]} is not a number",
+                            "return +1 (activate), -1 (inhibit) or 0 (none) per gene")
+    return np.sign(values.fillna(0.0).to_numpy(float)).astype(int)
 
 
 def empirical_p(observed: float, null: np.ndarray) -> float:

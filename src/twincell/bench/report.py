@@ -27,7 +27,8 @@ READING = (
     "approved-drug targets; `_druggable` metrics use only other drug targets as negatives (the headline: "
     "disease-blind controls score high on all genes but not there), and mode_collapse_p is small only when "
     "the ranking depends on the disease's own signature (T3 gives the number of diseases with p < 0.05 and "
-    "Fisher's combined p). Brackets: 95% bootstrap intervals."
+    "Fisher's combined p). Brackets: 95% bootstrap intervals over the approved targets, except the gains over "
+    "shuffled signatures, whose brackets are the 2.5-97.5 percentiles over the shuffles."
 )
 SKILL_READING = (
     "Tier 3, druggable universe, mean over diseases. signature_gain: AUROC minus the AUROC with the logFC values "

@@ -56,7 +56,7 @@ from twincell.data.drugs import DrugTargets
 from twincell.data.perturbation import PerturbationDataset
 from twincell.data.splits import Split, make_split
 from twincell.data.training_data import load_bundled
-from twincell.errors import TwinCellError
+from twincell.errors import TwinCellError, check_count
 from twincell.model import TwinCell, default_model
 from twincell.network import Interactome
 
@@ -154,6 +154,15 @@ class BenchSettings:
     max_tier2_cases: int = 150
     max_epochs: int = 3
     drug_test_fraction: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_count(self.n_boot, "n_boot", minimum=0)
+        check_count(self.n_shuffles, "n_shuffles")
+        check_count(self.max_tier2_cases, "max_tier2_cases")
+        check_count(self.max_epochs, "max_epochs")
+        if not 0 < self.test_fraction < 1:
+            raise TwinCellError(f"test_fraction must lie between 0 and 1, got {self.test_fraction!r}",
+                                "hold out a share such as 0.2")
 
     @classmethod
     def quick(cls) -> BenchSettings:

@@ -330,7 +330,7 @@ def _shuffle_rows(method: str, ft: _Task, real: pd.DataFrame, null: Mapping[str,
 
 def _unseen_auroc(scores: pd.Series, ft: _Task) -> tuple[float, np.ndarray | None]:
     """Druggable AUROC among genes never perturbed in training, and its bootstrap over those positives."""
-    if not ft.unseen_targets:
+    if not ft.unseen_targets or not len(ft.unseen_negatives):  # NaN: the run's facts name the disease
         return np.nan, None
     ranked = RankedPositives.from_scores(scores, ft.unseen_targets, ft.unseen_negatives)
     return float(ranked.metrics(ks=())["auroc"][0]), ranked.metrics(ks=(), resample=ft.unseen_resample)["auroc"]
