@@ -110,6 +110,10 @@ def test_load_on_a_missing_device_names_the_device_not_the_files(model, tmp_path
     ({"validation_fraction": 1.0}, "validation_fraction must be a share in"),
     ({"l1": -1.0}, "l1 must be a finite weight >= 0"),
     ({"time_budget_s": 0}, "time_budget_s must be a number of seconds > 0"),
+    ({"l1": "0.1"}, "l1 must be a finite weight >= 0, got '0.1'"),                       # was: a bare TypeError
+    ({"inverse_temperature": None}, "inverse_temperature must be a finite number > 0"),
+    ({"lr": True}, "the learning rate must be a positive number, got True"),          # was: accepted as 1
+    ({"validation_split": "gene"}, "validation_split must be one of"),
 ])
 def test_fit_options_out_of_range_are_named(net, contexts, data, options, message):
     with pytest.raises(TwinCellError, match=message):
@@ -142,3 +146,49 @@ def test_a_dataset_that_trains_nothing_is_refused(net, contexts, data):
     outside.adata.obs["targets"] = "NOTINNET:-1"
     with pytest.raises(TwinCellError, match="dataset 'outside': none of its 40 rows has a target among the network"):
         TwinCell(net, DIM).fit([outside, data], contexts, max_epochs=1)
+    unmeasured = PerturbationDataset(data.adata.copy(), validate=False)
+    unmeasured.adata.uns["source"] = "unmeasured"
+    unmeasured.adata.X = np.full(unmeasured.adata.shape, np.nan, np.float32)
+    with pytest.raises(TwinCellError, match="dataset 'unmeasured': none of its 40 rows with a target in the network "
+                                            "has a finite value at a network gene"):   # was: blamed the targets
+        TwinCell(net, DIM).fit([unmeasured, data], contexts, max_epochs=1)
+
+
+def test_a_failed_fit_leaves_a_trained_model_as_it_was(net, contexts, data):
+    """Synthetic: a second fit on other contexts that fails on an option must not move the gates' normalisation or
+    replace the dataset heads (was: predictions moved and the cached operator no longer matched predict)."""
+    model = TwinCell(net, DIM).fit(data, contexts, max_epochs=2)
+    before_dataset, before = model.predict_dataset(data), model.predict({net.genes[0]: -1}, "A")
+    heads = model.heads
+    shifted = {c: v + 5.0 for c, v in contexts.items()}
+    for options in ({"patience": 0}, {"validation_split": "gene"}, {"select_on": "inverse_auroc",
+                                                                     "validation_fraction": 0.0}):
+        with pytest.raises(TwinCellError):
+            model.fit(data, shifted, max_epochs=1, **options)
+    assert model.heads is heads
+    np.testing.assert_array_equal(model.predict_dataset(data), before_dataset)
+    np.testing.assert_array_equal(model.predict({net.genes[0]: -1}, "A"), before)
+    u = model.perturbation_vector({net.genes[0]: -1})
+    np.testing.assert_allclose(model.operator("A").forward(u), before, atol=1e-6)
+
+
+def test_a_model_without_gates_still_refuses_an_unknown_context(net, contexts, data):
+    model = TwinCell(net, DIM, context_gates=False).fit(data, contexts, max_epochs=1)
+    with pytest.raises(ContextError, match="NOT_A_CONTEXT"):
+        model.predict({net.genes[0]: -1}, "NOT_A_CONTEXT")
+    with pytest.raises(ContextError, match="shape \\(4,\\)"):
+        model.operator(np.ones(7, np.float32))
+    np.testing.assert_array_equal(model.predict({net.genes[0]: -1}, "a"), model.predict({net.genes[0]: -1}, None))
+
+
+def test_train_default_model_names_its_callers_mistakes(net, contexts, data, tmp_path):
+    from twincell.model.default import train_default_model
+
+    for kwargs, message in (({"hparams": {"seed": 3}}, "hparams names seed, an argument of train_default_model"),
+                            ({"max_epoch": 1}, "unknown fit option\\(s\\) max_epoch"),
+                            ({"checkpoint": None, "fit_extra": 1}, "unknown fit option\\(s\\) fit_extra")):
+        with pytest.raises(TwinCellError, match=message):
+            train_default_model(tmp_path / "m", datasets=[data], contexts=contexts, interactome=net, **kwargs)
+    with pytest.raises(ContextError, match="no context vectors given"):
+        train_default_model(tmp_path / "m", datasets=[data], contexts={}, interactome=net)
+    assert not (tmp_path / "m").exists()

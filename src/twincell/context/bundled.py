@@ -189,11 +189,17 @@ def build_default(dim: int = DEFAULT_DIM) -> tuple[ExpressionEncoder, ContextReg
     return encoder, registry
 
 
-def _cache_paths(dim: int) -> tuple[Path, Path]:
+def default_context_key(dim: int = DEFAULT_DIM) -> str:
+    """Key of the default encoder and registry of dimension ``dim``: a hash of the context code, the gene mapper and
+    the bundled reference files."""
     here = Path(__file__).parent
     data = [bundled_path(name) for name in REFERENCE_FILES]
-    key = code_key([*(here / f for f in ("bundled.py", "expression.py", "dictionaries.py", "registry.py")),
-                    *mapper_sources(), *data], f"dim {dim}")
+    return code_key([*(here / f for f in ("bundled.py", "expression.py", "dictionaries.py", "registry.py")),
+                     *mapper_sources(), *data], f"dim {dim}")
+
+
+def _cache_paths(dim: int) -> tuple[Path, Path]:
+    key = default_context_key(dim)
     return cache_dir() / f"context-encoder-{key}.npz", cache_dir() / f"contexts-{key}.npz"
 
 

@@ -40,6 +40,11 @@ def _cache_key(name: str) -> str:
     return code_key([m.__file__ for m in (cytosig, drugs, genes, lincs, perturbation, ranked)], sizes)
 
 
+def default_training_key() -> str:
+    """Key of the default training data (:data:`DEFAULT_DATASETS`): their loaders' code and bundled files' sizes."""
+    return code_key([], ";".join(_cache_key(name) for name in DEFAULT_DATASETS))
+
+
 def load_bundled(name: str, *, use_cache: bool = True) -> PerturbationDataset:
     """One bundled perturbation dataset by name (see :data:`DEFAULT_DATASETS`), from the cache when present."""
     if name not in _LOADERS:

@@ -9,6 +9,7 @@ result does not depend on the machine) keeps it to a few minutes on two CPU core
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 
 from twincell import __version__
 from twincell._cache import cache_dir, code_key
-from twincell.errors import ModelFileError
+from twincell.errors import ContextError, ModelFileError, TwinCellError
 from twincell.model.io import FORMAT_VERSION, SavedModel, check_output_dir, open_model
 
 log = logging.getLogger(__name__)
@@ -38,9 +39,15 @@ DEFAULT_FIT = {"max_epochs": 8, "batch_size": 128, "lr": 0.02, "validation_fract
 def default_model_dir() -> Path:
     """Where the default model is cached: ``$TWINCELL_CACHE`` (default ``~/.cache/twincell``)/model-default-...
 
-    The name holds a hash of the model code and this file, so changed maths never loads a stale model.
+    The name holds a hash of the model code (this file included) and of the keys of what the model is built from (the
+    default interactome, training data and contexts), so changed maths or inputs never load a stale model.
     """
-    key = code_key(sorted(Path(__file__).parent.glob("*.py")))
+    from twincell.context.bundled import default_context_key
+    from twincell.data.training_data import default_training_key
+    from twincell.network.interactome import default_cache_key
+
+    key = code_key(sorted(Path(__file__).parent.glob("*.py")),
+                   f"{default_cache_key()};{default_training_key()};{default_context_key()}")
     return cache_dir() / f"model-default-v{FORMAT_VERSION}-{__version__}-{key}"
 
 
@@ -76,12 +83,33 @@ def train_default_model(out_dir: str | os.PathLike | None = None, *,
         e.g. ``{"normalisation": "symmetric"}``.
     **fit
         Overrides of :data:`DEFAULT_FIT` (``max_epochs``, ``batch_size``, ``lr`` ...).
+
+    Raises
+    ------
+    TwinCellError
+        ``hparams`` naming ``seed`` or ``context_gates`` (arguments of their own), or ``fit`` naming an option
+        :meth:`~twincell.model.twincell.TwinCell.fit` does not have.
+    ContextError
+        ``contexts`` without any vector.
     """
     from twincell.context import ContextRegistry
     from twincell.data.training_data import load_default_training_data
     from twincell.model.twincell import TwinCell
     from twincell.network import Interactome
 
+    own = sorted(set(hparams or {}) & {"seed", "context_gates"})
+    if own:
+        raise TwinCellError(f"hparams names {', '.join(own)}, an argument of train_default_model",
+                            f"pass {', '.join(f'{k}=...' for k in own)} itself")
+    options = [k for k in inspect.signature(TwinCell.fit).parameters
+               if k not in ("self", "datasets", "contexts", "time_budget_s", "checkpoint", "resume")]
+    unknown = sorted(set(fit) - set(options))
+    if unknown:
+        raise TwinCellError(f"unknown fit option(s) {', '.join(unknown)}",
+                            f"fit options: {', '.join(options)} (time_budget_s, checkpoint, resume: arguments of "
+                            "their own)")
+    if contexts is not None and not len(contexts):
+        raise ContextError("no context vectors given", "pass ContextRegistry.default() or leave contexts out")
     out = default_model_dir() if out_dir is None else check_output_dir(out_dir, overwrite)
     contexts = ContextRegistry.default() if contexts is None else contexts
     datasets = load_default_training_data() if datasets is None else datasets

@@ -245,13 +245,14 @@ def prepare_rows(datasets: Sequence, context_ids: Sequence[str], gene_index: Map
         in_net = np.flatnonzero(col_node < n_nodes)
         Xn = X[:, in_net]
         skipped, dropped = [], set()
-        used_rows = []
+        used_rows, n_targeted = [], 0
         for i, text in enumerate(obs["targets"].to_numpy(dtype=object)):
             targets = parse_targets(text)  # a missing value (None, NaN, pd.NA): targets unknown
             nodes = [(gene_index[g], s) for g, s in targets.items() if g in gene_index and s != 0]
             dropped.update(f"{g}:{s:+d}" if s else f"{g}:0" for g, s in targets.items()
                            if g not in gene_index or s == 0)
             measured = np.isfinite(Xn[i])
+            n_targeted += bool(nodes)
             if not nodes or not measured.any():
                 skipped.append(str(obs["perturbation"].iloc[i]))
                 continue
@@ -263,6 +264,11 @@ def prepare_rows(datasets: Sequence, context_ids: Sequence[str], gene_index: Map
             parts["obs_n"].append(int(measured_all.sum()))
             parts["obs_node"].append(col_node[measured_all])
             parts["obs_value"].append(X[i, measured_all])
+        if not used_rows and n_targeted:  # targets fine: no value at a network gene
+            raise TwinCellError(f"dataset {name!r}: none of its {n_targeted} rows with a target in the network has a "
+                                f"finite value at a network gene ({len(in_net)} of its {adata.n_vars} genes are in the "
+                                "network)", "give responses (finite numbers) over genes named by HGNC symbols of "
+                                "network nodes, or leave the dataset out")
         if not used_rows:  # it would train nothing, yet fix a background and, if first, the model's units
             raise TwinCellError(f"dataset {name!r}: none of its {adata.n_obs} rows has a target among the network's "
                                 f"genes and a measured value (targets such as {', '.join(sorted(dropped)[:5]) or 'none'})",
@@ -650,8 +656,12 @@ class FitConfig:
             raise TwinCellError(f"time_budget_s must be a number of seconds > 0 (or None), got {self.time_budget_s!r}")
         if isinstance(self.causal_shrinkage, bool):
             self.causal_shrinkage = "joint" if self.causal_shrinkage else "none"
+        if isinstance(self.lr, bool) or not (isinstance(self.lr, numbers.Real) and np.isfinite(self.lr) and self.lr > 0):
+            raise TwinCellError(f"the learning rate must be a positive number, got {self.lr!r}",
+                                "e.g. lr=0.02 (--lr 0.02)")
         for name, value, allowed in (("causal_shrinkage", self.causal_shrinkage, SHRINKAGE_MODES),
-                                     ("background_rows", self.background_rows, BACKGROUND_ROWS)):
+                                     ("background_rows", self.background_rows, BACKGROUND_ROWS),
+                                     ("validation_split", self.validation_split, VALIDATION_SPLITS)):
             if value not in allowed:
                 raise TwinCellError(f"{name} must be one of {allowed}, not {value!r}")
         if self.select_on not in SELECTION_METRICS:
@@ -665,9 +675,10 @@ class FitConfig:
                                    ("contrastive_loss", True, "use 0 (off) or e.g. 0.3"),
                                    ("contrastive_temperature", False, "use e.g. 0.1")):
             value = getattr(self, name)  # a weight may be 0 (off); a temperature must be > 0
-            if not (np.isfinite(value) and (value >= 0 if weight else value > 0)):
+            if isinstance(value, bool) or not (isinstance(value, numbers.Real) and np.isfinite(value)
+                                               and (value >= 0 if weight else value > 0)):
                 kind = "a finite weight >= 0" if weight else "a finite number > 0"
-                raise TwinCellError(f"{name} must be {kind}, got {value}", hint)
+                raise TwinCellError(f"{name} must be {kind}, got {value!r}", hint)
 
 
 class Trainer:
@@ -930,7 +941,7 @@ class Trainer:
             rec.update({f"val_{k}": v for k, v in va.items() if k != "loss"})
             self.history.append(rec)
             if self.best is None or score < self.best[0] - 1e-6:
-                self.best = (score, _copy_state(self.module), _copy_state(self.heads))
+                self.best = (score, copy_state(self.module), copy_state(self.heads))
                 self.best_epoch = self.epoch
                 self.bad_epochs = 0
             else:
@@ -965,6 +976,6 @@ class Trainer:
         return -value
 
 
-def _copy_state(module: torch.nn.Module) -> dict:
+def copy_state(module: torch.nn.Module) -> dict:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 

@@ -32,7 +32,8 @@ from twincell.model.coexpression import bundled_coexpression, sign_prior_values
 from twincell.model.module import EDGE_MODELS, GATE_MODES, NORMALISATIONS, TwinCellModule, prior_sign
 from twincell.model.operator import PropagationOperator
 from twincell.model.training import (
-    GENETIC_TYPES, DatasetHeads, DatasetInfo, FitConfig, Trainer, as_adata, as_dataset, dataset_name, prepare_rows,
+    GENETIC_TYPES, DatasetHeads, DatasetInfo, FitConfig, Trainer, as_adata, as_dataset, copy_state, dataset_name,
+    prepare_rows,
 )
 from twincell.network import Interactome
 
@@ -260,20 +261,25 @@ class TwinCell:
 
     # ------------------------------------------------------------------ contexts
     def _context_tensor(self, context: str | np.ndarray | None) -> tuple[torch.Tensor | None, str | None]:
-        """The embedding used for ``context`` (None = mean training context) and a label for it."""
-        if context is None or not self.gated:
-            return None, None if context is None else (context if isinstance(context, str) else "<vector>")
+        """The embedding used for ``context`` (None = mean training context, and always for a model without gates) and
+        a label for it. An id must be one of the model's contexts (a gate-free model without contexts takes any id) and
+        a vector must have the model's context dimension, gates or not (a model of dimension 0 ignores any vector): a
+        wrong one is the caller's mistake."""
+        if context is None:
+            return None, None
         if isinstance(context, str):
+            if not self.gated and not self.contexts:
+                return None, context
             from twincell.context.registry import match_context_id  # lazy: the context package is heavy
 
             label = match_context_id(context, self.contexts, f"the model knows {len(self.contexts)} contexts")
             vec = self.contexts[label]
         else:
             vec, label = np.asarray(context, dtype=np.float32), "<vector>"
-            if vec.shape != (self.context_dim,) or not np.isfinite(vec).all():
+            if (self.gated or self.context_dim) and (vec.shape != (self.context_dim,) or not np.isfinite(vec).all()):
                 raise ContextError(f"a context vector must be finite with shape ({self.context_dim},), got {vec.shape}",
                                    "encode the context with the encoder the model was trained with")
-        return torch.as_tensor(vec, device=self.device), label
+        return (torch.as_tensor(vec, device=self.device) if self.gated else None), label
 
     # ------------------------------------------------------------------ training
     def fit(self, datasets: PerturbationDataset | ad.AnnData | Sequence[PerturbationDataset | ad.AnnData],
@@ -347,8 +353,14 @@ class TwinCell:
         datasets = [as_dataset(ds) for ds in ([datasets] if not isinstance(datasets, Sequence) else datasets)]
         if not datasets:
             raise TwinCellError("no training data given", "pass at least one PerturbationDataset")
-        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-            raise TwinCellError(f"the learning rate must be a positive number, got {lr!r}", "e.g. lr=0.02 (--lr 0.02)")
+        config = FitConfig(max_epochs=max_epochs, batch_size=batch_size, lr=lr, l1=l1, gate_entropy=gate_entropy,
+                           validation_fraction=validation_fraction, validation_split=validation_split,
+                           residual_loss=residual_loss, causal_shrinkage=causal_shrinkage,
+                           background_rows=background_rows, patience=patience,
+                           inverse_loss=inverse_loss, inverse_temperature=inverse_temperature,
+                           contrastive_loss=contrastive_loss, contrastive_temperature=contrastive_temperature,
+                           select_on=select_on, time_budget_s=time_budget_s,
+                           seed=self.hparams["seed"] if seed is None else seed)
         table, encoder = context_table(contexts)
         if self.gated and not table:
             raise ContextError("a context-gated model needs context embeddings to train",
@@ -360,25 +372,24 @@ class TwinCell:
         ids = sorted(table) if table else sorted({str(c) for ds in datasets for c in as_adata(ds).obs["context"]})
         rows, infos = prepare_rows(datasets, ids, self.interactome.gene_index)
         ctx = None
-        if self.gated:
-            mat = np.stack([table[i] for i in ids])
-            used = mat[np.unique(rows.context)]
-            self.module.gate.context_mean.copy_(torch.as_tensor(used.mean(0)))
-            sd = used.std(0)
-            self.module.gate.context_scale.copy_(torch.as_tensor(np.where(sd > 1e-6, sd, 1.0)))
-            ctx = torch.as_tensor(mat, device=self.device)
-        self.heads = DatasetHeads(infos, len(ids), self.interactome.n_nodes, len(rows.extra_genes)).to(self.device)
-        config = FitConfig(max_epochs=max_epochs, batch_size=batch_size, lr=lr, l1=l1, gate_entropy=gate_entropy,
-                           validation_fraction=validation_fraction, validation_split=validation_split,
-                           residual_loss=residual_loss, causal_shrinkage=causal_shrinkage,
-                           background_rows=background_rows, patience=patience,
-                           inverse_loss=inverse_loss, inverse_temperature=inverse_temperature,
-                           contrastive_loss=contrastive_loss, contrastive_temperature=contrastive_temperature,
-                           select_on=select_on, time_budget_s=time_budget_s,
-                           seed=self.hparams["seed"] if seed is None else seed)
-        trainer = Trainer(self.module, self.heads, rows, infos, ctx, config)
-        t0 = time.monotonic()
-        self.history = trainer.fit(None if checkpoint is None else Path(checkpoint), resume)
+        before = copy_state(self.module)  # a fit that fails leaves the model as it was (buffers included)
+        try:
+            if self.gated:
+                mat = np.stack([table[i] for i in ids])
+                used = mat[np.unique(rows.context)]
+                self.module.gate.context_mean.copy_(torch.as_tensor(used.mean(0)))
+                sd = used.std(0)
+                self.module.gate.context_scale.copy_(torch.as_tensor(np.where(sd > 1e-6, sd, 1.0)))
+                ctx = torch.as_tensor(mat, device=self.device)
+            heads = DatasetHeads(infos, len(ids), self.interactome.n_nodes, len(rows.extra_genes)).to(self.device)
+            trainer = Trainer(self.module, heads, rows, infos, ctx, config)
+            t0 = time.monotonic()
+            history = trainer.fit(None if checkpoint is None else Path(checkpoint), resume)
+        except BaseException:
+            with torch.no_grad():
+                self.module.load_state_dict(before)
+            raise
+        self.heads, self.history = heads, history
         self.contexts = table
         self.datasets = infos
         self.metadata.update({
@@ -528,13 +539,13 @@ class TwinCell:
         """The model's linear map in one context as scipy matrices (see :class:`PropagationOperator`).
 
         ``operator(c).forward(u)`` equals ``predict`` of a drug perturbation ``u`` in context ``c``.
-        Operators of named contexts are cached (thread-safe) until a parameter changes in place
+        Operators of named contexts are cached (thread-safe) until a parameter or buffer changes in place
         (training, loading weights): the key holds torch's in-place version counters.
         """
         c, label = self._context_tensor(context)
         if label == "<vector>":
             return self._build_operator(c, label)
-        key = (label, sum(p._version for p in self.module.parameters()))
+        key = (label, sum(t._version for t in (*self.module.parameters(), *self.module.buffers())))
         with self._operators_lock:
             if key not in self._operators:
                 self._operators = {key: self._build_operator(c, label),
@@ -586,7 +597,8 @@ class TwinCell:
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
-        """Save weights, config, interactome, contexts, history and provenance to ``directory`` (atomically).
+        """Save weights, config, interactome, contexts, the context-free operator, history and provenance to
+        ``directory`` (atomically).
 
         A directory holding other files than a TwinCell model is refused unless ``overwrite``.
         """

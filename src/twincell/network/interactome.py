@@ -44,6 +44,12 @@ EDGE_COLUMNS = ("source", "target", "weight", "sign", "directed", "layer", "sour
 FORMAT_VERSION = 1
 
 
+def default_cache_key() -> str:
+    """Key of the default interactome's cache entry: a hash of the build and gene-mapping code, the file format and the
+    package version (what :meth:`Interactome.default` is made from)."""
+    return code_key([build.__file__, genes_module.__file__], f"format {FORMAT_VERSION}")
+
+
 def is_interactome_file(file: Path) -> bool:
     """True when ``file`` is a parquet file with TwinCell's interactome provenance (any format version)."""
     try:
@@ -142,8 +148,7 @@ class Interactome:
         The cache lives in ``$TWINCELL_CACHE`` (default ``~/.cache/twincell``); its name holds a hash
         of the build and gene-mapping code and the package version, so a changed build never reads a stale cache.
         """
-        key = code_key([build.__file__, genes_module.__file__], f"format {FORMAT_VERSION}")
-        f = Path(cache_dir or default_cache_dir()) / f"interactome-{key}.parquet"
+        f = Path(cache_dir or default_cache_dir()) / f"interactome-{default_cache_key()}.parquet"
         if f.exists():
             try:
                 return cls.load(f)
