@@ -977,5 +977,6 @@ class Trainer:
 
 
 def copy_state(module: torch.nn.Module) -> dict:
+    """A detached copy of ``module``'s state dict (parameters and buffers), for ``load_state_dict`` later."""
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
