@@ -36,8 +36,9 @@ def timed(fn, repeat: int) -> float:
     return float(np.median(times))
 
 
-def reference_step(model: TwinCell, U: torch.Tensor, context: torch.Tensor) -> None:
-    """Baseline: forward + backward with torch's autograd through COO ``torch.sparse.mm``."""
+def reference_forward(model: TwinCell, U: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+    """The model's prediction computed with torch's autograd through COO ``torch.sparse.mm``: ``exp(rho) (T x +
+    r (x - U))`` with ``x`` the K-hop propagation of ``U`` (the direct term skips hop 0, as ``TwinCellModule``)."""
     m = model.module
     vals = m.edge_values(context)
     n = m.n_nodes
@@ -49,9 +50,13 @@ def reference_step(model: TwinCell, U: torch.Tensor, context: torch.Tensor) -> N
     for _ in range(m.n_hops):
         x = torch.sparse.mm(A, x)
         total = total + x
-    Y = torch.exp(m.log_gain) * (torch.sparse.mm(T, total) + m.direct[:, None] * total)
-    Y.pow(2).mean().backward()
-    m.zero_grad()
+    return torch.exp(m.log_gain) * (torch.sparse.mm(T, total) + m.direct[:, None] * (total - U))
+
+
+def reference_step(model: TwinCell, U: torch.Tensor, context: torch.Tensor) -> None:
+    """Baseline: forward + backward of :func:`reference_forward`."""
+    reference_forward(model, U, context).pow(2).mean().backward()
+    model.module.zero_grad()
 
 
 def twincell_step(model: TwinCell, U: torch.Tensor, context: torch.Tensor) -> None:
@@ -83,7 +88,10 @@ def main() -> None:
     ctx = torch.as_tensor(rng.standard_normal(16), dtype=torch.float32, device=model.device)
     model.contexts = {"bench": ctx.cpu().numpy()}
 
-    with torch.no_grad():
+    with torch.no_grad():  # the baseline must compute what the model computes, or its timing says nothing
+        ours, ref = model.module(U, ctx)[0], reference_forward(model, U, ctx)
+        if not torch.allclose(ours, ref, rtol=1e-4, atol=1e-6 * float(ours.abs().max())):
+            raise SystemExit(f"the COO baseline differs from the model by {float((ours - ref).abs().max()):.3g}")
         fwd = timed(lambda: model.module(U, ctx), repeat)
     op = model.operator("bench")
     fwd_ref = timed(lambda: op.forward(U_np), repeat)

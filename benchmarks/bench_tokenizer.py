@@ -61,7 +61,7 @@ def main() -> None:
     ap.add_argument("--baseline-cells", type=int, default=None, help="cells tokenised by the naive loop")
     args = ap.parse_args()
     n_cells = args.cells or (5_000 if args.quick else 100_000)
-    n_base = args.baseline_cells or (300 if args.quick else 1_000)
+    n_base = min(args.baseline_cells or (300 if args.quick else 1_000), n_cells)  # the naive loop's cells are a subset
 
     dicts = GeneformerDictionaries.bundled_v1()
     genes = [g for g in dicts.tokens if g.startswith("ENSG")][:20_000]

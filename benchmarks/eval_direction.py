@@ -280,6 +280,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tier 2 at TwinBench's quick sizes (smoke run)")
     parser.add_argument("--out", type=Path, default=Path("results/direction"))
     args = parser.parse_args()
+    if not (args.tier2 or args.tier3):
+        if not args.quick:
+            parser.error("give --tier2 and/or --tier3")
+        args.tier2 = True  # --quick alone (make bench's smoke run): tier 2 at the quick sizes
     pd.set_option("display.width", 250)
     pd.set_option("display.max_rows", 400)
     pd.set_option("display.max_colwidth", 90)

@@ -11,7 +11,8 @@ over the cases (TwinBench's tier-2 units). Then paired mean / sd over seeds of e
 ``twincell`` with a Wilcoxon signed-rank p, and the keep rule: a head is kept only if its paired mean AUROC
 gain is >= +0.01 with p < 0.05 and its recall@10 is not lower.
 
-Per-seed rows are appended to ``--out``/per_seed.csv (and the weights to weights.csv) as each seed finishes.
+Per-seed rows are appended to ``--out``/per_seed.csv (and the weights to weights.csv) as each seed finishes; a seed
+run again replaces its earlier rows in the report.
 
     PYTHONPATH=src python benchmarks/eval_inverse_head.py --seeds 0-9 --out results/t2_head [--quick]
     PYTHONPATH=src python benchmarks/eval_inverse_head.py --summary-only --out results/t2_head
@@ -39,6 +40,7 @@ from twincell.bench.baselines import Degree, NetworkPropagation
 from twincell.bench.learned import TwinCellHead, TwinCellHeadPrior, TwinCellMethod, _TwinCellHead
 from twincell.bench.methods import Method, Resources, run_method_many
 from twincell.bench.metrics import RankedPositives
+from twincell.bench.run import parse_seeds
 from twincell.bench.tier2 import recovery_cases, without_genes
 from twincell.data.drugs import DrugTargets
 from twincell.data.perturbation import PerturbationDataset
@@ -156,19 +158,12 @@ def sle_check(seed: int = 0) -> None:
         print(f"{method.name}: ranks " + ", ".join(f"{g} {int(ranks[g])}" for g in CASCADE))
 
 
-def parse_seeds(text: str) -> list[int]:
-    """``"0-9"`` or ``"0,3,5"`` -> list of seeds."""
-    if "-" in text:
-        lo, hi = text.split("-")
-        return list(range(int(lo), int(hi) + 1))
-    return [int(s) for s in text.split(",")]
-
-
 def main() -> None:
     """Parse arguments, run every seed (appending to the CSVs), print the paired report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0-9")
-    parser.add_argument("--out", type=Path, default=Path("results/t2_head"))
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder of the CSVs (default results/t2_head, results/t2_head_quick with --quick)")
     parser.add_argument("--quick", action="store_true", help="smoke run: TwinBench's quick sizes")
     parser.add_argument("--summary-only", action="store_true", help="only print the report of the CSVs in --out")
     parser.add_argument("--sle", action="store_true", help="only the heads on the default model and SLE's top targets")
@@ -176,13 +171,16 @@ def main() -> None:
     if args.sle:
         sle_check()
         return
-    args.out.mkdir(parents=True, exist_ok=True)
-    files = {"summary": args.out / "per_seed.csv", "weights": args.out / "weights.csv"}
+    out = args.out or Path("results/t2_head_quick" if args.quick else "results/t2_head")  # never mix the two sizes
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"summary": out / "per_seed.csv", "weights": out / "weights.csv"}
     if not args.summary_only:
         for seed in parse_seeds(args.seeds):
             for key, frame in zip(("summary", "weights"), run_seed(seed, args.quick)):
                 frame.to_csv(files[key], mode="a", header=not files[key].exists(), index=False)
-    paired_report(pd.read_csv(files["summary"]), pd.read_csv(files["weights"]))
+    # a seed run again replaces its earlier rows (appended rows would count it twice in the paired test)
+    paired_report(pd.read_csv(files["summary"]).drop_duplicates(["seed", "method"], keep="last"),
+                  pd.read_csv(files["weights"]).drop_duplicates(["seed", "method", "feature"], keep="last"))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from twincell.bench.metrics import empirical_p
 from twincell.bench.activity import regulon_matrix, ulm_activities
 from twincell.bench.tier2_drugs import load_drug_datasets
 from twincell.data.perturbation import PerturbationDataset
@@ -91,12 +92,13 @@ def agreement(pairs: pd.DataFrame, activity: pd.Series, drug_of: dict[str, str] 
 
 
 def summary_row(label: str, hop: int, drugs: int, observed: tuple[int, int], null: np.ndarray) -> dict:
-    """One table row: agreement of ``observed`` (agreeing, scored) against the null's (P, 2) counts."""
+    """One table row: agreement of ``observed`` (agreeing, scored) against the null's (P, 2) counts; the p-value is
+    TwinBench's one-sided empirical p (floor 1 / (P + 1)), NaN when no pair was scored."""
     share = observed[0] / observed[1] if observed[1] else np.nan
     null_share = null[:, 0] / np.maximum(null[:, 1], 1)
     return {"dataset": label, "hop": hop, "pairs": observed[1], "drugs": drugs, "agreement": share,
             "null_mean": null_share.mean(), "null_low": np.percentile(null_share, 2.5),
-            "null_high": np.percentile(null_share, 97.5), "p": float((null_share >= share).mean())}
+            "null_high": np.percentile(null_share, 97.5), "p": empirical_p(share, null_share)}
 
 
 def main() -> None:

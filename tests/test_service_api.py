@@ -164,6 +164,13 @@ def test_predict_matches_the_library(client, service_model):
     got = r.json()["change"]
     assert list(got) == list(top)
     np.testing.assert_allclose(list(got.values()), expected.loc[top])
+    # other IDs of the genes, as the schema says (was: 422 "not in the model's network")
+    r = client.post("/v1/predict", json={"perturbation": {"ENSG00000162434": -1, "6772": 1}, "context": "synthetic_ctx_b",
+                                         "top": 5})
+    assert r.status_code == 200, r.text
+    assert r.json()["change"] == got
+    r = client.post("/v1/predict", json={"perturbation": {"JAK1": -1, "ENSG00000162434": 1}})
+    assert r.status_code == 422 and "name one gene (JAK1)" in r.json()["detail"][0]["msg"]
 
 
 # ----------------------------------------------------------------------------------------------- bad input
@@ -208,7 +215,7 @@ def test_unknown_target_and_perturbation_genes_are_named(client, absent_gene):
 
 def test_unreadable_upload_is_400(client):
     r = client.post("/v1/signature", files={"file": ("sig.csv", b"\x00\x01\x02 not a table")})
-    assert r.status_code in (400, 422)
+    assert r.status_code == 400 and "binary file" in r.json()["detail"][0]["msg"]   # was: 422 "empty"
     assert error_locs(r) == [["body", "file"]]
     r = client.post("/v1/targets/upload", files={"file": ("sig.csv", b"gene,pvalue\nSTAT1,0.01\n")})
     assert r.status_code == 422 and "log fold change" in r.json()["detail"][0]["msg"]
@@ -263,6 +270,10 @@ def test_token_from_env_or_file(tmp_path, monkeypatch, python_environ):
 
     monkeypatch.setenv(TOKEN_ENV, "from-env")
     assert resolve_token() == "from-env"
+    monkeypatch.setenv(TOKEN_ENV, " from-env\n")                      # was: kept, so no header could ever match
+    assert resolve_token() == "from-env"
+    monkeypatch.setenv(TOKEN_ENV, "  ")
+    assert resolve_token() is None
     f = tmp_path / "token"
     f.write_text("from-file\n")
     assert resolve_token(f) == "from-file"
@@ -294,7 +305,7 @@ def test_context_profile_is_encoded_with_the_model_encoder(service_model):
     encoder = default_encoder()
     model = TwinCell(service_model.interactome, encoder.dim, seed=0)
     model.metadata["context_encoder"] = encoder.name  # what fitting on ContextRegistry.default() records
-    profile = {str(g): float(i % 7 + 1) for i, g in enumerate(encoder.genes[:400])}
+    profile = {str(g): float(i % 7 + 1) for i, g in enumerate(encoder.genes)}
     body = {"perturbation": {"JAK1": -1}, "context_profile": profile, "platform": "rnaseq", "top": 300}
     client = TestClient(create_app(model), base_url="http://localhost")
     r = client.post("/v1/predict", json=body)
@@ -307,3 +318,6 @@ def test_context_profile_is_encoded_with_the_model_encoder(service_model):
     assert r.status_code == 422 and error_locs(r) == [["body", "context_profile"]]
     r = client.post("/v1/predict", json={**body, "context_profile": dict.fromkeys(profile, 0.0)})
     assert r.status_code == 422 and "express none of the" in r.json()["detail"][0]["msg"]   # was encoded as 200
+    r = client.post("/v1/predict", json={**body, "context_profile": {"STAT1": 10.0, "IRF1": 5.0}})
+    assert r.status_code == 422 and error_locs(r) == [["body", "context_profile"]]           # was 200, from 0.3 % of
+    assert "reference genes of platform 'rnaseq'" in r.json()["detail"][0]["msg"]           # the genes, unsaid

@@ -59,6 +59,14 @@ def test_uploads_are_parsed_by_the_library_table_reader(client):
     assert r.json()["signature"] == EXPECTED
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-32"])
+def test_uploads_decode_as_the_librarys_reader_decodes_them(client, encoding):
+    """UTF-16 without a byte-order mark and UTF-32 with one: read as read_signature reads them (was: 422)."""
+    r = client.post("/v1/signature", files={"file": ("u.csv", SYNTHETIC_TABLE.encode(encoding))})
+    assert r.status_code == 200, r.text
+    assert r.json()["signature"] == EXPECTED
+
+
 def test_non_utf8_upload_names_the_encoding(client):
     r = client.post("/v1/signature", files={"file": ("latin1.csv", "gene,logFC\nSTAT1,0.8\n\xe9\n".encode("latin-1"))})
     assert r.status_code == 400
@@ -225,6 +233,10 @@ def test_late_request_heads_are_cut_off(service_model, serve_app, monkeypatch):
         time.sleep(0.2)
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
         assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:  # a head past 16 KiB: closed
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Synthetic: " + b"a" * 20_000)
+        t0 = time.perf_counter()
+        assert sock.recv(4096) == b"" and time.perf_counter() - t0 < 0.4   # was: held until the 0.5 s timeout
 
 
 def test_serve_sets_uvicorn_timeouts_and_workers(monkeypatch, python_environ, service_model, tmp_path):
@@ -470,6 +482,14 @@ def test_errors_name_the_field_they_come_from(client):
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "context"]
 
 
+def test_a_json_body_naming_a_gene_twice_is_refused(client, rank_calls):
+    """JSON parsing keeps the last of two equal keys: the first value would be lost without a word (was: 200)."""
+    r = client.post("/v1/targets", content=b'{"signature": {"STAT1": 1, "STAT1": -1}}',
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "names 'STAT1' twice" in r.json()["detail"][0]["msg"]
+    assert not rank_calls
+
+
 def test_upload_endpoints_refuse_unknown_form_fields(client, rank_calls):
     r = client.post("/v1/targets/upload", files={"file": ("s.csv", SYNTHETIC_TABLE.encode())},
                     data={"drection": "inhibit", "tpo": "3"})
@@ -477,6 +497,10 @@ def test_upload_endpoints_refuse_unknown_form_fields(client, rank_calls):
     assert not rank_calls
     r = client.post("/v1/signature", files={"file": ("s.csv", SYNTHETIC_TABLE.encode())}, data={"top": "3"})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "top"]
+    r = client.post("/v1/targets/upload", files=[("file", ("a.csv", SYNTHETIC_TABLE.encode())),
+                                                 ("file", ("b.csv", b"gene,logFC\nIRF1,1.0\n"))])
+    assert r.status_code == 422 and "form field 'file' was sent 2 times" in r.json()["detail"][0]["msg"]   # was: a.csv
+    assert not rank_calls                                                                      # dropped silently
 
 
 def test_rows_without_a_gene_id_are_counted_in_the_service_report(client):

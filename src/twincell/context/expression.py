@@ -39,6 +39,8 @@ from twincell.errors import ContextError
 log = logging.getLogger(__name__)
 
 _CHUNK = 2048
+#: Share of a platform's reference genes below which a profile's ranks rest on too few of them (encode warns).
+LOW_COVERAGE = 0.5
 _LINEAR_HINT = "give linear-scale expression (counts, CPM or TPM), not log-transformed or scaled values"
 _FORMAT = 1
 
@@ -214,6 +216,28 @@ class ExpressionEncoder:
         return np.nan_to_num(z, nan=0.0)
 
     # -- encoding ----------------------------------------------------------------------------------------------
+    def _read(self, adata: ad.AnnData, platform: str | None, platform_key: str,
+              ) -> tuple[np.ndarray, sp.csr_matrix, np.ndarray]:
+        """Each profile's platform, the input-column -> panel-gene aggregation and the panel genes present."""
+        if not self.is_fitted:
+            raise ContextError("the ExpressionEncoder is not fitted", "call fit(reference) or use ExpressionEncoder.default()")
+        if platform is None and platform_key not in adata.obs.columns:
+            platform = self.default_platform
+        labels = _platform_labels(adata, platform_key, platform)
+        unknown = sorted(set(labels) - set(self.platforms))
+        if unknown:
+            raise ContextError(f"unknown platform(s) {unknown}", f"fitted platforms: {sorted(self.platforms)}")
+        agg = _aggregation(hgnc_symbols(adata, self.gene_key), self.genes)
+        return labels, agg, np.asarray(agg.sum(axis=0)).ravel() > 0
+
+    def coverage(self, adata: ad.AnnData, platform: str | None = None, platform_key: str = "platform",
+                 ) -> dict[str, tuple[int, int]]:
+        """Per platform the profiles of ``adata`` use (as :meth:`encode` picks them): (reference genes present in
+        ``adata``, reference genes of the platform). :meth:`encode` warns below :data:`LOW_COVERAGE`."""
+        labels, _, present = self._read(adata, platform, platform_key)
+        return {plat: (int((self.platforms[plat]["measured"] & present).sum()),
+                       int(self.platforms[plat]["measured"].sum())) for plat in dict.fromkeys(labels)}
+
     def encode(self, adata: ad.AnnData, platform: str | None = None, platform_key: str = "platform") -> np.ndarray:
         """Embed each profile of ``adata``.
 
@@ -241,21 +265,11 @@ class ExpressionEncoder:
             If the encoder is not fitted, the expression is log-normalised (``uns["log1p"]``), a platform is unknown,
             no platform gene is present, a profile expresses none of them, or values are negative.
         """
-        if not self.is_fitted:
-            raise ContextError("the ExpressionEncoder is not fitted", "call fit(reference) or use ExpressionEncoder.default()")
         if "log1p" in adata.uns and not whole_numbers(adata.X):  # scanpy's mark, and X is not counts (put back)
             raise ContextError("the expression is log-normalised (adata.uns['log1p'] is set and X holds fractions); "
                                "the encoder reads raw counts or linear-scale expression",
                                "pass the raw counts in X (e.g. adata.raw.to_adata() or a copy with X = a counts layer)")
-        if platform is None and platform_key not in adata.obs.columns:
-            platform = self.default_platform
-        labels = _platform_labels(adata, platform_key, platform)
-        unknown = sorted(set(labels) - set(self.platforms))
-        if unknown:
-            raise ContextError(f"unknown platform(s) {unknown}", f"fitted platforms: {sorted(self.platforms)}")
-        symbols = hgnc_symbols(adata, self.gene_key)
-        agg = _aggregation(symbols, self.genes)
-        present = np.asarray(agg.sum(axis=0)).ravel() > 0
+        labels, agg, present = self._read(adata, platform, platform_key)
         median_vec = np.array([self.medians[g] for g in self.genes])
         out = np.empty((adata.n_obs, self.dim), dtype=np.float32)
         for plat in dict.fromkeys(labels):
@@ -265,7 +279,7 @@ class ExpressionEncoder:
                 raise ContextError(f"none of the {int(stats['measured'].sum())} genes of platform {plat!r} is in the AnnData",
                                    "check the gene names (HGNC symbols or Ensembl IDs) or choose another platform")
             coverage = genes.sum() / stats["measured"].sum()
-            (log.warning if coverage < 0.5 else log.info)(
+            (log.warning if coverage < LOW_COVERAGE else log.info)(
                 "expression-pca: platform %s, %d of %d reference genes present (%.0f%%)",
                 plat, int(genes.sum()), int(stats["measured"].sum()), 100 * coverage)
             rows_all = np.flatnonzero(labels == plat)

@@ -67,7 +67,7 @@ def refuse_binary(data: bytes, label: str) -> None:
             raise DataFileError(f"{label} is {what}, not a text table", fix)
 
 
-def decode_text(data: bytes, label: str, max_bytes: int | None = None) -> str:
+def decode_text(data: bytes, label: str, max_bytes: int | None = None, *, strict: bool = False) -> str:
     """Bytes of a table -> text: gunzip if gzip, detect the encoding, refuse binary formats.
 
     Parameters
@@ -78,11 +78,15 @@ def decode_text(data: bytes, label: str, max_bytes: int | None = None) -> str:
         How to name the input in messages (e.g. ``signature file x.csv``).
     max_bytes
         Largest (decompressed) size accepted; decompression stops just past it.
+    strict
+        Refuse text that is not UTF-8 (or UTF-16/32) instead of reading it as Windows-1252/Latin-1 with a logged
+        warning: the service's choice, whose callers never see the log.
 
     Raises
     ------
     DataFileError
-        A binary format, a corrupt gzip archive, undecodable UTF-16/32, or more than ``max_bytes``.
+        A binary format, a corrupt gzip archive, undecodable UTF-16/32, more than ``max_bytes``, or (``strict``)
+        text that is not UTF-8.
     """
     if data[:2] == b"\x1f\x8b":
         data = _decompress(data, label, max_bytes)
@@ -107,7 +111,10 @@ def decode_text(data: bytes, label: str, max_bytes: int | None = None) -> str:
                                 "save the table as UTF-8 text (Excel: 'CSV UTF-8')") from exc
     try:
         return data.decode("utf-8")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as exc:
+        if strict:
+            raise DataFileError(f"{label} is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                                "save the table as 'CSV UTF-8' (Excel) or re-encode it to UTF-8") from exc
         logger.warning("%s is not UTF-8; read as Windows-1252/Latin-1 (save it as UTF-8 to be sure of "
                        "non-ASCII characters)", label)
         try:

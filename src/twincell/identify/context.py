@@ -16,7 +16,8 @@ if TYPE_CHECKING:  # anndata and the encoders are imported on use: ranking witho
 
 
 def baseline_context(expression: ad.AnnData | str | os.PathLike, model: Any | None = None,
-                     encoder: ContextEncoder | None = None) -> np.ndarray:
+                     encoder: ContextEncoder | None = None, *, platform: str | None = None,
+                     min_coverage: float = 0.0) -> np.ndarray:
     """Encode baseline expression (e.g. the patients' samples) into one context vector.
 
     Parameters
@@ -26,7 +27,15 @@ def baseline_context(expression: ad.AnnData | str | os.PathLike, model: Any | No
     model
         The model the context is for; when it records its context encoder, that encoder must be used.
     encoder
-        Context encoder (default: :func:`twincell.context.default_encoder`, the one the default model uses).
+        Context encoder (default: :func:`twincell.context.default_encoder` of the model's context dimension, the one
+        the default model uses).
+    platform
+        The :class:`~twincell.context.ExpressionEncoder`'s reference platform (``scrna``, ``rnaseq``, ``l1000``);
+        default: ``obs["platform"]`` or the encoder's default.
+    min_coverage
+        Refuse expression holding fewer than this share of a platform's reference genes
+        (:meth:`~twincell.context.ExpressionEncoder.coverage`; 0: any; the service asks for
+        :data:`~twincell.context.expression.LOW_COVERAGE`, below which the encoder warns).
 
     Returns
     -------
@@ -36,23 +45,35 @@ def baseline_context(expression: ad.AnnData | str | os.PathLike, model: Any | No
     Raises
     ------
     ContextError
-        When the encoder differs from the model's (name or dimension).
+        When the encoder differs from the model's (name or dimension), ``platform`` is given to an encoder without
+        platforms, or the expression covers less than ``min_coverage`` of the reference genes.
     """
     import anndata as ad
 
-    from twincell.context import default_encoder, read_expression
+    from twincell.context import ExpressionEncoder, default_encoder, read_expression
+    from twincell.context.bundled import DEFAULT_DIM
 
     adata = expression if isinstance(expression, ad.AnnData) else read_expression(expression)
     if adata.n_obs == 0:
         raise ContextError("the baseline expression has no cells or samples", "give the patients' baseline profiles "
                            "(an .h5ad with at least one cell or sample)")
-    enc = encoder or default_encoder()
+    enc = encoder or default_encoder(getattr(model, "context_dim", None) or DEFAULT_DIM)
     trained_with = (getattr(model, "metadata", None) or {}).get("context_encoder")
     context_dim = getattr(model, "context_dim", enc.dim)
     if (trained_with is not None and trained_with != enc.name) or context_dim != enc.dim:
         raise ContextError(f"the model's contexts come from {trained_with} (dim {context_dim}), "
                            f"not from {enc.name} (dim {enc.dim})", "encode the baseline with the model's encoder")
-    return np.asarray(enc.encode(adata), dtype=np.float32).mean(axis=0)
+    if not isinstance(enc, ExpressionEncoder):
+        if platform is not None:
+            raise ContextError(f"platform {platform!r} given for {enc.name}, which reads single-cell counts only",
+                               "leave the platform out")
+        return np.asarray(enc.encode(adata), dtype=np.float32).mean(axis=0)
+    for plat, (present, total) in enc.coverage(adata, platform).items():
+        if present < min_coverage * total:
+            raise ContextError(f"the baseline expression holds {present:,} of the {total:,} reference genes of platform "
+                               f"{plat!r} ({present / total:.0%}); a context needs at least {min_coverage:.0%} of them",
+                               "give the whole baseline profile (HGNC symbols or Ensembl IDs), or a context id")
+    return np.asarray(enc.encode(adata, platform=platform), dtype=np.float32).mean(axis=0)
 
 
 def resolve_context(spec: str | None, model: Any) -> str | np.ndarray | None:

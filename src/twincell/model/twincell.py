@@ -406,27 +406,35 @@ class TwinCell:
 
     # ------------------------------------------------------------------ prediction
     def perturbation_vector(self, perturbation: Mapping[str, float]) -> np.ndarray:
-        """(N,) perturbation vector from ``{gene: signed strength}`` (+1 activate, -1 inhibit).
+        """(N,) perturbation vector from ``{gene: signed strength}`` (+1 activate, -1 inhibit); genes as HGNC symbols
+        of network nodes or any ID :meth:`~twincell.network.Interactome.node_name` maps to one (Ensembl, Entrez,
+        previous symbols, any case).
 
         Raises
         ------
         UnknownGeneError
             Genes that are not nodes of the network (all of them are named).
         TwinCellError
-            A perturbation that is not a ``{gene: strength}`` mapping, an empty one, or strengths that are not finite
-            numbers.
+            A perturbation that is not a ``{gene: strength}`` mapping, an empty one, two IDs of one gene, or strengths
+            that are not finite numbers.
         """
         if not isinstance(perturbation, Mapping):
             raise TwinCellError(f"a perturbation is a {{gene: signed strength}} mapping, not a {type(perturbation).__name__}",
                                 "e.g. {'MAP2K1': -1, 'MAP2K2': -1} for a MEK inhibitor")
         if not perturbation:
             raise TwinCellError("the perturbation is empty", "give at least one target, e.g. {'MAP2K1': -1}")
-        genes = [str(g) for g in perturbation]
-        unknown = [g for g in genes if g not in self.interactome.gene_index]
+        given = [str(g) for g in perturbation]
+        genes = [self.interactome.node_name(g) for g in given]
+        unknown = [g for g, node in zip(given, genes) if node not in self.interactome.gene_index]
         if unknown:
             raise UnknownGeneError(unknown, f"{len(unknown)} perturbed gene(s) not in the model's network: "
                                             f"{', '.join(unknown[:20])}",
                                    "use HGNC symbols of network nodes (map IDs with GeneMapper)")
+        twice = sorted({node for node in genes if genes.count(node) > 1})
+        if twice:
+            names = [g for g, node in zip(given, genes) if node == twice[0]]
+            raise TwinCellError(f"{' and '.join(names)} name one gene ({twice[0]}) of the perturbation",
+                                "give each perturbed gene once")
         vals = pd.to_numeric(pd.Series(list(perturbation.values()), dtype=object), errors="coerce").to_numpy(float)
         if not np.isfinite(vals).all():
             raise TwinCellError("perturbation strengths must be finite numbers", "use +1 (activate) / -1 (inhibit)")

@@ -15,12 +15,13 @@ unreadable upload) in FastAPI's validation-error shape, naming the request field
 
 import gc
 import io
+import json
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated, BinaryIO, Literal
+from typing import Annotated, Any, BinaryIO, Literal
 
 import anndata as ad
 import anyio.to_thread
@@ -37,11 +38,12 @@ from pydantic import BaseModel
 from pydantic_core import to_json
 
 from twincell import __version__
-from twincell.context import ExpressionEncoder, default_encoder
+from twincell.context import default_encoder
+from twincell.context.expression import LOW_COVERAGE
 from twincell.data.signatures import Signature, read_signature
-from twincell.data.tables import parse_table, refuse_binary, without_leading_comments
+from twincell.data.tables import decode_text, parse_table, without_leading_comments
 from twincell.errors import ContextError, DataFileError, SignatureError, TwinCellError
-from twincell.identify import Explanation, explain, rank_targets
+from twincell.identify import Explanation, baseline_context, explain, rank_targets
 from twincell.identify.actionable import drug_target_list
 from twincell.model import TwinCell
 from twincell.pl.paths import paths as draw_paths
@@ -69,7 +71,6 @@ STATIC = files("twincell.service") / "static"
 FIGURE_TYPES = {"svg": "image/svg+xml", "png": "image/png"}
 UPLOAD_CHUNK = 64 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
-UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 class FieldError(Exception):
@@ -93,16 +94,43 @@ def blame(*loc: str, signature: tuple[str, ...] | None = None, context: tuple[st
         raise FieldError(where or loc, exc) from exc
 
 
+async def unique_json_keys(request: Request) -> None:
+    """A dependency that refuses a JSON body naming one key twice in an object (``{"STAT1": 1, "STAT1": -1}``): JSON
+    parsing keeps the last value, so the first would be lost without a word. Other bodies pass untouched."""
+    if "json" not in request.headers.get("content-type", ""):
+        return
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _ in items]
+        twice = next((key for key in keys if keys.count(key) > 1), None)
+        if twice is not None:
+            raise FieldError(("body",), TwinCellError(f"the request names {twice!r} twice in one object (JSON keeps only "
+                                                      "the last value)", "give each gene or field once"))
+        return dict(items)
+
+    try:
+        json.loads(await request.body(), object_pairs_hook=pairs)
+    except ValueError:  # malformed JSON: FastAPI's own validation names it
+        return
+
+
 def only_form_fields(*names: str) -> Callable[[Request], Awaitable[None]]:
     """A dependency that refuses form fields other than ``names`` (a misspelt ``drection`` would otherwise be ignored
-    and its default used), as the JSON endpoints refuse unknown keys."""
+    and its default used), as the JSON endpoints refuse unknown keys, and a field sent twice (all but the last would
+    be ignored)."""
     allowed = frozenset(names)
 
     async def check(request: Request) -> None:
-        unknown = sorted(set((await request.form()).keys()) - allowed)
+        keys = [key for key, _ in (await request.form()).multi_items()]
+        unknown = sorted(set(keys) - allowed)
         if unknown:
             raise FieldError(("body", unknown[0]), TwinCellError(
                 f"unknown form field(s) {', '.join(map(repr, unknown))}", f"the fields are {', '.join(sorted(allowed))}"))
+        twice = sorted({key for key in keys if keys.count(key) > 1})
+        if twice:
+            raise FieldError(("body", twice[0]), TwinCellError(
+                f"form field {twice[0]!r} was sent {keys.count(twice[0])} times", "send each field once (one file "
+                "per request; several signatures go to the command line or the library)"))
 
     return check
 
@@ -176,7 +204,8 @@ def upload_text(file: UploadFile, max_bytes: int, max_rows: int) -> str:
     Raises
     ------
     DataFileError
-        Corrupt gzip data, a binary format (a workbook, parquet, ...: named) or text that is not UTF-8 / UTF-16.
+        Corrupt gzip data, a binary format (a workbook, parquet, ...: named; NUL bytes) or text that is not UTF-8,
+        UTF-16 or UTF-32 (:func:`~twincell.data.tables.decode_text`, strict).
     SignatureError
         The table is larger than the limits.
     """
@@ -197,15 +226,7 @@ def upload_text(file: UploadFile, max_bytes: int, max_rows: int) -> str:
     except zlib.error as exc:
         raise DataFileError(f"the uploaded signature {name!r} is not valid gzip data: {exc}",
                             "upload the table itself or a complete .gz file") from exc
-    data = bytes(buf)
-    refuse_binary(data, f"the uploaded signature {name!r}")
-    encoding = "utf-16" if data[:2] in UTF16_BOMS else "utf-8-sig"
-    try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        raise DataFileError(f"the uploaded signature {name!r} is not {'UTF-16' if encoding == 'utf-16' else 'UTF-8'} "
-                            f"text ({exc.reason} at byte {exc.start})",
-                            "save the table as 'CSV UTF-8' (Excel) or re-encode it to UTF-8") from exc
+    text = decode_text(bytes(buf), f"the uploaded signature {name!r}", max_bytes, strict=True)  # the library's
     lines = [line for line in without_leading_comments(text).splitlines() if line.strip()]  # as the reader reads it
     if len(lines) - 1 > max_rows:
         raise too_many
@@ -238,24 +259,22 @@ def signature_from_mapping(mapping: dict[str, float]) -> Signature:
 
 
 def encode_profile(model: TwinCell, profile: dict[str, float], platform: str | None) -> np.ndarray:
-    """Embed a baseline expression profile with the encoder the model's contexts came from.
+    """Embed a baseline expression profile with the library's :func:`~twincell.identify.baseline_context`.
 
     Only the weight-free ``expression-pca`` encoder (:func:`twincell.context.default_encoder`) can be
-    applied here; its ``platform`` (``scrna``, ``rnaseq``, ``l1000``) selects the reference statistics.
+    applied here; its ``platform`` (``scrna``, ``rnaseq``, ``l1000``) selects the reference statistics, and the profile
+    must hold at least :data:`~twincell.context.expression.LOW_COVERAGE` of that platform's reference genes (the
+    encoder's log warning would not reach the caller).
 
     Raises
     ------
     ContextError
-        The model's contexts come from another encoder, or the profile cannot be encoded.
+        The model's contexts come from another encoder, or the profile cannot be encoded or covers too few genes.
     """
-    name = model.metadata.get("context_encoder")
-    if name != ExpressionEncoder.name:
-        raise ContextError(f"this model's contexts come from encoder {name!r}; only {ExpressionEncoder.name!r} "
-                           "profiles can be encoded by the service",
-                           "pass a context id from GET /v1/contexts, or encode the profile in Python")
     adata = ad.AnnData(np.array([list(profile.values())], dtype=np.float32),
                        var=pd.DataFrame(index=pd.Index(list(profile), dtype=str)))
-    return default_encoder(model.context_dim).encode(adata, platform=platform)[0]
+    return baseline_context(adata, model, default_encoder(model.context_dim), platform=platform,
+                            min_coverage=LOW_COVERAGE)
 
 
 def rows(df: pd.DataFrame, row: type[BaseModel], n: int | None = None, **given: list) -> list[dict]:
@@ -335,7 +354,7 @@ def create_app(model: TwinCell, *, token: str | None = None, limits: ServiceLimi
               422: {"model": ErrorResponse, "description": "Invalid request (the field is named in `loc`)"}}
     if token is not None:
         errors[401] = {"model": MessageResponse, "description": "Missing or wrong bearer token"}
-    v1 = APIRouter(prefix="/v1", tags=["v1"], responses=errors)
+    v1 = APIRouter(prefix="/v1", tags=["v1"], responses=errors, dependencies=[Depends(unique_json_keys)])
 
     def context_of(request: TargetsRequest | ExplainRequest | PredictRequest) -> str | np.ndarray | None:
         if request.context_profile is None:

@@ -38,7 +38,8 @@ SAME_SITE_FETCH = frozenset({b"same-origin", b"none"})
 
 
 def resolve_token(token_file: str | os.PathLike | None = None) -> str | None:
-    """The API token: the first line of ``token_file`` if given, else ``$TWINCELL_API_TOKEN``, else None.
+    """The API token: the first line of ``token_file`` if given, else ``$TWINCELL_API_TOKEN``, else None (both
+    stripped of surrounding whitespace, as request headers are).
 
     Raises
     ------
@@ -46,7 +47,7 @@ def resolve_token(token_file: str | os.PathLike | None = None) -> str | None:
         The token file is missing, unreadable or empty.
     """
     if token_file is None:
-        return os.environ.get(TOKEN_ENV) or None
+        return (os.environ.get(TOKEN_ENV) or "").strip() or None
     file = Path(token_file)
     try:
         lines = file.read_text().splitlines()
@@ -125,7 +126,8 @@ class RequestGuard:
             if (site is not None and site.lower() not in SAME_SITE_FETCH) or (
                     origin is not None and urlsplit(origin.decode("latin-1")).netloc.lower() != host.lower()):
                 return json_response(403, "cross-origin requests are refused when the service has no token "
-                                          "(set $TWINCELL_API_TOKEN to allow other sites with the token)")
+                                          "(set $TWINCELL_API_TOKEN to serve non-browser clients elsewhere, "
+                                          "which send the token)")
         if self._token is not None and scope["path"].startswith(PROTECTED_PREFIX):
             scheme, _, given = headers.get(b"authorization", b"").strip().partition(b" ")
             if not (scheme.lower() == b"bearer" and secrets.compare_digest(given.strip(), self._token)):

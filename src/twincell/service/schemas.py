@@ -111,7 +111,8 @@ def request_models(limits: ServiceLimits) -> RequestModels:
 
         perturbation: dict[GeneId, Literal[-1, 1]] = Field(
             min_length=1, max_length=limits.max_perturbed,
-            description="Perturbed proteins (HGNC symbols) -> sign: -1 inhibition, +1 activation.",
+            description="Perturbed proteins (HGNC symbols or other gene IDs of network nodes) -> sign: -1 inhibition, "
+                        "+1 activation.",
             examples=[{"JAK1": -1}])
         perturbation_type: Literal["drug", "cytokine", "overexpression", "knockdown", "knockout"] = Field(
             "drug", description="Genetic types add the perturbed genes' own-transcript term.")

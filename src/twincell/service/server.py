@@ -108,11 +108,14 @@ class HeadTimeoutProtocol(BaseHTTPProtocol):
 
     uvicorn closes idle keep-alive connections, but not one that connects and sends nothing, or sends
     its headers a byte at a time (slowloris). Here a connection must deliver a complete request head
-    within ``head_timeout_s`` seconds of connecting or of starting to send it; request bodies are timed
+    within ``head_timeout_s`` seconds of connecting or of starting to send it, and in at most ``max_head_bytes``
+    bytes (httptools sets no such cap: a longer head would be held in memory whole); request bodies are timed
     by :class:`~twincell.service.auth.RequestGuard`.
     """
 
     head_timeout_s: float = 10.0
+    max_head_bytes: int = 16 * 1024
+    _head_bytes: int = 0
     loads: ConnectionLoads | None = None  #: set in each worker of a multi-worker server (:func:`app_from_env`)
     _head_timer: asyncio.TimerHandle | None = None
     _leaving: bool = False
@@ -137,15 +140,21 @@ class HeadTimeoutProtocol(BaseHTTPProtocol):
             self.loads.change(opened=1)
 
     def data_received(self, data: bytes) -> None:
-        """Parse as uvicorn does; stop the clock once a request head is complete, start it for the next one.
+        """Parse as uvicorn does; stop the clock once a request head is complete, start it for the next one; close
+        a connection whose head passes ``max_head_bytes``.
 
         A request that arrives while this worker keeps more connections than its share is answered with
         ``Connection: close`` (the client reconnects, and the kernel places the connection anew).
         """
         super().data_received(data)
         if self._waiting_for_head():
+            self._head_bytes += len(data)
+            if self._head_bytes > self.max_head_bytes:
+                self.transport.close()
+                return
             self._arm()
             return
+        self._head_bytes = 0
         self._disarm()
         if self.loads is not None and not self._leaving and self.loads.busier_than_others():
             self.cycle.keep_alive = False

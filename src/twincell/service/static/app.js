@@ -178,7 +178,7 @@ function renderDrugTargets(targets) {
 function renderTargets(targets) {
   state.targets = targets;
   renderRows("targets", targets, (t) => [
-    [t.rank, true], [t.gene], [t.direction], [fmt(t.score), true], [fmt(t.z_score), true], [t.druggable ? "yes" : ""],
+    [t.rank, true], [t.gene], [t.direction], [fmt(t.score), true], [num(t.z_score), true], [t.druggable ? "yes" : ""],
   ]);
   $("results").hidden = false;
   $("explanation").hidden = true;
