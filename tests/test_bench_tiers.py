@@ -132,6 +132,33 @@ def test_a_tier3_run_with_nothing_to_score_is_an_error(tmp_path):
     assert "MyDis: no target listed" in err.value.problem and "OtherDis: no signature" in err.value.problem
 
 
+def test_run_benchmark_refuses_what_it_would_otherwise_ignore(tmp_path, net):
+    """A model that is not one, tier 1 without a forward method, bad seeds and drug fractions: named before any data
+    loads (was: a new model trained in the given one's place, mean scored against itself, bare errors)."""
+    from twincell.bench import run_benchmark
+    from twincell.bench.run import check_seeds
+
+    for kwargs, message in (({"model": 42}, "model must be a TwinCell or a model folder, got int"),
+                            ({"tiers": (1,), "methods": ["de"]}, "no method named predicts responses"),
+                            ({"seeds": [1.7]}, "a seed must be a whole number"),
+                            ({"drug_test_fraction": 1.5}, "the drug test fraction must be in")):
+        with pytest.raises(TwinCellError, match=message):
+            run_benchmark(**{"tiers": (1, 2), "methods": ["de"], "quick": True, **kwargs})
+    with pytest.raises(TwinCellError, match="no TwinCell model|does not exist|not a"):
+        run_benchmark((3,), ["twincell"], quick=True, model=tmp_path / "no_model")
+    assert check_seeds("0-2,5") == [0, 1, 2, 5] and check_seeds(3) == [3]
+    with pytest.raises(TwinCellError):
+        run_tier2([], None, dataset="synthetic")
+
+
+def test_a_model_of_another_network_is_refused_by_tier3(service_model):
+    """The service's model knows 300 genes of the default network: tier 3 on the whole network would tie the rest."""
+    from twincell.bench import run_benchmark
+
+    with pytest.raises(TwinCellError, match="trained on another network"):
+        run_benchmark((3,), ["twincell"], quick=True, model=service_model)
+
+
 def test_disease_of_and_target_files(tmp_path):
     assert disease_of("SLE_GSE50772_PBMC") == "SLE" and disease_of("Lupus") == "Lupus"
     f = tmp_path / "targets.tsv"

@@ -30,6 +30,7 @@ which the drug operator leaves out.
 from __future__ import annotations
 
 import copy
+import hashlib
 import inspect
 import json
 import weakref
@@ -44,7 +45,7 @@ from scipy.stats import rankdata
 from twincell._cache import cache_dir, code_key
 from twincell.bench.methods import Method, Resources, register_method
 from twincell.data.perturbation import PerturbationDataset
-from twincell.data.training_data import DEFAULT_DATASETS, load_bundled
+from twincell.data.training_data import DEFAULT_DATASETS, bundled_key, load_bundled
 from twincell.errors import ModelFileError, TwinCellError
 from twincell.identify.head import FittingRows, InverseHead, head_inputs, held_out_rows
 from twincell.identify.inverse import FOOTPRINT_NULLS, common_basis, footprint_matrices, node_reach, pathway_basis
@@ -96,8 +97,11 @@ def common_response_twin(model: TwinCell) -> TwinCell:
         If ``model`` is untrained or was trained on data that are not bundled.
     """
     names = bundled_training_names(model, "the common-response twin", BUNDLED_MODEL_HINT)
-    settings = {"fit": model.metadata["fit"], "datasets": names, "hparams": model.hparams,
-                "context_dim": model.context_dim, "contexts": sorted(model.contexts),
+    vectors = hashlib.sha1()
+    for context in sorted(model.contexts):
+        vectors.update(context.encode() + np.asarray(model.contexts[context], dtype=np.float32).tobytes())
+    settings = {"fit": model.metadata["fit"], "datasets": {name: bundled_key(name) for name in names},
+                "hparams": model.hparams, "context_dim": model.context_dim, "contexts": vectors.hexdigest(),
                 "interactome": model.metadata["interactome"]}
     sources = [*sorted(Path(inspect.getfile(TwinCell)).parent.glob("*.py")), inspect.getfile(PerturbationDataset)]
     key = code_key(sources, json.dumps(settings, sort_keys=True, default=str))
@@ -253,7 +257,10 @@ class TwinCellMethod(_TwinCellRanker):
 
     def __init__(self, resources: Resources) -> None:
         super().__init__(resources)
-        self.model = resources.model if isinstance(resources.model, TwinCell) else None
+        if resources.model is not None and not isinstance(resources.model, TwinCell):
+            raise TwinCellError(f"Resources.model must be a TwinCell, got {type(resources.model).__name__}",
+                                "pass TwinCell.load(DIR), or no model (the method then trains its own)")
+        self.model = resources.model
 
     def fit(self, train: PerturbationDataset) -> TwinCellMethod:
         """Train TwinCell on ``train``: context-gated with ``resources.contexts``, else context-free.
@@ -545,9 +552,10 @@ class _TwinCellHead(_TwinCellScore):
         return self.head
 
     def rank_targets_many(self, signatures: Sequence[pd.Series], context: str | None = None) -> pd.DataFrame:
-        """The head's linear predictor ``w . f_i`` of every network gene for each signature (genes x signatures)."""
+        """The head's linear predictor ``w . f_i`` of every network gene for each signature (genes x signatures), on the
+        context-free operator whatever ``context`` is (the head was fitted there)."""
         head = self._require_head()
-        op = self._operator(context)
+        op = self._operator(None)  # the head's features were fitted there (the class docstring)
         genes = pd.Index(op.genes.astype(str))
         D, present = desired_changes(signatures, genes)
         scores, _ = head.scores(head_inputs(op, self._require_model().interactome), D, present)

@@ -29,6 +29,7 @@ the mean over seeds (:func:`seed_table`).
 
 from __future__ import annotations
 
+import numbers
 import os
 import re
 import time
@@ -156,6 +157,9 @@ class BenchSettings:
     drug_test_fraction: float = 1.0
 
     def __post_init__(self) -> None:
+        if not 0 < self.drug_test_fraction <= 1:
+            raise TwinCellError(f"the drug test fraction must be in (0, 1], got {self.drug_test_fraction!r}",
+                                "e.g. 0.5 holds out half the drugs (--drug-test-fraction 0.5); 1 holds out all")
         check_count(self.n_boot, "n_boot", minimum=0)
         check_count(self.n_shuffles, "n_shuffles")
         check_count(self.max_tier2_cases, "max_tier2_cases")
@@ -364,14 +368,17 @@ def parse_seeds(text: str) -> list[int]:
     return check_seeds(seeds)
 
 
-def check_seeds(seeds: Sequence[int]) -> list[int]:
-    """``seeds`` as a list of ints, refused (TwinCellError) when empty, negative or repeated."""
+def check_seeds(seeds: Sequence[int] | int | str) -> list[int]:
+    """``seeds`` as a list of ints (one int, or the CLI's text such as ``"0-4"``, read as such), refused
+    (TwinCellError) when empty, not whole numbers, negative or repeated."""
     hint = "give distinct non-negative seeds, e.g. seeds=[0, 1, 2, 3, 4] (CLI: --seeds 0-4)"
-    seeds = [int(s) for s in seeds]
+    if isinstance(seeds, str):
+        return parse_seeds(seeds)
+    if isinstance(seeds, numbers.Integral):
+        seeds = [seeds]
+    seeds = [check_count(s, "a seed", minimum=0) for s in seeds]
     if not seeds:
         raise TwinCellError("no seed given", hint)
-    if min(seeds) < 0:
-        raise TwinCellError(f"seeds must be non-negative, got {min(seeds)}", hint)
     repeated = sorted({s for s in seeds if seeds.count(s) > 1})
     if repeated:
         raise TwinCellError(f"seed(s) {', '.join(map(str, repeated))} given more than once", hint)
@@ -428,6 +435,14 @@ def run_benchmark(tiers: Iterable[int] = (1, 2, 3), methods: Sequence[str] | Non
                             "--seed 3 runs one seed; --seeds 0-4 runs tiers 1-2 over five (tier 3 with the first)")
     seeds = check_seeds(seeds if seeds is not None else [0 if seed is None else seed])
     names = check_method_names(methods if methods is not None else default_method_names())
+    model = _given_model(model)
+    unscored = ""
+    if 1 in tiers and not any(METHODS[n].predicts_response for n in names):  # tier 1 would score mean against itself
+        if tiers == [1]:
+            raise TwinCellError(f"no method named predicts responses, which tier 1 scores ({', '.join(names)})",
+                                "name a forward method (e.g. twincell, linear, mean_shrunk): twincell bench "
+                                "--list-methods lists them")
+        tiers, unscored = [t for t in tiers if t != 1], "none of the methods named predicts responses"
     settings = replace(BenchSettings.quick() if quick else BenchSettings(), drug_test_fraction=drug_test_fraction)
     network = network or Interactome.default()
     tier3_inputs = _tier3_inputs(names, network, signature_files, targets_file, bundled) if 3 in tiers else None
@@ -438,6 +453,8 @@ def run_benchmark(tiers: Iterable[int] = (1, 2, 3), methods: Sequence[str] | Non
              "network": repr(network), "n_bootstrap": str(settings.n_boot), "n_shuffles": str(settings.n_shuffles)}
     if len(seeds) > 1:
         facts["seed"] += f" (tiers 1-2 once per seed; tier 3 with seed {first}; summary = mean over seeds)"
+    if unscored:
+        facts["tier 1 not scored"] = unscored
     parts: list[pd.DataFrame] = []
     cases: list[pd.DataFrame] = []
     result = BenchResult(pd.DataFrame(columns=list(RESULT_COLUMNS)), facts=facts)
@@ -464,6 +481,22 @@ def run_benchmark(tiers: Iterable[int] = (1, 2, 3), methods: Sequence[str] | Non
     facts["seconds"] = f"{time.monotonic() - started:.0f}"
     result.table = pd.concat(parts, ignore_index=True)[list(RESULT_COLUMNS)]
     return result
+
+
+def _given_model(model: TwinCell | str | os.PathLike | None) -> TwinCell | None:
+    """Tier 3's model: a TwinCell, one loaded from a model folder, or None (the default model).
+
+    Raises
+    ------
+    TwinCellError
+        Anything else (a wrong object would be ignored and a new model trained in its place).
+    """
+    if model is None or isinstance(model, TwinCell):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        return TwinCell.load(model)
+    raise TwinCellError(f"model must be a TwinCell or a model folder, got {type(model).__name__}",
+                        "pass TwinCell.load(DIR) (CLI: --model DIR), or leave it out for the default model")
 
 
 def _run_seed(tiers: Sequence[int], names: Sequence[str], network: Interactome, drugs: DrugTargets,
@@ -503,7 +536,8 @@ def _run_perturbation_tiers(tiers: Sequence[int], names: Sequence[str], network:
     test = _subsample(test, settings.max_tier2_cases, seed)
     cytokine_split, cytokine_train, cytokine_test = split_cytokines(seed)
     drug_data = load_drug_datasets() if 2 in tiers else []  # loaded once: the split, the seen targets, the cases
-    test_drugs, training_drugs = split_drugs(drug_data, pd.Index(network.genes), settings.drug_test_fraction, seed)
+    test_drugs, training_drugs = (split_drugs(drug_data, pd.Index(network.genes), settings.drug_test_fraction, seed)
+                                  if 2 in tiers else (frozenset(), frozenset()))
     resources = Resources(network, drugs, seed, train_options=train_options,
                           training_exposure=perturbation_target_counts([train]),
                           held_out=frozenset(cytokine_split.held_out), held_out_genes=frozenset(split.held_out),
@@ -559,6 +593,8 @@ def _tier2_rankers(methods: Sequence[Method], names: Sequence[str], training_dru
     if idle:
         facts["tier 2 not scored"] = f"{why} ({fix})"
     kept = [m for m in rankers if m.name not in idle]
+    if not rankers:
+        facts["tier 2 not scored"] = "none of the methods named ranks targets"
     if only_tier and not kept:
         raise TwinCellError(f"no method can be scored on tier 2 ({why if idle else 'none of them ranks targets'})",
                             fix if idle else "name a method that ranks targets: twincell bench --list-methods lists them")
@@ -693,6 +729,10 @@ def _run_tier3(names: Sequence[str], network: Interactome, drugs: DrugTargets, s
     # every ranking of the trained TwinCell (plain, calibrated, centred, common) scores the default model
     uses_model = {n for n in names if n in METHODS and issubclass(METHODS[n], learned.TwinCellMethod)}
     needs_model = bool(uses_model) and model is None
+    if uses_model and model is not None and model.interactome.fingerprint != network.fingerprint:
+        raise TwinCellError(f"the model was trained on another network ({model.interactome!r}) than the benchmark's "
+                            f"({network!r}): genes it lacks would tie at the floor", "bench with the network the "
+                            "model was trained on (network=model.interactome; CLI: --network of its training)")
     exposure = default_training_exposure()
     ranking = [n for n in check_method_names(names) if METHODS[n].ranks_targets]
     drug_data = tuple(load_drug_datasets()) if any(METHODS[n].trains_on_drugs for n in ranking) else ()

@@ -120,11 +120,12 @@ class Tier2Result:
     ----------
     table
         Tidy metrics: ``tier, method, disease, signature, metric, value, ci_low, ci_high`` (``signature`` =
-        dataset name, ``disease`` empty); ``metric`` includes the per-stratum ``<metric>_tf`` and
-        ``<metric>_non_tf`` of :data:`STRATUM_METRICS` (:func:`run_tier2` only).
+        dataset name, ``disease`` empty); ``metric`` includes the per-stratum ``<metric>_tf``, ``<metric>_non_tf``,
+        ``<metric>_rich`` and ``<metric>_sparse`` of :data:`STRATUM_METRICS` (:func:`run_tier2` only).
     per_perturbation
-        ``variant, method, perturbation, source, target, target_class, rank, auroc, ..., distance_top1,
-        distance_random, direction, direction_accuracy``: ``source`` is the dataset the held-out row comes from
+        ``variant, method, perturbation, source, target, target_class, n_genes, rank, auroc, ..., distance_top1,
+        distance_random, direction, direction_accuracy`` (plus ``common_r`` and ``common_share`` with a training
+        mean response): ``n_genes`` the case's measured response genes, ``source`` is the dataset the held-out row comes from
         (its ``uns["source"]``: tier 2's drugs pool three), ``target_class`` is the target's node class (``tf``,
         ``receptor``, ``ligand``, ``other``; :func:`target_classes`; :func:`run_tier2` only), ``direction`` is the
         method's direction (+1 activate, -1 inhibit, 0 none) for the true target with the observed response as the
@@ -264,7 +265,7 @@ def run_tier2(methods: Sequence[Method], test: PerturbationDataset, *, dataset: 
     n_boot, seed
         Bootstrap over perturbations for the confidence intervals.
     """
-    network = methods[0].resources.network
+    network = _network_of(methods)
     cases, excluded = recovery_cases(test, pd.Index(network.genes), min_genes)
     if not cases:
         raise TwinCellError(f"no held-out perturbation of {dataset} is usable for target recovery ({excluded})",
@@ -301,6 +302,20 @@ def common_views(case: RecoveryCase, common: pd.Series) -> list[tuple[str, Recov
     free = Signature(name=name, logfc=common.dropna().astype(float).rename("logfc"),
                      method="training mean response on all its genes")
     return [(variant, replace(case, signature=sig)) for variant, sig in zip(COMMON_VARIANTS, (blind, specific, free))]
+
+
+def _network_of(methods: Sequence[Method]) -> Interactome:
+    """The methods' network (their shared resources').
+
+    Raises
+    ------
+    TwinCellError
+        If no method is given.
+    """
+    if not methods:
+        raise TwinCellError("no method to score", "pass fitted methods that rank targets "
+                                                  "(twincell.bench.list_methods() lists them)")
+    return methods[0].resources.network
 
 
 def common_share(signature: Signature, common: pd.Series) -> tuple[float, float]:
@@ -535,7 +550,7 @@ def run_multi_target_recovery(methods: Sequence[Method], groups: Sequence[tuple[
     TwinCellError
         If no held-out row has a target in the network and enough measured genes.
     """
-    candidates = pd.Index(methods[0].resources.network.genes)
+    candidates = pd.Index(_network_of(methods).genes)
     parts: list[pd.DataFrame] = []
     excluded: dict[str, int] = {}
     for test, common in groups:
@@ -558,7 +573,7 @@ def _per_case_rows(methods: Sequence[Method], responses: Sequence[Sequence[tuple
     it: the response is ranked once per method and scored against each view's positives. ``own_responses`` are
     ranked the same way by each method's own-transcript variant (the method itself when it has none), after
     ``responses``."""
-    network = methods[0].resources.network
+    network = _network_of(methods)
     candidates = pd.Index(network.genes)
     both = [*responses, *own_responses]
     per_view = iter(positive_distances(network, [case.positives for views in both for _, case in views]))

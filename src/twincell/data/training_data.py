@@ -34,7 +34,9 @@ _LOADERS: dict[str, Callable[[], PerturbationDataset]] = {
 }
 
 
-def _cache_key(name: str) -> str:
+def bundled_key(name: str) -> str:
+    """Key of one bundled dataset's cache entry: its loaders' code and the sizes of the bundled files it is built from
+    (a cached copy, or anything trained on it, is stale when the key changes)."""
     files = ("drugcentral_targets", "hgnc", "liana_lr", name)
     sizes = ";".join(f"{f}={path(f).stat().st_size}" for f in files)
     return code_key([m.__file__ for m in (cytosig, drugs, genes, lincs, perturbation, ranked)], sizes)
@@ -42,7 +44,7 @@ def _cache_key(name: str) -> str:
 
 def default_training_key() -> str:
     """Key of the default training data (:data:`DEFAULT_DATASETS`): their loaders' code and bundled files' sizes."""
-    return code_key([], ";".join(_cache_key(name) for name in DEFAULT_DATASETS))
+    return code_key([], ";".join(bundled_key(name) for name in DEFAULT_DATASETS))
 
 
 def load_bundled(name: str, *, use_cache: bool = True) -> PerturbationDataset:
@@ -51,7 +53,7 @@ def load_bundled(name: str, *, use_cache: bool = True) -> PerturbationDataset:
         raise DataFileError(f"unknown bundled perturbation dataset {name!r}", f"choose one of {sorted(_LOADERS)}")
     if not use_cache:
         return _LOADERS[name]()
-    f = cache_dir() / "perturbations" / f"{name}-{_cache_key(name)}.h5ad"
+    f = cache_dir() / "perturbations" / f"{name}-{bundled_key(name)}.h5ad"
     if f.exists():
         try:
             return PerturbationDataset.read(f)
