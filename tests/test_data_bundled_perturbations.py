@@ -132,3 +132,13 @@ def test_kang2018_ifn_beta_raises_isgs_in_every_cell_type():
     assert ds.targets_of(0) == {"IFNAR1": 1, "IFNAR2": 1}
     for gene in ("ISG15", "IFI6", "MX1", "IFIT1"):
         assert (ds.adata[:, gene].X > 1.0).all(), gene
+
+
+def test_a_lincs_table_with_a_z_score_that_is_no_number_is_named(tmp_path):
+    from twincell.data.lincs import read_lincs_table
+    from twincell.errors import DataFileError
+
+    table = tmp_path / "lincs.tsv"
+    table.write_text("perturbagen\tentrez_gene_id\tz_score\nEGFR\t1956\t1.5\nEGFR\t3716\tabc\n")   # synthetic
+    with pytest.raises(DataFileError, match="1 z-score\\(s\\) that are not numbers \\(e.g. 'abc' on line 3\\)"):
+        read_lincs_table(str(table))                                  # was: a bare ValueError much later

@@ -97,6 +97,17 @@ def test_user_mistakes_in_doses_targets_and_min_cells_are_named():
         from_anndata(a, "guide", "ctrl", "cell_type", min_cells=7)
     a.obs["dose"] = 10.0
     assert (from_anndata(a, "guide", "ctrl", "cell_type", dose_key="dose").obs["dose"] == 10.0).all()
+    with pytest.raises(DataFileError, match="give EGFR both signs"):       # was: silently EGFR:+1
+        from_anndata(a, "guide", "ctrl", "cell_type", targets={"KO": {"EGFR": -1, "ENSG00000146648": 1}})
+
+
+def test_a_group_without_counts_is_listed_not_turned_into_nan():
+    """Synthetic: every count of the knockout in context B set to 0 (was: a NaN row, then an error naming row ids)."""
+    a = synthetic_screen(sparse=False)
+    a.X[((a.obs["guide"] == "KO") & (a.obs["cell_type"] == "B")).to_numpy()] = 0
+    ds = from_anndata(a, "guide", "ctrl", "cell_type", replicate_key="donor", combine_replicates=False)
+    assert set(ds.obs["context"]) == {"T"} and np.isfinite(ds.X).all()
+    assert sum("B" in str(g) for g in ds.uns["dropped_groups"]) == 2   # both donors' groups, named
 
 
 def test_row_number_genes_non_counts_and_merged_genes():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -415,3 +416,69 @@ def test_gene_tokens_summed_into_one_symbol_are_listed(synthetic_tahoe, tmp_path
     pd.concat([genes, twin], ignore_index=True).to_parquet(root / "metadata" / "gene_metadata.parquet", index=False)
     merged = list(prepare_tahoe(root).uns["merged_genes"])
     assert len(merged) == 1 and merged[0].count(str(mapped["ensembl_id"].iloc[0])) == 2
+
+
+def _copy_with(synthetic_tahoe, tmp_path, name: str, table: str, change) -> Path:
+    """A copy of the synthetic Tahoe folder with one metadata table changed by ``change(DataFrame) -> DataFrame``."""
+    root = shutil.copytree(synthetic_tahoe, tmp_path / name)
+    file = root / "metadata" / f"{table}.parquet"
+    pq.write_table(pa.Table.from_pandas(change(pq.read_table(file).to_pandas()), preserve_index=False), file)
+    return root
+
+
+def test_a_broken_shard_is_named_with_or_without_plates(tmp_path, synthetic_tahoe):
+    """A negative count read with plates= was reported as 'no cell of plate(s)', sending users to the plate names."""
+    root = shutil.copytree(synthetic_tahoe, tmp_path / "negative")
+    shard = sorted((root / "data").glob("*.parquet"))[0]
+    table = pq.read_table(shard)
+    expr = table.column("expressions").combine_chunks()
+    values = expr.values.to_numpy().copy()
+    values[5] = -3.0                                                   # synthetic corruption of one count
+    table = table.set_column(1, "expressions", pa.ListArray.from_arrays(expr.offsets, pa.array(values)))
+    pq.write_table(table, shard, row_group_size=1000)
+    plate = str(table.column("plate")[0])
+    with pytest.raises(DataFileError, match="negative or NaN counts"):
+        prepare_tahoe(root, plates=[plate])
+    values = expr.values.to_pylist()
+    values[5] = None
+    pq.write_table(table.set_column(1, "expressions", pa.ListArray.from_arrays(expr.offsets,
+                                                                                pa.array(values, pa.float32()))),
+                   shard, row_group_size=1000)
+    with pytest.raises(DataFileError, match="null entries inside the genes or expressions lists"):  # was ArrowInvalid
+        prepare_tahoe(root)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda g: g.assign(token_id=g["token_id"].astype(float).where(g.index != 2)), "not whole numbers >= 0"),
+    (lambda g: g.assign(token_id=g["token_id"].where(g.index != 5, -1)), "not whole numbers >= 0"),
+    (lambda g: g.assign(token_id=g["token_id"].where(g.index != 5, g["token_id"].iloc[6])), "to several genes"),
+])
+def test_gene_tokens_must_be_distinct_whole_numbers(tmp_path, synthetic_tahoe, change, message):
+    """Was: a bare IndexError (missing), or a gene silently all zeros (negative or shared token)."""
+    with pytest.raises(DataFileError, match=message):
+        prepare_tahoe(_copy_with(synthetic_tahoe, tmp_path, "tokens", "gene_metadata", change))
+
+
+def test_a_well_sample_metadata_gives_another_drug_is_refused(tmp_path, synthetic_tahoe):
+    def relabel(samples: pd.DataFrame) -> pd.DataFrame:
+        treated = samples.index[samples["drug"] != "DMSO_TF"][0]
+        other = samples.loc[samples["drug"] != samples.loc[treated, "drug"], "drug"].iloc[0]
+        return samples.assign(drug=samples["drug"].where(samples.index != treated, other))
+
+    with pytest.raises(DataFileError, match="disagree with sample_metadata"):     # was: the other well's dose used
+        prepare_tahoe(_copy_with(synthetic_tahoe, tmp_path, "relabelled", "sample_metadata", relabel))
+    with pytest.raises(DataFileError, match="lists 2 drugs"):                        # was: the first drug's dose
+        parse_dose("[('Erdafitinib', 0.05, 'uM'), ('Infigratinib', 5.0, 'uM')]")
+
+
+def test_a_line_missing_from_cell_line_metadata_keeps_its_bundled_context(tmp_path, synthetic_tahoe, prepared):
+    from twincell.data.bundled import read_table
+
+    bundled = read_table("cell_line_map", sep="\t", dtype=str).query("dataset == 'tahoe100m'")
+    by_id = dict(zip(bundled["cellosaurus_id"], bundled["context"]))
+    cvcl = next(c for c in prepared.obs["cell_line_id"] if c in by_id)    # a line the bundled map knows by its id
+    context = by_id[cvcl]
+    root = _copy_with(synthetic_tahoe, tmp_path, "no_line", "cell_line_metadata",
+                      lambda t: t[t["Cell_ID_Cellosaur"] != cvcl])
+    got = prepare_tahoe(root).obs
+    assert set(got.loc[got["cell_line_id"] == cvcl, "context"]) == {context}          # was: the Cellosaurus id

@@ -29,6 +29,12 @@ def read_lincs_table(file: str | None = None) -> pd.DataFrame:
     missing = [c for c in LINCS_COLUMNS if c not in df.columns]
     if missing:
         raise DataFileError(f"LINCS table {p} lacks columns {missing}", f"it needs {list(LINCS_COLUMNS)}")
+    values = pd.to_numeric(df["z_score"], errors="coerce")
+    text = df.index[values.isna() & df["z_score"].notna()]
+    if len(text):
+        raise DataFileError(f"LINCS table {p} has {len(text)} z-score(s) that are not numbers (e.g. "
+                            f"{df.loc[text[0], 'z_score']!r} on line {text[0] + 2})", "fix or drop those rows")
+    df["z_score"] = values
     if df["z_score"].isna().any():
         raise DataFileError(f"LINCS table {p} has {int(df['z_score'].isna().sum())} rows without a z-score",
                             "drop or fix those rows")

@@ -66,6 +66,10 @@ def _sum_rows(keys: pd.DataFrame, gid: np.ndarray, sums: np.ndarray, n_cells: np
                      np.bincount(gid, n_cells, len(keys)).astype(np.int64))
 
 
+class NoCellsError(DataFileError):
+    """Nothing to aggregate: the input (or the part of it a filter kept) holds no cell."""
+
+
 def merge_sums(*parts: GroupSums) -> GroupSums:
     """Reduce partial sums (e.g. one per shard) into one table: groups with equal keys are added.
 
@@ -75,7 +79,7 @@ def merge_sums(*parts: GroupSums) -> GroupSums:
     """
     parts = tuple(p for p in parts if len(p.keys))
     if not parts:
-        raise DataFileError("no cells to aggregate", "check that the input holds cells")
+        raise NoCellsError("no cells to aggregate", "check that the input holds cells")
     keys = pd.concat([p.keys for p in parts], ignore_index=True)
     gid, uniq = pd.MultiIndex.from_frame(keys).factorize(sort=True)
     sums = np.zeros((len(uniq), parts[0].sums.shape[1]), dtype=np.float64)
@@ -177,6 +181,10 @@ def add_token_lists(row_group: np.ndarray, tok_offsets: np.ndarray, val_offsets:
                                        skip_negative_first)
 
 
+#: Treated groups per block of :func:`control_deltas` (bounds its temporaries to a few blocks of groups x genes).
+DELTA_BLOCK_ROWS = 512
+
+
 def log_cp10k(sums: np.ndarray, totals: np.ndarray) -> np.ndarray:
     """``log1p(1e4 * sums / totals)`` row-wise; ``totals`` (n_groups,) are the library sizes."""
     return np.log1p(sums / totals[:, None] * 1e4)
@@ -223,22 +231,30 @@ def control_deltas(sums: GroupSums, totals: np.ndarray, is_control: np.ndarray, 
     -------
     treated, deltas, unmatched
         ``treated``: keys of the treated groups that have a control, with ``n_cells`` and ``n_control_cells``;
-        ``deltas``: (len(treated), n_genes) float32; ``unmatched``: keys of treated groups without a control.
+        ``deltas``: (len(treated), n_genes) float32; ``unmatched``: keys of treated groups without a control, or
+        whose own or control library size is 0 (no counts: no response to compute).
+
+    Deltas are computed in blocks of :data:`DELTA_BLOCK_ROWS` groups, so that the work beyond the input sums and the
+    float32 output is a few blocks' worth, not copies of the whole table.
     """
     pooled = GroupSums(sums.keys[is_control].reset_index(drop=True),
                        np.column_stack([sums.sums[is_control], totals[is_control]]),
                        sums.n_cells[is_control]).collapse(match_on)
     ctrl_index = pd.MultiIndex.from_frame(pooled.keys)
-    treated_keys = sums.keys[~is_control].reset_index(drop=True)
+    treated_rows = np.flatnonzero(~is_control)
+    treated_keys = sums.keys.iloc[treated_rows].reset_index(drop=True)
     pos = ctrl_index.get_indexer(pd.MultiIndex.from_frame(treated_keys[list(match_on)]))
-    has = pos >= 0
-    t_sums, t_tot = sums.sums[~is_control][has], totals[~is_control][has]
-    c = pos[has]
-    c_sums, c_tot = pooled.sums[c, :-1], pooled.sums[c, -1]
-    deltas = log_cp10k(t_sums, t_tot) - log_cp10k(c_sums, c_tot)
-    treated = treated_keys[has].reset_index(drop=True).assign(
-        n_cells=sums.n_cells[~is_control][has], n_control_cells=pooled.n_cells[c])
-    return treated, deltas.astype(np.float32), treated_keys[~has].reset_index(drop=True)
+    has = (pos >= 0) & (totals[treated_rows] > 0)
+    has[has] = pooled.sums[pos[has], -1] > 0
+    rows, c = treated_rows[has], pos[has]
+    deltas = np.empty((len(rows), sums.sums.shape[1]), dtype=np.float32)
+    for start in range(0, len(rows), DELTA_BLOCK_ROWS):
+        r, rc = rows[start:start + DELTA_BLOCK_ROWS], c[start:start + DELTA_BLOCK_ROWS]
+        deltas[start:start + len(r)] = (log_cp10k(sums.sums[r], totals[r])
+                                        - log_cp10k(pooled.sums[rc, :-1], pooled.sums[rc, -1]))
+    treated = treated_keys[has].reset_index(drop=True).assign(n_cells=sums.n_cells[rows],
+                                                              n_control_cells=pooled.n_cells[c])
+    return treated, deltas, treated_keys[~has].reset_index(drop=True)
 
 
 def check_anndata_keys(adata: ad.AnnData, *, layer: str | None = None, var_column: str | None = None,
@@ -445,8 +461,8 @@ def _labels(keys: pd.DataFrame) -> list[str]:
 
 
 def _map_targets(targets: Mapping[str, Mapping[str, int]], mapper: GeneMapper | None) -> dict[str, dict[str, int]]:
-    """Map the gene IDs of user-given targets to HGNC symbols; unknown genes, and anything but a gene -> +1 / -1
-    mapping per perturbation, raise an error naming them."""
+    """Map the gene IDs of user-given targets to HGNC symbols; unknown genes, anything but a gene -> +1 / -1
+    mapping per perturbation, and two IDs of one gene with opposite signs raise an error naming them."""
     mapper = mapper or GeneMapper.default()
     out: dict[str, dict[str, int]] = {}
     for pert, genes in targets.items():
@@ -457,5 +473,12 @@ def _map_targets(targets: Mapping[str, Mapping[str, int]], mapper: GeneMapper | 
         if res.unmapped:
             raise UnknownGeneError(res.unmapped, f"targets of {pert!r} not recognised: {res.unmapped}",
                                    "give HGNC symbols, Entrez, Ensembl or UniProt IDs")
-        out[str(pert)] = {res.symbols[g]: int(s) for g, s in genes.items()}
+        mapped: dict[str, int] = {}
+        for g, s in genes.items():
+            symbol = res.symbols[g]
+            if mapped.get(symbol, s) != s:
+                raise DataFileError(f"targets of {pert!r} give {symbol} both signs (through {g!r} and another ID)",
+                                    "give each target gene once, with one sign")
+            mapped[symbol] = int(s)
+        out[str(pert)] = mapped
     return out

@@ -17,8 +17,8 @@ Element 0 of ``genes`` / ``expressions`` is a CLS marker (token 1, value -2); it
 solvate)"`` is a MEK inhibitor, not a control).
 
 Aggregation: counts are summed per (drug, sample, cell line, plate) in each shard (one Dask task per shard,
-memory = groups x genes, independent of the number of cells), partial sums are reduced pairwise as Dask
-tasks, wells of one (drug, dose, cell line, plate) are pooled, and each group is compared with the pooled
+memory = groups x genes, independent of the number of cells), partial sums are reduced in a tree of Dask
+tasks (fan-in 8), wells of one (drug, dose, cell line, plate) are pooled, and each group is compared with the pooled
 ``DMSO_TF`` cells of the same cell line and plate (log1p CP10k difference, see
 :mod:`twincell.data.pseudobulk`). Dask runs in-process (threads) by default, or on a ``dask.distributed``
 cluster given its scheduler address.
@@ -29,7 +29,7 @@ from __future__ import annotations
 import ast
 import logging
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +50,7 @@ from twincell.data.pseudobulk import (
     BAD_TOKEN,
     CP10K_TRANSFORM,
     GroupSums,
+    NoCellsError,
     add_token_lists,
     control_deltas,
     merge_sums,
@@ -189,12 +190,22 @@ def token_columns(genes: pd.DataFrame, mapper: GeneMapper | None = None,
     Raises
     ------
     DataFileError
-        If the gene table is empty.
+        If the gene table is empty, or a token id is missing, negative, fractional or given to two genes.
     """
     if genes.empty:
         raise DataFileError("gene_metadata.parquet lists no gene token", "use the gene metadata of the same release")
     mapper = mapper or GeneMapper.default()
-    tokens = genes["token_id"].to_numpy(np.int64)
+    ids = pd.to_numeric(genes["token_id"], errors="coerce")
+    bad = genes.index[ids.isna() | (ids < 0) | (ids % 1 != 0)]
+    if len(bad):
+        raise DataFileError(f"gene_metadata.parquet has {len(bad)} token_id(s) that are not whole numbers >= 0 (e.g. "
+                            f"{genes.loc[bad[0], 'token_id']!r} of {genes.loc[bad[0], 'ensembl_id']})",
+                            "use the gene_metadata.parquet of the same release")
+    tokens = ids.to_numpy(np.int64)
+    twice = sorted({int(t) for t in tokens[pd.Series(tokens).duplicated().to_numpy()]})
+    if twice:
+        raise DataFileError(f"gene_metadata.parquet gives {len(twice)} token id(s) to several genes (e.g. {twice[0]})",
+                            "use the gene_metadata.parquet of the same release")
     ens = genes["ensembl_id"].astype(str).tolist()
     sym = genes["gene_symbol"].astype(str).tolist()
     by_ens = mapper.map(ens, kind="ensembl").symbols
@@ -338,6 +349,9 @@ def _add_batch(batch: pa.RecordBatch, cell_rows: np.ndarray, lookup: np.ndarray,
     The token and count lists go to the compiled pass as Arrow's own flat values and offsets, without copies.
     """
     genes, expr = batch.column(0), batch.column(1)
+    if genes.values.null_count or expr.values.null_count:
+        raise DataFileError(f"{source}: null entries inside the genes or expressions lists", "the shard is corrupt; "
+                            "download it again")
     tokens, values = genes.values.to_numpy(), expr.values.to_numpy()
     code, _ = add_token_lists(cell_rows, _offsets(genes), _offsets(expr), tokens, values, lookup, out)
     if code == BAD_LENGTH:
@@ -567,6 +581,29 @@ def _unique_rows(table: pd.DataFrame, key: str, values: Sequence[str], what: str
     return rows
 
 
+def _check_sample_wells(keys: pd.DataFrame, samples: pd.DataFrame) -> None:
+    """Refuse shards whose wells (``sample``) sample_metadata gives another drug or plate (names stripped of spaces):
+    the dose read from that row would be another well's.
+
+    Raises
+    ------
+    DataFileError
+        Naming the first wells that disagree.
+    """
+    meta = samples.drop_duplicates("sample").set_index("sample")
+    seen = keys.drop_duplicates(["sample", "drug", "plate"])
+    wrong = []
+    for column in ("drug", "plate"):
+        if column in meta.columns:
+            theirs = meta.loc[seen["sample"], column].astype(str).str.strip().to_numpy()
+            ours = seen[column].astype(str).str.strip().to_numpy()
+            wrong += [f"{s} ({column} {o!r} in the shards, {t!r} in sample_metadata)"
+                      for s, o, t in zip(seen["sample"], ours, theirs) if o != t]
+    if wrong:
+        raise DataFileError(f"{len(wrong)} well(s) of the shards disagree with sample_metadata.parquet: "
+                            f"{'; '.join(wrong[:3])}", "use the metadata of the same release")
+
+
 #: Dose units of ``drugname_drugconc`` and their factor to µM.
 DOSE_UNITS_UM: dict[str, float] = {"uM": 1.0, "µM": 1.0, "nM": 1e-3, "mM": 1e3, "pM": 1e-6}
 
@@ -577,7 +614,7 @@ def parse_dose(drugname_drugconc: str) -> float:
     Raises
     ------
     DataFileError
-        If the value is not a list of (name, dose, unit) tuples, or its unit is not one of :data:`DOSE_UNITS_UM`.
+        If the value is not a list of one (name, dose, unit) tuple, or its unit is not one of :data:`DOSE_UNITS_UM`.
     """
     try:
         parsed = ast.literal_eval(str(drugname_drugconc))
@@ -585,6 +622,9 @@ def parse_dose(drugname_drugconc: str) -> float:
     except (ValueError, SyntaxError, IndexError, TypeError) as exc:
         raise DataFileError(f"cannot parse drugname_drugconc {drugname_drugconc!r}",
                             "expected a list of (name, dose, unit) tuples") from exc
+    if len(parsed) != 1:  # a combination well has one dose per drug: which is the group's is not ours to guess
+        raise DataFileError(f"drugname_drugconc {drugname_drugconc!r} lists {len(parsed)} drugs",
+                            "TwinCell reads single-drug wells; leave combination wells out")
     if unit not in DOSE_UNITS_UM:
         raise DataFileError(f"unknown dose unit {unit!r} in drugname_drugconc {drugname_drugconc!r}",
                             f"known units: {', '.join(DOSE_UNITS_UM)}")
@@ -613,8 +653,8 @@ def _name_key(name: str) -> str:
     return re.sub(r"[^0-9A-Z]", "", str(name).upper())
 
 
-def context_names(cell_lines: pd.DataFrame) -> dict[str, str]:
-    """Cellosaurus id -> TwinCell context id for the lines of ``cell_line_metadata``.
+def context_names(cell_lines: pd.DataFrame, seen: Iterable[str] = ()) -> dict[str, str]:
+    """Cellosaurus id -> TwinCell context id for the lines of ``cell_line_metadata`` and the ids ``seen`` in the data.
 
     A line is matched to the bundled Tahoe contexts (``cell_line_map``) by Cellosaurus id, else by its
     name ignoring case and punctuation (``HepG2/C3A`` -> ``HEPG2_C3A``); a line that matches neither
@@ -625,6 +665,9 @@ def context_names(cell_lines: pd.DataFrame) -> dict[str, str]:
     ----------
     cell_lines
         ``cell_name`` and ``Cell_ID_Cellosaur`` columns (the long-format metadata table).
+    seen
+        Cellosaurus ids of the data's cells: one the metadata table lacks is matched by id alone, else keeps its id
+        (and is logged).
     """
     cmap = read_table("cell_line_map", sep="\t", dtype=str)
     cmap = cmap[cmap["dataset"] == "tahoe100m"]
@@ -634,6 +677,11 @@ def context_names(cell_lines: pd.DataFrame) -> dict[str, str]:
     names = {}
     for cvcl, name in zip(cell_lines["Cell_ID_Cellosaur"], cell_lines["cell_name"]):
         names[cvcl] = by_id.get(cvcl) or by_name.get(_name_key(name)) or re.sub(r"[^0-9A-Z]+", "_", str(name).upper())
+    absent = sorted(set(seen) - set(names))
+    if absent:
+        log.warning("Tahoe: %d cell line(s) of the data are not in cell_line_metadata (%s): matched by Cellosaurus id "
+                    "where the bundled map knows it, else named by it", len(absent), ", ".join(absent[:5]))
+    names.update({cvcl: by_id.get(cvcl, cvcl) for cvcl in absent})
     return names
 
 
@@ -660,8 +708,8 @@ def prepare_tahoe(src: str | Path, *, scheduler: str | None = None, plates: Sequ
     Raises
     ------
     DataFileError
-        Missing or corrupt files, missing columns, samples absent from sample_metadata, no control cells,
-        an ``out`` that is a directory or cannot be written.
+        Missing or corrupt files, missing columns, samples absent from sample_metadata or given another drug or plate
+        there, no control cells, an ``out`` that is a directory or cannot be written.
     TwinCellError
         An unreachable ``scheduler``.
     """
@@ -680,7 +728,7 @@ def prepare_tahoe(src: str | Path, *, scheduler: str | None = None, plates: Sequ
                  len(merged), "; ".join(merged[:3]))
     try:
         raw = aggregate_shards(layout.shards, lookup, len(symbols), scheduler=scheduler, plates=plates)
-    except DataFileError as exc:
+    except NoCellsError as exc:  # any other error of a shard is its own, whatever the plates
         if plates is None:
             raise
         raise DataFileError(f"no cell of plate(s) {', '.join(plates)} in {src}", "check the plate names "
@@ -695,6 +743,7 @@ def prepare_tahoe(src: str | Path, *, scheduler: str | None = None, plates: Sequ
     if unknown:
         raise DataFileError(f"samples {unknown[:10]} of the shards are not in sample_metadata.parquet",
                             "use the metadata of the same release")
+    _check_sample_wells(raw.keys, layout.samples)
     keys = raw.keys.assign(dose=raw.keys["sample"].map(samples["drugname_drugconc"]).map(parse_dose))
     pooled = GroupSums(keys, raw.sums, raw.n_cells).collapse(["drug", "dose", "cell_line_id", "plate"])
     is_control = (pooled.keys["drug"] == CONTROL_DRUG).to_numpy()
@@ -706,7 +755,7 @@ def prepare_tahoe(src: str | Path, *, scheduler: str | None = None, plates: Sequ
         raise DataFileError("no treated group has DMSO_TF cells of the same cell line and plate",
                             "include the DMSO_TF wells of each plate")
     targets, unmapped_targets = drug_targets_table(layout.drugs, mapper)
-    contexts = context_names(layout.cell_lines)
+    contexts = context_names(layout.cell_lines, seen=treated["cell_line_id"].astype(str).unique())
     obs = pd.DataFrame({
         "perturbation": treated["drug"].astype(str), "perturbation_type": "drug",
         "targets": treated["drug"].map(lambda d: targets.get(d, "")),
