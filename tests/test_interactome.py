@@ -211,6 +211,22 @@ def test_min_weight_and_source_options():
     assert (net.edges["weight"] >= 0.9).all()
     assert (net.edges["sign"] == 0).all() and not net.layer_mask("tf").any()
     assert np.isin(net.meta["sources"], ["pathlinker"]).all()
+    assert net.meta["pathlinker_evidence_left_out"] == ["Phosphosite"]
+
+
+def test_a_network_without_phosphositeplus_keeps_none_of_its_pathlinker_rows():
+    """The commercial build (no psp) kept 3,004 PathLinker rows whose only evidence is PhosphoSitePlus (SGK1 -> APBB1)."""
+    from twincell.data.genes import GeneMapper
+    from twincell.network import build
+
+    mapper = GeneMapper.default()
+    every, _ = build.pathlinker_edges(mapper)
+    without, _ = build.pathlinker_edges(mapper, without=(build.PATHLINKER_PSP,))
+    pair = (every["source"] == "SGK1") & (every["target"] == "APBB1")
+    assert every.loc[pair, "evidence"].tolist() == ["Phosphosite"]
+    assert not ((without["source"] == "SGK1") & (without["target"] == "APBB1")).any()
+    assert not without["evidence"].str.split("|").map(lambda s: "Phosphosite" in s).any()
+    assert 2_900 < len(every) - len(without) < 3_200
 
 
 def test_neighbourhood_and_subgraph(interactome):
@@ -222,3 +238,12 @@ def test_neighbourhood_and_subgraph(interactome):
     assert sub.meta["subgraph_of"] == interactome.fingerprint
     with pytest.raises(TwinCellError, match="no edge of the interactome joins two of the 2 genes"):
         interactome.subgraph(["STAT1", "A1BG"])
+
+
+def test_a_table_without_weights_says_every_edge_weighs_1(caplog):
+    """Synthetic STRING-style table: its `score` column was ignored without a word."""
+    df = pd.DataFrame({"source": ["EGFR", "GRB2"], "target": ["GRB2", "SOS1"], "score": [0.2, 0.3]})
+    net = Interactome.from_edges(df)
+    assert (net.edges["weight"] == 1).all() and net.meta["weights"] == "none given: every edge 1"
+    assert "has no 'weight' column: every edge gets weight 1 (unused columns: score" in caplog.text
+    assert Interactome.from_edges(df, weight="score").meta["weights"] == "column 'score'"

@@ -2,7 +2,8 @@
 
 The layout, column names, Arrow types, the CLS marker at element 0, the ``DMSO_TF`` control, the
 ``Trametinib (DMSO_TF solvate)`` trap, a trailing-space name in ``drugname_drugconc``, a null SMILES, plate
-sorting and 1,000-row row groups follow ``docs/tahoe100m_schema.md`` section 12. Gene tokens carry real HGNC
+sorting and 1,000-row row groups follow the published schema's fixture recipe (``tahoe100m_schema.md`` section 12,
+kept with the team's reference notes; summarised in docs/data.md, *Tahoe-100M*). Gene tokens carry real HGNC
 symbols / Ensembl IDs (so that mapping is exercised) plus one deliberately unmappable ID; every count is
 random (Poisson) and means nothing biologically.
 """

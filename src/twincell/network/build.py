@@ -16,7 +16,7 @@ no votes. Signs are never copied to the reverse direction of an undirected pair.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,8 +30,17 @@ TF_SOURCES = ("collectri",)
 ALL_SOURCES = PPI_SOURCES + SIGN_SOURCES + TF_SOURCES
 
 
-def pathlinker_edges(mapper: GeneMapper, min_weight: float = 0.0) -> tuple[pd.DataFrame, list[str]]:
+#: PathLinker's name of the PhosphoSitePlus evidence in ``db_sources`` (the ``psp`` source's non-commercial data).
+PATHLINKER_PSP = "Phosphosite"
+
+
+def pathlinker_edges(mapper: GeneMapper, min_weight: float = 0.0, without: Collection[str] = (),
+                     ) -> tuple[pd.DataFrame, list[str]]:
     """PathLinker 2018 PPI edges over HGNC symbols.
+
+    ``without`` names evidence sources of the file's ``db_sources`` to leave out (e.g. :data:`PATHLINKER_PSP` when
+    the network is built without PhosphoSitePlus): they leave every row's evidence list, and rows with no other
+    evidence are left out. The others keep PathLinker's weight, which was computed with all their evidence.
 
     Returns
     -------
@@ -49,6 +58,9 @@ def pathlinker_edges(mapper: GeneMapper, min_weight: float = 0.0) -> tuple[pd.Da
     floor = float(raw.loc[raw["weight"] > 0, "weight"].min())
     raw = raw.assign(weight=raw["weight"].where(raw["weight"] > 0, floor))
     raw = raw[raw["weight"] >= min_weight]
+    if without:
+        kept = raw["db_sources"].astype(str).str.split("|").map(lambda s: "|".join(x for x in s if x not in without))
+        raw = raw.assign(db_sources=kept)[kept != ""]
     ids = pd.unique(pd.concat([raw["#tail"], raw["head"]]))
     res = mapper.map(ids, kind="uniprot")
     df = pd.DataFrame({

@@ -108,7 +108,9 @@ class Interactome:
         Parameters
         ----------
         sources
-            Any of ``pathlinker`` (required), ``omnipath``, ``signor``, ``psp``, ``collectri``.
+            Any of ``pathlinker`` (required), ``omnipath``, ``signor``, ``psp``, ``collectri``. Without ``psp``,
+            PhosphoSitePlus leaves PathLinker's evidence too (:func:`~twincell.network.build.pathlinker_edges`):
+            its sign votes and the PathLinker rows whose only evidence it is are left out.
         min_weight
             Minimum PathLinker evidence score of a PPI edge, in [0, 1).
 
@@ -125,7 +127,8 @@ class Interactome:
             raise TwinCellError(f"min_weight must lie in [0, 1), got {min_weight}",
                                 "PathLinker's evidence scores run from 0 to 1; e.g. --min-weight 0.5")
         mapper = mapper or GeneMapper.default()
-        ppi, unmapped_ppi = build.pathlinker_edges(mapper, min_weight)
+        without = () if "psp" in sources else (build.PATHLINKER_PSP,)  # PhosphoSitePlus's own rows, when left out
+        ppi, unmapped_ppi = build.pathlinker_edges(mapper, min_weight, without)
         ppi = build.apply_signs(ppi, build.sign_votes(mapper, [s for s in sources if s in build.SIGN_SOURCES]))
         ppi["layer"] = "ppi"
         ppi["sources"] = np.where(ppi["sign_sources"] != "", "pathlinker;sign:" + ppi["sign_sources"], "pathlinker")
@@ -136,7 +139,7 @@ class Interactome:
             tf = tf.assign(directed=True, layer="tf", sources="collectri")
             parts.append(tf)
         edges = pd.concat([p.loc[:, list(EDGE_COLUMNS)] for p in parts], ignore_index=True)
-        meta = {"sources": list(sources), "min_weight": float(min_weight),
+        meta = {"sources": list(sources), "min_weight": float(min_weight), "pathlinker_evidence_left_out": list(without),
                 "unmapped_uniprot": unmapped_ppi, "unmapped_tf_names": unmapped_tf,
                 "built_by": f"twincell {__version__}"}
         return cls(edges, meta)
@@ -190,7 +193,8 @@ class Interactome:
         ------
         DataFileError
             Missing columns, weights outside (0, 1] or missing, signs or directions it cannot read, or no edge
-            left after ID mapping and self-loops.
+            left after ID mapping and self-loops. A table without the weight column is read with every weight 1,
+            with a logged warning naming its unused columns (``meta["weights"]`` records it).
         """
         for col in (source, target):
             if col not in df.columns:
@@ -206,6 +210,12 @@ class Interactome:
         mapper = mapper or GeneMapper.default()
         res = mapper.map(pd.unique(pd.concat([df[source].astype(str), df[target].astype(str)])), kind=id_kind)
         col = lambda c, default: df[c] if c is not None and c in df.columns else pd.Series(default, index=df.index)  # noqa: E731
+        unweighted = weight is None or weight not in df.columns
+        if unweighted:  # a STRING-style `score` column would otherwise go unused without a word
+            others = [str(c) for c in df.columns if c not in (source, target, sign, directed, layer)]
+            logger.warning("network table %s has no %r column: every edge gets weight 1%s", name, weight or "weight",
+                           f" (unused columns: {', '.join(others)}; in Python name one with "
+                           "from_edges(df, weight=...))" if others else "")
         w = pd.to_numeric(col(weight, 1.0), errors="coerce")
         if w.isna().any():
             raise DataFileError(f"network column {weight!r} has {int(w.isna().sum())} missing or non-numeric weights",
@@ -241,6 +251,7 @@ class Interactome:
                            ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in left_out.items() if n)
                            + (f" (unmapped IDs: {', '.join(res.unmapped[:10])})" if res.unmapped else ""))
         return cls(e, {"sources": [name], "unmapped_ids": res.unmapped, "left_out": left_out,
+                       "weights": "none given: every edge 1" if unweighted else f"column {weight!r}",
                        "built_by": f"twincell {__version__}"})
 
     # ------------------------------------------------------------------ persistence
