@@ -136,6 +136,12 @@ def test_fragility_share_and_flags_on_a_synthetic_operator():
     assert flags["fragile"].tolist() == expected.tolist()
     nodes = np.array([39, 2, 11])
     pd.testing.assert_frame_equal(fragility(op, d, op.adjoint(d), nodes=nodes), flags.iloc[nodes])
+    for bad, message in (((d[:5], op.adjoint(d)), "d must have shape \\(40,\\)"),      # was: clamped (numpy) or
+                         ((d, op.adjoint(d)[:-1]), "signed_scores must have shape")):   # read out of bounds (numba)
+        with pytest.raises(TwinCellError, match=message):
+            fragility(op, *bad)
+    with pytest.raises(TwinCellError, match="node indices must be whole numbers"):
+        fragility(op, d, op.adjoint(d), nodes=[1.5])
     for outside in ([40], [-1]):
         with pytest.raises(TwinCellError, match=r"node indices must lie in 0..39"):
             fragility(op, d, op.adjoint(d), nodes=outside)
@@ -251,6 +257,23 @@ def test_combine_rankings_on_a_synthetic_toy():
     other = first.assign(gene=[g.lower() for g in genes])  # another gene set: refused, not counted as no support
     with pytest.raises(TwinCellError, match="ranking 2 does not rank exactly the operator's 4 genes"):
         combine_rankings([first, other], degree=np.ones(4), genes=genes)
+    one_sided = first.copy()
+    one_sided.attrs["direction"] = "inhibit"
+    for rankings, degree, message in (([first, 3], np.ones(4), "ranking 2 is a int, not a table"),
+                                      ([first, first.drop(columns="z_score")], np.ones(4), "lacks column\\(s\\) z_score"),
+                                      ([first, one_sided], np.ones(4), "ranked with direction 'inhibit'"),
+                                      ([first, second], np.ones(3), "degree has 3 values for 4 genes")):
+        with pytest.raises(TwinCellError, match=message):                # were bare pandas / numpy errors
+            combine_rankings(rankings, degree=degree, genes=genes)
+
+
+def test_equal_scores_in_a_degree_bin_have_no_spread():
+    """Synthetic: equal non-zero scores leave a rounding remainder of their mean (was: z = +-1 for the whole bin)."""
+    from twincell.identify.null import binned_zscores
+
+    np.testing.assert_array_equal(binned_zscores(np.array([0.1, 0.1, 0.1, 5.0, 6.0]), np.array([0, 0, 0, 1, 1])),
+                                  [0.0, 0.0, 0.0, -1.0, 1.0])
+    np.testing.assert_array_equal(binned_zscores(np.full(3, 0.7), np.zeros(3, int)), np.zeros(3))
 
 
 def test_sex_genes_are_real_hgnc_symbols():

@@ -157,7 +157,8 @@ def test_bad_options(prior_model, sle_change):
         with pytest.raises(TwinCellError, match="unknown"):
             rank_targets(prior_model, sle_change, **kwargs)
     for kwargs, name in (({"normalize": "cosine", "n_probes": 0}, "n_probes"), ({"n_probes": 2.5}, "n_probes"),
-                         ({"n_degree_bins": -3}, "n_degree_bins"), ({"null": "shuffle", "seed": -1}, "seed")):
+                         ({"n_degree_bins": -3}, "n_degree_bins"), ({"null": "shuffle", "seed": -1}, "seed"),
+                         ({"drug_targets": "x"}, "drug_targets must be a DrugTargets table")):  # was AttributeError
         with pytest.raises(TwinCellError, match=name):
             rank_targets(prior_model, sle_change, **kwargs)
 

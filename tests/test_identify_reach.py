@@ -53,3 +53,20 @@ def test_unsigned_adjoint_is_the_absolute_operator_applied_to_a_non_negative_cha
     np.testing.assert_allclose(unsigned_adjoint(signed, d), _Operator(A, R).adjoint(d))
     D = np.column_stack([d, np.ones(3)])
     np.testing.assert_allclose(unsigned_adjoint(signed, D)[:, 1], reach(signed))  # batched; ones give the reach
+
+
+def test_the_hop0_readout_is_the_operators_own_r0():
+    """A TwinCell operator reads out hop 0 through R0 (its direct term skips hop 0): the reach and the unsigned adjoint
+    of a non-negative synthetic operator with R0 != R equal sum_g |M_gi| D_g exactly (was: + |direct_i| |d_i|)."""
+    from twincell.model import TwinCell
+    from twincell.model.synthetic import synthetic_interactome
+
+    op = TwinCell.prior(synthetic_interactome(40, 120, seed=1)).operator(None)
+    A, R, R0 = abs(op.A), abs(op.R), abs(op.readout0)
+    assert (R - R0).nnz > 0                                          # the direct term: R0 differs from R
+    M = R0.toarray() + R.toarray() @ sum(np.linalg.matrix_power(A.toarray(), k) for k in range(1, op.n_hops + 1))
+    positive = type("Positive", (), {"A": A, "R": R, "readout0": R0, "n_hops": op.n_hops, "genes": op.genes})()
+    D = np.zeros(len(op.genes))
+    D[[3, 7]] = 1.0
+    np.testing.assert_allclose(unsigned_adjoint(positive, D), M.T @ D, atol=1e-12)
+    np.testing.assert_allclose(reach(positive), M.sum(axis=0), atol=1e-12)

@@ -261,9 +261,19 @@ def fragility(operator: Any, d: np.ndarray, signed_scores: np.ndarray,
     Raises
     ------
     TwinCellError
-        A node index outside ``0 .. N - 1``.
+        A node index outside ``0 .. N - 1`` or not a whole number, or ``d`` / ``signed_scores`` not of shape (N,)
+        (the compiled walk passes read them without bounds checks).
     """
-    index = np.arange(len(operator.genes)) if nodes is None else np.asarray(nodes, dtype=np.int64)
+    n = len(operator.genes)
+    for name, values in (("d", d), ("signed_scores", signed_scores)):
+        if np.shape(values) != (n,):
+            raise TwinCellError(f"{name} must have shape ({n},), the operator's genes, got {np.shape(values)}",
+                                "align the change with the operator's genes (align_change) and score it with "
+                                "operator.adjoint")
+    if nodes is not None and not np.issubdtype(np.asarray(nodes).dtype, np.integer) and len(nodes):
+        raise TwinCellError(f"node indices must be whole numbers, got {np.asarray(nodes).dtype}",
+                            "give positions in the operator's gene order (ranking_setup(op).gene_index)")
+    index = np.arange(n) if nodes is None else np.asarray(nodes, dtype=np.int64)
     if len(index) and (index.min() < 0 or index.max() >= len(operator.genes)):
         raise TwinCellError(f"node indices must lie in 0..{len(operator.genes) - 1}, got {index.min()}..{index.max()}",
                             "give positions in the operator's gene order (ranking_setup(op).gene_index)")
@@ -418,11 +428,24 @@ def combine_rankings(rankings: Sequence[pd.DataFrame], degree: np.ndarray, genes
     Raises
     ------
     TwinCellError
-        No ranking, or a ranking that does not list each of ``genes`` exactly once.
+        No ranking, a ranking that is not a table of ``gene, direction, z_score, druggable`` listing each of
+        ``genes`` exactly once, one ranked in a one-sided direction, or ``degree`` not one value per gene.
     """
     genes = np.asarray(genes).astype(str)
     if not len(rankings):
         raise TwinCellError("no ranking to combine", "pass one rank_targets output per signature")
+    if len(degree) != len(genes):
+        raise TwinCellError(f"degree has {len(degree)} values for {len(genes)} genes",
+                            "pass operator_degree(op.A) of the operator the rankings come from")
+    hint = "combine rank_targets outputs (direction 'both') made with the same model and context"
+    for j, ranking in enumerate(rankings, start=1):
+        if not isinstance(ranking, pd.DataFrame):
+            raise TwinCellError(f"ranking {j} is a {type(ranking).__name__}, not a table", hint)
+        missing = [c for c in ("gene", "direction", "z_score", "druggable") if c not in ranking.columns]
+        if missing:
+            raise TwinCellError(f"ranking {j} lacks column(s) {', '.join(missing)}", hint)
+        if ranking.attrs.get("direction", "both") != "both":
+            raise TwinCellError(f"ranking {j} was ranked with direction {ranking.attrs['direction']!r}", hint)
     for j, ranking in enumerate(rankings, start=1):
         if ranking["gene"].duplicated().any() or set(ranking["gene"].astype(str)) != set(genes):
             raise TwinCellError(f"ranking {j} does not rank exactly the operator's {len(genes)} genes, once each",

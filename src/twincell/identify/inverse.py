@@ -617,6 +617,9 @@ def rank_targets(model_or_operator: Any, desired_change: pd.Series, context: str
         signed = np.divide(signed, denom, out=np.zeros_like(signed), where=denom > 0)
     score, labels = _direction_scores(signed, direction)
     z = binned_zscores(score, setup.bins(n_degree_bins))
+    if drug_targets is not None and not isinstance(drug_targets, DrugTargets):
+        raise TwinCellError(f"drug_targets must be a DrugTargets table, got {type(drug_targets).__name__}",
+                            "pass DrugTargets.universe() (the default) or a DrugTargets you built")
     druggable = setup.druggable(drug_targets or DrugTargets.universe())
     order = _best_first(score, setup.name_rank)
     columns = {"gene": setup.names[order], "score": score[order], "direction": labels[order],

@@ -137,7 +137,8 @@ def binned_zscores(scores: np.ndarray, bins: np.ndarray) -> np.ndarray:
     centred = scores - mean[bins]
     sd = np.sqrt(np.bincount(bins, weights=centred * centred) / safe)[bins]
     z = np.zeros_like(scores)
-    ok = sd > 0
+    scale = np.maximum(np.abs(mean[bins]), np.abs(scores))
+    ok = sd > 1e-12 * scale  # equal scores leave a rounding remainder of their mean: no spread, not z = +-1
     z[ok] = centred[ok] / sd[ok]
     return z
 
@@ -624,11 +625,16 @@ class Footprint:
         """``|R|`` (G, N), for :meth:`unsigned_adjoint`, built on first use."""
         return abs(self.R)
 
+    @cached_property
+    def abs_R0(self) -> sp.csr_matrix:
+        """``|R0|`` (G, N), the hop-0 readout of :meth:`unsigned_adjoint`, built on first use."""
+        return abs(self.R0)
+
     def unsigned_adjoint(self, D: np.ndarray) -> np.ndarray:
-        """``sum_{k=0..K} (|A|^T)^k |R|^T D`` for (G,) or (G, B) ``D``: see :func:`unsigned_adjoint`; the unsigned
-        matrices are this object's, built once per operator."""
-        z = self.abs_R.T @ np.asarray(D, dtype=float)
-        return propagate_upstream(self.abs_A_T, z, self.n_hops, total=z.copy())
+        """``|R0|^T D + sum_{k=1..K} (|A|^T)^k |R|^T D`` for (G,) or (G, B) ``D``: see :func:`unsigned_adjoint`; the
+        unsigned matrices are this object's, built once per operator."""
+        D = np.asarray(D, dtype=float)
+        return propagate_upstream(self.abs_A_T, self.abs_R.T @ D, self.n_hops, total=self.abs_R0.T @ D)
 
     def reach(self) -> np.ndarray:
         """(N,) unsigned reach of every node over all readout genes: :meth:`unsigned_adjoint` of 1 (see :func:`reach`)."""
@@ -682,10 +688,11 @@ def propagate_upstream(A_T: sp.spmatrix, z: np.ndarray, n_hops: int, total: np.n
 
 
 def unsigned_adjoint(operator: Any, D: np.ndarray) -> np.ndarray:
-    """``sum_{k=0..K} (|A|^T)^k |R|^T D``: the adjoint with every edge and readout weight made positive.
+    """``|R0|^T D + sum_{k=1..K} (|A|^T)^k |R|^T D``: the adjoint with every edge and readout weight made positive
+    (the hop-0 readout ``R0`` as the operator's own: a node's direct term on its own transcript starts at hop 1).
 
     ``D`` is (G,) or (G, B) on the operator's gene order; returns (N,) or (N, B). With ``D >= 0`` it bounds
-    ``sum_g |(M e_i)_g| D_g`` from above, and equals it when ``A`` and ``R`` have no negative entries. Builds the
+    ``sum_g |(M e_i)_g| D_g`` from above, and equals it when ``A``, ``R`` and ``R0`` have no negative entries. Builds the
     operator's :class:`Footprint`; to reuse its unsigned matrices call :meth:`Footprint.unsigned_adjoint`.
     """
     return Footprint.of(operator).unsigned_adjoint(D)
@@ -694,7 +701,7 @@ def unsigned_adjoint(operator: Any, D: np.ndarray) -> np.ndarray:
 def reach(operator: Any) -> np.ndarray:
     """(N,) unsigned reach of every node over all the operator's readout genes: :func:`unsigned_adjoint` of 1.
 
-    An upper bound of ``sum_g |(M e_i)_g|``, equal to it when ``A`` and ``R`` have no negative entries.
+    An upper bound of ``sum_g |(M e_i)_g|``, equal to it when ``A``, ``R`` and ``R0`` have no negative entries.
     """
     return Footprint.of(operator).reach()
 
