@@ -132,7 +132,7 @@ def test_a_nan_context_vector_is_named(net, contexts, data):
     ({"damping": 1.5}, "damping must be a number in \\(0, 1\\]"),
     ({"n_hops": -1}, "n_hops must be at least 1"),
     ({"n_hops": 2.7}, "n_hops must be a whole number"),
-    ({"gate_bound": 0}, "gate_bound must be a number > 0"),
+    ({"gate_bound": 0}, "gate_bound must be a number in \\(0, 1\\)"),
     ({"sign_prior": "yes"}, "sign_prior must be True or False"),
 ])
 def test_hyper_parameters_out_of_range_are_named(net, hparams, message):
@@ -192,3 +192,30 @@ def test_train_default_model_names_its_callers_mistakes(net, contexts, data, tmp
     with pytest.raises(ContextError, match="no context vectors given"):
         train_default_model(tmp_path / "m", datasets=[data], contexts={}, interactome=net)
     assert not (tmp_path / "m").exists()
+
+
+def test_model_maths_edge_cases_are_refused_or_kept_finite(net, contexts, data):
+    """Synthetic: every known sign +1 made the sign prior atanh(1) = inf (unlearnable signs, NaN penalty); a gate bound
+    of 1.5 let a context flip edges; a repeated edge, a scalar perturbation and text gave bare errors."""
+    from twincell.model.module import prior_sign
+    from twincell.network import Interactome
+
+    assert prior_sign(np.array([1, 1, 0])) == pytest.approx(0.99)
+    one_sign = Interactome(net.edges.assign(sign=np.where(net.edges["sign"] != 0, 1, 0)))
+    for hparams in ({}, {"receiver_sign": True}, {"edge_model": "shared"}):
+        m = TwinCell(one_sign, DIM, sign_prior=True, **hparams)
+        assert torch.isfinite(m.module.ppi.theta).all() and torch.isfinite(m.module.l1_deviation())
+    with pytest.raises(TwinCellError, match="gate_bound must be a number in \\(0, 1\\)"):
+        TwinCell(net, DIM, gate_bound=1.5)
+    with pytest.raises(TwinCellError, match="lists 1 edge\\(s\\) more than once"):
+        Interactome(pd.concat([net.edges, net.edges.head(1)]))
+    op = TwinCell(net, DIM).operator(None)
+    for bad in (5.0, None, "abc"):
+        with pytest.raises(TwinCellError):
+            op.forward(bad)
+
+
+def test_a_gate_free_model_shares_one_operator_over_its_contexts(net, contexts, data):
+    model = TwinCell(net, DIM, context_gates=False).fit(data, contexts, max_epochs=1)
+    a, b = model.operator("A"), model.operator("B")
+    assert a.A is b.A and a.context == "A" and b.context == "B" and a.context_free

@@ -65,6 +65,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from twincell.model.coexpression import MAX_PRIOR
+
 GATE_BIAS_INIT = 2.0  # sigmoid(2) = 0.88: gates start mostly open
 
 
@@ -200,7 +202,9 @@ GATE_MODES = ("switch", "modulate")
 
 
 def prior_sign(sign: np.ndarray) -> float:
-    """Prior sign ``s0`` of a layer's unsigned edges: the mean of its known signs (+1 / -1), 0 without any.
+    """Prior sign ``s0`` of a layer's unsigned edges: the mean of its known signs (+1 / -1), 0 without any, within
+    ``+-MAX_PRIOR`` (as the co-expression priors): a layer whose known signs all agree would otherwise start every
+    unsigned edge at ``atanh(+-1) = +-inf``, where its sign can never learn.
 
     Parameters
     ----------
@@ -208,7 +212,7 @@ def prior_sign(sign: np.ndarray) -> float:
         (E,) edge signs, +1 / -1 known, 0 unknown.
     """
     known = sign[sign != 0]
-    return float(known.mean()) if len(known) else 0.0
+    return float(np.clip(known.mean(), -MAX_PRIOR, MAX_PRIOR)) if len(known) else 0.0
 
 
 def _normalisation(src: np.ndarray, dst: np.ndarray, w0: np.ndarray, n: int, kind: str) -> np.ndarray:

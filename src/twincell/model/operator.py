@@ -48,8 +48,8 @@ class PropagationOperator:
     R0
         (N, N) CSR readout of hop 0 (the perturbed nodes themselves); None means ``R``.
     context_free
-        True when no context gate was applied (prior model, gate-free model, or ``context=None``
-        on a model trained without gates).
+        True when no context was given (``context=None``: ``z = 0``, every modulating gate exactly 1, switch gates
+        at ``sigmoid(beta)``), and for the prior model.
     context
         Context id the operator was built for (``None`` for the mean / no context, ``"<vector>"``
         for a raw embedding).
@@ -82,8 +82,12 @@ class PropagationOperator:
         return len(self.genes)
 
     def _check(self, M: np.ndarray, what: str) -> np.ndarray:
-        M = np.asarray(M, dtype=np.float64)
-        if M.shape[0] != self.n_nodes or M.ndim not in (1, 2):
+        try:
+            M = np.asarray(M, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TwinCellError(f"{what} must be numbers, got {type(M).__name__}", "index vectors by operator.genes"
+                                ) from exc
+        if M.ndim not in (1, 2) or M.shape[0] != self.n_nodes:
             raise TwinCellError(f"{what} must have shape (N,) or (N, B) with N = {self.n_nodes}, got {M.shape}",
                                 "index vectors by operator.genes")
         if not np.isfinite(M).all():

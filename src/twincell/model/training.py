@@ -18,8 +18,9 @@ With ``residual_loss`` both losses are taken on the response after removing the 
 correlation is that of the causal part with the residual, so predicting the background alone scores
 exactly what predicting nothing scores (MSE 1, correlation loss 1) and only the causal part can win.
 
-Regularisers: ``l1 * (mean |w - w0| + mean |learned sign| + mean |r - r0|)`` (deviation from the
-prior network; shared edge model: the per-edge corrections) and ``gate_entropy * mean H(g)`` (binary
+Regularisers: ``l1 * (mean |w - w0| + mean |tanh(theta) - s0| + mean |r - r0|)`` per layer (deviation from the
+prior network, each learned sign from its prior ``s0``; shared edge model: ``correction_penalty`` x the per-edge
+corrections, see :meth:`~twincell.model.module.EdgeLayer.deviation`) and ``gate_entropy * mean H(g)`` (binary
 entropy of switch gates in the batch's context, pushing gates to decide; modulating gates have none).
 Early stopping and model selection on held-out examples: whole perturbations held out in every context
 (``validation_split="perturbation"``) or whole target genes (``"target"``: every example that perturbs

@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -62,7 +63,8 @@ def check_hparams(hparams: Mapping[str, object]) -> None:
     ------
     TwinCellError
         Naming the first value out of its range: ``n_hops`` and ``gate_rank`` whole numbers >= 1, ``seed`` >= 0,
-        ``damping`` in (0, 1], ``gate_bound`` > 0, ``direct_init`` finite, ``correction_penalty`` >= 0, the
+        ``damping`` in (0, 1], ``gate_bound`` in (0, 1) (a modulating gate never closes or flips an edge),
+        ``direct_init`` finite, ``correction_penalty`` >= 0, the
         switches True / False, the modes among their choices, ``node_embedding`` other than ``"none"`` only with a
         shared edge model.
     """
@@ -75,7 +77,7 @@ def check_hparams(hparams: Mapping[str, object]) -> None:
     if hparams["node_embedding"] != "none" and hparams["edge_model"] == "free":
         raise TwinCellError(f"node_embedding={hparams['node_embedding']!r} adds edge features, which only a shared "
                             "edge model uses", "pass edge_model='shared' or 'shared_strength' with it")
-    for name, ok, rule in (("damping", lambda v: 0 < v <= 1, "in (0, 1]"), ("gate_bound", lambda v: v > 0, "> 0"),
+    for name, ok, rule in (("damping", lambda v: 0 < v <= 1, "in (0, 1]"), ("gate_bound", lambda v: 0 < v < 1, "in (0, 1)"),
                            ("direct_init", lambda v: True, "finite"), ("correction_penalty", lambda v: v >= 0, ">= 0")):
         value = hparams[name]
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or not ok(value):
@@ -548,17 +550,23 @@ class TwinCell:
 
         ``operator(c).forward(u)`` equals ``predict`` of a drug perturbation ``u`` in context ``c``.
         Operators of named contexts are cached (thread-safe) until a parameter or buffer changes in place
-        (training, loading weights): the key holds torch's in-place version counters.
+        (training, loading weights): the key holds torch's in-place version counters. On a model without gates every
+        context has the same matrices: they are built once and shared by each context's operator.
         """
         c, label = self._context_tensor(context)
         if label == "<vector>":
             return self._build_operator(c, label)
-        key = (label, sum(t._version for t in (*self.module.parameters(), *self.module.buffers())))
+        version = sum(t._version for t in (*self.module.parameters(), *self.module.buffers()))
         with self._operators_lock:
-            if key not in self._operators:
-                self._operators = {key: self._build_operator(c, label),
-                                   **{k: v for k, v in self._operators.items() if k[1] == key[1]}}
-            return self._operators[key]
+            if (label, version) not in self._operators:
+                shared = (None, version) if c is None and label is not None else None
+                if shared is not None and shared not in self._operators:
+                    self._operators[shared] = self._build_operator(None, None)
+                built = (replace(self._operators[shared], context=label) if shared is not None
+                         else self._build_operator(c, label))
+                self._operators = {(label, version): built,
+                                   **{k: v for k, v in self._operators.items() if k[1] == version}}
+            return self._operators[(label, version)]
 
     def _build_operator(self, c: torch.Tensor | None, label: str | None) -> PropagationOperator:
         """Scipy matrices of the model's map for context tensor ``c`` (see :meth:`operator`)."""

@@ -64,9 +64,15 @@ class Interactome:
     Parameters
     ----------
     edges
-        Table with columns ``source, target, weight, sign, directed, layer, sources`` (HGNC symbols).
+        Table with columns ``source, target, weight, sign, directed, layer, sources`` (HGNC symbols), one row per
+        edge (``source, target, layer``; :meth:`from_edges` merges a user's repeated rows).
     meta
         Provenance (sources used, options, unmapped identifiers), saved with the network.
+
+    Raises
+    ------
+    DataFileError
+        Missing columns, weights outside (0, 1], a layer other than ``ppi`` / ``tf``, or an edge listed twice.
     """
 
     def __init__(self, edges: pd.DataFrame, meta: dict | None = None) -> None:
@@ -89,6 +95,12 @@ class Interactome:
         if e["layer"].isna().any():
             raise DataFileError("edge layer must be 'ppi' or 'tf'", "fix the layer column")
         e = e.sort_values(["layer", "source", "target"], kind="stable").reset_index(drop=True)
+        twice = e[["layer", "source", "target"]].duplicated()
+        if twice.any():
+            first = e.loc[twice.idxmax()]
+            raise DataFileError(f"the edge table lists {int(twice.sum())} edge(s) more than once (e.g. {first['source']} "
+                                f"-> {first['target']}, {first['layer']})", "merge them: Interactome.from_edges(df) "
+                                "keeps one row per edge (largest weight, majority sign)")
         self.genes: np.ndarray = np.array(sorted(set(e["source"]) | set(e["target"])), dtype=object)
         self.gene_index: dict[str, int] = {g: i for i, g in enumerate(self.genes)}
         e["weight"] = e["weight"].astype("float32")
