@@ -220,7 +220,8 @@ class ExpressionEncoder:
               ) -> tuple[np.ndarray, sp.csr_matrix, np.ndarray]:
         """Each profile's platform, the input-column -> panel-gene aggregation and the panel genes present."""
         if not self.is_fitted:
-            raise ContextError("the ExpressionEncoder is not fitted", "call fit(reference) or use ExpressionEncoder.default()")
+            raise ContextError("the ExpressionEncoder is not fitted",
+                               "call fit(reference) or use ExpressionEncoder.default()")
         if platform is None and platform_key not in adata.obs.columns:
             platform = self.default_platform
         labels = _platform_labels(adata, platform_key, platform)

@@ -657,7 +657,8 @@ class FitConfig:
             raise TwinCellError(f"time_budget_s must be a number of seconds > 0 (or None), got {self.time_budget_s!r}")
         if isinstance(self.causal_shrinkage, bool):
             self.causal_shrinkage = "joint" if self.causal_shrinkage else "none"
-        if isinstance(self.lr, bool) or not (isinstance(self.lr, numbers.Real) and np.isfinite(self.lr) and self.lr > 0):
+        if isinstance(self.lr, bool) or not (isinstance(self.lr, numbers.Real) and np.isfinite(self.lr)
+                                              and self.lr > 0):
             raise TwinCellError(f"the learning rate must be a positive number, got {self.lr!r}",
                                 "e.g. lr=0.02 (--lr 0.02)")
         for name, value, allowed in (("causal_shrinkage", self.causal_shrinkage, SHRINKAGE_MODES),

@@ -77,8 +77,9 @@ def check_hparams(hparams: Mapping[str, object]) -> None:
     if hparams["node_embedding"] != "none" and hparams["edge_model"] == "free":
         raise TwinCellError(f"node_embedding={hparams['node_embedding']!r} adds edge features, which only a shared "
                             "edge model uses", "pass edge_model='shared' or 'shared_strength' with it")
-    for name, ok, rule in (("damping", lambda v: 0 < v <= 1, "in (0, 1]"), ("gate_bound", lambda v: 0 < v < 1, "in (0, 1)"),
-                           ("direct_init", lambda v: True, "finite"), ("correction_penalty", lambda v: v >= 0, ">= 0")):
+    for name, ok, rule in (("damping", lambda v: 0 < v <= 1, "in (0, 1]"),
+                           ("gate_bound", lambda v: 0 < v < 1, "in (0, 1)"), ("direct_init", lambda v: True, "finite"),
+                           ("correction_penalty", lambda v: v >= 0, ">= 0")):
         value = hparams[name]
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or not ok(value):
             raise TwinCellError(f"{name} must be a number {rule}, got {value!r}", f"e.g. {name}={DEFAULT_HPARAMS[name]}")

@@ -151,7 +151,8 @@ class Interactome:
             tf = tf.assign(directed=True, layer="tf", sources="collectri")
             parts.append(tf)
         edges = pd.concat([p.loc[:, list(EDGE_COLUMNS)] for p in parts], ignore_index=True)
-        meta = {"sources": list(sources), "min_weight": float(min_weight), "pathlinker_evidence_left_out": list(without),
+        meta = {"sources": list(sources), "min_weight": float(min_weight),
+                "pathlinker_evidence_left_out": list(without),
                 "unmapped_uniprot": unmapped_ppi, "unmapped_tf_names": unmapped_tf,
                 "built_by": f"twincell {__version__}"}
         return cls(edges, meta)
