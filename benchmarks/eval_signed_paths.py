@@ -60,12 +60,10 @@ def drug_actions(data: PerturbationDataset) -> dict[str, dict[str, int]]:
 
 
 def known_sign_edges(network: Interactome) -> pd.DataFrame:
-    """Directed PPI edges of known sign (``source``, ``target``, ``sign``); pairs with both signs left out."""
+    """Directed PPI edges of known sign (``source``, ``target``, ``sign``; an interactome holds one row per edge)."""
     e = network.edges
     e = e[(e["layer"] == "ppi") & (e["sign"] != 0) & e["directed"].astype(bool) & (e["source"] != e["target"])]
-    signs = e.groupby(["source", "target"])["sign"].agg(["min", "max"]).reset_index()
-    signs = signs[signs["min"] == signs["max"]]
-    return signs.rename(columns={"min": "sign"})[["source", "target", "sign"]]
+    return e[["source", "target", "sign"]].reset_index(drop=True)
 
 
 def prediction_pairs(actions: dict[str, dict[str, int]], tfs: pd.Index, edges: pd.DataFrame) -> pd.DataFrame:
