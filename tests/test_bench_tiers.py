@@ -140,6 +140,8 @@ def test_run_benchmark_refuses_what_it_would_otherwise_ignore(tmp_path, net):
 
     for kwargs, message in (({"model": 42}, "model must be a TwinCell or a model folder, got int"),
                             ({"tiers": (1,), "methods": ["de"]}, "no method named predicts responses"),
+                            ({"tiers": (1,), "methods": ["mean"]}, "no method named predicts responses"),
+                            ({"drug_test_fraction": None}, "the drug test fraction must be in"),
                             ({"seeds": [1.7]}, "a seed must be a whole number"),
                             ({"drug_test_fraction": 1.5}, "the drug test fraction must be in")):
         with pytest.raises(TwinCellError, match=message):

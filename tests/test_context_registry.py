@@ -65,6 +65,9 @@ def test_two_fits_get_two_names_and_their_contexts_never_merge(tmp_path):
     ref = synthetic_reference()
     a, b = ExpressionEncoder(dim=4).fit(ref), ExpressionEncoder(dim=4).fit(synthetic_reference(seed=1))
     assert a.name != b.name and a.fingerprint() == ExpressionEncoder(dim=4).fit(ref).fingerprint()
+    moved = ExpressionEncoder(dim=4).fit(ref)
+    moved.platforms["A"]["mean"] = moved.platforms["A"]["mean"] + 1.0   # platform statistics count too
+    assert moved.fingerprint() != a.fingerprint()
     ra, rb = (encode_contexts(ref, "platform", e) for e in (a, b))
     with pytest.raises(ContextError, match="cannot merge"):
         ra.update(rb)

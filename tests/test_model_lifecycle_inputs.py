@@ -154,7 +154,7 @@ def test_a_dataset_that_trains_nothing_is_refused(net, contexts, data):
         TwinCell(net, DIM).fit([unmeasured, data], contexts, max_epochs=1)
 
 
-def test_a_failed_fit_leaves_a_trained_model_as_it_was(net, contexts, data):
+def test_a_failed_fit_leaves_a_trained_model_as_it_was(net, contexts, data, monkeypatch):
     """Synthetic: a second fit on other contexts that fails on an option must not move the gates' normalisation or
     replace the dataset heads (was: predictions moved and the cached operator no longer matched predict)."""
     model = TwinCell(net, DIM).fit(data, contexts, max_epochs=2)
@@ -165,6 +165,18 @@ def test_a_failed_fit_leaves_a_trained_model_as_it_was(net, contexts, data):
                                                                      "validation_fraction": 0.0}):
         with pytest.raises(TwinCellError):
             model.fit(data, shifted, max_epochs=1, **options)
+    assert model.heads is heads
+    np.testing.assert_array_equal(model.predict_dataset(data), before_dataset)
+    import twincell.model.twincell as twincell_module
+
+    class Failing(twincell_module.Trainer):  # synthetic: training runs, moves the weights, then fails
+        def fit(self, *args, **kwargs):
+            super().fit(*args, **kwargs)
+            raise TwinCellError("synthetic failure after training", "none")
+
+    monkeypatch.setattr(twincell_module, "Trainer", Failing)
+    with pytest.raises(TwinCellError, match="synthetic failure after training"):
+        model.fit(data, shifted, max_epochs=1)
     assert model.heads is heads
     np.testing.assert_array_equal(model.predict_dataset(data), before_dataset)
     np.testing.assert_array_equal(model.predict({net.genes[0]: -1}, "A"), before)

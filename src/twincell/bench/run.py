@@ -125,6 +125,11 @@ CASE_VIEWS: dict[str, tuple[str, str, str]] = {"T2": ("T2-blind", "T2-specific",
 CASE_GAIN_METRICS: dict[str, str] = {"auroc": "", "auroc_rich": "rich "}
 
 
+def _is_number(value: object) -> bool:
+    """A finite real number (not a bool)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
+
+
 @dataclass(frozen=True)
 class BenchSettings:
     """Sizes of one TwinBench run (``quick`` shrinks all of them).
@@ -157,14 +162,14 @@ class BenchSettings:
     drug_test_fraction: float = 1.0
 
     def __post_init__(self) -> None:
-        if not 0 < self.drug_test_fraction <= 1:
+        if not (_is_number(self.drug_test_fraction) and 0 < self.drug_test_fraction <= 1):
             raise TwinCellError(f"the drug test fraction must be in (0, 1], got {self.drug_test_fraction!r}",
                                 "e.g. 0.5 holds out half the drugs (--drug-test-fraction 0.5); 1 holds out all")
         check_count(self.n_boot, "n_boot", minimum=0)
         check_count(self.n_shuffles, "n_shuffles")
         check_count(self.max_tier2_cases, "max_tier2_cases")
         check_count(self.max_epochs, "max_epochs")
-        if not 0 < self.test_fraction < 1:
+        if not (_is_number(self.test_fraction) and 0 < self.test_fraction < 1):
             raise TwinCellError(f"test_fraction must lie between 0 and 1, got {self.test_fraction!r}",
                                 "hold out a share such as 0.2")
 
@@ -437,7 +442,7 @@ def run_benchmark(tiers: Iterable[int] = (1, 2, 3), methods: Sequence[str] | Non
     names = check_method_names(methods if methods is not None else default_method_names())
     model = _given_model(model)
     unscored = ""
-    if 1 in tiers and not any(METHODS[n].predicts_response for n in names):  # tier 1 would score mean against itself
+    if 1 in tiers and not any(METHODS[n].predicts_response and n != "mean" for n in names):  # mean against itself
         if tiers == [1]:
             raise TwinCellError(f"no method named predicts responses, which tier 1 scores ({', '.join(names)})",
                                 "name a forward method (e.g. twincell, linear, mean_shrunk): twincell bench "

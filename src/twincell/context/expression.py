@@ -191,10 +191,12 @@ class ExpressionEncoder:
         if not self.is_fitted:
             raise ContextError("an unfitted ExpressionEncoder has no fingerprint", "call fit first")
         h = hashlib.sha1("\t".join(self.genes.astype(str)).encode())
+        labels = ["medians", "center", "components", "scale",
+                  *(f"{plat}:{key}" for plat, stats in self.platforms.items() for key in stats)]
         arrays = [np.array([self.medians[g] for g in self.genes]), self.center, self.components, self.scale,
                   *(v for stats in self.platforms.values() for v in stats.values())]
-        for name, a in zip(["", *self.platforms], [np.asarray(a, dtype=np.float64) for a in arrays]):
-            h.update(name.encode() + a.tobytes())
+        for label, a in zip(labels, arrays, strict=True):
+            h.update(label.encode() + np.asarray(a, dtype=np.float64).tobytes())
         return h.hexdigest()[:8]
 
     def _fit_pca(self, z: np.ndarray, w: np.ndarray) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import numbers
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -92,7 +93,7 @@ class GeneformerEncoder:
                                "the dictionaries belong to another Geneformer generation")
         self.dictionaries = dictionaries
         self.tokenizer = RankValueTokenizer(dictionaries, input_size=self.input_size)
-        if isinstance(layer, bool) or not isinstance(layer, int):
+        if isinstance(layer, bool) or not isinstance(layer, numbers.Integral):
             raise ContextError(f"layer must be a whole number, got {layer!r}", "use -1 (Geneformer's default) or 0")
         if layer > 0 or layer < -(self.n_layers - 1):
             raise ContextError(f"layer {layer} is outside -{self.n_layers - 1}..0 for a {self.n_layers}-layer model",

@@ -48,8 +48,8 @@ class PropagationOperator:
     R0
         (N, N) CSR readout of hop 0 (the perturbed nodes themselves); None means ``R``.
     context_free
-        True when no context was given (``context=None``: ``z = 0``, every modulating gate exactly 1, switch gates
-        at ``sigmoid(beta)``), and for the prior model.
+        True when no gate was applied for a context: ``context=None`` (``z = 0``: every modulating gate exactly 1,
+        switch gates at ``sigmoid(beta)``), the prior model, or any context of a model without gates.
     context
         Context id the operator was built for (``None`` for the mean / no context, ``"<vector>"``
         for a raw embedding).
