@@ -271,3 +271,18 @@ def test_a_failed_out_check_or_later_error_leaves_no_folder_behind(no_model_load
     out = tmp_path / "new" / "report"
     res = runner.invoke(app, ["identify", "--h5ad", str(tmp_path / "x.h5ad"), "--out", str(out)])
     assert isinstance(res.exception, TwinCellError) and not (tmp_path / "new").exists()
+
+
+def test_deseq2_lists_genes_without_any_count():
+    """Synthetic counts with one all-zero gene: PyDESeq2's path dropped it without a word (the Wilcoxon path keeps it)."""
+    import anndata as ad
+
+    from twincell.data.signatures import signature_from_anndata
+
+    rng = np.random.default_rng(1)
+    X = rng.poisson(20, (8, 4)).astype(np.float32)
+    X[:, 3] = 0
+    counts = ad.AnnData(X, obs=pd.DataFrame({"condition": ["d"] * 4 + ["h"] * 4}, index=[f"c{i}" for i in range(8)]),
+                        var=pd.DataFrame(index=["EGFR", "STAT1", "JUN", "ACTB"]))
+    sig = signature_from_anndata(counts, "condition", "d", "h", method="deseq2")
+    assert "ACTB" not in sig.logfc.index and "ACTB" in sig.missing_ids

@@ -252,3 +252,20 @@ def test_a_delimiter_ending_every_row_is_not_a_row_name_column(tmp_path):
     r_names.write_text("logFC\tpadj\nSTAT1\t1.5\t0.01\nIFI6\t2.0\t0.02\nJAK1\t-0.5\t0.03\n")
     for path in (trailing, r_names):
         assert read_signature(path).logfc.to_dict() == {"STAT1": 1.5, "IFI6": 2.0, "JAK1": -0.5}
+
+
+def test_row_numbers_and_text_in_a_table_are_refused_not_read(tmp_path):
+    """Synthetic tables: row numbers were read as Entrez IDs (0, 1, 2 -> A1BG, A2M ...), and text such as '#DIV/0!'
+    or a quoted decimal comma was counted as a missing value and left out."""
+    from twincell.data.signatures import read_signature
+    from twincell.errors import SignatureError
+
+    with pytest.raises(SignatureError, match="are row numbers"):
+        read_signature(pd.DataFrame({"ID": [0, 1, 2, 3], "logFC": [1.0, -1.0, 2.0, 0.5]}))
+    table = tmp_path / "text.csv"
+    table.write_text('gene,logFC\nSTAT1,"1,5"\nIRF7,-2\nMX1,#DIV/0!\nOAS1,NA\n')
+    with pytest.raises(SignatureError, match="holds 2 value\\(s\\) that are not numbers \\(STAT1: '1,5'; MX1: '#DIV/0!'\\)"):
+        read_signature(table)
+    table.write_text("gene,logFC\nSTAT1,1.5\nIRF7,-2\nOAS1,NA\nMX1,inf\n")
+    sig = read_signature(table)                                      # NA and inf are still counted as missing
+    assert set(sig.logfc.index) == {"STAT1", "IRF7"} and sorted(sig.missing_ids) == ["MX1", "OAS1"]

@@ -360,8 +360,9 @@ def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | 
     Raises
     ------
     SignatureError
-        No gene or log fold change column, a non-numeric one, an empty table, all values missing or
-        zero, values above :data:`MAX_ABS_LOGFC`, no identifier mapping to an HGNC symbol, or an adjusted p-value
+        No gene or log fold change column, a non-numeric one or one holding text that is no number (``abc``,
+        ``#DIV/0!``, a quoted decimal comma; empty cells, ``NA`` and ``inf`` count as missing), gene IDs that are row
+        numbers, an empty table, all values missing or zero, values above :data:`MAX_ABS_LOGFC`, no identifier mapping to an HGNC symbol, or an adjusted p-value
         column the user named (or filters on) with values outside [0, 1] (an auto-detected one is then not used).
     DataFileError
         An unreadable file (see :func:`twincell.data.tables.read_user_table`).
@@ -388,11 +389,19 @@ def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | 
         raise SignatureError(f"{label} has no recognised log fold change column (columns: {', '.join(cols)})",
                              f"name it with logfc_col / --logfc-col; recognised names: {', '.join(LOGFC_COLUMNS)}")
     genes = _gene_ids(table, gene_col, cols, label)
+    problem = row_number_problem(genes[genes.str.strip() != ""], f"the gene IDs of {label}")
+    if problem:
+        raise SignatureError(problem, "point gene_col / --gene-col at the gene column")
     logfc = pd.to_numeric(table[lcol], errors="coerce")
-    non_numeric = int((logfc.isna() & table[lcol].notna()).sum())
-    if non_numeric == len(table):
+    text = logfc.isna() & table[lcol].notna() & ~table[lcol].astype(str).str.strip().str.upper().isin(MISSING_WORDS)
+    if text.all():
         raise SignatureError(f"column {lcol!r} of {label} holds no numbers",
                              "point logfc_col at the log fold change column")
+    if text.any():  # "abc", "#DIV/0!", a quoted decimal comma: a malformed table, not a missing value
+        bad = [f"{g}: {v!r}" for g, v in zip(genes[text].iloc[:3], table[lcol][text].iloc[:3])]
+        raise SignatureError(f"column {lcol!r} of {label} holds {int(text.sum())} value(s) that are not numbers "
+                             f"({'; '.join(bad)})", "fix those cells (decimal points, no formulas), or leave them "
+                                                    "empty / NA to count them as missing")
     padj = _p_values(table[pcol]) if pcol is not None else None
     outside = padj[(padj < 0) | (padj > 1)] if padj is not None else pd.Series(dtype=float)
     if len(outside):
@@ -692,13 +701,20 @@ def _deseq2_table(work: Any, disease: str, healthy: str) -> pd.DataFrame:
                              "pass the raw count layer (layer=...) or use method='wilcoxon' on log-normalised data")
     X = work.X.toarray() if hasattr(work.X, "toarray") else np.asarray(work.X)
     counts = pd.DataFrame(np.round(X).astype(np.int64), index=work.obs_names, columns=work.var_names)
+    silent = counts.columns[counts.sum(axis=0) == 0]  # no count in any cell: DESeq2 cannot test them
     counts = counts.loc[:, counts.sum(axis=0) > 0]
     dds = DeseqDataSet(counts=counts, metadata=work.obs[["group"]], design="~group", quiet=True)
     dds.deseq2()
     stats = DeseqStats(dds, contrast=["group", disease, healthy], quiet=True)
     stats.summary()
     res = stats.results_df
-    return pd.DataFrame({"gene": res.index, "logfc": res["log2FoldChange"].to_numpy(), "padj": res["padj"].to_numpy()})
+    tested = pd.DataFrame({"gene": res.index, "logfc": res["log2FoldChange"].to_numpy(), "padj": res["padj"].to_numpy()})
+    # genes without counts come back without a fold change: the signature counts and lists them as missing
+    return pd.concat([tested, pd.DataFrame({"gene": silent, "logfc": np.nan, "padj": np.nan})], ignore_index=True)
+
+
+#: Text that means "no value" in a fold-change column (counted as missing, not refused as malformed).
+MISSING_WORDS = frozenset({"", "NA", "N/A", "NAN", "NULL", "NONE", "-", "INF", "-INF", "+INF"})
 
 
 def list_disease_signatures() -> pd.DataFrame:
