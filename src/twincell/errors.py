@@ -7,6 +7,7 @@ service can show it as is (no bare tracebacks).
 from __future__ import annotations
 
 import importlib
+import math
 import numbers
 from types import ModuleType
 
@@ -69,6 +70,11 @@ def check_count(value: object, name: str, minimum: int = 1) -> int:
     if value < minimum:
         raise TwinCellError(f"{name} must be at least {minimum}, got {value}", f"give {name} >= {minimum}")
     return int(value)
+
+
+def is_finite_number(value: object) -> bool:
+    """True when ``value`` is a finite real number (not a bool: ``True`` is no setting's value)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def optional_import(module: str, extra: str, feature: str) -> ModuleType:

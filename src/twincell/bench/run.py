@@ -57,7 +57,7 @@ from twincell.data.drugs import DrugTargets
 from twincell.data.perturbation import PerturbationDataset
 from twincell.data.splits import Split, make_split
 from twincell.data.training_data import load_bundled
-from twincell.errors import TwinCellError, check_count
+from twincell.errors import TwinCellError, check_count, is_finite_number
 from twincell.model import TwinCell, default_model
 from twincell.network import Interactome
 
@@ -125,11 +125,6 @@ CASE_VIEWS: dict[str, tuple[str, str, str]] = {"T2": ("T2-blind", "T2-specific",
 CASE_GAIN_METRICS: dict[str, str] = {"auroc": "", "auroc_rich": "rich "}
 
 
-def _is_number(value: object) -> bool:
-    """A finite real number (not a bool)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
-
-
 @dataclass(frozen=True)
 class BenchSettings:
     """Sizes of one TwinBench run (``quick`` shrinks all of them).
@@ -162,14 +157,14 @@ class BenchSettings:
     drug_test_fraction: float = 1.0
 
     def __post_init__(self) -> None:
-        if not (_is_number(self.drug_test_fraction) and 0 < self.drug_test_fraction <= 1):
+        if not (is_finite_number(self.drug_test_fraction) and 0 < self.drug_test_fraction <= 1):
             raise TwinCellError(f"the drug test fraction must be in (0, 1], got {self.drug_test_fraction!r}",
                                 "e.g. 0.5 holds out half the drugs (--drug-test-fraction 0.5); 1 holds out all")
         check_count(self.n_boot, "n_boot", minimum=0)
         check_count(self.n_shuffles, "n_shuffles")
         check_count(self.max_tier2_cases, "max_tier2_cases")
         check_count(self.max_epochs, "max_epochs")
-        if not (_is_number(self.test_fraction) and 0 < self.test_fraction < 1):
+        if not (is_finite_number(self.test_fraction) and 0 < self.test_fraction < 1):
             raise TwinCellError(f"test_fraction must lie between 0 and 1, got {self.test_fraction!r}",
                                 "hold out a share such as 0.2")
 

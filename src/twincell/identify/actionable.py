@@ -274,8 +274,8 @@ def fragility(operator: Any, d: np.ndarray, signed_scores: np.ndarray,
         raise TwinCellError(f"node indices must be whole numbers, got {np.asarray(nodes).dtype}",
                             "give positions in the operator's gene order (ranking_setup(op).gene_index)")
     index = np.arange(n) if nodes is None else np.asarray(nodes, dtype=np.int64)
-    if len(index) and (index.min() < 0 or index.max() >= len(operator.genes)):
-        raise TwinCellError(f"node indices must lie in 0..{len(operator.genes) - 1}, got {index.min()}..{index.max()}",
+    if len(index) and (index.min() < 0 or index.max() >= n):
+        raise TwinCellError(f"node indices must lie in 0..{n - 1}, got {index.min()}..{index.max()}",
                             "give positions in the operator's gene order (ranking_setup(op).gene_index)")
     share, reached, fragile = _flag_values(operator, d, np.abs(np.asarray(signed_scores, dtype=float))[index], nodes)
     return pd.DataFrame({"top_walk_share": share, "n_signature_genes_reached": reached, "fragile": fragile},
@@ -446,7 +446,6 @@ def combine_rankings(rankings: Sequence[pd.DataFrame], degree: np.ndarray, genes
             raise TwinCellError(f"ranking {j} lacks column(s) {', '.join(missing)}", hint)
         if ranking.attrs.get("direction", "both") != "both":
             raise TwinCellError(f"ranking {j} was ranked with direction {ranking.attrs['direction']!r}", hint)
-    for j, ranking in enumerate(rankings, start=1):
         if ranking["gene"].duplicated().any() or set(ranking["gene"].astype(str)) != set(genes):
             raise TwinCellError(f"ranking {j} does not rank exactly the operator's {len(genes)} genes, once each",
                                 "combine rank_targets outputs made with the same model and context")

@@ -68,7 +68,7 @@ def baseline_context(expression: ad.AnnData | str | os.PathLike, model: Any | No
             raise ContextError(f"platform {platform!r} given for {enc.name}, which reads single-cell counts only",
                                "leave the platform out")
         return np.asarray(enc.encode(adata), dtype=np.float32).mean(axis=0)
-    for plat, (present, total) in enc.coverage(adata, platform).items():
+    for plat, (present, total) in (enc.coverage(adata, platform).items() if min_coverage > 0 else ()):
         if present < min_coverage * total:
             raise ContextError(f"the baseline expression holds {present:,} of the {total:,} reference genes of platform "
                                f"{plat!r} ({present / total:.0%}); a context needs at least {min_coverage:.0%} of them",

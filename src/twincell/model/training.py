@@ -80,7 +80,7 @@ from scipy.optimize import lsq_linear
 from twincell._cache import atomic_write
 from twincell._progress import bar
 from twincell.data.perturbation import PerturbationDataset, parse_targets
-from twincell.errors import ContextError, DataFileError, TwinCellError, check_count
+from twincell.errors import ContextError, DataFileError, TwinCellError, check_count, is_finite_number
 from twincell.model.module import TwinCellModule
 
 logger = logging.getLogger(__name__)
@@ -657,8 +657,7 @@ class FitConfig:
             raise TwinCellError(f"time_budget_s must be a number of seconds > 0 (or None), got {self.time_budget_s!r}")
         if isinstance(self.causal_shrinkage, bool):
             self.causal_shrinkage = "joint" if self.causal_shrinkage else "none"
-        if isinstance(self.lr, bool) or not (isinstance(self.lr, numbers.Real) and np.isfinite(self.lr)
-                                              and self.lr > 0):
+        if not (is_finite_number(self.lr) and self.lr > 0):
             raise TwinCellError(f"the learning rate must be a positive number, got {self.lr!r}",
                                 "e.g. lr=0.02 (--lr 0.02)")
         for name, value, allowed in (("causal_shrinkage", self.causal_shrinkage, SHRINKAGE_MODES),
@@ -677,8 +676,7 @@ class FitConfig:
                                    ("contrastive_loss", True, "use 0 (off) or e.g. 0.3"),
                                    ("contrastive_temperature", False, "use e.g. 0.1")):
             value = getattr(self, name)  # a weight may be 0 (off); a temperature must be > 0
-            if isinstance(value, bool) or not (isinstance(value, numbers.Real) and np.isfinite(value)
-                                               and (value >= 0 if weight else value > 0)):
+            if not (is_finite_number(value) and (value >= 0 if weight else value > 0)):
                 kind = "a finite weight >= 0" if weight else "a finite number > 0"
                 raise TwinCellError(f"{name} must be {kind}, got {value!r}", hint)
 

@@ -9,8 +9,6 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 import os
 import threading
 import time
@@ -26,7 +24,7 @@ import torch
 
 from twincell import __version__
 from twincell.data.perturbation import PERTURBATION_TYPES, parse_targets
-from twincell.errors import ContextError, TwinCellError, UnknownGeneError, check_count
+from twincell.errors import ContextError, TwinCellError, UnknownGeneError, check_count, is_finite_number
 from twincell.model.features import (NODE_EMBEDDINGS, edge_features, network_embedding, node_class_index,
                                      node_classes)
 from twincell.model.coexpression import bundled_coexpression, sign_prior_values
@@ -81,7 +79,7 @@ def check_hparams(hparams: Mapping[str, object]) -> None:
                            ("gate_bound", lambda v: 0 < v < 1, "in (0, 1)"), ("direct_init", lambda v: True, "finite"),
                            ("correction_penalty", lambda v: v >= 0, ">= 0")):
         value = hparams[name]
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or not ok(value):
+        if not (is_finite_number(value) and ok(value)):
             raise TwinCellError(f"{name} must be a number {rule}, got {value!r}", f"e.g. {name}={DEFAULT_HPARAMS[name]}")
     for name in ("context_gates", "learn_unknown_signs", "sign_prior", "receiver_sign", "learn_signalling",
                  "coexpression_sign", "class_attenuation"):
