@@ -254,6 +254,20 @@ def test_a_delimiter_ending_every_row_is_not_a_row_name_column(tmp_path):
         assert read_signature(path).logfc.to_dict() == {"STAT1": 1.5, "IFI6": 2.0, "JAK1": -0.5}
 
 
+def test_a_named_last_column_of_missing_values_is_no_trailing_delimiter(tmp_path):
+    """A synthetic table as R's write.table writes it (row names, so a header one field shorter than the rows) whose
+    last, named column is all NA: the trailing-delimiter repair fired and shifted every column by one."""
+    table = tmp_path / "r_all_na_last.tsv"
+    table.write_text("logFC\tpadj\tnote\nSTAT1\t1.5\t0.01\tNA\nIFI6\t2.0\t0.02\tNA\nJAK1\t-0.5\t0.03\tNA\n")
+    frame = read_user_table(table)
+    assert list(frame.columns) == ["logFC", "padj", "note"] and list(frame.index) == ["STAT1", "IFI6", "JAK1"]
+    assert frame["padj"].tolist() == [0.01, 0.02, 0.03] and frame["note"].isna().all()
+    assert read_signature(table).logfc.to_dict() == {"STAT1": 1.5, "IFI6": 2.0, "JAK1": -0.5}
+    trailing = b"gene\tlogFC\nSTAT1\t1.5\t\nIFI6\t2.0\t\n"                 # still repaired, NA-parsing or not
+    for options in ({}, {"dtype": str, "keep_default_na": False}):
+        assert list(read_user_table(trailing, **options).columns) == ["gene", "logFC"]
+
+
 def test_row_numbers_and_text_in_a_table_are_refused_not_read(tmp_path):
     """Synthetic tables: row numbers were read as Entrez IDs (0, 1, 2 -> A1BG, A2M ...), and text such as '#DIV/0!'
     or a quoted decimal comma was counted as a missing value and left out."""

@@ -229,6 +229,24 @@ def read_user_table(source: str | os.PathLike | bytes, *, what: str = "table",
     return parse_table(decode_text(data, label, max_bytes), label, hint, **kwargs)
 
 
+def _delimiter_ends_every_row(text: str, sep: str) -> bool:
+    """True when every data row has one field more than the header and that last field is empty: a delimiter ending
+    every row, not R's unnamed row-name column (first, filled) nor a named last column of missing values (``NA``).
+
+    An R table written with ``na = ""`` and row names whose last column is all missing reads the same; it is taken
+    for the trailing delimiter.
+    """
+    with _FIELD_LIMIT_LOCK:
+        limit = csv.field_size_limit()
+        csv.field_size_limit(max(limit, len(text)))
+        try:
+            rows = [row for row in csv.reader(io.StringIO(text), delimiter=sep) if row]
+        finally:
+            csv.field_size_limit(limit)
+    header, data = rows[0], rows[1:]
+    return bool(data) and all(len(row) == len(header) + 1 and not row[-1].strip() for row in data)
+
+
 def parse_table(text: str, label: str, hint: str = "give a CSV or TSV table with a header row",
                 **kwargs: object) -> pd.DataFrame:
     """Parse the text of a delimited table with its sniffed delimiter (and decimal commas in ``;`` or tab tables),
@@ -258,10 +276,9 @@ def parse_table(text: str, label: str, hint: str = "give a CSV or TSV table with
     options = {"sep": sep, "decimal": _decimal(text, sep), **kwargs}
     try:
         frame = pd.read_csv(io.StringIO(text), **options)  # type: ignore[arg-type]
-        if (not isinstance(frame.index, pd.RangeIndex) and len(frame.columns) and "index_col" not in kwargs
-                and frame.iloc[:, -1].isna().all()):
-            # rows one field longer than the header, the extra one always empty: a delimiter ending every row (not
-            # R's unnamed row-name column), which pandas would read as an index, shifting every column by one
+        if (not isinstance(frame.index, pd.RangeIndex) and "index_col" not in kwargs
+                and _delimiter_ends_every_row(text, str(options["sep"]))):
+            # pandas reads the first field as an index, shifting every column by one
             frame = pd.read_csv(io.StringIO(text), index_col=False, **options)  # type: ignore[arg-type]
         return frame
     except Exception as exc:  # pandas raises many types for malformed text
