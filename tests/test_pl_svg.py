@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 import xml.etree.ElementTree as ET
 from types import SimpleNamespace
 
@@ -13,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
@@ -111,3 +113,32 @@ def test_an_edge_that_would_pass_behind_a_box_is_curved():
                      ("SYN1", "SYN6 mRNA"): False}
     root = ET.fromstring(paths_svg(crossing).split("\n", 1)[1])
     assert sum("Q" in e.get("d") for e in _edges(root)) == 1
+
+
+def test_a_self_loop_is_drawn_over_its_box_without_nan_or_warnings():
+    """Synthetic walks through self-loops (SYN2 -> SYN2 activating, SYN1 -| SYN1 inhibiting): the SVG wrote NaN
+    coordinates (an edge from a place to itself has no direction) and matplotlib drew nothing."""
+    looped = _synthetic_explanation([(("SYN1", "SYN2", "SYN2", "SYN3"), (0.5, 0.7, -0.3), "SYN9", 1.0),
+                                     (("SYN1", "SYN1", "SYN3"), (-0.4, 0.2), "SYN8", 0.6)])
+    assert {(e.source, e.value) for e in walk_graph(looped).edges if e.loop} == {("SYN2", 0.7), ("SYN1", -0.4)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        svg = paths_svg(looped)
+        ax = pl.paths(looped)
+        ax.figure.canvas.draw()
+    assert "nan" not in svg.lower() and "inf" not in svg.lower()
+    root = ET.fromstring(svg.split("\n", 1)[1])
+    box = {t.text: float(t.get("x")) for t in root.iter(f"{{{NS['s']}}}text")}
+    children = list(root)
+    top = {name.text: float(rect.get("y")) for rect, name in zip(children, children[1:]) if rect.get("rx")}
+    loops = [e for e in _edges(root) if "C" in e.get("d")]
+    assert len(loops) == 2 and len(_edges(root)) == len(walk_graph(looped).edges)
+    for e in loops:
+        xs, ys = zip(*(map(float, p.split(",")) for p in e.get("d").replace("M", "").replace("C", "").split()))
+        node = "SYN2" if e.get("stroke") == ACTIVATING else "SYN1"
+        assert abs(xs[0] + xs[-1] - 2 * box[node]) < 1 and max(ys) < top[node]  # over the top of its own box
+    assert {"+0.7", "-0.4"} <= set(box)
+    assert len(ax.patches) == 2 and all(np.isfinite(p.get_path().vertices).all() for p in ax.patches)  # the loops
+    mpl_texts = {t.get_text() for t in ax.texts if t.get_text()} | {ax.get_title()}
+    assert set(box) == mpl_texts | {t.get_text() for t in ax.get_legend().get_texts()}
+    plt.close(ax.figure)

@@ -45,6 +45,11 @@ class WalkEdge:
     width: float
     curved: bool
 
+    @property
+    def loop(self) -> bool:
+        """Whether the edge returns to its own node (a self-loop, drawn as a loop over the top of its box)."""
+        return self.source == self.target
+
 
 @dataclass(frozen=True)
 class WalkNode:
@@ -127,7 +132,8 @@ def walk_graph(explanation: ExplanationLike) -> WalkGraph:
     WalkGraph
         Boxes (target light blue, transcripts yellow, last column), edges (green activating, red
         inhibiting; width 1-4 by |strength| relative to the strongest protein edge, readouts 1.2; edges
-        that go back, stay in a column or would pass behind a box curved), the title and the axis limits.
+        that go back, stay in a column or would pass behind a box curved; self-loops flagged by
+        :attr:`WalkEdge.loop`), the title and the axis limits.
     """
     missing = [a for a in ("target", "direction", "covered_share", "paths") if not hasattr(explanation, a)]
     if missing:

@@ -23,6 +23,8 @@ BOX_PAD_X, BOX_PAD_Y, GAP = 6, 5, 2  # px: box padding, space between an edge's 
 HEAD = 9  # px: length of an arrow head, drawn beyond the end of its line
 PT = 100 / 72  # px per point (line widths are in points, as in matplotlib, at 100 dpi)
 CURVE = 0.3  # control point offset of curved edges, as a share of their length (matplotlib's arc3 rad)
+LOOP_HALF, LOOP_SPREAD, LOOP_HEIGHT = 9, 12, 40  # px: a self-loop's ends from its box's centre line, its control
+# points' further spread and their height over the box (the loop rises 3/4 of it)
 
 
 def _text_width(text: str, size: float) -> float:
@@ -40,6 +42,16 @@ def _boundary(centre: tuple[float, float], toward: tuple[float, float], half: tu
     return centre[0] + t * ux, centre[1] + t * uy
 
 
+def _drawn(e: WalkEdge, d: str, label: tuple[float, float]) -> str:
+    """The SVG path ``d`` of an edge in its style (colour, width, dashes, head or bar) and its label at ``label``."""
+    dash = ' stroke-dasharray="5,3"' if e.readout else ""
+    marker = f"{'act' if e.value > 0 else 'inh'}-{e.colour[1:]}"
+    return (f'<path d="{d}" fill="none" stroke="{e.colour}" stroke-width="{e.width * PT:.2f}"{dash} '
+            f'marker-end="url(#{marker})"/>\n'
+            f'<text x="{label[0]:.1f}" y="{label[1] - 4:.1f}" font-size="{LABEL_FONT}" fill="{e.colour}" '
+            f'text-anchor="middle">{e.value:+.2g}</text>')
+
+
 def _edge(e: WalkEdge, px: dict[str, tuple[float, float]], half: dict[str, tuple[float, float]]) -> str:
     """The SVG path and label of one edge (straight, or a quadratic curve when the graph says so)."""
     (x0, y0), (x1, y1) = px[e.source], px[e.target]
@@ -49,13 +61,20 @@ def _edge(e: WalkEdge, px: dict[str, tuple[float, float]], half: dict[str, tuple
     tx, ty = _boundary((x1, y1), (cx, cy) if e.curved else (x0, y0), half[e.target],
                        GAP + HEAD if e.value > 0 else GAP)  # an arrow head continues beyond its line
     route = f"Q{cx:.1f},{cy:.1f} " if e.curved else "L"
-    dash = ' stroke-dasharray="5,3"' if e.readout else ""
-    marker = f"{'act' if e.value > 0 else 'inh'}-{e.colour[1:]}"
-    lx, ly = (0.25 * x0 + 0.5 * cx + 0.25 * x1, 0.25 * y0 + 0.5 * cy + 0.25 * y1) if e.curved else (mx, my)
-    return (f'<path d="M{sx:.1f},{sy:.1f} {route}{tx:.1f},{ty:.1f}" fill="none" stroke="{e.colour}" '
-            f'stroke-width="{e.width * PT:.2f}"{dash} marker-end="url(#{marker})"/>\n'
-            f'<text x="{lx:.1f}" y="{ly - 4:.1f}" font-size="{LABEL_FONT}" fill="{e.colour}" '
-            f'text-anchor="middle">{e.value:+.2g}</text>')
+    label = (0.25 * x0 + 0.5 * cx + 0.25 * x1, 0.25 * y0 + 0.5 * cy + 0.25 * y1) if e.curved else (mx, my)
+    return _drawn(e, f"M{sx:.1f},{sy:.1f} {route}{tx:.1f},{ty:.1f}", label)
+
+
+def _loop(e: WalkEdge, px: dict[str, tuple[float, float]], half: dict[str, tuple[float, float]]) -> str:
+    """The SVG path and label of a self-loop: a cubic curve leaving the top of its box and coming back onto it (the
+    line or arc of :func:`_edge` from a place to itself has no direction, and its ends were NaN)."""
+    x, y = px[e.source]
+    top = y - half[e.source][1] - GAP
+    end = top - HEAD if e.value > 0 else top  # an arrow head continues beyond its line
+    rise = top - LOOP_HEIGHT
+    d = (f"M{x - LOOP_HALF:.1f},{top:.1f} C{x - LOOP_HALF - LOOP_SPREAD:.1f},{rise:.1f} "
+         f"{x + LOOP_HALF + LOOP_SPREAD:.1f},{rise:.1f} {x + LOOP_HALF:.1f},{end:.1f}")
+    return _drawn(e, d, (x, top - 0.75 * LOOP_HEIGHT - 4))
 
 
 def _markers(graph: WalkGraph) -> str:
@@ -99,8 +118,9 @@ def paths_svg(explanation: ExplanationLike) -> str:
     str
         The SVG text, 800 px wide, 408 px high or more when a column stacks many boxes: proteins as
         boxes (the target light blue, columns = hop depth), green arrows activate and red bars inhibit
-        (width by |strength|, label = signed strength), dashed arrows are the readout onto the responding
-        genes' transcripts (yellow ``<gene> mRNA`` boxes, last column), then a legend.
+        (width by |strength|, label = signed strength; a self-loop over the top of its box), dashed arrows are
+        the readout onto the responding genes' transcripts (yellow ``<gene> mRNA`` boxes, last column), then a
+        legend.
     """
     graph = walk_graph(explanation)
     (x_lo, x_hi), (y_lo, y_hi) = graph.xlim, graph.ylim
@@ -123,4 +143,5 @@ def paths_svg(explanation: ExplanationLike) -> str:
         f'viewBox="0 0 {WIDTH} {height:.0f}" font-family="{FONT}">',
         f"<title>{title}</title>", _markers(graph), '<rect width="100%" height="100%" fill="white"/>',
         f'<text x="{WIDTH / 2:.0f}" y="28" font-size="{TITLE_FONT}" text-anchor="middle">{title}</text>',
-        *(_edge(e, px, half) for e in graph.edges), *boxes, _legend(height - LEGEND_HEIGHT / 2), "</svg>", ""])
+        *((_loop if e.loop else _edge)(e, px, half) for e in graph.edges), *boxes,
+        _legend(height - LEGEND_HEIGHT / 2), "</svg>", ""])
