@@ -490,6 +490,21 @@ def test_a_json_body_naming_a_gene_twice_is_refused(client, rank_calls):
     assert not rank_calls
 
 
+def test_a_json_body_is_parsed_once(client, monkeypatch):
+    """The duplicate-key check reads FastAPI's parse of the body instead of parsing it again (was: twice)."""
+    import json
+
+    parses: list[int] = []
+    loads = json.loads
+    monkeypatch.setattr(json, "loads", lambda *a, **k: parses.append(1) or loads(*a, **k))
+    r = client.post("/v1/targets", content=b'{"signature": {"STAT1": 1, "IRF1": -1}}',
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 200 and len(parses) == 1
+    r = client.post("/v1/targets", content=b'{"signature": {"STAT1": 1, "IRF1": -1, "STAT1": 2}}',
+                    headers={"content-type": "application/json"})
+    assert len(parses) == 2 and r.status_code == 422 and "names 'STAT1' twice" in r.json()["detail"][0]["msg"]
+
+
 def test_upload_endpoints_refuse_unknown_form_fields(client, rank_calls):
     r = client.post("/v1/targets/upload", files={"file": ("s.csv", SYNTHETIC_TABLE.encode())},
                     data={"drection": "inhibit", "tpo": "3"})

@@ -17,6 +17,7 @@ import gc
 import io
 import json
 import zlib
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from importlib.resources import files
@@ -32,6 +33,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from matplotlib.figure import Figure
 from pydantic import BaseModel
@@ -94,24 +96,51 @@ def blame(*loc: str, signature: tuple[str, ...] | None = None, context: tuple[st
         raise FieldError(where or loc, exc) from exc
 
 
-async def unique_json_keys(request: Request) -> None:
-    """A dependency that refuses a JSON body naming one key twice in an object (``{"STAT1": 1, "STAT1": -1}``): JSON
-    parsing keeps the last value, so the first would be lost without a word. Other bodies pass untouched."""
-    if "json" not in request.headers.get("content-type", ""):
-        return
+class KeysNotedRequest(Request):
+    """A request whose JSON body is parsed once (by FastAPI for the endpoint's body, else by :func:`unique_json_keys`),
+    noting in :attr:`twice` the first key that one of its objects names twice."""
 
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [key for key, _ in items]
-        twice = next((key for key in keys if keys.count(key) > 1), None)
-        if twice is not None:
-            raise FieldError(("body",), TwinCellError(f"the request names {twice!r} twice in one object (JSON keeps only "
-                                                      "the last value)", "give each gene or field once"))
+    twice: str | None = None
+
+    async def json(self) -> Any:
+        """The parsed JSON body (parsed on the first call)."""
+        if not hasattr(self, "_parsed"):
+            self._parsed = json.loads(await self.body(), object_pairs_hook=self._pairs)
+        return self._parsed
+
+    def _pairs(self, items: list[tuple[str, Any]]) -> dict[str, Any]:
+        if self.twice is None:
+            counts = Counter(key for key, _ in items)
+            self.twice = next((key for key, _ in items if counts[key] > 1), None)
         return dict(items)
 
+
+class KeysNotedRoute(APIRoute):
+    """A route that hands its endpoint and dependencies a :class:`KeysNotedRequest`."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        """The route's handler, called with the request as a :class:`KeysNotedRequest`."""
+        handler = super().get_route_handler()
+
+        async def noting(request: Request) -> Response:
+            return await handler(KeysNotedRequest(request.scope, request.receive))
+
+        return noting
+
+
+async def unique_json_keys(request: KeysNotedRequest) -> None:
+    """A dependency (of :class:`KeysNotedRoute` routes) that refuses a JSON body naming one key twice in an object
+    (``{"STAT1": 1, "STAT1": -1}``): JSON parsing keeps the last value, so the first would be lost without a word.
+    Other bodies pass untouched. The body is parsed once: FastAPI's parse for the endpoint is the one checked."""
+    if "json" not in request.headers.get("content-type", ""):
+        return
     try:
-        json.loads(await request.body(), object_pairs_hook=pairs)
+        await request.json()
     except ValueError:  # malformed JSON: FastAPI's own validation names it
         return
+    if request.twice is not None:
+        raise FieldError(("body",), TwinCellError(f"the request names {request.twice!r} twice in one object (JSON "
+                                                  "keeps only the last value)", "give each gene or field once"))
 
 
 def only_form_fields(*names: str) -> Callable[[Request], Awaitable[None]]:
@@ -354,7 +383,8 @@ def create_app(model: TwinCell, *, token: str | None = None, limits: ServiceLimi
               422: {"model": ErrorResponse, "description": "Invalid request (the field is named in `loc`)"}}
     if token is not None:
         errors[401] = {"model": MessageResponse, "description": "Missing or wrong bearer token"}
-    v1 = APIRouter(prefix="/v1", tags=["v1"], responses=errors, dependencies=[Depends(unique_json_keys)])
+    v1 = APIRouter(prefix="/v1", tags=["v1"], responses=errors, dependencies=[Depends(unique_json_keys)],
+                   route_class=KeysNotedRoute)
 
     def context_of(request: TargetsRequest | ExplainRequest | PredictRequest) -> str | np.ndarray | None:
         if request.context_profile is None:
