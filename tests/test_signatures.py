@@ -170,3 +170,19 @@ def test_anndata_input_errors(kang):
     ints = signature_from_anndata(coded, "stimulated", 1, 0)
     texts = signature_from_anndata(coded, "stimulated", "1", "0")
     pd.testing.assert_series_equal(ints.logfc, texts.logfc)
+
+
+def test_the_count_check_is_whole_numbers_within_rounding():
+    """Synthetic matrices: the count check of signatures from an AnnData is :func:`whole_numbers` with numpy's
+    rounding tolerance (DESeq2's path rounds the counts) on stored, non-negative values; ``whole_numbers`` alone
+    stays exact (context encoding and pseudobulk ask whether values are counts exactly)."""
+    import scipy.sparse as sp
+
+    from twincell.data.signatures import _is_count_matrix, whole_numbers
+
+    near = np.array([[1.0, 2.0 + 1e-9], [0.0, 3.0]])
+    for X in (near, sp.csr_matrix(near)):
+        assert not whole_numbers(X) and whole_numbers(X, tolerant=True) and _is_count_matrix(X)
+    assert whole_numbers(np.round(near)) and not whole_numbers(near + 0.5, tolerant=True)
+    assert not _is_count_matrix(-np.round(near)) and not _is_count_matrix(np.empty((0, 2)))
+    assert not _is_count_matrix(near + 0.5) and not _is_count_matrix(np.array([[1.0, np.nan]]))

@@ -508,15 +508,19 @@ def stored_values(X: Any) -> np.ndarray:
     return np.asarray(X.data if hasattr(X, "data") and not isinstance(X, np.ndarray) else X)
 
 
-def whole_numbers(X: Any) -> bool:
-    """True when every stored value of ``X`` (dense or sparse) is exactly a whole number, as raw counts are."""
+def whole_numbers(X: Any, *, tolerant: bool = False) -> bool:
+    """True when every stored value of ``X`` (dense or sparse) is a whole number, as raw counts are: exactly, or
+    (``tolerant``) within :func:`numpy.allclose`'s default tolerance of one."""
     values = stored_values(X)
-    return bool(np.array_equal(values, np.round(values)))
+    rounded = np.round(values)
+    return bool(np.allclose(values, rounded) if tolerant else np.array_equal(values, rounded))
 
 
 def _is_count_matrix(X: Any) -> bool:
+    """True when ``X`` stores values, none negative and all whole numbers within rounding: counts (DESeq2's path
+    rounds them)."""
     values = stored_values(X)
-    return bool(values.size) and bool((values >= 0).all()) and bool(np.allclose(values, np.round(values)))
+    return bool(values.size) and bool((values >= 0).all()) and whole_numbers(values, tolerant=True)
 
 
 def parse_log_base(value: str | float | None) -> float | None:
