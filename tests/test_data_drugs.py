@@ -39,6 +39,18 @@ def test_known_targets_with_signs(drugs):
     assert drugs.targets("interferon beta-1a") == {"IFNAR1": 1, "IFNAR2": 1}
 
 
+def test_lithium_salts_keep_their_active_moiety(drugs):
+    """Lithium was dropped as a counter-ion: "lithium carbonate" normalised to "carbonate" (so calcium carbonate got
+    lithium's targets), "lithium citrate" and "Lithium" (PharmacotherapyDB's name) to nothing."""
+    assert normalize_drug_name("Lithium carbonate") == normalize_drug_name("lithium citrate") == "lithium"
+    assert drugs.resolve("Lithium") == drugs.resolve("lithium sulfate") == ["lithium carbonate", "lithium citrate"]
+    assert drugs.resolve("lithium citrate") == ["lithium citrate"]  # an exact name still wins
+    assert drugs.targets("Lithium") == {"GSK3A": -1, "GSK3B": -1, "IMPA1": -1}
+    assert drugs.resolve("calcium carbonate") == []
+    hidden = drugs.without_drugs(["lithium carbonate"])  # hiding one salt hides the other
+    assert not {"lithium carbonate", "lithium citrate"} & set(hidden.drugs) and len(hidden.drugs) == len(drugs.drugs) - 2
+
+
 def test_unknown_drug_is_a_clear_error(drugs):
     with pytest.raises(TwinCellError, match="not in the DrugCentral"):
         drugs.targets("not-a-drug-xyz")

@@ -34,10 +34,11 @@ POSITIVE_ACTIONS = frozenset({"AGONIST", "ACTIVATOR", "POSITIVE ALLOSTERIC MODUL
 NEGATIVE_ACTIONS = frozenset({"INHIBITOR", "ANTAGONIST", "BLOCKER", "NEGATIVE ALLOSTERIC MODULATOR", "INVERSE AGONIST",
                               "ALLOSTERIC ANTAGONIST", "ANTIBODY BINDING"})
 
-#: Counter-ion, hydrate and formulation words dropped when names are normalised (whole words only).
+#: Counter-ion, hydrate and formulation words dropped when names are normalised (whole words only). Not lithium: it is
+#: the active moiety of lithium carbonate and lithium citrate, which normalise to ``lithium``.
 SALT_WORDS = frozenset({
     "hydrochloride", "dihydrochloride", "trihydrochloride", "hcl", "2hcl", "3hcl", "hydrobromide", "hbr",
-    "citrate", "sodium", "disodium", "potassium", "dipotassium", "calcium", "magnesium", "zinc", "lithium",
+    "citrate", "carbonate", "sodium", "disodium", "potassium", "dipotassium", "calcium", "magnesium", "zinc",
     "mesylate", "dimesylate", "mesilate", "maleate", "dimaleate", "tosylate", "ditosylate", "sulfate", "disulfate",
     "bisulfate", "hydrogen", "sulphate", "acetate", "diacetate", "hydrate", "hemihydrate", "monohydrate", "dihydrate",
     "trihydrate", "sesquihydrate", "bromide", "chloride", "iodide", "phosphate", "diphosphate", "fumarate",
