@@ -18,7 +18,8 @@ from twincell.network import Interactome
 EXPECTED = {"twincell", "twincell_prior", "linear", "network_propagation", "de", "degree", "druggability",
             "popular_targets", "random", "mean", "training_exposure", "random_sign_prior", "twincell_calibrated",
             "twincell_centered", "twincell_common_response", "twincell_reach", "twincell_share", "twincell_blend", "tf_activity",
-            "neighbourhood", "connectivity", "connectivity_drugs", "mean_shrunk", "background"}
+            "neighbourhood", "connectivity", "connectivity_drugs", "connectivity_drugs_centred",
+            "connectivity_drugs_partners", "mean_shrunk", "background"}
 
 
 def synthetic_network() -> Interactome:
@@ -464,7 +465,7 @@ def test_designs_that_failed_their_rule_run_only_when_named():
 
     failed = {"twincell_reach", "twincell_share", "twincell_blend", "twincell_footprint_share",
               "twincell_prior_footprint", "twincell_known_direction", "twincell_progeny", "twincell_top",
-              "twincell_joint_shrinkage"}
+              "twincell_joint_shrinkage", "connectivity_drugs_centred", "connectivity_drugs_partners"}
     table = list_methods().set_index("name")
     assert not table.loc[sorted(failed), "in_default_run"].any()
     assert set(default_method_names()) == set(METHODS) - failed
@@ -545,3 +546,57 @@ def test_connectivity_drugs_reads_only_the_training_drugs_bundled_responses(inte
     (alone,) = make_methods(["connectivity_drugs"], Resources(interactome, drugs, seed=0,
                                                              training_drugs=frozenset(only_tahoe[1:])))
     pd.testing.assert_series_equal(hiding.signed_scores([signature])[0], alone.fit().signed_scores([signature])[0])
+
+
+def _drug_rows(X: np.ndarray, targets: list[str], contexts: list[str]) -> PerturbationDataset:
+    """Synthetic drug rows on genes SYNV-SYNZ (not HGNC symbols: validated without the gene check)."""
+    obs = pd.DataFrame({"perturbation": [f"drug{i}" for i in range(len(targets))], "perturbation_type": "drug",
+                        "targets": targets, "context": contexts, "dose": np.nan, "dataset": "synthetic"},
+                       index=[f"r{i}" for i in range(len(targets))])
+    adata = ad.AnnData(X=X.astype(np.float32), obs=obs,
+                       var=pd.DataFrame(index=pd.Index([f"SYN{g}" for g in "VWXYZ"], name="gene")))
+    adata.uns.update({"value_type": "zscore", "rank_derived": False, "source": "synthetic",
+                      "provenance": {"origin": "synthetic"}, "unmapped_genes": [], "unmatched_perturbations": []})
+    data = PerturbationDataset(adata, validate=False)
+    data.validate(check_genes=False)
+    return data
+
+
+def test_connectivity_drugs_centred_reads_each_row_minus_its_contexts_mean(resources):
+    """Two contexts whose drugs share a large response (m1, m2): centred, a row is scored by what it does beyond its
+    context's mean drug row, so the signature y picks SYNA's drug though both contexts' raw rows resemble it; NaN
+    entries stay unmeasured and do not enter a context's mean."""
+    from twincell.bench.baselines import Connectivity, ConnectivityDrugsCentred
+
+    y, m1, m2 = np.array([1.0, -1.0, 0.0, 0.0, 0.0]), np.array([0.0, 0.0, 5.0, 5.0, 1.0]), np.array([0, 0, 3.0, -2, 4])
+    X = np.vstack([m1 + y, m1 - y, m2 + 0.5 * y, m2 - 0.5 * y])
+    X[3, 4] = np.nan
+    data = _drug_rows(X, ["SYNA:-1", "SYNB:-1", "SYNA:-1", "SYNC:-1"], ["c1", "c1", "c2", "c2"])
+    plain, centred = Connectivity(resources).fit(data), ConnectivityDrugsCentred(resources)._keep([data])
+    rows = centred.responses.toarray()
+    np.testing.assert_allclose(rows[:2], np.vstack([y, -y]))
+    np.testing.assert_allclose(rows[2], [0.5, -0.5, 0.0, 0.0, 0.0])  # SYNZ: only row 2 measures it in c2
+    assert rows[3, 4] == 0.0
+    signature = pd.Series(y, index=[f"SYN{g}" for g in "VWXYZ"])
+    got = centred.signed_scores([signature])[0]
+    np.testing.assert_allclose(got[["SYNA", "SYNB"]], [1.0, -1.0])  # inhibiting SYNA gave y: reverse by activating
+    assert abs(plain.signed_scores([signature])[0]["SYNA"]) < 0.5  # the raw rows are mostly their contexts' mean
+
+
+def test_connectivity_drugs_partners_votes_for_the_targets_ppi_partners(resources):
+    """On the synthetic network (SYNA - SYNB, SYNA - SYNC, SYNC - SYND, ...): a drug inhibiting SYNA votes for SYNA,
+    SYNB and SYNC with its sign; a drug inhibiting SYNB and activating SYNC votes nothing for SYNA (the two cancel)."""
+    from twincell.bench.baselines import ConnectivityDrugsPartners
+
+    method = ConnectivityDrugsPartners(resources)
+    votes = method._with_partners([{"SYNA": -1}, {"SYNB": -1, "SYNC": 1}, {"SYNQ": 1}])
+    assert votes[0] == {"SYNA": -1, "SYNB": -1, "SYNC": -1}
+    assert votes[1] == {"SYNB": -1, "SYNC": 1, "SYND": 1}
+    assert votes[2] == {"SYNQ": 1}  # a target outside the network votes for itself alone
+    y = np.array([1.0, -1.0, 0.0, 0.0, 0.0])
+    data = _drug_rows(np.vstack([y, -y, y]), ["SYNA:-1", "SYNC:-1", "SYNE:+1"], ["c", "c", "c"])
+    method._keep([data])
+    assert set(method.perturbed) == {"SYNA", "SYNB", "SYNC", "SYND", "SYNE", "SYNH"}
+    signed = method.signed_scores([pd.Series(y, index=[f"SYN{g}" for g in "VWXYZ"])])[0]
+    # SYNB hears only SYNA's drug; SYNA hears its own drug and SYNC's (opposite responses, same sign): they cancel
+    assert signed["SYNB"] > 0 and signed["SYNA"] == pytest.approx(0.0, abs=1e-12)

@@ -4,7 +4,9 @@ Signature-driven baselines
     ``linear`` (ridge over gene embeddings), ``network_propagation`` (random walk with restart),
     ``neighbourhood`` (mean |change| of a gene's network neighbours), ``de`` (rank by |change|),
     ``connectivity`` (signature reversal by the measured training responses, CMap-style: no network),
-    ``connectivity_drugs`` (the same reading of the bundled drug responses, the Connectivity Map's own use).
+    ``connectivity_drugs`` (the same reading of the bundled drug responses, the Connectivity Map's own use),
+    ``connectivity_drugs_centred`` (each drug row minus its context's mean drug row) and
+    ``connectivity_drugs_partners`` (that, voting for the targets' PPI partners too).
 Controls that see no disease (``sees_input = False``)
     ``degree`` (hub bias), ``druggability`` (number of drugs targeting the gene), ``popular_targets``
     (number of approved indications of the gene's drugs), ``training_exposure`` (how often the default
@@ -48,9 +50,18 @@ def _filled(data: PerturbationDataset) -> np.ndarray:
     return np.nan_to_num(np.asarray(data.X, dtype=np.float64), nan=0.0)
 
 
-def _sparse_rows(data: PerturbationDataset, rows: Sequence[int], genes: pd.Index) -> sp.csr_matrix:
-    """Rows ``rows`` of ``data``'s responses as a float64 sparse matrix over ``genes`` (NaN and unmeasured: 0)."""
+def _sparse_rows(data: PerturbationDataset, rows: Sequence[int], genes: pd.Index, *,
+                 centre_contexts: bool = False) -> sp.csr_matrix:
+    """Rows ``rows`` of ``data``'s responses as a float64 sparse matrix over ``genes`` (NaN and unmeasured: 0).
+
+    With ``centre_contexts`` each row is read minus the mean of ``rows``' rows of its context (per gene, over the
+    rows that measure it), which removes what every one of them does in that context.
+    """
     X = np.asarray(data.X[np.asarray(rows, dtype=np.int64)], dtype=np.float64).reshape(len(rows), -1)
+    if centre_contexts and len(rows):
+        frame = pd.DataFrame(X)
+        contexts = data.obs["context"].astype(str).to_numpy()[np.asarray(rows, dtype=np.int64)]
+        X = (frame - frame.groupby(contexts).transform("mean").fillna(0.0)).to_numpy()
     r, c = np.nonzero(np.nan_to_num(X))
     cols = genes.get_indexer(pd.Index(data.genes).astype(str))
     return sp.csr_matrix((X[r, c], (r, cols[c])), shape=(len(rows), len(genes)))
@@ -306,6 +317,10 @@ class Connectivity(Method):
     reference = "Lamb et al. 2006, Science (Connectivity Map); Subramanian et al. 2017, Cell (L1000)"
     needs_training = True
     gives_direction = True
+    #: Read each training row minus the mean of the training rows of its dataset and context.
+    centre_contexts: ClassVar[bool] = False
+    #: A row also votes for the direct PPI partners of its targets (either direction), with its targets' signs.
+    partner_votes: ClassVar[bool] = False
 
     def __init__(self, resources: Resources) -> None:
         super().__init__(resources)
@@ -340,8 +355,10 @@ class Connectivity(Method):
             raise TwinCellError("the connectivity baseline found no training row with a target of known sign",
                                 "train on perturbations whose obs['targets'] give each target a sign")
         self.measured = pd.Index(sorted({str(g) for d in datasets for g in d.genes}))
-        self.responses = sp.vstack([_sparse_rows(d, rows, self.measured) for d, rows in parts] or
-                                   [sp.csr_matrix((0, len(self.measured)))], format="csr")
+        self.responses = sp.vstack([_sparse_rows(d, rows, self.measured, centre_contexts=self.centre_contexts)
+                                    for d, rows in parts] or [sp.csr_matrix((0, len(self.measured)))], format="csr")
+        if self.partner_votes:
+            targets = self._with_partners(targets)
         self.squared = self.responses.multiply(self.responses).tocsr()
         self.perturbed = pd.Index(sorted({g for t in targets for g in t}))
         column = {g: j for j, g in enumerate(self.perturbed)}
@@ -351,6 +368,25 @@ class Connectivity(Method):
         n_rows = np.maximum(np.asarray(abs(votes).sum(axis=0)).ravel(), 1.0)
         self.votes = (votes @ sp.diags(1.0 / n_rows)).tocsc()  # the mean over each gene's rows
         return self
+
+    def _with_partners(self, targets: list[dict[str, int]]) -> list[dict[str, int]]:
+        """Each row's votes: its targets and their direct PPI partners, each with the sign of the summed actions of
+        the row's targets it is or neighbours (a gene where they cancel gets no vote from the row)."""
+        network = self.resources.network
+        ppi = network.adjacency("ppi")
+        ppi = ((ppi + ppi.T) != 0).tocsr()
+        reach: dict[str, list[str]] = {}
+        for gene in {g for t in targets for g in t}:
+            partners = network.genes[ppi[network.gene_index[gene]].indices] if gene in network.gene_index else []
+            reach[gene] = [gene] + [str(g) for g in partners if g != gene]
+        voted = []
+        for t in targets:
+            total: dict[str, int] = {}
+            for gene, action in t.items():
+                for g in reach[gene]:
+                    total[g] = total.get(g, 0) + action
+            voted.append({g: int(np.sign(a)) for g, a in total.items() if a != 0})
+        return voted
 
     def signed_scores(self, signatures: Sequence[pd.Series]) -> pd.DataFrame:
         """Mean signed reversal :math:`\sum_r a_{rt} c_r / n_t` of every perturbed gene (genes x signatures)."""
@@ -412,6 +448,32 @@ class ConnectivityDrugs(Connectivity):
         if not hidden:
             return self
         return type(self)(replace(self.resources, training_drugs=self.resources.training_drugs - hidden)).fit()
+
+
+@register_method
+class ConnectivityDrugsCentred(ConnectivityDrugs):
+    """:class:`ConnectivityDrugs` with each training drug row read minus the mean of the training drug rows of its
+    dataset and context: what any drug does in a cell line no longer makes every drug of that line resemble a case
+    (the twenty-second round; the case is read as given)."""
+
+    name = "connectivity_drugs_centred"
+    description = ("connectivity_drugs with each training drug row minus its dataset and context's mean training "
+                   "drug row")
+    centre_contexts = True
+    in_default_run = False
+
+
+@register_method
+class ConnectivityDrugsPartners(ConnectivityDrugsCentred):
+    """:class:`ConnectivityDrugsCentred` whose drug rows vote for their targets and the targets' direct PPI partners
+    (the twenty-second round): a drug's response resembles those of drugs whose targets are partners of its own
+    (``benchmarks/eval_neighbour_transfer.py``), so training drugs can name a held-out drug's targets through theirs."""
+
+    name = "connectivity_drugs_partners"
+    description = ("connectivity_drugs_centred whose drugs vote for their targets and the targets' direct PPI "
+                   "partners")
+    reference = "after Lamb et al. 2006 (Connectivity Map) and Woo et al. 2015 (DeMAND: a target's neighbourhood)"
+    partner_votes = True
 
 
 @register_method

@@ -102,8 +102,8 @@ class Method(ABC):
     gives_direction
         ``True`` when :meth:`target_directions` says whether to activate or inhibit each gene.
     in_default_run
-        ``False`` for a design that failed its round's rule, or an ablation of one (issue 12): it runs when named,
-        not by default, so a default TwinBench run does not score it on tier 3.
+        ``False`` for a design that failed its round's rule, or awaits it, or an ablation of one (issue 12): it runs
+        when named, not by default, so a default TwinBench run does not score it on tier 3.
     trains_on_drugs
         ``True`` when :meth:`fit` reads the bundled drug responses of :attr:`Resources.training_drugs` (tier 3
         then lists every drug with a network target there).
