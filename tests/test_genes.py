@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from twincell.data.genes import GeneMapper, detect_kind
@@ -25,12 +26,25 @@ def mapper() -> GeneMapper:
     ("C10orf99", "C10orf99", "symbol"),
     ("B3GNT9", "B3GNT9", "symbol"),    # a symbol shaped like a UniProt accession
     ("H2BC21", "H2BC21", "symbol"),
+    ("H2AFY2", "MACROH2A2", "alias"),  # previous symbols shaped like UniProt accessions (were unmapped)
+    ("H2AC25", "H2AW", "alias"),
+    ("H2BC26", "H2BU1", "alias"),
 ])
 def test_known_identifiers_map_to_current_symbols(mapper, ident, symbol, via):
     res = mapper.map([ident])
     assert res.symbols == {ident: symbol}
     assert res.via[ident] == via
     assert not res.unmapped
+
+
+def test_an_accession_of_the_uniprot_table_stays_one_when_it_is_also_a_previous_symbol():
+    """Synthetic tables: a previous symbol shaped like an accession maps as a symbol only when the UniProt table
+    does not know it as an accession."""
+    hgnc = pd.DataFrame({"symbol": ["GENEA", "GENEB"], "entrez": ["1", "2"], "ensembl": ["", ""]})
+    mapper = GeneMapper(hgnc, {"P11111": "GENEA", "Q22222": "GENEA"}, {"P11111": "GENEB"})
+    res = mapper.map(["P11111", "Q22222", "p11111"])
+    assert res.symbols == {"P11111": "GENEB", "Q22222": "GENEA", "p11111": "GENEA"}
+    assert res.via == {"P11111": "uniprot", "Q22222": "alias", "p11111": "alias"}
 
 
 def test_unmapped_identifiers_are_reported_not_dropped(mapper):

@@ -164,6 +164,9 @@ class GeneMapper:
             # a current symbol wins over ID patterns: B3GNT9 or H2BC21 look like UniProt accessions
             return self._symbol[s.upper()], "symbol"
         k = detect_kind(s) if kind == "auto" else kind
+        if k == "uniprot" and kind == "auto" and s.upper() in self._alias and s.split("-")[0] not in self._uniprot:
+            # so does a previous symbol (H2AFY2, H2AC25, H2BC26) that is no accession of the UniProt table
+            return self._alias[s.upper()], "alias"
         if k == "ensembl":
             return self._ensembl.get(s.split(".")[0].upper()), "ensembl"
         if k == "entrez":
