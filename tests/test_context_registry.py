@@ -290,6 +290,23 @@ def test_row_number_var_names_are_never_read_beside_an_ensembl_column():
     assert hgnc_symbols(a) == ["TP53", "EGFR", None, "MYC"]
 
 
+def test_genes_whose_ids_do_not_map_are_looked_up_in_a_symbol_column():
+    """Kang 2018's shape: a retired Ensembl ID (ENSG00000000000 here) and a ``SYMBOL_ENSG...`` var name map through
+    the ``symbol_orig`` column; CELLxGENE's ``feature_name`` is read the same way; a named ``gene_key`` is read alone."""
+    from twincell.context.expression import hgnc_symbols
+
+    a = ad.AnnData(np.ones((2, 3), np.float32))
+    a.var_names = ["TP53", "TXNIP_ENSG00000000000", "NOT_A_GENE"]
+    a.var["ensembl_id"] = ["ENSG00000141510", "ENSG00000000000", "ENSG00000000001"]
+    a.var["symbol_orig"] = ["TP53", "TXNIP", "nan"]
+    assert hgnc_symbols(a) == ["TP53", "TXNIP", None]
+    assert hgnc_symbols(a, gene_key="ensembl_id") == ["TP53", None, None]
+    b = ad.AnnData(np.ones((2, 2), np.float32))
+    b.var_names = ["ENSG00000000000", "ENSG00000146648"]
+    b.var["feature_name"] = ["MYC", "EGFR"]
+    assert hgnc_symbols(b) == ["MYC", "EGFR"]
+
+
 def test_tokenizer_names_a_missing_layer():
     from twincell.context.dictionaries import GeneformerDictionaries
     from twincell.context.tokenizer import RankValueTokenizer

@@ -339,12 +339,19 @@ class ExpressionEncoder:
         return enc
 
 
+#: ``var`` columns that hold gene symbols in common AnnData files (CELLxGENE's ``feature_name``, scanpy's 10x readers'
+#: ``gene_symbols``, Kang 2018's ``symbol_orig``), read for the genes whose IDs do not map (:func:`hgnc_symbols`).
+SYMBOL_COLUMNS: tuple[str, ...] = ("feature_name", "gene_symbols", "gene_symbol", "gene_name", "symbol", "symbol_orig")
+
+
 def hgnc_symbols(adata: ad.AnnData, gene_key: str | None = None) -> list[str | None]:
     """HGNC symbol of each ``var`` entry (``None`` where unmapped; the unmapped ones are logged).
 
     IDs come from ``var[gene_key]``, else ``var_names``; when ``gene_key`` is not given and ``var`` has an
     ``ensembl_id`` column, its Ensembl IDs are used first and ``var_names`` only where they do not map (never when
-    ``var_names`` are row numbers: a gene whose Ensembl ID does not map is then unmapped).
+    ``var_names`` are row numbers: a gene whose Ensembl ID does not map is then unmapped). Without ``gene_key``, a
+    gene still unmapped is then looked up in the symbol columns ``var`` has among :data:`SYMBOL_COLUMNS`, in that
+    order (a retired Ensembl ID beside its symbol: Kang 2018's CCL5, TXNIP, RBM8A, NCOA4, LILRA3).
     """
     if gene_key is not None and gene_key not in adata.var.columns:
         raise ContextError(f"var column {gene_key!r} not found", f"available: {list(adata.var.columns)}")
@@ -358,6 +365,11 @@ def hgnc_symbols(adata: ad.AnnData, gene_key: str | None = None) -> list[str | N
     if gene_key is None and "ensembl_id" in adata.var.columns:
         by_ensembl = mapper.to_symbols(adata.var["ensembl_id"].astype(str), kind="ensembl")
         symbols = [e or s for e, s in zip(by_ensembl, symbols)]
+    for column in (c for c in SYMBOL_COLUMNS if gene_key is None and c in adata.var.columns):
+        if None not in symbols:
+            break
+        by_column = mapper.to_symbols(adata.var[column].astype(str), kind="symbol")
+        symbols = [s or c for s, c in zip(symbols, by_column)]
     unmapped = [i for i, s in zip(ids, symbols) if s is None]
     if unmapped:
         log.info("expression-pca: %d of %d genes have no HGNC symbol (e.g. %s)", len(unmapped), len(ids), unmapped[:5])
