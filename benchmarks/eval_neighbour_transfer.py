@@ -9,10 +9,11 @@ observed response are read minus the mean of every other unit in that context (l
 the transcripts of the unit's own targets (and each partner's response without its own targets' transcripts).
 
 Statistic: the Pearson correlation of prediction and observation pooled over every measured entry of the units with
-at least one partner in the context (the median per-unit correlation beside). Null: the responses permuted among the
+at least one partner in the context (the median per unit and context beside). Null: the responses permuted among the
 units (a unit's rows in every context move together) within quantile bins of the units' network degree (distinct PPI
-partners of the target set), seeded permutations, one-sided empirical p. Beside: LINCS on the default model's split
-(its validation perturbations predicted from its training perturbations alone).
+partners of the target set), partner pairs whose responses come from units sharing a target left out as in the
+observation, seeded permutations, one-sided empirical p. Beside: LINCS on the default model's split (its validation
+perturbations, read from the cached default model without training, predicted from its training perturbations alone).
 
     PYTHONPATH=src python benchmarks/eval_neighbour_transfer.py [--permutations 200] [--out DIR] [--quick]
 """
@@ -31,7 +32,9 @@ import scipy.sparse as sp
 from twincell.bench.metrics import empirical_p
 from twincell.data.perturbation import PerturbationDataset
 from twincell.data.training_data import load_default_training_data
-from twincell.model.default import default_model
+from twincell.errors import ModelFileError
+from twincell.model.default import default_model_dir
+from twincell.model.io import read_config
 from twincell.network import Interactome
 
 #: Most degree bins the permutations keep units within (fewer when a dataset has under 20 units per bin).
@@ -67,20 +70,23 @@ def dataset_units(data: PerturbationDataset, network: Interactome, *, unlisted_z
         targets.setdefault(name, set()).update(g for g in data.targets_of(i) if g in network.gene_index)
     labels = np.array(sorted(u for u, t in targets.items() if t), dtype=object)
     position = {u: k for k, u in enumerate(labels)}
-    pairs = np.array([(position[u], network.gene_index[g]) for u in labels for g in sorted(targets[u])])
+    pairs = np.array([(position[u], network.gene_index[g]) for u in labels for g in sorted(targets[u])],
+                     dtype=np.int64).reshape(-1, 2)
     incidence = sp.csr_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(labels), network.n_nodes))
     column = {g: j for j, g in enumerate(np.asarray(data.genes, dtype=object))}
     own = np.zeros((len(labels), len(column)), bool)
     for u, k in position.items():
         own[k, [column[g] for g in targets[u] if g in column]] = True
     X = np.asarray(data.X, dtype=np.float64)
+    if unlisted_zero:
+        X = np.nan_to_num(X, nan=0.0)
     unit = data.obs["perturbation"].astype(str).map(position)
     responses = {}
     for context, where in unit.groupby(data.obs["context"].astype(str)).groups.items():
         scored = unit.loc[where].dropna()
         means = pd.DataFrame(X[data.obs.index.get_indexer(scored.index)]).groupby(scored.to_numpy(int)).mean()
         Y = np.full(own.shape, np.nan)
-        Y[means.index.to_numpy()] = means.fillna(0.0).to_numpy() if unlisted_zero else means.to_numpy()
+        Y[means.index.to_numpy()] = means.to_numpy()
         Y[own] = np.nan
         responses[str(context)] = Y
     return Units(str(data.obs["dataset"].iloc[0]), labels, incidence, responses, own)
@@ -92,12 +98,15 @@ def undirected_ppi(network: Interactome) -> sp.csr_matrix:
     return ((ppi + ppi.T) != 0).astype(np.float64).tocsr()
 
 
+def shared_targets(units: Units) -> np.ndarray:
+    """Units x units bool matrix: True where the two target sets share a gene (the diagonal included)."""
+    return ((units.targets @ units.targets.T) != 0).toarray()
+
+
 def partner_matrix(units: Units, ppi: sp.csr_matrix) -> sp.csr_matrix:
     """Units x units 0/1 matrix: 1 where the two target sets share no gene and a PPI edge joins them."""
-    T = units.targets
-    joined = ((T @ ppi @ T.T) != 0).toarray()
-    shared = ((T @ T.T) != 0).toarray()
-    return sp.csr_matrix((joined & ~shared).astype(np.float64))
+    joined = ((units.targets @ ppi @ units.targets.T) != 0).toarray()
+    return sp.csr_matrix((joined & ~shared_targets(units)).astype(np.float64))
 
 
 def degree_bins(units: Units, ppi: sp.csr_matrix) -> np.ndarray:
@@ -108,13 +117,17 @@ def degree_bins(units: Units, ppi: sp.csr_matrix) -> np.ndarray:
     return pd.qcut(pd.Series(degree).rank(method="first"), n_bins, labels=False).to_numpy()
 
 
-def transfer(units: Units, partners: sp.csr_matrix, order: np.ndarray, scored: np.ndarray) -> tuple[float, float, int]:
-    """Pooled and median per-unit Pearson of the partners' mean response with the unit's own, both minus the
-    leave-one-out background, when unit ``k`` carries the response of unit ``order[k]``; and the units scored.
+def transfer(units: Units, partners: sp.csr_matrix, order: np.ndarray, scored: np.ndarray,
+             shared: np.ndarray) -> tuple[float, float, int]:
+    """Pooled and median per-unit-context Pearson of the partners' mean response with the unit's own, both minus the
+    leave-one-out background, when unit ``k`` carries the response of unit ``order[k]``; and the unit-contexts read.
 
     ``scored`` (bool, units) marks the units read; ``partners`` (units x units) may hold only some source units
-    (a split). Each read unit is masked at its own (its label's) targets' transcripts.
+    (a split); ``shared`` (:func:`shared_targets`) leaves out the partner pairs whose *responses* come from units
+    sharing a target, as the observed partners share none. Each read unit is masked at its own (its label's)
+    targets' transcripts.
     """
+    partners = sp.csr_matrix(partners.multiply(~shared[np.ix_(order, order)]))
     predicted, observed, per_unit, n_read = [], [], [], 0
     for Y0 in units.responses.values():
         Y = Y0[order]
@@ -159,13 +172,24 @@ def permutations(bins: np.ndarray, n: int, seed: int) -> list[np.ndarray]:
 def evaluate(units: Units, partners: sp.csr_matrix, scored: np.ndarray, orders: list[np.ndarray],
              view: str) -> dict:
     """One table row: the observed statistics, the null's mean and 95 % range, the empirical p."""
-    identity = np.arange(len(units.labels))
-    pooled, median, n_read = transfer(units, partners, identity, scored)
-    null = np.array([transfer(units, partners, order, scored)[0] for order in orders])
-    return {"dataset": units.name, "view": view, "units": len(units.labels), "units read": n_read,
-            "contexts": len(units.responses), "pooled r": pooled, "median unit r": median,
+    identity, shared = np.arange(len(units.labels)), shared_targets(units)
+    pooled, median, n_read = transfer(units, partners, identity, scored, shared)
+    null = np.array([transfer(units, partners, order, scored, shared)[0] for order in orders])
+    return {"dataset": units.name, "view": view, "units": len(units.labels), "unit-contexts read": n_read,
+            "contexts": len(units.responses), "pooled r": pooled, "median unit-context r": median,
             "null mean": float(np.nanmean(null)), "null 2.5%": float(np.nanquantile(null, 0.025)),
             "null 97.5%": float(np.nanquantile(null, 0.975)), "p": empirical_p(pooled, null[np.isfinite(null)])}
+
+
+def cached_validation_perturbations() -> set[str]:
+    """The default model's validation perturbations, read from its cached ``config.json`` (no training: empty, with a
+    note, when the cache has no readable default model; the model split's rows are then left out)."""
+    try:
+        metadata = read_config(default_model_dir(), verify=()).get("metadata", {})
+    except ModelFileError:
+        print("no cached default model: the model split is left out (`twincell train` caches one)")
+        return set()
+    return set(metadata.get("validation_perturbations", []))
 
 
 def score_dataset(units: Units, ppi: sp.csr_matrix, validation: set[str], view: str,
@@ -196,7 +220,7 @@ def main() -> None:
     started = time.monotonic()
     network = Interactome.default()
     ppi = undirected_ppi(network)
-    validation = set(default_model().metadata.get("validation_perturbations", []))
+    validation = cached_validation_perturbations()
     rows = []
     for data in load_default_training_data():
         readings = [("all units", False)] + ([("all units, unlisted as 0", True)] if unlisted_is_zero(data) else [])

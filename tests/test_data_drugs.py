@@ -51,6 +51,18 @@ def test_lithium_salts_keep_their_active_moiety(drugs):
     assert not {"lithium carbonate", "lithium citrate"} & set(hidden.drugs) and len(hidden.drugs) == len(drugs.drugs) - 2
 
 
+def test_a_name_of_salt_words_alone_is_its_own_parent():
+    """Synthetic table: "calcium carbonate" and "potassium chloride" are different drugs; each normalises to itself,
+    so hiding one hides neither the other nor a lithium salt (an empty parent name grouped them all)."""
+    from twincell.data.drugs import DrugTargets
+
+    assert normalize_drug_name("Calcium carbonate") == "calcium carbonate"
+    table = pd.DataFrame({"drug_id": [1, 2, 3], "drug": ["calcium carbonate", "potassium chloride", "lithium carbonate"],
+                          "gene": ["SYNA", "SYNB", "SYNC"], "sign": [-1, -1, -1], "action_type": "INHIBITOR"})
+    kept = DrugTargets(table).without_drugs(["calcium carbonate"])
+    assert sorted(kept.drugs) == ["lithium carbonate", "potassium chloride"]
+
+
 def test_unknown_drug_is_a_clear_error(drugs):
     with pytest.raises(TwinCellError, match="not in the DrugCentral"):
         drugs.targets("not-a-drug-xyz")

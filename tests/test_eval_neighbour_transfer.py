@@ -56,18 +56,22 @@ def test_partners_are_disjoint_target_sets_joined_by_a_ppi_edge(script, network)
 def test_units_average_rows_mask_own_transcripts_and_read_unlisted_entries(script, network):
     """Two rows of A in one context are averaged; A's own transcript (column SYNA) is missing; a perturbation with no
     network target is no unit; with ``unlisted_zero`` a measured unit's NaN reads 0, an unmeasured one stays NaN."""
-    X = np.array([[9.0, 1.0, np.nan, 2.0], [7.0, 3.0, np.nan, 4.0], [1.0, 9.0, 5.0, 1.0], [1.0, 1.0, 1.0, 1.0]])
+    X = np.array([[9.0, 1.0, np.nan, 2.0], [7.0, 3.0, np.nan, np.nan], [1.0, 9.0, 5.0, 1.0], [1.0, 1.0, 1.0, 1.0]])
     data = _dataset(X, ["A", "A", "B", "none"], ["SYNA:+1", "SYNA:+1", "SYNB:+1", "SYNQ:+1"], ["c", "c", "d", "c"],
                     missing="genes not significant for a perturbagen are NaN")
     assert script.unlisted_is_zero(data)
     units = script.dataset_units(data, network)
     assert list(units.labels) == ["A", "B"]
-    np.testing.assert_array_equal(units.responses["c"][0], [np.nan, 2.0, np.nan, 3.0])
+    np.testing.assert_array_equal(units.responses["c"][0], [np.nan, 2.0, np.nan, 2.0])
     assert np.isnan(units.responses["c"][1]).all()  # B was not measured in context c
     zero = script.dataset_units(data, network, unlisted_zero=True)
-    np.testing.assert_array_equal(zero.responses["c"][0], [np.nan, 2.0, 0.0, 3.0])
+    np.testing.assert_array_equal(zero.responses["c"][0], [np.nan, 2.0, 0.0, 1.0])  # unlisted 0 enters the mean
     assert np.isnan(zero.responses["c"][1]).all()
     np.testing.assert_array_equal(zero.responses["d"][1], [1.0, np.nan, 5.0, 1.0])
+
+
+#: Four units whose target sets share nothing (each only its own).
+NOTHING_SHARED = np.eye(4, dtype=bool)
 
 
 def _units(script, Y: np.ndarray, own: np.ndarray):
@@ -90,10 +94,10 @@ def test_transfer_is_one_when_partners_respond_alike_and_own_transcripts_are_mas
     Y[0, 4] = 50.0
     partners = sp.csr_matrix(np.array([[0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]], dtype=float))
     units = _units(script, Y, own)
-    pooled, median, n_read = script.transfer(units, partners, np.arange(4), np.ones(4, bool))
+    pooled, median, n_read = script.transfer(units, partners, np.arange(4), np.ones(4, bool), NOTHING_SHARED)
     assert pooled == pytest.approx(1.0) and median == pytest.approx(1.0) and n_read == 3
     # responses swapped across the pairs (u0 carries u2's): the observation no longer matches its partner's
-    swapped, _, _ = script.transfer(units, partners, np.array([2, 1, 0, 3]), np.ones(4, bool))
+    swapped, _, _ = script.transfer(units, partners, np.array([2, 1, 0, 3]), np.ones(4, bool), NOTHING_SHARED)
     assert swapped < 0.9
 
 
@@ -103,10 +107,30 @@ def test_transfer_background_leaves_the_unit_out(script):
     Y = rng.normal(size=(4, 30))
     own = np.zeros_like(Y, dtype=bool)
     partners = sp.csr_matrix(np.array([[0, 1, 0, 0]] + [[0, 0, 0, 0]] * 3, dtype=float))
-    pooled, _, n_read = script.transfer(_units(script, Y, own), partners, np.arange(4), np.ones(4, bool))
+    pooled, _, n_read = script.transfer(_units(script, Y, own), partners, np.arange(4), np.ones(4, bool), NOTHING_SHARED)
     background = Y[1:].mean(axis=0)
     assert n_read == 1
     assert pooled == pytest.approx(np.corrcoef(Y[1] - background, Y[0] - background)[0, 1])
+
+
+def test_the_null_leaves_out_partners_whose_responses_share_a_target(script):
+    """Observed partners share no target; under a permutation, a pair whose responses come from units that share one
+    (u0 and u2 here) is left out as well: u0 then has no partner to read."""
+    Y = np.random.default_rng(1).normal(size=(4, 20))
+    partners = sp.csr_matrix(np.array([[0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]], dtype=float))
+    shared = NOTHING_SHARED.copy()
+    shared[0, 2] = shared[2, 0] = True
+    units = _units(script, Y, np.zeros_like(Y, dtype=bool))
+    swap = np.array([0, 2, 1, 3])  # label u1 carries u2's response, which shares a target with u0's
+    _, _, n_read = script.transfer(units, partners, swap, np.ones(4, bool), shared)
+    assert n_read == 2  # u2 and u3 read each other; u0's only partner is out
+    assert script.transfer(units, partners, swap, np.ones(4, bool), NOTHING_SHARED)[2] == 3
+
+
+def test_a_dataset_without_network_targets_has_no_units(script, network):
+    data = _dataset(np.ones((2, 4)), ["x", "y"], ["SYNQ:+1", ""], ["c", "c"])
+    units = script.dataset_units(data, network)
+    assert len(units.labels) == 0 and units.targets.shape == (0, network.n_nodes)
 
 
 def test_permutations_stay_within_degree_bins(script):

@@ -141,4 +141,11 @@ def test_a_self_loop_is_drawn_over_its_box_without_nan_or_warnings():
     assert len(ax.patches) == 2 and all(np.isfinite(p.get_path().vertices).all() for p in ax.patches)  # the loops
     mpl_texts = {t.get_text() for t in ax.texts if t.get_text()} | {ax.get_title()}
     assert set(box) == mpl_texts | {t.get_text() for t in ax.get_legend().get_texts()}
+    # the loop keeps its size in points at any dpi of the render (savefig(dpi=300), a retina notebook)
+    widths = []
+    for dpi in (100, 300):
+        ax.figure.set_dpi(dpi)
+        ax.figure.canvas.draw()
+        widths.append(ax.patches[0].get_window_extent().width / dpi)
+    assert widths[1] == pytest.approx(widths[0], rel=0.05)
     plt.close(ax.figure)

@@ -266,6 +266,10 @@ def test_a_named_last_column_of_missing_values_is_no_trailing_delimiter(tmp_path
     trailing = b"gene\tlogFC\nSTAT1\t1.5\t\nIFI6\t2.0\t\n"                 # still repaired, NA-parsing or not
     for options in ({}, {"dtype": str, "keep_default_na": False}):
         assert list(read_user_table(trailing, **options).columns) == ["gene", "logFC"]
+    # a blank line, or a last row without its trailing delimiter, does not stop the repair
+    for text in (b"gene,logFC\nSTAT1,0.8,\nIRF1,0.5,\nJAK2,-0.25,\n \n", b"gene\tlogFC\nSTAT1\t1.5\t\nIFI6\t2.0\n"):
+        frame = read_user_table(text)
+        assert list(frame.columns) == ["gene", "logFC"] and frame["gene"].tolist()[0] == "STAT1"
 
 
 def test_row_numbers_and_text_in_a_table_are_refused_not_read(tmp_path):

@@ -76,11 +76,13 @@ def normalize_drug_name(name: str) -> str:
     """Lower-case a drug name and drop parentheses contents, salt / hydrate words and extra spaces.
 
     ``"Tofacitinib citrate"`` -> ``"tofacitinib"``, ``"Trametinib (GSK1120212)"`` -> ``"trametinib"``,
-    ``"Quisinostat (JNJ-26481585) 2HCl"`` -> ``"quisinostat"``.
+    ``"Quisinostat (JNJ-26481585) 2HCl"`` -> ``"quisinostat"``. A name made of salt words alone is its own parent
+    (``"Calcium carbonate"`` -> ``"calcium carbonate"``), so such drugs do not all share the empty name.
     """
     s = _PAREN.sub(" ", str(name).lower())
-    words = [w for w in _SPACE.split(s.replace(",", " ")) if w and w not in SALT_WORDS]
-    return " ".join(words).strip(" -")
+    words = [w for w in _SPACE.split(s.replace(",", " ")) if w]
+    kept = [w for w in words if w not in SALT_WORDS]
+    return " ".join(kept or words).strip(" -")
 
 
 def name_candidates(name: str) -> list[str]:

@@ -24,6 +24,7 @@ import threading
 import os
 import re
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -137,13 +138,7 @@ def sniff_delimiter(text: str) -> str:
     """
     lines = [ln for ln in text.splitlines()[:_SNIFF_LINES] if ln.strip() and not ln.startswith("#")]
     best, best_n = "\t", 1
-    with _FIELD_LIMIT_LOCK:
-        limit = csv.field_size_limit()
-        csv.field_size_limit(max(limit, len(text)))
-        try:
-            split = {delim: list(csv.reader(lines, delimiter=delim)) for delim in DELIMITERS}
-        finally:
-            csv.field_size_limit(limit)
+    split = {delim: _csv_rows(lines, delim, len(text)) for delim in DELIMITERS}
     for delim, rows in split.items():
         if not rows:
             continue
@@ -229,22 +224,32 @@ def read_user_table(source: str | os.PathLike | bytes, *, what: str = "table",
     return parse_table(decode_text(data, label, max_bytes), label, hint, **kwargs)
 
 
-def _delimiter_ends_every_row(text: str, sep: str) -> bool:
-    """True when every data row has one field more than the header and that last field is empty: a delimiter ending
-    every row, not R's unnamed row-name column (first, filled) nor a named last column of missing values (``NA``).
+def _csv_rows(lines: Iterable[str], delimiter: str, longest: int) -> list[list[str]]:
+    """``lines`` split by the csv module, with its (process-wide) field limit lifted to ``longest`` characters while
+    they are read: the text is in memory already, so its fields may be as long as it."""
+    with _FIELD_LIMIT_LOCK:
+        limit = csv.field_size_limit()
+        csv.field_size_limit(max(limit, longest))
+        try:
+            return list(csv.reader(lines, delimiter=delimiter))
+        finally:
+            csv.field_size_limit(limit)
+
+
+def _delimiter_ends_rows(text: str, sep: str) -> bool:
+    """True when data rows end with a delimiter: each has the header's fields or one more, at least one has one more,
+    and every extra last field is empty (blank lines are left out, as pandas leaves them). Not R's unnamed row-name
+    column (first, filled) nor a named last column of missing values (``NA``).
 
     An R table written with ``na = ""`` and row names whose last column is all missing reads the same; it is taken
     for the trailing delimiter.
     """
-    with _FIELD_LIMIT_LOCK:
-        limit = csv.field_size_limit()
-        csv.field_size_limit(max(limit, len(text)))
-        try:
-            rows = [row for row in csv.reader(io.StringIO(text), delimiter=sep) if row]
-        finally:
-            csv.field_size_limit(limit)
-    header, data = rows[0], rows[1:]
-    return bool(data) and all(len(row) == len(header) + 1 and not row[-1].strip() for row in data)
+    rows = [row for row in _csv_rows(io.StringIO(text), sep, len(text)) if any(field.strip() for field in row)]
+    if len(rows) < 2:
+        return False
+    n = len(rows[0])
+    longer = [row for row in rows[1:] if len(row) == n + 1]
+    return bool(longer) and all(len(row) in (n, n + 1) for row in rows[1:]) and not any(r[-1].strip() for r in longer)
 
 
 def parse_table(text: str, label: str, hint: str = "give a CSV or TSV table with a header row",
@@ -277,7 +282,7 @@ def parse_table(text: str, label: str, hint: str = "give a CSV or TSV table with
     try:
         frame = pd.read_csv(io.StringIO(text), **options)  # type: ignore[arg-type]
         if (not isinstance(frame.index, pd.RangeIndex) and "index_col" not in kwargs
-                and _delimiter_ends_every_row(text, str(options["sep"]))):
+                and _delimiter_ends_rows(text, str(options["sep"]))):
             # pandas reads the first field as an index, shifting every column by one
             frame = pd.read_csv(io.StringIO(text), index_col=False, **options)  # type: ignore[arg-type]
         return frame

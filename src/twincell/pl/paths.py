@@ -54,8 +54,9 @@ def paths(explanation: ExplanationLike, *, ax: Axes | None = None) -> Axes:
         style = {"arrowstyle": "-|>" if e.value > 0 else "-[", "color": e.colour, "lw": e.width,
                  "linestyle": "--" if e.readout else "-"}
         if e.loop:
-            # a self-loop: a cubic curve over the top of its box, drawn in points from the box's centre
-            at_box = Affine2D().scale(ax.figure.dpi / 72) + ScaledTranslation(x0, y0, ax.transData)
+            # a self-loop: a cubic curve over the top of its box, drawn in points from the box's centre (points ->
+            # inches -> pixels at the dpi of the render, so a figure saved at another dpi keeps the loop's size)
+            at_box = Affine2D().scale(1 / 72) + ax.figure.dpi_scale_trans + ScaledTranslation(x0, y0, ax.transData)
             ax.add_patch(FancyArrowPatch(path=loop, transform=at_box, mutation_scale=10, **style))
             ax.annotate(f"{e.value:+.2g}", xy=(x0, y0), xytext=(0, LOOP_BASE + 0.75 * LOOP_HEIGHT + 5),
                         textcoords="offset points", fontsize=7, color=e.colour, ha="center")
