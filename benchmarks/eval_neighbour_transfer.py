@@ -187,7 +187,8 @@ def cached_validation_perturbations() -> set[str]:
     try:
         metadata = read_config(default_model_dir(), verify=()).get("metadata", {})
     except ModelFileError:
-        print("no cached default model: the model split is left out (`twincell train` caches one)")
+        print("no cached default model: the model split is left out (a command that uses it, e.g. `twincell identify "
+              "--disease SLE`, trains and caches it)")
         return set()
     return set(metadata.get("validation_perturbations", []))
 
