@@ -170,6 +170,28 @@ def test_drug_target_list_refuses_a_ranking_of_another_network():
         drug_target_list(op, change, {"gene": list(op.genes)})
 
 
+def test_drug_target_list_refuses_a_ranking_of_another_context_or_change():
+    """Its scores come from the ranking and its flags from the context and change given now: a ranking whose attrs
+    name another context, or another number of its change's genes, would mix two runs in one table."""
+    from twincell.errors import ContextError
+    from twincell.identify import rank_targets
+
+    op = _synthetic_operator(n=40, seed=4)
+    change = _synthetic_change(op, 10)
+    ranking = rank_targets(op, change)
+    assert list(drug_target_list(op, change, ranking).columns) == list(TARGET_COLUMNS)
+    with pytest.raises(SignatureError, match="made from 10 genes of its desired change in the network, the desired "
+                                             "change given here has 5"):
+        drug_target_list(op, change.iloc[:5], ranking)
+    elsewhere = ranking.copy()
+    elsewhere.attrs = {**ranking.attrs, "context": "A549"}
+    with pytest.raises(ContextError, match="made in context 'A549', the drug targets are asked in 'context-free'"):
+        drug_target_list(op, change, elsewhere)
+    bare = pd.DataFrame(ranking)
+    bare.attrs = {}
+    assert list(drug_target_list(op, change, bare).columns) == list(TARGET_COLUMNS)  # no attrs: nothing to compare
+
+
 @pytest.mark.slow
 def test_drug_target_list_of_the_top_rows_equals_the_all_node_reference_on_the_default_model():
     """Default model, SLE signature: the flags of the returned rows (forward pass from them) equal those of the

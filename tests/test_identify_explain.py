@@ -158,6 +158,24 @@ def test_explain_many_checks_targets_and_directions_before_searching(synthetic):
             explain_many(model, genes, change, k=k)
     with pytest.raises(TwinCellError, match="direction must be"):
         explain_many(model, genes, change, direction=None)
+    for targets in (None, 5, pd.DataFrame({"gene": genes})):  # a table would give its column names
+        with pytest.raises(TwinCellError, match="targets must be gene symbols"):
+            explain_many(model, targets, change)
+
+
+def test_targets_are_mapped_like_the_change_and_a_scoreless_target_prints_so(real_explanation):
+    """On the bundled network: a target given by Ensembl ID or in lower case is explained as its HGNC symbol, as the
+    desired change's genes are mapped; a target with no walk to the change says so instead of "nan%"."""
+    op, change, _ = real_explanation
+    by_symbol = explain(op, "STAT1", change, k=3)
+    for other in ("ENSG00000115415", "stat1"):
+        mapped = explain(op, other, change, k=3)
+        assert mapped.target == "STAT1" and mapped.score == pytest.approx(by_symbol.score)
+        pd.testing.assert_frame_equal(mapped.paths, by_symbol.paths)
+    one_gene = pd.Series({"STAT1": 1.0})
+    ranking = rank_targets(op, one_gene)
+    silent = explain(op, ranking.loc[ranking["score"] == 0, "gene"].iloc[0], one_gene, k=3)
+    assert silent.paths.empty and str(silent).endswith("no walks carry a score") and "nan" not in str(silent)
 
 
 def test_reach_bounds_and_entries_equal_dense_reference():

@@ -35,9 +35,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from twincell.data.drugs import DrugTargets
-from twincell.errors import TwinCellError, UnknownGeneError, check_count
+from twincell.errors import ContextError, SignatureError, TwinCellError, UnknownGeneError, check_count
 from twincell.identify.explain import AbsColumns
-from twincell.identify.inverse import align_change, ranking_setup, resolve_operator
+from twincell.identify.inverse import align_change, operator_context_label, ranking_setup, resolve_operator
 from twincell.identify.null import degree_matched_zscores
 
 FRAGILE_SHARE = 0.5  #: a target is fragile when its best walk carries more than this share of its score ...
@@ -509,6 +509,21 @@ def _first_drug_targets(genes: pd.Series, drug_genes: pd.Index, top: int | None)
         stop *= 4
 
 
+def _check_same_run(attrs: dict, context: str, n_found: int) -> None:
+    """Refuse a ranking whose ``attrs`` (a :func:`~twincell.identify.rank_targets` table's) say it was made in another
+    context or from another desired change (another number of its genes in the network) than the one given now: the
+    table would mix its scores with flags computed for the other. Rankings without those ``attrs`` pass."""
+    made_in = attrs.get("context")
+    if made_in is not None and str(made_in) != context:
+        raise ContextError(f"the ranking was made in context {made_in!r}, the drug targets are asked in {context!r}",
+                           "pass the context the ranking was made with (context=...)")
+    found = attrs.get("signature_genes_found")
+    if isinstance(found, (int, np.integer)) and int(found) != n_found:
+        raise SignatureError(f"the ranking was made from {int(found)} genes of its desired change in the network, "
+                             f"the desired change given here has {n_found}",
+                             "pass the desired change the ranking was made with")
+
+
 def _ranking_abs_scores(ranking: pd.DataFrame, attrs: dict, positions: np.ndarray) -> np.ndarray | None:
     """|adjoint score| of the ranking's rows at ``positions``, when the ranking holds it exactly, else None.
 
@@ -561,6 +576,8 @@ def drug_target_list(model_or_operator: Any, desired_change: pd.Series, ranking:
         ``ranking`` is not a table with a ``gene`` column.
     UnknownGeneError
         A gene of ``ranking`` is not a node of the model's network (a ranking made with another model).
+    ContextError, SignatureError
+        ``ranking.attrs`` say it was made in another context, or from another desired change, than the ones given.
     """
     if top is not None:
         top = check_count(top, "top")
@@ -574,8 +591,9 @@ def drug_target_list(model_or_operator: Any, desired_change: pd.Series, ranking:
         raise UnknownGeneError(list(foreign), f"{len(foreign)} gene(s) of the ranking are not nodes of the model's "
                                f"network: {', '.join(map(str, foreign[:10]))}",
                                "pass the ranking that rank_targets made with this model")
-    d, _, _ = align_change(desired_change, genes)
+    d, present, _ = align_change(desired_change, genes)
     attrs, drugs = ranking.attrs, _shared_annotation(drug_targets)
+    _check_same_run(attrs, operator_context_label(op, context), int(present.sum()))
     ranking = pd.DataFrame(ranking)  # without the ranking's attrs, which pandas would deep-copy at every step
     positions = _first_drug_targets(ranking["gene"], drugs.index, top)
     abs_scores = _ranking_abs_scores(ranking, attrs, positions)

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from twincell.data.genes import GeneMapper
 from twincell.errors import TwinCellError, UnknownGeneError, check_count
 from twincell.identify import kernels
 from twincell.identify.inverse import Direction, align_change, ranking_setup, resolve_operator
@@ -64,7 +65,8 @@ class Explanation:
         inhibiting edge, ``=>`` readout onto the responding gene's transcript, which is the
         last protein's own transcript when ``gene`` equals it), ``nodes`` (tuple of the
         walk's proteins), ``gene`` (responding gene), ``hops``, ``strengths`` (tuple of signed
-        edge strengths ``A[next, prev]``), ``readout`` (``R[gene, last node]``), ``change`` (desired
+        edge strengths ``A[next, prev]``), ``readout`` (``R0[gene, target]`` for a 0-hop walk, the direct
+        term; ``R[gene, last node]`` otherwise), ``change`` (desired
         change of ``gene``), ``contribution`` (product of all, times the direction's sign), ``share``
         (contribution / score).
     covered_share
@@ -98,6 +100,8 @@ class Explanation:
         return out
 
     def __str__(self) -> str:
+        if self.paths.empty or not np.isfinite(self.covered_share):
+            return f"{self.target} ({self.direction}, score {self.score:.4g}): no walks carry a score"
         head = (f"{self.target} ({self.direction}, score {self.score:.4g}): top {len(self.paths)} walks cover "
                 f"{self.covered_share:.1%} of the score")
         lines = [f"  {r.contribution:+.4g}  {r.path}" for r in self.paths.itertuples()]
@@ -383,7 +387,7 @@ def explain(model_or_operator: Any, target: str, desired_change: pd.Series, cont
     model_or_operator
         A model with ``.operator(context)`` or a propagation operator.
     target
-        HGNC symbol of the perturbed protein.
+        The perturbed protein: an HGNC symbol, or another ID mapped to one (as in :func:`explain_many`).
     desired_change
         Desired expression change per gene (as for :func:`~twincell.identify.rank_targets`).
     context
@@ -416,7 +420,8 @@ def explain_many(model_or_operator: Any, targets: Sequence[str], desired_change:
     model_or_operator
         A model with ``.operator(context)`` or a propagation operator.
     targets
-        HGNC symbols of the perturbed proteins.
+        The perturbed proteins: HGNC symbols, or other IDs (Ensembl, Entrez, any case) mapped to them as the desired
+        change's genes are (each explanation names the symbol).
     desired_change
         Desired expression change per gene (as for :func:`~twincell.identify.rank_targets`).
     context
@@ -437,6 +442,9 @@ def explain_many(model_or_operator: Any, targets: Sequence[str], desired_change:
     UnknownGeneError
         Naming every target that is not a node of the network (before any search runs).
     """
+    if isinstance(targets, pd.DataFrame) or not isinstance(targets, (str, Iterable)):
+        raise TwinCellError(f"targets must be gene symbols (a str or a list of them), got {type(targets).__name__}",
+                            "e.g. ranking['gene'].head(5) for the best five of a ranking")
     targets = [targets] if isinstance(targets, str) else [str(t) for t in targets]
     k = check_count(k, "k")
     if not isinstance(direction, Iterable):
@@ -452,6 +460,10 @@ def explain_many(model_or_operator: Any, targets: Sequence[str], desired_change:
     op = resolve_operator(model_or_operator, context)
     index = ranking_setup(op).gene_index
     pos = index.get_indexer(targets)
+    if (pos < 0).any():  # other IDs (Ensembl, Entrez, any case) as the desired change takes them
+        symbol_of = GeneMapper.default().map([t for t, p in zip(targets, pos) if p < 0]).symbols
+        targets = [symbol_of.get(t, t) if p < 0 else t for t, p in zip(targets, pos)]
+        pos = index.get_indexer(targets)
     if (pos < 0).any():
         unknown = [t for t, p in zip(targets, pos) if p < 0]
         raise UnknownGeneError(unknown, f"target(s) {', '.join(map(repr, unknown))} not in the network",

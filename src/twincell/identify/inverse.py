@@ -131,6 +131,12 @@ def resolve_operator(model_or_operator: Any, context: str | np.ndarray | None = 
                         "pass a TwinCell model or a PropagationOperator")
 
 
+def operator_context_label(op: OperatorLike, context: str | np.ndarray | None) -> str:
+    """How a ranking's ``attrs["context"]`` names the context of ``op`` (resolved from ``context``):
+    ``"context-free"`` for the model's context-free edge strengths, else the context id."""
+    return "context-free" if op.context_free else str(getattr(op, "context", None) or context)
+
+
 def align_change(desired_change: pd.Series, genes: np.ndarray | pd.Index) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Place a desired change on the operator's gene order.
 
@@ -627,7 +633,7 @@ def rank_targets(model_or_operator: Any, desired_change: pd.Series, context: str
     if null != "none":
         columns["alignment"] = np.where(labels == "inhibit", -alignment, alignment)[order]
     df = pd.DataFrame(columns, copy=False)
-    context_label = "context-free" if op.context_free else str(getattr(op, "context", None) or context)
+    context_label = operator_context_label(op, context)
     if op.context_free:
         logger.info("no cell context given: scores use the model's context-free edge strengths")
     df.attrs.update({

@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from twincell.errors import TwinCellError, check_count
-from twincell.pl._checks import require_table
+from twincell.pl._checks import name_list, require_axes, require_numeric, require_table
 
 #: Methods drawn with a solid line; the rest (baselines, controls) are dashed / dotted.
 HIGHLIGHT = ("twincell", "twincell_calibrated", "twincell_prior")
@@ -41,12 +41,14 @@ def roc_curves(roc: pd.DataFrame, disease: str | None = None, *, universe: str =
     Raises
     ------
     TwinCellError
-        If ``roc`` is not such a table, holds no curve of ``disease`` in ``universe``, or none of a method of
-        ``methods``, or ``methods`` is empty.
+        If ``roc`` is not such a table (non-empty, numeric rates), holds no curve of ``disease`` in ``universe``, or
+        none of a method of ``methods``, or ``methods`` is empty or not names, or ``ax`` is no Axes.
     """
+    ax = require_axes(ax)
     roc = require_table(roc, ("universe", "method", "disease", "fpr", "tpr"), "the ROC table",
-                        "pass BenchResult.roc (TwinBench tier 3)", allow_empty=True)
-    if disease is None and len(roc):
+                        "pass BenchResult.roc (TwinBench tier 3)")
+    require_numeric(roc, ("fpr", "tpr"), "the ROC table", "pass BenchResult.roc (rates are numbers)")
+    if disease is None:
         disease = str(roc["disease"].iloc[0])
     sub = roc[(roc["disease"] == disease) & (roc["universe"] == universe)]
     if sub.empty:
@@ -54,7 +56,7 @@ def roc_curves(roc: pd.DataFrame, disease: str | None = None, *, universe: str =
                             f"diseases in the table: {', '.join(map(str, sorted(set(roc['disease']))))}; universes: "
                             f"{', '.join(map(str, sorted(set(roc['universe']))))}")
     available = list(dict.fromkeys(sub["method"]))
-    names = ([methods] if isinstance(methods, str) else list(methods)) if methods is not None else available
+    names = name_list(methods, "methods") if methods is not None else available
     if not names:
         raise TwinCellError("methods is empty: no curve to draw", "name at least one method, or leave methods out")
     missing = [name for name in names if name not in available]
@@ -74,7 +76,7 @@ def roc_curves(roc: pd.DataFrame, disease: str | None = None, *, universe: str =
     return ax
 
 
-def metric_table(summary: pd.DataFrame, *, lower_is_better: Iterable[str] = (), decimals: int = 2,
+def metric_table(summary: pd.DataFrame, *, lower_is_better: Iterable[str] | None = (), decimals: int = 2,
                  ax: Axes | None = None) -> Axes:
     """Heat-map table of methods (rows) x metrics (columns), each cell annotated with its value.
 
@@ -83,9 +85,9 @@ def metric_table(summary: pd.DataFrame, *, lower_is_better: Iterable[str] = (), 
     Parameters
     ----------
     summary
-        Method x metric table (index = method names, numeric columns; NaN cells stay blank).
+        Method x metric table (index = method names, numeric columns; NaN and infinite cells stay blank).
     lower_is_better
-        Columns where a smaller value is better (ranks, errors, p-values); one name may be a string.
+        Columns where a smaller value is better (ranks, errors, p-values); one name may be a string; None: none.
     decimals
         Digits shown in the cells.
     ax
@@ -98,22 +100,24 @@ def metric_table(summary: pd.DataFrame, *, lower_is_better: Iterable[str] = (), 
     Raises
     ------
     TwinCellError
-        If ``summary`` is not a non-empty table of numbers, ``lower_is_better`` names a column it does not have, or
-        ``decimals`` is not a whole number >= 0.
+        If ``summary`` is not a non-empty table of numbers, ``lower_is_better`` names a column it does not have (or is
+        not names), ``decimals`` is not a whole number >= 0, or ``ax`` is no Axes.
     """
+    ax = require_axes(ax)
     decimals = check_count(decimals, "decimals", minimum=0)
     summary = require_table(summary, (), "the method x metric table", "pass BenchResult.summary()")
-    text = [str(c) for c in summary.columns if not pd.api.types.is_numeric_dtype(summary[c])]
-    if text:
-        raise TwinCellError(f"the method x metric table has non-numeric column(s) {', '.join(text)}",
-                            "keep the metric columns (method names belong in the index)")
-    lower = [lower_is_better] if isinstance(lower_is_better, str) else list(lower_is_better)  # a name, not letters
+    require_numeric(summary, summary.columns, "the method x metric table",
+                    "keep the metric columns (method names belong in the index)")
+    lower = name_list(lower_is_better, "lower_is_better")
     unknown = [str(c) for c in lower if c not in summary.columns]
     if unknown:
         raise TwinCellError(f"lower_is_better names column(s) the table does not have: {', '.join(unknown)}",
                             f"columns: {', '.join(map(str, summary.columns))}")
     values = summary.to_numpy(float)
-    lo, hi = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+    values[~np.isfinite(values)] = np.nan  # blank, and out of each column's colour scale
+    filled = np.isfinite(values).any(axis=0)
+    lo = np.where(filled, np.nanmin(np.where(np.isfinite(values), values, np.inf), axis=0), 0.0)
+    hi = np.where(filled, np.nanmax(np.where(np.isfinite(values), values, -np.inf), axis=0), 0.0)
     span = np.where(hi > lo, hi - lo, 1.0)
     scaled = (values - lo) / span
     flip = np.array([c in set(lower) for c in summary.columns])

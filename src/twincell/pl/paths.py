@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from twincell.pl._checks import require_axes
 from twincell.pl._walks import LEGEND, ExplanationLike, walk_graph
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ def paths(explanation: ExplanationLike, *, ax: Axes | None = None) -> Axes:
     from matplotlib.path import Path
     from matplotlib.transforms import Affine2D, ScaledTranslation
 
-    if ax is None:
+    if require_axes(ax) is None:
         import matplotlib.pyplot as plt
 
         _, ax = plt.subplots(figsize=(8, 4.5))
