@@ -13,9 +13,10 @@ from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from scipy import stats  # noqa: E402
 
-from twincell.bench import BenchResult, Method, Resources, make_methods, summary_table, write_report  # noqa: E402
+from twincell.bench import (BenchResult, Method, Resources, make_methods, run_method, summary_table,  # noqa: E402
+                            write_report)
 from twincell.bench.run import BenchSettings  # noqa: E402
-from twincell.bench.diseases import clinical_tasks, disease_of, read_targets  # noqa: E402
+from twincell.bench.diseases import clinical_tasks, disease_of, read_signature_files, read_targets  # noqa: E402
 from twincell.bench.tier1 import run_tier1  # noqa: E402
 from twincell.bench.tier2 import RecoveryCase, common_share, common_views, run_tier2, source_table  # noqa: E402
 from twincell.bench.tier3 import move_to_random_genes, permute_values, run_tier3  # noqa: E402
@@ -148,6 +149,10 @@ def test_run_benchmark_refuses_what_it_would_otherwise_ignore(tmp_path, net):
             run_benchmark(**{"tiers": (1, 2), "methods": ["de"], "quick": True, **kwargs})
     with pytest.raises(TwinCellError, match="no TwinCell model|does not exist|not a"):
         run_benchmark((3,), ["twincell"], quick=True, model=tmp_path / "no_model")
+    with pytest.raises(TwinCellError, match="network must be an Interactome, got str"):
+        run_benchmark((3,), ["degree"], quick=True, network="x")
+    with pytest.raises(TwinCellError, match="a Method instance is needed, got str"):
+        run_method("degree", pd.Series({"STAT1": 1.0}))
     assert check_seeds("0-2,5") == [0, 1, 2, 5] and check_seeds(3) == [3]
     with pytest.raises(TwinCellError):
         run_tier2([], None, dataset="synthetic")
@@ -163,6 +168,10 @@ def test_a_model_of_another_network_is_refused_by_tier3(service_model):
 
 def test_disease_of_and_target_files(tmp_path):
     assert disease_of("SLE_GSE50772_PBMC") == "SLE" and disease_of("Lupus") == "Lupus"
+    one = tmp_path / "MyDis_synthetic.tsv"
+    one.write_text("gene\tlogFC\nSTAT1\t1.5\nIRF1\t1.0\n")
+    for given in (one, str(one), [one]):  # one path alone is one file, not its letters
+        assert [s.name for s in read_signature_files(given)] == ["MyDis_synthetic"]
     f = tmp_path / "targets.tsv"
     f.write_text("disease\tgene_symbol\nNewDisease\tEGFR\nNewDisease\tENSG00000141510\nNewDisease\tNOT_A_GENE_X\n"
                  "NewDisease\t\n\tEGFR\n")
@@ -327,17 +336,50 @@ def test_plot_functions_return_axes(tier3):
         roc_curves(res.roc, "Unknown")
 
 
-def test_cli_lists_methods_and_checks_tiers():
+def test_cli_lists_methods_and_checks_tiers_and_out_before_the_run(tmp_path):
     from typer.testing import CliRunner
 
-    from twincell.cli.bench import _tiers
+    from twincell.bench.run import check_tiers
     from twincell.cli.main import app
 
     out = CliRunner().invoke(app, ["bench", "--list-methods"])
     assert out.exit_code == 0 and "TwinBench methods" in out.output and "degree" in out.output
-    assert _tiers("1, 3") == [1, 3]
-    with pytest.raises(TwinCellError, match="comma-separated"):
-        _tiers("one")
+    assert check_tiers("1, 3") == [1, 3] and check_tiers(3) == [3] and check_tiers((3, 1, 3)) == [1, 3]
+    for wrong, message in (("one", "comma-separated"), (1.9, "got float"), ([1.9], "among 1, 2, 3"), ([None], "among"),
+                           ([True], "among"), ([4], "among"), ([], "among"), ("", "among")):
+        with pytest.raises(TwinCellError, match=message):
+            check_tiers(wrong)
+    (tmp_path / "afile").write_text("x")
+    blocked = CliRunner().invoke(app, ["bench", "--tiers", "3", "--methods", "degree", "--out",
+                                       str(tmp_path / "afile" / "sub")])
+    assert isinstance(blocked.exception, TwinCellError)  # at once, not after the run
+    assert "is a file, not a folder" in str(blocked.exception)
+    assert not (tmp_path / "afile" / "sub").exists()
+
+
+def test_a_seed_with_tier_2_left_out_gives_an_empty_table(monkeypatch, net, drugs):
+    """Tiers 2 and 3 with only drug-trained methods and every drug a case: tier 2 scores nothing (its facts say why)
+    and the seed's table is empty instead of a bare "No objects to concatenate"."""
+    from twincell.bench import run
+
+    monkeypatch.setattr(run, "_run_perturbation_tiers", lambda *args: ([], pd.DataFrame()))
+    table, cases = run._run_seed([2], ["connectivity_drugs"], net, drugs, run.BenchSettings.quick(), 0, {}, {})
+    assert table.empty and list(table.columns) == list(run.TABLE_COLUMNS) and cases.empty
+
+
+def test_report_warns_of_files_an_earlier_run_left(tier3, tmp_path, caplog):
+    """A folder reused for a run that writes fewer files: the earlier run's ROC figure and seeds table are kept and
+    named, not silently left beside the new results."""
+    import logging
+
+    res, _ = tier3
+    (tmp_path / "roc_OldDisease.png").write_bytes(b"old")
+    (tmp_path / "seeds.csv").write_text("old")
+    (tmp_path / "notes.txt").write_text("mine")
+    with caplog.at_level(logging.WARNING, logger="twincell.bench.report"):
+        write_report(BenchResult(res.table, res.targets, res.roc, res.coverage, facts={"seed": "0"}), tmp_path)
+    assert "did not write: roc_OldDisease.png, seeds.csv" in caplog.text and "notes.txt" not in caplog.text
+    assert (tmp_path / "roc_OldDisease.png").read_bytes() == b"old"
 
 
 def _synthetic_diseases(net, n_diseases: int, rng: np.random.Generator):

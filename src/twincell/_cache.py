@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
@@ -57,6 +58,33 @@ def file_in_the_way(path: str | os.PathLike) -> Path | None:
     there), or None."""
     path = Path(path)
     return next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+
+
+def probe_output_dir(out: Path, what: str, flag: str = "--out") -> None:
+    """Check that ``what`` can be written into the folder ``out``: create it (with its parents) and a temporary file
+    in it, then remove the folders the probe created (the writer creates them again). A blocked or unwritable folder
+    then fails before a long run, not after it.
+
+    Raises
+    ------
+    TwinCellError
+        If ``out`` or one of its parents is a file, or the folder cannot be created or written to.
+    """
+    blocking = file_in_the_way(out)
+    if blocking is not None:
+        raise TwinCellError(f"cannot write {what} to {out}: {blocking} is a file, not a folder",
+                            f"give a folder for {flag} (it is created if needed)")
+    created = [p for p in (out, *out.parents) if not p.exists()]  # before the probe: what it will create
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out).close()
+    except OSError as exc:
+        raise TwinCellError(f"cannot write {what} to {out}: {exc.strerror or exc}",
+                            f"give a folder you can write to for {flag} (it is created if needed)") from exc
+    finally:
+        for folder in created:
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
 
 
 def cached_build(name: str, sources: Iterable[str | os.PathLike], build: Callable[[], T]) -> T:

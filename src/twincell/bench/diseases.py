@@ -117,9 +117,10 @@ def bundled_signatures() -> list[Signature]:
     return [read_signature(folder / f, name=f.removesuffix(".tsv.gz")) for f in list_disease_signatures()["file"]]
 
 
-def read_signature_files(files: Iterable[str | os.PathLike]) -> list[Signature]:
-    """User signature files (any format :func:`~twincell.data.signatures.read_signature` reads), named by file stem."""
-    return [read_signature(f) for f in files]
+def read_signature_files(files: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Signature]:
+    """User signature files (any format :func:`~twincell.data.signatures.read_signature` reads), named by file stem;
+    one path may be given alone."""
+    return [read_signature(f) for f in ([files] if isinstance(files, (str, os.PathLike)) else files)]
 
 
 @dataclass(frozen=True)

@@ -318,6 +318,13 @@ def _on_candidates(method: Method, scores: pd.DataFrame, candidates: pd.Index) -
     return scores.fillna((scores.min() - 1.0).fillna(0.0))
 
 
+def _require_method(method: object) -> None:
+    """Refuse anything but a :class:`Method` instance (a name or a class has no resources to rank with)."""
+    if not isinstance(method, Method):
+        raise TwinCellError(f"a Method instance is needed, got {type(method).__name__} {method!r}"[:200],
+                            "make one with make_methods([name], resources)")
+
+
 def run_method(method: Method, signature: pd.Series | Signature, context: str | None = None, *,
                candidates: pd.Index | None = None) -> pd.Series:
     """Run one method on one signature: validate, rank, and score every candidate.
@@ -344,6 +351,7 @@ def run_method(method: Method, signature: pd.Series | Signature, context: str | 
     TwinCellError
         If the method returns something other than a numeric Series or infinite scores.
     """
+    _require_method(method)
     sig = prepare_signature(signature)
     cand = pd.Index(method.resources.network.genes) if candidates is None else candidates
     scores = method.rank_targets(sig.logfc.rename(sig.name), context)
@@ -368,6 +376,7 @@ def run_method_many(method: Method, signatures: Sequence[pd.Series | Signature],
     TwinCellError
         If the method returns a table of the wrong width, non-numeric or infinite scores.
     """
+    _require_method(method)
     sigs = [prepare_signature(s) for s in signatures]
     cand = pd.Index(method.resources.network.genes) if candidates is None else candidates
     scores = method.rank_targets_many([s.logfc.rename(s.name) for s in sigs], context)

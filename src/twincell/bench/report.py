@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from twincell import __version__
+from twincell._cache import probe_output_dir
 from twincell.bench.run import LOWER_IS_BETTER, BenchResult
 from twincell.bench.tier2 import RICH_GENES
 from twincell.pl.bench import metric_table, roc_curves
@@ -51,6 +53,13 @@ SEEDS_READING = (
     "measured differences."
 )
 
+
+logger = logging.getLogger(__name__)
+
+#: The files :func:`write_report` writes (besides ``roc_<disease>.png``), when their tables are not empty.
+BENCH_FILES = frozenset({"twinbench.csv", "summary.csv", "seeds.csv", "skill.csv", "case_gain.csv", "targets.csv",
+                         "coverage.csv", "tier2_cases.csv", "tier2_sources.csv", "metric_table.png", "report.md",
+                         "report.html"})
 
 @dataclass
 class Section:
@@ -157,8 +166,22 @@ def _tier12_sections(result: BenchResult, seeds: pd.DataFrame, gains: pd.DataFra
     return sections
 
 
+def check_bench_dir(out_dir: str | os.PathLike) -> Path:
+    """Check that :func:`write_report` can write into ``out_dir`` (before a run of hours, not after it); returns it as
+    a ``Path``.
+
+    Raises
+    ------
+    TwinCellError
+        If ``out_dir`` or one of its parents is a file, or the folder cannot be created or written to.
+    """
+    out = Path(out_dir)
+    probe_output_dir(out, "the TwinBench report")
+    return out
+
+
 def write_report(result: BenchResult, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write the TwinBench files into ``out_dir`` (created if needed).
+    """Write the TwinBench files into ``out_dir`` (created if needed; :func:`check_bench_dir`).
 
     Files: ``twinbench.csv`` (tidy metrics, with each row's ``seed``), ``summary.csv`` (method x metric;
     tiers 1-2: mean over the seeds), ``seeds.csv`` (tiers 1-2: mean, sd, min, max and n of each summary
@@ -168,12 +191,17 @@ def write_report(result: BenchResult, out_dir: str | os.PathLike) -> dict[str, P
     method, source dataset and variant), ``metric_table.png``,
     ``roc_<disease>.png``, ``report.md`` and ``report.html``.
 
+    Files of these names that an earlier run left in ``out_dir`` and this run does not write (a tier or a disease it
+    did not score) are kept and named in a warning, so that no one reads them as this run's.
+
     Returns
     -------
     dict
         Kind -> written path.
     """
-    out = Path(out_dir)
+    out = check_bench_dir(out_dir)
+    earlier = {p for p in out.iterdir() if p.name in BENCH_FILES or (p.name.startswith("roc_") and p.suffix == ".png")
+               } if out.is_dir() else set()
     out.mkdir(parents=True, exist_ok=True)
     files = {"table": out / "twinbench.csv", "summary": out / "summary.csv"}
     result.table.to_csv(files["table"], index=False)
@@ -223,4 +251,10 @@ def write_report(result: BenchResult, out_dir: str | os.PathLike) -> dict[str, P
                 for s in sections]
     files["html"] = out / "report.html"
     files["html"].write_text(_ENV.get_template("bench_report.html.j2").render(facts=facts, sections=rendered))
+    written = set(files.values()) | {out / f"roc_{d}.png" for d in (result.roc["disease"].unique()
+                                                                     if not result.roc.empty else [])}
+    stale = sorted(p.name for p in earlier - written)
+    if stale:
+        logger.warning("%s holds files of an earlier TwinBench run that this run did not write: %s (move them, or "
+                       "use a new --out folder)", out, ", ".join(stale))
     return files

@@ -385,6 +385,30 @@ def check_seeds(seeds: Sequence[int] | int | str) -> list[int]:
     return seeds
 
 
+def check_tiers(tiers: object) -> list[int]:
+    """The tiers asked for, sorted and unique: an int, an iterable of ints, or the CLI's text (``"1,2,3"``).
+
+    Raises
+    ------
+    TwinCellError
+        When a tier is not a whole number among 1, 2 and 3, or none is given.
+    """
+    if isinstance(tiers, str):
+        tiers = [t.strip() for t in tiers.split(",") if t.strip()]
+        if not all(t.isdigit() for t in tiers):
+            raise TwinCellError(f"tiers must be comma-separated numbers, got {tiers!r}", "e.g. tiers='1,2,3'")
+        tiers = [int(t) for t in tiers]
+    elif isinstance(tiers, numbers.Integral) and not isinstance(tiers, bool):
+        tiers = [tiers]
+    elif not isinstance(tiers, Iterable):
+        raise TwinCellError(f"tiers must be among 1, 2, 3, got {type(tiers).__name__}", "e.g. tiers=(1, 2, 3)")
+    tiers = list(tiers)
+    wrong = [t for t in tiers if isinstance(t, bool) or not isinstance(t, numbers.Integral) or t not in (1, 2, 3)]
+    if not tiers or wrong:
+        raise TwinCellError(f"tiers must be among 1, 2, 3; got {tiers}", "e.g. tiers=(1, 2, 3) or --tiers 1,2,3")
+    return sorted({int(t) for t in tiers})
+
+
 def run_benchmark(tiers: Iterable[int] = (1, 2, 3), methods: Sequence[str] | None = None, *, quick: bool = False,
                   seed: int | None = None, seeds: Sequence[int] | None = None,
                   signature_files: Sequence[str | os.PathLike] = (),
@@ -427,9 +451,7 @@ def run_benchmark(tiers: Iterable[int] = (1, 2, 3), methods: Sequence[str] | Non
         ``table`` and ``tier2_cases`` carry a ``seed`` column; :meth:`BenchResult.summary` is the mean
         over the seeds, :meth:`BenchResult.seeds` their spread.
     """
-    tiers = sorted({int(t) for t in tiers})
-    if not tiers or set(tiers) - {1, 2, 3}:
-        raise TwinCellError(f"tiers must be among 1, 2, 3; got {tiers}", "e.g. --tiers 1,2,3")
+    tiers = check_tiers(tiers)
     if seed is not None and seeds is not None:
         raise TwinCellError("give one seed or several seeds, not both",
                             "--seed 3 runs one seed; --seeds 0-4 runs tiers 1-2 over five (tier 3 with the first)")
@@ -444,6 +466,9 @@ def run_benchmark(tiers: Iterable[int] = (1, 2, 3), methods: Sequence[str] | Non
                                 "--list-methods lists them")
         tiers, unscored = [t for t in tiers if t != 1], "none of the methods named predicts responses"
     settings = replace(BenchSettings.quick() if quick else BenchSettings(), drug_test_fraction=drug_test_fraction)
+    if network is not None and not isinstance(network, Interactome):
+        raise TwinCellError(f"network must be an Interactome, got {type(network).__name__}",
+                            "load one with Interactome.default() or Interactome.load(path), or leave it out")
     network = network or Interactome.default()
     tier3_inputs = _tier3_inputs(names, network, signature_files, targets_file, bundled) if 3 in tiers else None
     drugs = DrugTargets.universe()
@@ -510,6 +535,8 @@ def _run_seed(tiers: Sequence[int], names: Sequence[str], network: Interactome, 
         lap = time.monotonic()
         parts.append(_run_context_tier1(names, network, drugs, settings, seed, train_options, facts))
         facts["seconds, tier 1 contexts"] = f"{time.monotonic() - lap:.0f}"
+    if not parts:  # tier 2's methods all left out (facts say why) beside tier 3
+        return pd.DataFrame(columns=list(TABLE_COLUMNS)), cases
     return pd.concat(parts, ignore_index=True), cases
 
 

@@ -10,13 +10,6 @@ from twincell.cli._common import console, print_table
 from twincell.errors import TwinCellError
 
 
-def _tiers(text: str) -> list[int]:
-    try:
-        return [int(t) for t in text.split(",") if t.strip()]
-    except ValueError as exc:
-        raise TwinCellError(f"--tiers must be comma-separated numbers, got {text!r}", "e.g. --tiers 1,2,3") from exc
-
-
 def bench(
     tiers: str = typer.Option("1,2,3", "--tiers", help="Comma-separated tiers: 1 forward, 2 target recovery, 3 clinical."),
     out: Path = typer.Option(None, "--out", help="Output directory (twinbench.csv, report.md/html, figures)."),
@@ -42,15 +35,16 @@ def bench(
     """Benchmark TwinCell and its baselines on three tiers; write a tidy CSV and a report."""
     from twincell.bench import list_methods as registered
     from twincell.bench import run_benchmark, write_report
-    from twincell.bench.run import CASE_VIEWS, SKILL_HEADERS, SUMMARY_BLOCKS, parse_seeds
+    from twincell.bench.report import check_bench_dir
+    from twincell.bench.run import CASE_VIEWS, SKILL_HEADERS, SUMMARY_BLOCKS, check_tiers, parse_seeds
 
     if list_methods:
         print_table(registered(), title="TwinBench methods")
         return
     if out is None:
         raise TwinCellError("--out is required", "e.g. twincell bench --tiers 1,2,3 --out bench/")
-    if out.exists() and not out.is_dir():  # found before the run, not after hours of it
-        raise TwinCellError(f"--out {out} is a file", "give a folder for the report, e.g. --out bench/")
+    check_bench_dir(out)  # a file in the way or an unwritable folder: found before the run, not after hours of it
+    tier_list = check_tiers(tiers)
     names = None if methods is None else [m.strip() for m in methods.split(",")]
     if names is not None and not all(names):
         raise TwinCellError(f"--methods {methods!r} has an empty name", "e.g. --methods twincell,degree")
@@ -60,7 +54,7 @@ def bench(
         from twincell.model import TwinCell
 
         loaded = TwinCell.load(model)
-    result = run_benchmark(_tiers(tiers), names, quick=quick, seed=seed,
+    result = run_benchmark(tier_list, names, quick=quick, seed=seed,
                            seeds=seed_list, signature_files=signature or (), targets_file=targets,
                            bundled=not no_bundled, model=loaded, drug_test_fraction=drug_test_fraction)
     files = write_report(result, out)
@@ -81,6 +75,9 @@ def bench(
     if not skill.empty:
         print_table(skill.rename(columns=SKILL_HEADERS).reset_index(),
                     title="TwinBench T3: where the skill comes from (druggable universe, mean over diseases)")
+    for key, why in result.facts.items():  # a tier or a method the run left out, and why
+        if key.endswith("not scored"):
+            console.print(f"[yellow]{key}: {why}[/]")
     if not result.coverage.empty:
         skipped = result.coverage[result.coverage["status"] != "scored"]
         for row in skipped.itertuples(index=False):

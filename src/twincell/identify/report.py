@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import functools
 import json
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from twincell._cache import cache_dir, file_in_the_way
+from twincell._cache import cache_dir, file_in_the_way, probe_output_dir
 from twincell._progress import bar
 from twincell.data.drugs import DrugTargets
 from twincell.data.signatures import Signature
@@ -363,25 +362,14 @@ def check_report_dir(out_dir: str | Path) -> Path:
         earlier report did not write (they would be replaced), or it cannot be created or written to.
     """
     out = Path(out_dir)
-    blocking = file_in_the_way(out)
-    if blocking is not None:
-        raise TwinCellError(f"cannot write the report to {out}: {blocking} is a file, not a folder",
-                            "give a folder for --out (it is created if needed)")
-    clash = [name for name in REPORT_FILES if (out / name).exists()]
+    if file_in_the_way(out) is None:  # else the probe names the file in the way
+        clash = [name for name in REPORT_FILES if (out / name).exists()]
+    else:
+        clash = []
     if clash and not _earlier_report(out):
         raise TwinCellError(f"{out} already holds {', '.join(clash)}, not written by an earlier twincell report; "
                             "writing the report there would replace them", "give a new --out folder, or move them")
-    created = [p for p in (out, *out.parents) if not p.exists()]  # before the probe: what it will create
-    try:  # create it and write a probe: an unwritable folder fails before the ranking, not after it
-        out.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=out).close()
-    except OSError as exc:
-        raise TwinCellError(f"cannot write the report to {out}: {exc.strerror or exc}",
-                            "give a folder you can write to for --out (it is created if needed)") from exc
-    finally:  # the folders the probe created go again: write_report creates them, once there is a report
-        for folder in created:
-            if folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
+    probe_output_dir(out, "the report")  # an unwritable folder fails before the ranking, not after it
     return out
 
 
