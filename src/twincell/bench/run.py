@@ -394,10 +394,10 @@ def check_tiers(tiers: object) -> list[int]:
         When a tier is not a whole number among 1, 2 and 3, or none is given.
     """
     if isinstance(tiers, str):
-        tiers = [t.strip() for t in tiers.split(",") if t.strip()]
-        if not all(t.isdigit() for t in tiers):
-            raise TwinCellError(f"tiers must be comma-separated numbers, got {tiers!r}", "e.g. tiers='1,2,3'")
-        tiers = [int(t) for t in tiers]
+        parts = [t.strip() for t in tiers.split(",") if t.strip()]
+        if not all(t.isdigit() for t in parts):
+            raise TwinCellError(f"tiers must be comma-separated numbers, got {tiers!r}", "e.g. --tiers 1,2,3")
+        tiers = [int(t) for t in parts]
     elif isinstance(tiers, numbers.Integral) and not isinstance(tiers, bool):
         tiers = [tiers]
     elif not isinstance(tiers, Iterable):
