@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import anndata as ad
 import matplotlib
 
@@ -133,7 +135,7 @@ def test_a_tier3_run_with_nothing_to_score_is_an_error(tmp_path):
     assert "MyDis: no target listed" in err.value.problem and "OtherDis: no signature" in err.value.problem
 
 
-def test_run_benchmark_refuses_what_it_would_otherwise_ignore(tmp_path, net):
+def test_run_benchmark_refuses_what_it_would_otherwise_ignore(tmp_path, net, caplog):
     """A model that is not one, tier 1 without a forward method, bad seeds and drug fractions: named before any data
     loads (was: a new model trained in the given one's place, mean scored against itself, bare errors)."""
     from twincell.bench import run_benchmark
@@ -149,6 +151,9 @@ def test_run_benchmark_refuses_what_it_would_otherwise_ignore(tmp_path, net):
             run_benchmark(**{"tiers": (1, 2), "methods": ["de"], "quick": True, **kwargs})
     with pytest.raises(TwinCellError, match="no TwinCell model|does not exist|not a"):
         run_benchmark((3,), ["twincell"], quick=True, model=tmp_path / "no_model")
+    with caplog.at_level(logging.WARNING, logger="twincell.bench.run"), pytest.raises(TwinCellError):
+        run_benchmark((1,), ["de"], quick=True, signature_files=["MyDis_x.tsv"], drug_test_fraction=0.5)
+    assert "options are not used: they are tier 3's" in caplog.text and "drug test fraction is not used" in caplog.text
     with pytest.raises(TwinCellError, match="network must be an Interactome, got str"):
         run_benchmark((3,), ["degree"], quick=True, network="x")
     with pytest.raises(TwinCellError, match="a Method instance is needed, got str"):

@@ -29,6 +29,7 @@ the mean over seeds (:func:`seed_table`).
 
 from __future__ import annotations
 
+import logging
 import numbers
 import os
 import re
@@ -60,6 +61,8 @@ from twincell.data.training_data import load_bundled
 from twincell.errors import TwinCellError, check_count, is_finite_number
 from twincell.model import TwinCell, default_model
 from twincell.network import Interactome
+
+logger = logging.getLogger(__name__)
 
 TABLE_COLUMNS = ("tier", "method", "disease", "signature", "metric", "value", "ci_low", "ci_high")
 #: Columns of :attr:`BenchResult.table`: the tiers' tidy columns and the seed that produced each row.
@@ -409,6 +412,16 @@ def check_tiers(tiers: object) -> list[int]:
     return sorted({int(t) for t in tiers})
 
 
+def _warn_unused(tiers: Sequence[int], tier3_options: bool, tier2_options: bool) -> None:
+    """Warn of options given for a tier the run does not score (nothing silently unused)."""
+    if tier3_options and 3 not in tiers:
+        logger.warning("the signature, target-table, --no-bundled and model options are not used: they are tier 3's "
+                       "and the run scores tier(s) %s", ", ".join(map(str, tiers)))
+    if tier2_options and 2 not in tiers:
+        logger.warning("the drug test fraction is not used: it is tier 2's and the run scores tier(s) %s",
+                       ", ".join(map(str, tiers)))
+
+
 def run_benchmark(tiers: Iterable[int] = (1, 2, 3), methods: Sequence[str] | None = None, *, quick: bool = False,
                   seed: int | None = None, seeds: Sequence[int] | None = None,
                   signature_files: Sequence[str | os.PathLike] = (),
@@ -452,6 +465,8 @@ def run_benchmark(tiers: Iterable[int] = (1, 2, 3), methods: Sequence[str] | Non
         over the seeds, :meth:`BenchResult.seeds` their spread.
     """
     tiers = check_tiers(tiers)
+    _warn_unused(tiers, bool(signature_files) or targets_file is not None or not bundled or model is not None,
+                 drug_test_fraction != 1.0)
     if seed is not None and seeds is not None:
         raise TwinCellError("give one seed or several seeds, not both",
                             "--seed 3 runs one seed; --seeds 0-4 runs tiers 1-2 over five (tier 3 with the first)")
