@@ -36,6 +36,7 @@ from twincell.errors import ModelFileError
 from twincell.model.default import default_model_dir
 from twincell.model.io import read_config
 from twincell.network import Interactome
+from twincell.network.propagation import symmetric_weights
 
 #: Most degree bins the permutations keep units within (fewer when a dataset has under 20 units per bin).
 DEGREE_BINS = 10
@@ -92,19 +93,14 @@ def dataset_units(data: PerturbationDataset, network: Interactome, *, unlisted_z
     return Units(str(data.obs["dataset"].iloc[0]), labels, incidence, responses, own)
 
 
-def undirected_ppi(network: Interactome) -> sp.csr_matrix:
-    """Nodes x nodes 0/1 matrix of the PPI layer's edges, either direction."""
-    ppi = network.adjacency("ppi")
-    return ((ppi + ppi.T) != 0).astype(np.float64).tocsr()
-
-
 def shared_targets(units: Units) -> np.ndarray:
     """Units x units bool matrix: True where the two target sets share a gene (the diagonal included)."""
     return ((units.targets @ units.targets.T) != 0).toarray()
 
 
 def partner_matrix(units: Units, ppi: sp.csr_matrix) -> sp.csr_matrix:
-    """Units x units 0/1 matrix: 1 where the two target sets share no gene and a PPI edge joins them."""
+    """Units x units 0/1 matrix: 1 where the two target sets share no gene and a PPI edge joins them (``ppi``: the
+    symmetric PPI layer, :func:`~twincell.network.propagation.symmetric_weights`; only its pattern is read)."""
     joined = ((units.targets @ ppi @ units.targets.T) != 0).toarray()
     return sp.csr_matrix((joined & ~shared_targets(units)).astype(np.float64))
 
@@ -220,7 +216,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.monotonic()
     network = Interactome.default()
-    ppi = undirected_ppi(network)
+    ppi = symmetric_weights(network, "ppi")
     validation = cached_validation_perturbations()
     rows = []
     for data in load_default_training_data():

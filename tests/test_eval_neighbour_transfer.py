@@ -10,6 +10,7 @@ import scipy.sparse as sp
 
 from twincell.data.perturbation import PerturbationDataset
 from twincell.network import Interactome
+from twincell.network.propagation import symmetric_weights
 from benchmark_scripts import load_script
 
 
@@ -47,7 +48,7 @@ def test_partners_are_disjoint_target_sets_joined_by_a_ppi_edge(script, network)
     data = _dataset(X, ["A", "B", "C", "D", "drug", "Y"],
                     ["SYNA:+1", "SYNB:+1", "SYNC:+1", "SYND:+1", "SYNA:-1;SYNX:-1", "SYNY:+1"], ["c"] * 6)
     units = script.dataset_units(data, network)
-    partners = script.partner_matrix(units, script.undirected_ppi(network)).toarray().astype(bool)
+    partners = script.partner_matrix(units, symmetric_weights(network, "ppi")).toarray().astype(bool)
     got = {(units.labels[i], units.labels[j]) for i, j in zip(*np.nonzero(partners))}
     assert got == {("A", "B"), ("B", "A"), ("B", "C"), ("C", "B"), ("B", "drug"), ("drug", "B"),
                    ("drug", "Y"), ("Y", "drug")}
@@ -107,7 +108,8 @@ def test_transfer_background_leaves_the_unit_out(script):
     Y = rng.normal(size=(4, 30))
     own = np.zeros_like(Y, dtype=bool)
     partners = sp.csr_matrix(np.array([[0, 1, 0, 0]] + [[0, 0, 0, 0]] * 3, dtype=float))
-    pooled, _, n_read = script.transfer(_units(script, Y, own), partners, np.arange(4), np.ones(4, bool), NOTHING_SHARED)
+    pooled, _, n_read = script.transfer(_units(script, Y, own), partners, np.arange(4), np.ones(4, bool),
+                                        NOTHING_SHARED)
     background = Y[1:].mean(axis=0)
     assert n_read == 1
     assert pooled == pytest.approx(np.corrcoef(Y[1] - background, Y[0] - background)[0, 1])

@@ -373,8 +373,7 @@ class Connectivity(Method):
         """Each row's votes: its targets and their direct PPI partners, each with the sign of the summed actions of
         the row's targets it is or neighbours (a gene where they cancel gets no vote from the row)."""
         network = self.resources.network
-        ppi = network.adjacency("ppi")
-        ppi = ((ppi + ppi.T) != 0).tocsr()
+        ppi = symmetric_weights(network, "ppi")
         reach: dict[str, list[str]] = {}
         for gene in {g for t in targets for g in t}:
             partners = network.genes[ppi[network.gene_index[gene]].indices] if gene in network.gene_index else []

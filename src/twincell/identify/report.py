@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from twincell._cache import cache_dir, file_in_the_way, probe_output_dir
+from twincell._cache import cache_dir, probe_output_dir
 from twincell._progress import bar
 from twincell.data.drugs import DrugTargets
 from twincell.data.signatures import Signature
@@ -362,14 +362,11 @@ def check_report_dir(out_dir: str | Path) -> Path:
         earlier report did not write (they would be replaced), or it cannot be created or written to.
     """
     out = Path(out_dir)
-    if file_in_the_way(out) is None:  # else the probe names the file in the way
-        clash = [name for name in REPORT_FILES if (out / name).exists()]
-    else:
-        clash = []
+    probe_output_dir(out, "the report")  # a file in the way or an unwritable folder fails before the ranking
+    clash = [name for name in REPORT_FILES if (out / name).exists()]
     if clash and not _earlier_report(out):
         raise TwinCellError(f"{out} already holds {', '.join(clash)}, not written by an earlier twincell report; "
                             "writing the report there would replace them", "give a new --out folder, or move them")
-    probe_output_dir(out, "the report")  # an unwritable folder fails before the ranking, not after it
     return out
 
 

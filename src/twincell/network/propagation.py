@@ -17,9 +17,10 @@ from twincell.errors import TwinCellError
 from twincell.network.interactome import Interactome
 
 
-def symmetric_weights(network: Interactome) -> sp.csr_matrix:
-    """The symmetrised, evidence-weighted network, (N, N) CSR: ``max(A, A^T)`` of :meth:`Interactome.adjacency`."""
-    a = network.adjacency()
+def symmetric_weights(network: Interactome, layer: str | None = None) -> sp.csr_matrix:
+    """The symmetrised, evidence-weighted network, (N, N) CSR: ``max(A, A^T)`` of :meth:`Interactome.adjacency`
+    (both layers, or ``layer`` alone: ``"ppi"`` gives each protein's direct partners, either direction)."""
+    a = network.adjacency(layer)
     return a.maximum(a.T).tocsr()
 
 

@@ -115,9 +115,9 @@ def metric_table(summary: pd.DataFrame, *, lower_is_better: Iterable[str] | None
                             f"columns: {', '.join(map(str, summary.columns))}")
     values = summary.to_numpy(float)
     values[~np.isfinite(values)] = np.nan  # blank, and out of each column's colour scale
-    filled = np.isfinite(values).any(axis=0)
-    lo = np.where(filled, np.nanmin(np.where(np.isfinite(values), values, np.inf), axis=0), 0.0)
-    hi = np.where(filled, np.nanmax(np.where(np.isfinite(values), values, -np.inf), axis=0), 0.0)
+    filled = ~np.isnan(values).all(axis=0)  # an all-blank column has no scale (and no nanmin warning)
+    lo, hi = np.zeros(values.shape[1]), np.zeros(values.shape[1])
+    lo[filled], hi[filled] = np.nanmin(values[:, filled], axis=0), np.nanmax(values[:, filled], axis=0)
     span = np.where(hi > lo, hi - lo, 1.0)
     scaled = (values - lo) / span
     flip = np.array([c in set(lower) for c in summary.columns])
