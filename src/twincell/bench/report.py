@@ -61,6 +61,7 @@ BENCH_FILES = frozenset({"twinbench.csv", "summary.csv", "seeds.csv", "skill.csv
                          "coverage.csv", "tier2_cases.csv", "tier2_sources.csv", "metric_table.png", "report.md",
                          "report.html"})
 
+
 @dataclass
 class Section:
     """One report section: heading, text, optional table and optional figure file name."""

@@ -362,7 +362,8 @@ def read_signature(source: str | os.PathLike | pd.DataFrame, *, gene_col: str | 
     SignatureError
         No gene or log fold change column, a non-numeric one or one holding text that is no number (``abc``,
         ``#DIV/0!``, a quoted decimal comma; empty cells, ``NA`` and ``inf`` count as missing), gene IDs that are row
-        numbers, an empty table, all values missing or zero, values above :data:`MAX_ABS_LOGFC`, no identifier mapping to an HGNC symbol, or an adjusted p-value
+        numbers, an empty table, all values missing or zero, values above :data:`MAX_ABS_LOGFC`, no identifier
+        mapping to an HGNC symbol, or an adjusted p-value
         column the user named (or filters on) with values outside [0, 1] (an auto-detected one is then not used).
     DataFileError
         An unreadable file (see :func:`twincell.data.tables.read_user_table`).
@@ -510,7 +511,7 @@ def stored_values(X: Any) -> np.ndarray:
 
 def whole_numbers(X: Any, *, tolerant: bool = False) -> bool:
     """True when every stored value of ``X`` (dense or sparse) is a whole number, as raw counts are: exactly, or
-    (``tolerant``) within :func:`numpy.allclose`'s default tolerance of one."""
+    (``tolerant``) within :func:`numpy.allclose`'s default tolerances of the nearest whole number."""
     values = stored_values(X)
     rounded = np.round(values)
     return bool(np.allclose(values, rounded) if tolerant else np.array_equal(values, rounded))
@@ -712,7 +713,8 @@ def _deseq2_table(work: Any, disease: str, healthy: str) -> pd.DataFrame:
     stats = DeseqStats(dds, contrast=["group", disease, healthy], quiet=True)
     stats.summary()
     res = stats.results_df
-    tested = pd.DataFrame({"gene": res.index, "logfc": res["log2FoldChange"].to_numpy(), "padj": res["padj"].to_numpy()})
+    tested = pd.DataFrame({"gene": res.index, "logfc": res["log2FoldChange"].to_numpy(),
+                           "padj": res["padj"].to_numpy()})
     # genes without counts come back without a fold change: the signature counts and lists them as missing
     return pd.concat([tested, pd.DataFrame({"gene": silent, "logfc": np.nan, "padj": np.nan})], ignore_index=True)
 

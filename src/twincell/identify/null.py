@@ -692,8 +692,8 @@ def unsigned_adjoint(operator: Any, D: np.ndarray) -> np.ndarray:
     (the hop-0 readout ``R0`` as the operator's own: a node's direct term on its own transcript starts at hop 1).
 
     ``D`` is (G,) or (G, B) on the operator's gene order; returns (N,) or (N, B). With ``D >= 0`` it bounds
-    ``sum_g |(M e_i)_g| D_g`` from above, and equals it when ``A``, ``R`` and ``R0`` have no negative entries. Builds the
-    operator's :class:`Footprint`; to reuse its unsigned matrices call :meth:`Footprint.unsigned_adjoint`.
+    ``sum_g |(M e_i)_g| D_g`` from above, and equals it when ``A``, ``R`` and ``R0`` have no negative entries. Builds
+    the operator's :class:`Footprint`; to reuse its unsigned matrices call :meth:`Footprint.unsigned_adjoint`.
     """
     return Footprint.of(operator).unsigned_adjoint(D)
 

@@ -98,9 +98,10 @@ class Interactome:
         twice = e[["layer", "source", "target"]].duplicated()
         if twice.any():
             first = e.loc[twice.idxmax()]
-            raise DataFileError(f"the edge table lists {int(twice.sum())} edge(s) more than once (e.g. {first['source']} "
-                                f"-> {first['target']}, {first['layer']})", "merge them: Interactome.from_edges(df) "
-                                "keeps one row per edge (largest weight, majority sign)")
+            raise DataFileError(f"the edge table lists {int(twice.sum())} edge(s) more than once "
+                                f"(e.g. {first['source']} -> {first['target']}, {first['layer']})",
+                                "merge them: Interactome.from_edges(df) keeps one row per edge (largest weight, "
+                                "majority sign)")
         self.genes: np.ndarray = np.array(sorted(set(e["source"]) | set(e["target"])), dtype=object)
         self.gene_index: dict[str, int] = {g: i for i, g in enumerate(self.genes)}
         e["weight"] = e["weight"].astype("float32")
