@@ -109,7 +109,9 @@ def test_parse_seeds(text, seeds):
 
 
 @pytest.mark.parametrize(("text", "message"), [("3-1", "backwards"), ("x", "not a seed"), ("", "not a seed"),
-                                               ("1,,2", "not a seed"), ("-1", "not a seed"), ("0-2,2", "more than once")])
+                                               ("1,,2", "not a seed"), ("-1", "not a seed"), ("0-2,2", "more than once"),
+                                               ("0-999999999", "1000000000 seeds asked for; one run takes at most 100"),
+                                               ("0-99,100", "101 seeds")])
 def test_parse_seeds_refuses(text, message):
     with pytest.raises(TwinCellError, match=message) as err:
         parse_seeds(text)

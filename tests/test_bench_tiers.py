@@ -158,7 +158,9 @@ def test_run_benchmark_refuses_what_it_would_otherwise_ignore(tmp_path, net, cap
         run_benchmark((3,), ["degree"], quick=True, network="x")
     with pytest.raises(TwinCellError, match="a Method instance is needed, got str"):
         run_method("degree", pd.Series({"STAT1": 1.0}))
-    assert check_seeds("0-2,5") == [0, 1, 2, 5] and check_seeds(3) == [3]
+    assert check_seeds("0-2,5") == [0, 1, 2, 5] and check_seeds(3) == [3] and len(check_seeds(range(100))) == 100
+    with pytest.raises(TwinCellError, match="101 seeds asked for"):
+        check_seeds(range(101))
     with pytest.raises(TwinCellError):
         run_tier2([], None, dataset="synthetic")
 

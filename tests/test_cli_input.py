@@ -181,6 +181,10 @@ def test_commands_check_ports_paths_and_values_before_the_work(tmp_path, monkeyp
     for methods in ("random,", ""):
         res = runner.invoke(app, ["bench", "--quick", "--tiers", "1", "--methods", methods, "--out", str(tmp_path / "b")])
         assert isinstance(res.exception, TwinCellError) and "empty name" in res.exception.problem
+    # a misspelt method is named before --model is read (the model folder here does not even exist)
+    res = runner.invoke(app, ["bench", "--tiers", "3", "--methods", "twincel", "--model", str(tmp_path / "no_model"),
+                              "--out", str(tmp_path / "c")])
+    assert isinstance(res.exception, TwinCellError) and "unknown method(s): twincel" in res.exception.problem
 
 
 def test_signature_p_values_out_of_range_and_the_summary_counts(tmp_path, caplog):

@@ -34,6 +34,7 @@ import numbers
 import os
 import re
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -69,6 +70,9 @@ TABLE_COLUMNS = ("tier", "method", "disease", "signature", "metric", "value", "c
 RESULT_COLUMNS = (*TABLE_COLUMNS, "seed")
 #: Columns of :func:`seed_table`, after ``method`` and ``metric``.
 SEED_STATISTICS = ("mean", "sd", "min", "max", "n")
+#: The most seeds one run takes: each seed retrains the learned methods (minutes per seed on 2 cores), so a
+#: mistyped range such as ``0-1000`` is refused before it allocates or runs anything.
+MAX_SEEDS = 100
 TIER2_DATASET = "lincs_overexpression"
 TIER1_CONTEXT_DATASET = "signatures_neurips"
 CYTOKINE_DATASET = "cytosig"
@@ -356,7 +360,8 @@ def parse_seeds(text: str) -> list[int]:
     Raises
     ------
     TwinCellError
-        Empty text, a part that is not a number or ``a-b`` range, a descending range, or a repeated seed.
+        Empty text, a part that is not a number or ``a-b`` range, a descending range, a repeated seed, or more
+        than :data:`MAX_SEEDS` seeds.
     """
     hint = "e.g. --seeds 0-4 or --seeds 0,3,7 (non-negative integers, ranges ascending)"
     seeds: list[int] = []
@@ -367,13 +372,14 @@ def parse_seeds(text: str) -> list[int]:
         low, high = int(match[1]), int(match[2] if match[2] is not None else match[1])
         if high < low:
             raise TwinCellError(f"--seeds: the range {part.strip()!r} runs backwards", hint)
+        _check_seed_count(len(seeds) + high - low + 1)  # before the range is built: 0-999999999 allocates nothing
         seeds += range(low, high + 1)
     return check_seeds(seeds)
 
 
 def check_seeds(seeds: Sequence[int] | int | str) -> list[int]:
     """``seeds`` as a list of ints (one int, or the CLI's text such as ``"0-4"``, read as such), refused
-    (TwinCellError) when empty, not whole numbers, negative or repeated."""
+    (TwinCellError) when empty, not whole numbers, negative, repeated or more than :data:`MAX_SEEDS`."""
     hint = "give distinct non-negative seeds, e.g. seeds=[0, 1, 2, 3, 4] (CLI: --seeds 0-4)"
     if isinstance(seeds, str):
         return parse_seeds(seeds)
@@ -382,10 +388,17 @@ def check_seeds(seeds: Sequence[int] | int | str) -> list[int]:
     seeds = [check_count(s, "a seed", minimum=0) for s in seeds]
     if not seeds:
         raise TwinCellError("no seed given", hint)
-    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    _check_seed_count(len(seeds))
+    repeated = sorted(s for s, n in Counter(seeds).items() if n > 1)
     if repeated:
         raise TwinCellError(f"seed(s) {', '.join(map(str, repeated))} given more than once", hint)
     return seeds
+
+
+def _check_seed_count(count: int) -> None:
+    if count > MAX_SEEDS:
+        raise TwinCellError(f"{count} seeds asked for; one run takes at most {MAX_SEEDS} (each seed retrains the "
+                            "learned methods)", "give fewer seeds (e.g. --seeds 0-4), or split them over runs with their own --out")
 
 
 def check_tiers(tiers: object) -> list[int]:

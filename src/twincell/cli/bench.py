@@ -35,6 +35,7 @@ def bench(
     """Benchmark TwinCell and its baselines on three tiers; write a tidy CSV and a report."""
     from twincell.bench import list_methods as registered
     from twincell.bench import run_benchmark, write_report
+    from twincell.bench.methods import check_method_names
     from twincell.bench.report import check_bench_dir
     from twincell.bench.run import CASE_VIEWS, SKILL_HEADERS, SUMMARY_BLOCKS, check_tiers, parse_seeds
 
@@ -48,6 +49,8 @@ def bench(
     names = None if methods is None else [m.strip() for m in methods.split(",")]
     if names is not None and not all(names):
         raise TwinCellError(f"--methods {methods!r} has an empty name", "e.g. --methods twincell,degree")
+    if names is not None:
+        check_method_names(names)  # a misspelt name is named before a model loads
     seed_list = parse_seeds(seeds) if seeds is not None else None
     loaded = None
     if model is not None:
