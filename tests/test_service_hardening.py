@@ -490,6 +490,19 @@ def test_a_json_body_naming_a_gene_twice_is_refused(client, rank_calls):
     assert not rank_calls
 
 
+def test_a_json_body_that_cannot_be_decoded_gets_its_reason(client, rank_calls):
+    """Invalid UTF-8 and a number over Python's 4,300-digit limit were FastAPI's bare 400 "There was an error
+    parsing the body"; they are now its 422 json_invalid with the reason and the JSON hint."""
+    for body, reason in ((b'{"signature": {"STAT1": 1, "IRF1": -1, "\xff": 1}}', "not UTF-8"),
+                         (b'{"signature": {"STAT1": ' + b"9" * 5000 + b"}}", "large numbers as strings"),
+                         (b'{"signature": ', "JSON decode error: Expecting value")):  # the decoder's reason, too
+        r = client.post("/v1/targets", content=body, headers={"content-type": "application/json"})
+        detail = r.json()["detail"][0]
+        assert r.status_code == 422 and detail["type"] == "json_invalid" and reason in str(detail), detail
+        assert "send valid JSON" in detail["hint"]
+    assert not rank_calls
+
+
 def test_a_json_body_is_parsed_once(client, monkeypatch):
     """The duplicate-key check reads FastAPI's parse of the body instead of parsing it again (was: twice)."""
     import json

@@ -103,9 +103,21 @@ class KeysNotedRequest(Request):
     twice: str | None = None
 
     async def json(self) -> Any:
-        """The parsed JSON body (parsed on the first call)."""
+        """The parsed JSON body (parsed on the first call).
+
+        A body that is not UTF-8, or holds a number Python refuses to convert (over 4,300 digits), raises
+        :class:`json.JSONDecodeError` naming that, so FastAPI answers with its 422 ``json_invalid`` error and the
+        reason instead of a bare 400 "There was an error parsing the body"."""
         if not hasattr(self, "_parsed"):
-            self._parsed = json.loads(await self.body(), object_pairs_hook=self._pairs)
+            body = await self.body()
+            try:
+                self._parsed = json.loads(body, object_pairs_hook=self._pairs)
+            except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+                if isinstance(exc, json.JSONDecodeError):
+                    raise
+                reason = ("the body is not UTF-8 text: send JSON encoded as UTF-8" if isinstance(exc, UnicodeDecodeError)
+                          else f"{exc} (send large numbers as strings)")
+                raise json.JSONDecodeError(reason, body.decode("utf-8", errors="replace"), 0) from exc
         return self._parsed
 
     def _pairs(self, items: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -186,10 +198,15 @@ SCHEMA_HINT = "see the request schema at /openapi.json"
 
 def _validation_error_response(_: Request, exc: RequestValidationError) -> JSONResponse:
     """422 with ``loc``, ``msg``, ``type`` and ``hint`` per problem (the offending input is not echoed: it may be NaN or
-    huge)."""
-    items = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"],
+    huge; a JSON decode error's ``msg`` carries the decoder's reason, e.g. "Expecting value")."""
+    items = [{"loc": list(e["loc"]), "msg": _with_reason(e), "type": e["type"],
               "hint": VALIDATION_HINTS.get(e["type"], SCHEMA_HINT)} for e in exc.errors()]
     return JSONResponse({"detail": items}, status_code=422)
+
+
+def _with_reason(error: dict[str, Any]) -> str:
+    reason = error.get("ctx", {}).get("error") if error["type"] == "json_invalid" else None
+    return f"{error['msg']}: {reason}" if isinstance(reason, str) else error["msg"]
 
 
 def inflate(stream: BinaryIO, chunk_bytes: int = UPLOAD_CHUNK) -> Iterator[bytes]:
