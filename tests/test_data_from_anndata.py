@@ -133,3 +133,23 @@ def test_per_replicate_rows_can_be_written(tmp_path):
     assert ds.obs["n_cells"].dtype.kind == "i"
     ds.write(tmp_path / "screen.h5ad")
     assert ad.read_h5ad(tmp_path / "screen.h5ad").obs["n_control_cells"].tolist() == ds.obs["n_control_cells"].tolist()
+
+
+def test_one_dose_written_two_ways_is_one_group_and_left_out_groups_are_warned(caplog):
+    """Found by review: doses "10" and "10.0" made two rows of one dose, half the cells each; groups left out (too few
+    cells, no control) and unmapped genes went to ``uns`` without a word."""
+    a = synthetic_screen(sparse=False)
+    a.obs["dose"] = np.where(np.arange(a.n_obs) % 2 == 0, "10", "10.0")
+    ds = from_anndata(a, "guide", "ctrl", "cell_type", dose_key="dose")
+    assert len(ds.obs) == 2 and (ds.obs["dose"] == 10.0).all() and (ds.obs["n_cells"] == 6).all()
+    b = synthetic_screen(sparse=False)
+    b.var_names = ["EGFR", "ENSG00000133703", "MYC", "NOT_A_GENE_SYNTHETIC"]
+    b.obs["guide"] = b.obs["guide"].astype(str)
+    b.obs.loc[b.obs.index[(b.obs["cell_type"] == "B").to_numpy()], "guide"] = "KO"   # context B: no control cells
+    with caplog.at_level("WARNING", logger="twincell.data.perturbation"):
+        ds = from_anndata(b, "guide", "ctrl", "cell_type", targets={"KO": {"EGFR": -1}, "KO2": {"MYC": -1}})
+    assert set(ds.obs["context"]) == {"T"}
+    for words in ("1 groups have fewer than min_cells=1 cells or no control cells of the same cell_type and were "
+                  "left out: KO/B", "1 genes map to no HGNC symbol and were left out (3 kept): NOT_A_GENE_SYNTHETIC",
+                  "1 perturbations named in targets have no treated group: KO2"):
+        assert words in caplog.text

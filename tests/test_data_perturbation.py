@@ -106,6 +106,25 @@ def test_round_trip_with_pandas_string_arrays(tmp_path):
     np.testing.assert_array_equal(back.X, ds.X)
 
 
+def test_build_keeps_ids_as_text_and_names_doses_and_write_problems(tmp_path):
+    """Found by review: numeric perturbation / context IDs passed validation and then broke ``write`` deep in h5py; a
+    dose such as "10 uM" became NaN without a word; an unwritable obs column gave a bare TypeError."""
+    genes = ["EGFR", "KRAS"]
+    obs = pd.DataFrame({"perturbation": [101, 102], "perturbation_type": "drug", "targets": ["EGFR:-1", ""],
+                        "context": [7, 8], "dose": [1.0, " "], "dataset": "synthetic"})
+    ds = PerturbationDataset.build(np.ones((2, 2)), obs, genes, value_type="zscore", source="synthetic", provenance={})
+    assert ds.obs["perturbation"].tolist() == ["101", "102"] and ds.obs["context"].tolist() == ["7", "8"]
+    assert ds.obs["dose"].iloc[0] == 1.0 and np.isnan(ds.obs["dose"].iloc[1])              # a blank dose is missing
+    back = PerturbationDataset.read(ds.write(tmp_path / "numeric_ids.h5ad"))
+    assert back.obs["perturbation"].tolist() == ["101", "102"]
+    with pytest.raises(DataFileError, match="doses that are not numbers: 1,5, 10 uM"):
+        PerturbationDataset.build(np.ones((2, 2)), obs.assign(dose=["10 uM", "1,5"]), genes, value_type="zscore",
+                                  source="synthetic", provenance={})
+    ds.adata.obs["wells"] = [["A1", "A2"], ["B1"]]                                          # lists: not writable
+    with pytest.raises(DataFileError, match="cannot write the perturbation dataset to .*lists.h5ad"):
+        ds.write(tmp_path / "lists.h5ad")
+
+
 def test_matrix_from_long_keeps_most_extreme_duplicate():
     long = pd.DataFrame({"sig": ["s1", "s1", "s1", "s2"], "gene": ["A", "A", "B", "A"],
                          "value": [0.5, -2.0, 1.0, 3.0]})

@@ -276,6 +276,8 @@ def test_add_token_lists_on_synthetic_lists():
     bad = values.copy()
     bad[4] = np.nan
     assert add_token_lists(np.array([0, 0]), offsets, offsets, tokens, bad, lookup, np.zeros((1, 3)))[0] == BAD_COUNT
+    bad[4] = np.inf  # an infinite count made the group's library infinite: every gene log1p(0), one NaN (was: passed)
+    assert add_token_lists(np.array([0, 0]), offsets, offsets, tokens, bad, lookup, np.zeros((1, 3))) == (BAD_COUNT, 1)
     far = tokens.copy()
     far[5] = 99
     assert add_token_lists(np.array([0, 0]), offsets, offsets, far, values, lookup, np.zeros((1, 3))) == (BAD_TOKEN, 1)
@@ -437,7 +439,7 @@ def test_a_broken_shard_is_named_with_or_without_plates(tmp_path, synthetic_taho
     table = table.set_column(1, "expressions", pa.ListArray.from_arrays(expr.offsets, pa.array(values)))
     pq.write_table(table, shard, row_group_size=1000)
     plate = str(table.column("plate")[0])
-    with pytest.raises(DataFileError, match="negative or NaN counts"):
+    with pytest.raises(DataFileError, match="negative, NaN or infinite counts"):
         prepare_tahoe(root, plates=[plate])
     values = expr.values.to_pylist()
     values[5] = None
@@ -482,3 +484,18 @@ def test_a_line_missing_from_cell_line_metadata_keeps_its_bundled_context(tmp_pa
                       lambda t: t[t["Cell_ID_Cellosaur"] != cvcl])
     got = prepare_tahoe(root).obs
     assert set(got.loc[got["cell_line_id"] == cvcl, "context"]) == {context}          # was: the Cellosaurus id
+
+
+def test_token_ids_written_as_decimal_text_and_sample_rows_without_a_name(tmp_path, synthetic_tahoe, prepared):
+    """Found by review: token ids stored as text "3.0" passed the check, then failed int() in prepare_tahoe; two
+    sample_metadata rows without a sample name (describing no well) made pandas' bare InvalidIndexError."""
+    root = _copy_with(synthetic_tahoe, tmp_path, "decimal_tokens", "gene_metadata",
+                      lambda g: g.assign(token_id=g["token_id"].astype(float).astype(str)))
+    np.testing.assert_array_equal(prepare_tahoe(root).X, prepared.X)
+
+    def two_blank_rows(samples: pd.DataFrame) -> pd.DataFrame:
+        blank = samples.iloc[:2].assign(sample=None, drugname_drugconc=["[('A', 1.0, 'uM')]", "[('B', 2.0, 'uM')]"])
+        return pd.concat([samples, blank], ignore_index=True)
+
+    np.testing.assert_array_equal(prepare_tahoe(_copy_with(synthetic_tahoe, tmp_path, "blank_samples",
+                                                           "sample_metadata", two_blank_rows)).X, prepared.X)

@@ -15,6 +15,7 @@ Layout (see ``docs/ARCHITECTURE.md``)
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -26,6 +27,8 @@ import pandas as pd
 from twincell.data.genes import GeneMapper
 from twincell.errors import DataFileError, UnknownGeneError
 
+log = logging.getLogger(__name__)
+
 OBS_COLUMNS = ("perturbation", "perturbation_type", "targets", "context", "dose", "dataset")
 PERTURBATION_TYPES = ("drug", "knockout", "knockdown", "overexpression", "cytokine")
 VALUE_TYPES = ("zscore", "log_fold_change", "rank_inverse_normal")
@@ -33,6 +36,27 @@ UNS_KEYS = ("value_type", "rank_derived", "source", "provenance", "unmapped_gene
 #: Largest |value| a response may hold: z-scores, log fold changes and rank scores are far below it (the bundled
 #: data reach 50); larger ones are units gone wrong (raw counts, a failed log) and overflow float32 in training.
 MAX_ABS_RESPONSE = 1000.0
+
+
+def _numeric_doses(dose: pd.Series) -> pd.Series:
+    """Doses as floats (missing or blank -> NaN); text that is not a number (``"10 uM"``) raises DataFileError."""
+    values = pd.to_numeric(dose, errors="coerce").astype(float)
+    given = dose.notna() & (dose.astype(str).str.strip() != "")
+    words = sorted(set(dose[given & values.isna()].astype(str)))
+    if words:
+        raise DataFileError(f"obs column 'dose' holds doses that are not numbers: {', '.join(words[:5])}",
+                            "give doses as numbers in one unit (e.g. 10 for 10 uM) and name the unit elsewhere")
+    return values
+
+
+def report_left_out(ds: PerturbationDataset, loader: str, what: Mapping[str, str]) -> None:
+    """Log a warning for each ``uns`` key of ``what`` (key -> what its items are) that lists items: what ``loader``
+    left out or could not annotate, kept in full in the dataset's ``uns``."""
+    for key, description in what.items():
+        items = [str(v) for v in np.asarray(ds.uns.get(key, []), dtype=object).ravel()]
+        if items:
+            log.warning("%s: %d %s: %s%s (uns[%r])", loader, len(items), description, ", ".join(items[:5]),
+                        " ..." if len(items) > 5 else "", key)
 
 
 def format_targets(targets: Mapping[str, int]) -> str:
@@ -102,9 +126,9 @@ class PerturbationDataset:
         if missing:
             raise DataFileError(f"perturbation obs table lacks columns {missing}",
                                 f"provide all of {list(OBS_COLUMNS)}")
-        for col in ("perturbation", "perturbation_type", "targets", "context", "dataset"):
-            obs[col] = obs[col].astype(object).where(obs[col].notna(), None)
-        obs["dose"] = pd.to_numeric(obs["dose"], errors="coerce").astype(float)
+        for col in ("perturbation", "perturbation_type", "targets", "context", "dataset"):  # IDs as text (101 -> "101")
+            obs[col] = [None if pd.isna(v) else str(v) for v in obs[col]]
+        obs["dose"] = _numeric_doses(obs["dose"])
         obs.index = [f"{d}:{i}" for i, d in enumerate(obs["dataset"])]
         adata = ad.AnnData(np.ascontiguousarray(X, dtype=np.float32), obs=obs,
                            var=pd.DataFrame(index=pd.Index([str(g) for g in genes], name="gene")))
@@ -326,9 +350,13 @@ class PerturbationDataset:
         nullable strings, which anndata >= 0.11 reads back.
         """
         out = Path(file)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with ad.settings.override(allow_write_nullable_strings=True):
-            self.adata.write_h5ad(out, compression="lzf")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with ad.settings.override(allow_write_nullable_strings=True):
+                self.adata.write_h5ad(out, compression="lzf")
+        except Exception as exc:  # h5py / anndata raise many types (an obs column of lists, a full disk)
+            raise DataFileError(f"cannot write the perturbation dataset to {out}: {exc}",
+                                "give a writable .h5ad path; extra obs columns must hold text or numbers") from exc
         return out
 
     @classmethod

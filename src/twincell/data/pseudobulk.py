@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 from twincell._progress import bar
 from twincell.data.genes import GeneMapper, merged_gene_ids, row_number_problem, var_column_hint
-from twincell.data.perturbation import PERTURBATION_TYPES, PerturbationDataset, format_targets
+from twincell.data.perturbation import PERTURBATION_TYPES, PerturbationDataset, format_targets, report_left_out
 from twincell.data.signatures import whole_numbers
 from twincell.errors import DataFileError, TwinCellError, UnknownGeneError, optional_import
 
@@ -123,7 +123,7 @@ def _add_token_lists(row_group: np.ndarray, tok_offsets: np.ndarray, val_offsets
         library = 0.0  # the cell's library size, added to the group once
         for k in range(first, n):
             v = np.float64(values[v0 + k])
-            if not v >= 0:  # negative or NaN
+            if not (v >= 0 and v < np.inf):  # negative, NaN or infinite
                 return BAD_COUNT, i
             t = tokens[t0 + k]
             if t < 0 or t >= n_tokens:
@@ -173,7 +173,7 @@ def add_token_lists(row_group: np.ndarray, tok_offsets: np.ndarray, val_offsets:
     Returns
     -------
     code, cell
-        ``(0, -1)``, or the first problem: ``BAD_COUNT`` (negative or NaN count), ``BAD_TOKEN`` (token not in
+        ``(0, -1)``, or the first problem: ``BAD_COUNT`` (negative, NaN or infinite count), ``BAD_TOKEN`` (token not in
         ``lookup``) or ``BAD_LENGTH`` (token and count lists of a cell differ in length) and the cell where it
         occurs (sums are then incomplete).
     """
@@ -388,7 +388,10 @@ def from_anndata(adata: ad.AnnData, perturbation_key: str, control_value: str, c
                                 "give doses as numbers in one unit (e.g. 10 for 10 uM) and name the unit elsewhere")
     mapped_targets = _map_targets(targets or {}, mapper)  # checked before the counts are read
     group_keys = [k for k in (perturbation_key, context_key, dose_key, replicate_key) if k]
-    gid, uniq = pd.MultiIndex.from_frame(obs[group_keys].astype(str)).factorize(sort=True)
+    groups = obs[group_keys].astype(str)
+    if dose_key:  # one dose, one group: "10" and "10.0" are the same dose
+        groups[dose_key] = doses.to_numpy(float)
+    gid, uniq = pd.MultiIndex.from_frame(groups).factorize(sort=True)
     n_groups = len(uniq)
     sums = np.zeros((n_groups, M.shape[1]))
     totals = np.zeros(n_groups)
@@ -441,7 +444,7 @@ def from_anndata(adata: ad.AnnData, perturbation_key: str, control_value: str, c
     for column in extra:  # one by one: a joint array would turn the counts into objects that h5ad cannot store
         out_obs[column] = rows[column].to_numpy()
     unmatched_names = sorted(set(map(str, (targets or {}))) - set(out_obs["perturbation"]))
-    return PerturbationDataset.build(
+    ds = PerturbationDataset.build(
         deltas, out_obs, symbols, value_type="log_fold_change", source=dataset,
         provenance={"input": f"AnnData {adata.n_obs} x {adata.n_vars}" + (f" ({adata.filename})" if adata.isbacked
                                                                             else ""),
@@ -453,6 +456,12 @@ def from_anndata(adata: ad.AnnData, perturbation_key: str, control_value: str, c
         unmapped_genes=unmapped, unmatched_perturbations=unmatched_names,
         uns={"dropped_groups": np.asarray(dropped + _labels(unmatched), dtype=object),
              "merged_genes": np.asarray(merged, dtype=object)})
+    report_left_out(ds, f"from_anndata ({dataset})", {
+        "dropped_groups": f"groups have fewer than min_cells={min_cells} cells or no control cells of the same "
+                          f"{'/'.join(match_on)} and were left out",
+        "unmapped_genes": f"genes map to no HGNC symbol and were left out ({len(symbols)} kept)",
+        "unmatched_perturbations": "perturbations named in targets have no treated group"})
+    return ds
 
 
 def _labels(keys: pd.DataFrame) -> list[str]:

@@ -43,7 +43,7 @@ import pyarrow.parquet as pq
 from twincell._progress import bar
 from twincell.data.bundled import read_table
 from twincell.data.genes import GeneMapper, merged_gene_ids
-from twincell.data.perturbation import PerturbationDataset, format_targets
+from twincell.data.perturbation import PerturbationDataset, format_targets, report_left_out
 from twincell.data.pseudobulk import (
     BAD_COUNT,
     BAD_LENGTH,
@@ -357,7 +357,7 @@ def _add_batch(batch: pa.RecordBatch, cell_rows: np.ndarray, lookup: np.ndarray,
     if code == BAD_LENGTH:
         raise DataFileError(f"{source}: genes and expressions lists differ in length", "the shard is corrupt")
     if code == BAD_COUNT:
-        raise DataFileError(f"{source}: negative or NaN counts after dropping the CLS marker",
+        raise DataFileError(f"{source}: negative, NaN or infinite counts after dropping the CLS marker",
                             "Tahoe expressions are raw counts; check the shard")
     if code == BAD_TOKEN:
         raise DataFileError(f"{source}: token ids outside gene_metadata (max {int(tokens.max())})",
@@ -720,7 +720,7 @@ def prepare_tahoe(src: str | Path, *, scheduler: str | None = None, plates: Sequ
     mapper = mapper or GeneMapper.default()
     layout = open_tahoe(src)
     lookup, symbols, unmapped = token_columns(layout.genes, mapper)
-    columns = lookup[layout.genes["token_id"].to_numpy(np.int64)]
+    columns = lookup[pd.to_numeric(layout.genes["token_id"]).to_numpy(np.int64)]  # token_columns checked them
     merged = merged_gene_ids(layout.genes["ensembl_id"].astype(str).tolist(),
                              [symbols[c] if c >= 0 else None for c in columns])
     if merged:
@@ -737,8 +737,8 @@ def prepare_tahoe(src: str | Path, *, scheduler: str | None = None, plates: Sequ
     if missing:
         raise DataFileError(f"no cell of plate(s) {', '.join(missing)} in {src} (found: "
                             f"{', '.join(sorted(set(raw.keys['plate'])))})", "check the plate names")
-    samples = _unique_rows(layout.samples, "sample", ("drugname_drugconc",), "sample_metadata.parquet").set_index(
-        "sample")
+    samples = _unique_rows(layout.samples, "sample", ("drugname_drugconc",), "sample_metadata.parquet").dropna(
+        subset=["sample"]).set_index("sample")  # a row without a sample name describes no well of the shards
     unknown = sorted(set(raw.keys["sample"]) - set(samples.index))
     if unknown:
         raise DataFileError(f"samples {unknown[:10]} of the shards are not in sample_metadata.parquet",
@@ -775,26 +775,17 @@ def prepare_tahoe(src: str | Path, *, scheduler: str | None = None, plates: Sequ
              "unmapped_target_genes": np.asarray(unmapped_targets, dtype=object),
              "groups_without_control": np.asarray(
                  ["/".join(map(str, r)) for r in unmatched.itertuples(index=False)], dtype=object)})
-    _report_left_out(ds, len(symbols))
+    report_left_out(ds, "Tahoe", {
+        "groups_without_control": "treated groups (drug/dose/cell line/plate) have no DMSO_TF cells of the same cell "
+                                  "line and plate and were left out",
+        "unmapped_genes": f"gene tokens map to no HGNC symbol and were left out ({len(symbols)} kept)",
+        "unmatched_perturbations": "drugs have no row in drug_metadata.parquet: kept, without targets"})
     if out is not None:
         try:
             ds.write(out)
         except OSError as exc:
             raise DataFileError(f"cannot write {out}: {exc}", "give a writable .h5ad path with --out") from exc
     return ds
-
-
-def _report_left_out(ds: PerturbationDataset, n_genes: int) -> None:
-    """Warn about what :func:`prepare_tahoe` left out or could not annotate (all kept in the dataset's ``uns``)."""
-    uns = ds.adata.uns
-    for key, what in (("groups_without_control", "treated groups (drug/dose/cell line/plate) have no DMSO_TF cells of "
-                                                 "the same cell line and plate and were left out"),
-                      ("unmapped_genes", f"gene tokens map to no HGNC symbol and were left out ({n_genes} kept)"),
-                      ("unmatched_perturbations", "drugs have no row in drug_metadata.parquet: kept, without targets")):
-        items = [str(v) for v in np.asarray(uns.get(key, []), dtype=object).ravel()]
-        if items:
-            log.warning("Tahoe: %d %s: %s%s (uns[%r])", len(items), what, ", ".join(items[:5]),
-                        " ..." if len(items) > 5 else "", key)
 
 
 def _output_file(out: str | Path) -> Path:
