@@ -139,6 +139,27 @@ def test_env_var_and_bad_directories(checkouts, tmp_path, monkeypatch, python_en
         GeneformerEncoder(broken)
 
 
+def test_batch_size_device_and_a_dictionary_file_are_checked_before_any_work(checkouts):
+    """Found by review: batch_size=-1 returned np.empty's uninitialised memory as embeddings (0: a bare ValueError);
+    device="gpu" (or "cuda" on a CPU build) failed with torch's bare error at the first encode; a dictionary file given
+    as the dictionaries folder was reported as missing."""
+    import torch
+
+    model = checkouts / "v1" / "Geneformer-V1-tiny"
+    for batch_size in (-1, 0):
+        with pytest.raises(TwinCellError, match=f"batch_size must be at least 1, got {batch_size}"):
+            GeneformerEncoder(model, batch_size=batch_size)
+    with pytest.raises(ContextError, match="unknown device 'gpu'"):
+        GeneformerEncoder(model, device="gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ContextError, match="no CUDA GPU is available"):
+            GeneformerEncoder(model, device="cuda")
+    assert GeneformerEncoder(model, device="cpu").encode(synthetic_counts(3)).shape == (3, 32)
+    dictionary = next(checkouts.glob("v1/**/*.pkl"))
+    with pytest.raises(ContextError, match="is a file, not a folder"):
+        GeneformerEncoder(model, dictionaries=dictionary)
+
+
 def test_the_name_says_a_layer_or_pooling_other_than_geneformers(checkouts):
     """Embeddings of different layers must never share a name (a registry would mix them)."""
     v1, v2 = checkouts / "v1" / "Geneformer-V1-tiny", checkouts / "v2" / "Geneformer-V2-tiny"

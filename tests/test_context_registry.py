@@ -99,6 +99,31 @@ def test_expression_encoder_errors():
         ExpressionEncoder(dim=50).fit(ref)
 
 
+def test_expression_encoder_refuses_what_it_cannot_fit_and_saves_where_it_says(tmp_path):
+    """Found by review: dim above the gene count gave an encoder whose every encode failed (bare ValueError); no
+    profile, a bare IndexError; counts only in layers (X None), a bare TypeError; save into a missing folder, a bare
+    FileNotFoundError; save("enc") wrote enc.npz and returned None."""
+    ref = synthetic_reference()
+    small = ref[:, :5].copy()
+    with pytest.raises(ContextError, match="5 reference genes cannot give 16 principal axes"):
+        ExpressionEncoder().fit(small)
+    with pytest.raises(ContextError, match="no reference profile"):
+        ExpressionEncoder(dim=2).fit(ref[:0].copy())
+    no_x = ad.AnnData(obs=ref.obs, var=ref.var, layers={"counts": ref.X})
+    with pytest.raises(ContextError, match="AnnData has no X") as err:
+        ExpressionEncoder(dim=2).fit(no_x)
+    assert "its layers: counts; pass layer=" in err.value.hint
+    enc = ExpressionEncoder(dim=3).fit(ref)
+    with pytest.raises(ContextError, match="AnnData has no X"):
+        enc.encode(no_x)
+    written = enc.save(tmp_path / "new_folder" / "enc")
+    assert written == tmp_path / "new_folder" / "enc.npz"
+    np.testing.assert_array_equal(ExpressionEncoder.load(written).encode(ref), enc.encode(ref))
+    reg = ContextRegistry(enc.name, 3)
+    reg.add("synthetic_a", np.ones(3), "synthetic")
+    assert ContextRegistry.load(reg.save(tmp_path / "other" / "ctx")).ids == ["synthetic_a"]
+
+
 def test_registry_basics_and_errors(tmp_path):
     reg = ContextRegistry("synthetic-encoder", 3)
     reg.add("ctx_a", [1, 2, 3], "synthetic")

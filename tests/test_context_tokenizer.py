@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from twincell.context import GeneformerDictionaries, RankValueTokenizer
 from twincell.context.bundled import kang_control_cells
-from twincell.errors import ContextError
+from twincell.errors import ContextError, TwinCellError
 
 # synthetic Ensembl-shaped IDs (ENSG9...): not real genes
 GENES = [f"ENSG9{i:010d}" for i in range(1, 7)]
@@ -91,6 +91,19 @@ def test_symbols_go_through_the_gene_mapper_and_unmapped_are_reported():
 def test_bad_counts_raise(x, msg):
     with pytest.raises(ContextError, match=msg):
         RankValueTokenizer(synthetic_dicts()).tokenize(cells(x))
+
+
+def test_infinite_totals_name_their_cell_and_input_size_zero_and_no_x_are_refused():
+    """Found by review: an infinite obs['n_counts'] was refused naming no cell ([]); input_size=0 silently became the
+    default 2,048; an AnnData without X (counts in layers) gave a bare TypeError."""
+    a = cells([[1, 2, 0, 0, 0, 0], [3, 0, 1, 0, 0, 0]])
+    a.obs["n_counts"] = [np.inf, 4.0]
+    with pytest.raises(ContextError, match="infinite or missing total count: \\['c0'\\]"):
+        RankValueTokenizer(synthetic_dicts()).tokenize(a)
+    with pytest.raises(TwinCellError, match="input_size must be at least 1, got 0"):
+        RankValueTokenizer(synthetic_dicts(), input_size=0)
+    with pytest.raises(ContextError, match="AnnData has no X"):
+        RankValueTokenizer(synthetic_dicts()).tokenize(ad.AnnData(obs=a.obs, var=a.var, layers={"counts": a.X}))
 
 
 def test_cells_without_vocabulary_genes_and_no_vocabulary_raise():

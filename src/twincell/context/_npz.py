@@ -6,10 +6,28 @@ import os
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
 from twincell.errors import DataFileError
+
+
+def npz_target(path: str | os.PathLike) -> Path:
+    """The file numpy writes for ``path``: ``path`` itself when it ends in ``.npz``, else ``path`` + ``.npz``."""
+    return Path(path) if str(path).endswith(".npz") else Path(f"{path}.npz")
+
+
+def write_npz(path: str | os.PathLike, what: str, arrays: dict[str, np.ndarray]) -> Path:
+    """Write ``arrays`` to the compressed ``.npz`` file :func:`npz_target` names (its folder made when missing) and
+    return that file; an OS error (unwritable folder, full disk) becomes a :class:`DataFileError` naming ``what``."""
+    target = npz_target(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(target, **arrays)
+    except OSError as exc:
+        raise DataFileError(f"cannot write {what} {target}: {exc}", "give a writable file path") from exc
+    return target
 
 
 @contextmanager

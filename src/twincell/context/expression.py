@@ -23,6 +23,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 import anndata as ad
 import numpy as np
@@ -30,9 +31,10 @@ import scipy.sparse as sp
 from scipy.stats import rankdata
 from sklearn.utils.extmath import randomized_svd
 
-from twincell.context._npz import open_versioned_npz
+from twincell.context._npz import open_versioned_npz, write_npz
 from twincell.context.dictionaries import medians_by_symbol
 from twincell.data.genes import GeneMapper, row_number_problem, var_column_hint
+from twincell.data.pseudobulk import check_anndata_keys
 from twincell.data.signatures import whole_numbers
 from twincell.errors import ContextError
 
@@ -147,13 +149,24 @@ class ExpressionEncoder:
         -------
         ExpressionEncoder
             ``self``, fitted.
+
+        Raises
+        ------
+        ContextError
+            No ``X`` or no profile, no gene with a Geneformer median, fewer genes than ``dim``, or too few profiles.
         """
+        check_anndata_keys(adata, error=ContextError)
+        if adata.n_obs == 0:
+            raise ContextError("no reference profile to fit on (the AnnData has 0 rows)", "fit on reference profiles")
         medians = self.medians if self.medians is not None else medians_by_symbol()
         symbols = hgnc_symbols(adata, self.gene_key)
         panel = [s for s in dict.fromkeys(s for s in symbols if s) if s in medians]
         if not panel:
             raise ContextError("no reference gene maps to a symbol with a Geneformer gene median",
                                "give HGNC symbols or Ensembl IDs as gene names")
+        if len(panel) < self.dim:  # the principal axes live in the panel's space
+            raise ContextError(f"{len(panel)} reference genes cannot give {self.dim} principal axes",
+                               f"fit on more genes, or lower dim (at most {len(panel)})")
         self.medians = {g: float(medians[g]) for g in panel}
         self.genes = np.asarray(panel)
         labels = _platform_labels(adata, platform_key, None)
@@ -265,9 +278,10 @@ class ExpressionEncoder:
         Raises
         ------
         ContextError
-            If the encoder is not fitted, the expression is log-normalised (``uns["log1p"]``), a platform is unknown,
-            no platform gene is present, a profile expresses none of them, or values are negative.
+            If the encoder is not fitted, the AnnData has no ``X``, the expression is log-normalised (``uns["log1p"]``),
+            a platform is unknown, no platform gene is present, a profile expresses none of them, or values are negative.
         """
+        check_anndata_keys(adata, error=ContextError)
         if "log1p" in adata.uns and not whole_numbers(adata.X):  # scanpy's mark, and X is not counts (put back)
             raise ContextError("the expression is log-normalised (adata.uns['log1p'] is set and X holds fractions); "
                                "the encoder reads raw counts or linear-scale expression",
@@ -302,8 +316,9 @@ class ExpressionEncoder:
         return out
 
     # -- persistence -------------------------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the fitted encoder to one ``.npz`` file (no pickles)."""
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the fitted encoder to one ``.npz`` file (no pickles) and return it: ``path`` with ``.npz`` added
+        when it has another suffix (numpy's rule), its folder made when missing."""
         if not self.is_fitted:
             raise ContextError("cannot save an unfitted ExpressionEncoder", "call fit first")
         arrays = {"format": np.array(_FORMAT), "dim": np.array(self.dim), "genes": self.genes.astype(str),
@@ -315,7 +330,7 @@ class ExpressionEncoder:
         for i, stats in enumerate(self.platforms.values()):
             for k, v in stats.items():
                 arrays[f"platform{i}_{k}"] = v
-        np.savez_compressed(path, **arrays)
+        return write_npz(path, "ExpressionEncoder file", arrays)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ExpressionEncoder:

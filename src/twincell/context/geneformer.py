@@ -16,10 +16,11 @@ from typing import Any, Literal
 import anndata as ad
 import numpy as np
 
+from twincell._device import torch_device
 from twincell._progress import bar
 from twincell.context.dictionaries import GeneformerDictionaries, Version
 from twincell.context.tokenizer import RankValueTokenizer, TokenizedCells
-from twincell.errors import ContextError, optional_import
+from twincell.errors import ContextError, check_count, optional_import
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,8 @@ class GeneformerEncoder:
     batch_size
         Cells per forward pass.
     device
-        Torch device; default ``"cuda"`` when available, else ``"cpu"``.
+        Torch device; default ``"cuda"`` when available, else ``"cpu"`` (an unknown device or a GPU this machine
+        lacks is refused here, before any work).
 
     Raises
     ------
@@ -79,7 +81,8 @@ class GeneformerEncoder:
         self.version: Version = version or ("V2" if self.input_size >= 4096 else "V1")
         if not isinstance(dictionaries, GeneformerDictionaries):
             if dictionaries and not Path(dictionaries).expanduser().is_dir():
-                raise ContextError(f"the dictionaries folder {dictionaries} does not exist",
+                what = "is a file, not a folder" if Path(dictionaries).expanduser().is_file() else "does not exist"
+                raise ContextError(f"the dictionaries folder {dictionaries} {what}",
                                    "give the folder of your Geneformer checkout that holds the token and median "
                                    "dictionaries, or leave it out (V1: the bundled copies)")
             search = [Path(dictionaries).expanduser()] if dictionaries else [self.model_dir, self.model_dir.parent]
@@ -104,8 +107,8 @@ class GeneformerEncoder:
             raise ContextError("V1 models have no <cls> token", "use pooling='mean' (Geneformer does the same)")
         if self.pooling not in ("cls", "mean"):
             raise ContextError(f"unknown pooling {self.pooling!r}", "use 'cls' or 'mean'")
-        self.batch_size = int(batch_size)
-        self.device = device
+        self.batch_size = check_count(batch_size, "batch_size")
+        self.device = None if device is None else str(torch_device(device, ContextError))  # checked before any work
         self._bert: Any = None
 
     @property
@@ -188,7 +191,7 @@ class GeneformerEncoder:
 
             BertForMaskedLM = optional_import("transformers", "geneformer", "Geneformer embeddings").BertForMaskedLM
 
-            device = torch.device(self.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+            device = torch.device(self.device or ("cuda" if torch.cuda.is_available() else "cpu"))  # self.device checked
             model = BertForMaskedLM.from_pretrained(str(self.model_dir))
             self._bert = model.bert.to(device).eval()  # the encoder; the MLM head is not needed for embeddings
             log.info("loaded %s from %s on %s", self.name, self.model_dir, device)

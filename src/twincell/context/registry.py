@@ -14,7 +14,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from twincell.context._npz import open_versioned_npz
+from twincell.context._npz import npz_target, open_versioned_npz, write_npz
 from twincell.context.tokenizer import passing_cells
 from twincell.errors import ContextError, DataFileError
 
@@ -211,7 +211,7 @@ class ContextRegistry:
             If ``path`` is an existing directory, or an existing file that is not a context registry (an earlier
             registry is replaced; any other file is kept).
         """
-        target = Path(path) if str(path).endswith(".npz") else Path(f"{path}.npz")
+        target = npz_target(path)
         if Path(path).is_dir() or target.is_dir():
             raise DataFileError(f"{path} is a directory", "give a file name for the registry, e.g. contexts.npz")
         if target.exists():
@@ -221,9 +221,9 @@ class ContextRegistry:
                 raise DataFileError(f"{target} exists and is not a context registry ({exc.problem}); saving would "
                                     "replace it", "give another file name, or move that file") from exc
         info = json.dumps([self._info[i] for i in self.ids])
-        np.savez_compressed(target, format=np.array(_FORMAT), encoder_name=np.array(self.encoder_name),
-                            ids=np.array(self.ids, dtype=str), matrix=self.matrix(), info=np.array(info))
-        return target
+        return write_npz(target, "context registry", {
+            "format": np.array(_FORMAT), "encoder_name": np.array(self.encoder_name),
+            "ids": np.array(self.ids, dtype=str), "matrix": self.matrix(), "info": np.array(info)})
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ContextRegistry:

@@ -133,7 +133,8 @@ class RankValueTokenizer:
         self.dictionaries = dictionaries
         self.version = dictionaries.version
         self.special_tokens = dictionaries.version == "V2"
-        self.input_size = int(input_size or (4096 if self.special_tokens else 2048))
+        default = 4096 if self.special_tokens else 2048
+        self.input_size = check_count(default if input_size is None else input_size, "input_size")
         self.n_special = 2 if self.special_tokens else 0
         if self.input_size <= self.n_special:
             raise ContextError(f"input size {self.input_size} leaves no room for genes",
@@ -284,8 +285,8 @@ class RankValueTokenizer:
         counts.sort_indices()
         n = counts.shape[0]
         if np.any(~np.isfinite(n_counts)) or np.any(n_counts <= 0):
-            bad = [str(names[i]) for i in np.flatnonzero(~(n_counts > 0))[:5]]
-            raise ContextError(f"cells with a non-positive or missing total count: {bad}",
+            bad = [str(names[i]) for i in np.flatnonzero(~(np.isfinite(n_counts) & (n_counts > 0)))[:5]]
+            raise ContextError(f"cells with a non-positive, infinite or missing total count: {bad}",
                                "drop empty cells, or fix obs['n_counts'] (the total count over all genes)")
         per_row = np.diff(counts.indptr)
         if np.any(per_row == 0):

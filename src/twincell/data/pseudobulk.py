@@ -259,14 +259,15 @@ def control_deltas(sums: GroupSums, totals: np.ndarray, is_control: np.ndarray, 
 
 def check_anndata_keys(adata: ad.AnnData, *, layer: str | None = None, var_column: str | None = None,
                        error: type[TwinCellError] = DataFileError) -> None:
-    """Check that an AnnData has the layer and the var column that the caller was asked to read.
+    """Check that an AnnData has the layer (or the ``X``) and the var column that the caller was asked to read.
 
     Parameters
     ----------
     adata
         The AnnData (in memory or backed).
     layer
-        Name of a layer of ``adata.layers`` (None: ``X`` is read, nothing to check).
+        Name of a layer of ``adata.layers`` (None: ``X`` is read, which must be there: files may keep their counts
+        in layers alone).
     var_column
         Name of a column of ``adata.var`` (None: ``var_names`` are read, nothing to check).
     error
@@ -275,8 +276,13 @@ def check_anndata_keys(adata: ad.AnnData, *, layer: str | None = None, var_colum
     Raises
     ------
     TwinCellError
-        ``error``, naming the missing layer or column and listing those the AnnData has.
+        ``error``, naming the missing layer, ``X`` or column and listing those the AnnData has.
     """
+    if layer is None and adata.X is None:
+        have = list(map(str, adata.layers.keys()))
+        raise error("AnnData has no X (no expression matrix)", (f"its layers: {', '.join(have)}; pass layer= naming the "
+                                                                "counts, or set adata.X" if have else "it has no layers "
+                                                                "either: read the file that holds the counts"))
     if layer is not None and layer not in adata.layers:
         have = list(map(str, adata.layers.keys()))
         raise error(f"AnnData has no layer {layer!r}",

@@ -336,7 +336,8 @@ def load_model(directory: str | os.PathLike, device: str = "cpu") -> TwinCell:
     import torch
 
     from twincell.model.training import DatasetHeads, DatasetInfo
-    from twincell.model.twincell import TwinCell, torch_device
+    from twincell._device import torch_device
+    from twincell.model.twincell import TwinCell
     from twincell.network import Interactome
 
     device = torch_device(device)  # a device this machine lacks is the caller's mistake, not the files'

@@ -23,6 +23,7 @@ import scipy.sparse as sp
 import torch
 
 from twincell import __version__
+from twincell._device import torch_device
 from twincell.data.perturbation import PERTURBATION_TYPES, parse_targets
 from twincell.errors import ContextError, TwinCellError, UnknownGeneError, check_count, is_finite_number
 from twincell.model.features import (NODE_EMBEDDINGS, edge_features, network_embedding, node_class_index,
@@ -635,14 +636,3 @@ class TwinCell:
         if self.heads is not None:
             self.heads.to(self.device)
         return self
-
-
-def torch_device(device: str | torch.device) -> torch.device:
-    """The torch device ``device`` names; a :class:`TwinCellError` for an unknown one or a GPU this machine lacks."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise TwinCellError(f"unknown device {device!r}", "use device='cpu' or device='cuda'") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise TwinCellError("device='cuda' was asked for but no CUDA GPU is available", "use device='cpu'")
-    return dev
