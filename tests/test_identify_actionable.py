@@ -190,6 +190,50 @@ def test_drug_target_list_refuses_a_ranking_of_another_context_or_change():
     bare = pd.DataFrame(ranking)
     bare.attrs = {}
     assert list(drug_target_list(op, change, bare).columns) == list(TARGET_COLUMNS)  # no attrs: nothing to compare
+    # found by review: the same genes with other values passed (only the gene count was compared), and the flags of
+    # 10x the change were read against the ranking's scores (NR3C1's top_walk_share 0.42 -> 4.22)
+    with pytest.raises(SignatureError, match="made from another desired change \\(other values on the same genes\\)"):
+        drug_target_list(op, 10 * change, ranking)
+    for missing in ("z_score", "rank"):                                     # was: a bare KeyError
+        with pytest.raises(TwinCellError, match=f"the ranking lacks the column\\(s\\) {missing}"):
+            drug_target_list(op, change, ranking.drop(columns=[missing]))
+        with pytest.raises(TwinCellError, match=f"lacks the column\\(s\\) {missing}"):
+            actionable_targets(ranking.drop(columns=[missing]), pd.DataFrame())
+
+
+def test_a_change_no_protein_reaches_is_refused_and_non_finite_flags_inputs_too():
+    """Found by review: a change on genes no walk reaches gave an all-zero ranking in name order (the nulls refused
+    it); fragility counted a NaN of ``d`` as a gene reached and flagged nothing."""
+    from twincell.identify import rank_targets
+
+    n = 4
+    readout = sp.csr_matrix(([1.0], ([1], [0])), shape=(n, n))      # only SYN0 -> SYN1's transcript
+    op = PropagationOperator(genes=np.array([f"SYN{i}" for i in range(n)]), A=sp.csr_matrix((n, n)), R=readout,
+                             R0=readout, n_hops=2, context_free=True)
+    with pytest.raises(SignatureError, match="no protein's walks of at most 2 hops reach the 2 network gene\\(s\\) "
+                                             "of the desired change \\(SYN2, SYN3\\)"):
+        rank_targets(op, pd.Series({"SYN2": 1.0, "SYN3": -1.0}))
+    assert rank_targets(op, pd.Series({"SYN1": 1.0}))["gene"].iloc[0] == "SYN0"
+    d = np.array([0.0, 1.0, np.nan, 0.0])
+    with pytest.raises(TwinCellError, match="d holds NaN or infinite values"):
+        fragility(op, d, np.zeros(n))
+
+
+@pytest.mark.parametrize(("direction", "score", "expected"), [("inhibit", 2.0, "inhibit"), ("inhibit", -2.0, "activate"),
+                                                              ("activate", -0.1, "inhibit"), ("inhibit", 0.0, "none"),
+                                                              ("none", 0.0, "none")])
+def test_a_negative_score_of_a_one_sided_ranking_helps_the_other_way(direction, score, expected):
+    """Found by review: with direction="inhibit" every row says inhibit, and rows whose negative score says inhibiting
+    moves the cells away still 'agreed' with an inhibitor (242 of 293 such rows)."""
+    from twincell.identify.actionable import helpful_direction
+
+    assert helpful_direction(direction, score) == expected
+    ranking = pd.DataFrame({"gene": ["JAK1"], "rank": [1], "score": [score], "direction": [direction],
+                            "z_score": [0.0]})
+    flags = pd.DataFrame({"top_walk_share": [0.1], "n_signature_genes_reached": [5], "fragile": [False]},
+                         index=pd.Index(["JAK1"], name="gene"))
+    signs = drug_annotation().loc["JAK1", "signs"]                            # JAK1's drugs inhibit it
+    assert actionable_targets(ranking, flags)["direction_agrees"].iloc[0] == direction_agreement(expected, signs)
 
 
 @pytest.mark.slow

@@ -98,6 +98,24 @@ def test_identify_targets_checks_its_arguments(interactome):
         identify_targets(op, sig, k=0)
 
 
+def test_signature_names_stay_distinct_and_a_failing_signature_is_named(interactome):
+    """Found by review: names ['sig', 'sig', 'sig #2'] became ['sig', 'sig #2', 'sig #2'] and run.json lost one
+    signature's left-out genes; with several signatures, 'none of the genes is in the network' named no signature
+    and sent users to map IDs that were valid HGNC symbols."""
+    from twincell.data.signatures import read_signature
+    from twincell.identify.report import distinct_names
+
+    table = pd.DataFrame({"gene": ["IFI27", "IFIT1", "FOS"], "logFC": [2.0, 1.0, -1.0]})
+    sigs = [read_signature(table, name=n) for n in ("sig", "sig", "sig #2", "sig")]
+    assert [s.name for s in distinct_names(sigs)] == ["sig", "sig #3", "sig #2", "sig #4"]
+    op = TwinCell.prior(interactome).operator(None)
+    outside = read_signature(pd.DataFrame({"gene": ["MIR21", "LINC01234"], "logFC": [1.0, -2.0]}), name="mirnas")
+    with pytest.raises(SignatureError, match="signature 'mirnas' \\(.*\\): none of the 2 genes of the desired "
+                                             "change is in the network") as err:
+        identify_targets(op, [sigs[0], outside], n_explain=0)
+    assert "non-coding RNAs, cannot be scored" in err.value.hint
+
+
 def test_cli_identify_writes_ranking_paths_and_report(prior_dir, tmp_path):
     out = tmp_path / "sle"
     result = CliRunner().invoke(app, ["identify", "--disease", "SLE", "--model", str(prior_dir), "--top", "15",
@@ -165,8 +183,9 @@ def test_a_combined_ranking_says_it_is_no_adjoint_alignment(interactome):
     result = identify_targets(op, [sle, load_disease_signature("UC")], n_explain=0)
     attrs = result.ranking.attrs
     assert attrs["method"] == "combined" and attrs["direction"] == "both"
-    assert attrs["signature_genes_found"] == [rank_targets(op, s.without_sex_genes().desired_change())
-                                              .attrs["signature_genes_found"] for s in (sle, load_disease_signature("UC"))]
+    alone = [rank_targets(op, s.without_sex_genes().desired_change()).attrs for s in (sle, load_disease_signature("UC"))]
+    assert attrs["signature_genes_found"] == [a["signature_genes_found"] for a in alone]
+    assert attrs["change_key"] == [a["change_key"] for a in alone]   # each signature's key, none said to be the whole
 
 
 def test_run_records_what_the_context_was_made_from_and_a_one_sided_score(interactome, tmp_path):

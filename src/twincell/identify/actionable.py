@@ -37,13 +37,15 @@ import scipy.sparse as sp
 from twincell.data.drugs import DrugTargets
 from twincell.errors import ContextError, SignatureError, TwinCellError, UnknownGeneError, check_count
 from twincell.identify.explain import AbsColumns
-from twincell.identify.inverse import align_change, operator_context_label, ranking_setup, resolve_operator
+from twincell.identify.inverse import (align_change, change_key, operator_context_label, ranking_setup,
+                                      resolve_operator)
 from twincell.identify.null import degree_matched_zscores
 
 FRAGILE_SHARE = 0.5  #: a target is fragile when its best walk carries more than this share of its score ...
 FRAGILE_MIN_GENES = 3  #: ... or when it reaches fewer than this many signature genes
 TARGET_COLUMNS = ("gene", "rank", "overall_rank", "score", "direction", "z_score", "drugs", "drug_actions",
                   "direction_agrees", "indications", "top_walk_share", "n_signature_genes_reached")
+RANKING_COLUMNS = ("gene", "rank", "score", "direction", "z_score")  #: what the actionable list reads of a ranking
 
 
 class WalkArrays:
@@ -262,7 +264,7 @@ def fragility(operator: Any, d: np.ndarray, signed_scores: np.ndarray,
     ------
     TwinCellError
         A node index outside ``0 .. N - 1`` or not a whole number, or ``d`` / ``signed_scores`` not of shape (N,)
-        (the compiled walk passes read them without bounds checks).
+        (the compiled walk passes read them without bounds checks) or not finite.
     """
     n = len(operator.genes)
     for name, values in (("d", d), ("signed_scores", signed_scores)):
@@ -270,6 +272,9 @@ def fragility(operator: Any, d: np.ndarray, signed_scores: np.ndarray,
             raise TwinCellError(f"{name} must have shape ({n},), the operator's genes, got {np.shape(values)}",
                                 "align the change with the operator's genes (align_change) and score it with "
                                 "operator.adjoint")
+        if not np.isfinite(np.asarray(values, dtype=float)).all():  # a NaN would be counted as a gene reached
+            raise TwinCellError(f"{name} holds NaN or infinite values", "give finite values (align_change refuses "
+                                                                        "changes that are not)")
     if nodes is not None and not np.issubdtype(np.asarray(nodes).dtype, np.integer) and len(nodes):
         raise TwinCellError(f"node indices must be whole numbers, got {np.asarray(nodes).dtype}",
                             "give positions in the operator's gene order (ranking_setup(op).gene_index)")
@@ -291,6 +296,16 @@ def _flag_values(operator: Any, d: np.ndarray, abs_scores: np.ndarray,
     share = np.divide(best, abs_scores, out=np.full(len(best), np.nan), where=abs_scores > 0)
     reached = _genes_reached(arrays, np.flatnonzero(np.asarray(d) != 0), k, nodes)
     return share, reached, (share > FRAGILE_SHARE) | (reached < FRAGILE_MIN_GENES)
+
+
+def helpful_direction(direction: str, score: float) -> str:
+    """The direction that moves the cells towards the desired change, by a ranking row's ``direction`` and ``score``:
+    the row's direction when its score is positive, the opposite one when it is negative (a one-sided ranking,
+    ``direction="inhibit"`` or ``"activate"``, labels every row alike; a negative score says that direction moves
+    the cells away), none (``"none"``) when it is 0."""
+    if not score > 0:
+        return {"inhibit": "activate", "activate": "inhibit"}.get(direction, "none") if score < 0 else "none"
+    return direction
 
 
 def direction_agreement(direction: str, signs: Sequence[int]) -> str:
@@ -365,6 +380,7 @@ def actionable_targets(ranking: pd.DataFrame, flags: pd.DataFrame,
         targets only, ``overall_rank`` is the rank among all proteins. ``attrs["fragile"]`` lists the fragile
         genes of the table.
     """
+    _check_ranking(ranking)
     drugs = _shared_annotation(drug_targets)
     positions = np.flatnonzero(_is_drug_target(ranking["gene"], drugs.index))
     flag = flags.reindex(ranking["gene"].to_numpy()[positions])
@@ -389,8 +405,9 @@ def _drug_target_rows(ranking: pd.DataFrame, positions: np.ndarray, drugs: pd.Da
     columns = {"gene": genes, "rank": np.arange(1, len(genes) + 1), "overall_rank": row["rank"],
                **{c: row[c] for c in ("score", "direction", "z_score")},
                **{c: annotation[c] for c in ("drugs", "drug_actions")},
-               "direction_agrees": [direction_agreement(direction, signs)
-                                    for direction, signs in zip(row["direction"], annotation["signs"])],
+               "direction_agrees": [direction_agreement(helpful_direction(direction, score), signs)
+                                    for direction, score, signs in zip(row["direction"], row["score"],
+                                                                       annotation["signs"])],
                "indications": annotation["indications"], "top_walk_share": share, "n_signature_genes_reached": reached,
                **{c: ranking[c].to_numpy()[positions] for c in ("n_signatures_agree",) if c in ranking.columns}}
     out = pd.DataFrame(columns)
@@ -509,10 +526,22 @@ def _first_drug_targets(genes: pd.Series, drug_genes: pd.Index, top: int | None)
         stop *= 4
 
 
-def _check_same_run(attrs: dict, context: str, n_found: int) -> None:
+def _check_ranking(ranking: object) -> None:
+    """Refuse anything but a table holding :data:`RANKING_COLUMNS` (TwinCellError naming what is missing)."""
+    if not isinstance(ranking, pd.DataFrame):
+        raise TwinCellError(f"ranking must be a rank_targets table, got {type(ranking).__name__}",
+                            "pass the ranking that rank_targets made with this model")
+    missing = [c for c in RANKING_COLUMNS if c not in ranking.columns]
+    if missing:
+        raise TwinCellError(f"the ranking lacks the column(s) {', '.join(missing)}",
+                            f"pass a rank_targets table (columns {', '.join(RANKING_COLUMNS)})")
+
+
+def _check_same_run(attrs: dict, context: str, n_found: int, key: str) -> None:
     """Refuse a ranking whose ``attrs`` (a :func:`~twincell.identify.rank_targets` table's) say it was made in another
-    context or from another desired change (another number of its genes in the network) than the one given now: the
-    table would mix its scores with flags computed for the other. Rankings without those ``attrs`` pass."""
+    context or from another desired change (another number of its genes in the network, or another ``change_key``:
+    other values, or another context vector) than the one given now: the table would mix its scores with flags
+    computed for the other. Rankings without those ``attrs`` pass."""
     made_in = attrs.get("context")
     if made_in is not None and str(made_in) != context:
         raise ContextError(f"the ranking was made in context {made_in!r}, the drug targets are asked in {context!r}",
@@ -522,6 +551,11 @@ def _check_same_run(attrs: dict, context: str, n_found: int) -> None:
         raise SignatureError(f"the ranking was made from {int(found)} genes of its desired change in the network, "
                              f"the desired change given here has {n_found}",
                              "pass the desired change the ranking was made with")
+    made_from = attrs.get("change_key")
+    if isinstance(made_from, str) and made_from != key:
+        raise SignatureError("the ranking was made from another desired change (other values on the same genes) or "
+                             "another context vector than the ones given here",
+                             "pass the desired change and context the ranking was made with")
 
 
 def _ranking_abs_scores(ranking: pd.DataFrame, attrs: dict, positions: np.ndarray) -> np.ndarray | None:
@@ -573,19 +607,18 @@ def drug_target_list(model_or_operator: Any, desired_change: pd.Series, ranking:
     Raises
     ------
     TwinCellError
-        ``ranking`` is not a table with a ``gene`` column.
+        ``ranking`` is not a table with the columns of :data:`RANKING_COLUMNS`.
     UnknownGeneError
         A gene of ``ranking`` is not a node of the model's network (a ranking made with another model).
     ContextError, SignatureError
-        ``ranking.attrs`` say it was made in another context, or from another desired change, than the ones given.
+        ``ranking.attrs`` say it was made in another context, or from another desired change or context vector
+        (its ``change_key``), than the ones given.
     """
     if top is not None:
         top = check_count(top, "top")
     op = resolve_operator(model_or_operator, context)
     genes = ranking_setup(op).gene_index
-    if not isinstance(ranking, pd.DataFrame) or "gene" not in ranking.columns:
-        raise TwinCellError(f"ranking must be a rank_targets table with a 'gene' column, got {type(ranking).__name__}",
-                            "pass the ranking that rank_targets made with this model")
+    _check_ranking(ranking)
     foreign = ranking["gene"][genes.get_indexer(ranking["gene"].to_numpy()) < 0]
     if len(foreign):
         raise UnknownGeneError(list(foreign), f"{len(foreign)} gene(s) of the ranking are not nodes of the model's "
@@ -593,7 +626,7 @@ def drug_target_list(model_or_operator: Any, desired_change: pd.Series, ranking:
                                "pass the ranking that rank_targets made with this model")
     d, present, _ = align_change(desired_change, genes)
     attrs, drugs = ranking.attrs, _shared_annotation(drug_targets)
-    _check_same_run(attrs, operator_context_label(op, context), int(present.sum()))
+    _check_same_run(attrs, operator_context_label(op, context), int(present.sum()), change_key(d, context))
     ranking = pd.DataFrame(ranking)  # without the ranking's attrs, which pandas would deep-copy at every step
     positions = _first_drug_targets(ranking["gene"], drugs.index, top)
     abs_scores = _ranking_abs_scores(ranking, attrs, positions)

@@ -38,6 +38,7 @@ its adjoint pass.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections import OrderedDict
@@ -137,6 +138,16 @@ def operator_context_label(op: OperatorLike, context: str | np.ndarray | None) -
     return "context-free" if op.context_free else str(getattr(op, "context", None) or context)
 
 
+def change_key(d: np.ndarray, context: str | np.ndarray | None) -> str:
+    """12-hex-digit key of a ranking's desired change placed on the network (``d``, (N,)) and of its context vector when
+    one was given (a context id is compared by name): ``attrs["change_key"]`` of :func:`rank_targets`, which
+    :func:`~twincell.identify.actionable.drug_target_list` checks so that flags of another change are never mixed in."""
+    h = hashlib.sha1(np.ascontiguousarray(d, dtype=np.float64).tobytes())
+    if isinstance(context, np.ndarray):
+        h.update(np.ascontiguousarray(context, dtype=np.float64).tobytes())
+    return h.hexdigest()[:12]
+
+
 def align_change(desired_change: pd.Series, genes: np.ndarray | pd.Index) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Place a desired change on the operator's gene order.
 
@@ -174,7 +185,8 @@ def align_change(desired_change: pd.Series, genes: np.ndarray | pd.Index) -> tup
     if (pos < 0).all():
         raise SignatureError(f"none of the {len(values)} genes of the desired change is in the network "
                              f"(e.g. {', '.join(absent[:5])})",
-                             "give human gene IDs (HGNC symbols, Ensembl, Entrez or UniProt IDs are mapped)")
+                             "give human protein-coding genes (HGNC symbols; Ensembl, Entrez and UniProt IDs are "
+                             "mapped): genes the interactome does not hold, such as non-coding RNAs, cannot be scored")
     d = np.zeros(len(genes))
     d[pos[pos >= 0]] = values.to_numpy(float)[pos >= 0]
     if not d.any():
@@ -607,7 +619,13 @@ def rank_targets(model_or_operator: Any, desired_change: pd.Series, context: str
         row), ``rank (1 = best), z_score (degree-matched), druggable`` and, with
         any ``null`` but ``"none"``, ``alignment`` (the exact alignment in the row's direction).
         ``df.attrs`` records the method, normalisation, null, context, whether the context-free
-        strengths were used and the signature genes found / absent in the network.
+        strengths were used, the signature genes found / absent in the network and the change's key
+        (:func:`change_key`).
+
+    Raises
+    ------
+    SignatureError
+        As :func:`align_change`, or when no protein reaches the change's genes (every score would be 0).
     """
     _check_options(direction, method, normalize, null, n_null, n_common, n_probes=n_probes,
                    n_degree_bins=n_degree_bins, seed=seed)
@@ -616,6 +634,13 @@ def rank_targets(model_or_operator: Any, desired_change: pd.Series, context: str
     d, present, absent = align_change(desired_change, setup.gene_index)
     signed, alignment, sq_norms = signed_scores(op, d, present, method=method, null=null, n_null=n_null, seed=seed,
                                                 n_common=n_common, unit_columns=unit_columns)
+    if not np.any(alignment):  # an all-zero ranking would list every protein in name order as if it meant something
+        genes = setup.gene_index[present]
+        raise SignatureError(f"no protein's walks of at most {op.n_hops} hops reach the {len(genes)} network gene(s) of "
+                             f"the desired change ({', '.join(map(str, genes[:5]))}{' ...' if len(genes) > 5 else ''}): "
+                             "every score would be 0",
+                             "give a signature of more genes, or of genes with regulators in the network "
+                             "(transcripts of signalling-regulated TFs)")
     if normalize == "cosine":
         if sq_norms is None:
             sq_norms = hutchinson_sq_norms(op, present, n_probes, seed)
@@ -643,5 +668,6 @@ def rank_targets(model_or_operator: Any, desired_change: pd.Series, context: str
         "unit_columns": bool(unit_columns) if null == "common" else False,
         "context_free": bool(op.context_free), "n_hops": int(op.n_hops),
         "signature_genes_found": int(present.sum()), "signature_genes_absent": absent,
+        "change_key": change_key(d, context),
     })
     return df

@@ -159,22 +159,32 @@ def run_provenance(model_or_operator: Any, operator: Any, summaries: list[dict[s
                                        "left_out_by_padj_max": s["left_out_by_padj_max"]} for s in summaries},
         "rules": {"fragile": f"top_walk_share > {FRAGILE_SHARE} or fewer than {FRAGILE_MIN_GENES} signature "
                             "genes reached within K hops",
-                  "direction_agrees": "agrees: a drug acts in the predicted direction; conflict: the drugs with a "
-                                      "known action all act the other way; unknown: no drug with a known action",
+                  "direction_agrees": "agrees: a drug acts in the predicted direction (the one that helps: the "
+                                      "opposite of the row's direction when its score is negative); conflict: the "
+                                      "drugs with a known action all act the other way; unknown: no drug with a "
+                                      "known action, or a score of 0",
                   "combination": "mean over signatures of the signed, non-negative per-signature z-scores"},
     }
 
 
 def distinct_names(signatures: Sequence[Signature]) -> list[Signature]:
-    """The signatures, a name that several share made distinct by its position among them (``sig``, ``sig #2``):
+    """The signatures, a name that several share made distinct by its position among them (``sig``, ``sig #2``; the
+    next free number when a signature already has that name):
     the report keys every signature's provenance by its name, and two files ``a/sig.tsv`` and ``b/sig.tsv`` are both
     named ``sig``."""
-    counts = Counter(s.name for s in signatures)
+    taken = {s.name for s in signatures}
     seen: Counter[str] = Counter()
     out = []
     for s in signatures:
         seen[s.name] += 1
-        out.append(s if counts[s.name] == 1 or seen[s.name] == 1 else replace(s, name=f"{s.name} #{seen[s.name]}"))
+        if seen[s.name] == 1:
+            out.append(s)
+            continue
+        number = seen[s.name]
+        while f"{s.name} #{number}" in taken:  # a signature already named "sig #2" keeps its name
+            number += 1
+        taken.add(f"{s.name} #{number}")
+        out.append(replace(s, name=f"{s.name} #{number}"))
     return out
 
 
@@ -244,8 +254,11 @@ def identify_targets(model_or_operator: Any, signature: Signature | Sequence[Sig
         drug_nodes = np.flatnonzero(pd.Index(op.genes.astype(str)).isin(drug_annotation(drug_targets).index))
         for sig in sigs:
             desired = sig.desired_change()
-            rankings.append(rank_targets(op, desired, direction=direction, normalize=normalize,
-                                         drug_targets=drug_targets))
+            try:
+                rankings.append(rank_targets(op, desired, direction=direction, normalize=normalize,
+                                             drug_targets=drug_targets))
+            except SignatureError as exc:  # which of several signatures, and from which file
+                raise SignatureError(f"signature {sig.name!r} ({sig.source}): {exc.problem}", exc.hint) from exc
             progress.update(1)
             d, _, _ = align_change(desired, op.genes)
             flags.append(fragility(op, d, op.adjoint(d), nodes=drug_nodes))
@@ -301,7 +314,7 @@ def identify_targets(model_or_operator: Any, signature: Signature | Sequence[Sig
     else:  # the combined score is no adjoint alignment: its attrs say so and keep each signature's gene counts
         ranking.attrs.update({**attrs, "method": "combined", "null": "none",
                               **{key: [r.attrs[key] for r in rankings]
-                                 for key in ("signature_genes_found", "signature_genes_absent")}})
+                                 for key in ("signature_genes_found", "signature_genes_absent", "change_key")}})
     return IdentifyResult(ranking=ranking, explanations=explanations, facts=facts, targets=targets,
                           signatures=summaries, provenance=provenance, title=" + ".join(s.name for s in sigs),
                           explained_with=[sigs[j].name for j in which])
