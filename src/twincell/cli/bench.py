@@ -21,7 +21,7 @@ def bench(
     seeds: str = typer.Option(None, "--seeds",
                               help="Several seeds for tiers 1-2, e.g. 0-4 or 0,3,7: tiers 1-2 run once per seed "
                                    "(summary = mean, seeds.csv = spread); tier 3 runs once, with the first seed. "
-                                   "Not with --seed."),
+                                   "At most 100 seeds. Not with --seed."),
     signature: list[Path] = typer.Option(None, "--signature",
                                          help="Extra disease signature file, named <Disease>_<anything>.tsv (repeatable)."),
     targets: Path = typer.Option(None, "--targets", help="Approved-target table (disease, gene_symbol); default bundled."),
