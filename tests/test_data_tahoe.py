@@ -278,6 +278,8 @@ def test_add_token_lists_on_synthetic_lists():
     assert add_token_lists(np.array([0, 0]), offsets, offsets, tokens, bad, lookup, np.zeros((1, 3)))[0] == BAD_COUNT
     bad[4] = np.inf  # an infinite count made the group's library infinite: every gene log1p(0), one NaN (was: passed)
     assert add_token_lists(np.array([0, 0]), offsets, offsets, tokens, bad, lookup, np.zeros((1, 3))) == (BAD_COUNT, 1)
+    bad[4] = 2.5  # normalised values would be normalised again (was: summed as counts)
+    assert add_token_lists(np.array([0, 0]), offsets, offsets, tokens, bad, lookup, np.zeros((1, 3))) == (BAD_COUNT, 1)
     far = tokens.copy()
     far[5] = 99
     assert add_token_lists(np.array([0, 0]), offsets, offsets, far, values, lookup, np.zeros((1, 3))) == (BAD_TOKEN, 1)
@@ -439,7 +441,7 @@ def test_a_broken_shard_is_named_with_or_without_plates(tmp_path, synthetic_taho
     table = table.set_column(1, "expressions", pa.ListArray.from_arrays(expr.offsets, pa.array(values)))
     pq.write_table(table, shard, row_group_size=1000)
     plate = str(table.column("plate")[0])
-    with pytest.raises(DataFileError, match="negative, NaN or infinite counts"):
+    with pytest.raises(DataFileError, match="negative, NaN, infinite or fractional counts"):
         prepare_tahoe(root, plates=[plate])
     values = expr.values.to_pylist()
     values[5] = None

@@ -123,7 +123,7 @@ def _add_token_lists(row_group: np.ndarray, tok_offsets: np.ndarray, val_offsets
         library = 0.0  # the cell's library size, added to the group once
         for k in range(first, n):
             v = np.float64(values[v0 + k])
-            if not (v >= 0 and v < np.inf):  # negative, NaN or infinite
+            if not (v >= 0 and v < np.inf and v == np.floor(v)):  # negative, NaN, infinite or fractional (normalised)
                 return BAD_COUNT, i
             t = tokens[t0 + k]
             if t < 0 or t >= n_tokens:
@@ -173,7 +173,7 @@ def add_token_lists(row_group: np.ndarray, tok_offsets: np.ndarray, val_offsets:
     Returns
     -------
     code, cell
-        ``(0, -1)``, or the first problem: ``BAD_COUNT`` (negative, NaN or infinite count), ``BAD_TOKEN`` (token not in
+        ``(0, -1)``, or the first problem: ``BAD_COUNT`` (negative, NaN, infinite or fractional count), ``BAD_TOKEN`` (token not in
         ``lookup``) or ``BAD_LENGTH`` (token and count lists of a cell differ in length) and the cell where it
         occurs (sums are then incomplete).
     """

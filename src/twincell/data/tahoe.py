@@ -357,8 +357,9 @@ def _add_batch(batch: pa.RecordBatch, cell_rows: np.ndarray, lookup: np.ndarray,
     if code == BAD_LENGTH:
         raise DataFileError(f"{source}: genes and expressions lists differ in length", "the shard is corrupt")
     if code == BAD_COUNT:
-        raise DataFileError(f"{source}: negative, NaN or infinite counts after dropping the CLS marker",
-                            "Tahoe expressions are raw counts; check the shard")
+        raise DataFileError(f"{source}: negative, NaN, infinite or fractional counts after dropping the CLS marker",
+                            "Tahoe expressions are raw UMI counts (whole numbers stored as float), not normalised "
+                            "values; check the shard")
     if code == BAD_TOKEN:
         raise DataFileError(f"{source}: token ids outside gene_metadata (max {int(tokens.max())})",
                             "use the gene_metadata.parquet of the same release")
