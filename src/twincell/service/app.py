@@ -317,7 +317,7 @@ def encode_profile(model: TwinCell, profile: dict[str, float], platform: str | N
     ContextError
         The model's contexts come from another encoder, or the profile cannot be encoded or covers too few genes.
     """
-    adata = ad.AnnData(np.array([list(profile.values())], dtype=np.float32),
+    adata = ad.AnnData(np.array([list(profile.values())], dtype=np.float64),  # float32 would turn 1e39 into inf
                        var=pd.DataFrame(index=pd.Index(list(profile), dtype=str)))
     return baseline_context(adata, model, default_encoder(model.context_dim), platform=platform,
                             min_coverage=LOW_COVERAGE)
