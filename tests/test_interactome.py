@@ -247,3 +247,28 @@ def test_a_table_without_weights_says_every_edge_weighs_1(caplog):
     assert (net.edges["weight"] == 1).all() and net.meta["weights"] == "none given: every edge 1"
     assert "has no 'weight' column: every edge gets weight 1 (unused columns: score" in caplog.text
     assert Interactome.from_edges(df, weight="score").meta["weights"] == "column 'score'"
+
+
+def test_edge_tables_with_repeated_labels_or_boolean_signs_and_empty_layers(tmp_path):
+    """Found by review: after a concat without ignore_index a row with no sign took another row's sign word; a True /
+    False sign column crashed in np.sign; a layer without edges crashed adjacency (paths over 'tf' of a PPI-only
+    network); damaged provenance metadata and a file standing where a folder should be gave bare errors."""
+    import pyarrow.parquet as pq
+
+    unsigned = pd.DataFrame({"source": ["TP53"], "target": ["MDM2"], "sign": [None]})
+    inhibition = pd.DataFrame({"source": ["EGFR"], "target": ["KRAS"], "sign": ["inhibition"]})
+    net = Interactome.from_edges(pd.concat([unsigned, inhibition]))             # both rows labelled 0
+    signs = net.edges.set_index(["source", "target"])["sign"]
+    assert signs[("TP53", "MDM2")] == 0 and signs[("EGFR", "KRAS")] == -1
+    with pytest.raises(DataFileError, match="holds True / False, not signs"):
+        Interactome.from_edges(unsigned.assign(sign=[True]))
+    assert net.paths("TP53", "MDM2", layer="tf") == [] and net.adjacency("tf").nnz == 0
+    file = net.save(tmp_path / "net.parquet")
+    table = pq.read_table(file)
+    meta = {**table.schema.metadata, b"twincell_interactome": b"[1, 2]"}
+    pq.write_table(table.replace_schema_metadata(meta), tmp_path / "damaged.parquet")
+    with pytest.raises(DataFileError, match="provenance metadata is damaged"):
+        Interactome.load(tmp_path / "damaged.parquet")
+    (tmp_path / "plain.txt").write_text("synthetic")
+    with pytest.raises(TwinCellError, match="plain.txt is a file, not a folder"):
+        net.save(tmp_path / "plain.txt" / "x.parquet")

@@ -222,6 +222,7 @@ class Interactome:
                 raise DataFileError(f"network table has no column {given!r} (columns: {list(df.columns)})",
                                     f"name an existing column, or pass {default}=None to use the default")
         mapper = mapper or GeneMapper.default()
+        df = df.reset_index(drop=True)  # rows align by position: a concat keeps repeated index labels
         res = mapper.map(pd.unique(pd.concat([df[source].astype(str), df[target].astype(str)])), kind=id_kind)
         col = lambda c, default: df[c] if c is not None and c in df.columns else pd.Series(default, index=df.index)  # noqa: E731
         unweighted = weight is None or weight not in df.columns
@@ -311,7 +312,13 @@ class Interactome:
         if raw is None:
             raise DataFileError(f"{file} is not a TwinCell interactome (no provenance metadata)",
                                 "use Interactome.from_edges / `--network FILE.tsv` for plain edge tables")
-        meta = json.loads(raw)
+        try:
+            meta = json.loads(raw)
+        except ValueError:
+            meta = None
+        if not isinstance(meta, dict):
+            raise DataFileError(f"{file}: its interactome provenance metadata is damaged",
+                                "rebuild it with `twincell network build --out FILE`")
         if meta.pop("format", None) != FORMAT_VERSION:
             raise DataFileError(f"{file} was written in another interactome format version",
                                 "rebuild it with this version of twincell")
@@ -392,6 +399,8 @@ class Interactome:
         if signed:
             val = val * self.edges["sign"].to_numpy()[mask]
         key = self.src[mask] * self.n_nodes + self.dst[mask]
+        if not len(key):  # a layer without edges (a PPI-only network's "tf")
+            return sp.csr_matrix((self.n_nodes, self.n_nodes))
         # the same row (largest weight, then signed before unsigned) whether or not the values are signed
         order = np.lexsort((-np.abs(self.edges["sign"].to_numpy()[mask]), -self.edges["weight"].to_numpy()[mask], key))
         first = np.r_[True, key[order][1:] != key[order][:-1]]
@@ -511,6 +520,9 @@ def _parse_signs(values: pd.Series, column: str | None) -> pd.Series:
     DataFileError
         Naming the values that are neither.
     """
+    if pd.api.types.is_bool_dtype(values):  # True / False say nothing about activation or inhibition
+        raise DataFileError(f"network column {column!r} holds True / False, not signs",
+                            "use +1 / -1 / 0, +/-, activation/inhibition or positive/negative")
     numbers = pd.to_numeric(values, errors="coerce")
     words = values.where(numbers.isna() & values.notna()).dropna().astype(str).str.strip().str.lower()
     unknown = sorted(set(words) - set(SIGN_WORDS))
