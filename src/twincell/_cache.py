@@ -38,15 +38,11 @@ def atomic_write(file: str | os.PathLike, write: Callable[[Path], object], suffi
     Raises
     ------
     TwinCellError
-        If ``file`` is an existing directory, or a file stands where one of its folders should be (checked before
-        ``write`` runs).
+        If ``file`` is an existing directory (checked before ``write`` runs).
     """
     file = Path(file)
     if file.is_dir():
         raise TwinCellError(f"{file} is a directory, not a file", "give a file name, e.g. network.parquet")
-    blocker = file_in_the_way(file.parent)
-    if blocker is not None:
-        raise TwinCellError(f"cannot write {file}: {blocker} is a file, not a folder", "give a path inside a folder")
     file.parent.mkdir(parents=True, exist_ok=True)
     tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp{suffix}")
     try:

@@ -30,7 +30,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from twincell import __version__
-from twincell._cache import atomic_write, code_key
+from twincell._cache import atomic_write, code_key, file_in_the_way
 from twincell._cache import cache_dir as default_cache_dir
 from twincell.data import genes as genes_module
 from twincell.data.genes import GeneMapper, IdKind
@@ -276,10 +276,14 @@ class Interactome:
         Raises
         ------
         DataFileError
-            If ``file`` does not end in ``.parquet``, or exists and is not a TwinCell interactome (an earlier network
-            of any format version is replaced; any other file is kept).
+            If ``file`` does not end in ``.parquet``, a file stands where one of its folders should be, or it exists and
+            is not a TwinCell interactome (an earlier network of any format version is replaced; any other file is
+            kept).
         """
         file = Path(file)
+        blocker = file_in_the_way(file.parent)
+        if blocker is not None:
+            raise DataFileError(f"cannot write {file}: {blocker} is a file, not a folder", "give a path inside a folder")
         if file.suffix != ".parquet" and not file.is_dir():  # a folder is named as such by atomic_write
             raise DataFileError(f"{file}: a network is saved as parquet", f"give a .parquet file, e.g. {file.with_suffix('.parquet').name}")
         if file.is_file() and not is_interactome_file(file):
