@@ -303,9 +303,11 @@ def helpful_direction(direction: str, score: float) -> str:
     the row's direction when its score is positive, the opposite one when it is negative (a one-sided ranking,
     ``direction="inhibit"`` or ``"activate"``, labels every row alike; a negative score says that direction moves
     the cells away), none (``"none"``) when it is 0."""
-    if not score > 0:
-        return {"inhibit": "activate", "activate": "inhibit"}.get(direction, "none") if score < 0 else "none"
-    return direction
+    if score > 0:
+        return direction
+    if score < 0:
+        return {"inhibit": "activate", "activate": "inhibit"}.get(direction, "none")
+    return "none"
 
 
 def direction_agreement(direction: str, signs: Sequence[int]) -> str:
